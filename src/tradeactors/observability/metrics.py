@@ -1,0 +1,118 @@
+"""Prometheus export of every supervised actor's mailbox and handler statistics.
+
+`ActorMetricsCollector` reads the plain counters each actor keeps (see
+``supervision._stats``) at scrape time. Labels are bounded: the actor path, the
+message type name, a dead-letter or drop reason. Never an order id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+if TYPE_CHECKING:
+    from tradeactors.supervision._stats import ActorStats, Histogram
+
+__all__ = ["ActorMetricsCollector", "MetricsServer", "serve_metrics"]
+
+Rows = Callable[[], Iterable["tuple[ActorStats, int]"]]
+
+
+class ActorMetricsCollector:
+    """A prometheus-client collector over ``rows()``: (stats, mailbox depth) per actor."""
+
+    def __init__(self, rows: Rows) -> None:
+        self._rows = rows
+
+    def collect(self) -> Iterator[Metric]:
+        """Build the metric families from the current counters."""
+        depth = GaugeMetricFamily(
+            "tradeactors_mailbox_depth", "Messages waiting in the mailbox.", labels=["path"]
+        )
+        up = GaugeMetricFamily(
+            "tradeactors_actor_up", "1 while an incarnation is running.", labels=["path"]
+        )
+        processed = CounterMetricFamily(
+            "tradeactors_messages_processed",
+            "Messages handled, by message type.",
+            labels=["path", "message_type"],
+        )
+        restarts = CounterMetricFamily(
+            "tradeactors_restarts", "Starts of the actor after its first.", labels=["path"]
+        )
+        dead = CounterMetricFamily(
+            "tradeactors_dead_letters",
+            "Messages never handled, by reason (crashed, stopped, closed).",
+            labels=["path", "reason"],
+        )
+        dropped = CounterMetricFamily(
+            "tradeactors_mailbox_dropped",
+            "Messages a bounded mailbox dropped or refused, by reason.",
+            labels=["path", "reason"],
+        )
+        conflated = CounterMetricFamily(
+            "tradeactors_mailbox_conflated",
+            "Queued messages replaced by a newer one with the same key.",
+            labels=["path"],
+        )
+        wait = HistogramMetricFamily(
+            "tradeactors_mailbox_wait_seconds",
+            "Time a message waited in the mailbox before its handler started.",
+            labels=["path"],
+        )
+        handler = HistogramMetricFamily(
+            "tradeactors_handler_seconds", "Time spent in the handler.", labels=["path"]
+        )
+        for stats, mailbox_depth in self._rows():
+            path = stats.path
+            depth.add_metric([path], mailbox_depth)
+            up.add_metric([path], 1.0 if stats.up else 0.0)
+            for kind, count in stats.processed.copy().items():
+                processed.add_metric([path, kind.__name__], count)
+            restarts.add_metric([path], stats.restarts)
+            for reason, count in stats.dead_letters.copy().items():
+                dead.add_metric([path, reason], count)
+            for reason, count in stats.dropped.copy().items():
+                dropped.add_metric([path, reason], count)
+            conflated.add_metric([path], stats.conflated)
+            _add_histogram(wait, path, stats.wait)
+            _add_histogram(handler, path, stats.handler)
+        yield from (depth, up, processed, restarts, dead, dropped, conflated, wait, handler)
+
+
+def _add_histogram(family: HistogramMetricFamily, path: str, histogram: Histogram) -> None:
+    buckets = histogram.cumulative()
+    family.add_metric([path], buckets, histogram.sum_ns / 1e9)
+
+
+class MetricsServer:
+    """A running HTTP endpoint serving one registry; `close` stops it."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.host = host
+        self.port: int = self._server.server_port
+
+    @property
+    def url(self) -> str:
+        """Where to scrape."""
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def serve_metrics(registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0) -> MetricsServer:
+    """Serve ``registry`` over HTTP on ``host:port`` (port 0 picks a free one)."""
+    return MetricsServer(registry, host, port)

@@ -1,0 +1,247 @@
+"""Running a pykka actor under supervision.
+
+`supervised_class` derives, from any ``pykka.ThreadingActor`` subclass, a class whose
+instances read the path's persistent mailbox and run a loop that:
+
+- reports every exit to the supervisor, with a reason (crash in a ``tell`` handler,
+  failure in the constructor or ``on_start``, normal stop, kill, stop on purpose);
+- leaves the messages queued behind a crash in the mailbox for the next incarnation,
+  and records the failing message as a dead letter (it is not handled again);
+- times every message (wait in the mailbox, time in the handler) and counts it.
+
+Exceptions raised by a handler reached by ``ask`` go back to the caller and do not
+crash the actor (pykka's semantics).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pykka
+from pykka import messages as pykka_messages
+
+from tradeactors.clock import perf_ns
+from tradeactors.supervision._cell import ExitReason
+from tradeactors.supervision._deadletters import DeadLetterReason
+from tradeactors.supervision._mailbox import Signal
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+    from tradeactors.clock import Clock
+    from tradeactors.supervision._cell import ActorCell, Address, Incarnation
+
+__all__ = ["ActorContext", "Escalation", "SupervisedActor", "supervised_class"]
+
+_ActorStop = pykka_messages._ActorStop
+
+
+class Escalation(Exception):  # noqa: N818 - control flow, never seen by users
+    """Raised by a supervisor's handler to fail itself with ``error``, without a dead letter."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class ActorContext:
+    """What a `SupervisedActor` knows about its place in the tree."""
+
+    __slots__ = ("_cell", "incarnation")
+
+    def __init__(self, cell: ActorCell, incarnation: int) -> None:
+        self._cell = cell
+        self.incarnation = incarnation
+        """1 for the first start, 2 after the first restart, and so on."""
+
+    @property
+    def path(self) -> str:
+        """This actor's path, e.g. ``execution/gateway``."""
+        return self._cell.path
+
+    @property
+    def address(self) -> Address:
+        """This actor's own stable address (give it to others instead of ``actor_ref``)."""
+        return self._cell.address
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        """A structlog logger bound with this actor's path."""
+        logger: FilteringBoundLogger = self._cell.log
+        return logger
+
+    @property
+    def clock(self) -> Clock:
+        """The tree's clock: read time and set timers here, never from ``time``."""
+        return self._cell.clock
+
+    def address_of(self, path: str) -> Address:
+        """The address of another actor of the same tree, by its path."""
+        return self._cell.resolve(path)
+
+
+class _SupervisionMixin:
+    """The supervised run loop. Mixed in front of a ``pykka.ThreadingActor`` subclass."""
+
+    _ta_incarnation: Incarnation | None = None
+    actor_inbox: Any
+    actor_stopped: threading.Event
+
+    def _create_actor_inbox(self) -> Any:  # pykka calls this from Actor.__init__
+        incarnation = self._ta_incarnation
+        if incarnation is None:  # started by plain pykka, outside any tree
+            return super()._create_actor_inbox()  # type: ignore[misc]
+        return incarnation.cell.mailbox
+
+    def _start_actor_loop(self) -> None:
+        incarnation = self._ta_incarnation
+        if incarnation is None:
+            super()._start_actor_loop()  # type: ignore[misc]
+            return
+        thread = threading.Thread(
+            target=self._ta_run,
+            name=f"tradeactors:{incarnation.cell.path}#{incarnation.number}",
+            daemon=True,
+        )
+        thread.start()
+
+    def _ta_terminate(self, reason: ExitReason) -> None:
+        """Last words of every incarnation, whatever the reason (supervisors stop children)."""
+
+    def _ta_run(self) -> None:
+        incarnation = self._ta_incarnation
+        assert incarnation is not None  # noqa: S101 - set before the thread starts
+        reason = ExitReason.CRASHED
+        error: BaseException | None = None
+        try:
+            reason, error = self._ta_loop(incarnation)
+        except BaseException as exc:  # greenlet kill, SystemExit: exit abnormally, loudly
+            error = exc
+            incarnation.cell.log.exception("actor_loop_aborted")
+        finally:
+            try:
+                self._ta_terminate(reason)
+            finally:
+                self.actor_stopped.set()
+                incarnation.finish(reason, error)
+
+    def _ta_loop(self, incarnation: Incarnation) -> tuple[ExitReason, BaseException | None]:
+        cell = incarnation.cell
+        actor: pykka.Actor = self  # type: ignore[assignment]
+        try:
+            actor.on_start()
+        except Exception as exc:  # noqa: BLE001 - reported to the supervisor
+            cell.log.error("actor_start_failed", exc_info=exc, incarnation=incarnation.number)
+            return ExitReason.START_FAILED, exc
+        cell.stats.up = True
+        incarnation.started.set()
+
+        mailbox = cell.mailbox
+        token = incarnation.token
+        stats = cell.stats
+        processed = stats.processed
+        observe_wait = stats.wait.observe
+        observe_handler = stats.handler.observe
+        handle = actor._handle_receive
+        while True:
+            item = mailbox.take(token)
+            if item.__class__ is Signal:
+                if item is Signal.KILL:
+                    cell.log.warning("actor_killed", incarnation=incarnation.number)
+                    return ExitReason.KILLED, None
+                self._ta_on_stop(cell)
+                return ExitReason.SHUTDOWN, None
+            envelope = item[1]
+            message = envelope.message
+            started_ns = perf_ns()
+            observe_wait(started_ns - item[0])
+            try:
+                fault = cell.fault
+                if fault is not None:
+                    fault.before_handle(message)
+                if message.__class__ is _ActorStop:
+                    self._ta_on_stop(cell)
+                    if envelope.reply_to is not None:
+                        envelope.reply_to.set(None)
+                    return ExitReason.NORMAL, None
+                response = handle(message)
+            except Escalation as escalation:
+                return ExitReason.CRASHED, escalation.error
+            except Exception as exc:
+                if envelope.reply_to is None:
+                    return self._ta_crash(cell, incarnation, message, exc), exc
+                envelope.reply_to.set_exception()
+            else:
+                if envelope.reply_to is not None:
+                    envelope.reply_to.set(response)
+            observe_handler(perf_ns() - started_ns)
+            kind = message.__class__
+            processed[kind] = processed.get(kind, 0) + 1
+
+    def _ta_crash(
+        self, cell: ActorCell, incarnation: Incarnation, message: Any, exc: Exception
+    ) -> ExitReason:
+        cell.log.error(
+            "actor_crashed",
+            exc_info=exc,
+            incarnation=incarnation.number,
+            message_type=type(message).__name__,
+        )
+        cell.dead_letter(message, DeadLetterReason.CRASHED, exc, log=False)
+        actor: pykka.Actor = self  # type: ignore[assignment]
+        try:
+            actor.on_failure(*sys.exc_info())
+        except Exception:  # noqa: BLE001 - already crashing; say so and go on
+            cell.log.exception("actor_on_failure_raised")
+        return ExitReason.CRASHED
+
+    def _ta_on_stop(self, cell: ActorCell) -> None:
+        actor: pykka.Actor = self  # type: ignore[assignment]
+        try:
+            actor.on_stop()
+        except Exception:  # noqa: BLE001 - stopping anyway; say so and go on
+            cell.log.exception("actor_on_stop_raised")
+
+
+class SupervisedActor(_SupervisionMixin, pykka.ThreadingActor):
+    """Base class for actors written for tradeactors: adds `context` to a ThreadingActor.
+
+    Any ``pykka.ThreadingActor`` subclass can be a child; this base only adds the
+    context (path, own address, addresses of others, bound logger, clock).
+    ``context`` is None when the class is started by plain pykka outside a tree.
+    """
+
+    context: ActorContext | None = None
+    _ta_is_supervised: ClassVar[bool] = True
+
+
+@functools.cache
+def supervised_class(actor: type[pykka.ThreadingActor]) -> type[pykka.ThreadingActor]:
+    """The class to instantiate for ``actor`` inside a tree (itself if already supervised)."""
+    if issubclass(actor, _SupervisionMixin):
+        return actor
+    derived: type[pykka.ThreadingActor] = type(
+        actor.__name__,
+        (_SupervisionMixin, actor),
+        {"__module__": actor.__module__, "__qualname__": actor.__qualname__},
+    )
+    return derived
+
+
+def instantiate(
+    actor: type[pykka.ThreadingActor],
+    incarnation: Incarnation,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> pykka.ThreadingActor:
+    """Build (not start) an actor object bound to ``incarnation``'s cell."""
+    cls = supervised_class(actor)
+    obj = cls.__new__(cls)
+    obj._ta_incarnation = incarnation  # type: ignore[attr-defined]
+    if isinstance(obj, SupervisedActor):
+        obj.context = ActorContext(incarnation.cell, incarnation.number)
+    obj.__init__(*args, **kwargs)  # type: ignore[misc]
+    return obj

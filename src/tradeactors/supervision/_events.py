@@ -1,0 +1,76 @@
+"""Supervision events a host application can subscribe to (``Supervisor.subscribe``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import msgspec
+
+__all__ = [
+    "ActorExited",
+    "ActorStarted",
+    "Events",
+    "RestartScheduled",
+    "SupervisionEvent",
+    "SupervisorEscalated",
+]
+
+
+class SupervisionEvent(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """Base of every supervision event: which path, and when (wall clock, ns)."""
+
+    path: str
+    timestamp_ns: int
+
+
+class ActorStarted(SupervisionEvent, tag=True):
+    """An incarnation finished ``on_start`` and takes messages (``incarnation`` > 1: restart)."""
+
+    incarnation: int
+
+
+class ActorExited(SupervisionEvent, tag=True):
+    """An incarnation ended; ``reason`` is an `ExitReason` value, ``error`` its repr."""
+
+    incarnation: int
+    reason: str
+    error: str | None
+
+
+class RestartScheduled(SupervisionEvent, tag=True):
+    """A supervisor will restart ``path`` after ``delay`` seconds of backoff."""
+
+    delay: float
+
+
+class SupervisorEscalated(SupervisionEvent, tag=True):
+    """A supervisor exceeded its restart intensity and failed; its parent decides."""
+
+    restarts: int
+    period: float
+    child: str
+
+
+class Events:
+    """Synchronous fan-out of events; subscribers run in the emitting actor's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: tuple[Callable[[SupervisionEvent], None], ...] = ()
+
+    def subscribe(self, callback: Callable[[SupervisionEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` with every event; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+
+        return unsubscribe
+
+    def emit(self, event: SupervisionEvent) -> None:
+        """Deliver ``event`` to every subscriber."""
+        for callback in self._subscribers:
+            callback(event)

@@ -1,0 +1,625 @@
+"""Supervisors (OTP semantics) and the `Supervisor` handle a host application holds."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import msgspec
+import structlog
+
+from tradeactors.clock import Clock, SystemClock
+from tradeactors.errors import (
+    ChildStartError,
+    ConfigError,
+    RestartIntensityExceededError,
+    ShutdownTimeoutError,
+)
+from tradeactors.supervision._actor import Escalation, SupervisedActor, instantiate
+from tradeactors.supervision._cell import ActorCell, Address, ExitReason, Incarnation
+from tradeactors.supervision._deadletters import DeadLetters
+from tradeactors.supervision._events import (
+    ActorExited,
+    ActorStarted,
+    Events,
+    RestartScheduled,
+    SupervisionEvent,
+    SupervisorEscalated,
+)
+from tradeactors.supervision._mailbox import Signal
+from tradeactors.supervision._spec import ChildSpec, Restart, Strategy, SupervisorSpec
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import pykka
+    from prometheus_client import CollectorRegistry
+
+    from tradeactors.clock import Timer
+    from tradeactors.supervision._faults import FaultInjector
+    from tradeactors.supervision._stats import ActorStats
+
+__all__ = ["ROOT_PATH", "ChildInfo", "Supervisor"]
+
+ROOT_PATH = "/"
+"""The path of a tree's root supervisor; its children are ``name``, theirs ``name/child``."""
+
+_NS = 1_000_000_000
+
+
+def join_path(parent: str, name: str) -> str:
+    """The path of child ``name`` under ``parent``."""
+    return name if parent == ROOT_PATH else f"{parent}/{name}"
+
+
+# -- messages a supervisor receives ----------------------------------------------------
+
+
+class ChildExited(msgspec.Struct, frozen=True, kw_only=True):
+    """An incarnation of child ``name`` ended."""
+
+    name: str
+    incarnation: int
+    reason: ExitReason
+    error: BaseException | None
+
+
+class RestartDue(msgspec.Struct, frozen=True, kw_only=True):
+    """The backoff of the children holding ``ticket`` is over."""
+
+    ticket: int
+
+
+class WhichChildren(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask a supervisor for `ChildInfo` of each child."""
+
+
+class ChildInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A child as its supervisor sees it."""
+
+    name: str
+    path: str
+    kind: Literal["worker", "supervisor"]
+    restart: str
+    state: Literal["running", "restarting", "stopped"]
+    incarnation: int
+    restarts: int
+    mailbox_depth: int
+
+
+# -- the tree's shared runtime ---------------------------------------------------------
+
+
+class _Tree:
+    """State shared by every supervisor of one tree. Owns no global state."""
+
+    def __init__(
+        self,
+        spec: SupervisorSpec,
+        clock: Clock,
+        dead_letters: DeadLetters,
+        rng: random.Random,
+    ) -> None:
+        self.clock = clock
+        self.dead_letters = dead_letters
+        self.events = Events()
+        self.rng = rng
+        self.cells: dict[str, ActorCell] = {}
+        self._add_cells(ROOT_PATH, spec)
+
+    def _add_cells(self, path: str, spec: SupervisorSpec | ChildSpec) -> None:
+        self.cells[path] = ActorCell(path, spec.mailbox, self.dead_letters, self.clock, self.address)
+        if isinstance(spec, SupervisorSpec):
+            for child in spec.children:
+                self._add_cells(join_path(path, child.name), child)
+
+    def cell(self, path: str) -> ActorCell:
+        try:
+            return self.cells[path]
+        except KeyError:
+            raise ConfigError(f"no actor at path {path!r} in this tree") from None
+
+    def address(self, path: str) -> Address:
+        return self.cell(path).address
+
+    def subtree(self, path: str) -> Iterator[ActorCell]:
+        prefix = "" if path == ROOT_PATH else f"{path}/"
+        for cell_path, cell in self.cells.items():
+            if cell_path == path or cell_path.startswith(prefix):
+                yield cell
+
+    def close_subtree(self, path: str) -> None:
+        for cell in self.subtree(path):
+            cell.mailbox.close()
+
+    def now_ns(self) -> int:
+        return self.clock.time_ns()
+
+    def build(self, spec: SupervisorSpec | ChildSpec, incarnation: Incarnation) -> pykka.Actor:
+        """Construct the actor object of ``incarnation`` (raises ChildStartError)."""
+        try:
+            if isinstance(spec, SupervisorSpec):
+                return instantiate(_SupervisorActor, incarnation, (spec, self), {})
+            return instantiate(spec.actor, incarnation, spec.args, dict(spec.kwargs))
+        except Exception as exc:
+            incarnation.cell.mailbox.revoke(incarnation.token)
+            raise ChildStartError(incarnation.cell.path, f"constructor raised {exc!r}") from exc
+
+    def report_exit(self, incarnation: Incarnation) -> None:
+        reason = incarnation.exit_reason
+        assert reason is not None  # noqa: S101 - set by Incarnation.finish
+        error = incarnation.exit_error
+        cell = incarnation.cell
+        if not reason.abnormal:
+            cell.log.info("actor_stopped", incarnation=incarnation.number, reason=reason.value)
+        self.events.emit(
+            ActorExited(
+                path=cell.path,
+                timestamp_ns=self.now_ns(),
+                incarnation=incarnation.number,
+                reason=reason.value,
+                error=None if error is None else repr(error),
+            )
+        )
+
+
+# -- supervisors -----------------------------------------------------------------------
+
+
+class _Child:
+    __slots__ = ("attempts", "cell", "incarnation", "spec", "started_ns", "ticket")
+
+    def __init__(self, spec: SupervisorSpec | ChildSpec, cell: ActorCell) -> None:
+        self.spec = spec
+        self.cell = cell
+        self.incarnation: Incarnation | None = None
+        self.ticket: int | None = None
+        self.attempts = 0
+        self.started_ns: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class _SupervisorActor(SupervisedActor):
+    """One supervisor of the tree, as an actor: children's exits arrive in its mailbox."""
+
+    def __init__(self, spec: SupervisorSpec, tree: _Tree) -> None:
+        super().__init__()
+        assert self.context is not None  # noqa: S101 - always built by the tree
+        self._spec = spec
+        self._tree = tree
+        self._path = self.context.path
+        self._self = self.context.address
+        self._log = self.context.log
+        self._children = [
+            _Child(child, tree.cell(join_path(self._path, child.name))) for child in spec.children
+        ]
+        self._restarts: deque[int] = deque()
+        self._tickets = itertools.count(1)
+        self._timers: dict[int, Timer] = {}
+
+    # lifecycle
+
+    def on_start(self) -> None:
+        for index, child in enumerate(self._children):
+            try:
+                self._start_child(child)
+            except ChildStartError:
+                for started in reversed(self._children[:index]):
+                    self._stop_child(started)
+                raise
+
+    def _ta_terminate(self, reason: ExitReason) -> None:  # noqa: ARG002 - every reason
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for child in reversed(self._children):
+            child.ticket = None
+            self._stop_child(child)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ChildExited):
+            self._on_child_exited(message)
+            return None
+        if isinstance(message, RestartDue):
+            self._timers.pop(message.ticket, None)
+            self._start_group([c for c in self._children if c.ticket == message.ticket])
+            return None
+        if isinstance(message, WhichChildren):
+            return tuple(self._info(child) for child in self._children)
+        return super().on_receive(message)
+
+    # starting and stopping children
+
+    def _start_child(self, child: _Child) -> None:
+        """Start ``child`` and wait for its ``on_start``; raise ChildStartError on failure."""
+        incarnation = child.cell.new_incarnation(self._child_exited_callback(child))
+        child.incarnation = incarnation
+        actor = self._tree.build(child.spec, incarnation)
+        actor._start_actor_loop()
+        timeout = child.spec.start_timeout
+        if not incarnation.started.wait(timeout):
+            child.cell.mailbox.revoke(incarnation.token)
+            raise ChildStartError(child.cell.path, f"on_start did not finish within {timeout} s")
+        if incarnation.start_error is not None:
+            raise ChildStartError(
+                child.cell.path, f"{incarnation.start_error!r}"
+            ) from incarnation.start_error
+        child.started_ns = self._tree.clock.monotonic_ns()
+        if incarnation.number > 1:
+            child.cell.log.info("actor_restarted", incarnation=incarnation.number)
+        else:
+            child.cell.log.info("actor_started")
+        self._tree.events.emit(
+            ActorStarted(
+                path=child.cell.path, timestamp_ns=self._tree.now_ns(), incarnation=incarnation.number
+            )
+        )
+
+    def _child_exited_callback(self, child: _Child) -> Callable[[Incarnation], None]:
+        def exited(incarnation: Incarnation) -> None:
+            # Runs in the child's thread as it ends. A child stopped on purpose is no
+            # longer the current incarnation: its exit is not news to this supervisor.
+            self._tree.report_exit(incarnation)
+            if child.incarnation is incarnation:
+                self._self.tell(
+                    ChildExited(
+                        name=child.name,
+                        incarnation=incarnation.number,
+                        reason=incarnation.exit_reason or ExitReason.CRASHED,
+                        error=incarnation.exit_error,
+                    )
+                )
+
+        return exited
+
+    def _stop_child(self, child: _Child) -> None:
+        incarnation = child.incarnation
+        if incarnation is None:
+            return
+        child.incarnation = None
+        child.cell.mailbox.signal(incarnation.token, Signal.STOP)
+        if not incarnation.exited.wait(child.spec.shutdown):
+            child.cell.mailbox.revoke(incarnation.token)
+            child.cell.stats.up = False
+            child.cell.log.error(
+                "actor_shutdown_timeout", incarnation=incarnation.number, timeout=child.spec.shutdown
+            )
+
+    def _start_group(self, group: list[_Child]) -> None:
+        """Start ``group`` in order; a failure becomes that child's exit, to be handled next."""
+        for child in group:
+            child.ticket = None
+            try:
+                self._start_child(child)
+            except ChildStartError as error:
+                incarnation = child.incarnation
+                child.cell.log.error("actor_restart_failed", error=str(error))
+                if incarnation is not None and not incarnation.exited.is_set():
+                    # No thread will report this failure (constructor raised, or on_start
+                    # overran): report it ourselves so it is handled like any exit.
+                    self._self.tell(
+                        ChildExited(
+                            name=child.name,
+                            incarnation=incarnation.number,
+                            reason=ExitReason.START_FAILED,
+                            error=error,
+                        )
+                    )
+                return
+
+    # deciding
+
+    def _find(self, name: str) -> _Child | None:
+        for child in self._children:
+            if child.name == name:
+                return child
+        return None
+
+    def _on_child_exited(self, exited: ChildExited) -> None:
+        child = self._find(exited.name)
+        if child is None or child.incarnation is None:
+            return
+        if child.incarnation.number != exited.incarnation:
+            return
+        child.incarnation = None
+        restart = child.spec.restart
+        if restart is Restart.TEMPORARY or (
+            restart is Restart.TRANSIENT and not exited.reason.abnormal
+        ):
+            self._end_child(child)
+            return
+        self._restart(child)
+
+    def _end_child(self, child: _Child) -> None:
+        """``child`` is not restarted: close its mailboxes; forget it if temporary (OTP)."""
+        self._tree.close_subtree(child.cell.path)
+        if child.spec.restart is Restart.TEMPORARY:
+            self._children.remove(child)
+
+    def _group(self, child: _Child) -> list[_Child]:
+        strategy = self._spec.strategy
+        if strategy is Strategy.ONE_FOR_ONE:
+            return [child]
+        if strategy is Strategy.ONE_FOR_ALL:
+            return list(self._children)
+        return self._children[self._children.index(child) :]
+
+    def _restart(self, child: _Child) -> None:
+        now = self._tree.clock.monotonic_ns()
+        self._restarts.append(now)
+        horizon = now - int(self._spec.period * _NS)
+        while self._restarts and self._restarts[0] <= horizon:
+            self._restarts.popleft()
+        if len(self._restarts) > self._spec.intensity:
+            self._escalate(child)
+        group = self._group(child)
+        for sibling in reversed(group):
+            if sibling is not child:
+                self._stop_child(sibling)
+        for sibling in group:
+            if sibling is not child and sibling.spec.restart is Restart.TEMPORARY:
+                self._end_child(sibling)
+        group = [c for c in group if c is child or c.spec.restart is not Restart.TEMPORARY]
+        delay = self._backoff_delay(child, now)
+        if delay <= 0:
+            self._start_group(group)
+            return
+        ticket = next(self._tickets)
+        for member in group:
+            member.ticket = ticket
+        address = self._self
+        self._timers[ticket] = self._tree.clock.call_later(
+            delay, lambda: address.tell(RestartDue(ticket=ticket))
+        )
+        child.cell.log.warning("restart_backoff", delay=round(delay, 6), attempt=child.attempts)
+        self._tree.events.emit(
+            RestartScheduled(path=child.cell.path, timestamp_ns=self._tree.now_ns(), delay=delay)
+        )
+
+    def _backoff_delay(self, child: _Child, now: int) -> float:
+        backoff = child.spec.backoff
+        if backoff is None:
+            return 0.0
+        if child.started_ns is not None and now - child.started_ns >= backoff.stable_after * _NS:
+            child.attempts = 0
+        delay = backoff.delay(child.attempts, self._tree.rng.random())
+        child.attempts += 1
+        return delay
+
+    def _escalate(self, child: _Child) -> None:
+        error = RestartIntensityExceededError(
+            self._path, len(self._restarts), self._spec.period, child.name
+        )
+        self._log.error(
+            "supervisor_escalated",
+            restarts=len(self._restarts),
+            period=self._spec.period,
+            child=child.name,
+        )
+        self._tree.events.emit(
+            SupervisorEscalated(
+                path=self._path,
+                timestamp_ns=self._tree.now_ns(),
+                restarts=len(self._restarts),
+                period=self._spec.period,
+                child=child.name,
+            )
+        )
+        raise Escalation(error)
+
+    def _info(self, child: _Child) -> ChildInfo:
+        incarnation = child.incarnation
+        if incarnation is not None:
+            state: Literal["running", "restarting", "stopped"] = "running"
+        elif child.ticket is not None:
+            state = "restarting"
+        else:
+            state = "stopped"
+        return ChildInfo(
+            name=child.name,
+            path=child.cell.path,
+            kind="supervisor" if isinstance(child.spec, SupervisorSpec) else "worker",
+            restart=child.spec.restart.value,
+            state=state,
+            incarnation=child.cell.stats.incarnations,
+            restarts=child.cell.stats.restarts,
+            mailbox_depth=len(child.cell.mailbox),
+        )
+
+
+# -- the handle ------------------------------------------------------------------------
+
+
+class Supervisor:
+    """A supervision tree, started and stopped by its host application.
+
+    It owns no global state: several trees live side by side in one process, each
+    stops only its own actors, and metrics go to the registry given (if any).
+
+    Args:
+        spec: the root supervisor and, through it, the whole tree.
+        registry: where the actors' metrics are registered (never the global default
+            unless you pass it). None: no metrics are exported (they are still kept).
+        clock: time and timers for restart intensity and backoff; default the system's.
+        on_escalation: called with the error when the root itself fails (its restart
+            intensity exceeded, or it crashed). The tree is then down. It runs in the
+            root's thread as it ends: it may call `stop`, and must not wait on actors.
+        dead_letter_capacity: how many recent dead letters `dead_letters` keeps.
+        seed: seeds the backoff jitter, for reproducible runs.
+
+    Example:
+        >>> spec = SupervisorSpec(name="root", children=(ChildSpec(name="echo", actor=Echo),))
+        >>> with Supervisor(spec) as tree:  # doctest: +SKIP
+        ...     tree.address("echo").ask("hi", timeout=1.0)
+
+    """
+
+    def __init__(
+        self,
+        spec: SupervisorSpec,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Clock | None = None,
+        on_escalation: Callable[[BaseException], None] | None = None,
+        dead_letter_capacity: int = 1000,
+        seed: int | None = None,
+    ) -> None:
+        self._spec = spec
+        self._owns_clock = clock is None
+        self._clock: Clock = SystemClock() if clock is None else clock
+        self._tree = _Tree(spec, self._clock, DeadLetters(dead_letter_capacity), random.Random(seed))  # noqa: S311 - jitter, not crypto
+        self._on_escalation = on_escalation
+        self._root: Incarnation | None = None
+        self._done = threading.Event()
+        self._failure: BaseException | None = None
+        self._log = structlog.get_logger("tradeactors.tree").bind(tree=spec.name)
+        self._registry = registry
+        self._collector: Any = None
+        if registry is not None:
+            from tradeactors.observability.metrics import ActorMetricsCollector  # noqa: PLC0415
+
+            self._collector = ActorMetricsCollector(self._metric_rows)
+            try:
+                registry.register(self._collector)
+            except ValueError as exc:
+                raise ConfigError(
+                    "this registry already has tradeactors actor metrics: give each tree "
+                    "its own prometheus_client.CollectorRegistry"
+                ) from exc
+
+    # lifecycle
+
+    def start(self, timeout: float = 30.0) -> Self:
+        """Start every actor, in order, waiting for each ``on_start``.
+
+        Raises:
+            ChildStartError: a child failed to start; everything started is stopped.
+
+        """
+        if self._root is not None:
+            raise ConfigError(f"tree {self._spec.name!r} was already started")
+        cell = self._tree.cell(ROOT_PATH)
+        root = cell.new_incarnation(self._root_exited)
+        self._root = root
+        self._tree.build(self._spec, root)._start_actor_loop()
+        if not root.started.wait(timeout):
+            self.stop(timeout)
+            raise ChildStartError(ROOT_PATH, f"the tree did not start within {timeout} s")
+        if root.start_error is not None:
+            self._done.wait(timeout)
+            self._close()
+            error = root.start_error
+            raise ChildStartError(ROOT_PATH, str(error)) from error
+        self._log.info("tree_started", actors=len(self._tree.cells))
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop every actor in reverse start order; queued messages become dead letters.
+
+        Raises:
+            ShutdownTimeoutError: the tree did not stop within ``timeout`` seconds.
+
+        """
+        root = self._root
+        if root is None or self._done.is_set():
+            self._close()
+            return
+        self._tree.cell(ROOT_PATH).mailbox.signal(root.token, Signal.STOP)
+        if not self._done.wait(timeout):
+            raise ShutdownTimeoutError(ROOT_PATH, timeout)
+        self._close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _root_exited(self, root: Incarnation) -> None:
+        reason = root.exit_reason
+        self._tree.report_exit(root)
+        if reason is not None and reason.abnormal and reason is not ExitReason.START_FAILED:
+            self._failure = root.exit_error
+            self._log.critical("tree_failed", reason=reason.value, error=repr(root.exit_error))
+            self._tree.close_subtree(ROOT_PATH)
+            self._done.set()
+            if self._on_escalation is not None:
+                try:
+                    self._on_escalation(root.exit_error or RuntimeError(reason.value))
+                except Exception:  # noqa: BLE001 - the hook's bug must not hide the failure
+                    self._log.exception("escalation_hook_raised")
+            return
+        self._tree.close_subtree(ROOT_PATH)
+        self._done.set()
+
+    def _close(self) -> None:
+        self._tree.close_subtree(ROOT_PATH)
+        if self._owns_clock:
+            self._clock.close()
+        if self._collector is not None and self._registry is not None:
+            self._registry.unregister(self._collector)
+            self._collector = None
+
+    # state
+
+    @property
+    def running(self) -> bool:
+        """True from a successful `start` until the tree stops or fails."""
+        return self._root is not None and not self._done.is_set()
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the root failed, if it did."""
+        return self._failure
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the tree is down (stopped or failed); False on timeout."""
+        return self._done.wait(timeout)
+
+    # using the tree
+
+    def address(self, path: str) -> Address:
+        """The stable address of the actor at ``path`` (``ROOT_PATH`` for the root)."""
+        return self._tree.address(path)
+
+    def paths(self) -> tuple[str, ...]:
+        """Every actor path of the tree, parents before children."""
+        return tuple(self._tree.cells)
+
+    def faults(self, path: str) -> FaultInjector:
+        """Fault injection for the actor at ``path``."""
+        return self._tree.cell(path).faults
+
+    def stats(self, path: str) -> ActorStats:
+        """Live counters of the actor at ``path`` (what the metrics export)."""
+        return self._tree.cell(path).stats
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """The tree's dead-letter record."""
+        return self._tree.dead_letters
+
+    def subscribe(self, callback: Callable[[SupervisionEvent], None]) -> Callable[[], None]:
+        """Get every supervision event; returns a function that unsubscribes."""
+        return self._tree.events.subscribe(callback)
+
+    def children(self, path: str = ROOT_PATH, *, timeout: float = 5.0) -> tuple[ChildInfo, ...]:
+        """What the supervisor at ``path`` knows of its children (asks it)."""
+        result: tuple[ChildInfo, ...] = self._tree.address(path).ask(WhichChildren(), timeout=timeout)
+        return result
+
+    def _metric_rows(self) -> Iterator[tuple[ActorStats, int]]:
+        for cell in tuple(self._tree.cells.values()):
+            yield cell.stats, len(cell.mailbox)
