@@ -12,8 +12,10 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Clock", "FakeClock", "SystemClock", "Timer", "perf_ns"]
 
@@ -142,7 +144,7 @@ class SystemClock:
                         break
                     self._cond.wait(None if due_ns is None else (due_ns - now) / _NS)
             for timer in due:
-                timer._fire()  # noqa: SLF001
+                timer._fire()
 
 
 class FakeClock:
@@ -181,7 +183,7 @@ class FakeClock:
     def pending(self) -> int:
         """How many timers are scheduled and not cancelled."""
         with self._lock:
-            return sum(1 for _, _, t in self._timers._heap if not t.cancelled)  # noqa: SLF001
+            return sum(1 for _, _, t in self._timers._heap if not t.cancelled)
 
     def advance(self, seconds: float) -> None:
         """Move time forward, running each timer that falls due at its own time, in order."""
@@ -194,7 +196,7 @@ class FakeClock:
                 self._now_ns = max(self._now_ns, due_ns)
                 due = self._timers.pop_due(due_ns)
             for timer in due:
-                timer._fire()  # noqa: SLF001
+                timer._fire()
         self._now_ns = target
 
     def close(self) -> None:

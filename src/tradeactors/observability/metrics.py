@@ -32,60 +32,68 @@ class ActorMetricsCollector:
     def __init__(self, rows: Rows) -> None:
         self._rows = rows
 
+    def describe(self) -> Iterator[Metric]:
+        """The metric families without samples, so a registry can detect duplicates."""
+        return _families(())
+
     def collect(self) -> Iterator[Metric]:
         """Build the metric families from the current counters."""
-        depth = GaugeMetricFamily(
-            "tradeactors_mailbox_depth", "Messages waiting in the mailbox.", labels=["path"]
-        )
-        up = GaugeMetricFamily(
-            "tradeactors_actor_up", "1 while an incarnation is running.", labels=["path"]
-        )
-        processed = CounterMetricFamily(
-            "tradeactors_messages_processed",
-            "Messages handled, by message type.",
-            labels=["path", "message_type"],
-        )
-        restarts = CounterMetricFamily(
-            "tradeactors_restarts", "Starts of the actor after its first.", labels=["path"]
-        )
-        dead = CounterMetricFamily(
-            "tradeactors_dead_letters",
-            "Messages never handled, by reason (crashed, stopped, closed).",
-            labels=["path", "reason"],
-        )
-        dropped = CounterMetricFamily(
-            "tradeactors_mailbox_dropped",
-            "Messages a bounded mailbox dropped or refused, by reason.",
-            labels=["path", "reason"],
-        )
-        conflated = CounterMetricFamily(
-            "tradeactors_mailbox_conflated",
-            "Queued messages replaced by a newer one with the same key.",
-            labels=["path"],
-        )
-        wait = HistogramMetricFamily(
-            "tradeactors_mailbox_wait_seconds",
-            "Time a message waited in the mailbox before its handler started.",
-            labels=["path"],
-        )
-        handler = HistogramMetricFamily(
-            "tradeactors_handler_seconds", "Time spent in the handler.", labels=["path"]
-        )
-        for stats, mailbox_depth in self._rows():
-            path = stats.path
-            depth.add_metric([path], mailbox_depth)
-            up.add_metric([path], 1.0 if stats.up else 0.0)
-            for kind, count in stats.processed.copy().items():
-                processed.add_metric([path, kind.__name__], count)
-            restarts.add_metric([path], stats.restarts)
-            for reason, count in stats.dead_letters.copy().items():
-                dead.add_metric([path, reason], count)
-            for reason, count in stats.dropped.copy().items():
-                dropped.add_metric([path, reason], count)
-            conflated.add_metric([path], stats.conflated)
-            _add_histogram(wait, path, stats.wait)
-            _add_histogram(handler, path, stats.handler)
-        yield from (depth, up, processed, restarts, dead, dropped, conflated, wait, handler)
+        return _families(self._rows())
+
+
+def _families(rows: Iterable[tuple[ActorStats, int]]) -> Iterator[Metric]:
+    depth = GaugeMetricFamily(
+        "tradeactors_mailbox_depth", "Messages waiting in the mailbox.", labels=["path"]
+    )
+    up = GaugeMetricFamily(
+        "tradeactors_actor_up", "1 while an incarnation is running.", labels=["path"]
+    )
+    processed = CounterMetricFamily(
+        "tradeactors_messages_processed",
+        "Messages handled, by message type.",
+        labels=["path", "message_type"],
+    )
+    restarts = CounterMetricFamily(
+        "tradeactors_restarts", "Starts of the actor after its first.", labels=["path"]
+    )
+    dead = CounterMetricFamily(
+        "tradeactors_dead_letters",
+        "Messages never handled, by reason (crashed, stopped, closed).",
+        labels=["path", "reason"],
+    )
+    dropped = CounterMetricFamily(
+        "tradeactors_mailbox_dropped",
+        "Messages a bounded mailbox dropped or refused, by reason.",
+        labels=["path", "reason"],
+    )
+    conflated = CounterMetricFamily(
+        "tradeactors_mailbox_conflated",
+        "Queued messages replaced by a newer one with the same key.",
+        labels=["path"],
+    )
+    wait = HistogramMetricFamily(
+        "tradeactors_mailbox_wait_seconds",
+        "Time a message waited in the mailbox before its handler started.",
+        labels=["path"],
+    )
+    handler = HistogramMetricFamily(
+        "tradeactors_handler_seconds", "Time spent in the handler.", labels=["path"]
+    )
+    for stats, mailbox_depth in rows:
+        path = stats.path
+        depth.add_metric([path], mailbox_depth)
+        up.add_metric([path], 1.0 if stats.up else 0.0)
+        for kind, count in stats.processed.copy().items():
+            processed.add_metric([path, kind.__name__], count)
+        restarts.add_metric([path], stats.restarts)
+        for reason, count in stats.dead_letters.copy().items():
+            dead.add_metric([path, reason], count)
+        for reason, count in stats.dropped.copy().items():
+            dropped.add_metric([path, reason], count)
+        conflated.add_metric([path], stats.conflated)
+        _add_histogram(wait, path, stats.wait)
+        _add_histogram(handler, path, stats.handler)
+    yield from (depth, up, processed, restarts, dead, dropped, conflated, wait, handler)
 
 
 def _add_histogram(family: HistogramMetricFamily, path: str, histogram: Histogram) -> None:
@@ -113,6 +121,8 @@ class MetricsServer:
         self._thread.join()
 
 
-def serve_metrics(registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0) -> MetricsServer:
+def serve_metrics(
+    registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0
+) -> MetricsServer:
     """Serve ``registry`` over HTTP on ``host:port`` (port 0 picks a free one)."""
     return MetricsServer(registry, host, port)

@@ -128,13 +128,15 @@ class _SupervisionMixin:
                 self.actor_stopped.set()
                 incarnation.finish(reason, error)
 
-    def _ta_loop(self, incarnation: Incarnation) -> tuple[ExitReason, BaseException | None]:
+    def _ta_loop(  # noqa: C901 - the hot loop is kept in one frame on purpose
+        self, incarnation: Incarnation
+    ) -> tuple[ExitReason, BaseException | None]:
         cell = incarnation.cell
         actor: pykka.Actor = self  # type: ignore[assignment]
         try:
             actor.on_start()
-        except Exception as exc:  # noqa: BLE001 - reported to the supervisor
-            cell.log.error("actor_start_failed", exc_info=exc, incarnation=incarnation.number)
+        except Exception as exc:
+            cell.log.exception("actor_start_failed", incarnation=incarnation.number)
             return ExitReason.START_FAILED, exc
         cell.stats.up = True
         incarnation.started.set()
@@ -170,7 +172,7 @@ class _SupervisionMixin:
                 response = handle(message)
             except Escalation as escalation:
                 return ExitReason.CRASHED, escalation.error
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any handler error is a crash or a reply
                 if envelope.reply_to is None:
                     return self._ta_crash(cell, incarnation, message, exc), exc
                 envelope.reply_to.set_exception()
@@ -186,7 +188,6 @@ class _SupervisionMixin:
     ) -> ExitReason:
         cell.log.error(
             "actor_crashed",
-            exc_info=exc,
             incarnation=incarnation.number,
             message_type=type(message).__name__,
         )
@@ -194,7 +195,7 @@ class _SupervisionMixin:
         actor: pykka.Actor = self  # type: ignore[assignment]
         try:
             actor.on_failure(*sys.exc_info())
-        except Exception:  # noqa: BLE001 - already crashing; say so and go on
+        except Exception:
             cell.log.exception("actor_on_failure_raised")
         return ExitReason.CRASHED
 
@@ -202,7 +203,7 @@ class _SupervisionMixin:
         actor: pykka.Actor = self  # type: ignore[assignment]
         try:
             actor.on_stop()
-        except Exception:  # noqa: BLE001 - stopping anyway; say so and go on
+        except Exception:
             cell.log.exception("actor_on_stop_raised")
 
 

@@ -13,13 +13,13 @@ from pykka._envelope import Envelope
 from tradeactors.supervision._deadletters import DeadLetter, DeadLetters
 from tradeactors.supervision._faults import FaultInjector
 from tradeactors.supervision._mailbox import make_mailbox
-from tradeactors.supervision._spec import MailboxSpec
 from tradeactors.supervision._stats import ActorStats
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.clock import Clock
+    from tradeactors.supervision._spec import MailboxSpec
 
 __all__ = ["ActorCell", "Address", "ExitReason", "Incarnation"]
 
@@ -193,4 +193,3 @@ class Address:
     def is_closed(self) -> bool:
         """True when the actor is gone for good and messages become dead letters."""
         return self._mailbox.closed
-

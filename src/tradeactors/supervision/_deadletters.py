@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tradeactors.supervision._stats import ActorStats
 
 __all__ = ["DeadLetter", "DeadLetterReason", "DeadLetters"]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "ActorExited",
@@ -24,13 +27,13 @@ class SupervisionEvent(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     timestamp_ns: int
 
 
-class ActorStarted(SupervisionEvent, tag=True):
+class ActorStarted(SupervisionEvent, frozen=True, kw_only=True, tag=True):
     """An incarnation finished ``on_start`` and takes messages (``incarnation`` > 1: restart)."""
 
     incarnation: int
 
 
-class ActorExited(SupervisionEvent, tag=True):
+class ActorExited(SupervisionEvent, frozen=True, kw_only=True, tag=True):
     """An incarnation ended; ``reason`` is an `ExitReason` value, ``error`` its repr."""
 
     incarnation: int
@@ -38,13 +41,13 @@ class ActorExited(SupervisionEvent, tag=True):
     error: str | None
 
 
-class RestartScheduled(SupervisionEvent, tag=True):
+class RestartScheduled(SupervisionEvent, frozen=True, kw_only=True, tag=True):
     """A supervisor will restart ``path`` after ``delay`` seconds of backoff."""
 
     delay: float
 
 
-class SupervisorEscalated(SupervisionEvent, tag=True):
+class SupervisorEscalated(SupervisionEvent, frozen=True, kw_only=True, tag=True):
     """A supervisor exceeded its restart intensity and failed; its parent decides."""
 
     restarts: int

@@ -33,6 +33,11 @@ class FaultInjector:
         """The path these faults apply to."""
         return self._cell.path
 
+    @property
+    def armed(self) -> bool:
+        """True while a crash is pending or handlers are slowed."""
+        return self._cell.fault is self
+
     def crash_next(self) -> None:
         """The next message the actor takes makes its handler raise `InjectedFaultError`."""
         self.crash_after(0)

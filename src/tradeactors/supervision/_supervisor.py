@@ -6,7 +6,6 @@ import itertools
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import msgspec
@@ -34,6 +33,7 @@ from tradeactors.supervision._mailbox import Signal
 from tradeactors.supervision._spec import ChildSpec, Restart, Strategy, SupervisorSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from types import TracebackType
 
     import pykka
@@ -112,7 +112,9 @@ class _Tree:
         self._add_cells(ROOT_PATH, spec)
 
     def _add_cells(self, path: str, spec: SupervisorSpec | ChildSpec) -> None:
-        self.cells[path] = ActorCell(path, spec.mailbox, self.dead_letters, self.clock, self.address)
+        self.cells[path] = ActorCell(
+            path, spec.mailbox, self.dead_letters, self.clock, self.address
+        )
         if isinstance(spec, SupervisorSpec):
             for child in spec.children:
                 self._add_cells(join_path(path, child.name), child)
@@ -258,7 +260,9 @@ class _SupervisorActor(SupervisedActor):
             child.cell.log.info("actor_started")
         self._tree.events.emit(
             ActorStarted(
-                path=child.cell.path, timestamp_ns=self._tree.now_ns(), incarnation=incarnation.number
+                path=child.cell.path,
+                timestamp_ns=self._tree.now_ns(),
+                incarnation=incarnation.number,
             )
         )
 
@@ -284,12 +288,15 @@ class _SupervisorActor(SupervisedActor):
         if incarnation is None:
             return
         child.incarnation = None
-        child.cell.mailbox.signal(incarnation.token, Signal.STOP)
+        if not child.cell.mailbox.signal(incarnation.token, Signal.STOP):
+            return  # revoked (never ran, or abandoned): it cannot take another message
         if not incarnation.exited.wait(child.spec.shutdown):
             child.cell.mailbox.revoke(incarnation.token)
             child.cell.stats.up = False
             child.cell.log.error(
-                "actor_shutdown_timeout", incarnation=incarnation.number, timeout=child.spec.shutdown
+                "actor_shutdown_timeout",
+                incarnation=incarnation.number,
+                timeout=child.spec.shutdown,
             )
 
     def _start_group(self, group: list[_Child]) -> None:
@@ -300,7 +307,7 @@ class _SupervisorActor(SupervisedActor):
                 self._start_child(child)
             except ChildStartError as error:
                 incarnation = child.incarnation
-                child.cell.log.error("actor_restart_failed", error=str(error))
+                child.cell.log.exception("actor_restart_failed", error=str(error))
                 if incarnation is not None and not incarnation.exited.is_set():
                     # No thread will report this failure (constructor raised, or on_start
                     # overran): report it ourselves so it is handled like any exit.
@@ -474,7 +481,8 @@ class Supervisor:
         self._spec = spec
         self._owns_clock = clock is None
         self._clock: Clock = SystemClock() if clock is None else clock
-        self._tree = _Tree(spec, self._clock, DeadLetters(dead_letter_capacity), random.Random(seed))  # noqa: S311 - jitter, not crypto
+        rng = random.Random(seed)  # noqa: S311 - restart jitter, not cryptography
+        self._tree = _Tree(spec, self._clock, DeadLetters(dead_letter_capacity), rng)
         self._on_escalation = on_escalation
         self._root: Incarnation | None = None
         self._done = threading.Event()
@@ -617,7 +625,9 @@ class Supervisor:
 
     def children(self, path: str = ROOT_PATH, *, timeout: float = 5.0) -> tuple[ChildInfo, ...]:
         """What the supervisor at ``path`` knows of its children (asks it)."""
-        result: tuple[ChildInfo, ...] = self._tree.address(path).ask(WhichChildren(), timeout=timeout)
+        result: tuple[ChildInfo, ...] = self._tree.address(path).ask(
+            WhichChildren(), timeout=timeout
+        )
         return result
 
     def _metric_rows(self) -> Iterator[tuple[ActorStats, int]]:

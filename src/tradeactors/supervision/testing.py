@@ -7,12 +7,14 @@ until a predicate holds; `Probe` is an actor that records what it receives.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
-
+from typing import TYPE_CHECKING, Any
 
 from tradeactors.supervision._actor import SupervisedActor
-from tradeactors.supervision._events import SupervisionEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tradeactors.supervision._events import SupervisionEvent
 
 __all__ = ["EventRecorder", "Inbox", "Probe", "WaitTimeoutError"]
 
@@ -39,6 +41,7 @@ class EventRecorder(_Waitable):
         self.events: list[SupervisionEvent] = []
 
     def __call__(self, event: SupervisionEvent) -> None:
+        """Record ``event`` (this is the subscriber callback)."""
         with self._cond:
             self.events.append(event)
             self._cond.notify_all()
@@ -47,9 +50,7 @@ class EventRecorder(_Waitable):
         """Events of ``kind`` (for ``path`` if given), in order."""
         with self._cond:
             return [
-                e
-                for e in self.events
-                if isinstance(e, kind) and (path is None or e.path == path)
+                e for e in self.events if isinstance(e, kind) and (path is None or e.path == path)
             ]
 
     def wait_for(
@@ -121,17 +122,19 @@ class Probe(SupervisedActor):
             self._lifecycle.append((what, self.context.path, self.context.incarnation))
 
     def on_start(self) -> None:
+        """Mark the start."""
         self._mark("start")
 
     def on_stop(self) -> None:
+        """Mark the stop."""
         self._mark("stop")
 
     def on_failure(self, *_exc_info: object) -> None:
+        """Mark the failure."""
         self._mark("failure")
 
     def on_receive(self, message: Any) -> Any:
+        """Record ``message`` with the incarnation that handled it, and echo it."""
         incarnation = self.context.incarnation if self.context is not None else 0
         self._inbox.append((incarnation, message))
         return message
-
-

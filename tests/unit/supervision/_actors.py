@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from tradeactors.supervision import SupervisedActor
 from tradeactors.supervision.testing import Inbox, Probe
+
+if TYPE_CHECKING:
+    import threading
 
 CRASH = "crash"
 STOP = "stop"

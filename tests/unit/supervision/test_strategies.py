@@ -20,7 +20,9 @@ from tradeactors.supervision.testing import Inbox
 pytestmark = pytest.mark.supervision
 
 
-def _three(strategy: Strategy, inbox: Inbox, lifecycle: Inbox, **restart: Restart) -> SupervisorSpec:
+def _three(
+    strategy: Strategy, inbox: Inbox, lifecycle: Inbox, **restart: Restart
+) -> SupervisorSpec:
     return SupervisorSpec(
         name="root",
         strategy=strategy,
@@ -95,9 +97,7 @@ class TestStrategies:
             ("start", "c", 2),
         ]
 
-    def test_rest_for_one_restarts_the_crashed_child_and_those_after_it(
-        self, make_tree, events
-    ):
+    def test_rest_for_one_restarts_the_crashed_child_and_those_after_it(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()
         tree = make_tree(_three(Strategy.REST_FOR_ONE, inbox, lifecycle))
         tree.subscribe(events)
@@ -136,9 +136,7 @@ class TestRestartTypes:
 
     def test_transient_child_is_not_restarted_after_a_normal_stop(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            _three(Strategy.ONE_FOR_ONE, inbox, lifecycle, a=Restart.TRANSIENT)
-        )
+        tree = make_tree(_three(Strategy.ONE_FOR_ONE, inbox, lifecycle, a=Restart.TRANSIENT))
         tree.subscribe(events)
         tree.address("a").tell(STOP)
         events.wait_for(ActorExited, "a")
@@ -151,9 +149,7 @@ class TestRestartTypes:
 
     def test_transient_child_is_restarted_after_a_crash(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            _three(Strategy.ONE_FOR_ONE, inbox, lifecycle, a=Restart.TRANSIENT)
-        )
+        tree = make_tree(_three(Strategy.ONE_FOR_ONE, inbox, lifecycle, a=Restart.TRANSIENT))
         tree.subscribe(events)
         tree.address("a").tell(CRASH)
         events.wait_for(ActorStarted, "a", where=lambda e: e.incarnation == 2)
@@ -162,9 +158,7 @@ class TestRestartTypes:
         self, make_tree, events
     ):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            _three(Strategy.ONE_FOR_ONE, inbox, lifecycle, a=Restart.TEMPORARY)
-        )
+        tree = make_tree(_three(Strategy.ONE_FOR_ONE, inbox, lifecycle, a=Restart.TEMPORARY))
         tree.subscribe(events)
         tree.address("a").tell(CRASH)
         tree.address("a").tell("queued behind the crash")
@@ -183,9 +177,7 @@ class TestRestartTypes:
         self, make_tree, events
     ):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            _three(Strategy.ONE_FOR_ALL, inbox, lifecycle, c=Restart.TEMPORARY)
-        )
+        tree = make_tree(_three(Strategy.ONE_FOR_ALL, inbox, lifecycle, c=Restart.TEMPORARY))
         tree.subscribe(events)
         tree.address("a").tell(CRASH)
         events.wait_for(ActorStarted, "b", where=lambda e: e.incarnation == 2)
