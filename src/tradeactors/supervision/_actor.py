@@ -186,8 +186,9 @@ class _SupervisionMixin:
     def _ta_crash(
         self, cell: ActorCell, incarnation: Incarnation, message: Any, exc: Exception
     ) -> ExitReason:
-        cell.log.exception(
+        cell.log.error(
             "actor_crashed",
+            exc_info=exc,
             error=repr(exc),
             incarnation=incarnation.number,
             message_type=type(message).__name__,

@@ -52,7 +52,7 @@ def test_start_crash_restart_and_dead_letter_are_logged_with_the_actor_path(
     (crash,) = _by_event(logs, "actor_crashed")
     assert crash["path"] == "sub/c"
     assert crash["log_level"] == "error"
-    assert crash["exc_info"] is True
+    assert isinstance(crash["exc_info"], RuntimeError)
     assert crash["error"] == "RuntimeError('cannot handle order 7')"
     assert crash["message_type"] == "str"
     (restart,) = _by_event(logs, "actor_restarted")
