@@ -75,7 +75,6 @@ def test_actors_find_each_other_by_path_through_their_context(make_tree):
 
     class Forwarder(SupervisedActor):
         def on_receive(self, message: Any) -> Any:
-            assert self.context is not None
             self.context.address_of("sink").tell(("forwarded", message))
 
     tree = make_tree(

@@ -2,6 +2,8 @@
 
 Events are snake_case facts with key/value fields. JSON lines by default, a
 console renderer on a terminal. Call `configure_logging` once, at the entry point.
+Tracebacks are rendered without local variables, so a secret held in a local of a
+crashing handler does not reach the log.
 """
 
 from __future__ import annotations
@@ -29,16 +31,22 @@ def configure_logging(
     """
     out = sys.stderr if stream is None else stream
     use_json = not out.isatty() if json is None else json
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
-    )
     processors: list[structlog.typing.Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Tracebacks never carry local variables: a handler's locals may hold credentials.
     if use_json:
-        processors.append(structlog.processors.dict_tracebacks)
-    processors.append(renderer)
+        processors.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
+        processors.append(structlog.processors.JSONRenderer())
+    else:
+        processors.append(
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        )
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(

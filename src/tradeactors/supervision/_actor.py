@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import pykka
 from pykka import messages as pykka_messages
 
 from tradeactors.clock import perf_ns
+from tradeactors.errors import SupervisionError
 from tradeactors.supervision._cell import ExitReason
 from tradeactors.supervision._deadletters import DeadLetterReason
 from tradeactors.supervision._mailbox import Signal
@@ -214,11 +215,28 @@ class SupervisedActor(_SupervisionMixin, pykka.ThreadingActor):
 
     Any ``pykka.ThreadingActor`` subclass can be a child; this base only adds the
     context (path, own address, addresses of others, bound logger, clock).
-    ``context`` is None when the class is started by plain pykka outside a tree.
+    The class also runs under plain pykka (``Probe.start()``), without a context.
     """
 
-    context: ActorContext | None = None
-    _ta_is_supervised: ClassVar[bool] = True
+    _ta_context: ActorContext | None = None
+
+    @property
+    def context(self) -> ActorContext:
+        """This actor's place in its tree (path, address, logger, clock).
+
+        Raises:
+            SupervisionError: the actor was started by plain pykka, outside a tree.
+
+        """
+        context = self._ta_context
+        if context is None:
+            raise SupervisionError(f"{type(self).__name__} is not running in a supervision tree")
+        return context
+
+    @property
+    def in_tree(self) -> bool:
+        """True when started by a supervision tree (so `context` is available)."""
+        return self._ta_context is not None
 
 
 @functools.cache
@@ -245,6 +263,6 @@ def instantiate(
     obj = cls.__new__(cls)
     obj._ta_incarnation = incarnation  # type: ignore[attr-defined]
     if isinstance(obj, SupervisedActor):
-        obj.context = ActorContext(incarnation.cell, incarnation.number)
+        obj._ta_context = ActorContext(incarnation.cell, incarnation.number)
     obj.__init__(*args, **kwargs)  # type: ignore[misc]
     return obj

@@ -186,6 +186,11 @@ class Address:
         """
         return self.ask_future(message).get(timeout=timeout)
 
+    @property
+    def mailbox_depth(self) -> int:
+        """Messages waiting in the mailbox now."""
+        return len(self._mailbox)
+
     def is_alive(self) -> bool:
         """True while an incarnation is running (False while restarting or gone)."""
         return self._cell.stats.up

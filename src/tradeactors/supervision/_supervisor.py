@@ -193,7 +193,6 @@ class _SupervisorActor(SupervisedActor):
 
     def __init__(self, spec: SupervisorSpec, tree: _Tree) -> None:
         super().__init__()
-        assert self.context is not None  # noqa: S101 - always built by the tree
         self._spec = spec
         self._tree = tree
         self._path = self.context.path

@@ -118,7 +118,7 @@ class Probe(SupervisedActor):
         self._lifecycle = lifecycle
 
     def _mark(self, what: str) -> None:
-        if self._lifecycle is not None and self.context is not None:
+        if self._lifecycle is not None and self.in_tree:
             self._lifecycle.append((what, self.context.path, self.context.incarnation))
 
     def on_start(self) -> None:
@@ -135,6 +135,6 @@ class Probe(SupervisedActor):
 
     def on_receive(self, message: Any) -> Any:
         """Record ``message`` with the incarnation that handled it, and echo it."""
-        incarnation = self.context.incarnation if self.context is not None else 0
+        incarnation = self.context.incarnation if self.in_tree else 0
         self._inbox.append((incarnation, message))
         return message

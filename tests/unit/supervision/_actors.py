@@ -36,7 +36,6 @@ class FailingStart(Probe):
         self._fail_on = fail_on
 
     def on_start(self) -> None:
-        assert self.context is not None
         if self.context.incarnation in self._fail_on:
             raise RuntimeError(f"on_start fails on incarnation {self.context.incarnation}")
         super().on_start()
