@@ -557,19 +557,19 @@ class Supervisor:
     def _root_exited(self, root: Incarnation) -> None:
         reason = root.exit_reason
         self._tree.report_exit(root)
-        if reason is not None and reason.abnormal and reason is not ExitReason.START_FAILED:
+        failed = reason is not None and reason.abnormal and reason is not ExitReason.START_FAILED
+        if failed:
             self._failure = root.exit_error
             self._log.critical("tree_failed", reason=reason.value, error=repr(root.exit_error))
-            self._tree.close_subtree(ROOT_PATH)
-            self._done.set()
-            if self._on_escalation is not None:
-                try:
-                    self._on_escalation(root.exit_error or RuntimeError(reason.value))
-                except Exception:  # noqa: BLE001 - the hook's bug must not hide the failure
-                    self._log.exception("escalation_hook_raised")
-            return
         self._tree.close_subtree(ROOT_PATH)
+        if self._owns_clock:
+            self._clock.close()
         self._done.set()
+        if failed and self._on_escalation is not None:
+            try:
+                self._on_escalation(root.exit_error or RuntimeError(reason.value))
+            except Exception:  # noqa: BLE001 - the hook's bug must not hide the failure
+                self._log.exception("escalation_hook_raised")
 
     def _close(self) -> None:
         self._tree.close_subtree(ROOT_PATH)

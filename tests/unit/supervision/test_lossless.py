@@ -11,6 +11,7 @@ from tradeactors.supervision import (
     ActorStarted,
     ChildSpec,
     DeadLetterReason,
+    Strategy,
     SupervisedActor,
     SupervisorSpec,
 )
@@ -100,3 +101,38 @@ def test_an_ask_queued_behind_a_crash_is_answered_by_the_next_incarnation(make_t
     assert future.get(timeout=10) == 1
     assert second.get(timeout=10) == 2
     assert tree.stats("w").incarnations == 2
+
+
+@pytest.mark.parametrize("strategy", [Strategy.ONE_FOR_ALL, Strategy.REST_FOR_ONE])
+def test_siblings_stopped_by_group_restarts_lose_nothing_either(make_tree, strategy):
+    rng = random.Random(7)
+    names = ("a", "b", "c")
+    per_child = 3000
+    poison = {
+        name: frozenset(n for n in range(per_child) if rng.random() < 1 / 150) for name in names
+    }
+    inboxes = {name: Inbox() for name in names}
+    spec = SupervisorSpec(
+        name="root",
+        strategy=strategy,
+        intensity=1000,
+        period=1.0,
+        children=tuple(
+            ChildSpec(name=name, actor=CrashOnSome, args=(inboxes[name], poison[name]))
+            for name in names
+        ),
+    )
+    tree = make_tree(spec)
+    for n in range(per_child):
+        for name in names:
+            tree.address(name).tell(n)
+    for name in names:
+        assert tree.address(name).ask("done", timeout=60) == "done"
+    for name in names:
+        processed = [m for m in inboxes[name].snapshot() if m != "done"]
+        dead = [d.message for d in tree.dead_letters.recent() if d.path == name]
+        assert len(processed) + len(dead) == per_child, name
+        assert processed == sorted(set(processed)), name
+        assert set(dead) == poison[name], name
+    # siblings were restarted by others' crashes, beyond their own
+    assert sum(tree.stats(n).restarts for n in names) > sum(len(p) for p in poison.values())
