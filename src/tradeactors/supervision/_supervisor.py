@@ -555,9 +555,9 @@ class Supervisor:
         self.stop()
 
     def _root_exited(self, root: Incarnation) -> None:
-        reason = root.exit_reason
+        reason = root.exit_reason or ExitReason.CRASHED
         self._tree.report_exit(root)
-        failed = reason is not None and reason.abnormal and reason is not ExitReason.START_FAILED
+        failed = reason.abnormal and reason is not ExitReason.START_FAILED
         if failed:
             self._failure = root.exit_error
             self._log.critical("tree_failed", reason=reason.value, error=repr(root.exit_error))
