@@ -104,9 +104,7 @@ class ActorCell:
         self._dead_letters = dead_letters
         self._clock = clock
         self.resolve = resolve
-        self.mailbox = make_mailbox(
-            path, mailbox_spec, self.stats, self.dead_letter, self._log_drop
-        )
+        self.mailbox = make_mailbox(path, mailbox_spec, self.stats, self.dead_letter, self.log)
         self.incarnation: Incarnation | None = None
         self.fault: FaultInjector | None = None
         self.faults = FaultInjector(self)
@@ -138,11 +136,6 @@ class ActorCell:
             timestamp_ns=self._clock.time_ns(),
         )
         self._dead_letters.record(letter, self.stats, log=log)
-
-    def _log_drop(self, reason: str, count: int) -> None:
-        # Rate-limited: the 1st, 2nd, 4th, 8th, ... drop of each reason is logged.
-        if count & (count - 1) == 0:
-            self.log.warning("mailbox_dropped", reason=reason, dropped_total=count)
 
 
 class Address:

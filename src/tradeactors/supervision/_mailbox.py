@@ -15,8 +15,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pykka import messages as pykka_messages
 
@@ -26,14 +25,23 @@ from tradeactors.supervision._deadletters import DeadLetterReason
 from tradeactors.supervision._spec import MailboxSpec, Overflow
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
+
     from pykka._envelope import Envelope
 
     from tradeactors.supervision._stats import ActorStats
 
 __all__ = ["BoundedMailbox", "Mailbox", "Signal", "make_mailbox"]
 
-DeadLetterSink = Callable[[Any, str, "BaseException | None"], None]
-DropLog = Callable[[str, int], None]
+_DROP_OLDEST = Overflow.DROP_OLDEST.value
+
+
+class DeadLetterSink(Protocol):
+    """Records a message that will never be handled."""
+
+    def __call__(
+        self, message: Any, reason: str, error: BaseException | None, *, log: bool = True
+    ) -> None: ...
 
 
 class Signal(enum.Enum):
@@ -48,10 +56,11 @@ class Signal(enum.Enum):
 class Mailbox:
     """An unbounded FIFO mailbox; also pykka's ``ActorInbox`` (``put``/``get``/``empty``)."""
 
-    def __init__(self, path: str, stats: ActorStats, dead_letter: DeadLetterSink) -> None:
+    def __init__(self, path: str, stats: ActorStats, dead_letter: DeadLetterSink, log: Any) -> None:
         self.path = path
         self._stats = stats
         self._dead_letter = dead_letter
+        self._log = log
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._queue: deque[Any] = deque()
@@ -88,7 +97,10 @@ class Mailbox:
             else:
                 _fail(envelope, AddressClosedError(self.path))
         else:
-            self._dead_letter(envelope.message, DeadLetterReason.CLOSED, None)
+            # A producer that keeps sending to a dead actor must not flood the log.
+            closed = self._stats.dead_letters.get(DeadLetterReason.CLOSED, 0) + 1
+            log = closed & (closed - 1) == 0
+            self._dead_letter(envelope.message, DeadLetterReason.CLOSED, None, log=log)
 
     # -- the owning incarnation -------------------------------------------------------
 
@@ -171,11 +183,13 @@ class Mailbox:
             self._ready.notify_all()
         for envelope in drained:
             if envelope.reply_to is None:
-                self._dead_letter(envelope.message, DeadLetterReason.STOPPED, None)
+                self._dead_letter(envelope.message, DeadLetterReason.STOPPED, None, log=False)
             elif isinstance(envelope.message, pykka_messages._ActorStop):
                 envelope.reply_to.set(None)
             else:
                 _fail(envelope, AddressClosedError(self.path))
+        if drained:
+            self._log.warning("mailbox_drained", dead_letters=len(drained))
         return len(drained)
 
     def _on_cleared(self) -> None:
@@ -190,59 +204,64 @@ class BoundedMailbox(Mailbox):
         path: str,
         stats: ActorStats,
         dead_letter: DeadLetterSink,
+        log: Any,
         spec: MailboxSpec,
-        drop_log: DropLog,
     ) -> None:
-        super().__init__(path, stats, dead_letter)
+        super().__init__(path, stats, dead_letter, log)
         self._capacity = spec.capacity
         self._overflow = spec.overflow
         self._block_timeout = spec.block_timeout
         self._key_fn = spec.conflate_key
         self._keyed: dict[Hashable, list[Any]] = {}
         self._room = threading.Condition(self._lock)
-        self._drop_log = drop_log
 
     def put(self, envelope: Envelope[Any]) -> None:
         """Queue ``envelope`` under the overflow policy (see `Overflow`)."""
         key = None
         if self._key_fn is not None and envelope.reply_to is None:
             key = self._key_fn(envelope.message)
-        dropped: Envelope[Any] | None = None
-        queued = False
         with self._lock:
-            while not self._closed:
-                slot = None if key is None else self._keyed.get(key)
-                if slot is not None:
-                    slot[0] = perf_ns()
-                    slot[1] = envelope
-                    self._stats.conflated += 1
-                    return
-                if self._capacity is not None and len(self._queue) >= self._capacity:
-                    if self._overflow is Overflow.DROP_OLDEST:
-                        dropped = self._pop()[1]
-                    else:
-                        self._wait_for_room()
-                        continue  # re-check: closed, or the key queued meanwhile
-                slot = [perf_ns(), envelope, key]
-                self._queue.append(slot)
-                if key is not None:
-                    self._keyed[key] = slot
-                if self._waiting:
-                    self._ready.notify()
-                queued = True
-                break
+            queued, dropped, drops = self._enqueue(envelope, key)
         if dropped is not None:
-            self._count_drop(dropped)
+            if dropped.reply_to is not None:
+                _fail(dropped, MessageDroppedError(self.path, _DROP_OLDEST))
+            if drops & (drops - 1) == 0:  # the 1st, 2nd, 4th, 8th, ... drop
+                self._log.warning("mailbox_dropped", reason=_DROP_OLDEST, dropped_total=drops)
         if not queued:
             self._reject_closed(envelope)
 
-    def _count_drop(self, dropped: Envelope[Any]) -> None:
-        reason = Overflow.DROP_OLDEST.value
-        count = self._stats.dropped.get(reason, 0) + 1
-        self._stats.dropped[reason] = count
-        if dropped.reply_to is not None:
-            _fail(dropped, MessageDroppedError(self.path, reason))
-        self._drop_log(reason, count)
+    def _enqueue(
+        self, envelope: Envelope[Any], key: Hashable | None
+    ) -> tuple[bool, Envelope[Any] | None, int]:
+        """With the lock held: (queued or conflated, envelope dropped, drops so far)."""
+        while not self._closed:
+            slot = None if key is None else self._keyed.get(key)
+            if slot is not None:
+                slot[0] = perf_ns()
+                slot[1] = envelope
+                self._stats.conflated += 1
+                return True, None, 0
+            if self._capacity is None or len(self._queue) < self._capacity:
+                break
+            if self._overflow is Overflow.DROP_OLDEST:
+                dropped = self._pop()[1]
+                drops = self._stats.dropped.get(_DROP_OLDEST, 0) + 1
+                self._stats.dropped[_DROP_OLDEST] = drops
+                self._append(envelope, key)
+                return True, dropped, drops
+            self._wait_for_room()  # then re-check: closed, or the key queued meanwhile
+        else:
+            return False, None, 0
+        self._append(envelope, key)
+        return True, None, 0
+
+    def _append(self, envelope: Envelope[Any], key: Hashable | None) -> None:
+        slot = [perf_ns(), envelope, key]
+        self._queue.append(slot)
+        if key is not None:
+            self._keyed[key] = slot
+        if self._waiting:
+            self._ready.notify()
 
     def _wait_for_room(self) -> None:
         """Wait (lock held) until there is room or the mailbox closes; raise on timeout."""
@@ -279,9 +298,9 @@ def make_mailbox(
     spec: MailboxSpec,
     stats: ActorStats,
     dead_letter: DeadLetterSink,
-    drop_log: DropLog,
+    log: Any,
 ) -> Mailbox:
-    """The cheapest mailbox implementing ``spec``."""
+    """The cheapest mailbox implementing ``spec``; ``log`` is a structlog logger."""
     if spec.bounded:
-        return BoundedMailbox(path, stats, dead_letter, spec, drop_log)
-    return Mailbox(path, stats, dead_letter)
+        return BoundedMailbox(path, stats, dead_letter, log, spec)
+    return Mailbox(path, stats, dead_letter, log)

@@ -108,6 +108,7 @@ class _Tree:
         self.dead_letters = dead_letters
         self.events = Events()
         self.rng = rng
+        self.tickets = itertools.count(1)  # tree-wide: a stale RestartDue never matches
         self.cells: dict[str, ActorCell] = {}
         self._add_cells(ROOT_PATH, spec)
 
@@ -202,7 +203,6 @@ class _SupervisorActor(SupervisedActor):
             _Child(child, tree.cell(join_path(self._path, child.name))) for child in spec.children
         ]
         self._restarts: deque[int] = deque()
-        self._tickets = itertools.count(1)
         self._timers: dict[int, Timer] = {}
 
     # lifecycle
@@ -377,7 +377,7 @@ class _SupervisorActor(SupervisedActor):
         if delay <= 0:
             self._start_group(group)
             return
-        ticket = next(self._tickets)
+        ticket = next(self._tree.tickets)
         for member in group:
             member.ticket = ticket
         address = self._self

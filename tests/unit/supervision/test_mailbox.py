@@ -7,9 +7,11 @@ from typing import Any
 
 import pykka
 import pytest
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pykka._envelope import Envelope
+from structlog.testing import capture_logs
 
 from tradeactors.errors import (
     AddressClosedError,
@@ -30,13 +32,12 @@ class Box:
     def __init__(self, spec: MailboxSpec | None = None) -> None:
         self.stats = ActorStats("p")
         self.dead: list[tuple[Any, str]] = []
-        self.drops: list[tuple[str, int]] = []
         self.mailbox = make_mailbox(
             "p",
             spec or MailboxSpec(),
             self.stats,
-            lambda m, reason, _e: self.dead.append((m, reason)),
-            lambda reason, n: self.drops.append((reason, n)),
+            lambda m, reason, _e, *, log=True: self.dead.append((m, reason)),
+            structlog.get_logger("test").bind(path="p"),
         )
         self.token = object()
         self.mailbox.claim(self.token)
@@ -87,7 +88,9 @@ class TestUnbounded:
         box = Box()
         box.tell("told")
         future = box.ask("asked")
-        assert box.mailbox.close() == 2
+        with capture_logs() as logs:
+            assert box.mailbox.close() == 2
+        assert [(e["event"], e["dead_letters"]) for e in logs] == [("mailbox_drained", 2)]
         assert box.dead == [("told", "stopped")]
         with pytest.raises(AddressClosedError):
             future.get(timeout=1)
@@ -145,13 +148,14 @@ class TestBlock:
 
 
 class TestDropOldest:
-    def test_the_oldest_messages_are_dropped_counted_and_logged(self):
+    def test_the_oldest_messages_are_dropped_counted_and_logged_at_powers_of_two(self):
         box = Box(MailboxSpec(capacity=3, overflow=Overflow.DROP_OLDEST))
-        for n in range(6):
-            box.tell(n)
-        assert box.drain() == [3, 4, 5]
-        assert box.stats.dropped == {"drop_oldest": 3}
-        assert box.drops == [("drop_oldest", 1), ("drop_oldest", 2), ("drop_oldest", 3)]
+        with capture_logs() as logs:
+            for n in range(8):
+                box.tell(n)
+        assert box.drain() == [5, 6, 7]
+        assert box.stats.dropped == {"drop_oldest": 5}
+        assert [e["dropped_total"] for e in logs if e["event"] == "mailbox_dropped"] == [1, 2, 4]
 
     def test_a_dropped_ask_fails_its_future(self):
         box = Box(MailboxSpec(capacity=1, overflow=Overflow.DROP_OLDEST))
