@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -38,6 +39,15 @@ if TYPE_CHECKING:
 __all__ = ["ActorContext", "Escalation", "SupervisedActor", "supervised_class"]
 
 _ActorStop = pykka_messages._ActorStop
+_PYKKA_MESSAGES = frozenset(
+    {
+        _ActorStop,
+        pykka_messages.ProxyCall,
+        pykka_messages.ProxyGetAttr,
+        pykka_messages.ProxySetAttr,
+    }
+)
+"""Messages pykka itself handles (stop, proxy calls); everything else goes to on_receive."""
 
 
 class Escalation(Exception):  # noqa: N818 - control flow, never seen by users
@@ -129,7 +139,7 @@ class _SupervisionMixin:
                 self.actor_stopped.set()
                 incarnation.finish(reason, error)
 
-    def _ta_loop(  # noqa: C901 - the hot loop is kept in one frame on purpose
+    def _ta_loop(  # noqa: C901, PLR0912, PLR0915 - the hot loop is one frame on purpose
         self, incarnation: Incarnation
     ) -> tuple[ExitReason, BaseException | None]:
         cell = incarnation.cell
@@ -142,46 +152,56 @@ class _SupervisionMixin:
         cell.stats.up = True
         incarnation.started.set()
 
-        mailbox = cell.mailbox
+        # The hot loop: everything it touches per message is a local.
+        take = cell.mailbox.take
         token = incarnation.token
         stats = cell.stats
         processed = stats.processed
-        observe_wait = stats.wait.observe
-        observe_handler = stats.handler.observe
-        handle = actor._handle_receive
+        wait, handler = stats.wait, stats.handler
+        wait_counts, wait_bounds = wait.counts, wait.bounds_ns
+        handler_counts, handler_bounds = handler.counts, handler.bounds_ns
+        dispatch = actor._handle_receive  # pykka's: stop and proxy messages
+        on_receive = actor.on_receive
         while True:
-            item = mailbox.take(token)
+            item = take(token)
             if item.__class__ is Signal:
                 if item is Signal.KILL:
                     cell.log.warning("actor_killed", incarnation=incarnation.number)
                     return ExitReason.KILLED, None
                 self._ta_on_stop(cell)
                 return ExitReason.SHUTDOWN, None
-            envelope = item[1]
-            message = envelope.message
+            message = item[1]
+            reply_to = item[2]
             started_ns = perf_ns()
-            observe_wait(started_ns - item[0])
+            waited = started_ns - item[0]
+            wait_counts[bisect_left(wait_bounds, waited)] += 1
+            wait.sum_ns += waited
+            kind = message.__class__
             try:
                 fault = cell.fault
                 if fault is not None:
                     fault.before_handle(message)
-                if message.__class__ is _ActorStop:
-                    self._ta_on_stop(cell)
-                    if envelope.reply_to is not None:
-                        envelope.reply_to.set(None)
-                    return ExitReason.NORMAL, None
-                response = handle(message)
+                if kind in _PYKKA_MESSAGES:
+                    if kind is _ActorStop:
+                        self._ta_on_stop(cell)
+                        if reply_to is not None:
+                            reply_to.set(None)
+                        return ExitReason.NORMAL, None
+                    response = dispatch(message)
+                else:
+                    response = on_receive(message)
             except Escalation as escalation:
                 return ExitReason.CRASHED, escalation.error
             except Exception as exc:  # noqa: BLE001 - any handler error is a crash or a reply
-                if envelope.reply_to is None:
+                if reply_to is None:
                     return self._ta_crash(cell, incarnation, message, exc), exc
-                envelope.reply_to.set_exception()
+                reply_to.set_exception()
             else:
-                if envelope.reply_to is not None:
-                    envelope.reply_to.set(response)
-            observe_handler(perf_ns() - started_ns)
-            kind = message.__class__
+                if reply_to is not None:
+                    reply_to.set(response)
+            took = perf_ns() - started_ns
+            handler_counts[bisect_left(handler_bounds, took)] += 1
+            handler.sum_ns += took
             processed[kind] = processed.get(kind, 0) + 1
 
     def _ta_crash(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 import structlog
-from pykka._envelope import Envelope
 
 from tradeactors.supervision._deadletters import DeadLetter, DeadLetters
 from tradeactors.supervision._faults import FaultInjector
@@ -145,11 +144,13 @@ class Address:
     for good, ``tell`` records a dead letter and ``ask`` raises `AddressClosedError`.
     """
 
-    __slots__ = ("_cell", "_mailbox")
+    __slots__ = ("_cell", "_mailbox", "tell")
 
     def __init__(self, cell: ActorCell) -> None:
         self._cell = cell
         self._mailbox = cell.mailbox
+        self.tell: Callable[[Any], None] = cell.mailbox.post
+        """Send ``message`` without waiting for it to be handled."""
 
     @property
     def path(self) -> str:
@@ -159,14 +160,10 @@ class Address:
     def __repr__(self) -> str:
         return f"Address({self._cell.path!r})"
 
-    def tell(self, message: Any) -> None:
-        """Send ``message`` without waiting for it to be handled."""
-        self._mailbox.put(Envelope(message))
-
     def ask_future(self, message: Any) -> pykka.Future[Any]:
         """Send ``message``; the returned future gets the handler's result or exception."""
         future: pykka.Future[Any] = pykka.ThreadingFuture()
-        self._mailbox.put(Envelope(message, reply_to=future))
+        self._mailbox.post(message, future)
         return future
 
     def ask(self, message: Any, *, timeout: float) -> Any:

@@ -6,18 +6,21 @@ incarnation. Only the incarnation holding the current *token* may take messages;
 supervisor revokes the token of an incarnation it stops, so a late or hung one can
 never take a message meant for its successor.
 
-Items are ``(enqueued_ns, envelope)`` pairs (lists in bounded mailboxes, so that
-conflation can replace an envelope in place).
+Items are ``(enqueued_ns, message, reply_to)`` (lists with a fourth field, the
+conflation key, in bounded mailboxes, so that conflation can replace in place).
+``reply_to`` is the future of an ``ask``, or None for a ``tell``.
 """
 
 from __future__ import annotations
 
 import enum
+import queue
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pykka import messages as pykka_messages
+from pykka._envelope import Envelope
 
 from tradeactors.clock import perf_ns
 from tradeactors.errors import AddressClosedError, MailboxFullError, MessageDroppedError
@@ -27,11 +30,11 @@ from tradeactors.supervision._spec import MailboxSpec, Overflow
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-    from pykka._envelope import Envelope
+    import pykka
 
     from tradeactors.supervision._stats import ActorStats
 
-__all__ = ["BoundedMailbox", "Mailbox", "Signal", "make_mailbox"]
+__all__ = ["BoundedMailbox", "FifoMailbox", "Mailbox", "Signal", "make_mailbox"]
 
 _DROP_OLDEST = Overflow.DROP_OLDEST.value
 
@@ -54,119 +57,54 @@ class Signal(enum.Enum):
 
 
 class Mailbox:
-    """An unbounded FIFO mailbox; also pykka's ``ActorInbox`` (``put``/``get``/``empty``)."""
+    """What every mailbox shares: identity, counters, how refused messages are recorded."""
 
     def __init__(self, path: str, stats: ActorStats, dead_letter: DeadLetterSink, log: Any) -> None:
         self.path = path
         self._stats = stats
         self._dead_letter = dead_letter
         self._log = log
-        self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
-        self._queue: deque[Any] = deque()
-        self._waiting = 0
         self._owner: object | None = None
         self._signal: Signal | None = None
         self._closed = False
 
     def __len__(self) -> int:
-        return len(self._queue)
+        raise NotImplementedError
 
     @property
     def closed(self) -> bool:
         """True while the actor behind this mailbox is gone for good."""
         return self._closed
 
-    # -- senders ---------------------------------------------------------------------
+    def post(self, message: Any, reply_to: pykka.Future[Any] | None = None) -> None:
+        """Queue ``message`` (an ask if ``reply_to`` is set).
+
+        On a closed mailbox a tell becomes a dead letter and an ask fails.
+        """
+        raise NotImplementedError
 
     def put(self, envelope: Envelope[Any]) -> None:
-        """Queue ``envelope``; on a closed mailbox it becomes a dead letter (asks fail)."""
-        item = (perf_ns(), envelope)
-        with self._lock:
-            if not self._closed:
-                self._queue.append(item)
-                if self._waiting:
-                    self._ready.notify()
-                return
-        self._reject_closed(envelope)
-
-    def _reject_closed(self, envelope: Envelope[Any]) -> None:
-        if envelope.reply_to is not None:
-            if isinstance(envelope.message, pykka_messages._ActorStop):
-                envelope.reply_to.set(None)
-            else:
-                _fail(envelope, AddressClosedError(self.path))
-        else:
-            # A producer that keeps sending to a dead actor must not flood the log.
-            closed = self._stats.dead_letters.get(DeadLetterReason.CLOSED, 0) + 1
-            log = closed & (closed - 1) == 0
-            self._dead_letter(envelope.message, DeadLetterReason.CLOSED, None, log=log)
-
-    # -- the owning incarnation -------------------------------------------------------
+        """Queue a pykka envelope (``ActorRef.tell``/``ask`` from inside the actor)."""
+        self.post(envelope.message, envelope.reply_to)
 
     def claim(self, token: object) -> None:
         """Make ``token`` the only incarnation allowed to take messages; reopen if closed."""
-        with self._lock:
-            self._owner = token
-            self._signal = None
-            self._closed = False
+        raise NotImplementedError
 
     def revoke(self, token: object) -> None:
         """Forbid ``token`` from taking more messages (its next take returns STOP)."""
-        with self._lock:
-            if self._owner is token:
-                self._owner = None
-                self._ready.notify_all()
+        raise NotImplementedError
 
     def signal(self, token: object, signal: Signal) -> bool:
         """Deliver ``signal`` to ``token`` ahead of queued messages; False if not the owner."""
-        with self._lock:
-            if self._owner is not token:
-                return False
-            if self._signal is not Signal.KILL:
-                self._signal = signal
-            self._ready.notify_all()
-            return True
+        raise NotImplementedError
 
     def take(self, token: object) -> Any:
-        """Block for the next item, or return a `Signal` (STOP once ``token`` is revoked)."""
-        with self._lock:
-            while True:
-                if self._owner is not token:
-                    return Signal.STOP
-                if self._signal is not None:
-                    signal, self._signal = self._signal, None
-                    return signal
-                if self._queue:
-                    return self._pop()
-                self._waiting += 1
-                try:
-                    self._ready.wait()
-                finally:
-                    self._waiting -= 1
+        """Block for the next ``(enqueued_ns, message, reply_to)``, or return a `Signal`.
 
-    def _pop(self) -> Any:
-        return self._queue.popleft()
-
-    # -- pykka's ActorInbox protocol (used only when an actor runs unsupervised) -----
-
-    def get(self) -> Envelope[Any]:
-        """Block for the next envelope, ignoring ownership (pykka's inbox protocol)."""
-        with self._lock:
-            while not self._queue:
-                self._waiting += 1
-                try:
-                    self._ready.wait()
-                finally:
-                    self._waiting -= 1
-            envelope: Envelope[Any] = self._pop()[1]
-            return envelope
-
-    def empty(self) -> bool:
-        """True when nothing is queued."""
-        return not self._queue
-
-    # -- the end ----------------------------------------------------------------------
+        STOP once ``token`` is revoked. A signal overtakes queued messages.
+        """
+        raise NotImplementedError
 
     def close(self) -> int:
         """Close for good: queued tells become dead letters, queued asks fail.
@@ -174,26 +112,149 @@ class Mailbox:
         Later sends are rejected the same way until a new incarnation claims the
         mailbox. Returns how many queued messages were drained.
         """
-        with self._lock:
-            self._closed = True
-            self._owner = None
-            drained = [item[1] for item in self._queue]
-            self._queue.clear()
-            self._on_cleared()
-            self._ready.notify_all()
-        for envelope in drained:
-            if envelope.reply_to is None:
-                self._dead_letter(envelope.message, DeadLetterReason.STOPPED, None, log=False)
-            elif isinstance(envelope.message, pykka_messages._ActorStop):
-                envelope.reply_to.set(None)
+        raise NotImplementedError
+
+    # pykka's ActorInbox protocol (used only when an actor runs unsupervised)
+
+    def get(self) -> Envelope[Any]:
+        """Block for the next envelope, ignoring ownership (pykka's inbox protocol)."""
+        raise NotImplementedError
+
+    def empty(self) -> bool:
+        """True when nothing is queued."""
+        return len(self) == 0
+
+    # shared helpers
+
+    def _reject_closed(self, message: Any, reply_to: pykka.Future[Any] | None) -> None:
+        if reply_to is not None:
+            if isinstance(message, pykka_messages._ActorStop):
+                reply_to.set(None)
             else:
-                _fail(envelope, AddressClosedError(self.path))
+                _fail(reply_to, AddressClosedError(self.path))
+        else:
+            # A producer that keeps sending to a dead actor must not flood the log.
+            closed = self._stats.dead_letters.get(DeadLetterReason.CLOSED, 0) + 1
+            log = closed & (closed - 1) == 0
+            self._dead_letter(message, DeadLetterReason.CLOSED, None, log=log)
+
+    def _dead_drained(self, drained: list[Any]) -> None:
+        for item in drained:
+            message, reply_to = item[1], item[2]
+            if reply_to is None:
+                self._dead_letter(message, DeadLetterReason.STOPPED, None, log=False)
+            elif isinstance(message, pykka_messages._ActorStop):
+                reply_to.set(None)
+            else:
+                _fail(reply_to, AddressClosedError(self.path))
         if drained:
             self._log.warning("mailbox_drained", dead_letters=len(drained))
-        return len(drained)
 
-    def _on_cleared(self) -> None:
-        """Hook for subclasses that index the queue."""
+
+_WAKE = object()
+"""Put in a FIFO mailbox to wake a consumer blocked on it; never handed to an actor."""
+
+
+class FifoMailbox(Mailbox):
+    """An unbounded FIFO mailbox over ``queue.SimpleQueue``.
+
+    That is C code under threads and gevent's Cython queue under gevent; sending takes
+    no Python-level lock.
+
+    Signals and ownership changes are flags the owner reads before each take, plus a
+    `_WAKE` marker in the queue in case it is blocked. An incarnation that passed the
+    ownership check just before being stopped may still take one more message; it then
+    handles it before seeing the signal, so no message is lost or handled twice.
+    """
+
+    def __init__(self, path: str, stats: ActorStats, dead_letter: DeadLetterSink, log: Any) -> None:
+        super().__init__(path, stats, dead_letter, log)
+        self._queue: Any = queue.SimpleQueue()  # resolved now: gevent's when patched
+        self._wakes = 0  # _WAKE markers in the queue; changed only on rare paths
+        self._wakes_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        depth: int = self._queue.qsize() - self._wakes
+        return max(0, depth)
+
+    def post(self, message: Any, reply_to: pykka.Future[Any] | None = None) -> None:
+        if self._closed:
+            self._reject_closed(message, reply_to)
+            return
+        self._queue.put((perf_ns(), message, reply_to))
+        if self._closed:  # closed while we put: whoever drains second gets our message
+            self._dead_drained(self._drain())
+
+    def _wake(self) -> None:
+        with self._wakes_lock:
+            self._wakes += 1
+        self._queue.put(_WAKE)
+
+    def _woken(self) -> None:
+        with self._wakes_lock:
+            self._wakes -= 1
+
+    def claim(self, token: object) -> None:
+        self._owner = token
+        self._signal = None
+        self._closed = False
+
+    def revoke(self, token: object) -> None:
+        if self._owner is token:
+            self._owner = None
+            self._wake()
+
+    def signal(self, token: object, signal: Signal) -> bool:
+        if self._owner is not token:
+            return False
+        if self._signal is not Signal.KILL:
+            self._signal = signal
+        self._wake()
+        return True
+
+    def take(self, token: object) -> Any:
+        get = self._queue.get
+        while True:
+            if self._owner is not token:
+                return Signal.STOP
+            signal = self._signal
+            if signal is not None:
+                self._signal = None
+                return signal
+            item = get()
+            if item is _WAKE:
+                self._woken()
+                continue
+            return item
+
+    def get(self) -> Envelope[Any]:
+        while True:
+            item = self._queue.get()
+            if item is _WAKE:
+                self._woken()
+                continue
+            return Envelope(item[1], reply_to=item[2])
+
+    def _drain(self) -> list[Any]:
+        drained: list[Any] = []
+        get = self._queue.get_nowait
+        while True:
+            try:
+                item = get()
+            except queue.Empty:
+                return drained
+            if item is _WAKE:
+                self._woken()
+            else:
+                drained.append(item)
+
+    def close(self) -> int:
+        self._closed = True
+        self._owner = None
+        drained = self._drain()
+        self._wake()  # a consumer still blocked (there should be none) returns STOP
+        self._dead_drained(drained)
+        return len(drained)
 
 
 class BoundedMailbox(Mailbox):
@@ -208,6 +269,12 @@ class BoundedMailbox(Mailbox):
         spec: MailboxSpec,
     ) -> None:
         super().__init__(path, stats, dead_letter, log)
+        # An RLock: Condition uses its _is_owned; over a plain Lock, Condition falls back
+        # to a failing acquire(False), which under gevent yields on every notify.
+        self._lock = threading.RLock()
+        self._ready = threading.Condition(self._lock)
+        self._queue: deque[list[Any]] = deque()  # [enqueued_ns, message, reply_to, key]
+        self._waiting = 0
         self._capacity = spec.capacity
         self._overflow = spec.overflow
         self._block_timeout = spec.block_timeout
@@ -215,48 +282,50 @@ class BoundedMailbox(Mailbox):
         self._keyed: dict[Hashable, list[Any]] = {}
         self._room = threading.Condition(self._lock)
 
-    def put(self, envelope: Envelope[Any]) -> None:
-        """Queue ``envelope`` under the overflow policy (see `Overflow`)."""
+    def post(self, message: Any, reply_to: pykka.Future[Any] | None = None) -> None:
+        """Queue ``message`` under the overflow policy (see `Overflow`)."""
         key = None
-        if self._key_fn is not None and envelope.reply_to is None:
-            key = self._key_fn(envelope.message)
+        if self._key_fn is not None and reply_to is None:
+            key = self._key_fn(message)
         with self._lock:
-            queued, dropped, drops = self._enqueue(envelope, key)
+            queued, dropped, drops = self._enqueue(message, reply_to, key)
         if dropped is not None:
-            if dropped.reply_to is not None:
-                _fail(dropped, MessageDroppedError(self.path, _DROP_OLDEST))
+            if dropped[2] is not None:
+                _fail(dropped[2], MessageDroppedError(self.path, _DROP_OLDEST))
             if drops & (drops - 1) == 0:  # the 1st, 2nd, 4th, 8th, ... drop
                 self._log.warning("mailbox_dropped", reason=_DROP_OLDEST, dropped_total=drops)
         if not queued:
-            self._reject_closed(envelope)
+            self._reject_closed(message, reply_to)
 
     def _enqueue(
-        self, envelope: Envelope[Any], key: Hashable | None
-    ) -> tuple[bool, Envelope[Any] | None, int]:
-        """With the lock held: (queued or conflated, envelope dropped, drops so far)."""
+        self, message: Any, reply_to: pykka.Future[Any] | None, key: Hashable | None
+    ) -> tuple[bool, list[Any] | None, int]:
+        """With the lock held: (queued or conflated, slot dropped, drops so far)."""
         while not self._closed:
             slot = None if key is None else self._keyed.get(key)
             if slot is not None:
                 slot[0] = perf_ns()
-                slot[1] = envelope
+                slot[1] = message
                 self._stats.conflated += 1
                 return True, None, 0
             if self._capacity is None or len(self._queue) < self._capacity:
                 break
             if self._overflow is Overflow.DROP_OLDEST:
-                dropped = self._pop()[1]
+                dropped = self._pop()
                 drops = self._stats.dropped.get(_DROP_OLDEST, 0) + 1
                 self._stats.dropped[_DROP_OLDEST] = drops
-                self._append(envelope, key)
+                self._append(message, reply_to, key)
                 return True, dropped, drops
             self._wait_for_room()  # then re-check: closed, or the key queued meanwhile
         else:
             return False, None, 0
-        self._append(envelope, key)
+        self._append(message, reply_to, key)
         return True, None, 0
 
-    def _append(self, envelope: Envelope[Any], key: Hashable | None) -> None:
-        slot = [perf_ns(), envelope, key]
+    def _append(
+        self, message: Any, reply_to: pykka.Future[Any] | None, key: Hashable | None
+    ) -> None:
+        slot = [perf_ns(), message, reply_to, key]
         self._queue.append(slot)
         if key is not None:
             self._keyed[key] = slot
@@ -275,22 +344,79 @@ class BoundedMailbox(Mailbox):
                 raise MailboxFullError(self.path, self._capacity, self._block_timeout or 0.0)
             self._room.wait(remaining)
 
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def claim(self, token: object) -> None:
+        with self._lock:
+            self._owner = token
+            self._signal = None
+            self._closed = False
+
+    def revoke(self, token: object) -> None:
+        with self._lock:
+            if self._owner is token:
+                self._owner = None
+                self._ready.notify_all()
+
+    def signal(self, token: object, signal: Signal) -> bool:
+        with self._lock:
+            if self._owner is not token:
+                return False
+            if self._signal is not Signal.KILL:
+                self._signal = signal
+            self._ready.notify_all()
+            return True
+
+    def take(self, token: object) -> Any:
+        with self._lock:
+            while True:
+                if self._owner is not token:
+                    return Signal.STOP
+                if self._signal is not None:
+                    signal, self._signal = self._signal, None
+                    return signal
+                if self._queue:
+                    return self._pop()
+                self._sleep()
+
+    def get(self) -> Envelope[Any]:
+        with self._lock:
+            while not self._queue:
+                self._sleep()
+            slot = self._pop()
+            return Envelope(slot[1], reply_to=slot[2])
+
+    def _sleep(self) -> None:
+        self._waiting += 1
+        try:
+            self._ready.wait()
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> int:
+        with self._lock:
+            self._closed = True
+            self._owner = None
+            drained = list(self._queue)
+            self._queue.clear()
+            self._keyed.clear()
+            self._ready.notify_all()
+            self._room.notify_all()
+        self._dead_drained(drained)
+        return len(drained)
+
     def _pop(self) -> Any:
         slot = self._queue.popleft()
-        key = slot[2]
+        key = slot[3]
         if key is not None and self._keyed.get(key) is slot:
             del self._keyed[key]
         self._room.notify()
         return slot
 
-    def _on_cleared(self) -> None:
-        self._keyed.clear()
-        self._room.notify_all()
 
-
-def _fail(envelope: Envelope[Any], error: BaseException) -> None:
-    assert envelope.reply_to is not None  # noqa: S101 - callers check
-    envelope.reply_to.set_exception((type(error), error, None))
+def _fail(reply_to: pykka.Future[Any], error: BaseException) -> None:
+    reply_to.set_exception((type(error), error, None))
 
 
 def make_mailbox(
@@ -303,4 +429,4 @@ def make_mailbox(
     """The cheapest mailbox implementing ``spec``; ``log`` is a structlog logger."""
     if spec.bounded:
         return BoundedMailbox(path, stats, dead_letter, log, spec)
-    return Mailbox(path, stats, dead_letter, log)
+    return FifoMailbox(path, stats, dead_letter, log)
