@@ -151,7 +151,7 @@ class Mailbox:
             self._log.warning("mailbox_drained", dead_letters=len(drained))
 
 
-_WAKE = object()
+WAKE = object()
 """Put in a FIFO mailbox to wake a consumer blocked on it; never handed to an actor."""
 
 
@@ -162,7 +162,7 @@ class FifoMailbox(Mailbox):
     no Python-level lock.
 
     Signals and ownership changes are flags the owner reads before each take, plus a
-    `_WAKE` marker in the queue in case it is blocked. An incarnation that passed the
+    `WAKE` marker in the queue in case it is blocked. An incarnation that passed the
     ownership check just before being stopped may still take one more message; it then
     handles it before seeing the signal, so no message is lost or handled twice.
     """
@@ -170,7 +170,9 @@ class FifoMailbox(Mailbox):
     def __init__(self, path: str, stats: ActorStats, dead_letter: DeadLetterSink, log: Any) -> None:
         super().__init__(path, stats, dead_letter, log)
         self._queue: Any = queue.SimpleQueue()  # resolved now: gevent's when patched
-        self._wakes = 0  # _WAKE markers in the queue; changed only on rare paths
+        self.raw_get: Any = self._queue.get
+        """The queue's own blocking get, for the actor loop's inlined `take`."""
+        self._wakes = 0  # WAKE markers in the queue; changed only on rare paths
         self._wakes_lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -188,9 +190,10 @@ class FifoMailbox(Mailbox):
     def _wake(self) -> None:
         with self._wakes_lock:
             self._wakes += 1
-        self._queue.put(_WAKE)
+        self._queue.put(WAKE)
 
-    def _woken(self) -> None:
+    def woken(self) -> None:
+        """Account for a `WAKE` marker taken out of the queue."""
         with self._wakes_lock:
             self._wakes -= 1
 
@@ -222,16 +225,16 @@ class FifoMailbox(Mailbox):
                 self._signal = None
                 return signal
             item = get()
-            if item is _WAKE:
-                self._woken()
+            if item is WAKE:
+                self.woken()
                 continue
             return item
 
     def get(self) -> Envelope[Any]:
         while True:
             item = self._queue.get()
-            if item is _WAKE:
-                self._woken()
+            if item is WAKE:
+                self.woken()
                 continue
             return Envelope(item[1], reply_to=item[2])
 
@@ -243,8 +246,8 @@ class FifoMailbox(Mailbox):
                 item = get()
             except queue.Empty:
                 return drained
-            if item is _WAKE:
-                self._woken()
+            if item is WAKE:
+                self.woken()
             else:
                 drained.append(item)
 
