@@ -269,7 +269,8 @@ class _SupervisorActor(SupervisedActor):
         def exited(incarnation: Incarnation) -> None:
             # Runs in the child's thread as it ends. A child stopped on purpose is no
             # longer the current incarnation: its exit is not news to this supervisor.
-            self._tree.report_exit(incarnation)
+            # The supervisor hears first, so that anything asked of it after the event
+            # is answered after it handled the exit.
             if child.incarnation is incarnation:
                 self._self.tell(
                     ChildExited(
@@ -279,6 +280,7 @@ class _SupervisorActor(SupervisedActor):
                         error=incarnation.exit_error,
                     )
                 )
+            self._tree.report_exit(incarnation)
 
         return exited
 
