@@ -8,34 +8,31 @@ operations instead of a ``prometheus_client`` lock per observation.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+__all__ = ["EXPORTED_EXPONENTS", "ActorStats", "Histogram"]
 
-__all__ = ["DURATION_BUCKETS", "ActorStats", "Histogram"]
-
-DURATION_BUCKETS: tuple[float, ...] = (
-    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
-    1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
-"""Upper bounds, in seconds, of the wait and handler time histograms."""
+EXPORTED_EXPONENTS = range(10, 35)
+"""Exported bucket bounds are ``2**k`` ns for these k: from 1.024 µs to 17.2 s."""
 
 
 class Histogram:
-    """A fixed-bucket histogram of nanosecond durations; ``observe`` is O(log buckets).
+    """A histogram of nanosecond durations in power-of-two buckets.
 
-    The actor loop updates ``counts`` and ``sum_ns`` inline (the same arithmetic as
-    `observe`) to save a call per message.
+    A duration ``d`` lands in slot ``(d - 1).bit_length()``, the smallest ``k`` with
+    ``d <= 2**k``: one subtraction and one ``int.bit_length`` per observation, cheap
+    enough for every message. The actor loop does this arithmetic inline.
+    At scrape time the slots are folded into the exported bounds (`EXPORTED_EXPONENTS`),
+    which keep Prometheus's ``le`` meaning exactly (a value equal to a bound is in it).
     """
 
-    __slots__ = ("bounds_ns", "counts", "sum_ns")
+    __slots__ = ("counts", "sum_ns")
 
-    def __init__(self, bounds: tuple[float, ...] = DURATION_BUCKETS) -> None:
-        self.bounds_ns = [round(b * 1e9) for b in bounds]
-        self.counts = [0] * (len(bounds) + 1)
+    def __init__(self) -> None:
+        self.counts = [0] * 66  # slots 0..65 cover every non-negative 64-bit duration
         self.sum_ns = 0
 
     def observe(self, duration_ns: int) -> None:
-        """Count one duration (a value equal to a bound falls in that bound's bucket)."""
-        self.counts[bisect_left(self.bounds_ns, duration_ns)] += 1
+        """Count one duration."""
+        self.counts[(duration_ns - 1).bit_length()] += 1
         self.sum_ns += duration_ns
 
     @property
@@ -47,11 +44,11 @@ class Histogram:
         """``(le, cumulative count)`` pairs in Prometheus order, ending with ``+Inf``."""
         counts = list(self.counts)  # one consistent copy
         out: list[tuple[str, int]] = []
-        total = 0
-        for bound_ns, n in zip(self.bounds_ns, counts, strict=False):
-            total += n
-            out.append((repr(bound_ns / 1e9), total))
-        out.append(("+Inf", total + counts[-1]))
+        total = sum(counts[: EXPORTED_EXPONENTS.start])
+        for exponent in EXPORTED_EXPONENTS:
+            total += counts[exponent]
+            out.append((repr(2**exponent / 1e9), total))
+        out.append(("+Inf", sum(counts)))
         return out
 
 
