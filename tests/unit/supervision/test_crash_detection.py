@@ -20,14 +20,18 @@ from tradeactors.supervision.testing import Inbox
 pytestmark = pytest.mark.supervision
 
 
+def _one_worker(inbox: Inbox, lifecycle: Inbox, **child: object) -> SupervisorSpec:
+    """A root supervising one `Worker` named ``w``."""
+    return SupervisorSpec(
+        name="root",
+        children=(ChildSpec(name="w", actor=Worker, args=(inbox, lifecycle), **child),),  # type: ignore[arg-type]
+    )
+
+
 class TestCrashDetection:
     def test_exception_in_a_told_handler_is_a_crash(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            SupervisorSpec(
-                name="root", children=(ChildSpec(name="w", actor=Worker, args=(inbox, lifecycle)),)
-            )
-        )
+        tree = make_tree(_one_worker(inbox, lifecycle))
         tree.subscribe(events)
         tree.address("w").tell(CRASH)
         (exited,) = events.wait_for(ActorExited, "w")
@@ -37,11 +41,7 @@ class TestCrashDetection:
 
     def test_exception_in_an_asked_handler_goes_to_the_caller_and_is_not_a_crash(self, make_tree):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            SupervisorSpec(
-                name="root", children=(ChildSpec(name="w", actor=Worker, args=(inbox, lifecycle)),)
-            )
-        )
+        tree = make_tree(_one_worker(inbox, lifecycle))
         with pytest.raises(RuntimeError, match="asked to crash"):
             tree.address("w").ask(CRASH, timeout=5)
         assert tree.address("w").ask("after", timeout=5) == "after"
@@ -105,16 +105,7 @@ class TestCrashDetection:
 
     def test_actor_stopped_by_its_supervisor_is_not_a_crash(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            SupervisorSpec(
-                name="root",
-                children=(
-                    ChildSpec(
-                        name="w", actor=Worker, args=(inbox, lifecycle), restart=Restart.TRANSIENT
-                    ),
-                ),
-            )
-        )
+        tree = make_tree(_one_worker(inbox, lifecycle, restart=Restart.TRANSIENT))
         tree.subscribe(events)
         tree.stop(timeout=10)
         (exited,) = events.matching(ActorExited, "w")
@@ -187,11 +178,7 @@ class TestShutdown:
 class TestFaultInjection:
     def test_crash_after_lets_n_messages_through_then_crashes_on_the_next(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            SupervisorSpec(
-                name="root", children=(ChildSpec(name="w", actor=Worker, args=(inbox, lifecycle)),)
-            )
-        )
+        tree = make_tree(_one_worker(inbox, lifecycle))
         tree.subscribe(events)
         tree.faults("w").crash_after(2)
         for n in range(5):
@@ -203,16 +190,7 @@ class TestFaultInjection:
 
     def test_kill_is_an_abnormal_exit_without_on_stop(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            SupervisorSpec(
-                name="root",
-                children=(
-                    ChildSpec(
-                        name="w", actor=Worker, args=(inbox, lifecycle), restart=Restart.TRANSIENT
-                    ),
-                ),
-            )
-        )
+        tree = make_tree(_one_worker(inbox, lifecycle, restart=Restart.TRANSIENT))
         tree.subscribe(events)
         assert tree.faults("w").kill()
         events.wait_for(ActorStarted, "w", where=lambda e: e.incarnation == 2)
@@ -221,11 +199,7 @@ class TestFaultInjection:
 
     def test_slow_adds_the_delay_to_every_handler_until_cleared(self, make_tree):
         inbox, lifecycle = Inbox(), Inbox()
-        tree = make_tree(
-            SupervisorSpec(
-                name="root", children=(ChildSpec(name="w", actor=Worker, args=(inbox, lifecycle)),)
-            )
-        )
+        tree = make_tree(_one_worker(inbox, lifecycle))
         tree.faults("w").slow(0.02)
         tree.address("w").ask("slow", timeout=5)
         stats = tree.stats("w")
