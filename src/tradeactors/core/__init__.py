@@ -1,0 +1,6 @@
+"""Pure trading logic: no threads, no I/O. Fixed-point instruments and the L2 book."""
+
+from tradeactors.core.book import BookView, Level, OrderBook
+from tradeactors.core.instrument import Instrument
+
+__all__ = ["BookView", "Instrument", "Level", "OrderBook"]

@@ -1,0 +1,123 @@
+"""Instruments, and exact conversion between venue decimal strings and integers.
+
+Prices are integers in ticks, sizes integers in lots. Venue strings are parsed
+digit by digit, never through ``float``: ``"2683.80000000"`` with a tick of
+``"0.01"`` is exactly 268380 ticks. A string that is not a whole number of ticks
+(or lots), negative, or not a decimal at all is an error, never a rounding.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import msgspec
+
+from tradeactors.errors import ConfigError, TradeActorsError
+
+__all__ = ["Instrument", "ParseError", "decimal_places", "parse_units"]
+
+
+class ParseError(TradeActorsError, ValueError):
+    """A venue string is not a valid non-negative amount for this instrument."""
+
+
+def decimal_places(text: str) -> int:
+    """Digits after the decimal point of ``text`` (``"0.010"`` -> 3)."""
+    _, _, fraction = text.partition(".")
+    return len(fraction)
+
+
+def parse_units(text: str, places: int) -> int:
+    """``text`` as an integer count of ``10**-places``; exact, non-negative.
+
+    Extra fractional digits are accepted only when they are zeros.
+
+    Raises:
+        ParseError: not a plain non-negative decimal, or more precision than ``places``.
+
+    """
+    whole, dot, fraction = text.partition(".")
+    # isdigit() refuses "", "-1", "+1", "1e5", " 1"; isascii() refuses other scripts' digits
+    if not (whole.isascii() and whole.isdigit()) or (
+        dot and not (fraction.isascii() and fraction.isdigit())
+    ):
+        raise ParseError(f"not a non-negative decimal: {text!r}")
+    extra = len(fraction) - places
+    if extra > 0:
+        if fraction[places:].strip("0"):
+            raise ParseError(f"{text!r} has more than {places} decimal places")
+        fraction = fraction[:places]
+    elif extra < 0:
+        fraction += "0" * -extra
+    return int(whole + fraction)
+
+
+@functools.cache
+def _step(size: str) -> tuple[int, int]:
+    """``(places, units)``: a step such as ``"0.05"`` is 5 units of ``10**-2``."""
+    places = decimal_places(size)
+    try:
+        units = parse_units(size, places)
+    except ParseError as exc:
+        raise ConfigError(f"invalid step size {size!r}") from exc
+    if units <= 0:
+        raise ConfigError(f"step size must be positive, not {size!r}")
+    return places, units
+
+
+class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+    """A tradable instrument at a venue, with the steps its prices and sizes move in.
+
+    ``tick_size`` and ``lot_size`` are decimal strings (``"0.01"``); their number of
+    decimal places is also how prices and sizes are written back (display, Kraken's
+    checksum), so give them as the venue writes them.
+    """
+
+    venue: str
+    symbol: str
+    tick_size: str
+    lot_size: str
+
+    def __post_init__(self) -> None:
+        _step(self.tick_size)
+        _step(self.lot_size)
+
+    @property
+    def key(self) -> str:
+        """``venue:symbol``, unique in a system."""
+        return f"{self.venue}:{self.symbol}"
+
+    def price(self, text: str) -> int:
+        """Ticks in the price ``text``. Raises `ParseError` if not a whole number of ticks."""
+        return _count_steps(text, self.tick_size, "price", "tick")
+
+    def size(self, text: str) -> int:
+        """Lots in the size ``text``. Raises `ParseError` if not a whole number of lots."""
+        return _count_steps(text, self.lot_size, "size", "lot")
+
+    def format_price(self, ticks: int) -> str:
+        """``ticks`` as a decimal string with the tick size's decimal places."""
+        places, tick = _step(self.tick_size)
+        return _format(ticks * tick, places)
+
+    def format_size(self, lots: int) -> str:
+        """``lots`` as a decimal string with the lot size's decimal places."""
+        places, lot = _step(self.lot_size)
+        return _format(lots * lot, places)
+
+
+def _count_steps(text: str, step_size: str, what: str, step_name: str) -> int:
+    places, step = _step(step_size)
+    finer = max(places, decimal_places(text))  # parse at the text's own precision
+    count, rest = divmod(parse_units(text, finer), step * 10 ** (finer - places))
+    if rest:
+        raise ParseError(f"{what} {text!r} is not a multiple of {step_name} {step_size}")
+    return count
+
+
+def _format(units: int, places: int) -> str:
+    sign = "-" if units < 0 else ""
+    digits = str(abs(units)).rjust(places + 1, "0")
+    if places == 0:
+        return sign + digits
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"

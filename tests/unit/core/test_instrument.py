@@ -1,0 +1,55 @@
+"""Exact parsing of venue decimal strings into ticks and lots, and back."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tradeactors.core.instrument import Instrument, ParseError, parse_units
+from tradeactors.errors import ConfigError
+
+ETH = Instrument(venue="binance", symbol="ETHUSDT", tick_size="0.01", lot_size="0.0001")
+
+
+class TestParsing:
+    def test_binance_strings_parse_exactly_without_float(self):
+        assert ETH.price("2683.80000000") == 268380
+        assert ETH.size("3.02920000") == 30292
+        assert ETH.price("0.10") == 10
+
+    def test_a_price_between_ticks_is_refused_not_rounded(self):
+        with pytest.raises(ParseError, match=r"not a multiple of tick 0\.01"):
+            ETH.price("2683.805")
+
+    def test_a_tick_that_is_not_a_power_of_ten_is_exact_too(self):
+        half = Instrument(venue="x", symbol="Y", tick_size="0.5", lot_size="1")
+        assert half.price("10.5") == 21
+        with pytest.raises(ParseError, match="multiple of tick"):
+            half.price("10.25")
+
+    @pytest.mark.parametrize(
+        "text", ["", "-1.0", "+1", "1e5", " 1", "1.", ".5", "1.2.3", "nan", "١٢"]
+    )
+    def test_malformed_or_negative_numbers_are_refused(self, text):
+        with pytest.raises(ParseError):
+            parse_units(text, 8)
+
+    def test_extra_zeros_beyond_the_precision_are_accepted(self):
+        assert parse_units("1.50000000000", 2) == 150
+
+    @given(st.integers(0, 10**15))
+    def test_format_then_parse_round_trips(self, ticks):
+        assert ETH.price(ETH.format_price(ticks)) == ticks
+        assert ETH.size(ETH.format_size(ticks)) == ticks
+
+    def test_formatting_writes_the_step_size_decimal_places(self):
+        assert ETH.format_price(268380) == "2683.80"
+        assert ETH.format_size(5) == "0.0005"
+        whole = Instrument(venue="x", symbol="Y", tick_size="1", lot_size="1")
+        assert whole.format_price(42) == "42"
+
+    @pytest.mark.parametrize("step", ["0", "0.000", "-0.01", "abc"])
+    def test_invalid_step_sizes_are_config_errors(self, step):
+        with pytest.raises(ConfigError):
+            Instrument(venue="x", symbol="Y", tick_size=step, lot_size="1")
