@@ -109,7 +109,8 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 def _count_steps(text: str, step_size: str, what: str, step_name: str) -> int:
     places, step = _step(step_size)
     finer = max(places, decimal_places(text))  # parse at the text's own precision
-    count, rest = divmod(parse_units(text, finer), step * 10 ** int(finer - places))
+    scale = int(10 ** (finer - places))  # exponent >= 0: always an int
+    count, rest = divmod(parse_units(text, finer), step * scale)
     if rest:
         raise ParseError(f"{what} {text!r} is not a multiple of {step_name} {step_size}")
     return count
