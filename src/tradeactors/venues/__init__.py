@@ -1,0 +1,1 @@
+"""Venue wire formats and their book-sync rules (pure: no sockets, no threads)."""

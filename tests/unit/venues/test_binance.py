@@ -1,0 +1,167 @@
+"""Binance spot decoding and the local-book procedure, on rules and on real captures."""
+
+from __future__ import annotations
+
+import heapq
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tradeactors.core.instrument import Instrument
+from tradeactors.venues.binance import (
+    BookTicker,
+    DepthSnapshot,
+    DepthSync,
+    DepthUpdate,
+    FrameKind,
+    SyncResult,
+    Trade,
+    decode_frame,
+    replay,
+)
+from tradeactors.venues.capture import read_capture
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared market data not found at {DATA}")
+INSTRUMENT = Instrument(venue="binance", symbol="BTCUSDT", tick_size="0.01", lot_size="0.00001")
+
+
+def diff(first: int, last: int, bids=(), asks=(), pu: int | None = None) -> DepthUpdate:
+    return DepthUpdate(s="BTCUSDT", U=first, u=last, b=list(bids), a=list(asks), pu=pu)
+
+
+def snapshot(last: int) -> DepthSnapshot:
+    return DepthSnapshot(
+        lastUpdateId=last,
+        bids=[("100.00", "1.00000"), ("99.00", "2.00000")],
+        asks=[("101.00", "1.50000")],
+    )
+
+
+class TestDecoding:
+    def test_combined_stream_frames_decode_into_narrow_structs(self):
+        kind, event = decode_frame(
+            '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT",'
+            '"U":5,"u":7,"b":[["100.00","1.0"]],"a":[],"extra":"ignored"}}'
+        )
+        assert kind is FrameKind.DEPTH
+        assert event == DepthUpdate(s="BTCUSDT", U=5, u=7, b=[("100.00", "1.0")], a=[], E=1)
+        kind, event = decode_frame(
+            '{"stream":"btcusdt@bookTicker","data":{"u":9,"s":"BTCUSDT","b":"1","B":"2","a":"3","A":"4"}}'
+        )
+        assert (kind, event) == (
+            FrameKind.BOOK_TICKER,
+            BookTicker(u=9, s="BTCUSDT", b="1", B="2", a="3", A="4"),
+        )
+        kind, event = decode_frame(
+            '{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","p":"1","q":"2","T":3,"m":true}}'
+        )
+        assert kind is FrameKind.TRADE
+        assert isinstance(event, Trade)
+
+    @pytest.mark.parametrize(
+        "frame",
+        ["not json", '{"stream":"x@depth","data":{"s":"X"}}', '{"data":{}}', "[1,2]"],
+    )
+    def test_malformed_frames_raise_decode_errors(self, frame):
+        with pytest.raises(msgspec.DecodeError):
+            decode_frame(frame)
+
+    def test_an_unknown_stream_is_a_value_error(self):
+        with pytest.raises(ValueError, match="unknown stream"):
+            decode_frame('{"stream":"btcusdt@mystery","data":{}}')
+
+
+class TestSpotProcedure:
+    def test_diffs_are_buffered_until_the_snapshot_and_those_it_covers_dropped(self):
+        sync = DepthSync(INSTRUMENT)
+        assert sync.needs_snapshot
+        assert sync.on_diff(diff(1, 10, bids=[("100.00", "9.00000")])) is SyncResult.BUFFERED
+        assert sync.on_diff(diff(11, 12, asks=[("101.00", "0")])) is SyncResult.BUFFERED
+        assert sync.on_snapshot(snapshot(10)) is SyncResult.SYNCED
+        assert sync.book.best_bid() == (10000, 100000)  # the covered diff was dropped
+        assert sync.book.best_ask() is None  # the 11-12 diff was applied
+        assert sync.book.update_id == 12
+        sync.book.check_invariants()
+
+    def test_the_first_diff_after_the_snapshot_must_straddle_last_update_id(self):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_snapshot(snapshot(10))
+        assert sync.on_diff(diff(9, 12)) is SyncResult.APPLIED
+        assert sync.on_diff(diff(13, 13)) is SyncResult.APPLIED
+
+    def test_a_gap_clears_the_book_and_asks_for_a_new_snapshot(self):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_snapshot(snapshot(10))
+        assert sync.on_diff(diff(11, 12)) is SyncResult.APPLIED
+        assert sync.on_diff(diff(14, 15)) is SyncResult.GAP
+        assert sync.needs_snapshot
+        assert len(sync.book) == 0
+        assert sync.on_diff(diff(16, 17)) is SyncResult.BUFFERED
+        assert sync.on_snapshot(snapshot(15)) is SyncResult.SYNCED
+        assert sync.book.update_id == 17
+
+    def test_a_snapshot_older_than_the_buffered_stream_is_refused(self):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_diff(diff(20, 21))
+        assert sync.on_snapshot(snapshot(10)) is SyncResult.SNAPSHOT_TOO_OLD
+        assert sync.needs_snapshot
+        assert sync.on_snapshot(snapshot(20)) is SyncResult.SYNCED
+
+    def test_an_already_applied_diff_is_dropped_as_stale(self):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_snapshot(snapshot(10))
+        sync.on_diff(diff(11, 12))
+        assert sync.on_diff(diff(11, 12)) is SyncResult.STALE
+
+    @pytest.mark.parametrize("bad", ["-1.00", "abc", "100.001"])
+    def test_a_level_that_does_not_parse_rebuilds_the_book_instead_of_guessing(self, bad):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_snapshot(snapshot(10))
+        assert sync.on_diff(diff(11, 12, bids=[(bad, "1.0")])) is SyncResult.BAD_LEVEL
+        assert sync.needs_snapshot
+        assert len(sync.book) == 0
+
+
+class TestFuturesProcedure:
+    def test_continuity_follows_pu_and_the_first_diff_may_end_at_last_update_id(self):
+        sync = DepthSync(INSTRUMENT, mode="futures")
+        sync.on_diff(diff(5, 10, pu=4))
+        assert sync.on_snapshot(snapshot(10)) is SyncResult.SYNCED
+        assert sync.book.update_id == 10
+        assert sync.on_diff(diff(12, 15, pu=10)) is SyncResult.APPLIED  # U need not be u+1
+        assert sync.on_diff(diff(16, 18, pu=14)) is SyncResult.GAP
+
+
+@needs_data
+class TestRealCaptures:
+    def test_ethusdt_six_minutes_sync_without_gaps_and_agree_with_every_book_ticker(self):
+        eth = Instrument(venue="binance", symbol="ETHUSDT", tick_size="0.01", lot_size="0.00001")
+        (report,) = replay(
+            read_capture(DATA / "hftbacktest" / "ethusdt_20240808.gz"), {"ETHUSDT": eth}
+        ).values()
+        assert report.synced
+        assert report.gaps == report.bad_levels == 0
+        assert report.applied == 3432
+        assert report.tickers_compared == report.applied
+        assert report.ticker_persistent_mismatches == 0
+        assert report.ok
+
+    def test_the_four_cryptofeed_symbols_sync_and_agree_with_book_ticker(self):
+        symbols = ("NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR")
+        instruments = {
+            s: Instrument(venue="binance", symbol=s, tick_size="0.00000001", lot_size="0.00000001")
+            for s in symbols
+        }
+        frames = heapq.merge(
+            read_capture(DATA / "cryptofeed" / "BINANCE.http.0.0"),
+            read_capture(DATA / "cryptofeed" / "BINANCE.ws.1.0"),
+            key=lambda frame: frame.received_ns,
+        )
+        reports = replay(frames, instruments)
+        assert sum(r.diffs for r in reports.values()) == 177
+        for report in reports.values():
+            assert report.ok, report
+            assert report.snapshots == 1
+            assert report.gaps == 0
