@@ -129,6 +129,13 @@ class OrderBook:
         count = len(items) if depth is None else min(depth, len(items))
         return [items[i] for i in range(count)]
 
+    def trim(self, depth: int) -> None:
+        """Drop the levels beyond the best ``depth`` on each side. O(dropped * log n)."""
+        while len(self._bids) > depth:
+            self._bids.popitem(-1)
+        while len(self._asks) > depth:
+            self._asks.popitem(-1)
+
     def __len__(self) -> int:
         return len(self._bids) + len(self._asks)
 

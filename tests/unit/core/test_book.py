@@ -49,6 +49,12 @@ class TestLevels:
         assert book.spread() is None
         assert book.mid_x2() is None
 
+    def test_trim_keeps_the_best_levels_of_each_side(self):
+        book = _book()
+        book.trim(1)
+        assert book.bids() == [(100, 3)]
+        assert book.asks() == [(101, 2)]
+
     def test_depth_limits_the_levels(self):
         book = _book()
         assert book.bids(1) == [(100, 3)]

@@ -1,0 +1,128 @@
+"""Kraken v1 book: decoding, updates, depth trimming and the CRC32 checksum."""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tradeactors.core.instrument import Instrument
+from tradeactors.venues.capture import read_capture
+from tradeactors.venues.kraken import (
+    KrakenBook,
+    KrakenResult,
+    checksum,
+    decode_book_message,
+)
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+PAIR = Instrument(venue="kraken", symbol="XBT/USD", tick_size="0.1", lot_size="0.00000001")
+
+SNAPSHOT = (
+    '[1,{"as":[["100.1","1.00000000","1.0"],["100.2","2.00000000","1.0"]],'
+    '"bs":[["100.0","3.00000000","1.0"],["99.9","0.50000000","1.0"]]},"book-10","XBT/USD"]'
+)
+
+
+def _crc(text: str) -> int:
+    return zlib.crc32(text.encode()) & 0xFFFFFFFF
+
+
+class TestDecoding:
+    def test_a_snapshot_and_a_two_part_update_decode(self):
+        snap = decode_book_message(SNAPSHOT)
+        assert snap is not None
+        assert snap.snapshot
+        assert snap.asks == (("100.1", "1.00000000"), ("100.2", "2.00000000"))
+        update = decode_book_message(
+            '[1,{"a":[["100.1","0.00000000","2.0"]]},{"b":[["100.0","4.00000000","2.0","r"]],'
+            '"c":"123"},"book-10","XBT/USD"]'
+        )
+        assert update is not None
+        assert not update.snapshot
+        assert update.asks == (("100.1", "0.00000000"),)
+        assert update.bids == (("100.0", "4.00000000"),)
+        assert update.checksum == 123
+
+    def test_events_are_not_book_messages(self):
+        assert decode_book_message('{"event":"heartbeat"}') is None
+
+    @pytest.mark.parametrize("frame", ["[1,2]", '[1,{"x":[]},"book-10","XBT/USD"]'])
+    def test_malformed_book_messages_are_value_errors(self, frame):
+        with pytest.raises(ValueError, match=r"Kraken|unknown book field"):
+            decode_book_message(frame)
+
+    def test_bad_json_is_a_decode_error(self):
+        with pytest.raises(msgspec.DecodeError):
+            decode_book_message("[1,")
+
+
+class TestBook:
+    def _synced(self, depth: int = 10) -> KrakenBook:
+        book = KrakenBook(PAIR, depth=depth)
+        message = decode_book_message(SNAPSHOT)
+        assert message is not None
+        assert book.on_message(message) is KrakenResult.SNAPSHOT
+        return book
+
+    def test_the_checksum_concatenates_asks_then_bids_without_dots_or_leading_zeros(self):
+        book = self._synced()
+        expected = _crc(
+            "1001" + "100000000" + "1002" + "200000000" + "1000" + "300000000" + "999" + "50000000"
+        )
+        assert checksum(book.book) == expected
+
+    def test_an_update_with_the_right_checksum_applies_and_zero_volume_deletes(self):
+        book = self._synced()
+        crc = _crc("1002" + "200000000" + "1000" + "400000000" + "999" + "50000000")
+        message = decode_book_message(
+            f'[1,{{"a":[["100.1","0.00000000","2"]]}},{{"b":[["100.0","4.00000000","2","r"]],'
+            f'"c":"{crc}"}},"book-10","XBT/USD"]'
+        )
+        assert message is not None
+        assert book.on_message(message) is KrakenResult.APPLIED
+        assert book.book.best_ask() == (1002, 200000000)
+        assert book.book.best_bid() == (1000, 400000000)
+
+    def test_a_checksum_mismatch_clears_the_book_until_the_next_snapshot(self):
+        book = self._synced()
+        message = decode_book_message(
+            '[1,{"a":[["100.3","1.00000000","2"]],"c":"1"},"book-10","XBT/USD"]'
+        )
+        assert message is not None
+        assert book.on_message(message) is KrakenResult.CHECKSUM_MISMATCH
+        assert not book.synced
+        assert len(book.book) == 0
+        assert book.on_message(message) is KrakenResult.NOT_SYNCED
+
+    def test_levels_beyond_the_subscribed_depth_are_trimmed(self):
+        book = self._synced(depth=2)
+        message = decode_book_message('[1,{"a":[["100.0","1.00000000","2"]]},"book-2","XBT/USD"]')
+        assert message is not None
+        book.on_message(message)
+        assert book.book.asks() == [(1000, 100000000), (1001, 100000000)]
+
+    def test_a_price_finer_than_the_tick_is_a_bad_level(self):
+        book = self._synced()
+        message = decode_book_message('[1,{"a":[["100.15","1.00000000","2"]]},"book-10","XBT/USD"]')
+        assert message is not None
+        assert book.on_message(message) is KrakenResult.BAD_LEVEL
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"shared market data not found at {DATA}")
+def test_every_update_of_the_real_kraken_capture_matches_its_checksum():
+    books: dict[str, KrakenBook] = {}
+    results: Counter[KrakenResult] = Counter()
+    for frame in read_capture(DATA / "cryptofeed" / "KRAKEN.ws.50.0"):
+        message = decode_book_message(frame.payload)
+        if message is None:
+            continue
+        if message.pair not in books:
+            instrument = KrakenBook.instrument_for(message.pair, message)
+            books[message.pair] = KrakenBook(instrument, depth=1000)
+        results[books[message.pair].on_message(message)] += 1
+        books[message.pair].book.check_invariants()
+    assert results == {KrakenResult.SNAPSHOT: 10, KrakenResult.APPLIED: 4269}
