@@ -14,6 +14,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Protocol
 
+import structlog
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -42,7 +44,10 @@ class Timer:
     def _fire(self) -> None:
         if not self.cancelled:
             self.cancelled = True
-            self._callback()
+            try:
+                self._callback()
+            except Exception:  # noqa: BLE001 - one bad timer must not stop the others
+                structlog.get_logger("tradeactors.clock").exception("timer_callback_raised")
 
 
 class Clock(Protocol):

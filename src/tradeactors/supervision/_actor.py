@@ -138,18 +138,20 @@ class _SupervisionMixin:
                 self.actor_stopped.set()
                 incarnation.finish(reason, error)
 
-    def _ta_loop(  # noqa: C901, PLR0912, PLR0915 - the hot loop is one frame on purpose
+    def _ta_loop(  # noqa: C901, PLR0911, PLR0912, PLR0915 - the hot loop is one frame on purpose
         self, incarnation: Incarnation
     ) -> tuple[ExitReason, BaseException | None]:
         cell = incarnation.cell
         actor: pykka.Actor = self  # type: ignore[assignment]
         try:
             actor.on_start()
-        except Exception as exc:
+        except BaseException as exc:
             cell.log.exception("actor_start_failed", incarnation=incarnation.number)
             return ExitReason.START_FAILED, exc
-        cell.stats.up = True
-        incarnation.started.set()
+        if not incarnation.commit_start():
+            # The supervisor gave up waiting (start timeout): exit without on_stop.
+            cell.log.warning("actor_abandoned", incarnation=incarnation.number)
+            return ExitReason.START_FAILED, None
 
         # The hot loop: everything it touches per message is a local.
         mailbox = cell.mailbox
@@ -179,6 +181,11 @@ class _SupervisionMixin:
                 if item is Signal.KILL:
                     cell.log.warning("actor_killed", incarnation=incarnation.number)
                     return ExitReason.KILLED, None
+                if item is Signal.REVOKED:
+                    # Abandoned after a timeout: a successor may already run. Exit at
+                    # once, without on_stop (OTP's brutal kill), touching nothing.
+                    cell.log.warning("actor_abandoned", incarnation=incarnation.number)
+                    return ExitReason.SHUTDOWN, None
                 self._ta_on_stop(cell)
                 return ExitReason.SHUTDOWN, None
             message = item[1]
@@ -211,6 +218,14 @@ class _SupervisionMixin:
                 if reply_to is None:
                     return self._ta_crash(cell, incarnation, message, exc), exc
                 reply_to.set_exception()
+            except BaseException as exc:
+                # SystemExit, GreenletExit, gevent.Timeout...: the thread ends, but the
+                # message is accounted for first (dead letter, or the asker's error).
+                if reply_to is None:
+                    cell.dead_letter(message, DeadLetterReason.CRASHED, exc)
+                else:
+                    reply_to.set_exception()
+                raise
             else:
                 if reply_to is not None:
                     reply_to.set(response)

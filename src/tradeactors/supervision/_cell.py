@@ -47,6 +47,8 @@ class Incarnation:
     """One pykka actor object running for a path, from start to exit."""
 
     __slots__ = (
+        "_start_lock",
+        "abandoned",
         "cell",
         "exit_error",
         "exit_reason",
@@ -73,12 +75,38 @@ class Incarnation:
         self.start_error: BaseException | None = None
         self.exit_reason: ExitReason | None = None
         self.exit_error: BaseException | None = None
+        self.abandoned = False
+        self._start_lock = threading.Lock()
+
+    def commit_start(self) -> bool:
+        """Called by the actor after ``on_start``: False if its supervisor gave up first."""
+        with self._start_lock:
+            if self.abandoned:
+                return False
+            self.cell.stats.up = True
+            self.started.set()
+            return True
+
+    def abandon_start(self) -> bool:
+        """Called by the supervisor on a start timeout: False if the start won the race.
+
+        Either the incarnation starts and serves, or it is abandoned and never takes a
+        message: the two cannot both happen.
+        """
+        with self._start_lock:
+            if self.started.is_set():
+                return False
+            self.abandoned = True
+            self.cell.mailbox.revoke(self.token)
+            return True
 
     def finish(self, reason: ExitReason, error: BaseException | None) -> None:
         """Record the exit, wake waiters, tell the parent. Called once, by the actor thread."""
         self.exit_reason = reason
         self.exit_error = error
-        self.cell.stats.up = False
+        if self.cell.mailbox.owns(self.token):
+            # A revoked incarnation ending late must not mark its successor down.
+            self.cell.stats.up = False
         if reason is ExitReason.START_FAILED:
             self.start_error = error
         self.started.set()

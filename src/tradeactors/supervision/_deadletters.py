@@ -90,4 +90,7 @@ class DeadLetters:
                 error=repr(letter.error) if letter.error is not None else None,
             )
         for callback in subscribers:
-            callback(letter)
+            try:
+                callback(letter)
+            except Exception:  # noqa: BLE001 - a subscriber's bug must not lose letters
+                self._log.exception("dead_letter_subscriber_raised", path=letter.path)

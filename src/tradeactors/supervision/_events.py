@@ -6,9 +6,12 @@ import threading
 from typing import TYPE_CHECKING
 
 import msgspec
+import structlog
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+_log = structlog.get_logger("tradeactors.events")
 
 __all__ = [
     "ActorExited",
@@ -74,6 +77,9 @@ class Events:
         return unsubscribe
 
     def emit(self, event: SupervisionEvent) -> None:
-        """Deliver ``event`` to every subscriber."""
+        """Deliver ``event`` to every subscriber; one that raises is logged and skipped."""
         for callback in self._subscribers:
-            callback(event)
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - a subscriber's bug must not break supervision
+                _log.exception("event_subscriber_raised", event_type=type(event).__name__)

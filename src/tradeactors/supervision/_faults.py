@@ -61,7 +61,7 @@ class FaultInjector:
         Returns False if the actor was not running.
         """
         incarnation = self._cell.incarnation
-        if incarnation is None:
+        if incarnation is None or incarnation.exited.is_set():
             return False
         return self._cell.mailbox.signal(incarnation.token, Signal.KILL)
 

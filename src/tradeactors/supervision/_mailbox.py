@@ -54,6 +54,9 @@ class Signal(enum.Enum):
     """Finish the current message, run ``on_stop``, exit (a stop on purpose)."""
     KILL = "kill"
     """Finish the current message and exit at once, no ``on_stop`` (an abnormal exit)."""
+    REVOKED = "revoked"
+    """The supervisor gave up on this incarnation (it overran a timeout): exit at once,
+    no ``on_stop`` (OTP's brutal kill), and touch nothing its successor owns."""
 
 
 class Mailbox:
@@ -91,6 +94,10 @@ class Mailbox:
         """Make ``token`` the only incarnation allowed to take messages; reopen if closed."""
         raise NotImplementedError
 
+    def owns(self, token: object) -> bool:
+        """True while ``token`` may take messages."""
+        return self._owner is token
+
     def revoke(self, token: object) -> None:
         """Forbid ``token`` from taking more messages (its next take returns STOP)."""
         raise NotImplementedError
@@ -102,7 +109,7 @@ class Mailbox:
     def take(self, token: object) -> Any:
         """Block for the next ``(enqueued_ns, message, reply_to)``, or return a `Signal`.
 
-        STOP once ``token`` is revoked. A signal overtakes queued messages.
+        REVOKED once ``token`` is revoked. A signal overtakes queued messages.
         """
         raise NotImplementedError
 
@@ -174,6 +181,9 @@ class FifoMailbox(Mailbox):
         """The queue's own blocking get, for the actor loop's inlined `take`."""
         self._wakes = 0  # WAKE markers in the queue; changed only on rare paths
         self._wakes_lock = threading.Lock()
+        # Ownership, signals and open/closed change together under this lock (rare
+        # paths only: the send and take paths read the flags without it).
+        self._control = threading.Lock()
 
     def __len__(self) -> int:
         depth: int = self._queue.qsize() - self._wakes
@@ -184,8 +194,10 @@ class FifoMailbox(Mailbox):
             self._reject_closed(message, reply_to)
             return
         self._queue.put((perf_ns(), message, reply_to))
-        if self._closed:  # closed while we put: whoever drains second gets our message
-            self._dead_drained(self._drain())
+        if self._closed:  # closed while we put: drain, unless reopened meanwhile
+            with self._control:
+                drained = self._drain() if self._closed else []
+            self._dead_drained(drained)
 
     def _wake(self) -> None:
         with self._wakes_lock:
@@ -198,20 +210,24 @@ class FifoMailbox(Mailbox):
             self._wakes -= 1
 
     def claim(self, token: object) -> None:
-        self._owner = token
-        self._signal = None
-        self._closed = False
+        with self._control:
+            self._owner = token
+            self._signal = None
+            self._closed = False
 
     def revoke(self, token: object) -> None:
-        if self._owner is token:
+        with self._control:
+            if self._owner is not token:
+                return
             self._owner = None
-            self._wake()
+        self._wake()
 
     def signal(self, token: object, signal: Signal) -> bool:
-        if self._owner is not token:
-            return False
-        if self._signal is not Signal.KILL:
-            self._signal = signal
+        with self._control:
+            if self._owner is not token:
+                return False
+            if self._signal is not Signal.KILL:
+                self._signal = signal
         self._wake()
         return True
 
@@ -219,7 +235,7 @@ class FifoMailbox(Mailbox):
         get = self._queue.get
         while True:
             if self._owner is not token:
-                return Signal.STOP
+                return Signal.REVOKED
             signal = self._signal
             if signal is not None:
                 self._signal = None
@@ -252,10 +268,11 @@ class FifoMailbox(Mailbox):
                 drained.append(item)
 
     def close(self) -> int:
-        self._closed = True
-        self._owner = None
-        drained = self._drain()
-        self._wake()  # a consumer still blocked (there should be none) returns STOP
+        with self._control:
+            self._closed = True
+            self._owner = None
+            drained = self._drain()
+        self._wake()  # a consumer still blocked (there should be none) returns REVOKED
         self._dead_drained(drained)
         return len(drained)
 
@@ -288,7 +305,7 @@ class BoundedMailbox(Mailbox):
     def post(self, message: Any, reply_to: pykka.Future[Any] | None = None) -> None:
         """Queue ``message`` under the overflow policy (see `Overflow`)."""
         key = None
-        if self._key_fn is not None and reply_to is None:
+        if self._key_fn is not None and reply_to is None and not _is_control(message):
             key = self._key_fn(message)
         with self._lock:
             queued, dropped, drops = self._enqueue(message, reply_to, key)
@@ -314,7 +331,7 @@ class BoundedMailbox(Mailbox):
             if self._capacity is None or len(self._queue) < self._capacity:
                 break
             if self._overflow is Overflow.DROP_OLDEST:
-                dropped = self._pop()
+                dropped = self._pop_droppable()
                 drops = self._stats.dropped.get(_DROP_OLDEST, 0) + 1
                 self._stats.dropped[_DROP_OLDEST] = drops
                 self._append(message, reply_to, key)
@@ -375,7 +392,7 @@ class BoundedMailbox(Mailbox):
         with self._lock:
             while True:
                 if self._owner is not token:
-                    return Signal.STOP
+                    return Signal.REVOKED
                 if self._signal is not None:
                     signal, self._signal = self._signal, None
                     return signal
@@ -409,6 +426,20 @@ class BoundedMailbox(Mailbox):
         self._dead_drained(drained)
         return len(drained)
 
+    def _pop_droppable(self) -> Any:
+        """The oldest slot that is not a pykka control message (a stop is never dropped)."""
+        queue_ = self._queue
+        if not _is_control(queue_[0][1]):
+            return self._pop()
+        for index, slot in enumerate(queue_):
+            if not _is_control(slot[1]):
+                del queue_[index]
+                key = slot[3]
+                if key is not None and self._keyed.get(key) is slot:
+                    del self._keyed[key]
+                return slot
+        return self._pop()  # only control messages queued: capacity must still hold
+
     def _pop(self) -> Any:
         slot = self._queue.popleft()
         key = slot[3]
@@ -416,6 +447,10 @@ class BoundedMailbox(Mailbox):
             del self._keyed[key]
         self._room.notify()
         return slot
+
+
+def _is_control(message: Any) -> bool:
+    return isinstance(message, pykka_messages._ActorStop)
 
 
 def _fail(reply_to: pykka.Future[Any], error: BaseException) -> None:

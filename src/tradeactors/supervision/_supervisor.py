@@ -245,13 +245,13 @@ class _SupervisorActor(SupervisedActor):
         actor = self._tree.build(child.spec, incarnation)
         actor._start_actor_loop()
         timeout = child.spec.start_timeout
-        if not incarnation.started.wait(timeout):
-            child.cell.mailbox.revoke(incarnation.token)
+        if not incarnation.started.wait(timeout) and incarnation.abandon_start():
             raise ChildStartError(child.cell.path, f"on_start did not finish within {timeout} s")
-        if incarnation.start_error is not None:
-            raise ChildStartError(
-                child.cell.path, f"{incarnation.start_error!r}"
-            ) from incarnation.start_error
+        error = incarnation.start_error
+        if isinstance(error, ChildStartError):  # a nested supervisor's child: keep its path
+            raise ChildStartError(error.path, error.reason) from error
+        if error is not None:
+            raise ChildStartError(child.cell.path, f"{error!r}") from error
         child.started_ns = self._tree.clock.monotonic_ns()
         if incarnation.number > 1:
             child.cell.log.info("actor_restarted", incarnation=incarnation.number)
@@ -525,7 +525,9 @@ class Supervisor:
             self._done.wait(timeout)
             self._close()
             error = root.start_error
-            raise ChildStartError(ROOT_PATH, str(error)) from error
+            if isinstance(error, ChildStartError):  # name the child that failed, not "/"
+                raise ChildStartError(error.path, error.reason) from error
+            raise ChildStartError(ROOT_PATH, repr(error)) from error
         self._log.info("tree_started", actors=len(self._tree.cells))
         return self
 
@@ -558,15 +560,17 @@ class Supervisor:
 
     def _root_exited(self, root: Incarnation) -> None:
         reason = root.exit_reason or ExitReason.CRASHED
-        self._tree.report_exit(root)
         failed = reason.abnormal and reason is not ExitReason.START_FAILED
-        if failed:
-            self._failure = root.exit_error
-            self._log.critical("tree_failed", reason=reason.value, error=repr(root.exit_error))
-        self._tree.close_subtree(ROOT_PATH)
-        if self._owns_clock:
-            self._clock.close()
-        self._done.set()
+        try:
+            self._tree.report_exit(root)
+            if failed:
+                self._failure = root.exit_error
+                self._log.critical("tree_failed", reason=reason.value, error=repr(root.exit_error))
+            self._tree.close_subtree(ROOT_PATH)
+            if self._owns_clock:
+                self._clock.close()
+        finally:
+            self._done.set()  # whatever went wrong above, the tree is down
         if failed and self._on_escalation is not None:
             try:
                 self._on_escalation(root.exit_error or RuntimeError(reason.value))

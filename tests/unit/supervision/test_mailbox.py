@@ -75,7 +75,7 @@ class TestUnbounded:
         box = Box()
         box.tell("for the successor")
         box.mailbox.revoke(box.token)
-        assert box.mailbox.take(box.token) is Signal.STOP
+        assert box.mailbox.take(box.token) is Signal.REVOKED
         successor = object()
         box.mailbox.claim(successor)
         assert box.mailbox.take(successor)[1] == "for the successor"
