@@ -234,7 +234,9 @@ class _SupervisorActor(SupervisedActor):
             return None
         if isinstance(message, WhichChildren):
             return tuple(self._info(child) for child in self._children)
-        return super().on_receive(message)
+        # Not pykka's default (it logs the whole message to stdlib logging): the type only.
+        self._log.warning("supervisor_unknown_message", message_type=type(message).__name__)
+        return None
 
     # starting and stopping children
 
