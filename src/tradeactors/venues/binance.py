@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from tradeactors.core.book import OrderBook
+from tradeactors.core.book import Level, OrderBook
 from tradeactors.core.instrument import Instrument, ParseError
 
 if TYPE_CHECKING:
@@ -39,10 +39,12 @@ __all__ = [
     "FrameKind",
     "ReplayReport",
     "SyncResult",
+    "TickerCheck",
     "Trade",
     "decode_frame",
     "decode_snapshot",
     "replay",
+    "url_symbol",
 ]
 
 RawLevel = tuple[str, str]
@@ -54,8 +56,8 @@ class DepthUpdate(msgspec.Struct, frozen=True):
     s: str  # symbol
     U: int  # first update id in the event
     u: int  # final update id in the event
-    b: list[RawLevel]
-    a: list[RawLevel]
+    b: tuple[RawLevel, ...]
+    a: tuple[RawLevel, ...]
     E: int = 0  # event time, ms
     pu: int | None = None  # futures: final update id of the previous event
 
@@ -86,8 +88,8 @@ class DepthSnapshot(msgspec.Struct, frozen=True):
     """The REST ``/api/v3/depth`` answer."""
 
     lastUpdateId: int  # noqa: N815
-    bids: list[RawLevel]
-    asks: list[RawLevel]
+    bids: tuple[RawLevel, ...]
+    asks: tuple[RawLevel, ...]
 
 
 class _Envelope(msgspec.Struct, frozen=True):
@@ -287,43 +289,74 @@ class ReplayReport(msgspec.Struct, kw_only=True):
         return self.synced and not self.ticker_persistent_mismatches
 
 
-class _TickerIndex:
-    """bookTickers of one symbol ordered by ``u``, to find the latest covered one."""
+class TickerCheck:
+    """Compares a book's top with the venue's ``bookTicker``s, after the fact.
 
-    def __init__(self, tickers: list[BookTicker]) -> None:
-        tickers = sorted(tickers, key=lambda t: t.u)
-        self._us = [t.u for t in tickers]
-        self._tickers = tickers
+    Record the book's top after every applied diff (`record`) and every ticker
+    (`add_ticker`), in any order; `tally` then compares each recorded top with the
+    latest ticker whose ``u`` is at most that top's update id (the rule in
+    ``shared/data/README.md``: diffs are aggregated, so exact ``u`` matches are rare,
+    and a ticker may arrive after the diff it covers). A mismatch still there at the
+    next diff is a real book error (``persistent``).
+    """
 
-    def covering(self, update_id: int) -> BookTicker | None:
-        index = bisect_right(self._us, update_id) - 1
-        return self._tickers[index] if index >= 0 else None
+    def __init__(self, instrument: Instrument) -> None:
+        self._instrument = instrument
+        self._tickers: list[BookTicker] = []
+        self._tops: list[tuple[int, Level | None, Level | None]] = []
+
+    def add_ticker(self, ticker: BookTicker) -> None:
+        """Keep ``ticker`` for the comparison."""
+        self._tickers.append(ticker)
+
+    def record(self, book: OrderBook) -> None:
+        """Keep the book's current top and update id."""
+        self._tops.append((book.update_id, book.best_bid(), book.best_ask()))
+
+    def tally(self) -> tuple[int, int, int]:
+        """``(compared, mismatches, persistent mismatches)`` over everything recorded."""
+        tickers = sorted(self._tickers, key=lambda t: t.u)
+        ids = [t.u for t in tickers]
+        price, size = self._instrument.price, self._instrument.size
+        compared = mismatches = persistent = 0
+        before = False
+        for update_id, bid, ask in self._tops:
+            index = bisect_right(ids, update_id) - 1
+            if index < 0:
+                before = False
+                continue
+            t = tickers[index]
+            compared += 1
+            if (bid, ask) == ((price(t.b), size(t.B)), (price(t.a), size(t.A))):
+                before = False
+                continue
+            mismatches += 1
+            persistent += before
+            before = True
+        return compared, mismatches, persistent
 
 
 def replay(frames: Iterable[Frame], instruments: dict[str, Instrument]) -> dict[str, ReplayReport]:
-    """Run recorded frames through `DepthSync` per symbol and check the books.
+    """Run recorded frames through `DepthSync` per symbol, in process, and check the books.
 
-    After each applied diff the book's best bid and ask (price and size) are compared
-    with the latest ``bookTicker`` whose ``u`` is at most the book's update id (the
-    rule in ``shared/data/README.md``: diffs are aggregated, so exact ``u`` matches are
-    rare). A mismatch that persists over two consecutive diffs is a book error.
-    REST snapshots apply to the symbol in their URL (or the only instrument).
+    Each applied diff's resulting top is checked with `TickerCheck`. REST snapshots
+    apply to the symbol in their URL (or to the only instrument).
     """
-    frames = list(frames)
-    index = _index_tickers(frames, instruments)
     syncs = {symbol: DepthSync(instrument) for symbol, instrument in instruments.items()}
+    checks = {symbol: TickerCheck(instrument) for symbol, instrument in instruments.items()}
     reports = {symbol: ReplayReport(symbol=symbol) for symbol in instruments}
-    mismatched: dict[str, bool] = dict.fromkeys(instruments, False)
     only = next(iter(instruments)) if len(instruments) == 1 else None
     for frame in frames:
         if frame.source == "rest":
-            symbol = _url_symbol(frame.url) or only
+            symbol = url_symbol(frame.url) or only
             if symbol in syncs and syncs[symbol].needs_snapshot:
                 reports[symbol].snapshots += 1
                 result = syncs[symbol].on_snapshot(decode_snapshot(frame.payload))
                 _count(reports[symbol], result, synced=syncs[symbol].synced)
             continue
         _, event = decode_frame(frame.payload)
+        if isinstance(event, BookTicker) and event.s in checks:
+            checks[event.s].add_ticker(event)
         if not isinstance(event, DepthUpdate) or event.s not in syncs:
             continue
         sync, report = syncs[event.s], reports[event.s]
@@ -331,22 +364,13 @@ def replay(frames: Iterable[Frame], instruments: dict[str, Instrument]) -> dict[
         result = sync.on_diff(event)
         _count(report, result, synced=sync.synced)
         if result is SyncResult.APPLIED:
-            mismatched[event.s] = _compare(
-                sync, index[event.s], report, mismatched_before=mismatched[event.s]
-            )
+            checks[event.s].record(sync.book)
+    for symbol, report in reports.items():
+        compared, mismatches, persistent = checks[symbol].tally()
+        report.tickers_compared = compared
+        report.ticker_mismatches = mismatches
+        report.ticker_persistent_mismatches = persistent
     return reports
-
-
-def _index_tickers(
-    frames: list[Frame], instruments: dict[str, Instrument]
-) -> dict[str, _TickerIndex]:
-    tickers: dict[str, list[BookTicker]] = {symbol: [] for symbol in instruments}
-    for frame in frames:
-        if frame.source == "ws" and "@bookTicker" in frame.payload:
-            _, event = decode_frame(frame.payload)
-            if isinstance(event, BookTicker) and event.s in tickers:
-                tickers[event.s].append(event)
-    return {symbol: _TickerIndex(found) for symbol, found in tickers.items()}
 
 
 def _count(report: ReplayReport, result: SyncResult, *, synced: bool) -> None:
@@ -363,27 +387,8 @@ def _count(report: ReplayReport, result: SyncResult, *, synced: bool) -> None:
         report.bad_levels += 1
 
 
-def _compare(
-    sync: DepthSync, index: _TickerIndex, report: ReplayReport, *, mismatched_before: bool
-) -> bool:
-    ticker = index.covering(sync.book.update_id)
-    if ticker is None:
-        return False
-    instrument = sync.instrument
-    expected = (
-        (instrument.price(ticker.b), instrument.size(ticker.B)),
-        (instrument.price(ticker.a), instrument.size(ticker.A)),
-    )
-    report.tickers_compared += 1
-    if (sync.book.best_bid(), sync.book.best_ask()) == expected:
-        return False
-    report.ticker_mismatches += 1
-    if mismatched_before:
-        report.ticker_persistent_mismatches += 1
-    return True
-
-
-def _url_symbol(url: str) -> str | None:
+def url_symbol(url: str) -> str | None:
+    """The ``symbol`` query parameter of a REST URL, if any."""
     _, _, query = url.partition("?")
     for part in query.split("&"):
         key, _, value = part.partition("=")

@@ -28,14 +28,14 @@ INSTRUMENT = Instrument(venue="binance", symbol="BTCUSDT", tick_size="0.01", lot
 
 
 def diff(first: int, last: int, bids=(), asks=(), pu: int | None = None) -> DepthUpdate:
-    return DepthUpdate(s="BTCUSDT", U=first, u=last, b=list(bids), a=list(asks), pu=pu)
+    return DepthUpdate(s="BTCUSDT", U=first, u=last, b=tuple(bids), a=tuple(asks), pu=pu)
 
 
 def snapshot(last: int) -> DepthSnapshot:
     return DepthSnapshot(
         lastUpdateId=last,
-        bids=[("100.00", "1.00000"), ("99.00", "2.00000")],
-        asks=[("101.00", "1.50000")],
+        bids=(("100.00", "1.00000"), ("99.00", "2.00000")),
+        asks=(("101.00", "1.50000"),),
     )
 
 
@@ -46,7 +46,7 @@ class TestDecoding:
             '"U":5,"u":7,"b":[["100.00","1.0"]],"a":[],"extra":"ignored"}}'
         )
         assert kind is FrameKind.DEPTH
-        assert event == DepthUpdate(s="BTCUSDT", U=5, u=7, b=[("100.00", "1.0")], a=[], E=1)
+        assert event == DepthUpdate(s="BTCUSDT", U=5, u=7, b=(("100.00", "1.0"),), a=(), E=1)
         kind, event = decode_frame(
             '{"stream":"btcusdt@bookTicker","data":{"u":9,"s":"BTCUSDT","b":"1","B":"2","a":"3","A":"4"}}'
         )
