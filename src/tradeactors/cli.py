@@ -38,6 +38,24 @@ def _parser() -> argparse.ArgumentParser:
         "--print-metrics", action="store_true", help="also print the Prometheus exposition"
     )
     run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    replay = commands.add_parser(
+        "replay",
+        help="replay a market-data capture through the feed and book actors",
+        description=(
+            "Replay recorded frames (cryptofeed or hftbacktest format; several files are "
+            "merged by receive time) through the real feed and book actors and print a "
+            "summary. With --verify, Kraken books are checked against every checksum and "
+            "Binance books against bookTicker; the exit status is 1 on a mismatch or a gap "
+            "the capture did not let the book recover from."
+        ),
+    )
+    replay.add_argument("files", nargs="+", help="capture files")
+    replay.add_argument("--venue", choices=("binance", "kraken"), required=True)
+    replay.add_argument("--verify", action="store_true")
+    replay.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
+    replay.add_argument(
+        "--log-level", default="warning", choices=("debug", "info", "warning", "error")
+    )
     return parser
 
 
@@ -49,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(__version__)
         return 0
-    if args.command != "run":
+    if args.command not in ("run", "replay"):
         _parser().print_help()
         return 2
     if args.runtime == "gevent":
@@ -64,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tradeactors.observability import configure_logging  # noqa: PLC0415
 
     configure_logging(level=args.log_level)
+    if args.command == "replay":
+        return _replay(args.files, args.venue, verify=args.verify)
     try:
         config = load_config(args.config)
         if args.duration is not None:
@@ -74,6 +94,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tradeactors: {exc}", file=sys.stderr)
         return 2
     return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
+
+
+def _replay(files: list[str], venue: str, *, verify: bool) -> int:
+    from tradeactors.errors import TradeActorsError  # noqa: PLC0415 - after the runtime
+    from tradeactors.replay import run_replay  # noqa: PLC0415
+    from tradeactors.venues.capture import CaptureFormatError  # noqa: PLC0415
+
+    try:
+        summary = run_replay(files, "kraken" if venue == "kraken" else "binance", verify=verify)
+    except (OSError, CaptureFormatError, TradeActorsError) as exc:
+        print(f"tradeactors replay: {exc}", file=sys.stderr)
+        return 2
+    feed = summary.feed
+    dropped = ", ".join(f"{k} {v}" for k, v in sorted(feed.dropped.items())) or "none"
+    print(f"frames {feed.frames}, routed {feed.routed}, dropped: {dropped}")
+    print(f"{'instrument':<12}{'synced':>7}{'updates':>9}{'applied':>9}{'gaps':>6}"
+          f"{'resyncs':>8}{'levels':>8}{'verified':>10}{'mismatch':>10}")  # fmt: skip
+    for symbol, book in summary.books.items():
+        verified = book.checksum_matched + book.tickers_compared
+        mismatched = book.checksum_mismatched + book.ticker_persistent_mismatches
+        print(
+            f"{symbol:<12}{'yes' if book.synced else 'NO':>7}{book.updates:>9}{book.applied:>9}"
+            f"{book.gaps + book.bad_levels:>6}{book.snapshots - 1:>8}{book.levels:>8}"
+            f"{verified if verify else '-':>10}{mismatched if verify else '-':>10}"
+        )
+    if summary.unhandled_gaps:
+        print(f"unhandled gaps: {', '.join(summary.unhandled_gaps)}")
+    failed = bool(summary.unhandled_gaps) or (verify and not summary.ok)
+    print("verdict: " + ("FAILED" if failed else "ok"))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

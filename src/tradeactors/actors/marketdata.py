@@ -1,0 +1,371 @@
+"""Feed and book actors.
+
+``ReplayFeed`` reads a recorded capture and routes each frame to the book actor of its
+instrument; ``BookActor`` keeps that instrument's book in sync through the venue's
+rules (Binance `DepthSync`, Kraken `KrakenBook`), publishes `BookView`s to its
+subscribers and asks the feed for a snapshot when the stream breaks.
+
+Bad input never crashes these actors: malformed JSON, unknown streams, unknown
+symbols and unparseable numbers are counted by reason (``FeedStats.dropped``, and the
+``tradeactors_feed_dropped_total`` metric when a registry is given) and dropped, or
+make the book resync. The live websocket source is not built yet.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter
+
+from tradeactors.core.messages import Message
+from tradeactors.supervision import SupervisedActor
+from tradeactors.venues import binance, kraken
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterable
+
+    from tradeactors.core.instrument import Instrument
+    from tradeactors.venues.capture import Frame
+
+__all__ = [
+    "BinanceDepth",
+    "BinanceSnapshot",
+    "BinanceTicker",
+    "BookActor",
+    "BookReport",
+    "FeedStats",
+    "GetReport",
+    "KrakenUpdate",
+    "MarketDataMetrics",
+    "ReplayFeed",
+    "SnapshotNeeded",
+    "book_name",
+]
+
+Venue = Literal["binance", "kraken"]
+
+
+def book_name(symbol: str) -> str:
+    """The child name of a symbol's book actor (``XBT/USD`` -> ``book.XBT-USD``)."""
+    return "book." + symbol.replace("/", "-")
+
+
+class BinanceDepth(Message, frozen=True, kw_only=True, tag=True):
+    """A Binance diff for the book actor."""
+
+    update: binance.DepthUpdate
+
+
+class BinanceSnapshot(Message, frozen=True, kw_only=True, tag=True):
+    """A Binance REST snapshot for the book actor."""
+
+    snapshot: binance.DepthSnapshot
+
+
+class BinanceTicker(Message, frozen=True, kw_only=True, tag=True):
+    """The venue's own top of book, for verification."""
+
+    ticker: binance.BookTicker
+
+
+class KrakenUpdate(Message, frozen=True, kw_only=True, tag=True):
+    """A Kraken book snapshot or update for the book actor."""
+
+    message: kraken.BookMessage
+
+
+class SnapshotNeeded(Message, frozen=True, kw_only=True, tag=True):
+    """A book lost sync and needs a snapshot."""
+
+    symbol: str
+
+
+class GetReport(Message, frozen=True, kw_only=True, tag=True):
+    """Ask an actor for its report."""
+
+
+class _Pump(Message, frozen=True, kw_only=True, tag=True):
+    pass
+
+
+class FeedStats(msgspec.Struct, kw_only=True):
+    """What a feed has seen."""
+
+    frames: int = 0
+    routed: int = 0
+    dropped: dict[str, int] = msgspec.field(default_factory=dict)
+    snapshot_requests: int = 0
+    finished: bool = False
+
+
+class BookReport(msgspec.Struct, kw_only=True):
+    """What a book actor has done, for summaries and tests."""
+
+    symbol: str
+    synced: bool = False
+    updates: int = 0
+    applied: int = 0
+    snapshots: int = 0
+    gaps: int = 0
+    bad_levels: int = 0
+    checksum_matched: int = 0
+    checksum_mismatched: int = 0
+    tickers_compared: int = 0
+    ticker_mismatches: int = 0
+    ticker_persistent_mismatches: int = 0
+    levels: int = 0
+    update_id: int = 0
+
+
+class MarketDataMetrics:
+    """Feed counters on a registry you pass; made once, outside the tree, so restarts share it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.frames = Counter(
+            "tradeactors_feed_frames",
+            "Frames read by a feed.",
+            labelnames=("venue",),
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "tradeactors_feed_dropped",
+            "Frames or events a feed dropped, by reason.",
+            labelnames=("venue", "reason"),
+            registry=registry,
+        )
+
+
+class ReplayFeed(SupervisedActor):
+    """Replays ``frames`` at full speed to the book actors under ``books_path``.
+
+    It works in batches of ``batch`` frames, telling itself to continue, so the other
+    actors (and, under gevent, the other greenlets) run in between. ``done`` is set when
+    the capture is exhausted. A restarted feed starts the capture over.
+    """
+
+    def __init__(
+        self,
+        venue: Venue,
+        frames: Iterable[Frame],
+        *,
+        symbols: Iterable[str],
+        books_path: str,
+        done: threading.Event,
+        metrics: MarketDataMetrics | None = None,
+        batch: int = 256,
+    ) -> None:
+        super().__init__()
+        self._venue = venue
+        self._frames = tuple(frames)
+        self._books = {s: f"{books_path}/{book_name(s)}" for s in symbols}
+        self._done = done
+        self._metrics = metrics
+        self._batch = batch
+        self._position = 0
+        self.stats = FeedStats()
+
+    def on_start(self) -> None:
+        """Begin the replay."""
+        self.context.address.tell(_Pump())
+
+    def on_receive(self, message: Any) -> Any:
+        """Replay the next batch, note snapshot requests, or report."""
+        if isinstance(message, _Pump):
+            self._pump()
+        elif isinstance(message, SnapshotNeeded):
+            # A replay cannot fetch: the next recorded snapshot of the symbol serves.
+            self.stats.snapshot_requests += 1
+        elif isinstance(message, GetReport):
+            return msgspec.structs.replace(self.stats, dropped=dict(self.stats.dropped))
+        return None
+
+    def _pump(self) -> None:
+        end = min(self._position + self._batch, len(self._frames))
+        for frame in self._frames[self._position : end]:
+            self._route(frame)
+        if self._metrics is not None:
+            self._metrics.frames.labels(self._venue).inc(end - self._position)
+        self.stats.frames += end - self._position
+        self._position = end
+        if end < len(self._frames):
+            self.context.address.tell(_Pump())
+        else:
+            self.stats.finished = True
+            self._done.set()
+
+    def _drop(self, reason: str) -> None:
+        self.stats.dropped[reason] = self.stats.dropped.get(reason, 0) + 1
+        if self._metrics is not None:
+            self._metrics.dropped.labels(self._venue, reason).inc()
+
+    def _send(self, symbol: str, message: Message) -> None:
+        path = self._books.get(symbol)
+        if path is None:
+            self._drop("unknown_symbol")
+            return
+        self.stats.routed += 1
+        self.context.address_of(path).tell(message)
+
+    def _route(self, frame: Frame) -> None:
+        if self._venue == "binance":
+            self._route_binance(frame)
+        else:
+            self._route_kraken(frame)
+
+    def _route_binance(self, frame: Frame) -> None:
+        if frame.source == "rest":
+            symbol = binance.url_symbol(frame.url) or (
+                next(iter(self._books)) if len(self._books) == 1 else ""
+            )
+            try:
+                snapshot = binance.decode_snapshot(frame.payload)
+            except msgspec.DecodeError:
+                self._drop("malformed_snapshot")
+                return
+            self._send(symbol, BinanceSnapshot(snapshot=snapshot))
+            return
+        try:
+            kind, event = binance.decode_frame(frame.payload)
+        except msgspec.DecodeError:
+            self._drop("malformed")
+            return
+        except ValueError:
+            self._drop("unknown_stream")
+            return
+        if isinstance(event, binance.DepthUpdate):
+            self._send(event.s, BinanceDepth(update=event))
+        elif isinstance(event, binance.BookTicker):
+            self._send(event.s, BinanceTicker(ticker=event))
+        elif kind is not binance.FrameKind.TRADE:
+            self._drop("unused_stream")
+
+    def _route_kraken(self, frame: Frame) -> None:
+        try:
+            message = kraken.decode_book_message(frame.payload)
+        except msgspec.DecodeError:
+            self._drop("malformed")
+            return
+        except ValueError:
+            self._drop("not_a_book_message")
+            return
+        if message is not None:
+            self._send(message.pair, KrakenUpdate(message=message))
+
+
+class BookActor(SupervisedActor):
+    """One instrument's book: syncs it by the venue's rules and publishes views.
+
+    A restarted book starts empty and asks the feed for a snapshot before it serves:
+    it never trusts a book it did not rebuild.
+    """
+
+    def __init__(
+        self,
+        venue: Venue,
+        instrument: Instrument,
+        feed_path: str,
+        *,
+        subscribers: tuple[str, ...] = (),
+        depth: int = 10,
+        kraken_depth: int = 1000,
+        verify: bool = False,
+    ) -> None:
+        super().__init__()
+        self._venue = venue
+        self._instrument = instrument
+        self._feed_path = feed_path
+        self._subscribers = subscribers
+        self._depth = depth
+        self._binance = binance.DepthSync(instrument) if venue == "binance" else None
+        self._kraken = (
+            kraken.KrakenBook(instrument, depth=kraken_depth) if venue == "kraken" else None
+        )
+        self._check = binance.TickerCheck(instrument) if verify and venue == "binance" else None
+        self.report = BookReport(symbol=instrument.symbol)
+
+    def on_start(self) -> None:
+        """Ask for a snapshot: a (re)started book serves nothing it did not rebuild."""
+        self.context.address_of(self._feed_path).tell(
+            SnapshotNeeded(symbol=self._instrument.symbol)
+        )
+
+    def on_receive(self, message: Any) -> Any:
+        """Apply venue updates, keep tickers for verification, or report."""
+        if isinstance(message, BinanceDepth) and self._binance is not None:
+            self.report.updates += 1
+            self._after_binance(self._binance.on_diff(message.update))
+        elif isinstance(message, BinanceSnapshot) and self._binance is not None:
+            if self._binance.needs_snapshot:
+                self.report.snapshots += 1
+                self._after_binance(self._binance.on_snapshot(message.snapshot))
+        elif isinstance(message, BinanceTicker):
+            if self._check is not None:
+                self._check.add_ticker(message.ticker)
+        elif isinstance(message, KrakenUpdate) and self._kraken is not None:
+            self._on_kraken(message.message)
+        elif isinstance(message, GetReport):
+            return self._final_report()
+        return None
+
+    def _after_binance(self, result: binance.SyncResult) -> None:
+        assert self._binance is not None  # noqa: S101 - only called for Binance
+        results = binance.SyncResult
+        if result is results.APPLIED or result is results.SYNCED:
+            if result is results.APPLIED:
+                self.report.applied += 1
+                if self._check is not None:
+                    self._check.record(self._binance.book)
+            self._publish(self._binance.book)
+        elif result in (results.GAP, results.BAD_LEVEL, results.SNAPSHOT_TOO_OLD):
+            if result is results.GAP:
+                self.report.gaps += 1
+            elif result is results.BAD_LEVEL:
+                self.report.bad_levels += 1
+            self.context.log.warning("book_resync", reason=result.value)
+            self.context.address_of(self._feed_path).tell(
+                SnapshotNeeded(symbol=self._instrument.symbol)
+            )
+        self.report.synced = self._binance.synced
+
+    def _on_kraken(self, message: kraken.BookMessage) -> None:
+        assert self._kraken is not None  # noqa: S101 - only called for Kraken
+        self.report.updates += 1
+        result = self._kraken.on_message(message)
+        outcome = kraken.KrakenResult
+        if result in (outcome.SNAPSHOT, outcome.APPLIED):
+            self.report.snapshots += result is outcome.SNAPSHOT
+            self.report.applied += result is outcome.APPLIED
+            self.report.checksum_matched += message.checksum is not None
+            self._publish(self._kraken.book)
+        elif result in (outcome.CHECKSUM_MISMATCH, outcome.BAD_LEVEL):
+            self.report.checksum_mismatched += result is outcome.CHECKSUM_MISMATCH
+            self.report.bad_levels += result is outcome.BAD_LEVEL
+            self.context.log.warning("book_resync", reason=result.value)
+            self.context.address_of(self._feed_path).tell(
+                SnapshotNeeded(symbol=self._instrument.symbol)
+            )
+        self.report.synced = self._kraken.synced
+
+    def _publish(self, book: Any) -> None:
+        if not self._subscribers:
+            return
+        view = book.view(self._depth, self.context.clock.time_ns())
+        for path in self._subscribers:
+            self.context.address_of(path).tell(view)
+
+    def _final_report(self) -> BookReport:
+        report = msgspec.structs.replace(self.report)
+        book = self._binance.book if self._binance is not None else None
+        if self._kraken is not None:
+            book = self._kraken.book
+        if book is not None:
+            report.levels = len(book)
+            report.update_id = book.update_id
+        if self._check is not None:
+            compared, mismatches, persistent = self._check.tally()
+            report.tickers_compared = compared
+            report.ticker_mismatches = mismatches
+            report.ticker_persistent_mismatches = persistent
+        return report
