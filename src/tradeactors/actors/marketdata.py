@@ -196,9 +196,12 @@ class ReplayFeed(SupervisedActor):
             self._done.set()
 
     def _drop(self, reason: str) -> None:
-        self.stats.dropped[reason] = self.stats.dropped.get(reason, 0) + 1
+        count = self.stats.dropped.get(reason, 0) + 1
+        self.stats.dropped[reason] = count
         if self._metrics is not None:
             self._metrics.dropped.labels(self._venue, reason).inc()
+        if count & (count - 1) == 0:  # logged at the 1st, 2nd, 4th, 8th, ... of each reason
+            self.context.log.warning("feed_dropped", reason=reason, dropped_total=count)
 
     def _send(self, symbol: str, message: Message) -> None:
         path = self._books.get(symbol)
