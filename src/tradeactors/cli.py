@@ -49,6 +49,22 @@ def _parser() -> argparse.ArgumentParser:
             "the capture did not let the book recover from."
         ),
     )
+    record = commands.add_parser(
+        "record",
+        help="record a venue's websocket frames (and REST snapshots) to a capture file",
+        description=(
+            "Connect to a websocket URL, send the given subscription messages, fetch the "
+            "given REST URLs (e.g. Binance depth snapshots) and write every frame with its "
+            "receive time in ns, in tradeactors' capture format (readable by replay)."
+        ),
+    )
+    record.add_argument("--venue", choices=("binance", "kraken"), required=True)
+    record.add_argument("--url", required=True, help="websocket URL")
+    record.add_argument("--out", required=True, help="capture file to write")
+    record.add_argument("--send", action="append", default=[], help="message to send on connect")
+    record.add_argument("--rest", action="append", default=[], help="REST URL to fetch on connect")
+    record.add_argument("--duration", type=float, help="seconds to record (default: until closed)")
+    record.add_argument("--max-frames", type=int, help="stop after this many frames")
     replay.add_argument("files", nargs="+", help="capture files")
     replay.add_argument("--venue", choices=("binance", "kraken"), required=True)
     replay.add_argument("--verify", action="store_true")
@@ -67,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(__version__)
         return 0
+    if args.command == "record":
+        return _record(args)
     if args.command not in ("run", "replay"):
         _parser().print_help()
         return 2
@@ -94,6 +112,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tradeactors: {exc}", file=sys.stderr)
         return 2
     return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
+
+
+def _record(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    import websocket  # noqa: PLC0415
+
+    from tradeactors.clock import SystemClock  # noqa: PLC0415
+    from tradeactors.venues.recording import Recorder  # noqa: PLC0415
+
+    clock = SystemClock()
+    recorder = Recorder(args.url, clock, send=args.send, rest=args.rest)
+    try:
+        with Path(args.out).open("w", encoding="utf-8") as out:
+            written = recorder.record(out, duration=args.duration, max_frames=args.max_frames)
+    except (OSError, websocket.WebSocketException) as exc:
+        print(f"tradeactors record: {args.url}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        clock.close()
+    print(f"recorded {written} frames from {args.venue} to {args.out}")
+    return 0
 
 
 def _replay(files: list[str], venue: str, *, verify: bool) -> int:

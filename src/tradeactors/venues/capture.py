@@ -74,7 +74,15 @@ def read_hftbacktest(path: str | Path) -> Iterator[Frame]:
 
 
 def read_capture(path: str | Path) -> Iterator[Frame]:
-    """Frames of ``path``, choosing the reader by its name (``.gz``: hftbacktest)."""
+    """Frames of ``path`` in any supported format.
+
+    tradeactors' own (recognised by its header), hftbacktest (``.gz``) or cryptofeed.
+    """
     if str(path).endswith(".gz"):
         return read_hftbacktest(path)
+    from tradeactors.venues.recording import HEADER, read_recording  # noqa: PLC0415 - cycle
+
+    with Path(path).open(encoding="utf-8") as head:
+        if head.readline().rstrip("\n") == HEADER:
+            return read_recording(path)
     return read_cryptofeed(path)
