@@ -137,63 +137,30 @@ class MarketDataMetrics:
         )
 
 
-class ReplayFeed(SupervisedActor):
-    """Replays ``frames`` at full speed to the book actors under ``books_path``.
-
-    It works in batches of ``batch`` frames, telling itself to continue, so the other
-    actors (and, under gevent, the other greenlets) run in between. ``done`` is set when
-    the capture is exhausted. A restarted feed starts the capture over.
-    """
+class _Feed(SupervisedActor):
+    """What every feed does: decode frames, route them to book actors, count drops."""
 
     def __init__(
         self,
         venue: Venue,
-        frames: Iterable[Frame],
         *,
         symbols: Iterable[str],
         books_path: str,
-        done: threading.Event,
         metrics: MarketDataMetrics | None = None,
-        batch: int = 256,
     ) -> None:
         super().__init__()
         self._venue = venue
-        self._frames = tuple(frames)
         self._books = {s: f"{books_path}/{book_name(s)}" for s in symbols}
-        self._done = done
         self._metrics = metrics
-        self._batch = batch
-        self._position = 0
         self.stats = FeedStats()
 
-    def on_start(self) -> None:
-        """Begin the replay."""
-        self.context.address.tell(_Pump())
+    def _report(self) -> FeedStats:
+        return msgspec.structs.replace(self.stats, dropped=dict(self.stats.dropped))
 
-    def on_receive(self, message: Any) -> Any:
-        """Replay the next batch, note snapshot requests, or report."""
-        if isinstance(message, _Pump):
-            self._pump()
-        elif isinstance(message, SnapshotNeeded):
-            # A replay cannot fetch: the next recorded snapshot of the symbol serves.
-            self.stats.snapshot_requests += 1
-        elif isinstance(message, GetReport):
-            return msgspec.structs.replace(self.stats, dropped=dict(self.stats.dropped))
-        return None
-
-    def _pump(self) -> None:
-        end = min(self._position + self._batch, len(self._frames))
-        for frame in self._frames[self._position : end]:
-            self._route(frame)
+    def _count_frames(self, count: int) -> None:
+        self.stats.frames += count
         if self._metrics is not None:
-            self._metrics.frames.labels(self._venue).inc(end - self._position)
-        self.stats.frames += end - self._position
-        self._position = end
-        if end < len(self._frames):
-            self.context.address.tell(_Pump())
-        else:
-            self.stats.finished = True
-            self._done.set()
+            self._metrics.frames.labels(self._venue).inc(count)
 
     def _drop(self, reason: str) -> None:
         count = self.stats.dropped.get(reason, 0) + 1
@@ -255,6 +222,59 @@ class ReplayFeed(SupervisedActor):
             return
         if message is not None:
             self._send(message.pair, KrakenUpdate(message=message))
+
+
+class ReplayFeed(_Feed):
+    """Replays ``frames`` at full speed to the book actors under ``books_path``.
+
+    It works in batches of ``batch`` frames, telling itself to continue, so the other
+    actors (and, under gevent, the other greenlets) run in between. ``done`` is set when
+    the capture is exhausted. A restarted feed starts the capture over.
+    """
+
+    def __init__(
+        self,
+        venue: Venue,
+        frames: Iterable[Frame],
+        *,
+        symbols: Iterable[str],
+        books_path: str,
+        done: threading.Event,
+        metrics: MarketDataMetrics | None = None,
+        batch: int = 256,
+    ) -> None:
+        super().__init__(venue, symbols=symbols, books_path=books_path, metrics=metrics)
+        self._frames = tuple(frames)
+        self._done = done
+        self._batch = batch
+        self._position = 0
+
+    def on_start(self) -> None:
+        """Begin the replay."""
+        self.context.address.tell(_Pump())
+
+    def on_receive(self, message: Any) -> Any:
+        """Replay the next batch, note snapshot requests, or report."""
+        if isinstance(message, _Pump):
+            self._pump()
+        elif isinstance(message, SnapshotNeeded):
+            # A replay cannot fetch: the next recorded snapshot of the symbol serves.
+            self.stats.snapshot_requests += 1
+        elif isinstance(message, GetReport):
+            return self._report()
+        return None
+
+    def _pump(self) -> None:
+        end = min(self._position + self._batch, len(self._frames))
+        for frame in self._frames[self._position : end]:
+            self._route(frame)
+        self._count_frames(end - self._position)
+        self._position = end
+        if end < len(self._frames):
+            self.context.address.tell(_Pump())
+        else:
+            self.stats.finished = True
+            self._done.set()
 
 
 class BookActor(SupervisedActor):
