@@ -8,26 +8,31 @@ subscribers and asks the feed for a snapshot when the stream breaks.
 Bad input never crashes these actors: malformed JSON, unknown streams, unknown
 symbols and unparseable numbers are counted by reason (``FeedStats.dropped``, and the
 ``tradeactors_feed_dropped_total`` metric when a registry is given) and dropped, or
-make the book resync. The live websocket source is not built yet.
+make the book resync. ``LiveFeed`` reads a venue's websocket and fetches Binance REST snapshots.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import urllib.request
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
+import websocket
 from prometheus_client import CollectorRegistry, Counter
 
 from tradeactors.core.messages import Message
+from tradeactors.errors import TradeActorsError
 from tradeactors.supervision import SupervisedActor
 from tradeactors.venues import binance, kraken
+from tradeactors.venues.capture import Frame
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Iterable
 
+    from tradeactors.clock import Timer
     from tradeactors.core.instrument import Instrument
-    from tradeactors.venues.capture import Frame
 
 __all__ = [
     "BinanceDepth",
@@ -35,9 +40,12 @@ __all__ = [
     "BinanceTicker",
     "BookActor",
     "BookReport",
+    "FeedDisconnectedError",
+    "FeedStaleError",
     "FeedStats",
     "GetReport",
     "KrakenUpdate",
+    "LiveFeed",
     "MarketDataMetrics",
     "ReplayFeed",
     "SnapshotNeeded",
@@ -392,3 +400,180 @@ class BookActor(SupervisedActor):
             report.ticker_mismatches = mismatches
             report.ticker_persistent_mismatches = persistent
         return report
+
+
+class FeedDisconnectedError(TradeActorsError):
+    """The venue's websocket closed or failed; the feed crashes so its supervisor reconnects."""
+
+
+class FeedStaleError(TradeActorsError):
+    """No frame arrived for longer than the staleness limit; the feed reconnects."""
+
+
+class _Received(Message, frozen=True, kw_only=True, tag=True):
+    connection: int
+    received_ns: int
+    payload: str
+
+
+class _Closed(Message, frozen=True, kw_only=True, tag=True):
+    connection: int
+    reason: str
+
+
+class _Tick(Message, frozen=True, kw_only=True, tag=True):
+    pass
+
+
+class LiveFeed(_Feed):
+    """A venue's websocket, read on its own thread (a greenlet under gevent).
+
+    Reconnecting is supervision's job: a closed or failed connection, or no frame for
+    ``stale_after`` seconds, crashes the feed, and its supervisor restarts it (give the
+    child a `Backoff`); with ``rest_for_one`` the book actors after it restart too and
+    resync. Binance snapshots are fetched over HTTP from ``rest_base_url`` when a book
+    asks; a failed fetch is counted and retried on the next tick. A Kraken book that
+    loses sync makes the feed reconnect (Kraken sends fresh snapshots on subscribe).
+    Pings are answered by websocket-client; the feed also pings every ``ping_interval``.
+    """
+
+    def __init__(
+        self,
+        venue: Venue,
+        url: str,
+        *,
+        symbols: Iterable[str],
+        books_path: str,
+        rest_base_url: str = "https://api.binance.com",
+        send: tuple[str, ...] = (),
+        stale_after: float = 10.0,
+        ping_interval: float = 20.0,
+        timeout: float = 10.0,
+        metrics: MarketDataMetrics | None = None,
+    ) -> None:
+        super().__init__(venue, symbols=symbols, books_path=books_path, metrics=metrics)
+        self._url = url
+        self._rest = rest_base_url.rstrip("/")
+        self._send_on_connect = send
+        self._stale_after = stale_after
+        self._ping_interval = ping_interval
+        self._timeout = timeout
+        self._connection: websocket.WebSocket | None = None
+        self._reader: threading.Thread | None = None
+        self._timer: Timer | None = None
+        self._last_frame_ns = 0
+        self._last_ping_ns = 0
+        self._wanted: set[str] = set()
+
+    def on_start(self) -> None:
+        """Connect and subscribe; a failure here is a failed start (and retried)."""
+        connection = websocket.create_connection(self._url, timeout=self._timeout)
+        try:
+            for message in self._send_on_connect:
+                connection.send(message)
+        except Exception:
+            connection.close(timeout=1)  # on_stop never runs after a failed start
+            raise
+        connection.settimeout(None)  # the reader blocks; staleness is the watchdog's job
+        self._connection = connection
+        self._last_frame_ns = self._last_ping_ns = self.context.clock.monotonic_ns()
+        number = self.context.incarnation
+        me = self.context.address
+        self._reader = threading.Thread(
+            target=self._read,
+            args=(connection, number, me),
+            name=f"ws:{self.context.path}",
+            daemon=True,
+        )
+        self._reader.start()
+        self._schedule()
+        self.context.log.info("feed_connected", url=self._url)
+
+    def _read(self, connection: websocket.WebSocket, number: int, me: Any) -> None:
+        # Runs on the reader thread: it only tells the feed what arrived.
+        clock = self.context.clock
+        reason = "the venue closed the connection"
+        try:
+            while payload := connection.recv():
+                text = payload if isinstance(payload, str) else payload.decode()
+                me.tell(_Received(connection=number, received_ns=clock.time_ns(), payload=text))
+        except Exception as exc:  # noqa: BLE001 - every way the socket ends is reported
+            reason = repr(exc)
+        me.tell(_Closed(connection=number, reason=reason))
+
+    def _schedule(self) -> None:
+        me = self.context.address
+        period = max(0.01, min(self._stale_after, self._ping_interval) / 4)
+        self._timer = self.context.clock.call_later(period, lambda: me.tell(_Tick()))
+
+    def on_stop(self) -> None:
+        """Close the connection and let the reader end."""
+        self._close()
+
+    def on_failure(self, *_exc_info: object) -> None:
+        """Close the connection before the supervisor restarts the feed."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close(timeout=1)
+            # close() returns early once the venue has closed its side; shutdown() always
+            # releases the socket.
+            self._connection.shutdown()  # type: ignore[no-untyped-call]
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(self._timeout)
+
+    def on_receive(self, message: Any) -> Any:
+        """Route frames; reconnect on close or staleness; fetch snapshots; report."""
+        number = self.context.incarnation
+        if isinstance(message, _Received):
+            if message.connection == number:
+                self._last_frame_ns = self.context.clock.monotonic_ns()
+                self._count_frames(1)
+                self._route(
+                    Frame(received_ns=message.received_ns, source="ws", payload=message.payload)
+                )
+        elif isinstance(message, _Closed):
+            if message.connection == number:
+                raise FeedDisconnectedError(f"{self._url}: {message.reason}")
+        elif isinstance(message, _Tick):
+            self._on_tick()
+        elif isinstance(message, SnapshotNeeded):
+            self.stats.snapshot_requests += 1
+            if self._venue == "kraken":
+                raise FeedDisconnectedError(f"resubscribing for a {message.symbol} snapshot")
+            self._wanted.add(message.symbol)
+            self._fetch_snapshots()
+        elif isinstance(message, GetReport):
+            return self._report()
+        return None
+
+    def _on_tick(self) -> None:
+        now = self.context.clock.monotonic_ns()
+        if now - self._last_frame_ns > self._stale_after * 1e9:
+            raise FeedStaleError(f"no frame from {self._url} for {self._stale_after} s")
+        if self._connection is not None and now - self._last_ping_ns > self._ping_interval * 1e9:
+            self._last_ping_ns = now
+            self._connection.ping()
+        self._fetch_snapshots()
+        self._schedule()
+
+    def _fetch_snapshots(self) -> None:
+        for symbol in sorted(self._wanted):
+            url = f"{self._rest}/api/v3/depth?symbol={symbol}&limit=1000"
+            try:
+                with urllib.request.urlopen(url, timeout=self._timeout) as answer:  # noqa: S310 - configured URL
+                    body = answer.read().decode()
+            except OSError as exc:
+                self._drop("snapshot_failed")
+                self.context.log.warning("snapshot_failed", symbol=symbol, error=repr(exc))
+                continue  # retried on the next tick
+            self._wanted.discard(symbol)
+            self._route(
+                Frame(
+                    received_ns=self.context.clock.time_ns(), source="rest", url=url, payload=body
+                )
+            )

@@ -1,0 +1,86 @@
+"""Fixtures for integration tests: a Binance look-alike venue on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from websockets.sync.server import ServerConnection, serve
+
+from tradeactors.venues.capture import read_capture
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+class Venue:
+    """A tiny Binance look-alike: replays captured frames over ws, serves the snapshot.
+
+    Each connection gets the subscription read, then ``stream`` sent, then (unless
+    ``hold`` is set) the connection closed.
+    """
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.hold = threading.Event()
+        frames = list(read_capture(DATA / "hftbacktest" / "ethusdt_20240808.gz"))
+        self.snapshot = next(f.payload for f in frames if f.source == "rest")
+        self.stream = [f.payload for f in frames if f.source == "ws"][:400]
+        self.received: list[str] = []
+
+    def handler(self, connection: ServerConnection) -> None:
+        self.connections += 1
+        self.received.append(str(connection.recv(timeout=10)))  # the subscription
+        for payload in self.stream:
+            connection.send(payload)
+        if self.hold.is_set():
+            with contextlib.suppress(Exception):
+                connection.recv(timeout=30)  # keep it open until the client goes away
+
+    def http_handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        body = self.snapshot.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def venue() -> Iterator[tuple[Venue, str, str]]:
+    fake = Venue()
+    ws_server = serve(fake.handler, "127.0.0.1", 0)
+    http_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), fake.http_handler())
+    threads = [
+        threading.Thread(target=ws_server.serve_forever),
+        threading.Thread(target=http_server.serve_forever),
+    ]
+    for thread in threads:
+        thread.start()
+    ws_port = ws_server.socket.getsockname()[1]
+    http_port = http_server.server_address[1]
+    try:
+        yield (
+            fake,
+            f"ws://127.0.0.1:{ws_port}/stream",
+            f"http://127.0.0.1:{http_port}/api/v3/depth?symbol=ETHUSDT&limit=1000",
+        )
+    finally:
+        ws_server.shutdown()
+        http_server.shutdown()
+        http_server.server_close()
+        for thread in threads:
+            thread.join(10)
