@@ -100,3 +100,23 @@ def test_frames_are_plain_immutable_records():
     frame = Frame(received_ns=1, source="ws", payload="{}")
     with pytest.raises(AttributeError):
         frame.payload = "x"  # type: ignore[misc]
+
+
+def test_a_synthetic_market_replays_through_the_actors_in_both_runtimes(tmp_path):
+    from tradeactors.core.instrument import Instrument
+    from tradeactors.venues.recording import HEADER, write_frame
+    from tradeactors.venues.synthetic import synthetic_binance
+
+    instrument = Instrument(
+        venue="binance", symbol="SYNUSDT", tick_size="0.00000001", lot_size="0.00000001"
+    )
+    capture = tmp_path / "synthetic.capture"
+    with capture.open("w") as out:
+        out.write(HEADER + "\n")
+        for frame in synthetic_binance(instrument, seed=11, diffs=800):
+            write_frame(out, frame)
+    summary = run_replay([capture], "binance", verify=True)
+    (book,) = summary.books.values()
+    assert summary.ok
+    assert book.applied == 800
+    assert book.tickers_compared == 800
