@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("files", nargs="+", help="capture files")
     replay.add_argument("--venue", choices=("binance", "kraken"), required=True)
     replay.add_argument("--verify", action="store_true")
+    replay.add_argument(
+        "--pace",
+        choices=("full", "recorded"),
+        default="full",
+        help="full speed, or the recorded gaps between frames (divided by --speed)",
+    )
+    replay.add_argument("--speed", type=float, default=1.0, help="with --pace recorded")
     replay.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
     replay.add_argument(
         "--log-level", default="warning", choices=("debug", "info", "warning", "error")
@@ -101,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(level=args.log_level)
     if args.command == "replay":
-        return _replay(args.files, args.venue, verify=args.verify)
+        return _replay(args)
     try:
         config = load_config(args.config)
         if args.duration is not None:
@@ -136,13 +143,23 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay(files: list[str], venue: str, *, verify: bool) -> int:
+def _replay(args: argparse.Namespace) -> int:
     from tradeactors.errors import TradeActorsError  # noqa: PLC0415 - after the runtime
     from tradeactors.replay import run_replay  # noqa: PLC0415
     from tradeactors.venues.capture import CaptureFormatError  # noqa: PLC0415
 
+    verify: bool = args.verify
+    if not args.speed > 0:
+        print("tradeactors replay: --speed must be positive", file=sys.stderr)
+        return 2
     try:
-        summary = run_replay(files, "kraken" if venue == "kraken" else "binance", verify=verify)
+        summary = run_replay(
+            args.files,
+            "kraken" if args.venue == "kraken" else "binance",
+            verify=verify,
+            pace="recorded" if args.pace == "recorded" else "full",
+            speed=args.speed,
+        )
     except (OSError, CaptureFormatError, TradeActorsError) as exc:
         print(f"tradeactors replay: {exc}", file=sys.stderr)
         return 2

@@ -98,6 +98,8 @@ def run_replay(
     venue: Venue,
     *,
     verify: bool = False,
+    pace: Literal["full", "recorded"] = "full",
+    speed: float = 1.0,
     registry: CollectorRegistry | None = None,
     timeout: float = 300.0,
 ) -> ReplaySummary:
@@ -140,6 +142,8 @@ def run_replay(
                             "books_path": "market_data",
                             "done": done,
                             "metrics": metrics,
+                            "pace": pace,
+                            "speed": speed,
                         },
                     ),
                     *books,

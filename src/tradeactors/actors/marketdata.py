@@ -158,7 +158,8 @@ class _Feed(SupervisedActor):
     ) -> None:
         super().__init__()
         self._venue = venue
-        self._books = {s: f"{books_path}/{book_name(s)}" for s in symbols}
+        prefix = "" if books_path in ("", "/") else books_path + "/"  # "/" is the root
+        self._books = {s: prefix + book_name(s) for s in symbols}
         self._metrics = metrics
         self.stats = FeedStats()
 
@@ -233,11 +234,13 @@ class _Feed(SupervisedActor):
 
 
 class ReplayFeed(_Feed):
-    """Replays ``frames`` at full speed to the book actors under ``books_path``.
+    """Replays ``frames`` to the book actors under ``books_path``.
 
-    It works in batches of ``batch`` frames, telling itself to continue, so the other
-    actors (and, under gevent, the other greenlets) run in between. ``done`` is set when
-    the capture is exhausted. A restarted feed starts the capture over.
+    ``pace="full"`` replays as fast as possible, in batches of ``batch`` frames, telling
+    itself to continue so the other actors (and, under gevent, the other greenlets) run
+    in between. ``pace="recorded"`` keeps the recorded gaps between frames, divided by
+    ``speed``, with timers from the tree's clock (a fake clock makes it deterministic).
+    ``done`` is set when the capture is exhausted. A restarted feed starts over.
     """
 
     def __init__(
@@ -250,16 +253,30 @@ class ReplayFeed(_Feed):
         done: threading.Event,
         metrics: MarketDataMetrics | None = None,
         batch: int = 256,
+        pace: Literal["full", "recorded"] = "full",
+        speed: float = 1.0,
     ) -> None:
         super().__init__(venue, symbols=symbols, books_path=books_path, metrics=metrics)
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, not {speed}")
         self._frames = tuple(frames)
         self._done = done
         self._batch = batch
         self._position = 0
+        self._pace = pace
+        self._speed = speed
+        self._started_ns = 0
+        self._timer: Timer | None = None
 
     def on_start(self) -> None:
         """Begin the replay."""
+        self._started_ns = self.context.clock.monotonic_ns()
         self.context.address.tell(_Pump())
+
+    def on_stop(self) -> None:
+        """Cancel the next paced step."""
+        if self._timer is not None:
+            self._timer.cancel()
 
     def on_receive(self, message: Any) -> Any:
         """Replay the next batch, note snapshot requests, or report."""
@@ -273,16 +290,29 @@ class ReplayFeed(_Feed):
         return None
 
     def _pump(self) -> None:
-        end = min(self._position + self._batch, len(self._frames))
-        for frame in self._frames[self._position : end]:
+        frames = self._frames
+        end = min(self._position + self._batch, len(frames))
+        delay = 0.0
+        if self._pace == "recorded" and self._position < len(frames):
+            first_ns = frames[0].received_ns
+            elapsed_ns = (self.context.clock.monotonic_ns() - self._started_ns) * self._speed
+            end = self._position
+            while end < len(frames) and frames[end].received_ns - first_ns <= elapsed_ns:
+                end += 1
+            if end < len(frames):
+                delay = (frames[end].received_ns - first_ns - elapsed_ns) / self._speed / 1e9
+        for frame in frames[self._position : end]:
             self._route(frame)
         self._count_frames(end - self._position)
         self._position = end
-        if end < len(self._frames):
-            self.context.address.tell(_Pump())
-        else:
+        if end >= len(frames):
             self.stats.finished = True
             self._done.set()
+        elif delay > 0:
+            me = self.context.address
+            self._timer = self.context.clock.call_later(delay, lambda: me.tell(_Pump()))
+        else:
+            self.context.address.tell(_Pump())
 
 
 class BookActor(SupervisedActor):
