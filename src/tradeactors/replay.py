@@ -4,7 +4,8 @@
 per instrument, ``rest_for_one``), replays the capture at full speed, and returns a
 `ReplaySummary`. Instruments are inferred from the capture: Binance writes every
 price and size with 8 decimals, so a step of 1e-8 is exact; Kraken's tick is taken from
-the decimals of each pair's snapshot prices, its lot is 1e-8.
+the decimals of each pair's snapshot prices, its lot is 1e-8 (v1) or the decimals of
+the snapshot's quantities (v2). Kraken v1 and v2 frames are both understood.
 """
 
 from __future__ import annotations
@@ -85,11 +86,16 @@ def _instruments(venue: Venue, frames: list[Frame]) -> dict[str, Instrument]:
                 )
         else:
             try:
-                message = kraken.decode_book_message(frame.payload)
+                messages = kraken.decode_any_book_messages(frame.payload)
             except (msgspec.DecodeError, ValueError):
                 continue
-            if message is not None and message.snapshot and message.pair not in found:
-                found[message.pair] = kraken.KrakenBook.instrument_for(message.pair, message)
+            v1 = not frame.payload.lstrip().startswith("{")
+            for message in messages:
+                if message.snapshot and message.pair not in found:
+                    # v1 writes volumes with 8 decimals; v2 with the pair's precision
+                    found[message.pair] = kraken.KrakenBook.instrument_for(
+                        message.pair, message, volume_places=8 if v1 else None
+                    )
     return found
 
 

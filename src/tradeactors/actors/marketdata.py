@@ -222,14 +222,14 @@ class _Feed(SupervisedActor):
 
     def _route_kraken(self, frame: Frame) -> None:
         try:
-            message = kraken.decode_book_message(frame.payload)
+            messages = kraken.decode_any_book_messages(frame.payload)
         except msgspec.DecodeError:
             self._drop("malformed")
             return
         except ValueError:
             self._drop("not_a_book_message")
             return
-        if message is not None:
+        for message in messages:
             self._send(message.pair, KrakenUpdate(message=message))
 
 

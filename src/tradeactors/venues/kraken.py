@@ -1,4 +1,4 @@
-"""Kraken websocket v1 ``book``: snapshot, updates, depth trimming and CRC32 checksum.
+"""Kraken websocket ``book`` (v1 and v2): snapshot, updates, depth trimming, CRC32 checksum.
 
 A v1 book message is a JSON array ``[channelID, payload..., channelName, pair]``:
 a snapshot payload has ``as``/``bs``; an update has ``a`` and/or ``b`` (possibly in two
@@ -19,7 +19,15 @@ import msgspec
 from tradeactors.core.book import OrderBook
 from tradeactors.core.instrument import Instrument, ParseError, decimal_places
 
-__all__ = ["BookMessage", "KrakenBook", "KrakenResult", "checksum", "decode_book_message"]
+__all__ = [
+    "BookMessage",
+    "KrakenBook",
+    "KrakenResult",
+    "checksum",
+    "decode_any_book_messages",
+    "decode_book_message",
+    "decode_v2_book_messages",
+]
 
 _decoder = msgspec.json.Decoder()
 
@@ -71,6 +79,10 @@ def decode_book_message(frame: bytes | str) -> BookMessage | None:
     )
 
 
+def _step(places: int) -> str:
+    return "1" if places == 0 else "0." + "0" * (places - 1) + "1"
+
+
 def checksum(book: OrderBook) -> int:
     """Kraken's CRC32 of the top 10 asks then the top 10 bids of ``book``."""
     instrument = book.instrument
@@ -101,12 +113,20 @@ class KrakenBook:
         self.synced = False
 
     @staticmethod
-    def instrument_for(pair: str, message: BookMessage, volume_places: int = 8) -> Instrument:
-        """An instrument whose tick has the decimal places of the prices in ``message``."""
-        places = max((decimal_places(p) for p, _ in (*message.asks, *message.bids)), default=0)
-        tick = "1" if places == 0 else "0." + "0" * (places - 1) + "1"
-        lot = "0." + "0" * (volume_places - 1) + "1"
-        return Instrument(venue="kraken", symbol=pair, tick_size=tick, lot_size=lot)
+    def instrument_for(
+        pair: str, message: BookMessage, volume_places: int | None = 8
+    ) -> Instrument:
+        """An instrument with the decimal places of the prices written in ``message``.
+
+        Volumes get ``volume_places`` (v1 writes 8), or those written, if it is None.
+        """
+        levels = (*message.asks, *message.bids)
+        places = max((decimal_places(p) for p, _ in levels), default=0)
+        if volume_places is None:
+            volume_places = max((decimal_places(q) for _, q in levels), default=0)
+        return Instrument(
+            venue="kraken", symbol=pair, tick_size=_step(places), lot_size=_step(volume_places)
+        )
 
     def on_message(self, message: BookMessage) -> KrakenResult:
         """Apply a snapshot or an update and verify the checksum."""
@@ -141,3 +161,70 @@ class KrakenBook:
         self.synced = False
         self.book.clear()
         return result
+
+
+class _V2Level(msgspec.Struct, frozen=True):
+    price: msgspec.Raw  # the number exactly as written: its digits feed the checksum
+    qty: msgspec.Raw
+
+
+class _V2Book(msgspec.Struct, frozen=True):
+    symbol: str
+    bids: tuple[_V2Level, ...] = ()
+    asks: tuple[_V2Level, ...] = ()
+    checksum: int | None = None
+
+
+class _V2Message(msgspec.Struct, frozen=True):
+    channel: str
+    type: str = ""
+    data: tuple[_V2Book, ...] = ()
+
+
+_v2_decoder = msgspec.json.Decoder(_V2Message)
+
+
+def _v2_text(raw: msgspec.Raw) -> str:
+    text = bytes(raw).decode()
+    if not text or text[0] in '"-' or "e" in text.lower():
+        raise ValueError(f"not a plain non-negative JSON number: {text}")
+    return text
+
+
+def decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | None:
+    """The book messages in a websocket v2 frame, or None for other channels.
+
+    v2 writes prices and quantities as JSON numbers with the pair's full precision;
+    they are kept as the exact text sent (never through float), so the checksum and
+    the integer parsing see the venue's own digits. Snapshots carry a checksum too.
+
+    Raises:
+        msgspec.DecodeError: malformed JSON or a book message of the wrong shape.
+        ValueError: a price or quantity that is not a plain decimal number.
+
+    """
+    message = _v2_decoder.decode(frame)
+    if message.channel != "book" or message.type not in ("snapshot", "update"):
+        return None
+    return tuple(
+        BookMessage(
+            pair=book.symbol,
+            snapshot=message.type == "snapshot",
+            asks=tuple((_v2_text(level.price), _v2_text(level.qty)) for level in book.asks),
+            bids=tuple((_v2_text(level.price), _v2_text(level.qty)) for level in book.bids),
+            checksum=book.checksum,
+        )
+        for book in message.data
+    )
+
+
+def decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
+    """Book messages of a v1 or v2 frame (v2 frames are objects with a ``channel``).
+
+    Events and other channels give an empty tuple. Raises as the decoders do.
+    """
+    text = frame if isinstance(frame, str) else frame.decode()
+    if text.lstrip().startswith("{") and '"channel"' in text:
+        return decode_v2_book_messages(text) or ()
+    message = decode_book_message(text)
+    return () if message is None else (message,)

@@ -16,6 +16,7 @@ from tradeactors.venues.kraken import (
     KrakenResult,
     checksum,
     decode_book_message,
+    decode_v2_book_messages,
 )
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -126,3 +127,57 @@ def test_every_update_of_the_real_kraken_capture_matches_its_checksum():
         results[books[message.pair].on_message(message)] += 1
         books[message.pair].book.check_invariants()
     assert results == {KrakenResult.SNAPSHOT: 10, KrakenResult.APPLIED: 4269}
+
+
+class TestV2:
+    SNAPSHOT_V2 = (
+        '{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD",'
+        '"bids":[{"price":45283.5,"qty":0.10000000},{"price":45283.4,"qty":1.54582015}],'
+        '"asks":[{"price":45285.2,"qty":0.00100000},{"price":45286.4,"qty":1.54571953}],'
+        '"checksum":CRC}]}'
+    )
+
+    @staticmethod
+    def _crc(asks, bids) -> int:
+        text = "".join(
+            p.replace(".", "").lstrip("0") + q.replace(".", "").lstrip("0")
+            for p, q in [*asks, *bids]
+        )
+        return zlib.crc32(text.encode()) & 0xFFFFFFFF
+
+    def test_v2_numbers_keep_their_exact_digits_and_the_checksum_matches(self):
+        crc = self._crc(
+            [("45285.2", "0.00100000"), ("45286.4", "1.54571953")],
+            [("45283.5", "0.10000000"), ("45283.4", "1.54582015")],
+        )
+        (message,) = decode_v2_book_messages(self.SNAPSHOT_V2.replace("CRC", str(crc)))
+        assert message.snapshot
+        assert message.bids[0] == ("45283.5", "0.10000000")
+        instrument = KrakenBook.instrument_for(message.pair, message, volume_places=None)
+        book = KrakenBook(instrument, depth=10)
+        assert book.on_message(message) is KrakenResult.SNAPSHOT
+        crc = self._crc(
+            [("45286.4", "1.54571953")],
+            [("45283.5", "0.10000000"), ("45283.4", "1.54582015")],
+        )
+        update = (
+            '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[],'
+            f'"asks":[{{"price":45285.2,"qty":0.00000000}}],"checksum":{crc}}}]}}'
+        )
+        (message,) = decode_v2_book_messages(update)
+        assert book.on_message(message) is KrakenResult.APPLIED
+        assert book.book.best_ask() == (452864, 154571953)
+
+    def test_a_wrong_v2_checksum_is_a_mismatch(self):
+        (message,) = decode_v2_book_messages(self.SNAPSHOT_V2.replace("CRC", "7"))
+        book = KrakenBook(KrakenBook.instrument_for(message.pair, message, volume_places=None))
+        assert book.on_message(message) is KrakenResult.CHECKSUM_MISMATCH
+
+    def test_other_v2_channels_are_not_book_messages(self):
+        assert decode_v2_book_messages('{"channel":"heartbeat"}') is None
+
+    @pytest.mark.parametrize("number", ['"45283.5"', "-1.0", "4.5e3"])
+    def test_v2_numbers_that_are_not_plain_decimals_are_refused(self, number):
+        frame = self.SNAPSHOT_V2.replace("45283.5", number, 1).replace("CRC", "1")
+        with pytest.raises(ValueError, match="plain non-negative"):
+            decode_v2_book_messages(frame)
