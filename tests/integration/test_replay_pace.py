@@ -60,3 +60,46 @@ def test_speed_divides_the_recorded_gaps(make_tree):
     tree = _tree(make_tree, clock, done, speed=10.0)
     clock.advance(0.015)  # 150 ms of recording at 10x
     assert _frames_so_far(tree) == 3
+
+
+def test_a_slow_subscriber_with_a_conflating_mailbox_sees_the_latest_view(make_tree):
+    from tradeactors.core.book import BookView
+    from tradeactors.supervision import MailboxSpec, Overflow
+    from tradeactors.supervision.testing import Inbox, Probe
+
+    frames = synthetic_binance(SYN, seed=5, diffs=300)
+    done, seen = threading.Event(), Inbox()
+    spec = SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(
+                name="strategy",
+                actor=Probe,
+                args=(seen,),
+                mailbox=MailboxSpec(
+                    overflow=Overflow.CONFLATE, conflate_key=lambda v: v.instrument
+                ),
+            ),
+            ChildSpec(
+                name="feed",
+                actor=ReplayFeed,
+                args=("binance", frames),
+                kwargs={"symbols": ("SYNUSDT",), "books_path": "/", "done": done},
+            ),
+            ChildSpec(
+                name=book_name("SYNUSDT"),
+                actor=BookActor,
+                args=("binance", SYN, "feed"),
+                kwargs={"subscribers": ("strategy",)},
+            ),
+        ),
+    )
+    tree = make_tree(spec)
+    tree.faults("strategy").slow(0.02)  # far slower than the book publishes
+    assert done.wait(30)
+    final = tree.address(book_name("SYNUSDT")).ask(GetReport(), timeout=10)
+    tree.address("strategy").ask("sync", timeout=30)  # queued behind the last view
+    views = [m for _, m in seen.snapshot() if isinstance(m, BookView)]
+    assert views[-1].update_id == final.update_id  # the newest view always arrives
+    assert len(views) < final.applied + 1  # older ones were conflated away
+    assert tree.stats("strategy").conflated == final.applied + 1 - len(views)

@@ -331,6 +331,7 @@ class BookActor(SupervisedActor):
         subscribers: tuple[str, ...] = (),
         depth: int = 10,
         kraken_depth: int = 1000,
+        binance_mode: Literal["spot", "futures"] = "spot",
         verify: bool = False,
     ) -> None:
         super().__init__()
@@ -339,7 +340,9 @@ class BookActor(SupervisedActor):
         self._feed_path = feed_path
         self._subscribers = subscribers
         self._depth = depth
-        self._binance = binance.DepthSync(instrument) if venue == "binance" else None
+        self._binance = (
+            binance.DepthSync(instrument, mode=binance_mode) if venue == "binance" else None
+        )
         self._kraken = (
             kraken.KrakenBook(instrument, depth=kraken_depth) if venue == "kraken" else None
         )
