@@ -128,7 +128,7 @@ def run_replay(
             name=book_name(symbol),
             actor=BookActor,
             args=(venue, instrument, feed_path),
-            kwargs={"verify": verify},
+            kwargs={"verify": verify, "metrics": metrics},
         )
         for symbol, instrument in instruments.items()
     )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tradeactors.replay import run_replay
 from tradeactors.venues.capture import Frame
@@ -66,7 +67,13 @@ def test_bad_frames_are_counted_and_dropped_and_a_gap_without_a_later_snapshot_i
     ]
     capture = tmp_path / "BINANCE.ws.broken"
     capture.write_text("\n".join(broken) + "\n")
-    summary = run_replay([CRYPTOFEED_BINANCE[0], capture], "binance")
+    registry = CollectorRegistry()
+    summary = run_replay([CRYPTOFEED_BINANCE[0], capture], "binance", registry=registry)
+    for reason in ("malformed", "unknown_stream", "unknown_symbol"):
+        labels = {"venue": "binance", "reason": reason}
+        assert registry.get_sample_value("tradeactors_feed_dropped_total", labels) == 1
+    labels = {"venue": "binance", "reason": "gap"}
+    assert registry.get_sample_value("tradeactors_book_resyncs_total", labels) == 1
     assert summary.feed.dropped == {"malformed": 1, "unknown_stream": 1, "unknown_symbol": 1}
     nkn_book = summary.books["NKNUSDT"]
     assert nkn_book.gaps == 1

@@ -143,6 +143,13 @@ class MarketDataMetrics:
             labelnames=("venue", "reason"),
             registry=registry,
         )
+        self.resyncs = Counter(
+            "tradeactors_book_resyncs",
+            "Times a book was cleared to resync, by reason (gap, bad_level, "
+            "checksum_mismatch, snapshot_too_old).",
+            labelnames=("venue", "reason"),
+            registry=registry,
+        )
 
 
 class _Feed(SupervisedActor):
@@ -333,8 +340,10 @@ class BookActor(SupervisedActor):
         kraken_depth: int = 1000,
         binance_mode: Literal["spot", "futures"] = "spot",
         verify: bool = False,
+        metrics: MarketDataMetrics | None = None,
     ) -> None:
         super().__init__()
+        self._metrics = metrics
         self._venue = venue
         self._instrument = instrument
         self._feed_path = feed_path
@@ -387,10 +396,7 @@ class BookActor(SupervisedActor):
                 self.report.gaps += 1
             elif result is results.BAD_LEVEL:
                 self.report.bad_levels += 1
-            self.context.log.warning("book_resync", reason=result.value)
-            self.context.address_of(self._feed_path).tell(
-                SnapshotNeeded(symbol=self._instrument.symbol)
-            )
+            self._resync(result.value)
         self.report.synced = self._binance.synced
 
     def _on_kraken(self, message: kraken.BookMessage) -> None:
@@ -406,11 +412,16 @@ class BookActor(SupervisedActor):
         elif result in (outcome.CHECKSUM_MISMATCH, outcome.BAD_LEVEL):
             self.report.checksum_mismatched += result is outcome.CHECKSUM_MISMATCH
             self.report.bad_levels += result is outcome.BAD_LEVEL
-            self.context.log.warning("book_resync", reason=result.value)
-            self.context.address_of(self._feed_path).tell(
-                SnapshotNeeded(symbol=self._instrument.symbol)
-            )
+            self._resync(result.value)
         self.report.synced = self._kraken.synced
+
+    def _resync(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.resyncs.labels(self._venue, reason).inc()
+        self.context.log.warning("book_resync", reason=reason)
+        self.context.address_of(self._feed_path).tell(
+            SnapshotNeeded(symbol=self._instrument.symbol)
+        )
 
     def _publish(self, book: Any) -> None:
         if not self._subscribers:
