@@ -150,6 +150,7 @@ def run_replay(
                             "metrics": metrics,
                             "pace": pace,
                             "speed": speed,
+                            "route_tickers": verify,
                         },
                     ),
                     *books,

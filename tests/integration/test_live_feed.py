@@ -46,6 +46,7 @@ def _spec(ws_url: str, rest_url: str, sink: Inbox, *, stale_after: float = 30.0)
                             "rest_base_url": base,
                             "send": ('{"method":"SUBSCRIBE","id":1}',),
                             "stale_after": stale_after,
+                            "route_tickers": True,
                         },
                     ),
                     ChildSpec(

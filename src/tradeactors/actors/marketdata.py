@@ -162,9 +162,11 @@ class _Feed(SupervisedActor):
         symbols: Iterable[str],
         books_path: str,
         metrics: MarketDataMetrics | None = None,
+        route_tickers: bool = False,
     ) -> None:
         super().__init__()
         self._venue = venue
+        self._route_tickers = route_tickers  # bookTickers only matter to verifying books
         prefix = "" if books_path in ("", "/") else books_path + "/"  # "/" is the root
         self._books = {s: prefix + book_name(s) for s in symbols}
         self._metrics = metrics
@@ -223,7 +225,8 @@ class _Feed(SupervisedActor):
         if isinstance(event, binance.DepthUpdate):
             self._send(event.s, BinanceDepth(update=event))
         elif isinstance(event, binance.BookTicker):
-            self._send(event.s, BinanceTicker(ticker=event))
+            if self._route_tickers:
+                self._send(event.s, BinanceTicker(ticker=event))
         elif kind is not binance.FrameKind.TRADE:
             self._drop("unused_stream")
 
@@ -259,11 +262,18 @@ class ReplayFeed(_Feed):
         books_path: str,
         done: threading.Event,
         metrics: MarketDataMetrics | None = None,
+        route_tickers: bool = False,
         batch: int = 256,
         pace: Literal["full", "recorded"] = "full",
         speed: float = 1.0,
     ) -> None:
-        super().__init__(venue, symbols=symbols, books_path=books_path, metrics=metrics)
+        super().__init__(
+            venue,
+            symbols=symbols,
+            books_path=books_path,
+            metrics=metrics,
+            route_tickers=route_tickers,
+        )
         if not speed > 0:
             raise ValueError(f"speed must be positive, not {speed}")
         self._frames = tuple(frames)
@@ -494,8 +504,15 @@ class LiveFeed(_Feed):
         ping_interval: float = 20.0,
         timeout: float = 10.0,
         metrics: MarketDataMetrics | None = None,
+        route_tickers: bool = False,
     ) -> None:
-        super().__init__(venue, symbols=symbols, books_path=books_path, metrics=metrics)
+        super().__init__(
+            venue,
+            symbols=symbols,
+            books_path=books_path,
+            metrics=metrics,
+            route_tickers=route_tickers,
+        )
         self._url = url
         self._rest = rest_base_url.rstrip("/")
         self._send_on_connect = send

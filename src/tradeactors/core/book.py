@@ -1,17 +1,16 @@
 """An L2 order book with integer prices and sizes, and the immutable views it publishes.
 
-Levels live in two ``sortedcontainers.SortedDict``s. Bids are keyed by the negated
-price so that, on both sides, index 0 is the best level: best-level reads are
-``peekitem(0)``, O(1); setting or deleting a level is O(log n).
+Each side keeps sizes in a dict and the prices in a sorted list with the best level
+last (see `OrderBook` for why and what it costs).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import msgspec
-from sortedcontainers import SortedDict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,90 +50,116 @@ class BookView(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 class OrderBook:
     """Price levels of one instrument. Sizes of 0 delete a level.
 
+    Each side is a dict of sizes by price plus a sorted list of keys with the best
+    level last (bids keyed by price, asks by negated price), because that is what the
+    benchmark (``bench/results/marketdata.md``) says is fastest from Python for real
+    streams, where most updates touch levels at or near the top: best reads are O(1);
+    resizing an existing level is one dict store; adding or removing a level is a
+    binary search plus a list insert/delete, whose memmove is short near the top and
+    O(n) (in C) deep in the book. Started as a ``SortedDict``, which was 2-3x slower.
+
     The book does not decide whether an update is in sequence: the venue's sync rules
     (``tradeactors.venues``) do, and feed it only what is.
     """
 
-    __slots__ = ("_asks", "_bids", "instrument", "update_id")
+    __slots__ = ("_ask_keys", "_asks", "_bid_keys", "_bids", "instrument", "update_id")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
-        self._bids: SortedDict = SortedDict()  # -price -> size
-        self._asks: SortedDict = SortedDict()  # price -> size
+        self._bids: dict[int, int] = {}  # price -> size
+        self._bid_keys: list[int] = []  # prices ascending: best bid last
+        self._asks: dict[int, int] = {}  # price -> size
+        self._ask_keys: list[int] = []  # negated prices ascending: best ask last
         self.update_id = 0
 
     def clear(self) -> None:
         """Remove every level."""
         self._bids.clear()
+        self._bid_keys.clear()
         self._asks.clear()
+        self._ask_keys.clear()
         self.update_id = 0
 
     def apply_snapshot(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int) -> None:
         """Replace the whole book. Zero-size levels in a snapshot are ignored."""
-        self._bids = SortedDict({-price: size for price, size in bids if size})
-        self._asks = SortedDict({price: size for price, size in asks if size})
+        self._bids = {price: size for price, size in bids if size}
+        self._bid_keys = sorted(self._bids)
+        self._asks = {price: size for price, size in asks if size}
+        self._ask_keys = sorted(-price for price in self._asks)
         self.update_id = update_id
 
     def set_bid(self, price: int, size: int) -> None:
         """Set the bid level at ``price`` to ``size`` (0 deletes it)."""
+        bids = self._bids
         if size:
-            self._bids[-price] = size
-        else:
-            self._bids.pop(-price, None)
+            if price not in bids:
+                insort(self._bid_keys, price)
+            bids[price] = size
+        elif bids.pop(price, None) is not None:
+            keys = self._bid_keys
+            del keys[bisect_left(keys, price)]
 
     def set_ask(self, price: int, size: int) -> None:
         """Set the ask level at ``price`` to ``size`` (0 deletes it)."""
+        asks = self._asks
         if size:
-            self._asks[price] = size
-        else:
-            self._asks.pop(price, None)
+            if price not in asks:
+                insort(self._ask_keys, -price)
+            asks[price] = size
+        elif asks.pop(price, None) is not None:
+            keys = self._ask_keys
+            del keys[bisect_left(keys, -price)]
 
     def best_bid(self) -> Level | None:
         """The highest bid, or None. O(1)."""
-        if not self._bids:
+        if not self._bid_keys:
             return None
-        negated, size = self._bids.peekitem(0)
-        return -negated, size
+        price = self._bid_keys[-1]
+        return price, self._bids[price]
 
     def best_ask(self) -> Level | None:
         """The lowest ask, or None. O(1)."""
-        if not self._asks:
+        if not self._ask_keys:
             return None
-        price, size = self._asks.peekitem(0)
-        return price, size
+        price = -self._ask_keys[-1]
+        return price, self._asks[price]
 
     def spread(self) -> int | None:
         """Best ask minus best bid in ticks, or None if a side is empty."""
-        bid, ask = self.best_bid(), self.best_ask()
-        if bid is None or ask is None:
+        if not (self._bid_keys and self._ask_keys):
             return None
-        return ask[0] - bid[0]
+        return -self._ask_keys[-1] - self._bid_keys[-1]
 
     def mid_x2(self) -> int | None:
         """Twice the mid price in ticks (an integer), or None if a side is empty."""
-        bid, ask = self.best_bid(), self.best_ask()
-        if bid is None or ask is None:
+        if not (self._bid_keys and self._ask_keys):
             return None
-        return ask[0] + bid[0]
+        return -self._ask_keys[-1] + self._bid_keys[-1]
 
     def bids(self, depth: int | None = None) -> list[Level]:
         """Bid levels, best first, at most ``depth``. O(depth)."""
-        items = self._bids.items()
-        count = len(items) if depth is None else min(depth, len(items))
-        return [(-items[i][0], items[i][1]) for i in range(count)]
+        keys = self._bid_keys if depth is None else self._bid_keys[-depth:] if depth > 0 else []
+        sizes = self._bids
+        return [(price, sizes[price]) for price in reversed(keys)]
 
     def asks(self, depth: int | None = None) -> list[Level]:
         """Ask levels, best first, at most ``depth``. O(depth)."""
-        items = self._asks.items()
-        count = len(items) if depth is None else min(depth, len(items))
-        return [items[i] for i in range(count)]
+        keys = self._ask_keys if depth is None else self._ask_keys[-depth:] if depth > 0 else []
+        sizes = self._asks
+        return [(-key, sizes[-key]) for key in reversed(keys)]
 
     def trim(self, depth: int) -> None:
-        """Drop the levels beyond the best ``depth`` on each side. O(dropped * log n)."""
-        while len(self._bids) > depth:
-            self._bids.popitem(-1)
-        while len(self._asks) > depth:
-            self._asks.popitem(-1)
+        """Drop the levels beyond the best ``depth`` on each side. O(dropped)."""
+        extra = len(self._bid_keys) - depth
+        if extra > 0:
+            for price in self._bid_keys[:extra]:
+                del self._bids[price]
+            del self._bid_keys[:extra]
+        extra = len(self._ask_keys) - depth
+        if extra > 0:
+            for key in self._ask_keys[:extra]:
+                del self._asks[-key]
+            del self._ask_keys[:extra]
 
     def __len__(self) -> int:
         return len(self._bids) + len(self._asks)
@@ -150,7 +175,13 @@ class OrderBook:
         )
 
     def check_invariants(self) -> None:
-        """Raise `BookError` unless bids descend, asks ascend, no level is empty, not crossed."""
+        """Raise `BookError` unless bids descend, asks ascend, no level is empty, not crossed.
+
+        Also checks that each side's sorted index matches its levels. O(n log n): for
+        tests and debugging, not the hot path.
+        """
+        if self._bid_keys != sorted(self._bids) or self._ask_keys != sorted(-p for p in self._asks):
+            raise BookError("the sorted price index disagrees with the levels")
         bids, asks = self.bids(), self.asks()
         for side, levels in (("bid", bids), ("ask", asks)):
             for price, size in levels:

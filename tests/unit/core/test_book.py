@@ -59,6 +59,7 @@ class TestLevels:
         book = _book()
         assert book.bids(1) == [(100, 3)]
         assert book.asks(10) == [(101, 2), (103, 7)]
+        assert book.bids(0) == []
 
 
 class TestViews:
@@ -124,6 +125,12 @@ class BookMachine(RuleBasedStateMachine):
         self.book.apply_snapshot(bids, asks, update_id=1)
         self.bids = {p: s for p, s in bids if s}
         self.asks = {p: s for p, s in asks if s}
+
+    @rule(depth=st.integers(0, 6))
+    def trim(self, depth):
+        self.book.trim(depth)
+        self.bids = dict(sorted(self.bids.items(), reverse=True)[:depth])
+        self.asks = dict(sorted(self.asks.items())[:depth])
 
     @invariant()
     def matches_the_model_and_holds_its_invariants(self):
