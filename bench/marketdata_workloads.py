@@ -343,6 +343,14 @@ def drive_book(book: Any, diffs: list[Diff]) -> None:
         book.best_ask()
 
 
+def drive_book_batched(book: OrderBook, diffs: list[Diff]) -> None:
+    """Apply each diff with one `OrderBook.apply_levels` call, then read the top."""
+    for bids, asks, update_id in diffs:
+        book.apply_levels(bids, asks, update_id)
+        book.best_bid()
+        book.best_ask()
+
+
 def tops_of(book: Any, workload: BookWorkload) -> list[tuple[Any, Any]]:
     """The top after each diff (untimed; to check that the books agree)."""
     book.apply_snapshot(workload.snapshot_bids, workload.snapshot_asks, workload.snapshot_id)
@@ -369,6 +377,7 @@ class BookVariant:
 def native_variants(workload: BookWorkload) -> list[BookVariant]:
     """Our `OrderBook`, the `SortedDict` baseline and the bench-only sketch."""
     ours = OrderBook(ETHUSDT)
+    batched = OrderBook(ETHUSDT)
     base = SortedDictBook()
     sketch = BisectSketchBook()
     snapshot = (workload.snapshot_bids, workload.snapshot_asks, workload.snapshot_id)
@@ -377,11 +386,24 @@ def native_variants(workload: BookWorkload) -> list[BookVariant]:
         raise AssertionError("OrderBook and the SortedDict baseline disagree")
     if tops_of(BisectSketchBook(), workload) != expected:
         raise AssertionError("OrderBook and the sketch disagree")
+    check = OrderBook(ETHUSDT)
+    check.apply_snapshot(*snapshot)
+    batched_tops = []
+    for bids, asks, update_id in workload.diffs:
+        check.apply_levels(bids, asks, update_id)
+        batched_tops.append((check.best_bid(), check.best_ask()))
+    if batched_tops != expected:
+        raise AssertionError("OrderBook.apply_levels and set_bid/set_ask disagree")
     return [
         BookVariant(
             "tradeactors OrderBook",
             lambda: ours.apply_snapshot(*snapshot),
             lambda: drive_book(ours, workload.diffs),
+        ),
+        BookVariant(
+            "tradeactors OrderBook.apply_levels per diff",
+            lambda: batched.apply_snapshot(*snapshot),
+            lambda: drive_book_batched(batched, workload.diffs),
         ),
         BookVariant(
             "SortedDict baseline",

@@ -110,6 +110,29 @@ class OrderBook:
             keys = self._ask_keys
             del keys[bisect_left(keys, -price)]
 
+    def apply_levels(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int) -> None:
+        """Set many levels at once (one venue update), then record ``update_id``.
+
+        The same as `set_bid`/`set_ask` per level, in order, without a call per level.
+        """
+        sizes, keys = self._bids, self._bid_keys
+        for price, size in bids:
+            if size:
+                if price not in sizes:
+                    insort(keys, price)
+                sizes[price] = size
+            elif sizes.pop(price, None) is not None:
+                del keys[bisect_left(keys, price)]
+        sizes, keys = self._asks, self._ask_keys
+        for price, size in asks:
+            if size:
+                if price not in sizes:
+                    insort(keys, -price)
+                sizes[price] = size
+            elif sizes.pop(price, None) is not None:
+                del keys[bisect_left(keys, -price)]
+        self.update_id = update_id
+
     def best_bid(self) -> Level | None:
         """The highest bid, or None. O(1)."""
         if not self._bid_keys:

@@ -241,12 +241,7 @@ class DepthSync:
             asks = [self._level(p, q) for p, q in diff.a]
         except ParseError:
             return self._break(diff, SyncResult.BAD_LEVEL)
-        book = self.book
-        for price, size in bids:
-            book.set_bid(price, size)
-        for price, size in asks:
-            book.set_ask(price, size)
-        book.update_id = diff.u
+        self.book.apply_levels(bids, asks, diff.u)
         self._last_u = diff.u
         self._first_after_snapshot = False
         return SyncResult.APPLIED

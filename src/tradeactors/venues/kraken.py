@@ -141,12 +141,8 @@ class KrakenBook:
             return self._verify(message, KrakenResult.SNAPSHOT)
         if not self.synced:
             return KrakenResult.NOT_SYNCED
-        for price, size in asks:
-            self.book.set_ask(price, size)
-        for price, size in bids:
-            self.book.set_bid(price, size)
+        self.book.apply_levels(bids, asks, self.book.update_id + 1)
         self.book.trim(self.depth)
-        self.book.update_id += 1
         return self._verify(message, KrakenResult.APPLIED)
 
     def _level(self, price: str, volume: str) -> tuple[int, int]:

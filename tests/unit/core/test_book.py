@@ -126,6 +126,19 @@ class BookMachine(RuleBasedStateMachine):
         self.bids = {p: s for p, s in bids if s}
         self.asks = {p: s for p, s in asks if s}
 
+    @rule(
+        bids=st.lists(st.tuples(st.integers(1, 29), sizes), max_size=6),
+        asks=st.lists(st.tuples(st.integers(31, 60), sizes), max_size=6),
+    )
+    def apply_levels(self, bids, asks):
+        self.book.apply_levels(bids, asks, update_id=7)
+        for model, levels in ((self.bids, bids), (self.asks, asks)):
+            for price, size in levels:
+                if size:
+                    model[price] = size
+                else:
+                    model.pop(price, None)
+
     @rule(depth=st.integers(0, 6))
     def trim(self, depth):
         self.book.trim(depth)
