@@ -65,7 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--rest", action="append", default=[], help="REST URL to fetch on connect")
     record.add_argument("--duration", type=float, help="seconds to record (default: until closed)")
     record.add_argument("--max-frames", type=int, help="stop after this many frames")
-    replay.add_argument("files", nargs="+", help="capture files")
+    replay.add_argument("files", nargs="*", help="capture files")
+    replay.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="SEED",
+        help="replay a seeded synthetic Binance market instead of files",
+    )
+    replay.add_argument("--diffs", type=int, default=5000, help="with --synthetic")
     replay.add_argument("--venue", choices=("binance", "kraken"), required=True)
     replay.add_argument("--verify", action="store_true")
     replay.add_argument(
@@ -152,10 +159,27 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         print("tradeactors replay: --speed must be positive", file=sys.stderr)
         return 2
+    if (args.synthetic is None) == (not args.files):
+        print("tradeactors replay: give capture files or --synthetic SEED", file=sys.stderr)
+        return 2
+    if args.synthetic is not None and args.venue != "binance":
+        print("tradeactors replay: --synthetic makes a Binance market", file=sys.stderr)
+        return 2
+    frames = None
+    if args.synthetic is not None:
+        from tradeactors.core.instrument import Instrument  # noqa: PLC0415
+        from tradeactors.replay import BINANCE_STEP  # noqa: PLC0415
+        from tradeactors.venues.synthetic import synthetic_binance  # noqa: PLC0415
+
+        instrument = Instrument(
+            venue="binance", symbol="SYNUSDT", tick_size=BINANCE_STEP, lot_size=BINANCE_STEP
+        )
+        frames = synthetic_binance(instrument, seed=args.synthetic, diffs=args.diffs)
     try:
         summary = run_replay(
             args.files,
             "kraken" if args.venue == "kraken" else "binance",
+            frames=frames,
             verify=verify,
             pace="recorded" if args.pace == "recorded" else "full",
             speed=args.speed,

@@ -103,20 +103,23 @@ def run_replay(
     paths: Iterable[str | Path],
     venue: Venue,
     *,
+    frames: list[Frame] | None = None,
     verify: bool = False,
     pace: Literal["full", "recorded"] = "full",
     speed: float = 1.0,
     registry: CollectorRegistry | None = None,
     timeout: float = 300.0,
 ) -> ReplaySummary:
-    """Replay captures through feed and book actors; see the module docstring.
+    """Replay captures (or ``frames``, e.g. synthetic ones) through feed and book actors.
+
+    See the module docstring.
 
     Raises:
         TradeActorsError: no instrument found in the capture, or the replay overran
             ``timeout`` seconds.
 
     """
-    frames = load_frames(paths)
+    frames = load_frames(paths) if frames is None else frames
     instruments = _instruments(venue, frames)
     if not instruments:
         raise TradeActorsError(f"no {venue} instrument found in the capture")

@@ -40,3 +40,23 @@ def test_a_bad_config_file_is_reported_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "unknown field `speed`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_replay_of_a_synthetic_market_verifies_from_the_command_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "replay", "--venue", "binance",
+         "--synthetic", "3", "--diffs", "500", "--verify"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "SYNUSDT" in result.stdout
+    assert "verdict: ok" in result.stdout
+
+
+def test_replay_without_input_is_a_usage_error():
+    result = subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "replay", "--venue", "binance"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "give capture files or --synthetic SEED" in result.stderr
