@@ -1,0 +1,1 @@
+"""The simulated exchange. So far: the matching engine (pure, in-process)."""
