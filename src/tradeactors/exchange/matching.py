@@ -26,6 +26,7 @@ import msgspec
 __all__ = [
     "Amended",
     "Cancelled",
+    "Event",
     "Filled",
     "Liquidity",
     "MatchingEngine",
