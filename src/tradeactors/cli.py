@@ -197,12 +197,12 @@ def _replay(args: argparse.Namespace) -> int:
         mismatched = book.checksum_mismatched + book.ticker_persistent_mismatches
         print(
             f"{symbol:<12}{'yes' if book.synced else 'NO':>7}{book.updates:>9}{book.applied:>9}"
-            f"{book.gaps + book.bad_levels:>6}{book.snapshots - 1:>8}{book.levels:>8}"
+            f"{book.gaps + book.bad_levels:>6}{max(0, book.snapshots - 1):>8}{book.levels:>8}"
             f"{verified if verify else '-':>10}{mismatched if verify else '-':>10}"
         )
-    if summary.unhandled_gaps:
-        print(f"unhandled gaps: {', '.join(summary.unhandled_gaps)}")
-    failed = bool(summary.unhandled_gaps) or (verify and not summary.ok)
+    if summary.unsynced:
+        print(f"not in sync at the end: {', '.join(summary.unsynced)}")
+    failed = bool(summary.unsynced) or (verify and not summary.ok)
     print("verdict: " + ("FAILED" if failed else "ok"))
     return 1 if failed else 0
 

@@ -51,13 +51,17 @@ class ReplaySummary(msgspec.Struct, kw_only=True):
     books: dict[str, BookReport]
 
     @property
-    def unhandled_gaps(self) -> list[str]:
-        """Symbols whose stream broke and that were not in sync at the end."""
-        return [s for s, r in self.books.items() if (r.gaps or r.bad_levels) and not r.synced]
+    def unsynced(self) -> list[str]:
+        """Instruments that received updates but were not in sync at the end.
+
+        A gap, a checksum mismatch or a stale snapshot the capture gave no way to recover
+        from.
+        """
+        return [s for s, r in self.books.items() if r.updates and not r.synced]
 
     @property
     def ok(self) -> bool:
-        """Every book in sync, no unhandled gap, no checksum or persistent ticker mismatch."""
+        """Every book in sync, no checksum or persistent ticker mismatch."""
         return all(
             r.synced and not r.checksum_mismatched and not r.ticker_persistent_mismatches
             for r in self.books.values()
@@ -69,8 +73,10 @@ def load_frames(paths: Iterable[str | Path]) -> list[Frame]:
     return list(heapq.merge(*(read_capture(p) for p in paths), key=lambda f: f.received_ns))
 
 
-def _instruments(venue: Venue, frames: list[Frame]) -> dict[str, Instrument]:
+def _instruments(venue: Venue, frames: list[Frame]) -> tuple[dict[str, Instrument], dict[str, int]]:
+    """Instruments seen in ``frames``, and Kraken's subscribed depth per pair."""
     found: dict[str, Instrument] = {}
+    depths: dict[str, int] = {}
     for frame in frames:
         if venue == "binance":
             symbol = binance.url_symbol(frame.url) if frame.source == "rest" else None
@@ -91,12 +97,18 @@ def _instruments(venue: Venue, frames: list[Frame]) -> dict[str, Instrument]:
                 continue
             v1 = not frame.payload.lstrip().startswith("{")
             for message in messages:
-                if message.snapshot and message.pair not in found:
+                if message.depth is not None:
+                    depths.setdefault(message.pair, message.depth)
+                if (
+                    message.snapshot
+                    and message.pair not in found
+                    and (message.asks or message.bids)
+                ):
                     # v1 writes volumes with 8 decimals; v2 with the pair's precision
                     found[message.pair] = kraken.KrakenBook.instrument_for(
                         message.pair, message, volume_places=8 if v1 else None
                     )
-    return found
+    return found, depths
 
 
 def run_replay(
@@ -120,7 +132,7 @@ def run_replay(
 
     """
     frames = load_frames(paths) if frames is None else frames
-    instruments = _instruments(venue, frames)
+    instruments, depths = _instruments(venue, frames)
     if not instruments:
         raise TradeActorsError(f"no {venue} instrument found in the capture")
     done = threading.Event()
@@ -131,7 +143,11 @@ def run_replay(
             name=book_name(symbol),
             actor=BookActor,
             args=(venue, instrument, feed_path),
-            kwargs={"verify": verify, "metrics": metrics},
+            kwargs={
+                "verify": verify,
+                "metrics": metrics,
+                "kraken_depth": depths.get(symbol, 1000),
+            },
         )
         for symbol, instrument in instruments.items()
     )

@@ -28,6 +28,7 @@ class Venue:
 
     def __init__(self) -> None:
         self.connections = 0
+        self.snapshot_requests = 0
         self.hold = threading.Event()
         frames = list(read_capture(DATA / "hftbacktest" / "ethusdt_20240808.gz"))
         self.snapshot = next(f.payload for f in frames if f.source == "rest")
@@ -45,9 +46,11 @@ class Venue:
 
     def http_handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         body = self.snapshot.encode()
+        venue = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                venue.snapshot_requests += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

@@ -16,6 +16,7 @@ from tradeactors.supervision import (
     SupervisorSpec,
 )
 from tradeactors.supervision.testing import Inbox, Probe
+from tradeactors.venues.capture import read_capture
 
 pytestmark = [
     pytest.mark.supervision,
@@ -112,3 +113,28 @@ def test_a_silent_venue_is_detected_as_stale_and_the_feed_reconnects(venue, make
     )
     assert "FeedStaleError" in crash.error
     events.wait_for(ActorStarted, "market_data/feed", where=lambda e: e.incarnation == 2)
+
+
+def test_a_snapshot_older_than_the_stream_is_not_refetched_in_a_tight_loop(
+    venue, make_tree, events
+):
+    fake, ws_url, rest_url = venue
+    # the stream starts long after the snapshot the venue serves: every fetch is stale
+    frames = [
+        f.payload
+        for f in read_capture(DATA / "hftbacktest" / "ethusdt_20240808.gz")
+        if f.source == "ws"
+    ]
+    fake.stream = frames[2000:2400]
+    fake.hold.set()
+    clock = FakeClock()  # the fetch interval never elapses
+    tree = make_tree(_spec(ws_url, rest_url, Inbox()), clock=clock)
+    feed = tree.address("market_data/feed")
+    for _ in range(100):
+        if feed.ask(GetReport(), timeout=10).frames >= len(fake.stream):
+            break
+        tree.address("market_data/book.ETHUSDT").ask(GetReport(), timeout=10)
+    book = tree.address("market_data/book.ETHUSDT").ask(GetReport(), timeout=10)
+    assert book.gaps + book.stale_snapshots >= 1  # the book asked again...
+    assert not book.synced
+    assert fake.snapshot_requests == 1  # ...and the feed waited for the fetch interval

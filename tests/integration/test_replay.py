@@ -39,7 +39,7 @@ def test_every_cryptofeed_binance_symbol_syncs_and_agrees_with_book_ticker():
     assert summary.ok
     assert set(summary.books) == {"NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"}
     assert sum(b.updates for b in summary.books.values()) == 177
-    assert not summary.unhandled_gaps
+    assert not summary.unsynced
 
 
 def test_six_minutes_of_ethusdt_agree_with_book_ticker_after_every_diff():
@@ -78,7 +78,7 @@ def test_bad_frames_are_counted_and_dropped_and_a_gap_without_a_later_snapshot_i
     nkn_book = summary.books["NKNUSDT"]
     assert nkn_book.gaps == 1
     assert not nkn_book.synced
-    assert summary.unhandled_gaps == ["NKNUSDT"]
+    assert summary.unsynced == ["NKNUSDT"]
     assert not summary.ok
 
 
@@ -127,3 +127,32 @@ def test_a_synthetic_market_replays_through_the_actors_in_both_runtimes(tmp_path
     assert summary.ok
     assert book.applied == 800
     assert book.tickers_compared == 800
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_kraken_books_are_trimmed_to_the_depth_the_capture_subscribed():
+    # book-10: a new best ask pushes the 10th out of scope; Kraken then sends no delete
+    summary = run_replay([HERE / "data" / "kraken_depth10.cf"], "kraken", verify=True)
+    (book,) = summary.books.values()
+    assert book.checksum_mismatched == 0
+    assert book.levels == 20
+    assert summary.ok
+
+
+def test_a_book_never_in_sync_fails_the_verdict(tmp_path):
+    capture = tmp_path / "stale.capture"
+    snapshot = '{"lastUpdateId":10,"bids":[["1.00000000","1.00000000"]],"asks":[]}'
+    diff = '{"e":"depthUpdate","s":"ABCUSDT","U":50,"u":51,"b":[],"a":[]}'
+    capture.write_text(
+        "# tradeactors-capture v1\n"
+        f"1 rest http://x/api/v3/depth?symbol=ABCUSDT {snapshot}\n"
+        f'2 ws {{"stream":"abcusdt@depth@100ms","data":{diff}}}\n'
+    )
+    summary = run_replay([capture], "binance")
+    assert summary.unsynced == ["ABCUSDT"]
+    assert not summary.ok
+    assert (
+        summary.books["ABCUSDT"].stale_snapshots == 0
+    )  # the snapshot came first: buffered, never usable

@@ -118,6 +118,7 @@ class BookReport(msgspec.Struct, kw_only=True):
     snapshots: int = 0
     gaps: int = 0
     bad_levels: int = 0
+    stale_snapshots: int = 0
     checksum_matched: int = 0
     checksum_mismatched: int = 0
     tickers_compared: int = 0
@@ -406,6 +407,8 @@ class BookActor(SupervisedActor):
                 self.report.gaps += 1
             elif result is results.BAD_LEVEL:
                 self.report.bad_levels += 1
+            else:
+                self.report.stale_snapshots += 1
             self._resync(result.value)
         self.report.synced = self._binance.synced
 
@@ -486,8 +489,11 @@ class LiveFeed(_Feed):
     ``stale_after`` seconds, crashes the feed, and its supervisor restarts it (give the
     child a `Backoff`); with ``rest_for_one`` the book actors after it restart too and
     resync. Binance snapshots are fetched over HTTP from ``rest_base_url`` when a book
-    asks; a failed fetch is counted and retried on the next tick. A Kraken book that
-    loses sync makes the feed reconnect (Kraken sends fresh snapshots on subscribe).
+    asks, at most once per symbol per ``snapshot_interval`` (a snapshot older than the
+    stream is retried on a later tick, not in a tight loop); a failed fetch is counted
+    and retried. A Kraken book that loses sync makes the feed reconnect (Kraken sends
+    fresh snapshots on subscribe); requests within ``resubscribe_grace`` of connecting
+    are ignored, since that subscription's snapshots are on their way.
     Pings are answered by websocket-client; the feed also pings every ``ping_interval``.
     """
 
@@ -503,6 +509,8 @@ class LiveFeed(_Feed):
         stale_after: float = 10.0,
         ping_interval: float = 20.0,
         timeout: float = 10.0,
+        snapshot_interval: float = 2.0,
+        resubscribe_grace: float = 5.0,
         metrics: MarketDataMetrics | None = None,
         route_tickers: bool = False,
     ) -> None:
@@ -524,7 +532,11 @@ class LiveFeed(_Feed):
         self._timer: Timer | None = None
         self._last_frame_ns = 0
         self._last_ping_ns = 0
+        self._connected_ns = 0
         self._wanted: set[str] = set()
+        self._snapshot_interval_ns = int(snapshot_interval * 1e9)
+        self._resubscribe_grace_ns = int(resubscribe_grace * 1e9)
+        self._fetched_ns: dict[str, int] = {}  # per symbol: when its snapshot was last fetched
 
     def on_start(self) -> None:
         """Connect and subscribe; a failure here is a failed start (and retried)."""
@@ -537,7 +549,9 @@ class LiveFeed(_Feed):
             raise
         connection.settimeout(None)  # the reader blocks; staleness is the watchdog's job
         self._connection = connection
-        self._last_frame_ns = self._last_ping_ns = self.context.clock.monotonic_ns()
+        self._last_frame_ns = self._last_ping_ns = self._connected_ns = (
+            self.context.clock.monotonic_ns()
+        )
         number = self.context.incarnation
         me = self.context.address
         self._reader = threading.Thread(
@@ -605,7 +619,12 @@ class LiveFeed(_Feed):
         elif isinstance(message, SnapshotNeeded):
             self.stats.snapshot_requests += 1
             if self._venue == "kraken":
-                raise FeedDisconnectedError(f"resubscribing for a {message.symbol} snapshot")
+                # A fresh subscription sends snapshots: books (re)started with this
+                # connection will get one. Only a later loss of sync needs a new one.
+                age = self.context.clock.monotonic_ns() - self._connected_ns
+                if age > self._resubscribe_grace_ns:
+                    raise FeedDisconnectedError(f"resubscribing for a {message.symbol} snapshot")
+                return None
             self._wanted.add(message.symbol)
             self._fetch_snapshots()
         elif isinstance(message, GetReport):
@@ -623,12 +642,17 @@ class LiveFeed(_Feed):
         self._schedule()
 
     def _fetch_snapshots(self) -> None:
+        now = self.context.clock.monotonic_ns()
         for symbol in sorted(self._wanted):
+            last = self._fetched_ns.get(symbol)
+            if last is not None and now - last < self._snapshot_interval_ns:
+                continue  # at most one fetch per symbol per interval: venues ban floods
+            self._fetched_ns[symbol] = now
             url = f"{self._rest}/api/v3/depth?symbol={symbol}&limit=1000"
             try:
                 with urllib.request.urlopen(url, timeout=self._timeout) as answer:  # noqa: S310 - configured URL
                     body = answer.read().decode()
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - OSError, HTTPException, bad bytes: retry
                 self._drop("snapshot_failed")
                 self.context.log.warning("snapshot_failed", symbol=symbol, error=repr(exc))
                 continue  # retried on the next tick

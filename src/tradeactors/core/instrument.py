@@ -49,7 +49,18 @@ def parse_units(text: str, places: int) -> int:
         fraction = fraction[:places]
     elif extra < 0:
         fraction += "0" * -extra
-    return int(whole + fraction)
+    return _to_int(whole + fraction, text)
+
+
+MAX_DIGITS = 60
+"""More significant digits than any venue writes: refused rather than parsed."""
+
+
+def _to_int(digits: str, text: str) -> int:
+    significant = digits.lstrip("0")
+    if len(significant) > MAX_DIGITS:
+        raise ParseError(f"number too long ({len(significant)} digits): {text[:40]!r}...")
+    return int(significant or "0")
 
 
 @functools.cache
@@ -120,9 +131,10 @@ def _count_steps(text: str, step_size: str, what: str, step_name: str) -> int:
     digits = whole + fraction
     if not (whole and digits.isascii() and digits.isdigit()) or (dot and not written):
         raise ParseError(f"not a non-negative decimal: {text!r}")
+    units = _to_int(digits, text)
     if step == 1:  # a power-of-ten step: the digits are the count
-        return int(digits)
-    count, rest = divmod(int(digits), step)
+        return units
+    count, rest = divmod(units, step)
     if rest:
         raise ParseError(f"{what} {text!r} is not a multiple of {step_name} {step_size}")
     return count

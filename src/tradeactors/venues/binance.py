@@ -213,9 +213,14 @@ class DepthSync:
         self._last_u = last
         self._first_after_snapshot = True
         self.synced = True
-        for diff in pending:
+        for index, diff in enumerate(pending):
             result = self.on_diff(diff)
-            if result in (SyncResult.GAP, SyncResult.BAD_LEVEL):
+            if result is SyncResult.GAP:
+                # the gapping diff is buffered by _break; keep the ones after it too, so
+                # the next snapshot can use them
+                self._buffer.extend(pending[index + 1 :])
+                return result
+            if result is SyncResult.BAD_LEVEL:
                 return result
         return SyncResult.SYNCED
 
@@ -297,12 +302,19 @@ class TickerCheck:
 
     def __init__(self, instrument: Instrument) -> None:
         self._instrument = instrument
-        self._tickers: list[BookTicker] = []
+        self._tickers: list[tuple[int, tuple[Level, Level]]] = []
         self._tops: list[tuple[int, Level | None, Level | None]] = []
+        self.bad_tickers = 0
 
     def add_ticker(self, ticker: BookTicker) -> None:
-        """Keep ``ticker`` for the comparison."""
-        self._tickers.append(ticker)
+        """Keep ``ticker`` for the comparison; one that does not parse is counted and dropped."""
+        price, size = self._instrument.price, self._instrument.size
+        try:
+            top = ((price(ticker.b), size(ticker.B)), (price(ticker.a), size(ticker.A)))
+        except ParseError:
+            self.bad_tickers += 1
+            return
+        self._tickers.append((ticker.u, top))
 
     def record(self, book: OrderBook) -> None:
         """Keep the book's current top and update id."""
@@ -310,9 +322,8 @@ class TickerCheck:
 
     def tally(self) -> tuple[int, int, int]:
         """``(compared, mismatches, persistent mismatches)`` over everything recorded."""
-        tickers = sorted(self._tickers, key=lambda t: t.u)
-        ids = [t.u for t in tickers]
-        price, size = self._instrument.price, self._instrument.size
+        tickers = sorted(self._tickers, key=lambda t: t[0])
+        ids = [u for u, _ in tickers]
         compared = mismatches = persistent = 0
         before = False
         for update_id, bid, ask in self._tops:
@@ -320,9 +331,8 @@ class TickerCheck:
             if index < 0:
                 before = False
                 continue
-            t = tickers[index]
             compared += 1
-            if (bid, ask) == ((price(t.b), size(t.B)), (price(t.a), size(t.A))):
+            if (bid, ask) == tickers[index][1]:
                 before = False
                 continue
             mismatches += 1

@@ -13,7 +13,7 @@ from a websocket or a REST answer (with its URL), and the raw text.
 from __future__ import annotations
 
 import gzip
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -40,7 +40,10 @@ class Frame(msgspec.Struct, frozen=True, kw_only=True):
 
 def _seconds_to_ns(text: str) -> int:
     # Decimal, not float: keeps every recorded digit of the timestamp.
-    return int(Decimal(text.strip()) * 1_000_000_000)
+    try:
+        return int(Decimal(text.strip()) * 1_000_000_000)
+    except (InvalidOperation, ValueError):
+        raise CaptureFormatError(f"not a timestamp in seconds: {text[:40]!r}") from None
 
 
 def read_cryptofeed(path: str | Path) -> Iterator[Frame]:
@@ -67,7 +70,7 @@ def read_hftbacktest(path: str | Path) -> Iterator[Frame]:
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             stamp, sep, body = line.rstrip("\n").partition(" ")
-            if not sep or not stamp.isdigit():
+            if not sep or not (stamp.isascii() and stamp.isdigit()):
                 raise CaptureFormatError(f"{path}:{number}: expected '<ns> <json>'")
             source: Literal["ws", "rest"] = "rest" if body.startswith('{"lastUpdateId"') else "ws"
             yield Frame(received_ns=int(stamp), source=source, payload=body)

@@ -40,6 +40,7 @@ class BookMessage(msgspec.Struct, frozen=True, kw_only=True):
     asks: tuple[tuple[str, str], ...]
     bids: tuple[tuple[str, str], ...]
     checksum: int | None
+    depth: int | None = None  # the subscribed depth, when the message says it (v1 "book-N")
 
 
 def decode_book_message(frame: bytes | str) -> BookMessage | None:
@@ -66,17 +67,42 @@ def decode_book_message(frame: bytes | str) -> BookMessage | None:
             raise ValueError("book payload is not an object")  # noqa: TRY004 - a bad frame
         for key, levels in payload.items():
             if key == "c":
+                if not (isinstance(levels, str) and levels.isascii() and levels.isdigit()):
+                    raise ValueError(f"checksum is not a decimal string: {levels!r}")
                 crc = int(levels)
                 continue
             side = {"as": asks, "a": asks, "bs": bids, "b": bids}.get(key)
             if side is None:
                 raise ValueError(f"unknown book field {key!r}")
             snapshot = snapshot or key in ("as", "bs")
-            for level in levels:
-                side.append((str(level[0]), str(level[1])))
+            side.extend(_levels(levels))
+    channel = str(value[-2])
+    _, _, depth = channel.partition("-")
     return BookMessage(
-        pair=value[-1], snapshot=snapshot, asks=tuple(asks), bids=tuple(bids), checksum=crc
+        pair=value[-1],
+        snapshot=snapshot,
+        asks=tuple(asks),
+        bids=tuple(bids),
+        checksum=crc,
+        depth=int(depth) if depth.isascii() and depth.isdigit() else None,
     )
+
+
+def _levels(levels: Any) -> list[tuple[str, str]]:
+    """``[[price, volume, time, ...], ...]`` with string price and volume, or ValueError."""
+    if not isinstance(levels, list):
+        raise ValueError("book levels are not a list")  # noqa: TRY004 - a bad frame
+    out = []
+    for level in levels:
+        if not (
+            isinstance(level, list)
+            and len(level) >= 2  # noqa: PLR2004 - price and volume
+            and isinstance(level[0], str)
+            and isinstance(level[1], str)
+        ):
+            raise ValueError(f"malformed book level: {level!r}")
+        out.append((level[0], level[1]))
+    return out
 
 
 def _step(places: int) -> str:
@@ -172,7 +198,7 @@ class _V2Book(msgspec.Struct, frozen=True):
 
 
 class _V2Message(msgspec.Struct, frozen=True):
-    channel: str
+    channel: str = ""  # absent from acknowledgements ({"method": ..., "result": ...})
     type: str = ""
     data: tuple[_V2Book, ...] = ()
 

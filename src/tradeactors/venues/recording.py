@@ -34,7 +34,7 @@ HEADER = "# tradeactors-capture v1"
 
 def write_frame(out: TextIO, frame: Frame) -> None:
     """Append ``frame`` to ``out`` in the capture format."""
-    payload = frame.payload.replace("\n", " ")
+    payload = frame.payload.replace("\r", " ").replace("\n", " ")  # JSON whitespace
     if frame.source == "rest":
         out.write(f"{frame.received_ns} rest {frame.url} {payload}\n")
     else:
@@ -43,13 +43,13 @@ def write_frame(out: TextIO, frame: Frame) -> None:
 
 def read_recording(path: str | Path) -> Iterator[Frame]:
     """Frames of a file written by `Recorder` (or `write_frame`)."""
-    with Path(path).open(encoding="utf-8") as lines:
+    with Path(path).open(encoding="utf-8", newline="\n") as lines:
         if lines.readline().rstrip("\n") != HEADER:
             raise CaptureFormatError(f"{path}: missing header {HEADER!r}")
         for number, line in enumerate(lines, 2):
             stamp, _, rest = line.rstrip("\n").partition(" ")
             source, _, body = rest.partition(" ")
-            if not stamp.isdigit() or source not in ("ws", "rest"):
+            if not (stamp.isascii() and stamp.isdigit()) or source not in ("ws", "rest"):
                 raise CaptureFormatError(f"{path}:{number}: expected '<ns> ws|rest ...'")
             if source == "rest":
                 url, _, payload = body.partition(" ")

@@ -53,3 +53,9 @@ class TestParsing:
     def test_invalid_step_sizes_are_config_errors(self, step):
         with pytest.raises(ConfigError):
             Instrument(venue="x", symbol="Y", tick_size=step, lot_size="1")
+
+
+def test_absurdly_long_numbers_are_parse_errors_and_leading_zeros_do_not_count():
+    with pytest.raises(ParseError, match="too long"):
+        ETH.price("9" * 5000 + ".00")
+    assert ETH.price("0" * 5000 + "1.00") == 100

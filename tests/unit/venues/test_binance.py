@@ -165,3 +165,22 @@ class TestRealCaptures:
             assert report.ok, report
             assert report.snapshots == 1
             assert report.gaps == 0
+
+
+def test_diffs_after_a_gap_in_the_buffer_are_kept_for_the_next_snapshot():
+    sync = DepthSync(INSTRUMENT)
+    for first, last in [(101, 101), (105, 105), (106, 106)]:
+        sync.on_diff(diff(first, last))
+    assert sync.on_snapshot(snapshot(100)) is SyncResult.GAP
+    assert sync.on_snapshot(snapshot(104)) is SyncResult.SYNCED
+    assert sync.book.update_id == 106
+    assert sync.on_diff(diff(107, 107)) is SyncResult.APPLIED
+
+
+def test_a_book_ticker_that_does_not_parse_is_counted_not_raised():
+    from tradeactors.venues.binance import TickerCheck
+
+    check = TickerCheck(INSTRUMENT)
+    check.add_ticker(BookTicker(u=1, s="BTCUSDT", b="abc", B="1", a="2", A="1"))
+    assert check.bad_tickers == 1
+    assert check.tally() == (0, 0, 0)

@@ -181,3 +181,29 @@ class TestV2:
         frame = self.SNAPSHOT_V2.replace("45283.5", number, 1).replace("CRC", "1")
         with pytest.raises(ValueError, match="plain non-negative"):
             decode_v2_book_messages(frame)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ['{"a": 5}', '{"a": [["101.0"]]}', '{"a": [{"p": 1}]}', '{"a": [5]}', '{"a": null}',
+     '{"a": [], "c": null}', '{"a": [], "c": []}', '{"a": [], "c": 1.5}'],
+)  # fmt: skip
+def test_malformed_v1_shapes_are_value_errors_not_crashes(payload):
+    with pytest.raises(ValueError, match=r"not a list|malformed book level|checksum"):
+        decode_book_message(f'[1,{payload},"book-10","XBT/USD"]')
+
+
+def test_the_subscribed_depth_is_read_from_the_channel_name():
+    message = decode_book_message('[1,{"a":[]},"book-25","XBT/USD"]')
+    assert message is not None
+    assert message.depth == 25
+
+
+def test_a_v2_subscription_acknowledgement_is_not_a_book_message():
+    from tradeactors.venues.kraken import decode_any_book_messages
+
+    ack = (
+        '{"method":"subscribe","result":{"channel":"book","depth":10,"symbol":"BTC/USD"},'
+        '"success":true}'
+    )
+    assert decode_any_book_messages(ack) == ()
