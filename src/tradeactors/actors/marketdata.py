@@ -429,6 +429,8 @@ class BookActor(SupervisedActor):
         self.report.synced = self._kraken.synced
 
     def _resync(self, reason: str) -> None:
+        if self._check is not None:
+            self._check.resynced()
         if self._metrics is not None:
             self._metrics.resyncs.labels(self._venue, reason).inc()
         self.context.log.warning("book_resync", reason=reason)

@@ -320,6 +320,10 @@ class TickerCheck:
         """Keep the book's current top and update id."""
         self._tops.append((book.update_id, book.best_bid(), book.best_ask()))
 
+    def resynced(self) -> None:
+        """The book was rebuilt: a mismatch before and one after are not one persistent error."""
+        self._tops.append((-1, None, None))
+
     def tally(self) -> tuple[int, int, int]:
         """``(compared, mismatches, persistent mismatches)`` over everything recorded."""
         tickers = sorted(self._tickers, key=lambda t: t[0])
@@ -327,8 +331,8 @@ class TickerCheck:
         compared = mismatches = persistent = 0
         before = False
         for update_id, bid, ask in self._tops:
-            index = bisect_right(ids, update_id) - 1
-            if index < 0:
+            index = bisect_right(ids, update_id) - 1 if update_id >= 0 else -1
+            if index < 0:  # nothing to compare with, or a resync: the streak ends
                 before = False
                 continue
             compared += 1

@@ -184,3 +184,18 @@ def test_a_book_ticker_that_does_not_parse_is_counted_not_raised():
     check.add_ticker(BookTicker(u=1, s="BTCUSDT", b="abc", B="1", a="2", A="1"))
     assert check.bad_tickers == 1
     assert check.tally() == (0, 0, 0)
+
+
+def test_mismatches_on_either_side_of_a_resync_are_not_one_persistent_error():
+    from tradeactors.venues.binance import TickerCheck
+
+    check = TickerCheck(INSTRUMENT)
+    check.add_ticker(BookTicker(u=10, s="BTCUSDT", b="1.00", B="1", a="2.00", A="1"))
+    sync = DepthSync(INSTRUMENT)
+    sync.on_snapshot(snapshot(10))  # its top differs from the ticker
+    check.record(sync.book)
+    check.resynced()
+    check.record(sync.book)
+    assert check.tally() == (2, 2, 0)
+    check.record(sync.book)
+    assert check.tally() == (3, 3, 1)
