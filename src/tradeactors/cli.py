@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--rest", action="append", default=[], help="REST URL to fetch on connect")
     record.add_argument("--duration", type=float, help="seconds to record (default: until closed)")
     record.add_argument("--max-frames", type=int, help="stop after this many frames")
+    exchange = commands.add_parser(
+        "exchange",
+        help="run the simulated exchange's market data on 127.0.0.1",
+        description=(
+            "Serve a seeded simulated market in Binance spot's wire format: a combined "
+            "websocket stream and the REST depth snapshot. Order entry is not built yet."
+        ),
+    )
+    exchange.add_argument("--symbol", default="SIMUSDT")
+    exchange.add_argument("--seed", type=int, default=1)
+    exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
+    exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
+    exchange.add_argument("--duration", type=float, help="seconds to run (default: until ^C)")
     replay.add_argument("files", nargs="*", help="capture files")
     replay.add_argument(
         "--synthetic",
@@ -89,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     """Entry point of the ``tradeactors`` console script."""
     args = _parser().parse_args(argv)
     if args.version:
@@ -99,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "record":
         return _record(args)
+    if args.command == "exchange":
+        return _exchange(args)
     if args.command not in ("run", "replay"):
         _parser().print_help()
         return 2
@@ -126,6 +141,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tradeactors: {exc}", file=sys.stderr)
         return 2
     return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
+
+
+def _exchange(args: argparse.Namespace) -> int:
+    import threading  # noqa: PLC0415
+
+    from tradeactors.clock import SystemClock  # noqa: PLC0415
+    from tradeactors.core.instrument import Instrument  # noqa: PLC0415
+    from tradeactors.exchange.server import SimExchange  # noqa: PLC0415
+    from tradeactors.observability import configure_logging  # noqa: PLC0415
+
+    configure_logging(level="warning")
+    instrument = Instrument(venue="sim", symbol=args.symbol, tick_size="0.01", lot_size="0.001")
+    clock = SystemClock()
+    try:
+        venue = SimExchange(
+            instrument, clock, seed=args.seed, port=args.port, http_port=args.http_port
+        ).start()
+    except OSError as exc:
+        print(f"tradeactors exchange: {exc}", file=sys.stderr)
+        clock.close()
+        return 2
+    print(f"market data: {venue.ws_url}", flush=True)
+    print(
+        f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={args.symbol}&limit=100", flush=True
+    )
+    try:
+        threading.Event().wait(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        venue.close()
+        clock.close()
+    return 0
 
 
 def _record(args: argparse.Namespace) -> int:

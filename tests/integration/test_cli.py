@@ -60,3 +60,13 @@ def test_replay_without_input_is_a_usage_error():
     )  # fmt: skip
     assert result.returncode == 2
     assert "give capture files or --synthetic SEED" in result.stderr
+
+
+def test_the_exchange_command_serves_market_data_for_its_duration():
+    result = subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "exchange", "--duration", "0.5"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "market data: ws://127.0.0.1:" in result.stdout
+    assert "/api/v3/depth?symbol=SIMUSDT" in result.stdout

@@ -1,0 +1,169 @@
+"""The simulated exchange's servers on 127.0.0.1: market data over websocket and HTTP.
+
+`SimExchange` runs a matching engine with seeded background liquidity for one
+instrument, steps it every ``interval`` seconds on its own thread, and serves:
+
+- ``ws://HOST:PORT/stream``: a Binance-style combined stream (``depthUpdate``,
+  ``bookTicker``, ``trade``) that every connected client receives from when it joins;
+- ``http://HOST:HTTP_PORT/api/v3/depth?symbol=...&limit=...``: the REST snapshot,
+  consistent with the stream (``lastUpdateId``).
+
+Order entry (logon, place, cancel, cancel_on_disconnect, cancel_all_after) is not
+built yet. Ports 0 pick free ones (see `ws_url`, `http_url`). Frames are sent to
+clients under the market's lock, so a client that stops reading slows the market
+down (a real venue would drop it); fine for tests and demos on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import threading
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Self
+
+import structlog
+from websockets.sync.server import ServerConnection, serve
+
+from tradeactors.exchange.liquidity import BackgroundLiquidity, LiquidityConfig
+from tradeactors.exchange.matching import MatchingEngine
+from tradeactors.exchange.publisher import BinancePublisher
+
+if TYPE_CHECKING:
+    from tradeactors.clock import Clock
+    from tradeactors.core.instrument import Instrument
+
+__all__ = ["SimExchange"]
+
+
+class SimExchange:
+    """A simulated venue for one instrument; `start` it, `close` it (or use ``with``)."""
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        clock: Clock,
+        *,
+        seed: int = 1,
+        interval: float = 0.05,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        http_port: int = 0,
+        liquidity: LiquidityConfig | None = None,
+    ) -> None:
+        self.instrument = instrument
+        self._clock = clock
+        self._interval = interval
+        self._lock = threading.Lock()
+        self.engine = MatchingEngine()
+        self._liquidity = BackgroundLiquidity(
+            self.engine, instrument.symbol, seed=seed, config=liquidity
+        )
+        self._publisher = BinancePublisher(self.engine, instrument)
+        self._clients: set[ServerConnection] = set()
+        self._stop = threading.Event()
+        self._log = structlog.get_logger("tradeactors.exchange").bind(symbol=instrument.symbol)
+        self._ws = serve(self._serve_client, host, port)
+        self._http = http.server.ThreadingHTTPServer((host, http_port), self._http_handler())
+        self._threads: list[threading.Thread] = []
+        self.host = host
+
+    @property
+    def ws_url(self) -> str:
+        """Where the market-data stream is."""
+        return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}/stream"
+
+    @property
+    def http_url(self) -> str:
+        """The REST base URL (``/api/v3/depth`` is under it)."""
+        return f"http://{self.host}:{self._http.server_address[1]}"
+
+    def start(self) -> Self:
+        """Serve and start the market."""
+        with self._lock:
+            self._broadcast(
+                self._publisher.publish(self._liquidity.step(self._clock.monotonic_ns()), 0)
+            )
+        for target, name in (
+            (self._ws.serve_forever, "sim-ws"),
+            (self._http.serve_forever, "sim-http"),
+            (self._run, "sim-market"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._log.info("exchange_started", ws=self.ws_url, http=self.http_url)
+        return self
+
+    def close(self) -> None:
+        """Stop the market and both servers; clients are disconnected."""
+        self._stop.set()
+        self._ws.shutdown()
+        self._http.shutdown()
+        self._http.server_close()
+        for thread in self._threads:
+            thread.join(10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            now = self._clock.monotonic_ns()
+            with self._lock:
+                frames = self._publisher.publish(self._liquidity.step(now), self._clock.time_ns())
+                self._broadcast(frames)
+
+    def _broadcast(self, frames: list[str]) -> None:
+        for client in list(self._clients):
+            try:
+                for frame in frames:
+                    client.send(frame)
+            except Exception:  # noqa: BLE001 - a client gone is dropped, the market goes on
+                self._clients.discard(client)
+
+    def _serve_client(self, connection: ServerConnection) -> None:
+        with self._lock:
+            self._clients.add(connection)
+        with contextlib.suppress(Exception):
+            for _ in connection:  # clients may send subscriptions; the stream is fixed
+                pass
+        with self._lock:
+            self._clients.discard(connection)
+
+    def _snapshot(self, query: str) -> tuple[int, str]:
+        params = urllib.parse.parse_qs(query)
+        symbol = params.get("symbol", [""])[0]
+        if symbol != self.instrument.symbol:
+            return 400, '{"code":-1121,"msg":"Invalid symbol."}'
+        try:
+            limit = int(params.get("limit", ["100"])[0])
+        except ValueError:
+            return 400, '{"code":-1100,"msg":"Illegal characters found in parameter limit."}'
+        with self._lock:
+            return 200, self._publisher.snapshot(max(1, min(limit, 5000)))
+
+    def _http_handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        exchange = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                if path != "/api/v3/depth":
+                    status, body = 404, '{"code":-1,"msg":"Not found."}'
+                else:
+                    status, body = exchange._snapshot(query)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        return Handler
