@@ -8,8 +8,9 @@ instrument, steps it every ``interval`` seconds on its own thread, and serves:
 - ``http://HOST:HTTP_PORT/api/v3/depth?symbol=...&limit=...``: the REST snapshot,
   consistent with the stream (``lastUpdateId``).
 
-Order entry (logon, place, cancel, cancel_on_disconnect, cancel_all_after) is not
-built yet. Ports 0 pick free ones (see `ws_url`, `http_url`). Frames are sent to
+- ``ws://HOST:PORT/trade``: order entry (docs/protocol.md), for the API keys given.
+
+Ports 0 pick free ones (see `ws_url`, `http_url`). Frames are sent to
 clients under the market's lock, so a client that stops reading slows the market
 down (a real venue would drop it); fine for tests and demos on loopback.
 """
@@ -27,11 +28,15 @@ from websockets.sync.server import ServerConnection, serve
 
 from tradeactors.exchange.liquidity import BackgroundLiquidity, LiquidityConfig
 from tradeactors.exchange.matching import MatchingEngine
+from tradeactors.exchange.orderentry import OrderEntry
 from tradeactors.exchange.publisher import BinancePublisher
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tradeactors.clock import Clock
     from tradeactors.core.instrument import Instrument
+    from tradeactors.exchange.matching import OrderView
 
 __all__ = ["SimExchange"]
 
@@ -50,6 +55,8 @@ class SimExchange:
         port: int = 0,
         http_port: int = 0,
         liquidity: LiquidityConfig | None = None,
+        keys: dict[str, str] | None = None,
+        rate_per_second: float = 50.0,
     ) -> None:
         self.instrument = instrument
         self._clock = clock
@@ -60,6 +67,10 @@ class SimExchange:
             self.engine, instrument.symbol, seed=seed, config=liquidity
         )
         self._publisher = BinancePublisher(self.engine, instrument)
+        self.orders = OrderEntry(
+            self.engine, instrument, keys or {}, rate_per_second=rate_per_second
+        )
+        self._changed = threading.Condition(self._lock)
         self._clients: set[ServerConnection] = set()
         self._stop = threading.Event()
         self._log = structlog.get_logger("tradeactors.exchange").bind(symbol=instrument.symbol)
@@ -72,6 +83,33 @@ class SimExchange:
     def ws_url(self) -> str:
         """Where the market-data stream is."""
         return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}/stream"
+
+    @property
+    def trade_url(self) -> str:
+        """Where order entry is (docs/protocol.md)."""
+        return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}/trade"
+
+    def open_orders(self, account: str) -> list[OrderView]:
+        """The account's resting orders (read under the market's lock)."""
+        with self._lock:
+            return self.engine.open_orders(account)
+
+    def best(self) -> tuple[int | None, int | None]:
+        """(best bid, best ask) in ticks (read under the market's lock)."""
+        with self._lock:
+            return self.engine.best(self.instrument.symbol)
+
+    def position(self, account: str) -> int:
+        """The account's net position in lots (read under the market's lock)."""
+        with self._lock:
+            return self.engine.position(account, self.instrument.symbol)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds, re-checked after every change, under the
+        market's lock (so it may read ``engine`` directly).
+        """
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
 
     @property
     def http_url(self) -> str:
@@ -114,8 +152,12 @@ class SimExchange:
         while not self._stop.wait(self._interval):
             now = self._clock.monotonic_ns()
             with self._lock:
-                frames = self._publisher.publish(self._liquidity.step(now), self._clock.time_ns())
+                events = self._liquidity.step(now)
+                events.extend(self.orders.expire(now))
+                self.orders.report(events)  # background fills against users' orders
+                frames = self._publisher.publish(events, self._clock.time_ns())
                 self._broadcast(frames)
+                self._changed.notify_all()
 
     def _broadcast(self, frames: list[str]) -> None:
         for client in list(self._clients):
@@ -126,6 +168,10 @@ class SimExchange:
                 self._clients.discard(client)
 
     def _serve_client(self, connection: ServerConnection) -> None:
+        request = connection.request
+        if request is not None and request.path.startswith("/trade"):
+            self._serve_trader(connection)
+            return
         with self._lock:
             self._clients.add(connection)
         with contextlib.suppress(Exception):
@@ -133,6 +179,25 @@ class SimExchange:
                 pass
         with self._lock:
             self._clients.discard(connection)
+
+    def _serve_trader(self, connection: ServerConnection) -> None:
+        def send(text: str) -> None:
+            with contextlib.suppress(Exception):  # the session may be gone already
+                connection.send(text)
+
+        with self._lock:
+            self.orders.connect(connection, send, self._clock.monotonic_ns())
+        try:
+            for message in connection:
+                with self._lock:
+                    self.orders.handle(connection, message, self._clock.monotonic_ns())
+                    self._changed.notify_all()
+        except Exception:  # noqa: BLE001 - a dropped socket ends the session like a close
+            self._log.info("session_dropped")
+        finally:
+            with self._lock:
+                self.orders.disconnect(connection)
+                self._changed.notify_all()
 
     def _snapshot(self, query: str) -> tuple[int, str]:
         params = urllib.parse.parse_qs(query)
