@@ -105,8 +105,9 @@ class SimExchange:
             return self.engine.position(account, self.instrument.symbol)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``predicate()`` holds, re-checked after every change, under the
-        market's lock (so it may read ``engine`` directly).
+        """Wait until ``predicate()`` holds, re-checked after every change.
+
+        The predicate runs under the market's lock, so it may read ``engine`` directly.
         """
         with self._changed:
             return self._changed.wait_for(predicate, timeout)
