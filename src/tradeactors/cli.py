@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
     exchange.add_argument("--duration", type=float, help="seconds to run (default: until ^C)")
+    exchange.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help="an order-entry account; its secret is read from $TRADEACTORS_SECRET_<KEY>",
+    )
     replay.add_argument("files", nargs="*", help="capture files")
     replay.add_argument(
         "--synthetic",
@@ -144,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
 
 
 def _exchange(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
     from tradeactors.clock import SystemClock  # noqa: PLC0415
@@ -152,17 +159,28 @@ def _exchange(args: argparse.Namespace) -> int:
     from tradeactors.observability import configure_logging  # noqa: PLC0415
 
     configure_logging(level="warning")
+    keys: dict[str, str] = {}
+    for key in args.api_key:
+        variable = "TRADEACTORS_SECRET_" + "".join(c if c.isalnum() else "_" for c in key.upper())
+        secret = os.environ.get(variable)
+        if not secret:
+            print(
+                f"tradeactors exchange: set ${variable} to the secret of {key!r}", file=sys.stderr
+            )
+            return 2
+        keys[key] = secret
     instrument = Instrument(venue="sim", symbol=args.symbol, tick_size="0.01", lot_size="0.001")
     clock = SystemClock()
     try:
         venue = SimExchange(
-            instrument, clock, seed=args.seed, port=args.port, http_port=args.http_port
+            instrument, clock, seed=args.seed, port=args.port, http_port=args.http_port, keys=keys
         ).start()
     except OSError as exc:
         print(f"tradeactors exchange: {exc}", file=sys.stderr)
         clock.close()
         return 2
     print(f"market data: {venue.ws_url}", flush=True)
+    print(f"order entry: {venue.trade_url} (accounts: {', '.join(keys) or 'none'})", flush=True)
     print(
         f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={args.symbol}&limit=100", flush=True
     )

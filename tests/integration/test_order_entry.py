@@ -140,3 +140,38 @@ def test_garbage_gets_errors_while_another_session_keeps_trading(exchange, clien
                            price=_far_below(exchange))  # fmt: skip
     assert "error" not in answer
     assert exchange.open_orders("alice")
+
+
+def test_a_session_over_its_message_rate_gets_rate_limited_errors(clients):
+    alice = clients()
+    alice.logon("alice", KEYS["alice"])
+    codes = []
+    for _ in range(300):  # burst 100, refill 50/s: most of a tight burst must be refused
+        answer = alice.request(op="open_orders")
+        codes.append(answer.get("error", {}).get("code"))
+    assert "rate_limited" in codes
+    assert codes[:50] == [None] * 50
+
+
+def test_the_exchange_command_takes_secrets_from_the_environment_only():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEACTORS_SECRET_")}
+    missing = subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "exchange",
+         "--api-key", "desk-1", "--duration", "0.2"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert missing.returncode == 2
+    assert "TRADEACTORS_SECRET_DESK_1" in missing.stderr
+    env["TRADEACTORS_SECRET_DESK_1"] = "s3cret-value"
+    ok = subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "exchange",
+         "--api-key", "desk-1", "--duration", "0.2"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "accounts: desk-1" in ok.stdout
+    assert "s3cret-value" not in ok.stdout + ok.stderr

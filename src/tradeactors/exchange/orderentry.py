@@ -150,13 +150,14 @@ class OrderEntry:
     def handle(self, connection: object, text: str | bytes, now_ns: int) -> list[Event]:
         """Handle one request; answers go to the session. Returns engine events."""
         session = self._sessions[connection]
-        if not session.allow(now_ns):
-            session.send(_error(None, "rate_limited", "too many messages"))
-            return []
+        allowed = session.allow(now_ns)  # every message counts, malformed ones too
         try:
             request = _decode(text)
         except msgspec.DecodeError as exc:
-            session.send(_error(None, "bad_request", str(exc)))
+            session.send(_error(None, "bad_request" if allowed else "rate_limited", str(exc)))
+            return []
+        if not allowed:
+            session.send(_error(request.id, "rate_limited", "too many messages"))
             return []
         if request.op == "logon":
             self._logon(session, request)
