@@ -14,6 +14,7 @@ from tradeactors.exchange.liquidity import LiquidityConfig
 from tradeactors.exchange.orderentry import sign
 from tradeactors.exchange.server import SimExchange
 
+pytestmark = pytest.mark.supervision  # also run under the gevent runtime in CI
 SIM = Instrument(venue="sim", symbol="SIMUSDT", tick_size="0.01", lot_size="0.001")
 KEYS = {"alice": "alice-secret", "bob": "bob-secret"}
 
