@@ -30,19 +30,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
-import importlib.util
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _provenance import git_state, machine_info, source_digest
 
 CHAIN_LENGTH = 6  # as in supervision_workloads, which the parent does not import
 VARIANTS = ("supervised", "pykka", "queue")
@@ -100,72 +98,6 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 # -- the parent: both runtimes, one report -----------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    """Where the figures come from."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def version(package: str) -> str:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "pykka": version("pykka"),
-        "gevent": version("gevent"),
-        "greenlet": version("greenlet"),
-        "tradeactors": version("tradeactors"),
-        "kernel": platform.release(),
-    }
-
-
-def source_digest() -> str:
-    """SHA-256 over tradeactors' Python sources, to tell which code was measured."""
-    spec = importlib.util.find_spec("tradeactors")
-    if spec is None or spec.origin is None:
-        return "unknown"
-    root = Path(spec.origin).parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def git_state() -> str:
-    """The commit checked out, and whether src/ differs from it (no network: local git)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],  # noqa: S607
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit} (src/ modified)" if dirty else commit
 
 
 def run_child(runtime: str, args: argparse.Namespace) -> dict[str, Any]:

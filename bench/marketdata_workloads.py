@@ -690,8 +690,10 @@ def measure_e2e(path: str, repeats: int) -> dict[str, Any]:
         load_s.append(time.perf_counter() - started)
         if instruments_of is not None:
             started = time.perf_counter()
-            instruments = instruments_of("binance", frames)
+            found = instruments_of("binance", frames)
             instruments_s.append(time.perf_counter() - started)
+            # (instruments, kraken depths) since the Kraken-depth fix; a bare dict before
+            instruments = found[0] if isinstance(found, tuple) else found
         else:
             instruments = {ETHUSDT.symbol: ETHUSDT}
         inprocess_s.append(timed(lambda f=frames, i=instruments: binance.replay(f, i)))
