@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import platform
 import random
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from _provenance import git_state, machine_info
 from tradeactors.exchange.matching import Filled, MatchingEngine, OrderAccepted, Side, TimeInForce
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -91,21 +90,10 @@ def main() -> None:
         rate, fills, accepted = run(stream)
         rates.append(rate)
         print(f"  {rate:,.0f} requests/s", flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH, for the record
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
     result = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": commit,
-        "machine": {"cpu": cpu, "python": platform.python_version(), "kernel": platform.release()},
+        "git": git_state(),
+        "machine": machine_info(),
         "requests": args.requests,
         "rounds": args.rounds,
         "median_requests_per_s": statistics.median(rates),
