@@ -1,0 +1,247 @@
+"""Pre-trade risk checks (MiFID II RTS 6 Art. 15, SEC 15c3-5 style): pure, exact.
+
+`RiskEngine.check` answers an order request with None (accepted) or a `DenyReason`.
+An accepted order counts against every limit at once, before it is even sent:
+open-order quantity and notional, position-with-open-orders, gross exposure, open-order
+count, message rate. `order_closed` and `fill` move the accounting as the order manager
+learns what happened; `rebuild` restores it from the order manager after a restart, so
+risk never restarts "empty and trusting".
+
+Prices are ticks, quantities lots, notional ``ticks * lots``; limits are optional (None:
+no limit); per-instrument limits override the global ones field by field.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import TYPE_CHECKING
+
+import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["DenyReason", "OrderRequest", "RiskEngine", "RiskLimits", "TradingState"]
+
+
+class TradingState(enum.Enum):
+    """The kill switch's state, as risk sees it."""
+
+    ACTIVE = "active"
+    REDUCING = "reducing"  # only orders that reduce a position pass
+    HALTED = "halted"  # nothing passes
+
+
+class DenyReason(enum.Enum):
+    """Why risk refused an order (a metric label and an event field)."""
+
+    HALTED = "halted"
+    REDUCE_ONLY = "reduce_only"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    PRICE_COLLAR = "price_collar"
+    MAX_ORDER_QUANTITY = "max_order_quantity"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_POSITION = "max_position"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    MAX_OPEN_ORDERS = "max_open_orders"
+    MESSAGE_RATE = "message_rate"
+    DUPLICATE_ORDER = "duplicate_order"
+    CREDIT_LIMIT = "credit_limit"
+
+
+class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Limits; None means no limit."""
+
+    price_collar_bps: int | None = None
+    max_order_quantity: int | None = None
+    max_order_notional: int | None = None
+    max_position: int | None = None  # |position + open orders on the same side|, lots
+    max_gross_exposure: int | None = None  # sum over instruments, ticks * lots
+    max_open_orders: int | None = None
+    max_messages: int | None = None  # within message_window_ns
+    message_window_ns: int = 1_000_000_000
+    duplicate_window_ns: int | None = None  # same instrument, side, price, quantity
+    credit_limit: int | None = None  # notional of all open orders, ticks * lots
+
+
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """What a strategy wants to send."""
+
+    client_order_id: str
+    instrument: str
+    buy: bool
+    price: int
+    quantity: int
+    timestamp_ns: int
+
+
+class _Open(msgspec.Struct, kw_only=True):
+    instrument: str
+    buy: bool
+    price: int
+    remaining: int
+
+
+class RiskEngine:
+    """Checks orders against limits and keeps the exposure they create."""
+
+    def __init__(
+        self, limits: RiskLimits, per_instrument: dict[str, RiskLimits] | None = None
+    ) -> None:
+        self._global = limits
+        self._per_instrument = dict(per_instrument or {})
+        self.state = TradingState.ACTIVE
+        self._references: dict[str, int] = {}
+        self._positions: dict[str, int] = {}
+        self._marks: dict[str, int] = {}
+        self._open: dict[str, _Open] = {}
+        self._messages: deque[int] = deque()
+        self._recent: deque[tuple[int, tuple[str, bool, int, int]]] = deque()
+
+    # -- what risk is told -----------------------------------------------------------
+
+    def set_reference(self, instrument: str, price: int) -> None:
+        """The price collar's and exposure's reference (best bid/ask or last trade)."""
+        self._references[instrument] = price
+
+    def fill(self, client_order_id: str, quantity: int, price: int) -> None:
+        """An order (ours) filled ``quantity`` lots at ``price``."""
+        order = self._open.get(client_order_id)
+        if order is None:
+            return
+        order.remaining -= quantity
+        signed = quantity if order.buy else -quantity
+        self._positions[order.instrument] = self._positions.get(order.instrument, 0) + signed
+        self._marks[order.instrument] = price
+        if order.remaining <= 0:
+            del self._open[client_order_id]
+
+    def order_closed(self, client_order_id: str) -> None:
+        """An order is cancelled, rejected or expired: its open quantity stops counting."""
+        self._open.pop(client_order_id, None)
+
+    def rebuild(
+        self,
+        positions: dict[str, int],
+        open_orders: Iterable[OrderRequest],
+        remaining: dict[str, int],
+    ) -> None:
+        """Restore positions and open orders from the order manager (after a restart)."""
+        self._positions = dict(positions)
+        self._open = {
+            o.client_order_id: _Open(
+                instrument=o.instrument,
+                buy=o.buy,
+                price=o.price,
+                remaining=remaining.get(o.client_order_id, o.quantity),
+            )
+            for o in open_orders
+        }
+
+    # -- the check -------------------------------------------------------------------
+
+    def check(self, request: OrderRequest) -> DenyReason | None:
+        """None if ``request`` passes every check (and then it counts at once)."""
+        reason = self._deny(request)
+        if reason is None:
+            self._open[request.client_order_id] = _Open(
+                instrument=request.instrument,
+                buy=request.buy,
+                price=request.price,
+                remaining=request.quantity,
+            )
+            self._messages.append(request.timestamp_ns)
+            self._recent.append((request.timestamp_ns, _key(request)))
+        return reason
+
+    def _limits(self, instrument: str) -> RiskLimits:
+        override = self._per_instrument.get(instrument)
+        if override is None:
+            return self._global
+        merged = {
+            field: getattr(override, field)
+            if getattr(override, field) is not None
+            else getattr(self._global, field)
+            for field in RiskLimits.__struct_fields__
+        }
+        return RiskLimits(**merged)
+
+    def _deny(self, request: OrderRequest) -> DenyReason | None:  # noqa: C901, PLR0911, PLR0912
+        if self.state is TradingState.HALTED:
+            return DenyReason.HALTED
+        if self.state is TradingState.REDUCING and not self._reduces(request):
+            return DenyReason.REDUCE_ONLY
+        limits = self._limits(request.instrument)
+        notional = request.price * request.quantity
+        if limits.price_collar_bps is not None:
+            reference = self._references.get(request.instrument)
+            if reference is None:
+                return DenyReason.NO_REFERENCE_PRICE
+            if abs(request.price - reference) * 10_000 > reference * limits.price_collar_bps:
+                return DenyReason.PRICE_COLLAR
+        if limits.max_order_quantity is not None and request.quantity > limits.max_order_quantity:
+            return DenyReason.MAX_ORDER_QUANTITY
+        if limits.max_order_notional is not None and notional > limits.max_order_notional:
+            return DenyReason.MAX_ORDER_NOTIONAL
+        if limits.max_position is not None:
+            same_side = sum(
+                o.remaining
+                for o in self._open.values()
+                if o.instrument == request.instrument and o.buy == request.buy
+            )
+            position = self._positions.get(request.instrument, 0)
+            worst = (
+                position + same_side + request.quantity
+                if request.buy
+                else (position - same_side - request.quantity)
+            )
+            if abs(worst) > limits.max_position:
+                return DenyReason.MAX_POSITION
+        gross_limit = limits.max_gross_exposure
+        if gross_limit is not None and self._gross() + notional > gross_limit:
+            return DenyReason.MAX_GROSS_EXPOSURE
+        if limits.max_open_orders is not None and len(self._open) >= limits.max_open_orders:
+            return DenyReason.MAX_OPEN_ORDERS
+        if limits.max_messages is not None:
+            horizon = request.timestamp_ns - limits.message_window_ns
+            while self._messages and self._messages[0] <= horizon:
+                self._messages.popleft()
+            if len(self._messages) >= limits.max_messages:
+                return DenyReason.MESSAGE_RATE
+        if limits.duplicate_window_ns is not None:
+            horizon = request.timestamp_ns - limits.duplicate_window_ns
+            while self._recent and self._recent[0][0] <= horizon:
+                self._recent.popleft()
+            if any(key == _key(request) for _, key in self._recent):
+                return DenyReason.DUPLICATE_ORDER
+        if limits.credit_limit is not None:
+            committed = sum(o.price * o.remaining for o in self._open.values())
+            if committed + notional > limits.credit_limit:
+                return DenyReason.CREDIT_LIMIT
+        return None
+
+    def _reduces(self, request: OrderRequest) -> bool:
+        position = self._positions.get(request.instrument, 0)
+        pending = sum(
+            (o.remaining if o.buy else -o.remaining)
+            for o in self._open.values()
+            if o.instrument == request.instrument
+        )
+        after = position + pending + (request.quantity if request.buy else -request.quantity)
+        return abs(after) < abs(position + pending) and (
+            after == 0 or (after > 0) == (position > 0)
+        )
+
+    def _gross(self) -> int:
+        """Positions at their last fill (or reference) price, plus open orders' notional."""
+        gross = 0
+        for instrument, position in self._positions.items():
+            price = self._marks.get(instrument) or self._references.get(instrument, 0)
+            gross += abs(position) * price
+        gross += sum(o.price * o.remaining for o in self._open.values())
+        return gross
+
+
+def _key(request: OrderRequest) -> tuple[str, bool, int, int]:
+    return (request.instrument, request.buy, request.price, request.quantity)

@@ -1,0 +1,134 @@
+"""Pre-trade risk: each check denies with its reason; accepted orders count at once."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tradeactors.core.risk import (
+    DenyReason,
+    OrderRequest,
+    RiskEngine,
+    RiskLimits,
+    TradingState,
+)
+
+_ids = itertools.count(1)
+
+
+def req(
+    *, buy: bool = True, price: int = 100, quantity: int = 1, ts: int = 0, instrument: str = "X"
+):
+    return OrderRequest(
+        client_order_id=f"c{next(_ids)}", instrument=instrument, buy=buy, price=price,
+        quantity=quantity, timestamp_ns=ts,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("limits", "passing", "denied", "reason"),
+    [
+        (RiskLimits(max_order_quantity=5), {"quantity": 5}, {"quantity": 6},
+         DenyReason.MAX_ORDER_QUANTITY),
+        (RiskLimits(max_order_notional=1000), {"price": 100, "quantity": 10},
+         {"price": 101, "quantity": 10}, DenyReason.MAX_ORDER_NOTIONAL),
+        (RiskLimits(price_collar_bps=100), {"price": 101}, {"price": 102}, DenyReason.PRICE_COLLAR),
+    ],
+)  # fmt: skip
+def test_each_per_order_check_denies_with_its_reason(limits, passing, denied, reason):
+    engine = RiskEngine(limits)
+    engine.set_reference("X", 100)
+    assert engine.check(req(**passing)) is None
+    assert engine.check(req(**denied)) is reason
+
+
+def test_a_collar_needs_a_reference_price():
+    assert RiskEngine(RiskLimits(price_collar_bps=50)).check(req()) is DenyReason.NO_REFERENCE_PRICE
+
+
+def test_open_orders_count_against_the_position_limit_the_moment_they_are_accepted():
+    engine = RiskEngine(RiskLimits(max_position=10))
+    assert engine.check(req(quantity=6)) is None
+    assert engine.check(req(quantity=5)) is DenyReason.MAX_POSITION  # 6 open + 5 > 10
+    assert engine.check(req(quantity=5, buy=False)) is None  # the other side is separate
+
+
+def test_fills_move_open_quantity_into_the_position_and_closes_release_it():
+    engine = RiskEngine(RiskLimits(max_position=10, max_open_orders=2))
+    first, second = req(quantity=4), req(quantity=4)
+    assert engine.check(first) is None
+    assert engine.check(second) is None
+    assert engine.check(req(quantity=1)) is DenyReason.MAX_OPEN_ORDERS
+    engine.fill(first.client_order_id, 4, 100)  # filled: position 4, one open order left
+    engine.order_closed(second.client_order_id)
+    assert engine.check(req(quantity=6)) is None  # 4 + 6 = 10
+    assert engine.check(req(quantity=1)) is DenyReason.MAX_POSITION
+
+
+def test_message_rate_over_a_sliding_window():
+    engine = RiskEngine(RiskLimits(max_messages=3, message_window_ns=1000))
+    assert [engine.check(req(ts=t)) for t in (0, 10, 20)] == [None, None, None]
+    assert engine.check(req(ts=30)) is DenyReason.MESSAGE_RATE
+    assert engine.check(req(ts=1001)) is None  # the first one left the window
+
+
+def test_a_duplicate_order_within_the_window_is_denied():
+    engine = RiskEngine(RiskLimits(duplicate_window_ns=1000))
+    assert engine.check(req(price=100, quantity=2, ts=0)) is None
+    assert engine.check(req(price=100, quantity=2, ts=500)) is DenyReason.DUPLICATE_ORDER
+    assert engine.check(req(price=100, quantity=3, ts=500)) is None
+    assert engine.check(req(price=100, quantity=2, ts=1500)) is None
+
+
+def test_gross_exposure_and_credit_limit():
+    engine = RiskEngine(RiskLimits(max_gross_exposure=1000, credit_limit=800))
+    assert engine.check(req(price=100, quantity=7)) is None
+    assert engine.check(req(price=100, quantity=2)) is DenyReason.CREDIT_LIMIT  # 900 > 800
+    other = RiskEngine(RiskLimits(max_gross_exposure=1000))
+    other.check(req(price=100, quantity=9))
+    assert other.check(req(price=100, quantity=2, instrument="Y")) is DenyReason.MAX_GROSS_EXPOSURE
+
+
+def test_reducing_lets_only_position_reducing_orders_pass_and_halted_none():
+    engine = RiskEngine(RiskLimits())
+    opening = req(quantity=5)
+    engine.check(opening)
+    engine.fill(opening.client_order_id, 5, 100)
+    engine.state = TradingState.REDUCING
+    assert engine.check(req(quantity=1)) is DenyReason.REDUCE_ONLY
+    assert engine.check(req(quantity=6, buy=False)) is DenyReason.REDUCE_ONLY  # would flip
+    assert engine.check(req(quantity=3, buy=False)) is None
+    engine.state = TradingState.HALTED
+    assert engine.check(req(quantity=1, buy=False)) is DenyReason.HALTED
+
+
+def test_per_instrument_limits_override_global_ones_field_by_field():
+    engine = RiskEngine(RiskLimits(max_order_quantity=5, max_position=100),
+                        per_instrument={"Y": RiskLimits(max_order_quantity=50)})  # fmt: skip
+    assert engine.check(req(quantity=6)) is DenyReason.MAX_ORDER_QUANTITY
+    assert engine.check(req(quantity=50, instrument="Y")) is None
+    assert engine.check(req(quantity=51, instrument="Y")) is DenyReason.MAX_ORDER_QUANTITY
+
+
+def test_a_rebuilt_engine_enforces_limits_from_the_order_managers_state():
+    limits = RiskLimits(max_position=10)
+    open_order = req(quantity=4)
+    engine = RiskEngine(limits)
+    engine.rebuild({"X": 5}, [open_order], remaining={open_order.client_order_id: 3})
+    assert engine.check(req(quantity=3)) is DenyReason.MAX_POSITION  # 5 + 3 + 3 > 10
+    assert engine.check(req(quantity=2)) is None
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 5), st.booleans()), max_size=60))
+def test_the_position_limit_holds_whatever_the_order_and_fill_sequence(steps):
+    engine = RiskEngine(RiskLimits(max_position=12))
+    position = 0
+    for buy, quantity, fills in steps:
+        request = req(buy=buy, quantity=quantity)
+        if engine.check(request) is None and fills:
+            engine.fill(request.client_order_id, quantity, 100)
+            position += quantity if buy else -quantity
+        assert abs(position) <= 12
