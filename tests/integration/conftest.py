@@ -28,6 +28,7 @@ class Venue:
 
     def __init__(self) -> None:
         self.connections = 0
+        self._connected = threading.Condition()
         self.snapshot_requests = 0
         self.hold = threading.Event()
         frames = list(read_capture(DATA / "hftbacktest" / "ethusdt_20240808.gz"))
@@ -35,8 +36,16 @@ class Venue:
         self.stream = [f.payload for f in frames if f.source == "ws"][:400]
         self.received: list[str] = []
 
+    def wait_for_connections(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` connections have been accepted (the handler runs after the
+        client's handshake completes, so the client may know before the server counts)."""
+        with self._connected:
+            return self._connected.wait_for(lambda: self.connections >= count, timeout)
+
     def handler(self, connection: ServerConnection) -> None:
-        self.connections += 1
+        with self._connected:
+            self.connections += 1
+            self._connected.notify_all()
         self.received.append(str(connection.recv(timeout=10)))  # the subscription
         for payload in self.stream:
             connection.send(payload)

@@ -96,7 +96,7 @@ def test_a_closed_connection_crashes_the_feed_and_the_restart_reconnects_and_res
     assert "FeedDisconnectedError" in crash.error
     # rest_for_one: the book after the feed restarted too, and synced again
     events.wait_for(ActorStarted, "market_data/book.ETHUSDT", where=lambda e: e.incarnation >= 2)
-    assert fake.connections >= 2
+    assert fake.wait_for_connections(2)
 
 
 def test_a_silent_venue_is_detected_as_stale_and_the_feed_reconnects(venue, make_tree, events):
