@@ -303,11 +303,7 @@ class MatchingEngine:
         """Place an order. For a market order ``price`` is the protection limit."""
         reject = self._check_new(account, client_order_id, quantity, price)
         if reject is not None:
-            return [
-                OrderRejected(
-                    account=account, client_order_id=client_order_id, order_id=None, reason=reject
-                )
-            ]
+            return [self._rejected(account, client_order_id, reject)]
         book = self._books.setdefault(instrument, _Book())
         contra = book.side(Side.SELL if side is Side.BUY else Side.BUY)
         if post_only and self._crosses(contra, side, price):
@@ -349,12 +345,9 @@ class MatchingEngine:
 
     def cancel(self, *, account: str, order_id: int) -> list[Event]:
         """Cancel one resting order of ``account``."""
-        order = self._open.get(order_id)
-        if order is None or order.account != account:
-            reason = RejectReason.UNKNOWN_ORDER if order is None else RejectReason.NOT_YOUR_ORDER
-            return [
-                OrderRejected(account=account, client_order_id="", order_id=order_id, reason=reason)
-            ]
+        order = self._resting(account, order_id)
+        if isinstance(order, OrderRejected):
+            return [order]
         return [self._cancel_resting(order, "user")]
 
     def cancel_all(self, *, account: str, instrument: str | None = None) -> list[Event]:
@@ -379,12 +372,9 @@ class MatchingEngine:
         sends it to the back, and at a new price it may trade at once (as a taker).
         ``remaining=0`` cancels it.
         """
-        order = self._open.get(order_id)
-        if order is None or order.account != account:
-            reason = RejectReason.UNKNOWN_ORDER if order is None else RejectReason.NOT_YOUR_ORDER
-            return [
-                OrderRejected(account=account, client_order_id="", order_id=order_id, reason=reason)
-            ]
+        order = self._resting(account, order_id)
+        if isinstance(order, OrderRejected):
+            return [order]
         new_remaining = order.remaining if remaining is None else remaining
         new_price = order.price if price is None else price
         if new_remaining < 0 or new_price <= 0:
@@ -498,6 +488,15 @@ class MatchingEngine:
                 break
             total += sum(o.remaining for o in contra.levels[level_price] if o.account != account)
         return total
+
+    def _resting(self, account: str, order_id: int) -> _Order | OrderRejected:
+        """``account``'s resting order ``order_id``, or the rejection saying why not."""
+        order = self._open.get(order_id)
+        if order is None:
+            return self._rejected(account, "", RejectReason.UNKNOWN_ORDER, order_id)
+        if order.account != account:
+            return self._rejected(account, "", RejectReason.NOT_YOUR_ORDER, order_id)
+        return order
 
     def _rejected(
         self, account: str, client_order_id: str, reason: RejectReason, order_id: int | None = None

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
+from tradeactors.supervision._events import Subscribers
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -49,7 +51,7 @@ class DeadLetters:
         self._lock = threading.Lock()
         self._recent: deque[DeadLetter] = deque(maxlen=capacity)
         self._count = 0
-        self._subscribers: list[Callable[[DeadLetter], None]] = []
+        self._subscribers: Subscribers[DeadLetter] = Subscribers("dead_letter_subscriber_raised")
         self._log = structlog.get_logger("tradeactors.dead_letters")
 
     @property
@@ -64,15 +66,7 @@ class DeadLetters:
 
     def subscribe(self, callback: Callable[[DeadLetter], None]) -> Callable[[], None]:
         """Call ``callback`` with every new letter; returns a function that unsubscribes."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def record(self, letter: DeadLetter, stats: ActorStats, *, log: bool = True) -> None:
         """Keep ``letter``, count it on ``stats`` and tell the subscribers."""
@@ -80,7 +74,6 @@ class DeadLetters:
             self._recent.append(letter)
             self._count += 1
             stats.dead_letters[letter.reason] = stats.dead_letters.get(letter.reason, 0) + 1
-            subscribers = tuple(self._subscribers)
         if log:
             self._log.warning(
                 "dead_letter",
@@ -89,8 +82,4 @@ class DeadLetters:
                 reason=letter.reason,
                 error=repr(letter.error) if letter.error is not None else None,
             )
-        for callback in subscribers:
-            try:
-                callback(letter)
-            except Exception:  # noqa: BLE001 - a subscriber's bug must not lose letters
-                self._log.exception("dead_letter_subscriber_raised", path=letter.path)
+        self._subscribers.emit(letter)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
 import structlog
@@ -12,12 +12,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 _log = structlog.get_logger("tradeactors.events")
+T = TypeVar("T")
 
 __all__ = [
     "ActorExited",
     "ActorStarted",
     "Events",
     "RestartScheduled",
+    "Subscribers",
     "SupervisionEvent",
     "SupervisorEscalated",
 ]
@@ -58,15 +60,20 @@ class SupervisorEscalated(SupervisionEvent, frozen=True, kw_only=True, tag=True)
     child: str
 
 
-class Events:
-    """Synchronous fan-out of events; subscribers run in the emitting actor's thread."""
+class Subscribers(Generic[T]):
+    """Synchronous fan-out: subscribers run in the emitting thread, in subscription order.
 
-    def __init__(self) -> None:
+    One that raises is logged (as ``failure_event``) and skipped, so a subscriber's
+    bug never breaks the code that emits.
+    """
+
+    def __init__(self, failure_event: str) -> None:
         self._lock = threading.Lock()
-        self._subscribers: tuple[Callable[[SupervisionEvent], None], ...] = ()
+        self._subscribers: tuple[Callable[[T], None], ...] = ()
+        self._failure_event = failure_event
 
-    def subscribe(self, callback: Callable[[SupervisionEvent], None]) -> Callable[[], None]:
-        """Call ``callback`` with every event; returns a function that unsubscribes."""
+    def subscribe(self, callback: Callable[[T], None]) -> Callable[[], None]:
+        """Call ``callback`` with everything emitted; returns a function that unsubscribes."""
         with self._lock:
             self._subscribers = (*self._subscribers, callback)
 
@@ -76,10 +83,17 @@ class Events:
 
         return unsubscribe
 
-    def emit(self, event: SupervisionEvent) -> None:
-        """Deliver ``event`` to every subscriber; one that raises is logged and skipped."""
+    def emit(self, item: T) -> None:
+        """Deliver ``item`` to every subscriber."""
         for callback in self._subscribers:
             try:
-                callback(event)
-            except Exception:  # noqa: BLE001 - a subscriber's bug must not break supervision
-                _log.exception("event_subscriber_raised", event_type=type(event).__name__)
+                callback(item)
+            except Exception:  # noqa: BLE001 - a subscriber's bug must not break the emitter
+                _log.exception(self._failure_event, item_type=type(item).__name__)
+
+
+class Events(Subscribers[SupervisionEvent]):
+    """Supervision events of one tree."""
+
+    def __init__(self) -> None:
+        super().__init__("event_subscriber_raised")
