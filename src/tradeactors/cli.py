@@ -24,20 +24,54 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser(
         "run",
-        help="run the example supervised tree (until the trading tree exists)",
+        help="run the trading tree (against the embedded simulated exchange by default)",
+        description=(
+            "Start the simulated exchange (unless the config names a venue) and the "
+            "trading tree: market data, the built-in market maker, risk, order manager, "
+            "gateway and kill switch, supervised. Shows a status line every second; after "
+            "--duration or on Ctrl-C it halts, cancels everything and prints a summary with "
+            "the orders still open at the venue. Exit status 0 if none is."
+        ),
+    )
+    run.add_argument("--config", help="TOML file (default: the embedded defaults)")
+    run.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
+    run.add_argument("--duration", type=float, help="seconds to trade (overrides run.duration)")
+    run.add_argument("--control-port", type=int, default=0, help="control endpoint port (0: any)")
+    run.add_argument(
+        "--log-level", default="warning", choices=("debug", "info", "warning", "error")
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="run the supervision-only example tree (crashes and lossless restarts)",
         description=(
             "Start the example supervision tree: a ticker sends orders to a pricer that "
             "crashes on every Nth one and is restarted without losing the orders queued "
             "behind the crash. Prints a per-actor metrics report and checks the books."
         ),
     )
-    run.add_argument("--config", help="TOML file (default: the embedded defaults)")
-    run.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
-    run.add_argument("--duration", type=float, help="seconds of traffic (overrides config)")
-    run.add_argument(
+    demo.add_argument("--config", help="TOML file (default: the embedded defaults)")
+    demo.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
+    demo.add_argument("--duration", type=float, help="seconds of traffic (overrides config)")
+    demo.add_argument(
         "--print-metrics", action="store_true", help="also print the Prometheus exposition"
     )
-    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    demo.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    for name, text in (
+        ("kill", "trip the kill switch of a running system (HALTED: deny all, cancel all)"),
+        ("reset", "reset the kill switch of a running system (an operator's decision)"),
+        ("status", "print the status of a running system"),
+    ):
+        control = commands.add_parser(name, help=text, description=text)
+        control.add_argument(
+            "--url", required=True, help="the control URL `tradeactors run` printed"
+        )
+        if name == "kill":
+            control.add_argument("--reason", default="manual kill from the command line")
+            control.add_argument("--reducing", action="store_true", help="REDUCING, not HALTED")
+        if name == "reset":
+            control.add_argument("--by", required=True, help="who decides")
+            control.add_argument("--reason", required=True, help="why")
+            control.add_argument("--reducing", action="store_true", help="to REDUCING, not ACTIVE")
     replay = commands.add_parser(
         "replay",
         help="replay a market-data capture through the feed and book actors",
@@ -108,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911 - one return per command
     """Entry point of the ``tradeactors`` console script."""
     args = _parser().parse_args(argv)
     if args.version:
@@ -120,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         return _record(args)
     if args.command == "exchange":
         return _exchange(args)
-    if args.command not in ("run", "replay"):
+    if args.command in ("kill", "reset", "status"):
+        return _control(args)
+    if args.command not in ("run", "demo", "replay"):
         _parser().print_help()
         return 2
     if args.runtime == "gevent":
@@ -140,13 +176,56 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     try:
         config = load_config(args.config)
         if args.duration is not None:
+            section = "demo" if args.command == "demo" else "run"
             config = msgspec.structs.replace(
-                config, demo=msgspec.structs.replace(config.demo, duration=args.duration)
+                config,
+                **{
+                    section: msgspec.structs.replace(
+                        getattr(config, section), duration=args.duration
+                    )
+                },
             )
+    except (ConfigError, msgspec.ValidationError) as exc:
+        print(f"tradeactors: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "demo":
+        return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
+    from tradeactors._run import run_trading  # noqa: PLC0415
+
+    try:
+        return run_trading(config, sys.stdout, control_port=args.control_port)
     except ConfigError as exc:
         print(f"tradeactors: {exc}", file=sys.stderr)
         return 2
-    return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
+
+
+def _control(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415
+
+    from tradeactors.trading.control import call_control  # noqa: PLC0415
+
+    try:
+        if args.command == "kill":
+            body = {"reason": args.reason, "state": "reducing" if args.reducing else "halted"}
+            answer = call_control(args.url, "/kill", body)
+        elif args.command == "reset":
+            body = {
+                "by": args.by,
+                "reason": args.reason,
+                "state": "reducing" if args.reducing else "active",
+            }
+            answer = call_control(args.url, "/reset", body)
+        else:
+            answer = call_control(args.url, "/status")
+    except urllib.error.HTTPError as exc:
+        print(f"tradeactors {args.command}: refused: {exc.read().decode()}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"tradeactors {args.command}: nothing answers at {args.url}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(answer))
+    return 0
 
 
 def _exchange(args: argparse.Namespace) -> int:

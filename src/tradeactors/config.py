@@ -12,7 +12,19 @@ import msgspec
 
 from tradeactors.errors import ConfigError
 
-__all__ = ["Config", "DemoConfig", "MetricsConfig", "SupervisionConfig", "load_config"]
+__all__ = [
+    "Config",
+    "DemoConfig",
+    "ExecutionConfig",
+    "KillSwitchConfig",
+    "MetricsConfig",
+    "RiskConfig",
+    "RunConfig",
+    "StrategyConfig",
+    "SupervisionConfig",
+    "VenueConfig",
+    "load_config",
+]
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -34,11 +46,93 @@ class MetricsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class DemoConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The example tree that ``tradeactors run`` starts until the trading tree exists."""
+    """The example tree of ``tradeactors demo`` (supervision only, no trading)."""
 
     duration: float = 3.0
     tick_interval: float = 0.002
     crash_every: int = 250
+
+
+class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The venue: the embedded simulated exchange, or one already running elsewhere.
+
+    With ``trade_url`` empty the system starts the simulated exchange itself on
+    127.0.0.1 (free ports) and, if ``secret_env`` is not set, gives it and the gateway
+    a fresh random secret. With URLs given it connects to that exchange (the secret
+    must then be in the environment variable ``secret_env``).
+    """
+
+    name: str = "sim"
+    symbol: str = "BTCUSDT"
+    tick_size: str = "0.01"
+    lot_size: str = "0.001"
+    api_key: str = "demo"
+    secret_env: str = "TRADEACTORS_SIM_SECRET"  # noqa: S105 - a variable name, not a secret
+    trade_url: str = ""
+    stream_url: str = ""
+    rest_url: str = ""
+    seed: int = 1  # of the embedded exchange's background liquidity
+    step_interval: float = 0.05  # seconds between the embedded exchange's market steps
+    rate_per_second: float = 50.0  # the embedded exchange's order-entry rate limit
+
+
+class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The execution subtree (order manager, gateway) and the venue's safety timers."""
+
+    cancel_all_after: float = 5.0  # dead-man's switch at the venue, seconds (0: off)
+    refresh: float = 1.0  # how often the gateway refreshes it
+    intensity: int = 3  # gateway restarts allowed ...
+    period: float = 10.0  # ... within this many seconds, before execution escalates
+    restart_delay: float = 0.05  # first backoff before restarting a dead gateway
+    max_restart_delay: float = 2.0
+    timeout: float = 5.0  # connect / logon / reconcile timeout
+
+
+class RiskConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Pre-trade limits (prices in ticks, quantities in lots, money in quote currency).
+
+    Leave a key out for no limit. ``max_loss`` and ``max_denials`` trip the kill switch.
+    """
+
+    price_collar_bps: int | None = 100
+    max_order_quantity: int | None = 20
+    max_order_notional: float | None = None
+    max_position: int | None = 50
+    max_gross_exposure: float | None = None
+    max_open_orders: int | None = 20
+    max_messages: int | None = 40
+    message_window: float = 1.0
+    duplicate_window: float | None = None
+    credit_limit: float | None = None
+    max_loss: float | None = 50.0
+    max_denials: int | None = 100
+    denial_window: float = 10.0
+
+
+class KillSwitchConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Trips that do not come from risk."""
+
+    stale_after: float | None = 5.0  # seconds without a book update: HALTED
+
+
+class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The built-in market maker (the only strategy until the strategy engine exists)."""
+
+    name: str = "market_maker"
+    half_spread: int = 2
+    size: int = 5
+    max_inventory: int = 25
+    skew: int = 1
+    requote: int = 2
+    min_interval: float = 0.25
+
+
+class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``tradeactors run``."""
+
+    duration: float = 20.0
+    status_interval: float = 1.0
+    shutdown_timeout: float = 10.0
 
 
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -46,9 +140,25 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
     supervision: SupervisionConfig = SupervisionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    venue: VenueConfig = VenueConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    risk: RiskConfig = RiskConfig()
+    killswitch: KillSwitchConfig = KillSwitchConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    run: RunConfig = RunConfig()
     demo: DemoConfig = DemoConfig()
 
     def __post_init__(self) -> None:
+        if self.strategy.name != "market_maker":
+            raise ConfigError(
+                f"strategy.name: unknown strategy {self.strategy.name!r} (known: market_maker)"
+            )
+        if self.execution.cancel_all_after and not (
+            0 < self.execution.refresh < self.execution.cancel_all_after
+        ):
+            raise ConfigError("execution.refresh must be positive and below cancel_all_after")
+        if not self.run.duration > 0:
+            raise ConfigError("run.duration must be positive")
         if self.demo.crash_every < 1:
             raise ConfigError("demo.crash_every must be >= 1")
         if not self.demo.tick_interval > 0:

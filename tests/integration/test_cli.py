@@ -1,4 +1,4 @@
-"""The ``tradeactors run`` example tree, end to end, as a user runs it."""
+"""The command line, end to end, as a user runs it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_run_crashes_and_restarts_the_pricer_and_the_books_balance(runtime, tmp_
         "[demo]\nduration = 0.5\ntick_interval = 0.001\ncrash_every = 20\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "tradeactors.cli", "run", "--runtime", runtime,
+        [sys.executable, "-m", "tradeactors.cli", "demo", "--runtime", runtime,
          "--config", str(config), "--print-metrics"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

@@ -88,6 +88,7 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.PENDING, T.PARTIAL_FILL): S.PARTIALLY_FILLED,  # a fill may overtake the ack
     (S.PENDING, T.FILL): S.FILLED,
     (S.PENDING, T.CANCELLED): S.CANCELLED,  # IOC remainder, cancel-on-disconnect
+    (S.PENDING, T.REQUEST_CANCEL): S.PENDING_CANCEL,  # the venue went down before the ack
     (S.ACCEPTED, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
     (S.ACCEPTED, T.FILL): S.FILLED,
     (S.ACCEPTED, T.REQUEST_CANCEL): S.PENDING_CANCEL,
@@ -102,6 +103,7 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.PENDING_CANCEL, T.FILL): S.FILLED,  # ... and lost it completely
     (S.PENDING_CANCEL, T.CANCELLED): S.CANCELLED,
     (S.PENDING_CANCEL, T.EXPIRE): S.EXPIRED,
+    (S.PENDING_CANCEL, T.REJECT): S.REJECTED,  # cancel asked before the venue refused it
     # CANCEL_REJECTED from PENDING_CANCEL returns to the state before the request
     (S.CANCELLED, T.PARTIAL_FILL): S.CANCELLED,  # a late fill: applied, stays cancelled
     (S.CANCELLED, T.FILL): S.FILLED,

@@ -105,17 +105,32 @@ class RiskEngine:
         """The price collar's and exposure's reference (best bid/ask or last trade)."""
         self._references[instrument] = price
 
-    def fill(self, client_order_id: str, quantity: int, price: int) -> None:
-        """An order (ours) filled ``quantity`` lots at ``price``."""
+    def fill(
+        self,
+        client_order_id: str,
+        quantity: int,
+        price: int,
+        *,
+        instrument: str | None = None,
+        buy: bool | None = None,
+    ) -> None:
+        """An order filled ``quantity`` lots at ``price``.
+
+        An order risk no longer counts as open (a late fill after a cancel, or one from
+        before a restart) still moves the position when ``instrument`` and ``buy`` say
+        where; without them such a fill is ignored.
+        """
         order = self._open.get(client_order_id)
-        if order is None:
+        if order is not None:
+            instrument, buy = order.instrument, order.buy
+            order.remaining -= quantity
+            if order.remaining <= 0:
+                del self._open[client_order_id]
+        if instrument is None or buy is None:
             return
-        order.remaining -= quantity
-        signed = quantity if order.buy else -quantity
-        self._positions[order.instrument] = self._positions.get(order.instrument, 0) + signed
-        self._marks[order.instrument] = price
-        if order.remaining <= 0:
-            del self._open[client_order_id]
+        signed = quantity if buy else -quantity
+        self._positions[instrument] = self._positions.get(instrument, 0) + signed
+        self._marks[instrument] = price
 
     def order_closed(self, client_order_id: str) -> None:
         """An order is cancelled, rejected or expired: its open quantity stops counting."""
@@ -138,6 +153,15 @@ class RiskEngine:
             )
             for o in open_orders
         }
+
+    def position(self, instrument: str) -> int:
+        """The net position risk counts for ``instrument`` (lots)."""
+        return self._positions.get(instrument, 0)
+
+    @property
+    def open_orders(self) -> int:
+        """How many orders count as open."""
+        return len(self._open)
 
     # -- the check -------------------------------------------------------------------
 

@@ -150,6 +150,10 @@ class ChildSpec(msgspec.Struct, frozen=True, kw_only=True):
     arguments should describe where to find state, not be the state.
     ``shutdown`` is how long the supervisor waits for the actor to finish its current
     message and ``on_stop`` when stopping it; ``start_timeout`` bounds ``on_start``.
+    ``on_failure``, if given, is called by the supervisor (in its own thread) with the
+    child's path and error each time the child exits abnormally, before the supervisor
+    decides on the restart: the place for "tell the others before restarting it" (the
+    trading tree uses it for cancel-on-disconnect). An exception it raises is logged.
     """
 
     name: str
@@ -161,6 +165,7 @@ class ChildSpec(msgspec.Struct, frozen=True, kw_only=True):
     start_timeout: float | None = 10.0
     mailbox: MailboxSpec = MailboxSpec()
     backoff: Backoff | None = None
+    on_failure: Callable[[str, BaseException | None], None] | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name)

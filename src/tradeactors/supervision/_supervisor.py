@@ -339,6 +339,8 @@ class _SupervisorActor(SupervisedActor):
         if child.incarnation.number != exited.incarnation:
             return
         child.incarnation = None
+        if exited.reason.abnormal and isinstance(child.spec, ChildSpec):
+            self._notify_failure(child.spec, child.cell.path, exited.error)
         restart = child.spec.restart
         if restart is Restart.TEMPORARY or (
             restart is Restart.TRANSIENT and not exited.reason.abnormal
@@ -346,6 +348,14 @@ class _SupervisorActor(SupervisedActor):
             self._end_child(child)
             return
         self._restart(child)
+
+    def _notify_failure(self, spec: ChildSpec, path: str, error: BaseException | None) -> None:
+        if spec.on_failure is None:
+            return
+        try:
+            spec.on_failure(path, error)
+        except Exception:  # noqa: BLE001 - a hook's bug must not stop the restart
+            self._log.exception("on_failure_failed", child=spec.name)
 
     def _end_child(self, child: _Child) -> None:
         """``child`` is not restarted: close its mailboxes; forget it if temporary (OTP)."""

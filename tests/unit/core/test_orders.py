@@ -160,3 +160,18 @@ class OrderMachine(RuleBasedStateMachine):
 
 
 TestOrderMachine = OrderMachine.TestCase
+
+
+class TestVenueDownBeforeTheAck:
+    def test_a_pending_order_can_be_marked_cancel_pending_when_its_venue_goes_down(self):
+        order = Order("c1", "BTCUSDT", buy=True, price=100, quantity=10)
+        order.apply(T.SUBMIT)
+        assert order.apply(T.REQUEST_CANCEL) is S.PENDING_CANCEL
+        assert order.apply(T.CANCELLED) is S.CANCELLED
+
+    def test_a_venue_reject_after_a_cancel_request_ends_rejected(self):
+        order = Order("c1", "BTCUSDT", buy=True, price=100, quantity=10)
+        order.apply(T.SUBMIT)
+        order.apply(T.REQUEST_CANCEL)
+        assert order.apply(T.REJECT) is S.REJECTED
+        assert not order.status.open

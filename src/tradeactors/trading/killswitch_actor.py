@@ -1,0 +1,128 @@
+"""The kill switch actor: acts on trips, and trips on stale market data.
+
+The state itself is the `TradingGate` (read by risk, the order manager and gateways as
+they handle each order, so a trip takes effect at once). This actor hears every change
+(the system subscribes its address to the gate), and on HALTED tells the order manager
+to cancel everything at every venue; it passes each change on to the ``notify`` paths
+(strategies). It also watches the books: no update from an instrument for
+``stale_after`` seconds trips HALTED with source ``stale_market_data`` (the clock
+starts at the actor's start, so a feed that never delivers trips it too).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tradeactors.core.book import BookView
+from tradeactors.core.killswitch import KillSwitchChanged, TripSource
+from tradeactors.core.messages import Message
+from tradeactors.core.risk import TradingState
+from tradeactors.supervision import SupervisedActor
+from tradeactors.trading.messages import CancelAllOrders, symbol_of
+
+if TYPE_CHECKING:
+    from tradeactors.clock import Timer
+    from tradeactors.trading.gate import TradingGate
+
+__all__ = ["KillSwitchActor"]
+
+
+class _Check(Message, frozen=True, kw_only=True, tag=True):
+    pass
+
+
+class KillSwitchActor(SupervisedActor):
+    """See the module doc.
+
+    Args:
+        gate: the kill switch's state.
+        order_manager_path: told to cancel everything on HALTED.
+        instruments: symbols whose books are watched for staleness.
+        stale_after: seconds without a book update that trip HALTED (None: not watched).
+        notify: paths told of every change.
+
+    """
+
+    def __init__(
+        self,
+        gate: TradingGate,
+        order_manager_path: str,
+        *,
+        instruments: tuple[str, ...] = (),
+        stale_after: float | None = None,
+        notify: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__()
+        self._gate = gate
+        self._om_path = order_manager_path
+        self._instruments = instruments
+        self._stale_after_ns = int(stale_after * 1e9) if stale_after else None
+        self._notify = notify
+        self._last_update: dict[str, int] = {}
+        self._timer: Timer | None = None
+
+    def on_start(self) -> None:
+        """Start watching the books."""
+        now = self.context.clock.monotonic_ns()
+        self._last_update = dict.fromkeys(self._instruments, now)
+        self._schedule()
+
+    def on_stop(self) -> None:
+        """Stop the staleness timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def on_failure(self, *_exc_info: object) -> None:
+        """Stop the staleness timer."""
+        self.on_stop()
+
+    def on_receive(self, message: Any) -> Any:
+        """Act on changes, note book updates, check staleness."""
+        if isinstance(message, BookView):
+            self._last_update[symbol_of(message.instrument)] = self.context.clock.monotonic_ns()
+        elif isinstance(message, KillSwitchChanged):
+            self._changed(message)
+        elif isinstance(message, _Check):
+            self._check()
+            self._schedule()
+        return None
+
+    def _changed(self, change: KillSwitchChanged) -> None:
+        log = (
+            self.context.log.warning
+            if change.state is not TradingState.ACTIVE
+            else (self.context.log.info)
+        )
+        log(
+            "kill_switch_changed",
+            previous=change.previous.value,
+            state=change.state.value,
+            source=change.source,
+            reason=change.reason,
+        )
+        if change.state is TradingState.HALTED:
+            self.context.address_of(self._om_path).tell(
+                CancelAllOrders(reason=f"kill switch: {change.reason}")
+            )
+        for path in self._notify:
+            self.context.address_of(path).tell(change)
+
+    def _check(self) -> None:
+        if self._stale_after_ns is None or self._gate.state is TradingState.HALTED:
+            return
+        now = self.context.clock.monotonic_ns()
+        for instrument, last in self._last_update.items():
+            if now - last > self._stale_after_ns:
+                self._gate.trip(
+                    TradingState.HALTED,
+                    source=TripSource.STALE_MARKET_DATA,
+                    reason=f"no book update for {instrument} in {self._stale_after_ns / 1e9} s",
+                )
+                return
+
+    def _schedule(self) -> None:
+        if self._stale_after_ns is None:
+            return
+        me = self.context.address
+        period = max(0.01, self._stale_after_ns / 4e9)
+        self._timer = self.context.clock.call_later(period, lambda: me.tell(_Check()))

@@ -1,0 +1,566 @@
+"""The order manager: every order's state, positions and PnL, and reconciliation.
+
+`OrderManagerActor` is the only writer of `OrderStore`. The store belongs to the
+`TradingSystem`, not to the actor: a restarted order manager continues with its
+predecessor's orders, positions and seen execution ids (like an ETS table owned by a
+supervisor), and since ``execution`` is ``rest_for_one`` the gateway restarts behind it
+and reconciles the store with the venue at once.
+
+Venue reports are facts: one that does not fit an order's state (an illegal
+transition) is counted, logged and kept out of the state machine rather than crashing
+the actor; the next reconciliation settles it. Fills are applied exactly once, by
+execution id, whether they arrive pushed, during reconciliation, or both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from tradeactors.core.orders import (
+    IllegalTransitionError,
+    Ledger,
+    Order,
+    OrderStatus,
+    Trigger,
+)
+from tradeactors.core.risk import TradingState
+from tradeactors.supervision import SupervisedActor
+from tradeactors.trading.messages import (
+    Accepted,
+    CancelAllOrders,
+    Cancelled,
+    CancelOrder,
+    CancelRejected,
+    ExposureChange,
+    ExposureSnapshot,
+    Filled,
+    GetExposure,
+    GetOrders,
+    LastExecutionId,
+    OrderUpdate,
+    PlaceOrder,
+    Reconciliation,
+    Rejected,
+    SubmitOrder,
+    VenueDown,
+    VenueStatus,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tradeactors.trading.gate import TradingGate
+
+__all__ = [
+    "CancelAtVenue",
+    "CancelEverythingAtVenue",
+    "OrderInfo",
+    "OrderManagerActor",
+    "OrderStore",
+    "OrdersReport",
+    "ReconciliationReport",
+]
+
+
+class CancelAtVenue(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """To a gateway: cancel one order."""
+
+    client_order_id: str
+    order_id: int
+
+
+class CancelEverythingAtVenue(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """To a gateway: cancel all of the account's orders at its venue."""
+
+    reason: str
+
+
+class ReconciliationReport(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """What a reconciliation found (an event for the host and the log)."""
+
+    venue: str
+    missed_fills: int  # fills the venue had that had not reached us
+    duplicate_fills: int  # fills we had already applied
+    closed: list[str]  # orders we thought open that the venue no longer has
+    unknown_at_venue: list[str]  # orders open at the venue we did not know (cancelled)
+    timestamp_ns: int
+
+
+class OrderInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One order in an `OrdersReport`."""
+
+    client_order_id: str
+    venue: str
+    instrument: str
+    buy: bool
+    price: int
+    quantity: int
+    filled: int
+    status: str
+    order_id: int | None
+
+
+class OrdersReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The order manager's view: orders, positions, venues, counters."""
+
+    orders: list[OrderInfo]
+    open_orders: int
+    positions: dict[str, int]
+    realized: dict[str, float]  # tick * lot units
+    venues: dict[str, bool]  # venue -> up
+    fills: int
+    duplicate_fills: int
+    inconsistencies: int
+    reconciliations: int
+
+
+@dataclass(slots=True)
+class _Tracked:
+    order: Order
+    request: SubmitOrder
+    order_id: int | None = None
+    cancel_wanted: bool = False
+
+
+@dataclass(slots=True)
+class OrderStore:
+    """The order manager's state; outlives its incarnations (see the module doc)."""
+
+    orders: dict[str, _Tracked] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
+    executions: dict[str, set[int]] = field(default_factory=dict)  # venue -> seen ids
+    sequence: int = 0  # of ExposureChange to risk
+    fills: int = 0
+    duplicate_fills: int = 0
+    inconsistencies: int = 0
+    reconciliations: int = 0
+
+    def last_execution_id(self, venue: str) -> int:
+        """The highest execution id applied for ``venue`` (0 if none)."""
+        seen = self.executions.get(venue)
+        return max(seen) if seen else 0
+
+    def open_orders(self, venue: str | None = None) -> list[_Tracked]:
+        """Orders that may still trade (of ``venue``, or everywhere)."""
+        return [
+            t
+            for t in self.orders.values()
+            if t.order.status.open and (venue is None or t.request.venue == venue)
+        ]
+
+
+class OrderManagerActor(SupervisedActor):
+    """Tracks orders between risk and the gateways; reconciles after every reconnect.
+
+    Args:
+        store: the state (kept by the system across restarts).
+        gateways: venue -> gateway path.
+        risk_path: where `ExposureChange`s go.
+        gate: the kill switch's state; HALTED denies orders still in this mailbox.
+        notify: paths told of `VenueStatus` changes (strategies, kill switch).
+        emit: the system's event fan-out (runs in this actor's thread).
+
+    """
+
+    def __init__(
+        self,
+        store: OrderStore,
+        gateways: dict[str, str],
+        risk_path: str,
+        gate: TradingGate,
+        *,
+        notify: tuple[str, ...] = (),
+        emit: Callable[[Any], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._store = store
+        self._gateways = dict(gateways)
+        self._risk_path = risk_path
+        self._gate = gate
+        self._notify = notify
+        self._emit = emit or (lambda _event: None)
+        # Every (re)start: venues are down until their gateway reconciled.
+        self._up: dict[str, bool] = dict.fromkeys(gateways, False)
+
+    def on_start(self) -> None:
+        """Log what the store holds (a restart continues with it)."""
+        store = self._store
+        self.context.log.info(
+            "order_manager_started",
+            orders=len(store.orders),
+            open_orders=len(store.open_orders()),
+        )
+
+    def on_receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
+        """Dispatch by message type."""
+        if isinstance(message, Filled):
+            self._on_fill(message, reconciling=False)
+        elif isinstance(message, Accepted):
+            self._on_accepted(message)
+        elif isinstance(message, Cancelled):
+            self._on_cancelled(message)
+        elif isinstance(message, PlaceOrder):
+            self._place(message.order)
+        elif isinstance(message, CancelOrder):
+            self._cancel(message.client_order_id)
+        elif isinstance(message, Rejected):
+            self._on_rejected(message)
+        elif isinstance(message, CancelRejected):
+            tracked = self._store.orders.get(message.client_order_id)
+            if tracked is not None and tracked.order.status is OrderStatus.PENDING_CANCEL:
+                self._move(tracked, Trigger.CANCEL_REJECTED, message.reason)
+        elif isinstance(message, CancelAllOrders):
+            if message.owner is None:
+                self._cancel_all(message.venue, message.reason)
+            else:
+                for tracked in self._store.open_orders(message.venue):
+                    if tracked.request.owner == message.owner:
+                        self._cancel(tracked.order.client_order_id)
+        elif isinstance(message, VenueDown):
+            self._venue_down(message)
+        elif isinstance(message, LastExecutionId):
+            return self._store.last_execution_id(message.venue)
+        elif isinstance(message, Reconciliation):
+            self._reconcile(message)
+        elif isinstance(message, GetExposure):
+            return self._exposure()
+        elif isinstance(message, GetOrders):
+            return self._report()
+        else:
+            self.context.log.warning("unknown_message", message_type=type(message).__name__)
+        return None
+
+    # -- orders going out ------------------------------------------------------------
+
+    def _place(self, request: SubmitOrder) -> None:
+        store = self._store
+        if request.client_order_id in store.orders:
+            self._deny(request, "duplicate_client_order_id", tracked=False)
+            return
+        if self._gate.state is TradingState.HALTED:
+            self._deny(request, "halted")
+            return
+        gateway = self._gateways.get(request.venue)
+        if gateway is None:
+            self._deny(request, "unknown_venue")
+            return
+        if not self._up[request.venue]:
+            self._deny(request, "venue_down")
+            return
+        order = Order(
+            request.client_order_id,
+            request.instrument,
+            buy=request.buy,
+            price=request.price,
+            quantity=request.quantity,
+        )
+        order.apply(Trigger.SUBMIT)
+        store.orders[request.client_order_id] = _Tracked(order=order, request=request)
+        self.context.address_of(gateway).tell(PlaceOrder(order=request))
+
+    def _deny(self, request: SubmitOrder, reason: str, *, tracked: bool = True) -> None:
+        """Refuse an order risk passed; risk stops counting it."""
+        update = OrderUpdate(
+            client_order_id=request.client_order_id,
+            venue=request.venue,
+            instrument=request.instrument,
+            buy=request.buy,
+            price=request.price,
+            quantity=request.quantity,
+            status=OrderStatus.DENIED.value,
+            filled=0,
+            reason=reason,
+        )
+        if tracked:
+            self._to_risk(request, closed=True)
+        if request.owner:
+            self.context.address_of(request.owner).tell(update)
+        self._emit(update)
+
+    def _cancel(self, client_order_id: str) -> None:
+        tracked = self._store.orders.get(client_order_id)
+        if tracked is None or not tracked.order.status.open:
+            return
+        if tracked.order.status is not OrderStatus.PENDING_CANCEL:
+            self._move(tracked, Trigger.REQUEST_CANCEL, "cancel requested")
+        self._send_cancel(tracked)
+
+    def _send_cancel(self, tracked: _Tracked) -> None:
+        venue = tracked.request.venue
+        if not self._up.get(venue, False):
+            return  # the venue cancelled it on disconnect; reconciliation will confirm
+        if tracked.order_id is None:
+            tracked.cancel_wanted = True  # sent when the venue acknowledges it
+            return
+        self.context.address_of(self._gateways[venue]).tell(
+            CancelAtVenue(client_order_id=tracked.order.client_order_id, order_id=tracked.order_id)
+        )
+
+    def _cancel_all(self, venue: str | None, reason: str) -> None:
+        venues = [venue] if venue is not None else list(self._gateways)
+        for name in venues:
+            for tracked in self._store.open_orders(name):
+                if tracked.order.status is not OrderStatus.PENDING_CANCEL:
+                    self._move(tracked, Trigger.REQUEST_CANCEL, reason)
+            if self._up.get(name, False):
+                self.context.address_of(self._gateways[name]).tell(
+                    CancelEverythingAtVenue(reason=reason)
+                )
+        self.context.log.info("cancel_all", venues=venues, reason=reason)
+
+    # -- reports coming in ---------------------------------------------------------------
+
+    def _on_accepted(self, report: Accepted) -> None:
+        tracked = self._store.orders.get(report.client_order_id)
+        if tracked is None:
+            self._inconsistent("unknown_order_accepted", report.client_order_id)
+            return
+        tracked.order_id = report.order_id
+        if tracked.order.status is OrderStatus.PENDING:
+            self._move(tracked, Trigger.ACCEPT, "")
+        if tracked.cancel_wanted:
+            tracked.cancel_wanted = False
+            self._send_cancel(tracked)
+
+    def _on_fill(self, fill: Filled, *, reconciling: bool) -> bool:
+        """Apply ``fill`` unless its execution id was seen; True if applied."""
+        store = self._store
+        seen = store.executions.setdefault(fill.venue, set())
+        if fill.execution_id in seen:
+            store.duplicate_fills += 1
+            return False
+        seen.add(fill.execution_id)
+        store.fills += 1
+        tracked = store.orders.get(fill.client_order_id)
+        signed = fill.quantity if fill.buy else -fill.quantity
+        if tracked is None:
+            # Not ours to track (placed before a process restart, or by another session
+            # of the account): the position is still the venue's, so it counts.
+            store.ledger.apply_fill(fill.instrument, signed, fill.price)
+            self._inconsistent("unknown_order_filled", fill.client_order_id)
+            return True
+        store.ledger.apply_fill(tracked.order.instrument, signed, fill.price)
+        if tracked.order_id is None:
+            tracked.order_id = fill.order_id
+        order = tracked.order
+        try:
+            order.fill(fill.quantity)
+        except (IllegalTransitionError, ValueError) as exc:
+            self._inconsistent("fill_does_not_fit", order.client_order_id, error=str(exc))
+        self._to_risk(
+            tracked.request,
+            fill_quantity=fill.quantity,
+            fill_price=fill.price,
+            closed=not order.status.open,
+        )
+        self._update(
+            tracked,
+            "reconciled" if reconciling else "",
+            fill_quantity=fill.quantity,
+            fill_price=fill.price,
+            execution_id=fill.execution_id,
+        )
+        return True
+
+    def _on_cancelled(self, report: Cancelled) -> None:
+        tracked = self._store.orders.get(report.client_order_id)
+        if tracked is None:
+            self._inconsistent("unknown_order_cancelled", report.client_order_id)
+            return
+        if tracked.order.status in (OrderStatus.CANCELLED, OrderStatus.FILLED):
+            return  # already settled (e.g. by reconciliation)
+        if self._move(tracked, Trigger.CANCELLED, report.reason):
+            self._to_risk(tracked.request, closed=True)
+
+    def _on_rejected(self, report: Rejected) -> None:
+        tracked = self._store.orders.get(report.client_order_id)
+        if tracked is None or tracked.order.status is OrderStatus.REJECTED:
+            return  # the venue says it twice: once pushed, once as the reply
+        if self._move(tracked, Trigger.REJECT, report.reason):
+            self._to_risk(tracked.request, closed=True)
+
+    # -- venue up and down -----------------------------------------------------------
+
+    def _venue_down(self, message: VenueDown) -> None:
+        if message.venue not in self._up:
+            return
+        self._up[message.venue] = False
+        marked = 0
+        for tracked in self._store.open_orders(message.venue):
+            if tracked.order.status is not OrderStatus.PENDING_CANCEL:
+                marked += self._move(tracked, Trigger.REQUEST_CANCEL, "venue down")
+        self.context.log.warning(
+            "venue_down", venue=message.venue, reason=message.reason, cancel_pending=marked
+        )
+        self._status(message.venue, up=False, reason=message.reason)
+
+    def _reconcile(self, message: Reconciliation) -> None:
+        venue = message.venue
+        store = self._store
+        store.reconciliations += 1
+        missed = duplicates = 0
+        for fill in sorted(message.fills, key=lambda f: f.execution_id):
+            if self._on_fill(fill, reconciling=True):
+                missed += 1
+            else:
+                duplicates += 1
+        at_venue = {o.client_order_id: o for o in message.open_orders}
+        closed: list[str] = []
+        for tracked in store.open_orders(venue):
+            venue_order = at_venue.get(tracked.order.client_order_id)
+            if venue_order is None:
+                closed.append(tracked.order.client_order_id)
+                if self._move(tracked, Trigger.CANCELLED, "not open at the venue"):
+                    self._to_risk(tracked.request, closed=True)
+            elif tracked.order_id is None:
+                tracked.order_id = venue_order.order_id
+        unknown = [cid for cid in at_venue if cid not in store.orders]
+        self._up[venue] = True
+        gateway = self.context.address_of(self._gateways[venue])
+        for cid in unknown:
+            gateway.tell(CancelAtVenue(client_order_id=cid, order_id=at_venue[cid].order_id))
+        for tracked in store.open_orders(venue):
+            # still open at the venue but cancel-pending here: the cancel is re-sent
+            if tracked.order.status is OrderStatus.PENDING_CANCEL:
+                self._send_cancel(tracked)
+        report = ReconciliationReport(
+            venue=venue,
+            missed_fills=missed,
+            duplicate_fills=duplicates,
+            closed=closed,
+            unknown_at_venue=unknown,
+            timestamp_ns=self.context.clock.time_ns(),
+        )
+        self.context.log.info(
+            "venue_reconciled",
+            venue=venue,
+            missed_fills=missed,
+            duplicate_fills=duplicates,
+            closed=len(closed),
+            unknown_at_venue=len(unknown),
+        )
+        self._emit(report)
+        self._status(venue, up=True, reason="reconciled")
+
+    def _status(self, venue: str, *, up: bool, reason: str) -> None:
+        status = VenueStatus(
+            venue=venue, up=up, reason=reason, timestamp_ns=self.context.clock.time_ns()
+        )
+        for path in self._notify:
+            self.context.address_of(path).tell(status)
+        self._emit(status)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _move(self, tracked: _Tracked, trigger: Trigger, reason: str) -> bool:
+        try:
+            tracked.order.apply(trigger)
+        except IllegalTransitionError as exc:
+            self._inconsistent("illegal_transition", tracked.order.client_order_id, error=str(exc))
+            return False
+        self._update(tracked, reason)
+        return True
+
+    def _inconsistent(self, what: str, client_order_id: str, **details: Any) -> None:
+        self._store.inconsistencies += 1
+        self.context.log.warning(what, client_order_id=client_order_id, **details)
+
+    def _update(
+        self,
+        tracked: _Tracked,
+        reason: str,
+        *,
+        fill_quantity: int = 0,
+        fill_price: int = 0,
+        execution_id: int = 0,
+    ) -> None:
+        order, request = tracked.order, tracked.request
+        update = OrderUpdate(
+            client_order_id=order.client_order_id,
+            venue=request.venue,
+            instrument=order.instrument,
+            buy=request.buy,
+            price=order.price,
+            quantity=order.quantity,
+            status=order.status.value,
+            filled=order.filled,
+            reason=reason,
+            fill_quantity=fill_quantity,
+            fill_price=fill_price,
+            execution_id=execution_id,
+        )
+        if request.owner:
+            self.context.address_of(request.owner).tell(update)
+        self._emit(update)
+
+    def _to_risk(
+        self,
+        request: SubmitOrder,
+        *,
+        fill_quantity: int = 0,
+        fill_price: int = 0,
+        closed: bool = False,
+    ) -> None:
+        self._store.sequence += 1
+        self.context.address_of(self._risk_path).tell(
+            ExposureChange(
+                sequence=self._store.sequence,
+                client_order_id=request.client_order_id,
+                instrument=request.instrument,
+                buy=request.buy,
+                fill_quantity=fill_quantity,
+                fill_price=fill_price,
+                closed=closed,
+            )
+        )
+
+    def _exposure(self) -> ExposureSnapshot:
+        store = self._store
+        open_orders = store.open_orders()
+        positions: dict[str, int] = {}
+        averages: dict[str, tuple[int, int]] = {}
+        realized: dict[str, tuple[int, int]] = {}
+        for instrument in {t.order.instrument for t in store.orders.values()}:
+            position = store.ledger.position(instrument)
+            positions[instrument] = position.net
+            averages[instrument] = position.average_price.as_integer_ratio()
+            realized[instrument] = position.realized.as_integer_ratio()
+        return ExposureSnapshot(
+            sequence=store.sequence,
+            positions=positions,
+            average_prices=averages,
+            realized=realized,
+            open_orders=[t.request for t in open_orders],
+            remaining={t.order.client_order_id: t.order.remaining for t in open_orders},
+        )
+
+    def _report(self) -> OrdersReport:
+        store = self._store
+        instruments = {t.order.instrument for t in store.orders.values()}
+        return OrdersReport(
+            orders=[
+                OrderInfo(
+                    client_order_id=t.order.client_order_id,
+                    venue=t.request.venue,
+                    instrument=t.order.instrument,
+                    buy=t.request.buy,
+                    price=t.order.price,
+                    quantity=t.order.quantity,
+                    filled=t.order.filled,
+                    status=t.order.status.value,
+                    order_id=t.order_id,
+                )
+                for t in store.orders.values()
+            ],
+            open_orders=len(store.open_orders()),
+            positions={i: store.ledger.position(i).net for i in instruments},
+            realized={i: float(store.ledger.position(i).realized) for i in instruments},
+            venues=dict(self._up),
+            fills=store.fills,
+            duplicate_fills=store.duplicate_fills,
+            inconsistencies=store.inconsistencies,
+            reconciliations=store.reconciliations,
+        )
