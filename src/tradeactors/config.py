@@ -116,7 +116,10 @@ class KillSwitchConfig(_Section, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The built-in market maker (the only strategy until the strategy engine exists)."""
+    """The built-in market maker (the only strategy until the strategy engine exists).
+
+    ``name = "none"`` runs the tree without a strategy (orders come from the host).
+    """
 
     name: str = "market_maker"
     half_spread: int = 2
@@ -149,9 +152,10 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     demo: DemoConfig = DemoConfig()
 
     def __post_init__(self) -> None:
-        if self.strategy.name != "market_maker":
+        if self.strategy.name not in ("market_maker", "none"):
             raise ConfigError(
-                f"strategy.name: unknown strategy {self.strategy.name!r} (known: market_maker)"
+                f"strategy.name: unknown strategy {self.strategy.name!r} "
+                "(known: market_maker, none)"
             )
         if self.execution.cancel_all_after and not (
             0 < self.execution.refresh < self.execution.cancel_all_after

@@ -106,6 +106,8 @@ class OrderEntry:
         self._burst = burst
         self._sessions: dict[object, Session] = {}
         self._deadlines: dict[str, int] = {}  # account -> cancel_all_after deadline (ns)
+        self.requests: dict[tuple[str, str], int] = {}  # (account, op) -> requests taken
+        self.muted: set[str] = set()  # accounts whose pushed reports are lost (fault)
 
     # -- connections -----------------------------------------------------------------
 
@@ -138,7 +140,7 @@ class OrderEntry:
         """Push execution reports to the sessions of the accounts concerned."""
         for event in events:
             account = getattr(event, "account", None)
-            if account is None:
+            if account is None or account in self.muted:
                 continue
             message = self._report(event)
             for session in self._sessions.values():
@@ -165,6 +167,8 @@ class OrderEntry:
         if session.account is None:
             session.send(_error(request.id, "not_logged_on", "log on first"))
             return []
+        key = (session.account, request.op)
+        self.requests[key] = self.requests.get(key, 0) + 1
         try:
             events = self._dispatch(session, session.account, request, now_ns)
         except (ParseError, ValueError, KeyError) as exc:

@@ -104,6 +104,23 @@ class SimExchange:
         with self._lock:
             return self.engine.position(account, self.instrument.symbol)
 
+    def requests(self, account: str, op: str) -> int:
+        """How many ``op`` requests the venue took from ``account`` (logged-on ones)."""
+        with self._lock:
+            return self.orders.requests.get((account, op), 0)
+
+    def mute_reports(self, account: str, *, muted: bool = True) -> None:
+        """Fault injection: lose (or stop losing) the reports pushed to ``account``.
+
+        Replies still arrive, and ``fills`` still lists every fill: this is a link
+        that went deaf, the case reconciliation exists for.
+        """
+        with self._lock:
+            if muted:
+                self.orders.muted.add(account)
+            else:
+                self.orders.muted.discard(account)
+
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` holds, re-checked after every change.
 

@@ -248,7 +248,9 @@ class SimGateway(SupervisedActor):
             self._request("cancel_all_after", timeout=self._cancel_all_after)
         om = self.context.address_of(self._om_path)
         since = om.ask(LastExecutionId(venue=self._venue), timeout=self._timeout)
-        fills = [self._filled(_Frame(**f)) for f in self._request("fills", since=since)]
+        fills = [
+            self._filled(msgspec.convert(f, _Frame)) for f in self._request("fills", since=since)
+        ]
         orders = [
             VenueOrder(
                 order_id=o["order_id"],
@@ -347,7 +349,9 @@ class SimGateway(SupervisedActor):
             return self._filled(frame)
         if frame.event == "accepted":
             return Accepted(
-                venue=self._venue, client_order_id=frame.client_order_id, order_id=frame.order_id or 0
+                venue=self._venue,
+                client_order_id=frame.client_order_id,
+                order_id=frame.order_id or 0,
             )
         if frame.event == "cancelled":
             return Cancelled(

@@ -22,8 +22,11 @@ from collections import deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource
+from tradeactors.core.messages import Message
 from tradeactors.core.orders import OrderStatus, Position
 from tradeactors.core.risk import OrderRequest, RiskEngine, RiskLimits, TradingState
 from tradeactors.supervision import SupervisedActor
@@ -43,7 +46,20 @@ if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.trading.gate import TradingGate
 
-__all__ = ["RiskActor"]
+__all__ = ["GetRiskReport", "RiskActor", "RiskReport"]
+
+
+class GetRiskReport(Message, frozen=True, kw_only=True, tag=True):
+    """Ask risk for its `RiskReport` (answered after everything queued before it)."""
+
+
+class RiskReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What risk counts now."""
+
+    positions: dict[str, int]
+    open_orders: int
+    denied: dict[str, int]  # reason -> denials by this incarnation
+    sequence: int
 
 
 class RiskActor(SupervisedActor):
@@ -122,6 +138,13 @@ class RiskActor(SupervisedActor):
             self._exposure(message)
         elif isinstance(message, BookView):
             self._reference(message)
+        elif isinstance(message, GetRiskReport):
+            return RiskReport(
+                positions={i: self._engine.position(i) for i in self._pnl},
+                open_orders=self._engine.open_orders,
+                denied=dict(self.denied),
+                sequence=self._sequence,
+            )
         return None
 
     def _check(self, order: SubmitOrder) -> None:

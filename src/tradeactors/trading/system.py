@@ -152,7 +152,11 @@ class TradingSystem:
         self._log = structlog.get_logger("tradeactors.system")
         self._unsubscribe: list[Callable[[], None]] = []
         self.gateway_path = f"execution/gateway.{venue.name}"
-        self.strategy_path = f"strategies/{self.config.strategy.name}"
+        self.strategy_path: str | None = (
+            None
+            if self.config.strategy.name == "none"
+            else f"strategies/{self.config.strategy.name}"
+        )
         self._ids = ClientOrderIds(self.clock.time_ns(), "host")
 
     # -- lifecycle -------------------------------------------------------------------
@@ -304,6 +308,8 @@ class TradingSystem:
 
     def strategy_report(self, timeout: float = 5.0) -> StrategyReport:
         """The built-in strategy's counters."""
+        if self.strategy_path is None:
+            raise RuntimeError("no strategy is configured")
         report: StrategyReport = self.tree.address(self.strategy_path).ask(
             GetStrategyReport(), timeout=timeout
         )
@@ -377,10 +383,9 @@ class TradingSystem:
         cfg = self.config
         venue = cfg.venue.name
         symbol = self.instrument.symbol
-        strategies = (self.strategy_path,)
+        strategies = () if self.strategy_path is None else (self.strategy_path,)
         assert self._credentials is not None  # noqa: S101 - set by start
         execution = cfg.execution
-        strategy = cfg.strategy
         return SupervisorSpec(
             name="trading",
             intensity=cfg.supervision.intensity,
@@ -475,26 +480,36 @@ class TradingSystem:
                         ),
                     ),
                 ),
-                SupervisorSpec(
-                    name="strategies",
-                    intensity=cfg.supervision.intensity,
-                    period=cfg.supervision.period,
-                    children=(
-                        ChildSpec(
-                            name=strategy.name,
-                            actor=MarketMaker,
-                            args=(venue, symbol, RISK, ORDER_MANAGER),
-                            kwargs={
-                                "params": MarketMakerParams(
-                                    half_spread=strategy.half_spread,
-                                    size=strategy.size,
-                                    max_inventory=strategy.max_inventory,
-                                    skew=strategy.skew,
-                                    requote=strategy.requote,
-                                    min_interval=strategy.min_interval,
-                                ),
-                            },
-                        ),
+                *self._strategies(),
+            ),
+        )
+
+    def _strategies(self) -> tuple[SupervisorSpec, ...]:
+        cfg = self.config
+        strategy = cfg.strategy
+        if self.strategy_path is None:
+            return ()
+        venue, symbol = cfg.venue.name, self.instrument.symbol
+        return (
+            SupervisorSpec(
+                name="strategies",
+                intensity=cfg.supervision.intensity,
+                period=cfg.supervision.period,
+                children=(
+                    ChildSpec(
+                        name=strategy.name,
+                        actor=MarketMaker,
+                        args=(venue, symbol, RISK, ORDER_MANAGER),
+                        kwargs={
+                            "params": MarketMakerParams(
+                                half_spread=strategy.half_spread,
+                                size=strategy.size,
+                                max_inventory=strategy.max_inventory,
+                                skew=strategy.skew,
+                                requote=strategy.requote,
+                                min_interval=strategy.min_interval,
+                            ),
+                        },
                     ),
                 ),
             ),

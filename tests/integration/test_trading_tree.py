@@ -1,0 +1,307 @@
+"""The trading tree against a real simulated exchange on 127.0.0.1 (both runtimes).
+
+Cancel-on-disconnect, reconciliation of missed fills, the kill switch stopping queued
+orders, escalation, risk limits holding across a risk restart and under concurrent
+submitters. Every wait is on an event or the venue's change condition, with a timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from trading_helpers import (
+    INSTRUMENT,
+    MID,
+    SECRET,
+    SYMBOL,
+    TAKER_SECRET,
+    Taker,
+    TradingEvents,
+    config_for,
+    open_at_venue,
+    resting_buy,
+    submit,
+    wait_open_at_venue,
+)
+
+from tradeactors.clock import SystemClock
+from tradeactors.core.killswitch import KillSwitchChanged
+from tradeactors.core.risk import TradingState
+from tradeactors.exchange.liquidity import LiquidityConfig
+from tradeactors.exchange.server import SimExchange
+from tradeactors.supervision import ActorStarted
+from tradeactors.trading.messages import OrderUpdate, VenueStatus
+from tradeactors.trading.order_manager import ReconciliationReport
+from tradeactors.trading.risk_actor import GetRiskReport
+from tradeactors.trading.system import TradingSystem
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.supervision
+
+GATEWAY = "execution/gateway.sim"
+
+
+@pytest.fixture
+def venue() -> Iterator[SimExchange]:
+    clock = SystemClock()
+    exchange = SimExchange(
+        INSTRUMENT,
+        clock,
+        seed=7,
+        interval=0.02,
+        keys={"demo": SECRET, "taker": TAKER_SECRET},
+        rate_per_second=10_000,
+        # an empty, still market: nothing trades with the system unless a test makes it
+        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
+    ).start()
+    try:
+        yield exchange
+    finally:
+        exchange.close()
+        clock.close()
+
+
+@pytest.fixture
+def make_system(venue, monkeypatch):
+    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
+    systems: list[tuple[TradingSystem, TradingEvents]] = []
+
+    def make(**sections):
+        system = TradingSystem(config_for(venue, **sections))
+        events = TradingEvents()
+        system.subscribe(events)
+        system.start(timeout=20)
+        events.wait_for(VenueStatus, up=True)
+        systems.append((system, events))
+        return system, events
+
+    yield make
+    for system, _events in systems:
+        if system.tree.running:
+            system.stop(timeout=10)
+
+
+def _accepted(events: TradingEvents, count: int) -> None:
+    events.wait_for(OrderUpdate, count=count, status="accepted")
+
+
+def _gateway_started(system: TradingSystem, incarnation: int) -> threading.Event:
+    started = threading.Event()
+
+    def on_event(event):
+        if (
+            isinstance(event, ActorStarted)
+            and event.path == GATEWAY
+            and event.incarnation >= incarnation
+        ):
+            started.set()
+
+    system.tree.subscribe(on_event)
+    return started
+
+
+@pytest.mark.parametrize("how", ["crash", "kill"])
+def test_a_dead_gateway_leaves_nothing_open_at_the_venue_and_trading_resumes(
+    venue, make_system, how
+):
+    system, events = make_system()
+    for _ in range(3):
+        resting_buy(system)
+    _accepted(events, 3)
+    assert open_at_venue(venue) == 3
+    restarted = _gateway_started(system, 2)
+
+    died = time.monotonic()
+    faults = system.tree.faults(GATEWAY)
+    if how == "crash":
+        faults.crash_next()
+        system.tree.address(GATEWAY).tell("poke")  # the next message it handles
+    else:
+        faults.kill()  # no on_failure: the supervisor's hook closes the socket
+    assert wait_open_at_venue(venue, lambda n: n == 0, timeout=1.0), "orders left at the venue"
+    cancelled_after = time.monotonic() - died
+
+    assert system.wait_for_no_open_orders(5.0)
+    down = events.wait_for(VenueStatus, up=False)
+    assert down[0].venue == "sim"
+    assert restarted.wait(10)
+    events.wait_for(VenueStatus, count=2, up=True)  # reconciled and up again
+    report = system.orders()
+    assert report.open_orders == 0
+    assert {o.status for o in report.orders} == {"cancelled"}
+
+    resting_buy(system)  # trading resumes
+    assert wait_open_at_venue(venue, lambda n: n == 1, timeout=5.0)
+    summary = system.stop()
+    assert summary.open_at_venue == 0
+    assert summary.clean
+    assert cancelled_after < 1.0
+
+
+def test_a_fill_missed_while_the_link_was_deaf_is_applied_exactly_once(venue, make_system):
+    system, events = make_system()
+    price = MID + 400
+    client_order_id = submit(system, buy=False, price=price, quantity=5)
+    _accepted(events, 1)
+    venue.mute_reports("demo")  # the venue's reports to us are lost from now on
+    taker = Taker(venue)
+    try:
+        taker.request(
+            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(price), quantity=INSTRUMENT.format_size(2),
+        )  # fmt: skip
+    finally:
+        taker.close()
+    assert venue.position("demo") == -2
+    assert system.orders().fills == 0  # we never heard of it
+
+    restarted = _gateway_started(system, 2)
+    system.tree.faults(GATEWAY).kill()
+    venue.mute_reports("demo", muted=False)
+    assert restarted.wait(10)
+    reconciled = events.wait_for(ReconciliationReport, count=2)[-1]
+    assert reconciled.missed_fills == 1
+    assert reconciled.closed == [client_order_id]  # its rest went with the old session
+
+    report = system.orders()
+    assert report.fills == 1
+    assert report.positions[SYMBOL] == venue.position("demo") == -2
+    (order,) = report.orders
+    assert (order.filled, order.status) == (2, "cancelled")
+    fills = [e for e in events.of(OrderUpdate) if e.fill_quantity]
+    assert [f.fill_quantity for f in fills] == [2]
+
+    # Another reconnect fetches from the last applied execution id: nothing twice.
+    restarted = _gateway_started(system, 3)
+    system.tree.faults(GATEWAY).kill()
+    assert restarted.wait(10)
+    again = events.wait_for(ReconciliationReport, count=3)[-1]
+    assert (again.missed_fills, again.duplicate_fills) == (0, 0)
+    assert system.orders().positions[SYMBOL] == -2
+    assert system.stop().clean
+
+
+@pytest.mark.parametrize("stage", ["risk", "execution/order_manager", GATEWAY])
+def test_tripping_the_kill_switch_stops_orders_already_queued_in_a_mailbox(
+    venue, make_system, stage
+):
+    system, events = make_system()
+    resting = resting_buy(system)
+    _accepted(events, 1)
+    places_before = venue.requests("demo", "place")
+
+    system.tree.faults(stage).slow(0.05)  # orders pile up in this actor's mailbox
+    queued = [submit(system, buy=True, price=MID - 300, quantity=1) for _ in range(10)]
+    if stage != "risk":  # let risk pass them on, so they wait further down the path
+        system.tree.address("risk").ask(GetRiskReport(), timeout=10)
+    if stage == GATEWAY:
+        system.orders(timeout=10)
+    assert system.kill("test: halt with orders in flight") is not None
+    system.tree.faults(stage).clear()
+
+    assert wait_open_at_venue(venue, lambda n: n == 0, timeout=5.0)
+    assert system.wait_for_no_open_orders(10)
+    # risk and the order manager deny it; the gateway hands it back as rejected (after
+    # the kill switch's cancel-all marked it cancel-pending)
+    status = "rejected" if stage == GATEWAY else "denied"
+    for client_order_id in queued:
+        (update,) = events.wait_for(OrderUpdate, client_order_id=client_order_id, status=status)
+        assert update.reason == "halted"
+    assert venue.requests("demo", "place") == places_before  # none reached the venue
+    resting_update = events.of(OrderUpdate, client_order_id=resting)[-1]
+    assert resting_update.status == "cancelled"
+    assert system.gate.state is TradingState.HALTED  # latched
+    assert system.stop().clean
+
+
+def test_a_gateway_crash_loop_past_intensity_trips_the_kill_switch_and_leaves_nothing_open(
+    venue, make_system
+):
+    system, events = make_system(execution={"intensity": 2, "period": 30.0})
+    for _ in range(2):
+        resting_buy(system)
+    _accepted(events, 2)
+    for incarnation in (2, 3):
+        restarted = _gateway_started(system, incarnation)
+        system.tree.faults(GATEWAY).kill()
+        assert restarted.wait(10)
+    system.tree.faults(GATEWAY).kill()  # the third restart within the period: too many
+
+    (tripped,) = events.wait_for(KillSwitchChanged, state=TradingState.HALTED)
+    assert tripped.source == "escalation"
+    assert wait_open_at_venue(venue, lambda n: n == 0, timeout=2.0)
+    assert system.wait_for_no_open_orders(10)
+    resting_buy(system)  # denied: halted
+    events.wait_for(OrderUpdate, status="denied", reason="halted")
+    assert open_at_venue(venue) == 0
+    summary = system.stop()
+    assert summary.open_at_venue == 0
+
+
+def test_risk_rebuilds_its_exposure_after_being_killed_and_the_limits_hold(venue, make_system):
+    system, events = make_system(risk={"max_position": 10})
+    resting_buy(system, quantity=5)
+    resting_buy(system, quantity=5)
+    _accepted(events, 2)
+
+    started = threading.Event()
+    system.tree.subscribe(
+        lambda e: isinstance(e, ActorStarted) and e.path == "risk" and started.set()
+    )
+    system.tree.faults("risk").kill()
+    assert started.wait(10)
+    rebuilt = system.tree.address("risk").ask(GetRiskReport(), timeout=10)
+    assert rebuilt.open_orders == 2
+
+    one_more = resting_buy(system, quantity=1)
+    (denied,) = events.wait_for(OrderUpdate, client_order_id=one_more)
+    assert (denied.status, denied.reason) == ("denied", "max_position")
+    sell = submit(system, buy=False, price=MID + 300, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=sell, status="accepted")  # other side: fine
+    assert open_at_venue(venue) == 3
+    assert system.stop().clean
+
+
+def test_several_submitters_hammering_one_instrument_never_breach_the_max_position_at_the_venue(
+    venue, make_system
+):
+    limit = 10
+    system, events = make_system(risk={"max_position": limit, "max_order_quantity": 3})
+    seller = Taker(venue)  # liquidity to take: 20 asks of 5 lots
+    try:
+        for i in range(20):
+            seller.request(
+                "place", client_order_id=f"ask{i}", side="sell", type="limit", tif="gtc",
+                price=INSTRUMENT.format_price(MID + 10 + i), quantity=INSTRUMENT.format_size(5),
+            )  # fmt: skip
+        per_submitter = 15
+        ids: list[list[str]] = [[] for _ in range(3)]
+
+        def hammer(mine: list[str]) -> None:
+            mine.extend(
+                submit(system, buy=True, price=MID + 200, quantity=3, tif="ioc")
+                for _ in range(per_submitter)
+            )
+
+        submitters = [threading.Thread(target=hammer, args=(mine,)) for mine in ids]
+        for thread in submitters:
+            thread.start()
+        for thread in submitters:
+            thread.join(10)
+        for client_order_id in (cid for mine in ids for cid in mine):
+            updates = events.wait_for(OrderUpdate, client_order_id=client_order_id, timeout=20)
+            assert updates[0].status in ("denied", "pending", "accepted", "filled", "cancelled")
+        assert system.wait_for_no_open_orders(10)
+        # Buys only: the venue's position only grows, so its final value is its maximum.
+        position = venue.position("demo")
+        assert 0 < position <= limit
+        assert position == system.orders().positions[SYMBOL]
+        assert events.of(OrderUpdate, status="denied", reason="max_position")
+    finally:
+        seller.close()
+    assert system.stop().clean
