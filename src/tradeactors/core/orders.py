@@ -103,7 +103,8 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.PENDING_CANCEL, T.FILL): S.FILLED,  # ... and lost it completely
     (S.PENDING_CANCEL, T.CANCELLED): S.CANCELLED,
     (S.PENDING_CANCEL, T.EXPIRE): S.EXPIRED,
-    (S.PENDING_CANCEL, T.REJECT): S.REJECTED,  # cancel asked before the venue refused it
+    # (PENDING_CANCEL, REJECT) -> REJECTED only for an order cancelled while still pending
+    # and never filled (the venue refused it after all): see Order.apply
     # CANCEL_REJECTED from PENDING_CANCEL returns to the state before the request
     (S.CANCELLED, T.PARTIAL_FILL): S.CANCELLED,  # a late fill: applied, stays cancelled
     (S.CANCELLED, T.FILL): S.FILLED,
@@ -164,6 +165,13 @@ class Order:
             self.status, self._before_cancel = self._before_cancel, None
             return self.status
         target = TRANSITIONS.get((self.status, trigger))
+        if (
+            trigger is Trigger.REJECT
+            and self.status is OrderStatus.PENDING_CANCEL
+            and self._before_cancel is OrderStatus.PENDING
+            and self.filled == 0
+        ):
+            target = OrderStatus.REJECTED
         if target is None:
             raise IllegalTransitionError(self.client_order_id, self.status, trigger)
         if trigger is Trigger.REQUEST_CANCEL:

@@ -175,3 +175,11 @@ class TestVenueDownBeforeTheAck:
         order.apply(T.REQUEST_CANCEL)
         assert order.apply(T.REJECT) is S.REJECTED
         assert not order.status.open
+
+    def test_a_partly_filled_order_cannot_be_rejected_even_while_cancel_pending(self):
+        order = Order("c1", "BTCUSDT", buy=True, price=100, quantity=10)
+        order.apply(T.SUBMIT)
+        order.fill(1)
+        order.apply(T.REQUEST_CANCEL)
+        with pytest.raises(IllegalTransitionError):
+            order.apply(T.REJECT)
