@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
+from tradeactors.clock import SystemClock
+from tradeactors.exchange.liquidity import LiquidityConfig
+from tradeactors.exchange.server import SimExchange
 from tradeactors.venues.capture import read_capture
 
 if TYPE_CHECKING:
@@ -96,3 +99,26 @@ def venue() -> Iterator[tuple[Venue, str, str]]:
         http_server.server_close()
         for thread in threads:
             thread.join(10)
+
+
+@pytest.fixture
+def sim_venue() -> Iterator[SimExchange]:
+    """The simulated exchange with an empty, still book: nothing trades unless a test
+    makes it. Accounts ``demo`` and ``taker`` (secrets in trading_helpers)."""
+    from trading_helpers import INSTRUMENT, SECRET, TAKER_SECRET
+
+    clock = SystemClock()
+    exchange = SimExchange(
+        INSTRUMENT,
+        clock,
+        seed=7,
+        interval=0.02,
+        keys={"demo": SECRET, "taker": TAKER_SECRET},
+        rate_per_second=10_000,
+        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
+    ).start()
+    try:
+        yield exchange
+    finally:
+        exchange.close()
+        clock.close()

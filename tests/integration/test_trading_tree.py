@@ -17,7 +17,6 @@ from trading_helpers import (
     MID,
     SECRET,
     SYMBOL,
-    TAKER_SECRET,
     Taker,
     TradingEvents,
     config_for,
@@ -27,11 +26,8 @@ from trading_helpers import (
     wait_open_at_venue,
 )
 
-from tradeactors.clock import SystemClock
 from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.risk import TradingState
-from tradeactors.exchange.liquidity import LiquidityConfig
-from tradeactors.exchange.server import SimExchange
 from tradeactors.supervision import ActorStarted
 from tradeactors.trading.messages import OrderUpdate, VenueStatus
 from tradeactors.trading.order_manager import ReconciliationReport
@@ -39,7 +35,8 @@ from tradeactors.trading.risk_actor import GetRiskReport
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+
+    from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
 
@@ -47,23 +44,8 @@ GATEWAY = "execution/gateway.sim"
 
 
 @pytest.fixture
-def venue() -> Iterator[SimExchange]:
-    clock = SystemClock()
-    exchange = SimExchange(
-        INSTRUMENT,
-        clock,
-        seed=7,
-        interval=0.02,
-        keys={"demo": SECRET, "taker": TAKER_SECRET},
-        rate_per_second=10_000,
-        # an empty, still market: nothing trades with the system unless a test makes it
-        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
-    ).start()
-    try:
-        yield exchange
-    finally:
-        exchange.close()
-        clock.close()
+def venue(sim_venue: SimExchange) -> SimExchange:
+    return sim_venue
 
 
 @pytest.fixture
