@@ -35,7 +35,6 @@ from tradeactors.trading.risk_actor import GetRiskReport
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
-
     from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
