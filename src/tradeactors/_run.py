@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import TYPE_CHECKING
 
@@ -39,19 +40,28 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     print(f"  metrics {metrics.url}   control {control.url}", file=out)
     print(f"  (tradeactors kill --url {control.url} halts it from another terminal)", file=out)
     stopped = threading.Event()
-    interrupted = False
+    # Ctrl-C and SIGTERM end the run the same graceful way, under both runtimes.
+    previous = (
+        {
+            sig: signal.signal(sig, lambda *_: stopped.set())
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        if threading.current_thread() is threading.main_thread()
+        else {}
+    )
     try:
         deadline = system.clock.monotonic_ns() + int(config.run.duration * 1e9)
         while not stopped.wait(config.run.status_interval):
             print(system.status().line(lot), file=out, flush=True)
             if system.clock.monotonic_ns() >= deadline or not system.tree.running:
                 break
-    except KeyboardInterrupt:
-        interrupted = True
     finally:
+        interrupted = stopped.is_set()
         control.close()
         summary = system.stop()
         metrics.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     status = summary.status
     print(
         f"\n{'interrupted' if interrupted else 'done'}: orders {status.orders}, fills "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -70,3 +71,64 @@ def test_the_exchange_command_serves_market_data_for_its_duration():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "market data: ws://127.0.0.1:" in result.stdout
     assert "/api/v3/depth?symbol=SIMUSDT" in result.stdout
+
+
+def _tradeactors(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tradeactors.cli", *args]
+
+
+@pytest.mark.parametrize("runtime", ["threads", "gevent"])
+def test_run_trades_against_the_simulated_exchange_and_leaves_nothing_open(runtime):
+    result = subprocess.run(
+        _tradeactors("run", "--duration", "3", "--runtime", runtime),
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "sim:up | orders" in result.stdout  # the live status line
+    assert "orders still open at the venue: 0" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("runtime", ["threads", "gevent"])
+def test_kill_halts_a_running_system_and_ctrl_c_stops_it_cleanly(runtime):
+    run = subprocess.Popen(
+        _tradeactors("run", "--duration", "60", "--runtime", runtime),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert run.stdout is not None
+        url = None
+        for line in run.stdout:
+            if "control http://" in line:
+                url = line.split("control ")[1].split()[0]
+                break
+        assert url is not None
+        killed = subprocess.run(
+            _tradeactors("kill", "--url", url, "--reason", "test says stop"),
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert killed.returncode == 0, killed.stderr
+        assert '"state": "halted"' in killed.stdout
+        for line in run.stdout:  # the status line shows it
+            if line.startswith("HALTED"):
+                break
+        run.send_signal(signal.SIGINT)
+        rest, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=10)
+    assert run.returncode == 0, err[-2000:]
+    assert "interrupted:" in rest
+    assert "kill switch halted" in rest
+    assert "orders still open at the venue: 0" in rest
+    assert '"source": "manual", "reason": "test says stop"' in err
+
+
+def test_kill_without_a_running_system_says_so():
+    result = subprocess.run(
+        _tradeactors("kill", "--url", "http://127.0.0.1:9"),
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "nothing answers at http://127.0.0.1:9" in result.stderr
