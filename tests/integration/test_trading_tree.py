@@ -52,8 +52,8 @@ def make_system(venue, monkeypatch):
     monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
     systems: list[tuple[TradingSystem, TradingEvents]] = []
 
-    def make(**sections):
-        system = TradingSystem(config_for(venue, **sections))
+    def make(registry=None, **sections):
+        system = TradingSystem(config_for(venue, **sections), registry=registry)
         events = TradingEvents()
         system.subscribe(events)
         system.start(timeout=20)
@@ -285,4 +285,29 @@ def test_several_submitters_hammering_one_instrument_never_breach_the_max_positi
         assert events.of(OrderUpdate, status="denied", reason="max_position")
     finally:
         seller.close()
+    assert system.stop().clean
+
+
+def test_the_trading_metrics_show_open_orders_venue_state_and_the_kill_switch(venue, make_system):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    system, events = make_system(registry=registry)
+    resting_buy(system)
+    _accepted(events, 1)
+    exposition = generate_latest(registry).decode()
+    assert 'tradeactors_open_orders{venue="sim"} 1.0' in exposition
+    assert 'tradeactors_venue_up{venue="sim"} 1.0' in exposition
+    assert "tradeactors_kill_switch_state 0.0" in exposition
+    assert 'tradeactors_order_updates_total{status="accepted"} 1.0' in exposition
+    assert 'tradeactors_actor_up{path="execution/gateway.sim"} 1.0' in exposition
+
+    system.kill("metrics test")
+    assert system.wait_for_no_open_orders(5)
+    resting_buy(system)
+    events.wait_for(OrderUpdate, status="denied")
+    exposition = generate_latest(registry).decode()
+    assert "tradeactors_kill_switch_state 2.0" in exposition
+    assert 'tradeactors_open_orders{venue="sim"} 0.0' in exposition
+    assert 'tradeactors_orders_denied_total{reason="halted"} 1.0' in exposition
     assert system.stop().clean

@@ -59,6 +59,7 @@ from tradeactors.trading.messages import (
     SubmitOrder,
     VenueDown,
 )
+from tradeactors.trading.metrics import TradingMetrics
 from tradeactors.trading.order_manager import OrderManagerActor, OrdersReport, OrderStore
 from tradeactors.trading.risk_actor import RiskActor
 from tradeactors.trading.strategy import (
@@ -186,6 +187,9 @@ class TradingSystem:
             raise ConfigError("venue.stream_url and venue.rest_url are needed with venue.trade_url")
         self._credentials = Credentials(venue.api_key, secret)
         self.trade_url = trade_url
+        if self._registry is not None:
+            metrics = TradingMetrics(self._registry, self.gate, self.store, [venue.name])
+            self._unsubscribe.append(self._events.subscribe(metrics.on_event))
         self._unsubscribe.append(self.gate.subscribe(self._on_gate_change))
         self._unsubscribe.append(self.gate.subscribe(self._events.emit))
         tree = Supervisor(

@@ -1,0 +1,114 @@
+"""Prometheus metrics of the trading tree (on the registry the system is given).
+
+Read at scrape time from the system's state, so the hot path pays nothing:
+
+- ``tradeactors_kill_switch_state``: 0 active, 1 reducing, 2 halted;
+- ``tradeactors_venue_up{venue}``: 1 while the venue is reconciled and up;
+- ``tradeactors_open_orders{venue}``: orders that may still trade;
+- ``tradeactors_fills_total``, ``tradeactors_duplicate_fills_total``,
+  ``tradeactors_order_inconsistencies_total``, ``tradeactors_reconciliations_total``;
+- ``tradeactors_position_lots{instrument}``;
+
+and counted as events happen: ``tradeactors_order_updates_total{status}`` and
+``tradeactors_orders_denied_total{reason}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from tradeactors.core.risk import TradingState
+from tradeactors.trading.messages import OrderUpdate, VenueStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client import CollectorRegistry
+
+    from tradeactors.trading.gate import TradingGate
+    from tradeactors.trading.order_manager import OrderStore
+
+__all__ = ["TradingMetrics"]
+
+_STATE = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+class TradingMetrics:
+    """Registers the trading metrics; `on_event` is subscribed to the system's events."""
+
+    def __init__(
+        self, registry: CollectorRegistry, gate: TradingGate, store: OrderStore, venues: list[str]
+    ) -> None:
+        self._gate = gate
+        self._store = store
+        self._up = dict.fromkeys(venues, False)
+        self._updates = Counter(
+            "tradeactors_order_updates",
+            "Order updates by new status",
+            ["status"],
+            registry=registry,
+        )
+        self._denied = Counter(
+            "tradeactors_orders_denied",
+            "Orders denied before reaching a venue, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        registry.register(self)
+
+    def on_event(self, event: Any) -> None:
+        """Count order updates and denials; follow venue status."""
+        if isinstance(event, OrderUpdate):
+            self._updates.labels(event.status).inc()
+            if event.status == "denied":
+                self._denied.labels(event.reason or "unknown").inc()
+        elif isinstance(event, VenueStatus):
+            self._up[event.venue] = event.up
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing up front: the collector is unchecked."""
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        """Read the state at scrape time."""
+        store = self._store
+        state = GaugeMetricFamily(
+            "tradeactors_kill_switch_state", "Kill switch: 0 active, 1 reducing, 2 halted"
+        )
+        state.add_metric([], _STATE[self._gate.state])
+        yield state
+        up = GaugeMetricFamily("tradeactors_venue_up", "1 while the venue is up", labels=["venue"])
+        open_orders = GaugeMetricFamily(
+            "tradeactors_open_orders", "Orders that may still trade", labels=["venue"]
+        )
+        tracked = list(store.orders.values())
+        for venue, is_up in list(self._up.items()):
+            up.add_metric([venue], int(is_up))
+            open_orders.add_metric(
+                [venue],
+                sum(1 for t in tracked if t.request.venue == venue and t.order.status.open),
+            )
+        yield up
+        yield open_orders
+        for name, text, value in (
+            ("tradeactors_fills", "Fills applied", store.fills),
+            ("tradeactors_duplicate_fills", "Fills seen again and skipped", store.duplicate_fills),
+            (
+                "tradeactors_order_inconsistencies",
+                "Venue reports that did not fit the order's state",
+                store.inconsistencies,
+            ),
+            ("tradeactors_reconciliations", "Reconciliations with a venue", store.reconciliations),
+        ):
+            counter = CounterMetricFamily(name, text)
+            counter.add_metric([], value)
+            yield counter
+        position = GaugeMetricFamily(
+            "tradeactors_position_lots", "Net position in lots", labels=["instrument"]
+        )
+        for instrument in sorted({t.order.instrument for t in tracked}):
+            position.add_metric([instrument], store.ledger.position(instrument).net)
+        yield position
