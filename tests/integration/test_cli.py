@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -132,3 +133,50 @@ def test_kill_without_a_running_system_says_so():
     )  # fmt: skip
     assert result.returncode == 2
     assert "nothing answers at http://127.0.0.1:9" in result.stderr
+
+
+def test_the_api_secret_never_reaches_the_output_even_at_debug_level():
+    secret = "s3cr3t-" + "q" * 30
+    env = {**os.environ, "TRADEACTORS_SIM_SECRET": secret}
+    result = subprocess.run(
+        _tradeactors("run", "--duration", "2", "--log-level", "debug"),
+        capture_output=True, text=True, timeout=90, check=False, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"event": "gateway_connected"' in result.stderr  # debug logs were written
+    assert secret not in result.stdout + result.stderr
+
+
+def test_a_wrong_secret_fails_the_logon_with_a_clear_error_and_no_secret(tmp_path):
+    """An external venue with a wrong secret: the gateway cannot log on; the tree's
+    start fails with the venue's reason, and the secret is nowhere in the output."""
+    script = tmp_path / "wrong_secret.py"
+    script.write_text(
+        "import msgspec, os\n"
+        "from tradeactors.clock import SystemClock\n"
+        "from tradeactors.config import Config\n"
+        "from tradeactors.core.instrument import Instrument\n"
+        "from tradeactors.exchange.server import SimExchange\n"
+        "from tradeactors.trading.system import TradingSystem\n"
+        "instrument = Instrument(venue='sim', symbol='BTCUSDT', tick_size='0.01', "
+        "lot_size='0.001')\n"
+        "clock = SystemClock()\n"
+        "venue = SimExchange(instrument, clock, keys={'demo': 'the-right-one'}).start()\n"
+        "config = msgspec.convert({'venue': {'trade_url': venue.trade_url, "
+        "'stream_url': venue.ws_url, 'rest_url': venue.http_url}, "
+        "'strategy': {'name': 'none'}}, Config)\n"
+        "try:\n"
+        "    TradingSystem(config).start(timeout=10)\n"
+        "except Exception as exc:\n"
+        "    print('FAILED', type(exc).__name__, exc)\n"
+        "finally:\n"
+        "    venue.close(); clock.close()\n"
+    )
+    wrong = "wrong-" + "z" * 30
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=90,
+        check=False, env={**os.environ, "TRADEACTORS_SIM_SECRET": wrong},
+    )  # fmt: skip
+    assert "FAILED ChildStartError" in result.stdout, result.stdout + result.stderr[-2000:]
+    assert "auth_failed" in result.stdout + result.stderr
+    assert wrong not in result.stdout + result.stderr

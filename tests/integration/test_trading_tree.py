@@ -311,3 +311,22 @@ def test_the_trading_metrics_show_open_orders_venue_state_and_the_kill_switch(ve
     assert 'tradeactors_open_orders{venue="sim"} 0.0' in exposition
     assert 'tradeactors_orders_denied_total{reason="halted"} 1.0' in exposition
     assert system.stop().clean
+
+
+def test_a_connection_dropped_by_the_venue_fails_the_gateway_and_its_supervisor_recovers(
+    venue, make_system
+):
+    system, events = make_system()
+    resting_buy(system)
+    _accepted(events, 1)
+    restarted = _gateway_started(system, 2)
+    assert venue.drop_sessions("demo") == 1
+    assert wait_open_at_venue(venue, lambda n: n == 0, timeout=1.0)
+    assert restarted.wait(10)
+    events.wait_for(VenueStatus, count=2, up=True)
+    exits = [e for e in events.of(VenueStatus, up=False) if "VenueDisconnectedError" in e.reason]
+    assert exits, "the venue went down because the gateway failed on the lost connection"
+    assert system.orders().open_orders == 0
+    resting_buy(system)
+    assert wait_open_at_venue(venue, lambda n: n == 1, timeout=5.0)
+    assert system.stop().clean

@@ -115,6 +115,10 @@ class OrderEntry:
         """A connection opened."""
         self._sessions[connection] = Session(send, now_ns, self._rate, self._burst)
 
+    def connections_of(self, account: str) -> list[object]:
+        """The connections logged on as ``account``."""
+        return [c for c, s in self._sessions.items() if s.account == account]
+
     def disconnect(self, connection: object) -> list[Event]:
         """A connection closed: with ``cancel_on_disconnect``, its account's orders go."""
         session = self._sessions.pop(connection, None)

@@ -109,6 +109,19 @@ class SimExchange:
         with self._lock:
             return self.orders.requests.get((account, op), 0)
 
+    def drop_sessions(self, account: str) -> int:
+        """Fault injection: close, from the venue's side, every session of ``account``.
+
+        Returns how many were closed. Each ends like any dropped connection (with
+        ``cancel_on_disconnect``, the account's orders are cancelled).
+        """
+        with self._lock:
+            connections = self.orders.connections_of(account)
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                connection.close()  # type: ignore[attr-defined]
+        return len(connections)
+
     def mute_reports(self, account: str, *, muted: bool = True) -> None:
         """Fault injection: lose (or stop losing) the reports pushed to ``account``.
 
