@@ -330,3 +330,22 @@ def test_a_connection_dropped_by_the_venue_fails_the_gateway_and_its_supervisor_
     resting_buy(system)
     assert wait_open_at_venue(venue, lambda n: n == 1, timeout=5.0)
     assert system.stop().clean
+
+
+def test_killing_the_gateway_does_not_multiply_its_dead_mans_switch_refreshes(venue, make_system):
+    """A killed gateway never cancels its refresh timer; the successor must not let the
+    predecessor's timer start a second refresh chain (the venue would see 2x, 3x...)."""
+    system, _events = make_system(execution={"refresh": 0.05, "cancel_all_after": 2.0})
+    for incarnation in (2, 3, 4):
+        restarted = _gateway_started(system, incarnation)
+        system.tree.faults(GATEWAY).kill()
+        assert restarted.wait(10)
+    before = venue.requests("demo", "cancel_all_after")
+    started = time.monotonic()
+    assert venue.wait_until(
+        lambda: venue.orders.requests.get(("demo", "cancel_all_after"), 0) >= before + 20, 10
+    )
+    elapsed = time.monotonic() - started
+    # one chain: 20 refreshes take about 20 * 0.05 s; four chains would take a quarter
+    assert elapsed > 20 * 0.05 * 0.6, f"{elapsed:.2f} s for 20 refreshes: several chains"
+    assert system.stop().clean

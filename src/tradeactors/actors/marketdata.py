@@ -481,7 +481,7 @@ class _Closed(Message, frozen=True, kw_only=True, tag=True):
 
 
 class _Tick(Message, frozen=True, kw_only=True, tag=True):
-    pass
+    incarnation: int  # a killed predecessor's timer must not start a second chain
 
 
 class LiveFeed(_Feed):
@@ -579,9 +579,11 @@ class LiveFeed(_Feed):
         me.tell(_Closed(connection=number, reason=reason))
 
     def _schedule(self) -> None:
-        me = self.context.address
+        me, incarnation = self.context.address, self.context.incarnation
         period = max(0.01, min(self._stale_after, self._ping_interval) / 4)
-        self._timer = self.context.clock.call_later(period, lambda: me.tell(_Tick()))
+        self._timer = self.context.clock.call_later(
+            period, lambda: me.tell(_Tick(incarnation=incarnation))
+        )
 
     def on_stop(self) -> None:
         """Close the connection and let the reader end."""
@@ -603,7 +605,7 @@ class LiveFeed(_Feed):
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(self._timeout)
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> Any:  # noqa: C901 - one branch per message
         """Route frames; reconnect on close or staleness; fetch snapshots; report."""
         number = self.context.incarnation
         if isinstance(message, _Received):
@@ -617,7 +619,8 @@ class LiveFeed(_Feed):
             if message.connection == number:
                 raise FeedDisconnectedError(f"{self._url}: {message.reason}")
         elif isinstance(message, _Tick):
-            self._on_tick()
+            if message.incarnation == number:
+                self._on_tick()
         elif isinstance(message, SnapshotNeeded):
             self.stats.snapshot_requests += 1
             if self._venue == "kraken":

@@ -164,7 +164,7 @@ class _ConnectionLost(Message, frozen=True, kw_only=True, tag=True):
 
 
 class _Refresh(Message, frozen=True, kw_only=True, tag=True):
-    pass
+    incarnation: int  # a killed predecessor's timer must not start a second chain
 
 
 _decode = msgspec.json.Decoder(_Frame).decode
@@ -392,6 +392,8 @@ class SimGateway(SupervisedActor):
         elif isinstance(message, CancelEverythingAtVenue):
             self._send("cancel_all", "")
         elif isinstance(message, _Refresh):
+            if message.incarnation != self.context.incarnation:
+                return None
             self._send("cancel_all_after", "", timeout=self._cancel_all_after)
             self._schedule_refresh()
         elif (
@@ -434,8 +436,10 @@ class SimGateway(SupervisedActor):
     def _schedule_refresh(self) -> None:
         if not self._cancel_all_after:
             return
-        me = self.context.address
-        self._timer = self.context.clock.call_later(self._refresh, lambda: me.tell(_Refresh()))
+        me, incarnation = self.context.address, self.context.incarnation
+        self._timer = self.context.clock.call_later(
+            self._refresh, lambda: me.tell(_Refresh(incarnation=incarnation))
+        )
 
     def on_stop(self) -> None:
         """Close the session (the venue cancels its orders: cancel_on_disconnect)."""

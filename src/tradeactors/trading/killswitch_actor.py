@@ -28,7 +28,7 @@ __all__ = ["KillSwitchActor"]
 
 
 class _Check(Message, frozen=True, kw_only=True, tag=True):
-    pass
+    incarnation: int  # a killed predecessor's timer must not start a second chain
 
 
 class KillSwitchActor(SupervisedActor):
@@ -83,6 +83,8 @@ class KillSwitchActor(SupervisedActor):
         elif isinstance(message, KillSwitchChanged):
             self._changed(message)
         elif isinstance(message, _Check):
+            if message.incarnation != self.context.incarnation:
+                return None
             self._check()
             self._schedule()
         return None
@@ -123,6 +125,8 @@ class KillSwitchActor(SupervisedActor):
     def _schedule(self) -> None:
         if self._stale_after_ns is None:
             return
-        me = self.context.address
+        me, incarnation = self.context.address, self.context.incarnation
         period = max(0.01, self._stale_after_ns / 4e9)
-        self._timer = self.context.clock.call_later(period, lambda: me.tell(_Check()))
+        self._timer = self.context.clock.call_later(
+            period, lambda: me.tell(_Check(incarnation=incarnation))
+        )
