@@ -1,0 +1,117 @@
+"""Stand-ins and helpers for the trading actor tests: neighbours, messages, syncing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tradeactors.core.book import BookView
+from tradeactors.supervision import SupervisedActor
+from tradeactors.trading.messages import (
+    Accepted,
+    ExposureSnapshot,
+    Filled,
+    GetExposure,
+    SubmitOrder,
+)
+
+if TYPE_CHECKING:
+    from tradeactors.supervision import Address
+    from tradeactors.supervision.testing import Inbox
+
+VENUE = "sim"
+SYMBOL = "X"
+
+
+class Flush:
+    """Asked of a probe: once it answers, everything told to it before has arrived."""
+
+
+def flush(address: Address) -> None:
+    """Wait until ``address`` has handled everything already in its mailbox."""
+    address.ask(Flush(), timeout=10)
+
+
+def received(inbox: Inbox, kind: type | None = None) -> list[Any]:
+    """The messages a `Probe` recorded (without incarnations and flushes), of ``kind``."""
+    return [
+        message
+        for _incarnation, message in inbox.snapshot()
+        if not isinstance(message, Flush) and (kind is None or isinstance(message, kind))
+    ]
+
+
+class ExposureSource(SupervisedActor):
+    """Stands in for the order manager: answers `GetExposure` with ``snapshot``.
+
+    Everything else it is sent is appended to ``inbox`` (e.g. the `PlaceOrder`s risk
+    passes on); asked `Flush` it answers once all earlier messages are recorded.
+    """
+
+    def __init__(self, snapshot: ExposureSnapshot, inbox: Inbox) -> None:
+        super().__init__()
+        self._snapshot = snapshot
+        self._inbox = inbox
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetExposure):
+            return self._snapshot
+        if not isinstance(message, Flush):
+            self._inbox.append(message)
+        return None
+
+
+def submit(
+    cid: str,
+    *,
+    buy: bool = True,
+    price: int = 100,
+    quantity: int = 10,
+    owner: str = "owner",
+    instrument: str = SYMBOL,
+) -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id=cid,
+        venue=VENUE,
+        instrument=instrument,
+        buy=buy,
+        price=price,
+        quantity=quantity,
+        owner=owner,
+    )
+
+
+def accepted(cid: str, order_id: int) -> Accepted:
+    return Accepted(venue=VENUE, client_order_id=cid, order_id=order_id)
+
+
+def filled(
+    cid: str,
+    *,
+    order_id: int,
+    execution_id: int,
+    quantity: int,
+    remaining: int,
+    buy: bool = True,
+    price: int = 100,
+) -> Filled:
+    return Filled(
+        venue=VENUE,
+        instrument=SYMBOL,
+        client_order_id=cid,
+        order_id=order_id,
+        execution_id=execution_id,
+        buy=buy,
+        price=price,
+        quantity=quantity,
+        remaining=remaining,
+    )
+
+
+def book(bid: int, ask: int, update_id: int = 1, symbol: str = SYMBOL) -> BookView:
+    return BookView(
+        instrument=f"{VENUE}:{symbol}",
+        update_id=update_id,
+        timestamp_ns=0,
+        bids=((bid, 1),),
+        asks=((ask, 1),),
+    )
