@@ -349,3 +349,26 @@ def test_killing_the_gateway_does_not_multiply_its_dead_mans_switch_refreshes(ve
     # one chain: 20 refreshes take about 20 * 0.05 s; four chains would take a quarter
     assert elapsed > 20 * 0.05 * 0.6, f"{elapsed:.2f} s for 20 refreshes: several chains"
     assert system.stop().clean
+
+
+def test_orders_queued_for_a_dead_gateway_are_not_sent_by_its_successor(venue, make_system):
+    """The gateway's mailbox survives its restart; what waited there was meant for the
+    old session and was closed by the new session's reconciliation: never sent."""
+    system, events = make_system()
+    faults = system.tree.faults(GATEWAY)
+    faults.slow(0.2)
+    queued = [submit(system, buy=True, price=MID - 300, quantity=1) for _ in range(4)]
+    system.orders(timeout=10)  # the order manager passed all four to the gateway
+    restarted = _gateway_started(system, 2)
+    faults.kill()  # acts after the message in hand: the rest stay queued
+    faults.clear()
+    assert restarted.wait(10)
+    first, report = events.wait_for(ReconciliationReport, count=2)[:2]
+    assert first.closed == []  # the one at start
+    system.orders(timeout=10)
+    system.tree.address(GATEWAY).ask("flush", timeout=10)  # it has handled its mailbox
+    assert venue.requests("demo", "place") <= 1  # at most the one in hand when killed
+    assert open_at_venue(venue) == 0
+    assert set(report.closed) == set(queued)
+    assert system.orders().open_orders == 0
+    assert system.stop().clean

@@ -270,3 +270,7 @@ class Ledger:
     def position(self, instrument: str) -> Position:
         """The position of ``instrument`` (flat if never traded)."""
         return self._positions.get(instrument) or Position()
+
+    def instruments(self) -> list[str]:
+        """Every instrument that has traded."""
+        return list(self._positions)

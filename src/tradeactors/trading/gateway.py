@@ -220,6 +220,7 @@ class SimGateway(SupervisedActor):
         self._timer: Timer | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, str]] = {}  # request id -> (op, client order id)
+        self._session = -1  # the order manager's number for this session, after reconciling
 
     # -- the (re)connect procedure ----------------------------------------------------
 
@@ -262,7 +263,10 @@ class SimGateway(SupervisedActor):
             )
             for o in self._request("open_orders")
         ]
-        om.tell(Reconciliation(venue=self._venue, open_orders=orders, fills=fills))
+        self._session = om.ask(
+            Reconciliation(venue=self._venue, open_orders=orders, fills=fills),
+            timeout=self._timeout,
+        )
         connection = self._connection
         assert connection is not None  # noqa: S101 - set by on_start
         connection.settimeout(None)  # the reader blocks; the venue's ping keeps it honest
@@ -404,6 +408,16 @@ class SimGateway(SupervisedActor):
 
     def _place(self, message: PlaceOrder) -> None:
         order = message.order
+        if message.session != self._session:
+            # Queued for a predecessor's session, and already closed by this session's
+            # reconciliation: sending it now would open an order nobody tracks.
+            self.context.log.warning(
+                "stale_order_dropped",
+                client_order_id=order.client_order_id,
+                session=message.session,
+                current=self._session,
+            )
+            return
         if self._gate.state is TradingState.HALTED:
             # tripped while the order waited in this mailbox: it never leaves
             self.context.address_of(self._om_path).tell(

@@ -79,7 +79,9 @@ class KillSwitchActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         """Act on changes, note book updates, check staleness."""
         if isinstance(message, BookView):
-            self._last_update[symbol_of(message.instrument)] = self.context.clock.monotonic_ns()
+            symbol = symbol_of(message.instrument)
+            if symbol in self._last_update:  # only the instruments it was told to watch
+                self._last_update[symbol] = self.context.clock.monotonic_ns()
         elif isinstance(message, KillSwitchChanged):
             self._changed(message)
         elif isinstance(message, _Check):

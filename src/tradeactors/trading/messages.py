@@ -60,9 +60,15 @@ class SubmitOrder(Message, frozen=True, kw_only=True, tag=True):
 
 
 class PlaceOrder(Message, frozen=True, kw_only=True, tag=True):
-    """Risk accepted ``order``: the order manager sends it unless halted or venue down."""
+    """Risk accepted ``order``: the order manager sends it unless halted or venue down.
+
+    ``session`` (set by the order manager for the gateway) is the venue session the
+    order was meant for: a restarted gateway drops orders queued for its predecessor's
+    session, which the reconciliation has already closed.
+    """
 
     order: SubmitOrder
+    session: int = 0
 
 
 class CancelOrder(Message, frozen=True, kw_only=True, tag=True):
@@ -221,7 +227,8 @@ class Reconciliation(Message, frozen=True, kw_only=True, tag=True):
     """A gateway (re)connected: what the venue says is open, and the fills it missed.
 
     The order manager applies the fills exactly once, closes the orders the venue no
-    longer has, and only then reports the venue up.
+    longer has, and only then reports the venue up. Asked, it answers the new session
+    number.
     """
 
     venue: str

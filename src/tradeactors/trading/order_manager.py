@@ -86,6 +86,7 @@ class ReconciliationReport(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     duplicate_fills: int  # fills we had already applied
     closed: list[str]  # orders we thought open that the venue no longer has
     unknown_at_venue: list[str]  # orders open at the venue we did not know (cancelled)
+    closed_here_open_there: list[str]  # orders we had closed, open at the venue (cancelled)
     timestamp_ns: int
 
 
@@ -137,6 +138,7 @@ class OrderStore:
     duplicate_fills: int = 0
     inconsistencies: int = 0
     reconciliations: int = 0
+    sessions: dict[str, int] = field(default_factory=dict)  # venue -> reconciliations
 
     def last_execution_id(self, venue: str) -> int:
         """The highest execution id applied for ``venue`` (0 if none)."""
@@ -224,7 +226,7 @@ class OrderManagerActor(SupervisedActor):
         elif isinstance(message, LastExecutionId):
             return self._store.last_execution_id(message.venue)
         elif isinstance(message, Reconciliation):
-            self._reconcile(message)
+            return self._reconcile(message)
         elif isinstance(message, GetExposure):
             return self._exposure()
         elif isinstance(message, GetOrders):
@@ -259,7 +261,9 @@ class OrderManagerActor(SupervisedActor):
         )
         order.apply(Trigger.SUBMIT)
         store.orders[request.client_order_id] = _Tracked(order=order, request=request)
-        self.context.address_of(gateway).tell(PlaceOrder(order=request))
+        self.context.address_of(gateway).tell(
+            PlaceOrder(order=request, session=store.sessions.get(request.venue, 0))
+        )
 
     def _deny(self, request: SubmitOrder, reason: str, *, tracked: bool = True) -> None:
         """Refuse an order risk passed; risk stops counting it."""
@@ -299,6 +303,13 @@ class OrderManagerActor(SupervisedActor):
             CancelAtVenue(client_order_id=tracked.order.client_order_id, order_id=tracked.order_id)
         )
 
+    def _cancel_at_venue(self, venue: str, client_order_id: str, order_id: int) -> None:
+        gateway = self._gateways.get(venue)
+        if gateway is not None and self._up.get(venue, False):
+            self.context.address_of(gateway).tell(
+                CancelAtVenue(client_order_id=client_order_id, order_id=order_id)
+            )
+
     def _cancel_all(self, venue: str | None, reason: str) -> None:
         venues = [venue] if venue is not None else list(self._gateways)
         for name in venues:
@@ -319,6 +330,16 @@ class OrderManagerActor(SupervisedActor):
             self._inconsistent("unknown_order_accepted", report.client_order_id)
             return
         tracked.order_id = report.order_id
+        if not tracked.order.status.open:
+            # The venue took an order that is closed here (e.g. one a gateway sent from
+            # its mailbox after a reconciliation had closed it): it must not stay there.
+            self._inconsistent(
+                "closed_order_accepted",
+                report.client_order_id,
+                status=tracked.order.status.value,
+            )
+            self._cancel_at_venue(report.venue, report.client_order_id, report.order_id)
+            return
         if tracked.order.status is OrderStatus.PENDING:
             self._move(tracked, Trigger.ACCEPT, "")
         if tracked.cancel_wanted:
@@ -340,6 +361,13 @@ class OrderManagerActor(SupervisedActor):
             # Not ours to track (placed before a process restart, or by another session
             # of the account): the position is still the venue's, so it counts.
             store.ledger.apply_fill(fill.instrument, signed, fill.price)
+            self._exposure_change(
+                fill.client_order_id,
+                fill.instrument,
+                buy=fill.buy,
+                fill_quantity=fill.quantity,
+                fill_price=fill.price,
+            )
             self._inconsistent("unknown_order_filled", fill.client_order_id)
             return True
         store.ledger.apply_fill(tracked.order.instrument, signed, fill.price)
@@ -397,7 +425,7 @@ class OrderManagerActor(SupervisedActor):
         )
         self._status(message.venue, up=False, reason=message.reason)
 
-    def _reconcile(self, message: Reconciliation) -> None:
+    def _reconcile(self, message: Reconciliation) -> int:
         venue = message.venue
         store = self._store
         store.reconciliations += 1
@@ -418,10 +446,15 @@ class OrderManagerActor(SupervisedActor):
             elif tracked.order_id is None:
                 tracked.order_id = venue_order.order_id
         unknown = [cid for cid in at_venue if cid not in store.orders]
+        closed_here = [
+            cid
+            for cid in at_venue
+            if cid in store.orders and not store.orders[cid].order.status.open
+        ]
         self._up[venue] = True
-        gateway = self.context.address_of(self._gateways[venue])
-        for cid in unknown:
-            gateway.tell(CancelAtVenue(client_order_id=cid, order_id=at_venue[cid].order_id))
+        store.sessions[venue] = store.sessions.get(venue, 0) + 1
+        for cid in (*unknown, *closed_here):
+            self._cancel_at_venue(venue, cid, at_venue[cid].order_id)
         for tracked in store.open_orders(venue):
             # still open at the venue but cancel-pending here: the cancel is re-sent
             if tracked.order.status is OrderStatus.PENDING_CANCEL:
@@ -432,6 +465,7 @@ class OrderManagerActor(SupervisedActor):
             duplicate_fills=duplicates,
             closed=closed,
             unknown_at_venue=unknown,
+            closed_here_open_there=closed_here,
             timestamp_ns=self.context.clock.time_ns(),
         )
         self.context.log.info(
@@ -441,9 +475,11 @@ class OrderManagerActor(SupervisedActor):
             duplicate_fills=duplicates,
             closed=len(closed),
             unknown_at_venue=len(unknown),
+            closed_here_open_there=len(closed_here),
         )
         self._emit(report)
         self._status(venue, up=True, reason="reconciled")
+        return store.sessions[venue]
 
     def _status(self, venue: str, *, up: bool, reason: str) -> None:
         status = VenueStatus(
@@ -504,13 +540,32 @@ class OrderManagerActor(SupervisedActor):
         fill_price: int = 0,
         closed: bool = False,
     ) -> None:
+        self._exposure_change(
+            request.client_order_id,
+            request.instrument,
+            buy=request.buy,
+            fill_quantity=fill_quantity,
+            fill_price=fill_price,
+            closed=closed,
+        )
+
+    def _exposure_change(
+        self,
+        client_order_id: str,
+        instrument: str,
+        *,
+        buy: bool,
+        fill_quantity: int = 0,
+        fill_price: int = 0,
+        closed: bool = False,
+    ) -> None:
         self._store.sequence += 1
         self.context.address_of(self._risk_path).tell(
             ExposureChange(
                 sequence=self._store.sequence,
-                client_order_id=request.client_order_id,
-                instrument=request.instrument,
-                buy=request.buy,
+                client_order_id=client_order_id,
+                instrument=instrument,
+                buy=buy,
                 fill_quantity=fill_quantity,
                 fill_price=fill_price,
                 closed=closed,
@@ -523,7 +578,7 @@ class OrderManagerActor(SupervisedActor):
         positions: dict[str, int] = {}
         averages: dict[str, tuple[int, int]] = {}
         realized: dict[str, tuple[int, int]] = {}
-        for instrument in {t.order.instrument for t in store.orders.values()}:
+        for instrument in store.ledger.instruments():
             position = store.ledger.position(instrument)
             positions[instrument] = position.net
             averages[instrument] = position.average_price.as_integer_ratio()
@@ -539,7 +594,7 @@ class OrderManagerActor(SupervisedActor):
 
     def _report(self) -> OrdersReport:
         store = self._store
-        instruments = {t.order.instrument for t in store.orders.values()}
+        instruments = store.ledger.instruments()
         return OrdersReport(
             orders=[
                 OrderInfo(
