@@ -372,3 +372,32 @@ def test_orders_queued_for_a_dead_gateway_are_not_sent_by_its_successor(venue, m
     assert set(report.closed) == set(queued)
     assert system.orders().open_orders == 0
     assert system.stop().clean
+
+
+def test_a_fill_lost_on_a_live_link_is_fetched_again_when_the_next_one_shows_the_gap(
+    venue, make_system
+):
+    system, events = make_system()
+    price = MID + 400
+    submit(system, buy=False, price=price, quantity=10)
+    _accepted(events, 1)
+    taker = Taker(venue)
+    try:
+        venue.mute_reports("demo")
+        taker.request(  # execution 1: its report is lost
+            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(price), quantity=INSTRUMENT.format_size(2),
+        )  # fmt: skip
+        venue.mute_reports("demo", muted=False)
+        taker.request(  # execution 2 arrives: 1 is missing below it
+            "place", client_order_id="t2", side="buy", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(price), quantity=INSTRUMENT.format_size(3),
+        )  # fmt: skip
+    finally:
+        taker.close()
+    fills = events.wait_for(OrderUpdate, count=2, status="partially_filled")
+    assert sorted(f.execution_id for f in fills) == [1, 2]
+    report = system.orders()
+    assert report.positions[SYMBOL] == venue.position("demo") == -5
+    assert report.fills == 2  # the refetch also returns 2 again: skipped as a duplicate
+    assert system.stop().clean

@@ -37,6 +37,7 @@ class DenyReason(enum.Enum):
     """Why risk refused an order (a metric label and an event field)."""
 
     HALTED = "halted"
+    INVALID_ORDER = "invalid_order"  # quantity or price not positive
     REDUCE_ONLY = "reduce_only"
     NO_REFERENCE_PRICE = "no_reference_price"
     PRICE_COLLAR = "price_collar"
@@ -194,6 +195,8 @@ class RiskEngine:
     def _deny(self, request: OrderRequest) -> DenyReason | None:  # noqa: C901, PLR0911, PLR0912
         if self.state is TradingState.HALTED:
             return DenyReason.HALTED
+        if request.quantity <= 0 or request.price <= 0:
+            return DenyReason.INVALID_ORDER
         if self.state is TradingState.REDUCING and not self._reduces(request):
             return DenyReason.REDUCE_ONLY
         limits = self._limits(request.instrument)

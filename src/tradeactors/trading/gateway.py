@@ -45,7 +45,11 @@ from tradeactors.trading.messages import (
     Rejected,
     VenueOrder,
 )
-from tradeactors.trading.order_manager import CancelAtVenue, CancelEverythingAtVenue
+from tradeactors.trading.order_manager import (
+    CancelAtVenue,
+    CancelEverythingAtVenue,
+    FetchFills,
+)
 
 if TYPE_CHECKING:
     from tradeactors.clock import Timer
@@ -221,6 +225,7 @@ class SimGateway(SupervisedActor):
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, str]] = {}  # request id -> (op, client order id)
         self._session = -1  # the order manager's number for this session, after reconciling
+        self.bad_frames = 0
 
     # -- the (re)connect procedure ----------------------------------------------------
 
@@ -322,21 +327,28 @@ class SimGateway(SupervisedActor):
         try:
             while payload := connection.recv():
                 try:
-                    frame = _decode(payload)
-                except msgspec.DecodeError as exc:
+                    self._on_frame(payload, om)
+                except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                    # counted and dropped; a fill lost this way is fetched again (gap)
+                    self.bad_frames += 1
                     log.warning("bad_frame_dropped", error=str(exc)[:200])
-                    continue
-                if frame.event is not None:
-                    report = self._report(frame)
-                    if report is not None:
-                        om.tell(report)
-                elif frame.error is not None and isinstance(frame.id, int):
-                    self._on_error_reply(frame.id, frame.error, om)
-                elif isinstance(frame.id, int):
-                    self._pending.pop(frame.id, None)
         except Exception as exc:  # noqa: BLE001 - every way the socket ends is reported
             reason = repr(exc)
         me.tell(_ConnectionLost(incarnation=incarnation, reason=reason))
+
+    def _on_frame(self, payload: str | bytes, om: Any) -> None:
+        frame = _decode(payload)
+        if frame.event is not None:
+            report = self._report(frame)
+            if report is not None:
+                om.tell(report)
+        elif frame.error is not None and isinstance(frame.id, int):
+            self._on_error_reply(frame.id, frame.error, om)
+        elif isinstance(frame.id, int):
+            op, _ref = self._pending.pop(frame.id, ("", ""))
+            if op == "fills" and isinstance(frame.result, list):
+                for fill in frame.result:  # fills a gap on the link had lost
+                    om.tell(self._filled(msgspec.convert(fill, _Frame)))
 
     def _on_error_reply(self, request_id: int, error: dict[str, str], om: Any) -> None:
         op, client_order_id = self._pending.pop(request_id, ("", ""))
@@ -395,6 +407,8 @@ class SimGateway(SupervisedActor):
             self._send("cancel", message.client_order_id, order_id=message.order_id)
         elif isinstance(message, CancelEverythingAtVenue):
             self._send("cancel_all", "")
+        elif isinstance(message, FetchFills):
+            self._send("fills", "", since=message.since)
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tradeactors.core.messages import Message
 
 __all__ = [
+    "TIME_IN_FORCE",
     "Accepted",
     "CancelAllOrders",
     "CancelOrder",
@@ -30,6 +31,10 @@ __all__ = [
     "VenueStatus",
     "symbol_of",
 ]
+
+
+TIME_IN_FORCE = frozenset({"gtc", "ioc", "fok"})
+"""The ``tif`` values a `SubmitOrder` may carry."""
 
 
 def symbol_of(instrument_key: str) -> str:

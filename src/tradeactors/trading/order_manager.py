@@ -29,6 +29,7 @@ from tradeactors.core.orders import (
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import SupervisedActor
 from tradeactors.trading.messages import (
+    TIME_IN_FORCE,
     Accepted,
     CancelAllOrders,
     Cancelled,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CancelAtVenue",
     "CancelEverythingAtVenue",
+    "FetchFills",
     "OrderInfo",
     "OrderManagerActor",
     "OrderStore",
@@ -70,6 +72,12 @@ class CancelAtVenue(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
     client_order_id: str
     order_id: int
+
+
+class FetchFills(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """To a gateway: fetch the fills after ``since`` again (one was lost on the link)."""
+
+    since: int
 
 
 class CancelEverythingAtVenue(msgspec.Struct, frozen=True, kw_only=True, tag=True):
@@ -132,7 +140,10 @@ class OrderStore:
 
     orders: dict[str, _Tracked] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
-    executions: dict[str, set[int]] = field(default_factory=dict)  # venue -> seen ids
+    # Execution ids are 1, 2, 3... per account at the simulated exchange. Per venue:
+    # every id up to the watermark was applied; ``executions`` holds those above it.
+    watermarks: dict[str, int] = field(default_factory=dict)
+    executions: dict[str, set[int]] = field(default_factory=dict)
     sequence: int = 0  # of ExposureChange to risk
     fills: int = 0
     duplicate_fills: int = 0
@@ -141,9 +152,30 @@ class OrderStore:
     sessions: dict[str, int] = field(default_factory=dict)  # venue -> reconciliations
 
     def last_execution_id(self, venue: str) -> int:
-        """The highest execution id applied for ``venue`` (0 if none)."""
-        seen = self.executions.get(venue)
-        return max(seen) if seen else 0
+        """The id after which fills may be missing: every id up to it was applied.
+
+        A fill lost on a live link leaves a gap below later ones; fetching from here
+        (not from the highest id seen) brings it back. Ids above it that were applied
+        are skipped as duplicates.
+        """
+        return self.watermarks.get(venue, 0)
+
+    def record_execution(self, venue: str, execution_id: int) -> bool:
+        """Note ``execution_id`` as applied; False if it was already."""
+        watermark = self.watermarks.get(venue, 0)
+        seen = self.executions.setdefault(venue, set())
+        if execution_id <= watermark or execution_id in seen:
+            return False
+        seen.add(execution_id)
+        while watermark + 1 in seen:
+            watermark += 1
+            seen.discard(watermark)
+        self.watermarks[venue] = watermark
+        return True
+
+    def has_gap(self, venue: str) -> bool:
+        """True if some fill above the watermark was applied while one below it was not."""
+        return bool(self.executions.get(venue))
 
     def open_orders(self, venue: str | None = None) -> list[_Tracked]:
         """Orders that may still trade (of ``venue``, or everywhere)."""
@@ -186,6 +218,7 @@ class OrderManagerActor(SupervisedActor):
         self._emit = emit or (lambda _event: None)
         # Every (re)start: venues are down until their gateway reconciled.
         self._up: dict[str, bool] = dict.fromkeys(gateways, False)
+        self._fetching: dict[str, int] = {}  # venue -> watermark of the last gap fetch
 
     def on_start(self) -> None:
         """Log what the store holds (a restart continues with it)."""
@@ -251,6 +284,9 @@ class OrderManagerActor(SupervisedActor):
             return
         if not self._up[request.venue]:
             self._deny(request, "venue_down")
+            return
+        if request.quantity <= 0 or request.price <= 0 or request.tif not in TIME_IN_FORCE:
+            self._deny(request, "invalid_order")  # risk checks this too; never crash on it
             return
         order = Order(
             request.client_order_id,
@@ -349,12 +385,12 @@ class OrderManagerActor(SupervisedActor):
     def _on_fill(self, fill: Filled, *, reconciling: bool) -> bool:
         """Apply ``fill`` unless its execution id was seen; True if applied."""
         store = self._store
-        seen = store.executions.setdefault(fill.venue, set())
-        if fill.execution_id in seen:
+        if not store.record_execution(fill.venue, fill.execution_id):
             store.duplicate_fills += 1
             return False
-        seen.add(fill.execution_id)
         store.fills += 1
+        if not reconciling and store.has_gap(fill.venue):
+            self._fetch_missing(fill.venue)
         tracked = store.orders.get(fill.client_order_id)
         signed = fill.quantity if fill.buy else -fill.quantity
         if tracked is None:
@@ -392,6 +428,15 @@ class OrderManagerActor(SupervisedActor):
             execution_id=fill.execution_id,
         )
         return True
+
+    def _fetch_missing(self, venue: str) -> None:
+        """A fill arrived above a gap: one was lost on the link. Ask the venue again."""
+        since = self._store.last_execution_id(venue)
+        if self._fetching.get(venue) == since or not self._up.get(venue, False):
+            return  # asked already for this gap (or the reconnect will fetch it)
+        self._fetching[venue] = since
+        self.context.log.warning("fill_gap", venue=venue, since=since)
+        self.context.address_of(self._gateways[venue]).tell(FetchFills(since=since))
 
     def _on_cancelled(self, report: Cancelled) -> None:
         tracked = self._store.orders.get(report.client_order_id)

@@ -28,9 +28,16 @@ from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import Message
 from tradeactors.core.orders import OrderStatus, Position
-from tradeactors.core.risk import OrderRequest, RiskEngine, RiskLimits, TradingState
+from tradeactors.core.risk import (
+    DenyReason,
+    OrderRequest,
+    RiskEngine,
+    RiskLimits,
+    TradingState,
+)
 from tradeactors.supervision import SupervisedActor
 from tradeactors.trading.messages import (
+    TIME_IN_FORCE,
     ExposureChange,
     ExposureSnapshot,
     GetExposure,
@@ -151,7 +158,7 @@ class RiskActor(SupervisedActor):
         engine = self._engine
         engine.state = self._gate.state
         request = _request(order, self.context.clock.time_ns())
-        reason = engine.check(request)
+        reason = engine.check(request) if order.tif in TIME_IN_FORCE else DenyReason.INVALID_ORDER
         if reason is None:
             self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return
