@@ -86,6 +86,8 @@ class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     restart_delay: float = 0.05  # first backoff before restarting a dead gateway
     max_restart_delay: float = 2.0
     timeout: float = 5.0  # connect / logon / reconcile timeout
+    max_messages_per_second: float = 40.0  # the gateway's own budget, below the venue's
+    burst: int = 80
 
 
 class RiskConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

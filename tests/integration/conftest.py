@@ -102,7 +102,13 @@ def venue() -> Iterator[tuple[Venue, str, str]]:
 
 
 @pytest.fixture
-def sim_venue() -> Iterator[SimExchange]:
+def sim_venue_rate() -> float:
+    """The test venue's order-entry rate limit (override with parametrize)."""
+    return 10_000
+
+
+@pytest.fixture
+def sim_venue(sim_venue_rate: float) -> Iterator[SimExchange]:
     """The simulated exchange with an empty, still book: nothing trades unless a test
     makes it. Accounts ``demo`` and ``taker`` (secrets in trading_helpers)."""
     from trading_helpers import INSTRUMENT, SECRET, TAKER_SECRET
@@ -114,7 +120,7 @@ def sim_venue() -> Iterator[SimExchange]:
         seed=7,
         interval=0.02,
         keys={"demo": SECRET, "taker": TAKER_SECRET},
-        rate_per_second=10_000,
+        rate_per_second=sim_venue_rate,
         liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
     ).start()
     try:

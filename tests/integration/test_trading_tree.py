@@ -401,3 +401,65 @@ def test_a_fill_lost_on_a_live_link_is_fetched_again_when_the_next_one_shows_the
     assert report.positions[SYMBOL] == venue.position("demo") == -5
     assert report.fills == 2  # the refetch also returns 2 again: skipped as a duplicate
     assert system.stop().clean
+
+
+def _flood(system: TradingSystem, stop: threading.Event, limit: int = 5000) -> None:
+    for i in range(limit):
+        if stop.is_set():
+            return
+        submit(system, buy=True, price=MID - 300 - (i % 50), quantity=1)
+
+
+@pytest.mark.parametrize("sim_venue_rate", [50])  # the venue's real limit
+def test_a_kill_at_the_rate_limit_still_cancels_everything_at_the_venue(venue, make_system):
+    system, events = make_system(
+        risk={"max_position": None, "max_open_orders": None, "max_messages": None}
+    )
+    stop = threading.Event()
+    flooders = [threading.Thread(target=_flood, args=(system, stop)) for _ in range(2)]
+    for thread in flooders:
+        thread.start()
+    try:
+        # the gateway's own budget runs out before the venue's
+        events.wait_for(OrderUpdate, status="rejected", reason="throttled", timeout=20)
+        assert wait_open_at_venue(venue, lambda n: n > 0, timeout=10)
+        system.kill("test: halt at the rate limit")
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(10)
+    assert wait_open_at_venue(venue, lambda n: n == 0, timeout=5.0)
+    assert system.wait_for_no_open_orders(10)
+    assert not events.of(OrderUpdate, reason="rate_limited")  # the venue refused nothing
+    assert system.stop().clean
+
+
+@pytest.mark.parametrize("sim_venue_rate", [50])
+def test_the_dead_mans_switch_is_refreshed_even_when_orders_exceed_the_rate_limit(
+    venue, make_system
+):
+    system, events = make_system(
+        execution={"cancel_all_after": 1.0, "refresh": 0.25},
+        risk={"max_position": None, "max_open_orders": None, "max_messages": None},
+    )
+    keep = resting_buy(system)
+    _accepted(events, 1)
+    refreshes = venue.requests("demo", "cancel_all_after")
+    stop = threading.Event()
+    flooders = [threading.Thread(target=_flood, args=(system, stop)) for _ in range(2)]
+    for thread in flooders:
+        thread.start()
+    try:
+        events.wait_for(OrderUpdate, status="rejected", reason="throttled", timeout=20)
+        # 3 s of flooding: three times the dead-man's timeout
+        assert venue.wait_until(
+            lambda: venue.orders.requests.get(("demo", "cancel_all_after"), 0) >= refreshes + 12,
+            timeout=20,
+        )
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(10)
+    assert events.of(OrderUpdate, client_order_id=keep)[-1].status == "accepted"
+    assert any(o.client_order_id == keep for o in venue.open_orders("demo"))
+    assert system.stop().clean

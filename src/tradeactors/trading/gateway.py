@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import secrets
 import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -167,6 +168,21 @@ class _ConnectionLost(Message, frozen=True, kw_only=True, tag=True):
     reason: str
 
 
+class _Drain(Message, frozen=True, kw_only=True, tag=True):
+    incarnation: int
+
+
+class _Retry(Message, frozen=True, kw_only=True, tag=True):
+    incarnation: int
+    op: str
+    ref: str
+    fields: dict[str, Any]
+
+
+_CONTROL = frozenset({"cancel", "cancel_all", "cancel_all_after", "fills"})
+_RESERVE = 10  # tokens new orders may not use: kept for cancels and the refresh
+
+
 class _Refresh(Message, frozen=True, kw_only=True, tag=True):
     incarnation: int  # a killed predecessor's timer must not start a second chain
 
@@ -189,6 +205,12 @@ class SimGateway(SupervisedActor):
         cancel_all_after: the dead-man's switch timeout, seconds (0 disables it).
         refresh: how often it is refreshed, seconds.
         timeout: connect and request timeout during the start, seconds.
+        rate_per_second, burst: the gateway's own message budget (token bucket), kept
+            below the venue's so that cancels and the dead-man's switch always get
+            through: new orders may not use the last few tokens and are rejected
+            (``throttled``) when the budget is short; cancels, cancel-all, the
+            refresh and fill fetches wait for a token instead, in order, and are sent
+            again if the venue still refuses them (``rate_limited``).
 
     """
 
@@ -205,8 +227,12 @@ class SimGateway(SupervisedActor):
         cancel_all_after: float = 5.0,
         refresh: float = 1.0,
         timeout: float = 5.0,
+        rate_per_second: float = 40.0,
+        burst: int = 80,
     ) -> None:
         super().__init__()
+        if not (rate_per_second > 0 and burst >= _RESERVE + 1):
+            raise ValueError(f"rate_per_second must be positive and burst >= {_RESERVE + 1}")
         if cancel_all_after and not 0 < refresh < cancel_all_after:
             raise ValueError("refresh must be positive and shorter than cancel_all_after")
         self._venue = venue
@@ -223,14 +249,27 @@ class SimGateway(SupervisedActor):
         self._reader: threading.Thread | None = None
         self._timer: Timer | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[str, str]] = {}  # request id -> (op, client order id)
+        # request id -> (op, client order id, fields): what a refusal is about
+        self._pending: dict[int, tuple[str, str, dict[str, Any]]] = {}
+        # the client-side message budget (below the venue's), see _send
+        self._rate = rate_per_second
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._refilled_ns = 0
+        self._deferred: deque[tuple[str, str, dict[str, Any]]] = deque()
+        self._drain_timer: Timer | None = None
         self._session = -1  # the order manager's number for this session, after reconciling
         self.bad_frames = 0
+        self.throttled = 0
+        self.retried = 0
+        self._incarnation = 0
 
     # -- the (re)connect procedure ----------------------------------------------------
 
     def on_start(self) -> None:
         """Connect, log on, cancel all, arm the dead-man's switch, reconcile."""
+        self._incarnation = self.context.incarnation
+        self._refilled_ns = self.context.clock.monotonic_ns()
         connection = websocket.create_connection(self._url, timeout=self._timeout)
         self._connection = connection
         self._links.set(self.context.path, connection)
@@ -345,15 +384,20 @@ class SimGateway(SupervisedActor):
         elif frame.error is not None and isinstance(frame.id, int):
             self._on_error_reply(frame.id, frame.error, om)
         elif isinstance(frame.id, int):
-            op, _ref = self._pending.pop(frame.id, ("", ""))
+            op, _ref, _fields = self._pending.pop(frame.id, ("", "", {}))
             if op == "fills" and isinstance(frame.result, list):
                 for fill in frame.result:  # fills a gap on the link had lost
                     om.tell(self._filled(msgspec.convert(fill, _Frame)))
 
     def _on_error_reply(self, request_id: int, error: dict[str, str], om: Any) -> None:
-        op, client_order_id = self._pending.pop(request_id, ("", ""))
+        op, client_order_id, fields = self._pending.pop(request_id, ("", "", {}))
         code = error.get("code", "?")
-        if op == "place":
+        if code == "rate_limited" and op in _CONTROL:
+            # a cancel or the dead-man's switch must not be lost: send it again
+            self.context.address.tell(
+                _Retry(incarnation=self._incarnation, op=op, ref=client_order_id, fields=fields)
+            )
+        elif op == "place":
             om.tell(Rejected(venue=self._venue, client_order_id=client_order_id, reason=code))
         elif op == "cancel":
             om.tell(CancelRejected(venue=self._venue, client_order_id=client_order_id, reason=code))
@@ -399,7 +443,7 @@ class SimGateway(SupervisedActor):
 
     # -- the actor -------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> Any:  # noqa: C901 - one branch per message
         """Send orders and cancels; refresh the dead-man's switch; fail on a lost link."""
         if isinstance(message, PlaceOrder):
             self._place(message)
@@ -409,6 +453,14 @@ class SimGateway(SupervisedActor):
             self._send("cancel_all", "")
         elif isinstance(message, FetchFills):
             self._send("fills", "", since=message.since)
+        elif isinstance(message, _Drain):
+            if message.incarnation == self.context.incarnation:
+                self._drain_timer = None
+                self._drain()
+        elif isinstance(message, _Retry):
+            if message.incarnation == self.context.incarnation:
+                self.retried += 1
+                self._send(message.op, message.ref, **message.fields)
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None
@@ -452,14 +504,54 @@ class SimGateway(SupervisedActor):
         )
 
     def _send(self, op: str, order_ref: str, **fields: Any) -> None:
+        """Send within the budget (see the class doc): refuse or defer when it is short."""
+        now = self.context.clock.monotonic_ns()
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled_ns) / 1e9 * self._rate)
+        self._refilled_ns = now
+        if op not in _CONTROL:
+            if self._deferred or self._tokens < 1 + _RESERVE:
+                self.throttled += 1
+                self.context.address_of(self._om_path).tell(
+                    Rejected(venue=self._venue, client_order_id=order_ref, reason="throttled")
+                )
+                return
+        elif self._deferred or self._tokens < 1:
+            self._deferred.append((op, order_ref, fields))
+            self._schedule_drain()
+            return
+        self._tokens -= 1
+        self._write(op, order_ref, fields)
+
+    def _write(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
         connection = self._connection
         assert connection is not None  # noqa: S101 - set by on_start
         request_id = next(self._ids)
-        self._pending[request_id] = (op, order_ref)
+        self._pending[request_id] = (op, order_ref, fields)
         try:
             connection.send(_encode({"op": op, "id": request_id, **fields}).decode())
         except Exception as exc:
             raise VenueDisconnectedError(f"{self._url}: send failed: {exc!r}") from exc
+
+    def _drain(self) -> None:
+        now = self.context.clock.monotonic_ns()
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled_ns) / 1e9 * self._rate)
+        self._refilled_ns = now
+        while self._deferred and self._tokens >= 1:
+            self._tokens -= 1
+            self._write(*self._deferred.popleft())
+        if self._deferred:
+            self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._drain_timer is not None:
+            return
+        me, incarnation = self.context.address, self.context.incarnation
+        wait = max(0.001, (1 - self._tokens) / self._rate)
+
+        def due() -> None:
+            me.tell(_Drain(incarnation=incarnation))
+
+        self._drain_timer = self.context.clock.call_later(wait, due)
 
     def _schedule_refresh(self) -> None:
         if not self._cancel_all_after:
@@ -480,6 +572,8 @@ class SimGateway(SupervisedActor):
     def _close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
         if self._connection is not None:
             self._links.close(self.context.path, self._connection)
         if self._reader is not None and self._reader is not threading.current_thread():

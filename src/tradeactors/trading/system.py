@@ -436,6 +436,8 @@ class TradingSystem:
                                 "cancel_all_after": execution.cancel_all_after,
                                 "refresh": execution.refresh,
                                 "timeout": execution.timeout,
+                                "rate_per_second": execution.max_messages_per_second,
+                                "burst": execution.burst,
                             },
                             backoff=Backoff(
                                 min_delay=execution.restart_delay,
