@@ -463,3 +463,21 @@ def test_the_dead_mans_switch_is_refreshed_even_when_orders_exceed_the_rate_limi
     assert events.of(OrderUpdate, client_order_id=keep)[-1].status == "accepted"
     assert any(o.client_order_id == keep for o in venue.open_orders("demo"))
     assert system.stop().clean
+
+
+def test_an_order_manager_crash_is_heard_as_venue_down_and_the_lost_order_is_released(
+    venue, make_system
+):
+    system, events = make_system(risk={"max_open_orders": 1})
+    system.tree.faults("execution/order_manager").crash_next()
+    lost = resting_buy(system)  # the order manager crashes on it
+    (update,) = events.wait_for(OrderUpdate, client_order_id=lost)
+    assert update.status == "denied"
+    assert update.reason.startswith("lost: crashed at execution/order_manager")
+    events.wait_for(VenueStatus, up=False, reason="order manager restarted")
+    events.wait_for(VenueStatus, count=2, up=True)  # the gateway restarted and reconciled
+    assert system.tree.address("risk").ask(GetRiskReport(), timeout=10).open_orders == 0
+    resting_buy(system)  # max_open_orders 1: it fits only if the lost one was released
+    _accepted(events, 1)
+    assert open_at_venue(venue) == 1
+    assert system.stop().clean

@@ -62,8 +62,18 @@ class ControlServer:
         self._http.server_close()
         self._thread.join(5)
 
-    def _answer(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    def _answer(  # noqa: PLR0911 - one return per answer
+        self, method: str, path: str, body: bytes, headers: Any = None
+    ) -> tuple[int, Any]:
         system = self._system
+        if method == "POST" and headers is not None:
+            # A browser page can POST "simple" cross-origin requests to loopback; it
+            # cannot send them as application/json without a preflight, and it always
+            # sends Origin. Neither the CLI nor curl needs either.
+            if headers.get("Origin") is not None:
+                return 403, {"error": "cross-origin requests are refused"}
+            if (headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+                return 415, {"error": "send application/json"}
         try:
             if method == "GET" and path == "/status":
                 return 200, system.status()
@@ -85,7 +95,7 @@ class ControlServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def _reply(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                code, body = answer(method, self.path, self.rfile.read(length))
+                code, body = answer(method, self.path, self.rfile.read(length), self.headers)
                 data = msgspec.json.encode(body)
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -115,7 +125,10 @@ def call_control(url: str, path: str, body: dict[str, str] | None = None) -> Any
     """
     data = None if body is None else msgspec.json.encode(body)
     request = urllib.request.Request(  # noqa: S310 - an operator-given http URL
-        url.rstrip("/") + path, data=data, method="GET" if body is None else "POST"
+        url.rstrip("/") + path,
+        data=data,
+        method="GET" if body is None else "POST",
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return msgspec.json.decode(response.read())

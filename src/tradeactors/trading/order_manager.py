@@ -221,13 +221,21 @@ class OrderManagerActor(SupervisedActor):
         self._fetching: dict[str, int] = {}  # venue -> watermark of the last gap fetch
 
     def on_start(self) -> None:
-        """Log what the store holds (a restart continues with it)."""
+        """Say every venue is down until reconciled; a restart continues with the store.
+
+        After a crash of the order manager, ``rest_for_one`` restarts the gateways too
+        (their sessions close and the venues cancel): strategies, the kill switch and
+        the host hear the venues are down from here, since no gateway failed on its own.
+        """
         store = self._store
         self.context.log.info(
             "order_manager_started",
             orders=len(store.orders),
             open_orders=len(store.open_orders()),
         )
+        if self.context.incarnation > 1:
+            for venue in self._up:
+                self._status(venue, up=False, reason="order manager restarted")
 
     def on_receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
         """Dispatch by message type."""

@@ -53,11 +53,17 @@ if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.trading.gate import TradingGate
 
-__all__ = ["GetRiskReport", "RiskActor", "RiskReport"]
+__all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport"]
 
 
 class GetRiskReport(Message, frozen=True, kw_only=True, tag=True):
     """Ask risk for its `RiskReport` (answered after everything queued before it)."""
+
+
+class ReleaseOrder(Message, frozen=True, kw_only=True, tag=True):
+    """Stop counting an order that was lost before the order manager took it."""
+
+    client_order_id: str
 
 
 class RiskReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,6 +151,8 @@ class RiskActor(SupervisedActor):
             self._exposure(message)
         elif isinstance(message, BookView):
             self._reference(message)
+        elif isinstance(message, ReleaseOrder):
+            self._engine.order_closed(message.client_order_id)
         elif isinstance(message, GetRiskReport):
             return RiskReport(
                 positions={i: self._engine.position(i) for i in self._pnl},

@@ -56,12 +56,13 @@ from tradeactors.trading.messages import (
     CancelOrder,
     GetOrders,
     OrderUpdate,
+    PlaceOrder,
     SubmitOrder,
     VenueDown,
 )
 from tradeactors.trading.metrics import TradingMetrics
 from tradeactors.trading.order_manager import OrderManagerActor, OrdersReport, OrderStore
-from tradeactors.trading.risk_actor import RiskActor
+from tradeactors.trading.risk_actor import ReleaseOrder, RiskActor
 from tradeactors.trading.strategy import (
     GetStrategyReport,
     MarketMaker,
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from tradeactors.exchange.server import SimExchange
+    from tradeactors.supervision import DeadLetter
 
 __all__ = ["ShutdownSummary", "Status", "TradingSystem", "open_orders_at_venue"]
 
@@ -200,6 +202,7 @@ class TradingSystem:
         )
         self._tree = tree
         self._unsubscribe.append(tree.subscribe(self._on_supervision_event))
+        self._unsubscribe.append(tree.dead_letters.subscribe(self._on_dead_letter))
         try:
             tree.start(timeout=timeout)
         except BaseException:
@@ -221,14 +224,21 @@ class TradingSystem:
         if tree is None:
             raise RuntimeError("the system was not started")
         self.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="shutdown")
-        cancelled = self.wait_for_no_open_orders(timeout) if tree.running else False
-        status = self.status() if tree.running else self._last_status()
+        try:
+            cancelled = self.wait_for_no_open_orders(timeout) if tree.running else False
+            status = self.status() if tree.running else self._last_status()
+        except Exception as exc:  # noqa: BLE001 - a failing tree must still be stopped
+            self._log.error("shutdown_cancel_failed", error=repr(exc))
+            cancelled, status = False, self._last_status()
         failure = tree.failure
-        tree.stop(timeout=timeout)
-        open_at_venue = self._venue_open_orders()
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._close_venue()
+        try:
+            tree.stop(timeout=timeout)
+            open_at_venue = self._venue_open_orders()
+        finally:
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+            self._unsubscribe.clear()
+            self._close_venue()
         summary = ShutdownSummary(
             status=status,
             open_at_venue=open_at_venue,
@@ -564,6 +574,38 @@ class TradingSystem:
                 source=TripSource.ESCALATION,
                 reason=f"{event.path} exceeded {event.restarts} restarts in {event.period} s",
             )
+
+    def _on_dead_letter(self, letter: DeadLetter) -> None:
+        """An order lost in a mailbox: tell its owner; release it in risk if need be.
+
+        Lost means its actor crashed on it or its mailbox was closed. A `PlaceOrder`
+        the order manager never stored is still counted by risk: release it. One the
+        manager stored (lost at a gateway) is settled by the reconciliation.
+        """
+        message = letter.message
+        if isinstance(message, PlaceOrder):
+            order = message.order
+            if order.client_order_id in self.store.orders:
+                return
+            self.tree.address(RISK).tell(ReleaseOrder(client_order_id=order.client_order_id))
+        elif isinstance(message, SubmitOrder):
+            order = message
+        else:
+            return
+        update = OrderUpdate(
+            client_order_id=order.client_order_id,
+            venue=order.venue,
+            instrument=order.instrument,
+            buy=order.buy,
+            price=order.price,
+            quantity=order.quantity,
+            status="denied",
+            filled=0,
+            reason=f"lost: {letter.reason} at {letter.path}",
+        )
+        if order.owner:
+            self.tree.address(order.owner).tell(update)
+        self._events.emit(update)
 
     def _on_root_escalation(self, error: BaseException) -> None:
         self.gate.trip(TradingState.HALTED, source=TripSource.ESCALATION, reason=repr(error))
