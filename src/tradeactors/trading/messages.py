@@ -94,7 +94,12 @@ class CancelAllOrders(Message, frozen=True, kw_only=True, tag=True):
 
 
 class GetOrders(Message, frozen=True, kw_only=True, tag=True):
-    """Ask the order manager for a `tradeactors.trading.order_manager.OrdersReport`."""
+    """Ask the order manager for a `tradeactors.trading.order_manager.OrdersReport`.
+
+    With ``open_count_only``, it answers just the number of open orders (cheap).
+    """
+
+    open_count_only: bool = False
 
 
 # -- order manager -> strategies, risk, kill switch ------------------------------------

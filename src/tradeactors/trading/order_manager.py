@@ -271,6 +271,8 @@ class OrderManagerActor(SupervisedActor):
         elif isinstance(message, GetExposure):
             return self._exposure()
         elif isinstance(message, GetOrders):
+            if message.open_count_only:
+                return len(self._store.open_orders())
             return self._report()
         else:
             self.context.log.warning("unknown_message", message_type=type(message).__name__)

@@ -382,7 +382,10 @@ class TradingSystem:
         try:
             while True:
                 changed.clear()
-                if self.orders(timeout=timeout).open_orders == 0:
+                count = self.tree.address(ORDER_MANAGER).ask(
+                    GetOrders(open_count_only=True), timeout=timeout
+                )
+                if count == 0:
                     return True
                 left = (deadline - self.clock.monotonic_ns()) / 1e9
                 if left <= 0:
