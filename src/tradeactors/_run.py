@@ -51,8 +51,12 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     )
     try:
         deadline = system.clock.monotonic_ns() + int(config.run.duration * 1e9)
+        live = out.isatty()  # one line rewritten in place on a terminal; a log otherwise
         while not stopped.wait(config.run.status_interval):
-            print(system.status().line(lot), file=out, flush=True)
+            line = system.status().line(lot)
+            print(
+                f"\r{line}\x1b[K" if live else line, end="" if live else "\n", file=out, flush=True
+            )
             if system.clock.monotonic_ns() >= deadline or not system.tree.running:
                 break
     finally:
@@ -63,6 +67,8 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     status = summary.status
+    if out.isatty():
+        print(file=out)
     print(
         f"\n{'interrupted' if interrupted else 'done'}: orders {status.orders}, fills "
         f"{status.fills}, position {status.position} lots, PnL {status.pnl:+.2f}, restarts "

@@ -458,6 +458,9 @@ class TradingSystem:
                                 random_factor=0.2,
                             ),
                             on_failure=self._gateway_failed(venue),
+                            # connect, five requests and two asks, each up to `timeout`:
+                            # never abandon a start that is still within its own limits
+                            start_timeout=max(10.0, 8 * execution.timeout),
                         ),
                     ),
                 ),
