@@ -481,3 +481,66 @@ def test_an_order_manager_crash_is_heard_as_venue_down_and_the_lost_order_is_rel
     _accepted(events, 1)
     assert open_at_venue(venue) == 1
     assert system.stop().clean
+
+
+def test_repeated_cancels_are_not_re_sent_and_a_kill_is_not_stuck_behind_them(venue, make_system):
+    system, events = make_system(risk={"max_open_orders": None})
+    keep = [resting_buy(system, quantity=1) for _ in range(10)]
+    drop = [resting_buy(system, quantity=1) for _ in range(20)]
+    _accepted(events, 30)
+    for _ in range(15):  # a host's "cancel until it is gone" loop
+        for client_order_id in drop:
+            system.cancel(client_order_id)
+    for client_order_id in drop:
+        events.wait_for(OrderUpdate, client_order_id=client_order_id, status="cancelled")
+    assert venue.requests("demo", "cancel") == len(drop)  # one each, not fifteen
+    assert open_at_venue(venue) == len(keep)
+    system.kill("halt after the cancels")
+    assert wait_open_at_venue(venue, lambda n: n == 0, timeout=1.0)
+    assert system.stop().clean
+
+
+def test_the_last_fill_lost_on_the_link_is_found_when_a_cancel_is_refused(venue, make_system):
+    """No later fill shows the gap: the venue's 'unknown order' answer to our cancel
+    makes the order manager fetch the fills, and close what is gone."""
+    system, events = make_system()
+    sell = submit(system, buy=False, price=MID + 400, quantity=5)
+    _accepted(events, 1)
+    venue.mute_reports("demo")
+    taker = Taker(venue)
+    try:
+        taker.request(
+            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(MID + 400), quantity=INSTRUMENT.format_size(5),
+        )  # fmt: skip
+    finally:
+        taker.close()
+    venue.mute_reports("demo", muted=False)
+    system.cancel(sell)
+    (filled,) = events.wait_for(OrderUpdate, client_order_id=sell, status="filled")
+    assert filled.fill_quantity == 5
+    report = system.orders()
+    assert report.positions[SYMBOL] == venue.position("demo") == -5
+    assert report.open_orders == 0
+    assert system.tree.address("risk").ask(GetRiskReport(), timeout=10).open_orders == 0
+    assert system.stop().clean
+
+
+def test_an_order_cancelled_at_the_venue_unheard_is_closed_when_a_cancel_is_refused(
+    venue, make_system
+):
+    system, events = make_system()
+    order = resting_buy(system)
+    _accepted(events, 1)
+    venue.mute_reports("demo")
+    other = Taker(venue, api_key="demo", secret=SECRET)  # another session of the account
+    other.request("cancel_all")  # the venue cancels it; our session never hears it
+    other.close()
+    venue.mute_reports("demo", muted=False)
+    assert open_at_venue(venue) == 0
+    system.cancel(order)
+    (update,) = events.wait_for(OrderUpdate, client_order_id=order, status="cancelled")
+    assert update.reason == "not at the venue"
+    assert system.orders().open_orders == 0
+    assert system.tree.address("risk").ask(GetRiskReport(), timeout=10).open_orders == 0
+    assert system.stop().clean

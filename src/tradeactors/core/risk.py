@@ -38,6 +38,7 @@ class DenyReason(enum.Enum):
 
     HALTED = "halted"
     INVALID_ORDER = "invalid_order"  # quantity or price not positive
+    DUPLICATE_ID = "duplicate_client_order_id"  # an order with this id is open
     REDUCE_ONLY = "reduce_only"
     NO_REFERENCE_PRICE = "no_reference_price"
     PRICE_COLLAR = "price_collar"
@@ -197,6 +198,8 @@ class RiskEngine:
             return DenyReason.HALTED
         if request.quantity <= 0 or request.price <= 0:
             return DenyReason.INVALID_ORDER
+        if request.client_order_id in self._open:
+            return DenyReason.DUPLICATE_ID
         if self.state is TradingState.REDUCING and not self._reduces(request):
             return DenyReason.REDUCE_ONLY
         limits = self._limits(request.instrument)

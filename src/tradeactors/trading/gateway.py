@@ -50,6 +50,7 @@ from tradeactors.trading.order_manager import (
     CancelAtVenue,
     CancelEverythingAtVenue,
     FetchFills,
+    FillsFetched,
 )
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ class _Retry(Message, frozen=True, kw_only=True, tag=True):
 
 _CONTROL = frozenset({"cancel", "cancel_all", "cancel_all_after", "fills"})
 _RESERVE = 10  # tokens new orders may not use: kept for cancels and the refresh
+_RETRY_DELAY = 0.05  # seconds before re-sending a control request the venue refused
 
 
 class _Refresh(Message, frozen=True, kw_only=True, tag=True):
@@ -386,17 +388,23 @@ class SimGateway(SupervisedActor):
         elif isinstance(frame.id, int):
             op, _ref, _fields = self._pending.pop(frame.id, ("", "", {}))
             if op == "fills" and isinstance(frame.result, list):
-                for fill in frame.result:  # fills a gap on the link had lost
-                    om.tell(self._filled(msgspec.convert(fill, _Frame)))
+                try:
+                    for fill in frame.result:  # fills a gap on the link had lost
+                        om.tell(self._filled(msgspec.convert(fill, _Frame)))
+                finally:
+                    om.tell(FillsFetched(venue=self._venue))
 
     def _on_error_reply(self, request_id: int, error: dict[str, str], om: Any) -> None:
         op, client_order_id, fields = self._pending.pop(request_id, ("", "", {}))
         code = error.get("code", "?")
         if code == "rate_limited" and op in _CONTROL:
             # a cancel or the dead-man's switch must not be lost: send it again
-            self.context.address.tell(
-                _Retry(incarnation=self._incarnation, op=op, ref=client_order_id, fields=fields)
+            me, retry = (
+                self.context.address,
+                _Retry(incarnation=self._incarnation, op=op, ref=client_order_id, fields=fields),
             )
+            # the venue's budget is out: wait for it to refill a little, and go first
+            self.context.clock.call_later(_RETRY_DELAY, lambda: me.tell(retry))
         elif op == "place":
             om.tell(Rejected(venue=self._venue, client_order_id=client_order_id, reason=code))
         elif op == "cancel":
@@ -460,7 +468,7 @@ class SimGateway(SupervisedActor):
         elif isinstance(message, _Retry):
             if message.incarnation == self.context.incarnation:
                 self.retried += 1
-                self._send(message.op, message.ref, **message.fields)
+                self._defer(message.op, message.ref, message.fields)
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None
@@ -482,6 +490,13 @@ class SimGateway(SupervisedActor):
                 client_order_id=order.client_order_id,
                 session=message.session,
                 current=self._session,
+            )
+            self.context.address_of(self._om_path).tell(  # a no-op if already closed there
+                Rejected(
+                    venue=self._venue,
+                    client_order_id=order.client_order_id,
+                    reason="stale_session",
+                )
             )
             return
         if self._gate.state is TradingState.HALTED:
@@ -516,11 +531,30 @@ class SimGateway(SupervisedActor):
                 )
                 return
         elif self._deferred or self._tokens < 1:
-            self._deferred.append((op, order_ref, fields))
-            self._schedule_drain()
+            self._defer(op, order_ref, fields)
             return
         self._tokens -= 1
         self._write(op, order_ref, fields)
+
+    def _defer(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
+        """Queue a control request for the next token, most urgent first, no duplicates.
+
+        ``cancel_all`` and the dead-man's refresh go ahead of queued cancels (a backlog
+        of cancels must not let the venue's timer run out, nor delay a kill), and a
+        ``cancel_all`` makes queued single cancels redundant.
+        """
+        deferred = self._deferred
+        if op == "cancel_all":
+            kept = [d for d in deferred if d[0] not in ("cancel", "cancel_all")]
+            deferred.clear()
+            deferred.extend(kept)
+            deferred.appendleft((op, order_ref, fields))
+        elif op == "cancel_all_after":
+            if not any(d[0] == op for d in deferred):
+                deferred.appendleft((op, order_ref, fields))
+        elif not any(d[0] == op and d[1] == order_ref and d[2] == fields for d in deferred):
+            deferred.append((op, order_ref, fields))
+        self._schedule_drain()
 
     def _write(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
         connection = self._connection

@@ -59,6 +59,7 @@ __all__ = [
     "CancelAtVenue",
     "CancelEverythingAtVenue",
     "FetchFills",
+    "FillsFetched",
     "OrderInfo",
     "OrderManagerActor",
     "OrderStore",
@@ -78,6 +79,12 @@ class FetchFills(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """To a gateway: fetch the fills after ``since`` again (one was lost on the link)."""
 
     since: int
+
+
+class FillsFetched(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """From a gateway: the fills of a `FetchFills` have all been passed on."""
+
+    venue: str
 
 
 class CancelEverythingAtVenue(msgspec.Struct, frozen=True, kw_only=True, tag=True):
@@ -132,6 +139,7 @@ class _Tracked:
     request: SubmitOrder
     order_id: int | None = None
     cancel_wanted: bool = False
+    cancel_sent: int = -1  # the venue session a cancel was last sent in (-1: none)
 
 
 @dataclass(slots=True)
@@ -219,6 +227,7 @@ class OrderManagerActor(SupervisedActor):
         # Every (re)start: venues are down until their gateway reconciled.
         self._up: dict[str, bool] = dict.fromkeys(gateways, False)
         self._fetching: dict[str, int] = {}  # venue -> watermark of the last gap fetch
+        self._gone: set[str] = set()  # orders the venue said it does not know
 
     def on_start(self) -> None:
         """Say every venue is down until reconciled; a restart continues with the store.
@@ -254,7 +263,15 @@ class OrderManagerActor(SupervisedActor):
         elif isinstance(message, CancelRejected):
             tracked = self._store.orders.get(message.client_order_id)
             if tracked is not None and tracked.order.status is OrderStatus.PENDING_CANCEL:
+                tracked.cancel_sent = -1
                 self._move(tracked, Trigger.CANCEL_REJECTED, message.reason)
+                if message.reason == "unknown_order":
+                    # The venue no longer has it: filled (its report lost?) or cancelled.
+                    # Fetch the fills; what is still open after them is gone.
+                    self._gone.add(message.client_order_id)
+                    self._fetch_missing(message.venue, force=True)
+        elif isinstance(message, FillsFetched):
+            self._settle_gone(message.venue)
         elif isinstance(message, CancelAllOrders):
             if message.owner is None:
                 self._cancel_all(message.venue, message.reason)
@@ -345,6 +362,10 @@ class OrderManagerActor(SupervisedActor):
         if tracked.order_id is None:
             tracked.cancel_wanted = True  # sent when the venue acknowledges it
             return
+        session = self._store.sessions.get(venue, 0)
+        if tracked.cancel_sent == session:
+            return  # in flight already: asking again only queues duplicates at the venue
+        tracked.cancel_sent = session
         self.context.address_of(self._gateways[venue]).tell(
             CancelAtVenue(client_order_id=tracked.order.client_order_id, order_id=tracked.order_id)
         )
@@ -439,14 +460,31 @@ class OrderManagerActor(SupervisedActor):
         )
         return True
 
-    def _fetch_missing(self, venue: str) -> None:
-        """A fill arrived above a gap: one was lost on the link. Ask the venue again."""
+    def _fetch_missing(self, venue: str, *, force: bool = False) -> None:
+        """Ask the venue for the fills since the watermark: one may have been lost.
+
+        Once per watermark value, unless ``force``.
+        """
         since = self._store.last_execution_id(venue)
-        if self._fetching.get(venue) == since or not self._up.get(venue, False):
+        if not self._up.get(venue, False) or (not force and self._fetching.get(venue) == since):
             return  # asked already for this gap (or the reconnect will fetch it)
         self._fetching[venue] = since
         self.context.log.warning("fill_gap", venue=venue, since=since)
         self.context.address_of(self._gateways[venue]).tell(FetchFills(since=since))
+
+    def _settle_gone(self, venue: str) -> None:
+        """After a fetch of fills: orders the venue said it no longer has are closed."""
+        for client_order_id in sorted(self._gone):
+            tracked = self._store.orders.get(client_order_id)
+            if tracked is None or tracked.request.venue != venue:
+                continue
+            self._gone.discard(client_order_id)
+            if tracked.order.status.open:
+                self._inconsistent("order_gone_at_venue", client_order_id)
+                if tracked.order.status is not OrderStatus.PENDING_CANCEL:
+                    self._move(tracked, Trigger.REQUEST_CANCEL, "not at the venue")
+                if self._move(tracked, Trigger.CANCELLED, "not at the venue"):
+                    self._to_risk(tracked.request, closed=True)
 
     def _on_cancelled(self, report: Cancelled) -> None:
         tracked = self._store.orders.get(report.client_order_id)
@@ -460,8 +498,8 @@ class OrderManagerActor(SupervisedActor):
 
     def _on_rejected(self, report: Rejected) -> None:
         tracked = self._store.orders.get(report.client_order_id)
-        if tracked is None or tracked.order.status is OrderStatus.REJECTED:
-            return  # the venue says it twice: once pushed, once as the reply
+        if tracked is None or not tracked.order.status.open:
+            return  # said twice (pushed and as the reply), or already settled here
         if self._move(tracked, Trigger.REJECT, report.reason):
             self._to_risk(tracked.request, closed=True)
 

@@ -132,3 +132,17 @@ def test_the_position_limit_holds_whatever_the_order_and_fill_sequence(steps):
             engine.fill(request.client_order_id, quantity, 100)
             position += quantity if buy else -quantity
         assert abs(position) <= 12
+
+
+def test_an_order_reusing_the_id_of_an_open_one_is_denied_and_changes_nothing():
+    engine = RiskEngine(RiskLimits(max_position=10))
+    first = OrderRequest(
+        client_order_id="x", instrument="I", buy=True, price=100, quantity=10, timestamp_ns=1
+    )
+    assert engine.check(first) is None
+    again = OrderRequest(
+        client_order_id="x", instrument="I", buy=False, price=100, quantity=1, timestamp_ns=2
+    )
+    assert engine.check(again) is DenyReason.DUPLICATE_ID
+    engine.fill("x", 10, 100)  # the live order's fill is booked on its own side
+    assert engine.position("I") == 10
