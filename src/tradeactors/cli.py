@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option
     parser = argparse.ArgumentParser(
         prog="tradeactors", description="Low-latency trading systems as supervised actors."
     )
@@ -56,6 +56,41 @@ def _parser() -> argparse.ArgumentParser:
         "--print-metrics", action="store_true", help="also print the Prometheus exposition"
     )
     demo.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    backtest = commands.add_parser(
+        "backtest",
+        help="backtest a strategy on a recorded capture (deterministic)",
+        description=(
+            "Replay a recorded Binance capture through the book code and a built-in "
+            "strategy against a simulated venue with latency, queue position and fees; "
+            "print the report (PnL, fills, volume, fill ratio, drawdown, orders). The same "
+            "inputs give the same report, byte for byte."
+        ),
+    )
+    backtest.add_argument("--data", required=True, help="capture file (replay's formats)")
+    backtest.add_argument("--venue", choices=("binance",), default="binance")
+    backtest.add_argument("--strategy", required=True, help="market_maker, momentum or vwap")
+    backtest.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="a strategy parameter"
+    )
+    backtest.add_argument("--symbol", help="the instrument (default: the capture's first)")
+    backtest.add_argument("--tick-size", help="price step (default: known symbols' own)")
+    backtest.add_argument("--lot-size", help="size step (default: known symbols' own)")
+    backtest.add_argument("--latency-ms", type=float, default=5.0, help="strategy -> venue")
+    backtest.add_argument("--response-latency-ms", type=float, default=5.0, help="venue -> us")
+    backtest.add_argument(
+        "--latency-sigma", type=float, default=0.0, help="> 0: log-normal latencies"
+    )
+    backtest.add_argument("--seed", type=int, default=1, help="of the latency draws")
+    backtest.add_argument(
+        "--queue", choices=("conservative", "probabilistic"), default="conservative"
+    )
+    backtest.add_argument("--maker-fee-bps", type=float, default=1.0)
+    backtest.add_argument("--taker-fee-bps", type=float, default=5.0)
+    backtest.add_argument("--json", help="also write the report as JSON to this file")
+    backtest.add_argument("--plot", help="also draw mid, fills and PnL to this PNG (matplotlib)")
+    backtest.add_argument(
+        "--log-level", default="warning", choices=("debug", "info", "warning", "error")
+    )
     for name, text in (
         ("kill", "trip the kill switch of a running system (HALTED: deny all, cancel all)"),
         ("reset", "reset the kill switch of a running system (an operator's decision)"),
@@ -156,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911 - one
         return _exchange(args)
     if args.command in ("kill", "reset", "status"):
         return _control(args)
+    if args.command == "backtest":
+        from tradeactors.backtest.cli import backtest_command  # noqa: PLC0415
+
+        return backtest_command(args)
     if args.command not in ("run", "demo", "replay"):
         _parser().print_help()
         return 2

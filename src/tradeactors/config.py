@@ -7,6 +7,7 @@ spells them out (a test keeps the two equal). A bad file fails with the key at f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -51,6 +52,9 @@ class DemoConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True
     duration: float = 3.0
     tick_interval: float = 0.002
     crash_every: int = 250
+
+
+_SIM_BURST = 100  # the embedded exchange's order-entry burst (OrderEntry's default)
 
 
 class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -117,19 +121,27 @@ class KillSwitchConfig(_Section, frozen=True, kw_only=True, forbid_unknown_field
     stale_after: float | None = 5.0  # seconds without a book update: HALTED
 
 
-class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The built-in market maker (the only strategy until the strategy engine exists).
+# The built-in market maker, sized for the embedded exchange's BTCUSDT (ticks of 0.01,
+# lots of 0.001): quotes of 0.005 two ticks from the mid.
+_SIM_MARKET_MAKER: dict[str, Any] = {
+    "half_spread": 2,
+    "size": 5,
+    "max_inventory": 25,
+    "skew": 1.0,
+    "requote": 2,
+    "min_interval": 0.25,
+}
 
-    ``name = "none"`` runs the tree without a strategy (orders come from the host).
+
+class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The strategy the tree runs: a built-in by name, and its parameters.
+
+    ``name``: ``market_maker``, ``momentum``, ``vwap`` (docs/strategies.md), or ``none``
+    (no strategy: orders come from the host).
     """
 
     name: str = "market_maker"
-    half_spread: int = 2
-    size: int = 5
-    max_inventory: int = 25
-    skew: int = 1
-    requote: int = 2
-    min_interval: float = 0.25
+    params: dict[str, Any] = msgspec.field(default_factory=lambda: dict(_SIM_MARKET_MAKER))
 
 
 class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -154,15 +166,26 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     demo: DemoConfig = DemoConfig()
 
     def __post_init__(self) -> None:
-        if self.strategy.name not in ("market_maker", "none"):
-            raise ConfigError(
-                f"strategy.name: unknown strategy {self.strategy.name!r} "
-                "(known: market_maker, none)"
-            )
+        if self.strategy.name != "none":
+            from tradeactors.strategy import make_strategy  # noqa: PLC0415 - a cycle otherwise
+
+            try:
+                make_strategy(self.strategy.name, self.strategy.params)
+            except ConfigError as exc:
+                raise ConfigError(f"strategy: {exc}") from exc
         if self.execution.cancel_all_after and not (
             0 < self.execution.refresh < self.execution.cancel_all_after
         ):
             raise ConfigError("execution.refresh must be positive and below cancel_all_after")
+        if not self.venue.trade_url and (
+            self.execution.max_messages_per_second >= self.venue.rate_per_second
+            or self.execution.burst >= _SIM_BURST
+        ):
+            raise ConfigError(
+                "execution.max_messages_per_second and burst must stay below the embedded "
+                f"exchange's limits ({self.venue.rate_per_second}/s, burst {_SIM_BURST}): "
+                "otherwise the venue refuses cancels and the dead-man's refresh"
+            )
         if not self.run.duration > 0:
             raise ConfigError("run.duration must be positive")
         if self.demo.crash_every < 1:

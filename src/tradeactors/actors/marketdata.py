@@ -22,8 +22,10 @@ import msgspec
 import websocket
 from prometheus_client import CollectorRegistry, Counter
 
+from tradeactors.core.instrument import ParseError
 from tradeactors.core.messages import Message
 from tradeactors.errors import TradeActorsError
+from tradeactors.strategy.api import TradeTick
 from tradeactors.supervision import SupervisedActor
 from tradeactors.venues import binance, kraken
 from tradeactors.venues.capture import Frame
@@ -38,6 +40,7 @@ __all__ = [
     "BinanceDepth",
     "BinanceSnapshot",
     "BinanceTicker",
+    "BinanceTrade",
     "BookActor",
     "BookReport",
     "FeedDisconnectedError",
@@ -76,6 +79,12 @@ class BinanceTicker(Message, frozen=True, kw_only=True, tag=True):
     """The venue's own top of book, for verification."""
 
     ticker: binance.BookTicker
+
+
+class BinanceTrade(Message, frozen=True, kw_only=True, tag=True):
+    """A Binance ``trade``/``aggTrade`` event for a book actor to pass on."""
+
+    trade: binance.Trade
 
 
 class KrakenUpdate(Message, frozen=True, kw_only=True, tag=True):
@@ -118,6 +127,7 @@ class BookReport(msgspec.Struct, kw_only=True):
     snapshots: int = 0
     gaps: int = 0
     bad_levels: int = 0
+    bad_trades: int = 0
     stale_snapshots: int = 0
     checksum_matched: int = 0
     checksum_mismatched: int = 0
@@ -164,10 +174,12 @@ class _Feed(SupervisedActor):
         books_path: str,
         metrics: MarketDataMetrics | None = None,
         route_tickers: bool = False,
+        route_trades: bool = False,
     ) -> None:
         super().__init__()
         self._venue = venue
         self._route_tickers = route_tickers  # bookTickers only matter to verifying books
+        self._route_trades = route_trades  # trades matter to strategies (through books)
         prefix = "" if books_path in ("", "/") else books_path + "/"  # "/" is the root
         self._books = {s: prefix + book_name(s) for s in symbols}
         self._metrics = metrics
@@ -216,7 +228,7 @@ class _Feed(SupervisedActor):
             self._send(symbol, BinanceSnapshot(snapshot=snapshot))
             return
         try:
-            kind, event = binance.decode_frame(frame.payload)
+            _kind, event = binance.decode_frame(frame.payload)
         except msgspec.DecodeError:
             self._drop("malformed")
             return
@@ -228,7 +240,10 @@ class _Feed(SupervisedActor):
         elif isinstance(event, binance.BookTicker):
             if self._route_tickers:
                 self._send(event.s, BinanceTicker(ticker=event))
-        elif kind is not binance.FrameKind.TRADE:
+        elif isinstance(event, binance.Trade):
+            if self._route_trades:
+                self._send(event.s, BinanceTrade(trade=event))
+        else:
             self._drop("unused_stream")
 
     def _route_kraken(self, frame: Frame) -> None:
@@ -264,6 +279,7 @@ class ReplayFeed(_Feed):
         done: threading.Event,
         metrics: MarketDataMetrics | None = None,
         route_tickers: bool = False,
+        route_trades: bool = False,
         batch: int = 256,
         pace: Literal["full", "recorded"] = "full",
         speed: float = 1.0,
@@ -274,6 +290,7 @@ class ReplayFeed(_Feed):
             books_path=books_path,
             metrics=metrics,
             route_tickers=route_tickers,
+            route_trades=route_trades,
         )
         if not speed > 0:
             raise ValueError(f"speed must be positive, not {speed}")
@@ -389,6 +406,8 @@ class BookActor(SupervisedActor):
                 self._check.add_ticker(message.ticker)
         elif isinstance(message, KrakenUpdate) and self._kraken is not None:
             self._on_kraken(message.message)
+        elif isinstance(message, BinanceTrade):
+            self._on_trade(message.trade)
         elif isinstance(message, GetReport):
             return self._final_report()
         return None
@@ -427,6 +446,24 @@ class BookActor(SupervisedActor):
             self.report.bad_levels += result is outcome.BAD_LEVEL
             self._resync(result.value)
         self.report.synced = self._kraken.synced
+
+    def _on_trade(self, trade: binance.Trade) -> None:
+        """Pass a public trade on to the subscribers, in ticks and lots."""
+        if not self._subscribers:
+            return
+        try:
+            tick = TradeTick(
+                instrument=self._instrument.symbol,
+                price=self._instrument.price(trade.p),
+                quantity=self._instrument.size(trade.q),
+                buy=not trade.m,  # the buyer was the taker
+                timestamp_ns=trade.T * 1_000_000,
+            )
+        except ParseError:
+            self.report.bad_trades += 1
+            return
+        for path in self._subscribers:
+            self.context.address_of(path).tell(tick)
 
     def _resync(self, reason: str) -> None:
         if self._check is not None:
@@ -515,6 +552,7 @@ class LiveFeed(_Feed):
         resubscribe_grace: float = 5.0,
         metrics: MarketDataMetrics | None = None,
         route_tickers: bool = False,
+        route_trades: bool = False,
     ) -> None:
         super().__init__(
             venue,
@@ -522,6 +560,7 @@ class LiveFeed(_Feed):
             books_path=books_path,
             metrics=metrics,
             route_tickers=route_tickers,
+            route_trades=route_trades,
         )
         self._url = url
         self._rest = rest_base_url.rstrip("/")

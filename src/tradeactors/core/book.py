@@ -147,6 +147,10 @@ class OrderBook:
         price = -self._ask_keys[-1]
         return price, self._asks[price]
 
+    def size_at(self, price: int, *, bid: bool) -> int:
+        """The size resting at ``price`` on one side (0 if no level)."""
+        return (self._bids if bid else self._asks).get(price, 0)
+
     def spread(self) -> int | None:
         """Best ask minus best bid in ticks, or None if a side is empty."""
         if not (self._bid_keys and self._ask_keys):

@@ -26,6 +26,7 @@ import os
 import secrets
 import threading
 from fractions import Fraction
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
@@ -40,6 +41,13 @@ from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.orders import ClientOrderIds
 from tradeactors.core.risk import RiskLimits, TradingState
 from tradeactors.errors import ConfigError
+from tradeactors.strategy import make_strategy
+from tradeactors.strategy.actor import (
+    GetStrategyReport,
+    StrategyActor,
+    StrategyReport,
+    book_mailbox,
+)
 from tradeactors.supervision import (
     Backoff,
     ChildSpec,
@@ -63,12 +71,6 @@ from tradeactors.trading.messages import (
 from tradeactors.trading.metrics import TradingMetrics
 from tradeactors.trading.order_manager import OrderManagerActor, OrdersReport, OrderStore
 from tradeactors.trading.risk_actor import ReleaseOrder, RiskActor
-from tradeactors.trading.strategy import (
-    GetStrategyReport,
-    MarketMaker,
-    MarketMakerParams,
-    StrategyReport,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -321,7 +323,7 @@ class TradingSystem:
         return report
 
     def strategy_report(self, timeout: float = 5.0) -> StrategyReport:
-        """The built-in strategy's counters."""
+        """The strategy actor's counters."""
         if self.strategy_path is None:
             raise RuntimeError("no strategy is configured")
         report: StrategyReport = self.tree.address(self.strategy_path).ask(
@@ -490,6 +492,7 @@ class TradingSystem:
                                 "symbols": (symbol,),
                                 "books_path": "market_data",
                                 "rest_base_url": rest_url,
+                                "route_trades": bool(strategies),
                                 "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
                             },
                             backoff=Backoff(min_delay=0.1, max_delay=2.0),
@@ -520,18 +523,16 @@ class TradingSystem:
                 children=(
                     ChildSpec(
                         name=strategy.name,
-                        actor=MarketMaker,
-                        args=(venue, symbol, RISK, ORDER_MANAGER),
-                        kwargs={
-                            "params": MarketMakerParams(
-                                half_spread=strategy.half_spread,
-                                size=strategy.size,
-                                max_inventory=strategy.max_inventory,
-                                skew=strategy.skew,
-                                requote=strategy.requote,
-                                min_interval=strategy.min_interval,
-                            ),
-                        },
+                        actor=StrategyActor,
+                        args=(
+                            partial(make_strategy, strategy.name, dict(strategy.params)),
+                            venue,
+                            symbol,
+                            RISK,
+                            ORDER_MANAGER,
+                        ),
+                        kwargs={"tag": strategy.name[:4]},
+                        mailbox=book_mailbox(),
                     ),
                 ),
             ),

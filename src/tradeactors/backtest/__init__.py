@@ -1,0 +1,1 @@
+"""Deterministic backtests of strategies on recorded captures (see `engine`)."""

@@ -1,0 +1,618 @@
+"""A deterministic, single-threaded backtest of one strategy on a recorded capture.
+
+The recorded frames are replayed in receive-time order through the same book code as
+live (`tradeactors.venues.binance.DepthSync`, `OrderBook`, `BookView`), and the same
+`Strategy` object gets the same callbacks. Its orders go to a simulated venue:
+
+- **latency**: an order or cancel reaches the venue ``order_latency`` after the
+  strategy sent it (constant, or drawn per message from a seeded log-normal); the
+  venue's answer reaches the strategy ``response_latency`` later. Market data reaches
+  the strategy at its recorded receive time (the feed latency is in the recording);
+- **matching**: at arrival, a marketable order takes the recorded book's opposite
+  levels up to its limit, level by level (taker fee), without taking more than a
+  level shows (what it took is remembered until that level next changes); a post-only
+  order that would take is rejected; the rest of a GTC order rests;
+- **queue position** of a resting order: the recorded size at its price when it
+  arrived is ahead of it. ``conservative``: the queue advances only by recorded trades
+  at that price; ``probabilistic``: also by a share of each size decrease at that level
+  not explained by trades, in proportion to the part of the level ahead of the order.
+  A trade through its price, or the opposite side of the book reaching it, fills it
+  (maker fee);
+- **fees** in basis points of notional (negative: a rebate).
+
+Same inputs, same report, byte for byte: no wall clock, no unseeded randomness, and
+ties in time are broken by a sequence number.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+import structlog
+
+from tradeactors.core.orders import OrderStatus, Position
+from tradeactors.strategy.api import OpenOrder, TradeTick, describe
+from tradeactors.trading.messages import TIME_IN_FORCE, OrderUpdate
+from tradeactors.venues import binance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from structlog.typing import FilteringBoundLogger
+
+    from tradeactors.core.book import OrderBook
+    from tradeactors.core.instrument import Instrument
+    from tradeactors.strategy.api import Strategy
+    from tradeactors.venues.capture import Frame
+
+__all__ = ["BacktestConfig", "BacktestReport", "run_backtest"]
+
+QueueModel = Literal["conservative", "probabilistic"]
+
+
+class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the simulated venue behaves."""
+
+    order_latency_ms: float = 5.0  # strategy -> venue (median if lognormal)
+    response_latency_ms: float = 5.0  # venue -> strategy
+    latency_sigma: float = 0.0  # > 0: per message log-normal around the medians
+    seed: int = 1
+    queue: QueueModel = "conservative"
+    maker_fee_bps: float = 1.0
+    taker_fee_bps: float = 5.0
+    depth: int = 20  # levels in the book views the strategy gets
+    sample_interval_s: float = 1.0  # of the inventory / PnL series in the report
+
+    def __post_init__(self) -> None:
+        if self.order_latency_ms < 0 or self.response_latency_ms < 0 or self.latency_sigma < 0:
+            raise ValueError("latencies and latency_sigma must not be negative")
+        if self.depth < 1 or not self.sample_interval_s > 0:
+            raise ValueError("depth must be >= 1 and sample_interval_s positive")
+
+
+class Sample(msgspec.Struct, frozen=True, array_like=True):
+    """One point of the report's series: seconds from the start, and the state then."""
+
+    t: float
+    position: int
+    mid: float
+    pnl: float
+
+
+class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What the strategy did and earned (money in the quote currency)."""
+
+    strategy: str
+    params: dict[str, Any]
+    instrument: str
+    config: BacktestConfig
+    frames: int
+    book_updates: int
+    trades_seen: int
+    events: int
+    duration_s: float
+    orders_sent: int
+    orders_cancelled: int
+    orders_rejected: int
+    fills: int
+    maker_fills: int
+    taker_fills: int
+    volume: float  # in the instrument's base unit
+    fill_ratio: float  # filled quantity / submitted quantity
+    realized_pnl: float
+    unrealized_pnl: float
+    fees: float
+    net_pnl: float
+    max_drawdown: float
+    final_position: float
+    series: list[Sample]
+
+
+_ENDED = frozenset(s.value for s in OrderStatus if not s.open)
+
+
+class _SimOrder:
+    __slots__ = (
+        "buy",
+        "client_order_id",
+        "filled",
+        "post_only",
+        "price",
+        "quantity",
+        "queue_ahead",
+        "resting",
+        "status",
+        "tif",
+    )
+
+    def __init__(
+        self, coid: str, *, buy: bool, price: int, quantity: int, tif: str, post_only: bool
+    ) -> None:
+        self.client_order_id = coid
+        self.buy = buy
+        self.price = price
+        self.quantity = quantity
+        self.tif = tif
+        self.post_only = post_only
+        self.filled = 0
+        self.status = OrderStatus.PENDING.value
+        self.queue_ahead = 0
+        self.resting = False
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled
+
+
+class _Context:
+    """The `StrategyContext` of a backtest: commands become timed venue events."""
+
+    def __init__(self, engine: _Engine) -> None:
+        self._engine = engine
+        self.position_lots = 0
+        self._orders: dict[str, OpenOrder] = {}
+        self._ids = itertools.count(1)
+        self._log: FilteringBoundLogger = structlog.get_logger("tradeactors.backtest")
+
+    @property
+    def instrument(self) -> str:
+        return self._engine.instrument.symbol
+
+    @property
+    def now_ns(self) -> int:
+        return self._engine.now_ns
+
+    @property
+    def position(self) -> int:
+        return self.position_lots
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        return self._log
+
+    def open_orders(self) -> list[OpenOrder]:
+        return list(self._orders.values())
+
+    def submit(
+        self, *, buy: bool, price: int, quantity: int, tif: str = "gtc", post_only: bool = False
+    ) -> str:
+        coid = f"bt-{next(self._ids)}"
+        self._orders[coid] = OpenOrder(
+            client_order_id=coid, buy=buy, price=price, quantity=quantity, filled=0,
+            status=OrderStatus.PENDING.value,
+        )  # fmt: skip
+        self._engine.submit(
+            coid, buy=buy, price=price, quantity=quantity, tif=tif, post_only=post_only
+        )
+        return coid
+
+    def cancel(self, client_order_id: str) -> None:
+        if client_order_id in self._orders:
+            self._engine.cancel(client_order_id)
+
+    def cancel_all(self) -> None:
+        for coid in list(self._orders):
+            self._engine.cancel(coid)
+
+    def set_timer(self, name: str, delay: float) -> None:
+        self._engine.set_timer(name, delay)
+
+    def apply(self, update: OrderUpdate) -> None:
+        if update.fill_quantity:
+            self.position_lots += update.fill_quantity if update.buy else -update.fill_quantity
+        if update.status in _ENDED:
+            self._orders.pop(update.client_order_id, None)
+        elif update.client_order_id in self._orders:
+            self._orders[update.client_order_id] = OpenOrder(
+                client_order_id=update.client_order_id, buy=update.buy, price=update.price,
+                quantity=update.quantity, filled=update.filled, status=update.status,
+            )  # fmt: skip
+
+
+class _Engine:
+    def __init__(self, instrument: Instrument, strategy: Strategy, config: BacktestConfig) -> None:
+        self.instrument = instrument
+        self.strategy = strategy
+        self.config = config
+        self.now_ns = 0
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._rng = random.Random(config.seed)  # noqa: S311 - a reproducible latency model
+        self.sync = binance.DepthSync(instrument)
+        self.orders: dict[str, _SimOrder] = {}
+        self._taken: dict[tuple[bool, int], int] = {}  # (bid side?, price) -> lots taken
+        self._timers: dict[str, int] = {}
+        self.ctx = _Context(self)
+        value = Fraction(instrument.tick_size) * Fraction(instrument.lot_size)
+        self._value = value  # quote currency per tick * lot
+        self._maker = Fraction(config.maker_fee_bps) / 10_000
+        self._taker = Fraction(config.taker_fee_bps) / 10_000
+        # the accounts, exact, in ticks * lots
+        self.cash = Fraction(0)
+        self.fees = Fraction(0)
+        self.position = 0
+        self.ledger = Position()
+        self.counts = dict.fromkeys(
+            ("sent", "cancelled", "rejected", "fills", "maker", "taker", "submitted_qty"), 0
+        )
+        self.volume = 0
+        self.books = 0
+        self.trades = 0
+        self.events = 0
+        self.peak = Fraction(0)
+        self.max_drawdown = Fraction(0)
+        self.series: list[Sample] = []
+        self.start_ns: int | None = None
+        self._next_sample_ns = 0
+        self.stopped = False
+        self.last_mid: Fraction | None = None
+
+    # -- time ----------------------------------------------------------------------------
+
+    def at(self, when_ns: int, action: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when_ns, next(self._seq), action))
+
+    def run_until(self, when_ns: int | None) -> None:
+        """Run every scheduled action due at or before ``when_ns`` (all if None)."""
+        queue = self._queue
+        while queue and (when_ns is None or queue[0][0] <= when_ns):
+            due, _seq, action = heapq.heappop(queue)
+            self.now_ns = max(self.now_ns, due)
+            self.events += 1
+            action()
+
+    def _latency_ns(self, median_ms: float) -> int:
+        sigma = self.config.latency_sigma
+        if sigma == 0 or median_ms == 0:
+            return int(median_ms * 1e6)
+        return int(median_ms * math.exp(self._rng.gauss(0.0, sigma)) * 1e6)
+
+    # -- strategy commands -----------------------------------------------------------
+
+    def submit(
+        self, coid: str, *, buy: bool, price: int, quantity: int, tif: str, post_only: bool
+    ) -> None:
+        order = _SimOrder(
+            coid, buy=buy, price=price, quantity=quantity, tif=tif, post_only=post_only
+        )
+        self.orders[coid] = order
+        self.counts["sent"] += 1
+        self.counts["submitted_qty"] += max(0, quantity)
+        self.at(
+            self.now_ns + self._latency_ns(self.config.order_latency_ms),
+            lambda: self._arrive(order),
+        )
+
+    def cancel(self, coid: str) -> None:
+        order = self.orders.get(coid)
+        if order is not None:
+            self.at(
+                self.now_ns + self._latency_ns(self.config.order_latency_ms),
+                lambda: self._cancel_arrives(order),
+            )
+
+    def set_timer(self, name: str, delay: float) -> None:
+        token = next(self._seq)
+        self._timers[name] = token
+
+        def fire() -> None:
+            if not self.stopped and self._timers.get(name) == token:
+                del self._timers[name]
+                self.strategy.on_timer(self.ctx, name)
+
+        self.at(self.now_ns + max(0, int(delay * 1e9)), fire)
+
+    # -- the venue -------------------------------------------------------------------
+
+    def _arrive(self, order: _SimOrder) -> None:
+        if order.quantity <= 0 or order.price <= 0 or order.tif not in TIME_IN_FORCE:
+            self._report(order, OrderStatus.REJECTED, reason="invalid_order")
+            return
+        book = self.sync.book
+        opposite = book.best_ask() if order.buy else book.best_bid()
+        marketable = opposite is not None and (
+            order.price >= opposite[0] if order.buy else order.price <= opposite[0]
+        )
+        if marketable and order.post_only:
+            self._report(order, OrderStatus.REJECTED, reason="post_only_would_take")
+            return
+        if marketable:
+            self._take(order, book)
+        if order.remaining == 0:
+            return
+        if order.tif != "gtc":
+            order.status = OrderStatus.CANCELLED.value
+            self.counts["cancelled"] += 1
+            self._report(order, OrderStatus.CANCELLED, reason=order.tif)
+            return
+        order.resting = True
+        order.queue_ahead = book.size_at(order.price, bid=order.buy)
+        if order.status == OrderStatus.PENDING.value:
+            order.status = OrderStatus.ACCEPTED.value
+            self._report(order, OrderStatus.ACCEPTED)
+
+    def _take(self, order: _SimOrder, book: OrderBook) -> None:
+        levels = book.asks() if order.buy else book.bids()
+        for price, size in levels:
+            if order.remaining == 0 or (price > order.price if order.buy else price < order.price):
+                break
+            key = (not order.buy, price)
+            available = size - self._taken.get(key, 0)
+            if available <= 0:
+                continue
+            quantity = min(available, order.remaining)
+            self._taken[key] = self._taken.get(key, 0) + quantity
+            self._fill(order, quantity, price, maker=False)
+
+    def _cancel_arrives(self, order: _SimOrder) -> None:
+        if order.status in _ENDED or not order.resting:
+            return  # filled, cancelled or not arrived: the venue has nothing to cancel
+        order.resting = False
+        order.status = OrderStatus.CANCELLED.value
+        self.counts["cancelled"] += 1
+        self._report(order, OrderStatus.CANCELLED, reason="user")
+
+    def _fill(self, order: _SimOrder, quantity: int, price: int, *, maker: bool) -> None:
+        order.filled += quantity
+        signed = quantity if order.buy else -quantity
+        self.position += signed
+        self.cash -= signed * price
+        self.ledger.apply_fill(signed, price)
+        notional = Fraction(price * quantity)
+        self.fees += notional * (self._maker if maker else self._taker)
+        self.volume += quantity
+        self.counts["fills"] += 1
+        self.counts["maker" if maker else "taker"] += 1
+        if order.remaining == 0:
+            order.resting = False
+            order.status = OrderStatus.FILLED.value
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED.value
+        self._report(order, OrderStatus(order.status), fill=(quantity, price))
+
+    def _report(
+        self,
+        order: _SimOrder,
+        status: OrderStatus,
+        *,
+        reason: str = "",
+        fill: tuple[int, int] | None = None,
+    ) -> None:
+        if status is OrderStatus.REJECTED:
+            order.status = status.value
+            self.counts["rejected"] += 1
+        update = OrderUpdate(
+            client_order_id=order.client_order_id,
+            venue="backtest",
+            instrument=self.instrument.symbol,
+            buy=order.buy,
+            price=order.price,
+            quantity=order.quantity,
+            status=status.value,
+            filled=order.filled,
+            reason=reason,
+            fill_quantity=fill[0] if fill else 0,
+            fill_price=fill[1] if fill else 0,
+        )
+        self.at(
+            self.now_ns + self._latency_ns(self.config.response_latency_ms),
+            lambda: self._deliver(update),
+        )
+
+    def _deliver(self, update: OrderUpdate) -> None:
+        self.ctx.apply(update)
+        if self.stopped:
+            return  # nothing reaches a stopped strategy (as live: its actor is gone)
+        self.strategy.on_order_update(self.ctx, update)
+        if update.fill_quantity:
+            self.strategy.on_fill(self.ctx, update)
+
+    # -- market data -----------------------------------------------------------------
+
+    def on_frame(self, frame: Frame) -> None:
+        if self.start_ns is None:
+            self.start_ns = frame.received_ns
+            self._next_sample_ns = frame.received_ns
+        self.run_until(frame.received_ns)
+        self.now_ns = max(self.now_ns, frame.received_ns)
+        if frame.source == "rest":
+            if self.sync.needs_snapshot:
+                try:
+                    snapshot = binance.decode_snapshot(frame.payload)
+                except msgspec.DecodeError:
+                    return
+                self._after_book(self.sync.on_snapshot(snapshot), before=None)
+            return
+        try:
+            _kind, event = binance.decode_frame(frame.payload)
+        except (msgspec.DecodeError, ValueError):
+            return
+        if isinstance(event, binance.DepthUpdate) and event.s == self.instrument.symbol:
+            before = self._resting_levels()
+            self._after_book(self.sync.on_diff(event), before=before)
+        elif isinstance(event, binance.Trade) and event.s == self.instrument.symbol:
+            self._on_trade(event)
+
+    def _resting_levels(self) -> dict[tuple[bool, int], int]:
+        book = self.sync.book
+        return {
+            (o.buy, o.price): book.size_at(o.price, bid=o.buy)
+            for o in self.orders.values()
+            if o.resting
+        }
+
+    def _after_book(
+        self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
+    ) -> None:
+        if result not in (binance.SyncResult.APPLIED, binance.SyncResult.SYNCED):
+            return
+        self.books += 1
+        self._taken.clear()  # the recorded levels changed: what we took is replenished
+        book = self.sync.book
+        if before and self.config.queue == "probabilistic":
+            self._advance_on_decreases(before)
+        self._fill_crossed()
+        self._mark()
+        self.strategy.on_book(self.ctx, book.view(self.config.depth, self.now_ns))
+
+    def _advance_on_decreases(self, before: dict[tuple[bool, int], int]) -> None:
+        book = self.sync.book
+        for order in self.orders.values():
+            if not order.resting or order.queue_ahead == 0:
+                continue
+            old = before.get((order.buy, order.price), 0)
+            new = book.size_at(order.price, bid=order.buy)
+            if new < old:
+                share = Fraction(order.queue_ahead, old) if old else Fraction(0)
+                order.queue_ahead = max(0, order.queue_ahead - math.ceil((old - new) * share))
+
+    def _fill_crossed(self) -> None:
+        book = self.sync.book
+        bid, ask = book.best_bid(), book.best_ask()
+        for order in sorted(self.orders.values(), key=lambda o: o.client_order_id):
+            if not order.resting:
+                continue
+            crossed = (
+                (ask is not None and ask[0] <= order.price)
+                if order.buy
+                else (bid is not None and bid[0] >= order.price)
+            )
+            if crossed:
+                self._fill(order, order.remaining, order.price, maker=True)
+
+    def _on_trade(self, trade: binance.Trade) -> None:
+        instrument = self.instrument
+        try:
+            price, quantity = instrument.price(trade.p), instrument.size(trade.q)
+        except ValueError:
+            return
+        self.trades += 1
+        aggressor_buy = not trade.m
+        for order in sorted(self.orders.values(), key=lambda o: o.client_order_id):
+            if not order.resting or order.buy == aggressor_buy:
+                continue
+            through = price < order.price if order.buy else price > order.price
+            if through:
+                self._fill(order, order.remaining, order.price, maker=True)
+            elif price == order.price:
+                order.queue_ahead -= quantity
+                if order.queue_ahead < 0:
+                    self._fill(
+                        order, min(order.remaining, -order.queue_ahead), order.price, maker=True
+                    )
+                    order.queue_ahead = 0
+        self.strategy.on_trade(
+            self.ctx,
+            TradeTick(instrument=instrument.symbol, price=price, quantity=quantity,
+                      buy=aggressor_buy, timestamp_ns=self.now_ns),
+        )  # fmt: skip
+
+    # -- accounting ------------------------------------------------------------------
+
+    def mid(self) -> Fraction | None:
+        book = self.sync.book
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return Fraction(bid[0] + ask[0], 2)
+
+    def equity(self, mid: Fraction) -> Fraction:
+        """Cash plus the position at the mid, less fees (ticks * lots)."""
+        return self.cash + self.position * mid - self.fees
+
+    def _mark(self) -> None:
+        mid = self.mid()
+        if mid is None:
+            return
+        self.last_mid = mid
+        equity = self.equity(mid)
+        self.peak = max(self.peak, equity)
+        self.max_drawdown = max(self.max_drawdown, self.peak - equity)
+        if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
+            self.series.append(
+                Sample(
+                    t=round((self.now_ns - self.start_ns) / 1e9, 6),
+                    position=self.position,
+                    mid=float(mid * Fraction(self.instrument.tick_size)),
+                    pnl=_money(equity * self._value),
+                )
+            )
+            interval = int(self.config.sample_interval_s * 1e9)
+            self._next_sample_ns += interval * (
+                1 + (self.now_ns - self._next_sample_ns) // interval
+            )
+
+
+def _money(value: Fraction) -> float:
+    return round(float(value), 12)
+
+
+def run_backtest(
+    frames: Iterable[Frame],
+    instrument: Instrument,
+    strategy: Strategy,
+    config: BacktestConfig | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+) -> BacktestReport:
+    """Replay ``frames`` through ``strategy`` against the simulated venue; the report."""
+    config = config or BacktestConfig()
+    engine = _Engine(instrument, strategy, config)
+    ctx = engine.ctx
+    count = 0
+    started = False
+    last_ns = 0
+    for frame in frames:
+        if not started:
+            engine.now_ns = frame.received_ns
+            strategy.on_start(ctx)
+            started = True
+        count += 1
+        engine.on_frame(frame)
+        last_ns = frame.received_ns
+    engine.run_until(engine.now_ns)
+    strategy.on_stop(ctx)
+    engine.stopped = True
+    engine.run_until(None)  # the stop's cancels and their answers (not passed on)
+    mid = engine.last_mid if engine.last_mid is not None else Fraction(0)
+    value = engine._value
+    ledger = engine.ledger
+    realized = ledger.realized
+    unrealized = (mid - ledger.average_price) * ledger.net if ledger.net else Fraction(0)
+    realized_and_unrealized = realized + unrealized
+    counts = engine.counts
+    submitted = counts["submitted_qty"]
+    lot = Fraction(instrument.lot_size)
+    start = engine.start_ns or 0
+    return BacktestReport(
+        strategy=describe(strategy),
+        params=dict(params or {}),
+        instrument=instrument.symbol,
+        config=config,
+        frames=count,
+        book_updates=engine.books,
+        trades_seen=engine.trades,
+        events=engine.events,
+        duration_s=round((last_ns - start) / 1e9, 6) if count else 0.0,
+        orders_sent=counts["sent"],
+        orders_cancelled=counts["cancelled"],
+        orders_rejected=counts["rejected"],
+        fills=counts["fills"],
+        maker_fills=counts["maker"],
+        taker_fills=counts["taker"],
+        volume=_money(engine.volume * lot),
+        fill_ratio=round(engine.volume / submitted, 8) if submitted else 0.0,
+        realized_pnl=_money(realized * value),
+        unrealized_pnl=_money(unrealized * value),
+        fees=_money(engine.fees * value),
+        net_pnl=_money((realized_and_unrealized - engine.fees) * value),
+        max_drawdown=_money(engine.max_drawdown * value),
+        final_position=_money(engine.position * lot),
+        series=engine.series,
+    )

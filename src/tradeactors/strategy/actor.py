@@ -1,0 +1,306 @@
+"""`StrategyActor`: one `Strategy` object, live, inside the trading tree.
+
+Each incarnation builds a fresh strategy from its factory (a restarted strategy starts
+from its parameters, never from a half-updated predecessor) and, before anything else,
+asks the order manager to cancel the orders its predecessor left open. Book views may
+reach it through a conflating mailbox (`book_mailbox`): a slow strategy then sees the
+newest book, not a backlog.
+
+While its venue is down or the kill switch is not ACTIVE, the actor does not pass book
+views or trades to the strategy (there is nothing it could do at the venue); order
+updates and timers always pass. The strategy's orders go through risk like any other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from tradeactors.core.book import BookView
+from tradeactors.core.killswitch import KillSwitchChanged
+from tradeactors.core.messages import Message
+from tradeactors.core.orders import ClientOrderIds, OrderStatus
+from tradeactors.core.risk import TradingState
+from tradeactors.strategy.api import OpenOrder, Strategy, TradeTick, describe
+from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
+from tradeactors.trading.messages import (
+    CancelAllOrders,
+    CancelOrder,
+    OrderUpdate,
+    SubmitOrder,
+    VenueStatus,
+    symbol_of,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+    from structlog.typing import FilteringBoundLogger
+
+    from tradeactors.clock import Timer
+
+__all__ = ["GetStrategyReport", "StrategyActor", "StrategyReport", "book_mailbox"]
+
+
+def _book_key(message: Any) -> Hashable | None:
+    return ("book", message.instrument) if isinstance(message, BookView) else None
+
+
+def book_mailbox(capacity: int = 1000) -> MailboxSpec:
+    """A mailbox in which a newer book view of an instrument replaces a queued one."""
+    return MailboxSpec(capacity=capacity, overflow=Overflow.CONFLATE, conflate_key=_book_key)
+
+
+class GetStrategyReport(Message, frozen=True, kw_only=True, tag=True):
+    """Ask a strategy actor for its `StrategyReport`."""
+
+
+class StrategyReport(msgspec.Struct, kw_only=True):
+    """What a strategy did (this incarnation)."""
+
+    submitted: int = 0
+    denied: int = 0
+    rejected: int = 0
+    fills: int = 0
+    volume: int = 0
+    position: int = 0
+    books: int = 0
+
+
+class _Timer(Message, frozen=True, kw_only=True, tag=True):
+    incarnation: int
+    name: str
+    token: int
+
+
+_ENDED = frozenset(s.value for s in OrderStatus if not s.open)
+
+
+class _LiveContext:
+    """The `StrategyContext` of a live strategy."""
+
+    def __init__(self, actor: StrategyActor) -> None:
+        self._actor = actor
+        context = actor.context
+        self._clock = context.clock
+        self._risk = context.address_of(actor.risk_path)
+        self._om = context.address_of(actor.order_manager_path)
+        self._me = context.address
+        self._path = context.path
+        self._incarnation = context.incarnation
+        self._ids = ClientOrderIds(self._clock.time_ns(), actor.tag)
+        self._orders: dict[str, OpenOrder] = {}
+        self._timers: dict[str, tuple[int, Timer]] = {}
+        self._tokens = 0
+        self.position_lots = 0
+        self.venue = actor.venue
+        self._log = context.log.bind(strategy=describe(actor.strategy))
+
+    @property
+    def instrument(self) -> str:
+        return self._actor.instrument
+
+    @property
+    def now_ns(self) -> int:
+        return self._clock.time_ns()
+
+    @property
+    def position(self) -> int:
+        return self.position_lots
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        return self._log
+
+    def open_orders(self) -> list[OpenOrder]:
+        return list(self._orders.values())
+
+    def submit(
+        self,
+        *,
+        buy: bool,
+        price: int,
+        quantity: int,
+        tif: str = "gtc",
+        post_only: bool = False,
+    ) -> str:
+        client_order_id = self._ids.next()
+        self._orders[client_order_id] = OpenOrder(
+            client_order_id=client_order_id,
+            buy=buy,
+            price=price,
+            quantity=quantity,
+            filled=0,
+            status=OrderStatus.PENDING.value,
+        )
+        self._actor.report.submitted += 1
+        self._risk.tell(
+            SubmitOrder(
+                client_order_id=client_order_id,
+                venue=self.venue,
+                instrument=self.instrument,
+                buy=buy,
+                price=price,
+                quantity=quantity,
+                owner=self._path,
+                tif=tif,
+                post_only=post_only,
+                timestamp_ns=self._clock.time_ns(),
+            )
+        )
+        return client_order_id
+
+    def cancel(self, client_order_id: str) -> None:
+        if client_order_id in self._orders:
+            self._om.tell(CancelOrder(client_order_id=client_order_id))
+
+    def cancel_all(self) -> None:
+        self._om.tell(CancelAllOrders(reason="strategy cancel_all", owner=self._path))
+
+    def set_timer(self, name: str, delay: float) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old[1].cancel()
+        self._tokens += 1
+        token, me, incarnation = self._tokens, self._me, self._incarnation
+        timer = self._clock.call_later(
+            max(0.0, delay),
+            lambda: me.tell(_Timer(incarnation=incarnation, name=name, token=token)),
+        )
+        self._timers[name] = (token, timer)
+
+    # -- the actor's side --------------------------------------------------------------
+
+    def timer_due(self, message: _Timer) -> bool:
+        current = self._timers.get(message.name)
+        if message.incarnation != self._incarnation or current is None:
+            return False
+        if current[0] != message.token:
+            return False
+        del self._timers[message.name]
+        return True
+
+    def cancel_timers(self) -> None:
+        for _token, timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def apply(self, update: OrderUpdate) -> None:
+        if update.fill_quantity:
+            signed = update.fill_quantity if update.buy else -update.fill_quantity
+            self.position_lots += signed
+        if update.status in _ENDED:
+            self._orders.pop(update.client_order_id, None)
+        elif update.client_order_id in self._orders:
+            self._orders[update.client_order_id] = OpenOrder(
+                client_order_id=update.client_order_id,
+                buy=update.buy,
+                price=update.price,
+                quantity=update.quantity,
+                filled=update.filled,
+                status=update.status,
+            )
+
+
+class StrategyActor(SupervisedActor):
+    """Runs one strategy live (see the module doc).
+
+    Args:
+        factory: builds the strategy (called at every start).
+        venue, instrument: where it trades (the instrument's symbol).
+        risk_path, order_manager_path: where orders and cancels go.
+        tag: a short prefix of its client order ids.
+
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Strategy],
+        venue: str,
+        instrument: str,
+        risk_path: str,
+        order_manager_path: str,
+        *,
+        tag: str = "s",
+    ) -> None:
+        super().__init__()
+        self.strategy = factory()
+        self.venue = venue
+        self.instrument = instrument
+        self.risk_path = risk_path
+        self.order_manager_path = order_manager_path
+        self.tag = tag
+        self.report = StrategyReport()
+        self._ctx: _LiveContext | None = None
+        self._venue_up = True
+        self._active = True
+
+    def on_start(self) -> None:
+        """Cancel what a predecessor left open, then start the strategy."""
+        self.context.address_of(self.order_manager_path).tell(
+            CancelAllOrders(reason="strategy (re)started", owner=self.context.path)
+        )
+        self._ctx = _LiveContext(self)
+        self.strategy.on_start(self._ctx)
+
+    def on_stop(self) -> None:
+        """Stop the strategy and cancel its orders."""
+        if self._ctx is None:
+            return
+        self._ctx.cancel_timers()
+        try:
+            self.strategy.on_stop(self._ctx)
+        finally:
+            self._ctx.cancel_all()
+
+    def on_failure(self, *_exc_info: object) -> None:
+        """Stop its timers; the successor cancels its orders when it starts."""
+        if self._ctx is not None:
+            self._ctx.cancel_timers()
+
+    def on_receive(self, message: Any) -> Any:  # noqa: C901 - one branch per message
+        """Pass callbacks to the strategy."""
+        ctx = self._ctx
+        assert ctx is not None  # noqa: S101 - set by on_start
+        strategy = self.strategy
+        if isinstance(message, BookView):
+            if self._trading and symbol_of(message.instrument) == self.instrument:
+                self.report.books += 1
+                strategy.on_book(ctx, message)
+        elif isinstance(message, OrderUpdate):
+            self._count(message)
+            ctx.apply(message)
+            strategy.on_order_update(ctx, message)
+            if message.fill_quantity:
+                strategy.on_fill(ctx, message)
+        elif isinstance(message, TradeTick):
+            if self._trading and message.instrument == self.instrument:
+                strategy.on_trade(ctx, message)
+        elif isinstance(message, _Timer):
+            if ctx.timer_due(message):  # timers run on (a schedule must not die)
+                strategy.on_timer(ctx, message.name)
+        elif isinstance(message, VenueStatus):
+            if message.venue == self.venue:
+                self._venue_up = message.up
+        elif isinstance(message, KillSwitchChanged):
+            self._active = message.state is TradingState.ACTIVE
+        elif isinstance(message, GetStrategyReport):
+            report = msgspec.structs.replace(self.report)
+            report.position = ctx.position
+            return report
+        return None
+
+    @property
+    def _trading(self) -> bool:
+        return self._venue_up and self._active
+
+    def _count(self, update: OrderUpdate) -> None:
+        report = self.report
+        if update.fill_quantity:
+            report.fills += 1
+            report.volume += update.fill_quantity
+        if update.status == OrderStatus.DENIED.value:
+            report.denied += 1
+        elif update.status == OrderStatus.REJECTED.value:
+            report.rejected += 1

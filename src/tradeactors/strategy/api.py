@@ -1,0 +1,148 @@
+"""The strategy API: what a strategy implements, and the context it acts through.
+
+A strategy is a plain object. It never touches threads, sockets or the clock: it
+reacts to callbacks and acts through its `StrategyContext`. The same object runs live
+inside `tradeactors.strategy.actor.StrategyActor` (the context talks to risk and the
+order manager) and offline in `tradeactors.backtest` (the context talks to a simulated
+venue), and gives the same decisions for the same inputs.
+
+Prices are integer ticks and quantities integer lots of the instrument. Callbacks:
+
+- ``on_start(ctx)``, ``on_stop(ctx)``;
+- ``on_book(ctx, view)``: a new immutable `BookView` of the strategy's instrument;
+- ``on_trade(ctx, trade)``: a public trade (`TradeTick`);
+- ``on_order_update(ctx, update)``: any change of one of its orders (`OrderUpdate`);
+- ``on_fill(ctx, update)``: the same update, when it carries a fill (called after
+  ``on_order_update``);
+- ``on_timer(ctx, name)``: a timer it set with ``ctx.set_timer``.
+
+Subclass `Strategy` (every callback does nothing by default).
+
+Guarantees, in both homes: no callback runs inside a ``ctx`` call (what a command
+causes arrives later, as its own callback); ``ctx.position`` and ``ctx.open_orders()``
+already include an update when ``on_order_update``/``on_fill`` get it; nothing is
+called after ``on_stop``. Book views name their instrument ``venue:symbol``
+(`tradeactors.trading.messages.symbol_of` gives the symbol); trades name the symbol.
+There is no way to cancel a timer: set it again to replace it, or ignore it when due.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from tradeactors.core.messages import Message
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+    from tradeactors.core.book import BookView
+    from tradeactors.trading.messages import OrderUpdate
+
+__all__ = ["OpenOrder", "Strategy", "StrategyContext", "TradeTick"]
+
+
+class TradeTick(Message, frozen=True, kw_only=True, tag=True):
+    """A public trade: ``buy`` is True when the aggressor bought."""
+
+    instrument: str
+    price: int
+    quantity: int
+    buy: bool
+    timestamp_ns: int
+
+
+class OpenOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the strategy's orders that may still trade."""
+
+    client_order_id: str
+    buy: bool
+    price: int
+    quantity: int
+    filled: int
+    status: str
+
+
+class StrategyContext(Protocol):
+    """What a strategy may do and know."""
+
+    @property
+    def instrument(self) -> str:
+        """The symbol it trades."""
+        ...
+
+    @property
+    def now_ns(self) -> int:
+        """The time: wall clock live, the replayed time in a backtest."""
+        ...
+
+    @property
+    def position(self) -> int:
+        """Its net position in lots (from its own fills)."""
+        ...
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        """A logger bound with the strategy's name."""
+        ...
+
+    def open_orders(self) -> list[OpenOrder]:
+        """Its orders that may still trade, oldest first."""
+        ...
+
+    def submit(
+        self,
+        *,
+        buy: bool,
+        price: int,
+        quantity: int,
+        tif: str = "gtc",
+        post_only: bool = False,
+    ) -> str:
+        """Send an order (through risk); returns its client order id."""
+        ...
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel one of its orders."""
+        ...
+
+    def cancel_all(self) -> None:
+        """Cancel all of its orders."""
+        ...
+
+    def set_timer(self, name: str, delay: float) -> None:
+        """Call ``on_timer(ctx, name)`` after ``delay`` seconds (replaces a timer of that name)."""
+        ...
+
+
+class Strategy:
+    """Base class: every callback does nothing. Parameters go to ``__init__``."""
+
+    name = "strategy"
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        """Called once before anything else."""
+
+    def on_book(self, ctx: StrategyContext, view: BookView) -> None:
+        """A new book view of the instrument."""
+
+    def on_trade(self, ctx: StrategyContext, trade: TradeTick) -> None:
+        """A public trade."""
+
+    def on_order_update(self, ctx: StrategyContext, update: OrderUpdate) -> None:
+        """One of its orders changed."""
+
+    def on_fill(self, ctx: StrategyContext, update: OrderUpdate) -> None:
+        """One of its orders filled (after ``on_order_update`` for the same update)."""
+
+    def on_timer(self, ctx: StrategyContext, name: str) -> None:
+        """A timer it set went off."""
+
+    def on_stop(self, ctx: StrategyContext) -> None:
+        """Called once at the end (live: when the actor stops; backtest: at the end)."""
+
+
+def describe(strategy: Any) -> str:
+    """A short name for logs and reports."""
+    return str(getattr(strategy, "name", type(strategy).__name__))

@@ -1,0 +1,225 @@
+"""The backtest's simulated venue: latency, matching, queue position, fees, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tradeactors.backtest.engine import BacktestConfig, run_backtest
+from tradeactors.core.instrument import Instrument
+from tradeactors.strategy.api import Strategy
+from tradeactors.venues.capture import Frame, read_capture
+
+ETH = Instrument(venue="binance", symbol="ETHUSDT", tick_size="0.01", lot_size="0.0001")
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+CAPTURE = DATA / "hftbacktest" / "ethusdt_20240808.gz"
+MS = 1_000_000
+
+
+def _levels(levels):
+    return [[f"{p / 100:.2f}", f"{q / 10_000:.4f}"] for p, q in levels]
+
+
+class Tape:
+    """Builds a Binance capture by hand: a snapshot, then diffs and trades, 1 ms apart."""
+
+    def __init__(self, bids, asks):
+        self.t = 1_000 * MS
+        self.update = 100
+        body = {"lastUpdateId": self.update, "bids": _levels(bids), "asks": _levels(asks)}
+        self.frames = [
+            Frame(
+                received_ns=self.t,
+                source="rest",
+                payload=msgspec.json.encode(body).decode(),
+                url="https://api.binance.com/api/v3/depth?symbol=ETHUSDT&limit=1000",
+            )
+        ]
+
+    def _ws(self, stream, data):
+        self.t += MS
+        payload = {"stream": f"ethusdt@{stream}", "data": data}
+        self.frames.append(
+            Frame(received_ns=self.t, source="ws", payload=msgspec.json.encode(payload).decode())
+        )
+        return self
+
+    def diff(self, bids=(), asks=()):
+        self.update += 1
+        return self._ws(
+            "depth@100ms",
+            {"e": "depthUpdate", "E": 1, "s": "ETHUSDT", "U": self.update, "u": self.update,
+             "b": _levels(bids), "a": _levels(asks)},
+        )  # fmt: skip
+
+    def trade(self, price, quantity, *, aggressor_buy):
+        return self._ws(
+            "trade",
+            {"e": "trade", "E": 1, "s": "ETHUSDT", "t": 1, "p": f"{price / 100:.2f}",
+             "q": f"{quantity / 10_000:.4f}", "T": 1, "m": not aggressor_buy, "M": True},
+        )  # fmt: skip
+
+
+class Script(Strategy):
+    """Does what it is told at its n-th book; records every update it gets."""
+
+    name = "script"
+
+    def __init__(self, actions):
+        self.actions = actions  # book number -> callable(ctx)
+        self.books = 0
+        self.updates = []
+        self.ids = {}
+
+    def on_book(self, ctx, view):
+        self.books += 1
+        action = self.actions.get(self.books)
+        if action is not None:
+            action(self, ctx)
+
+    def on_order_update(self, ctx, update):
+        self.updates.append((ctx.now_ns, update.status, update.fill_quantity, update.fill_price))
+
+
+def _run(tape, actions, **config):
+    script = Script(actions)
+    settings = {"order_latency_ms": 0.5, "response_latency_ms": 0.5, **config}
+    report = run_backtest(tape.frames, ETH, script, BacktestConfig(**settings))
+    return script, report
+
+
+def _book():
+    return Tape(bids=[(10_000, 5), (9_999, 10)], asks=[(10_001, 4), (10_002, 10)])
+
+
+def test_a_marketable_order_takes_the_levels_it_reaches_and_ioc_drops_the_rest():
+    tape = _book().diff().diff()
+
+    def buy(script, ctx):
+        script.ids["b"] = ctx.submit(buy=True, price=10_002, quantity=20, tif="ioc")
+
+    script, report = _run(tape, {1: buy}, taker_fee_bps=10)
+    fills = [(q, p) for _t, status, q, p in script.updates if q]
+    assert fills == [(4, 10_001), (10, 10_002)]  # level by level, never more than shown
+    assert script.updates[-1][1] == "cancelled"  # the 6 lots left of an IOC
+    assert (report.taker_fills, report.maker_fills, report.final_position) == (2, 0, 0.0014)
+    # fee: 10 bps of 4 x 100.01 x 0.0001 + 10 x 100.02 x 0.0001
+    assert report.fees == pytest.approx(0.001 * (4 * 100.01 + 10 * 100.02) * 0.0001)
+
+
+def test_a_post_only_order_that_would_take_is_rejected():
+    tape = _book().diff()
+    script, report = _run(
+        tape, {1: lambda s, ctx: ctx.submit(buy=True, price=10_001, quantity=1, post_only=True)}
+    )
+    assert [u[1] for u in script.updates] == ["rejected"]
+    assert report.orders_rejected == 1
+
+
+def test_conservative_queue_a_resting_order_fills_only_after_the_trades_ahead_of_it():
+    # 5 lots rest at 100.00 before ours; trades of 3, then 4 at that price
+    tape = _book().diff().diff().trade(10_000, 3, aggressor_buy=False)
+    tape.trade(10_000, 4, aggressor_buy=False).diff()
+
+    script, report = _run(tape, {1: lambda s, ctx: ctx.submit(buy=True, price=10_000, quantity=3)})
+    statuses = [(status, q) for _t, status, q, _p in script.updates]
+    assert statuses == [("accepted", 0), ("partially_filled", 2)]  # 3 + 4 - 5 ahead
+    assert report.maker_fills == 1
+
+
+def test_probabilistic_queue_also_advances_on_cancels_ahead():
+    # the level at 100.00 shrinks from 5 to 1 lot without a trade: most of it was ahead
+    tape = _book().diff().diff(bids=[(10_000, 1)]).trade(10_000, 2, aggressor_buy=False).diff()
+    conservative, _ = _run(tape, {1: lambda s, c: c.submit(buy=True, price=10_000, quantity=2)})
+    probabilistic, _ = _run(
+        tape, {1: lambda s, c: c.submit(buy=True, price=10_000, quantity=2)}, queue="probabilistic"
+    )
+    assert not [u for u in conservative.updates if u[2]]  # 5 ahead, only 2 traded
+    # 4 of the 5 ahead left: 1 ahead, then a trade of 2 fills 1 of ours
+    assert [u[2] for u in probabilistic.updates if u[2]] == [1]
+
+
+def test_a_trade_through_the_price_or_the_book_crossing_it_fills_a_resting_order():
+    tape = _book().diff().diff().trade(9_999, 1, aggressor_buy=False).diff()
+    script, _ = _run(tape, {1: lambda s, c: c.submit(buy=True, price=10_000, quantity=3)})
+    assert [(status, q) for _t, status, q, _p in script.updates] == [("accepted", 0), ("filled", 3)]
+
+    crossing = _book().diff().diff(asks=[(10_001, 0), (9_995, 2)]).diff()
+    script, _ = _run(crossing, {1: lambda s, c: c.submit(buy=True, price=9_996, quantity=1)})
+    assert [(status, q) for _t, status, q, _p in script.updates] == [("accepted", 0), ("filled", 1)]
+
+
+def test_latency_the_answer_comes_a_round_trip_after_the_order():
+    tape = _book().diff().diff().diff()
+    script, _ = _run(tape, {1: lambda s, c: c.submit(buy=True, price=9_000, quantity=1)})
+    first_book_ns = tape.frames[0].received_ns  # the snapshot is the first book
+    (accepted_ns, status, _q, _p), *_ = script.updates
+    assert status == "accepted"
+    assert accepted_ns == first_book_ns + 1 * MS  # 0.5 ms there, 0.5 ms back
+
+
+def test_a_cancel_sent_with_the_order_cancels_it_before_later_trades():
+    tape = _book().diff().diff().trade(10_000, 20, aggressor_buy=False)
+
+    def both(script, ctx):
+        ctx.cancel(ctx.submit(buy=True, price=10_000, quantity=1))
+
+    script, report = _run(tape, {1: both})
+    assert [u[1] for u in script.updates] == ["accepted", "cancelled"]
+    assert report.orders_cancelled == 1
+    assert report.fills == 0
+
+
+def test_a_cancel_that_reaches_the_venue_after_the_fill_changes_nothing():
+    # fill at the venue at t+2 ms; its report reaches us at t+4 ms; we cancel at t+3 ms
+    tape = _book().diff().trade(10_000, 20, aggressor_buy=False).diff().diff()
+
+    def submit(script, ctx):
+        script.ids["o"] = ctx.submit(buy=True, price=10_000, quantity=1)
+
+    def cancel(script, ctx):
+        ctx.cancel(script.ids["o"])
+
+    script, report = _run(tape, {1: submit, 3: cancel}, response_latency_ms=2.0)
+    assert [u[1] for u in script.updates] == ["accepted", "filled"]
+    assert (report.orders_cancelled, report.fills) == (0, 1)
+
+
+def test_realized_pnl_fees_and_drawdown_of_a_round_trip():
+    tape = _book().diff().diff(asks=[(10_001, 0), (10_011, 5)], bids=[(10_010, 5)]).diff()
+
+    def buy(script, ctx):
+        ctx.submit(buy=True, price=10_001, quantity=2, tif="ioc")
+
+    def sell(script, ctx):
+        ctx.submit(buy=False, price=10_010, quantity=2, tif="ioc")
+
+    _script, report = _run(tape, {1: buy, 3: sell}, taker_fee_bps=0, maker_fee_bps=0)
+    assert report.final_position == 0
+    assert report.realized_pnl == pytest.approx(9 * 2 * 0.01 * 0.0001)  # 9 ticks x 2 lots
+    assert report.net_pnl == report.realized_pnl
+    assert report.unrealized_pnl == 0
+
+
+@pytest.mark.skipif(not CAPTURE.exists(), reason="../shared/data is not beside the project")
+def test_the_same_inputs_give_a_byte_identical_report():
+    frames = list(read_capture(CAPTURE))[:4000]
+
+    class Quoter(Strategy):
+        name = "quoter"
+
+        def on_book(self, ctx, view):
+            if view.best_bid and view.best_ask and not ctx.open_orders():
+                ctx.submit(buy=True, price=view.best_bid[0], quantity=10)
+                ctx.submit(buy=False, price=view.best_ask[0], quantity=10)
+
+    def once(seed):
+        config = BacktestConfig(latency_sigma=0.5, seed=seed, queue="probabilistic")
+        return msgspec.json.encode(run_backtest(frames, ETH, Quoter(), config))
+
+    first = once(7)
+    assert first == once(7)
+    assert b'"fills":0,' not in first  # it traded: the comparison means something
+    assert first != once(8)  # the seed drives the latency draws
