@@ -226,6 +226,7 @@ class _Engine:
         self._rng = random.Random(config.seed)  # noqa: S311 - a reproducible latency model
         self.sync = binance.DepthSync(instrument)
         self.orders: dict[str, _SimOrder] = {}
+        self.resting: dict[str, _SimOrder] = {}  # in the order they came to rest
         self._taken: dict[tuple[bool, int], int] = {}  # (bid side?, price) -> lots taken
         self._timers: dict[str, int] = {}
         self.ctx = _Context(self)
@@ -332,6 +333,7 @@ class _Engine:
             self._report(order, OrderStatus.CANCELLED, reason=order.tif)
             return
         order.resting = True
+        self.resting[order.client_order_id] = order
         order.queue_ahead = book.size_at(order.price, bid=order.buy)
         if order.status == OrderStatus.PENDING.value:
             order.status = OrderStatus.ACCEPTED.value
@@ -354,6 +356,7 @@ class _Engine:
         if order.status in _ENDED or not order.resting:
             return  # filled, cancelled or not arrived: the venue has nothing to cancel
         order.resting = False
+        self.resting.pop(order.client_order_id, None)
         order.status = OrderStatus.CANCELLED.value
         self.counts["cancelled"] += 1
         self._report(order, OrderStatus.CANCELLED, reason="user")
@@ -371,6 +374,7 @@ class _Engine:
         self.counts["maker" if maker else "taker"] += 1
         if order.remaining == 0:
             order.resting = False
+            self.resting.pop(order.client_order_id, None)
             order.status = OrderStatus.FILLED.value
         else:
             order.status = OrderStatus.PARTIALLY_FILLED.value
@@ -441,11 +445,7 @@ class _Engine:
 
     def _resting_levels(self) -> dict[tuple[bool, int], int]:
         book = self.sync.book
-        return {
-            (o.buy, o.price): book.size_at(o.price, bid=o.buy)
-            for o in self.orders.values()
-            if o.resting
-        }
+        return {(o.buy, o.price): book.size_at(o.price, bid=o.buy) for o in self.resting.values()}
 
     def _after_book(
         self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
@@ -463,8 +463,8 @@ class _Engine:
 
     def _advance_on_decreases(self, before: dict[tuple[bool, int], int]) -> None:
         book = self.sync.book
-        for order in self.orders.values():
-            if not order.resting or order.queue_ahead == 0:
+        for order in self.resting.values():
+            if order.queue_ahead == 0:
                 continue
             old = before.get((order.buy, order.price), 0)
             new = book.size_at(order.price, bid=order.buy)
@@ -475,9 +475,7 @@ class _Engine:
     def _fill_crossed(self) -> None:
         book = self.sync.book
         bid, ask = book.best_bid(), book.best_ask()
-        for order in sorted(self.orders.values(), key=lambda o: o.client_order_id):
-            if not order.resting:
-                continue
+        for order in list(self.resting.values()):
             crossed = (
                 (ask is not None and ask[0] <= order.price)
                 if order.buy
@@ -494,8 +492,8 @@ class _Engine:
             return
         self.trades += 1
         aggressor_buy = not trade.m
-        for order in sorted(self.orders.values(), key=lambda o: o.client_order_id):
-            if not order.resting or order.buy == aggressor_buy:
+        for order in list(self.resting.values()):
+            if order.buy == aggressor_buy:
                 continue
             through = price < order.price if order.buy else price > order.price
             if through:
