@@ -1,0 +1,85 @@
+"""`StrategyActor`: callbacks, and what a crash does (restart, predecessor's orders cancelled)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tradeactors.core.book import BookView
+from tradeactors.strategy.actor import GetStrategyReport, StrategyActor
+from tradeactors.strategy.api import Strategy
+from tradeactors.supervision import ActorStarted, ChildSpec, SupervisorSpec
+from tradeactors.supervision.testing import Inbox, Probe
+from tradeactors.trading.messages import CancelAllOrders, OrderUpdate, SubmitOrder
+
+pytestmark = pytest.mark.supervision
+
+
+def _view(bid: int) -> BookView:
+    return BookView(
+        instrument="sim:X", update_id=bid, timestamp_ns=0, bids=((bid, 1),), asks=((bid + 2, 1),)
+    )
+
+
+class Fragile(Strategy):
+    """Buys at the bid on each book; raises on a bid of 13."""
+
+    name = "fragile"
+
+    def on_book(self, ctx, view):
+        if view.best_bid[0] == 13:
+            raise RuntimeError("strategy bug")
+        ctx.submit(buy=True, price=view.best_bid[0], quantity=1)
+
+
+def test_a_strategy_that_raises_is_restarted_and_its_orders_are_cancelled_first(make_tree, events):
+    sink = Inbox()
+    spec = SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(name="sink", actor=Probe, args=(sink,)),
+            ChildSpec(name="s", actor=StrategyActor, args=(Fragile, "sim", "X", "sink", "sink")),
+        ),
+    )
+    tree = make_tree(spec, start=False)
+    tree.subscribe(events)
+    tree.start(timeout=10)
+    strategy = tree.address("s")
+    strategy.tell(_view(10))
+    strategy.tell(_view(13))  # crash
+    events.wait_for(ActorStarted, "s", where=lambda e: e.incarnation == 2)
+    strategy.tell(_view(11))
+    strategy.ask(GetStrategyReport(), timeout=10)
+    got = [m for _n, m in sink.wait_for_count(4)]
+    kinds = [type(m).__name__ for m in got]
+    assert kinds == ["CancelAllOrders", "SubmitOrder", "CancelAllOrders", "SubmitOrder"]
+    assert all(m.owner == "s" for m in got if isinstance(m, CancelAllOrders))
+    assert got[2].reason == "strategy (re)started"  # before its successor trades
+    assert [m.price for m in got if isinstance(m, SubmitOrder)] == [10, 11]
+
+
+def test_fills_reach_on_fill_and_move_the_position(make_tree):
+    seen = []
+
+    class Recorder(Strategy):
+        def on_order_update(self, ctx, update):
+            seen.append(("update", update.status, ctx.position))
+
+        def on_fill(self, ctx, update):
+            seen.append(("fill", update.fill_quantity, ctx.position))
+
+    spec = SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(name="sink", actor=Probe, args=(Inbox(),)),
+            ChildSpec(name="s", actor=StrategyActor, args=(Recorder, "sim", "X", "sink", "sink")),
+        ),
+    )
+    tree = make_tree(spec)
+    update = OrderUpdate(
+        client_order_id="c", venue="sim", instrument="X", buy=False, price=10, quantity=3,
+        status="partially_filled", filled=2, fill_quantity=2, fill_price=10,
+    )  # fmt: skip
+    tree.address("s").tell(update)
+    report = tree.address("s").ask(GetStrategyReport(), timeout=10)
+    assert seen == [("update", "partially_filled", -2), ("fill", 2, -2)]
+    assert (report.fills, report.volume, report.position) == (1, 2, -2)
