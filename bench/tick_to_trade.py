@@ -1,0 +1,125 @@
+"""Benchmark: tick-to-trade latency through the whole trading tree.
+
+Run it as ``python bench/tick_to_trade.py`` (needs the ``bench`` extra: hdrhistogram).
+One child process per runtime (and, for threads, pinned to one CPU and not), because
+the gevent runtime must patch a fresh process. In each child
+(`tick_to_trade_workloads.py`): a frame is injected at the feed actor, the trigger
+strategy answers book updates with an order, and the clock stops when the gateway has
+written the order frame, to a loopback websocket of a simulated exchange in another
+process, or to an in-process sink; one frame in flight, and bursts. Baselines in the
+same child: one message through 6 bare pykka actors, 6 raw queues, and 6 supervised
+actors. Writes ``results/tick_to_trade.json`` and ``results/tick_to_trade.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from _provenance import git_state, machine_info
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _child(args: argparse.Namespace) -> int:
+    if args.runtime == "gevent":
+        from tradeactors.supervision.runtime import use_gevent  # noqa: PLC0415
+
+        use_gevent()  # first: before pykka or any thread
+    from tradeactors.observability import configure_logging  # noqa: PLC0415
+
+    configure_logging(level="error")
+    sys.path.insert(0, str(ROOT))
+    import tick_to_trade_workloads as workloads  # noqa: PLC0415 - after the runtime
+
+    workloads.child_main(
+        args.runtime,
+        pin=args.pin,
+        messages=args.messages,
+        burst=args.burst,
+        burst_every=args.burst_every,
+    )
+    return 0
+
+
+def _row(name: str, figures: dict[str, float]) -> str:
+    return (
+        f"| {name} | {figures['count']} | {figures['p50_us']:.1f} | {figures['p99_us']:.1f}"
+        f" | {figures['p999_us']:.1f} | {figures['max_us']:.1f} |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--burst", type=int, default=20, help="frames told back to back")
+    parser.add_argument("--burst-every", type=int, default=5, help="one order per N books")
+    parser.add_argument("--runtimes", nargs="+", default=["threads", "gevent"])
+    parser.add_argument("--output-dir", default=str(ROOT / "results"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--runtime", help=argparse.SUPPRESS)
+    parser.add_argument("--pin", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _child(args)
+    runs = []
+    for runtime in args.runtimes:
+        for pin in (False, True) if runtime == "threads" else (False,):
+            command = [sys.executable, __file__, "--child", "--runtime", runtime,
+                       "--messages", str(args.messages), "--burst", str(args.burst),
+                       "--burst-every", str(args.burst_every)]  # fmt: skip
+            if pin:
+                command.append("--pin")
+            print(f"running {runtime}{' pinned' if pin else ''} ...", file=sys.stderr)
+            completed = subprocess.run(  # noqa: S603 - our own script and interpreter
+                command, stdout=subprocess.PIPE, text=True, check=True
+            )
+            runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    out = {"git": git_state(), "machine": machine_info(), "args": vars(args), "runs": runs}
+    directory = Path(args.output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tick_to_trade.json").write_text(json.dumps(out, indent=2) + "\n")
+    machine = out["machine"]
+    lines = [
+        "# Tick-to-trade latency",
+        "",
+        (
+            f"- Machine: {machine['nproc']} CPUs, {machine['cpu_model']}, "
+            f"Python {machine['python']}, pykka {machine['pykka']}, gevent {machine['gevent']}"
+        ),
+        f"- Code: {out['git']}",
+        (
+            f"- Command: `python bench/tick_to_trade.py --messages {args.messages} --burst "
+            f"{args.burst} --burst-every {args.burst_every}`"
+        ),
+        "",
+        "Microseconds from telling the feed a depth frame to the gateway having written the",
+        "order frame; HDR histogram. *pipeline*: feed -> book -> strategy -> risk -> order",
+        "manager -> gateway (6 actors, 5 hops). *baselines*: one message through 6 actors.",
+        "",
+    ]
+    for run in runs:
+        title = f"## {run['runtime']}{' (pinned to one CPU)' if run['pinned'] else ''}"
+        lines += [
+            title,
+            "",
+            "| path | n | p50 | p99 | p99.9 | max |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for sink in ("inproc", "loopback"):
+            for mode, figures in run[sink].items():
+                lines.append(_row(f"pipeline, {sink} sink, {mode}", figures))
+        for name, figures in run["baselines"].items():
+            lines.append(_row(f"baseline: 6 {name} actors" if name != "queue"
+                              else "baseline: 6 raw queues", figures))  # fmt: skip
+        lines.append("")
+    (directory / "tick_to_trade.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""What `tick_to_trade.py` measures, in one process and one runtime.
+
+Import only once the runtime is chosen (after ``use_gevent()`` for gevent).
+
+The pipeline is the trading tree's hot path with the real actors: an injecting feed
+(the real `_Feed` routing and decoder) -> `BookActor` (real `DepthSync`) ->
+`StrategyActor` running a trigger strategy -> `RiskActor` -> `OrderManagerActor` ->
+gateway. The gateway is either the real `SimGateway` writing to a loopback websocket of
+a simulated exchange running in *another process* (so the venue does not share our
+GIL), or a sink gateway that encodes the same order frame and writes it to an
+in-process sink. A frame's clock starts just before it is told to the feed; it stops
+when the gateway's ``send`` of the order frame returned.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from hdrh.histogram import HdrHistogram
+
+from tradeactors.actors.marketdata import BookActor, _Feed, book_name
+from tradeactors.clock import SystemClock
+from tradeactors.core.instrument import Instrument
+from tradeactors.core.risk import RiskLimits
+from tradeactors.strategy.actor import StrategyActor
+from tradeactors.strategy.api import Strategy
+from tradeactors.supervision import ChildSpec, SupervisedActor, Supervisor, SupervisorSpec
+from tradeactors.supervision import Strategy as Restarts
+from tradeactors.trading.gate import TradingGate
+from tradeactors.trading.gateway import ConnectionLinks, Credentials, SimGateway
+from tradeactors.trading.messages import LastExecutionId, PlaceOrder, Reconciliation
+from tradeactors.trading.order_manager import OrderManagerActor, OrderStore
+from tradeactors.trading.risk_actor import RiskActor
+from tradeactors.venues.capture import Frame
+from tradeactors.venues.synthetic import synthetic_binance
+
+INSTRUMENT = Instrument(venue="sim", symbol="BTCUSDT", tick_size="0.01", lot_size="0.001")
+VENUE = "sim"
+SECRET = "bench-secret-" + "b" * 24
+WAIT = 30.0
+
+
+class Recorder:
+    """Where the clocks start and stop (shared by the host and the actors)."""
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = every  # books whose update id is a multiple of this trigger an order
+        self.started: dict[int, int] = {}  # book update id -> ns
+        self.trigger: dict[str, int] = {}  # client order id -> book update id
+        self.written: dict[str, int] = {}  # client order id -> ns
+        self.event = threading.Event()
+        self.expected = 0
+
+    def wrote(self, client_order_id: str) -> None:
+        self.written[client_order_id] = time.perf_counter_ns()
+        if len(self.written) >= self.expected:
+            self.event.set()
+
+
+class InjectFeed(_Feed):
+    """A feed whose source is the host: every `Frame` told to it is routed as received."""
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Frame):
+            self._route(message)
+        return None
+
+
+class Trigger(Strategy):
+    """Answers every N-th book (update id a multiple of N) with an IOC buy far under."""
+
+    name = "trigger"
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._every = recorder.every
+
+    def on_book(self, ctx: Any, view: Any) -> None:
+        # only frames the host timed (not the snapshot's view)
+        if view.update_id % self._every == 0 and view.update_id in self._recorder.started:
+            client_order_id = ctx.submit(buy=True, price=1, quantity=1, tif="ioc")
+            self._recorder.trigger[client_order_id] = view.update_id
+
+
+class TimedGateway(SimGateway):
+    """The real gateway, stopping the clock when an order frame has been written."""
+
+    recorder: Recorder
+
+    def _write(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
+        super()._write(op, order_ref, fields)
+        if op == "place":
+            self.recorder.wrote(order_ref)
+
+
+class SinkGateway(SupervisedActor):
+    """Encodes the order frame as `SimGateway` does and writes it to an in-process sink."""
+
+    def __init__(self, om_path: str, recorder: Recorder) -> None:
+        super().__init__()
+        self._om_path = om_path
+        self._recorder = recorder
+        self._sink = bytearray()
+        self._encode = msgspec.json.Encoder().encode
+        self._ids = 0
+
+    def on_start(self) -> None:
+        om = self.context.address_of(self._om_path)
+        om.ask(LastExecutionId(venue=VENUE), timeout=WAIT)
+        om.ask(Reconciliation(venue=VENUE, open_orders=[], fills=[]), timeout=WAIT)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, PlaceOrder):
+            order = message.order
+            self._ids += 1
+            frame = self._encode(
+                {
+                    "op": "place",
+                    "id": self._ids,
+                    "client_order_id": order.client_order_id,
+                    "side": "buy" if order.buy else "sell",
+                    "price": INSTRUMENT.format_price(order.price),
+                    "quantity": INSTRUMENT.format_size(order.quantity),
+                    "type": "limit",
+                    "tif": order.tif,
+                    "post_only": order.post_only,
+                }
+            )
+            self._sink += frame
+            if len(self._sink) > 1 << 20:
+                del self._sink[:]
+            self._recorder.wrote(order.client_order_id)
+        return None
+
+
+def start_exchange() -> tuple[subprocess.Popen[str], str]:
+    """A simulated exchange in its own process; returns it and its order-entry URL."""
+    code = (
+        "import sys, threading\n"
+        "from tradeactors.clock import SystemClock\n"
+        "from tradeactors.core.instrument import Instrument\n"
+        "from tradeactors.exchange.server import SimExchange\n"
+        "from tradeactors.observability import configure_logging\n"
+        "configure_logging(level='error')\n"
+        "i = Instrument(venue='sim', symbol='BTCUSDT', tick_size='0.01', lot_size='0.001')\n"
+        f"x = SimExchange(i, SystemClock(), keys={{'demo': {SECRET!r}}}, rate_per_second=1e9)"
+        ".start()\n"
+        "print(x.trade_url, flush=True)\n"
+        "sys.stdin.read()\n"
+        "x.close()\n"
+    )
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None  # noqa: S101
+    url = process.stdout.readline().strip()
+    if not url.startswith("ws://"):
+        process.kill()
+        raise RuntimeError(f"the exchange did not start: {url!r}")
+    return process, url
+
+
+def build_tree(sink: str, recorder: Recorder, trade_url: str | None) -> Supervisor:
+    gate = TradingGate(SystemClock())
+    om = "execution/order_manager"
+    gateway = "execution/gateway"
+    if sink == "loopback":
+        assert trade_url is not None  # noqa: S101
+        TimedGateway.recorder = recorder
+        gateway_spec = ChildSpec(
+            name="gateway",
+            actor=TimedGateway,
+            args=(VENUE, trade_url, INSTRUMENT, Credentials("demo", SECRET), om, gate,
+                  ConnectionLinks()),
+            kwargs={"cancel_all_after": 0, "rate_per_second": 1e9, "burst": 1_000_000},
+        )  # fmt: skip
+    else:
+        gateway_spec = ChildSpec(name="gateway", actor=SinkGateway, args=(om, recorder))
+    spec = SupervisorSpec(
+        name="t2t",
+        children=(
+            SupervisorSpec(
+                name="execution",
+                strategy=Restarts.REST_FOR_ONE,
+                children=(
+                    ChildSpec(
+                        name="order_manager",
+                        actor=OrderManagerActor,
+                        args=(OrderStore(), {VENUE: gateway}, "risk", gate),
+                    ),
+                    gateway_spec,
+                ),
+            ),
+            ChildSpec(name="risk", actor=RiskActor, args=(RiskLimits(), om, gate)),
+            ChildSpec(
+                name="strategy",
+                actor=StrategyActor,
+                args=(lambda: Trigger(recorder), VENUE, INSTRUMENT.symbol, "risk", om),
+            ),
+            SupervisorSpec(
+                name="market_data",
+                strategy=Restarts.REST_FOR_ONE,
+                children=(
+                    ChildSpec(
+                        name="feed",
+                        actor=InjectFeed,
+                        args=("binance",),
+                        kwargs={"symbols": (INSTRUMENT.symbol,), "books_path": "market_data"},
+                    ),
+                    ChildSpec(
+                        name=book_name(INSTRUMENT.symbol),
+                        actor=BookActor,
+                        args=("binance", INSTRUMENT, "market_data/feed"),
+                        kwargs={"subscribers": ("strategy",)},
+                    ),
+                ),
+            ),
+        ),
+    )
+    return Supervisor(spec).start(timeout=WAIT)
+
+
+def _frames(count: int) -> tuple[Frame, list[tuple[int, Frame]]]:
+    frames = synthetic_binance(INSTRUMENT, seed=5, diffs=count)
+    snapshot = frames[0]
+    diffs = []
+    for frame in frames[1:]:
+        if '"depthUpdate"' in frame.payload:
+            update = json.loads(frame.payload)["data"]["u"]
+            diffs.append((update, frame))
+    return snapshot, diffs
+
+
+def _histogram(values_ns: list[int]) -> dict[str, float]:
+    histogram = HdrHistogram(1, 10_000_000_000, 3)
+    for value in values_ns:
+        histogram.record_value(max(1, value))
+    return {
+        "count": len(values_ns),
+        "p50_us": histogram.get_value_at_percentile(50) / 1e3,
+        "p99_us": histogram.get_value_at_percentile(99) / 1e3,
+        "p999_us": histogram.get_value_at_percentile(99.9) / 1e3,
+        "max_us": histogram.get_max_value() / 1e3,
+    }
+
+
+def measure_pipeline(
+    sink: str, *, messages: int, burst: int, burst_every: int, trade_url: str | None
+) -> dict[str, Any]:
+    """Tick-to-trade through the tree: one in flight, then bursts."""
+    recorder = Recorder()
+    tree = build_tree(sink, recorder, trade_url)
+    try:
+        feed = tree.address("market_data/feed")
+        book = tree.address(f"market_data/{book_name(INSTRUMENT.symbol)}")
+        snapshot, diffs = _frames(messages * 2 + 200)
+        feed.tell(snapshot)
+        book.ask("sync", timeout=WAIT)
+        warmup, diffs = diffs[:100], diffs[100:]
+        low = _run(recorder, feed, warmup + diffs[:messages], in_flight=1, skip=len(warmup))
+    finally:
+        tree.stop()
+    # bursts: every `burst_every`-th book triggers; `burst` frames told back to back
+    recorder_burst = Recorder(burst_every)
+    tree = build_tree(sink, recorder_burst, trade_url)
+    try:
+        feed = tree.address("market_data/feed")
+        book = tree.address(f"market_data/{book_name(INSTRUMENT.symbol)}")
+        snapshot, diffs = _frames(messages * 2 + 200)
+        feed.tell(snapshot)
+        book.ask("sync", timeout=WAIT)
+        high = _run(recorder_burst, feed, diffs[: messages * 2], in_flight=burst, skip=0)
+    finally:
+        tree.stop()
+    return {"one_in_flight": low, f"burst_{burst}_every_{burst_every}": high}
+
+
+def _run(
+    recorder: Recorder, feed: Any, diffs: list[tuple[int, Frame]], *, in_flight: int, skip: int
+) -> dict[str, float]:
+    """Tell ``in_flight`` frames back to back, wait for their orders, repeat."""
+    clock = time.perf_counter_ns
+    gc.collect()
+    gc.disable()
+    try:
+        for start in range(0, len(diffs), in_flight):
+            chunk = diffs[start : start + in_flight]
+            before = len(recorder.written)
+            recorder.expected = before + sum(1 for u, _f in chunk if u % recorder.every == 0)
+            recorder.event.clear()
+            for update, frame in chunk:
+                recorder.started[update] = clock()
+                feed.tell(frame)
+            if recorder.expected > before and not recorder.event.wait(WAIT):
+                raise RuntimeError("the pipeline stalled")
+    finally:
+        gc.enable()
+    latencies = []
+    skipped_updates = {u for u, _f in diffs[:skip]}
+    for client_order_id, written in recorder.written.items():
+        update = recorder.trigger.get(client_order_id)
+        if update is None or update in skipped_updates:
+            continue
+        latencies.append(written - recorder.started[update])
+    return _histogram(latencies)
+
+
+def measure_baselines(messages: int) -> dict[str, Any]:
+    """One message at a time through 6 bare pykka actors / 6 raw queues (and supervised)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import supervision_workloads as chains  # noqa: PLC0415 - after the runtime is chosen
+
+    out = {}
+    for name in ("pykka", "queue", "supervised"):
+        chain = chains.FACTORIES[name]()
+        try:
+            chains._one_at_a_time(chain, 200)
+            samples = chains._one_at_a_time(chain, messages)
+        finally:
+            chain.close()
+        out[name] = _histogram([int(s * 1e3) for s in samples])
+    return out
+
+
+def child_main(runtime: str, *, pin: bool, messages: int, burst: int, burst_every: int) -> None:
+    if pin:
+        os.sched_setaffinity(0, {0})
+    process, url = start_exchange()
+    try:
+        results = {
+            "runtime": runtime,
+            "pinned": pin,
+            "inproc": measure_pipeline(
+                "inproc", messages=messages, burst=burst, burst_every=burst_every, trade_url=None
+            ),
+            "loopback": measure_pipeline(
+                "loopback", messages=messages, burst=burst, burst_every=burst_every, trade_url=url
+            ),
+            "baselines": measure_baselines(messages),
+        }
+    finally:
+        assert process.stdin is not None  # noqa: S101
+        process.stdin.close()
+        process.wait(10)
+    print(json.dumps(results))
