@@ -153,6 +153,25 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         default=[],
         help="an order-entry account; its secret is read from $TRADEACTORS_SECRET_<KEY>",
     )
+    top = commands.add_parser(
+        "top",
+        help="live view of a running tree: mailboxes, rates, latencies, kill switch, venues",
+        description=(
+            "Scrape the Prometheus endpoint of a running `tradeactors run` "
+            "every --interval seconds and show, per actor path: state, mailbox depth, "
+            "msgs/s, mailbox wait p99, handler p99, restarts and dead letters; and on top "
+            "the kill switch, the venues, open orders, fills and positions. Ctrl-C quits."
+        ),
+    )
+    top.add_argument(
+        "--url",
+        default="http://127.0.0.1:9464/metrics",
+        help="the metrics URL `tradeactors run` printed (default: %(default)s)",
+    )
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes")
+    top.add_argument(
+        "--once", action="store_true", help="print one frame (two scrapes --interval apart), exit"
+    )
     replay.add_argument("files", nargs="*", help="capture files")
     replay.add_argument(
         "--synthetic",
@@ -177,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911 - one return per command
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912 - a return per command
     """Entry point of the ``tradeactors`` console script."""
     args = _parser().parse_args(argv)
     if args.version:
@@ -191,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911 - one
         return _exchange(args)
     if args.command in ("kill", "reset", "status"):
         return _control(args)
+    if args.command == "top":
+        from tradeactors.top import main_top  # noqa: PLC0415
+
+        return main_top(args)
     if args.command == "backtest":
         from tradeactors.backtest.cli import backtest_command  # noqa: PLC0415
 

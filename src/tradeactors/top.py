@@ -1,0 +1,519 @@
+"""``tradeactors top``: a live terminal view of a running tree, from its Prometheus endpoint.
+
+It scrapes the text exposition a ``tradeactors run`` (or ``chaos``) serves (the URL is
+printed at start) every ``--interval`` seconds and shows, per actor path: state, mailbox
+depth, messages per second, mailbox wait p99, handler p99, restarts and dead letters;
+and on top the kill switch, the venues, open orders, fills and positions.
+
+The module has a pure part, tested with hand-written expositions:
+
+- `parse_scrape`: exposition text -> `Snapshot`;
+- `actor_rows`: two snapshots -> one `ActorRow` per path (rates, quantiles);
+- `render`: a `View` -> a rich renderable;
+
+and a thin loop, `run_top` (urllib, ``rich.live.Live``, Ctrl-C), that `main_top`
+runs for the command line. It imports neither pykka nor the actors: it only reads HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich import box
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Mapping
+
+    from rich.console import RenderableType
+
+__all__ = [
+    "DEFAULT_URL",
+    "ActorRow",
+    "ActorSample",
+    "Buckets",
+    "Quantile",
+    "Snapshot",
+    "TopError",
+    "View",
+    "actor_rows",
+    "fetch_snapshot",
+    "histogram_quantile",
+    "main_top",
+    "make_view",
+    "parse_scrape",
+    "render",
+    "run_top",
+]
+
+DEFAULT_URL = "http://127.0.0.1:9464/metrics"
+KILL_SWITCH_STATES = {0: "ACTIVE", 1: "REDUCING", 2: "HALTED"}
+_KILL_SWITCH_STYLES = {0: "bold green", 1: "bold yellow", 2: "bold white on red"}
+QUANTILE = 0.99
+_PIPE_WIDTH = 240
+
+Buckets = tuple[tuple[float, float], ...]
+"""A histogram: ``(upper bound, cumulative count)`` pairs, ascending, ``inf`` last."""
+
+
+class TopError(Exception):
+    """The endpoint could not be scraped (unreachable, an HTTP error, not Prometheus text)."""
+
+
+# -- snapshots: one scrape, parsed ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActorSample:
+    """One actor path's series in one scrape (None: the series was absent)."""
+
+    path: str
+    up: bool | None = None
+    depth: float | None = None
+    processed: float = 0.0  # summed over message_type
+    restarts: float = 0.0
+    dead_letters: float = 0.0  # summed over reason
+    wait: Buckets = ()
+    handler: Buckets = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything `top` shows, from one scrape taken at ``at`` (monotonic seconds)."""
+
+    at: float
+    actors: Mapping[str, ActorSample] = field(default_factory=dict)  # in exposition order
+    kill_switch: int | None = None  # 0 active, 1 reducing, 2 halted
+    venues: Mapping[str, bool] = field(default_factory=dict)
+    open_orders: Mapping[str, float] = field(default_factory=dict)  # by venue
+    fills: float | None = None
+    positions: Mapping[str, float] = field(default_factory=dict)  # lots, by instrument
+
+
+class _ActorParts:
+    """The series of one path while a scrape is parsed."""
+
+    def __init__(self) -> None:
+        self.up: bool | None = None
+        self.depth: float | None = None
+        self.processed = 0.0
+        self.restarts = 0.0
+        self.dead_letters = 0.0
+        self.wait: dict[float, float] = {}
+        self.handler: dict[float, float] = {}
+
+    def sample(self, path: str) -> ActorSample:
+        return ActorSample(
+            path=path,
+            up=self.up,
+            depth=self.depth,
+            processed=self.processed,
+            restarts=self.restarts,
+            dead_letters=self.dead_letters,
+            wait=tuple(sorted(self.wait.items())),
+            handler=tuple(sorted(self.handler.items())),
+        )
+
+
+def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a branch per series
+    """Parse a Prometheus text exposition into a `Snapshot` taken at ``at``.
+
+    Series that are not tradeactors' are ignored; a malformed exposition raises
+    ``ValueError`` (from prometheus-client's parser).
+    """
+    actors: dict[str, _ActorParts] = {}
+    kill_switch: int | None = None
+    venues: dict[str, bool] = {}
+    open_orders: dict[str, float] = {}
+    fills: float | None = None
+    positions: dict[str, float] = {}
+
+    def actor(labels: Mapping[str, str]) -> _ActorParts:
+        return actors.setdefault(labels.get("path", "?"), _ActorParts())
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name, labels, value = sample.name, sample.labels, sample.value
+            if name == "tradeactors_actor_up":
+                actor(labels).up = value >= 1
+            elif name == "tradeactors_mailbox_depth":
+                actor(labels).depth = value
+            elif name == "tradeactors_messages_processed_total":
+                actor(labels).processed += value
+            elif name == "tradeactors_restarts_total":
+                actor(labels).restarts = value
+            elif name == "tradeactors_dead_letters_total":
+                actor(labels).dead_letters += value
+            elif name == "tradeactors_mailbox_wait_seconds_bucket":
+                actor(labels).wait[float(labels["le"])] = value
+            elif name == "tradeactors_handler_seconds_bucket":
+                actor(labels).handler[float(labels["le"])] = value
+            elif name == "tradeactors_kill_switch_state":
+                kill_switch = round(value)
+            elif name == "tradeactors_venue_up":
+                venues[labels.get("venue", "?")] = value >= 1
+            elif name == "tradeactors_open_orders":
+                open_orders[labels.get("venue", "?")] = value
+            elif name == "tradeactors_fills_total":
+                fills = value
+            elif name == "tradeactors_position_lots":
+                positions[labels.get("instrument", "?")] = value
+    return Snapshot(
+        at=at,
+        actors={path: parts.sample(path) for path, parts in actors.items()},
+        kill_switch=kill_switch,
+        venues=venues,
+        open_orders=open_orders,
+        fills=fills,
+        positions=positions,
+    )
+
+
+# -- rows: rates and quantiles between two snapshots ---------------------------------
+
+
+def histogram_quantile(q: float, buckets: Buckets) -> float | None:
+    """The ``q`` quantile of a cumulative histogram, as PromQL's ``histogram_quantile``.
+
+    Linear interpolation inside the bucket the rank falls in (from 0 for the first
+    bucket); a rank in the ``+Inf`` bucket gives the highest finite bound. None if the
+    histogram is empty.
+    """
+    if not buckets or buckets[-1][0] != float("inf"):
+        return None
+    counts: list[float] = []
+    for _, count in buckets:  # a torn or reset scrape must not go backwards
+        counts.append(max(count, counts[-1]) if counts else count)
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    for index, (bound, count) in enumerate(zip((b for b, _ in buckets), counts, strict=True)):
+        if count >= rank:
+            if bound == float("inf"):
+                return buckets[index - 1][0] if index > 0 else None
+            lower = buckets[index - 1][0] if index > 0 else 0.0
+            below = counts[index - 1] if index > 0 else 0.0
+            if count == below:
+                return bound
+            return lower + (bound - lower) * (rank - below) / (count - below)
+    return None  # pragma: no cover - the last count is the total
+
+
+def _increase(previous: Buckets, current: Buckets) -> Buckets:
+    """Bucket counts added between two scrapes (the current ones after a reset)."""
+    before = dict(previous)
+    if set(before) != {bound for bound, _ in current}:
+        return current
+    increase = tuple((bound, count - before[bound]) for bound, count in current)
+    if any(count < 0 for _, count in increase):
+        return current  # a counter reset: the process restarted
+    return increase
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """A quantile in seconds; ``recent`` if over the last interval, else since the start."""
+
+    seconds: float
+    recent: bool
+
+
+def _p99(previous: Buckets | None, current: Buckets) -> Quantile | None:
+    if previous is not None:
+        increase = _increase(previous, current)
+        if increase and increase[-1][1] > 0:
+            value = histogram_quantile(QUANTILE, increase)
+            if value is not None:
+                return Quantile(value, recent=True)
+    value = histogram_quantile(QUANTILE, current)
+    return None if value is None else Quantile(value, recent=False)
+
+
+@dataclass(frozen=True)
+class ActorRow:
+    """One line of the table."""
+
+    path: str
+    up: bool | None
+    depth: float | None
+    rate: float | None  # messages per second between the scrapes; None on the first
+    wait_p99: Quantile | None
+    handler_p99: Quantile | None
+    restarts: float
+    dead_letters: float
+    supervisor: bool  # it has children (or is the root)
+
+
+def actor_rows(previous: Snapshot | None, current: Snapshot) -> tuple[ActorRow, ...]:
+    """One row per actor path of ``current``, in exposition (tree) order."""
+    paths = list(current.actors)
+    elapsed = current.at - previous.at if previous is not None else 0.0
+    rows = []
+    for path, sample in current.actors.items():
+        before = previous.actors.get(path) if previous is not None else None
+        rate: float | None = None
+        if before is not None and elapsed > 0:
+            added = sample.processed - before.processed
+            rate = (added if added >= 0 else sample.processed) / elapsed
+        rows.append(
+            ActorRow(
+                path=path,
+                up=sample.up,
+                depth=sample.depth,
+                rate=rate,
+                wait_p99=_p99(before.wait if before else None, sample.wait),
+                handler_p99=_p99(before.handler if before else None, sample.handler),
+                restarts=sample.restarts,
+                dead_letters=sample.dead_letters,
+                supervisor=path == "/" or any(p.startswith(path + "/") for p in paths),
+            )
+        )
+    return tuple(rows)
+
+
+# -- rendering -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """What one frame shows."""
+
+    url: str
+    snapshot: Snapshot
+    rows: tuple[ActorRow, ...]
+    interval: float | None = None  # seconds between the two scrapes the rates span
+    error: str | None = None  # the last scrape failed: the data shown is older
+
+
+def make_view(
+    url: str, previous: Snapshot | None, current: Snapshot, error: str | None = None
+) -> View:
+    """The frame for ``current``, with rates since ``previous`` (if any)."""
+    return View(
+        url=url,
+        snapshot=current,
+        rows=actor_rows(previous, current),
+        interval=None if previous is None else current.at - previous.at,
+        error=error,
+    )
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value.is_integer() else f"{value:g}"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration with three significant digits: ``850ns``, ``12.3µs``, ``1.05ms``, ``2.50s``."""
+    unit, value = "ns", seconds * 1e9
+    for name, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            unit, value = name, seconds / scale
+            break
+    if value >= 99.95:  # noqa: PLR2004 - where one decimal would round to four digits
+        return f"{value:.0f}{unit}"
+    return f"{value:.1f}{unit}" if value >= 9.995 else f"{value:.2f}{unit}"  # noqa: PLR2004
+
+
+def _quantile_cell(quantile: Quantile | None) -> Text:
+    if quantile is None:
+        return Text("-", style="dim")
+    # dim: no message in the last interval, so the p99 is the one since the start
+    return Text(format_seconds(quantile.seconds), style="" if quantile.recent else "dim")
+
+
+def _kill_switch(state: int | None) -> Text:
+    if state is None:
+        return Text("n/a", style="dim")
+    label = KILL_SWITCH_STATES.get(state, f"unknown ({state})")
+    return Text(label, style=_KILL_SWITCH_STYLES.get(state, "bold red"))
+
+
+def _header(view: View) -> Table:
+    snapshot = view.snapshot
+    grid = Table.grid()
+    every = "" if view.interval is None else f"   rates over {view.interval:.1f} s"
+    grid.add_row(Text.assemble(("tradeactors top", "bold"), f"   {view.url}{every}"))
+    venues = Text("n/a", style="dim") if not snapshot.venues else Text()
+    for name, is_up in snapshot.venues.items():
+        if venues:
+            venues.append(", ")
+        venues.append(f"{name} ")
+        venues.append("up" if is_up else "DOWN", style="green" if is_up else "bold red")
+    up = sum(1 for row in view.rows if row.up)
+    grid.add_row(
+        Text.assemble(
+            "kill switch ",
+            _kill_switch(snapshot.kill_switch),
+            "   venues ",
+            venues,
+            f"   {len(view.rows)} actors, {up} up",
+        )
+    )
+    open_orders = ", ".join(f"{v} {_number(n)}" for v, n in snapshot.open_orders.items())
+    positions = ", ".join(f"{i} {_number(n)}" for i, n in snapshot.positions.items())
+    grid.add_row(
+        f"open orders {open_orders or '-'}   fills {_number(snapshot.fills)}"
+        f"   positions {positions + ' lots' if positions else '-'}"
+    )
+    if view.error is not None:
+        grid.add_row(Text(f"last scrape failed ({view.error}): showing older data", "bold red"))
+    return grid
+
+
+_COLUMNS = ("state", "mailbox", "msgs/s", "wait\np99", "handler\np99", "restarts", "dead\nletters")
+_GAP = 2  # cells between two columns of the table below (padding 1, a blank border)
+_MIN_PATH = 12
+
+
+def _cells(row: ActorRow) -> tuple[Text, ...]:
+    state = (
+        Text("-", style="dim")
+        if row.up is None
+        else Text("up", style="green")
+        if row.up
+        else Text("down", style="bold red")
+    )
+    return (
+        state,
+        Text(_number(row.depth), style="bold yellow" if row.depth else ""),
+        Text("-" if row.rate is None else f"{row.rate:.1f}"),
+        _quantile_cell(row.wait_p99),
+        _quantile_cell(row.handler_p99),
+        Text(_number(row.restarts), style="yellow" if row.restarts else ""),
+        Text(_number(row.dead_letters), style="yellow" if row.dead_letters else ""),
+    )
+
+
+def _table(rows: tuple[ActorRow, ...], width: int | None) -> RenderableType:
+    if not rows:
+        return Text("no tradeactors actor metrics at this URL", style="dim")
+    cells = [_cells(row) for row in rows]
+    widths = [
+        max([*map(len, name.split("\n")), *(line[i].cell_len for line in cells)])
+        for i, name in enumerate(_COLUMNS)
+    ]
+    path_width = max([len("path"), *(len(row.path) for row in rows)])
+    if width is not None:  # the numbers always fit: a long path is cut instead
+        path_width = min(path_width, max(_MIN_PATH, width - sum(widths) - _GAP * len(widths)))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("path", width=path_width, no_wrap=True, overflow="ellipsis", vertical="bottom")
+    for name, column_width in zip(_COLUMNS, widths, strict=True):
+        table.add_column(
+            name,
+            justify="left" if name == "state" else "right",
+            no_wrap=True,
+            min_width=column_width,
+            vertical="bottom",
+        )
+    for row, line in zip(rows, cells, strict=True):
+        path = Text(row.path, style="bold" if row.supervisor else "", overflow="ellipsis")
+        table.add_row(path, *line)
+    return table
+
+
+def render(view: View, width: int | None = None) -> RenderableType:
+    """The frame: the header (kill switch, venues, orders) above the actor table.
+
+    With ``width`` (the terminal's), paths are cut to keep every column in it.
+    """
+    return Group(_header(view), Text(""), _table(view.rows, width))
+
+
+# -- the loop ------------------------------------------------------------------------
+
+
+def fetch_snapshot(url: str, timeout: float = 5.0) -> Snapshot:
+    """Scrape ``url`` once; `TopError` with a readable message if that fails."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise TopError(f"{url!r} is not an http:// URL")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - checked
+            body = response.read().decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        raise TopError(f"{url} answered HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise TopError(f"nothing answers at {url}: {exc.reason}") from exc
+    except (OSError, ValueError) as exc:
+        raise TopError(f"nothing answers at {url}: {exc}") from exc
+    at = time.monotonic()
+    try:
+        return parse_scrape(body, at)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise TopError(f"{url} does not serve Prometheus text: {exc}") from exc
+
+
+def _console() -> Console:
+    """The terminal; into a pipe or a file, wide enough that no column is cut."""
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=_PIPE_WIDTH)
+
+
+def run_top(
+    url: str = DEFAULT_URL,
+    *,
+    interval: float = 1.0,
+    once: bool = False,
+    console: Console | None = None,
+    fetch: Callable[[str], Snapshot] = fetch_snapshot,
+    stop: threading.Event | None = None,
+) -> int:
+    """Show the view of ``url`` until Ctrl-C (or ``stop`` is set); exit status.
+
+    With ``once``, scrape twice ``interval`` apart, print one frame and return. An
+    endpoint that cannot be scraped at start gives a message on stderr and status 2;
+    later failures are shown in the view, over the last data, until it answers again.
+    """
+    console = console if console is not None else _console()
+    stop = stop if stop is not None else threading.Event()
+    if not interval > 0:
+        sys.stderr.write("tradeactors top: --interval must be positive\n")
+        return 2
+    try:
+        first = fetch(url)
+        if once:
+            stop.wait(interval)
+            console.print(render(make_view(url, first, fetch(url)), console.width))
+            return 0
+    except TopError as exc:
+        sys.stderr.write(f"tradeactors top: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130  # interrupted before the frame (--once) or the first scrape
+    previous, current = None, first
+    try:
+        view = render(make_view(url, None, first), console.width)
+        with Live(view, console=console, auto_refresh=False) as live:
+            while not stop.wait(interval):
+                error = None
+                try:
+                    previous, current = current, fetch(url)
+                except TopError as exc:
+                    error = str(exc)
+                view = render(make_view(url, previous, current, error), console.width)
+                live.update(view, refresh=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main_top(args: argparse.Namespace) -> int:
+    """``tradeactors top [--url URL] [--interval S] [--once]``."""
+    return run_top(args.url, interval=args.interval, once=args.once)
