@@ -153,6 +153,24 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         default=[],
         help="an order-entry account; its secret is read from $TRADEACTORS_SECRET_<KEY>",
     )
+    chaos = commands.add_parser(
+        "chaos",
+        help="run a fault scenario against the trading tree and check invariants",
+        description=(
+            "Run the trading tree against the embedded simulated exchange, inject the "
+            "scenario's faults (crash, stop, slow, drop_connection, stall, corrupt_feed, "
+            "feed_gap, reject_orders, kill_switch) and print PASS/FAIL per invariant. "
+            "Exit status 0 only if all pass."
+        ),
+    )
+    chaos.add_argument("scenario", help="scenario TOML (see config/scenarios/)")
+    chaos.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
+    chaos.add_argument("--seed", type=int, help="the simulated market's seed (overrides)")
+    chaos.add_argument("--json", help="also write the verdicts as JSON to this file")
+    chaos.add_argument("--metrics-port", type=int, help="serve Prometheus here (for top)")
+    chaos.add_argument(
+        "--log-level", default="error", choices=("debug", "info", "warning", "error")
+    )
     top = commands.add_parser(
         "top",
         help="live view of a running tree: mailboxes, rates, latencies, kill switch, venues",
@@ -218,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
         from tradeactors.backtest.cli import backtest_command  # noqa: PLC0415
 
         return backtest_command(args)
-    if args.command not in ("run", "demo", "replay"):
+    if args.command not in ("run", "demo", "replay", "chaos"):
         _parser().print_help()
         return 2
     if args.runtime == "gevent":
@@ -235,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
     configure_logging(level=args.log_level)
     if args.command == "replay":
         return _replay(args)
+    if args.command == "chaos":
+        return _chaos(args)
     try:
         config = load_config(args.config)
         if args.duration is not None:
@@ -259,6 +279,42 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
     except ConfigError as exc:
         print(f"tradeactors: {exc}", file=sys.stderr)
         return 2
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    import msgspec  # noqa: PLC0415
+
+    from tradeactors.chaos import load_scenario, run_scenario  # noqa: PLC0415
+    from tradeactors.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        scenario, config = load_scenario(args.scenario)
+        if args.seed is not None:
+            config = msgspec.structs.replace(
+                config, venue=msgspec.structs.replace(config.venue, seed=args.seed)
+            )
+    except ConfigError as exc:
+        print(f"tradeactors chaos: {exc}", file=sys.stderr)
+        return 2
+    registry = server = None
+    if args.metrics_port is not None:
+        from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+        from tradeactors.observability import serve_metrics  # noqa: PLC0415
+
+        registry = CollectorRegistry()
+        server = serve_metrics(registry, port=args.metrics_port)
+        print(f"metrics {server.url}", flush=True)
+    print(f"scenario {scenario.name!r}: {scenario.duration} s, {len(scenario.fault)} fault(s)")
+    try:
+        verdicts = run_scenario(scenario, config, registry=registry)
+    finally:
+        if server is not None:
+            server.close()
+    if args.json:
+        with open(args.json, "wb") as out:  # noqa: PTH123 - a user-given path
+            out.write(msgspec.json.encode({"scenario": scenario.name, "verdicts": verdicts}))
+    return 0 if all(v.passed for v in verdicts) else 1
 
 
 def _control(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ __all__ = [
     "FeedDisconnectedError",
     "FeedStaleError",
     "FeedStats",
+    "GetBook",
     "GetReport",
     "KrakenUpdate",
     "LiveFeed",
@@ -101,6 +102,12 @@ class SnapshotNeeded(Message, frozen=True, kw_only=True, tag=True):
 
 class GetReport(Message, frozen=True, kw_only=True, tag=True):
     """Ask an actor for its report."""
+
+
+class GetBook(Message, frozen=True, kw_only=True, tag=True):
+    """Ask a book actor for a `BookView` of its book now (``depth`` levels a side)."""
+
+    depth: int = 10
 
 
 class _Pump(Message, frozen=True, kw_only=True, tag=True):
@@ -392,7 +399,7 @@ class BookActor(SupervisedActor):
             SnapshotNeeded(symbol=self._instrument.symbol)
         )
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> Any:  # noqa: C901 - one branch per message
         """Apply venue updates, keep tickers for verification, or report."""
         if isinstance(message, BinanceDepth) and self._binance is not None:
             self.report.updates += 1
@@ -408,6 +415,11 @@ class BookActor(SupervisedActor):
             self._on_kraken(message.message)
         elif isinstance(message, BinanceTrade):
             self._on_trade(message.trade)
+        elif isinstance(message, GetBook):
+            book = self._kraken.book if self._kraken is not None else None
+            if self._binance is not None:
+                book = self._binance.book
+            return None if book is None else book.view(message.depth)
         elif isinstance(message, GetReport):
             return self._final_report()
         return None

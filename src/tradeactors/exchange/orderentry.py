@@ -108,6 +108,7 @@ class OrderEntry:
         self._deadlines: dict[str, int] = {}  # account -> cancel_all_after deadline (ns)
         self.requests: dict[tuple[str, str], int] = {}  # (account, op) -> requests taken
         self.muted: set[str] = set()  # accounts whose pushed reports are lost (fault)
+        self.reject_until_ns = 0  # fault: new orders refused until then (monotonic ns)
 
     # -- connections -----------------------------------------------------------------
 
@@ -153,7 +154,9 @@ class OrderEntry:
 
     # -- requests --------------------------------------------------------------------
 
-    def handle(self, connection: object, text: str | bytes, now_ns: int) -> list[Event]:
+    def handle(  # noqa: PLR0911 - one return per way a request ends
+        self, connection: object, text: str | bytes, now_ns: int
+    ) -> list[Event]:
         """Handle one request; answers go to the session. Returns engine events."""
         session = self._sessions[connection]
         allowed = session.allow(now_ns)  # every message counts, malformed ones too
@@ -173,6 +176,9 @@ class OrderEntry:
             return []
         key = (session.account, request.op)
         self.requests[key] = self.requests.get(key, 0) + 1
+        if request.op == "place" and now_ns < self.reject_until_ns:
+            session.send(_error(request.id, "venue_unavailable", "not taking orders"))
+            return []
         try:
             events = self._dispatch(session, session.account, request, now_ns)
         except (ParseError, ValueError, KeyError) as exc:

@@ -77,6 +77,12 @@ class BinancePublisher:
             frames.append(json.dumps({"stream": f"{self._stream}@bookTicker", "data": ticker}))
         return frames
 
+    def top(self, limit: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The top ``limit`` levels of what was last published (bids high to low)."""
+        bids = sorted(self._bids.items(), reverse=True)[:limit]
+        asks = sorted(self._asks.items())[:limit]
+        return bids, asks
+
     def snapshot(self, limit: int) -> str:
         """The REST depth answer for what was last published (``lastUpdateId``)."""
         price, size = self._instrument.format_price, self._instrument.format_size

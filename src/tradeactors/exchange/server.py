@@ -77,6 +77,9 @@ class SimExchange:
         self._ws = serve(self._serve_client, host, port)
         self._http = http.server.ThreadingHTTPServer((host, http_port), self._http_handler())
         self._threads: list[threading.Thread] = []
+        self._corrupt = 0
+        self._drop = 0
+        self._paused = False
         self.host = host
 
     @property
@@ -121,6 +124,55 @@ class SimExchange:
             with contextlib.suppress(Exception):
                 connection.close()  # type: ignore[attr-defined]
         return len(connections)
+
+    # -- fault injection on the market-data side (chaos scenarios) ------------------------
+
+    def corrupt_frames(self, count: int) -> None:
+        """Fault injection: cut the next ``count`` depth frames in half (bad JSON)."""
+        with self._lock:
+            self._corrupt += count
+
+    def drop_frames(self, count: int) -> None:
+        """Fault injection: never send the next ``count`` depth frames (a sequence gap)."""
+        with self._lock:
+            self._drop += count
+
+    def reject_orders(self, seconds: float) -> None:
+        """Fault injection: refuse every new order (``venue_unavailable``) for a while."""
+        with self._lock:
+            self.orders.reject_until_ns = self._clock.monotonic_ns() + int(seconds * 1e9)
+
+    def pause(self) -> None:
+        """Stop the market (no steps, no frames) until `resume`; order entry still works."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Start the market again after `pause`."""
+        self._paused = False
+
+    @property
+    def update_id(self) -> int:
+        """The last depth update id published."""
+        with self._lock:
+            return self._publisher.update_id
+
+    def depth(self, levels: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The top ``levels`` (price, size) of each side, as the venue has them."""
+        with self._lock:
+            return self._publisher.top(levels)
+
+    def _faulty(self, frames: list[str]) -> list[str]:
+        out = []
+        for frame in frames:
+            if '"depthUpdate"' in frame and self._drop:
+                self._drop -= 1
+                continue
+            if '"depthUpdate"' in frame and self._corrupt:
+                self._corrupt -= 1
+                out.append(frame[: len(frame) // 2])
+                continue
+            out.append(frame)
+        return out
 
     def mute_reports(self, account: str, *, muted: bool = True) -> None:
         """Fault injection: lose (or stop losing) the reports pushed to ``account``.
@@ -182,6 +234,8 @@ class SimExchange:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             now = self._clock.monotonic_ns()
+            if self._paused:
+                continue
             with self._lock:
                 events = self._liquidity.step(now)
                 events.extend(self.orders.expire(now))
@@ -191,6 +245,8 @@ class SimExchange:
                 self._changed.notify_all()
 
     def _broadcast(self, frames: list[str]) -> None:
+        if self._corrupt or self._drop:
+            frames = self._faulty(frames)
         for client in list(self._clients):
             try:
                 for frame in frames:
