@@ -119,7 +119,7 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Config]:
     try:
         scenario = msgspec.toml.decode(text.encode(), type=Scenario)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}:{_line_of(str(exc), fault_lines)}: {exc}") from exc
+        raise ConfigError(f"{path}{_line_of(str(exc), fault_lines)}: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     if not scenario.duration > 0:
@@ -136,8 +136,8 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Config]:
 def _line_of(error: str, fault_lines: list[int]) -> str:
     match = re.search(r"\$\.fault\[(\d+)\]", error)
     if match and int(match.group(1)) < len(fault_lines):
-        return str(fault_lines[int(match.group(1))])
-    return "?"
+        return f":{fault_lines[int(match.group(1))]}"
+    return ""  # not in a fault: the key path in the message says where
 
 
 def _with_overrides(base: Config, overrides: dict[str, dict[str, Any]], path: Path) -> Config:
