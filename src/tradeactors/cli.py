@@ -136,10 +136,10 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     record.add_argument("--max-frames", type=int, help="stop after this many frames")
     exchange = commands.add_parser(
         "exchange",
-        help="run the simulated exchange's market data on 127.0.0.1",
+        help="run the simulated exchange (market data and order entry) on 127.0.0.1",
         description=(
             "Serve a seeded simulated market in Binance spot's wire format: a combined "
-            "websocket stream and the REST depth snapshot. Order entry is not built yet."
+            "websocket stream and the REST depth snapshot, and order entry (docs/protocol.md)."
         ),
     )
     exchange.add_argument("--symbol", default="SIMUSDT")
