@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     run.add_argument("--duration", type=float, help="seconds to trade (overrides run.duration)")
     run.add_argument("--control-port", type=int, default=0, help="control endpoint port (0: any)")
     run.add_argument(
+        "--pin-cpu",
+        type=int,
+        metavar="N",
+        help="run the process on CPU N only (threads runtime: handoffs between threads on "
+        "one core are cheaper, see bench/results/tick_to_trade.md)",
+    )
+    run.add_argument(
         "--log-level", default="warning", choices=("debug", "info", "warning", "error")
     )
     demo = commands.add_parser(
@@ -274,6 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0
         return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
     from tradeactors._run import run_trading  # noqa: PLC0415
 
+    if args.pin_cpu is not None:
+        import os  # noqa: PLC0415
+
+        try:
+            os.sched_setaffinity(0, {args.pin_cpu})
+        except (OSError, ValueError) as exc:
+            print(f"tradeactors: cannot pin to CPU {args.pin_cpu}: {exc}", file=sys.stderr)
+            return 2
     try:
         return run_trading(config, sys.stdout, control_port=args.control_port)
     except ConfigError as exc:

@@ -180,3 +180,18 @@ def test_a_wrong_secret_fails_the_logon_with_a_clear_error_and_no_secret(tmp_pat
     assert "FAILED ChildStartError" in result.stdout, result.stdout + result.stderr[-2000:]
     assert "auth_failed" in result.stdout + result.stderr
     assert wrong not in result.stdout + result.stderr
+
+
+def test_run_can_be_pinned_to_one_cpu_and_refuses_a_cpu_that_does_not_exist():
+    pinned = subprocess.run(
+        _tradeactors("run", "--duration", "2", "--pin-cpu", "0"),
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert pinned.returncode == 0, pinned.stderr[-2000:]
+    assert "orders still open at the venue: 0" in pinned.stdout
+    bad = subprocess.run(
+        _tradeactors("run", "--pin-cpu", "4096"),
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "cannot pin to CPU 4096" in bad.stderr
