@@ -98,6 +98,9 @@ class RiskEngine:
         self._positions: dict[str, int] = {}
         self._marks: dict[str, int] = {}
         self._open: dict[str, _Open] = {}
+        # running sums over _open, so a check costs the same with 5 or 5,000 open orders
+        self._side_open: dict[tuple[str, bool], int] = {}  # (instrument, buy) -> lots
+        self._open_notional = 0  # sum of price * remaining, ticks * lots
         self._messages: deque[int] = deque()
         self._recent: deque[tuple[int, tuple[str, bool, int, int]]] = deque()
 
@@ -125,7 +128,9 @@ class RiskEngine:
         order = self._open.get(client_order_id)
         if order is not None:
             instrument, buy = order.instrument, order.buy
-            order.remaining -= quantity
+            taken = min(quantity, order.remaining)
+            order.remaining -= taken
+            self._count_open(order, -taken)
             if order.remaining <= 0:
                 del self._open[client_order_id]
         if instrument is None or buy is None:
@@ -136,7 +141,9 @@ class RiskEngine:
 
     def order_closed(self, client_order_id: str) -> None:
         """An order is cancelled, rejected or expired: its open quantity stops counting."""
-        self._open.pop(client_order_id, None)
+        order = self._open.pop(client_order_id, None)
+        if order is not None:
+            self._count_open(order, -order.remaining)
 
     def rebuild(
         self,
@@ -146,15 +153,19 @@ class RiskEngine:
     ) -> None:
         """Restore positions and open orders from the order manager (after a restart)."""
         self._positions = dict(positions)
-        self._open = {
-            o.client_order_id: _Open(
-                instrument=o.instrument,
-                buy=o.buy,
-                price=o.price,
-                remaining=remaining.get(o.client_order_id, o.quantity),
+        self._open = {}
+        self._side_open = {}
+        self._open_notional = 0
+        for o in open_orders:
+            self._add_open(
+                o.client_order_id,
+                _Open(
+                    instrument=o.instrument,
+                    buy=o.buy,
+                    price=o.price,
+                    remaining=remaining.get(o.client_order_id, o.quantity),
+                ),
             )
-            for o in open_orders
-        }
 
     def position(self, instrument: str) -> int:
         """The net position risk counts for ``instrument`` (lots)."""
@@ -171,15 +182,38 @@ class RiskEngine:
         """None if ``request`` passes every check (and then it counts at once)."""
         reason = self._deny(request)
         if reason is None:
-            self._open[request.client_order_id] = _Open(
-                instrument=request.instrument,
-                buy=request.buy,
-                price=request.price,
-                remaining=request.quantity,
+            self._add_open(
+                request.client_order_id,
+                _Open(
+                    instrument=request.instrument,
+                    buy=request.buy,
+                    price=request.price,
+                    remaining=request.quantity,
+                ),
             )
             self._messages.append(request.timestamp_ns)
             self._recent.append((request.timestamp_ns, _key(request)))
         return reason
+
+    def _add_open(self, client_order_id: str, order: _Open) -> None:
+        self._open[client_order_id] = order
+        self._count_open(order, order.remaining)
+
+    def _count_open(self, order: _Open, lots: int) -> None:
+        key = (order.instrument, order.buy)
+        self._side_open[key] = self._side_open.get(key, 0) + lots
+        self._open_notional += order.price * lots
+
+    def check_sums(self) -> None:
+        """Raise AssertionError if the running sums differ from a recount (for tests)."""
+        side: dict[tuple[str, bool], int] = {}
+        for o in self._open.values():
+            side[(o.instrument, o.buy)] = side.get((o.instrument, o.buy), 0) + o.remaining
+        if {k: v for k, v in self._side_open.items() if v} != {k: v for k, v in side.items() if v}:
+            raise AssertionError(f"open lots by side {self._side_open} != {side}")
+        notional = sum(o.price * o.remaining for o in self._open.values())
+        if notional != self._open_notional:
+            raise AssertionError(f"open notional {self._open_notional} != {notional}")
 
     def _limits(self, instrument: str) -> RiskLimits:
         override = self._per_instrument.get(instrument)
@@ -215,11 +249,7 @@ class RiskEngine:
         if limits.max_order_notional is not None and notional > limits.max_order_notional:
             return DenyReason.MAX_ORDER_NOTIONAL
         if limits.max_position is not None:
-            same_side = sum(
-                o.remaining
-                for o in self._open.values()
-                if o.instrument == request.instrument and o.buy == request.buy
-            )
+            same_side = self._side_open.get((request.instrument, request.buy), 0)
             position = self._positions.get(request.instrument, 0)
             worst = (
                 position + same_side + request.quantity
@@ -245,18 +275,17 @@ class RiskEngine:
                 self._recent.popleft()
             if any(key == _key(request) for _, key in self._recent):
                 return DenyReason.DUPLICATE_ORDER
-        if limits.credit_limit is not None:
-            committed = sum(o.price * o.remaining for o in self._open.values())
-            if committed + notional > limits.credit_limit:
-                return DenyReason.CREDIT_LIMIT
+        if (
+            limits.credit_limit is not None
+            and self._open_notional + notional > limits.credit_limit
+        ):
+            return DenyReason.CREDIT_LIMIT
         return None
 
     def _reduces(self, request: OrderRequest) -> bool:
         position = self._positions.get(request.instrument, 0)
-        pending = sum(
-            (o.remaining if o.buy else -o.remaining)
-            for o in self._open.values()
-            if o.instrument == request.instrument
+        pending = self._side_open.get((request.instrument, True), 0) - self._side_open.get(
+            (request.instrument, False), 0
         )
         after = position + pending + (request.quantity if request.buy else -request.quantity)
         return abs(after) < abs(position + pending) and (
@@ -269,8 +298,7 @@ class RiskEngine:
         for instrument, position in self._positions.items():
             price = self._marks.get(instrument) or self._references.get(instrument, 0)
             gross += abs(position) * price
-        gross += sum(o.price * o.remaining for o in self._open.values())
-        return gross
+        return gross + self._open_notional
 
 
 def _key(request: OrderRequest) -> tuple[str, bool, int, int]:

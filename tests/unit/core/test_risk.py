@@ -146,3 +146,38 @@ def test_an_order_reusing_the_id_of_an_open_one_is_denied_and_changes_nothing():
     assert engine.check(again) is DenyReason.DUPLICATE_ID
     engine.fill("x", 10, 100)  # the live order's fill is booked on its own side
     assert engine.position("I") == 10
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["check", "fill", "close", "rebuild"]),
+            st.integers(0, 7),  # which order
+            st.booleans(),
+            st.integers(1, 6),
+            st.sampled_from(["A", "B"]),
+        ),
+        max_size=80,
+    )
+)
+def test_the_running_open_sums_always_equal_a_recount(steps):
+    engine = RiskEngine(RiskLimits(max_position=20, credit_limit=5_000, max_gross_exposure=9_000))
+    for op, n, buy, quantity, instrument in steps:
+        coid = f"o{n}"
+        if op == "check":
+            engine.check(
+                OrderRequest(client_order_id=coid, instrument=instrument, buy=buy,
+                             price=100 + n, quantity=quantity, timestamp_ns=n)
+            )  # fmt: skip
+        elif op == "fill":
+            engine.fill(coid, quantity, 100, instrument=instrument, buy=buy)
+        elif op == "close":
+            engine.order_closed(coid)
+        else:
+            orders = [
+                OrderRequest(client_order_id=f"r{i}", instrument=instrument, buy=i % 2 == 0,
+                             price=100, quantity=quantity, timestamp_ns=0)
+                for i in range(n)
+            ]  # fmt: skip
+            engine.rebuild({instrument: quantity}, orders, {"r0": 1})
+        engine.check_sums()
