@@ -275,10 +275,7 @@ class RiskEngine:
                 self._recent.popleft()
             if any(key == _key(request) for _, key in self._recent):
                 return DenyReason.DUPLICATE_ORDER
-        if (
-            limits.credit_limit is not None
-            and self._open_notional + notional > limits.credit_limit
-        ):
+        if limits.credit_limit is not None and self._open_notional + notional > limits.credit_limit:
             return DenyReason.CREDIT_LIMIT
         return None
 

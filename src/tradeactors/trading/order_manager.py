@@ -158,6 +158,23 @@ class OrderStore:
     inconsistencies: int = 0
     reconciliations: int = 0
     sessions: dict[str, int] = field(default_factory=dict)  # venue -> reconciliations
+    keep_closed: int = 10_000  # closed orders kept (for late fills and reports)
+    pruned: int = 0  # closed orders forgotten so far
+
+    def prune(self) -> int:
+        """Forget the oldest closed orders beyond ``keep_closed``; how many went.
+
+        Open orders are never forgotten. A late report for a forgotten order is handled
+        like one for an unknown order (a fill still moves the position).
+        """
+        closed = [cid for cid, t in self.orders.items() if not t.order.status.open]
+        excess = len(closed) - self.keep_closed
+        if excess <= 0:
+            return 0
+        for cid in closed[:excess]:  # insertion order: the oldest first
+            del self.orders[cid]
+        self.pruned += excess
+        return excess
 
     def last_execution_id(self, venue: str) -> int:
         """The id after which fills may be missing: every id up to it was applied.
@@ -597,6 +614,11 @@ class OrderManagerActor(SupervisedActor):
         self._store.inconsistencies += 1
         self.context.log.warning(what, client_order_id=client_order_id, **details)
 
+    def _maybe_prune(self) -> None:
+        store = self._store
+        if len(store.orders) > store.keep_closed + store.keep_closed // 10 + 1000:
+            store.prune()
+
     def _update(
         self,
         tracked: _Tracked,
@@ -624,6 +646,8 @@ class OrderManagerActor(SupervisedActor):
         if request.owner:
             self.context.address_of(request.owner).tell(update)
         self._emit(update)
+        if not order.status.open:
+            self._maybe_prune()
 
     def _to_risk(
         self,

@@ -29,3 +29,24 @@ def test_every_id_is_applied_once_whatever_the_order_and_repeats(ids):
         contiguous += 1
     assert store.last_execution_id("v") == contiguous
     assert store.executions.get("v", set()) == {i for i in set(ids) if i > contiguous}
+
+
+def test_prune_forgets_only_the_oldest_closed_orders_beyond_the_limit():
+    from tradeactors.core.orders import Order, Trigger
+    from tradeactors.trading.messages import SubmitOrder
+    from tradeactors.trading.order_manager import _Tracked
+
+    store = OrderStore(keep_closed=3)
+    for i in range(8):
+        order = Order(f"c{i}", "X", buy=True, price=1, quantity=1)
+        order.apply(Trigger.SUBMIT)
+        if i % 4 != 3:  # c3 and c7 stay open
+            order.apply(Trigger.REJECT)
+        request = SubmitOrder(
+            client_order_id=f"c{i}", venue="v", instrument="X", buy=True, price=1, quantity=1
+        )
+        store.orders[f"c{i}"] = _Tracked(order=order, request=request)
+    assert store.prune() == 3  # 6 closed, keep 3: c0, c1, c2 go
+    assert list(store.orders) == ["c3", "c4", "c5", "c6", "c7"]
+    assert store.pruned == 3
+    assert store.prune() == 0
