@@ -37,14 +37,12 @@ import msgspec
 import structlog
 
 from tradeactors.core.orders import OrderStatus, Position
-from tradeactors.strategy.api import OpenOrder, TradeTick, describe
+from tradeactors.strategy.api import OrderTracking, TradeTick, describe
 from tradeactors.trading.messages import TIME_IN_FORCE, OrderUpdate
 from tradeactors.venues import binance
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-
-    from structlog.typing import FilteringBoundLogger
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
@@ -150,15 +148,13 @@ class _SimOrder:
         return self.quantity - self.filled
 
 
-class _Context:
+class _Context(OrderTracking):
     """The `StrategyContext` of a backtest: commands become timed venue events."""
 
     def __init__(self, engine: _Engine) -> None:
+        super().__init__(structlog.get_logger("tradeactors.backtest"))
         self._engine = engine
-        self.position_lots = 0
-        self._orders: dict[str, OpenOrder] = {}
         self._ids = itertools.count(1)
-        self._log: FilteringBoundLogger = structlog.get_logger("tradeactors.backtest")
 
     @property
     def instrument(self) -> str:
@@ -168,51 +164,26 @@ class _Context:
     def now_ns(self) -> int:
         return self._engine.now_ns
 
-    @property
-    def position(self) -> int:
-        return self.position_lots
-
-    @property
-    def log(self) -> FilteringBoundLogger:
-        return self._log
-
-    def open_orders(self) -> list[OpenOrder]:
-        return list(self._orders.values())
-
     def submit(
         self, *, buy: bool, price: int, quantity: int, tif: str = "gtc", post_only: bool = False
     ) -> str:
         coid = f"bt-{next(self._ids)}"
-        self._orders[coid] = OpenOrder(
-            client_order_id=coid, buy=buy, price=price, quantity=quantity, filled=0,
-            status=OrderStatus.PENDING.value,
-        )  # fmt: skip
+        self.track(coid, buy=buy, price=price, quantity=quantity)
         self._engine.submit(
             coid, buy=buy, price=price, quantity=quantity, tif=tif, post_only=post_only
         )
         return coid
 
     def cancel(self, client_order_id: str) -> None:
-        if client_order_id in self._orders:
+        if self.is_open(client_order_id):
             self._engine.cancel(client_order_id)
 
     def cancel_all(self) -> None:
-        for coid in list(self._orders):
-            self._engine.cancel(coid)
+        for order in self.open_orders():
+            self._engine.cancel(order.client_order_id)
 
     def set_timer(self, name: str, delay: float) -> None:
         self._engine.set_timer(name, delay)
-
-    def apply(self, update: OrderUpdate) -> None:
-        if update.fill_quantity:
-            self.position_lots += update.fill_quantity if update.buy else -update.fill_quantity
-        if update.status in _ENDED:
-            self._orders.pop(update.client_order_id, None)
-        elif update.client_order_id in self._orders:
-            self._orders[update.client_order_id] = OpenOrder(
-                client_order_id=update.client_order_id, buy=update.buy, price=update.price,
-                quantity=update.quantity, filled=update.filled, status=update.status,
-            )  # fmt: skip
 
 
 class _Engine:

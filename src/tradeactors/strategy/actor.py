@@ -22,7 +22,7 @@ from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import Message
 from tradeactors.core.orders import ClientOrderIds, OrderStatus
 from tradeactors.core.risk import TradingState
-from tradeactors.strategy.api import OpenOrder, Strategy, TradeTick, describe
+from tradeactors.strategy.api import OrderTracking, Strategy, TradeTick, describe
 from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
 from tradeactors.trading.messages import (
     CancelAllOrders,
@@ -35,8 +35,6 @@ from tradeactors.trading.messages import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
-
-    from structlog.typing import FilteringBoundLogger
 
     from tradeactors.clock import Timer
 
@@ -74,15 +72,13 @@ class _Timer(Message, frozen=True, kw_only=True, tag=True):
     token: int
 
 
-_ENDED = frozenset(s.value for s in OrderStatus if not s.open)
-
-
-class _LiveContext:
+class _LiveContext(OrderTracking):
     """The `StrategyContext` of a live strategy."""
 
     def __init__(self, actor: StrategyActor) -> None:
-        self._actor = actor
         context = actor.context
+        super().__init__(context.log.bind(strategy=describe(actor.strategy)))
+        self._actor = actor
         self._clock = context.clock
         self._risk = context.address_of(actor.risk_path)
         self._om = context.address_of(actor.order_manager_path)
@@ -90,12 +86,9 @@ class _LiveContext:
         self._path = context.path
         self._incarnation = context.incarnation
         self._ids = ClientOrderIds(self._clock.time_ns(), actor.tag)
-        self._orders: dict[str, OpenOrder] = {}
         self._timers: dict[str, tuple[int, Timer]] = {}
         self._tokens = 0
-        self.position_lots = 0
         self.venue = actor.venue
-        self._log = context.log.bind(strategy=describe(actor.strategy))
 
     @property
     def instrument(self) -> str:
@@ -104,17 +97,6 @@ class _LiveContext:
     @property
     def now_ns(self) -> int:
         return self._clock.time_ns()
-
-    @property
-    def position(self) -> int:
-        return self.position_lots
-
-    @property
-    def log(self) -> FilteringBoundLogger:
-        return self._log
-
-    def open_orders(self) -> list[OpenOrder]:
-        return list(self._orders.values())
 
     def submit(
         self,
@@ -126,14 +108,7 @@ class _LiveContext:
         post_only: bool = False,
     ) -> str:
         client_order_id = self._ids.next()
-        self._orders[client_order_id] = OpenOrder(
-            client_order_id=client_order_id,
-            buy=buy,
-            price=price,
-            quantity=quantity,
-            filled=0,
-            status=OrderStatus.PENDING.value,
-        )
+        self.track(client_order_id, buy=buy, price=price, quantity=quantity)
         self._actor.report.submitted += 1
         self._risk.tell(
             SubmitOrder(
@@ -152,7 +127,7 @@ class _LiveContext:
         return client_order_id
 
     def cancel(self, client_order_id: str) -> None:
-        if client_order_id in self._orders:
+        if self.is_open(client_order_id):
             self._om.tell(CancelOrder(client_order_id=client_order_id))
 
     def cancel_all(self) -> None:
@@ -185,22 +160,6 @@ class _LiveContext:
         for _token, timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-
-    def apply(self, update: OrderUpdate) -> None:
-        if update.fill_quantity:
-            signed = update.fill_quantity if update.buy else -update.fill_quantity
-            self.position_lots += signed
-        if update.status in _ENDED:
-            self._orders.pop(update.client_order_id, None)
-        elif update.client_order_id in self._orders:
-            self._orders[update.client_order_id] = OpenOrder(
-                client_order_id=update.client_order_id,
-                buy=update.buy,
-                price=update.price,
-                quantity=update.quantity,
-                filled=update.filled,
-                status=update.status,
-            )
 
 
 class StrategyActor(SupervisedActor):

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from tradeactors.core.book import BookView
     from tradeactors.trading.messages import OrderUpdate
 
-__all__ = ["OpenOrder", "Strategy", "StrategyContext", "TradeTick"]
+__all__ = ["OpenOrder", "OrderTracking", "Strategy", "StrategyContext", "TradeTick"]
 
 
 class TradeTick(Message, frozen=True, kw_only=True, tag=True):
@@ -141,6 +141,69 @@ class Strategy:
 
     def on_stop(self, ctx: StrategyContext) -> None:
         """Called once at the end (live: when the actor stops; backtest: at the end)."""
+
+
+_ENDED = frozenset(
+    {"filled", "cancelled", "rejected", "expired", "denied"}
+)  # OrderStatus values of orders that can no longer trade
+
+
+class OrderTracking:
+    """What both contexts (live and backtest) keep of a strategy's own orders.
+
+    Its open orders, from ``track`` at submit until an update says they ended, and its
+    position from the fills in the updates (`apply`).
+    """
+
+    def __init__(self, log: FilteringBoundLogger) -> None:
+        self.position_lots = 0
+        self._orders: dict[str, OpenOrder] = {}
+        self._log = log
+
+    @property
+    def position(self) -> int:
+        """Net lots from its own fills."""
+        return self.position_lots
+
+    @property
+    def log(self) -> FilteringBoundLogger:
+        """The bound logger."""
+        return self._log
+
+    def open_orders(self) -> list[OpenOrder]:
+        """Its orders that may still trade, oldest first."""
+        return list(self._orders.values())
+
+    def is_open(self, client_order_id: str) -> bool:
+        """True while the order may still trade."""
+        return client_order_id in self._orders
+
+    def track(self, client_order_id: str, *, buy: bool, price: int, quantity: int) -> None:
+        """A new order was submitted."""
+        self._orders[client_order_id] = OpenOrder(
+            client_order_id=client_order_id,
+            buy=buy,
+            price=price,
+            quantity=quantity,
+            filled=0,
+            status="pending",
+        )
+
+    def apply(self, update: OrderUpdate) -> None:
+        """An update of one of its orders (before the strategy hears of it)."""
+        if update.fill_quantity:
+            self.position_lots += update.fill_quantity if update.buy else -update.fill_quantity
+        if update.status in _ENDED:
+            self._orders.pop(update.client_order_id, None)
+        elif update.client_order_id in self._orders:
+            self._orders[update.client_order_id] = OpenOrder(
+                client_order_id=update.client_order_id,
+                buy=update.buy,
+                price=update.price,
+                quantity=update.quantity,
+                filled=update.filled,
+                status=update.status,
+            )
 
 
 def describe(strategy: Any) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "VenueDown",
     "VenueOrder",
     "VenueStatus",
+    "denied_update",
     "symbol_of",
 ]
 
@@ -120,6 +121,21 @@ class OrderUpdate(Message, frozen=True, kw_only=True, tag=True):
     fill_quantity: int = 0
     fill_price: int = 0
     execution_id: int = 0
+
+
+def denied_update(order: SubmitOrder, reason: str) -> OrderUpdate:
+    """The `OrderUpdate` that tells an order's owner it never left (status ``denied``)."""
+    return OrderUpdate(
+        client_order_id=order.client_order_id,
+        venue=order.venue,
+        instrument=order.instrument,
+        buy=order.buy,
+        price=order.price,
+        quantity=order.quantity,
+        status="denied",
+        filled=0,
+        reason=reason,
+    )
 
 
 class VenueStatus(Message, frozen=True, kw_only=True, tag=True):

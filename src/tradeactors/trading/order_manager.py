@@ -48,6 +48,7 @@ from tradeactors.trading.messages import (
     SubmitOrder,
     VenueDown,
     VenueStatus,
+    denied_update,
 )
 
 if TYPE_CHECKING:
@@ -347,17 +348,7 @@ class OrderManagerActor(SupervisedActor):
 
     def _deny(self, request: SubmitOrder, reason: str, *, tracked: bool = True) -> None:
         """Refuse an order risk passed; risk stops counting it."""
-        update = OrderUpdate(
-            client_order_id=request.client_order_id,
-            venue=request.venue,
-            instrument=request.instrument,
-            buy=request.buy,
-            price=request.price,
-            quantity=request.quantity,
-            status=OrderStatus.DENIED.value,
-            filled=0,
-            reason=reason,
-        )
+        update = denied_update(request, reason)
         if tracked:
             self._to_risk(request, closed=True)
         if request.owner:

@@ -27,7 +27,7 @@ import msgspec
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import Message
-from tradeactors.core.orders import OrderStatus, Position
+from tradeactors.core.orders import Position
 from tradeactors.core.risk import (
     DenyReason,
     OrderRequest,
@@ -41,9 +41,9 @@ from tradeactors.trading.messages import (
     ExposureChange,
     ExposureSnapshot,
     GetExposure,
-    OrderUpdate,
     PlaceOrder,
     SubmitOrder,
+    denied_update,
     symbol_of,
 )
 
@@ -171,17 +171,7 @@ class RiskActor(SupervisedActor):
             self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return
         self.denied[reason.value] = self.denied.get(reason.value, 0) + 1
-        update = OrderUpdate(
-            client_order_id=order.client_order_id,
-            venue=order.venue,
-            instrument=order.instrument,
-            buy=order.buy,
-            price=order.price,
-            quantity=order.quantity,
-            status=OrderStatus.DENIED.value,
-            filled=0,
-            reason=reason.value,
-        )
+        update = denied_update(order, reason.value)
         if order.owner:
             self.context.address_of(order.owner).tell(update)
         self._emit(update)

@@ -67,6 +67,7 @@ from tradeactors.trading.messages import (
     PlaceOrder,
     SubmitOrder,
     VenueDown,
+    denied_update,
 )
 from tradeactors.trading.metrics import TradingMetrics
 from tradeactors.trading.order_manager import OrderManagerActor, OrdersReport, OrderStore
@@ -599,17 +600,7 @@ class TradingSystem:
             order = message
         else:
             return
-        update = OrderUpdate(
-            client_order_id=order.client_order_id,
-            venue=order.venue,
-            instrument=order.instrument,
-            buy=order.buy,
-            price=order.price,
-            quantity=order.quantity,
-            status="denied",
-            filled=0,
-            reason=f"lost: {letter.reason} at {letter.path}",
-        )
+        update = denied_update(order, f"lost: {letter.reason} at {letter.path}")
         if order.owner:
             self.tree.address(order.owner).tell(update)
         self._events.emit(update)
