@@ -544,3 +544,28 @@ def test_an_order_cancelled_at_the_venue_unheard_is_closed_when_a_cancel_is_refu
     assert system.orders().open_orders == 0
     assert system.tree.address("risk").ask(GetRiskReport(), timeout=10).open_orders == 0
     assert system.stop().clean
+
+
+def test_a_fill_lost_before_a_cancel_all_is_found_when_the_venue_answers_it(venue, make_system):
+    """Found by the gateway_stall chaos scenario: no later fill and no single cancel
+    shows the gap; the kill switch's cancel-all does (what is still cancel-pending after
+    the venue's answer is not at the venue)."""
+    system, events = make_system()
+    sell = submit(system, buy=False, price=MID + 400, quantity=5)
+    _accepted(events, 1)
+    venue.mute_reports("demo")
+    taker = Taker(venue)
+    try:
+        taker.request(
+            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(MID + 400), quantity=INSTRUMENT.format_size(5),
+        )  # fmt: skip
+    finally:
+        taker.close()
+    venue.mute_reports("demo", muted=False)
+    system.kill("halt")
+    (filled,) = events.wait_for(OrderUpdate, client_order_id=sell, status="filled")
+    assert filled.fill_quantity == 5
+    assert system.wait_for_no_open_orders(5)
+    assert system.orders().positions[SYMBOL] == venue.position("demo") == -5
+    assert system.stop().clean

@@ -47,6 +47,7 @@ from tradeactors.trading.messages import (
     VenueOrder,
 )
 from tradeactors.trading.order_manager import (
+    CancelAllDone,
     CancelAtVenue,
     CancelEverythingAtVenue,
     FetchFills,
@@ -387,7 +388,9 @@ class SimGateway(SupervisedActor):
             self._on_error_reply(frame.id, frame.error, om)
         elif isinstance(frame.id, int):
             op, _ref, _fields = self._pending.pop(frame.id, ("", "", {}))
-            if op == "fills" and isinstance(frame.result, list):
+            if op == "cancel_all":
+                om.tell(CancelAllDone(venue=self._venue))
+            elif op == "fills" and isinstance(frame.result, list):
                 try:
                     for fill in frame.result:  # fills a gap on the link had lost
                         om.tell(self._filled(msgspec.convert(fill, _Frame)))

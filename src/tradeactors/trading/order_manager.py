@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from tradeactors.trading.gate import TradingGate
 
 __all__ = [
+    "CancelAllDone",
     "CancelAtVenue",
     "CancelEverythingAtVenue",
     "FetchFills",
@@ -84,6 +85,12 @@ class FetchFills(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 class FillsFetched(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """From a gateway: the fills of a `FetchFills` have all been passed on."""
+
+    venue: str
+
+
+class CancelAllDone(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """From a gateway: the venue answered a cancel-all (its cancellations came before)."""
 
     venue: str
 
@@ -290,6 +297,18 @@ class OrderManagerActor(SupervisedActor):
                     self._fetch_missing(message.venue, force=True)
         elif isinstance(message, FillsFetched):
             self._settle_gone(message.venue)
+        elif isinstance(message, CancelAllDone):
+            # The venue reports each cancellation before its answer: an order still
+            # cancel-pending here is not at the venue (filled with its report lost, or
+            # cancelled unheard). Fetch the fills; what is still open after them is gone.
+            pending = [
+                t.order.client_order_id
+                for t in self._store.open_orders(message.venue)
+                if t.order.status is OrderStatus.PENDING_CANCEL
+            ]
+            if pending:
+                self._gone.update(pending)
+                self._fetch_missing(message.venue, force=True)
         elif isinstance(message, CancelAllOrders):
             if message.owner is None:
                 self._cancel_all(message.venue, message.reason)
