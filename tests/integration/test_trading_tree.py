@@ -569,3 +569,27 @@ def test_a_fill_lost_before_a_cancel_all_is_found_when_the_venue_answers_it(venu
     assert system.wait_for_no_open_orders(5)
     assert system.orders().positions[SYMBOL] == venue.position("demo") == -5
     assert system.stop().clean
+
+
+def test_a_partial_fill_lost_before_a_cancel_is_found_from_the_cancelled_quantity(
+    venue, make_system
+):
+    system, events = make_system()
+    sell = submit(system, buy=False, price=MID + 400, quantity=5)
+    _accepted(events, 1)
+    venue.mute_reports("demo")
+    taker = Taker(venue)
+    try:
+        taker.request(
+            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(MID + 400), quantity=INSTRUMENT.format_size(2),
+        )  # fmt: skip
+    finally:
+        taker.close()
+    venue.mute_reports("demo", muted=False)
+    system.cancel(sell)  # the venue cancels 3 lots, not the 5 we think are left
+    events.wait_for(OrderUpdate, client_order_id=sell, status="cancelled")
+    (late,) = events.wait_for(OrderUpdate, client_order_id=sell, fill_quantity=2)
+    assert late.status == "cancelled"  # a late fill on a cancelled order is applied
+    assert system.orders().positions[SYMBOL] == venue.position("demo") == -2
+    assert system.stop().clean

@@ -430,6 +430,7 @@ class SimGateway(SupervisedActor):
                 client_order_id=frame.client_order_id,
                 order_id=frame.order_id or 0,
                 reason=frame.reason,
+                remaining=self._instrument.size(frame.quantity),
             )
         if frame.event == "rejected":
             return Rejected(

@@ -231,6 +231,7 @@ class Cancelled(Message, frozen=True, kw_only=True, tag=True):
     client_order_id: str
     order_id: int
     reason: str
+    remaining: int = -1  # lots it cancelled (-1: not said)
 
 
 class Rejected(Message, frozen=True, kw_only=True, tag=True):

@@ -520,8 +520,12 @@ class OrderManagerActor(SupervisedActor):
             return
         if tracked.order.status in (OrderStatus.CANCELLED, OrderStatus.FILLED):
             return  # already settled (e.g. by reconciliation)
+        missing = 0 <= report.remaining < tracked.order.remaining
         if self._move(tracked, Trigger.CANCELLED, report.reason):
             self._to_risk(tracked.request, closed=True)
+        if missing:
+            # it cancelled less than we think was left: a fill of it never reached us
+            self._fetch_missing(report.venue, force=True)
 
     def _on_rejected(self, report: Rejected) -> None:
         tracked = self._store.orders.get(report.client_order_id)
