@@ -50,6 +50,7 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
         else {}
     )
     try:
+        forever = config.run.duration == 0
         deadline = system.clock.monotonic_ns() + int(config.run.duration * 1e9)
         live = out.isatty()  # one line rewritten in place on a terminal; a log otherwise
         while not stopped.wait(config.run.status_interval):
@@ -57,7 +58,9 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
             print(
                 f"\r{line}\x1b[K" if live else line, end="" if live else "\n", file=out, flush=True
             )
-            if system.clock.monotonic_ns() >= deadline or not system.tree.running:
+            if (not forever and system.clock.monotonic_ns() >= deadline) or (
+                not system.tree.running
+            ):
                 break
     finally:
         interrupted = stopped.is_set()

@@ -147,7 +147,7 @@ class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
 class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``tradeactors run``."""
 
-    duration: float = 20.0
+    duration: float = 20.0  # 0: until Ctrl-C or SIGTERM
     status_interval: float = 1.0
     shutdown_timeout: float = 10.0
 
@@ -186,8 +186,8 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
                 f"exchange's limits ({self.venue.rate_per_second}/s, burst {_SIM_BURST}): "
                 "otherwise the venue refuses cancels and the dead-man's refresh"
             )
-        if not self.run.duration > 0:
-            raise ConfigError("run.duration must be positive")
+        if self.run.duration < 0:
+            raise ConfigError("run.duration must be positive, or 0 to run until stopped")
         if self.demo.crash_every < 1:
             raise ConfigError("demo.crash_every must be >= 1")
         if not self.demo.tick_interval > 0:

@@ -195,3 +195,24 @@ def test_run_can_be_pinned_to_one_cpu_and_refuses_a_cpu_that_does_not_exist():
     )  # fmt: skip
     assert bad.returncode == 2
     assert "cannot pin to CPU 4096" in bad.stderr
+
+
+def test_run_with_duration_zero_runs_until_sigterm_and_then_stops_cleanly():
+    run = subprocess.Popen(
+        _tradeactors("run", "--duration", "0"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if "sim:up | orders" in line:  # trading: the first status line
+                break
+        run.send_signal(signal.SIGTERM)
+        rest, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=10)
+    assert run.returncode == 0, err[-2000:]
+    assert "interrupted:" in rest
+    assert "orders still open at the venue: 0" in rest

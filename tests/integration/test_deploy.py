@@ -301,7 +301,7 @@ def test_the_deploy_config_is_the_default_config_with_metrics_for_a_container():
     assert config.metrics.port == 9464
     for section in ("supervision", "venue", "execution", "risk", "killswitch", "strategy"):
         assert getattr(config, section) == getattr(default, section), section
-    assert config.run.duration >= 24 * 3600  # a service, not a 20 s demo
+    assert config.run.duration == 0  # a service runs until stopped, not a 20 s demo
     assert config.run.shutdown_timeout == default.run.shutdown_timeout
 
 
