@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors.core.instrument import ParseError
+from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.exchange.matching import (
     Amended,
     Cancelled,
@@ -70,21 +71,11 @@ class Session:
         self.send = send
         self.account: str | None = None
         self.cancel_on_disconnect = False
-        self._rate = rate_per_second
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._refilled_ns = now_ns
+        self._budget = TokenBucket(rate_per_second, burst, now_ns)
 
     def allow(self, now_ns: int) -> bool:
         """Token bucket: ``burst`` messages at once, ``rate`` per second sustained."""
-        self._tokens = min(
-            self._burst, self._tokens + (now_ns - self._refilled_ns) / 1e9 * self._rate
-        )
-        self._refilled_ns = now_ns
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
+        return self._budget.take(now_ns)
 
 
 class OrderEntry:

@@ -31,6 +31,7 @@ import msgspec
 import websocket
 
 from tradeactors.core.messages import Message
+from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import TradeActorsError
 from tradeactors.exchange.orderentry import sign
@@ -255,10 +256,7 @@ class SimGateway(SupervisedActor):
         # request id -> (op, client order id, fields): what a refusal is about
         self._pending: dict[int, tuple[str, str, dict[str, Any]]] = {}
         # the client-side message budget (below the venue's), see _send
-        self._rate = rate_per_second
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._refilled_ns = 0
+        self._budget = TokenBucket(rate_per_second, burst)
         self._deferred: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._drain_timer: Timer | None = None
         self._session = -1  # the order manager's number for this session, after reconciling
@@ -272,7 +270,6 @@ class SimGateway(SupervisedActor):
     def on_start(self) -> None:
         """Connect, log on, cancel all, arm the dead-man's switch, reconcile."""
         self._incarnation = self.context.incarnation
-        self._refilled_ns = self.context.clock.monotonic_ns()
         connection = websocket.create_connection(self._url, timeout=self._timeout)
         self._connection = connection
         self._links.set(self.context.path, connection)
@@ -525,19 +522,16 @@ class SimGateway(SupervisedActor):
     def _send(self, op: str, order_ref: str, **fields: Any) -> None:
         """Send within the budget (see the class doc): refuse or defer when it is short."""
         now = self.context.clock.monotonic_ns()
-        self._tokens = min(self._burst, self._tokens + (now - self._refilled_ns) / 1e9 * self._rate)
-        self._refilled_ns = now
         if op not in _CONTROL:
-            if self._deferred or self._tokens < 1 + _RESERVE:
+            if self._deferred or not self._budget.take(now, keep=_RESERVE):
                 self.throttled += 1
                 self.context.address_of(self._om_path).tell(
                     Rejected(venue=self._venue, client_order_id=order_ref, reason="throttled")
                 )
                 return
-        elif self._deferred or self._tokens < 1:
+        elif self._deferred or not self._budget.take(now):
             self._defer(op, order_ref, fields)
             return
-        self._tokens -= 1
         self._write(op, order_ref, fields)
 
     def _defer(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
@@ -572,10 +566,7 @@ class SimGateway(SupervisedActor):
 
     def _drain(self) -> None:
         now = self.context.clock.monotonic_ns()
-        self._tokens = min(self._burst, self._tokens + (now - self._refilled_ns) / 1e9 * self._rate)
-        self._refilled_ns = now
-        while self._deferred and self._tokens >= 1:
-            self._tokens -= 1
+        while self._deferred and self._budget.take(now):
             self._write(*self._deferred.popleft())
         if self._deferred:
             self._schedule_drain()
@@ -584,7 +575,7 @@ class SimGateway(SupervisedActor):
         if self._drain_timer is not None:
             return
         me, incarnation = self.context.address, self.context.incarnation
-        wait = max(0.001, (1 - self._tokens) / self._rate)
+        wait = max(0.001, self._budget.seconds_to_next())
 
         def due() -> None:
             me.tell(_Drain(incarnation=incarnation))
