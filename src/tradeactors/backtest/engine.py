@@ -206,10 +206,8 @@ class _Engine:
         self._maker = Fraction(config.maker_fee_bps) / 10_000
         self._taker = Fraction(config.taker_fee_bps) / 10_000
         # the accounts, exact, in ticks * lots
-        self.cash = Fraction(0)
         self.fees = Fraction(0)
-        self.position = 0
-        self.ledger = Position()
+        self.ledger = Position()  # net lots, average entry, realized PnL
         self.counts = dict.fromkeys(
             ("sent", "cancelled", "rejected", "fills", "maker", "taker", "submitted_qty"), 0
         )
@@ -335,8 +333,6 @@ class _Engine:
     def _fill(self, order: _SimOrder, quantity: int, price: int, *, maker: bool) -> None:
         order.filled += quantity
         signed = quantity if order.buy else -quantity
-        self.position += signed
-        self.cash -= signed * price
         self.ledger.apply_fill(signed, price)
         notional = Fraction(price * quantity)
         self.fees += notional * (self._maker if maker else self._taker)
@@ -492,8 +488,9 @@ class _Engine:
         return Fraction(bid[0] + ask[0], 2)
 
     def equity(self, mid: Fraction) -> Fraction:
-        """Cash plus the position at the mid, less fees (ticks * lots)."""
-        return self.cash + self.position * mid - self.fees
+        """Realized plus unrealized PnL at the mid, less fees (ticks * lots)."""
+        ledger = self.ledger
+        return ledger.realized + (mid - ledger.average_price) * ledger.net - self.fees
 
     def _mark(self) -> None:
         mid = self.mid()
@@ -507,7 +504,7 @@ class _Engine:
             self.series.append(
                 Sample(
                     t=round((self.now_ns - self.start_ns) / 1e9, 6),
-                    position=self.position,
+                    position=self.ledger.net,
                     mid=float(mid * Fraction(self.instrument.tick_size)),
                     pnl=_money(equity * self._value),
                 )
@@ -582,6 +579,6 @@ def run_backtest(
         fees=_money(engine.fees * value),
         net_pnl=_money((realized_and_unrealized - engine.fees) * value),
         max_drawdown=_money(engine.max_drawdown * value),
-        final_position=_money(engine.position * lot),
+        final_position=_money(engine.ledger.net * lot),
         series=engine.series,
     )
