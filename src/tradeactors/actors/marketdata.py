@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from tradeactors.clock import Timer
+    from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
 
 __all__ = [
@@ -399,7 +400,7 @@ class BookActor(SupervisedActor):
             SnapshotNeeded(symbol=self._instrument.symbol)
         )
 
-    def on_receive(self, message: Any) -> Any:  # noqa: C901 - one branch per message
+    def on_receive(self, message: Any) -> Any:
         """Apply venue updates, keep tickers for verification, or report."""
         if isinstance(message, BinanceDepth) and self._binance is not None:
             self.report.updates += 1
@@ -416,9 +417,7 @@ class BookActor(SupervisedActor):
         elif isinstance(message, BinanceTrade):
             self._on_trade(message.trade)
         elif isinstance(message, GetBook):
-            book = self._kraken.book if self._kraken is not None else None
-            if self._binance is not None:
-                book = self._binance.book
+            book = self._book()
             return None if book is None else book.view(message.depth)
         elif isinstance(message, GetReport):
             return self._final_report()
@@ -494,11 +493,14 @@ class BookActor(SupervisedActor):
         for path in self._subscribers:
             self.context.address_of(path).tell(view)
 
+    def _book(self) -> OrderBook | None:
+        if self._binance is not None:
+            return self._binance.book
+        return self._kraken.book if self._kraken is not None else None
+
     def _final_report(self) -> BookReport:
         report = msgspec.structs.replace(self.report)
-        book = self._binance.book if self._binance is not None else None
-        if self._kraken is not None:
-            book = self._kraken.book
+        book = self._book()
         if book is not None:
             report.levels = len(book)
             report.update_id = book.update_id

@@ -37,7 +37,7 @@ import msgspec
 import structlog
 
 from tradeactors.core.orders import OrderStatus, Position
-from tradeactors.strategy.api import OrderTracking, TradeTick, describe
+from tradeactors.strategy.api import ENDED, OrderTracking, TradeTick, describe
 from tradeactors.trading.messages import TIME_IN_FORCE, OrderUpdate
 from tradeactors.venues import binance
 
@@ -110,9 +110,6 @@ class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
     max_drawdown: float
     final_position: float
     series: list[Sample]
-
-
-_ENDED = frozenset(s.value for s in OrderStatus if not s.open)
 
 
 class _SimOrder:
@@ -322,7 +319,7 @@ class _Engine:
             self._fill(order, quantity, price, maker=False)
 
     def _cancel_arrives(self, order: _SimOrder) -> None:
-        if order.status in _ENDED or not order.resting:
+        if order.status in ENDED or not order.resting:
             return  # filled, cancelled or not arrived: the venue has nothing to cancel
         order.resting = False
         self.resting.pop(order.client_order_id, None)

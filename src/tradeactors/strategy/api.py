@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from tradeactors.core.messages import Message
+from tradeactors.core.orders import OrderStatus
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from tradeactors.core.book import BookView
     from tradeactors.trading.messages import OrderUpdate
 
-__all__ = ["OpenOrder", "OrderTracking", "Strategy", "StrategyContext", "TradeTick"]
+__all__ = ["ENDED", "OpenOrder", "OrderTracking", "Strategy", "StrategyContext", "TradeTick"]
 
 
 class TradeTick(Message, frozen=True, kw_only=True, tag=True):
@@ -143,9 +144,8 @@ class Strategy:
         """Called once at the end (live: when the actor stops; backtest: at the end)."""
 
 
-_ENDED = frozenset(
-    {"filled", "cancelled", "rejected", "expired", "denied"}
-)  # OrderStatus values of orders that can no longer trade
+ENDED = frozenset(status.value for status in OrderStatus if not status.open)
+"""`OrderUpdate.status` values of orders that can no longer trade."""
 
 
 class OrderTracking:
@@ -193,7 +193,7 @@ class OrderTracking:
         """An update of one of its orders (before the strategy hears of it)."""
         if update.fill_quantity:
             self.position_lots += update.fill_quantity if update.buy else -update.fill_quantity
-        if update.status in _ENDED:
+        if update.status in ENDED:
             self._orders.pop(update.client_order_id, None)
         elif update.client_order_id in self._orders:
             self._orders[update.client_order_id] = OpenOrder(

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from tradeactors.core.orders import OrderStatus
-from tradeactors.strategy.api import Strategy
+from tradeactors.strategy.api import ENDED, Strategy
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,7 +43,6 @@ __all__ = [
 ]
 
 _NS: Final = 1_000_000_000
-_ENDED: Final = frozenset(status.value for status in OrderStatus if not status.open)
 """Statuses after which an order can no longer trade (``new`` is never reported)."""
 
 
@@ -174,7 +172,7 @@ class _OrderBookkeeping(Strategy):
                 order.quantity, max(order.filled + update.fill_quantity, update.filled)
             )
             self._on_order_fill(ctx, order, update)
-        if update.status in _ENDED and self._orders.pop(update.client_order_id, None) is not None:
+        if update.status in ENDED and self._orders.pop(update.client_order_id, None) is not None:
             self._on_order_end(ctx, order, update)
 
     def _on_order_fill(self, ctx: StrategyContext, order: _Order, update: OrderUpdate) -> None:
