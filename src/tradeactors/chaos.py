@@ -241,13 +241,13 @@ def run_scenario(
     system.tree.subscribe(lambda event: _on_tree_event(event, system, exchange, watch))
     try:
         _inject_all(scenario, system, exchange, watch, out)
-        verdicts = _check(scenario, config, system, exchange, watch)
+        verdicts = _check(config, system, exchange, watch)
     finally:
         stop_watching.set()
         for thread in watchers:
             thread.join(10)
         summary = system.stop()
-    verdicts.extend(_after_stop(config, system, exchange, summary))
+    verdicts.extend(_after_stop(system, exchange, summary))
     for verdict in verdicts:
         out(verdict.line())
     return verdicts
@@ -382,7 +382,6 @@ def _inject(  # noqa: C901 - one branch per fault
 
 
 def _check(
-    scenario: Scenario,
     config: Config,
     system: TradingSystem,
     exchange: SimExchange,
@@ -453,7 +452,6 @@ def _check(
             ),
         )
     )
-    del scenario
     return verdicts
 
 
@@ -505,10 +503,7 @@ def _book_matches(system: TradingSystem, exchange: SimExchange) -> Verdict:
     return Verdict(name="book equal to the venue's after recovery", passed=equal, detail=detail)
 
 
-def _after_stop(
-    config: Config, system: TradingSystem, exchange: SimExchange, summary: Any
-) -> list[Verdict]:
-    del config
+def _after_stop(system: TradingSystem, exchange: SimExchange, summary: Any) -> list[Verdict]:
     account, symbol = system.account, system.instrument.symbol
     ours = system.store.ledger.position(symbol).net
     venue = exchange.engine.position(account, symbol)

@@ -155,6 +155,7 @@ class TradingSystem:
         self._events: Subscribers[Any] = Subscribers("trading_subscriber_raised")
         self._credentials: Credentials | None = None
         self._tree: Supervisor | None = None
+        self._status: Status | None = None  # the last status() taken
         self._log = structlog.get_logger("tradeactors.system")
         self._unsubscribe: list[Callable[[], None]] = []
         self.gateway_path = f"execution/gateway.{venue.name}"
@@ -357,19 +358,18 @@ class TradingSystem:
         return status
 
     def _last_status(self) -> Status:
-        return getattr(
-            self,
-            "_status",
-            Status(
-                state=self.gate.state.value,
-                venues={},
-                orders=len(self.store.orders),
-                open_orders=len(self.store.open_orders()),
-                fills=self.store.fills,
-                position=self.store.ledger.position(self.instrument.symbol).net,
-                pnl=0.0,
-                restarts=0,
-            ),
+        """The last `status()` taken, or what the store says (the tree can no longer answer)."""
+        if self._status is not None:
+            return self._status
+        return Status(
+            state=self.gate.state.value,
+            venues={},
+            orders=len(self.store.orders),
+            open_orders=len(self.store.open_orders()),
+            fills=self.store.fills,
+            position=self.store.ledger.position(self.instrument.symbol).net,
+            pnl=0.0,
+            restarts=0,
         )
 
     def wait_for_no_open_orders(self, timeout: float) -> bool:
