@@ -14,7 +14,7 @@ import msgspec
 
 from tradeactors.errors import ConfigError, TradeActorsError
 
-__all__ = ["Instrument", "ParseError", "decimal_places", "parse_units"]
+__all__ = ["Instrument", "LevelParser", "ParseError", "decimal_places", "parse_units"]
 
 
 class ParseError(TradeActorsError, ValueError):
@@ -115,6 +115,41 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         """``lots`` as a decimal string with the lot size's decimal places."""
         places, lot = _step(self.lot_size)
         return _format(lots * lot, places)
+
+
+class LevelParser:
+    """Book levels' price and size strings to ticks and lots, memoised, for one book.
+
+    A venue's book stream writes the same strings again and again (the prices near the
+    top, round sizes); a dict hit costs a small fraction of a parse. Strings that fail
+    to parse are not remembered (they raise `ParseError` every time). The memo is
+    emptied whenever it reaches ``capacity`` entries, so memory stays bounded however
+    far the market moves. Not thread-safe: one per book, used by its owner only.
+    """
+
+    __slots__ = ("_instrument", "_lots", "_ticks", "capacity")
+
+    def __init__(self, instrument: Instrument, capacity: int = 16384) -> None:
+        self._instrument = instrument
+        self._ticks: dict[str, int] = {}
+        self._lots: dict[str, int] = {}
+        self.capacity = capacity
+
+    def level(self, price: str, size: str) -> tuple[int, int]:
+        """``(ticks, lots)`` of one level. Raises `ParseError` as `Instrument` does."""
+        ticks = self._ticks.get(price)
+        if ticks is None:
+            ticks = self._instrument.price(price)
+            if len(self._ticks) >= self.capacity:
+                self._ticks.clear()
+            self._ticks[price] = ticks
+        lots = self._lots.get(size)
+        if lots is None:
+            lots = self._instrument.size(size)
+            if len(self._lots) >= self.capacity:
+                self._lots.clear()
+            self._lots[size] = lots
+        return ticks, lots
 
 
 def _count_steps(text: str, step_size: str, what: str, step_name: str) -> int:

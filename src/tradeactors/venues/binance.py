@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 
 from tradeactors.core.book import Level, OrderBook
-from tradeactors.core.instrument import Instrument, ParseError
+from tradeactors.core.instrument import Instrument, LevelParser, ParseError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -171,6 +171,7 @@ class DepthSync:
     ) -> None:
         self.instrument = instrument
         self.book = OrderBook(instrument)
+        self._level = LevelParser(instrument).level
         self.mode = mode
         self.synced = False
         self._buffer: deque[DepthUpdate] = deque(maxlen=max_buffer)
@@ -203,8 +204,10 @@ class DepthSync:
         if pending and edge < pending[0].U:
             return SyncResult.SNAPSHOT_TOO_OLD  # keep buffering; fetch a newer one
         try:
-            bids = [self._level(p, q) for p, q in snapshot.bids]
-            asks = [self._level(p, q) for p, q in snapshot.asks]
+            # not through the memo: a deep snapshot would only evict the hot strings
+            price, size = self.instrument.price, self.instrument.size
+            bids = [(price(p), size(q)) for p, q in snapshot.bids]
+            asks = [(price(p), size(q)) for p, q in snapshot.asks]
         except ParseError:
             self._buffer.clear()
             return SyncResult.BAD_LEVEL
@@ -237,13 +240,11 @@ class DepthSync:
             return diff.U == self._last_u + 1  # noqa: SIM300 - reads as the venue's rule
         return diff.pu == self._last_u
 
-    def _level(self, price: str, size: str) -> tuple[int, int]:
-        return self.instrument.price(price), self.instrument.size(size)
-
     def _apply(self, diff: DepthUpdate) -> SyncResult:
+        level = self._level
         try:
-            bids = [self._level(p, q) for p, q in diff.b]
-            asks = [self._level(p, q) for p, q in diff.a]
+            bids = [level(p, q) for p, q in diff.b]
+            asks = [level(p, q) for p, q in diff.a]
         except ParseError:
             return self._break(diff, SyncResult.BAD_LEVEL)
         self.book.apply_levels(bids, asks, diff.u)

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from tradeactors.core.book import OrderBook
-from tradeactors.core.instrument import Instrument, ParseError, decimal_places
+from tradeactors.core.instrument import Instrument, LevelParser, ParseError, decimal_places
 
 __all__ = [
     "BookMessage",
@@ -136,6 +136,7 @@ class KrakenBook:
         self.instrument = instrument
         self.depth = depth
         self.book = OrderBook(instrument)
+        self._level = LevelParser(instrument).level
         self.synced = False
 
     @staticmethod
@@ -170,9 +171,6 @@ class KrakenBook:
         self.book.apply_levels(bids, asks, self.book.update_id + 1)
         self.book.trim(self.depth)
         return self._verify(message, KrakenResult.APPLIED)
-
-    def _level(self, price: str, volume: str) -> tuple[int, int]:
-        return self.instrument.price(price), self.instrument.size(volume)
 
     def _verify(self, message: BookMessage, ok: KrakenResult) -> KrakenResult:
         if message.checksum is not None and checksum(self.book) != message.checksum:

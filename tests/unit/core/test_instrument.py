@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradeactors.core.instrument import Instrument, ParseError, parse_units
+from tradeactors.core.instrument import Instrument, LevelParser, ParseError, parse_units
 from tradeactors.errors import ConfigError
 
 ETH = Instrument(venue="binance", symbol="ETHUSDT", tick_size="0.01", lot_size="0.0001")
@@ -59,3 +59,42 @@ def test_absurdly_long_numbers_are_parse_errors_and_leading_zeros_do_not_count()
     with pytest.raises(ParseError, match="too long"):
         ETH.price("9" * 5000 + ".00")
     assert ETH.price("0" * 5000 + "1.00") == 100
+
+
+class TestLevelParser:
+    """The memoised parser a book uses for its stream's levels."""
+
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["2683.80", "2683.81000000", "0.01", "2683.805", "x", "1e5"]),
+                st.sampled_from(["3.0292", "0.00000000", "1", "0.00005", "-1", ""]),
+            ),
+            max_size=40,
+        )
+    )
+    def test_answers_exactly_what_the_instrument_answers_good_or_bad(self, levels):
+        parser = LevelParser(ETH, capacity=3)  # small: the memo is emptied along the way
+        for price, size in levels:
+            try:
+                expected = (ETH.price(price), ETH.size(size))
+            except ParseError as exc:
+                with pytest.raises(ParseError, match=str(exc)[:20]):
+                    parser.level(price, size)
+            else:
+                assert parser.level(price, size) == expected
+
+    def test_a_bad_string_is_refused_every_time_not_remembered(self):
+        parser = LevelParser(ETH)
+        for _ in range(3):
+            with pytest.raises(ParseError):
+                parser.level("2683.805", "1")
+        assert parser.level("2683.80", "1") == (268380, 10000)
+
+    def test_the_memo_never_grows_past_its_capacity(self):
+        parser = LevelParser(ETH, capacity=100)
+        for ticks in range(1000):
+            parser.level(ETH.format_price(ticks), ETH.format_size(ticks))
+        assert len(parser._ticks) <= 100
+        assert len(parser._lots) <= 100
+        assert parser.level("9.99", "0.0999") == (999, 999)
