@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import queue
+import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
@@ -162,11 +163,26 @@ WAKE = object()
 """Put in a FIFO mailbox to wake a consumer blocked on it; never handed to an actor."""
 
 
-class FifoMailbox(Mailbox):
-    """An unbounded FIFO mailbox over ``queue.SimpleQueue``.
+def _gevent() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("threading"))
 
-    That is C code under threads and gevent's Cython queue under gevent; sending takes
-    no Python-level lock.
+
+def _fifo_queue() -> Any:
+    """``queue.SimpleQueue`` (C) under threads; a `HandoffQueue` under gevent."""
+    if _gevent():
+        from tradeactors.supervision._handoff import HandoffQueue  # noqa: PLC0415
+
+        return HandoffQueue()
+    return queue.SimpleQueue()
+
+
+class FifoMailbox(Mailbox):
+    """An unbounded FIFO mailbox over ``queue.SimpleQueue`` (or a `HandoffQueue`).
+
+    ``SimpleQueue`` is C code under threads; under gevent the `HandoffQueue` hands the
+    CPU straight to the actor it wakes (see `tradeactors.supervision._handoff`).
+    Sending takes no Python-level lock.
 
     Signals and ownership changes are flags the owner reads before each take, plus a
     `WAKE` marker in the queue in case it is blocked. An incarnation that passed the
@@ -176,7 +192,7 @@ class FifoMailbox(Mailbox):
 
     def __init__(self, path: str, stats: ActorStats, dead_letter: DeadLetterSink, log: Any) -> None:
         super().__init__(path, stats, dead_letter, log)
-        self._queue: Any = queue.SimpleQueue()  # resolved now: gevent's when patched
+        self._queue: Any = _fifo_queue()
         self.raw_get: Any = self._queue.get
         """The queue's own blocking get, for the actor loop's inlined `take`."""
         self._wakes = 0  # WAKE markers in the queue; changed only on rare paths

@@ -1,0 +1,156 @@
+"""The gevent runtime's mailbox queue: direct handoff between greenlets, the hub kept fed.
+
+These use gevent's greenlets and hub directly, so they run in both test sessions
+(the threads session's main thread gets a hub of its own; nothing is patched there).
+"""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+
+from tradeactors.supervision._handoff import MAX_DIRECT, HandoffQueue, Parker
+
+pytestmark = pytest.mark.supervision
+
+TIMEOUT = 10.0
+
+
+def _join(*greenlets: gevent.Greenlet) -> None:
+    done = gevent.joinall(greenlets, timeout=TIMEOUT, raise_error=True)
+    assert len(done) == len(greenlets), "a greenlet is still blocked"
+
+
+def test_items_come_out_in_order_and_a_blocked_getter_is_woken():
+    queue = HandoffQueue()
+    got: list[int] = []
+
+    def consume() -> None:
+        got.extend(queue.get() for _ in range(5))
+
+    consumer = gevent.spawn(consume)
+    gevent.sleep(0)  # it blocks on the empty queue
+    assert got == []
+    for item in range(5):
+        queue.put(item)
+    _join(consumer)
+    assert got == [0, 1, 2, 3, 4]
+    assert queue.qsize() == 0
+
+
+def test_get_nowait_on_an_empty_queue_raises_empty():
+    import queue as stdlib_queue
+
+    handoff = HandoffQueue()
+    with pytest.raises(stdlib_queue.Empty):
+        handoff.get_nowait()
+    handoff.put("x")
+    assert handoff.get_nowait() == "x"
+
+
+def test_blocked_greenlets_are_woken_oldest_first():
+    parker = Parker()
+    order: list[str] = []
+
+    def wait(name: str) -> None:
+        parker.park()
+        order.append(name)
+
+    first, second = gevent.spawn(wait, "first"), gevent.spawn(wait, "second")
+    gevent.sleep(0)  # both blocked, first before second
+    parker.unpark()
+    gevent.sleep(0)
+    assert order == ["first"]
+    parker.unpark()
+    _join(first, second)
+    assert order == ["first", "second"]
+
+
+def test_a_wake_with_nobody_blocked_is_kept_for_the_next_park():
+    parker = Parker()
+    parker.unpark()
+    parker.park()  # returns at once: it would block for ever otherwise (LoopExit)
+
+
+def test_a_chain_of_greenlets_passes_messages_without_the_hub():
+    queues = [HandoffQueue() for _ in range(6)]
+    out: list[int] = []
+
+    def stage(index: int) -> None:
+        while (item := queues[index].get()) is not None:
+            if index + 1 < len(queues):
+                queues[index + 1].put(item)
+            else:
+                out.append(item)
+        if index + 1 < len(queues):
+            queues[index + 1].put(None)
+
+    stages = [gevent.spawn(stage, index) for index in range(len(queues))]
+    for item in range(1000):
+        queues[0].put(item)
+    queues[0].put(None)
+    _join(*stages)
+    assert out == list(range(1000))
+
+
+def test_a_busy_ping_pong_still_lets_the_hub_run_other_greenlets():
+    """Direct switches are capped: a greenlet spawned meanwhile runs within the cap."""
+    ping, pong = HandoffQueue(), HandoffQueue()
+    exchanged = [0]
+    rounds = 50 * MAX_DIRECT
+
+    def player(inbox: HandoffQueue, outbox: HandoffQueue) -> None:
+        while (item := inbox.get()) is not None:
+            exchanged[0] += 1
+            outbox.put(item - 1 if item > 0 else None)
+        outbox.put(None)
+
+    seen_at: list[int] = []
+    players = [gevent.spawn(player, ping, pong), gevent.spawn(player, pong, ping)]
+    gevent.sleep(0)  # both blocked
+    ping.put(rounds)
+    bystander = gevent.spawn(lambda: seen_at.append(exchanged[0]))
+    _join(*players, bystander)
+    assert exchanged[0] >= rounds
+    assert seen_at, "the bystander never ran"
+    assert seen_at[0] <= 2 * MAX_DIRECT + 2, f"the hub waited {seen_at[0]} handoffs"
+
+
+def test_a_timer_fires_while_actors_keep_each_other_busy():
+    ping, pong = HandoffQueue(), HandoffQueue()
+    fired_at: list[int] = []
+    exchanged = [0]
+
+    def player(inbox: HandoffQueue, outbox: HandoffQueue) -> None:
+        while not fired_at and exchanged[0] < 10_000_000:
+            inbox.get()
+            exchanged[0] += 1
+            outbox.put(1)
+        outbox.put(1)  # let the other one see the end
+
+    players = [gevent.spawn(player, ping, pong), gevent.spawn(player, pong, ping)]
+    gevent.sleep(0)
+    timer = gevent.get_hub().loop.timer(0.001)
+    timer.start(lambda: fired_at.append(exchanged[0]))
+    ping.put(1)
+    try:
+        _join(*players)
+    finally:
+        timer.close()
+    assert fired_at, "the timer never fired: the ping-pong starved the hub"
+
+
+def test_a_killed_waiter_is_skipped_and_the_next_one_woken():
+    parker = Parker()
+    woken: list[str] = []
+
+    def wait(name: str) -> None:
+        parker.park()
+        woken.append(name)
+
+    doomed, survivor = gevent.spawn(wait, "doomed"), gevent.spawn(wait, "survivor")
+    gevent.sleep(0)
+    doomed.kill(block=True, timeout=TIMEOUT)
+    parker.unpark()
+    _join(survivor)
+    assert woken == ["survivor"]
