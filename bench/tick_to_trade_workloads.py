@@ -4,7 +4,8 @@ Import only once the runtime is chosen (after ``use_gevent()`` for gevent).
 
 The pipeline is the trading tree's hot path with the real actors: an injecting feed
 (the real `_Feed` routing and decoder) -> `BookActor` (real `DepthSync`) ->
-`StrategyActor` running a trigger strategy -> `RiskActor` -> `OrderManagerActor` ->
+`StrategyActor` running a trigger strategy (behind the conflating book mailbox the
+trading system gives it) -> `RiskActor` -> `OrderManagerActor` ->
 gateway. The gateway is either the real `SimGateway` writing to a loopback websocket of
 a simulated exchange running in *another process* (so the venue does not share our
 GIL), or a sink gateway that encodes the same order frame and writes it to an
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from tradeactors.actors.marketdata import BookActor, _Feed, book_name
 from tradeactors.clock import SystemClock
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.risk import RiskLimits
-from tradeactors.strategy.actor import StrategyActor
+from tradeactors.strategy.actor import StrategyActor, book_mailbox
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ChildSpec, SupervisedActor, Supervisor, SupervisorSpec
 from tradeactors.supervision import Strategy as Restarts
@@ -50,19 +52,43 @@ WAIT = 30.0
 
 
 class Recorder:
-    """Where the clocks start and stop (shared by the host and the actors)."""
+    """Where the clocks start and stop (shared by the host and the actors).
+
+    A book whose update id is a multiple of ``every`` is a *trigger*. Under the
+    conflating book mailbox a strategy may see only a later book than a trigger (the
+    trigger's view was replaced while queued); its order then answers every trigger it
+    covers, and each of them is timed to that order.
+    """
 
     def __init__(self, every: int = 1) -> None:
-        self.every = every  # books whose update id is a multiple of this trigger an order
-        self.started: dict[int, int] = {}  # book update id -> ns
-        self.trigger: dict[str, int] = {}  # client order id -> book update id
+        self.every = every
+        self.started: dict[int, int] = {}  # trigger update id -> ns
+        self.pending: deque[int] = deque()  # triggers told, not yet answered (in order)
+        self.submitted: deque[list[int]] = deque()  # per order submitted, in order
+        self.trigger: dict[str, list[int]] = {}  # client order id -> triggers it answers
         self.written: dict[str, int] = {}  # client order id -> ns
         self.event = threading.Event()
-        self.expected = 0
+        self.answered_upto = 0
+        self.target = 0
+
+    def start(self, update_id: int) -> None:
+        self.started[update_id] = time.perf_counter_ns()
+        self.pending.append(update_id)
+
+    def covered(self, update_id: int) -> list[int]:
+        """The triggers a book with ``update_id`` answers (taken off `pending`)."""
+        pending, out = self.pending, []
+        while pending and pending[0] <= update_id:
+            out.append(pending.popleft())
+        return out
 
     def wrote(self, client_order_id: str) -> None:
         self.written[client_order_id] = time.perf_counter_ns()
-        if len(self.written) >= self.expected:
+        # orders reach the gateway in the order the strategy submitted them
+        covered = self.submitted.popleft()
+        self.trigger[client_order_id] = covered
+        self.answered_upto = max(self.answered_upto, covered[-1])
+        if self.answered_upto >= self.target:
             self.event.set()
 
 
@@ -85,10 +111,11 @@ class Trigger(Strategy):
         self._every = recorder.every
 
     def on_book(self, ctx: Any, view: Any) -> None:
-        # only frames the host timed (not the snapshot's view)
-        if view.update_id % self._every == 0 and view.update_id in self._recorder.started:
-            client_order_id = ctx.submit(buy=True, price=1, quantity=1, tif="ioc")
-            self._recorder.trigger[client_order_id] = view.update_id
+        covered = self._recorder.covered(view.update_id)  # only frames the host timed
+        if covered:
+            # queued before submitting: the gateway may write it before submit returns
+            self._recorder.submitted.append(covered)
+            ctx.submit(buy=True, price=1, quantity=1, tif="ioc")
 
 
 class TimedGateway(SimGateway):
@@ -205,6 +232,7 @@ def build_tree(sink: str, recorder: Recorder, trade_url: str | None) -> Supervis
                 name="strategy",
                 actor=StrategyActor,
                 args=(lambda: Trigger(recorder), VENUE, INSTRUMENT.symbol, "risk", om),
+                mailbox=book_mailbox(),  # conflating, as in the trading system's tree
             ),
             SupervisorSpec(
                 name="market_data",
@@ -287,31 +315,37 @@ def measure_pipeline(
 def _run(
     recorder: Recorder, feed: Any, diffs: list[tuple[int, Frame]], *, in_flight: int, skip: int
 ) -> dict[str, float]:
-    """Tell ``in_flight`` frames back to back, wait for their orders, repeat."""
-    clock = time.perf_counter_ns
+    """Tell ``in_flight`` frames back to back, wait for their orders, repeat.
+
+    One latency per trigger frame (to the order that answered it); ``orders`` is how
+    many orders answered them (fewer than the triggers when books were conflated).
+    """
     gc.collect()
     gc.disable()
+    every = recorder.every
     try:
         for start in range(0, len(diffs), in_flight):
             chunk = diffs[start : start + in_flight]
-            before = len(recorder.written)
-            recorder.expected = before + sum(1 for u, _f in chunk if u % recorder.every == 0)
+            triggers = [update for update, _frame in chunk if update % every == 0]
+            if triggers:
+                recorder.target = triggers[-1]
             recorder.event.clear()
             for update, frame in chunk:
-                recorder.started[update] = clock()
+                if update % every == 0:
+                    recorder.start(update)
                 feed.tell(frame)
-            if recorder.expected > before and not recorder.event.wait(WAIT):
+            if triggers and not recorder.event.wait(WAIT):
                 raise RuntimeError("the pipeline stalled")
     finally:
         gc.enable()
     latencies = []
     skipped_updates = {u for u, _f in diffs[:skip]}
-    for client_order_id, written in recorder.written.items():
-        update = recorder.trigger.get(client_order_id)
-        if update is None or update in skipped_updates:
-            continue
-        latencies.append(written - recorder.started[update])
-    return _histogram(latencies)
+    orders = 0
+    for client_order_id, covered in recorder.trigger.items():
+        answered = [u for u in covered if u not in skipped_updates]
+        orders += bool(answered)
+        latencies += [recorder.written[client_order_id] - recorder.started[u] for u in answered]
+    return {**_histogram(latencies), "orders": orders}
 
 
 def measure_baselines(messages: int) -> dict[str, Any]:
