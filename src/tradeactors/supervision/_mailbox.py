@@ -177,6 +177,15 @@ def _fifo_queue() -> Any:
     return queue.SimpleQueue()
 
 
+def _parker() -> Any:
+    """A `Parker` under gevent, None under threads."""
+    if _gevent():
+        from tradeactors.supervision._handoff import Parker  # noqa: PLC0415
+
+        return Parker()
+    return None
+
+
 class FifoMailbox(Mailbox):
     """An unbounded FIFO mailbox over ``queue.SimpleQueue`` (or a `HandoffQueue`).
 
@@ -309,6 +318,9 @@ class BoundedMailbox(Mailbox):
         # to a failing acquire(False), which under gevent yields on every notify.
         self._lock = threading.RLock()
         self._ready = threading.Condition(self._lock)
+        # Under gevent the consumer blocks on a Parker instead: direct handoff (see
+        # tradeactors.supervision._handoff); senders hold the lock while waking it.
+        self._parker: Any = _parker()
         self._queue: deque[list[Any]] = deque()  # [enqueued_ns, message, reply_to, key]
         self._waiting = 0
         self._capacity = spec.capacity
@@ -366,7 +378,10 @@ class BoundedMailbox(Mailbox):
         if key is not None:
             self._keyed[key] = slot
         if self._waiting:
-            self._ready.notify()
+            if self._parker is None:
+                self._ready.notify()
+            else:
+                self._parker.unpark()
 
     def _wait_for_room(self) -> None:
         """Wait (lock held) until there is room or the mailbox closes; raise on timeout."""
@@ -393,7 +408,7 @@ class BoundedMailbox(Mailbox):
         with self._lock:
             if self._owner is token:
                 self._owner = None
-                self._ready.notify_all()
+                self._wake_all()
 
     def signal(self, token: object, signal: Signal) -> bool:
         with self._lock:
@@ -401,7 +416,7 @@ class BoundedMailbox(Mailbox):
                 return False
             if self._signal is not Signal.KILL:
                 self._signal = signal
-            self._ready.notify_all()
+            self._wake_all()
             return True
 
     def take(self, token: object) -> Any:
@@ -426,9 +441,23 @@ class BoundedMailbox(Mailbox):
     def _sleep(self) -> None:
         self._waiting += 1
         try:
-            self._ready.wait()
+            parker = self._parker
+            if parker is None:
+                self._ready.wait()
+            else:
+                self._lock.release()  # held once, by take or get
+                try:
+                    parker.park()
+                finally:
+                    self._lock.acquire()
         finally:
             self._waiting -= 1
+
+    def _wake_all(self) -> None:
+        if self._parker is None:
+            self._ready.notify_all()
+        else:
+            self._parker.unpark_all()
 
     def close(self) -> int:
         with self._lock:
@@ -437,7 +466,7 @@ class BoundedMailbox(Mailbox):
             drained = list(self._queue)
             self._queue.clear()
             self._keyed.clear()
-            self._ready.notify_all()
+            self._wake_all()
             self._room.notify_all()
         self._dead_drained(drained)
         return len(drained)
