@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from itertools import takewhile
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -101,8 +102,19 @@ class RiskEngine:
         # running sums over _open, so a check costs the same with 5 or 5,000 open orders
         self._side_open: dict[tuple[str, bool], int] = {}  # (instrument, buy) -> lots
         self._open_notional = 0  # sum of price * remaining, ticks * lots
+        # Limits per instrument with the global ones filled in, merged once.
+        self._merged = {i: self._merge(limits, o) for i, o in self._per_instrument.items()}
+        # The sliding windows keep only what the longest configured window can need
+        # (nothing when no limit uses them): timestamps of accepted orders, and when
+        # each (instrument, side, price, quantity) was last accepted.
+        every = [limits, *self._merged.values()]
+        rates = [lim.message_window_ns for lim in every if lim.max_messages is not None]
+        self._message_window = max(rates) if rates else None
+        duplicates = [lim.duplicate_window_ns for lim in every if lim.duplicate_window_ns]
+        self._duplicate_window = max(duplicates) if duplicates else None
         self._messages: deque[int] = deque()
         self._recent: deque[tuple[int, tuple[str, bool, int, int]]] = deque()
+        self._recent_last: dict[tuple[str, bool, int, int], int] = {}
 
     # -- what risk is told -----------------------------------------------------------
 
@@ -180,6 +192,8 @@ class RiskEngine:
 
     def check(self, request: OrderRequest) -> DenyReason | None:
         """None if ``request`` passes every check (and then it counts at once)."""
+        now = request.timestamp_ns
+        self._forget(now)
         reason = self._deny(request)
         if reason is None:
             self._add_open(
@@ -191,9 +205,28 @@ class RiskEngine:
                     remaining=request.quantity,
                 ),
             )
-            self._messages.append(request.timestamp_ns)
-            self._recent.append((request.timestamp_ns, _key(request)))
+            if self._message_window is not None:
+                self._messages.append(now)
+            if self._duplicate_window is not None:
+                key = _key(request)
+                self._recent.append((now, key))
+                self._recent_last[key] = now
         return reason
+
+    def _forget(self, now: int) -> None:
+        """Drop what has left the longest window (each entry once: O(1) amortised)."""
+        if self._message_window is not None:
+            horizon = now - self._message_window
+            messages = self._messages
+            while messages and messages[0] <= horizon:
+                messages.popleft()
+        if self._duplicate_window is not None:
+            horizon = now - self._duplicate_window
+            recent, last = self._recent, self._recent_last
+            while recent and recent[0][0] <= horizon:
+                sent, key = recent.popleft()
+                if last.get(key) == sent:  # not sent again since
+                    del last[key]
 
     def _add_open(self, client_order_id: str, order: _Open) -> None:
         self._open[client_order_id] = order
@@ -216,13 +249,14 @@ class RiskEngine:
             raise AssertionError(f"open notional {self._open_notional} != {notional}")
 
     def _limits(self, instrument: str) -> RiskLimits:
-        override = self._per_instrument.get(instrument)
-        if override is None:
-            return self._global
+        return self._merged.get(instrument, self._global)
+
+    @staticmethod
+    def _merge(base: RiskLimits, override: RiskLimits) -> RiskLimits:
         merged = {
             field: getattr(override, field)
             if getattr(override, field) is not None
-            else getattr(self._global, field)
+            else getattr(base, field)
             for field in RiskLimits.__struct_fields__
         }
         return RiskLimits(**merged)
@@ -264,16 +298,15 @@ class RiskEngine:
         if limits.max_open_orders is not None and len(self._open) >= limits.max_open_orders:
             return DenyReason.MAX_OPEN_ORDERS
         if limits.max_messages is not None:
-            horizon = request.timestamp_ns - limits.message_window_ns
-            while self._messages and self._messages[0] <= horizon:
-                self._messages.popleft()
-            if len(self._messages) >= limits.max_messages:
+            in_window = len(self._messages)
+            if limits.message_window_ns != self._message_window:  # shorter than the longest
+                horizon = request.timestamp_ns - limits.message_window_ns
+                in_window -= sum(1 for _ in takewhile(horizon.__ge__, self._messages))
+            if in_window >= limits.max_messages:
                 return DenyReason.MESSAGE_RATE
         if limits.duplicate_window_ns is not None:
-            horizon = request.timestamp_ns - limits.duplicate_window_ns
-            while self._recent and self._recent[0][0] <= horizon:
-                self._recent.popleft()
-            if any(key == _key(request) for _, key in self._recent):
+            last = self._recent_last.get(_key(request))
+            if last is not None and last > request.timestamp_ns - limits.duplicate_window_ns:
                 return DenyReason.DUPLICATE_ORDER
         if limits.credit_limit is not None and self._open_notional + notional > limits.credit_limit:
             return DenyReason.CREDIT_LIMIT

@@ -181,3 +181,70 @@ def test_the_running_open_sums_always_equal_a_recount(steps):
             ]  # fmt: skip
             engine.rebuild({instrument: quantity}, orders, {"r0": 1})
         engine.check_sums()
+
+
+_WINDOW_LIMITS = {
+    "X": RiskLimits(max_messages=3, message_window_ns=100, duplicate_window_ns=50),
+    "Y": RiskLimits(max_messages=5, message_window_ns=300, duplicate_window_ns=200),
+}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 60),  # time step
+            st.sampled_from(["X", "Y", "Z"]),  # Z: the global limits
+            st.booleans(),
+            st.integers(1, 2),  # price
+            st.integers(1, 2),  # quantity
+        ),
+        max_size=60,
+    )
+)
+def test_rate_and_duplicate_windows_deny_exactly_what_a_full_history_would(steps):
+    """The windows keep only what they need; a naive model keeps every accepted order."""
+    engine = RiskEngine(
+        RiskLimits(max_messages=4, message_window_ns=200), per_instrument=_WINDOW_LIMITS
+    )
+    history: list[tuple[int, tuple[str, bool, int, int]]] = []  # accepted: (ts, key)
+    now = 0
+    for step, instrument, buy, price, quantity in steps:
+        now += step
+        limits = _WINDOW_LIMITS.get(instrument, RiskLimits(max_messages=4, message_window_ns=200))
+        key = (instrument, buy, price, quantity)
+        recent = [k for t, k in history if t > now - limits.message_window_ns]
+        duplicate_window = limits.duplicate_window_ns
+        if len(recent) >= limits.max_messages:
+            expected = DenyReason.MESSAGE_RATE
+        elif duplicate_window is not None and any(
+            k == key and t > now - duplicate_window for t, k in history
+        ):
+            expected = DenyReason.DUPLICATE_ORDER
+        else:
+            expected = None
+        request = req(instrument=instrument, buy=buy, price=price, quantity=quantity, ts=now)
+        assert engine.check(request) is expected
+        if expected is None:
+            history.append((now, key))
+            engine.order_closed(request.client_order_id)  # keep position limits out of it
+
+
+def test_the_windows_hold_nothing_when_no_limit_uses_them():
+    engine = RiskEngine(RiskLimits())
+    for t in range(1000):
+        request = req(ts=t * 1_000_000, price=100 + t)
+        assert engine.check(request) is None
+        engine.order_closed(request.client_order_id)
+    assert len(engine._messages) == 0
+    assert len(engine._recent) == 0
+
+
+def test_the_windows_keep_only_the_longest_windows_worth():
+    engine = RiskEngine(RiskLimits(max_messages=10**9, message_window_ns=10, duplicate_window_ns=5))
+    for t in range(1000):
+        request = req(ts=t, price=100 + t)
+        assert engine.check(request) is None
+        engine.order_closed(request.client_order_id)
+    assert len(engine._messages) <= 10
+    assert len(engine._recent) <= 5
+    assert len(engine._recent_last) <= 5
