@@ -62,10 +62,11 @@ class OrderBook:
     (``tradeactors.venues``) do, and feed it only what is.
     """
 
-    __slots__ = ("_ask_keys", "_asks", "_bid_keys", "_bids", "instrument", "update_id")
+    __slots__ = ("_ask_keys", "_asks", "_bid_keys", "_bids", "_key", "instrument", "update_id")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
+        self._key = instrument.key
         self._bids: dict[int, int] = {}  # price -> size
         self._bid_keys: list[int] = []  # prices ascending: best bid last
         self._asks: dict[int, int] = {}  # price -> size
@@ -193,12 +194,18 @@ class OrderBook:
 
     def view(self, depth: int, timestamp_ns: int = 0) -> BookView:
         """An immutable view of the top ``depth`` levels of each side."""
+        # Built with C-level zip/map: this runs for every update a book publishes.
+        if depth > 0:
+            bid_prices = self._bid_keys[:-depth - 1:-1]  # best first
+            ask_prices = [-key for key in self._ask_keys[:-depth - 1:-1]]
+        else:
+            bid_prices = ask_prices = []
         return BookView(
-            instrument=self.instrument.key,
+            instrument=self._key,
             update_id=self.update_id,
             timestamp_ns=timestamp_ns,
-            bids=tuple(self.bids(depth)),
-            asks=tuple(self.asks(depth)),
+            bids=tuple(zip(bid_prices, map(self._bids.__getitem__, bid_prices), strict=True)),
+            asks=tuple(zip(ask_prices, map(self._asks.__getitem__, ask_prices), strict=True)),
         )
 
     def check_invariants(self) -> None:
