@@ -60,10 +60,11 @@ class Escalation(Exception):  # noqa: N818 - control flow, never seen by users
 class ActorContext:
     """What a `SupervisedActor` knows about its place in the tree."""
 
-    __slots__ = ("_cell", "incarnation")
+    __slots__ = ("_addresses", "_cell", "incarnation")
 
     def __init__(self, cell: ActorCell, incarnation: int) -> None:
         self._cell = cell
+        self._addresses: dict[str, Address] = {}  # a tree's paths never change
         self.incarnation = incarnation
         """1 for the first start, 2 after the first restart, and so on."""
 
@@ -90,7 +91,10 @@ class ActorContext:
 
     def address_of(self, path: str) -> Address:
         """The address of another actor of the same tree, by its path."""
-        return self._cell.resolve(path)
+        address = self._addresses.get(path)
+        if address is None:
+            address = self._addresses[path] = self._cell.resolve(path)
+        return address
 
 
 class _SupervisionMixin:
