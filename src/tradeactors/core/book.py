@@ -196,8 +196,8 @@ class OrderBook:
         """An immutable view of the top ``depth`` levels of each side."""
         # Built with C-level zip/map: this runs for every update a book publishes.
         if depth > 0:
-            bid_prices = self._bid_keys[:-depth - 1:-1]  # best first
-            ask_prices = [-key for key in self._ask_keys[:-depth - 1:-1]]
+            bid_prices = self._bid_keys[: -depth - 1 : -1]  # best first
+            ask_prices = [-key for key in self._ask_keys[: -depth - 1 : -1]]
         else:
             bid_prices = ask_prices = []
         return BookView(

@@ -177,6 +177,19 @@ def _fifo_queue() -> Any:
     return queue.SimpleQueue()
 
 
+def _rlock() -> Any:
+    """The C ``threading.RLock`` under threads; gevent's Cython RLock under gevent.
+
+    Patched ``threading.RLock`` is the pure-Python ``_RLock`` over a gevent lock,
+    twice the price per acquire and release.
+    """
+    if _gevent():
+        from gevent.lock import RLock  # noqa: PLC0415
+
+        return RLock()
+    return threading.RLock()
+
+
 def _parker() -> Any:
     """A `Parker` under gevent, None under threads."""
     if _gevent():
@@ -316,7 +329,7 @@ class BoundedMailbox(Mailbox):
         super().__init__(path, stats, dead_letter, log)
         # An RLock: Condition uses its _is_owned; over a plain Lock, Condition falls back
         # to a failing acquire(False), which under gevent yields on every notify.
-        self._lock = threading.RLock()
+        self._lock: Any = _rlock()
         self._ready = threading.Condition(self._lock)
         # Under gevent the consumer blocks on a Parker instead: direct handoff (see
         # tradeactors.supervision._handoff); senders hold the lock while waking it.
