@@ -10,9 +10,10 @@ Measured in each runtime:
 
 1. Flood throughput through a chain of 6 actors: ``--messages`` messages are told to
    actor 0, each actor forwards to the next, the last one counts them and sets an
-   event at the last. Three variants, interleaved round by round (``--rounds``):
+   event at the last. Four variants, interleaved round by round (``--rounds``):
    ``supervised`` (a tree of 6 `SupervisedActor` children, forwarding by
-   ``Address.tell``), ``pykka`` (bare ``pykka.ThreadingActor`` forwarding by
+   ``Address.tell``), ``uninstrumented`` (the same tree built with
+   ``instrument=False``), ``pykka`` (bare ``pykka.ThreadingActor`` forwarding by
    ``ActorRef.tell``) and ``queue`` (6 threads, or greenlets, passing items along
    ``queue.Queue``, or ``gevent.queue.Queue``). A fresh chain is built for each round.
 2. One-message-in-flight latency through the same chains: send one message, wait for
@@ -43,7 +44,7 @@ from typing import Any
 from _provenance import git_state, machine_info, source_digest
 
 CHAIN_LENGTH = 6  # as in supervision_workloads, which the parent does not import
-VARIANTS = ("supervised", "pykka", "queue")
+VARIANTS = ("supervised", "uninstrumented", "pykka", "queue")
 RUNTIMES = ("threads", "gevent")
 THROUGHPUT_TARGET = 0.85
 """The issue's target: supervised throughput at least 85% of bare pykka's."""
@@ -174,7 +175,9 @@ def render_header(report: dict[str, Any]) -> list[str]:
         ),
         (
             "- Variants: **supervised** = a `Supervisor` tree (with a `CollectorRegistry`) "
-            "of 6 `SupervisedActor` children forwarding by `Address.tell`; **pykka** = 6 bare "
+            "of 6 `SupervisedActor` children forwarding by `Address.tell`; **uninstrumented** "
+            "= the same tree built with `instrument=False` (no per-message wait/handler "
+            "histograms or counts); **pykka** = 6 bare "
             "`pykka.ThreadingActor`s forwarding by `ActorRef.tell`; **queue** = 6 threads "
             "(greenlets under gevent) forwarding along `queue.Queue` (`gevent.queue.Queue` "
             "under gevent)."
@@ -225,6 +228,11 @@ def render_runtime(runtime: str, result: dict[str, Any]) -> list[str]:
             f"{_verdict(ratio >= THROUGHPUT_TARGET)}."
         ),
         f"- Throughput against the raw queue chain: {vs_queue}.",
+        (
+            "- Instrumentation (per-message wait/handler histograms and counts): "
+            "supervised / uninstrumented throughput, median of per-round ratios "
+            f"{tp['ratio_instrumented_vs_uninstrumented_median_of_rounds']:.2f}."
+        ),
         (
             f"- Latency supervised / pykka: p50 {lat['ratio_p50_supervised_vs_pykka']:.2f}, "
             f"p99 {lat['ratio_p99_supervised_vs_pykka']:.2f}."

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tradeactors.supervision import Address
 
 CHAIN_LENGTH = 6
-VARIANTS = ("supervised", "pykka", "queue")
+VARIANTS = ("supervised", "uninstrumented", "pykka", "queue")
 WAIT_TIMEOUT = 300.0
 """Seconds any single wait may take before the benchmark gives up (a hang, not a result)."""
 RESTART_WARMUP = 50
@@ -134,9 +134,12 @@ class PykkaStage(pykka.ThreadingActor):
 
 
 class SupervisedChain:
-    """A tree whose root supervises the 6 stages a0 .. a5, with metrics registered."""
+    """A tree whose root supervises the 6 stages a0 .. a5, with metrics registered.
 
-    def __init__(self) -> None:
+    ``instrument=False``: the same tree without per-message statistics.
+    """
+
+    def __init__(self, *, instrument: bool = True) -> None:
         self.probe = Probe()
         names = [f"a{i}" for i in range(CHAIN_LENGTH)]
         children = tuple(
@@ -148,7 +151,7 @@ class SupervisedChain:
             for i, name in enumerate(names)
         )
         spec = SupervisorSpec(name="bench", children=children)
-        self._tree = Supervisor(spec, registry=CollectorRegistry()).start()
+        self._tree = Supervisor(spec, registry=CollectorRegistry(), instrument=instrument).start()
         self.send = self._tree.address(names[0]).tell
 
     def close(self) -> None:
@@ -216,6 +219,7 @@ class QueueChain:
 
 FACTORIES: dict[str, Callable[[], Chain]] = {
     "supervised": SupervisedChain,
+    "uninstrumented": lambda: SupervisedChain(instrument=False),
     "pykka": PykkaChain,
     "queue": QueueChain,
 }
@@ -266,6 +270,10 @@ def measure_throughput(messages: int, rounds: int) -> dict[str, Any]:
     per_round = [s / p for s, p in zip(samples["supervised"], samples["pykka"], strict=True)]
     result["ratio_supervised_vs_pykka_per_round"] = per_round
     result["ratio_supervised_vs_pykka_median_of_rounds"] = statistics.median(per_round)
+    per_round = [
+        s / u for s, u in zip(samples["supervised"], samples["uninstrumented"], strict=True)
+    ]
+    result["ratio_instrumented_vs_uninstrumented_median_of_rounds"] = statistics.median(per_round)
     return result
 
 

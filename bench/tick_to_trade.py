@@ -103,7 +103,8 @@ def main() -> int:
         "mailbox of the trading system's tree. *n*: trigger frames timed; *orders*: orders",
         "answering them (fewer in bursts, where a strategy busy with one book sees only the",
         "newest of those queued meanwhile; each trigger is timed to the order that answered",
-        "it). *baselines*: one message through 6 actors.",
+        "it). *(A/B)*: an instrumented tree and one built with `instrument=False`, alive at",
+        "once and driven in alternating blocks. *baselines*: one message through 6 actors.",
         "",
     ]
     for run in runs:
@@ -117,9 +118,12 @@ def main() -> int:
         for sink in ("inproc", "loopback"):
             for mode, figures in run[sink].items():
                 lines.append(_row(f"pipeline, {sink} sink, {mode}", figures))
+        for name, figures in run["instrumentation"].items():
+            lines.append(_row(f"pipeline, inproc sink, one_in_flight, {name} (A/B)", figures))
         for name, figures in run["baselines"].items():
-            lines.append(_row(f"baseline: 6 {name} actors" if name != "queue"
-                              else "baseline: 6 raw queues", figures))  # fmt: skip
+            label = {"queue": "6 raw queues", "uninstrumented": "6 supervised actors, "
+                     "uninstrumented"}.get(name, f"6 {name} actors")  # fmt: skip
+            lines.append(_row(f"baseline: {label}", figures))
         lines.append("")
     (directory / "tick_to_trade.md").write_text("\n".join(lines))
     print("\n".join(lines))

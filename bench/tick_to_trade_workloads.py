@@ -196,7 +196,9 @@ def start_exchange() -> tuple[subprocess.Popen[str], str]:
     return process, url
 
 
-def build_tree(sink: str, recorder: Recorder, trade_url: str | None) -> Supervisor:
+def build_tree(
+    sink: str, recorder: Recorder, trade_url: str | None, *, instrument: bool = True
+) -> Supervisor:
     gate = TradingGate(SystemClock())
     om = "execution/order_manager"
     gateway = "execution/gateway"
@@ -254,7 +256,7 @@ def build_tree(sink: str, recorder: Recorder, trade_url: str | None) -> Supervis
             ),
         ),
     )
-    return Supervisor(spec).start(timeout=WAIT)
+    return Supervisor(spec, instrument=instrument).start(timeout=WAIT)
 
 
 def _frames(count: int) -> tuple[Frame, list[tuple[int, Frame]]]:
@@ -285,31 +287,27 @@ def measure_pipeline(
     sink: str, *, messages: int, burst: int, burst_every: int, trade_url: str | None
 ) -> dict[str, Any]:
     """Tick-to-trade through the tree: one in flight, then bursts."""
-    recorder = Recorder()
-    tree = build_tree(sink, recorder, trade_url)
-    try:
-        feed = tree.address("market_data/feed")
-        book = tree.address(f"market_data/{book_name(INSTRUMENT.symbol)}")
-        snapshot, diffs = _frames(messages * 2 + 200)
-        feed.tell(snapshot)
-        book.ask("sync", timeout=WAIT)
-        warmup, diffs = diffs[:100], diffs[100:]
-        low = _run(recorder, feed, warmup + diffs[:messages], in_flight=1, skip=len(warmup))
-    finally:
-        tree.stop()
-    # bursts: every `burst_every`-th book triggers; `burst` frames told back to back
-    recorder_burst = Recorder(burst_every)
-    tree = build_tree(sink, recorder_burst, trade_url)
-    try:
-        feed = tree.address("market_data/feed")
-        book = tree.address(f"market_data/{book_name(INSTRUMENT.symbol)}")
-        snapshot, diffs = _frames(messages * 2 + 200)
-        feed.tell(snapshot)
-        book.ask("sync", timeout=WAIT)
-        high = _run(recorder_burst, feed, diffs[: messages * 2], in_flight=burst, skip=0)
-    finally:
-        tree.stop()
-    return {"one_in_flight": low, f"burst_{burst}_every_{burst_every}": high}
+    modes = [("one_in_flight", 1, 1), (f"burst_{burst}_every_{burst_every}", burst_every, burst)]
+    out = {}
+    for mode, every, in_flight in modes:
+        recorder = Recorder(every)
+        tree = build_tree(sink, recorder, trade_url)
+        try:
+            feed = tree.address("market_data/feed")
+            book = tree.address(f"market_data/{book_name(INSTRUMENT.symbol)}")
+            snapshot, diffs = _frames(messages * 2 + 200)
+            feed.tell(snapshot)
+            book.ask("sync", timeout=WAIT)
+            if in_flight == 1:
+                warmup, diffs = diffs[:100], diffs[100:]
+                out[mode] = _run(
+                    recorder, feed, warmup + diffs[:messages], in_flight=1, skip=len(warmup)
+                )
+            else:  # every `every`-th book triggers; `in_flight` frames back to back
+                out[mode] = _run(recorder, feed, diffs[: messages * 2], in_flight=in_flight, skip=0)
+        finally:
+            tree.stop()
+    return out
 
 
 def _run(
@@ -320,6 +318,13 @@ def _run(
     One latency per trigger frame (to the order that answered it); ``orders`` is how
     many orders answered them (fewer than the triggers when books were conflated).
     """
+    _drive(recorder, feed, diffs, in_flight=in_flight)
+    return _results(recorder, {u for u, _f in diffs[:skip]})
+
+
+def _drive(
+    recorder: Recorder, feed: Any, diffs: list[tuple[int, Frame]], *, in_flight: int
+) -> None:
     gc.collect()
     gc.disable()
     every = recorder.every
@@ -338,8 +343,10 @@ def _run(
                 raise RuntimeError("the pipeline stalled")
     finally:
         gc.enable()
+
+
+def _results(recorder: Recorder, skipped_updates: set[int]) -> dict[str, float]:
     latencies = []
-    skipped_updates = {u for u, _f in diffs[:skip]}
     orders = 0
     for client_order_id, covered in recorder.trigger.items():
         answered = [u for u in covered if u not in skipped_updates]
@@ -348,13 +355,43 @@ def _run(
     return {**_histogram(latencies), "orders": orders}
 
 
+def measure_instrumentation(messages: int, blocks: int = 10) -> dict[str, Any]:
+    """One in flight, in-process, through two trees alive at once: one instrumented,
+    one built with ``instrument=False``, driven in alternating blocks so that the
+    machine's drift hits both alike."""
+    sides: dict[bool, tuple[Supervisor, Recorder, Any, list[tuple[int, Frame]], set[int]]] = {}
+    try:
+        for instrument in (True, False):
+            recorder = Recorder()
+            tree = build_tree("inproc", recorder, None, instrument=instrument)
+            feed = tree.address("market_data/feed")
+            snapshot, diffs = _frames(messages * 2 + 200)
+            feed.tell(snapshot)
+            tree.address(f"market_data/{book_name(INSTRUMENT.symbol)}").ask("sync", timeout=WAIT)
+            _drive(recorder, feed, diffs[:100], in_flight=1)
+            sides[instrument] = (tree, recorder, feed, diffs[100:], {u for u, _ in diffs[:100]})
+        per_block = max(1, messages // blocks)
+        for block in range(blocks):
+            for instrument in (True, False) if block % 2 == 0 else (False, True):
+                _tree, recorder, feed, diffs, _skip = sides[instrument]
+                chunk = diffs[block * per_block : (block + 1) * per_block]
+                _drive(recorder, feed, chunk, in_flight=1)
+        return {
+            "instrumented" if instrument else "uninstrumented": _results(recorder, skip)
+            for instrument, (_tree, recorder, _feed, _diffs, skip) in sides.items()
+        }
+    finally:
+        for tree, *_rest in sides.values():
+            tree.stop()
+
+
 def measure_baselines(messages: int) -> dict[str, Any]:
     """One message at a time through 6 bare pykka actors / 6 raw queues (and supervised)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import supervision_workloads as chains  # noqa: PLC0415 - after the runtime is chosen
 
     out = {}
-    for name in ("pykka", "queue", "supervised"):
+    for name in ("pykka", "queue", "supervised", "uninstrumented"):
         chain = chains.FACTORIES[name]()
         try:
             chains._one_at_a_time(chain, 200)
@@ -379,6 +416,7 @@ def child_main(runtime: str, *, pin: bool, messages: int, burst: int, burst_ever
             "loopback": measure_pipeline(
                 "loopback", messages=messages, burst=burst, burst_every=burst_every, trade_url=url
             ),
+            "instrumentation": measure_instrumentation(messages),
             "baselines": measure_baselines(messages),
         }
     finally:

@@ -83,20 +83,21 @@ def _families(rows: Iterable[tuple[ActorStats, int]]) -> Iterator[Metric]:
         path = stats.path
         depth.add_metric([path], mailbox_depth)
         up.add_metric([path], 1.0 if stats.up else 0.0)
-        by_name: dict[str, int] = {}
-        for kind, count in stats.processed.copy().items():
-            # Two classes may share a name (different modules): one series per label set.
-            by_name[kind.__name__] = by_name.get(kind.__name__, 0) + count
-        for name, count in by_name.items():
-            processed.add_metric([path, name], count)
+        if stats.instrumented:
+            by_name: dict[str, int] = {}
+            for kind, count in stats.processed.copy().items():
+                # Two classes may share a name (different modules): one series per labels.
+                by_name[kind.__name__] = by_name.get(kind.__name__, 0) + count
+            for name, count in by_name.items():
+                processed.add_metric([path, name], count)
+            _add_histogram(wait, path, stats.wait)
+            _add_histogram(handler, path, stats.handler)
         restarts.add_metric([path], stats.restarts)
         for reason, count in stats.dead_letters.copy().items():
             dead.add_metric([path, reason], count)
         for reason, count in stats.dropped.copy().items():
             dropped.add_metric([path, reason], count)
         conflated.add_metric([path], stats.conflated)
-        _add_histogram(wait, path, stats.wait)
-        _add_histogram(handler, path, stats.handler)
     yield from (depth, up, processed, restarts, dead, dropped, conflated, wait, handler)
 
 

@@ -169,7 +169,8 @@ class _SupervisionMixin:
         processed = stats.processed
         wait, handler = stats.wait, stats.handler
         wait_counts, handler_counts = wait.counts, handler.counts
-        ended_ns = 0
+        ended_ns = started_ns = 0
+        instrumented = stats.instrumented
         pykka_kinds = _PYKKA_MESSAGES
         dispatch = actor._handle_receive  # pykka's: stop and proxy messages
         on_receive = actor.on_receive
@@ -194,14 +195,16 @@ class _SupervisionMixin:
                 return ExitReason.SHUTDOWN, None
             message = item[1]
             reply_to = item[2]
-            # A message queued before the previous handler finished started when that
-            # one ended (give or take this loop's sub-microsecond overhead): reuse the
-            # timestamp. Only a message that arrived while the actor idled needs a new one.
-            enqueued_ns = item[0]
-            started_ns = ended_ns if enqueued_ns <= ended_ns else perf_ns()
-            waited = started_ns - enqueued_ns
-            wait_counts[(waited - 1).bit_length()] += 1  # Histogram.observe, inlined
-            wait.sum_ns += waited
+            if instrumented:
+                # A message queued before the previous handler finished started when
+                # that one ended (give or take this loop's sub-microsecond overhead):
+                # reuse the timestamp. Only a message that arrived while the actor idled
+                # needs a new one.
+                enqueued_ns = item[0]
+                started_ns = ended_ns if enqueued_ns <= ended_ns else perf_ns()
+                waited = started_ns - enqueued_ns
+                wait_counts[(waited - 1).bit_length()] += 1  # Histogram.observe, inlined
+                wait.sum_ns += waited
             kind = message.__class__
             try:
                 fault = cell.fault
@@ -233,14 +236,15 @@ class _SupervisionMixin:
             else:
                 if reply_to is not None:
                     reply_to.set(response)
-            ended_ns = perf_ns()
-            took = ended_ns - started_ns
-            handler_counts[(took - 1).bit_length()] += 1
-            handler.sum_ns += took
-            try:
-                processed[kind] += 1
-            except KeyError:
-                processed[kind] = 1
+            if instrumented:
+                ended_ns = perf_ns()
+                took = ended_ns - started_ns
+                handler_counts[(took - 1).bit_length()] += 1
+                handler.sum_ns += took
+                try:
+                    processed[kind] += 1
+                except KeyError:
+                    processed[kind] = 1
 
     def _ta_crash(
         self, cell: ActorCell, incarnation: Incarnation, message: Any, exc: Exception

@@ -61,6 +61,7 @@ class ActorStats:
         "dropped",
         "handler",
         "incarnations",
+        "instrumented",
         "path",
         "processed",
         "up",
@@ -77,6 +78,9 @@ class ActorStats:
         self.dropped: dict[str, int] = {}
         self.conflated = 0
         self.up = False
+        self.instrumented = True
+        """False in a tree built with ``instrument=False``: no wait or handler times
+        and no per-type counts are collected (or exported)."""
 
     @property
     def restarts(self) -> int:

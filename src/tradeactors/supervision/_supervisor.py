@@ -103,8 +103,11 @@ class _Tree:
         clock: Clock,
         dead_letters: DeadLetters,
         rng: random.Random,
+        *,
+        instrument: bool = True,
     ) -> None:
         self.clock = clock
+        self.instrument = instrument
         self.dead_letters = dead_letters
         self.events = Events()
         self.rng = rng
@@ -113,9 +116,10 @@ class _Tree:
         self._add_cells(ROOT_PATH, spec)
 
     def _add_cells(self, path: str, spec: SupervisorSpec | ChildSpec) -> None:
-        self.cells[path] = ActorCell(
+        self.cells[path] = cell = ActorCell(
             path, spec.mailbox, self.dead_letters, self.clock, self.address
         )
+        cell.stats.instrumented = self.instrument
         if isinstance(spec, SupervisorSpec):
             for child in spec.children:
                 self._add_cells(join_path(path, child.name), child)
@@ -473,6 +477,10 @@ class Supervisor:
             root's thread as it ends: it may call `stop`, and must not wait on actors.
         dead_letter_capacity: how many recent dead letters `dead_letters` keeps.
         seed: seeds the backoff jitter, for reproducible runs.
+        instrument: False to skip the per-message statistics (mailbox wait and handler
+            time histograms, messages processed by type) in every actor of the tree;
+            they are then neither kept nor exported. Depth, restarts, dead letters and
+            drops are kept either way. ``bench/tick_to_trade.py`` measures the cost.
 
     Example:
         >>> spec = SupervisorSpec(name="root", children=(ChildSpec(name="echo", actor=Echo),))
@@ -490,12 +498,15 @@ class Supervisor:
         on_escalation: Callable[[BaseException], None] | None = None,
         dead_letter_capacity: int = 1000,
         seed: int | None = None,
+        instrument: bool = True,
     ) -> None:
         self._spec = spec
         self._owns_clock = clock is None
         self._clock: Clock = SystemClock() if clock is None else clock
         rng = random.Random(seed)  # noqa: S311 - restart jitter, not cryptography
-        self._tree = _Tree(spec, self._clock, DeadLetters(dead_letter_capacity), rng)
+        self._tree = _Tree(
+            spec, self._clock, DeadLetters(dead_letter_capacity), rng, instrument=instrument
+        )
         self._on_escalation = on_escalation
         self._root: Incarnation | None = None
         self._done = threading.Event()

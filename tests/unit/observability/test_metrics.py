@@ -72,6 +72,31 @@ class TestActorMetrics:
         assert _value(registry, "tradeactors_actor_up", path="ping") == 1
         assert _value(registry, "tradeactors_mailbox_depth", path="ping") == 0
 
+    def test_an_uninstrumented_tree_keeps_no_per_message_statistics(self, make_tree, registry):
+        tree = make_tree(_spec(), registry=registry, instrument=False)
+        address = tree.address("ping")
+        for _ in range(3):
+            address.tell("text")
+        assert address.ask("sync", timeout=5) == "sync"
+        address.tell("crash")
+        assert address.ask("after", timeout=5) == "after"  # restarted, still serving
+        stats = tree.stats("ping")
+        assert (stats.wait.count, stats.handler.count, stats.processed) == (0, 0, {})
+        for name in (
+            "tradeactors_messages_processed_total",
+            "tradeactors_mailbox_wait_seconds_count",
+            "tradeactors_handler_seconds_count",
+        ):
+            assert not [
+                sample
+                for family in registry.collect()
+                for sample in family.samples
+                if sample.name == name
+            ], name
+        assert _value(registry, "tradeactors_actor_up", path="ping") == 1
+        assert _value(registry, "tradeactors_restarts_total", path="ping") == 1
+        assert _value(registry, "tradeactors_dead_letters_total", path="ping", reason="crashed") == 1
+
     def test_restarts_and_dead_letters_are_counted(self, make_tree, registry, events):
         tree = make_tree(_spec(), registry=registry)
         tree.subscribe(events)
