@@ -3,13 +3,14 @@
 ``python bench/ab_tick_to_trade.py --before HEAD~1`` checks the ``--before`` revision
 out into a temporary git worktree and measures its in-process pipeline (the
 `tick_to_trade_workloads.measure_pipeline` of that revision, with that revision's
-``src/``) against the working tree's, alternately, ``--rounds`` times per runtime, each
-measurement in a fresh child process. It prints, per runtime and mode, the median over
-the rounds of p50 and p99 (microseconds) for both sides and their ratio: the figures an
-optimisation's commit message quotes, and the best round's p50 (on a shared VM one
-process of the same code can run at p50 100 µs and the next at 170 µs). Alternating
-the sides in one run keeps a noisy shared machine from favouring either. Writes
-nothing unless ``--json FILE`` is given.
+``src/``; ``--sink loopback`` for the gateway writing to a simulated exchange) against
+the working tree's, alternately, ``--rounds`` times per runtime, each measurement in a
+fresh child process. It prints, per runtime and mode, the median over the rounds of p50
+and p99 (microseconds) for both sides and their ratio: the figures an optimisation's
+commit message quotes, and the best round's p50 (on a shared VM one process of the same
+code can run at p50 100 µs and the next at 170 µs). Alternating the sides in one run
+keeps a noisy shared machine from favouring either. Writes nothing unless ``--json
+FILE`` is given.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _child(tree: str, runtime: str, messages: int, pin: bool) -> int:  # noqa: FBT001
+def _child(tree: str, runtime: str, messages: int, pin: bool, sink: str) -> int:  # noqa: FBT001
     # The measured tree's src/ and bench/ come first, before the installed package.
     sys.path[:0] = [str(Path(tree) / "src"), str(Path(tree) / "bench")]
     if runtime == "gevent":
@@ -42,16 +43,24 @@ def _child(tree: str, runtime: str, messages: int, pin: bool) -> int:  # noqa: F
     configure_logging(level="critical")
     import tick_to_trade_workloads as workloads  # noqa: PLC0415 - the measured tree's
 
-    result = workloads.measure_pipeline(
-        "inproc", messages=messages, burst=20, burst_every=5, trade_url=None
-    )
+    process, url = workloads.start_exchange() if sink == "loopback" else (None, None)
+    try:
+        result = workloads.measure_pipeline(
+            sink, messages=messages, burst=20, burst_every=5, trade_url=url
+        )
+    finally:
+        if process is not None:
+            process.stdin.close()
+            process.wait(10)
     print(json.dumps(result))
     return 0
 
 
-def _measure(tree: Path, runtime: str, messages: int, pin: bool) -> dict[str, Any]:  # noqa: FBT001
+def _measure(tree: Path, runtime: str, messages: int, pin: bool, sink: str) -> dict[str, Any]:  # noqa: FBT001
     command = [sys.executable, __file__, "--child", str(tree), "--runtime", runtime,
-               "--messages", str(messages)] + (["--pin"] if pin else [])  # fmt: skip
+               "--messages", str(messages), "--sink", sink]  # fmt: skip
+    if pin:
+        command.append("--pin")
     completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)  # noqa: S603
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return result
@@ -63,13 +72,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--runtimes", nargs="+", default=["gevent", "threads-pinned"])
+    parser.add_argument("--sink", choices=["inproc", "loopback"], default="inproc",
+                        help="the gateway writes to an in-process sink, or to a simulated "
+                        "exchange in another process over loopback")  # fmt: skip
     parser.add_argument("--json", help="also write the raw figures to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
     parser.add_argument("--pin", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return _child(args.child, args.runtime, args.messages, args.pin)
+        return _child(args.child, args.runtime, args.messages, args.pin, args.sink)
     revision = subprocess.run(  # noqa: S603
         ["git", "-C", str(ROOT), "rev-parse", "--short", args.before],  # noqa: S607
         capture_output=True, text=True, check=True,
@@ -89,7 +101,7 @@ def main() -> int:
                     order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
                     for side in order:
                         tree = before if side == "before" else ROOT
-                        sides[side].append(_measure(tree, name, args.messages, pin))
+                        sides[side].append(_measure(tree, name, args.messages, pin, args.sink))
                     print(f"{runtime}: round {round_ + 1}/{args.rounds}", file=sys.stderr)
                 raw[runtime] = sides
         finally:

@@ -19,9 +19,9 @@ import urllib.request
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
-import websocket
 from prometheus_client import CollectorRegistry, Counter
 
+from tradeactors._websocket import connect
 from tradeactors.core.instrument import ParseError
 from tradeactors.core.messages import Message
 from tradeactors.errors import TradeActorsError
@@ -32,6 +32,8 @@ from tradeactors.venues.capture import Frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    import websocket
 
     from tradeactors.clock import Timer
     from tradeactors.core.book import OrderBook
@@ -595,7 +597,7 @@ class LiveFeed(_Feed):
 
     def on_start(self) -> None:
         """Connect and subscribe; a failure here is a failed start (and retried)."""
-        connection = websocket.create_connection(self._url, timeout=self._timeout)
+        connection = connect(self._url, timeout=self._timeout)
         try:
             for message in self._send_on_connect:
                 connection.send(message)

@@ -28,8 +28,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import websocket
 
+from tradeactors._websocket import connect
 from tradeactors.core.messages import Message
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.core.risk import TradingState
@@ -56,6 +56,8 @@ from tradeactors.trading.order_manager import (
 )
 
 if TYPE_CHECKING:
+    import websocket
+
     from tradeactors.clock import Timer
     from tradeactors.core.instrument import Instrument
     from tradeactors.trading.gate import TradingGate
@@ -270,7 +272,7 @@ class SimGateway(SupervisedActor):
     def on_start(self) -> None:
         """Connect, log on, cancel all, arm the dead-man's switch, reconcile."""
         self._incarnation = self.context.incarnation
-        connection = websocket.create_connection(self._url, timeout=self._timeout)
+        connection = connect(self._url, timeout=self._timeout)
         self._connection = connection
         self._links.set(self.context.path, connection)
         try:

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
 import structlog
-import websocket
 
+from tradeactors._websocket import connect
 from tradeactors.actors.marketdata import BookActor, LiveFeed, book_name
 from tradeactors.clock import Clock, SystemClock
 from tradeactors.config import Config
@@ -622,7 +622,7 @@ def open_orders_at_venue(
     trade_url: str, credentials: Credentials, timeout: float = 5.0
 ) -> list[dict[str, Any]]:
     """The account's open orders, asked over a fresh session (without cancel-on-disconnect)."""
-    connection = websocket.create_connection(trade_url, timeout=timeout)
+    connection = connect(trade_url, timeout=timeout)
     try:
         nonce = secrets.token_hex(16)
         for request in (

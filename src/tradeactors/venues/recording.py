@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import websocket
 
+from tradeactors._websocket import connect
 from tradeactors.venues.capture import CaptureFormatError, Frame
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class Recorder:
         """
         out.write(HEADER + "\n")
         deadline = None if duration is None else self._clock.monotonic_ns() + int(duration * 1e9)
-        connection = websocket.create_connection(self.url, timeout=self._timeout)
+        connection = connect(self.url, timeout=self._timeout)
         written = 0
         try:
             for message in self._send:

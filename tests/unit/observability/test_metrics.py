@@ -95,7 +95,8 @@ class TestActorMetrics:
             ], name
         assert _value(registry, "tradeactors_actor_up", path="ping") == 1
         assert _value(registry, "tradeactors_restarts_total", path="ping") == 1
-        assert _value(registry, "tradeactors_dead_letters_total", path="ping", reason="crashed") == 1
+        dead = _value(registry, "tradeactors_dead_letters_total", path="ping", reason="crashed")
+        assert dead == 1
 
     def test_restarts_and_dead_letters_are_counted(self, make_tree, registry, events):
         tree = make_tree(_spec(), registry=registry)

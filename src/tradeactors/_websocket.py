@@ -1,0 +1,19 @@
+"""Opening a websocket-client connection the way every tradeactors client does."""
+
+from __future__ import annotations
+
+import websocket
+
+__all__ = ["connect"]
+
+
+def connect(url: str, *, timeout: float) -> websocket.WebSocket:
+    """Connect to ``url``; ``timeout`` bounds the handshake and every later blocking call.
+
+    websocket-client's own UTF-8 check of text frames is a pure-Python loop over every
+    byte unless the optional ``wsaccel`` is installed: ~220 µs for a 1 KB Binance depth
+    frame. It is skipped: ``recv()`` still decodes text frames with ``bytes.decode``
+    (C, ~0.2 µs), which raises on invalid UTF-8, and every reader here treats an
+    exception from ``recv()`` as the connection's end.
+    """
+    return websocket.create_connection(url, timeout=timeout, skip_utf8_validation=True)
