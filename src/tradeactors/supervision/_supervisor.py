@@ -113,6 +113,7 @@ class _Tree:
         self.rng = rng
         self.tickets = itertools.count(1)  # tree-wide: a stale RestartDue never matches
         self.cells: dict[str, ActorCell] = {}
+        self.stopping = False  # set when the root starts stopping its children
         self._add_cells(ROOT_PATH, spec)
 
     def _add_cells(self, path: str, spec: SupervisorSpec | ChildSpec) -> None:
@@ -221,12 +222,20 @@ class _SupervisorActor(SupervisedActor):
                 raise
 
     def _ta_terminate(self, reason: ExitReason) -> None:  # noqa: ARG002 - every reason
+        tree = self._tree
+        if self._path == ROOT_PATH:
+            tree.stopping = True  # the root is never restarted: from here, stops are for good
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         for child in reversed(self._children):
             child.ticket = None
             self._stop_child(child)
+            if tree.stopping:
+                # Gone for good: what is sent to it from now on fails at once (a dead
+                # letter, AddressClosedError) instead of waiting in a mailbox nobody will
+                # read, or blocking its sender on a full one until a shutdown timeout.
+                tree.close_subtree(child.cell.path)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ChildExited):
