@@ -45,8 +45,16 @@ def _book_key(message: Any) -> Hashable | None:
     return ("book", message.instrument) if isinstance(message, BookView) else None
 
 
-def book_mailbox(capacity: int = 1000) -> MailboxSpec:
-    """A mailbox in which a newer book view of an instrument replaces a queued one."""
+def book_mailbox(capacity: int | None = None) -> MailboxSpec:
+    """A mailbox in which a newer book view of an instrument replaces a queued one.
+
+    Unbounded by default, on purpose: book views cannot pile up (one per instrument),
+    and everything else (order updates, fills, trades, timers) must neither be dropped
+    nor make its sender wait. With a ``capacity``, a sender waits for room when it is
+    full, and the sender of order updates is the order manager: a strategy that fell
+    behind would stall every order, the kill switch's cancels included. A strategy too
+    slow for its trades grows its mailbox instead (``tradeactors_mailbox_depth``).
+    """
     return MailboxSpec(capacity=capacity, overflow=Overflow.CONFLATE, conflate_key=_book_key)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tradeactors.core.book import BookView
-from tradeactors.strategy.actor import GetStrategyReport, StrategyActor
+from tradeactors.strategy.actor import GetStrategyReport, StrategyActor, book_mailbox
 from tradeactors.strategy.api import Strategy
-from tradeactors.supervision import ActorStarted, ChildSpec, SupervisorSpec
+from tradeactors.supervision import ActorStarted, ChildSpec, SupervisedActor, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
 from tradeactors.trading.messages import CancelAllOrders, OrderUpdate, SubmitOrder
 
@@ -83,3 +85,44 @@ def test_fills_reach_on_fill_and_move_the_position(make_tree):
     report = tree.address("s").ask(GetStrategyReport(), timeout=10)
     assert seen == [("update", "partially_filled", -2), ("fill", 2, -2)]
     assert (report.fills, report.volume, report.position) == (1, 2, -2)
+
+
+class _Held(SupervisedActor):
+    """Records what it handles; its first message holds it until ``release`` is set."""
+
+    def __init__(self, release: threading.Event, seen: list[object]) -> None:
+        super().__init__()
+        self._release = release
+        self._seen = seen
+
+    def on_receive(self, message: object) -> object:
+        if not self._seen:
+            self._release.wait(30)
+        self._seen.append(message)
+        return None
+
+
+def test_a_strategy_that_fell_behind_never_makes_the_order_manager_wait(make_tree):
+    """book_mailbox: book views conflate; thousands of other messages queue, none waits."""
+    release, seen = threading.Event(), []
+    spec = SupervisorSpec(
+        name="root",
+        children=(ChildSpec(name="s", actor=_Held, args=(release, seen), mailbox=book_mailbox()),),
+    )
+    tree = make_tree(spec)
+    strategy = tree.address("s")
+    strategy.tell("first")  # holds the actor
+    sender = threading.Thread(
+        target=lambda: [strategy.tell(item) for n in range(5000) for item in (_view(n), n)]
+    )
+    sender.start()
+    sender.join(10)
+    finished = not sender.is_alive()
+    release.set()
+    sender.join(10)
+    assert finished, "the sender waited for a slow strategy"
+    assert strategy.ask("sync", timeout=30) is None
+    numbers = [m for m in seen if isinstance(m, int)]
+    views = [m for m in seen if isinstance(m, BookView)]
+    assert numbers == list(range(5000))  # none dropped, order kept
+    assert [view.update_id for view in views] == [4999]  # only the newest book
