@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from _provenance import git_state, machine_info
 
@@ -46,11 +48,26 @@ def _child(args: argparse.Namespace) -> int:
 
 
 def _row(name: str, figures: dict[str, float]) -> str:
+    orders = f"{figures['orders']:.0f}" if "orders" in figures else ""
     return (
-        f"| {name} | {figures['count']} | {figures.get('orders', '')} | {figures['p50_us']:.1f}"
-        f" | {figures['p99_us']:.1f}"
+        f"| {name} | {figures['count']:.0f} | {orders} | {figures['p50_us']:.1f}"
+        f" | {figures['p50_min_us']:.0f}-{figures['p50_max_us']:.0f} | {figures['p99_us']:.1f}"
         f" | {figures['p999_us']:.1f} | {figures['max_us']:.1f} |"
     )
+
+
+def _median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's child results folded into one: the median of each figure."""
+    out: dict[str, Any] = {"runtime": results[0]["runtime"], "pinned": results[0]["pinned"]}
+    for section in ("inproc", "loopback", "instrumentation", "baselines"):
+        out[section] = {}
+        for name in results[0][section]:
+            rows = [r[section][name] for r in results]
+            merged = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+            merged["p50_min_us"] = min(row["p50_us"] for row in rows)
+            merged["p50_max_us"] = max(row["p50_us"] for row in rows)
+            out[section][name] = merged
+    return out
 
 
 def main() -> int:
@@ -59,6 +76,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=20, help="frames told back to back")
     parser.add_argument("--burst-every", type=int, default=5, help="one order per N books")
     parser.add_argument("--runtimes", nargs="+", default=["threads", "gevent"])
+    parser.add_argument("--runs", type=int, default=3, help="child processes per runtime")
     parser.add_argument("--output-dir", default=str(ROOT / "results"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
@@ -66,20 +84,30 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return _child(args)
-    runs = []
-    for runtime in args.runtimes:
-        for pin in (False, True) if runtime == "threads" else (False,):
+    configurations = [(runtime, pin) for runtime in args.runtimes
+                      for pin in ((False, True) if runtime == "threads" else (False,))]  # fmt: skip
+    children: dict[tuple[str, bool], list[dict[str, Any]]] = {c: [] for c in configurations}
+    for round_ in range(args.runs):  # interleaved, so the machine's drift hits all alike
+        for runtime, pin in configurations:
             command = [sys.executable, __file__, "--child", "--runtime", runtime,
                        "--messages", str(args.messages), "--burst", str(args.burst),
                        "--burst-every", str(args.burst_every)]  # fmt: skip
             if pin:
                 command.append("--pin")
-            print(f"running {runtime}{' pinned' if pin else ''} ...", file=sys.stderr)
+            name = f"{runtime}{' pinned' if pin else ''}"
+            print(f"run {round_ + 1}/{args.runs}: {name} ...", file=sys.stderr)
             completed = subprocess.run(  # noqa: S603 - our own script and interpreter
                 command, stdout=subprocess.PIPE, text=True, check=True
             )
-            runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
-    out = {"git": git_state(), "machine": machine_info(), "args": vars(args), "runs": runs}
+            children[runtime, pin].append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    runs = [_median_run(results) for results in children.values()]
+    out = {
+        "git": git_state(),
+        "machine": machine_info(),
+        "args": vars(args),
+        "runs": runs,  # per configuration, the median over its runs of each figure
+        "children": [r for results in children.values() for r in results],
+    }
     directory = Path(args.output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "tick_to_trade.json").write_text(json.dumps(out, indent=2) + "\n")
@@ -94,8 +122,12 @@ def main() -> int:
         f"- Code: {out['git']}",
         (
             f"- Command: `python bench/tick_to_trade.py --messages {args.messages} --burst "
-            f"{args.burst} --burst-every {args.burst_every}`"
+            f"{args.burst} --burst-every {args.burst_every} --runs {args.runs}`"
         ),
+        "",
+        f"Each configuration ran in {args.runs} child processes, interleaved; every figure is",
+        "the median over them, and *p50 range* the lowest and highest p50 (one process of",
+        "the same code can run at p50 100 µs and the next at 170 µs on this shared VM).",
         "",
         "Microseconds from telling the feed a depth frame to the gateway having written the",
         "order frame; HDR histogram. *pipeline*: feed -> book -> strategy -> risk -> order",
@@ -112,8 +144,8 @@ def main() -> int:
         lines += [
             title,
             "",
-            "| path | n | orders | p50 | p99 | p99.9 | max |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| path | n | orders | p50 | p50 range | p99 | p99.9 | max |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for sink in ("inproc", "loopback"):
             for mode, figures in run[sink].items():
