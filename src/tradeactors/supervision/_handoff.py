@@ -12,9 +12,11 @@ Here a greenlet that blocks (`Parker.park`) while another actor has been woken
 - every wake also schedules one hub callback that resumes whatever is still waiting to
   run, so a wake from a greenlet that then blocks on something else (a socket, an
   event, the host's main greenlet) is served by the hub as gevent would serve it;
-- a greenlet blocks through the hub when nobody is waiting to run, and after
-  `MAX_DIRECT` direct switches in a row (counted since the hub last ran the callback),
-  so timers and sockets wait for at most that many handlers, however busy the actors.
+- a greenlet blocks through the hub when nobody is waiting to run, and once a turn of
+  the hub's loop has lasted gevent's switch interval (5 ms by default: how long gevent
+  itself runs callbacks before it polls again); past that, woken actors run from hub
+  callbacks, as with gevent's queues, until the hub has polled its sockets and timers.
+  So these wait about as long as they would with gevent's own queues.
 
 A parker belongs to one OS thread's hub: under the gevent runtime every actor, timer and
 supervisor is a greenlet of the main thread. Waking a parker from another OS thread is
@@ -23,16 +25,13 @@ not supported (neither is it with gevent's own queues).
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any
 
 from greenlet import getcurrent
 
-__all__ = ["MAX_DIRECT", "HandoffQueue", "Parker"]
-
-MAX_DIRECT = 32
-"""Direct switches between actors before the hub gets a turn (I/O, timers, callbacks)."""
-
+__all__ = ["HandoffQueue", "Parker"]
 
 class _Wait:
     """One greenlet blocked in `Parker.park`.
@@ -50,14 +49,30 @@ class _Wait:
 class _Scheduler:
     """The greenlets woken and not yet resumed, for one hub."""
 
-    __slots__ = ("direct", "hub", "ready", "run_callback", "scheduled")
+    __slots__ = (
+        "hub",
+        "iteration",
+        "loop",
+        "now_ns",
+        "ready",
+        "run_callback",
+        "scheduled",
+        "turn_ends_ns",
+        "window_ns",
+    )
 
     def __init__(self, hub: Any) -> None:
+        from gevent import getswitchinterval  # noqa: PLC0415 - only under gevent
+
         self.hub = hub
+        self.loop = hub.loop
         self.ready: deque[_Wait] = deque()
         self.scheduled = False
-        self.direct = 0
         self.run_callback = hub.loop.run_callback
+        self.now_ns = time.perf_counter_ns
+        self.window_ns = int(getswitchinterval() * 1e9)
+        self.iteration: int | None = -1  # the hub loop's turn that opened the window
+        self.turn_ends_ns = 0
 
     def wake(self, wait: _Wait) -> None:
         self.ready.append(wait)
@@ -69,10 +84,18 @@ class _Scheduler:
         """In the hub: resume what was waiting to run when it was called, oldest first.
 
         Only those: what they wake in turn waits for the next call, after the hub's
-        other callbacks and a look at its sockets and timers.
+        other callbacks. The first call in a turn of the hub's loop (after a poll of
+        sockets and timers) opens the window for direct switches.
         """
         self.scheduled = False
-        self.direct = 0
+        iteration = getattr(self.loop, "iteration", None)
+        now = self.now_ns()
+        if iteration is None:  # a loop that does not count its turns: alternate windows
+            if now >= self.turn_ends_ns + self.window_ns:
+                self.turn_ends_ns = now + self.window_ns
+        elif iteration != self.iteration:
+            self.iteration = iteration
+            self.turn_ends_ns = now + self.window_ns
         ready = self.ready
         for _ in range(len(ready)):
             if not ready:
@@ -84,15 +107,15 @@ class _Scheduler:
     def block(self, wait: _Wait) -> None:
         """Switch away from ``wait``'s greenlet until something resumes it."""
         ready = self.ready
-        while ready and self.direct < MAX_DIRECT:
-            target = ready.popleft().greenlet
-            if target is None:
-                continue
-            if target is wait.greenlet:  # woken again before it could block: go on
+        if ready and self.now_ns() < self.turn_ends_ns:
+            while ready:
+                target = ready.popleft().greenlet
+                if target is None:
+                    continue
+                if target is wait.greenlet:  # woken again before it could block: go on
+                    return
+                target.switch()
                 return
-            self.direct += 1
-            target.switch()
-            return
         self.hub.switch()
 
 
@@ -129,12 +152,16 @@ class Parker:
             return
         wait = _Wait(getcurrent())
         self._waits.append(wait)
+        resumed = False
         try:
             self._scheduler.block(wait)
+            resumed = True
         finally:
             wait.greenlet = None  # a wake still queued for it is skipped
-            if wait.waiting:  # resumed without being woken (e.g. killed)
+            if wait.waiting:  # left without being woken (killed, timed out)
                 self._waits.remove(wait)
+            elif not resumed:  # woken, then killed before it could run: pass it on
+                self.unpark()
 
     def unpark(self) -> None:
         """Wake the oldest blocked greenlet, or keep a permit if none is blocked."""
