@@ -33,6 +33,7 @@ from greenlet import getcurrent
 
 __all__ = ["HandoffQueue", "Parker"]
 
+
 class _Wait:
     """One greenlet blocked in `Parker.park`.
 
