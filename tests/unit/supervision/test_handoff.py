@@ -137,28 +137,44 @@ def test_a_busy_ping_pong_still_lets_the_hub_run_other_greenlets(slow_clock):
     assert seen_at[0] <= 20, f"the hub waited {seen_at[0]} handoffs"
 
 
-def test_a_timer_fires_while_actors_keep_each_other_busy():
+def _handlers_before_a_1ms_timer(handler_seconds: float, limit: int) -> int | None:
+    """Two actors keep each other busy (each handler computing ``handler_seconds``); a
+    1 ms hub timer is started. How many handlers ran before it fired (None: never)."""
     ping, pong = HandoffQueue(), HandoffQueue()
-    fired_at: list[int] = []
-    exchanged = [0]
+    fired_after: list[int] = []
+    handled = [0]
 
     def player(inbox: HandoffQueue, outbox: HandoffQueue) -> None:
-        while not fired_at and exchanged[0] < 10_000_000:
+        while not fired_after and handled[0] < limit:
             inbox.get()
-            exchanged[0] += 1
+            if handler_seconds:
+                _spin(handler_seconds)
+            handled[0] += 1
             outbox.put(1)
         outbox.put(1)  # let the other one see the end
 
     players = [gevent.spawn(player, ping, pong), gevent.spawn(player, pong, ping)]
     gevent.sleep(0)
     timer = gevent.get_hub().loop.timer(0.001)
-    timer.start(lambda: fired_at.append(exchanged[0]))
+    timer.start(lambda: fired_after.append(handled[0]))
     ping.put(1)
     try:
         _join(*players)
     finally:
         timer.close()
-    assert fired_at, "the timer never fired: the ping-pong starved the hub"
+    return fired_after[0] if fired_after else None
+
+
+def _spin(seconds: float) -> None:
+    """A handler's computation: holds the CPU without yielding, as Python code does."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_a_timer_fires_while_actors_keep_each_other_busy():
+    fired_after = _handlers_before_a_1ms_timer(0.0, limit=10_000_000)
+    assert fired_after is not None, "the timer never fired: the ping-pong starved the hub"
 
 
 def test_a_killed_waiter_is_skipped_and_the_next_one_woken():
@@ -177,13 +193,6 @@ def test_a_killed_waiter_is_skipped_and_the_next_one_woken():
     assert woken == ["survivor"]
 
 
-def _spin(seconds: float) -> None:
-    """A handler's computation: holds the CPU without yielding, as Python code does."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
-
-
 def test_a_timer_is_not_held_back_by_busy_handlers_beyond_the_cap():
     """Handlers computing ~100 µs each: a 1 ms timer fires after a bounded number of them.
 
@@ -192,30 +201,10 @@ def test_a_timer_is_not_held_back_by_busy_handlers_beyond_the_cap():
     then leaves the rest to the hub's callbacks. (An earlier version renewed its budget
     per hub callback and let ~1,400 run first: 150 ms.)
     """
-    ping, pong = HandoffQueue(), HandoffQueue()
-    fired_after: list[int] = []
-    handled = [0]
-
-    def player(inbox: HandoffQueue, outbox: HandoffQueue) -> None:
-        while not fired_after and handled[0] < 5000:
-            inbox.get()
-            _spin(100e-6)
-            handled[0] += 1
-            outbox.put(1)
-        outbox.put(1)
-
-    players = [gevent.spawn(player, ping, pong), gevent.spawn(player, pong, ping)]
-    gevent.sleep(0)
-    timer = gevent.get_hub().loop.timer(0.001)
-    timer.start(lambda: fired_after.append(handled[0]))
-    ping.put(1)
-    try:
-        _join(*players)
-    finally:
-        timer.close()
-    assert fired_after, "the timer never fired"
+    fired_after = _handlers_before_a_1ms_timer(100e-6, limit=5000)
+    assert fired_after is not None, "the timer never fired"
     per_interval = int(gevent.getswitchinterval() / 100e-6)
-    assert fired_after[0] <= 2 * per_interval + 60, f"{fired_after[0]} handlers ran first"
+    assert fired_after <= 2 * per_interval + 60, f"{fired_after} handlers ran first"
 
 
 def test_a_wake_is_passed_on_when_the_woken_greenlet_dies_before_it_runs():
