@@ -72,7 +72,9 @@ class _Scheduler:
         self.run_callback = hub.loop.run_callback
         self.now_ns = time.perf_counter_ns
         self.window_ns = int(getswitchinterval() * 1e9)
-        self.iteration: int | None = -1  # the hub loop's turn that opened the window
+        # The hub loop's turn that opened the window; None for a loop that does not
+        # count its turns (libev's does: ``iteration``).
+        self.iteration: int | None = -1 if hasattr(hub.loop, "iteration") else None
         self.turn_ends_ns = 0
 
     def wake(self, wait: _Wait) -> None:
@@ -89,13 +91,12 @@ class _Scheduler:
         sockets and timers) opens the window for direct switches.
         """
         self.scheduled = False
-        iteration = getattr(self.loop, "iteration", None)
         now = self.now_ns()
-        if iteration is None:  # a loop that does not count its turns: alternate windows
+        if self.iteration is None:  # a loop that does not count its turns: alternate
             if now >= self.turn_ends_ns + self.window_ns:
                 self.turn_ends_ns = now + self.window_ns
-        elif iteration != self.iteration:
-            self.iteration = iteration
+        elif self.loop.iteration != self.iteration:
+            self.iteration = self.loop.iteration
             self.turn_ends_ns = now + self.window_ns
         ready = self.ready
         for _ in range(len(ready)):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import queue
-import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +26,7 @@ from tradeactors.clock import perf_ns
 from tradeactors.errors import AddressClosedError, MailboxFullError, MessageDroppedError
 from tradeactors.supervision._deadletters import DeadLetterReason
 from tradeactors.supervision._spec import MailboxSpec, Overflow
+from tradeactors.supervision.runtime import current_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -164,8 +164,7 @@ WAKE = object()
 
 
 def _gevent() -> bool:
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and bool(monkey.is_module_patched("threading"))
+    return current_runtime() == "gevent"
 
 
 def _fifo_queue() -> Any:
