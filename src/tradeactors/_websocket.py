@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import websocket
 
-__all__ = ["connect"]
+__all__ = ["close", "connect"]
 
 
 def connect(url: str, *, timeout: float) -> websocket.WebSocket:
@@ -17,3 +19,15 @@ def connect(url: str, *, timeout: float) -> websocket.WebSocket:
     exception from ``recv()`` as the connection's end.
     """
     return websocket.create_connection(url, timeout=timeout, skip_utf8_validation=True)
+
+
+def close(connection: websocket.WebSocket, *, timeout: float) -> None:
+    """Close ``connection``, waiting up to ``timeout`` s for the peer's close; never raises.
+
+    ``close()`` returns early once the peer has closed its side (or fails on a dead
+    socket); ``shutdown()`` then always releases the socket.
+    """
+    with contextlib.suppress(Exception):
+        connection.close(timeout=timeout)
+    with contextlib.suppress(Exception):
+        connection.shutdown()  # type: ignore[no-untyped-call]

@@ -13,7 +13,6 @@ make the book resync. ``LiveFeed`` reads a venue's websocket and fetches Binance
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import urllib.request
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 from prometheus_client import CollectorRegistry, Counter
 
-from tradeactors._websocket import connect
+from tradeactors._websocket import close, connect
 from tradeactors.core.instrument import ParseError
 from tradeactors.core.messages import Message
 from tradeactors.errors import TradeActorsError
@@ -652,11 +651,7 @@ class LiveFeed(_Feed):
         if self._timer is not None:
             self._timer.cancel()
         if self._connection is not None:
-            with contextlib.suppress(Exception):
-                self._connection.close(timeout=1)
-            # close() returns early once the venue has closed its side; shutdown() always
-            # releases the socket.
-            self._connection.shutdown()  # type: ignore[no-untyped-call]
+            close(self._connection, timeout=1)
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(self._timeout)
 

@@ -20,7 +20,6 @@ the logon nonce.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import secrets
 import threading
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tradeactors._websocket import connect
+from tradeactors._websocket import close, connect
 from tradeactors.core.messages import Message
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.core.risk import TradingState
@@ -129,7 +128,7 @@ class ConnectionLinks:
             old = self._links.get(path)
             self._links[path] = connection
         if old is not None and old is not connection:
-            _close(old)
+            close(old, timeout=0.2)
 
     def close(self, path: str, connection: websocket.WebSocket | None = None) -> bool:
         """Close ``path``'s connection (only if it is ``connection``, when given)."""
@@ -138,15 +137,8 @@ class ConnectionLinks:
             if current is None or (connection is not None and current is not connection):
                 return False
             del self._links[path]
-        _close(current)
+        close(current, timeout=0.2)
         return True
-
-
-def _close(connection: websocket.WebSocket) -> None:
-    with contextlib.suppress(Exception):
-        connection.close(timeout=0.2)
-    with contextlib.suppress(Exception):
-        connection.shutdown()  # type: ignore[no-untyped-call]
 
 
 class _Frame(msgspec.Struct, kw_only=True):
