@@ -71,6 +71,21 @@ def _accepted(events: TradingEvents, count: int) -> None:
     events.wait_for(OrderUpdate, count=count, status="accepted")
 
 
+def _take_unheard(venue: SimExchange, quantity: int) -> None:
+    """Another account buys ``quantity`` lots at MID + 400 (IOC) while the venue sends
+    our session no reports: our resting sell there fills and we are not told."""
+    venue.mute_reports("demo")
+    taker = Taker(venue)
+    try:
+        taker.request(
+            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(MID + 400), quantity=INSTRUMENT.format_size(quantity),
+        )  # fmt: skip
+    finally:
+        taker.close()
+    venue.mute_reports("demo", muted=False)
+
+
 def _gateway_started(system: TradingSystem, incarnation: int) -> threading.Event:
     started = threading.Event()
 
@@ -506,16 +521,7 @@ def test_the_last_fill_lost_on_the_link_is_found_when_a_cancel_is_refused(venue,
     system, events = make_system()
     sell = submit(system, buy=False, price=MID + 400, quantity=5)
     _accepted(events, 1)
-    venue.mute_reports("demo")
-    taker = Taker(venue)
-    try:
-        taker.request(
-            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
-            price=INSTRUMENT.format_price(MID + 400), quantity=INSTRUMENT.format_size(5),
-        )  # fmt: skip
-    finally:
-        taker.close()
-    venue.mute_reports("demo", muted=False)
+    _take_unheard(venue, 5)
     system.cancel(sell)
     (filled,) = events.wait_for(OrderUpdate, client_order_id=sell, status="filled")
     assert filled.fill_quantity == 5
@@ -553,16 +559,7 @@ def test_a_fill_lost_before_a_cancel_all_is_found_when_the_venue_answers_it(venu
     system, events = make_system()
     sell = submit(system, buy=False, price=MID + 400, quantity=5)
     _accepted(events, 1)
-    venue.mute_reports("demo")
-    taker = Taker(venue)
-    try:
-        taker.request(
-            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
-            price=INSTRUMENT.format_price(MID + 400), quantity=INSTRUMENT.format_size(5),
-        )  # fmt: skip
-    finally:
-        taker.close()
-    venue.mute_reports("demo", muted=False)
+    _take_unheard(venue, 5)
     system.kill("halt")
     (filled,) = events.wait_for(OrderUpdate, client_order_id=sell, status="filled")
     assert filled.fill_quantity == 5
@@ -577,16 +574,7 @@ def test_a_partial_fill_lost_before_a_cancel_is_found_from_the_cancelled_quantit
     system, events = make_system()
     sell = submit(system, buy=False, price=MID + 400, quantity=5)
     _accepted(events, 1)
-    venue.mute_reports("demo")
-    taker = Taker(venue)
-    try:
-        taker.request(
-            "place", client_order_id="t1", side="buy", type="limit", tif="ioc",
-            price=INSTRUMENT.format_price(MID + 400), quantity=INSTRUMENT.format_size(2),
-        )  # fmt: skip
-    finally:
-        taker.close()
-    venue.mute_reports("demo", muted=False)
+    _take_unheard(venue, 2)
     system.cancel(sell)  # the venue cancels 3 lots, not the 5 we think are left
     events.wait_for(OrderUpdate, client_order_id=sell, status="cancelled")
     (late,) = events.wait_for(OrderUpdate, client_order_id=sell, fill_quantity=2)
