@@ -112,23 +112,10 @@ def test_on_start_risk_rebuilds_from_the_snapshot_and_its_open_orders_count(star
 
 def test_exposure_changes_already_in_the_snapshot_are_ignored(start_risk):
     risk = start_risk(snapshot_with_open_order(sequence=5, position=0), RiskLimits())
-    for sequence in (4, 5):
-        risk.tell(
-            ExposureChange(
-                sequence=sequence,
-                client_order_id="old",
-                instrument=SYMBOL,
-                buy=True,
-                fill_quantity=6,
-                fill_price=100,
-                closed=True,
-            )
-        )
-    report = risk.report()
-    assert (report.positions, report.open_orders, report.sequence) == ({SYMBOL: 0}, 1, 5)
-    risk.tell(
-        ExposureChange(
-            sequence=6,
+
+    def old_order_filled(sequence: int) -> ExposureChange:
+        return ExposureChange(
+            sequence=sequence,
             client_order_id="old",
             instrument=SYMBOL,
             buy=True,
@@ -136,7 +123,11 @@ def test_exposure_changes_already_in_the_snapshot_are_ignored(start_risk):
             fill_price=100,
             closed=True,
         )
-    )
+
+    risk.tell(old_order_filled(4), old_order_filled(5))
+    report = risk.report()
+    assert (report.positions, report.open_orders, report.sequence) == ({SYMBOL: 0}, 1, 5)
+    risk.tell(old_order_filled(6))
     report = risk.report()
     assert (report.positions, report.open_orders, report.sequence) == ({SYMBOL: 6}, 0, 6)
 
