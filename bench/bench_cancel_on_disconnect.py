@@ -159,7 +159,7 @@ class Recorder:
                 self.trial[what].append(value)
 
     def on_trading_event(self, event: Any) -> None:
-        from tradeactors.trading.messages import OrderUpdate, VenueStatus  # noqa: PLC0415
+        from tradeactors.core.messages import OrderUpdate, VenueStatus  # noqa: PLC0415
 
         now = time.perf_counter_ns()
         with self.cond:
@@ -329,7 +329,7 @@ def rest_orders(
     system: Any, venue: Any, recorder: Recorder, orders: int, timeout: float
 ) -> list[str]:
     """Rest ``orders`` buy orders far under the mid; return once all are accepted."""
-    from tradeactors.trading.messages import SubmitOrder  # noqa: PLC0415
+    from tradeactors.core.messages import SubmitOrder  # noqa: PLC0415
 
     ids = [system.new_order_id() for _ in range(orders)]
     for k, client_order_id in enumerate(ids):

@@ -29,19 +29,19 @@ from typing import Any
 import msgspec
 from hdrh.histogram import HdrHistogram
 
+from tradeactors.actors.gateway import ConnectionLinks, Credentials, SimGateway
 from tradeactors.actors.marketdata import BookActor, _Feed, book_name
+from tradeactors.actors.order_manager import OrderManagerActor, OrderStore
+from tradeactors.actors.risk import RiskActor
+from tradeactors.actors.strategy import StrategyActor, book_mailbox
 from tradeactors.clock import SystemClock
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import LastExecutionId, PlaceOrder, Reconciliation
 from tradeactors.core.risk import RiskLimits
-from tradeactors.strategy.actor import StrategyActor, book_mailbox
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ChildSpec, SupervisedActor, Supervisor, SupervisorSpec
 from tradeactors.supervision import Strategy as Restarts
 from tradeactors.trading.gate import TradingGate
-from tradeactors.trading.gateway import ConnectionLinks, Credentials, SimGateway
-from tradeactors.trading.messages import LastExecutionId, PlaceOrder, Reconciliation
-from tradeactors.trading.order_manager import OrderManagerActor, OrderStore
-from tradeactors.trading.risk_actor import RiskActor
 from tradeactors.venues.capture import Frame
 from tradeactors.venues.synthetic import synthetic_binance
 

@@ -22,9 +22,9 @@ import gevent
 from gevent.event import Event
 
 from tradeactors.core.killswitch import KillSwitchChanged
+from tradeactors.core.messages import OrderUpdate
 from tradeactors.observability import configure_logging
 from tradeactors.supervision.runtime import current_runtime
-from tradeactors.trading.messages import OrderUpdate
 from tradeactors.trading.system import TradingSystem
 
 FILLS_WANTED = 2

@@ -23,6 +23,7 @@ from typing import Any
 
 import pykka
 
+from tradeactors.core.messages import OrderUpdate
 from tradeactors.observability import configure_logging
 from tradeactors.supervision import (
     ActorExited,
@@ -34,7 +35,6 @@ from tradeactors.supervision import (
     Supervisor,
     SupervisorSpec,
 )
-from tradeactors.trading.messages import OrderUpdate
 from tradeactors.trading.system import TradingSystem
 
 TIMEOUT = 10.0

@@ -17,8 +17,8 @@ import threading
 from typing import Any
 
 from tradeactors.core.killswitch import KillSwitchChanged
+from tradeactors.core.messages import OrderUpdate
 from tradeactors.observability import configure_logging
-from tradeactors.trading.messages import OrderUpdate
 from tradeactors.trading.system import TradingSystem
 
 FILLS_WANTED = 2

@@ -6,19 +6,36 @@ A risk denial or a venue reject is an event, never one of these.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pykka
+
+if TYPE_CHECKING:
+    import enum
 
 __all__ = [
     "AddressClosedError",
+    "BookError",
+    "CaptureFormatError",
     "ChildStartError",
     "ConfigError",
+    "FeedDisconnectedError",
+    "FeedStaleError",
+    "GatewayError",
+    "IllegalTransitionError",
     "InjectedFaultError",
     "MailboxFullError",
     "MessageDroppedError",
+    "ParseError",
     "RestartIntensityExceededError",
     "ShutdownTimeoutError",
     "SupervisionError",
+    "TopError",
     "TradeActorsError",
+    "UnknownVenueKindError",
+    "VenueDisconnectedError",
+    "VenueRequestError",
+    "WaitTimeoutError",
 ]
 
 
@@ -106,3 +123,77 @@ class InjectedFaultError(TradeActorsError):
     def __init__(self, path: str) -> None:
         super().__init__(f"injected crash in {path!r}")
         self.path = path
+
+
+# -- market data -------------------------------------------------------------------------
+
+
+class ParseError(TradeActorsError, ValueError):
+    """A venue string is not a valid non-negative amount for this instrument."""
+
+
+class BookError(TradeActorsError):
+    """The book broke one of its invariants (a bug, or a venue stream applied wrongly)."""
+
+
+class CaptureFormatError(TradeActorsError, ValueError):
+    """A capture line is not in the format its reader expects."""
+
+
+class FeedDisconnectedError(TradeActorsError):
+    """The venue's websocket closed or failed; the feed crashes so its supervisor reconnects."""
+
+
+class FeedStaleError(TradeActorsError):
+    """No frame arrived for longer than the staleness limit; the feed reconnects."""
+
+
+# -- orders and venues ---------------------------------------------------------------------
+
+
+class IllegalTransitionError(TradeActorsError):
+    """An order was asked to do something its state does not allow."""
+
+    def __init__(self, client_order_id: str, status: enum.Enum, trigger: enum.Enum) -> None:
+        super().__init__(f"order {client_order_id!r} cannot {trigger.value} while {status.value}")
+        self.client_order_id = client_order_id
+        self.status = status
+        self.trigger = trigger
+
+
+class UnknownVenueKindError(ConfigError):
+    """No venue adapter is registered under this kind (or it has no order entry yet)."""
+
+    def __init__(self, kind: str, known: tuple[str, ...], *, what: str = "venue kind") -> None:
+        names = ", ".join(known) or "none"
+        super().__init__(f"unknown {what} {kind!r} (known: {names})")
+        self.kind = kind
+        self.known = known
+
+
+class GatewayError(TradeActorsError):
+    """Base of the gateway's errors."""
+
+
+class VenueDisconnectedError(GatewayError):
+    """The order-entry connection dropped: the gateway fails so its supervisor acts."""
+
+
+class VenueRequestError(GatewayError):
+    """The venue refused a request of the (re)connect procedure."""
+
+    def __init__(self, op: str, code: str, message: str) -> None:
+        super().__init__(f"{op}: {code} ({message})")
+        self.op = op
+        self.code = code
+
+
+# -- tools -----------------------------------------------------------------------------
+
+
+class TopError(TradeActorsError):
+    """The endpoint could not be scraped (unreachable, an HTTP error, not Prometheus text)."""
+
+
+class WaitTimeoutError(TradeActorsError, AssertionError):
+    """What a test waited for did not happen in time (an AssertionError, for pytest)."""

@@ -34,6 +34,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tradeactors.errors import TopError
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping
@@ -67,10 +69,6 @@ _PIPE_WIDTH = 240
 
 Buckets = tuple[tuple[float, float], ...]
 """A histogram: ``(upper bound, cumulative count)`` pairs, ascending, ``inf`` last."""
-
-
-class TopError(Exception):
-    """The endpoint could not be scraped (unreachable, an HTTP error, not Prometheus text)."""
 
 
 # -- snapshots: one scrape, parsed ---------------------------------------------------

@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tradeactors.config import load_config
+from tradeactors.core.messages import OrderUpdate, SubmitOrder
 from tradeactors.supervision import ActorStarted
-from tradeactors.trading.messages import OrderUpdate, SubmitOrder
 from tradeactors.trading.system import TradingSystem
 
 ROOT = Path(__file__).resolve().parents[2]

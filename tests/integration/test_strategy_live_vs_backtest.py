@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tradeactors.actors.marketdata import BookActor, ReplayFeed, book_name
+from tradeactors.actors.strategy import GetStrategyReport, StrategyActor
 from tradeactors.backtest.engine import BacktestConfig, run_backtest
 from tradeactors.core.instrument import Instrument
-from tradeactors.strategy.actor import GetStrategyReport, StrategyActor
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ChildSpec, SupervisorSpec
 from tradeactors.supervision import Strategy as Restarts

@@ -11,9 +11,9 @@ from rich.console import Console
 from trading_helpers import TradingEvents
 
 from tradeactors.config import Config
+from tradeactors.core.messages import OrderUpdate, VenueStatus
 from tradeactors.observability import serve_metrics
 from tradeactors.top import actor_rows, fetch_snapshot, run_top
-from tradeactors.trading.messages import OrderUpdate, VenueStatus
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:

@@ -26,12 +26,12 @@ from trading_helpers import (
     wait_open_at_venue,
 )
 
+from tradeactors.actors.order_manager import ReconciliationReport
+from tradeactors.actors.risk import GetRiskReport
 from tradeactors.core.killswitch import KillSwitchChanged
+from tradeactors.core.messages import OrderUpdate, VenueStatus
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import ActorStarted
-from tradeactors.trading.messages import OrderUpdate, VenueStatus
-from tradeactors.trading.order_manager import ReconciliationReport
-from tradeactors.trading.risk_actor import GetRiskReport
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:

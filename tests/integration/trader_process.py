@@ -12,8 +12,8 @@ import threading
 import msgspec
 
 from tradeactors.config import Config
+from tradeactors.core.messages import OrderUpdate, SubmitOrder
 from tradeactors.observability import configure_logging
-from tradeactors.trading.messages import OrderUpdate, SubmitOrder
 from tradeactors.trading.system import TradingSystem
 
 

@@ -11,8 +11,8 @@ import websocket
 
 from tradeactors.config import Config
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import SubmitOrder
 from tradeactors.exchange.orderentry import sign
-from tradeactors.trading.messages import SubmitOrder
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 from tradeactors._websocket import close, connect
 from tradeactors.core.instrument import ParseError
 from tradeactors.core.messages import Message
-from tradeactors.errors import TradeActorsError
+from tradeactors.errors import FeedDisconnectedError, FeedStaleError
 from tradeactors.strategy.api import TradeTick
 from tradeactors.supervision import SupervisedActor
 from tradeactors.venues import binance, kraken
@@ -511,14 +511,6 @@ class BookActor(SupervisedActor):
             report.ticker_mismatches = mismatches
             report.ticker_persistent_mismatches = persistent
         return report
-
-
-class FeedDisconnectedError(TradeActorsError):
-    """The venue's websocket closed or failed; the feed crashes so its supervisor reconnects."""
-
-
-class FeedStaleError(TradeActorsError):
-    """No frame arrived for longer than the staleness limit; the feed reconnects."""
 
 
 class _Received(Message, frozen=True, kw_only=True, tag=True):

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 import structlog
 
+from tradeactors.core.messages import TIME_IN_FORCE, OrderUpdate
 from tradeactors.core.orders import OrderStatus, Position
 from tradeactors.strategy.api import ENDED, OrderTracking, TradeTick, describe
-from tradeactors.trading.messages import TIME_IN_FORCE, OrderUpdate
 from tradeactors.venues import binance
 
 if TYPE_CHECKING:

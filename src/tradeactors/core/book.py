@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from tradeactors.errors import BookError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -21,10 +23,6 @@ __all__ = ["BookError", "BookView", "Level", "OrderBook"]
 
 Level = tuple[int, int]
 """``(price in ticks, size in lots)``."""
-
-
-class BookError(AssertionError):
-    """The book broke one of its invariants (a bug, or a venue stream applied wrongly)."""
 
 
 class BookView(msgspec.Struct, frozen=True, kw_only=True, tag=True):

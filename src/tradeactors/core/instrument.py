@@ -12,13 +12,9 @@ import functools
 
 import msgspec
 
-from tradeactors.errors import ConfigError, TradeActorsError
+from tradeactors.errors import ConfigError, ParseError
 
 __all__ = ["Instrument", "LevelParser", "ParseError", "decimal_places", "parse_units"]
-
-
-class ParseError(TradeActorsError, ValueError):
-    """A venue string is not a valid non-negative amount for this instrument."""
 
 
 def decimal_places(text: str) -> int:

@@ -20,7 +20,7 @@ import enum
 import itertools
 from fractions import Fraction
 
-from tradeactors.errors import TradeActorsError
+from tradeactors.errors import IllegalTransitionError
 
 __all__ = [
     "TRANSITIONS",
@@ -110,16 +110,6 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.CANCELLED, T.FILL): S.FILLED,
 }
 del S, T
-
-
-class IllegalTransitionError(TradeActorsError):
-    """An order was asked to do something its state does not allow."""
-
-    def __init__(self, client_order_id: str, status: OrderStatus, trigger: Trigger) -> None:
-        super().__init__(f"order {client_order_id!r} cannot {trigger.value} while {status.value}")
-        self.client_order_id = client_order_id
-        self.status = status
-        self.trigger = trigger
 
 
 class Order:

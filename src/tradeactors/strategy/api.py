@@ -2,7 +2,7 @@
 
 A strategy is a plain object. It never touches threads, sockets or the clock: it
 reacts to callbacks and acts through its `StrategyContext`. The same object runs live
-inside `tradeactors.strategy.actor.StrategyActor` (the context talks to risk and the
+inside `tradeactors.actors.strategy.StrategyActor` (the context talks to risk and the
 order manager) and offline in `tradeactors.backtest` (the context talks to a simulated
 venue), and gives the same decisions for the same inputs.
 
@@ -22,7 +22,7 @@ Guarantees, in both homes: no callback runs inside a ``ctx`` call (what a comman
 causes arrives later, as its own callback); ``ctx.position`` and ``ctx.open_orders()``
 already include an update when ``on_order_update``/``on_fill`` get it; nothing is
 called after ``on_stop``. Book views name their instrument ``venue:symbol``
-(`tradeactors.trading.messages.symbol_of` gives the symbol); trades name the symbol.
+(`tradeactors.core.messages.symbol_of` gives the symbol); trades name the symbol.
 There is no way to cancel a timer: set it again to replace it, or ignore it when due.
 """
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from tradeactors.core.book import BookView
-    from tradeactors.trading.messages import OrderUpdate
+    from tradeactors.core.messages import OrderUpdate
 
 __all__ = ["ENDED", "OpenOrder", "OrderTracking", "Strategy", "StrategyContext", "TradeTick"]
 

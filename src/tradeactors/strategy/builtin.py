@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.core.book import BookView
+    from tradeactors.core.messages import OrderUpdate
     from tradeactors.strategy.api import StrategyContext, TradeTick
-    from tradeactors.trading.messages import OrderUpdate
 
 __all__ = [
     "BUILTINS",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from tradeactors.errors import WaitTimeoutError
 from tradeactors.supervision._actor import SupervisedActor
 
 if TYPE_CHECKING:
@@ -17,10 +18,6 @@ if TYPE_CHECKING:
     from tradeactors.supervision._events import SupervisionEvent
 
 __all__ = ["EventRecorder", "Inbox", "Probe", "WaitTimeoutError"]
-
-
-class WaitTimeoutError(AssertionError):
-    """What a test waited for did not happen in time."""
 
 
 class _Waitable:

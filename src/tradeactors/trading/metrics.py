@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from tradeactors.core.messages import OrderUpdate, VenueStatus
 from tradeactors.core.risk import TradingState
-from tradeactors.trading.messages import OrderUpdate, VenueStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from prometheus_client import CollectorRegistry
 
+    from tradeactors.actors.order_manager import OrderStore
     from tradeactors.trading.gate import TradingGate
-    from tradeactors.trading.order_manager import OrderStore
 
 __all__ = ["TradingMetrics"]
 

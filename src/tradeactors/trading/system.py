@@ -33,21 +33,34 @@ import msgspec
 import structlog
 
 from tradeactors._websocket import connect
+from tradeactors.actors.gateway import ConnectionLinks, Credentials, SimGateway
+from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.actors.marketdata import BookActor, LiveFeed, book_name
-from tradeactors.clock import Clock, SystemClock
-from tradeactors.config import Config
-from tradeactors.core.instrument import Instrument
-from tradeactors.core.killswitch import KillSwitchChanged, TripSource
-from tradeactors.core.orders import ClientOrderIds
-from tradeactors.core.risk import RiskLimits, TradingState
-from tradeactors.errors import ConfigError
-from tradeactors.strategy import make_strategy
-from tradeactors.strategy.actor import (
+from tradeactors.actors.order_manager import OrderManagerActor, OrdersReport, OrderStore
+from tradeactors.actors.risk import ReleaseOrder, RiskActor
+from tradeactors.actors.strategy import (
     GetStrategyReport,
     StrategyActor,
     StrategyReport,
     book_mailbox,
 )
+from tradeactors.clock import Clock, SystemClock
+from tradeactors.config import Config
+from tradeactors.core.instrument import Instrument
+from tradeactors.core.killswitch import KillSwitchChanged, TripSource
+from tradeactors.core.messages import (
+    CancelOrder,
+    GetOrders,
+    OrderUpdate,
+    PlaceOrder,
+    SubmitOrder,
+    VenueDown,
+    denied_update,
+)
+from tradeactors.core.orders import ClientOrderIds
+from tradeactors.core.risk import RiskLimits, TradingState
+from tradeactors.errors import ConfigError
+from tradeactors.strategy import make_strategy
 from tradeactors.supervision import (
     Backoff,
     ChildSpec,
@@ -58,20 +71,7 @@ from tradeactors.supervision import (
 )
 from tradeactors.supervision._events import Subscribers
 from tradeactors.trading.gate import TradingGate
-from tradeactors.trading.gateway import ConnectionLinks, Credentials, SimGateway
-from tradeactors.trading.killswitch_actor import KillSwitchActor
-from tradeactors.trading.messages import (
-    CancelOrder,
-    GetOrders,
-    OrderUpdate,
-    PlaceOrder,
-    SubmitOrder,
-    VenueDown,
-    denied_update,
-)
 from tradeactors.trading.metrics import TradingMetrics
-from tradeactors.trading.order_manager import OrderManagerActor, OrdersReport, OrderStore
-from tradeactors.trading.risk_actor import ReleaseOrder, RiskActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,14 +19,12 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
+from tradeactors.errors import CaptureFormatError
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["CaptureFormatError", "Frame", "read_capture", "read_cryptofeed", "read_hftbacktest"]
-
-
-class CaptureFormatError(ValueError):
-    """A capture line is not in the format its reader expects."""
 
 
 class Frame(msgspec.Struct, frozen=True, kw_only=True):

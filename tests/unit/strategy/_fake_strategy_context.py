@@ -15,8 +15,8 @@ from typing import Any
 import structlog
 
 from tradeactors.core.book import BookView
+from tradeactors.core.messages import OrderUpdate
 from tradeactors.strategy.api import OpenOrder, Strategy, TradeTick
-from tradeactors.trading.messages import OrderUpdate
 
 NS = 1_000_000_000
 T0 = 1_723_161_254 * NS  # the ETHUSDT capture's first second

@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
+from tradeactors.actors.strategy import GetStrategyReport, StrategyActor, book_mailbox
 from tradeactors.core.book import BookView
-from tradeactors.strategy.actor import GetStrategyReport, StrategyActor, book_mailbox
+from tradeactors.core.messages import CancelAllOrders, OrderUpdate, SubmitOrder
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ActorStarted, ChildSpec, SupervisedActor, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
-from tradeactors.trading.messages import CancelAllOrders, OrderUpdate, SubmitOrder
 
 pytestmark = pytest.mark.supervision
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.book import BookView
-from tradeactors.supervision import SupervisedActor
-from tradeactors.trading.messages import (
+from tradeactors.core.messages import (
     Accepted,
     ExposureSnapshot,
     Filled,
     GetExposure,
     SubmitOrder,
 )
+from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
     from tradeactors.supervision import Address

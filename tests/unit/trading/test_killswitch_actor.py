@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import pytest
 from _trading_probes import Flush, book, flush, received
 
+from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
+from tradeactors.core.messages import CancelAllOrders
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import ChildSpec, Supervisor, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
 from tradeactors.trading.gate import TradingGate
-from tradeactors.trading.killswitch_actor import KillSwitchActor
-from tradeactors.trading.messages import CancelAllOrders
 
 pytestmark = pytest.mark.supervision
 

@@ -16,13 +16,17 @@ from _trading_probes import (
     submit,
 )
 
+from tradeactors.actors.order_manager import (
+    CancelAtVenue,
+    OrderInfo,
+    OrderManagerActor,
+    OrdersReport,
+    OrderStore,
+    ReconciliationReport,
+)
 from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import TripSource
-from tradeactors.core.risk import TradingState
-from tradeactors.supervision import ActorStarted, ChildSpec, Supervisor, SupervisorSpec
-from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
-from tradeactors.trading.gate import TradingGate
-from tradeactors.trading.messages import (
+from tradeactors.core.messages import (
     Cancelled,
     CancelOrder,
     ExposureChange,
@@ -38,14 +42,10 @@ from tradeactors.trading.messages import (
     VenueOrder,
     VenueStatus,
 )
-from tradeactors.trading.order_manager import (
-    CancelAtVenue,
-    OrderInfo,
-    OrderManagerActor,
-    OrdersReport,
-    OrderStore,
-    ReconciliationReport,
-)
+from tradeactors.core.risk import TradingState
+from tradeactors.supervision import ActorStarted, ChildSpec, Supervisor, SupervisorSpec
+from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
+from tradeactors.trading.gate import TradingGate
 
 pytestmark = pytest.mark.supervision
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradeactors.trading.order_manager import OrderStore
+from tradeactors.actors.order_manager import OrderStore
 
 
 def test_the_watermark_is_the_last_id_below_which_nothing_is_missing():
@@ -32,9 +32,9 @@ def test_every_id_is_applied_once_whatever_the_order_and_repeats(ids):
 
 
 def test_prune_forgets_only_the_oldest_closed_orders_beyond_the_limit():
+    from tradeactors.actors.order_manager import _Tracked
+    from tradeactors.core.messages import SubmitOrder
     from tradeactors.core.orders import Order, Trigger
-    from tradeactors.trading.messages import SubmitOrder
-    from tradeactors.trading.order_manager import _Tracked
 
     store = OrderStore(keep_closed=3)
     for i in range(8):

@@ -8,20 +8,20 @@ from typing import Any
 import pytest
 from _trading_probes import SYMBOL, VENUE, ExposureSource, book, flush, received, submit
 
+from tradeactors.actors.risk import GetRiskReport, RiskActor, RiskReport
 from tradeactors.clock import FakeClock
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.risk import RiskLimits, TradingState
-from tradeactors.supervision import ChildSpec, Supervisor, SupervisorSpec
-from tradeactors.supervision.testing import Inbox, Probe
-from tradeactors.trading.gate import TradingGate
-from tradeactors.trading.messages import (
+from tradeactors.core.messages import (
     ExposureChange,
     ExposureSnapshot,
     OrderUpdate,
     PlaceOrder,
     SubmitOrder,
 )
-from tradeactors.trading.risk_actor import GetRiskReport, RiskActor, RiskReport
+from tradeactors.core.risk import RiskLimits, TradingState
+from tradeactors.supervision import ChildSpec, Supervisor, SupervisorSpec
+from tradeactors.supervision.testing import Inbox, Probe
+from tradeactors.trading.gate import TradingGate
 
 pytestmark = pytest.mark.supervision
 

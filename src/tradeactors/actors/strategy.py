@@ -19,19 +19,19 @@ import msgspec
 
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
-from tradeactors.core.messages import Message
-from tradeactors.core.orders import ClientOrderIds, OrderStatus
-from tradeactors.core.risk import TradingState
-from tradeactors.strategy.api import OrderTracking, Strategy, TradeTick, describe
-from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
-from tradeactors.trading.messages import (
+from tradeactors.core.messages import (
     CancelAllOrders,
     CancelOrder,
+    Message,
     OrderUpdate,
     SubmitOrder,
     VenueStatus,
     symbol_of,
 )
+from tradeactors.core.orders import ClientOrderIds, OrderStatus
+from tradeactors.core.risk import TradingState
+from tradeactors.strategy.api import OrderTracking, Strategy, TradeTick, describe
+from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable

@@ -29,30 +29,30 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors._websocket import close, connect
-from tradeactors.core.messages import Message
-from tradeactors.core.ratelimit import TokenBucket
-from tradeactors.core.risk import TradingState
-from tradeactors.errors import TradeActorsError
-from tradeactors.exchange.orderentry import sign
-from tradeactors.supervision import SupervisedActor
-from tradeactors.trading.messages import (
-    Accepted,
-    Cancelled,
-    CancelRejected,
-    Filled,
-    LastExecutionId,
-    PlaceOrder,
-    Reconciliation,
-    Rejected,
-    VenueOrder,
-)
-from tradeactors.trading.order_manager import (
+from tradeactors.actors.order_manager import (
     CancelAllDone,
     CancelAtVenue,
     CancelEverythingAtVenue,
     FetchFills,
     FillsFetched,
 )
+from tradeactors.core.messages import (
+    Accepted,
+    Cancelled,
+    CancelRejected,
+    Filled,
+    LastExecutionId,
+    Message,
+    PlaceOrder,
+    Reconciliation,
+    Rejected,
+    VenueOrder,
+)
+from tradeactors.core.ratelimit import TokenBucket
+from tradeactors.core.risk import TradingState
+from tradeactors.errors import GatewayError, VenueDisconnectedError, VenueRequestError
+from tradeactors.exchange.orderentry import sign
+from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
     import websocket
@@ -69,23 +69,6 @@ __all__ = [
     "VenueDisconnectedError",
     "VenueRequestError",
 ]
-
-
-class GatewayError(TradeActorsError):
-    """Base of the gateway's errors."""
-
-
-class VenueDisconnectedError(GatewayError):
-    """The order-entry connection dropped: the gateway fails so its supervisor acts."""
-
-
-class VenueRequestError(GatewayError):
-    """The venue refused a request of the (re)connect procedure."""
-
-    def __init__(self, op: str, code: str, message: str) -> None:
-        super().__init__(f"{op}: {code} ({message})")
-        self.op = op
-        self.code = code
 
 
 class Credentials:

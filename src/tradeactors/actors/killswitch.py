@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
-from tradeactors.core.messages import Message
+from tradeactors.core.messages import CancelAllOrders, Message, symbol_of
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import SupervisedActor
-from tradeactors.trading.messages import CancelAllOrders, symbol_of
 
 if TYPE_CHECKING:
     from tradeactors.clock import Timer

@@ -26,7 +26,17 @@ import msgspec
 
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource
-from tradeactors.core.messages import Message
+from tradeactors.core.messages import (
+    TIME_IN_FORCE,
+    ExposureChange,
+    ExposureSnapshot,
+    GetExposure,
+    Message,
+    PlaceOrder,
+    SubmitOrder,
+    denied_update,
+    symbol_of,
+)
 from tradeactors.core.orders import Position
 from tradeactors.core.risk import (
     DenyReason,
@@ -36,16 +46,6 @@ from tradeactors.core.risk import (
     TradingState,
 )
 from tradeactors.supervision import SupervisedActor
-from tradeactors.trading.messages import (
-    TIME_IN_FORCE,
-    ExposureChange,
-    ExposureSnapshot,
-    GetExposure,
-    PlaceOrder,
-    SubmitOrder,
-    denied_update,
-    symbol_of,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,16 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tradeactors.core.orders import (
-    IllegalTransitionError,
-    Ledger,
-    Order,
-    OrderStatus,
-    Trigger,
-)
-from tradeactors.core.risk import TradingState
-from tradeactors.supervision import SupervisedActor
-from tradeactors.trading.messages import (
+from tradeactors.core.messages import (
     TIME_IN_FORCE,
     Accepted,
     CancelAllOrders,
@@ -50,6 +41,15 @@ from tradeactors.trading.messages import (
     VenueStatus,
     denied_update,
 )
+from tradeactors.core.orders import (
+    IllegalTransitionError,
+    Ledger,
+    Order,
+    OrderStatus,
+    Trigger,
+)
+from tradeactors.core.risk import TradingState
+from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
