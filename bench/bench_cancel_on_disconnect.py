@@ -329,7 +329,7 @@ def rest_orders(
     system: Any, venue: Any, recorder: Recorder, orders: int, timeout: float
 ) -> list[str]:
     """Rest ``orders`` buy orders far under the mid; return once all are accepted."""
-    from tradeactors.core.messages import SubmitOrder  # noqa: PLC0415
+    from tradeactors.core.messages import Side, SubmitOrder  # noqa: PLC0415
 
     ids = [system.new_order_id() for _ in range(orders)]
     for k, client_order_id in enumerate(ids):
@@ -338,7 +338,7 @@ def rest_orders(
                 client_order_id=client_order_id,
                 venue="sim",
                 instrument=SYMBOL,
-                buy=True,
+                side=Side.BUY,
                 price=MID - OFFSET - k,
                 quantity=1,
             )

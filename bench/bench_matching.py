@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from _provenance import git_state, machine_info
-from tradeactors.exchange.matching import Filled, MatchingEngine, OrderAccepted, Side, TimeInForce
+from tradeactors.exchange.matching import (
+    EngineAccepted,
+    EngineFilled,
+    MatchingEngine,
+    Side,
+    TimeInForce,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -69,9 +75,9 @@ def run(stream: list[tuple[Any, ...]]) -> tuple[float, int, int]:
                 market=kind == "market",
             )
         for event in events:
-            if isinstance(event, Filled):
+            if isinstance(event, EngineFilled):
                 fills += 1
-            elif isinstance(event, OrderAccepted):
+            elif isinstance(event, EngineAccepted):
                 accepted += 1
     seconds = (time.perf_counter_ns() - started) / 1e9
     engine.check_invariants()

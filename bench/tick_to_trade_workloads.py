@@ -36,7 +36,7 @@ from tradeactors.actors.risk import RiskActor
 from tradeactors.actors.strategy import StrategyActor, book_mailbox
 from tradeactors.clock import SystemClock
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.messages import LastExecutionId, PlaceOrder, Reconciliation
+from tradeactors.core.messages import LastExecutionId, PlaceOrder, Reconciliation, Side, TimeInForce
 from tradeactors.core.risk import RiskLimits
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ChildSpec, SupervisedActor, Supervisor, SupervisorSpec
@@ -115,7 +115,7 @@ class Trigger(Strategy):
         if covered:
             # queued before submitting: the gateway may write it before submit returns
             self._recorder.submitted.append(covered)
-            ctx.submit(buy=True, price=1, quantity=1, tif="ioc")
+            ctx.submit(side=Side.BUY, price=1, quantity=1, tif=TimeInForce.IOC)
 
 
 class TimedGateway(SimGateway):
@@ -143,7 +143,7 @@ class SinkGateway(SupervisedActor):
     def on_start(self) -> None:
         om = self.context.address_of(self._om_path)
         om.ask(LastExecutionId(venue=VENUE), timeout=WAIT)
-        om.ask(Reconciliation(venue=VENUE, open_orders=[], fills=[]), timeout=WAIT)
+        om.ask(Reconciliation(venue=VENUE, open_orders=(), fills=()), timeout=WAIT)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, PlaceOrder):
@@ -154,11 +154,11 @@ class SinkGateway(SupervisedActor):
                     "op": "place",
                     "id": self._ids,
                     "client_order_id": order.client_order_id,
-                    "side": "buy" if order.buy else "sell",
+                    "side": str(order.side),
                     "price": INSTRUMENT.format_price(order.price),
                     "quantity": INSTRUMENT.format_size(order.quantity),
                     "type": "limit",
-                    "tif": order.tif,
+                    "tif": str(order.tif),
                     "post_only": order.post_only,
                 }
             )

@@ -44,7 +44,7 @@ def main() -> int:
         # Runs in the emitting actor's greenlet: short, no blocking, no long loops.
         if isinstance(event, OrderUpdate) and event.fill_quantity:
             fills.append(event)
-            side = "buy" if event.buy else "sell"
+            side = event.side
             size = instrument.format_size(event.fill_quantity)
             print(f"fill: {side} {size} @ {instrument.format_price(event.fill_price)}")
             if len(fills) >= FILLS_WANTED:

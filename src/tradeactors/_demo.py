@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 
+from tradeactors.core.messages import Message
 from tradeactors.observability import serve_metrics
 from tradeactors.supervision import (
     ChildSpec,
@@ -33,32 +33,32 @@ if TYPE_CHECKING:
     from tradeactors.config import Config
 
 
-class Order(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class DemoOrder(Message, frozen=True, kw_only=True, tag=True):
     """A numbered order from the ticker."""
 
     number: int
 
 
-class Priced(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class Priced(Message, frozen=True, kw_only=True, tag=True):
     """An order the pricer handled."""
 
     number: int
 
 
-class _Tick(msgspec.Struct, frozen=True, tag=True):
+class _DemoTick(Message, frozen=True, kw_only=True, tag=True):
     pass
 
 
-class _Count(msgspec.Struct, frozen=True, tag=True):
+class _Count(Message, frozen=True, kw_only=True, tag=True):
     pass
 
 
-class _Halt(msgspec.Struct, frozen=True, tag=True):
+class _Halt(Message, frozen=True, kw_only=True, tag=True):
     pass
 
 
 class Ticker(SupervisedActor):
-    """Sends an `Order` to the pricer every ``interval`` seconds until halted."""
+    """Sends a `DemoOrder` to the pricer every ``interval`` seconds until halted."""
 
     def __init__(self, interval: float) -> None:
         super().__init__()
@@ -72,16 +72,16 @@ class Ticker(SupervisedActor):
 
     def _schedule(self) -> None:
         me = self.context.address
-        self._timer = self.context.clock.call_later(self._interval, lambda: me.tell(_Tick()))
+        self._timer = self.context.clock.call_later(self._interval, lambda: me.tell(_DemoTick()))
 
     def on_stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Tick) and not self._halted:
+        if isinstance(message, _DemoTick) and not self._halted:
             self._sent += 1
-            self.context.address_of("desk/pricer").tell(Order(number=self._sent))
+            self.context.address_of("desk/pricer").tell(DemoOrder(number=self._sent))
             self._schedule()
         elif isinstance(message, _Halt):
             self._halted = True
@@ -97,7 +97,7 @@ class Pricer(SupervisedActor):
         self._crash_every = crash_every
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Order):
+        if isinstance(message, DemoOrder):
             if message.number % self._crash_every == 0:
                 raise ValueError(f"cannot price order {message.number}")
             self.context.address_of("desk/ledger").tell(Priced(number=message.number))

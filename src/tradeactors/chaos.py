@@ -475,7 +475,8 @@ def _unknown_orders(system: TradingSystem, exchange: SimExchange) -> Verdict:
 
 def _book_matches(system: TradingSystem, exchange: SimExchange) -> Verdict:
     """After recovery, the book actor's top levels equal the venue's."""
-    from tradeactors.actors.marketdata import GetBook, GetReport, book_name  # noqa: PLC0415
+    from tradeactors.actors.marketdata import book_name  # noqa: PLC0415
+    from tradeactors.core.messages import GetBook, GetReport  # noqa: PLC0415
 
     path = f"market_data/{book_name(system.instrument.symbol)}"
     exchange.pause()

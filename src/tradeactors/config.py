@@ -64,8 +64,15 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     127.0.0.1 (free ports) and, if ``secret_env`` is not set, gives it and the gateway
     a fresh random secret. With URLs given it connects to that exchange (the secret
     must then be in the environment variable ``secret_env``).
+
+    ``kind`` picks the venue adapter (`tradeactors.venues.adapter`): ``sim`` today is
+    the only built-in kind with order entry (``binance`` and ``kraken`` have market
+    data only, and are refused here until their order entry exists); a kind a program
+    registered with `register_venue` before loading the config works too. ``name`` is
+    the venue's name in the system (paths such as ``execution/gateway.sim``).
     """
 
+    kind: str = "sim"
     name: str = "sim"
     symbol: str = "BTCUSDT"
     tick_size: str = "0.01"
@@ -158,6 +165,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     supervision: SupervisionConfig = SupervisionConfig()
     metrics: MetricsConfig = MetricsConfig()
     venue: VenueConfig = VenueConfig()
+    venues: tuple[VenueConfig, ...] = ()  # [[venues]]: one entry for now (or use [venue])
     execution: ExecutionConfig = ExecutionConfig()
     risk: RiskConfig = RiskConfig()
     killswitch: KillSwitchConfig = KillSwitchConfig()
@@ -165,7 +173,13 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     run: RunConfig = RunConfig()
     demo: DemoConfig = DemoConfig()
 
+    @property
+    def all_venues(self) -> tuple[VenueConfig, ...]:
+        """The venues the system trades at: ``[[venues]]``, or else ``[venue]``."""
+        return self.venues or (self.venue,)
+
     def __post_init__(self) -> None:
+        self._check_venues()
         if self.strategy.name != "none":
             from tradeactors.strategy import make_strategy  # noqa: PLC0415 - a cycle otherwise
 
@@ -194,6 +208,25 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError("demo.tick_interval must be positive")
         if not self.demo.duration > 0:
             raise ConfigError("demo.duration must be positive")
+
+    def _check_venues(self) -> None:
+        from tradeactors.venues.adapter import venue_adapter  # noqa: PLC0415 - lazy registry
+
+        if len(self.venues) > 1:
+            raise ConfigError(
+                "venues: one venue per system for now (several come with many instruments)"
+            )
+        if self.venues and self.venue != VenueConfig():
+            raise ConfigError("give either [venue] or [[venues]], not both")
+        if self.venues:
+            # one venue: the rest of the system reads it as [venue]
+            msgspec.structs.force_setattr(self, "venue", self.venues[0])
+        for index, venue in enumerate(self.all_venues):
+            where = f"venues[{index}]" if self.venues else "venue"
+            try:
+                venue_adapter(venue.kind, trading=True)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.kind: {exc}") from exc
 
 
 def load_config(path: str | Path | None = None) -> Config:

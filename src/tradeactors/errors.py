@@ -21,6 +21,7 @@ __all__ = [
     "ConfigError",
     "FeedDisconnectedError",
     "FeedStaleError",
+    "FrameDroppedError",
     "GatewayError",
     "IllegalTransitionError",
     "InjectedFaultError",
@@ -146,6 +147,14 @@ class FeedDisconnectedError(TradeActorsError):
 
 class FeedStaleError(TradeActorsError):
     """No frame arrived for longer than the staleness limit; the feed reconnects."""
+
+
+class FrameDroppedError(TradeActorsError):
+    """A venue frame is malformed or of no use; the feed counts it under ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"frame dropped: {reason}")
+        self.reason = reason
 
 
 # -- orders and venues ---------------------------------------------------------------------

@@ -20,12 +20,12 @@ from tradeactors.actors.marketdata import (
     BookActor,
     BookReport,
     FeedStats,
-    GetReport,
     MarketDataMetrics,
     ReplayFeed,
     book_name,
 )
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import GetReport
 from tradeactors.errors import TradeActorsError
 from tradeactors.supervision import ChildSpec, Strategy, Supervisor, SupervisorSpec
 from tradeactors.venues import binance, kraken

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tradeactors.config import load_config
-from tradeactors.core.messages import OrderUpdate, SubmitOrder
+from tradeactors.core.messages import OrderUpdate, Side, SubmitOrder
 from tradeactors.supervision import ActorStarted
 from tradeactors.trading.system import TradingSystem
 
@@ -482,7 +482,7 @@ def test_every_metric_and_label_the_dashboard_queries_exists_in_a_live_registry(
         too_big = system.new_order_id()
         system.submit(
             SubmitOrder(
-                client_order_id=too_big, venue="sim", instrument="BTCUSDT", buy=True,
+                client_order_id=too_big, venue="sim", instrument="BTCUSDT", side=Side.BUY,
                 price=100_000, quantity=10_000,
             )
         )  # fmt: skip

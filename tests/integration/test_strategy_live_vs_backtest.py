@@ -16,6 +16,7 @@ from tradeactors.actors.marketdata import BookActor, ReplayFeed, book_name
 from tradeactors.actors.strategy import GetStrategyReport, StrategyActor
 from tradeactors.backtest.engine import BacktestConfig, run_backtest
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import Side
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ChildSpec, SupervisorSpec
 from tradeactors.supervision import Strategy as Restarts
@@ -46,7 +47,7 @@ class JoinTheBid(Strategy):
         if self.last is not None:
             ctx.cancel(self.last)
             self.decisions.append(("cancel",))
-        self.last = ctx.submit(buy=True, price=best[0], quantity=1)
+        self.last = ctx.submit(side=Side.BUY, price=best[0], quantity=1)
         self.decisions.append(("buy", best[0], 1))
 
 

@@ -12,7 +12,7 @@ import threading
 import msgspec
 
 from tradeactors.config import Config
-from tradeactors.core.messages import OrderUpdate, SubmitOrder
+from tradeactors.core.messages import OrderUpdate, Side, SubmitOrder
 from tradeactors.observability import configure_logging
 from tradeactors.trading.system import TradingSystem
 
@@ -47,7 +47,7 @@ def main() -> None:
                 client_order_id=system.new_order_id(),
                 venue="sim",
                 instrument="BTCUSDT",
-                buy=True,
+                side=Side.BUY,
                 price=99_700,
                 quantity=2,
             )

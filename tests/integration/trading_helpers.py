@@ -11,7 +11,7 @@ import websocket
 
 from tradeactors.config import Config
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.messages import SubmitOrder
+from tradeactors.core.messages import Side, SubmitOrder, TimeInForce
 from tradeactors.exchange.orderentry import sign
 
 if TYPE_CHECKING:
@@ -88,7 +88,14 @@ class TradingEvents:
         return self.of(kind, **fields)
 
 
-def submit(system: TradingSystem, *, buy: bool, price: int, quantity: int, tif: str = "gtc") -> str:
+def submit(
+    system: TradingSystem,
+    *,
+    side: Side,
+    price: int,
+    quantity: int,
+    tif: TimeInForce = TimeInForce.GTC,
+) -> str:
     """Submit an order through risk; returns its client order id."""
     client_order_id = system.new_order_id()
     system.submit(
@@ -96,7 +103,7 @@ def submit(system: TradingSystem, *, buy: bool, price: int, quantity: int, tif: 
             client_order_id=client_order_id,
             venue="sim",
             instrument=SYMBOL,
-            buy=buy,
+            side=side,
             price=price,
             quantity=quantity,
             tif=tif,
@@ -107,7 +114,7 @@ def submit(system: TradingSystem, *, buy: bool, price: int, quantity: int, tif: 
 
 def resting_buy(system: TradingSystem, quantity: int = 5) -> str:
     """A buy 300 ticks under the mid (nobody sells there); returns its id."""
-    return submit(system, buy=True, price=MID - 300, quantity=quantity)
+    return submit(system, side=Side.BUY, price=MID - 300, quantity=quantity)
 
 
 def open_at_venue(venue: SimExchange, account: str = "demo") -> int:

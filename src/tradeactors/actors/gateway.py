@@ -29,23 +29,22 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors._websocket import close, connect
-from tradeactors.actors.order_manager import (
+from tradeactors.core.messages import (
     CancelAllDone,
     CancelAtVenue,
     CancelEverythingAtVenue,
+    CancelRejected,
     FetchFills,
     FillsFetched,
-)
-from tradeactors.core.messages import (
-    Accepted,
-    Cancelled,
-    CancelRejected,
-    Filled,
     LastExecutionId,
     Message,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
     PlaceOrder,
     Reconciliation,
-    Rejected,
+    Side,
     VenueOrder,
 )
 from tradeactors.core.ratelimit import TokenBucket
@@ -270,20 +269,20 @@ class SimGateway(SupervisedActor):
             self._request("cancel_all_after", timeout=self._cancel_all_after)
         om = self.context.address_of(self._om_path)
         since = om.ask(LastExecutionId(venue=self._venue), timeout=self._timeout)
-        fills = [
+        fills = tuple(
             self._filled(msgspec.convert(f, _Frame)) for f in self._request("fills", since=since)
-        ]
-        orders = [
+        )
+        orders = tuple(
             VenueOrder(
                 order_id=o["order_id"],
                 client_order_id=o["client_order_id"],
-                buy=o["side"] == "buy",
+                side=Side(o["side"]),
                 price=self._instrument.price(o["price"]),
                 remaining=self._instrument.size(o["remaining"]),
                 filled=self._instrument.size(o["filled"]),
             )
             for o in self._request("open_orders")
-        ]
+        )
         self._session = om.ask(
             Reconciliation(venue=self._venue, open_orders=orders, fills=fills),
             timeout=self._timeout,
@@ -383,7 +382,7 @@ class SimGateway(SupervisedActor):
             # the venue's budget is out: wait for it to refill a little, and go first
             self.context.clock.call_later(_RETRY_DELAY, lambda: me.tell(retry))
         elif op == "place":
-            om.tell(Rejected(venue=self._venue, client_order_id=client_order_id, reason=code))
+            om.tell(OrderRejected(venue=self._venue, client_order_id=client_order_id, reason=code))
         elif op == "cancel":
             om.tell(CancelRejected(venue=self._venue, client_order_id=client_order_id, reason=code))
         else:
@@ -393,13 +392,13 @@ class SimGateway(SupervisedActor):
         if frame.event == "fill":
             return self._filled(frame)
         if frame.event == "accepted":
-            return Accepted(
+            return OrderAccepted(
                 venue=self._venue,
                 client_order_id=frame.client_order_id,
                 order_id=frame.order_id or 0,
             )
         if frame.event == "cancelled":
-            return Cancelled(
+            return OrderCanceled(
                 venue=self._venue,
                 client_order_id=frame.client_order_id,
                 order_id=frame.order_id or 0,
@@ -407,20 +406,20 @@ class SimGateway(SupervisedActor):
                 remaining=self._instrument.size(frame.quantity),
             )
         if frame.event == "rejected":
-            return Rejected(
+            return OrderRejected(
                 venue=self._venue, client_order_id=frame.client_order_id, reason=frame.reason
             )
         return None  # "amended": the system never amends
 
-    def _filled(self, frame: _Frame) -> Filled:
+    def _filled(self, frame: _Frame) -> OrderFilled:
         instrument = self._instrument
-        return Filled(
+        return OrderFilled(
             venue=self._venue,
             instrument=instrument.symbol,
             client_order_id=frame.client_order_id,
             order_id=frame.order_id or 0,
             execution_id=frame.execution_id,
-            buy=frame.side == "buy",
+            side=Side(frame.side),
             price=instrument.price(frame.price),
             quantity=instrument.size(frame.quantity),
             remaining=instrument.size(frame.remaining),
@@ -470,7 +469,7 @@ class SimGateway(SupervisedActor):
                 current=self._session,
             )
             self.context.address_of(self._om_path).tell(  # a no-op if already closed there
-                Rejected(
+                OrderRejected(
                     venue=self._venue,
                     client_order_id=order.client_order_id,
                     reason="stale_session",
@@ -480,7 +479,9 @@ class SimGateway(SupervisedActor):
         if self._gate.state is TradingState.HALTED:
             # tripped while the order waited in this mailbox: it never leaves
             self.context.address_of(self._om_path).tell(
-                Rejected(venue=self._venue, client_order_id=order.client_order_id, reason="halted")
+                OrderRejected(
+                    venue=self._venue, client_order_id=order.client_order_id, reason="halted"
+                )
             )
             return
         instrument = self._instrument
@@ -488,11 +489,11 @@ class SimGateway(SupervisedActor):
             "place",
             order.client_order_id,
             client_order_id=order.client_order_id,
-            side="buy" if order.buy else "sell",
+            side=str(order.side),
             price=instrument.format_price(order.price),
             quantity=instrument.format_size(order.quantity),
             type="limit",
-            tif=order.tif,
+            tif=str(order.tif),
             post_only=order.post_only,
         )
 
@@ -503,7 +504,7 @@ class SimGateway(SupervisedActor):
             if self._deferred or not self._budget.take(now, keep=_RESERVE):
                 self.throttled += 1
                 self.context.address_of(self._om_path).tell(
-                    Rejected(venue=self._venue, client_order_id=order_ref, reason="throttled")
+                    OrderRejected(venue=self._venue, client_order_id=order_ref, reason="throttled")
                 )
                 return
         elif self._deferred or not self._budget.take(now):

@@ -22,9 +22,15 @@ from prometheus_client import CollectorRegistry, Counter
 
 from tradeactors._websocket import close, connect
 from tradeactors.core.instrument import ParseError
-from tradeactors.core.messages import Message
+from tradeactors.core.messages import (
+    GetBook,
+    GetReport,
+    Message,
+    Side,
+    SnapshotNeeded,
+    TradeTick,
+)
 from tradeactors.errors import FeedDisconnectedError, FeedStaleError
-from tradeactors.strategy.api import TradeTick
 from tradeactors.supervision import SupervisedActor
 from tradeactors.venues import binance, kraken
 from tradeactors.venues.capture import Frame
@@ -94,22 +100,6 @@ class KrakenUpdate(Message, frozen=True, kw_only=True, tag=True):
     """A Kraken book snapshot or update for the book actor."""
 
     message: kraken.BookMessage
-
-
-class SnapshotNeeded(Message, frozen=True, kw_only=True, tag=True):
-    """A book lost sync and needs a snapshot."""
-
-    symbol: str
-
-
-class GetReport(Message, frozen=True, kw_only=True, tag=True):
-    """Ask an actor for its report."""
-
-
-class GetBook(Message, frozen=True, kw_only=True, tag=True):
-    """Ask a book actor for a `BookView` of its book now (``depth`` levels a side)."""
-
-    depth: int = 10
 
 
 class _Pump(Message, frozen=True, kw_only=True, tag=True):
@@ -468,7 +458,7 @@ class BookActor(SupervisedActor):
                 instrument=self._instrument.symbol,
                 price=self._instrument.price(trade.p),
                 quantity=self._instrument.size(trade.q),
-                buy=not trade.m,  # the buyer was the taker
+                side=Side.SELL if trade.m else Side.BUY,  # m: the buyer was the maker
                 timestamp_ns=trade.T * 1_000_000,
             )
         except ParseError:
@@ -524,7 +514,7 @@ class _Closed(Message, frozen=True, kw_only=True, tag=True):
     reason: str
 
 
-class _Tick(Message, frozen=True, kw_only=True, tag=True):
+class _FeedTick(Message, frozen=True, kw_only=True, tag=True):
     incarnation: int  # a killed predecessor's timer must not start a second chain
 
 
@@ -628,7 +618,7 @@ class LiveFeed(_Feed):
         me, incarnation = self.context.address, self.context.incarnation
         period = max(0.01, min(self._stale_after, self._ping_interval) / 4)
         self._timer = self.context.clock.call_later(
-            period, lambda: me.tell(_Tick(incarnation=incarnation))
+            period, lambda: me.tell(_FeedTick(incarnation=incarnation))
         )
 
     def on_stop(self) -> None:
@@ -660,7 +650,7 @@ class LiveFeed(_Feed):
         elif isinstance(message, _Closed):
             if message.connection == number:
                 raise FeedDisconnectedError(f"{self._url}: {message.reason}")
-        elif isinstance(message, _Tick):
+        elif isinstance(message, _FeedTick):
             if message.incarnation == number:
                 self._on_tick()
         elif isinstance(message, SnapshotNeeded):

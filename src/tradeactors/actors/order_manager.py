@@ -17,26 +17,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from tradeactors.core.messages import (
-    TIME_IN_FORCE,
-    Accepted,
+    CancelAllDone,
     CancelAllOrders,
-    Cancelled,
+    CancelAtVenue,
+    CancelEverythingAtVenue,
     CancelOrder,
     CancelRejected,
+    DenyReason,
     ExposureChange,
     ExposureSnapshot,
-    Filled,
+    FetchFills,
+    FillsFetched,
     GetExposure,
     GetOrders,
     LastExecutionId,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderInfo,
+    OrderRejected,
+    OrdersReport,
     OrderUpdate,
     PlaceOrder,
     Reconciliation,
-    Rejected,
+    ReconciliationReport,
+    Side,
     SubmitOrder,
+    TimeInForce,
     VenueDown,
     VenueStatus,
     denied_update,
@@ -56,6 +64,7 @@ if TYPE_CHECKING:
 
     from tradeactors.trading.gate import TradingGate
 
+# The messages re-exported here live in tradeactors.core.messages (import them there).
 __all__ = [
     "CancelAllDone",
     "CancelAtVenue",
@@ -68,77 +77,6 @@ __all__ = [
     "OrdersReport",
     "ReconciliationReport",
 ]
-
-
-class CancelAtVenue(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """To a gateway: cancel one order."""
-
-    client_order_id: str
-    order_id: int
-
-
-class FetchFills(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """To a gateway: fetch the fills after ``since`` again (one was lost on the link)."""
-
-    since: int
-
-
-class FillsFetched(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """From a gateway: the fills of a `FetchFills` have all been passed on."""
-
-    venue: str
-
-
-class CancelAllDone(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """From a gateway: the venue answered a cancel-all (its cancellations came before)."""
-
-    venue: str
-
-
-class CancelEverythingAtVenue(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """To a gateway: cancel all of the account's orders at its venue."""
-
-    reason: str
-
-
-class ReconciliationReport(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """What a reconciliation found (an event for the host and the log)."""
-
-    venue: str
-    missed_fills: int  # fills the venue had that had not reached us
-    duplicate_fills: int  # fills we had already applied
-    closed: list[str]  # orders we thought open that the venue no longer has
-    unknown_at_venue: list[str]  # orders open at the venue we did not know (cancelled)
-    closed_here_open_there: list[str]  # orders we had closed, open at the venue (cancelled)
-    timestamp_ns: int
-
-
-class OrderInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One order in an `OrdersReport`."""
-
-    client_order_id: str
-    venue: str
-    instrument: str
-    buy: bool
-    price: int
-    quantity: int
-    filled: int
-    status: str
-    order_id: int | None
-
-
-class OrdersReport(msgspec.Struct, frozen=True, kw_only=True):
-    """The order manager's view: orders, positions, venues, counters."""
-
-    orders: list[OrderInfo]
-    open_orders: int
-    positions: dict[str, int]
-    realized: dict[str, float]  # tick * lot units
-    venues: dict[str, bool]  # venue -> up
-    fills: int
-    duplicate_fills: int
-    inconsistencies: int
-    reconciliations: int
 
 
 @dataclass(slots=True)
@@ -273,17 +211,17 @@ class OrderManagerActor(SupervisedActor):
 
     def on_receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
         """Dispatch by message type."""
-        if isinstance(message, Filled):
+        if isinstance(message, OrderFilled):
             self._on_fill(message, reconciling=False)
-        elif isinstance(message, Accepted):
+        elif isinstance(message, OrderAccepted):
             self._on_accepted(message)
-        elif isinstance(message, Cancelled):
+        elif isinstance(message, OrderCanceled):
             self._on_cancelled(message)
         elif isinstance(message, PlaceOrder):
             self._place(message.order)
         elif isinstance(message, CancelOrder):
             self._cancel(message.client_order_id)
-        elif isinstance(message, Rejected):
+        elif isinstance(message, OrderRejected):
             self._on_rejected(message)
         elif isinstance(message, CancelRejected):
             tracked = self._store.orders.get(message.client_order_id)
@@ -337,25 +275,26 @@ class OrderManagerActor(SupervisedActor):
     def _place(self, request: SubmitOrder) -> None:
         store = self._store
         if request.client_order_id in store.orders:
-            self._deny(request, "duplicate_client_order_id", tracked=False)
+            self._deny(request, DenyReason.DUPLICATE_ID, tracked=False)
             return
         if self._gate.state is TradingState.HALTED:
-            self._deny(request, "halted")
+            self._deny(request, DenyReason.HALTED)
             return
         gateway = self._gateways.get(request.venue)
         if gateway is None:
-            self._deny(request, "unknown_venue")
+            self._deny(request, DenyReason.UNKNOWN_VENUE)
             return
         if not self._up[request.venue]:
-            self._deny(request, "venue_down")
+            self._deny(request, DenyReason.VENUE_DOWN)
             return
-        if request.quantity <= 0 or request.price <= 0 or request.tif not in TIME_IN_FORCE:
-            self._deny(request, "invalid_order")  # risk checks this too; never crash on it
+        if request.quantity <= 0 or request.price <= 0 or not TimeInForce.valid(request.tif):
+            # risk checks this too; never crash on it
+            self._deny(request, DenyReason.INVALID_ORDER)
             return
         order = Order(
             request.client_order_id,
             request.instrument,
-            buy=request.buy,
+            side=request.side,
             price=request.price,
             quantity=request.quantity,
         )
@@ -365,7 +304,7 @@ class OrderManagerActor(SupervisedActor):
             PlaceOrder(order=request, session=store.sessions.get(request.venue, 0))
         )
 
-    def _deny(self, request: SubmitOrder, reason: str, *, tracked: bool = True) -> None:
+    def _deny(self, request: SubmitOrder, reason: DenyReason, *, tracked: bool = True) -> None:
         """Refuse an order risk passed; risk stops counting it."""
         update = denied_update(request, reason)
         if tracked:
@@ -418,7 +357,7 @@ class OrderManagerActor(SupervisedActor):
 
     # -- reports coming in ---------------------------------------------------------------
 
-    def _on_accepted(self, report: Accepted) -> None:
+    def _on_accepted(self, report: OrderAccepted) -> None:
         tracked = self._store.orders.get(report.client_order_id)
         if tracked is None:
             self._inconsistent("unknown_order_accepted", report.client_order_id)
@@ -440,7 +379,7 @@ class OrderManagerActor(SupervisedActor):
             tracked.cancel_wanted = False
             self._send_cancel(tracked)
 
-    def _on_fill(self, fill: Filled, *, reconciling: bool) -> bool:
+    def _on_fill(self, fill: OrderFilled, *, reconciling: bool) -> bool:
         """Apply ``fill`` unless its execution id was seen; True if applied."""
         store = self._store
         if not store.record_execution(fill.venue, fill.execution_id):
@@ -450,7 +389,7 @@ class OrderManagerActor(SupervisedActor):
         if not reconciling and store.has_gap(fill.venue):
             self._fetch_missing(fill.venue)
         tracked = store.orders.get(fill.client_order_id)
-        signed = fill.quantity if fill.buy else -fill.quantity
+        signed = fill.side.sign * fill.quantity
         if tracked is None:
             # Not ours to track (placed before a process restart, or by another session
             # of the account): the position is still the venue's, so it counts.
@@ -458,7 +397,7 @@ class OrderManagerActor(SupervisedActor):
             self._exposure_change(
                 fill.client_order_id,
                 fill.instrument,
-                buy=fill.buy,
+                side=fill.side,
                 fill_quantity=fill.quantity,
                 fill_price=fill.price,
             )
@@ -513,7 +452,7 @@ class OrderManagerActor(SupervisedActor):
                 if self._move(tracked, Trigger.CANCELLED, "not at the venue"):
                     self._to_risk(tracked.request, closed=True)
 
-    def _on_cancelled(self, report: Cancelled) -> None:
+    def _on_cancelled(self, report: OrderCanceled) -> None:
         tracked = self._store.orders.get(report.client_order_id)
         if tracked is None:
             self._inconsistent("unknown_order_cancelled", report.client_order_id)
@@ -527,7 +466,7 @@ class OrderManagerActor(SupervisedActor):
             # it cancelled less than we think was left: a fill of it never reached us
             self._fetch_missing(report.venue, force=True)
 
-    def _on_rejected(self, report: Rejected) -> None:
+    def _on_rejected(self, report: OrderRejected) -> None:
         tracked = self._store.orders.get(report.client_order_id)
         if tracked is None or not tracked.order.status.open:
             return  # said twice (pushed and as the reply), or already settled here
@@ -587,9 +526,9 @@ class OrderManagerActor(SupervisedActor):
             venue=venue,
             missed_fills=missed,
             duplicate_fills=duplicates,
-            closed=closed,
-            unknown_at_venue=unknown,
-            closed_here_open_there=closed_here,
+            closed=tuple(closed),
+            unknown_at_venue=tuple(unknown),
+            closed_here_open_there=tuple(closed_here),
             timestamp_ns=self.context.clock.time_ns(),
         )
         self.context.log.info(
@@ -647,10 +586,10 @@ class OrderManagerActor(SupervisedActor):
             client_order_id=order.client_order_id,
             venue=request.venue,
             instrument=order.instrument,
-            buy=request.buy,
+            side=request.side,
             price=order.price,
             quantity=order.quantity,
-            status=order.status.value,
+            status=order.status,
             filled=order.filled,
             reason=reason,
             fill_quantity=fill_quantity,
@@ -674,7 +613,7 @@ class OrderManagerActor(SupervisedActor):
         self._exposure_change(
             request.client_order_id,
             request.instrument,
-            buy=request.buy,
+            side=request.side,
             fill_quantity=fill_quantity,
             fill_price=fill_price,
             closed=closed,
@@ -685,7 +624,7 @@ class OrderManagerActor(SupervisedActor):
         client_order_id: str,
         instrument: str,
         *,
-        buy: bool,
+        side: Side,
         fill_quantity: int = 0,
         fill_price: int = 0,
         closed: bool = False,
@@ -696,7 +635,7 @@ class OrderManagerActor(SupervisedActor):
                 sequence=self._store.sequence,
                 client_order_id=client_order_id,
                 instrument=instrument,
-                buy=buy,
+                side=side,
                 fill_quantity=fill_quantity,
                 fill_price=fill_price,
                 closed=closed,
@@ -719,7 +658,7 @@ class OrderManagerActor(SupervisedActor):
             positions=positions,
             average_prices=averages,
             realized=realized,
-            open_orders=[t.request for t in open_orders],
+            open_orders=tuple(t.request for t in open_orders),
             remaining={t.order.client_order_id: t.order.remaining for t in open_orders},
         )
 
@@ -727,20 +666,20 @@ class OrderManagerActor(SupervisedActor):
         store = self._store
         instruments = store.ledger.instruments()
         return OrdersReport(
-            orders=[
+            orders=tuple(
                 OrderInfo(
                     client_order_id=t.order.client_order_id,
                     venue=t.request.venue,
                     instrument=t.order.instrument,
-                    buy=t.request.buy,
+                    side=t.request.side,
                     price=t.order.price,
                     quantity=t.order.quantity,
                     filled=t.order.filled,
-                    status=t.order.status.value,
+                    status=t.order.status,
                     order_id=t.order_id,
                 )
                 for t in store.orders.values()
-            ],
+            ),
             open_orders=len(store.open_orders()),
             positions={i: store.ledger.position(i).net for i in instruments},
             realized={i: float(store.ledger.position(i).realized) for i in instruments},

@@ -22,24 +22,24 @@ from collections import deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
-    TIME_IN_FORCE,
+    DenyReason,
     ExposureChange,
     ExposureSnapshot,
     GetExposure,
-    Message,
+    GetRiskReport,
     PlaceOrder,
+    ReleaseOrder,
+    RiskReport,
     SubmitOrder,
+    TimeInForce,
     denied_update,
     symbol_of,
 )
 from tradeactors.core.orders import Position
 from tradeactors.core.risk import (
-    DenyReason,
     OrderRequest,
     RiskEngine,
     RiskLimits,
@@ -53,26 +53,8 @@ if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.trading.gate import TradingGate
 
+# GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages.
 __all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport"]
-
-
-class GetRiskReport(Message, frozen=True, kw_only=True, tag=True):
-    """Ask risk for its `RiskReport` (answered after everything queued before it)."""
-
-
-class ReleaseOrder(Message, frozen=True, kw_only=True, tag=True):
-    """Stop counting an order that was lost before the order manager took it."""
-
-    client_order_id: str
-
-
-class RiskReport(msgspec.Struct, frozen=True, kw_only=True):
-    """What risk counts now."""
-
-    positions: dict[str, int]
-    open_orders: int
-    denied: dict[str, int]  # reason -> denials by this incarnation
-    sequence: int
 
 
 class RiskActor(SupervisedActor):
@@ -166,16 +148,16 @@ class RiskActor(SupervisedActor):
         engine = self._engine
         engine.state = self._gate.state
         request = _request(order, self.context.clock.time_ns())
-        reason = engine.check(request) if order.tif in TIME_IN_FORCE else DenyReason.INVALID_ORDER
+        reason = engine.check(request) if TimeInForce.valid(order.tif) else DenyReason.INVALID_ORDER
         if reason is None:
             self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return
         self.denied[reason.value] = self.denied.get(reason.value, 0) + 1
-        update = denied_update(order, reason.value)
+        update = denied_update(order, reason)
         if order.owner:
             self.context.address_of(order.owner).tell(update)
         self._emit(update)
-        if reason.value != "halted":
+        if reason is not DenyReason.HALTED:
             self._count_denial(reason.value)
 
     def _count_denial(self, reason: str) -> None:
@@ -203,9 +185,9 @@ class RiskActor(SupervisedActor):
                 change.fill_quantity,
                 change.fill_price,
                 instrument=change.instrument,
-                buy=change.buy,
+                side=change.side,
             )
-            signed = change.fill_quantity if change.buy else -change.fill_quantity
+            signed = change.side.sign * change.fill_quantity
             self._pnl.setdefault(change.instrument, Position()).apply_fill(
                 signed, change.fill_price
             )
@@ -248,7 +230,7 @@ def _request(order: SubmitOrder, now_ns: int = 0) -> OrderRequest:
     return OrderRequest(
         client_order_id=order.client_order_id,
         instrument=order.instrument,
-        buy=order.buy,
+        side=order.side,
         price=order.price,
         quantity=order.quantity,
         timestamp_ns=now_ns or order.timestamp_ns,

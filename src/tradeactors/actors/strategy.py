@@ -22,15 +22,20 @@ from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import (
     CancelAllOrders,
     CancelOrder,
+    GetStrategyReport,
     Message,
+    OrderStatus,
     OrderUpdate,
+    Side,
     SubmitOrder,
+    TimeInForce,
+    TradeTick,
     VenueStatus,
     symbol_of,
 )
-from tradeactors.core.orders import ClientOrderIds, OrderStatus
+from tradeactors.core.orders import ClientOrderIds
 from tradeactors.core.risk import TradingState
-from tradeactors.strategy.api import OrderTracking, Strategy, TradeTick, describe
+from tradeactors.strategy.api import OrderTracking, Strategy, describe
 from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 
     from tradeactors.clock import Timer
 
+# GetStrategyReport lives in tradeactors.core.messages.
 __all__ = ["GetStrategyReport", "StrategyActor", "StrategyReport", "book_mailbox"]
 
 
@@ -58,10 +64,6 @@ def book_mailbox(capacity: int | None = None) -> MailboxSpec:
     return MailboxSpec(capacity=capacity, overflow=Overflow.CONFLATE, conflate_key=_book_key)
 
 
-class GetStrategyReport(Message, frozen=True, kw_only=True, tag=True):
-    """Ask a strategy actor for its `StrategyReport`."""
-
-
 class StrategyReport(msgspec.Struct, kw_only=True):
     """What a strategy did (this incarnation)."""
 
@@ -74,7 +76,7 @@ class StrategyReport(msgspec.Struct, kw_only=True):
     books: int = 0
 
 
-class _Timer(Message, frozen=True, kw_only=True, tag=True):
+class _StrategyTimer(Message, frozen=True, kw_only=True, tag=True):
     incarnation: int
     name: str
     token: int
@@ -109,21 +111,21 @@ class _LiveContext(OrderTracking):
     def submit(
         self,
         *,
-        buy: bool,
+        side: Side,
         price: int,
         quantity: int,
-        tif: str = "gtc",
+        tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
     ) -> str:
         client_order_id = self._ids.next()
-        self.track(client_order_id, buy=buy, price=price, quantity=quantity)
+        self.track(client_order_id, side=side, price=price, quantity=quantity)
         self._actor.report.submitted += 1
         self._risk.tell(
             SubmitOrder(
                 client_order_id=client_order_id,
                 venue=self.venue,
                 instrument=self.instrument,
-                buy=buy,
+                side=side,
                 price=price,
                 quantity=quantity,
                 owner=self._path,
@@ -149,13 +151,13 @@ class _LiveContext(OrderTracking):
         token, me, incarnation = self._tokens, self._me, self._incarnation
         timer = self._clock.call_later(
             max(0.0, delay),
-            lambda: me.tell(_Timer(incarnation=incarnation, name=name, token=token)),
+            lambda: me.tell(_StrategyTimer(incarnation=incarnation, name=name, token=token)),
         )
         self._timers[name] = (token, timer)
 
     # -- the actor's side --------------------------------------------------------------
 
-    def timer_due(self, message: _Timer) -> bool:
+    def timer_due(self, message: _StrategyTimer) -> bool:
         current = self._timers.get(message.name)
         if message.incarnation != self._incarnation or current is None:
             return False
@@ -244,7 +246,7 @@ class StrategyActor(SupervisedActor):
         elif isinstance(message, TradeTick):
             if self._trading and message.instrument == self.instrument:
                 strategy.on_trade(ctx, message)
-        elif isinstance(message, _Timer):
+        elif isinstance(message, _StrategyTimer):
             if ctx.timer_due(message):  # timers run on (a schedule must not die)
                 strategy.on_timer(ctx, message.name)
         elif isinstance(message, VenueStatus):
@@ -267,7 +269,7 @@ class StrategyActor(SupervisedActor):
         if update.fill_quantity:
             report.fills += 1
             report.volume += update.fill_quantity
-        if update.status == OrderStatus.DENIED.value:
+        if update.status == OrderStatus.DENIED:
             report.denied += 1
-        elif update.status == OrderStatus.REJECTED.value:
+        elif update.status == OrderStatus.REJECTED:
             report.rejected += 1

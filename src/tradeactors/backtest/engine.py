@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 import structlog
 
-from tradeactors.core.messages import TIME_IN_FORCE, OrderUpdate
-from tradeactors.core.orders import OrderStatus, Position
-from tradeactors.strategy.api import ENDED, OrderTracking, TradeTick, describe
+from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, TimeInForce, TradeTick
+from tradeactors.core.orders import Position
+from tradeactors.strategy.api import ENDED, OrderTracking, describe
 from tradeactors.venues import binance
 
 if TYPE_CHECKING:
@@ -122,21 +122,23 @@ class _SimOrder:
         "quantity",
         "queue_ahead",
         "resting",
+        "side",
         "status",
         "tif",
     )
 
     def __init__(
-        self, coid: str, *, buy: bool, price: int, quantity: int, tif: str, post_only: bool
+        self, coid: str, *, side: Side, price: int, quantity: int, tif: TimeInForce, post_only: bool
     ) -> None:
         self.client_order_id = coid
-        self.buy = buy
+        self.side = side
+        self.buy = side is Side.BUY  # which side of the book it rests on (bid?)
         self.price = price
         self.quantity = quantity
         self.tif = tif
         self.post_only = post_only
         self.filled = 0
-        self.status = OrderStatus.PENDING.value
+        self.status = OrderStatus.PENDING
         self.queue_ahead = 0
         self.resting = False
 
@@ -162,12 +164,18 @@ class _Context(OrderTracking):
         return self._engine.now_ns
 
     def submit(
-        self, *, buy: bool, price: int, quantity: int, tif: str = "gtc", post_only: bool = False
+        self,
+        *,
+        side: Side,
+        price: int,
+        quantity: int,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
     ) -> str:
         coid = f"bt-{next(self._ids)}"
-        self.track(coid, buy=buy, price=price, quantity=quantity)
+        self.track(coid, side=side, price=price, quantity=quantity)
         self._engine.submit(
-            coid, buy=buy, price=price, quantity=quantity, tif=tif, post_only=post_only
+            coid, side=side, price=price, quantity=quantity, tif=tif, post_only=post_only
         )
         return coid
 
@@ -243,10 +251,10 @@ class _Engine:
     # -- strategy commands -----------------------------------------------------------
 
     def submit(
-        self, coid: str, *, buy: bool, price: int, quantity: int, tif: str, post_only: bool
+        self, coid: str, *, side: Side, price: int, quantity: int, tif: TimeInForce, post_only: bool
     ) -> None:
         order = _SimOrder(
-            coid, buy=buy, price=price, quantity=quantity, tif=tif, post_only=post_only
+            coid, side=side, price=price, quantity=quantity, tif=tif, post_only=post_only
         )
         self.orders[coid] = order
         self.counts["sent"] += 1
@@ -278,7 +286,7 @@ class _Engine:
     # -- the venue -------------------------------------------------------------------
 
     def _arrive(self, order: _SimOrder) -> None:
-        if order.quantity <= 0 or order.price <= 0 or order.tif not in TIME_IN_FORCE:
+        if order.quantity <= 0 or order.price <= 0 or not TimeInForce.valid(order.tif):
             self._report(order, OrderStatus.REJECTED, reason="invalid_order")
             return
         book = self.sync.book
@@ -293,16 +301,16 @@ class _Engine:
             self._take(order, book)
         if order.remaining == 0:
             return
-        if order.tif != "gtc":
-            order.status = OrderStatus.CANCELLED.value
+        if order.tif != TimeInForce.GTC:
+            order.status = OrderStatus.CANCELLED
             self.counts["cancelled"] += 1
-            self._report(order, OrderStatus.CANCELLED, reason=order.tif)
+            self._report(order, OrderStatus.CANCELLED, reason=str(order.tif))
             return
         order.resting = True
         self.resting[order.client_order_id] = order
         order.queue_ahead = book.size_at(order.price, bid=order.buy)
-        if order.status == OrderStatus.PENDING.value:
-            order.status = OrderStatus.ACCEPTED.value
+        if order.status is OrderStatus.PENDING:
+            order.status = OrderStatus.ACCEPTED
             self._report(order, OrderStatus.ACCEPTED)
 
     def _take(self, order: _SimOrder, book: OrderBook) -> None:
@@ -323,13 +331,13 @@ class _Engine:
             return  # filled, cancelled or not arrived: the venue has nothing to cancel
         order.resting = False
         self.resting.pop(order.client_order_id, None)
-        order.status = OrderStatus.CANCELLED.value
+        order.status = OrderStatus.CANCELLED
         self.counts["cancelled"] += 1
         self._report(order, OrderStatus.CANCELLED, reason="user")
 
     def _fill(self, order: _SimOrder, quantity: int, price: int, *, maker: bool) -> None:
         order.filled += quantity
-        signed = quantity if order.buy else -quantity
+        signed = order.side.sign * quantity
         self.ledger.apply_fill(signed, price)
         notional = Fraction(price * quantity)
         self.fees += notional * (self._maker if maker else self._taker)
@@ -339,10 +347,10 @@ class _Engine:
         if order.remaining == 0:
             order.resting = False
             self.resting.pop(order.client_order_id, None)
-            order.status = OrderStatus.FILLED.value
+            order.status = OrderStatus.FILLED
         else:
-            order.status = OrderStatus.PARTIALLY_FILLED.value
-        self._report(order, OrderStatus(order.status), fill=(quantity, price))
+            order.status = OrderStatus.PARTIALLY_FILLED
+        self._report(order, order.status, fill=(quantity, price))
 
     def _report(
         self,
@@ -353,16 +361,16 @@ class _Engine:
         fill: tuple[int, int] | None = None,
     ) -> None:
         if status is OrderStatus.REJECTED:
-            order.status = status.value
+            order.status = status
             self.counts["rejected"] += 1
         update = OrderUpdate(
             client_order_id=order.client_order_id,
             venue="backtest",
             instrument=self.instrument.symbol,
-            buy=order.buy,
+            side=order.side,
             price=order.price,
             quantity=order.quantity,
-            status=status.value,
+            status=status,
             filled=order.filled,
             reason=reason,
             fill_quantity=fill[0] if fill else 0,
@@ -455,9 +463,9 @@ class _Engine:
         except ValueError:
             return
         self.trades += 1
-        aggressor_buy = not trade.m
+        aggressor = Side.SELL if trade.m else Side.BUY  # m: the buyer was the maker
         for order in list(self.resting.values()):
-            if order.buy == aggressor_buy:
+            if order.side is aggressor:
                 continue
             through = price < order.price if order.buy else price > order.price
             if through:
@@ -472,7 +480,7 @@ class _Engine:
         self.strategy.on_trade(
             self.ctx,
             TradeTick(instrument=instrument.symbol, price=price, quantity=quantity,
-                      buy=aggressor_buy, timestamp_ns=self.now_ns),
+                      side=aggressor, timestamp_ns=self.now_ns),
         )  # fmt: skip
 
     # -- accounting ------------------------------------------------------------------

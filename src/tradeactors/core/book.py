@@ -10,8 +10,7 @@ from bisect import bisect_left, insort
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-import msgspec
-
+from tradeactors.core.messages import Message
 from tradeactors.errors import BookError
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ Level = tuple[int, int]
 """``(price in ticks, size in lots)``."""
 
 
-class BookView(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class BookView(Message, frozen=True, kw_only=True, tag=True):
     """An immutable picture of the top of a book, safe to send to other actors."""
 
     instrument: str

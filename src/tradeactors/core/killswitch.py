@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import enum
 
-import msgspec
-
+from tradeactors.core.messages import Message
 from tradeactors.core.risk import TradingState
 
 __all__ = ["KillSwitch", "KillSwitchChanged", "TripSource"]
@@ -29,7 +28,7 @@ class TripSource(enum.Enum):
     ESCALATION = "escalation"
 
 
-class KillSwitchChanged(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class KillSwitchChanged(Message, frozen=True, kw_only=True, tag=True):
     """The trading state changed."""
 
     previous: TradingState

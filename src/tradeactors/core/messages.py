@@ -1,34 +1,59 @@
 """The message contract: everything actors tell each other, and the events hosts hear.
 
 Every message is a frozen, keyword-only `Message` with a unique tag (msgpack-able:
-sequences are tuples). Prices are ticks and quantities lots of the instrument
+sequences are tuples). Commands are imperative (`SubmitOrder`), events past tense
+(`OrderFilled`). Prices are ticks and quantities lots of the instrument
 (``Instrument.price``/``size`` convert from venue strings); instruments are named by
-their symbol at their venue.
+their symbol at their venue. Sides, times in force, statuses and denial reasons are
+`enum.StrEnum`s: on the wire (and compared with ``==``) they are their strings.
 """
 
 from __future__ import annotations
 
+import enum
+
 import msgspec
 
+from tradeactors.core.orders import OrderStatus
+
 __all__ = [
-    "TIME_IN_FORCE",
-    "Accepted",
+    "CancelAllDone",
     "CancelAllOrders",
+    "CancelAtVenue",
+    "CancelEverythingAtVenue",
     "CancelOrder",
     "CancelRejected",
-    "Cancelled",
+    "DenyReason",
     "ExposureChange",
     "ExposureSnapshot",
-    "Filled",
+    "FetchFills",
+    "FillsFetched",
+    "GetBook",
     "GetExposure",
     "GetOrders",
+    "GetReport",
+    "GetRiskReport",
+    "GetStrategyReport",
     "LastExecutionId",
     "Message",
+    "OrderAccepted",
+    "OrderCanceled",
+    "OrderFilled",
+    "OrderInfo",
+    "OrderRejected",
+    "OrderStatus",
     "OrderUpdate",
+    "OrdersReport",
     "PlaceOrder",
     "Reconciliation",
-    "Rejected",
+    "ReconciliationReport",
+    "ReleaseOrder",
+    "RiskReport",
+    "Side",
+    "SnapshotNeeded",
     "SubmitOrder",
+    "TimeInForce",
+    "TradeTick",
     "VenueDown",
     "VenueOrder",
     "VenueStatus",
@@ -41,8 +66,60 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     """Base of actor messages: frozen, keyword-only, tagged in subclasses (msgpack-able)."""
 
 
-TIME_IN_FORCE = frozenset({"gtc", "ioc", "fok"})
-"""The ``tif`` values a `SubmitOrder` may carry."""
+class Side(enum.StrEnum):
+    """Buy or sell (of an order, a fill, or a trade's aggressor)."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: ``side.sign * lots`` is the signed quantity."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        """The other side (the side an order trades against)."""
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class TimeInForce(enum.StrEnum):
+    """How long an order may rest."""
+
+    GTC = "gtc"
+    IOC = "ioc"  # fill what crosses now, cancel the rest
+    FOK = "fok"  # fill everything now or nothing
+
+    @classmethod
+    def valid(cls, value: object) -> bool:
+        """True if ``value`` is one of the members (or its string)."""
+        return value in cls._value2member_map_
+
+
+class DenyReason(enum.StrEnum):
+    """Why an order never left: risk's checks, the order manager's, or a lost message.
+
+    The ``reason`` of an `OrderUpdate` with status ``denied`` (a metric label and an
+    event field).
+    """
+
+    HALTED = "halted"
+    INVALID_ORDER = "invalid_order"  # quantity or price not positive, or unknown tif
+    DUPLICATE_ID = "duplicate_client_order_id"  # an order with this id exists
+    REDUCE_ONLY = "reduce_only"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    PRICE_COLLAR = "price_collar"
+    MAX_ORDER_QUANTITY = "max_order_quantity"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_POSITION = "max_position"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    MAX_OPEN_ORDERS = "max_open_orders"
+    MESSAGE_RATE = "message_rate"
+    DUPLICATE_ORDER = "duplicate_order"
+    CREDIT_LIMIT = "credit_limit"
+    UNKNOWN_VENUE = "unknown_venue"  # the order manager has no gateway for it
+    VENUE_DOWN = "venue_down"  # its venue is down (not reconciled yet)
+    LOST = "lost"  # dropped in a mailbox on its way (``detail`` says where)
 
 
 def symbol_of(instrument_key: str) -> str:
@@ -63,11 +140,11 @@ class SubmitOrder(Message, frozen=True, kw_only=True, tag=True):
     client_order_id: str
     venue: str
     instrument: str
-    buy: bool
+    side: Side
     price: int
     quantity: int
     owner: str = ""
-    tif: str = "gtc"  # gtc | ioc | fok
+    tif: TimeInForce = TimeInForce.GTC
     post_only: bool = False
     timestamp_ns: int = 0
 
@@ -102,7 +179,7 @@ class CancelAllOrders(Message, frozen=True, kw_only=True, tag=True):
 
 
 class GetOrders(Message, frozen=True, kw_only=True, tag=True):
-    """Ask the order manager for a `tradeactors.actors.order_manager.OrdersReport`.
+    """Ask the order manager for an `OrdersReport`.
 
     With ``open_count_only``, it answers just the number of open orders (cheap).
     """
@@ -114,34 +191,41 @@ class GetOrders(Message, frozen=True, kw_only=True, tag=True):
 
 
 class OrderUpdate(Message, frozen=True, kw_only=True, tag=True):
-    """An order changed: its new status (an `OrderStatus` value), and the fill if any."""
+    """An order changed: its new status, and the fill if any.
+
+    ``reason`` is a `DenyReason` value when the status is ``denied``, else what moved
+    it (the venue's reject reason, ``cancel requested``, ...); ``detail`` adds text to
+    a denial (where a lost order was lost).
+    """
 
     client_order_id: str
     venue: str
     instrument: str
-    buy: bool
+    side: Side
     price: int
     quantity: int
-    status: str
+    status: OrderStatus
     filled: int
     reason: str = ""
+    detail: str = ""
     fill_quantity: int = 0
     fill_price: int = 0
     execution_id: int = 0
 
 
-def denied_update(order: SubmitOrder, reason: str) -> OrderUpdate:
+def denied_update(order: SubmitOrder, reason: DenyReason, detail: str = "") -> OrderUpdate:
     """The `OrderUpdate` that tells an order's owner it never left (status ``denied``)."""
     return OrderUpdate(
         client_order_id=order.client_order_id,
         venue=order.venue,
         instrument=order.instrument,
-        buy=order.buy,
+        side=order.side,
         price=order.price,
         quantity=order.quantity,
-        status="denied",
+        status=OrderStatus.DENIED,
         filled=0,
         reason=reason,
+        detail=detail,
     )
 
 
@@ -160,7 +244,7 @@ class ExposureChange(Message, frozen=True, kw_only=True, tag=True):
     sequence: int
     client_order_id: str
     instrument: str
-    buy: bool
+    side: Side
     fill_quantity: int = 0
     fill_price: int = 0
     closed: bool = False
@@ -177,7 +261,7 @@ class ExposureSnapshot(Message, frozen=True, kw_only=True, tag=True):
     positions: dict[str, int]
     average_prices: dict[str, tuple[int, int]]  # instrument -> (numerator, denominator)
     realized: dict[str, tuple[int, int]]
-    open_orders: list[SubmitOrder]
+    open_orders: tuple[SubmitOrder, ...]
     remaining: dict[str, int]
 
 
@@ -202,13 +286,13 @@ class VenueOrder(Message, frozen=True, kw_only=True, tag=True):
 
     order_id: int
     client_order_id: str
-    buy: bool
+    side: Side
     price: int
     remaining: int
     filled: int
 
 
-class Accepted(Message, frozen=True, kw_only=True, tag=True):
+class OrderAccepted(Message, frozen=True, kw_only=True, tag=True):
     """The venue accepted an order."""
 
     venue: str
@@ -216,7 +300,7 @@ class Accepted(Message, frozen=True, kw_only=True, tag=True):
     order_id: int
 
 
-class Filled(Message, frozen=True, kw_only=True, tag=True):
+class OrderFilled(Message, frozen=True, kw_only=True, tag=True):
     """A fill at the venue (``execution_id`` is unique per account and increasing)."""
 
     venue: str
@@ -224,14 +308,14 @@ class Filled(Message, frozen=True, kw_only=True, tag=True):
     client_order_id: str
     order_id: int
     execution_id: int
-    buy: bool
+    side: Side
     price: int
     quantity: int
     remaining: int
     fee_e4: int = 0
 
 
-class Cancelled(Message, frozen=True, kw_only=True, tag=True):
+class OrderCanceled(Message, frozen=True, kw_only=True, tag=True):
     """The venue cancelled an order (asked, IOC remainder, disconnect, dead-man's switch)."""
 
     venue: str
@@ -241,7 +325,7 @@ class Cancelled(Message, frozen=True, kw_only=True, tag=True):
     remaining: int = -1  # lots it cancelled (-1: not said)
 
 
-class Rejected(Message, frozen=True, kw_only=True, tag=True):
+class OrderRejected(Message, frozen=True, kw_only=True, tag=True):
     """The venue refused a new order."""
 
     venue: str
@@ -266,5 +350,137 @@ class Reconciliation(Message, frozen=True, kw_only=True, tag=True):
     """
 
     venue: str
-    open_orders: list[VenueOrder]
-    fills: list[Filled]
+    open_orders: tuple[VenueOrder, ...]
+    fills: tuple[OrderFilled, ...]
+
+
+class CancelAtVenue(Message, frozen=True, kw_only=True, tag=True):
+    """To a gateway: cancel one order."""
+
+    client_order_id: str
+    order_id: int
+
+
+class CancelEverythingAtVenue(Message, frozen=True, kw_only=True, tag=True):
+    """To a gateway: cancel all of the account's orders at its venue."""
+
+    reason: str
+
+
+class FetchFills(Message, frozen=True, kw_only=True, tag=True):
+    """To a gateway: fetch the fills after ``since`` again (one was lost on the link)."""
+
+    since: int
+
+
+class FillsFetched(Message, frozen=True, kw_only=True, tag=True):
+    """From a gateway: the fills of a `FetchFills` have all been passed on."""
+
+    venue: str
+
+
+class CancelAllDone(Message, frozen=True, kw_only=True, tag=True):
+    """From a gateway: the venue answered a cancel-all (its cancellations came before)."""
+
+    venue: str
+
+
+# -- order manager -> host ---------------------------------------------------------------
+
+
+class ReconciliationReport(Message, frozen=True, kw_only=True, tag=True):
+    """What a reconciliation found (an event for the host and the log)."""
+
+    venue: str
+    missed_fills: int  # fills the venue had that had not reached us
+    duplicate_fills: int  # fills we had already applied
+    closed: tuple[str, ...]  # orders we thought open that the venue no longer has
+    unknown_at_venue: tuple[str, ...]  # orders open at the venue we did not know (cancelled)
+    closed_here_open_there: tuple[str, ...]  # orders we had closed, open at the venue
+    timestamp_ns: int
+
+
+class OrderInfo(Message, frozen=True, kw_only=True, tag=True):
+    """One order in an `OrdersReport`."""
+
+    client_order_id: str
+    venue: str
+    instrument: str
+    side: Side
+    price: int
+    quantity: int
+    filled: int
+    status: OrderStatus
+    order_id: int | None
+
+
+class OrdersReport(Message, frozen=True, kw_only=True, tag=True):
+    """The order manager's view: orders, positions, venues, counters (see `GetOrders`)."""
+
+    orders: tuple[OrderInfo, ...]
+    open_orders: int
+    positions: dict[str, int]
+    realized: dict[str, float]  # tick * lot units
+    venues: dict[str, bool]  # venue -> up
+    fills: int
+    duplicate_fills: int
+    inconsistencies: int
+    reconciliations: int
+
+
+# -- risk ----------------------------------------------------------------------------------
+
+
+class GetRiskReport(Message, frozen=True, kw_only=True, tag=True):
+    """Ask risk for its `RiskReport` (answered after everything queued before it)."""
+
+
+class ReleaseOrder(Message, frozen=True, kw_only=True, tag=True):
+    """Stop counting an order that was lost before the order manager took it."""
+
+    client_order_id: str
+
+
+class RiskReport(Message, frozen=True, kw_only=True, tag=True):
+    """What risk counts now."""
+
+    positions: dict[str, int]
+    open_orders: int
+    denied: dict[str, int]  # reason -> denials by this incarnation
+    sequence: int
+
+
+# -- market data -----------------------------------------------------------------------
+
+
+class TradeTick(Message, frozen=True, kw_only=True, tag=True):
+    """A public trade: ``side`` is the aggressor's (BUY when the taker bought)."""
+
+    instrument: str
+    price: int
+    quantity: int
+    side: Side
+    timestamp_ns: int
+
+
+class SnapshotNeeded(Message, frozen=True, kw_only=True, tag=True):
+    """A book lost sync and needs a snapshot."""
+
+    symbol: str
+
+
+class GetReport(Message, frozen=True, kw_only=True, tag=True):
+    """Ask a feed or book actor for its report."""
+
+
+class GetBook(Message, frozen=True, kw_only=True, tag=True):
+    """Ask a book actor for a `BookView` of its book now (``depth`` levels a side)."""
+
+    depth: int = 10
+
+
+# -- strategies ------------------------------------------------------------------------
+
+
+class GetStrategyReport(Message, frozen=True, kw_only=True, tag=True):
+    """Ask a strategy actor for its `tradeactors.actors.strategy.StrategyReport`."""

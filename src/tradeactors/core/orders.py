@@ -19,8 +19,12 @@ from __future__ import annotations
 import enum
 import itertools
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from tradeactors.errors import IllegalTransitionError
+
+if TYPE_CHECKING:
+    from tradeactors.core.messages import Side
 
 __all__ = [
     "TRANSITIONS",
@@ -34,8 +38,8 @@ __all__ = [
 ]
 
 
-class OrderStatus(enum.Enum):
-    """Where an order is in its life."""
+class OrderStatus(enum.StrEnum):
+    """Where an order is in its life (a string: ``OrderStatus.FILLED == "filled"``)."""
 
     NEW = "new"
     PENDING = "pending"  # sent, not yet acknowledged
@@ -46,7 +50,7 @@ class OrderStatus(enum.Enum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"  # by the venue
     EXPIRED = "expired"
-    DENIED = "denied"  # by risk, before it left
+    DENIED = "denied"  # before it left (risk, the order manager, or lost): terminal
 
     @property
     def open(self) -> bool:
@@ -127,13 +131,13 @@ class Order:
     )
 
     def __init__(
-        self, client_order_id: str, instrument: str, *, buy: bool, price: int, quantity: int
+        self, client_order_id: str, instrument: str, *, side: Side, price: int, quantity: int
     ) -> None:
         if quantity <= 0:
             raise ValueError(f"quantity must be positive, not {quantity}")
         self.client_order_id = client_order_id
         self.instrument = instrument
-        self.side_sign = 1 if buy else -1
+        self.side_sign = side.sign
         self.price = price
         self.quantity = quantity
         self.filled = 0

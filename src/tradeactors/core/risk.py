@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from tradeactors.core.messages import DenyReason, Side
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -32,25 +34,6 @@ class TradingState(enum.Enum):
     ACTIVE = "active"
     REDUCING = "reducing"  # only orders that reduce a position pass
     HALTED = "halted"  # nothing passes
-
-
-class DenyReason(enum.Enum):
-    """Why risk refused an order (a metric label and an event field)."""
-
-    HALTED = "halted"
-    INVALID_ORDER = "invalid_order"  # quantity or price not positive
-    DUPLICATE_ID = "duplicate_client_order_id"  # an order with this id is open
-    REDUCE_ONLY = "reduce_only"
-    NO_REFERENCE_PRICE = "no_reference_price"
-    PRICE_COLLAR = "price_collar"
-    MAX_ORDER_QUANTITY = "max_order_quantity"
-    MAX_ORDER_NOTIONAL = "max_order_notional"
-    MAX_POSITION = "max_position"
-    MAX_GROSS_EXPOSURE = "max_gross_exposure"
-    MAX_OPEN_ORDERS = "max_open_orders"
-    MESSAGE_RATE = "message_rate"
-    DUPLICATE_ORDER = "duplicate_order"
-    CREDIT_LIMIT = "credit_limit"
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -73,7 +56,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     client_order_id: str
     instrument: str
-    buy: bool
+    side: Side
     price: int
     quantity: int
     timestamp_ns: int
@@ -81,7 +64,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 class _Open(msgspec.Struct, kw_only=True):
     instrument: str
-    buy: bool
+    side: Side
     price: int
     remaining: int
 
@@ -100,7 +83,7 @@ class RiskEngine:
         self._marks: dict[str, int] = {}
         self._open: dict[str, _Open] = {}
         # running sums over _open, so a check costs the same with 5 or 5,000 open orders
-        self._side_open: dict[tuple[str, bool], int] = {}  # (instrument, buy) -> lots
+        self._side_open: dict[tuple[str, Side], int] = {}  # (instrument, side) -> lots
         self._open_notional = 0  # sum of price * remaining, ticks * lots
         # Limits per instrument with the global ones filled in, merged once.
         self._merged = {i: self._merge(limits, o) for i, o in self._per_instrument.items()}
@@ -113,8 +96,8 @@ class RiskEngine:
         duplicates = [lim.duplicate_window_ns for lim in every if lim.duplicate_window_ns]
         self._duplicate_window = max(duplicates) if duplicates else None
         self._messages: deque[int] = deque()
-        self._recent: deque[tuple[int, tuple[str, bool, int, int]]] = deque()
-        self._recent_last: dict[tuple[str, bool, int, int], int] = {}
+        self._recent: deque[tuple[int, tuple[str, Side, int, int]]] = deque()
+        self._recent_last: dict[tuple[str, Side, int, int], int] = {}
 
     # -- what risk is told -----------------------------------------------------------
 
@@ -129,25 +112,25 @@ class RiskEngine:
         price: int,
         *,
         instrument: str | None = None,
-        buy: bool | None = None,
+        side: Side | None = None,
     ) -> None:
         """An order filled ``quantity`` lots at ``price``.
 
         An order risk no longer counts as open (a late fill after a cancel, or one from
-        before a restart) still moves the position when ``instrument`` and ``buy`` say
+        before a restart) still moves the position when ``instrument`` and ``side`` say
         where; without them such a fill is ignored.
         """
         order = self._open.get(client_order_id)
         if order is not None:
-            instrument, buy = order.instrument, order.buy
+            instrument, side = order.instrument, order.side
             taken = min(quantity, order.remaining)
             order.remaining -= taken
             self._count_open(order, -taken)
             if order.remaining <= 0:
                 del self._open[client_order_id]
-        if instrument is None or buy is None:
+        if instrument is None or side is None:
             return
-        signed = quantity if buy else -quantity
+        signed = side.sign * quantity
         self._positions[instrument] = self._positions.get(instrument, 0) + signed
         self._marks[instrument] = price
 
@@ -173,7 +156,7 @@ class RiskEngine:
                 o.client_order_id,
                 _Open(
                     instrument=o.instrument,
-                    buy=o.buy,
+                    side=o.side,
                     price=o.price,
                     remaining=remaining.get(o.client_order_id, o.quantity),
                 ),
@@ -200,7 +183,7 @@ class RiskEngine:
                 request.client_order_id,
                 _Open(
                     instrument=request.instrument,
-                    buy=request.buy,
+                    side=request.side,
                     price=request.price,
                     remaining=request.quantity,
                 ),
@@ -233,15 +216,15 @@ class RiskEngine:
         self._count_open(order, order.remaining)
 
     def _count_open(self, order: _Open, lots: int) -> None:
-        key = (order.instrument, order.buy)
+        key = (order.instrument, order.side)
         self._side_open[key] = self._side_open.get(key, 0) + lots
         self._open_notional += order.price * lots
 
     def check_sums(self) -> None:
         """Raise AssertionError if the running sums differ from a recount (for tests)."""
-        side: dict[tuple[str, bool], int] = {}
+        side: dict[tuple[str, Side], int] = {}
         for o in self._open.values():
-            side[(o.instrument, o.buy)] = side.get((o.instrument, o.buy), 0) + o.remaining
+            side[(o.instrument, o.side)] = side.get((o.instrument, o.side), 0) + o.remaining
         if {k: v for k, v in self._side_open.items() if v} != {k: v for k, v in side.items() if v}:
             raise AssertionError(f"open lots by side {self._side_open} != {side}")
         notional = sum(o.price * o.remaining for o in self._open.values())
@@ -283,13 +266,9 @@ class RiskEngine:
         if limits.max_order_notional is not None and notional > limits.max_order_notional:
             return DenyReason.MAX_ORDER_NOTIONAL
         if limits.max_position is not None:
-            same_side = self._side_open.get((request.instrument, request.buy), 0)
+            same_side = self._side_open.get((request.instrument, request.side), 0)
             position = self._positions.get(request.instrument, 0)
-            worst = (
-                position + same_side + request.quantity
-                if request.buy
-                else (position - same_side - request.quantity)
-            )
+            worst = position + request.side.sign * (same_side + request.quantity)
             if abs(worst) > limits.max_position:
                 return DenyReason.MAX_POSITION
         gross_limit = limits.max_gross_exposure
@@ -314,10 +293,10 @@ class RiskEngine:
 
     def _reduces(self, request: OrderRequest) -> bool:
         position = self._positions.get(request.instrument, 0)
-        pending = self._side_open.get((request.instrument, True), 0) - self._side_open.get(
-            (request.instrument, False), 0
+        pending = self._side_open.get((request.instrument, Side.BUY), 0) - self._side_open.get(
+            (request.instrument, Side.SELL), 0
         )
-        after = position + pending + (request.quantity if request.buy else -request.quantity)
+        after = position + pending + request.side.sign * request.quantity
         return abs(after) < abs(position + pending) and (
             after == 0 or (after > 0) == (position > 0)
         )
@@ -331,5 +310,5 @@ class RiskEngine:
         return gross + self._open_notional
 
 
-def _key(request: OrderRequest) -> tuple[str, bool, int, int]:
-    return (request.instrument, request.buy, request.price, request.quantity)
+def _key(request: OrderRequest) -> tuple[str, Side, int, int]:
+    return (request.instrument, request.side, request.price, request.quantity)

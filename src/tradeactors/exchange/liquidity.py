@@ -15,10 +15,10 @@ import random
 import msgspec
 
 from tradeactors.exchange.matching import (
+    EngineAccepted,
+    EngineRejected,
     Event,
     MatchingEngine,
-    OrderAccepted,
-    OrderRejected,
     RejectReason,
     Side,
     TimeInForce,
@@ -127,7 +127,7 @@ class BackgroundLiquidity:
             price=max(1, price),
         )
         for event in events:
-            if isinstance(event, OrderAccepted):
+            if isinstance(event, EngineAccepted):
                 self._orders.append((account, event.order_id))
         return events
 
@@ -142,7 +142,7 @@ class BackgroundLiquidity:
         return [
             e
             for e in events
-            if not (isinstance(e, OrderRejected) and e.reason is RejectReason.UNKNOWN_ORDER)
+            if not (isinstance(e, EngineRejected) and e.reason is RejectReason.UNKNOWN_ORDER)
         ]
 
     def _market(self) -> list[Event]:

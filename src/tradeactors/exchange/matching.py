@@ -23,35 +23,22 @@ from collections import deque
 
 import msgspec
 
+from tradeactors.core.messages import Side, TimeInForce
+
 __all__ = [
-    "Amended",
-    "Cancelled",
+    "EngineAccepted",
+    "EngineAmended",
+    "EngineCanceled",
+    "EngineFilled",
+    "EngineRejected",
     "Event",
-    "Filled",
     "Liquidity",
     "MatchingEngine",
-    "OrderAccepted",
-    "OrderRejected",
     "OrderView",
     "RejectReason",
     "Side",
     "TimeInForce",
 ]
-
-
-class Side(enum.Enum):
-    """Buy or sell."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class TimeInForce(enum.Enum):
-    """How long an order may rest."""
-
-    GTC = "gtc"
-    IOC = "ioc"  # fill what crosses now, cancel the rest
-    FOK = "fok"  # fill everything now or nothing
 
 
 class Liquidity(enum.Enum):
@@ -73,7 +60,7 @@ class RejectReason(enum.Enum):
     NOT_YOUR_ORDER = "not_your_order"
 
 
-class OrderAccepted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class EngineAccepted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """The order was accepted (it may then fill, rest or be cancelled)."""
 
     account: str
@@ -85,7 +72,7 @@ class OrderAccepted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     quantity: int
 
 
-class OrderRejected(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class EngineRejected(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """A request was refused."""
 
     account: str
@@ -94,7 +81,7 @@ class OrderRejected(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     reason: RejectReason
 
 
-class Filled(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class EngineFilled(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """One side of a trade."""
 
     account: str
@@ -110,7 +97,7 @@ class Filled(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     remaining: int  # still open on this order after the fill
 
 
-class Cancelled(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class EngineCanceled(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """Quantity left the book without trading."""
 
     account: str
@@ -120,7 +107,7 @@ class Cancelled(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     reason: str  # "user", "ioc", "self_trade", "market_protection", "amend"
 
 
-class Amended(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class EngineAmended(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """An order's price or remaining quantity changed; ``kept_priority`` says where it is."""
 
     account: str
@@ -131,7 +118,7 @@ class Amended(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     kept_priority: bool
 
 
-Event = OrderAccepted | OrderRejected | Filled | Cancelled | Amended
+Event = EngineAccepted | EngineRejected | EngineFilled | EngineCanceled | EngineAmended
 
 
 class OrderView(msgspec.Struct, frozen=True, kw_only=True):
@@ -236,7 +223,7 @@ class MatchingEngine:
         self._open: dict[int, _Order] = {}
         self._client_ids: set[tuple[str, str]] = set()
         self._next_order_id = 1
-        self._fills: dict[str, list[Filled]] = {}
+        self._fills: dict[str, list[EngineFilled]] = {}
         self._positions: dict[tuple[str, str], int] = {}
 
     # -- queries -------------------------------------------------------------------
@@ -257,7 +244,7 @@ class MatchingEngine:
             if o.account == account and (instrument is None or o.instrument == instrument)
         ]
 
-    def fills_since(self, account: str, execution_id: int = 0) -> list[Filled]:
+    def fills_since(self, account: str, execution_id: int = 0) -> list[EngineFilled]:
         """The account's fills with an execution id above ``execution_id``."""
         fills = self._fills.get(account, [])
         return fills[execution_id:] if execution_id >= 0 else list(fills)
@@ -323,7 +310,7 @@ class MatchingEngine:
         self._orders[order.order_id] = order
         self._client_ids.add((account, client_order_id))
         events: list[Event] = [
-            OrderAccepted(
+            EngineAccepted(
                 account=account,
                 order_id=order.order_id,
                 client_order_id=client_order_id,
@@ -346,7 +333,7 @@ class MatchingEngine:
     def cancel(self, *, account: str, order_id: int) -> list[Event]:
         """Cancel one resting order of ``account``."""
         order = self._resting(account, order_id)
-        if isinstance(order, OrderRejected):
+        if isinstance(order, EngineRejected):
             return [order]
         return [self._cancel_resting(order, "user")]
 
@@ -373,7 +360,7 @@ class MatchingEngine:
         ``remaining=0`` cancels it.
         """
         order = self._resting(account, order_id)
-        if isinstance(order, OrderRejected):
+        if isinstance(order, EngineRejected):
             return [order]
         new_remaining = order.remaining if remaining is None else remaining
         new_price = order.price if price is None else price
@@ -440,7 +427,7 @@ class MatchingEngine:
         signed = quantity if order.side is Side.BUY else -quantity
         key = (order.account, order.instrument)
         self._positions[key] = self._positions.get(key, 0) + signed
-        fill = Filled(
+        fill = EngineFilled(
             account=order.account,
             execution_id=len(fills) + 1,
             order_id=order.order_id,
@@ -489,7 +476,7 @@ class MatchingEngine:
             total += sum(o.remaining for o in contra.levels[level_price] if o.account != account)
         return total
 
-    def _resting(self, account: str, order_id: int) -> _Order | OrderRejected:
+    def _resting(self, account: str, order_id: int) -> _Order | EngineRejected:
         """``account``'s resting order ``order_id``, or the rejection saying why not."""
         order = self._open.get(order_id)
         if order is None:
@@ -500,16 +487,16 @@ class MatchingEngine:
 
     def _rejected(
         self, account: str, client_order_id: str, reason: RejectReason, order_id: int | None = None
-    ) -> OrderRejected:
-        return OrderRejected(
+    ) -> EngineRejected:
+        return EngineRejected(
             account=account, client_order_id=client_order_id, order_id=order_id, reason=reason
         )
 
-    def _cancel_quantity(self, order: _Order, reason: str) -> Cancelled:
+    def _cancel_quantity(self, order: _Order, reason: str) -> EngineCanceled:
         quantity = order.remaining
         order.cancelled += quantity
         order.remaining = 0
-        return Cancelled(
+        return EngineCanceled(
             account=order.account,
             order_id=order.order_id,
             client_order_id=order.client_order_id,
@@ -517,13 +504,13 @@ class MatchingEngine:
             reason=reason,
         )
 
-    def _cancel_resting(self, order: _Order, reason: str) -> Cancelled:
+    def _cancel_resting(self, order: _Order, reason: str) -> EngineCanceled:
         self._books[order.instrument].side(order.side).remove(order)
         del self._open[order.order_id]
         return self._cancel_quantity(order, reason)
 
-    def _amended(self, order: _Order, *, kept_priority: bool) -> Amended:
-        return Amended(
+    def _amended(self, order: _Order, *, kept_priority: bool) -> EngineAmended:
+        return EngineAmended(
             account=order.account,
             order_id=order.order_id,
             client_order_id=order.client_order_id,

@@ -18,11 +18,11 @@ import msgspec
 from tradeactors.core.instrument import ParseError
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.exchange.matching import (
-    Amended,
-    Cancelled,
-    Filled,
-    OrderAccepted,
-    OrderRejected,
+    EngineAccepted,
+    EngineAmended,
+    EngineCanceled,
+    EngineFilled,
+    EngineRejected,
     Side,
     TimeInForce,
 )
@@ -260,7 +260,7 @@ class OrderEntry:
             "filled": self._instrument.format_size(order.filled),
         }
 
-    def _fill(self, fill: Filled) -> dict[str, Any]:
+    def _fill(self, fill: EngineFilled) -> dict[str, Any]:
         return {
             "execution_id": fill.execution_id,
             "order_id": fill.order_id,
@@ -276,9 +276,9 @@ class OrderEntry:
     def _report(self, event: Event) -> str:
         fmt_price, fmt_size = self._instrument.format_price, self._instrument.format_size
         body: dict[str, Any]
-        if isinstance(event, Filled):
+        if isinstance(event, EngineFilled):
             body = {"event": "fill", **self._fill(event)}
-        elif isinstance(event, OrderAccepted):
+        elif isinstance(event, EngineAccepted):
             body = {
                 "event": "accepted",
                 "order_id": event.order_id,
@@ -287,7 +287,7 @@ class OrderEntry:
                 "price": fmt_price(event.price),
                 "quantity": fmt_size(event.quantity),
             }
-        elif isinstance(event, Cancelled):
+        elif isinstance(event, EngineCanceled):
             body = {
                 "event": "cancelled",
                 "order_id": event.order_id,
@@ -295,7 +295,7 @@ class OrderEntry:
                 "quantity": fmt_size(event.quantity),
                 "reason": event.reason,
             }
-        elif isinstance(event, Amended):
+        elif isinstance(event, EngineAmended):
             body = {
                 "event": "amended",
                 "order_id": event.order_id,
@@ -304,7 +304,7 @@ class OrderEntry:
                 "remaining": fmt_size(event.remaining),
                 "kept_priority": event.kept_priority,
             }
-        elif isinstance(event, OrderRejected):
+        elif isinstance(event, EngineRejected):
             body = {
                 "event": "rejected",
                 "order_id": event.order_id,
@@ -321,9 +321,9 @@ def _answer(request_id: int | str | None, *, account: str, events: list[Event]) 
     for event in events:
         if getattr(event, "account", None) != account:
             continue
-        if isinstance(event, OrderRejected):
+        if isinstance(event, EngineRejected):
             return _error(request_id, event.reason.value, "rejected")
-        if isinstance(event, OrderAccepted | Cancelled | Amended):
+        if isinstance(event, EngineAccepted | EngineCanceled | EngineAmended):
             return _encode({"id": request_id, "result": {"order_id": event.order_id}}).decode()
     return _encode({"id": request_id, "result": {}}).decode()
 

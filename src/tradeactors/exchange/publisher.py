@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from tradeactors.exchange.matching import Filled, Liquidity, MatchingEngine, Side
+from tradeactors.exchange.matching import EngineFilled, Liquidity, MatchingEngine, Side
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -99,10 +99,10 @@ class BinancePublisher:
     @staticmethod
     def _is_trade(event: Event) -> bool:
         # one trade per match: report the taker's side of it
-        return isinstance(event, Filled) and event.liquidity is Liquidity.TAKER
+        return isinstance(event, EngineFilled) and event.liquidity is Liquidity.TAKER
 
     def _trade(self, fill: Event, now_ns: int) -> str:
-        assert isinstance(fill, Filled)  # noqa: S101 - filtered by _is_trade
+        assert isinstance(fill, EngineFilled)  # noqa: S101 - filtered by _is_trade
         self._trade_id += 1
         data = {
             "e": "trade",

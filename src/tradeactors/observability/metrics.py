@@ -8,7 +8,7 @@ message type name, a dead-letter or drop reason. Never an order id.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import (
@@ -18,8 +18,46 @@ from prometheus_client.core import (
     Metric,
 )
 
-if TYPE_CHECKING:
-    from tradeactors.supervision._stats import ActorStats, Histogram
+
+class Histogram(Protocol):
+    """What the collector reads of a histogram (`supervision._stats.Histogram` is one)."""
+
+    @property
+    def sum_ns(self) -> int: ...
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """``(upper bound, cumulative count)`` pairs, ascending."""
+        ...
+
+
+class ActorStats(Protocol):
+    """What the collector reads of one actor's statistics (`supervision._stats.ActorStats`).
+
+    A protocol here, not an import: supervision registers this collector, so observability
+    must not import supervision back (the layering contracts in pyproject.toml).
+    """
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def up(self) -> bool: ...
+    @property
+    def instrumented(self) -> bool: ...
+    @property
+    def processed(self) -> dict[type, int]: ...
+    @property
+    def wait(self) -> Histogram: ...
+    @property
+    def handler(self) -> Histogram: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def dead_letters(self) -> dict[str, int]: ...
+    @property
+    def dropped(self) -> dict[str, int]: ...
+    @property
+    def conflated(self) -> int: ...
+
 
 __all__ = ["ActorMetricsCollector", "MetricsServer", "serve_metrics"]
 

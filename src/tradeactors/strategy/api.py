@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from tradeactors.core.messages import Message
-from tradeactors.core.orders import OrderStatus
+from tradeactors.core.messages import OrderStatus, Side, TimeInForce, TradeTick
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
@@ -44,25 +43,15 @@ if TYPE_CHECKING:
 __all__ = ["ENDED", "OpenOrder", "OrderTracking", "Strategy", "StrategyContext", "TradeTick"]
 
 
-class TradeTick(Message, frozen=True, kw_only=True, tag=True):
-    """A public trade: ``buy`` is True when the aggressor bought."""
-
-    instrument: str
-    price: int
-    quantity: int
-    buy: bool
-    timestamp_ns: int
-
-
 class OpenOrder(msgspec.Struct, frozen=True, kw_only=True):
     """One of the strategy's orders that may still trade."""
 
     client_order_id: str
-    buy: bool
+    side: Side
     price: int
     quantity: int
     filled: int
-    status: str
+    status: OrderStatus
 
 
 class StrategyContext(Protocol):
@@ -95,10 +84,10 @@ class StrategyContext(Protocol):
     def submit(
         self,
         *,
-        buy: bool,
+        side: Side,
         price: int,
         quantity: int,
-        tif: str = "gtc",
+        tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
     ) -> str:
         """Send an order (through risk); returns its client order id."""
@@ -144,7 +133,7 @@ class Strategy:
         """Called once at the end (live: when the actor stops; backtest: at the end)."""
 
 
-ENDED = frozenset(status.value for status in OrderStatus if not status.open)
+ENDED = frozenset(status for status in OrderStatus if not status.open)
 """`OrderUpdate.status` values of orders that can no longer trade."""
 
 
@@ -178,27 +167,27 @@ class OrderTracking:
         """True while the order may still trade."""
         return client_order_id in self._orders
 
-    def track(self, client_order_id: str, *, buy: bool, price: int, quantity: int) -> None:
+    def track(self, client_order_id: str, *, side: Side, price: int, quantity: int) -> None:
         """A new order was submitted."""
         self._orders[client_order_id] = OpenOrder(
             client_order_id=client_order_id,
-            buy=buy,
+            side=side,
             price=price,
             quantity=quantity,
             filled=0,
-            status="pending",
+            status=OrderStatus.PENDING,
         )
 
     def apply(self, update: OrderUpdate) -> None:
         """An update of one of its orders (before the strategy hears of it)."""
         if update.fill_quantity:
-            self.position_lots += update.fill_quantity if update.buy else -update.fill_quantity
+            self.position_lots += update.side.sign * update.fill_quantity
         if update.status in ENDED:
             self._orders.pop(update.client_order_id, None)
         elif update.client_order_id in self._orders:
             self._orders[update.client_order_id] = OpenOrder(
                 client_order_id=update.client_order_id,
-                buy=update.buy,
+                side=update.side,
                 price=update.price,
                 quantity=update.quantity,
                 filled=update.filled,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from tradeactors.core.messages import Side, TimeInForce
 from tradeactors.strategy.api import ENDED, Strategy
 
 if TYPE_CHECKING:
@@ -73,10 +74,10 @@ class _Order:
 
     client_order_id: str
     role: str  # what the strategy sent it for ("quote", "entry", "exit", "child")
-    buy: bool
+    side: Side
     price: int
     quantity: int
-    tif: str
+    tif: TimeInForce
     filled: int = 0
     cancelling: bool = False
 
@@ -106,26 +107,26 @@ class _OrderBookkeeping(Strategy):
         ctx: StrategyContext,
         role: str,
         *,
-        buy: bool,
+        side: Side,
         price: int,
         quantity: int,
-        tif: str = "gtc",
+        tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
     ) -> _Order | None:
         """Send an order; None (and nothing sent) if stopped or a value is not positive."""
         if self.stopped:
             return None
         if price <= 0 or quantity <= 0:
-            ctx.log.warning("order not sent", role=role, buy=buy, price=price, quantity=quantity)
+            ctx.log.warning("order not sent", role=role, side=side, price=price, quantity=quantity)
             return None
         self._submitting += 1
         try:
             client_order_id = ctx.submit(
-                buy=buy, price=price, quantity=quantity, tif=tif, post_only=post_only
+                side=side, price=price, quantity=quantity, tif=tif, post_only=post_only
             )
         finally:
             self._submitting -= 1
-        order = _Order(client_order_id, role, buy, price, quantity, tif)
+        order = _Order(client_order_id, role, side, price, quantity, tif)
         self._orders[client_order_id] = order
         early = [u for u in self._early if u.client_order_id == client_order_id]
         if self._submitting:
@@ -281,17 +282,16 @@ class MarketMaker(_OrderBookkeeping):
 
     def _quote(self, ctx: StrategyContext, bid: int, ask: int, position: int) -> None:
         want_bid, want_ask = self.quotes(bid, ask, position)
-        wanted = {True: want_bid, False: want_ask}
+        wanted = {Side.BUY: want_bid, Side.SELL: want_ask}
         for order in self._live():
-            if wanted[order.buy] == order.price:
-                wanted[order.buy] = None  # already there: keep its queue place
+            if wanted[order.side] == order.price:
+                wanted[order.side] = None  # already there: keep its queue place
             else:
                 self._cancel(ctx, order)
-        for buy in (True, False):
-            price = wanted[buy]
+        for side, price in wanted.items():
             if price is not None:
                 self._submit(
-                    ctx, "quote", buy=buy, price=price, quantity=self.params.size, post_only=True
+                    ctx, "quote", side=side, price=price, quantity=self.params.size, post_only=True
                 )
 
     def on_stop(self, ctx: StrategyContext) -> None:
@@ -413,7 +413,7 @@ class Momentum(_OrderBookkeeping):
         if trade.quantity <= 0:
             return
         now = ctx.now_ns
-        signed = trade.quantity if trade.buy else -trade.quantity
+        signed = trade.side.sign * trade.quantity
         self._trades.append((now, signed))
         self.flow += signed
         self._expire_trades(now)
@@ -459,14 +459,15 @@ class Momentum(_OrderBookkeeping):
         if direction:
             self._last_entry_ns = now
             ctx.log.info("momentum entry", direction=direction, move_bps=self.move_bps(now))
-            self._take(ctx, "entry", buy=direction > 0, quantity=self.params.size)
+            side = Side.BUY if direction > 0 else Side.SELL
+            self._take(ctx, "entry", side=side, quantity=self.params.size)
 
-    def _take(self, ctx: StrategyContext, role: str, *, buy: bool, quantity: int) -> None:
+    def _take(self, ctx: StrategyContext, role: str, *, side: Side, quantity: int) -> None:
         assert self._top is not None  # noqa: S101 - checked by the caller
         bid, ask = self._top
         slippage = self.params.slippage
-        price = ask + slippage if buy else max(1, bid - slippage)
-        self._submit(ctx, role, buy=buy, price=price, quantity=quantity, tif="ioc")
+        price = ask + slippage if side is Side.BUY else max(1, bid - slippage)
+        self._submit(ctx, role, side=side, price=price, quantity=quantity, tif=TimeInForce.IOC)
 
     def _manage(self, ctx: StrategyContext, position: int, now: int) -> None:
         assert self._top is not None  # noqa: S101 - checked by the caller
@@ -497,7 +498,9 @@ class Momentum(_OrderBookkeeping):
             self.exiting = reason
             self.exits[reason] = self.exits.get(reason, 0) + 1
         ctx.log.info("momentum exit", reason=reason, position=position, pnl_bps=pnl_bps)
-        self._take(ctx, "exit", buy=position < 0, quantity=abs(position))
+        self._take(
+            ctx, "exit", side=Side.BUY if position < 0 else Side.SELL, quantity=abs(position)
+        )
 
     def _reset_entry(self) -> None:
         self._entry_side = self._entry_lots = self._entry_notional = 0
@@ -506,7 +509,7 @@ class Momentum(_OrderBookkeeping):
     def _on_order_fill(self, ctx: StrategyContext, order: _Order, update: OrderUpdate) -> None:
         if order.role != "entry":
             return
-        side = 1 if order.buy else -1
+        side = order.side.sign
         if side != self._entry_side:
             self._reset_entry()
             self._entry_side = side
@@ -534,7 +537,7 @@ class VwapParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """The VWAP execution's parameters (prices in ticks, sizes in lots)."""
 
     side: str = "buy"
-    """``buy`` or ``sell``."""
+    """``buy`` or ``sell`` (a `Side` value)."""
     quantity: int = 10_000
     """Lots to trade in all (10000 lots = 1 ETH)."""
     horizon: float = 300.0
@@ -632,7 +635,8 @@ class Vwap(_OrderBookkeeping):
     def __init__(self, params: VwapParams | None = None) -> None:
         super().__init__()
         self.params = params = params or VwapParams()
-        self._buy = params.side == "buy"
+        self._side = Side(params.side)
+        self._buy = self._side is Side.BUY
         self._weights = params.weights()
         self._n = len(self._weights)
         cumulative = [0.0]
@@ -744,7 +748,7 @@ class Vwap(_OrderBookkeeping):
         price, ioc = self.child_price(*self._top, cross=last)
         if replace_stale:
             for order in self._live():
-                if order.tif != "ioc" and (ioc or order.price != price):
+                if order.tif is not TimeInForce.IOC and (ioc or order.price != price):
                     self._cancel(ctx, order)
         target = self.scheduled(min(end, now + self._slice_ns) if last else now)
         outstanding = sum(order.remaining for order in self._orders.values())
@@ -755,9 +759,8 @@ class Vwap(_OrderBookkeeping):
             want = min(want, cap - self.filled_by_bucket[bucket] - outstanding)
         if want <= 0:
             return
-        self._submit(
-            ctx, "child", buy=self._buy, price=price, quantity=want, tif="ioc" if ioc else "gtc"
-        )
+        tif = TimeInForce.IOC if ioc else TimeInForce.GTC
+        self._submit(ctx, "child", side=self._side, price=price, quantity=want, tif=tif)
 
     def _on_order_fill(
         self,

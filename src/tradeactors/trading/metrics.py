@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from tradeactors.core.messages import OrderUpdate, VenueStatus
+from tradeactors.core.messages import OrderStatus, OrderUpdate, VenueStatus
 from tradeactors.core.risk import TradingState
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class TradingMetrics:
         """Count order updates and denials; follow venue status."""
         if isinstance(event, OrderUpdate):
             self._updates.labels(event.status).inc()
-            if event.status == "denied":
+            if event.status == OrderStatus.DENIED:
                 self._denied.labels(event.reason or "unknown").inc()
         elif isinstance(event, VenueStatus):
             self._up[event.venue] = event.up

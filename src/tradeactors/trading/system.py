@@ -36,23 +36,22 @@ from tradeactors._websocket import connect
 from tradeactors.actors.gateway import ConnectionLinks, Credentials, SimGateway
 from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.actors.marketdata import BookActor, LiveFeed, book_name
-from tradeactors.actors.order_manager import OrderManagerActor, OrdersReport, OrderStore
-from tradeactors.actors.risk import ReleaseOrder, RiskActor
-from tradeactors.actors.strategy import (
-    GetStrategyReport,
-    StrategyActor,
-    StrategyReport,
-    book_mailbox,
-)
+from tradeactors.actors.order_manager import OrderManagerActor, OrderStore
+from tradeactors.actors.risk import RiskActor
+from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
 from tradeactors.clock import Clock, SystemClock
 from tradeactors.config import Config
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import (
     CancelOrder,
+    DenyReason,
     GetOrders,
+    GetStrategyReport,
+    OrdersReport,
     OrderUpdate,
     PlaceOrder,
+    ReleaseOrder,
     SubmitOrder,
     VenueDown,
     denied_update,
@@ -600,7 +599,7 @@ class TradingSystem:
             order = message
         else:
             return
-        update = denied_update(order, f"lost: {letter.reason} at {letter.path}")
+        update = denied_update(order, DenyReason.LOST, f"{letter.reason} at {letter.path}")
         if order.owner:
             self.tree.address(order.owner).tell(update)
         self._events.emit(update)

@@ -19,12 +19,15 @@ from __future__ import annotations
 import enum
 from bisect import bisect_right
 from collections import deque
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from tradeactors.core.book import Level, OrderBook
 from tradeactors.core.instrument import Instrument, LevelParser, ParseError
+from tradeactors.core.messages import Side, TradeTick
+from tradeactors.errors import FrameDroppedError
+from tradeactors.venues.adapter import BookOutcome, EventKind, VenueEvent
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
     from tradeactors.venues.capture import Frame
 
 __all__ = [
+    "ADAPTER",
+    "BinanceBookSync",
+    "BinanceMarketData",
     "BookTicker",
     "DepthSnapshot",
     "DepthSync",
@@ -405,3 +411,107 @@ def url_symbol(url: str) -> str | None:
         if key == "symbol":
             return value
     return None
+
+
+# -- the venue adapter (market data; order entry comes with the real-venues issue) ---------
+
+_SYNC_OUTCOMES = {
+    SyncResult.APPLIED: BookOutcome.APPLIED,
+    SyncResult.SYNCED: BookOutcome.SYNCED,
+    SyncResult.BUFFERED: BookOutcome.IGNORED,
+    SyncResult.STALE: BookOutcome.IGNORED,
+    SyncResult.GAP: BookOutcome.GAP,
+    SyncResult.BAD_LEVEL: BookOutcome.BAD_LEVEL,
+    SyncResult.SNAPSHOT_TOO_OLD: BookOutcome.SNAPSHOT_TOO_OLD,
+}
+
+
+class BinanceBookSync:
+    """`DepthSync` behind the adapter's `BookSync` protocol (diffs and REST snapshots)."""
+
+    def __init__(self, instrument: Instrument, mode: Literal["spot", "futures"]) -> None:
+        self._sync = DepthSync(instrument, mode=mode)
+        self.book = self._sync.book
+        self.updates = 0
+        self.snapshots = 0
+        self.checksums_matched = 0  # Binance sends no checksum
+
+    @property
+    def synced(self) -> bool:
+        """The book follows the stream."""
+        return self._sync.synced
+
+    def on_event(self, data: Any) -> BookOutcome:
+        """Apply a `DepthUpdate`, or a `DepthSnapshot` if one is needed."""
+        if isinstance(data, DepthSnapshot):
+            if not self._sync.needs_snapshot:
+                return BookOutcome.IGNORED  # a second answer to one request
+            self.snapshots += 1
+            return _SYNC_OUTCOMES[self._sync.on_snapshot(data)]
+        self.updates += 1
+        return _SYNC_OUTCOMES[self._sync.on_diff(data)]
+
+
+class BinanceMarketData:
+    """Binance spot (and USD-M futures) market data: combined streams + REST snapshots."""
+
+    def decode(self, frame: Frame) -> tuple[VenueEvent, ...]:
+        """A snapshot (REST) or a diff, ticker or trade (websocket); klines are dropped."""
+        if frame.source == "rest":
+            try:
+                snapshot = decode_snapshot(frame.payload)
+            except msgspec.DecodeError:
+                raise FrameDroppedError("malformed_snapshot") from None
+            return (VenueEvent(url_symbol(frame.url) or "", EventKind.BOOK, snapshot),)
+        try:
+            _kind, event = decode_frame(frame.payload)
+        except msgspec.DecodeError:
+            raise FrameDroppedError("malformed") from None
+        except ValueError:
+            raise FrameDroppedError("unknown_stream") from None
+        if isinstance(event, DepthUpdate):
+            return (VenueEvent(event.s, EventKind.BOOK, event),)
+        if isinstance(event, BookTicker):
+            return (VenueEvent(event.s, EventKind.TICKER, event),)
+        if isinstance(event, Trade):
+            return (VenueEvent(event.s, EventKind.TRADE, event),)
+        raise FrameDroppedError("unused_stream")
+
+    def subscribe_messages(self, symbols: Iterable[str]) -> tuple[str, ...]:  # noqa: ARG002
+        """None: Binance's combined-stream URL names the streams."""
+        return ()
+
+    def snapshot_url(self, rest_base_url: str, symbol: str) -> str:
+        """``/api/v3/depth`` with the deepest snapshot Binance serves."""
+        return f"{rest_base_url.rstrip('/')}/api/v3/depth?symbol={symbol}&limit=1000"
+
+    def book_sync(self, instrument: Instrument, *, mode: str, max_depth: int) -> BinanceBookSync:  # noqa: ARG002
+        """A `DepthSync` (``mode`` ``spot`` or ``futures``); Binance books keep every level."""
+        if mode not in ("spot", "futures"):
+            raise ValueError(f"Binance book mode must be 'spot' or 'futures', not {mode!r}")
+        return BinanceBookSync(instrument, "spot" if mode == "spot" else "futures")
+
+    def ticker_verifier(self, instrument: Instrument) -> TickerCheck:
+        """Books checked against ``bookTicker``."""
+        return TickerCheck(instrument)
+
+    def trade_tick(self, instrument: Instrument, data: Any) -> TradeTick:
+        """A ``trade``/``aggTrade`` event in ticks and lots (``m``: the buyer made)."""
+        trade: Trade = data
+        return TradeTick(
+            instrument=instrument.symbol,
+            price=instrument.price(trade.p),
+            quantity=instrument.size(trade.q),
+            side=Side.SELL if trade.m else Side.BUY,  # the taker's side
+            timestamp_ns=trade.T * 1_000_000,
+        )
+
+
+class _BinanceAdapter:
+    kind = "binance"
+    market_data = BinanceMarketData()
+    order_entry = None  # Binance order entry: the real-venues issue
+
+
+ADAPTER = _BinanceAdapter()
+"""Binance as a venue adapter: market data only, for now."""

@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import enum
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from tradeactors.core.book import OrderBook
 from tradeactors.core.instrument import Instrument, LevelParser, ParseError, decimal_places
+from tradeactors.errors import FrameDroppedError
+from tradeactors.venues.adapter import BookOutcome, EventKind, VenueEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from tradeactors.core.messages import TradeTick
+    from tradeactors.venues.capture import Frame
 
 __all__ = [
+    "ADAPTER",
     "BookMessage",
     "KrakenBook",
+    "KrakenBookSync",
+    "KrakenMarketData",
     "KrakenResult",
     "checksum",
     "decode_any_book_messages",
@@ -248,3 +259,85 @@ def decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
         return decode_v2_book_messages(text) or ()
     message = decode_book_message(text)
     return () if message is None else (message,)
+
+
+# -- the venue adapter (market data; order entry comes with the real-venues issue) ---------
+
+_KRAKEN_OUTCOMES = {
+    KrakenResult.SNAPSHOT: BookOutcome.SYNCED,
+    KrakenResult.APPLIED: BookOutcome.APPLIED,
+    KrakenResult.CHECKSUM_MISMATCH: BookOutcome.CHECKSUM_MISMATCH,
+    KrakenResult.BAD_LEVEL: BookOutcome.BAD_LEVEL,
+    KrakenResult.NOT_SYNCED: BookOutcome.IGNORED,
+}
+
+
+class KrakenBookSync:
+    """`KrakenBook` behind the adapter's `BookSync` protocol."""
+
+    def __init__(self, instrument: Instrument, depth: int) -> None:
+        self._book = KrakenBook(instrument, depth=depth)
+        self.book = self._book.book
+        self.updates = 0
+        self.snapshots = 0
+        self.checksums_matched = 0
+
+    @property
+    def synced(self) -> bool:
+        """The book follows the stream (and its checksums)."""
+        return self._book.synced
+
+    def on_event(self, data: Any) -> BookOutcome:
+        """Apply a `BookMessage` (snapshot or update) and check its checksum."""
+        message: BookMessage = data
+        self.updates += 1
+        outcome = _KRAKEN_OUTCOMES[self._book.on_message(message)]
+        if outcome is BookOutcome.SYNCED:
+            self.snapshots += 1
+        if outcome.publishes and message.checksum is not None:
+            self.checksums_matched += 1
+        return outcome
+
+
+class KrakenMarketData:
+    """Kraken websocket v1/v2 ``book``: snapshots come with every (re)subscription."""
+
+    def decode(self, frame: Frame) -> tuple[VenueEvent, ...]:
+        """The book messages of a v1 or v2 frame."""
+        try:
+            messages = decode_any_book_messages(frame.payload)
+        except msgspec.DecodeError:
+            raise FrameDroppedError("malformed") from None
+        except ValueError:
+            raise FrameDroppedError("not_a_book_message") from None
+        return tuple(VenueEvent(m.pair, EventKind.BOOK, m) for m in messages)
+
+    def subscribe_messages(self, symbols: Iterable[str]) -> tuple[str, ...]:  # noqa: ARG002
+        """None by default: the caller passes its own ``subscribe`` (depth, version)."""
+        return ()
+
+    def snapshot_url(self, rest_base_url: str, symbol: str) -> None:  # noqa: ARG002
+        """None: Kraken sends a snapshot on (re)subscribing."""
+        return
+
+    def book_sync(self, instrument: Instrument, *, mode: str, max_depth: int) -> KrakenBookSync:  # noqa: ARG002
+        """A checksum-verified book trimmed to the subscribed depth ``max_depth``."""
+        return KrakenBookSync(instrument, max_depth)
+
+    def ticker_verifier(self, instrument: Instrument) -> None:  # noqa: ARG002
+        """None: the checksum verifies every update already."""
+        return
+
+    def trade_tick(self, instrument: Instrument, data: Any) -> TradeTick:  # noqa: ARG002
+        """Kraken trades are not decoded yet (the feed never routes any)."""
+        raise ParseError(f"Kraken trades are not decoded: {data!r}"[:200])
+
+
+class _KrakenAdapter:
+    kind = "kraken"
+    market_data = KrakenMarketData()
+    order_entry = None  # Kraken order entry: the real-venues issue
+
+
+ADAPTER = _KrakenAdapter()
+"""Kraken as a venue adapter: market data only, for now."""

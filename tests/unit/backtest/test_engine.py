@@ -9,6 +9,7 @@ import pytest
 
 from tradeactors.backtest.engine import BacktestConfig, run_backtest
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import Side
 from tradeactors.strategy.api import Strategy
 from tradeactors.venues.capture import Frame, read_capture
 
@@ -98,7 +99,7 @@ def test_a_marketable_order_takes_the_levels_it_reaches_and_ioc_drops_the_rest()
     tape = _book().diff().diff()
 
     def buy(script, ctx):
-        script.ids["b"] = ctx.submit(buy=True, price=10_002, quantity=20, tif="ioc")
+        script.ids["b"] = ctx.submit(side=Side.BUY, price=10_002, quantity=20, tif="ioc")
 
     script, report = _run(tape, {1: buy}, taker_fee_bps=10)
     fills = [(q, p) for _t, status, q, p in script.updates if q]
@@ -112,7 +113,8 @@ def test_a_marketable_order_takes_the_levels_it_reaches_and_ioc_drops_the_rest()
 def test_a_post_only_order_that_would_take_is_rejected():
     tape = _book().diff()
     script, report = _run(
-        tape, {1: lambda s, ctx: ctx.submit(buy=True, price=10_001, quantity=1, post_only=True)}
+        tape,
+        {1: lambda s, ctx: ctx.submit(side=Side.BUY, price=10_001, quantity=1, post_only=True)},
     )
     assert [u[1] for u in script.updates] == ["rejected"]
     assert report.orders_rejected == 1
@@ -123,7 +125,9 @@ def test_conservative_queue_a_resting_order_fills_only_after_the_trades_ahead_of
     tape = _book().diff().diff().trade(10_000, 3, aggressor_buy=False)
     tape.trade(10_000, 4, aggressor_buy=False).diff()
 
-    script, report = _run(tape, {1: lambda s, ctx: ctx.submit(buy=True, price=10_000, quantity=3)})
+    script, report = _run(
+        tape, {1: lambda s, ctx: ctx.submit(side=Side.BUY, price=10_000, quantity=3)}
+    )
     statuses = [(status, q) for _t, status, q, _p in script.updates]
     assert statuses == [("accepted", 0), ("partially_filled", 2)]  # 3 + 4 - 5 ahead
     assert report.maker_fills == 1
@@ -132,9 +136,13 @@ def test_conservative_queue_a_resting_order_fills_only_after_the_trades_ahead_of
 def test_probabilistic_queue_also_advances_on_cancels_ahead():
     # the level at 100.00 shrinks from 5 to 1 lot without a trade: most of it was ahead
     tape = _book().diff().diff(bids=[(10_000, 1)]).trade(10_000, 2, aggressor_buy=False).diff()
-    conservative, _ = _run(tape, {1: lambda s, c: c.submit(buy=True, price=10_000, quantity=2)})
+    conservative, _ = _run(
+        tape, {1: lambda s, c: c.submit(side=Side.BUY, price=10_000, quantity=2)}
+    )
     probabilistic, _ = _run(
-        tape, {1: lambda s, c: c.submit(buy=True, price=10_000, quantity=2)}, queue="probabilistic"
+        tape,
+        {1: lambda s, c: c.submit(side=Side.BUY, price=10_000, quantity=2)},
+        queue="probabilistic",
     )
     assert not [u for u in conservative.updates if u[2]]  # 5 ahead, only 2 traded
     # 4 of the 5 ahead left: 1 ahead, then a trade of 2 fills 1 of ours
@@ -143,17 +151,17 @@ def test_probabilistic_queue_also_advances_on_cancels_ahead():
 
 def test_a_trade_through_the_price_or_the_book_crossing_it_fills_a_resting_order():
     tape = _book().diff().diff().trade(9_999, 1, aggressor_buy=False).diff()
-    script, _ = _run(tape, {1: lambda s, c: c.submit(buy=True, price=10_000, quantity=3)})
+    script, _ = _run(tape, {1: lambda s, c: c.submit(side=Side.BUY, price=10_000, quantity=3)})
     assert [(status, q) for _t, status, q, _p in script.updates] == [("accepted", 0), ("filled", 3)]
 
     crossing = _book().diff().diff(asks=[(10_001, 0), (9_995, 2)]).diff()
-    script, _ = _run(crossing, {1: lambda s, c: c.submit(buy=True, price=9_996, quantity=1)})
+    script, _ = _run(crossing, {1: lambda s, c: c.submit(side=Side.BUY, price=9_996, quantity=1)})
     assert [(status, q) for _t, status, q, _p in script.updates] == [("accepted", 0), ("filled", 1)]
 
 
 def test_latency_the_answer_comes_a_round_trip_after_the_order():
     tape = _book().diff().diff().diff()
-    script, _ = _run(tape, {1: lambda s, c: c.submit(buy=True, price=9_000, quantity=1)})
+    script, _ = _run(tape, {1: lambda s, c: c.submit(side=Side.BUY, price=9_000, quantity=1)})
     first_book_ns = tape.frames[0].received_ns  # the snapshot is the first book
     (accepted_ns, status, _q, _p), *_ = script.updates
     assert status == "accepted"
@@ -164,7 +172,7 @@ def test_a_cancel_sent_with_the_order_cancels_it_before_later_trades():
     tape = _book().diff().diff().trade(10_000, 20, aggressor_buy=False)
 
     def both(script, ctx):
-        ctx.cancel(ctx.submit(buy=True, price=10_000, quantity=1))
+        ctx.cancel(ctx.submit(side=Side.BUY, price=10_000, quantity=1))
 
     script, report = _run(tape, {1: both})
     assert [u[1] for u in script.updates] == ["accepted", "cancelled"]
@@ -177,7 +185,7 @@ def test_a_cancel_that_reaches_the_venue_after_the_fill_changes_nothing():
     tape = _book().diff().trade(10_000, 20, aggressor_buy=False).diff().diff()
 
     def submit(script, ctx):
-        script.ids["o"] = ctx.submit(buy=True, price=10_000, quantity=1)
+        script.ids["o"] = ctx.submit(side=Side.BUY, price=10_000, quantity=1)
 
     def cancel(script, ctx):
         ctx.cancel(script.ids["o"])
@@ -191,10 +199,10 @@ def test_realized_pnl_fees_and_drawdown_of_a_round_trip():
     tape = _book().diff().diff(asks=[(10_001, 0), (10_011, 5)], bids=[(10_010, 5)]).diff()
 
     def buy(script, ctx):
-        ctx.submit(buy=True, price=10_001, quantity=2, tif="ioc")
+        ctx.submit(side=Side.BUY, price=10_001, quantity=2, tif="ioc")
 
     def sell(script, ctx):
-        ctx.submit(buy=False, price=10_010, quantity=2, tif="ioc")
+        ctx.submit(side=Side.SELL, price=10_010, quantity=2, tif="ioc")
 
     _script, report = _run(tape, {1: buy, 3: sell}, taker_fee_bps=0, maker_fee_bps=0)
     assert report.final_position == 0
@@ -212,8 +220,8 @@ def test_the_same_inputs_give_a_byte_identical_report():
 
         def on_book(self, ctx, view):
             if view.best_bid and view.best_ask and not ctx.open_orders():
-                ctx.submit(buy=True, price=view.best_bid[0], quantity=10)
-                ctx.submit(buy=False, price=view.best_ask[0], quantity=10)
+                ctx.submit(side=Side.BUY, price=view.best_bid[0], quantity=10)
+                ctx.submit(side=Side.SELL, price=view.best_ask[0], quantity=10)
 
     def once(seed):
         config = BacktestConfig(latency_sigma=0.5, seed=seed, queue="probabilistic")

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from tradeactors.core.messages import Side
 from tradeactors.core.orders import (
     ClientOrderIds,
     IllegalTransitionError,
@@ -23,7 +24,7 @@ S, T = OrderStatus, Trigger
 
 
 def _order(quantity: int = 10) -> Order:
-    return Order("c1", "X", buy=True, price=100, quantity=quantity)
+    return Order("c1", "X", side=Side.BUY, price=100, quantity=quantity)
 
 
 def _live(quantity: int = 10) -> Order:
@@ -164,20 +165,20 @@ TestOrderMachine = OrderMachine.TestCase
 
 class TestVenueDownBeforeTheAck:
     def test_a_pending_order_can_be_marked_cancel_pending_when_its_venue_goes_down(self):
-        order = Order("c1", "BTCUSDT", buy=True, price=100, quantity=10)
+        order = Order("c1", "BTCUSDT", side=Side.BUY, price=100, quantity=10)
         order.apply(T.SUBMIT)
         assert order.apply(T.REQUEST_CANCEL) is S.PENDING_CANCEL
         assert order.apply(T.CANCELLED) is S.CANCELLED
 
     def test_a_venue_reject_after_a_cancel_request_ends_rejected(self):
-        order = Order("c1", "BTCUSDT", buy=True, price=100, quantity=10)
+        order = Order("c1", "BTCUSDT", side=Side.BUY, price=100, quantity=10)
         order.apply(T.SUBMIT)
         order.apply(T.REQUEST_CANCEL)
         assert order.apply(T.REJECT) is S.REJECTED
         assert not order.status.open
 
     def test_a_partly_filled_order_cannot_be_rejected_even_while_cancel_pending(self):
-        order = Order("c1", "BTCUSDT", buy=True, price=100, quantity=10)
+        order = Order("c1", "BTCUSDT", side=Side.BUY, price=100, quantity=10)
         order.apply(T.SUBMIT)
         order.fill(1)
         order.apply(T.REQUEST_CANCEL)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradeactors.core.messages import Side
 from tradeactors.core.risk import (
     DenyReason,
     OrderRequest,
@@ -19,11 +20,14 @@ from tradeactors.core.risk import (
 _ids = itertools.count(1)
 
 
+_SIDE = {True: Side.BUY, False: Side.SELL}
+
+
 def req(
     *, buy: bool = True, price: int = 100, quantity: int = 1, ts: int = 0, instrument: str = "X"
 ):
     return OrderRequest(
-        client_order_id=f"c{next(_ids)}", instrument=instrument, buy=buy, price=price,
+        client_order_id=f"c{next(_ids)}", instrument=instrument, side=_SIDE[buy], price=price,
         quantity=quantity, timestamp_ns=ts,
     )  # fmt: skip
 
@@ -137,11 +141,11 @@ def test_the_position_limit_holds_whatever_the_order_and_fill_sequence(steps):
 def test_an_order_reusing_the_id_of_an_open_one_is_denied_and_changes_nothing():
     engine = RiskEngine(RiskLimits(max_position=10))
     first = OrderRequest(
-        client_order_id="x", instrument="I", buy=True, price=100, quantity=10, timestamp_ns=1
+        client_order_id="x", instrument="I", side=Side.BUY, price=100, quantity=10, timestamp_ns=1
     )
     assert engine.check(first) is None
     again = OrderRequest(
-        client_order_id="x", instrument="I", buy=False, price=100, quantity=1, timestamp_ns=2
+        client_order_id="x", instrument="I", side=Side.SELL, price=100, quantity=1, timestamp_ns=2
     )
     assert engine.check(again) is DenyReason.DUPLICATE_ID
     engine.fill("x", 10, 100)  # the live order's fill is booked on its own side
@@ -166,16 +170,16 @@ def test_the_running_open_sums_always_equal_a_recount(steps):
         coid = f"o{n}"
         if op == "check":
             engine.check(
-                OrderRequest(client_order_id=coid, instrument=instrument, buy=buy,
+                OrderRequest(client_order_id=coid, instrument=instrument, side=_SIDE[buy],
                              price=100 + n, quantity=quantity, timestamp_ns=n)
             )  # fmt: skip
         elif op == "fill":
-            engine.fill(coid, quantity, 100, instrument=instrument, buy=buy)
+            engine.fill(coid, quantity, 100, instrument=instrument, side=_SIDE[buy])
         elif op == "close":
             engine.order_closed(coid)
         else:
             orders = [
-                OrderRequest(client_order_id=f"r{i}", instrument=instrument, buy=i % 2 == 0,
+                OrderRequest(client_order_id=f"r{i}", instrument=instrument, side=_SIDE[i % 2 == 0],
                              price=100, quantity=quantity, timestamp_ns=0)
                 for i in range(n)
             ]  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradeactors.exchange.liquidity import BackgroundLiquidity, LiquidityConfig
-from tradeactors.exchange.matching import Filled, MatchingEngine, Side
+from tradeactors.exchange.matching import EngineFilled, MatchingEngine, Side
 
 STEP_NS = 100_000_000  # 100 ms
 
@@ -30,7 +30,7 @@ def test_it_makes_a_two_sided_market_that_trades_and_moves():
     assert ask is not None
     assert bid < ask
     assert ask - bid < 2 * LiquidityConfig().depth_ticks
-    assert sum(1 for e in events if isinstance(e, Filled)) > 20
+    assert sum(1 for e in events if isinstance(e, EngineFilled)) > 20
     assert len(engine.depth("SIM", Side.BUY, 100)) > 10
     assert liquidity.mid != LiquidityConfig().start_mid
 

@@ -9,13 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradeactors.exchange.matching import (
-    Amended,
-    Cancelled,
-    Filled,
+    EngineAccepted,
+    EngineAmended,
+    EngineCanceled,
+    EngineFilled,
+    EngineRejected,
     Liquidity,
     MatchingEngine,
-    OrderAccepted,
-    OrderRejected,
     RejectReason,
     Side,
     TimeInForce,
@@ -40,14 +40,14 @@ def place(engine: MatchingEngine, account: str, side: Side, qty: int, price: int
 
 
 def order_id(events) -> int:
-    return next(e.order_id for e in events if isinstance(e, OrderAccepted))
+    return next(e.order_id for e in events if isinstance(e, EngineAccepted))
 
 
 def fills(events, account: str | None = None):
     return [
         (f.account, f.price, f.quantity, f.liquidity)
         for f in events
-        if isinstance(f, Filled) and (account is None or f.account == account)
+        if isinstance(f, EngineFilled) and (account is None or f.account == account)
     ]
 
 
@@ -86,7 +86,7 @@ class TestMatchingCases:
         place(engine, "m", SELL, 2, 101)
         events = place(engine, "t", BUY, 5, 101, tif=TimeInForce.IOC)
         assert fills(events, "t") == [("t", 101, 2, Liquidity.TAKER)]
-        (cancel,) = [e for e in events if isinstance(e, Cancelled)]
+        (cancel,) = [e for e in events if isinstance(e, EngineCanceled)]
         assert (cancel.quantity, cancel.reason) == (3, "ioc")
         assert engine.open_orders("t") == []
 
@@ -94,7 +94,7 @@ class TestMatchingCases:
         place(engine, "m", SELL, 2, 101)
         place(engine, "m", SELL, 2, 102)
         (reject,) = place(engine, "t", BUY, 5, 102, tif=TimeInForce.FOK)
-        assert isinstance(reject, OrderRejected)
+        assert isinstance(reject, EngineRejected)
         assert reject.reason is RejectReason.FOK_NOT_FILLABLE
         assert engine.depth("X", SELL) == [(101, 2), (102, 2)]
         events = place(engine, "t", BUY, 4, 102, tif=TimeInForce.FOK)
@@ -105,7 +105,7 @@ class TestMatchingCases:
         (reject,) = place(engine, "t", BUY, 1, 101, post_only=True)
         assert reject.reason is RejectReason.POST_ONLY_WOULD_TAKE
         events = place(engine, "t", BUY, 1, 100, post_only=True)
-        assert isinstance(events[0], OrderAccepted)
+        assert isinstance(events[0], EngineAccepted)
         assert engine.best("X") == (100, 101)
 
     def test_a_market_order_never_trades_through_its_protection_price(self, engine):
@@ -113,7 +113,7 @@ class TestMatchingCases:
         place(engine, "m", SELL, 1, 150)
         events = place(engine, "t", BUY, 5, 110, market=True)
         assert fills(events, "t") == [("t", 101, 1, Liquidity.TAKER)]
-        (cancel,) = [e for e in events if isinstance(e, Cancelled)]
+        (cancel,) = [e for e in events if isinstance(e, EngineCanceled)]
         assert (cancel.quantity, cancel.reason) == (4, "market_protection")
         assert engine.open_orders("t") == []
 
@@ -121,7 +121,7 @@ class TestMatchingCases:
         first = order_id(place(engine, "a", SELL, 5, 101))
         place(engine, "b", SELL, 5, 101)
         (amended,) = engine.amend(account="a", order_id=first, remaining=3)
-        assert isinstance(amended, Amended)
+        assert isinstance(amended, EngineAmended)
         assert (amended.order_id, amended.price, amended.remaining) == (first, 101, 3)
         assert amended.kept_priority
         events = place(engine, "t", BUY, 3, 101)
@@ -147,7 +147,7 @@ class TestMatchingCases:
         own = order_id(place(engine, "a", SELL, 2, 101))
         place(engine, "b", SELL, 2, 101)
         events = place(engine, "a", BUY, 2, 101)
-        (cancel,) = [e for e in events if isinstance(e, Cancelled)]
+        (cancel,) = [e for e in events if isinstance(e, EngineCanceled)]
         assert (cancel.order_id, cancel.reason) == (own, "self_trade")
         assert fills(events, "a") == [("a", 101, 2, Liquidity.TAKER)]
         assert engine.position("a", "X") == 2
@@ -155,7 +155,7 @@ class TestMatchingCases:
     def test_fees_are_exact_basis_points_maker_rebate_and_taker_fee(self, engine):
         place(engine, "m", SELL, 3, 1000)
         events = place(engine, "t", BUY, 3, 1000)
-        fees = {f.account: f.fee_e4 for f in events if isinstance(f, Filled)}
+        fees = {f.account: f.fee_e4 for f in events if isinstance(f, EngineFilled)}
         assert fees == {"m": -3000, "t": 15000}  # price * qty * bps
 
     def test_cancel_and_cancel_all_per_account_and_instrument(self, engine):
@@ -166,7 +166,7 @@ class TestMatchingCases:
             account="a", client_order_id="y1", instrument="Y", side=SELL, quantity=1, price=5
         )
         assert engine.cancel(account="b", order_id=one)[0].reason is RejectReason.NOT_YOUR_ORDER
-        assert isinstance(engine.cancel(account="a", order_id=one)[0], Cancelled)
+        assert isinstance(engine.cancel(account="a", order_id=one)[0], EngineCanceled)
         assert engine.cancel(account="a", order_id=one)[0].reason is RejectReason.UNKNOWN_ORDER
         assert len(engine.cancel_all(account="a", instrument="X")) == 1
         assert [o.instrument for o in engine.open_orders("a")] == ["Y"]
@@ -250,7 +250,7 @@ def test_random_order_streams_keep_every_invariant_and_conserve_quantity(stream)
         else:
             events = engine.cancel_all(account=account)
         for event in events:
-            if isinstance(event, Filled):
+            if isinstance(event, EngineFilled):
                 traded[event.side] += event.quantity
         engine.check_invariants()
     assert traded[BUY] == traded[SELL]  # every fill has a buyer and a seller

@@ -15,8 +15,8 @@ from typing import Any
 import structlog
 
 from tradeactors.core.book import BookView
-from tradeactors.core.messages import OrderUpdate
-from tradeactors.strategy.api import OpenOrder, Strategy, TradeTick
+from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, TimeInForce, TradeTick
+from tradeactors.strategy.api import OpenOrder, Strategy
 
 NS = 1_000_000_000
 T0 = 1_723_161_254 * NS  # the ETHUSDT capture's first second
@@ -29,7 +29,7 @@ class Sent:
     """One submit, and what the test has answered since."""
 
     client_order_id: str
-    buy: bool
+    side: Side
     price: int
     quantity: int
     tif: str
@@ -37,6 +37,10 @@ class Sent:
     at_ns: int
     filled: int = 0
     status: str = "pending"
+
+    @property
+    def buy(self) -> bool:
+        return self.side is Side.BUY
 
     @property
     def ended(self) -> bool:
@@ -66,11 +70,11 @@ class FakeContext:
         return [
             OpenOrder(
                 client_order_id=s.client_order_id,
-                buy=s.buy,
+                side=s.side,
                 price=s.price,
                 quantity=s.quantity,
                 filled=s.filled,
-                status=s.status,
+                status=OrderStatus(s.status),
             )
             for s in self.sent
             if not s.ended
@@ -79,19 +83,21 @@ class FakeContext:
     def submit(
         self,
         *,
-        buy: bool,
+        side: Side,
         price: int,
         quantity: int,
-        tif: str = "gtc",
+        tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
     ) -> str:
+        assert isinstance(side, Side)
+        assert isinstance(tif, TimeInForce)
         assert isinstance(price, int)
         assert isinstance(quantity, int)
         assert price > 0, f"non-positive price {price}"
         assert quantity > 0, f"non-positive quantity {quantity}"
         assert tif in {"gtc", "ioc", "fok"}
         client_order_id = f"c{next(self._ids)}"
-        sent = Sent(client_order_id, buy, price, quantity, tif, post_only, self.now_ns)
+        sent = Sent(client_order_id, side, price, quantity, tif, post_only, self.now_ns)
         self.sent.append(sent)
         self._by_id[client_order_id] = sent
         return client_order_id
@@ -153,7 +159,7 @@ class FakeContext:
                 instrument=SYMBOL,
                 price=price,
                 quantity=quantity,
-                buy=buy,
+                side=Side.BUY if buy else Side.SELL,
                 timestamp_ns=self.now_ns,
             ),
         )
@@ -174,15 +180,15 @@ class FakeContext:
         sent.filled += fill
         sent.status = status
         if fill:
-            self.position += fill if sent.buy else -fill
+            self.position += sent.side.sign * fill
         update = OrderUpdate(
             client_order_id=client_order_id,
             venue="binance",
             instrument=SYMBOL,
-            buy=sent.buy,
+            side=sent.side,
             price=sent.price,
             quantity=sent.quantity,
-            status=status,
+            status=OrderStatus(status),
             filled=sent.filled,
             reason=reason,
             fill_quantity=fill,

@@ -8,7 +8,7 @@ import pytest
 
 from tradeactors.actors.strategy import GetStrategyReport, StrategyActor, book_mailbox
 from tradeactors.core.book import BookView
-from tradeactors.core.messages import CancelAllOrders, OrderUpdate, SubmitOrder
+from tradeactors.core.messages import CancelAllOrders, OrderUpdate, Side, SubmitOrder
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ActorStarted, ChildSpec, SupervisedActor, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
@@ -30,7 +30,7 @@ class Fragile(Strategy):
     def on_book(self, ctx, view):
         if view.best_bid[0] == 13:
             raise RuntimeError("strategy bug")
-        ctx.submit(buy=True, price=view.best_bid[0], quantity=1)
+        ctx.submit(side=Side.BUY, price=view.best_bid[0], quantity=1)
 
 
 def test_a_strategy_that_raises_is_restarted_and_its_orders_are_cancelled_first(make_tree, events):
@@ -78,7 +78,7 @@ def test_fills_reach_on_fill_and_move_the_position(make_tree):
     )
     tree = make_tree(spec)
     update = OrderUpdate(
-        client_order_id="c", venue="sim", instrument="X", buy=False, price=10, quantity=3,
+        client_order_id="c", venue="sim", instrument="X", side=Side.SELL, price=10, quantity=3,
         status="partially_filled", filled=2, fill_quantity=2, fill_price=10,
     )  # fmt: skip
     tree.address("s").tell(update)

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.book import BookView
 from tradeactors.core.messages import (
-    Accepted,
     ExposureSnapshot,
-    Filled,
     GetExposure,
+    OrderAccepted,
+    OrderFilled,
+    Side,
     SubmitOrder,
 )
 from tradeactors.supervision import SupervisedActor
@@ -63,7 +64,7 @@ class ExposureSource(SupervisedActor):
 def submit(
     cid: str,
     *,
-    buy: bool = True,
+    side: Side = Side.BUY,
     price: int = 100,
     quantity: int = 10,
     owner: str = "owner",
@@ -73,15 +74,15 @@ def submit(
         client_order_id=cid,
         venue=VENUE,
         instrument=instrument,
-        buy=buy,
+        side=side,
         price=price,
         quantity=quantity,
         owner=owner,
     )
 
 
-def accepted(cid: str, order_id: int) -> Accepted:
-    return Accepted(venue=VENUE, client_order_id=cid, order_id=order_id)
+def accepted(cid: str, order_id: int) -> OrderAccepted:
+    return OrderAccepted(venue=VENUE, client_order_id=cid, order_id=order_id)
 
 
 def filled(
@@ -91,16 +92,16 @@ def filled(
     execution_id: int,
     quantity: int,
     remaining: int,
-    buy: bool = True,
+    side: Side = Side.BUY,
     price: int = 100,
-) -> Filled:
-    return Filled(
+) -> OrderFilled:
+    return OrderFilled(
         venue=VENUE,
         instrument=SYMBOL,
         client_order_id=cid,
         order_id=order_id,
         execution_id=execution_id,
-        buy=buy,
+        side=side,
         price=price,
         quantity=quantity,
         remaining=remaining,

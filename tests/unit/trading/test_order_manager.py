@@ -27,17 +27,18 @@ from tradeactors.actors.order_manager import (
 from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
-    Cancelled,
     CancelOrder,
     ExposureChange,
     ExposureSnapshot,
     GetExposure,
     GetOrders,
     LastExecutionId,
+    OrderCanceled,
+    OrderRejected,
     OrderUpdate,
     PlaceOrder,
     Reconciliation,
-    Rejected,
+    Side,
     VenueDown,
     VenueOrder,
     VenueStatus,
@@ -75,7 +76,7 @@ class Harness:
 
     def up(self) -> None:
         """The gateway reconciled an empty venue: the venue is up."""
-        self.tell(Reconciliation(venue=VENUE, open_orders=[], fills=[]))
+        self.tell(Reconciliation(venue=VENUE, open_orders=(), fills=()))
 
     def report(self) -> OrdersReport:
         report: OrdersReport = self.tree.address(OM).ask(GetOrders(), timeout=10)
@@ -120,7 +121,7 @@ def venue_order(cid: str, order_id: int, *, remaining: int = 10, filled: int = 0
     return VenueOrder(
         order_id=order_id,
         client_order_id=cid,
-        buy=True,
+        side=Side.BUY,
         price=100,
         remaining=remaining,
         filled=filled,
@@ -137,7 +138,7 @@ def test_an_order_while_the_venue_is_down_is_denied_venue_down_and_risk_hears_it
     (change,) = received(om.risk, ExposureChange)
     assert (change.client_order_id, change.closed, change.fill_quantity) == ("c1", True, 0)
     assert received(om.gw) == []
-    assert report.orders == []
+    assert report.orders == ()
 
 
 def test_after_a_reconciliation_the_venue_is_up_and_an_order_reaches_the_gateway(om):
@@ -179,7 +180,7 @@ def test_an_order_while_the_gate_is_halted_is_denied_halted(om):
     (change,) = received(om.risk, ExposureChange)
     assert (change.client_order_id, change.closed) == ("c1", True)
     assert received(om.gw) == []
-    assert report.orders == []
+    assert report.orders == ()
 
 
 def test_the_same_fill_pushed_and_then_reconciled_is_applied_once(om):
@@ -211,7 +212,7 @@ def test_a_fill_for_an_order_cancelled_locally_is_applied_not_dropped(om):
     om.place(submit("c1", quantity=10))
     om.tell(
         accepted("c1", 11),
-        Cancelled(venue=VENUE, client_order_id="c1", order_id=11, reason="user"),
+        OrderCanceled(venue=VENUE, client_order_id="c1", order_id=11, reason="user"),
     )
     om.settle()
     assert om.order("c1").status == "cancelled"
@@ -260,7 +261,7 @@ def test_orders_cancel_pending_while_the_venue_was_down_get_their_cancel_after_r
     om.up()
     om.place(submit("c1"))
     om.tell(accepted("c1", 11), VenueDown(venue=VENUE, reason="gone"))
-    om.tell(Reconciliation(venue=VENUE, open_orders=[venue_order("c1", 11)], fills=[]))
+    om.tell(Reconciliation(venue=VENUE, open_orders=[venue_order("c1", 11)], fills=()))
     om.settle()
     assert received(om.gw, CancelAtVenue) == [CancelAtVenue(client_order_id="c1", order_id=11)]
     assert om.order("c1").status == "pending_cancel"
@@ -274,7 +275,7 @@ def test_reconciliation_closes_orders_the_venue_lost_and_cancels_ones_it_does_no
         Reconciliation(
             venue=VENUE,
             open_orders=[venue_order("c2", 12), venue_order("stranger", 99)],
-            fills=[],
+            fills=(),
         )
     )
     report = om.settle()
@@ -288,7 +289,7 @@ def test_reconciliation_closes_orders_the_venue_lost_and_cancels_ones_it_does_no
     closed = [c.client_order_id for c in received(om.risk, ExposureChange) if c.closed]
     assert closed == ["c1"]
     reconciled = [e for e in om.emitted.snapshot() if isinstance(e, ReconciliationReport)]
-    assert (reconciled[-1].closed, reconciled[-1].unknown_at_venue) == (["c1"], ["stranger"])
+    assert (reconciled[-1].closed, reconciled[-1].unknown_at_venue) == (("c1",), ("stranger",))
 
 
 def test_venue_reports_that_do_not_fit_are_counted_and_do_not_crash_the_actor(om):
@@ -296,10 +297,10 @@ def test_venue_reports_that_do_not_fit_are_counted_and_do_not_crash_the_actor(om
     om.place(submit("c1"))
     om.tell(
         accepted("nobody", 1),  # an order we never sent
-        Cancelled(venue=VENUE, client_order_id="nobody", order_id=1, reason="x"),
-        Rejected(venue=VENUE, client_order_id="c1", reason="bad price"),
+        OrderCanceled(venue=VENUE, client_order_id="nobody", order_id=1, reason="x"),
+        OrderRejected(venue=VENUE, client_order_id="c1", reason="bad price"),
         # cancelled after it was rejected: not a transition the order has
-        Cancelled(venue=VENUE, client_order_id="c1", order_id=11, reason="x"),
+        OrderCanceled(venue=VENUE, client_order_id="c1", order_id=11, reason="x"),
     )
     report = om.settle()
     assert report.inconsistencies == 3
@@ -315,7 +316,7 @@ def test_a_repeated_cancelled_settles_the_order_once(om):
     # that got there first): not an inconsistency, and risk hears the close only once.
     om.up()
     om.place(submit("c1"))
-    report = Cancelled(venue=VENUE, client_order_id="c1", order_id=11, reason="x")
+    report = OrderCanceled(venue=VENUE, client_order_id="c1", order_id=11, reason="x")
     om.tell(accepted("c1", 11), report, report)
     assert om.settle().inconsistencies == 0
     assert om.order("c1").status == "cancelled"
@@ -367,9 +368,9 @@ def test_an_order_closed_locally_but_open_at_the_venue_is_cancelled_there(om):
     om.place(submit("c1"))
     om.tell(
         VenueDown(venue=VENUE, reason="gateway died"),
-        Reconciliation(venue=VENUE, open_orders=[], fills=[]),
+        Reconciliation(venue=VENUE, open_orders=(), fills=()),
         accepted("c1", 11),
-        Reconciliation(venue=VENUE, open_orders=[venue_order("c1", 11)], fills=[]),
+        Reconciliation(venue=VENUE, open_orders=[venue_order("c1", 11)], fills=()),
     )
     om.settle()
     assert om.order("c1").status == "cancelled"

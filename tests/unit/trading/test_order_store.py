@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradeactors.actors.order_manager import OrderStore
+from tradeactors.core.messages import Side
 
 
 def test_the_watermark_is_the_last_id_below_which_nothing_is_missing():
@@ -38,12 +39,12 @@ def test_prune_forgets_only_the_oldest_closed_orders_beyond_the_limit():
 
     store = OrderStore(keep_closed=3)
     for i in range(8):
-        order = Order(f"c{i}", "X", buy=True, price=1, quantity=1)
+        order = Order(f"c{i}", "X", side=Side.BUY, price=1, quantity=1)
         order.apply(Trigger.SUBMIT)
         if i % 4 != 3:  # c3 and c7 stay open
             order.apply(Trigger.REJECT)
         request = SubmitOrder(
-            client_order_id=f"c{i}", venue="v", instrument="X", buy=True, price=1, quantity=1
+            client_order_id=f"c{i}", venue="v", instrument="X", side=Side.BUY, price=1, quantity=1
         )
         store.orders[f"c{i}"] = _Tracked(order=order, request=request)
     assert store.prune() == 3  # 6 closed, keep 3: c0, c1, c2 go

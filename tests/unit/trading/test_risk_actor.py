@@ -16,6 +16,7 @@ from tradeactors.core.messages import (
     ExposureSnapshot,
     OrderUpdate,
     PlaceOrder,
+    Side,
     SubmitOrder,
 )
 from tradeactors.core.risk import RiskLimits, TradingState
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.supervision
 
 RISK = "risk"
 EMPTY = ExposureSnapshot(
-    sequence=0, positions={}, average_prices={}, realized={}, open_orders=[], remaining={}
+    sequence=0, positions={}, average_prices={}, realized={}, open_orders=(), remaining={}
 )
 
 
@@ -118,7 +119,7 @@ def test_exposure_changes_already_in_the_snapshot_are_ignored(start_risk):
             sequence=sequence,
             client_order_id="old",
             instrument=SYMBOL,
-            buy=True,
+            side=Side.BUY,
             fill_quantity=6,
             fill_price=100,
             closed=True,
@@ -174,7 +175,7 @@ def test_a_loss_past_max_loss_from_fills_marked_at_the_mid_trips_the_gate(start_
             sequence=1,
             client_order_id="a",
             instrument=SYMBOL,
-            buy=True,
+            side=Side.BUY,
             fill_quantity=10,
             fill_price=100_000,
             closed=True,

@@ -1,0 +1,415 @@
+"""Venues are adapters: what the feed, the book and the gateway need from a venue.
+
+A venue is one module in `tradeactors.venues` that builds a `VenueAdapter`, plus one
+line in the registry below. The feed, book and gateway actors name no venue: they ask
+the adapter of the configured *kind* (``sim``, ``binance``, ``kraken``, or one a user
+registered with `register_venue`).
+
+- **Market data** (`MarketData`): decode a frame into the events a book actor needs
+  (book updates and snapshots, the venue's own top of book, public trades), the
+  subscribe messages, where a snapshot comes from (a REST URL, or a resubscription), and
+  the sync rule of one instrument's book (`BookSync`: Binance's ``U``/``u`` continuity,
+  Kraken's checksum, ...).
+- **Order entry** (`OrderEntry`, or None for a venue that has none yet): encode the
+  gateway's requests (log on, place, cancel, cancel all, arm the venue's dead-man's
+  switch, fetch open orders and fills since a watermark), decode what comes back into
+  replies and the contract's events, and say how fills are identified (`FillIds`).
+
+The gateway owns the connection, the message budget, retries and the reconnect
+procedure; the adapter owns only the venue's wire format and rules.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import importlib
+import threading
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from tradeactors._websocket import close, connect
+from tradeactors.errors import UnknownVenueKindError, VenueRequestError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from tradeactors.core.book import OrderBook
+    from tradeactors.core.instrument import Instrument
+    from tradeactors.core.messages import Message, OrderFilled, TradeTick, VenueOrder
+    from tradeactors.venues.capture import Frame
+
+__all__ = [
+    "BookOutcome",
+    "BookSync",
+    "Credentials",
+    "EventKind",
+    "FillIds",
+    "MarketData",
+    "OrderEntry",
+    "Reply",
+    "Request",
+    "TickerVerifier",
+    "VenueAdapter",
+    "VenueEvent",
+    "open_orders_at_venue",
+    "register_venue",
+    "venue_adapter",
+    "venue_kinds",
+]
+
+
+# -- market data -------------------------------------------------------------------------
+
+
+class EventKind(enum.Enum):
+    """What a decoded market-data event is for."""
+
+    BOOK = "book"  # a book update or snapshot, for the book's `BookSync`
+    TICKER = "ticker"  # the venue's own top of book, to verify a book against
+    TRADE = "trade"  # a public trade, passed on to strategies
+
+
+class VenueEvent(NamedTuple):
+    """One decoded event of a frame: the symbol it is for, its kind, the venue's data."""
+
+    symbol: str
+    kind: EventKind
+    data: Any
+
+
+class BookOutcome(enum.Enum):
+    """What a `BookSync` did with an event; the book actor acts on it."""
+
+    APPLIED = "applied"  # the book changed: publish it
+    SYNCED = "synced"  # a snapshot (and what was buffered) applied: publish it
+    IGNORED = "ignored"  # buffered, already covered, or before any snapshot: nothing to do
+    GAP = "gap"  # continuity broke: the book was cleared, get a snapshot
+    BAD_LEVEL = "bad_level"  # a level did not parse: cleared, get a snapshot
+    CHECKSUM_MISMATCH = "checksum_mismatch"  # the venue's checksum disagrees: cleared
+    SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the snapshot predates the buffer: get another
+
+    @property
+    def publishes(self) -> bool:
+        """The book changed and is in sync."""
+        return self is BookOutcome.APPLIED or self is BookOutcome.SYNCED
+
+    @property
+    def resyncs(self) -> bool:
+        """The book needs a (new) snapshot."""
+        return not self.publishes and self is not BookOutcome.IGNORED
+
+
+class BookSync(Protocol):
+    """One instrument's book kept in sync with a venue's stream by the venue's rules."""
+
+    book: OrderBook
+    synced: bool
+    updates: int  # update events seen so far (snapshots too, where they come in-stream)
+    snapshots: int  # snapshots used (or tried) so far
+    checksums_matched: int  # updates the venue's own checksum confirmed
+
+    def on_event(self, data: Any) -> BookOutcome:
+        """Apply one `EventKind.BOOK` event."""
+        ...
+
+
+class TickerVerifier(Protocol):
+    """Compares a book with the venue's own top of book (``replay --verify``)."""
+
+    def add_ticker(self, data: Any) -> None:
+        """Remember one `EventKind.TICKER` event."""
+
+    def record(self, book: OrderBook) -> None:
+        """Compare ``book`` (just updated) with the tickers it covers."""
+
+    def resynced(self) -> None:
+        """The book was cleared: comparisons start over."""
+
+    def tally(self) -> tuple[int, int, int]:
+        """Compared, mismatched, and persistently mismatched (two in a row)."""
+        ...
+
+
+class MarketData(Protocol):
+    """What the feed and the book actors need from a venue's market data."""
+
+    def decode(self, frame: Frame) -> tuple[VenueEvent, ...]:
+        """The events in ``frame``.
+
+        Raises:
+            tradeactors.errors.FrameDroppedError: the frame is malformed or of no use;
+                its ``reason`` is the drop counter's label.
+
+        """
+        ...
+
+    def subscribe_messages(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """What to send after connecting to stream ``symbols`` (none: the URL says)."""
+        ...
+
+    def snapshot_url(self, rest_base_url: str, symbol: str) -> str | None:
+        """Where a snapshot of ``symbol`` is fetched; None: resubscribe to get one."""
+        ...
+
+    def book_sync(self, instrument: Instrument, *, mode: str, max_depth: int) -> BookSync:
+        """A new, empty book for ``instrument`` with its sync rule.
+
+        ``mode`` selects a variant of the rule where the venue has several (Binance:
+        ``spot`` or ``futures``); ``max_depth`` bounds the levels kept a side where the
+        venue's rule needs it (Kraken's checksum covers the subscribed depth).
+        """
+        ...
+
+    def ticker_verifier(self, instrument: Instrument) -> TickerVerifier | None:
+        """A verifier of books against the venue's tickers, if the venue sends any."""
+        ...
+
+    def trade_tick(self, instrument: Instrument, data: Any) -> TradeTick:
+        """A public trade in ticks and lots.
+
+        Raises:
+            tradeactors.errors.ParseError: a price or size the instrument cannot hold.
+
+        """
+        ...
+
+
+# -- order entry ---------------------------------------------------------------------------
+
+
+class FillIds(enum.Enum):
+    """How a venue identifies fills, and so what the order manager can check."""
+
+    SEQUENTIAL = "sequential"
+    """Integer ids 1, 2, 3... per account (the simulated exchange): a missing id is a
+    fill lost on the link, detected and fetched again from the last id before it."""
+
+    UNIQUE = "unique"
+    """Unique ids in no usable order (Binance trade ids are per symbol and shared by all
+    accounts; Kraken's are strings): repeats are dropped, gaps cannot be detected, and
+    missed fills are fetched by time on reconnect."""
+
+
+class Request(enum.Enum):
+    """What the gateway asks a venue; the adapter writes it in the venue's format."""
+
+    LOGON = "logon"
+    PLACE = "place"
+    CANCEL = "cancel"
+    CANCEL_ALL = "cancel_all"
+    HEARTBEAT = "heartbeat"  # arm or refresh the venue's dead-man's switch
+    FILLS = "fills"  # fills since a watermark
+    OPEN_ORDERS = "open_orders"
+
+    @property
+    def control(self) -> bool:
+        """A request that must not be lost (waits for the budget instead of failing)."""
+        return self in _CONTROL
+
+
+_CONTROL = frozenset({Request.CANCEL, Request.CANCEL_ALL, Request.HEARTBEAT, Request.FILLS})
+
+
+class Reply(NamedTuple):
+    """The venue's answer to request ``request_id``: a result, or an error.
+
+    ``error`` is one of the contract's reasons where the venue's code has one
+    (``rate_limited``, ``unknown_order``, ``duplicate_client_order_id``, ...), else the
+    venue's own code.
+    """
+
+    request_id: int
+    result: Any = None
+    error: str | None = None
+    message: str = ""
+
+
+class Credentials:
+    """An API key and its secret; the secret is never shown, only used to sign."""
+
+    __slots__ = ("_secret", "api_key")
+
+    def __init__(self, api_key: str, secret: str) -> None:
+        if not api_key or not secret:
+            raise ValueError("an API key and a secret are both needed")
+        self.api_key = api_key
+        self._secret = secret
+
+    def hmac_sha256(self, message: str) -> str:
+        """Hex HMAC-SHA256 of ``message`` with the secret."""
+        return hmac.new(self._secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, nonce: str) -> str:
+        """Hex HMAC-SHA256 of ``nonce`` (the simulated exchange's logon signature)."""
+        return self.hmac_sha256(nonce)
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key={self.api_key!r}, secret=***)"
+
+    __str__ = __repr__
+
+
+class OrderEntry(Protocol):
+    """One venue's order-entry wire format over a websocket (one per gateway).
+
+    Requests carry an integer id the venue echoes in its reply; execution reports are
+    pushed unasked. Every ``encode_*`` returns the text frame to send.
+    """
+
+    fill_ids: FillIds
+    has_dead_man_switch: bool  # the venue cancels everything if not refreshed in time
+    has_cancel_on_disconnect: bool  # the venue cancels a session's orders when it drops
+
+    def logon(
+        self, request_id: int, credentials: Credentials, *, cancel_on_disconnect: bool
+    ) -> str:
+        """Log on (authenticate), arming cancel-on-disconnect if asked and supported."""
+        ...
+
+    def encode(self, request: Request, request_id: int, fields: dict[str, Any]) -> str:
+        """Any other request.
+
+        Fields: PLACE ``order`` (a `SubmitOrder`); CANCEL ``client_order_id``,
+        ``order_id``; HEARTBEAT ``timeout`` (seconds); FILLS ``since`` (a watermark from
+        the order manager); CANCEL_ALL, OPEN_ORDERS none.
+        """
+        ...
+
+    def decode(self, payload: str | bytes) -> Reply | Message | None:
+        """A reply, a pushed report as a contract event, or None (nothing for us).
+
+        Raises:
+            msgspec.DecodeError, ValueError: a malformed frame (counted and dropped).
+
+        """
+        ...
+
+    def fills(self, result: Any) -> tuple[OrderFilled, ...]:
+        """The fills in the result of a FILLS request."""
+        ...
+
+    def open_orders(self, result: Any) -> tuple[VenueOrder, ...]:
+        """The orders in the result of an OPEN_ORDERS request."""
+        ...
+
+    def cancelled(self, result: Any) -> int:
+        """How many orders a CANCEL_ALL cancelled (0 if the venue does not say)."""
+        ...
+
+
+def open_orders_at_venue(
+    order_entry: OrderEntry, url: str, credentials: Credentials, *, timeout: float = 5.0
+) -> tuple[VenueOrder, ...]:
+    """The account's open orders, asked over a fresh session without cancel-on-disconnect.
+
+    What the system asks after it stopped, to say whether anything was left working.
+
+    Raises:
+        VenueRequestError: the venue refused the logon or the request.
+        OSError, websocket.WebSocketException: the venue could not be reached.
+
+    """
+    connection = connect(url, timeout=timeout)
+    reply = Reply(0)
+    try:
+        for request_id, op, frame in (
+            (1, "logon", order_entry.logon(1, credentials, cancel_on_disconnect=False)),
+            (2, "open_orders", order_entry.encode(Request.OPEN_ORDERS, 2, {})),
+        ):
+            connection.send(frame)
+            while True:
+                decoded = order_entry.decode(connection.recv())
+                if isinstance(decoded, Reply) and decoded.request_id == request_id:
+                    reply = decoded
+                    break
+            if reply.error is not None:
+                raise VenueRequestError(op, reply.error, reply.message)
+        return order_entry.open_orders(reply.result)
+    finally:
+        close(connection, timeout=0.5)
+
+
+# -- the adapter and the registry -----------------------------------------------------------
+
+
+class VenueAdapter(Protocol):
+    """A venue: its kind, its market data, and its order entry (None: not yet).
+
+    ``order_entry(venue, instrument)`` makes the codec of one gateway (the venue's name
+    in the system, and the instrument it trades).
+    """
+
+    @property
+    def kind(self) -> str:
+        """The name of the kind (``[venue] kind``)."""
+        ...
+
+    @property
+    def market_data(self) -> MarketData:
+        """The market-data side."""
+        ...
+
+    @property
+    def order_entry(self) -> Callable[[str, Instrument], OrderEntry] | None:
+        """The order-entry side, or None if the venue has none yet."""
+        ...
+
+
+# kind -> "module:attribute" of the built-in adapters, imported when first asked for.
+_BUILTIN = {
+    "sim": "tradeactors.venues.sim:ADAPTER",
+    "binance": "tradeactors.venues.binance:ADAPTER",
+    "kraken": "tradeactors.venues.kraken:ADAPTER",
+}
+_registered: dict[str, VenueAdapter] = {}
+_lock = threading.Lock()
+
+
+def register_venue(adapter: VenueAdapter, *, replace: bool = False) -> None:
+    """Make ``adapter`` the venue of kind ``adapter.kind`` (``[venue] kind`` in config).
+
+    Raises:
+        ValueError: the kind is taken (by a built-in too) and ``replace`` is False.
+
+    """
+    kind = adapter.kind
+    with _lock:
+        if not replace and (kind in _registered or kind in _BUILTIN):
+            raise ValueError(f"a venue of kind {kind!r} is registered already")
+        _registered[kind] = adapter
+
+
+def venue_kinds(*, trading: bool = False) -> tuple[str, ...]:
+    """The kinds known (with ``trading``: only those with order entry), sorted."""
+    kinds = sorted({*_BUILTIN, *_registered})
+    if not trading:
+        return tuple(kinds)
+    return tuple(k for k in kinds if _adapter(k).order_entry is not None)
+
+
+def venue_adapter(kind: str, *, trading: bool = False) -> VenueAdapter:
+    """The adapter of ``kind``.
+
+    Raises:
+        UnknownVenueKindError: no such kind, or (with ``trading``) it has no order entry.
+
+    """
+    if kind not in _registered and kind not in _BUILTIN:
+        raise UnknownVenueKindError(kind, venue_kinds())
+    adapter = _adapter(kind)
+    if trading and adapter.order_entry is None:
+        raise UnknownVenueKindError(
+            kind, venue_kinds(trading=True), what="venue kind with order entry"
+        )
+    return adapter
+
+
+def _adapter(kind: str) -> VenueAdapter:
+    with _lock:
+        adapter = _registered.get(kind)
+    if adapter is not None:
+        return adapter
+    module, _, name = _BUILTIN[kind].partition(":")
+    builtin: VenueAdapter = getattr(importlib.import_module(module), name)
+    return builtin

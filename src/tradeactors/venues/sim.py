@@ -1,0 +1,209 @@
+"""The simulated exchange as a venue adapter (its client side; the server is `exchange`).
+
+Market data is Binance spot's format (the simulator publishes it), so the market-data
+side is Binance's. Order entry is the simulator's JSON protocol (docs/protocol.md):
+one codec, used by the gateway, by the system's open-orders check and by tests.
+Fill ids are 1, 2, 3... per account, so a fill lost on the link is detected.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from tradeactors.core.messages import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    Side,
+    VenueOrder,
+)
+from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request
+from tradeactors.venues.binance import BinanceMarketData
+
+if TYPE_CHECKING:
+    from tradeactors.core.instrument import Instrument
+    from tradeactors.core.messages import Message, SubmitOrder
+
+__all__ = ["ADAPTER", "SimOrderEntry"]
+
+
+class _Frame(msgspec.Struct, kw_only=True):
+    """Any frame from the venue: a reply (``id``) or a pushed report (``event``)."""
+
+    id: int | str | None = None
+    result: Any = None
+    error: dict[str, str] | None = None
+    event: str | None = None
+    order_id: int | None = None  # None in a reject of an order the venue never took
+    client_order_id: str = ""
+    execution_id: int = 0
+    side: str = ""
+    price: str = "0"
+    quantity: str = "0"
+    remaining: str = "0"
+    filled: str = "0"
+    fee_e4: int = 0
+    reason: str = ""
+
+
+class _OpenOrder(msgspec.Struct, kw_only=True):
+    order_id: int
+    client_order_id: str
+    side: str
+    price: str
+    remaining: str
+    filled: str
+
+
+_decode = msgspec.json.Decoder(_Frame).decode
+_encode = msgspec.json.Encoder().encode
+_OPS = {
+    Request.PLACE: "place",
+    Request.CANCEL: "cancel",
+    Request.CANCEL_ALL: "cancel_all",
+    Request.HEARTBEAT: "cancel_all_after",
+    Request.FILLS: "fills",
+    Request.OPEN_ORDERS: "open_orders",
+}
+
+
+class SimOrderEntry:
+    """The simulated exchange's order-entry codec for one gateway (venue, instrument)."""
+
+    fill_ids = FillIds.SEQUENTIAL
+    has_dead_man_switch = True
+    has_cancel_on_disconnect = True
+
+    def __init__(self, venue: str, instrument: Instrument) -> None:
+        self._venue = venue
+        self._instrument = instrument
+
+    def logon(
+        self, request_id: int, credentials: Credentials, *, cancel_on_disconnect: bool
+    ) -> str:
+        """``logon`` signed with HMAC-SHA256 of a fresh nonce."""
+        nonce = secrets.token_hex(16)
+        return _encode(
+            {
+                "op": "logon",
+                "id": request_id,
+                "api_key": credentials.api_key,
+                "nonce": nonce,
+                "signature": credentials.sign(nonce),
+                "cancel_on_disconnect": cancel_on_disconnect,
+            }
+        ).decode()
+
+    def encode(self, request: Request, request_id: int, fields: dict[str, Any]) -> str:
+        """Any request but the logon."""
+        body: dict[str, Any] = {"op": _OPS[request], "id": request_id}
+        if request is Request.PLACE:
+            order: SubmitOrder = fields["order"]
+            body.update(
+                client_order_id=order.client_order_id,
+                side=order.side.value,
+                price=self._instrument.format_price(order.price),
+                quantity=self._instrument.format_size(order.quantity),
+                type="limit",
+                tif=order.tif.value,
+                post_only=order.post_only,
+            )
+        elif request is Request.CANCEL:
+            body["order_id"] = fields["order_id"]
+        elif request is Request.HEARTBEAT:
+            body["timeout"] = fields["timeout"]
+        elif request is Request.FILLS:
+            body["since"] = fields["since"]
+        return _encode(body).decode()
+
+    def decode(self, payload: str | bytes) -> Reply | Message | None:
+        """A reply (by ``id``), or a pushed report as a contract event."""
+        frame = _decode(payload)
+        if frame.event is not None:
+            return self._report(frame)
+        if not isinstance(frame.id, int):
+            return None  # not one of our requests (the gateway's ids are integers)
+        if frame.error is not None:
+            return Reply(
+                frame.id,
+                error=frame.error.get("code", "?"),
+                message=frame.error.get("message", ""),
+            )
+        return Reply(frame.id, result=frame.result)
+
+    def fills(self, result: Any) -> tuple[OrderFilled, ...]:
+        """The fills of a ``fills`` reply."""
+        if not isinstance(result, list):
+            raise ValueError("a fills reply is a list")  # noqa: TRY004 - a bad frame
+        return tuple(self._filled(msgspec.convert(f, _Frame)) for f in result)
+
+    def open_orders(self, result: Any) -> tuple[VenueOrder, ...]:
+        """The orders of an ``open_orders`` reply."""
+        instrument = self._instrument
+        return tuple(
+            VenueOrder(
+                order_id=o.order_id,
+                client_order_id=o.client_order_id,
+                side=Side(o.side),
+                price=instrument.price(o.price),
+                remaining=instrument.size(o.remaining),
+                filled=instrument.size(o.filled),
+            )
+            for o in msgspec.convert(result, list[_OpenOrder])
+        )
+
+    def cancelled(self, result: Any) -> int:
+        """``{"cancelled": N}``."""
+        count = result.get("cancelled", 0) if isinstance(result, dict) else 0
+        return count if isinstance(count, int) else 0
+
+    def _report(self, frame: _Frame) -> Message | None:
+        venue = self._venue
+        if frame.event == "fill":
+            return self._filled(frame)
+        if frame.event == "accepted":
+            return OrderAccepted(
+                venue=venue, client_order_id=frame.client_order_id, order_id=frame.order_id or 0
+            )
+        if frame.event == "cancelled":
+            return OrderCanceled(
+                venue=venue,
+                client_order_id=frame.client_order_id,
+                order_id=frame.order_id or 0,
+                reason=frame.reason,
+                remaining=self._instrument.size(frame.quantity),
+            )
+        if frame.event == "rejected":
+            return OrderRejected(
+                venue=venue, client_order_id=frame.client_order_id, reason=frame.reason
+            )
+        return None  # "amended": the system never amends
+
+    def _filled(self, frame: _Frame) -> OrderFilled:
+        instrument = self._instrument
+        return OrderFilled(
+            venue=self._venue,
+            instrument=instrument.symbol,
+            client_order_id=frame.client_order_id,
+            order_id=frame.order_id or 0,
+            execution_id=frame.execution_id,
+            side=Side(frame.side),
+            price=instrument.price(frame.price),
+            quantity=instrument.size(frame.quantity),
+            remaining=instrument.size(frame.remaining),
+            fee_e4=frame.fee_e4,
+        )
+
+
+class _SimAdapter:
+    kind = "sim"
+    market_data = BinanceMarketData()  # the simulator publishes Binance spot's format
+    order_entry = SimOrderEntry
+
+
+ADAPTER = _SimAdapter()
+"""The simulated exchange (`tradeactors.exchange`) as a venue adapter."""
