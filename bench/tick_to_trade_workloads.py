@@ -6,8 +6,8 @@ The pipeline is the trading tree's hot path with the real actors: an injecting f
 (the real `_Feed` routing and decoder) -> `BookActor` (real `DepthSync`) ->
 `StrategyActor` running a trigger strategy (behind the conflating book mailbox the
 trading system gives it) -> `RiskActor` -> `OrderManagerActor` ->
-gateway. The gateway is either the real `SimGateway` writing to a loopback websocket of
-a simulated exchange running in *another process* (so the venue does not share our
+gateway. The gateway is either the real `Gateway` (with the simulator's adapter) writing
+to a loopback websocket of a simulated exchange running in *another process* (so the venue does not share our
 GIL), or a sink gateway that encodes the same order frame and writes it to an
 in-process sink. A frame's clock starts just before it is told to the feed; it stops
 when the gateway's ``send`` of the order frame returned.
@@ -29,8 +29,10 @@ from typing import Any
 import msgspec
 from hdrh.histogram import HdrHistogram
 
-from tradeactors.actors.gateway import ConnectionLinks, Credentials, SimGateway
-from tradeactors.actors.marketdata import BookActor, _Feed, book_name
+from tradeactors.actors.book import BookActor
+from tradeactors.actors.feed import _Feed, book_name
+from tradeactors.actors.gate import TradingGate
+from tradeactors.actors.gateway import ConnectionLinks, Gateway
 from tradeactors.actors.order_manager import OrderManagerActor, OrderStore
 from tradeactors.actors.risk import RiskActor
 from tradeactors.actors.strategy import StrategyActor, book_mailbox
@@ -41,8 +43,9 @@ from tradeactors.core.risk import RiskLimits
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ChildSpec, SupervisedActor, Supervisor, SupervisorSpec
 from tradeactors.supervision import Strategy as Restarts
-from tradeactors.trading.gate import TradingGate
+from tradeactors.venues.adapter import Credentials, Request
 from tradeactors.venues.capture import Frame
+from tradeactors.venues.sim import SimOrderEntry
 from tradeactors.venues.synthetic import synthetic_binance
 
 INSTRUMENT = Instrument(venue="sim", symbol="BTCUSDT", tick_size="0.01", lot_size="0.001")
@@ -118,19 +121,19 @@ class Trigger(Strategy):
             ctx.submit(side=Side.BUY, price=1, quantity=1, tif=TimeInForce.IOC)
 
 
-class TimedGateway(SimGateway):
+class TimedGateway(Gateway):
     """The real gateway, stopping the clock when an order frame has been written."""
 
     recorder: Recorder
 
-    def _write(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
-        super()._write(op, order_ref, fields)
-        if op == "place":
+    def _write(self, request: Request, order_ref: str, fields: dict[str, Any]) -> None:
+        super()._write(request, order_ref, fields)
+        if request is Request.PLACE:
             self.recorder.wrote(order_ref)
 
 
 class SinkGateway(SupervisedActor):
-    """Encodes the order frame as `SimGateway` does and writes it to an in-process sink."""
+    """Encodes the order frame as the simulator's adapter does and writes it to an in-process sink."""
 
     def __init__(self, om_path: str, recorder: Recorder) -> None:
         super().__init__()
@@ -208,9 +211,13 @@ def build_tree(
         gateway_spec = ChildSpec(
             name="gateway",
             actor=TimedGateway,
-            args=(VENUE, trade_url, INSTRUMENT, Credentials("demo", SECRET), om, gate,
-                  ConnectionLinks()),
-            kwargs={"cancel_all_after": 0, "rate_per_second": 1e9, "burst": 1_000_000},
+            kwargs={
+                "venue": VENUE, "url": trade_url,
+                "order_entry": SimOrderEntry(VENUE, INSTRUMENT),
+                "credentials": Credentials("demo", SECRET), "order_manager_path": om,
+                "gate": gate, "links": ConnectionLinks(),
+                "cancel_all_after": 0, "rate_per_second": 1e9, "burst": 1_000_000,
+            },
         )  # fmt: skip
     else:
         gateway_spec = ChildSpec(name="gateway", actor=SinkGateway, args=(om, recorder))

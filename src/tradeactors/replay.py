@@ -146,7 +146,7 @@ def run_replay(
             kwargs={
                 "verify": verify,
                 "metrics": metrics,
-                "kraken_depth": depths.get(symbol, 1000),
+                "max_depth": depths.get(symbol, 1000),
             },
         )
         for symbol, instrument in instruments.items()

@@ -1,32 +1,39 @@
-"""The gateway to the simulated exchange's order entry (docs/protocol.md), over websocket-client.
+"""The gateway: order entry at one venue, through the venue's adapter, over websocket-client.
 
-One `SimGateway` per venue. Its start is the reconnect procedure of the design:
-connect, log on with ``cancel_on_disconnect``, cancel everything (belt and braces: the
-venue already did when the old session dropped), arm ``cancel_all_after``, fetch the
-fills since the last execution id the order manager applied and the open orders, and
-hand both to the order manager, which reconciles and only then reports the venue up.
-A failed step fails the start, and the supervisor retries.
+One `Gateway` per venue; it knows no venue by name: the venue's `OrderEntry` codec
+(`tradeactors.venues.adapter`) writes its requests and reads what comes back. Its start
+is the reconnect procedure of the design, as a handshake of tells (nothing blocks on
+another actor):
 
-After that a reader thread (a greenlet under gevent) forwards pushed execution reports
-straight to the order manager and turns error replies into rejects. A dropped
-connection crashes the gateway - it never reconnects inside - so its supervisor sees
-it and runs cancel-on-disconnect (see `tradeactors.trading.system`). The dead-man's
-switch is refreshed every ``refresh`` seconds from the actor, so a hung gateway (or
-process) lets it expire and the venue cancels everything.
+1. ``on_start``: connect, log on with cancel-on-disconnect, cancel everything (belt and
+   braces: the venue already did when the old session dropped), arm the venue's
+   dead-man's switch, start the reader, and tell the order manager `GatewayConnected`;
+2. the order manager answers `StartReconciliation` with the fill watermark; the gateway
+   asks the venue for the fills since it and the open orders, and tells the order
+   manager the `Reconciliation`;
+3. the order manager applies it and answers `VenueSessionStarted`: from then on the
+   venue is up and orders of that session are sent.
 
-The secret never leaves `Credentials`: its repr hides it, and it is used only to sign
-the logon nonce.
+A step that fails, or a handshake not done within ``timeout``, fails the gateway, and
+its supervisor restarts it (orders for a venue that is not up are denied ``venue_down``
+by the order manager, as after a gateway death).
+
+The reader thread (a greenlet under gevent) forwards pushed execution reports straight
+to the order manager and hands replies to the gateway's mailbox. A dropped connection
+crashes the gateway - it never reconnects inside - so its supervisor sees it and runs
+cancel-on-disconnect (see `tradeactors.trading.system`). The dead-man's switch is
+refreshed every ``refresh`` seconds from the actor, so a hung gateway (or process) lets
+it expire and the venue cancels everything.
+
+The secret never leaves `Credentials`: its repr hides it, and it is used only to sign.
 """
 
 from __future__ import annotations
 
 import itertools
-import secrets
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
-
-import msgspec
 
 from tradeactors._websocket import close, connect
 from tradeactors.core.messages import (
@@ -36,59 +43,35 @@ from tradeactors.core.messages import (
     CancelRejected,
     FetchFills,
     FillsFetched,
-    LastExecutionId,
+    GatewayConnected,
     Message,
-    OrderAccepted,
-    OrderCanceled,
-    OrderFilled,
     OrderRejected,
     PlaceOrder,
     Reconciliation,
-    Side,
-    VenueOrder,
+    StartReconciliation,
+    VenueSessionStarted,
 )
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import GatewayError, VenueDisconnectedError, VenueRequestError
-from tradeactors.exchange.orderentry import sign
 from tradeactors.supervision import SupervisedActor
+from tradeactors.venues.adapter import Credentials, Reply, Request
 
 if TYPE_CHECKING:
     import websocket
 
+    from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
-    from tradeactors.core.instrument import Instrument
-    from tradeactors.trading.gate import TradingGate
+    from tradeactors.venues.adapter import OrderEntry
 
 __all__ = [
     "ConnectionLinks",
     "Credentials",
+    "Gateway",
     "GatewayError",
-    "SimGateway",
     "VenueDisconnectedError",
     "VenueRequestError",
 ]
-
-
-class Credentials:
-    """An API key and its secret; the secret is never shown."""
-
-    __slots__ = ("_secret", "api_key")
-
-    def __init__(self, api_key: str, secret: str) -> None:
-        if not api_key or not secret:
-            raise ValueError("an API key and a secret are both needed")
-        self.api_key = api_key
-        self._secret = secret
-
-    def sign(self, nonce: str) -> str:
-        """Hex HMAC-SHA256 of ``nonce`` with the secret."""
-        return sign(self._secret, nonce)
-
-    def __repr__(self) -> str:
-        return f"Credentials(api_key={self.api_key!r}, secret=***)"
-
-    __str__ = __repr__
 
 
 class ConnectionLinks:
@@ -123,68 +106,58 @@ class ConnectionLinks:
         return True
 
 
-class _Frame(msgspec.Struct, kw_only=True):
-    """Any frame from the venue: a reply (``id``) or a pushed report (``event``)."""
-
-    id: int | str | None = None
-    result: Any = None
-    error: dict[str, str] | None = None
-    event: str | None = None
-    order_id: int | None = None  # None in a reject of an order the venue never took
-    client_order_id: str = ""
-    execution_id: int = 0
-    side: str = ""
-    price: str = "0"
-    quantity: str = "0"
-    remaining: str = "0"
-    filled: str = "0"
-    fee_e4: int = 0
-    reason: str = ""
-
-
-class _ConnectionLost(Message, frozen=True, kw_only=True, tag=True):
+class _ConnectionLost(Message, frozen=True, kw_only=True, tag="gateway.connection_lost"):
     incarnation: int
     reason: str
 
 
-class _Drain(Message, frozen=True, kw_only=True, tag=True):
+class _ReplyReceived(Message, frozen=True, kw_only=True, tag="gateway.reply"):
+    incarnation: int
+    request_id: int
+    result: Any = None
+    error: str | None = None
+    message: str = ""
+
+
+class _Drain(Message, frozen=True, kw_only=True, tag="gateway.drain"):
     incarnation: int
 
 
-class _Retry(Message, frozen=True, kw_only=True, tag=True):
+class _Retry(Message, frozen=True, kw_only=True, tag="gateway.retry"):
     incarnation: int
-    op: str
+    request: Request
     ref: str
     fields: dict[str, Any]
 
 
-_CONTROL = frozenset({"cancel", "cancel_all", "cancel_all_after", "fills"})
+class _Refresh(Message, frozen=True, kw_only=True, tag="gateway.refresh"):
+    incarnation: int  # a killed predecessor's timer must not start a second chain
+
+
+class _HandshakeDue(Message, frozen=True, kw_only=True, tag="gateway.handshake_due"):
+    incarnation: int
+
+
+_HELD = (PlaceOrder, CancelAtVenue, CancelEverythingAtVenue, FetchFills)
 _RESERVE = 10  # tokens new orders may not use: kept for cancels and the refresh
 _RETRY_DELAY = 0.05  # seconds before re-sending a control request the venue refused
 
 
-class _Refresh(Message, frozen=True, kw_only=True, tag=True):
-    incarnation: int  # a killed predecessor's timer must not start a second chain
-
-
-_decode = msgspec.json.Decoder(_Frame).decode
-_encode = msgspec.json.Encoder().encode
-
-
-class SimGateway(SupervisedActor):
-    """Order entry at one simulated-exchange venue (see the module doc).
+class Gateway(SupervisedActor):
+    """Order entry at one venue (see the module doc).
 
     Args:
         venue: the venue's name in the system.
-        url: ``ws://.../trade``.
-        instrument: the venue's instrument (prices and sizes are converted with it).
+        url: the venue's order-entry websocket URL.
+        order_entry: the venue adapter's codec for this venue and instrument.
         credentials: key and secret.
         order_manager_path: where reports and the reconciliation go.
         gate: the kill switch's state; nothing is sent while HALTED.
         links: where the connection is registered (closed by the supervisor's hook).
-        cancel_all_after: the dead-man's switch timeout, seconds (0 disables it).
+        cancel_all_after: the dead-man's switch timeout, seconds (0 disables it; a venue
+            without one ignores it).
         refresh: how often it is refreshed, seconds.
-        timeout: connect and request timeout during the start, seconds.
+        timeout: connect, request and handshake timeout during the start, seconds.
         rate_per_second, burst: the gateway's own message budget (token bucket), kept
             below the venue's so that cancels and the dead-man's switch always get
             through: new orders may not use the last few tokens and are rejected
@@ -194,16 +167,16 @@ class SimGateway(SupervisedActor):
 
     """
 
-    def __init__(  # noqa: PLR0917 - the child spec passes these positionally
+    def __init__(
         self,
+        *,
         venue: str,
         url: str,
-        instrument: Instrument,
+        order_entry: OrderEntry,
         credentials: Credentials,
         order_manager_path: str,
         gate: TradingGate,
         links: ConnectionLinks,
-        *,
         cancel_all_after: float = 5.0,
         refresh: float = 1.0,
         timeout: float = 5.0,
@@ -213,11 +186,13 @@ class SimGateway(SupervisedActor):
         super().__init__()
         if not (rate_per_second > 0 and burst >= _RESERVE + 1):
             raise ValueError(f"rate_per_second must be positive and burst >= {_RESERVE + 1}")
+        if not order_entry.has_dead_man_switch:
+            cancel_all_after = 0.0
         if cancel_all_after and not 0 < refresh < cancel_all_after:
             raise ValueError("refresh must be positive and shorter than cancel_all_after")
         self._venue = venue
         self._url = url
-        self._instrument = instrument
+        self._codec = order_entry
         self._credentials = credentials
         self._om_path = order_manager_path
         self._gate = gate
@@ -228,14 +203,20 @@ class SimGateway(SupervisedActor):
         self._connection: websocket.WebSocket | None = None
         self._reader: threading.Thread | None = None
         self._timer: Timer | None = None
+        self._handshake_timer: Timer | None = None
         self._ids = itertools.count(1)
-        # request id -> (op, client order id, fields): what a refusal is about
-        self._pending: dict[int, tuple[str, str, dict[str, Any]]] = {}
+        # request id -> (request, client order id, fields): what a reply is about
+        self._pending: dict[int, tuple[Request, str, dict[str, Any]]] = {}
         # the client-side message budget (below the venue's), see _send
         self._budget = TokenBucket(rate_per_second, burst)
-        self._deferred: deque[tuple[str, str, dict[str, Any]]] = deque()
+        self._deferred: deque[tuple[Request, str, dict[str, Any]]] = deque()
         self._drain_timer: Timer | None = None
-        self._session = -1  # the order manager's number for this session, after reconciling
+        self._session = -1  # the order manager's number for this session, once reconciled
+        # the reconciliation being gathered: the replies to its two requests
+        self._reconciling: dict[Request, Any] = {}
+        self._waiting = 0  # replies the reconciliation still waits for
+        self._held: list[Any] = []  # the order manager's requests until reconciled
+        self._cancelled_on_logon = 0
         self.bad_frames = 0
         self.throttled = 0
         self.retried = 0
@@ -244,51 +225,39 @@ class SimGateway(SupervisedActor):
     # -- the (re)connect procedure ----------------------------------------------------
 
     def on_start(self) -> None:
-        """Connect, log on, cancel all, arm the dead-man's switch, reconcile."""
+        """Connect, log on, cancel all, arm the dead-man's switch; start the handshake."""
         self._incarnation = self.context.incarnation
         connection = connect(self._url, timeout=self._timeout)
         self._connection = connection
         self._links.set(self.context.path, connection)
         try:
-            self._connect()
+            self._connect(connection)
         except BaseException:
             self._links.close(self.context.path, connection)  # on_stop never runs here
             raise
 
-    def _connect(self) -> None:
-        nonce = secrets.token_hex(16)
+    def _connect(self, connection: websocket.WebSocket) -> None:
+        codec = self._codec
+        logon = next(self._ids)
         self._request(
+            logon,
+            codec.logon(
+                logon, self._credentials, cancel_on_disconnect=codec.has_cancel_on_disconnect
+            ),
             "logon",
-            api_key=self._credentials.api_key,
-            nonce=nonce,
-            signature=self._credentials.sign(nonce),
-            cancel_on_disconnect=True,
         )
-        cancelled = self._request("cancel_all")
-        if self._cancel_all_after:
-            self._request("cancel_all_after", timeout=self._cancel_all_after)
-        om = self.context.address_of(self._om_path)
-        since = om.ask(LastExecutionId(venue=self._venue), timeout=self._timeout)
-        fills = tuple(
-            self._filled(msgspec.convert(f, _Frame)) for f in self._request("fills", since=since)
-        )
-        orders = tuple(
-            VenueOrder(
-                order_id=o["order_id"],
-                client_order_id=o["client_order_id"],
-                side=Side(o["side"]),
-                price=self._instrument.price(o["price"]),
-                remaining=self._instrument.size(o["remaining"]),
-                filled=self._instrument.size(o["filled"]),
+        cancel_all = next(self._ids)
+        self._cancelled_on_logon = codec.cancelled(
+            self._request(
+                cancel_all, codec.encode(Request.CANCEL_ALL, cancel_all, {}), "cancel_all"
             )
-            for o in self._request("open_orders")
         )
-        self._session = om.ask(
-            Reconciliation(venue=self._venue, open_orders=orders, fills=fills),
-            timeout=self._timeout,
-        )
-        connection = self._connection
-        assert connection is not None  # noqa: S101 - set by on_start
+        if self._cancel_all_after:
+            heartbeat = next(self._ids)
+            fields = {"timeout": self._cancel_all_after}
+            self._request(
+                heartbeat, codec.encode(Request.HEARTBEAT, heartbeat, fields), "heartbeat"
+            )
         connection.settimeout(None)  # the reader blocks; the venue's ping keeps it honest
         incarnation = self.context.incarnation
         self._reader = threading.Thread(
@@ -299,145 +268,201 @@ class SimGateway(SupervisedActor):
         )
         self._reader.start()
         self._schedule_refresh()
-        self.context.log.info(
-            "gateway_connected",
-            url=self._url,
-            account=self._credentials.api_key,
-            cancelled_on_logon=cancelled.get("cancelled", 0) if cancelled else 0,
-            missed_fills_fetched=len(fills),
-            open_at_venue=len(orders),
+        me = self.context.address
+        self._handshake_timer = self.context.clock.call_later(
+            self._timeout, lambda: me.tell(_HandshakeDue(incarnation=incarnation))
+        )
+        self.context.address_of(self._om_path).tell(
+            GatewayConnected(venue=self._venue, incarnation=incarnation)
         )
 
-    def _request(self, op: str, **fields: Any) -> Any:
-        """Send one request and read until its reply, forwarding pushed reports."""
+    def _request(self, request_id: int, frame: str, op: str) -> Any:
+        """Send one request of the start and read until its reply, forwarding reports."""
         connection = self._connection
         assert connection is not None  # noqa: S101 - set by on_start
-        request_id = next(self._ids)
-        connection.send(_encode({"op": op, "id": request_id, **fields}).decode())
+        connection.send(frame)
         om = self.context.address_of(self._om_path)
         while True:
-            payload = connection.recv()
-            frame = _decode(payload)
-            if frame.event is not None:
-                report = self._report(frame)
-                if report is not None:
-                    om.tell(report)
-                continue
-            if frame.id != request_id:
-                continue
-            if frame.error is not None:
-                raise VenueRequestError(
-                    op, frame.error.get("code", "?"), frame.error.get("message", "")
-                )
-            return frame.result
+            decoded = self._codec.decode(connection.recv())
+            if isinstance(decoded, Reply):
+                if decoded.request_id != request_id:
+                    continue
+                if decoded.error is not None:
+                    raise VenueRequestError(op, decoded.error, decoded.message)
+                return decoded.result
+            if decoded is not None:
+                om.tell(decoded)
 
     # -- the reader ----------------------------------------------------------------------
 
     def _read(self, connection: websocket.WebSocket, incarnation: int) -> None:
-        # Runs on the reader thread: decode, forward, and say when the socket ends.
+        # Runs on the reader thread: decode; reports go straight to the order manager,
+        # replies to this gateway's mailbox (its request table is the actor's alone).
         om = self.context.address_of(self._om_path)
         me = self.context.address
         log = self.context.log
+        decode = self._codec.decode
         reason = "the venue closed the connection"
         try:
             while payload := connection.recv():
                 try:
-                    self._on_frame(payload, om)
-                except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                    decoded = decode(payload)
+                except ValueError as exc:  # msgspec.DecodeError is one
                     # counted and dropped; a fill lost this way is fetched again (gap)
                     self.bad_frames += 1
                     log.warning("bad_frame_dropped", error=str(exc)[:200])
+                    continue
+                if isinstance(decoded, Reply):
+                    me.tell(
+                        _ReplyReceived(
+                            incarnation=incarnation,
+                            request_id=decoded.request_id,
+                            result=decoded.result,
+                            error=decoded.error,
+                            message=decoded.message,
+                        )
+                    )
+                elif decoded is not None:
+                    om.tell(decoded)
         except Exception as exc:  # noqa: BLE001 - every way the socket ends is reported
             reason = repr(exc)
         me.tell(_ConnectionLost(incarnation=incarnation, reason=reason))
 
-    def _on_frame(self, payload: str | bytes, om: Any) -> None:
-        frame = _decode(payload)
-        if frame.event is not None:
-            report = self._report(frame)
-            if report is not None:
-                om.tell(report)
-        elif frame.error is not None and isinstance(frame.id, int):
-            self._on_error_reply(frame.id, frame.error, om)
-        elif isinstance(frame.id, int):
-            op, _ref, _fields = self._pending.pop(frame.id, ("", "", {}))
-            if op == "cancel_all":
+    def _on_reply(self, reply: _ReplyReceived) -> None:
+        request, ref, fields = self._pending.pop(reply.request_id, (None, "", {}))
+        if request is None:
+            return
+        if reply.error is not None:
+            self._on_error_reply(request, ref, fields, reply.error)
+            return
+        om = self.context.address_of(self._om_path)
+        try:
+            if request in self._reconciling:
+                self._reconciling[request] = reply.result
+                self._maybe_reconcile()
+            elif request is Request.CANCEL_ALL:
                 om.tell(CancelAllDone(venue=self._venue))
-            elif op == "fills" and isinstance(frame.result, list):
+            elif request is Request.FILLS:
                 try:
-                    for fill in frame.result:  # fills a gap on the link had lost
-                        om.tell(self._filled(msgspec.convert(fill, _Frame)))
+                    for fill in self._codec.fills(reply.result):  # fills a gap had lost
+                        om.tell(fill)
                 finally:
                     om.tell(FillsFetched(venue=self._venue))
+        except ValueError as exc:  # a malformed result: counted like a bad frame
+            self.bad_frames += 1
+            self.context.log.warning(
+                "bad_reply_dropped", request=request.value, error=str(exc)[:200]
+            )
 
-    def _on_error_reply(self, request_id: int, error: dict[str, str], om: Any) -> None:
-        op, client_order_id, fields = self._pending.pop(request_id, ("", "", {}))
-        code = error.get("code", "?")
-        if code == "rate_limited" and op in _CONTROL:
+    def _on_error_reply(
+        self, request: Request, client_order_id: str, fields: dict[str, Any], code: str
+    ) -> None:
+        om = self.context.address_of(self._om_path)
+        if request in self._reconciling:
+            raise VenueRequestError(request.value, code, "during the reconciliation")
+        if code == "rate_limited" and request.control:
             # a cancel or the dead-man's switch must not be lost: send it again
             me, retry = (
                 self.context.address,
-                _Retry(incarnation=self._incarnation, op=op, ref=client_order_id, fields=fields),
+                _Retry(
+                    incarnation=self._incarnation,
+                    request=request,
+                    ref=client_order_id,
+                    fields=fields,
+                ),
             )
             # the venue's budget is out: wait for it to refill a little, and go first
             self.context.clock.call_later(_RETRY_DELAY, lambda: me.tell(retry))
-        elif op == "place":
+        elif request is Request.PLACE:
             om.tell(OrderRejected(venue=self._venue, client_order_id=client_order_id, reason=code))
-        elif op == "cancel":
+        elif request is Request.CANCEL:
             om.tell(CancelRejected(venue=self._venue, client_order_id=client_order_id, reason=code))
         else:
-            self.context.log.warning("request_refused", op=op or "?", code=code)
+            self.context.log.warning("request_refused", request=request.value, code=code)
 
-    def _report(self, frame: _Frame) -> Message | None:
-        if frame.event == "fill":
-            return self._filled(frame)
-        if frame.event == "accepted":
-            return OrderAccepted(
-                venue=self._venue,
-                client_order_id=frame.client_order_id,
-                order_id=frame.order_id or 0,
-            )
-        if frame.event == "cancelled":
-            return OrderCanceled(
-                venue=self._venue,
-                client_order_id=frame.client_order_id,
-                order_id=frame.order_id or 0,
-                reason=frame.reason,
-                remaining=self._instrument.size(frame.quantity),
-            )
-        if frame.event == "rejected":
-            return OrderRejected(
-                venue=self._venue, client_order_id=frame.client_order_id, reason=frame.reason
-            )
-        return None  # "amended": the system never amends
+    # -- the handshake -------------------------------------------------------------------
 
-    def _filled(self, frame: _Frame) -> OrderFilled:
-        instrument = self._instrument
-        return OrderFilled(
-            venue=self._venue,
-            instrument=instrument.symbol,
-            client_order_id=frame.client_order_id,
-            order_id=frame.order_id or 0,
-            execution_id=frame.execution_id,
-            side=Side(frame.side),
-            price=instrument.price(frame.price),
-            quantity=instrument.size(frame.quantity),
-            remaining=instrument.size(frame.remaining),
-            fee_e4=frame.fee_e4,
+    def _start_reconciliation(self, message: StartReconciliation) -> None:
+        self._reconciling = {Request.FILLS: None, Request.OPEN_ORDERS: None}
+        self._waiting = 2
+        self._write(Request.FILLS, "", {"since": message.since})
+        self._write(Request.OPEN_ORDERS, "", {})
+
+    def _maybe_reconcile(self) -> None:
+        self._waiting -= 1
+        if self._waiting:
+            return
+        fills = self._codec.fills(self._reconciling[Request.FILLS])
+        orders = self._codec.open_orders(self._reconciling[Request.OPEN_ORDERS])
+        self._reconciling = {}
+        self.context.address_of(self._om_path).tell(
+            Reconciliation(
+                venue=self._venue,
+                open_orders=orders,
+                fills=fills,
+                incarnation=self._incarnation,
+            )
+        )
+        self.context.log.info(
+            "gateway_connected",
+            url=self._url,
+            account=self._credentials.api_key,
+            cancelled_on_logon=self._cancelled_on_logon,
+            missed_fills_fetched=len(fills),
+            open_at_venue=len(orders),
         )
 
     # -- the actor -------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> Any:  # noqa: C901 - one branch per message
+    def on_receive(self, message: Any) -> Any:
+        """Hold the order manager's requests until the handshake is done, then serve them.
+
+        What waited in the mailbox (for a predecessor's session, or sent before this one
+        was reconciled) is handled after the reconciliation, in order, as if the start
+        had done it all: stale orders are refused, cancels go out.
+        """
+        if self._session < 0 and isinstance(message, _HELD):
+            self._held.append(message)
+            return None
+        result = self._receive(message)
+        if self._held and self._session >= 0:
+            held, self._held = self._held, []
+            for earlier in held:
+                self._receive(earlier)
+        return result
+
+    def _receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
         """Send orders and cancels; refresh the dead-man's switch; fail on a lost link."""
         if isinstance(message, PlaceOrder):
             self._place(message)
         elif isinstance(message, CancelAtVenue):
-            self._send("cancel", message.client_order_id, order_id=message.order_id)
+            self._send(
+                Request.CANCEL,
+                message.client_order_id,
+                client_order_id=message.client_order_id,
+                order_id=message.order_id,
+            )
         elif isinstance(message, CancelEverythingAtVenue):
-            self._send("cancel_all", "")
+            self._send(Request.CANCEL_ALL, "")
         elif isinstance(message, FetchFills):
-            self._send("fills", "", since=message.since)
+            self._send(Request.FILLS, "", since=message.since)
+        elif isinstance(message, _ReplyReceived):
+            if message.incarnation == self.context.incarnation:
+                self._on_reply(message)
+        elif isinstance(message, StartReconciliation):
+            if message.incarnation == self.context.incarnation:
+                self._start_reconciliation(message)
+        elif isinstance(message, VenueSessionStarted):
+            if message.incarnation == self.context.incarnation:
+                self._session = message.session
+                if self._handshake_timer is not None:
+                    self._handshake_timer.cancel()
+                    self._handshake_timer = None
+        elif isinstance(message, _HandshakeDue):
+            if message.incarnation == self.context.incarnation and self._session < 0:
+                raise GatewayError(
+                    f"{self._venue}: the reconciliation did not finish within {self._timeout} s"
+                )
         elif isinstance(message, _Drain):
             if message.incarnation == self.context.incarnation:
                 self._drain_timer = None
@@ -445,11 +470,11 @@ class SimGateway(SupervisedActor):
         elif isinstance(message, _Retry):
             if message.incarnation == self.context.incarnation:
                 self.retried += 1
-                self._defer(message.op, message.ref, message.fields)
+                self._defer(message.request, message.ref, message.fields)
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None
-            self._send("cancel_all_after", "", timeout=self._cancel_all_after)
+            self._send(Request.HEARTBEAT, "", timeout=self._cancel_all_after)
             self._schedule_refresh()
         elif (
             isinstance(message, _ConnectionLost) and message.incarnation == self.context.incarnation
@@ -484,23 +509,12 @@ class SimGateway(SupervisedActor):
                 )
             )
             return
-        instrument = self._instrument
-        self._send(
-            "place",
-            order.client_order_id,
-            client_order_id=order.client_order_id,
-            side=str(order.side),
-            price=instrument.format_price(order.price),
-            quantity=instrument.format_size(order.quantity),
-            type="limit",
-            tif=str(order.tif),
-            post_only=order.post_only,
-        )
+        self._send(Request.PLACE, order.client_order_id, order=order)
 
-    def _send(self, op: str, order_ref: str, **fields: Any) -> None:
+    def _send(self, request: Request, order_ref: str, **fields: Any) -> None:
         """Send within the budget (see the class doc): refuse or defer when it is short."""
         now = self.context.clock.monotonic_ns()
-        if op not in _CONTROL:
+        if not request.control:
             if self._deferred or not self._budget.take(now, keep=_RESERVE):
                 self.throttled += 1
                 self.context.address_of(self._om_path).tell(
@@ -508,37 +522,38 @@ class SimGateway(SupervisedActor):
                 )
                 return
         elif self._deferred or not self._budget.take(now):
-            self._defer(op, order_ref, fields)
+            self._defer(request, order_ref, fields)
             return
-        self._write(op, order_ref, fields)
+        self._write(request, order_ref, fields)
 
-    def _defer(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
+    def _defer(self, request: Request, order_ref: str, fields: dict[str, Any]) -> None:
         """Queue a control request for the next token, most urgent first, no duplicates.
 
-        ``cancel_all`` and the dead-man's refresh go ahead of queued cancels (a backlog
+        A cancel-all and the dead-man's refresh go ahead of queued cancels (a backlog
         of cancels must not let the venue's timer run out, nor delay a kill), and a
-        ``cancel_all`` makes queued single cancels redundant.
+        cancel-all makes queued single cancels redundant.
         """
         deferred = self._deferred
-        if op == "cancel_all":
-            kept = [d for d in deferred if d[0] not in ("cancel", "cancel_all")]
+        if request is Request.CANCEL_ALL:
+            kept = [d for d in deferred if d[0] not in (Request.CANCEL, Request.CANCEL_ALL)]
             deferred.clear()
             deferred.extend(kept)
-            deferred.appendleft((op, order_ref, fields))
-        elif op == "cancel_all_after":
-            if not any(d[0] == op for d in deferred):
-                deferred.appendleft((op, order_ref, fields))
-        elif not any(d[0] == op and d[1] == order_ref and d[2] == fields for d in deferred):
-            deferred.append((op, order_ref, fields))
+            deferred.appendleft((request, order_ref, fields))
+        elif request is Request.HEARTBEAT:
+            if not any(d[0] is request for d in deferred):
+                deferred.appendleft((request, order_ref, fields))
+        elif not any(d[0] is request and d[1] == order_ref and d[2] == fields for d in deferred):
+            deferred.append((request, order_ref, fields))
         self._schedule_drain()
 
-    def _write(self, op: str, order_ref: str, fields: dict[str, Any]) -> None:
+    def _write(self, request: Request, order_ref: str, fields: dict[str, Any]) -> None:
         connection = self._connection
         assert connection is not None  # noqa: S101 - set by on_start
         request_id = next(self._ids)
-        self._pending[request_id] = (op, order_ref, fields)
+        self._pending[request_id] = (request, order_ref, fields)
+        frame = self._codec.encode(request, request_id, fields)
         try:
-            connection.send(_encode({"op": op, "id": request_id, **fields}).decode())
+            connection.send(frame)
         except Exception as exc:
             raise VenueDisconnectedError(f"{self._url}: send failed: {exc!r}") from exc
 
@@ -569,7 +584,7 @@ class SimGateway(SupervisedActor):
         )
 
     def on_stop(self) -> None:
-        """Close the session (the venue cancels its orders: cancel_on_disconnect)."""
+        """Close the session (the venue cancels its orders: cancel-on-disconnect)."""
         self._close()
 
     def on_failure(self, *_exc_info: object) -> None:
@@ -577,10 +592,9 @@ class SimGateway(SupervisedActor):
         self._close()
 
     def _close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
+        for timer in (self._timer, self._drain_timer, self._handshake_timer):
+            if timer is not None:
+                timer.cancel()
         if self._connection is not None:
             self._links.close(self.context.path, self._connection)
         if self._reader is not None and self._reader is not threading.current_thread():

@@ -20,8 +20,8 @@ from tradeactors.core.risk import TradingState
 from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
+    from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
-    from tradeactors.trading.gate import TradingGate
 
 __all__ = ["KillSwitchActor"]
 

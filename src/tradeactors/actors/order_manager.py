@@ -29,6 +29,7 @@ from tradeactors.core.messages import (
     ExposureSnapshot,
     FetchFills,
     FillsFetched,
+    GatewayConnected,
     GetExposure,
     GetOrders,
     LastExecutionId,
@@ -43,9 +44,11 @@ from tradeactors.core.messages import (
     Reconciliation,
     ReconciliationReport,
     Side,
+    StartReconciliation,
     SubmitOrder,
     TimeInForce,
     VenueDown,
+    VenueSessionStarted,
     VenueStatus,
     denied_update,
 )
@@ -62,7 +65,7 @@ from tradeactors.supervision import SupervisedActor
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tradeactors.trading.gate import TradingGate
+    from tradeactors.actors.gate import TradingGate
 
 # The messages re-exported here live in tradeactors.core.messages (import them there).
 __all__ = [
@@ -209,7 +212,7 @@ class OrderManagerActor(SupervisedActor):
             for venue in self._up:
                 self._status(venue, up=False, reason="order manager restarted")
 
-    def on_receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
+    def on_receive(self, message: Any) -> Any:  # noqa: C901, PLR0911, PLR0912, PLR0915 - one branch per message
         """Dispatch by message type."""
         if isinstance(message, OrderFilled):
             self._on_fill(message, reconciling=False)
@@ -256,11 +259,24 @@ class OrderManagerActor(SupervisedActor):
                         self._cancel(tracked.order.client_order_id)
         elif isinstance(message, VenueDown):
             self._venue_down(message)
+        elif isinstance(message, GatewayConnected):
+            self._gateway_connected(message)
         elif isinstance(message, LastExecutionId):
             return self._store.last_execution_id(message.venue)
         elif isinstance(message, Reconciliation):
-            return self._reconcile(message)
+            session = self._reconcile(message)
+            gateway = self._gateways.get(message.venue)
+            if gateway is not None:
+                self.context.address_of(gateway).tell(
+                    VenueSessionStarted(
+                        venue=message.venue, session=session, incarnation=message.incarnation
+                    )
+                )
+            return session
         elif isinstance(message, GetExposure):
+            if message.reply_to:
+                self.context.address_of(message.reply_to).tell(self._exposure())
+                return None
             return self._exposure()
         elif isinstance(message, GetOrders):
             if message.open_count_only:
@@ -487,6 +503,19 @@ class OrderManagerActor(SupervisedActor):
             "venue_down", venue=message.venue, reason=message.reason, cancel_pending=marked
         )
         self._status(message.venue, up=False, reason=message.reason)
+
+    def _gateway_connected(self, message: GatewayConnected) -> None:
+        """A gateway logged on: tell it from which fill to reconcile (handshake step 2)."""
+        gateway = self._gateways.get(message.venue)
+        if gateway is None:
+            self.context.log.warning("unknown_venue_connected", venue=message.venue)
+            return
+        self.context.address_of(gateway).tell(
+            StartReconciliation(
+                since=self._store.last_execution_id(message.venue),
+                incarnation=message.incarnation,
+            )
+        )
 
     def _reconcile(self, message: Reconciliation) -> int:
         venue = message.venue

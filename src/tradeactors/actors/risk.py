@@ -50,8 +50,8 @@ from tradeactors.supervision import SupervisedActor
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from tradeactors.actors.gate import TradingGate
     from tradeactors.core.instrument import Instrument
-    from tradeactors.trading.gate import TradingGate
 
 # GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages.
 __all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport"]

@@ -11,6 +11,7 @@ their symbol at their venue. Sides, times in force, statuses and denial reasons 
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import msgspec
 
@@ -28,6 +29,7 @@ __all__ = [
     "ExposureSnapshot",
     "FetchFills",
     "FillsFetched",
+    "GatewayConnected",
     "GetBook",
     "GetExposure",
     "GetOrders",
@@ -35,6 +37,7 @@ __all__ = [
     "GetRiskReport",
     "GetStrategyReport",
     "LastExecutionId",
+    "MarketDataKind",
     "Message",
     "OrderAccepted",
     "OrderCanceled",
@@ -51,11 +54,14 @@ __all__ = [
     "RiskReport",
     "Side",
     "SnapshotNeeded",
+    "StartReconciliation",
     "SubmitOrder",
     "TimeInForce",
     "TradeTick",
+    "VenueData",
     "VenueDown",
     "VenueOrder",
+    "VenueSessionStarted",
     "VenueStatus",
     "denied_update",
     "symbol_of",
@@ -251,7 +257,12 @@ class ExposureChange(Message, frozen=True, kw_only=True, tag=True):
 
 
 class GetExposure(Message, frozen=True, kw_only=True, tag=True):
-    """Risk (re)starting asks the order manager for an `ExposureSnapshot`."""
+    """Risk (re)starting asks the order manager for an `ExposureSnapshot`.
+
+    Told with ``reply_to`` (a path), the snapshot is told back there; asked, returned.
+    """
+
+    reply_to: str = ""
 
 
 class ExposureSnapshot(Message, frozen=True, kw_only=True, tag=True):
@@ -345,13 +356,39 @@ class Reconciliation(Message, frozen=True, kw_only=True, tag=True):
     """A gateway (re)connected: what the venue says is open, and the fills it missed.
 
     The order manager applies the fills exactly once, closes the orders the venue no
-    longer has, and only then reports the venue up. Asked, it answers the new session
-    number.
+    longer has, and only then reports the venue up: it tells the gateway
+    `VenueSessionStarted` (and, asked, answers the new session number).
     """
 
     venue: str
     open_orders: tuple[VenueOrder, ...]
     fills: tuple[OrderFilled, ...]
+    incarnation: int = 0  # of the gateway that gathered it
+
+
+class GatewayConnected(Message, frozen=True, kw_only=True, tag=True):
+    """A gateway logged on (and cancelled all): the order manager answers where from.
+
+    The first step of the reconnect handshake: connected -> reconciled -> venue up.
+    """
+
+    venue: str
+    incarnation: int
+
+
+class StartReconciliation(Message, frozen=True, kw_only=True, tag=True):
+    """To a gateway: fetch the fills after ``since`` and the open orders, and reconcile."""
+
+    since: int
+    incarnation: int
+
+
+class VenueSessionStarted(Message, frozen=True, kw_only=True, tag=True):
+    """To a gateway: reconciled; orders of session ``session`` are to be sent."""
+
+    venue: str
+    session: int
+    incarnation: int
 
 
 class CancelAtVenue(Message, frozen=True, kw_only=True, tag=True):
@@ -461,6 +498,25 @@ class TradeTick(Message, frozen=True, kw_only=True, tag=True):
     quantity: int
     side: Side
     timestamp_ns: int
+
+
+class MarketDataKind(enum.StrEnum):
+    """What a venue's market-data event is for."""
+
+    BOOK = "book"  # a book update or snapshot, for the book's sync rule
+    TICKER = "ticker"  # the venue's own top of book, to verify a book against
+    TRADE = "trade"  # a public trade, passed on to strategies as a `TradeTick`
+
+
+class VenueData(Message, frozen=True, kw_only=True, tag=True):
+    """From a feed to a book actor: one event decoded by the venue adapter.
+
+    ``data`` is the venue's own decoded type; only the venue's `BookSync` reads it.
+    """
+
+    symbol: str
+    kind: MarketDataKind
+    data: Any
 
 
 class SnapshotNeeded(Message, frozen=True, kw_only=True, tag=True):

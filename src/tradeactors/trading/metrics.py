@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
+    from tradeactors.actors.gate import TradingGate
     from tradeactors.actors.order_manager import OrderStore
-    from tradeactors.trading.gate import TradingGate
 
 __all__ = ["TradingMetrics"]
 

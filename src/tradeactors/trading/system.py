@@ -21,7 +21,6 @@ execution supervisor's intensity escalate; any escalation trips the kill switch.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import threading
@@ -32,10 +31,11 @@ from typing import TYPE_CHECKING, Any, Self
 import msgspec
 import structlog
 
-from tradeactors._websocket import connect
-from tradeactors.actors.gateway import ConnectionLinks, Credentials, SimGateway
+from tradeactors.actors.book import BookActor
+from tradeactors.actors.feed import LiveFeed, book_name
+from tradeactors.actors.gate import TradingGate
+from tradeactors.actors.gateway import ConnectionLinks, Gateway
 from tradeactors.actors.killswitch import KillSwitchActor
-from tradeactors.actors.marketdata import BookActor, LiveFeed, book_name
 from tradeactors.actors.order_manager import OrderManagerActor, OrderStore
 from tradeactors.actors.risk import RiskActor
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
@@ -54,6 +54,7 @@ from tradeactors.core.messages import (
     ReleaseOrder,
     SubmitOrder,
     VenueDown,
+    VenueStatus,
     denied_update,
 )
 from tradeactors.core.orders import ClientOrderIds
@@ -69,8 +70,8 @@ from tradeactors.supervision import (
     SupervisorSpec,
 )
 from tradeactors.supervision._events import Subscribers
-from tradeactors.trading.gate import TradingGate
 from tradeactors.trading.metrics import TradingMetrics
+from tradeactors.venues.adapter import Credentials, open_orders_at_venue, venue_adapter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,7 +81,7 @@ if TYPE_CHECKING:
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import DeadLetter
 
-__all__ = ["ShutdownSummary", "Status", "TradingSystem", "open_orders_at_venue"]
+__all__ = ["ShutdownSummary", "Status", "TradingSystem"]
 
 KILLSWITCH = "killswitch"
 ORDER_MANAGER = "execution/order_manager"
@@ -146,6 +147,10 @@ class TradingSystem:
             tick_size=venue.tick_size,
             lot_size=venue.lot_size,
         )
+        self.adapter = venue_adapter(venue.kind, trading=True)
+        order_entry = self.adapter.order_entry
+        assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
+        self._order_entry = order_entry(venue.name, self.instrument)
         self.gate = TradingGate(self.clock)
         self.store = OrderStore()
         self.links = ConnectionLinks()
@@ -167,11 +172,16 @@ class TradingSystem:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> Self:
+    def start(self, timeout: float = 30.0) -> Self:  # noqa: C901 - one step after another
         """Start the venue (embedded unless configured) and the tree."""
         venue = self.config.venue
         secret = os.environ.get(venue.secret_env)
         trade_url, stream_url, rest_url = venue.trade_url, venue.stream_url, venue.rest_url
+        if not trade_url and venue.kind != "sim":
+            raise ConfigError(
+                f"venue.trade_url is needed for a venue of kind {venue.kind!r} "
+                "(only the simulated exchange is embedded)"
+            )
         if not trade_url:
             from tradeactors.exchange.server import SimExchange  # noqa: PLC0415
 
@@ -206,11 +216,26 @@ class TradingSystem:
         self._tree = tree
         self._unsubscribe.append(tree.subscribe(self._on_supervision_event))
         self._unsubscribe.append(tree.dead_letters.subscribe(self._on_dead_letter))
+        up = threading.Event()
+
+        def on_venue(event: Any) -> None:
+            if isinstance(event, VenueStatus) and event.venue == venue.name and event.up:
+                up.set()
+
+        unsubscribe = self._events.subscribe(on_venue)
         try:
             tree.start(timeout=timeout)
+            # The gateway's handshake (connected -> reconciled -> up) runs after its
+            # start: return once the venue is up, as the embedding API promises.
+            if not up.wait(timeout):
+                self._log.warning("venue_not_up_yet", venue=venue.name, waited=timeout)
         except BaseException:
+            if tree.running:
+                tree.stop(timeout=timeout)
             self._close_venue()
             raise
+        finally:
+            unsubscribe()
         self._log.info("trading_system_started", venue=venue.name, trade_url=trade_url)
         return self
 
@@ -437,17 +462,15 @@ class TradingSystem:
                         ),
                         ChildSpec(
                             name=f"gateway.{venue}",
-                            actor=SimGateway,
-                            args=(
-                                venue,
-                                trade_url,
-                                self.instrument,
-                                self._credentials,
-                                ORDER_MANAGER,
-                                self.gate,
-                                self.links,
-                            ),
+                            actor=Gateway,
                             kwargs={
+                                "venue": venue,
+                                "url": trade_url,
+                                "order_entry": self._order_entry,
+                                "credentials": self._credentials,
+                                "order_manager_path": ORDER_MANAGER,
+                                "gate": self.gate,
+                                "links": self.links,
                                 "cancel_all_after": execution.cancel_all_after,
                                 "refresh": execution.refresh,
                                 "timeout": execution.timeout,
@@ -460,8 +483,8 @@ class TradingSystem:
                                 random_factor=0.2,
                             ),
                             on_failure=self._gateway_failed(venue),
-                            # connect, five requests and two asks, each up to `timeout`:
-                            # never abandon a start that is still within its own limits
+                            # connect and three requests, each up to `timeout` (the
+                            # reconciliation that follows has its own `timeout`)
                             start_timeout=max(10.0, 8 * execution.timeout),
                         ),
                     ),
@@ -487,7 +510,7 @@ class TradingSystem:
                         ChildSpec(
                             name=f"feed.{venue}",
                             actor=LiveFeed,
-                            args=("binance", stream_url),
+                            args=(self.adapter, stream_url),
                             kwargs={
                                 "symbols": (symbol,),
                                 "books_path": "market_data",
@@ -500,7 +523,7 @@ class TradingSystem:
                         ChildSpec(
                             name=book_name(symbol),
                             actor=BookActor,
-                            args=("binance", self.instrument, f"market_data/feed.{venue}"),
+                            args=(self.adapter, self.instrument, f"market_data/feed.{venue}"),
                             kwargs={"subscribers": (*strategies, RISK, KILLSWITCH)},
                         ),
                     ),
@@ -611,39 +634,11 @@ class TradingSystem:
         if self._credentials is None:
             return None
         try:
-            return len(open_orders_at_venue(self.trade_url, self._credentials))
+            return len(
+                open_orders_at_venue(
+                    self._order_entry, self.trade_url, self._credentials, timeout=5.0
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - reported as unknown, never hidden
             self._log.error("venue_query_failed", error=repr(exc))
             return None
-
-
-def open_orders_at_venue(
-    trade_url: str, credentials: Credentials, timeout: float = 5.0
-) -> list[dict[str, Any]]:
-    """The account's open orders, asked over a fresh session (without cancel-on-disconnect)."""
-    connection = connect(trade_url, timeout=timeout)
-    try:
-        nonce = secrets.token_hex(16)
-        for request in (
-            {
-                "op": "logon",
-                "id": 1,
-                "api_key": credentials.api_key,
-                "nonce": nonce,
-                "signature": credentials.sign(nonce),
-                "cancel_on_disconnect": False,
-            },
-            {"op": "open_orders", "id": 2},
-        ):
-            connection.send(msgspec.json.encode(request).decode())
-            while True:
-                reply = msgspec.json.decode(connection.recv())
-                if reply.get("id") == request["id"]:
-                    break
-            if "error" in reply:
-                raise ConnectionError(f"{request['op']}: {reply['error']}")
-        result: list[dict[str, Any]] = reply["result"]
-        return result
-    finally:
-        with contextlib.suppress(Exception):
-            connection.close(timeout=0.5)

@@ -29,6 +29,7 @@ import threading
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tradeactors._websocket import close, connect
+from tradeactors.core.messages import MarketDataKind
 from tradeactors.errors import UnknownVenueKindError, VenueRequestError
 
 if TYPE_CHECKING:
@@ -62,12 +63,8 @@ __all__ = [
 # -- market data -------------------------------------------------------------------------
 
 
-class EventKind(enum.Enum):
-    """What a decoded market-data event is for."""
-
-    BOOK = "book"  # a book update or snapshot, for the book's `BookSync`
-    TICKER = "ticker"  # the venue's own top of book, to verify a book against
-    TRADE = "trade"  # a public trade, passed on to strategies
+EventKind = MarketDataKind
+"""What a decoded market-data event is for (the contract's `MarketDataKind`)."""
 
 
 class VenueEvent(NamedTuple):

@@ -105,11 +105,11 @@ class SimOrderEntry:
             order: SubmitOrder = fields["order"]
             body.update(
                 client_order_id=order.client_order_id,
-                side=order.side.value,
+                side=str(order.side),  # a StrEnum, or its string
                 price=self._instrument.format_price(order.price),
                 quantity=self._instrument.format_size(order.quantity),
                 type="limit",
-                tif=order.tif.value,
+                tif=str(order.tif),
                 post_only=order.post_only,
             )
         elif request is Request.CANCEL:

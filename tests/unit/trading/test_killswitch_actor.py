@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 from _trading_probes import Flush, book, flush, received
 
+from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
@@ -19,7 +20,6 @@ from tradeactors.core.messages import CancelAllOrders
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import ChildSpec, Supervisor, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
-from tradeactors.trading.gate import TradingGate
 
 pytestmark = pytest.mark.supervision
 

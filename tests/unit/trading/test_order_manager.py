@@ -16,6 +16,7 @@ from _trading_probes import (
     submit,
 )
 
+from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.order_manager import (
     CancelAtVenue,
     OrderInfo,
@@ -46,7 +47,6 @@ from tradeactors.core.messages import (
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import ActorStarted, ChildSpec, Supervisor, SupervisorSpec
 from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
-from tradeactors.trading.gate import TradingGate
 
 pytestmark = pytest.mark.supervision
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from _trading_probes import SYMBOL, VENUE, ExposureSource, book, flush, received, submit
 
+from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.risk import GetRiskReport, RiskActor, RiskReport
 from tradeactors.clock import FakeClock
 from tradeactors.core.instrument import Instrument
@@ -22,7 +23,6 @@ from tradeactors.core.messages import (
 from tradeactors.core.risk import RiskLimits, TradingState
 from tradeactors.supervision import ChildSpec, Supervisor, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
-from tradeactors.trading.gate import TradingGate
 
 pytestmark = pytest.mark.supervision
 

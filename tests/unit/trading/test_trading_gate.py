@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from tradeactors.actors.gate import TradingGate
 from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.risk import TradingState
-from tradeactors.trading.gate import TradingGate
 
 A, R, H = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
 
