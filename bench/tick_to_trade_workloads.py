@@ -7,9 +7,9 @@ The pipeline is the trading tree's hot path with the real actors: an injecting f
 `StrategyActor` running a trigger strategy (behind the conflating book mailbox the
 trading system gives it) -> `RiskActor` -> `OrderManagerActor` ->
 gateway. The gateway is either the real `Gateway` (with the simulator's adapter) writing
-to a loopback websocket of a simulated exchange running in *another process* (so the venue does not share our
-GIL), or a sink gateway that encodes the same order frame and writes it to an
-in-process sink. A frame's clock starts just before it is told to the feed; it stops
+to a loopback websocket of a simulated exchange running in *another process* (so the
+venue does not share our GIL), or a sink gateway that encodes the same order frame and
+writes it to an in-process sink. A frame's clock starts just before it is told to the feed; it stops
 when the gateway's ``send`` of the order frame returned.
 """
 

@@ -266,7 +266,7 @@ class OrderManagerActor(SupervisedActor):
         elif isinstance(message, Reconciliation):
             session = self._reconcile(message)
             gateway = self._gateways.get(message.venue)
-            if gateway is not None:
+            if gateway is not None and message.incarnation:  # told by a gateway: tell back
                 self.context.address_of(gateway).tell(
                     VenueSessionStarted(
                         venue=message.venue, session=session, incarnation=message.incarnation
