@@ -133,7 +133,7 @@ class TimedGateway(Gateway):
 
 
 class SinkGateway(SupervisedActor):
-    """Encodes the order frame as the simulator's adapter does and writes it to an in-process sink."""
+    """Encodes the order frame as the simulator's adapter does; writes it to an in-process sink."""
 
     def __init__(self, om_path: str, recorder: Recorder) -> None:
         super().__init__()
