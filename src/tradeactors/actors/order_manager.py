@@ -212,7 +212,7 @@ class OrderManagerActor(SupervisedActor):
             for venue in self._up:
                 self._status(venue, up=False, reason="order manager restarted")
 
-    def on_receive(self, message: Any) -> Any:  # noqa: C901, PLR0911, PLR0912, PLR0915 - one branch per message
+    def on_receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
         """Dispatch by message type."""
         if isinstance(message, OrderFilled):
             self._on_fill(message, reconciling=False)
@@ -274,9 +274,6 @@ class OrderManagerActor(SupervisedActor):
                 )
             return session
         elif isinstance(message, GetExposure):
-            if message.reply_to:
-                self.context.address_of(message.reply_to).tell(self._exposure())
-                return None
             return self._exposure()
         elif isinstance(message, GetOrders):
             if message.open_count_only:

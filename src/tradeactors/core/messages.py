@@ -257,12 +257,7 @@ class ExposureChange(Message, frozen=True, kw_only=True, tag=True):
 
 
 class GetExposure(Message, frozen=True, kw_only=True, tag=True):
-    """Risk (re)starting asks the order manager for an `ExposureSnapshot`.
-
-    Told with ``reply_to`` (a path), the snapshot is told back there; asked, returned.
-    """
-
-    reply_to: str = ""
+    """Risk (re)starting asks the order manager for an `ExposureSnapshot`."""
 
 
 class ExposureSnapshot(Message, frozen=True, kw_only=True, tag=True):
