@@ -461,7 +461,8 @@ def _unknown_orders(system: TradingSystem, exchange: SimExchange) -> Verdict:
     wake = threading.Event()
     while True:
         at_venue = {o.client_order_id for o in exchange.open_orders(system.account)}
-        known = {t.order.client_order_id for t in system.store.open_orders()}
+        # asked, not read from the store: the order manager is still running
+        known = {o.client_order_id for o in system.orders().orders if o.status.open}
         unknown = sorted(at_venue - known)
         if not unknown or time.monotonic() > deadline:
             break

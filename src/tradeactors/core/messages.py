@@ -187,10 +187,12 @@ class CancelAllOrders(Message, frozen=True, kw_only=True, tag=True):
 class GetOrders(Message, frozen=True, kw_only=True, tag=True):
     """Ask the order manager for an `OrdersReport`.
 
-    With ``open_count_only``, it answers just the number of open orders (cheap).
+    With ``open_count_only``, it answers just the number of open orders (cheap);
+    without ``with_orders``, the report leaves the list of orders out (for scrapes).
     """
 
     open_count_only: bool = False
+    with_orders: bool = True
 
 
 # -- order manager -> strategies, risk, kill switch ------------------------------------
@@ -216,7 +218,7 @@ class OrderUpdate(Message, frozen=True, kw_only=True, tag=True):
     detail: str = ""
     fill_quantity: int = 0
     fill_price: int = 0
-    execution_id: int = 0
+    execution_id: int | str = 0
 
 
 def denied_update(order: SubmitOrder, reason: DenyReason, detail: str = "") -> OrderUpdate:
@@ -257,7 +259,13 @@ class ExposureChange(Message, frozen=True, kw_only=True, tag=True):
 
 
 class GetExposure(Message, frozen=True, kw_only=True, tag=True):
-    """Risk (re)starting asks the order manager for an `ExposureSnapshot`."""
+    """Risk (re)starting asks the order manager for an `ExposureSnapshot`.
+
+    With ``reply_to`` (an actor path) the snapshot is told there (risk's start
+    handshake: no blocking ``ask`` in ``on_start``); without, an ``ask`` gets it back.
+    """
+
+    reply_to: str | None = None
 
 
 class ExposureSnapshot(Message, frozen=True, kw_only=True, tag=True):
@@ -307,13 +315,13 @@ class OrderAccepted(Message, frozen=True, kw_only=True, tag=True):
 
 
 class OrderFilled(Message, frozen=True, kw_only=True, tag=True):
-    """A fill at the venue (``execution_id`` is unique per account and increasing)."""
+    """A fill at the venue (``execution_id`` as the venue identifies fills: `FillIds`)."""
 
     venue: str
     instrument: str
     client_order_id: str
     order_id: int
-    execution_id: int
+    execution_id: int | str
     side: Side
     price: int
     quantity: int
@@ -452,6 +460,7 @@ class OrdersReport(Message, frozen=True, kw_only=True, tag=True):
     orders: tuple[OrderInfo, ...]
     open_orders: int
     positions: dict[str, int]
+    open_by_venue: dict[str, int] = {}
     realized: dict[str, float]  # tick * lot units
     venues: dict[str, bool]  # venue -> up
     fills: int
@@ -471,6 +480,17 @@ class ReleaseOrder(Message, frozen=True, kw_only=True, tag=True):
     """Stop counting an order that was lost before the order manager took it."""
 
     client_order_id: str
+
+
+class OrderLost(Message, frozen=True, kw_only=True, tag=True):
+    """The system to the order manager: a `PlaceOrder` of ``order`` was a dead letter.
+
+    The order manager decides (it alone reads its store): an order it never stored is
+    released in risk and denied to its owner as lost (``detail`` says where).
+    """
+
+    order: SubmitOrder
+    detail: str
 
 
 class RiskReport(Message, frozen=True, kw_only=True, tag=True):

@@ -144,6 +144,19 @@ class Order:
         self.status = OrderStatus.NEW
         self._before_cancel: OrderStatus | None = None
 
+    def copy(self) -> Order:
+        """A copy with the same state (the execution core changes copies, then commits)."""
+        twin = Order.__new__(Order)
+        twin.client_order_id = self.client_order_id
+        twin.instrument = self.instrument
+        twin.side_sign = self.side_sign
+        twin.price = self.price
+        twin.quantity = self.quantity
+        twin.filled = self.filled
+        twin.status = self.status
+        twin._before_cancel = self._before_cancel
+        return twin
+
     @property
     def remaining(self) -> int:
         """Lots not filled (whether or not still working)."""
@@ -246,6 +259,12 @@ class Position:
         elif (self.net > 0) != (direction > 0):  # flipped: the rest opens at this price
             self.average_price = Fraction(price)
 
+    def copy(self) -> Position:
+        """A copy with the same state."""
+        twin = Position()
+        twin.net, twin.average_price, twin.realized = self.net, self.average_price, self.realized
+        return twin
+
     def unrealized(self, mark: int) -> Fraction:
         """PnL of the open position marked at ``mark`` ticks, in ``tick * lot`` units."""
         return (mark - self.average_price) * self.net
@@ -260,6 +279,10 @@ class Ledger:
     def apply_fill(self, instrument: str, signed_quantity: int, price: int) -> None:
         """Record a fill."""
         self._positions.setdefault(instrument, Position()).apply_fill(signed_quantity, price)
+
+    def replace(self, instrument: str, position: Position) -> None:
+        """Set the position of ``instrument`` (a changed copy, committed)."""
+        self._positions[instrument] = position
 
     def position(self, instrument: str) -> Position:
         """The position of ``instrument`` (flat if never traded)."""

@@ -1,6 +1,9 @@
 """Prometheus metrics of the trading tree (on the registry the system is given).
 
-Read at scrape time from the system's state, so the hot path pays nothing:
+Read at scrape time, so the hot path pays nothing: the kill switch's state from the
+gate, the rest from the order manager's `OrdersReport` (asked, without the list of
+orders; when it cannot answer, those metrics are left out of the scrape rather than
+made up):
 
 - ``tradeactors_kill_switch_state``: 0 active, 1 reducing, 2 halted;
 - ``tradeactors_venue_up{venue}``: 1 while the venue is reconciled and up;
@@ -24,12 +27,12 @@ from tradeactors.core.messages import OrderStatus, OrderUpdate, VenueStatus
 from tradeactors.core.risk import TradingState
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from prometheus_client import CollectorRegistry
 
     from tradeactors.actors.gate import TradingGate
-    from tradeactors.actors.order_manager import OrderStore
+    from tradeactors.core.messages import OrdersReport
 
 __all__ = ["TradingMetrics"]
 
@@ -40,10 +43,14 @@ class TradingMetrics:
     """Registers the trading metrics; `on_event` is subscribed to the system's events."""
 
     def __init__(
-        self, registry: CollectorRegistry, gate: TradingGate, store: OrderStore, venues: list[str]
+        self,
+        registry: CollectorRegistry,
+        gate: TradingGate,
+        report: Callable[[], OrdersReport | None],
+        venues: list[str],
     ) -> None:
         self._gate = gate
-        self._store = store
+        self._report = report
         self._up = dict.fromkeys(venues, False)
         self._updates = Counter(
             "tradeactors_order_updates",
@@ -74,34 +81,33 @@ class TradingMetrics:
 
     def collect(self) -> Iterator[Metric]:
         """Read the state at scrape time."""
-        store = self._store
         state = GaugeMetricFamily(
             "tradeactors_kill_switch_state", "Kill switch: 0 active, 1 reducing, 2 halted"
         )
         state.add_metric([], _STATE[self._gate.state])
         yield state
         up = GaugeMetricFamily("tradeactors_venue_up", "1 while the venue is up", labels=["venue"])
+        for venue, is_up in list(self._up.items()):
+            up.add_metric([venue], int(is_up))
+        yield up
+        report = self._report()
+        if report is None:
+            return  # the order manager did not answer: nothing made up
         open_orders = GaugeMetricFamily(
             "tradeactors_open_orders", "Orders that may still trade", labels=["venue"]
         )
-        tracked = list(store.orders.values())
-        for venue, is_up in list(self._up.items()):
-            up.add_metric([venue], int(is_up))
-            open_orders.add_metric(
-                [venue],
-                sum(1 for t in tracked if t.request.venue == venue and t.order.status.open),
-            )
-        yield up
+        for venue in self._up:
+            open_orders.add_metric([venue], report.open_by_venue.get(venue, 0))
         yield open_orders
         for name, text, value in (
-            ("tradeactors_fills", "Fills applied", store.fills),
-            ("tradeactors_duplicate_fills", "Fills seen again and skipped", store.duplicate_fills),
+            ("tradeactors_fills", "Fills applied", report.fills),
+            ("tradeactors_duplicate_fills", "Fills seen again and skipped", report.duplicate_fills),
             (
                 "tradeactors_order_inconsistencies",
                 "Venue reports that did not fit the order's state",
-                store.inconsistencies,
+                report.inconsistencies,
             ),
-            ("tradeactors_reconciliations", "Reconciliations with a venue", store.reconciliations),
+            ("tradeactors_reconciliations", "Reconciliations with a venue", report.reconciliations),
         ):
             counter = CounterMetricFamily(name, text)
             counter.add_metric([], value)
@@ -109,6 +115,6 @@ class TradingMetrics:
         position = GaugeMetricFamily(
             "tradeactors_position_lots", "Net position in lots", labels=["instrument"]
         )
-        for instrument in sorted({t.order.instrument for t in tracked}):
-            position.add_metric([instrument], store.ledger.position(instrument).net)
+        for instrument, net in sorted(report.positions.items()):
+            position.add_metric([instrument], net)
         yield position

@@ -36,28 +36,31 @@ from tradeactors.actors.feed import LiveFeed, book_name
 from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.gateway import ConnectionLinks, Gateway
 from tradeactors.actors.killswitch import KillSwitchActor
-from tradeactors.actors.order_manager import OrderManagerActor, OrderStore
+from tradeactors.actors.order_manager import OrderManagerActor
 from tradeactors.actors.risk import RiskActor
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
 from tradeactors.clock import Clock, SystemClock
 from tradeactors.config import Config
+from tradeactors.core.execution import OrderStore
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import (
     CancelOrder,
     DenyReason,
+    ExposureSnapshot,
+    GetExposure,
     GetOrders,
     GetStrategyReport,
+    OrderLost,
     OrdersReport,
     OrderUpdate,
     PlaceOrder,
-    ReleaseOrder,
     SubmitOrder,
     VenueDown,
     VenueStatus,
     denied_update,
 )
-from tradeactors.core.orders import ClientOrderIds
+from tradeactors.core.orders import ClientOrderIds, Position
 from tradeactors.core.risk import RiskLimits, TradingState
 from tradeactors.errors import ConfigError
 from tradeactors.strategy import make_strategy
@@ -152,7 +155,7 @@ class TradingSystem:
         assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
         self._order_entry = order_entry(venue.name, self.instrument)
         self.gate = TradingGate(self.clock)
-        self.store = OrderStore()
+        self.store = OrderStore(fill_ids={venue.name: self._order_entry.fill_ids})
         self.links = ConnectionLinks()
         self.exchange: SimExchange | None = None
         self._registry = registry
@@ -203,7 +206,7 @@ class TradingSystem:
         self._credentials = Credentials(venue.api_key, secret)
         self.trade_url = trade_url
         if self._registry is not None:
-            metrics = TradingMetrics(self._registry, self.gate, self.store, [venue.name])
+            metrics = TradingMetrics(self._registry, self.gate, self._scrape_report, [venue.name])
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
         self._unsubscribe.append(self.gate.subscribe(self._on_gate_change))
         self._unsubscribe.append(self.gate.subscribe(self._events.emit))
@@ -361,7 +364,13 @@ class TradingSystem:
         """Orders, fills, position, PnL and restarts now."""
         report = self.orders(timeout)
         symbol = self.instrument.symbol
-        position = self.store.ledger.position(symbol)
+        exposure: ExposureSnapshot = self.tree.address(ORDER_MANAGER).ask(
+            GetExposure(), timeout=timeout
+        )
+        position = Position()
+        position.net = exposure.positions.get(symbol, 0)
+        position.average_price = Fraction(*exposure.average_prices.get(symbol, (0, 1)))
+        position.realized = Fraction(*exposure.realized.get(symbol, (0, 1)))
         pnl = position.realized
         if self.exchange is not None and position.net:
             bid, ask = self.exchange.best()
@@ -380,6 +389,19 @@ class TradingSystem:
         )
         self._status = status
         return status
+
+    def _scrape_report(self) -> OrdersReport | None:
+        """The order manager's counters for a metrics scrape (None if it cannot answer)."""
+        tree = self._tree
+        if tree is None or not tree.running:
+            return None
+        try:
+            report: OrdersReport = tree.address(ORDER_MANAGER).ask(
+                GetOrders(with_orders=False), timeout=1.0
+            )
+        except Exception:  # noqa: BLE001 - a scrape must not fail: leave those metrics out
+            return None
+        return report
 
     def _last_status(self) -> Status:
         """The last `status()` taken, or what the store says (the tree can no longer answer)."""
@@ -613,16 +635,16 @@ class TradingSystem:
         manager stored (lost at a gateway) is settled by the reconciliation.
         """
         message = letter.message
+        detail = f"{letter.reason} at {letter.path}"
         if isinstance(message, PlaceOrder):
-            order = message.order
-            if order.client_order_id in self.store.orders:
-                return
-            self.tree.address(RISK).tell(ReleaseOrder(client_order_id=order.client_order_id))
-        elif isinstance(message, SubmitOrder):
+            # Only the order manager reads its store: it decides (see `OrderLost`).
+            self.tree.address(ORDER_MANAGER).tell(OrderLost(order=message.order, detail=detail))
+            return
+        if isinstance(message, SubmitOrder):
             order = message
         else:
             return
-        update = denied_update(order, DenyReason.LOST, f"{letter.reason} at {letter.path}")
+        update = denied_update(order, DenyReason.LOST, detail)
         if order.owner:
             self.tree.address(order.owner).tell(update)
         self._events.emit(update)

@@ -29,6 +29,7 @@ import threading
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tradeactors._websocket import close, connect
+from tradeactors.core.execution import FillIds
 from tradeactors.core.messages import MarketDataKind
 from tradeactors.errors import UnknownVenueKindError, VenueRequestError
 
@@ -173,19 +174,6 @@ class MarketData(Protocol):
 
 
 # -- order entry ---------------------------------------------------------------------------
-
-
-class FillIds(enum.Enum):
-    """How a venue identifies fills, and so what the order manager can check."""
-
-    SEQUENTIAL = "sequential"
-    """Integer ids 1, 2, 3... per account (the simulated exchange): a missing id is a
-    fill lost on the link, detected and fetched again from the last id before it."""
-
-    UNIQUE = "unique"
-    """Unique ids in no usable order (Binance trade ids are per symbol and shared by all
-    accounts; Kraken's are strings): repeats are dropped, gaps cannot be detected, and
-    missed fills are fetched by time on reconnect."""
 
 
 class Request(enum.Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradeactors.actors.order_manager import OrderStore
+from tradeactors.core.execution import OrderStore
 from tradeactors.core.messages import Side
 
 
@@ -29,11 +29,11 @@ def test_every_id_is_applied_once_whatever_the_order_and_repeats(ids):
     while contiguous + 1 in set(ids):
         contiguous += 1
     assert store.last_execution_id("v") == contiguous
-    assert store.executions.get("v", set()) == {i for i in set(ids) if i > contiguous}
+    assert store.ids_of("v").above == {i for i in set(ids) if i > contiguous}
 
 
 def test_prune_forgets_only_the_oldest_closed_orders_beyond_the_limit():
-    from tradeactors.actors.order_manager import _Tracked
+    from tradeactors.core.execution import Tracked as _Tracked
     from tradeactors.core.messages import SubmitOrder
     from tradeactors.core.orders import Order, Trigger
 

@@ -1,0 +1,188 @@
+"""The execution core: computed before committed, fills exactly once by the venue's ids."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tradeactors.core.execution import ExecutionCore, FillIds, OrderStore, UniqueIds
+from tradeactors.core.messages import (
+    DenyReason,
+    ExposureChange,
+    FetchFills,
+    OrderAccepted,
+    OrderFilled,
+    OrderLost,
+    OrderStatus,
+    OrderUpdate,
+    PlaceOrder,
+    Reconciliation,
+    ReleaseOrder,
+    Side,
+    SubmitOrder,
+    VenueSessionStarted,
+)
+
+VENUE, SYMBOL, GATEWAY, RISK, OWNER = "v", "BTCUSDT", "execution/gateway.v", "risk", "strat"
+
+
+def core_up(fill_ids: FillIds = FillIds.SEQUENTIAL) -> ExecutionCore:
+    core = ExecutionCore(
+        OrderStore(fill_ids={VENUE: fill_ids}), gateways={VENUE: GATEWAY}, risk_path=RISK
+    )
+    run(core, Reconciliation(venue=VENUE, open_orders=(), fills=()))
+    return core
+
+
+def run(core: ExecutionCore, message: object) -> object:
+    step = core.handle(message, now_ns=1)
+    core.commit(step)
+    return step
+
+
+def submit(cid: str, quantity: int = 10) -> PlaceOrder:
+    order = SubmitOrder(
+        client_order_id=cid,
+        venue=VENUE,
+        instrument=SYMBOL,
+        side=Side.BUY,
+        price=100,
+        quantity=quantity,
+        owner=OWNER,
+    )
+    return PlaceOrder(order=order)
+
+
+def fill(cid: str, execution_id: int | str, quantity: int = 4, remaining: int = 6) -> OrderFilled:
+    return OrderFilled(
+        venue=VENUE,
+        instrument=SYMBOL,
+        client_order_id=cid,
+        order_id=11,
+        execution_id=execution_id,
+        side=Side.BUY,
+        price=100,
+        quantity=quantity,
+        remaining=remaining,
+    )
+
+
+def placed_and_accepted(core: ExecutionCore, cid: str = "c1") -> None:
+    run(core, submit(cid))
+    run(core, OrderAccepted(venue=VENUE, client_order_id=cid, order_id=11))
+
+
+def test_nothing_changes_until_the_step_is_committed():
+    core = core_up()
+    placed_and_accepted(core)
+    step = core.handle(fill("c1", 1), now_ns=2)
+    store = core.store
+    assert (store.fills, store.last_execution_id(VENUE), store.ledger.position(SYMBOL).net) == (
+        0,
+        0,
+        0,
+    )
+    assert store.orders["c1"].order.filled == 0
+    assert any(isinstance(m, ExposureChange) for _, m in step.sends)
+    core.commit(step)
+    assert (store.fills, store.last_execution_id(VENUE), store.ledger.position(SYMBOL).net) == (
+        1,
+        1,
+        4,
+    )
+    assert store.orders["c1"].order.status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_a_crash_while_computing_a_fill_leaves_no_half_applied_fill(monkeypatch):
+    core = core_up()
+    placed_and_accepted(core)
+    store = core.store
+    before = (store.fills, store.sequence, store.last_execution_id(VENUE))
+
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("crash after the id was recorded and the position moved")
+
+    monkeypatch.setattr(ExecutionCore, "_update", boom)
+    with pytest.raises(RuntimeError):
+        core.handle(fill("c1", 1), now_ns=2)
+    assert (store.fills, store.sequence, store.last_execution_id(VENUE)) == before
+    assert store.ledger.position(SYMBOL).net == 0
+    assert store.orders["c1"].order.filled == 0
+    monkeypatch.undo()
+    # the message handled again (the restarted actor) applies it exactly once
+    run(core, fill("c1", 1))
+    run(core, fill("c1", 1))
+    assert (store.fills, store.duplicate_fills, store.ledger.position(SYMBOL).net) == (1, 1, 4)
+
+
+def test_a_gap_in_sequential_ids_is_fetched_once_from_the_watermark():
+    core = core_up()
+    placed_and_accepted(core)
+    run(core, fill("c1", 1, quantity=1, remaining=9))
+    step = run(core, fill("c1", 3, quantity=1, remaining=8))
+    assert [m for _, m in step.sends if isinstance(m, FetchFills)] == [FetchFills(since=1)]
+    step = run(core, fill("c1", 4, quantity=1, remaining=7))
+    assert not [m for _, m in step.sends if isinstance(m, FetchFills)]  # same gap: asked
+    run(core, fill("c1", 2, quantity=1, remaining=6))
+    assert (core.store.last_execution_id(VENUE), core.store.has_gap(VENUE)) == (4, False)
+
+
+def test_unique_string_ids_are_applied_once_and_never_read_as_gaps():
+    core = core_up(FillIds.UNIQUE)
+    placed_and_accepted(core)
+    sends = []
+    for eid in ("TX-b", "TX-a", "TX-b", 7, "TX-a"):
+        sends += run(core, fill("c1", eid, quantity=1, remaining=9)).sends
+    store = core.store
+    assert (store.fills, store.duplicate_fills) == (3, 2)
+    assert not [m for _, m in sends if isinstance(m, FetchFills)]
+    assert store.last_execution_id(VENUE) == 0
+    updates = [m for _, m in sends if isinstance(m, OrderUpdate) and m.fill_quantity]
+    assert [u.execution_id for u in updates] == ["TX-b", "TX-a", 7]
+
+
+@given(st.lists(st.integers(0, 30), max_size=60), st.integers(1, 10))
+def test_unique_ids_remember_the_last_keep_ids(ids, keep):
+    memory, model, applied = UniqueIds(keep), [], []
+    for eid in ids:
+        fork = memory.fork()
+        if fork.record(eid):
+            memory.absorb(fork)
+            applied.append(eid)
+        if eid not in model:  # the model: the last `keep` distinct ids, oldest forgotten
+            model = [*model, eid][-keep:]
+    assert list(memory.seen) == model
+    assert len(applied) >= len(set(ids))  # each applied at least once (again once forgotten)
+
+
+def test_a_lost_place_order_is_released_in_risk_only_if_never_stored():
+    core = core_up()
+    never = submit("lost-before").order
+    step = run(core, OrderLost(order=never, detail="crashed at order_manager"))
+    assert (RISK, ReleaseOrder(client_order_id="lost-before")) in step.sends
+    [(path, update)] = [(p, m) for p, m in step.sends if isinstance(m, OrderUpdate)]
+    assert (path, update.status, update.reason, update.detail) == (
+        OWNER,
+        OrderStatus.DENIED,
+        DenyReason.LOST,
+        "crashed at order_manager",
+    )
+    placed_and_accepted(core, "c2")
+    stored = core.store.orders["c2"].request
+    assert run(core, OrderLost(order=stored, detail="at the gateway")).sends == []
+
+
+def test_a_gateway_told_reconciliation_gets_its_session_back():
+    core = core_up()
+    step = run(core, Reconciliation(venue=VENUE, open_orders=(), fills=(), incarnation=3))
+    assert step.reply == 2
+    assert (GATEWAY, VenueSessionStarted(venue=VENUE, session=2, incarnation=3)) in step.sends
+
+
+def test_orders_for_a_venue_not_reconciled_are_denied_venue_down():
+    core = ExecutionCore(OrderStore(), gateways={VENUE: GATEWAY}, risk_path=RISK)
+    step = run(core, submit("c1"))
+    [update] = [m for _, m in step.sends if isinstance(m, OrderUpdate)]
+    assert update.reason == DenyReason.VENUE_DOWN
+    assert "c1" not in core.store.orders
