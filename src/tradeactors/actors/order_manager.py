@@ -86,7 +86,14 @@ class OrderManagerActor(SupervisedActor):
         self._gate = gate
         self._emit = emit or (lambda _event: None)
         # Every (re)start: venues are down until their gateway reconciled.
-        self._core = ExecutionCore(store, gateways=gateways, risk_path=risk_path, notify=notify)
+        self._core = ExecutionCore(
+            store,
+            gateways=gateways,
+            risk_path=risk_path,
+            notify=notify,
+            now_ns=lambda: self.context.clock.time_ns(),  # noqa: PLW0108 - no context yet
+            halted=lambda: gate.state is TradingState.HALTED,
+        )
 
     def on_start(self) -> None:
         """Say every venue is down until reconciled; a restart continues with the store.
@@ -104,19 +111,13 @@ class OrderManagerActor(SupervisedActor):
         if self.context.incarnation > 1:
             core = self._core
             step = core.step()
-            now = self.context.clock.time_ns()
             for venue in core.up:
-                core.status(step, venue, up=False, reason="order manager restarted", now_ns=now)
+                core.status(step, venue, up=False, reason="order manager restarted")
             self._finish(step)
 
     def on_receive(self, message: Any) -> Any:
         """Compute, commit, then send (see the module doc)."""
-        step = self._core.handle(
-            message,
-            now_ns=self.context.clock.time_ns(),
-            halted=self._gate.state is TradingState.HALTED,
-        )
-        return self._finish(step)
+        return self._finish(self._core.handle(message))
 
     def _finish(self, step: Step) -> Any:
         self._core.commit(step)

@@ -19,6 +19,7 @@ memory of the ids seen, and their missed fills are fetched on reconnect.
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ from tradeactors.core.orders import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 __all__ = [
     "ExecutionCore",
@@ -300,6 +301,7 @@ class Step:
         "_sessions",
         "_store",
         "_up",
+        "closed",
         "counts",
         "events",
         "logs",
@@ -312,13 +314,14 @@ class Step:
         store = core.store
         self._store = store
         self._orders: dict[str, Tracked] = {}
-        self._positions: dict[str, Position] = {}
-        self._ids: dict[str, Ids] = {}
-        self._sessions: dict[str, int] = {}
+        self._positions: dict[str, Position] | None = None
+        self._ids: dict[str, Ids] | None = None
+        self._sessions: dict[str, int] | None = None
         self._up: dict[str, bool] | None = None
         self._fetching: dict[str, int] | None = None
         self._gone: set[str] | None = None
         self.sequence = store.sequence
+        self.closed = False  # some order closed (the store may be pruned after the commit)
         self.counts = [0, 0, 0, 0]  # fills, duplicate fills, inconsistencies, reconciliations
         self.sends: list[tuple[str, Any]] = []  # (actor path, message), in order
         self.events: list[Any] = []  # for hosts, in order
@@ -365,6 +368,8 @@ class Step:
 
     def position(self, instrument: str) -> Position:
         """The position of ``instrument``, copied into this step to change."""
+        if self._positions is None:
+            self._positions = {}
         position = self._positions.get(instrument)
         if position is None:
             position = self._positions[instrument] = self._store.ledger.position(instrument).copy()
@@ -372,6 +377,8 @@ class Step:
 
     def ids(self, venue: str) -> Ids:
         """The venue's execution ids as this step sees them (a fork to record into)."""
+        if self._ids is None:
+            self._ids = {}
         ids = self._ids.get(venue)
         if ids is None:
             ids = self._ids[venue] = self._store.ids_of(venue).fork()
@@ -380,8 +387,15 @@ class Step:
     # the venue sessions of this incarnation
     def session(self, venue: str) -> int:
         """The venue's session number (reconciliations so far)."""
-        session = self._sessions.get(venue)
+        session = None if self._sessions is None else self._sessions.get(venue)
         return self._store.sessions.get(venue, 0) if session is None else session
+
+    def new_session(self, venue: str) -> int:
+        """The venue's next session (a reconciliation)."""
+        if self._sessions is None:
+            self._sessions = {}
+        session = self._sessions[venue] = self.session(venue) + 1
+        return session
 
     def up(self, core: ExecutionCore) -> dict[str, bool]:
         """Venues up, to change."""
@@ -417,6 +431,8 @@ class ExecutionCore:
         gateways: venue -> gateway path.
         risk_path: where `ExposureChange`s and releases go.
         notify: paths told of `VenueStatus` changes (strategies, kill switch).
+        now_ns: the clock (wall time, ns) for reports' timestamps.
+        halted: whether the kill switch is HALTED now (orders still queued are denied).
 
     """
 
@@ -427,8 +443,12 @@ class ExecutionCore:
         gateways: Mapping[str, str],
         risk_path: str,
         notify: tuple[str, ...] = (),
+        now_ns: Callable[[], int] = time.time_ns,
+        halted: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
+        self._now_ns = now_ns
+        self._halted = halted
         self.gateways = dict(gateways)
         self.risk_path = risk_path
         self.notify = notify
@@ -444,18 +464,23 @@ class ExecutionCore:
         return Step(self)
 
     def handle(  # noqa: C901, PLR0912, PLR0915 - one branch per message
-        self, message: Any, *, now_ns: int, halted: bool = False
+        self, message: Any
     ) -> Step:
         """Compute what ``message`` changes and sends; nothing is changed yet."""
         step = Step(self)
-        if isinstance(message, OrderFilled):
+        kind = type(message)
+        if kind is PlaceOrder:  # the hot path first, by exact type
+            self._place(step, message.order)
+        elif kind is OrderAccepted:
+            self._on_accepted(step, message)
+        elif isinstance(message, OrderFilled):
             self._on_fill(step, message, reconciling=False)
         elif isinstance(message, OrderAccepted):
             self._on_accepted(step, message)
         elif isinstance(message, OrderCanceled):
             self._on_cancelled(step, message)
         elif isinstance(message, PlaceOrder):
-            self._place(step, message.order, halted=halted)
+            self._place(step, message.order)
         elif isinstance(message, CancelOrder):
             self._cancel(step, message.client_order_id)
         elif isinstance(message, OrderRejected):
@@ -484,11 +509,11 @@ class ExecutionCore:
                     if (t := step.get(cid)) is not None and t.request.owner == message.owner:
                         self._cancel(step, cid)
         elif isinstance(message, VenueDown):
-            self._venue_down(step, message, now_ns)
+            self._venue_down(step, message, self._now_ns())
         elif isinstance(message, GatewayConnected):
             self._gateway_connected(step, message)
         elif isinstance(message, Reconciliation):
-            step.reply = self._reconcile(step, message, now_ns)
+            step.reply = self._reconcile(step, message, self._now_ns())
         elif isinstance(message, OrderLost):
             self._lost(step, message)
         elif isinstance(message, LastExecutionId):
@@ -517,33 +542,38 @@ class ExecutionCore:
             self.fetching = step._fetching
         if step._gone is not None:
             self.gone = step._gone
-        if len(store.orders) > store.keep_closed + store.keep_closed // 10 + 1000:
+        if step.closed and len(store.orders) > store.keep_closed + store.keep_closed // 10 + 1000:
             store.prune()
 
     def _commit_store(self, step: Step) -> OrderStore:
         store = self.store
-        store.orders.update(step._orders)
-        for instrument, position in step._positions.items():
-            store.ledger.replace(instrument, position)
-        for venue, ids in step._ids.items():
-            store._join(venue, store.ids_of(venue), ids)
-        store.sessions.update(step._sessions)
+        if step._orders:
+            store.orders.update(step._orders)
+        if step._positions is not None:
+            for instrument, position in step._positions.items():
+                store.ledger.replace(instrument, position)
+        if step._ids is not None:
+            for venue, ids in step._ids.items():
+                store._join(venue, store.ids_of(venue), ids)
+        if step._sessions is not None:
+            store.sessions.update(step._sessions)
         store.sequence = step.sequence
         fills, duplicates, inconsistencies, reconciliations = step.counts
-        store.fills += fills
-        store.duplicate_fills += duplicates
-        store.inconsistencies += inconsistencies
-        store.reconciliations += reconciliations
+        if fills or duplicates or inconsistencies or reconciliations:
+            store.fills += fills
+            store.duplicate_fills += duplicates
+            store.inconsistencies += inconsistencies
+            store.reconciliations += reconciliations
         return store
 
     # -- orders going out ------------------------------------------------------------
 
-    def _place(self, step: Step, request: SubmitOrder, *, halted: bool) -> None:
+    def _place(self, step: Step, request: SubmitOrder) -> None:
         cid = request.client_order_id
         if step.get(cid) is not None:
             self._deny(step, request, DenyReason.DUPLICATE_ID, tracked=False)
             return
-        if halted:
+        if self._halted():
             self._deny(step, request, DenyReason.HALTED)
             return
         gateway = self.gateways.get(request.venue)
@@ -863,7 +893,7 @@ class ExecutionCore:
             cid for cid in at_venue if (t := step.get(cid)) is not None and not t.order.status.open
         ]
         step.up(self)[venue] = True
-        session = step._sessions[venue] = step.session(venue) + 1
+        session = step.new_session(venue)
         for cid in (*unknown, *closed_here):
             self._cancel_at_venue(step, venue, cid, at_venue[cid].order_id)
         for cid in step.open_ids(venue):
@@ -905,8 +935,12 @@ class ExecutionCore:
             )
         return session
 
-    def status(self, step: Step, venue: str, *, up: bool, reason: str, now_ns: int) -> None:
+    def status(
+        self, step: Step, venue: str, *, up: bool, reason: str, now_ns: int | None = None
+    ) -> None:
         """Tell the watchers and hosts that ``venue`` is up or down."""
+        if now_ns is None:
+            now_ns = self._now_ns()
         status = VenueStatus(venue=venue, up=up, reason=reason, timestamp_ns=now_ns)
         step.sends.extend((path, status) for path in self.notify)
         step.events.append(status)
@@ -956,6 +990,8 @@ class ExecutionCore:
         if request.owner:
             step.sends.append((request.owner, update))
         step.events.append(update)
+        if not order.status.open:
+            step.closed = True
 
     def _to_risk(
         self,

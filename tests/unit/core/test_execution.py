@@ -36,7 +36,7 @@ def core_up(fill_ids: FillIds = FillIds.SEQUENTIAL) -> ExecutionCore:
 
 
 def run(core: ExecutionCore, message: object) -> object:
-    step = core.handle(message, now_ns=1)
+    step = core.handle(message)
     core.commit(step)
     return step
 
@@ -76,7 +76,7 @@ def placed_and_accepted(core: ExecutionCore, cid: str = "c1") -> None:
 def test_nothing_changes_until_the_step_is_committed():
     core = core_up()
     placed_and_accepted(core)
-    step = core.handle(fill("c1", 1), now_ns=2)
+    step = core.handle(fill("c1", 1))
     store = core.store
     assert (store.fills, store.last_execution_id(VENUE), store.ledger.position(SYMBOL).net) == (
         0,
@@ -105,7 +105,7 @@ def test_a_crash_while_computing_a_fill_leaves_no_half_applied_fill(monkeypatch)
 
     monkeypatch.setattr(ExecutionCore, "_update", boom)
     with pytest.raises(RuntimeError):
-        core.handle(fill("c1", 1), now_ns=2)
+        core.handle(fill("c1", 1))
     assert (store.fills, store.sequence, store.last_execution_id(VENUE)) == before
     assert store.ledger.position(SYMBOL).net == 0
     assert store.orders["c1"].order.filled == 0
