@@ -19,6 +19,7 @@ __all__ = [
     "CaptureFormatError",
     "ChildStartError",
     "ConfigError",
+    "ExposureSnapshotTimeoutError",
     "FeedDisconnectedError",
     "FeedStaleError",
     "FrameDroppedError",
@@ -198,6 +199,14 @@ class VenueRequestError(GatewayError):
 
 
 # -- tools -----------------------------------------------------------------------------
+
+
+class ExposureSnapshotTimeoutError(TradeActorsError):
+    """Risk (re)starting got no exposure snapshot from the order manager in time.
+
+    Risk fails with it (its supervisor restarts it, and it asks again): it never
+    checks orders against an exposure it does not know.
+    """
 
 
 class TopError(TradeActorsError):

@@ -2,9 +2,13 @@
 
 The state itself is the `TradingGate` (read by risk, the order manager and gateways as
 they handle each order, so a trip takes effect at once). This actor hears every change
-(the system subscribes its address to the gate), and on HALTED tells the order manager
-to cancel everything at every venue; it passes each change on to the ``notify`` paths
-(strategies). It also watches the books: no update from an instrument for
+of the gate directly: each incarnation subscribes in ``on_start`` (its listener only
+tells the actor, tagged with the incarnation, so a killed predecessor's listener is
+ignored) and unsubscribes in ``on_stop`` and ``on_failure``. Once subscribed, if the
+gate has changed before, it acts on the latest change again, so a trip or reset while
+it restarted is not missed (acting twice is harmless). On HALTED it tells the order
+manager to cancel everything at every venue; it passes each change on to the ``notify``
+paths (strategies). It also watches the books: no update from an instrument for
 ``stale_after`` seconds trips HALTED with source ``stale_market_data`` (the clock
 starts at the actor's start, so a feed that never delivers trips it too).
 """
@@ -17,9 +21,12 @@ from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import CancelAllOrders, Message, symbol_of
 from tradeactors.core.risk import TradingState
+from tradeactors.errors import SupervisionError
 from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
 
@@ -28,6 +35,11 @@ __all__ = ["KillSwitchActor"]
 
 class _Check(Message, frozen=True, kw_only=True, tag=True):
     incarnation: int  # a killed predecessor's timer must not start a second chain
+
+
+class _GateChanged(Message, frozen=True, kw_only=True, tag=True):
+    incarnation: int  # a killed predecessor (no on_stop, no on_failure) stays subscribed
+    change: KillSwitchChanged
 
 
 class KillSwitchActor(SupervisedActor):
@@ -59,21 +71,45 @@ class KillSwitchActor(SupervisedActor):
         self._notify = notify
         self._last_update: dict[str, int] = {}
         self._timer: Timer | None = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def on_start(self) -> None:
-        """Start watching the books."""
+        """Start watching the books; hear the gate; act on a change it may have missed."""
         now = self.context.clock.monotonic_ns()
         self._last_update = dict.fromkeys(self._instruments, now)
         self._schedule()
+        self._unsubscribe = self._gate.subscribe(self._listener())
+        history = self._gate.history  # read after subscribing: later changes are told
+        if history:
+            try:
+                self._changed(history[-1], again=True)
+            except BaseException:
+                self.on_stop()  # pykka calls no on_failure for a failed on_start
+                raise
 
     def on_stop(self) -> None:
-        """Stop the staleness timer."""
+        """Stop hearing the gate; stop the staleness timer."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self._timer is not None:
             self._timer.cancel()
 
     def on_failure(self, *_exc_info: object) -> None:
-        """Stop the staleness timer."""
+        """Stop hearing the gate; stop the staleness timer."""
         self.on_stop()
+
+    def _listener(self) -> Callable[[KillSwitchChanged], None]:
+        """Called in the tripping thread: only tells this actor, never raises."""
+        me, incarnation, log = self.context.address, self.context.incarnation, self.context.log
+
+        def heard(change: KillSwitchChanged) -> None:
+            try:
+                me.tell(_GateChanged(incarnation=incarnation, change=change))
+            except SupervisionError:  # e.g. a full bounded mailbox (a closed one dead-letters)
+                log.exception("kill_switch_change_undelivered", state=change.state.value)
+
+        return heard
 
     def on_receive(self, message: Any) -> Any:
         """Act on changes, note book updates, check staleness."""
@@ -81,8 +117,9 @@ class KillSwitchActor(SupervisedActor):
             symbol = symbol_of(message.instrument)
             if symbol in self._last_update:  # only the instruments it was told to watch
                 self._last_update[symbol] = self.context.clock.monotonic_ns()
-        elif isinstance(message, KillSwitchChanged):
-            self._changed(message)
+        elif isinstance(message, _GateChanged):
+            if message.incarnation == self.context.incarnation:
+                self._changed(message.change)
         elif isinstance(message, _Check):
             if message.incarnation != self.context.incarnation:
                 return None
@@ -90,7 +127,7 @@ class KillSwitchActor(SupervisedActor):
             self._schedule()
         return None
 
-    def _changed(self, change: KillSwitchChanged) -> None:
+    def _changed(self, change: KillSwitchChanged, *, again: bool = False) -> None:
         log = (
             self.context.log.warning
             if change.state is not TradingState.ACTIVE
@@ -102,6 +139,7 @@ class KillSwitchActor(SupervisedActor):
             state=change.state.value,
             source=change.source,
             reason=change.reason,
+            again=again,
         )
         if change.state is TradingState.HALTED:
             self.context.address_of(self._om_path).tell(

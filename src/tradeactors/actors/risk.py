@@ -6,10 +6,22 @@ here when the switch trips is denied). Passed orders go to the order manager and
 against the limits at once; denied ones go back to their owner as an `OrderUpdate`
 with status ``denied`` and the reason code, and are events.
 
-On every (re)start risk asks the order manager for its exposure before it takes any
-order, so a restarted risk never starts "empty and trusting". The order manager's
-`ExposureChange`s carry a sequence number: those already contained in the snapshot
-(still queued in this mailbox from before the restart) are skipped.
+On every (re)start risk rebuilds its exposure from the order manager before it checks
+any order, so a restarted risk never starts "empty and trusting". Nothing blocks in
+``on_start``: it tells the order manager `GetExposure` with its own path as
+``reply_to`` and arms a timer. Until the `ExposureSnapshot` arrives, `SubmitOrder`,
+`ExposureChange` and `ReleaseOrder` are stashed in arrival order and then replayed as if
+they had arrived just after it (books and `GetRiskReport` are handled at once; a report
+shows the empty state until then). Past ``max_stashed_orders`` waiting orders, new ones
+are denied ``lost``; orders still stashed when risk stops or fails are denied ``lost``
+too, never dropped in silence. No snapshot within ``snapshot_timeout`` seconds fails
+risk (`ExposureSnapshotTimeoutError`), so its supervisor restarts it and it asks again. Only the
+first snapshot of an incarnation is applied: a late answer to a predecessor's request
+may be that one (it is as good as any), and every later snapshot is ignored.
+
+The order manager's `ExposureChange`s carry a sequence number: those already contained
+in the snapshot (stashed, or still queued in this mailbox from before the restart) are
+skipped.
 
 Risk also trips the kill switch: HALTED when the loss (realized + unrealized, marked at
 the mid) goes past ``max_loss``, or after ``max_denials`` denials within
@@ -30,6 +42,7 @@ from tradeactors.core.messages import (
     ExposureSnapshot,
     GetExposure,
     GetRiskReport,
+    Message,
     PlaceOrder,
     ReleaseOrder,
     RiskReport,
@@ -45,16 +58,24 @@ from tradeactors.core.risk import (
     RiskLimits,
     TradingState,
 )
+from tradeactors.errors import ExposureSnapshotTimeoutError
 from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.actors.gate import TradingGate
+    from tradeactors.clock import Timer
     from tradeactors.core.instrument import Instrument
 
 # GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages.
 __all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport"]
+
+MAX_STASHED_ORDERS = 10_000
+
+
+class _SnapshotDue(Message, frozen=True, kw_only=True, tag="risk.snapshot_due"):
+    incarnation: int  # a predecessor's timer must not fail this incarnation
 
 
 class RiskActor(SupervisedActor):
@@ -68,6 +89,10 @@ class RiskActor(SupervisedActor):
         max_loss: trip HALTED when PnL falls below ``-max_loss`` (quote currency).
         max_denials, denial_window: trip HALTED after this many denials in the window.
         emit: the system's event fan-out.
+        snapshot_timeout: seconds to wait for the order manager's `ExposureSnapshot`
+            before failing (so the supervisor restarts risk, which asks again).
+        max_stashed_orders: orders held while waiting for the snapshot; later ones
+            are denied ``lost``.
 
     """
 
@@ -84,6 +109,7 @@ class RiskActor(SupervisedActor):
         denial_window: float = 10.0,
         emit: Callable[[Any], None] | None = None,
         snapshot_timeout: float = 5.0,
+        max_stashed_orders: int = MAX_STASHED_ORDERS,
     ) -> None:
         super().__init__()
         self._engine = RiskEngine(limits, per_instrument)
@@ -96,16 +122,107 @@ class RiskActor(SupervisedActor):
         self._denials: deque[int] = deque()
         self._emit = emit or (lambda _event: None)
         self._snapshot_timeout = snapshot_timeout
+        self._max_stashed_orders = max_stashed_orders
+        self._rebuilt = False
+        self._stash: deque[SubmitOrder | ExposureChange | ReleaseOrder] = deque()
+        self._stashed_orders = 0
+        self._snapshot_timer: Timer | None = None
         self._sequence = 0
         self._pnl: dict[str, Position] = {}
         self._mids: dict[str, Fraction] = {}
         self.denied: dict[str, int] = {}
 
     def on_start(self) -> None:
-        """Rebuild exposure from the order manager before taking any order."""
-        snapshot: ExposureSnapshot = self.context.address_of(self._om_path).ask(
-            GetExposure(), timeout=self._snapshot_timeout
+        """Ask the order manager for the exposure (answered by a tell); arm the timeout."""
+        context = self.context
+        me, incarnation = context.address, context.incarnation
+        self._snapshot_timer = context.clock.call_later(
+            self._snapshot_timeout, lambda: me.tell(_SnapshotDue(incarnation=incarnation))
         )
+        context.address_of(self._om_path).tell(GetExposure(reply_to=context.path))
+
+    def on_stop(self) -> None:
+        """Deny the orders still waiting for the snapshot; stop the timer."""
+        self._close("stopped")
+
+    def on_failure(self, *_exc_info: object) -> None:
+        """Deny the orders still waiting for the snapshot; stop the timer."""
+        self._close("failed")
+
+    def on_receive(self, message: Any) -> Any:
+        """Check orders; follow exposure; take reference prices from books."""
+        if type(message) is SubmitOrder and self._rebuilt:  # the hot path, first
+            self._check(message)
+            return None
+        if isinstance(message, SubmitOrder | ExposureChange | ReleaseOrder):
+            if self._rebuilt:
+                self._handle(message)
+            else:
+                self._hold(message)
+        elif isinstance(message, BookView):
+            self._reference(message)
+        elif isinstance(message, GetRiskReport):
+            return RiskReport(
+                positions={i: self._engine.position(i) for i in self._pnl},
+                open_orders=self._engine.open_orders,
+                denied=dict(self.denied),
+                sequence=self._sequence,
+            )
+        elif isinstance(message, ExposureSnapshot):
+            self._snapshot(message)
+        elif isinstance(message, _SnapshotDue):
+            self._snapshot_due(message)
+        return None
+
+    def _handle(self, message: SubmitOrder | ExposureChange | ReleaseOrder) -> None:
+        if isinstance(message, SubmitOrder):
+            self._check(message)
+        elif isinstance(message, ExposureChange):
+            self._exposure(message)
+        else:
+            self._engine.order_closed(message.client_order_id)
+
+    # -- the start handshake ---------------------------------------------------------
+
+    def _hold(self, message: SubmitOrder | ExposureChange | ReleaseOrder) -> None:
+        if isinstance(message, SubmitOrder):
+            if self._stashed_orders >= self._max_stashed_orders:
+                self._deny(
+                    message,
+                    DenyReason.LOST,
+                    f"risk at {self.context.path} is rebuilding and holds "
+                    f"{self._stashed_orders} orders already",
+                )
+                return
+            self._stashed_orders += 1
+        self._stash.append(message)
+
+    def _snapshot(self, snapshot: ExposureSnapshot) -> None:
+        if self._rebuilt:
+            self.context.log.info(
+                "exposure_snapshot_ignored", sequence=snapshot.sequence, rebuilt_at=self._sequence
+            )
+            return
+        if self._snapshot_timer is not None:
+            self._snapshot_timer.cancel()
+            self._snapshot_timer = None
+        self._rebuild(snapshot)
+        stash = self._stash
+        self.context.log.info(
+            "risk_rebuilt",
+            sequence=snapshot.sequence,
+            positions=snapshot.positions,
+            open_orders=len(snapshot.open_orders),
+            stashed=len(stash),
+        )
+        while stash:  # what is left if a replayed message crashes risk is denied in _close
+            message = stash.popleft()
+            if isinstance(message, SubmitOrder):
+                self._stashed_orders -= 1
+            self._handle(message)
+
+    def _rebuild(self, snapshot: ExposureSnapshot) -> None:
+        self._rebuilt = True
         self._sequence = snapshot.sequence
         self._engine.rebuild(
             snapshot.positions,
@@ -118,31 +235,29 @@ class RiskActor(SupervisedActor):
             position.average_price = Fraction(*snapshot.average_prices.get(instrument, (0, 1)))
             position.realized = Fraction(*snapshot.realized.get(instrument, (0, 1)))
             self._pnl[instrument] = position
-        self.context.log.info(
-            "risk_rebuilt",
-            sequence=snapshot.sequence,
-            positions=snapshot.positions,
-            open_orders=len(snapshot.open_orders),
+
+    def _snapshot_due(self, due: _SnapshotDue) -> None:
+        if due.incarnation != self.context.incarnation or self._rebuilt:
+            return  # a predecessor's timer, or the snapshot came in time
+        raise ExposureSnapshotTimeoutError(
+            f"risk {self.context.path!r}: no exposure snapshot from "
+            f"{self._om_path!r} within {self._snapshot_timeout:g} s"
         )
 
-    def on_receive(self, message: Any) -> Any:
-        """Check orders; follow exposure; take reference prices from books."""
-        if isinstance(message, SubmitOrder):
-            self._check(message)
-        elif isinstance(message, ExposureChange):
-            self._exposure(message)
-        elif isinstance(message, BookView):
-            self._reference(message)
-        elif isinstance(message, ReleaseOrder):
-            self._engine.order_closed(message.client_order_id)
-        elif isinstance(message, GetRiskReport):
-            return RiskReport(
-                positions={i: self._engine.position(i) for i in self._pnl},
-                open_orders=self._engine.open_orders,
-                denied=dict(self.denied),
-                sequence=self._sequence,
-            )
-        return None
+    def _close(self, why: str) -> None:
+        if self._snapshot_timer is not None:
+            self._snapshot_timer.cancel()
+            self._snapshot_timer = None
+        # Exposure changes and releases held here are in any snapshot the next
+        # incarnation gets; orders are not: their owners must hear of them.
+        detail = f"risk at {self.context.path} {why} before its exposure snapshot"
+        for message in self._stash:
+            if isinstance(message, SubmitOrder):
+                self._deny(message, DenyReason.LOST, detail)
+        self._stash.clear()
+        self._stashed_orders = 0
+
+    # -- the checks ------------------------------------------------------------------
 
     def _check(self, order: SubmitOrder) -> None:
         engine = self._engine
@@ -152,13 +267,16 @@ class RiskActor(SupervisedActor):
         if reason is None:
             self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return
+        self._deny(order, reason)
+        if reason is not DenyReason.HALTED:
+            self._count_denial(reason.value)
+
+    def _deny(self, order: SubmitOrder, reason: DenyReason, detail: str = "") -> None:
         self.denied[reason.value] = self.denied.get(reason.value, 0) + 1
-        update = denied_update(order, reason)
+        update = denied_update(order, reason, detail)
         if order.owner:
             self.context.address_of(order.owner).tell(update)
         self._emit(update)
-        if reason is not DenyReason.HALTED:
-            self._count_denial(reason.value)
 
     def _count_denial(self, reason: str) -> None:
         if self._max_denials is None:

@@ -6,14 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.book import BookView
 from tradeactors.core.messages import (
-    ExposureSnapshot,
-    GetExposure,
     OrderAccepted,
     OrderFilled,
     Side,
     SubmitOrder,
 )
-from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
     from tradeactors.supervision import Address
@@ -39,26 +36,6 @@ def received(inbox: Inbox, kind: type | None = None) -> list[Any]:
         for _incarnation, message in inbox.snapshot()
         if not isinstance(message, Flush) and (kind is None or isinstance(message, kind))
     ]
-
-
-class ExposureSource(SupervisedActor):
-    """Stands in for the order manager: answers `GetExposure` with ``snapshot``.
-
-    Everything else it is sent is appended to ``inbox`` (e.g. the `PlaceOrder`s risk
-    passes on); asked `Flush` it answers once all earlier messages are recorded.
-    """
-
-    def __init__(self, snapshot: ExposureSnapshot, inbox: Inbox) -> None:
-        super().__init__()
-        self._snapshot = snapshot
-        self._inbox = inbox
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, GetExposure):
-            return self._snapshot
-        if not isinstance(message, Flush):
-            self._inbox.append(message)
-        return None
 
 
 def submit(

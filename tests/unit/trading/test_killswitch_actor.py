@@ -3,6 +3,8 @@
 Time is a `FakeClock`. The actor checks staleness every ``stale_after / 4`` seconds on
 a timer; `step` advances exactly one such period (so the timer fires at the very time
 the clock stops at) and then waits until the actor has handled the check.
+
+Nothing stands between the gate and the actor: it subscribes itself.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 from _trading_probes import Flush, book, flush, received
+from structlog.testing import capture_logs
 
 from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.killswitch import KillSwitchActor
@@ -18,8 +21,15 @@ from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import CancelAllOrders
 from tradeactors.core.risk import TradingState
-from tradeactors.supervision import ChildSpec, Supervisor, SupervisorSpec
-from tradeactors.supervision.testing import Inbox, Probe
+from tradeactors.supervision import (
+    ActorExited,
+    ActorStarted,
+    Backoff,
+    ChildSpec,
+    Supervisor,
+    SupervisorSpec,
+)
+from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
 
 pytestmark = pytest.mark.supervision
 
@@ -35,6 +45,7 @@ class Harness:
     clock: FakeClock
     om: Inbox
     strategy: Inbox
+    events: EventRecorder
 
     def step(self, periods: int = 1) -> None:
         """Advance the clock one check period at a time; each check handled in turn."""
@@ -46,13 +57,24 @@ class Harness:
         self.tree.address(KS).tell(book(99, 101, symbol=symbol))
         self.tree.address(KS).ask(Flush(), timeout=10)
 
+    def restarted(self, incarnation: int = 2) -> None:
+        """Wait until the kill switch's ``incarnation`` has started."""
+        self.events.wait_for(ActorStarted, KS, where=lambda e: e.incarnation == incarnation)
+
+    def gate_changes_handled(self) -> int:
+        """Gate changes the actor took from its mailbox (all incarnations, stale ones too)."""
+        processed = self.tree.stats(KS).processed
+        return sum(n for kind, n in processed.items() if kind.__name__ == "_GateChanged")
+
 
 @pytest.fixture
 def start_ks(make_tree):
-    def start(*, stale_after: float | None = STALE_AFTER) -> Harness:
+    def start(
+        *, stale_after: float | None = STALE_AFTER, backoff: Backoff | None = None
+    ) -> Harness:
         clock = FakeClock()
         gate = TradingGate(clock)
-        om, strategy = Inbox(), Inbox()
+        om, strategy, events = Inbox(), Inbox(), EventRecorder()
         spec = SupervisorSpec(
             name="root",
             children=(
@@ -67,13 +89,14 @@ def start_ks(make_tree):
                         "stale_after": stale_after,
                         "notify": ("strategy",),
                     },
+                    backoff=backoff,
                 ),
             ),
         )
-        tree = make_tree(spec, clock=clock)
-        # as TradingSystem wires it: the actor hears every change of the gate
-        gate.subscribe(tree.address(KS).tell)
-        return Harness(tree=tree, gate=gate, clock=clock, om=om, strategy=strategy)
+        tree = make_tree(spec, clock=clock, start=False)
+        tree.subscribe(events)
+        tree.start(timeout=10)
+        return Harness(tree=tree, gate=gate, clock=clock, om=om, strategy=strategy, events=events)
 
     return start
 
@@ -130,3 +153,62 @@ def test_a_book_of_an_instrument_it_does_not_watch_does_not_become_watched(start
         ks.book("X")
         ks.step(2)
     assert ks.gate.state is TradingState.ACTIVE
+
+
+class TestGateSubscription:
+    """The actor hears the gate itself, once per change, and only while it runs."""
+
+    def test_a_trip_reaches_it_with_nothing_in_between_and_it_cancels_all_orders(self, start_ks):
+        ks = start_ks(stale_after=None)
+        ks.gate.trip(TradingState.HALTED, source=TripSource.RISK, reason="loss")
+        ks.om.wait_for_count(1)
+        assert received(ks.om) == [CancelAllOrders(reason="kill switch: loss")]
+
+    def test_after_it_stops_a_trip_does_not_reach_it_and_raises_nothing(self, start_ks):
+        ks = start_ks(stale_after=None)
+        ks.tree.stop(timeout=10)
+        with capture_logs() as logs:
+            change = ks.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="late")
+        assert change is not None
+        assert ks.tree.dead_letters.count == 0  # a tell to the closed address would be one
+        assert [log for log in logs if log["log_level"] in {"warning", "error"}] == []
+        assert received(ks.om) == []
+
+    def test_after_a_crash_the_new_incarnation_hears_each_change_once(self, start_ks):
+        ks = start_ks(stale_after=None)
+        ks.tree.faults(KS).crash_next()
+        ks.tree.address(KS).tell(book(99, 101))
+        ks.restarted()
+        ks.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="panic")
+        ks.tree.address(KS).ask(Flush(), timeout=10)
+        assert ks.gate_changes_handled() == 1  # the crashed one unsubscribed in on_failure
+        flush(ks.tree.address("om"))
+        assert received(ks.om) == [CancelAllOrders(reason="kill switch: panic")]
+
+    def test_a_killed_predecessor_still_subscribed_is_ignored(self, start_ks):
+        ks = start_ks(stale_after=None)
+        ks.tree.faults(KS).kill()  # no on_stop, no on_failure: its listener stays
+        (exited,) = ks.events.wait_for(ActorExited, KS)
+        assert exited.reason == "killed"
+        ks.restarted()
+        ks.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="panic")
+        ks.tree.address(KS).ask(Flush(), timeout=10)
+        assert ks.gate_changes_handled() == 2
+        flush(ks.tree.address("om"))
+        assert received(ks.om) == [CancelAllOrders(reason="kill switch: panic")]
+        ks.strategy.wait_for_count(1)
+        flush(ks.tree.address("strategy"))
+        assert len(received(ks.strategy)) == 1
+
+    def test_a_trip_while_it_restarts_is_acted_on_when_it_is_back(self, start_ks):
+        ks = start_ks(stale_after=None, backoff=Backoff(min_delay=1.0, random_factor=0.0))
+        ks.tree.faults(KS).crash_next()
+        ks.tree.address(KS).tell(book(99, 101))
+        ks.events.wait_for(ActorExited, KS)
+        change = ks.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="gap")
+        ks.clock.advance(1.0)  # the restart's backoff
+        ks.restarted()
+        ks.om.wait_for_count(1)
+        assert received(ks.om) == [CancelAllOrders(reason="kill switch: gap")]
+        ks.strategy.wait_for_count(1)
+        assert received(ks.strategy) == [change]

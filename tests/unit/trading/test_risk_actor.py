@@ -1,4 +1,7 @@
-"""The risk actor, with a stand-in order manager that answers `GetExposure`."""
+"""The risk actor, with a stand-in order manager that answers `GetExposure` by a tell.
+
+Time is a `FakeClock`: the snapshot timeout fires only when a test advances it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from _trading_probes import SYMBOL, VENUE, ExposureSource, book, flush, received, submit
+from _trading_probes import SYMBOL, VENUE, Flush, book, flush, received, submit
 
 from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.risk import GetRiskReport, RiskActor, RiskReport
@@ -15,21 +18,54 @@ from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import (
     ExposureChange,
     ExposureSnapshot,
+    GetExposure,
     OrderUpdate,
     PlaceOrder,
     Side,
     SubmitOrder,
 )
 from tradeactors.core.risk import RiskLimits, TradingState
-from tradeactors.supervision import ChildSpec, Supervisor, SupervisorSpec
-from tradeactors.supervision.testing import Inbox, Probe
+from tradeactors.supervision import (
+    ActorExited,
+    ActorStarted,
+    ChildSpec,
+    SupervisedActor,
+    Supervisor,
+    SupervisorSpec,
+)
+from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
 
 pytestmark = pytest.mark.supervision
 
 RISK = "risk"
+SNAPSHOT_TIMEOUT = 5.0  # RiskActor's default
 EMPTY = ExposureSnapshot(
     sequence=0, positions={}, average_prices={}, realized={}, open_orders=(), remaining={}
 )
+
+
+class OrderManagerStandIn(SupervisedActor):
+    """Records what it is told; answers `GetExposure` by telling ``snapshot`` to ``reply_to``.
+
+    With ``snapshot`` None it answers nothing: the test plays the order manager. Each
+    request is recorded in ``requests`` after the answer is sent, so once a test sees
+    it, the snapshot is already in risk's mailbox.
+    """
+
+    def __init__(self, snapshot: ExposureSnapshot | None, inbox: Inbox, requests: Inbox) -> None:
+        super().__init__()
+        self._snapshot = snapshot
+        self._inbox = inbox
+        self._requests = requests
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetExposure):
+            if self._snapshot is not None and message.reply_to is not None:
+                self.context.address_of(message.reply_to).tell(self._snapshot)
+            self._requests.append(message)
+        elif not isinstance(message, Flush):
+            self._inbox.append(message)
+        return None
 
 
 @dataclass
@@ -39,10 +75,18 @@ class Harness:
     clock: FakeClock
     om: Inbox  # what reached the order manager
     owner: Inbox
+    requests: Inbox  # the `GetExposure`s risk sent, oldest first
+    events: EventRecorder
 
     def tell(self, *messages: Any) -> None:
         for message in messages:
             self.tree.address(RISK).tell(message)
+
+    def answer(self, snapshot: ExposureSnapshot, request: int = 1) -> None:
+        """Tell ``snapshot`` where the ``request``-th `GetExposure` asked for it."""
+        asked = self.requests.wait_for_count(request)[request - 1]
+        assert asked.reply_to == RISK
+        self.tree.address(asked.reply_to).tell(snapshot)
 
     def report(self) -> RiskReport:
         """Risk's counters, once it handled everything told so far."""
@@ -50,6 +94,13 @@ class Harness:
         flush(self.tree.address("om"))
         flush(self.tree.address("owner"))
         return report
+
+    def stashed_and_silent(self) -> None:
+        """Risk (still rebuilding) answers from the empty state and has sent nothing."""
+        report = self.report()
+        assert (report.positions, report.open_orders, report.sequence) == ({}, 0, 0)
+        assert self.passed() == []
+        assert self.denials() == []
 
     def passed(self) -> list[str]:
         return [m.order.client_order_id for m in self.om.snapshot() if isinstance(m, PlaceOrder)]
@@ -61,16 +112,18 @@ class Harness:
 @pytest.fixture
 def start_risk(make_tree):
     def start(
-        snapshot: ExposureSnapshot = EMPTY, limits: RiskLimits | None = None, **kwargs: Any
+        snapshot: ExposureSnapshot | None = EMPTY,
+        limits: RiskLimits | None = None,
+        **kwargs: Any,
     ) -> Harness:
+        """Start risk; with a ``snapshot``, return once it is on its way to risk."""
         clock = FakeClock()
         gate = TradingGate(clock)
-        om, owner = Inbox(), Inbox()
+        om, owner, requests, events = Inbox(), Inbox(), Inbox(), EventRecorder()
         spec = SupervisorSpec(
             name="root",
             children=(
-                # started first: risk asks it for exposure in its on_start
-                ChildSpec(name="om", actor=ExposureSource, args=(snapshot, om)),
+                ChildSpec(name="om", actor=OrderManagerStandIn, args=(snapshot, om, requests)),
                 ChildSpec(name="owner", actor=Probe, args=(owner,)),
                 ChildSpec(
                     name=RISK,
@@ -80,8 +133,20 @@ def start_risk(make_tree):
                 ),
             ),
         )
-        tree = make_tree(spec, clock=clock)
-        return Harness(tree=tree, gate=gate, clock=clock, om=om, owner=owner)
+        tree = make_tree(spec, clock=clock, start=False)
+        tree.subscribe(events)
+        tree.start(timeout=10)
+        if snapshot is not None:
+            requests.wait_for_count(1)
+        return Harness(
+            tree=tree,
+            gate=gate,
+            clock=clock,
+            om=om,
+            owner=owner,
+            requests=requests,
+            events=events,
+        )
 
     return start
 
@@ -111,20 +176,21 @@ def test_on_start_risk_rebuilds_from_the_snapshot_and_its_open_orders_count(star
     assert risk.passed() == ["n2"]
 
 
+def old_order_filled(sequence: int) -> ExposureChange:
+    """The resting "old" of `snapshot_with_open_order` filled for its remaining 6."""
+    return ExposureChange(
+        sequence=sequence,
+        client_order_id="old",
+        instrument=SYMBOL,
+        side=Side.BUY,
+        fill_quantity=6,
+        fill_price=100,
+        closed=True,
+    )
+
+
 def test_exposure_changes_already_in_the_snapshot_are_ignored(start_risk):
     risk = start_risk(snapshot_with_open_order(sequence=5, position=0), RiskLimits())
-
-    def old_order_filled(sequence: int) -> ExposureChange:
-        return ExposureChange(
-            sequence=sequence,
-            client_order_id="old",
-            instrument=SYMBOL,
-            side=Side.BUY,
-            fill_quantity=6,
-            fill_price=100,
-            closed=True,
-        )
-
     risk.tell(old_order_filled(4), old_order_filled(5))
     report = risk.report()
     assert (report.positions, report.open_orders, report.sequence) == ({SYMBOL: 0}, 1, 5)
@@ -190,3 +256,87 @@ def test_a_loss_past_max_loss_from_fills_marked_at_the_mid_trips_the_gate(start_
     (change,) = risk.gate.history
     assert change.source == "risk"
     assert "loss" in change.reason
+
+
+class TestStartHandshake:
+    """Risk asks for the exposure by a tell and checks no order until it has it."""
+
+    def test_orders_before_the_snapshot_wait_and_are_checked_in_arrival_order_after_it(
+        self, start_risk
+    ):
+        risk = start_risk(None, RiskLimits(max_position=10))
+        # position 2 + 6 open + 2 = 10: the first of the two fits, the second does not
+        risk.tell(submit("first", quantity=2), submit("second", quantity=2))
+        risk.stashed_and_silent()
+        risk.answer(snapshot_with_open_order(position=2))
+        assert risk.report().open_orders == 2
+        assert risk.passed() == ["first"]
+        assert risk.denials() == [("second", "max_position")]
+
+    def test_a_stashed_exposure_change_already_in_the_snapshot_is_skipped(self, start_risk):
+        risk = start_risk(None)
+        risk.tell(old_order_filled(5), old_order_filled(6))
+        risk.stashed_and_silent()
+        risk.answer(snapshot_with_open_order(sequence=5, position=0))
+        report = risk.report()
+        # only the fill of sequence 6 counts: applied twice, the position would be 12
+        assert (report.positions, report.open_orders, report.sequence) == ({SYMBOL: 6}, 0, 6)
+
+    def test_a_book_is_taken_at_once_while_orders_wait_for_the_snapshot(self, start_risk):
+        risk = start_risk(None, RiskLimits(price_collar_bps=100))
+        # the book comes last, yet the orders are checked against it: it did not wait
+        risk.tell(submit("near", price=100), submit("far", price=120), book(99, 101))
+        risk.stashed_and_silent()
+        risk.answer(EMPTY)
+        risk.report()
+        assert risk.passed() == ["near"]
+        assert risk.denials() == [("far", "price_collar")]
+
+    def test_orders_past_the_stash_limit_are_denied_lost_at_once(self, start_risk):
+        risk = start_risk(None, max_stashed_orders=2)
+        risk.tell(submit("a"), submit("b"), submit("c"))
+        assert risk.report().denied == {"lost": 1}
+        assert risk.denials() == [("c", "lost")]
+        risk.answer(EMPTY)
+        risk.report()
+        assert risk.passed() == ["a", "b"]
+
+    def test_no_snapshot_within_the_timeout_fails_risk_and_its_supervisor_restarts_it(
+        self, start_risk
+    ):
+        risk = start_risk(None)
+        risk.tell(submit("waiting"))
+        risk.requests.wait_for_count(1)
+        risk.clock.advance(SNAPSHOT_TIMEOUT)
+        (exited,) = risk.events.wait_for(ActorExited, RISK)
+        assert exited.reason == "crashed"
+        assert "no exposure snapshot" in (exited.error or "")
+        risk.events.wait_for(ActorStarted, RISK, where=lambda e: e.incarnation == 2)
+        assert risk.tree.stats(RISK).incarnations == 2
+        assert [letter.message_type for letter in risk.tree.dead_letters.recent()] == [
+            "_SnapshotDue"
+        ]
+        # the order it held is not dropped in silence; the new incarnation asks again
+        risk.report()
+        assert risk.denials() == [("waiting", "lost")]
+        risk.requests.wait_for_count(2)
+        risk.tell(submit("after"))
+        risk.answer(EMPTY, request=2)
+        risk.report()
+        assert risk.passed() == ["after"]
+
+    def test_a_snapshot_answering_a_predecessor_is_the_only_one_applied(self, start_risk):
+        risk = start_risk(None)
+        risk.requests.wait_for_count(1)
+        risk.clock.advance(SNAPSHOT_TIMEOUT)
+        risk.events.wait_for(ActorStarted, RISK, where=lambda e: e.incarnation == 2)
+        risk.requests.wait_for_count(2)
+        late = snapshot_with_open_order(sequence=5, position=2)
+        risk.answer(late, request=1)  # the first incarnation's, arriving after its restart
+        risk.answer(snapshot_with_open_order(sequence=7, position=3), request=2)
+        report = risk.report()
+        assert (report.positions, report.open_orders, report.sequence) == ({SYMBOL: 2}, 1, 5)
+        # the timer of the second incarnation is cancelled by the snapshot it applied
+        risk.clock.advance(SNAPSHOT_TIMEOUT)
+        risk.report()
+        assert risk.tree.stats(RISK).incarnations == 2
