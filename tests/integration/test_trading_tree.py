@@ -209,6 +209,8 @@ def test_tripping_the_kill_switch_stops_orders_already_queued_in_a_mailbox(
         (update,) = events.wait_for(OrderUpdate, client_order_id=client_order_id, status=status)
         assert update.reason == "halted"
     assert venue.requests("demo", "place") == places_before  # none reached the venue
+    # host events come through the events actor: wait for it, then check it is the last
+    events.wait_for(OrderUpdate, client_order_id=resting, status="cancelled")
     resting_update = events.of(OrderUpdate, client_order_id=resting)[-1]
     assert resting_update.status == "cancelled"
     assert system.gate.state is TradingState.HALTED  # latched

@@ -1,8 +1,10 @@
 """`TradingSystem`: the whole trading tree from a `Config`, for the CLI and for hosts.
 
-The tree (DESIGN.md, "The trading tree")::
+The tree (DESIGN.md, "The trading tree"); every path comes from
+`tradeactors.trading.paths.actor_paths`, and each subtree from its own builder::
 
     root (one_for_one)
+    |-- events            (host callbacks run here, off the trading actors)
     |-- killswitch
     |-- execution (rest_for_one): order_manager, gateway.<venue>
     |-- risk
@@ -21,6 +23,7 @@ execution supervisor's intensity escalate; any escalation trips the kill switch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -32,7 +35,8 @@ import msgspec
 import structlog
 
 from tradeactors.actors.book import BookActor
-from tradeactors.actors.feed import LiveFeed, book_name
+from tradeactors.actors.events import EventsActor
+from tradeactors.actors.feed import LiveFeed
 from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.gateway import ConnectionLinks, Gateway
 from tradeactors.actors.killswitch import KillSwitchActor
@@ -74,6 +78,7 @@ from tradeactors.supervision import (
 )
 from tradeactors.supervision._events import Subscribers
 from tradeactors.trading.metrics import TradingMetrics
+from tradeactors.trading.paths import actor_paths, leaf
 from tradeactors.venues.adapter import Credentials, open_orders_at_venue, venue_adapter
 
 if TYPE_CHECKING:
@@ -85,10 +90,6 @@ if TYPE_CHECKING:
     from tradeactors.supervision import DeadLetter
 
 __all__ = ["ShutdownSummary", "Status", "TradingSystem"]
-
-KILLSWITCH = "killswitch"
-ORDER_MANAGER = "execution/order_manager"
-RISK = "risk"
 
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,12 +166,9 @@ class TradingSystem:
         self._status: Status | None = None  # the last status() taken
         self._log = structlog.get_logger("tradeactors.system")
         self._unsubscribe: list[Callable[[], None]] = []
-        self.gateway_path = f"execution/gateway.{venue.name}"
-        self.strategy_path: str | None = (
-            None
-            if self.config.strategy.name == "none"
-            else f"strategies/{self.config.strategy.name}"
-        )
+        self.paths = actor_paths(self.config)
+        self.gateway_path = self.paths.gateway(venue.name)
+        self.strategy_path: str | None = next(iter(self.paths.strategies.values()), None)
         self._ids = ClientOrderIds(self.clock.time_ns(), "host")
 
     # -- lifecycle -------------------------------------------------------------------
@@ -208,10 +206,9 @@ class TradingSystem:
         if self._registry is not None:
             metrics = TradingMetrics(self._registry, self.gate, self._scrape_report, [venue.name])
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
-        self._unsubscribe.append(self.gate.subscribe(self._on_gate_change))
-        self._unsubscribe.append(self.gate.subscribe(self._events.emit))
+        self._unsubscribe.append(self.gate.subscribe(self._emit))
         tree = Supervisor(
-            self._spec(trade_url, stream_url, rest_url),
+            self._spec(trade_url=trade_url, stream_url=stream_url, rest_url=rest_url),
             registry=self._registry,
             clock=self.clock,
             on_escalation=self._on_root_escalation,
@@ -317,7 +314,8 @@ class TradingSystem:
         """Hear trading events; returns the unsubscribe function.
 
         Events: `OrderUpdate` (fills included), `VenueStatus`, `KillSwitchChanged`,
-        `ReconciliationReport`. Callbacks run in the emitting actor's thread: keep them
+        `ReconciliationReport`. Callbacks run in the events actor's thread (never on the
+        order manager's or risk's), one at a time in the order emitted: keep them
         short, never block.
         """
         return self._events.subscribe(callback)
@@ -328,11 +326,13 @@ class TradingSystem:
 
     def submit(self, order: SubmitOrder) -> None:
         """Send an order through risk (its `OrderUpdate`s go to ``order.owner``, if any)."""
-        self.tree.address(RISK).tell(order)
+        self.tree.address(self.paths.risk).tell(order)
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel one order."""
-        self.tree.address(ORDER_MANAGER).tell(CancelOrder(client_order_id=client_order_id))
+        self.tree.address(self.paths.order_manager).tell(
+            CancelOrder(client_order_id=client_order_id)
+        )
 
     def kill(
         self, reason: str, *, to: TradingState = TradingState.HALTED
@@ -348,7 +348,9 @@ class TradingSystem:
 
     def orders(self, timeout: float = 5.0) -> OrdersReport:
         """The order manager's report."""
-        report: OrdersReport = self.tree.address(ORDER_MANAGER).ask(GetOrders(), timeout=timeout)
+        report: OrdersReport = self.tree.address(self.paths.order_manager).ask(
+            GetOrders(), timeout=timeout
+        )
         return report
 
     def strategy_report(self, timeout: float = 5.0) -> StrategyReport:
@@ -364,7 +366,7 @@ class TradingSystem:
         """Orders, fills, position, PnL and restarts now."""
         report = self.orders(timeout)
         symbol = self.instrument.symbol
-        exposure: ExposureSnapshot = self.tree.address(ORDER_MANAGER).ask(
+        exposure: ExposureSnapshot = self.tree.address(self.paths.order_manager).ask(
             GetExposure(), timeout=timeout
         )
         position = Position()
@@ -396,7 +398,7 @@ class TradingSystem:
         if tree is None or not tree.running:
             return None
         try:
-            report: OrdersReport = tree.address(ORDER_MANAGER).ask(
+            report: OrdersReport = tree.address(self.paths.order_manager).ask(
                 GetOrders(with_orders=False), timeout=1.0
             )
         except Exception:  # noqa: BLE001 - a scrape must not fail: leave those metrics out
@@ -431,7 +433,7 @@ class TradingSystem:
         try:
             while True:
                 changed.clear()
-                count = self.tree.address(ORDER_MANAGER).ask(
+                count = self.tree.address(self.paths.order_manager).ask(
                     GetOrders(open_count_only=True), timeout=timeout
                 )
                 if count == 0:
@@ -445,140 +447,173 @@ class TradingSystem:
 
     # -- wiring ----------------------------------------------------------------------
 
-    def _spec(self, trade_url: str, stream_url: str, rest_url: str) -> SupervisorSpec:
+    def _spec(self, *, trade_url: str, stream_url: str, rest_url: str) -> SupervisorSpec:
+        """The whole tree: each subtree from its builder, every path from `actor_paths`."""
         cfg = self.config
-        venue = cfg.venue.name
-        symbol = self.instrument.symbol
-        strategies = () if self.strategy_path is None else (self.strategy_path,)
-        assert self._credentials is not None  # noqa: S101 - set by start
-        execution = cfg.execution
         return SupervisorSpec(
             name="trading",
             intensity=cfg.supervision.intensity,
             period=cfg.supervision.period,
             children=(
+                # first started, last stopped: hosts hear everything to the end
                 ChildSpec(
-                    name=KILLSWITCH,
-                    actor=KillSwitchActor,
-                    args=(self.gate, ORDER_MANAGER),
-                    kwargs={
-                        "instruments": (symbol,),
-                        "stale_after": cfg.killswitch.stale_after,
-                        "notify": strategies,
-                    },
+                    name=leaf(self.paths.events),
+                    actor=EventsActor,
+                    kwargs={"deliver": self._events.emit},
                 ),
-                SupervisorSpec(
-                    name="execution",
-                    strategy=Strategy.REST_FOR_ONE,
-                    intensity=execution.intensity,
-                    period=execution.period,
-                    children=(
-                        ChildSpec(
-                            name="order_manager",
-                            actor=OrderManagerActor,
-                            args=(self.store, {venue: self.gateway_path}, RISK, self.gate),
-                            kwargs={
-                                "notify": (*strategies, KILLSWITCH),
-                                "emit": self._events.emit,
-                            },
-                        ),
-                        ChildSpec(
-                            name=f"gateway.{venue}",
-                            actor=Gateway,
-                            kwargs={
-                                "venue": venue,
-                                "url": trade_url,
-                                "order_entry": self._order_entry,
-                                "credentials": self._credentials,
-                                "order_manager_path": ORDER_MANAGER,
-                                "gate": self.gate,
-                                "links": self.links,
-                                "cancel_all_after": execution.cancel_all_after,
-                                "refresh": execution.refresh,
-                                "timeout": execution.timeout,
-                                "rate_per_second": execution.max_messages_per_second,
-                                "burst": execution.burst,
-                            },
-                            backoff=Backoff(
-                                min_delay=execution.restart_delay,
-                                max_delay=execution.max_restart_delay,
-                                random_factor=0.2,
-                            ),
-                            on_failure=self._gateway_failed(venue),
-                            # connect and three requests, each up to `timeout` (the
-                            # reconciliation that follows has its own `timeout`)
-                            start_timeout=max(10.0, 8 * execution.timeout),
-                        ),
-                    ),
-                ),
-                ChildSpec(
-                    name=RISK,
-                    actor=RiskActor,
-                    args=(self._limits(), ORDER_MANAGER, self.gate),
-                    kwargs={
-                        "instruments": {symbol: self.instrument},
-                        "max_loss": cfg.risk.max_loss,
-                        "max_denials": cfg.risk.max_denials,
-                        "denial_window": cfg.risk.denial_window,
-                        "emit": self._events.emit,
-                    },
-                ),
-                SupervisorSpec(
-                    name="market_data",
-                    strategy=Strategy.REST_FOR_ONE,
-                    intensity=cfg.supervision.intensity,
-                    period=cfg.supervision.period,
-                    children=(
-                        ChildSpec(
-                            name=f"feed.{venue}",
-                            actor=LiveFeed,
-                            args=(self.adapter, stream_url),
-                            kwargs={
-                                "symbols": (symbol,),
-                                "books_path": "market_data",
-                                "rest_base_url": rest_url,
-                                "route_trades": bool(strategies),
-                                "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
-                            },
-                            backoff=Backoff(min_delay=0.1, max_delay=2.0),
-                        ),
-                        ChildSpec(
-                            name=book_name(symbol),
-                            actor=BookActor,
-                            args=(self.adapter, self.instrument, f"market_data/feed.{venue}"),
-                            kwargs={"subscribers": (*strategies, RISK, KILLSWITCH)},
-                        ),
-                    ),
-                ),
-                *self._strategies(),
+                self._killswitch_child(),
+                self._execution_tree(trade_url=trade_url),
+                self._risk_child(),
+                self._market_data_tree(stream_url=stream_url, rest_url=rest_url),
+                *self._strategies_tree(),
             ),
         )
 
-    def _strategies(self) -> tuple[SupervisorSpec, ...]:
-        cfg = self.config
-        strategy = cfg.strategy
-        if self.strategy_path is None:
-            return ()
+    def _killswitch_child(self) -> ChildSpec:
+        paths, cfg = self.paths, self.config
+        return ChildSpec(
+            name=leaf(paths.killswitch),
+            actor=KillSwitchActor,
+            kwargs={
+                "gate": self.gate,
+                "order_manager_path": paths.order_manager,
+                "instruments": tuple(symbol for _venue, symbol in paths.books),
+                "stale_after": cfg.killswitch.stale_after,
+                "notify": tuple(paths.strategies.values()),
+            },
+        )
+
+    def _execution_tree(self, *, trade_url: str) -> SupervisorSpec:
+        paths, execution = self.paths, self.config.execution
+        assert self._credentials is not None  # noqa: S101 - set by start
+        venue = self.config.venue.name
+        return SupervisorSpec(
+            name=leaf(paths.execution),
+            strategy=Strategy.REST_FOR_ONE,
+            intensity=execution.intensity,
+            period=execution.period,
+            children=(
+                ChildSpec(
+                    name=leaf(paths.order_manager),
+                    actor=OrderManagerActor,
+                    kwargs={
+                        "store": self.store,
+                        "gateways": dict(paths.gateways),
+                        "risk_path": paths.risk,
+                        "gate": self.gate,
+                        "notify": (*paths.strategies.values(), paths.killswitch),
+                        "emit": self._emit,
+                    },
+                ),
+                ChildSpec(
+                    name=leaf(paths.gateway(venue)),
+                    actor=Gateway,
+                    kwargs={
+                        "venue": venue,
+                        "url": trade_url,
+                        "order_entry": self._order_entry,
+                        "credentials": self._credentials,
+                        "order_manager_path": paths.order_manager,
+                        "gate": self.gate,
+                        "links": self.links,
+                        "cancel_all_after": execution.cancel_all_after,
+                        "refresh": execution.refresh,
+                        "timeout": execution.timeout,
+                        "rate_per_second": execution.max_messages_per_second,
+                        "burst": execution.burst,
+                    },
+                    backoff=Backoff(
+                        min_delay=execution.restart_delay,
+                        max_delay=execution.max_restart_delay,
+                        random_factor=0.2,
+                    ),
+                    on_failure=self._gateway_failed(venue),
+                    # connect and three requests, each up to `timeout` (the
+                    # reconciliation that follows has its own `timeout`)
+                    start_timeout=max(10.0, 8 * execution.timeout),
+                ),
+            ),
+        )
+
+    def _risk_child(self) -> ChildSpec:
+        paths, risk = self.paths, self.config.risk
+        return ChildSpec(
+            name=leaf(paths.risk),
+            actor=RiskActor,
+            kwargs={
+                "limits": self._limits(),
+                "order_manager_path": paths.order_manager,
+                "gate": self.gate,
+                "instruments": {self.instrument.symbol: self.instrument},
+                "max_loss": risk.max_loss,
+                "max_denials": risk.max_denials,
+                "denial_window": risk.denial_window,
+                "emit": self._emit,
+            },
+        )
+
+    def _market_data_tree(self, *, stream_url: str, rest_url: str) -> SupervisorSpec:
+        paths, cfg = self.paths, self.config
         venue, symbol = cfg.venue.name, self.instrument.symbol
+        strategies = tuple(paths.strategies.values())
+        return SupervisorSpec(
+            name=leaf(paths.market_data),
+            strategy=Strategy.REST_FOR_ONE,
+            intensity=cfg.supervision.intensity,
+            period=cfg.supervision.period,
+            children=(
+                ChildSpec(
+                    name=leaf(paths.feeds[venue]),
+                    actor=LiveFeed,
+                    kwargs={
+                        "venue": self.adapter,
+                        "url": stream_url,
+                        "symbols": (symbol,),
+                        "books_path": paths.market_data,
+                        "rest_base_url": rest_url,
+                        "route_trades": bool(strategies),
+                        "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
+                    },
+                    backoff=Backoff(min_delay=0.1, max_delay=2.0),
+                ),
+                ChildSpec(
+                    name=leaf(paths.book(venue, symbol)),
+                    actor=BookActor,
+                    kwargs={
+                        "venue": self.adapter,
+                        "instrument": self.instrument,
+                        "feed_path": paths.feeds[venue],
+                        "subscribers": (*strategies, paths.risk, paths.killswitch),
+                    },
+                ),
+            ),
+        )
+
+    def _strategies_tree(self) -> tuple[SupervisorSpec, ...]:
+        paths, cfg = self.paths, self.config
+        strategy = cfg.strategy
+        if not paths.strategies:
+            return ()
         return (
             SupervisorSpec(
-                name="strategies",
+                name=leaf(paths.strategies_supervisor),
                 intensity=cfg.supervision.intensity,
                 period=cfg.supervision.period,
-                children=(
+                children=tuple(
                     ChildSpec(
-                        name=strategy.name,
+                        name=leaf(path),
                         actor=StrategyActor,
-                        args=(
-                            partial(make_strategy, strategy.name, dict(strategy.params)),
-                            venue,
-                            symbol,
-                            RISK,
-                            ORDER_MANAGER,
-                        ),
-                        kwargs={"tag": strategy.name[:4]},
+                        kwargs={
+                            "factory": partial(make_strategy, name, dict(strategy.params)),
+                            "venue": cfg.venue.name,
+                            "instrument": self.instrument.symbol,
+                            "risk_path": paths.risk,
+                            "order_manager_path": paths.order_manager,
+                            "tag": name[:4],
+                        },
                         mailbox=book_mailbox(),
-                    ),
+                    )
+                    for name, path in paths.strategies.items()
                 ),
             ),
         )
@@ -609,15 +644,24 @@ class TradingSystem:
         def failed(path: str, error: BaseException | None) -> None:
             # In the execution supervisor, before it restarts the gateway.
             self.links.close(path)
-            self.tree.address(ORDER_MANAGER).tell(
+            self.tree.address(self.paths.order_manager).tell(
                 VenueDown(venue=venue, reason=repr(error) if error else "gateway died")
             )
 
         return failed
 
-    def _on_gate_change(self, change: KillSwitchChanged) -> None:
-        if self._tree is not None:
-            self._tree.address(KILLSWITCH).tell(change)
+    def _emit(self, event: Any) -> None:
+        """Hand an event for the hosts to the events actor (delivered off this thread).
+
+        Before the tree runs and after it stopped there are no actor threads to spare,
+        so the subscribers are called here.
+        """
+        tree = self._tree
+        if tree is not None and tree.running:
+            with contextlib.suppress(Exception):  # stopping: delivered here instead
+                tree.address(self.paths.events).tell(event)
+                return
+        self._events.emit(event)
 
     def _on_supervision_event(self, event: Any) -> None:
         if isinstance(event, SupervisorEscalated):
@@ -638,7 +682,9 @@ class TradingSystem:
         detail = f"{letter.reason} at {letter.path}"
         if isinstance(message, PlaceOrder):
             # Only the order manager reads its store: it decides (see `OrderLost`).
-            self.tree.address(ORDER_MANAGER).tell(OrderLost(order=message.order, detail=detail))
+            self.tree.address(self.paths.order_manager).tell(
+                OrderLost(order=message.order, detail=detail)
+            )
             return
         if isinstance(message, SubmitOrder):
             order = message
@@ -647,7 +693,7 @@ class TradingSystem:
         update = denied_update(order, DenyReason.LOST, detail)
         if order.owner:
             self.tree.address(order.owner).tell(update)
-        self._events.emit(update)
+        self._emit(update)
 
     def _on_root_escalation(self, error: BaseException) -> None:
         self.gate.trip(TradingState.HALTED, source=TripSource.ESCALATION, reason=repr(error))
