@@ -20,7 +20,7 @@ import msgspec
 from prometheus_client import CollectorRegistry, Counter
 
 from tradeactors._websocket import close, connect
-from tradeactors.core.messages import GetReport, MarketDataKind, Message, SnapshotNeeded, VenueData
+from tradeactors.core.messages import GetReport, MarketDataKind, Message, SnapshotNeeded
 from tradeactors.errors import FeedDisconnectedError, FeedStaleError, FrameDroppedError
 from tradeactors.supervision import SupervisedActor
 from tradeactors.venues.adapter import venue_adapter
@@ -135,9 +135,7 @@ class _Feed(SupervisedActor):
                 return
             path = next(iter(self._books.values()))  # a snapshot URL without a symbol
         self.stats.routed += 1
-        self.context.address_of(path).tell(
-            VenueData(symbol=event.symbol, kind=event.kind, data=event.data)
-        )
+        self.context.address_of(path).tell(event)  # the adapter's VenueData, as it is
 
     def _route(self, frame: Frame) -> None:
         try:

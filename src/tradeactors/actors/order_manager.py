@@ -117,17 +117,29 @@ class OrderManagerActor(SupervisedActor):
 
     def on_receive(self, message: Any) -> Any:
         """Compute, commit, then send (see the module doc)."""
-        return self._finish(self._core.handle(message))
+        core = self._core
+        step = core.handle(message)
+        core.commit(step)
+        address_of = self.context.address_of
+        for path, out in step.sends:
+            address_of(path).tell(out)
+        if step.events or step.logs:
+            self._emit_and_log(step)
+        return step.reply
 
     def _finish(self, step: Step) -> Any:
         self._core.commit(step)
-        context = self.context
-        for path, message in step.sends:
-            context.address_of(path).tell(message)
-        for event in step.events:
-            self._emit(event)
-        if step.logs:
-            log = context.log
-            for level, event, fields in step.logs:
-                (log.warning if level == "warning" else log.info)(event, **fields)
+        address_of = self.context.address_of
+        for path, out in step.sends:
+            address_of(path).tell(out)
+        self._emit_and_log(step)
         return step.reply
+
+    def _emit_and_log(self, step: Step) -> None:
+        emit = self._emit
+        for event in step.events:
+            emit(event)
+        if step.logs:
+            log = self.context.log
+            for level, name, fields in step.logs:
+                (log.warning if level == "warning" else log.info)(name, **fields)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
+    TIME_IN_FORCE_VALUES,
     DenyReason,
     ExposureChange,
     ExposureSnapshot,
@@ -47,7 +48,6 @@ from tradeactors.core.messages import (
     ReleaseOrder,
     RiskReport,
     SubmitOrder,
-    TimeInForce,
     denied_update,
     symbol_of,
 )
@@ -263,7 +263,8 @@ class RiskActor(SupervisedActor):
         engine = self._engine
         engine.state = self._gate.state
         request = _request(order, self.context.clock.time_ns())
-        reason = engine.check(request) if TimeInForce.valid(order.tif) else DenyReason.INVALID_ORDER
+        valid = order.tif in TIME_IN_FORCE_VALUES
+        reason = engine.check(request) if valid else DenyReason.INVALID_ORDER
         if reason is None:
             self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return

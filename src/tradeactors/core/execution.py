@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.messages import (
+    TIME_IN_FORCE_VALUES,
     CancelAllDone,
     CancelAllOrders,
     CancelAtVenue,
@@ -54,7 +55,6 @@ from tradeactors.core.messages import (
     Side,
     StartReconciliation,
     SubmitOrder,
-    TimeInForce,
     VenueDown,
     VenueSessionStarted,
     VenueStatus,
@@ -533,19 +533,8 @@ class ExecutionCore:
             step.log("warning", "unknown_message", message_type=type(message).__name__)
         return step
 
-    def commit(self, step: Step) -> None:
+    def commit(self, step: Step) -> None:  # noqa: C901 - one branch per part of the step
         """Apply ``step`` to the store (nothing here can fail halfway on valid input)."""
-        store = self._commit_store(step)
-        if step._up is not None:
-            self.up = step._up
-        if step._fetching is not None:
-            self.fetching = step._fetching
-        if step._gone is not None:
-            self.gone = step._gone
-        if step.closed and len(store.orders) > store.keep_closed + store.keep_closed // 10 + 1000:
-            store.prune()
-
-    def _commit_store(self, step: Step) -> OrderStore:
         store = self.store
         if step._orders:
             store.orders.update(step._orders)
@@ -564,13 +553,20 @@ class ExecutionCore:
             store.duplicate_fills += duplicates
             store.inconsistencies += inconsistencies
             store.reconciliations += reconciliations
-        return store
+        if step._up is not None:
+            self.up = step._up
+        if step._fetching is not None:
+            self.fetching = step._fetching
+        if step._gone is not None:
+            self.gone = step._gone
+        if step.closed and len(store.orders) > store.keep_closed + store.keep_closed // 10 + 1000:
+            store.prune()
 
     # -- orders going out ------------------------------------------------------------
 
     def _place(self, step: Step, request: SubmitOrder) -> None:
         cid = request.client_order_id
-        if step.get(cid) is not None:
+        if cid in self.store.orders or cid in step._orders:
             self._deny(step, request, DenyReason.DUPLICATE_ID, tracked=False)
             return
         if self._halted():
@@ -583,7 +579,7 @@ class ExecutionCore:
         if not self.up.get(request.venue, False):
             self._deny(step, request, DenyReason.VENUE_DOWN)
             return
-        if request.quantity <= 0 or request.price <= 0 or not TimeInForce.valid(request.tif):
+        if request.quantity <= 0 or request.price <= 0 or request.tif not in TIME_IN_FORCE_VALUES:
             # risk checks this too; never crash on it
             self._deny(step, request, DenyReason.INVALID_ORDER)
             return
@@ -632,11 +628,9 @@ class ExecutionCore:
         step.events.append(update)
 
     def _cancel(self, step: Step, client_order_id: str) -> None:
-        current = step.get(client_order_id)
-        if current is None or not current.order.status.open:
+        tracked = step.edit(client_order_id)  # a needless copy if closed: harmless
+        if tracked is None or not tracked.order.status.open:
             return
-        tracked = step.edit(client_order_id)
-        assert tracked is not None  # noqa: S101 - found just above
         if tracked.order.status is not OrderStatus.PENDING_CANCEL:
             self._move(step, tracked, Trigger.REQUEST_CANCEL, "cancel requested")
         self._send_cancel(step, tracked)

@@ -18,6 +18,7 @@ import msgspec
 from tradeactors.core.orders import OrderStatus
 
 __all__ = [
+    "TIME_IN_FORCE_VALUES",
     "CancelAllDone",
     "CancelAllOrders",
     "CancelAtVenue",
@@ -99,7 +100,11 @@ class TimeInForce(enum.StrEnum):
     @classmethod
     def valid(cls, value: object) -> bool:
         """True if ``value`` is one of the members (or its string)."""
-        return value in cls._value2member_map_
+        return value in TIME_IN_FORCE_VALUES
+
+
+TIME_IN_FORCE_VALUES: frozenset[str] = frozenset(member.value for member in TimeInForce)
+"""The valid `TimeInForce` values (a set lookup: the hot paths check it inline)."""
 
 
 class DenyReason(enum.StrEnum):
@@ -523,10 +528,12 @@ class MarketDataKind(enum.StrEnum):
     TRADE = "trade"  # a public trade, passed on to strategies as a `TradeTick`
 
 
-class VenueData(Message, frozen=True, kw_only=True, tag=True):
+class VenueData(Message, frozen=True, tag=True):
     """From a feed to a book actor: one event decoded by the venue adapter.
 
     ``data`` is the venue's own decoded type; only the venue's `BookSync` reads it.
+    Adapters build it (positional: ``VenueData(symbol, kind, data)``, also known as
+    `tradeactors.venues.adapter.VenueEvent`) and the feed sends it on as it is.
     """
 
     symbol: str

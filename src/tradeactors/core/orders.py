@@ -137,7 +137,7 @@ class Order:
             raise ValueError(f"quantity must be positive, not {quantity}")
         self.client_order_id = client_order_id
         self.instrument = instrument
-        self.side_sign = side.sign
+        self.side_sign = 1 if side == "buy" else -1  # Side.BUY; not side.sign (a property call)
         self.price = price
         self.quantity = quantity
         self.filled = 0

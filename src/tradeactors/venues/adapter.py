@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tradeactors._websocket import close, connect
 from tradeactors.core.execution import FillIds
-from tradeactors.core.messages import MarketDataKind
+from tradeactors.core.messages import MarketDataKind, VenueData
 from tradeactors.errors import UnknownVenueKindError, VenueRequestError
 
 if TYPE_CHECKING:
@@ -68,12 +68,9 @@ EventKind = MarketDataKind
 """What a decoded market-data event is for (the contract's `MarketDataKind`)."""
 
 
-class VenueEvent(NamedTuple):
-    """One decoded event of a frame: the symbol it is for, its kind, the venue's data."""
-
-    symbol: str
-    kind: EventKind
-    data: Any
+VenueEvent = VenueData
+"""One decoded event of a frame: the symbol it is for, its kind, the venue's data
+(``VenueEvent(symbol, kind, data)``); it is the message the feed sends to the book."""
 
 
 class BookOutcome(enum.Enum):
