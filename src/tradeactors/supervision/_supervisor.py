@@ -323,6 +323,9 @@ class _SupervisorActor(SupervisedActor):
                 self._start_child(child)
             except ChildStartError as error:
                 incarnation = child.incarnation
+                # It never came up: its backoff keeps growing (an uptime measured from an
+                # earlier, successful start would reset it to the minimum every time).
+                child.started_ns = None
                 child.cell.log.exception("actor_restart_failed", error=str(error))
                 if incarnation is not None and not incarnation.exited.is_set():
                     # No thread will report this failure (constructor raised, or on_start

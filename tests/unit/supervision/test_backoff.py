@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _actors import CRASH, Worker
+from _actors import CRASH, FailingStart, Worker
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -107,3 +107,40 @@ class TestSupervisedBackoff:
         clock.advance(1.0)  # stable for reset_after (= min_delay)
         tree.address("w").tell(CRASH)
         assert events.wait_for(RestartScheduled, "w", count=4)[-1].delay == 1.0
+
+    def test_the_delay_keeps_growing_while_the_child_fails_to_start(self, make_tree, events):
+        # Issue 18: a child up for long, then failing *to start* (its venue gone), was
+        # restarted at the minimum delay every time (its old uptime reset the count).
+        clock = FakeClock()
+        spec = SupervisorSpec(
+            name="root",
+            intensity=100,
+            children=(
+                ChildSpec(
+                    name="w",
+                    actor=CrashThenFailStart,
+                    args=(Inbox(), Inbox(), frozenset({2, 3, 4, 5})),
+                    backoff=Backoff(min_delay=1.0, max_delay=8.0, random_factor=0.0),
+                ),
+            ),
+        )
+        tree = make_tree(spec, clock=clock)
+        tree.subscribe(events)
+        clock.advance(60.0)  # up and stable for a minute
+        tree.address("w").tell(CRASH)
+        delays = []
+        for count in range(1, 6):
+            scheduled = events.wait_for(RestartScheduled, "w", count=count)[-1]
+            delays.append(scheduled.delay)
+            clock.advance(scheduled.delay)
+        assert delays == [1.0, 2.0, 4.0, 8.0, 8.0]
+        events.wait_for(ActorStarted, "w", where=lambda e: e.incarnation == 6)
+
+
+class CrashThenFailStart(FailingStart):
+    """Crashes on ``CRASH``; fails ``on_start`` on the listed incarnations."""
+
+    def on_receive(self, message: object) -> object:
+        if message == CRASH:
+            raise RuntimeError("asked to crash")
+        return super().on_receive(message)
