@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from tradeactors.core.messages import VenueStatus
 from tradeactors.observability import serve_metrics
 from tradeactors.trading.control import ControlServer
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
     from tradeactors.config import Config
@@ -29,10 +31,14 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     registry = CollectorRegistry()
     metrics = serve_metrics(registry, config.metrics.host, config.metrics.port)
     system = TradingSystem(config, registry=registry)
-    lot = config.venue.lot_size
+    live = out.isatty()  # one line rewritten in place on a terminal; a log otherwise
+    unsubscribe = system.subscribe(
+        _venue_lines(out, live=live)
+    )  # before the start: a venue down at start too
     try:
         system.start()
     except BaseException:
+        unsubscribe()
         metrics.close()
         raise
     control = ControlServer(system, port=control_port)
@@ -50,20 +56,10 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
         else {}
     )
     try:
-        forever = config.run.duration == 0
-        deadline = system.clock.monotonic_ns() + int(config.run.duration * 1e9)
-        live = out.isatty()  # one line rewritten in place on a terminal; a log otherwise
-        while not stopped.wait(config.run.status_interval):
-            line = system.status().line(lot)
-            print(
-                f"\r{line}\x1b[K" if live else line, end="" if live else "\n", file=out, flush=True
-            )
-            if (not forever and system.clock.monotonic_ns() >= deadline) or (
-                not system.tree.running
-            ):
-                break
+        _status_loop(system, stopped, out, live=live)
     finally:
         interrupted = stopped.is_set()
+        unsubscribe()
         control.close()
         summary = system.stop()
         metrics.close()
@@ -81,3 +77,42 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue
     print(f"orders still open at the venue: {open_at_venue}", file=out)
     return 0 if summary.clean else 1
+
+
+def _venue_lines(out: TextIO, *, live: bool) -> Callable[[object], None]:
+    """A subscriber printing one line per change of a venue's state."""
+    last_up: dict[str, bool] = {}
+
+    def on_event(event: object) -> None:
+        if isinstance(event, VenueStatus) and last_up.get(event.venue) != event.up:
+            known = event.venue in last_up
+            last_up[event.venue] = event.up
+            if event.up and not known:
+                return  # the start's "up" is the banner's job
+            what = "up again" if event.up else f"DOWN ({event.reason}); retrying"
+            print(f"{chr(10) if live else ''}venue {event.venue}: {what}", file=out, flush=True)
+
+    return on_event
+
+
+def _status_loop(
+    system: TradingSystem, stopped: threading.Event, out: TextIO, *, live: bool
+) -> None:
+    """A status line every ``run.status_interval`` until the duration, a signal or the end."""
+    config = system.config
+    lot = config.venue.lot_size
+    forever = config.run.duration == 0
+    deadline = system.clock.monotonic_ns() + int(config.run.duration * 1e9)
+    while not stopped.wait(config.run.status_interval):
+        if not system.tree.running:
+            return  # the tree gave up (escalation past the root): stop in order
+        try:
+            line = system.status().line(lot)
+        except Exception:  # noqa: BLE001 - the tree is failing: summarize, never a traceback
+            line = ""
+        if line:
+            print(
+                f"\r{line}\x1b[K" if live else line, end="" if live else "\n", file=out, flush=True
+            )
+        if not forever and system.clock.monotonic_ns() >= deadline:
+            return

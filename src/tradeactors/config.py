@@ -97,6 +97,9 @@ class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     restart_delay: float = 0.05  # first backoff before restarting a dead gateway
     max_restart_delay: float = 2.0
     timeout: float = 5.0  # connect / logon / reconcile timeout
+    reconnect_delay: float = 0.5  # first wait before trying an unreachable venue again
+    max_reconnect_delay: float = 10.0  # the wait doubles up to this (plus up to 20% jitter)
+    halt_after_down: float = 300.0  # seconds unreachable before HALTED (0: never)
     max_messages_per_second: float = 40.0  # the gateway's own budget, below the venue's
     burst: int = 80
 

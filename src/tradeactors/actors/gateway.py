@@ -14,9 +14,15 @@ another actor):
 3. the order manager applies it and answers `VenueSessionStarted`: from then on the
    venue is up and orders of that session are sent.
 
-A step that fails, or a handshake not done within ``timeout``, fails the gateway, and
-its supervisor restarts it (orders for a venue that is not up are denied ``venue_down``
-by the order manager, as after a gateway death).
+A venue that cannot be reached (connection refused or timing out, or dropped during
+the logon) does not fail the gateway: it tells the order manager `VenueDown` (orders to
+the venue are denied ``venue_down``; strategies, the kill switch and the host hear it)
+and tries again itself, with a backoff that grows to ``max_reconnect_delay`` with
+jitter, for ever; past ``halt_after_down`` seconds down it trips the kill switch
+(HALTED) and keeps trying. A venue outage thus costs one gateway restart (the lost
+connection), never the supervisor's intensity. A refused request (bad credentials, say)
+or a handshake not done within ``timeout`` still fails the gateway, and its supervisor
+restarts it.
 
 The reader thread (a greenlet under gevent) forwards pushed execution reports straight
 to the order manager and hands replies to the gateway's mailbox. A dropped connection
@@ -31,11 +37,15 @@ The secret never leaves `Credentials`: its repr hides it, and it is used only to
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from websocket import _exceptions as websocket_errors
+
 from tradeactors._websocket import close, connect
+from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
     CancelAllDone,
     CancelAtVenue,
@@ -49,12 +59,13 @@ from tradeactors.core.messages import (
     PlaceOrder,
     Reconciliation,
     StartReconciliation,
+    VenueDown,
     VenueSessionStarted,
 )
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import GatewayError, VenueDisconnectedError, VenueRequestError
-from tradeactors.supervision import SupervisedActor
+from tradeactors.supervision import Backoff, SupervisedActor
 from tradeactors.venues.adapter import Credentials, Reply, Request
 
 if TYPE_CHECKING:
@@ -138,6 +149,14 @@ class _HandshakeDue(Message, frozen=True, kw_only=True, tag="gateway.handshake_d
     incarnation: int
 
 
+class _Reconnect(Message, frozen=True, kw_only=True, tag="gateway.reconnect"):
+    incarnation: int
+
+
+# How an unreachable venue shows: refused, reset, timed out, closed during the logon.
+_UNREACHABLE = (OSError, TimeoutError, websocket_errors.WebSocketException)
+
+
 _HELD = (PlaceOrder, CancelAtVenue, CancelEverythingAtVenue, FetchFills)
 _RESERVE = 10  # tokens new orders may not use: kept for cancels and the refresh
 _RETRY_DELAY = 0.05  # seconds before re-sending a control request the venue refused
@@ -158,6 +177,10 @@ class Gateway(SupervisedActor):
             without one ignores it).
         refresh: how often it is refreshed, seconds.
         timeout: connect, request and handshake timeout during the start, seconds.
+        reconnect_delay, max_reconnect_delay: the backoff between attempts to reach an
+            unreachable venue (doubling, with up to 20% jitter).
+        halt_after_down: seconds the venue may stay unreachable before the kill switch
+            trips HALTED (None: never; the gateway keeps trying either way).
         rate_per_second, burst: the gateway's own message budget (token bucket), kept
             below the venue's so that cancels and the dead-man's switch always get
             through: new orders may not use the last few tokens and are rejected
@@ -182,6 +205,9 @@ class Gateway(SupervisedActor):
         timeout: float = 5.0,
         rate_per_second: float = 40.0,
         burst: int = 80,
+        reconnect_delay: float = 0.5,
+        max_reconnect_delay: float = 10.0,
+        halt_after_down: float | None = 300.0,
     ) -> None:
         super().__init__()
         if not (rate_per_second > 0 and burst >= _RESERVE + 1):
@@ -217,24 +243,82 @@ class Gateway(SupervisedActor):
         self._waiting = 0  # replies the reconciliation still waits for
         self._held: list[Any] = []  # the order manager's requests until reconciled
         self._cancelled_on_logon = 0
+        self._since = -1  # the watermark the reconciliation's fills were fetched after
         self.bad_frames = 0
         self.throttled = 0
         self.retried = 0
         self._incarnation = 0
+        self._reconnect = Backoff(min_delay=reconnect_delay, max_delay=max_reconnect_delay)
+        self._halt_after_down_ns = None if halt_after_down is None else int(halt_after_down * 1e9)
+        self._reconnect_timer: Timer | None = None
+        self._attempts = 0  # failed attempts to reach the venue in a row
+        self._down_since: int | None = None  # monotonic ns, while unreachable
+        self.unreachable = 0  # failed attempts, in this incarnation
 
     # -- the (re)connect procedure ----------------------------------------------------
 
     def on_start(self) -> None:
-        """Connect, log on, cancel all, arm the dead-man's switch; start the handshake."""
+        """Connect, log on, cancel all, arm the dead-man's switch; start the handshake.
+
+        An unreachable venue is not a failure: see `_unreachable`.
+        """
         self._incarnation = self.context.incarnation
-        connection = connect(self._url, timeout=self._timeout)
+        self._try_connect()
+
+    def _try_connect(self) -> None:
+        try:
+            connection = connect(self._url, timeout=self._timeout)
+        except _UNREACHABLE as exc:
+            self._unreachable(exc)
+            return
         self._connection = connection
         self._links.set(self.context.path, connection)
         try:
             self._connect(connection)
+        except _UNREACHABLE as exc:
+            self._links.close(self.context.path, connection)
+            self._connection = None
+            self._unreachable(exc)
         except BaseException:
             self._links.close(self.context.path, connection)  # on_stop never runs here
             raise
+
+    def _unreachable(self, error: BaseException) -> None:
+        """Say the venue is down (once per outage), try again later, halt past the limit."""
+        context = self.context
+        now = context.clock.monotonic_ns()
+        self.unreachable += 1
+        reason = f"unreachable: {error!r}"[:300]
+        if self._down_since is None:
+            self._down_since = now
+            context.address_of(self._om_path).tell(VenueDown(venue=self._venue, reason=reason))
+        down_for = (now - self._down_since) / 1e9
+        limit = self._halt_after_down_ns
+        if (
+            limit is not None
+            and now - self._down_since >= limit
+            and self._gate.state is not TradingState.HALTED
+        ):
+            self._gate.trip(
+                TradingState.HALTED,
+                source=TripSource.VENUE_DOWN,
+                reason=f"venue {self._venue} unreachable for {down_for:.0f} s",
+            )
+        delay = self._reconnect.delay(self._attempts, random.random())  # noqa: S311 - jitter
+        self._attempts += 1
+        context.log.warning(
+            "venue_unreachable",
+            venue=self._venue,
+            url=self._url,
+            error=repr(error)[:200],
+            attempt=self._attempts,
+            down_for=round(down_for, 3),
+            retry_in=round(delay, 3),
+        )
+        me, incarnation = context.address, context.incarnation
+        self._reconnect_timer = context.clock.call_later(
+            delay, lambda: me.tell(_Reconnect(incarnation=incarnation))
+        )
 
     def _connect(self, connection: websocket.WebSocket) -> None:
         codec = self._codec
@@ -385,6 +469,7 @@ class Gateway(SupervisedActor):
     def _start_reconciliation(self, message: StartReconciliation) -> None:
         self._reconciling = {Request.FILLS: None, Request.OPEN_ORDERS: None}
         self._waiting = 2
+        self._since = message.since
         self._write(Request.FILLS, "", {"since": message.since})
         self._write(Request.OPEN_ORDERS, "", {})
 
@@ -401,6 +486,7 @@ class Gateway(SupervisedActor):
                 open_orders=orders,
                 fills=fills,
                 incarnation=self._incarnation,
+                since=self._since,
             )
         )
         self.context.log.info(
@@ -452,9 +538,24 @@ class Gateway(SupervisedActor):
         elif isinstance(message, StartReconciliation):
             if message.incarnation == self.context.incarnation:
                 self._start_reconciliation(message)
+        elif isinstance(message, _Reconnect):
+            if message.incarnation == self.context.incarnation and self._connection is None:
+                self._reconnect_timer = None
+                self._try_connect()
         elif isinstance(message, VenueSessionStarted):
             if message.incarnation == self.context.incarnation:
                 self._session = message.session
+                if self._down_since is not None:
+                    self.context.log.info(
+                        "venue_reachable_again",
+                        venue=self._venue,
+                        attempts=self._attempts,
+                        down_for=round(
+                            (self.context.clock.monotonic_ns() - self._down_since) / 1e9, 3
+                        ),
+                    )
+                self._down_since = None
+                self._attempts = 0
                 if self._handshake_timer is not None:
                     self._handshake_timer.cancel()
                     self._handshake_timer = None
@@ -592,7 +693,7 @@ class Gateway(SupervisedActor):
         self._close()
 
     def _close(self) -> None:
-        for timer in (self._timer, self._drain_timer, self._handshake_timer):
+        for timer in (self._timer, self._drain_timer, self._handshake_timer, self._reconnect_timer):
             if timer is not None:
                 timer.cancel()
         if self._connection is not None:

@@ -10,7 +10,10 @@ it restarted is not missed (acting twice is harmless). On HALTED it tells the or
 manager to cancel everything at every venue; it passes each change on to the ``notify``
 paths (strategies). It also watches the books: no update from an instrument for
 ``stale_after`` seconds trips HALTED with source ``stale_market_data`` (the clock
-starts at the actor's start, so a feed that never delivers trips it too).
+starts at the actor's start, so a feed that never delivers trips it too). While a
+venue is down (`VenueStatus` from the order manager: orders to it are denied anyway)
+its instruments are not watched, and their clock starts again when it is back up: an
+outage pauses trading and it resumes by itself, instead of latching HALTED.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
-from tradeactors.core.messages import CancelAllOrders, Message, symbol_of
+from tradeactors.core.messages import CancelAllOrders, Message, VenueStatus, symbol_of
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import SupervisionError
 from tradeactors.supervision import SupervisedActor
@@ -62,8 +65,11 @@ class KillSwitchActor(SupervisedActor):
         instruments: tuple[str, ...] = (),
         stale_after: float | None = None,
         notify: tuple[str, ...] = (),
+        venue_of: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self._venue_of = dict(venue_of or {})  # symbol -> venue (absent: any venue's)
+        self._paused: set[str] = set()  # instruments of venues that are down
         self._gate = gate
         self._om_path = order_manager_path
         self._instruments = instruments
@@ -120,6 +126,8 @@ class KillSwitchActor(SupervisedActor):
         elif isinstance(message, _GateChanged):
             if message.incarnation == self.context.incarnation:
                 self._changed(message.change)
+        elif isinstance(message, VenueStatus):
+            self._venue_status(message)
         elif isinstance(message, _Check):
             if message.incarnation != self.context.incarnation:
                 return None
@@ -148,11 +156,26 @@ class KillSwitchActor(SupervisedActor):
         for path in self._notify:
             self.context.address_of(path).tell(change)
 
+    def _venue_status(self, status: VenueStatus) -> None:
+        """Pause the watch of a down venue's instruments; restart their clocks when up."""
+        symbols = [
+            s for s in self._last_update if self._venue_of.get(s, status.venue) == status.venue
+        ]
+        if status.up:
+            now = self.context.clock.monotonic_ns()
+            for symbol in symbols:
+                self._last_update[symbol] = now
+            self._paused.difference_update(symbols)
+        else:
+            self._paused.update(symbols)
+
     def _check(self) -> None:
         if self._stale_after_ns is None or self._gate.state is TradingState.HALTED:
             return
         now = self.context.clock.monotonic_ns()
         for instrument, last in self._last_update.items():
+            if instrument in self._paused:
+                continue
             if now - last > self._stale_after_ns:
                 self._gate.trip(
                     TradingState.HALTED,

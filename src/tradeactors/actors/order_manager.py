@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.execution import ExecutionCore, OrderStore, Step, Tracked
+from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
     CancelAllDone,
     CancelAtVenue,
@@ -125,6 +126,10 @@ class OrderManagerActor(SupervisedActor):
             address_of(path).tell(out)
         if step.events or step.logs:
             self._emit_and_log(step)
+        if step.halt is not None:
+            self._gate.trip(
+                TradingState.HALTED, source=TripSource.VENUE_STATE_LOST, reason=step.halt
+            )
         return step.reply
 
     def _finish(self, step: Step) -> Any:
@@ -142,4 +147,4 @@ class OrderManagerActor(SupervisedActor):
         if step.logs:
             log = self.context.log
             for level, name, fields in step.logs:
-                (log.warning if level == "warning" else log.info)(name, **fields)
+                getattr(log, level)(name, **fields)

@@ -304,6 +304,7 @@ class Step:
         "closed",
         "counts",
         "events",
+        "halt",
         "logs",
         "reply",
         "sends",
@@ -322,6 +323,7 @@ class Step:
         self._gone: set[str] | None = None
         self.sequence = store.sequence
         self.closed = False  # some order closed (the store may be pruned after the commit)
+        self.halt: str | None = None  # trip the kill switch (HALTED) with this reason
         self.counts = [0, 0, 0, 0]  # fills, duplicate fills, inconsistencies, reconciliations
         self.sends: list[tuple[str, Any]] = []  # (actor path, message), in order
         self.events: list[Any] = []  # for hosts, in order
@@ -855,7 +857,9 @@ class ExecutionCore:
             (
                 gateway,
                 StartReconciliation(
-                    since=self.store.last_execution_id(message.venue),
+                    # one before the watermark: the venue must still have that fill
+                    # (see `_state_lost`); 0 if nothing was applied yet
+                    since=max(self.store.last_execution_id(message.venue) - 1, 0),
                     incarnation=message.incarnation,
                 ),
             )
@@ -865,7 +869,10 @@ class ExecutionCore:
         venue = message.venue
         step.counts[3] += 1
         missed = duplicates = 0
+        probe = self._state_lost(step, message)
         for fill in sorted(message.fills, key=_fill_order):
+            if fill.execution_id == probe:
+                continue  # fetched to check the venue still has it: not news
             if self._on_fill(step, fill, reconciling=True):
                 missed += 1
             else:
@@ -928,6 +935,29 @@ class ExecutionCore:
                 )
             )
         return session
+
+    def _state_lost(self, step: Step, message: Reconciliation) -> int | None:
+        """The watermark fill the venue must still have; halt if it lost it.
+
+        A gateway fetches fills from one before the watermark. A venue with sequential
+        ids that comes back without that fill lost its state (restarted empty, or a
+        different account): its new fills would carry ids already applied here and be
+        dropped as duplicates, so trading is halted (`Step.halt`) for an operator.
+        Returns the probed id (to leave out of the counts), or None.
+        """
+        venue = message.venue
+        watermark = self.store.last_execution_id(venue)
+        if message.since < 0 or watermark == 0 or message.since != watermark - 1:
+            return None
+        if self.store.fill_ids.get(venue, FillIds.SEQUENTIAL) is not FillIds.SEQUENTIAL:
+            return None
+        if not any(f.execution_id == watermark for f in message.fills):
+            step.halt = (
+                f"venue {venue} lost its state: it no longer has fill {watermark} "
+                "(its execution ids went back)"
+            )
+            step.log("error", "venue_state_lost", venue=venue, watermark=watermark)
+        return watermark
 
     def status(
         self, step: Step, venue: str, *, up: bool, reason: str, now_ns: int | None = None

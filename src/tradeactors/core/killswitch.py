@@ -26,6 +26,8 @@ class TripSource(enum.Enum):
     RISK = "risk"
     STALE_MARKET_DATA = "stale_market_data"
     ESCALATION = "escalation"
+    VENUE_DOWN = "venue_down"  # unreachable past execution.halt_after_down
+    VENUE_STATE_LOST = "venue_state_lost"  # came back without its fills (ids went back)
 
 
 class KillSwitchChanged(Message, frozen=True, kw_only=True, tag=True):

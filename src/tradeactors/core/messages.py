@@ -372,6 +372,7 @@ class Reconciliation(Message, frozen=True, kw_only=True, tag=True):
     open_orders: tuple[VenueOrder, ...]
     fills: tuple[OrderFilled, ...]
     incarnation: int = 0  # of the gateway that gathered it
+    since: int = -1  # the fills are those after this execution id (-1: not said)
 
 
 class GatewayConnected(Message, frozen=True, kw_only=True, tag=True):

@@ -218,8 +218,12 @@ class TradingSystem:
         self._unsubscribe.append(tree.dead_letters.subscribe(self._on_dead_letter))
         up = threading.Event()
 
+        first: list[VenueStatus] = []
+
         def on_venue(event: Any) -> None:
-            if isinstance(event, VenueStatus) and event.venue == venue.name and event.up:
+            # up, or down for good reason (unreachable: the gateway keeps trying)
+            if isinstance(event, VenueStatus) and event.venue == venue.name:
+                first.append(event)
                 up.set()
 
         unsubscribe = self._events.subscribe(on_venue)
@@ -229,6 +233,8 @@ class TradingSystem:
             # start: return once the venue is up, as the embedding API promises.
             if not up.wait(timeout):
                 self._log.warning("venue_not_up_yet", venue=venue.name, waited=timeout)
+            elif not first[0].up:
+                self._log.warning("venue_down_at_start", venue=venue.name, reason=first[0].reason)
         except BaseException:
             if tree.running:
                 tree.stop(timeout=timeout)
@@ -478,6 +484,7 @@ class TradingSystem:
                 "gate": self.gate,
                 "order_manager_path": paths.order_manager,
                 "instruments": tuple(symbol for _venue, symbol in paths.books),
+                "venue_of": {symbol: venue for venue, symbol in paths.books},
                 "stale_after": cfg.killswitch.stale_after,
                 "notify": tuple(paths.strategies.values()),
             },
@@ -521,6 +528,9 @@ class TradingSystem:
                         "timeout": execution.timeout,
                         "rate_per_second": execution.max_messages_per_second,
                         "burst": execution.burst,
+                        "reconnect_delay": execution.reconnect_delay,
+                        "max_reconnect_delay": execution.max_reconnect_delay,
+                        "halt_after_down": execution.halt_after_down or None,  # 0: never
                     },
                     backoff=Backoff(
                         min_delay=execution.restart_delay,

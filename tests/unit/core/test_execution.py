@@ -11,6 +11,7 @@ from tradeactors.core.messages import (
     DenyReason,
     ExposureChange,
     FetchFills,
+    GatewayConnected,
     OrderAccepted,
     OrderFilled,
     OrderLost,
@@ -18,8 +19,10 @@ from tradeactors.core.messages import (
     OrderUpdate,
     PlaceOrder,
     Reconciliation,
+    ReconciliationReport,
     ReleaseOrder,
     Side,
+    StartReconciliation,
     SubmitOrder,
     VenueSessionStarted,
 )
@@ -186,3 +189,42 @@ def test_orders_for_a_venue_not_reconciled_are_denied_venue_down():
     [update] = [m for _, m in step.sends if isinstance(m, OrderUpdate)]
     assert update.reason == DenyReason.VENUE_DOWN
     assert "c1" not in core.store.orders
+
+
+def _three_fills(core: ExecutionCore) -> None:
+    placed_and_accepted(core)
+    for eid in (1, 2, 3):
+        run(core, fill("c1", eid, quantity=1, remaining=10 - eid))
+
+
+def test_a_reconnecting_gateway_fetches_from_one_before_the_watermark():
+    core = core_up()
+    _three_fills(core)
+    step = run(core, GatewayConnected(venue=VENUE, incarnation=2))
+    assert step.sends == [(GATEWAY, StartReconciliation(since=2, incarnation=2))]
+
+
+def test_a_venue_that_still_has_the_watermark_fill_is_trusted_and_it_is_not_counted():
+    core = core_up()
+    _three_fills(core)
+    step = run(
+        core,
+        Reconciliation(
+            venue=VENUE, open_orders=(), fills=(fill("c1", 3, 1, 7),), incarnation=2, since=2
+        ),
+    )
+    assert step.halt is None
+    [report] = [e for e in step.events if isinstance(e, ReconciliationReport)]
+    assert (report.missed_fills, report.duplicate_fills) == (0, 0)
+
+
+def test_a_venue_that_lost_its_state_halts_trading():
+    core = core_up()
+    _three_fills(core)
+    # the venue came back empty: it has no fill 3 any more (its ids start again at 1)
+    step = run(core, Reconciliation(venue=VENUE, open_orders=(), fills=(), incarnation=2, since=2))
+    assert step.halt is not None
+    assert "lost its state" in step.halt
+    assert [(level, name) for level, name, _ in step.logs if name == "venue_state_lost"] == [
+        ("error", "venue_state_lost")
+    ]

@@ -26,6 +26,7 @@ from tradeactors.supervision import (
     ActorStarted,
     Backoff,
     ChildSpec,
+    RestartScheduled,
     Supervisor,
     SupervisorSpec,
 )
@@ -204,7 +205,8 @@ class TestGateSubscription:
         ks = start_ks(stale_after=None, backoff=Backoff(min_delay=1.0, random_factor=0.0))
         ks.tree.faults(KS).crash_next()
         ks.tree.address(KS).tell(book(99, 101))
-        ks.events.wait_for(ActorExited, KS)
+        # the restart's timer must be armed before the fake clock moves past it
+        ks.events.wait_for(RestartScheduled, KS)
         change = ks.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="gap")
         ks.clock.advance(1.0)  # the restart's backoff
         ks.restarted()
