@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from tradeactors.core.messages import VenueStatus
 from tradeactors.observability import serve_metrics
-from tradeactors.trading.control import ControlServer
+from tradeactors.trading.control import CONTROL_TOKEN_ENV, ControlServer, token_from_environment
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     Shows a status line every ``run.status_interval``; at the end cancels everything
     and prints the summary. Returns 0 if nothing was left open at the venue.
     """
+    token = token_from_environment()  # a malformed one is a ConfigError: one line, exit 2
     registry = CollectorRegistry()
     metrics = serve_metrics(registry, config.metrics.host, config.metrics.port)
     system = TradingSystem(config, registry=registry)
@@ -41,10 +42,21 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
         unsubscribe()
         metrics.close()
         raise
-    control = ControlServer(system, port=control_port)
+    control = ControlServer(system, port=control_port, token=token)
+    try:
+        token_line = (
+            f"control token in {control.write_token()} (tradeactors reset --url "
+            f"{control.url} --by NAME --reason WHY reads it)"
+        )
+    except OSError as exc:  # e.g. no writable home in a container
+        token_line = (
+            f"control token not written ({exc.strerror}: {exc.filename}): to reset, "
+            f"start run and reset with ${CONTROL_TOKEN_ENV} set"
+        )
     print(f"tradeactors: trading {config.venue.symbol} at {system.trade_url}", file=out)
     print(f"  metrics {metrics.url}   control {control.url}", file=out)
     print(f"  (tradeactors kill --url {control.url} halts it from another terminal)", file=out)
+    print(f"  {token_line}", file=out)
     stopped = threading.Event()
     # Ctrl-C and SIGTERM end the run the same graceful way, under both runtimes.
     previous = (

@@ -114,6 +114,17 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             control.add_argument("--by", required=True, help="who decides")
             control.add_argument("--reason", required=True, help="why")
             control.add_argument("--reducing", action="store_true", help="to REDUCING, not ACTIVE")
+            token = control.add_mutually_exclusive_group()
+            token.add_argument(
+                "--token-file",
+                metavar="FILE",
+                help="the control token file `tradeactors run` printed (default: "
+                "$TRADEACTORS_CONTROL_TOKEN, else $XDG_STATE_HOME/tradeactors/"
+                "control-PORT.token for the URL's port)",
+            )
+            token.add_argument(
+                "--token", help="the control token itself (other users see it in ps: prefer a file)"
+            )
     replay = commands.add_parser(
         "replay",
         help="replay a market-data capture through the feed and book actors",
@@ -332,33 +343,82 @@ def _chaos(args: argparse.Namespace) -> int:
     return 0 if all(v.passed for v in verdicts) else 1
 
 
-def _control(args: argparse.Namespace) -> int:
+def _control(args: argparse.Namespace) -> int:  # noqa: PLR0911 - a return per failure
     import json  # noqa: PLC0415
     import urllib.error  # noqa: PLC0415
 
+    import msgspec  # noqa: PLC0415
+
     from tradeactors.trading.control import call_control  # noqa: PLC0415
 
-    try:
-        if args.command == "kill":
-            body = {"reason": args.reason, "state": "reducing" if args.reducing else "halted"}
-            answer = call_control(args.url, "/kill", body)
-        elif args.command == "reset":
-            body = {
-                "by": args.by,
-                "reason": args.reason,
-                "state": "reducing" if args.reducing else "active",
-            }
-            answer = call_control(args.url, "/reset", body)
-        else:
-            answer = call_control(args.url, "/status")
-    except urllib.error.HTTPError as exc:
-        print(f"tradeactors {args.command}: refused: {exc.read().decode()}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"tradeactors {args.command}: nothing answers at {args.url}: {exc}", file=sys.stderr)
+    def fail(message: str) -> int:
+        print(f"tradeactors {args.command}: {message}", file=sys.stderr)
         return 2
+
+    url: str = args.url
+    not_control = (
+        f"{url} is not a tradeactors control endpoint (use the URL after `control` in "
+        "`tradeactors run`'s output)"
+    )
+    token = None
+    if args.command == "reset":  # kill needs no token: docs/embedding.md says why
+        token, problem = _reset_token(args)
+        if token is None:
+            return fail(problem)
+    try:
+        answer = call_control(url, *_control_request(args), token=token)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            try:
+                error = msgspec.json.decode(exc.read(4096))["error"]
+            except (msgspec.DecodeError, TypeError, KeyError):
+                return fail(f"HTTP {exc.code}: {not_control}")
+        return fail(f"refused ({exc.code}): {error}")
+    except urllib.error.URLError as exc:
+        return fail(f"nothing answers at {url}: {exc.reason}")
+    except OSError as exc:
+        return fail(f"nothing answers at {url}: {exc}")
+    except msgspec.DecodeError:
+        return fail(not_control)
+    except ValueError as exc:
+        return fail(str(exc))
     print(json.dumps(answer))
     return 0
+
+
+def _reset_token(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The token for ``reset``, or None and the one line that says why there is none."""
+    import urllib.parse  # noqa: PLC0415
+
+    from tradeactors.errors import ConfigError  # noqa: PLC0415
+    from tradeactors.trading.control import (  # noqa: PLC0415
+        CONTROL_TOKEN_ENV,
+        default_token_file,
+        find_control_token,
+    )
+
+    try:
+        token = find_control_token(args.url, token=args.token, token_file=args.token_file)
+    except OSError as exc:
+        return None, f"cannot read the control token from {exc.filename}: {exc.strerror}"
+    except (ValueError, ConfigError) as exc:
+        return None, str(exc)
+    if token is None:
+        default = default_token_file(urllib.parse.urlsplit(args.url).port or 0)
+        return None, (
+            "a reset needs the control token: pass --token-file FILE (the file `tradeactors "
+            f"run` printed) or set ${CONTROL_TOKEN_ENV}; there is none at {default}"
+        )
+    return token, ""
+
+
+def _control_request(args: argparse.Namespace) -> tuple[str, dict[str, str] | None]:
+    if args.command == "kill":
+        return "/kill", {"reason": args.reason, "state": "reducing" if args.reducing else "halted"}
+    if args.command == "reset":
+        state = "reducing" if args.reducing else "active"
+        return "/reset", {"by": args.by, "reason": args.reason, "state": state}
+    return "/status", None
 
 
 def _exchange(args: argparse.Namespace) -> int:
