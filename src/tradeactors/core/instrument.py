@@ -78,12 +78,22 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     ``tick_size`` and ``lot_size`` are decimal strings (``"0.01"``); their number of
     decimal places is also how prices and sizes are written back (display, Kraken's
     checksum), so give them as the venue writes them.
+
+    The optional order limits are the venue's filters (Binance's PRICE_FILTER
+    ``minPrice``/``maxPrice``, LOT_SIZE ``minQty``/``maxQty``, MIN_NOTIONAL), decimal
+    strings like the steps; ``""`` means the venue's default. The simulated exchange
+    enforces them (`tradeactors.exchange.matching.Filters`, which states the defaults).
     """
 
     venue: str
     symbol: str
     tick_size: str
     lot_size: str
+    min_price: str = ""  # "" = one tick
+    max_price: str = ""  # "" = the largest price the venue's wire format carries
+    min_quantity: str = ""  # "" = one lot
+    max_quantity: str = ""  # "" = the largest size the venue's wire format carries
+    min_notional: str = ""  # price x quantity in the quote currency; "" = no minimum
 
     def __post_init__(self) -> None:
         _step(self.tick_size)

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradeactors.exchange.matching import (
+    CancelStatus,
     EngineAccepted,
     EngineAmended,
     EngineCanceled,
     EngineFilled,
-    EngineRejected,
     Liquidity,
     MatchingEngine,
     RejectReason,
@@ -82,20 +82,29 @@ class TestMatchingCases:
         assert engine.best("X") == (101, None)
         assert engine.depth("X", BUY) == [(101, 3)]
 
-    def test_ioc_cancels_what_does_not_fill_at_once(self, engine):
+    def test_ioc_expires_what_does_not_fill_at_once(self, engine):
         place(engine, "m", SELL, 2, 101)
         events = place(engine, "t", BUY, 5, 101, tif=TimeInForce.IOC)
         assert fills(events, "t") == [("t", 101, 2, Liquidity.TAKER)]
-        (cancel,) = [e for e in events if isinstance(e, EngineCanceled)]
-        assert (cancel.quantity, cancel.reason) == (3, "ioc")
+        (expired,) = [e for e in events if isinstance(e, EngineCanceled)]
+        assert (expired.quantity, expired.reason, expired.status) == (
+            3,
+            "ioc",
+            CancelStatus.EXPIRED,
+        )
         assert engine.open_orders("t") == []
 
     def test_fok_is_all_or_nothing(self, engine):
         place(engine, "m", SELL, 2, 101)
         place(engine, "m", SELL, 2, 102)
-        (reject,) = place(engine, "t", BUY, 5, 102, tif=TimeInForce.FOK)
-        assert isinstance(reject, EngineRejected)
-        assert reject.reason is RejectReason.FOK_NOT_FILLABLE
+        accepted, expired = place(engine, "t", BUY, 5, 102, tif=TimeInForce.FOK)
+        assert isinstance(accepted, EngineAccepted)  # Binance: NEW, then EXPIRED
+        assert isinstance(expired, EngineCanceled)
+        assert (expired.quantity, expired.reason, expired.status) == (
+            5,
+            "fok",
+            CancelStatus.EXPIRED,
+        )
         assert engine.depth("X", SELL) == [(101, 2), (102, 2)]
         events = place(engine, "t", BUY, 4, 102, tif=TimeInForce.FOK)
         assert sum(q for _, _, q, _ in fills(events, "t")) == 4
@@ -113,11 +122,15 @@ class TestMatchingCases:
         place(engine, "m", SELL, 1, 150)
         events = place(engine, "t", BUY, 5, 110, market=True)
         assert fills(events, "t") == [("t", 101, 1, Liquidity.TAKER)]
-        (cancel,) = [e for e in events if isinstance(e, EngineCanceled)]
-        assert (cancel.quantity, cancel.reason) == (4, "market_protection")
+        (expired,) = [e for e in events if isinstance(e, EngineCanceled)]
+        assert (expired.quantity, expired.reason, expired.status) == (
+            4,
+            "market_protection",
+            CancelStatus.EXPIRED,
+        )
         assert engine.open_orders("t") == []
 
-    def test_a_size_decrease_keeps_priority_and_an_increase_loses_it(self, engine):
+    def test_a_size_decrease_keeps_priority_and_an_increase_is_refused(self, engine):
         first = order_id(place(engine, "a", SELL, 5, 101))
         place(engine, "b", SELL, 5, 101)
         (amended,) = engine.amend(account="a", order_id=first, remaining=3)
@@ -127,8 +140,8 @@ class TestMatchingCases:
         events = place(engine, "t", BUY, 3, 101)
         assert [a for a, _, _, liq in fills(events) if liq is Liquidity.MAKER] == ["a"]
         second = order_id(place(engine, "a", SELL, 2, 101))
-        (amended,) = engine.amend(account="a", order_id=second, remaining=4)
-        assert not amended.kept_priority
+        (refused,) = engine.amend(account="a", order_id=second, remaining=4)
+        assert refused.reason is RejectReason.AMEND_QUANTITY_INCREASE
         events = place(engine, "t", BUY, 6, 101)
         assert [(a, q) for a, _, q, liq in fills(events) if liq is Liquidity.MAKER] == [
             ("b", 5),
@@ -136,10 +149,15 @@ class TestMatchingCases:
         ]
         engine.check_invariants()
 
-    def test_a_price_amend_that_crosses_trades_at_once(self, engine):
+    def test_a_price_amend_that_crosses_trades_at_once_as_a_new_order(self, engine):
         place(engine, "m", SELL, 2, 105)
         resting = order_id(place(engine, "t", BUY, 2, 100))
         events = engine.amend(account="t", order_id=resting, price=105)
+        cancelled, accepted = events[:2]
+        assert isinstance(cancelled, EngineCanceled)
+        assert (cancelled.order_id, cancelled.reason) == (resting, "replaced")
+        assert isinstance(accepted, EngineAccepted)
+        assert accepted.order_id != resting
         assert fills(events, "t") == [("t", 105, 2, Liquidity.TAKER)]
         engine.check_invariants()
 
@@ -147,8 +165,12 @@ class TestMatchingCases:
         own = order_id(place(engine, "a", SELL, 2, 101))
         place(engine, "b", SELL, 2, 101)
         events = place(engine, "a", BUY, 2, 101)
-        (cancel,) = [e for e in events if isinstance(e, EngineCanceled)]
-        assert (cancel.order_id, cancel.reason) == (own, "self_trade")
+        (expired,) = [e for e in events if isinstance(e, EngineCanceled)]
+        assert (expired.order_id, expired.reason, expired.status) == (
+            own,
+            "self_trade",
+            CancelStatus.EXPIRED_IN_MATCH,
+        )
         assert fills(events, "a") == [("a", 101, 2, Liquidity.TAKER)]
         assert engine.position("a", "X") == 2
 
@@ -184,8 +206,8 @@ class TestMatchingCases:
     @pytest.mark.parametrize(
         ("kwargs", "reason"),
         [
-            ({"quantity": 0}, RejectReason.INVALID_QUANTITY),
-            ({"price": 0}, RejectReason.INVALID_PRICE),
+            ({"quantity": 0}, RejectReason.LOT_SIZE),
+            ({"price": 0}, RejectReason.PRICE_FILTER),
         ],
     )
     def test_invalid_orders_are_rejected_with_a_reason(self, engine, kwargs, reason):
