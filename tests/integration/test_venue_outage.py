@@ -50,6 +50,8 @@ class CuttableProxy:
         self.refused = 0  # connections closed at once while cut
         self._sockets: list[socket.socket] = []
         self._pipes: list[threading.Thread] = []
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._accepting = threading.Thread(target=self._accept, daemon=True)
         self._accepting.start()
 
@@ -77,10 +79,10 @@ class CuttableProxy:
                 self._pipes.append(pipe)
                 pipe.start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                self._flowing.wait(30)  # frozen: held, nothing closed (a stopped process)
                 sink.sendall(data)
         for s in (source, sink):
             with contextlib.suppress(OSError):
@@ -95,6 +97,12 @@ class CuttableProxy:
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def restore(self, upstream: tuple[str, int] | None = None) -> None:
         with self._cond:
             self._cut = False
@@ -106,6 +114,7 @@ class CuttableProxy:
             return self._cond.wait_for(lambda: self.refused >= count, timeout)
 
     def close(self) -> None:
+        self.thaw()
         self.cut()
         with self._cond:
             self._closed = True
@@ -271,3 +280,27 @@ def test_a_venue_back_without_its_state_halts_trading(
         system.stop(timeout=10)
         fresh.close()
         clock.close()
+
+
+def test_a_frozen_venue_is_found_by_its_silence_and_trading_resumes_after(
+    sim_venue: SimExchange, proxy: CuttableProxy, monkeypatch
+):
+    # As a SIGSTOPped venue: connections stay open, nothing answers.
+    system = _system(sim_venue, proxy, monkeypatch)
+    events = TradingEvents()
+    system.subscribe(events)
+    system.start(timeout=20)
+    try:
+        events.wait_for(VenueStatus, up=True)
+        proxy.freeze()
+        (down,) = events.wait_for(VenueStatus, up=False, timeout=10)
+        assert "heartbeat" in down.reason
+        _denied_venue_down(system, events)
+        proxy.thaw()
+        events.wait_for(VenueStatus, count=2, up=True, timeout=20)
+        cid = resting_buy(system)
+        events.wait_for(OrderUpdate, client_order_id=cid, status="accepted")
+        assert system.gate.state is TradingState.ACTIVE
+    finally:
+        summary = system.stop(timeout=10)
+    assert summary.clean

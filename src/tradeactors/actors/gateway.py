@@ -244,6 +244,8 @@ class Gateway(SupervisedActor):
         self._held: list[Any] = []  # the order manager's requests until reconciled
         self._cancelled_on_logon = 0
         self._since = -1  # the watermark the reconciliation's fills were fetched after
+        self._beats: dict[int, int] = {}  # heartbeat request id -> sent (monotonic ns)
+        self._alive_within = min(timeout, max(2 * refresh, 1.0))
         self.bad_frames = 0
         self.throttled = 0
         self.retried = 0
@@ -414,6 +416,7 @@ class Gateway(SupervisedActor):
 
     def _on_reply(self, reply: _ReplyReceived) -> None:
         request, ref, fields = self._pending.pop(reply.request_id, (None, "", {}))
+        self._beats.pop(reply.request_id, None)
         if request is None:
             return
         if reply.error is not None:
@@ -575,6 +578,7 @@ class Gateway(SupervisedActor):
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None
+            self._check_alive()
             self._send(Request.HEARTBEAT, "", timeout=self._cancel_all_after)
             self._schedule_refresh()
         elif (
@@ -652,6 +656,8 @@ class Gateway(SupervisedActor):
         assert connection is not None  # noqa: S101 - set by on_start
         request_id = next(self._ids)
         self._pending[request_id] = (request, order_ref, fields)
+        if request is Request.HEARTBEAT:
+            self._beats[request_id] = self.context.clock.monotonic_ns()
         frame = self._codec.encode(request, request_id, fields)
         try:
             connection.send(frame)
@@ -675,6 +681,22 @@ class Gateway(SupervisedActor):
             me.tell(_Drain(incarnation=incarnation))
 
         self._drain_timer = self.context.clock.call_later(wait, due)
+
+    def _check_alive(self) -> None:
+        """Fail if a heartbeat went unanswered too long: the venue froze (or the link).
+
+        A frozen venue (a stopped process, a black-holed link) closes nothing: only its
+        silence shows it. Unanswered for two refresh periods (at most ``timeout``), the
+        link counts as lost, like a closed one.
+        """
+        if not self._beats:
+            return
+        oldest = min(self._beats.values())
+        silent = (self.context.clock.monotonic_ns() - oldest) / 1e9
+        if silent > self._alive_within:
+            raise VenueDisconnectedError(
+                f"{self._url}: no answer to the heartbeat in {silent:.1f} s (the venue froze?)"
+            )
 
     def _schedule_refresh(self) -> None:
         if not self._cancel_all_after:
