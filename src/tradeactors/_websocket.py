@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 
 import websocket
 
@@ -22,12 +23,19 @@ def connect(url: str, *, timeout: float) -> websocket.WebSocket:
 
 
 def close(connection: websocket.WebSocket, *, timeout: float) -> None:
-    """Close ``connection``, waiting up to ``timeout`` s for the peer's close; never raises.
+    """Close ``connection`` at once: a close frame (sent within ``timeout``), then shutdown.
 
-    ``close()`` returns early once the peer has closed its side (or fails on a dead
-    socket); ``shutdown()`` then always releases the socket.
+    Never waits for the peer's answer: websocket-client's ``close()`` reads it under the
+    lock a reader thread holds while it blocks in ``recv()``, so against a frozen peer
+    (a stopped process, a black-holed link) it blocked for ever. A socket shutdown ends
+    that ``recv()`` at once. Never raises.
     """
     with contextlib.suppress(Exception):
-        connection.close(timeout=timeout)
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)  # a full send buffer must not block us
+        connection.send_close()
+    with contextlib.suppress(Exception):
+        if connection.sock is not None:  # wakes a recv() blocked in another thread
+            connection.sock.shutdown(socket.SHUT_RDWR)  # (closing the fd alone does not)
     with contextlib.suppress(Exception):
         connection.shutdown()  # type: ignore[no-untyped-call]
