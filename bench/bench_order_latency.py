@@ -71,8 +71,9 @@ def order_round_trips(count: int) -> tuple[list[float], list[float]]:
     ).start()
     ws = websocket.create_connection(venue.trade_url)
     try:
-        round_trip(ws, {"id": "logon", "op": "logon", "api_key": "bench", "nonce": "n",
-                        "signature": sign("bench-secret", "n")})  # fmt: skip
+        stamp = time.time_ns() // 1_000_000  # the logon's timestamp window (docs/protocol.md)
+        round_trip(ws, {"id": "logon", "op": "logon", "api_key": "bench", "timestamp": stamp,
+                        "nonce": "n", "signature": sign("bench-secret", stamp, "n")})  # fmt: skip
         bid, _ = venue.best()
         price = SIM.format_price((bid or 100_000) - 2_000)
         places, cancels = [], []

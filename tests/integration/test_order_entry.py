@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import pytest
@@ -49,9 +50,11 @@ class Client:
             self.pushed.append(message)
 
     def logon(self, key: str, secret: str, **flags: Any) -> dict[str, Any]:
+        timestamp, nonce = SystemClock().time_ns() // 1_000_000, secrets.token_hex(8)
         return self.request(
-            op="logon", api_key=key, nonce="n-1", signature=sign(secret, "n-1"), **flags
-        )
+            op="logon", api_key=key, timestamp=timestamp, nonce=nonce,
+            signature=sign(secret, timestamp, nonce), **flags,
+        )  # fmt: skip
 
     def close(self) -> None:
         self.ws.close()

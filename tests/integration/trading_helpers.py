@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -133,10 +134,10 @@ class Taker:
     def __init__(self, venue: SimExchange, api_key: str = "taker", secret: str = TAKER_SECRET):
         self._connection = websocket.create_connection(venue.trade_url, timeout=10)
         self._ids = 0
-        nonce = secrets.token_hex(8)
+        timestamp, nonce = time.time_ns() // 1_000_000, secrets.token_hex(8)
         self.request(
-            "logon", api_key=api_key, nonce=nonce, signature=sign(secret, nonce),
-            cancel_on_disconnect=True,
+            "logon", api_key=api_key, timestamp=timestamp, nonce=nonce,
+            signature=sign(secret, timestamp, nonce), cancel_on_disconnect=True,
         )  # fmt: skip
 
     def request(self, op: str, **fields: Any) -> Any:

@@ -4,64 +4,137 @@
 engine events into execution reports. It is transport-free: the server feeds it text
 and a send function per connection, under the exchange's lock, so it is tested and
 reasoned about like a pure core. Secrets never leave it, never reach logs.
+
+Every request gets a reply and none ends its session: malformed JSON, wrong types,
+numbers out of range, unknown ops and frames nested too deep for the decoder are
+``bad_request`` errors. A logon is signed over a timestamp and a nonce; one outside
+the venue's window, or a nonce already used within it, is refused, so a captured logon
+cannot be replayed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
+import structlog
+from msgspec import Meta
 
 from tradeactors.core.instrument import ParseError
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.exchange.matching import (
+    CancelStatus,
     EngineAccepted,
     EngineAmended,
     EngineCanceled,
     EngineFilled,
     EngineRejected,
+    RejectReason,
     Side,
     TimeInForce,
+    read_price,
+    read_quantity,
 )
 
 if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.exchange.matching import Event, MatchingEngine
 
-__all__ = ["OrderEntry", "Session", "sign"]
+__all__ = ["LOGON_WINDOW_MS", "MAX_CANCEL_ALL_AFTER", "OrderEntry", "Session", "sign"]
 
-Send = Callable[[str], None]
+Send = Callable[[str], bool]
+"""Queue one frame for a connection; False if the connection is gone or was dropped."""
+
+LOGON_WINDOW_MS = 5_000
+"""A logon's timestamp may be this far from the venue's clock, either way (skew)."""
+MAX_CANCEL_ALL_AFTER = 86_400.0
+"""The longest ``cancel_all_after`` timeout, in seconds (a day, as Kraken's)."""
+_MAX_NONCES = 10_000  # accepted logons remembered per API key within the window
+_OPS = frozenset(
+    {"logon", "place", "cancel", "cancel_all", "amend", "open_orders", "fills", "cancel_all_after"}
+)
 
 
-def sign(secret: str, nonce: str) -> str:
-    """The logon signature: hex HMAC-SHA256 of ``nonce`` under ``secret``."""
-    return hmac.new(secret.encode(), nonce.encode(), hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, nonce: str) -> str:
+    """The logon signature: hex HMAC-SHA256 of ``"{timestamp}:{nonce}"`` under ``secret``."""
+    message = f"{timestamp}:{nonce}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-class _Request(msgspec.Struct, frozen=True, kw_only=True):
-    op: str
-    id: int | str | None = None
-    api_key: str = ""
-    nonce: str = ""
-    signature: str = ""
+_Int64 = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+_Text = Annotated[str, Meta(max_length=64)]
+_Decimal = Annotated[str, Meta(max_length=40)]  # a price or quantity, "100.25"
+
+
+class _Id(msgspec.Struct, frozen=True):
+    """Just the request id, to answer a request that failed to decode."""
+
+    id: Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)] | _Text | None = None
+
+
+class _Request(_Id, frozen=True, kw_only=True):
+    op: _Text
+    api_key: _Text = ""
+    timestamp: _Int64 = 0  # logon: ms since the epoch
+    nonce: _Text = ""
+    signature: _Text = ""
     cancel_on_disconnect: bool = False
-    client_order_id: str = ""
-    side: str = ""
-    quantity: str = ""
-    price: str = ""
-    tif: str = "gtc"
-    type: str = "limit"
+    client_order_id: _Text = ""
+    side: _Text = ""
+    quantity: _Decimal = ""
+    price: _Decimal = ""
+    tif: _Text = "gtc"
+    type: _Text = "limit"
     post_only: bool = False
-    order_id: int = 0
-    since: int = 0
-    timeout: float = 0.0
+    order_id: _Int64 = 0
+    since: _Int64 = 0
+    timeout: Annotated[float, Meta(ge=0, le=MAX_CANCEL_ALL_AFTER)] = 0.0
 
 
 _decode = msgspec.json.Decoder(_Request).decode
+_decode_id = msgspec.json.Decoder(_Id).decode
 _encode = msgspec.json.Encoder().encode
+
+
+def _id_of(text: str | bytes) -> int | str | None:
+    """The id of a request that did not decode, if it has a valid one."""
+    try:
+        return _decode_id(text).id
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+class _Nonces:
+    """The nonces of one key's accepted logons.
+
+    Each is kept until its logon's timestamp leaves the window; after that the
+    timestamp alone refuses a replay.
+    """
+
+    def __init__(self) -> None:
+        self._forget: dict[str, int] = {}  # nonce -> forget after (ms)
+        self._order: list[tuple[int, str]] = []  # heap of (forget after, nonce)
+
+    def __contains__(self, nonce: str) -> bool:
+        return nonce in self._forget
+
+    def __len__(self) -> int:
+        return len(self._forget)
+
+    def add(self, nonce: str, *, forget_ms: int) -> None:
+        """Remember ``nonce`` until ``forget_ms``. O(log n)."""
+        self._forget[nonce] = forget_ms
+        heapq.heappush(self._order, (forget_ms, nonce))
+
+    def forget_before(self, now_ms: int) -> None:
+        """Drop the nonces whose logons are outside the window. O(k log n) for k dropped."""
+        while self._order and self._order[0][0] < now_ms:
+            _, nonce = heapq.heappop(self._order)
+            del self._forget[nonce]
 
 
 class Session:
@@ -96,6 +169,8 @@ class OrderEntry:
         self._rate = rate_per_second
         self._burst = burst
         self._sessions: dict[object, Session] = {}
+        self._log = structlog.get_logger("tradeactors.exchange").bind(symbol=instrument.symbol)
+        self._nonces: dict[str, _Nonces] = {}  # api key -> nonces of accepted logons
         self._deadlines: dict[str, int] = {}  # account -> cancel_all_after deadline (ns)
         self.requests: dict[tuple[str, str], int] = {}  # (account, op) -> requests taken
         self.muted: set[str] = set()  # accounts whose pushed reports are lost (fault)
@@ -145,25 +220,47 @@ class OrderEntry:
 
     # -- requests --------------------------------------------------------------------
 
-    def handle(  # noqa: PLR0911 - one return per way a request ends
-        self, connection: object, text: str | bytes, now_ns: int
+    def handle(
+        self, connection: object, text: str | bytes, now_ns: int, *, wall_ns: int
     ) -> list[Event]:
-        """Handle one request; answers go to the session. Returns engine events."""
+        """Handle one request; answers go to the session. Returns engine events.
+
+        ``now_ns`` is monotonic (rates, deadlines), ``wall_ns`` the venue's wall clock
+        (logon timestamps). Never raises for a bad request: every request is answered
+        and the session stays.
+        """
         session = self._sessions[connection]
+        try:
+            return self._handle(session, text, now_ns, wall_ns)
+        except Exception as exc:  # noqa: BLE001 - a bug must not end the session: answer, log
+            self._log.exception("request_failed", error=type(exc).__name__)
+            session.send(_error(_id_of(text), "internal_error", type(exc).__name__))
+            return []
+
+    def _handle(  # noqa: PLR0911 - one return per way a request ends
+        self, session: Session, text: str | bytes, now_ns: int, wall_ns: int
+    ) -> list[Event]:
         allowed = session.allow(now_ns)  # every message counts, malformed ones too
         try:
             request = _decode(text)
+        except RecursionError:
+            session.send(_error(None, "bad_request" if allowed else "rate_limited", "too deep"))
+            return []
         except msgspec.DecodeError as exc:
-            session.send(_error(None, "bad_request" if allowed else "rate_limited", str(exc)))
+            code = "bad_request" if allowed else "rate_limited"
+            session.send(_error(_id_of(text), code, str(exc)))
             return []
         if not allowed:
             session.send(_error(request.id, "rate_limited", "too many messages"))
             return []
         if request.op == "logon":
-            self._logon(session, request)
+            self._logon(session, request, wall_ns // 1_000_000)
             return []
         if session.account is None:
             session.send(_error(request.id, "not_logged_on", "log on first"))
+            return []
+        if request.op not in _OPS:  # not counted: the set of ops counted stays bounded
+            session.send(_error(request.id, "bad_request", f"unknown op {request.op!r}"))
             return []
         key = (session.account, request.op)
         self.requests[key] = self.requests.get(key, 0) + 1
@@ -180,15 +277,36 @@ class OrderEntry:
             session.send(_answer(request.id, account=session.account, events=events))
         return events
 
-    def _logon(self, session: Session, request: _Request) -> None:
+    def _logon(self, session: Session, request: _Request, now_ms: int) -> None:
+        """Check key, signature, timestamp window and nonce reuse, in that order.
+
+        Only a correctly signed logon is remembered, so only a key's holder can fill
+        its nonce set, and only up to `_MAX_NONCES` within one window.
+        """
         secret = self._keys.get(request.api_key)
         if (
             secret is None
             or not request.nonce
-            or not hmac.compare_digest(sign(secret, request.nonce), request.signature)
+            or not hmac.compare_digest(
+                sign(secret, request.timestamp, request.nonce), request.signature
+            )
         ):
             session.send(_error(request.id, "auth_failed", "unknown key or bad signature"))
             return
+        skew = request.timestamp - now_ms
+        if abs(skew) > LOGON_WINDOW_MS:
+            message = f"timestamp is {skew} ms from the venue's clock (allowed: {LOGON_WINDOW_MS})"
+            session.send(_error(request.id, "invalid_timestamp", message))
+            return
+        seen = self._nonces.setdefault(request.api_key, _Nonces())
+        seen.forget_before(now_ms)
+        if request.nonce in seen:
+            session.send(_error(request.id, "replayed_nonce", "nonce already used: log on anew"))
+            return
+        if len(seen) >= _MAX_NONCES:
+            session.send(_error(request.id, "rate_limited", "too many logons"))
+            return
+        seen.add(request.nonce, forget_ms=request.timestamp + LOGON_WINDOW_MS)
         session.account = request.api_key
         session.cancel_on_disconnect = request.cancel_on_disconnect
         session.send(_encode({"id": request.id, "result": {"account": request.api_key}}).decode())
@@ -206,12 +324,7 @@ class OrderEntry:
             session.send(_encode({"id": request.id, "result": {"cancelled": len(events)}}).decode())
             return events
         if op == "amend":
-            return engine.amend(
-                account=account,
-                order_id=request.order_id,
-                remaining=self._instrument.size(request.quantity) if request.quantity else None,
-                price=self._instrument.price(request.price) if request.price else None,
-            )
+            return self._amend(account, request)
         if op == "open_orders":
             orders = [self._order(o) for o in engine.open_orders(account)]
             session.send(_encode({"id": request.id, "result": orders}).decode())
@@ -236,16 +349,35 @@ class OrderEntry:
         tif = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}[request.tif]
         if request.type not in ("limit", "market"):
             raise ValueError(f"unknown order type {request.type!r}")
+        # a decimal off the tick or lot fails the venue's filter (a reject, as Binance's
+        # -1013); only what is not a decimal at all is a bad request (ParseError)
+        price = read_price(self._instrument, request.price)
+        if isinstance(price, RejectReason):
+            return [_refused(account, request.client_order_id, price, None)]
+        quantity = read_quantity(self._instrument, request.quantity)
+        if isinstance(quantity, RejectReason):
+            return [_refused(account, request.client_order_id, quantity, None)]
         return self._engine.submit(
             account=account,
             client_order_id=request.client_order_id,
             instrument=self._instrument.symbol,
             side=side,
-            quantity=self._instrument.size(request.quantity),
-            price=self._instrument.price(request.price),
+            quantity=quantity,
+            price=price,
             tif=TimeInForce.IOC if request.type == "market" else tif,
             post_only=request.post_only,
             market=request.type == "market",
+        )
+
+    def _amend(self, account: str, request: _Request) -> list[Event]:
+        price = read_price(self._instrument, request.price) if request.price else None
+        if isinstance(price, RejectReason):
+            return [_refused(account, "", price, request.order_id)]
+        quantity = read_quantity(self._instrument, request.quantity) if request.quantity else None
+        if isinstance(quantity, RejectReason):
+            return [_refused(account, "", quantity, request.order_id)]
+        return self._engine.amend(
+            account=account, order_id=request.order_id, remaining=quantity, price=price
         )
 
     # -- formatting ------------------------------------------------------------------
@@ -288,12 +420,16 @@ class OrderEntry:
                 "quantity": fmt_size(event.quantity),
             }
         elif isinstance(event, EngineCanceled):
+            # Binance's execution types: CANCELED when asked for, EXPIRED by the order's
+            # rules (IOC/FOK/market) or by self-trade prevention (EXPIRED_IN_MATCH)
+            expired = event.status is not CancelStatus.CANCELED
             body = {
-                "event": "cancelled",
+                "event": "expired" if expired else "cancelled",
                 "order_id": event.order_id,
                 "client_order_id": event.client_order_id,
                 "quantity": fmt_size(event.quantity),
                 "reason": event.reason,
+                "status": event.status.value,
             }
         elif isinstance(event, EngineAmended):
             body = {
@@ -322,10 +458,20 @@ def _answer(request_id: int | str | None, *, account: str, events: list[Event]) 
         if getattr(event, "account", None) != account:
             continue
         if isinstance(event, EngineRejected):
-            return _error(request_id, event.reason.value, "rejected")
+            return _error(request_id, event.reason.value, event.reason.message)
+        if isinstance(event, EngineCanceled) and event.reason == "replaced":
+            continue  # a cancel-replace: answer with the new order's id, which follows
         if isinstance(event, EngineAccepted | EngineCanceled | EngineAmended):
             return _encode({"id": request_id, "result": {"order_id": event.order_id}}).decode()
     return _encode({"id": request_id, "result": {}}).decode()
+
+
+def _refused(
+    account: str, client_order_id: str, reason: RejectReason, order_id: int | None
+) -> EngineRejected:
+    return EngineRejected(
+        account=account, client_order_id=client_order_id, order_id=order_id, reason=reason
+    )
 
 
 def _error(request_id: int | str | None, code: str, message: str) -> str:

@@ -10,15 +10,20 @@ instrument, steps it every ``interval`` seconds on its own thread, and serves:
 
 - ``ws://HOST:PORT/trade``: order entry (docs/protocol.md), for the API keys given.
 
-Ports 0 pick free ones (see `ws_url`, `http_url`). Frames are sent to
-clients under the market's lock, so a client that stops reading slows the market
-down (a real venue would drop it); fine for tests and demos on loopback.
+Ports 0 pick free ones (see `ws_url`, `http_url`). Nothing is sent under the market's
+lock: each connection has a bounded outgoing queue and a writer thread of its own, so a
+client that stops reading stalls only itself. When its queue is full it is dropped, as
+real venues drop slow consumers: a market-data client is disconnected, an order-entry
+session too (and its ``cancel_on_disconnect`` applies, as for any disconnect). Both
+are counted (`slow_consumers_dropped`) and logged.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import http.server
+import socket
 import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Self
@@ -27,7 +32,7 @@ import structlog
 from websockets.sync.server import ServerConnection, serve
 
 from tradeactors.exchange.liquidity import BackgroundLiquidity, LiquidityConfig
-from tradeactors.exchange.matching import MatchingEngine
+from tradeactors.exchange.matching import Filters, MatchingEngine
 from tradeactors.exchange.orderentry import OrderEntry
 from tradeactors.exchange.publisher import BinancePublisher
 
@@ -38,11 +43,138 @@ if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.exchange.matching import OrderView
 
-__all__ = ["SimExchange"]
+__all__ = ["MAX_FRAME_BYTES", "SimExchange"]
+
+MAX_FRAME_BYTES = 65_536
+"""The largest frame a client may send; a larger one closes its connection (1009)."""
+CLOSE_TIMEOUT = 2.0
+"""How long the venue waits for a client to finish a closing handshake, in seconds."""
+MARKET_DATA = "market_data"
+ORDER_ENTRY = "order_entry"
+
+
+class _Connection(ServerConnection):
+    """A server connection whose socket only its reader thread ever closes.
+
+    websockets closes the socket from whichever thread notices a failure (a writer
+    whose send failed, a close timeout), while its reader may be parked in a
+    selector on it. With threads that is harmless; under gevent, closing a file
+    descriptor that a selector watches aborts the process (libev). So another
+    thread only shuts the socket down, which wakes the reader, and the reader
+    closes it on its way out.
+    """
+
+    def close_socket(self) -> None:
+        reader = self.recv_events_thread
+        if reader.ident is None or threading.get_ident() == reader.ident:
+            super().close_socket()
+            return
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
+        with self.protocol_mutex:  # what close_socket does after closing, to wake readers
+            self.protocol.receive_eof()
+            self.recv_messages.close()
+            self.terminate_pending_pings()
+
+
+class _Outbox:
+    """One connection's bounded outgoing queue, drained by its own writer thread.
+
+    `put` never blocks: it is called under the market's lock. When the queue is full
+    the client is not keeping up: its socket is shut down at once (which also wakes a
+    writer stuck in a send), the queue is emptied and ``on_overflow`` is called. A send
+    that cannot complete within the socket's timeout ends the connection the same way
+    (``timed_out``; counted when the connection's handler ends).
+    """
+
+    def __init__(
+        self,
+        connection: ServerConnection,
+        kind: str,
+        limit: int,
+        on_overflow: Callable[[_Outbox], None],
+    ) -> None:
+        self.connection = connection
+        self.kind = kind  # MARKET_DATA or ORDER_ENTRY
+        self.peer = str(connection.remote_address)  # read now: the socket may be closed later
+        self._limit = limit
+        self._on_overflow = on_overflow
+        self._frames: collections.deque[str] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._closed = False
+        self._sending = False
+        self.timed_out = False
+        self._writer = threading.Thread(target=self._write, name="sim-writer", daemon=True)
+        self._writer.start()
+
+    def put(self, frame: str) -> bool:
+        """Queue ``frame``; False if the connection is closed or has just been dropped."""
+        with self._cond:
+            if self._closed:
+                return False
+            if len(self._frames) < self._limit:
+                self._frames.append(frame)
+                self._cond.notify()
+                return True
+            self._closed = True
+            self._frames.clear()
+            self._cond.notify()
+        self._abort()
+        self._on_overflow(self)
+        return False
+
+    def finish(self) -> None:
+        """Send nothing more; a writer caught in a send is cut off (the server closes)."""
+        with self._cond:
+            self._closed = True
+            self._frames.clear()
+            self._cond.notify()
+            sending = self._sending
+        if sending:
+            self._abort()
+
+    def close(self) -> None:
+        """The connection ended: stop the writer and wait for it."""
+        self.finish()
+        self._writer.join(10)
+
+    def _abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.socket.shutdown(socket.SHUT_RDWR)
+
+    def _write(self) -> None:
+        while True:
+            with self._cond:
+                self._sending = False
+                while not self._frames and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                frame = self._frames.popleft()
+                self._sending = True
+            try:
+                self.connection.send(frame)
+            except Exception as exc:  # noqa: BLE001 - the connection is gone; its handler ends it
+                with self._cond:
+                    self._closed = True
+                    self._frames.clear()
+                    self.timed_out = isinstance(exc.__cause__, TimeoutError)
+                return
 
 
 class SimExchange:
-    """A simulated venue for one instrument; `start` it, `close` it (or use ``with``)."""
+    """A simulated venue for one instrument; `start` it, `close` it (or use ``with``).
+
+    Args (beyond the obvious):
+        max_queued_frames: each connection's outgoing queue; a client with this many
+            frames unsent is dropped as a slow consumer.
+        send_timeout: seconds one frame may take to go out; a client that takes no
+            data for that long is dropped as a slow consumer too.
+        send_buffer_bytes: each connection's kernel send buffer (``SO_SNDBUF``); None
+            keeps the system's (autotuned: megabytes on loopback), so a client that
+            stops reading is noticed only once that much is stuck in the kernel.
+
+    """
 
     def __init__(
         self,
@@ -57,12 +189,15 @@ class SimExchange:
         liquidity: LiquidityConfig | None = None,
         keys: dict[str, str] | None = None,
         rate_per_second: float = 50.0,
+        max_queued_frames: int = 1024,
+        send_timeout: float = 10.0,
+        send_buffer_bytes: int | None = None,
     ) -> None:
         self.instrument = instrument
         self._clock = clock
         self._interval = interval
         self._lock = threading.Lock()
-        self.engine = MatchingEngine()
+        self.engine = MatchingEngine(filters={instrument.symbol: Filters.of(instrument)})
         self._liquidity = BackgroundLiquidity(
             self.engine, instrument.symbol, seed=seed, config=liquidity
         )
@@ -71,10 +206,23 @@ class SimExchange:
             self.engine, instrument, keys or {}, rate_per_second=rate_per_second
         )
         self._changed = threading.Condition(self._lock)
-        self._clients: set[ServerConnection] = set()
+        self._clients: set[_Outbox] = set()  # market-data clients
+        self._outboxes: set[_Outbox] = set()  # every connection's
+        self._max_queued = max_queued_frames
+        self._send_timeout = send_timeout
+        self._send_buffer = send_buffer_bytes
+        # clients dropped for not reading, by kind; under the lock (`wait_until` may read it)
+        self.slow_consumers = {MARKET_DATA: 0, ORDER_ENTRY: 0}
         self._stop = threading.Event()
         self._log = structlog.get_logger("tradeactors.exchange").bind(symbol=instrument.symbol)
-        self._ws = serve(self._serve_client, host, port)
+        self._ws = serve(
+            self._serve_client,
+            host,
+            port,
+            create_connection=_Connection,
+            max_size=MAX_FRAME_BYTES,
+            close_timeout=CLOSE_TIMEOUT,
+        )
         self._http = http.server.ThreadingHTTPServer((host, http_port), self._http_handler())
         self._threads: list[threading.Thread] = []
         self._corrupt = 0
@@ -111,6 +259,11 @@ class SimExchange:
         """How many ``op`` requests the venue took from ``account`` (logged-on ones)."""
         with self._lock:
             return self.orders.requests.get((account, op), 0)
+
+    def slow_consumers_dropped(self) -> dict[str, int]:
+        """How many clients were dropped for not reading: ``market_data``, ``order_entry``."""
+        with self._lock:
+            return dict(self.slow_consumers)
 
     def drop_sessions(self, account: str) -> int:
         """Fault injection: close, from the venue's side, every session of ``account``.
@@ -189,7 +342,8 @@ class SimExchange:
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` holds, re-checked after every change.
 
-        The predicate runs under the market's lock, so it may read ``engine`` directly.
+        The predicate runs under the market's lock, so it may read ``engine`` and
+        ``slow_consumers`` directly.
         """
         with self._changed:
             return self._changed.wait_for(predicate, timeout)
@@ -219,6 +373,13 @@ class SimExchange:
     def close(self) -> None:
         """Stop the market and both servers; clients are disconnected."""
         self._stop.set()
+        market = next((t for t in self._threads if t.name == "sim-market"), None)
+        if market is not None:
+            market.join(10)  # no market frame is queued after this
+        with self._lock:
+            outboxes = list(self._outboxes)
+        for outbox in outboxes:  # a writer stuck in a send would hold its close forever
+            outbox.finish()
         self._ws.shutdown()
         self._http.shutdown()
         self._http.server_close()
@@ -245,39 +406,72 @@ class SimExchange:
                 self._changed.notify_all()
 
     def _broadcast(self, frames: list[str]) -> None:
+        """Queue ``frames`` to every market-data client (under the lock; never blocks)."""
         if self._corrupt or self._drop:
             frames = self._faulty(frames)
         for client in list(self._clients):
-            try:
-                for frame in frames:
-                    client.send(frame)
-            except Exception:  # noqa: BLE001 - a client gone is dropped, the market goes on
-                self._clients.discard(client)
+            for frame in frames:
+                if not client.put(frame):
+                    self._clients.discard(client)
+                    break
+
+    def _dropped_slow(self, outbox: _Outbox, reason: str) -> None:
+        """Count and log a slow consumer dropped (under the lock)."""
+        self.slow_consumers[outbox.kind] += 1
+        self._changed.notify_all()
+        self._log.warning(
+            "slow_consumer_dropped", kind=outbox.kind, peer=outbox.peer, reason=reason
+        )
+
+    def _open(self, connection: ServerConnection, kind: str) -> _Outbox:
+        with contextlib.suppress(OSError):
+            connection.socket.settimeout(self._send_timeout)  # reads wait in a selector
+            if self._send_buffer is not None:
+                connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
+        outbox = _Outbox(
+            connection,
+            kind,
+            self._max_queued,
+            lambda outbox: self._dropped_slow(outbox, "queue_full"),
+        )
+        with self._lock:
+            self._outboxes.add(outbox)
+        return outbox
+
+    def _closed(self, outbox: _Outbox) -> None:
+        outbox.close()
+        with self._lock:
+            self._outboxes.discard(outbox)
+            self._clients.discard(outbox)
+            if outbox.timed_out:
+                self._dropped_slow(outbox, "send_timeout")
 
     def _serve_client(self, connection: ServerConnection) -> None:
         request = connection.request
         if request is not None and request.path.startswith("/trade"):
             self._serve_trader(connection)
             return
-        with self._lock:
-            self._clients.add(connection)
-        with contextlib.suppress(Exception):
-            for _ in connection:  # clients may send subscriptions; the stream is fixed
-                pass
-        with self._lock:
-            self._clients.discard(connection)
+        outbox = self._open(connection, MARKET_DATA)
+        try:
+            with self._lock:
+                self._clients.add(outbox)
+            with contextlib.suppress(Exception):
+                for _ in connection:  # clients may send subscriptions; the stream is fixed
+                    pass
+        finally:
+            self._closed(outbox)
 
     def _serve_trader(self, connection: ServerConnection) -> None:
-        def send(text: str) -> None:
-            with contextlib.suppress(Exception):  # the session may be gone already
-                connection.send(text)
-
+        outbox = self._open(connection, ORDER_ENTRY)
+        clock = self._clock
         with self._lock:
-            self.orders.connect(connection, send, self._clock.monotonic_ns())
+            self.orders.connect(connection, outbox.put, clock.monotonic_ns())
         try:
             for message in connection:
                 with self._lock:
-                    self.orders.handle(connection, message, self._clock.monotonic_ns())
+                    self.orders.handle(
+                        connection, message, clock.monotonic_ns(), wall_ns=clock.time_ns()
+                    )
                     self._changed.notify_all()
         except Exception:  # noqa: BLE001 - a dropped socket ends the session like a close
             self._log.info("session_dropped")
@@ -285,6 +479,7 @@ class SimExchange:
             with self._lock:
                 self.orders.disconnect(connection)
                 self._changed.notify_all()
+            self._closed(outbox)
 
     def _snapshot(self, query: str) -> tuple[int, str]:
         params = urllib.parse.parse_qs(query)

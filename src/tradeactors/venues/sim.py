@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tradeactors.clock import SystemClock
 from tradeactors.core.messages import (
     OrderAccepted,
     OrderCanceled,
@@ -25,6 +26,7 @@ from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request
 from tradeactors.venues.binance import BinanceMarketData
 
 if TYPE_CHECKING:
+    from tradeactors.clock import Clock
     from tradeactors.core.instrument import Instrument
     from tradeactors.core.messages import Message, SubmitOrder
 
@@ -78,22 +80,29 @@ class SimOrderEntry:
     has_dead_man_switch = True
     has_cancel_on_disconnect = True
 
-    def __init__(self, venue: str, instrument: Instrument) -> None:
+    def __init__(self, venue: str, instrument: Instrument, *, clock: Clock | None = None) -> None:
         self._venue = venue
         self._instrument = instrument
+        self._clock: Clock = clock if clock is not None else SystemClock()  # wall time only
 
     def logon(
         self, request_id: int, credentials: Credentials, *, cancel_on_disconnect: bool
     ) -> str:
-        """``logon`` signed with HMAC-SHA256 of a fresh nonce."""
+        """``logon`` signed with HMAC-SHA256 of ``"{timestamp}:{nonce}"``.
+
+        The timestamp (ms) must be within the venue's window and the nonce fresh: a
+        logon frame is good for one logon, a few seconds (docs/protocol.md).
+        """
+        timestamp = self._clock.time_ns() // 1_000_000
         nonce = secrets.token_hex(16)
         return _encode(
             {
                 "op": "logon",
                 "id": request_id,
                 "api_key": credentials.api_key,
+                "timestamp": timestamp,
                 "nonce": nonce,
-                "signature": credentials.sign(nonce),
+                "signature": credentials.hmac_sha256(f"{timestamp}:{nonce}"),
                 "cancel_on_disconnect": cancel_on_disconnect,
             }
         ).decode()
@@ -169,7 +178,7 @@ class SimOrderEntry:
             return OrderAccepted(
                 venue=venue, client_order_id=frame.client_order_id, order_id=frame.order_id or 0
             )
-        if frame.event == "cancelled":
+        if frame.event in ("cancelled", "expired"):  # expired: IOC/FOK/market rules, STP
             return OrderCanceled(
                 venue=venue,
                 client_order_id=frame.client_order_id,
