@@ -535,7 +535,8 @@ def _replay(args: argparse.Namespace) -> int:
         mismatched = book.checksum_mismatched + book.ticker_persistent_mismatches
         print(
             f"{symbol:<12}{'yes' if book.synced else 'NO':>7}{book.updates:>9}{book.applied:>9}"
-            f"{book.gaps + book.bad_levels:>6}{max(0, book.snapshots - 1):>8}{book.levels:>8}"
+            f"{book.gaps + book.bad_levels + book.crossed:>6}"
+            f"{max(0, book.snapshots - 1):>8}{book.levels:>8}"
             f"{verified if verify else '-':>10}{mismatched if verify else '-':>10}"
         )
     if summary.unsynced:

@@ -177,9 +177,12 @@ def run_replay(
             ),
         ),
     )
-    with Supervisor(spec, registry=registry) as tree:
+    # a tree that fails (a feed crash-looping past its intensity) ends the wait too
+    with Supervisor(spec, registry=registry, on_escalation=lambda _error: done.set()) as tree:
         if not done.wait(timeout):
             raise TradeActorsError(f"replay did not finish within {timeout} s")
+        if tree.failure is not None:
+            raise TradeActorsError(f"replay failed: {tree.failure!r}") from tree.failure
         feed: FeedStats = tree.address(feed_path).ask(GetReport(), timeout=timeout)
         reports = {
             symbol: tree.address(f"market_data/{book_name(symbol)}").ask(

@@ -36,6 +36,7 @@ class BookReport(msgspec.Struct, kw_only=True):
     snapshots: int = 0
     gaps: int = 0
     bad_levels: int = 0
+    crossed: int = 0
     bad_trades: int = 0
     stale_snapshots: int = 0
     checksum_matched: int = 0
@@ -131,6 +132,8 @@ class BookActor(SupervisedActor):
                 report.gaps += 1
             elif outcome is outcome.BAD_LEVEL:
                 report.bad_levels += 1
+            elif outcome is outcome.CROSSED:
+                report.crossed += 1
             elif outcome is outcome.CHECKSUM_MISMATCH:
                 report.checksum_mismatched += 1
             else:

@@ -80,7 +80,7 @@ class MarketDataMetrics:
         )
         self.resyncs = Counter(
             "tradeactors_book_resyncs",
-            "Times a book was cleared to resync, by reason (gap, bad_level, "
+            "Times a book was cleared to resync, by reason (gap, bad_level, crossed, "
             "checksum_mismatch, snapshot_too_old).",
             labelnames=("venue", "reason"),
             registry=registry,
@@ -437,9 +437,14 @@ class LiveFeed(_Feed):
                 self._drop("snapshot_failed")
                 self.context.log.warning("snapshot_failed", symbol=symbol, error=repr(exc))
                 continue  # retried on the next tick
-            self._wanted.discard(symbol)
-            self._route(
-                Frame(
-                    received_ns=self.context.clock.time_ns(), source="rest", url=url, payload=body
-                )
+            frame = Frame(
+                received_ns=self.context.clock.time_ns(), source="rest", url=url, payload=body
             )
+            try:
+                events = self._market_data.decode(frame)
+            except FrameDroppedError as exc:
+                self._drop(exc.reason)  # still wanted: fetched again after snapshot_interval
+                continue
+            self._wanted.discard(symbol)
+            for event in events:
+                self._send(event)

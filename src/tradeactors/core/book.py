@@ -2,6 +2,12 @@
 
 Each side keeps sizes in a dict and the prices in a sorted list with the best level
 last (see `OrderBook` for why and what it costs).
+
+What a book may hold: prices of at least one tick, sizes of at least one lot, both at
+most `MAX_UNITS`, bids below asks. The venues' sync rules keep it so:
+`book_instrument` refuses the level strings a book must not hold (before anything is
+applied), and `OrderBook.crossed` says when an update left the book crossed (they
+clear it and resync rather than publish it).
 """
 
 from __future__ import annotations
@@ -10,18 +16,57 @@ from bisect import bisect_left, insort
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+import msgspec
+
+from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import Message
-from tradeactors.errors import BookError
+from tradeactors.errors import BookError, ParseError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from tradeactors.core.instrument import Instrument
-
-__all__ = ["BookError", "BookView", "Level", "OrderBook"]
+__all__ = ["MAX_UNITS", "BookError", "BookView", "Level", "OrderBook", "book_instrument"]
 
 Level = tuple[int, int]
 """``(price in ticks, size in lots)``."""
+
+MAX_UNITS = 2**63 - 1
+"""The largest price (ticks) or size (lots) a book holds: a signed 64-bit integer.
+
+Venues' own binary encodings hold prices and sizes so (Binance's SBE: an int64
+mantissa), msgpack carries nothing larger between hosts, and a value beyond it is a
+corrupt frame, never a market (``"1" + "0" * 59`` parses, as 60 digits, but is no
+price).
+"""
+
+
+class _BookUnits(Instrument, frozen=True, kw_only=True):
+    """An instrument whose `price` and `size` refuse what a book must not hold."""
+
+    def price(self, text: str) -> int:
+        """Ticks in ``text``; `ParseError` also for 0 and for more than `MAX_UNITS`."""
+        ticks = Instrument.price(self, text)
+        if not 0 < ticks <= MAX_UNITS:
+            raise ParseError(f"price {text[:40]!r} is not between one tick and {MAX_UNITS} ticks")
+        return ticks
+
+    def size(self, text: str) -> int:
+        """Lots in ``text``; `ParseError` also for more than `MAX_UNITS` (0 deletes)."""
+        lots = Instrument.size(self, text)
+        if lots > MAX_UNITS:
+            raise ParseError(f"size {text[:40]!r} is more than {MAX_UNITS} lots")
+        return lots
+
+
+def book_instrument(instrument: Instrument) -> Instrument:
+    """``instrument``, with a `price` and a `size` that refuse what a book must not hold.
+
+    Both raise `ParseError` as `Instrument`'s do (not a plain non-negative decimal, off
+    the tick or the lot, more than 60 digits), and also for a price of 0 and for a price
+    or size above `MAX_UNITS`. Give it to `LevelParser`: its memo keeps only strings that
+    passed, so a memo hit costs nothing more than before.
+    """
+    return _BookUnits(**msgspec.structs.asdict(instrument))
 
 
 class BookView(Message, frozen=True, kw_only=True, tag=True):
@@ -145,6 +190,10 @@ class OrderBook:
         price = -self._ask_keys[-1]
         return price, self._asks[price]
 
+    def crossed(self) -> bool:
+        """Best bid at or above best ask (a locked book counts): never published. O(1)."""
+        return bool(self._bid_keys and self._ask_keys) and self._bid_keys[-1] >= -self._ask_keys[-1]
+
     def size_at(self, price: int, *, bid: bool) -> int:
         """The size resting at ``price`` on one side (0 if no level)."""
         return (self._bids if bid else self._asks).get(price, 0)
@@ -208,6 +257,8 @@ class OrderBook:
     def check_invariants(self) -> None:
         """Raise `BookError` unless bids descend, asks ascend, no level is empty, not crossed.
 
+        Prices and sizes must also be within 1..`MAX_UNITS`.
+
         Also checks that each side's sorted index matches its levels. O(n log n): for
         tests and debugging, not the hot path.
         """
@@ -220,6 +271,8 @@ class OrderBook:
                     raise BookError(f"{side} level {price} has size {size}")
                 if price <= 0:
                     raise BookError(f"{side} level has non-positive price {price}")
+                if price > MAX_UNITS or size > MAX_UNITS:
+                    raise BookError(f"{side} level {price} x {size} exceeds {MAX_UNITS}")
         if any(a[0] <= b[0] for a, b in pairwise(bids)):
             raise BookError("bids are not strictly descending")
         if any(a[0] >= b[0] for a, b in pairwise(asks)):

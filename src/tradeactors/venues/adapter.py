@@ -81,6 +81,7 @@ class BookOutcome(enum.Enum):
     IGNORED = "ignored"  # buffered, already covered, or before any snapshot: nothing to do
     GAP = "gap"  # continuity broke: the book was cleared, get a snapshot
     BAD_LEVEL = "bad_level"  # a level did not parse: cleared, get a snapshot
+    CROSSED = "crossed"  # the result would be crossed (bid >= ask): cleared, get a snapshot
     CHECKSUM_MISMATCH = "checksum_mismatch"  # the venue's checksum disagrees: cleared
     SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the snapshot predates the buffer: get another
 
@@ -223,7 +224,7 @@ class Credentials:
         return hmac.new(self._secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
     def sign(self, nonce: str) -> str:
-        """Hex HMAC-SHA256 of ``nonce`` (the simulated exchange's logon signature)."""
+        """Hex HMAC-SHA256 of ``nonce`` (the simulated exchange signs ``timestamp:nonce``)."""
         return self.hmac_sha256(nonce)
 
     def __repr__(self) -> str:

@@ -10,8 +10,15 @@ follows Binance's documented procedure for a local order book:
    its ``pu`` the previous ``u`` (USD-M futures);
 5. on any break: clear the book, buffer, and resync from a new snapshot.
 
-A level that does not parse (bad number, finer than the tick) cannot be applied
-partly, so it is handled as a break: the book is rebuilt rather than left wrong.
+A level that does not parse (bad number, finer than the tick, a zero price, beyond
+`MAX_UNITS`) cannot be applied partly, so it is handled as a break: the book is rebuilt
+rather than left wrong. So is a snapshot or diff that leaves the book crossed (best
+bid at or above best ask): it is never published.
+
+Decoding never lets bad input through as anything but ``msgspec.DecodeError`` (the
+public ``decode_*`` functions) or `FrameDroppedError` (the adapter): JSON nested too
+deep for the decoder's recursion limit, numbers out of range (update ids and times are
+non-negative 64-bit integers), text that is not UTF-8 are all malformed frames.
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ from __future__ import annotations
 import enum
 from bisect import bisect_right
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
-from tradeactors.core.book import Level, OrderBook
+from tradeactors.core.book import MAX_UNITS, Level, OrderBook, book_instrument
 from tradeactors.core.instrument import Instrument, LevelParser, ParseError
 from tradeactors.core.messages import Side, TradeTick
 from tradeactors.errors import FrameDroppedError
@@ -54,24 +61,26 @@ __all__ = [
 ]
 
 RawLevel = tuple[str, str]
+Id = Annotated[int, msgspec.Meta(ge=0, le=MAX_UNITS)]
+"""An update id or a time in ms: Binance's are non-negative 64-bit integers."""
 
 
 class DepthUpdate(msgspec.Struct, frozen=True):
     """A ``depthUpdate`` diff: levels to set (size ``"0..."`` deletes)."""
 
     s: str  # symbol
-    U: int  # first update id in the event
-    u: int  # final update id in the event
+    U: Id  # first update id in the event
+    u: Id  # final update id in the event
     b: tuple[RawLevel, ...]
     a: tuple[RawLevel, ...]
-    E: int = 0  # event time, ms
-    pu: int | None = None  # futures: final update id of the previous event
+    E: Id = 0  # event time, ms
+    pu: Id | None = None  # futures: final update id of the previous event
 
 
 class BookTicker(msgspec.Struct, frozen=True):
     """The venue's own best bid and ask after update ``u``."""
 
-    u: int
+    u: Id
     s: str
     b: str
     B: str
@@ -86,14 +95,14 @@ class Trade(msgspec.Struct, frozen=True):
     s: str
     p: str
     q: str
-    T: int  # trade time, ms
+    T: Id  # trade time, ms
     m: bool  # buyer is the maker
 
 
 class DepthSnapshot(msgspec.Struct, frozen=True):
     """The REST ``/api/v3/depth`` answer."""
 
-    lastUpdateId: int  # noqa: N815
+    lastUpdateId: Id  # noqa: N815
     bids: tuple[RawLevel, ...]
     asks: tuple[RawLevel, ...]
 
@@ -120,33 +129,60 @@ _snapshot = msgspec.json.Decoder(DepthSnapshot)
 
 Decoded = tuple[FrameKind, DepthUpdate | BookTicker | Trade | None]
 
+TOO_DEEP = "JSON nested too deeply"
+"""The message of the ``msgspec.DecodeError`` for JSON deeper than the decoder recurses."""
+
 
 def decode_frame(frame: bytes | str) -> Decoded:
     """Decode a combined-stream frame (``{"stream": ..., "data": ...}``).
 
     Raises:
-        msgspec.DecodeError: malformed JSON, or a known stream with a bad payload
-            (``msgspec.ValidationError`` is a subclass).
+        msgspec.DecodeError: malformed JSON (also: nested too deeply, not UTF-8), or a
+            known stream with a bad payload (``msgspec.ValidationError`` is a subclass).
         ValueError: an unknown stream.
 
     """
+    try:
+        return _decode_frame(frame)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:  # a str with lone surrogates: no UTF-8 to decode
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+
+
+def _decode_frame(frame: bytes | str) -> Decoded:
+    """`decode_frame`, letting `RecursionError` and `UnicodeError` through."""
     envelope = _envelope.decode(frame)
     stream = envelope.stream
     _, _, kind = stream.partition("@")
     if kind.startswith("depth"):
-        return FrameKind.DEPTH, _depth.decode(envelope.data)
+        depth = _depth.decode(envelope.data)
+        if depth.U > depth.u:  # noqa: SIM300 - reads as the venue's rule
+            raise msgspec.ValidationError(f"first update id {depth.U} after the last {depth.u}")
+        return FrameKind.DEPTH, depth
     if kind == "bookTicker":
         return FrameKind.BOOK_TICKER, _ticker.decode(envelope.data)
     if kind in ("trade", "aggTrade"):
         return FrameKind.TRADE, _trade.decode(envelope.data)
     if kind.startswith("kline"):
         return FrameKind.OTHER, None
-    raise ValueError(f"unknown stream {stream!r}")
+    raise ValueError(f"unknown stream {stream[:100]!r}")
 
 
 def decode_snapshot(body: bytes | str) -> DepthSnapshot:
-    """Decode a REST depth snapshot."""
-    return _snapshot.decode(body)
+    """Decode a REST depth snapshot.
+
+    Raises:
+        msgspec.DecodeError: malformed JSON (also: nested too deeply, not UTF-8), or not
+            a depth snapshot (``msgspec.ValidationError`` is a subclass).
+
+    """
+    try:
+        return _snapshot.decode(body)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
 
 
 class SyncResult(enum.Enum):
@@ -157,6 +193,7 @@ class SyncResult(enum.Enum):
     STALE = "stale"  # already covered by the snapshot (u <= lastUpdateId): dropped
     GAP = "gap"  # continuity broke: book cleared, a new snapshot is needed
     BAD_LEVEL = "bad_level"  # a level did not parse: book cleared, new snapshot needed
+    CROSSED = "crossed"  # the result was crossed (bid >= ask): cleared, new snapshot needed
     SYNCED = "synced"  # snapshot applied, buffered events replayed
     SNAPSHOT_TOO_OLD = "snapshot_too_old"  # buffered events start after it: get another
 
@@ -177,7 +214,8 @@ class DepthSync:
     ) -> None:
         self.instrument = instrument
         self.book = OrderBook(instrument)
-        self._level = LevelParser(instrument).level
+        self._units = book_instrument(instrument)  # refuses zero prices, > MAX_UNITS
+        self._level = LevelParser(self._units).level
         self.mode = mode
         self.synced = False
         self._buffer: deque[DepthUpdate] = deque(maxlen=max_buffer)
@@ -190,7 +228,7 @@ class DepthSync:
         return not self.synced
 
     def on_diff(self, diff: DepthUpdate) -> SyncResult:
-        """Apply, buffer or drop ``diff``; GAP/BAD_LEVEL mean: fetch a new snapshot."""
+        """Apply, buffer or drop ``diff``; GAP/BAD_LEVEL/CROSSED mean: fetch a new snapshot."""
         if not self.synced:
             self._buffer.append(diff)
             return SyncResult.BUFFERED
@@ -201,7 +239,12 @@ class DepthSync:
         return self._apply(diff)
 
     def on_snapshot(self, snapshot: DepthSnapshot) -> SyncResult:
-        """Apply ``snapshot`` and replay the buffered diffs it does not cover."""
+        """Apply ``snapshot`` and replay the buffered diffs it does not cover.
+
+        BAD_LEVEL or CROSSED (nothing applied, a new snapshot is needed) if a level does
+        not parse or the snapshot is crossed, or if a buffered diff after it does or
+        leaves the book so.
+        """
         last = snapshot.lastUpdateId
         # spot drops u <= lastUpdateId and wants U <= lastUpdateId + 1 <= u first;
         # futures drops u < lastUpdateId and wants U <= lastUpdateId <= u first.
@@ -211,13 +254,17 @@ class DepthSync:
             return SyncResult.SNAPSHOT_TOO_OLD  # keep buffering; fetch a newer one
         try:
             # not through the memo: a deep snapshot would only evict the hot strings
-            price, size = self.instrument.price, self.instrument.size
+            price, size = self._units.price, self._units.size
             bids = [(price(p), size(q)) for p, q in snapshot.bids]
             asks = [(price(p), size(q)) for p, q in snapshot.asks]
         except ParseError:
             self._buffer.clear()
             return SyncResult.BAD_LEVEL
         self.book.apply_snapshot(bids, asks, last)
+        if self.book.crossed():
+            self.book.clear()
+            self._buffer.clear()
+            return SyncResult.CROSSED
         self._buffer.clear()
         self._last_u = last
         self._first_after_snapshot = True
@@ -229,7 +276,7 @@ class DepthSync:
                 # the next snapshot can use them
                 self._buffer.extend(pending[index + 1 :])
                 return result
-            if result is SyncResult.BAD_LEVEL:
+            if result is SyncResult.BAD_LEVEL or result is SyncResult.CROSSED:
                 return result
         return SyncResult.SYNCED
 
@@ -253,7 +300,10 @@ class DepthSync:
             asks = [level(p, q) for p, q in diff.a]
         except ParseError:
             return self._break(diff, SyncResult.BAD_LEVEL)
-        self.book.apply_levels(bids, asks, diff.u)
+        book = self.book
+        book.apply_levels(bids, asks, diff.u)
+        if book.crossed():
+            return self._break(diff, SyncResult.CROSSED)
         self._last_u = diff.u
         self._first_after_snapshot = False
         return SyncResult.APPLIED
@@ -277,6 +327,7 @@ class ReplayReport(msgspec.Struct, kw_only=True):
     buffered: int = 0
     gaps: int = 0
     bad_levels: int = 0
+    crossed: int = 0
     snapshots: int = 0
     synced: bool = False
     tickers_compared: int = 0
@@ -288,7 +339,7 @@ class ReplayReport(msgspec.Struct, kw_only=True):
     @property
     def unhandled_gap(self) -> bool:
         """A break with no later snapshot to recover from."""
-        return not self.synced and (self.gaps + self.bad_levels) > 0
+        return not self.synced and (self.gaps + self.bad_levels + self.crossed) > 0
 
     @property
     def ok(self) -> bool:
@@ -401,6 +452,8 @@ def _count(report: ReplayReport, result: SyncResult, *, synced: bool) -> None:
         report.gaps += 1
     elif result is SyncResult.BAD_LEVEL:
         report.bad_levels += 1
+    elif result is SyncResult.CROSSED:
+        report.crossed += 1
 
 
 def url_symbol(url: str) -> str | None:
@@ -422,6 +475,7 @@ _SYNC_OUTCOMES = {
     SyncResult.STALE: BookOutcome.IGNORED,
     SyncResult.GAP: BookOutcome.GAP,
     SyncResult.BAD_LEVEL: BookOutcome.BAD_LEVEL,
+    SyncResult.CROSSED: BookOutcome.CROSSED,
     SyncResult.SNAPSHOT_TOO_OLD: BookOutcome.SNAPSHOT_TOO_OLD,
 }
 
@@ -456,16 +510,28 @@ class BinanceMarketData:
     """Binance spot (and USD-M futures) market data: combined streams + REST snapshots."""
 
     def decode(self, frame: Frame) -> tuple[VenueEvent, ...]:
-        """A snapshot (REST) or a diff, ticker or trade (websocket); klines are dropped."""
+        """A snapshot (REST) or a diff, ticker or trade (websocket); klines are dropped.
+
+        Raises:
+            FrameDroppedError: ``malformed`` / ``malformed_snapshot`` (not JSON, not
+                UTF-8, the wrong shape or types, an id out of range), ``too_deep`` (JSON
+                nested beyond the decoder's recursion limit), ``unknown_stream``,
+                ``unused_stream`` (klines). Nothing else, whatever the payload.
+
+        """
         if frame.source == "rest":
             try:
-                snapshot = decode_snapshot(frame.payload)
-            except msgspec.DecodeError:
+                snapshot = _snapshot.decode(frame.payload)
+            except RecursionError:
+                raise FrameDroppedError("too_deep") from None
+            except (msgspec.DecodeError, UnicodeError):
                 raise FrameDroppedError("malformed_snapshot") from None
             return (VenueEvent(url_symbol(frame.url) or "", EventKind.BOOK, snapshot),)
         try:
-            _kind, event = decode_frame(frame.payload)
-        except msgspec.DecodeError:
+            _kind, event = _decode_frame(frame.payload)
+        except RecursionError:
+            raise FrameDroppedError("too_deep") from None
+        except (msgspec.DecodeError, UnicodeError):
             raise FrameDroppedError("malformed") from None
         except ValueError:
             raise FrameDroppedError("unknown_stream") from None
@@ -496,15 +562,29 @@ class BinanceMarketData:
         return TickerCheck(instrument)
 
     def trade_tick(self, instrument: Instrument, data: Any) -> TradeTick:
-        """A ``trade``/``aggTrade`` event in ticks and lots (``m``: the buyer made)."""
+        """A ``trade``/``aggTrade`` event in ticks and lots (``m``: the buyer made).
+
+        Raises:
+            ParseError: a price or quantity the instrument cannot hold, a price or
+                quantity of 0 or beyond `MAX_UNITS`, a time beyond 64-bit nanoseconds.
+
+        """
         trade: Trade = data
+        price, quantity = instrument.price(trade.p), instrument.size(trade.q)
+        if not (0 < price <= MAX_UNITS and 0 < quantity <= MAX_UNITS):
+            raise ParseError(f"trade of {trade.q[:40]!r} at {trade.p[:40]!r}: not a trade")
+        if trade.T > _MAX_MS:
+            raise ParseError(f"trade time {trade.T} ms is beyond 64-bit nanoseconds")
         return TradeTick(
             instrument=instrument.symbol,
-            price=instrument.price(trade.p),
-            quantity=instrument.size(trade.q),
+            price=price,
+            quantity=quantity,
             side=Side.SELL if trade.m else Side.BUY,  # the taker's side
             timestamp_ns=trade.T * 1_000_000,
         )
+
+
+_MAX_MS = MAX_UNITS // 1_000_000  # the latest time in ms whose ns fit 64 bits
 
 
 class _BinanceAdapter:

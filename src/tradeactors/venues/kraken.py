@@ -5,18 +5,29 @@ a snapshot payload has ``as``/``bs``; an update has ``a`` and/or ``b`` (possibly
 objects) and ``c``, the CRC32 of the top 10 asks then top 10 bids, each price and
 volume written as sent with the ``.`` removed and leading zeros stripped. Levels are
 ``[price, volume, timestamp]`` plus ``"r"`` when republished; volume 0 deletes.
-After each update the book is trimmed to the subscribed depth, then checked.
+After each update the book is trimmed to the subscribed depth, then checked: the
+checksum, then that it is not crossed (best bid at or above best ask). A book that
+fails either, or a level the book must not hold (not a decimal, off the tick, a zero
+price, beyond `MAX_UNITS`), is cleared and resynced, never published.
+
+Decoding never lets bad input through as anything but ``msgspec.DecodeError`` or
+``ValueError`` (the public ``decode_*`` functions) or `FrameDroppedError` (the
+adapter): JSON nested too deep for the decoder's recursion limit and text that is not
+UTF-8 are malformed; error messages show bad values through `reprlib`, so a deeply
+nested value cannot make them recurse either.
 """
 
 from __future__ import annotations
 
 import enum
+import re
+import reprlib
 import zlib
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tradeactors.core.book import OrderBook
+from tradeactors.core.book import OrderBook, book_instrument
 from tradeactors.core.instrument import Instrument, LevelParser, ParseError, decimal_places
 from tradeactors.errors import FrameDroppedError
 from tradeactors.venues.adapter import BookOutcome, EventKind, VenueEvent
@@ -54,20 +65,43 @@ class BookMessage(msgspec.Struct, frozen=True, kw_only=True):
     depth: int | None = None  # the subscribed depth, when the message says it (v1 "book-N")
 
 
+TOO_DEEP = "JSON nested too deeply"
+"""The message of the ``msgspec.DecodeError`` for JSON deeper than the decoder recurses."""
+
+_CRC_DIGITS = 10  # a CRC32 is at most 4294967295
+_DEPTH_DIGITS = 6  # Kraken's depths are 10 to 1000
+
+
 def decode_book_message(frame: bytes | str) -> BookMessage | None:
     """The book message in ``frame``, or None for events (heartbeat, status...).
 
     Raises:
-        msgspec.DecodeError: malformed JSON.
+        msgspec.DecodeError: malformed JSON (also: nested too deeply, not UTF-8).
         ValueError: an array that is not a well-formed book message.
 
     """
+    try:
+        return _decode_book_message(frame)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:  # a str with lone surrogates: no UTF-8 to decode
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+
+
+def _decode_book_message(frame: bytes | str) -> BookMessage | None:
+    """`decode_book_message`, letting `RecursionError` and `UnicodeError` through."""
     value: Any = _decoder.decode(frame)
     if isinstance(value, dict):
         return None  # {"event": ...}
-    if not (isinstance(value, list) and len(value) >= 4 and isinstance(value[-1], str)):  # noqa: PLR2004
+    if not (
+        isinstance(value, list)
+        and len(value) >= 4  # noqa: PLR2004 - channel id, payload, channel name, pair
+        and isinstance(value[-1], str)
+        and isinstance(value[-2], str)
+    ):
         raise ValueError("not a Kraken v1 channel message")
-    if not str(value[-2]).startswith("book"):
+    channel: str = value[-2]
+    if not channel.startswith("book"):
         return None  # another channel
     asks: list[tuple[str, str]] = []
     bids: list[tuple[str, str]] = []
@@ -78,29 +112,39 @@ def decode_book_message(frame: bytes | str) -> BookMessage | None:
             raise ValueError("book payload is not an object")  # noqa: TRY004 - a bad frame
         for key, levels in payload.items():
             if key == "c":
-                if not (isinstance(levels, str) and levels.isascii() and levels.isdigit()):
-                    raise ValueError(f"checksum is not a decimal string: {levels!r}")
+                if not (
+                    isinstance(levels, str)
+                    and levels.isascii()
+                    and levels.isdigit()
+                    and len(levels) <= _CRC_DIGITS
+                ):
+                    raise ValueError(f"checksum is not a CRC32 string: {reprlib.repr(levels)}")
                 crc = int(levels)
                 continue
             side = {"as": asks, "a": asks, "bs": bids, "b": bids}.get(key)
             if side is None:
-                raise ValueError(f"unknown book field {key!r}")
+                raise ValueError(f"unknown book field {reprlib.repr(key)}")
             snapshot = snapshot or key in ("as", "bs")
             side.extend(_levels(levels))
-    channel = str(value[-2])
     _, _, depth = channel.partition("-")
+    subscribed = (
+        int(depth) if depth.isascii() and depth.isdigit() and len(depth) <= _DEPTH_DIGITS else None
+    )
     return BookMessage(
         pair=value[-1],
         snapshot=snapshot,
         asks=tuple(asks),
         bids=tuple(bids),
         checksum=crc,
-        depth=int(depth) if depth.isascii() and depth.isdigit() else None,
+        depth=subscribed or None,  # "book-0" says nothing
     )
 
 
 def _levels(levels: Any) -> list[tuple[str, str]]:
-    """``[[price, volume, time, ...], ...]`` with string price and volume, or ValueError."""
+    """``[[price, volume, time, ...], ...]`` with string price and volume, or ValueError.
+
+    The strings are checked by the book (`KrakenBook`): a bad one makes it resync.
+    """
     if not isinstance(levels, list):
         raise ValueError("book levels are not a list")  # noqa: TRY004 - a bad frame
     out = []
@@ -111,7 +155,7 @@ def _levels(levels: Any) -> list[tuple[str, str]]:
             and isinstance(level[0], str)
             and isinstance(level[1], str)
         ):
-            raise ValueError(f"malformed book level: {level!r}")
+            raise ValueError(f"malformed book level: {reprlib.repr(level)}")
         out.append((level[0], level[1]))
     return out
 
@@ -137,6 +181,7 @@ class KrakenResult(enum.Enum):
     APPLIED = "applied"  # and the checksum matched (or none was sent)
     CHECKSUM_MISMATCH = "checksum_mismatch"  # book cleared: resubscribe for a snapshot
     BAD_LEVEL = "bad_level"  # a level did not parse: book cleared, resubscribe
+    CROSSED = "crossed"  # the result was crossed (bid >= ask): book cleared, resubscribe
     NOT_SYNCED = "not_synced"  # an update before any snapshot: dropped
 
 
@@ -147,7 +192,7 @@ class KrakenBook:
         self.instrument = instrument
         self.depth = depth
         self.book = OrderBook(instrument)
-        self._level = LevelParser(instrument).level
+        self._level = LevelParser(book_instrument(instrument)).level  # refuses zero prices
         self.synced = False
 
     @staticmethod
@@ -157,8 +202,10 @@ class KrakenBook:
         """An instrument with the decimal places of the prices written in ``message``.
 
         Volumes get ``volume_places`` (v1 writes 8), or those written, if it is None.
+        Only plain decimals with at most 18 decimal places count: a malformed level
+        cannot make a tick of a million places.
         """
-        levels = (*message.asks, *message.bids)
+        levels = [(p, q) for p, q in (*message.asks, *message.bids) if _plain(p) and _plain(q)]
         places = max((decimal_places(p) for p, _ in levels), default=0)
         if volume_places is None:
             volume_places = max((decimal_places(q) for _, q in levels), default=0)
@@ -167,7 +214,7 @@ class KrakenBook:
         )
 
     def on_message(self, message: BookMessage) -> KrakenResult:
-        """Apply a snapshot or an update and verify the checksum."""
+        """Apply a snapshot or an update; verify the checksum, then that it is not crossed."""
         try:
             asks = [self._level(p, q) for p, q in message.asks]
             bids = [self._level(p, q) for p, q in message.bids]
@@ -186,6 +233,8 @@ class KrakenBook:
     def _verify(self, message: BookMessage, ok: KrakenResult) -> KrakenResult:
         if message.checksum is not None and checksum(self.book) != message.checksum:
             return self._break(KrakenResult.CHECKSUM_MISMATCH)
+        if self.book.crossed():  # even if the venue's checksum agrees: never published
+            return self._break(KrakenResult.CROSSED)
         return ok
 
     def _break(self, result: KrakenResult) -> KrakenResult:
@@ -213,12 +262,19 @@ class _V2Message(msgspec.Struct, frozen=True):
 
 
 _v2_decoder = msgspec.json.Decoder(_V2Message)
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_PLAIN_PLACES = re.compile(r"[0-9]+(?:\.[0-9]{1,18})?")
+
+
+def _plain(text: str) -> bool:
+    """A plain decimal with at most 18 decimal places (``"1"``, ``"0.25"``)."""
+    return _PLAIN_PLACES.fullmatch(text) is not None
 
 
 def _v2_text(raw: msgspec.Raw) -> str:
     text = bytes(raw).decode()
-    if not text or text[0] in '"-' or "e" in text.lower():
-        raise ValueError(f"not a plain non-negative JSON number: {text}")
+    if _PLAIN.fullmatch(text) is None:  # also refuses strings, arrays, objects, literals
+        raise ValueError(f"not a plain non-negative JSON number: {text[:40]}")
     return text
 
 
@@ -230,10 +286,20 @@ def decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | Non
     the integer parsing see the venue's own digits. Snapshots carry a checksum too.
 
     Raises:
-        msgspec.DecodeError: malformed JSON or a book message of the wrong shape.
+        msgspec.DecodeError: malformed JSON (also: nested too deeply, not UTF-8) or a
+            book message of the wrong shape.
         ValueError: a price or quantity that is not a plain decimal number.
 
     """
+    try:
+        return _decode_v2_book_messages(frame)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+
+
+def _decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | None:
     message = _v2_decoder.decode(frame)
     if message.channel != "book" or message.type not in ("snapshot", "update"):
         return None
@@ -254,10 +320,20 @@ def decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
 
     Events and other channels give an empty tuple. Raises as the decoders do.
     """
+    try:
+        return _decode_any_book_messages(frame)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+
+
+def _decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
+    """`decode_any_book_messages`, letting `RecursionError` and `UnicodeError` through."""
     text = frame if isinstance(frame, str) else frame.decode()
     if text.lstrip().startswith("{") and '"channel"' in text:
-        return decode_v2_book_messages(text) or ()
-    message = decode_book_message(text)
+        return _decode_v2_book_messages(text) or ()
+    message = _decode_book_message(text)
     return () if message is None else (message,)
 
 
@@ -268,6 +344,7 @@ _KRAKEN_OUTCOMES = {
     KrakenResult.APPLIED: BookOutcome.APPLIED,
     KrakenResult.CHECKSUM_MISMATCH: BookOutcome.CHECKSUM_MISMATCH,
     KrakenResult.BAD_LEVEL: BookOutcome.BAD_LEVEL,
+    KrakenResult.CROSSED: BookOutcome.CROSSED,
     KrakenResult.NOT_SYNCED: BookOutcome.IGNORED,
 }
 
@@ -303,10 +380,20 @@ class KrakenMarketData:
     """Kraken websocket v1/v2 ``book``: snapshots come with every (re)subscription."""
 
     def decode(self, frame: Frame) -> tuple[VenueEvent, ...]:
-        """The book messages of a v1 or v2 frame."""
+        """The book messages of a v1 or v2 frame.
+
+        Raises:
+            FrameDroppedError: ``malformed`` (not JSON, not UTF-8, a v2 message of the
+                wrong shape), ``too_deep`` (JSON nested beyond the decoder's recursion
+                limit), ``not_a_book_message`` (a v1 array of the wrong shape, a v2
+                number that is not a plain decimal). Nothing else, whatever the payload.
+
+        """
         try:
-            messages = decode_any_book_messages(frame.payload)
-        except msgspec.DecodeError:
+            messages = _decode_any_book_messages(frame.payload)
+        except RecursionError:
+            raise FrameDroppedError("too_deep") from None
+        except (msgspec.DecodeError, UnicodeError):
             raise FrameDroppedError("malformed") from None
         except ValueError:
             raise FrameDroppedError("not_a_book_message") from None

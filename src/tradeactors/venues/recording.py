@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, TextIO
 import websocket
 
 from tradeactors._websocket import connect
-from tradeactors.venues.capture import CaptureFormatError, Frame
+from tradeactors.venues.capture import CaptureFormatError, Frame, integer_ns, numbered_lines
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from tradeactors.clock import Clock
 
-__all__ = ["HEADER", "Recorder", "read_recording", "write_frame"]
+__all__ = ["HEADER", "Recorder", "read_recording", "recording_frames", "write_frame"]
 
 HEADER = "# tradeactors-capture v1"
 
@@ -43,20 +43,34 @@ def write_frame(out: TextIO, frame: Frame) -> None:
 
 
 def read_recording(path: str | Path) -> Iterator[Frame]:
-    """Frames of a file written by `Recorder` (or `write_frame`)."""
-    with Path(path).open(encoding="utf-8", newline="\n") as lines:
-        if lines.readline().rstrip("\n") != HEADER:
-            raise CaptureFormatError(f"{path}: missing header {HEADER!r}")
-        for number, line in enumerate(lines, 2):
-            stamp, _, rest = line.rstrip("\n").partition(" ")
-            source, _, body = rest.partition(" ")
-            if not (stamp.isascii() and stamp.isdigit()) or source not in ("ws", "rest"):
-                raise CaptureFormatError(f"{path}:{number}: expected '<ns> ws|rest ...'")
-            if source == "rest":
-                url, _, payload = body.partition(" ")
-                yield Frame(received_ns=int(stamp), source="rest", url=url, payload=payload)
-            else:
-                yield Frame(received_ns=int(stamp), source="ws", payload=body)
+    """Frames of a file written by `Recorder` (or `write_frame`).
+
+    Raises:
+        CaptureFormatError: a line not in the format (naming it), e.g. a receive time
+            that is not plain digits within 64-bit nanoseconds, or text not UTF-8.
+        OSError: the file cannot be read.
+
+    """
+    with Path(path).open("rb") as lines:
+        yield from recording_frames(path, lines)
+
+
+def recording_frames(path: str | Path, lines: Iterable[bytes]) -> Iterator[Frame]:
+    """Frames of the capture lines ``lines`` (of the file ``path``), header first."""
+    numbered = numbered_lines(path, lines)
+    if next(numbered, (1, ""))[1] != HEADER:
+        raise CaptureFormatError(f"{path}:1: missing header {HEADER!r}")
+    for number, line in numbered:
+        stamp, _, rest = line.partition(" ")
+        source, _, body = rest.partition(" ")
+        received_ns = integer_ns(stamp)
+        if received_ns is None or source not in ("ws", "rest"):
+            raise CaptureFormatError(f"{path}:{number}: expected '<ns> ws|rest ...'")
+        if source == "rest":
+            url, _, payload = body.partition(" ")
+            yield Frame(received_ns=received_ns, source="rest", url=url, payload=payload)
+        else:
+            yield Frame(received_ns=received_ns, source="ws", payload=body)
 
 
 class Recorder:

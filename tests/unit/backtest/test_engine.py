@@ -154,7 +154,9 @@ def test_a_trade_through_the_price_or_the_book_crossing_it_fills_a_resting_order
     script, _ = _run(tape, {1: lambda s, c: c.submit(side=Side.BUY, price=10_000, quantity=3)})
     assert [(status, q) for _t, status, q, _p in script.updates] == [("accepted", 0), ("filled", 3)]
 
-    crossing = _book().diff().diff(asks=[(10_001, 0), (9_995, 2)]).diff()
+    # the ask falls through the order; the bids leave first (a book never crosses: it resyncs)
+    falling = [(10_000, 0), (9_999, 0), (9_994, 5)]
+    crossing = _book().diff().diff(bids=falling, asks=[(10_001, 0), (9_995, 2)]).diff()
     script, _ = _run(crossing, {1: lambda s, c: c.submit(side=Side.BUY, price=9_996, quantity=1)})
     assert [(status, q) for _t, status, q, _p in script.updates] == [("accepted", 0), ("filled", 1)]
 
@@ -196,7 +198,8 @@ def test_a_cancel_that_reaches_the_venue_after_the_fill_changes_nothing():
 
 
 def test_realized_pnl_fees_and_drawdown_of_a_round_trip():
-    tape = _book().diff().diff(asks=[(10_001, 0), (10_011, 5)], bids=[(10_010, 5)]).diff()
+    rally = [(10_001, 0), (10_002, 0), (10_011, 5)]  # the asks leave first: never crossed
+    tape = _book().diff().diff(asks=rally, bids=[(10_010, 5)]).diff()
 
     def buy(script, ctx):
         ctx.submit(side=Side.BUY, price=10_001, quantity=2, tif="ioc")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from tradeactors.core.book import BookError, BookView, OrderBook
-from tradeactors.core.instrument import Instrument
+from tradeactors.core.book import MAX_UNITS, BookError, BookView, OrderBook, book_instrument
+from tradeactors.core.instrument import Instrument, LevelParser, ParseError
 
 INSTRUMENT = Instrument(venue="test", symbol="T", tick_size="1", lot_size="1")
 
@@ -87,6 +87,72 @@ class TestInvariants:
     def test_a_consistent_book_passes(self):
         _book().check_invariants()
 
+    def test_a_level_beyond_64_bits_is_reported(self):
+        book = _book()
+        book.set_ask(MAX_UNITS + 1, 1)
+        with pytest.raises(BookError, match="exceeds"):
+            book.check_invariants()
+
+
+class TestCrossed:
+    """`OrderBook.crossed`: what the venues' sync rules check after every update."""
+
+    def test_a_book_with_bids_below_asks_is_not_crossed(self):
+        assert not _book().crossed()
+
+    def test_a_locked_book_counts_as_crossed(self):
+        book = _book()
+        book.set_bid(101, 1)
+        assert book.crossed()
+
+    def test_a_crossed_book_is_crossed_until_the_crossing_level_goes(self):
+        book = _book()
+        book.apply_levels([(102, 1)], [], update_id=11)
+        assert book.crossed()
+        book.apply_levels([(102, 0)], [], update_id=12)
+        assert not book.crossed()
+
+    def test_a_book_with_an_empty_side_is_never_crossed(self):
+        book = OrderBook(INSTRUMENT)
+        assert not book.crossed()
+        book.set_bid(100, 1)
+        assert not book.crossed()
+
+
+class TestBookInstrument:
+    """`book_instrument`: level strings a book must not hold are refused before applying."""
+
+    UNITS = book_instrument(Instrument(venue="t", symbol="T", tick_size="0.01", lot_size="0.001"))
+
+    @pytest.mark.parametrize("text", ["0", "0.00", "-0", "-1.00", "1e5", "NaN", "Infinity",
+                                      "0.0000000000000000000000001", "1" + "0" * 59,
+                                      "92233720368547758.08", ""])  # fmt: skip
+    def test_prices_of_zero_off_the_tick_or_beyond_64_bits_are_parse_errors(self, text):
+        with pytest.raises(ParseError):
+            self.UNITS.price(text)
+
+    def test_a_size_of_zero_deletes_and_one_beyond_64_bits_is_a_parse_error(self):
+        assert self.UNITS.size("0.000") == 0
+        assert self.UNITS.size("9223372036854775.807") == MAX_UNITS
+        with pytest.raises(ParseError, match="more than"):
+            self.UNITS.size("9223372036854775.808")
+
+    def test_the_largest_price_and_the_smallest_are_held(self):
+        assert self.UNITS.price("0.01") == 1
+        assert self.UNITS.price("92233720368547758.07") == MAX_UNITS
+
+    def test_it_keeps_the_instrument_it_wraps(self):
+        plain = Instrument(venue="t", symbol="T", tick_size="0.01", lot_size="0.001")
+        assert self.UNITS.key == plain.key
+        assert self.UNITS.format_price(12345) == plain.format_price(12345)
+
+    def test_a_memoised_parser_over_it_refuses_every_time(self):
+        parser = LevelParser(self.UNITS)
+        assert parser.level("1.00", "2.000") == (100, 2000)
+        for _ in range(2):
+            with pytest.raises(ParseError):
+                parser.level("0.00", "1.000")
+
 
 prices = st.integers(1, 60)
 sizes = st.integers(0, 5)
@@ -154,6 +220,7 @@ class BookMachine(RuleBasedStateMachine):
         assert self.book.best_bid() == best_bid
         best_ask = min(self.asks.items(), default=None)
         assert self.book.best_ask() == best_ask
+        assert not self.book.crossed()  # bids stay below 30 < asks
 
 
 TestBookMachine = BookMachine.TestCase

@@ -199,3 +199,150 @@ def test_mismatches_on_either_side_of_a_resync_are_not_one_persistent_error():
     assert check.tally() == (2, 2, 0)
     check.record(sync.book)
     assert check.tally() == (3, 3, 1)
+
+
+class TestHostileInput:
+    """Issue 18: whatever a frame holds, decoding drops it with a reason and books never lie."""
+
+    DEEP = "[" * 5000 + "]" * 5000
+
+    @staticmethod
+    def _dropped(payload: str, source: str = "ws") -> str:
+        from tradeactors.errors import FrameDroppedError
+        from tradeactors.venues.binance import ADAPTER
+        from tradeactors.venues.capture import Frame
+
+        frame = Frame(received_ns=1, source=source, payload=payload)  # type: ignore[arg-type]
+        with pytest.raises(FrameDroppedError) as caught:
+            ADAPTER.market_data.decode(frame)
+        return caught.value.reason
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            '{"stream":"x@depth","data":%s}' % DEEP,  # noqa: UP031 - reads as the frame
+            '{"stream":"x@depth","data":{"s":"X","U":1,"u":2,"b":%s,"a":[]}}' % DEEP,  # noqa: UP031
+            '{"extra":%s,"stream":"x@depth"}' % ('{"a":' * 3000 + "1" + "}" * 3000),
+            '{"stream":"x@trade","data":{"e":"trade","unused":%s}}' % DEEP,  # noqa: UP031
+        ],
+    )
+    def test_json_nested_too_deeply_is_dropped_as_too_deep_and_never_a_recursion_error(
+        self, payload
+    ):
+        assert self._dropped(payload) == "too_deep"
+        with pytest.raises(msgspec.DecodeError, match="nested too deeply"):
+            decode_frame(payload)
+
+    def test_a_deeply_nested_snapshot_is_dropped_as_too_deep(self):
+        from tradeactors.venues.binance import decode_snapshot
+
+        # typed fields refuse an array where a string goes at once: the skipped field nests
+        body = '{"lastUpdateId":1,"bids":[],"asks":[],"x":%s}' % ("[" * 5000 + "]" * 5000)
+        assert self._dropped(body, source="rest") == "too_deep"
+        with pytest.raises(msgspec.DecodeError, match="nested too deeply"):
+            decode_snapshot(body)
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            '{"s":"X","U":1,"u":123456789012345678901234567890,"b":[],"a":[]}',  # > 64 bits
+            '{"s":"X","U":-1,"u":2,"b":[],"a":[]}',
+            '{"s":"X","U":1,"u":1e999999,"b":[],"a":[]}',
+            '{"s":"X","U":5,"u":4,"b":[],"a":[]}',  # first id after the last
+            '{"s":"X","U":1,"u":2,"b":[["1","2","3"]],"a":[]}',
+            '{"s":"X","U":1,"u":2,"b":[[1.5,"2"]],"a":[]}',
+            '{"s":"\ud800","U":1,"u":2,"b":[],"a":[]}',  # a lone surrogate: not UTF-8
+        ],
+    )
+    def test_out_of_range_ids_wrong_types_and_lone_surrogates_are_malformed(self, data):
+        payload = '{"stream":"x@depth","data":%s}' % data  # noqa: UP031
+        assert self._dropped(payload) == "malformed"
+        with pytest.raises(msgspec.DecodeError):
+            decode_frame(payload)
+
+    @pytest.mark.parametrize("body", ["NaN", '{"lastUpdateId":Infinity,"bids":[],"asks":[]}'])
+    def test_nan_and_infinity_are_not_json(self, body):
+        assert self._dropped(body, source="rest") == "malformed_snapshot"
+
+    @pytest.mark.parametrize(
+        "bad",
+        ["0", "0.00", "-0", "1e5", "NaN", "Infinity", "0.0000000000000000000000001",
+         "1" + "0" * 59, "92233720368547758.08", "\u0661.00", "1.0.0", ""],
+    )  # fmt: skip
+    def test_level_prices_a_book_must_not_hold_are_refused_and_the_book_resyncs(self, bad):
+        sync = DepthSync(INSTRUMENT)
+        assert sync.on_snapshot(snapshot(10)) is SyncResult.SYNCED
+        assert sync.on_diff(diff(11, 12, bids=[(bad, "1.00000")])) is SyncResult.BAD_LEVEL
+        assert sync.needs_snapshot
+        assert len(sync.book) == 0
+        bad_snapshot = DepthSnapshot(lastUpdateId=20, bids=((bad, "1.00000"),), asks=())
+        assert sync.on_snapshot(bad_snapshot) is SyncResult.BAD_LEVEL
+        assert len(sync.book) == 0
+
+    @pytest.mark.parametrize("bad", ["-1.00000", "1e5", "1" + "0" * 59, "92233720368547.75808"])
+    def test_level_sizes_a_book_must_not_hold_are_refused(self, bad):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_snapshot(snapshot(10))
+        assert sync.on_diff(diff(11, 12, asks=[("105.00", bad)])) is SyncResult.BAD_LEVEL
+
+    @pytest.mark.parametrize("bid", ["101.00", "102.00"])  # locked, then crossed
+    def test_a_diff_that_would_cross_the_book_clears_it_and_asks_for_a_snapshot(self, bid):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_snapshot(snapshot(10))
+        assert sync.on_diff(diff(11, 12, bids=[(bid, "1.00000")])) is SyncResult.CROSSED
+        assert sync.needs_snapshot
+        assert len(sync.book) == 0
+        assert sync.on_snapshot(snapshot(12)) is SyncResult.SYNCED
+        sync.book.check_invariants()
+
+    def test_a_diff_that_uncrosses_in_the_same_update_is_applied(self):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_snapshot(snapshot(10))
+        result = sync.on_diff(diff(11, 12, bids=[("101.00", "1.00000")], asks=[("101.00", "0")]))
+        assert result is SyncResult.APPLIED
+        assert sync.book.best_bid() == (10100, 100000)
+        sync.book.check_invariants()
+
+    def test_a_crossed_snapshot_is_never_applied(self):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_diff(diff(11, 12))
+        crossed = DepthSnapshot(
+            lastUpdateId=10, bids=(("101.00", "1.00000"),), asks=(("100.00", "1.00000"),)
+        )
+        assert sync.on_snapshot(crossed) is SyncResult.CROSSED
+        assert sync.needs_snapshot
+        assert len(sync.book) == 0
+        assert sync.on_snapshot(snapshot(10)) is SyncResult.SYNCED  # the buffer starts over
+        assert sync.book.update_id == 10
+
+    def test_a_buffered_diff_that_crosses_the_new_snapshot_fails_the_snapshot(self):
+        sync = DepthSync(INSTRUMENT)
+        sync.on_diff(diff(11, 12, asks=[("99.00", "1.00000")]))
+        assert sync.on_snapshot(snapshot(10)) is SyncResult.CROSSED
+        assert sync.needs_snapshot
+        assert len(sync.book) == 0
+
+    def test_the_adapter_resyncs_a_crossed_book(self):
+        from tradeactors.venues.adapter import BookOutcome
+        from tradeactors.venues.binance import ADAPTER
+
+        sync = ADAPTER.market_data.book_sync(INSTRUMENT, mode="spot", max_depth=1000)
+        assert sync.on_event(snapshot(10)) is BookOutcome.SYNCED
+        outcome = sync.on_event(diff(11, 12, bids=[("101.00", "1.00000")]))
+        assert outcome is BookOutcome.CROSSED
+        assert outcome.resyncs
+        assert not sync.synced
+
+    @pytest.mark.parametrize(
+        ("price", "quantity", "time_ms"),
+        [("0", "1", 1), ("1.00", "0", 1), ("1" + "0" * 59, "1", 1), ("1.00", "1", 2**63 - 1)],
+    )
+    def test_a_trade_of_nothing_at_nothing_or_beyond_64_bits_is_a_parse_error(
+        self, price, quantity, time_ms
+    ):
+        from tradeactors.errors import ParseError
+        from tradeactors.venues.binance import ADAPTER
+
+        trade = Trade(e="trade", s="BTCUSDT", p=price, q=quantity, T=time_ms, m=True)
+        with pytest.raises(ParseError):
+            ADAPTER.market_data.trade_tick(INSTRUMENT, trade)

@@ -101,7 +101,11 @@ class TestBook:
 
     def test_levels_beyond_the_subscribed_depth_are_trimmed(self):
         book = self._synced(depth=2)
-        message = decode_book_message('[1,{"a":[["100.0","1.00000000","2"]]},"book-2","XBT/USD"]')
+        # the bid at 100.0 goes in the same update: an ask there would otherwise cross it
+        message = decode_book_message(
+            '[1,{"a":[["100.0","1.00000000","2"]]},{"b":[["100.0","0.00000000","2"]]},'
+            '"book-2","XBT/USD"]'
+        )
         assert message is not None
         book.on_message(message)
         assert book.book.asks() == [(1000, 100000000), (1001, 100000000)]
@@ -207,3 +211,126 @@ def test_a_v2_subscription_acknowledgement_is_not_a_book_message():
         '"success":true}'
     )
     assert decode_any_book_messages(ack) == ()
+
+
+class TestHostileInput:
+    """Issue 18: whatever a frame holds, decoding drops it with a reason and books never lie."""
+
+    @staticmethod
+    def _dropped(payload: str | bytes) -> str:
+        from tradeactors.errors import FrameDroppedError
+        from tradeactors.venues.capture import Frame
+        from tradeactors.venues.kraken import ADAPTER
+
+        frame = Frame(received_ns=1, source="ws", payload=payload)  # type: ignore[arg-type]
+        with pytest.raises(FrameDroppedError) as caught:
+            ADAPTER.market_data.decode(frame)
+        return caught.value.reason
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            "[" * 5000 + "]" * 5000,
+            '[1,{"a":[]},"book-10","XBT/USD",%s]' % ("[" * 5000 + "]" * 5000),
+            '{"channel":"book","type":"update","x":%s}' % ("[" * 5000 + "]" * 5000),
+            '{"event":%s}' % ('{"a":' * 3000 + "1" + "}" * 3000),
+        ],
+    )
+    def test_json_nested_too_deeply_is_dropped_as_too_deep_and_never_a_recursion_error(
+        self, payload
+    ):
+        from tradeactors.venues.kraken import decode_any_book_messages
+
+        assert self._dropped(payload) == "too_deep"
+        with pytest.raises(msgspec.DecodeError, match="nested too deeply"):
+            decode_any_book_messages(payload)
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            # nested just under the decoder's limit (NEST): the error message must not recurse
+            '[1,{"a":[NEST]},"book-10","XBT/USD"]',
+            '[1,{"a":[]},NEST,"XBT/USD"]',  # the channel name
+            '[1,{"a":[],"c":"%s"},"book-10","XBT/USD"]' % ("9" * 5000),
+            '[1,{"a":[],"c":"99999999999"},"book-10","XBT/USD"]',  # more than a CRC32
+            '[1,{"a":[]},5,"XBT/USD"]',
+        ],
+    )
+    def test_wrong_shapes_are_not_book_messages(self, payload):
+        import inspect
+        import sys
+
+        below = sys.getrecursionlimit() - len(inspect.stack()) - 60
+        assert self._dropped(payload.replace("NEST", "[" * below + "]" * below)) == (
+            "not_a_book_message"
+        )
+
+    @pytest.mark.parametrize("frame", [b"\xff\xfe[1]", '["\ud800",{"a":[]},"book-10","X"]'])
+    def test_text_that_is_not_utf8_is_malformed(self, frame):
+        assert self._dropped(frame) == "malformed"
+
+    def test_a_huge_subscribed_depth_is_not_read(self):
+        message = decode_book_message('[1,{"a":[]},"book-%s","XBT/USD"]' % ("9" * 5000))
+        assert message is not None
+        assert message.depth is None
+
+    @pytest.mark.parametrize("number", ["[[1]]", "true", "null", "{}", '"1"', "1E5"])
+    def test_v2_values_that_are_not_numbers_are_refused(self, number):
+        frame = (
+            '{"channel":"book","type":"update","data":[{"symbol":"XBT/USD",'
+            f'"bids":[{{"price":{number},"qty":1.0}}],"asks":[]}}]}}'
+        )
+        assert self._dropped(frame) == "not_a_book_message"
+
+    @pytest.mark.parametrize(
+        "bad", ["0.0", "0", "-0", "1e5", "NaN", "0.0000000000000000000000001", "1" + "0" * 59]
+    )
+    def test_level_prices_a_book_must_not_hold_are_refused_and_the_book_resyncs(self, bad):
+        book = KrakenBook(PAIR, depth=10)
+        message = decode_book_message(SNAPSHOT.replace("99.9", bad))
+        assert message is not None
+        assert book.on_message(message) is KrakenResult.BAD_LEVEL
+        assert not book.synced
+        assert len(book.book) == 0
+
+    def test_a_crossed_snapshot_is_never_published_even_with_a_matching_checksum(self):
+        book = KrakenBook(PAIR, depth=10)
+        crossed = SNAPSHOT.replace('["100.0","3.00000000"', '["100.1","3.00000000"')
+        message = decode_book_message(crossed)
+        assert message is not None
+        assert book.on_message(message) is KrakenResult.CROSSED
+        assert not book.synced
+        assert len(book.book) == 0
+
+    def test_an_update_that_crosses_the_book_resyncs_even_if_the_venue_checksum_agrees(self):
+        book = TestBook()._synced()
+        # a bid at the best ask (locked): its checksum as the venue would compute it
+        crc = _crc(
+            "1001" + "100000000" + "1002" + "200000000"
+            + "1001" + "100000000" + "1000" + "300000000" + "999" + "50000000"
+        )  # fmt: skip
+        message = decode_book_message(
+            f'[1,{{"b":[["100.1","1.00000000","2"]],"c":"{crc}"}},"book-10","XBT/USD"]'
+        )
+        assert message is not None
+        assert book.on_message(message) is KrakenResult.CROSSED
+        assert not book.synced
+        assert len(book.book) == 0
+
+    def test_the_adapter_resyncs_a_crossed_book(self):
+        from tradeactors.venues.adapter import BookOutcome
+        from tradeactors.venues.kraken import ADAPTER
+
+        sync = ADAPTER.market_data.book_sync(PAIR, mode="", max_depth=10)
+        message = decode_book_message(SNAPSHOT.replace('["100.0","3', '["100.2","3'))
+        outcome = sync.on_event(message)
+        assert outcome is BookOutcome.CROSSED
+        assert outcome.resyncs
+
+    def test_an_instrument_is_not_inferred_from_malformed_levels(self):
+        message = decode_book_message(
+            '[1,{"as":[["1.%s","1.0","1"],["100.25","1.00000000","1"]],"bs":[]},"book-10","X/Y"]'
+            % ("0" * 100_000)
+        )
+        assert message is not None
+        assert KrakenBook.instrument_for("X/Y", message).tick_size == "0.01"
