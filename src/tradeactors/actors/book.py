@@ -16,7 +16,7 @@ import msgspec
 from tradeactors.core.messages import GetBook, GetReport, MarketDataKind, SnapshotNeeded, VenueData
 from tradeactors.errors import ParseError
 from tradeactors.supervision import SupervisedActor
-from tradeactors.venues.adapter import venue_adapter
+from tradeactors.venues.adapter import BookOutcome, venue_adapter
 
 if TYPE_CHECKING:
     from tradeactors.actors.feed import MarketDataMetrics
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from tradeactors.venues.adapter import VenueAdapter
 
 __all__ = ["BookActor", "BookReport"]
+
+_APPLIED = BookOutcome.APPLIED
 
 
 class BookReport(msgspec.Struct, kw_only=True):
@@ -121,25 +123,33 @@ class BookActor(SupervisedActor):
         sync = self._sync
         report = self.report
         outcome = sync.on_event(data)
-        if outcome.publishes:
-            if outcome is outcome.APPLIED:
-                report.applied += 1
-                if self._check is not None:
-                    self._check.record(sync.book)
+        if outcome is _APPLIED:  # the hot path: one update applied to a synced book
+            report.applied += 1
+            if self._check is not None:
+                self._check.record(sync.book)
+            self._publish()
+            if not report.synced:
+                report.synced = sync.synced
+            return
+        if outcome.publishes:  # a snapshot (or the first diffs) made it synced
             self._publish()
         elif outcome.resyncs:
-            if outcome is outcome.GAP:
-                report.gaps += 1
-            elif outcome is outcome.BAD_LEVEL:
-                report.bad_levels += 1
-            elif outcome is outcome.CROSSED:
-                report.crossed += 1
-            elif outcome is outcome.CHECKSUM_MISMATCH:
-                report.checksum_mismatched += 1
-            else:
-                report.stale_snapshots += 1
+            self._count_resync(outcome)
             self._resync(outcome.value)
         report.synced = sync.synced
+
+    def _count_resync(self, outcome: BookOutcome) -> None:
+        report = self.report
+        if outcome is outcome.GAP:
+            report.gaps += 1
+        elif outcome is outcome.BAD_LEVEL:
+            report.bad_levels += 1
+        elif outcome is outcome.CROSSED:
+            report.crossed += 1
+        elif outcome is outcome.CHECKSUM_MISMATCH:
+            report.checksum_mismatched += 1
+        else:
+            report.stale_snapshots += 1
 
     def _on_trade(self, data: Any) -> None:
         """Pass a public trade on to the subscribers, in ticks and lots."""

@@ -292,43 +292,30 @@ class OrderStore:
 class Step:
     """What one message changes and sends; `ExecutionCore.commit` applies the change."""
 
-    __slots__ = (
-        "_fetching",
-        "_gone",
-        "_ids",
-        "_orders",
-        "_positions",
-        "_sessions",
-        "_store",
-        "_up",
-        "closed",
-        "counts",
-        "events",
-        "halt",
-        "logs",
-        "reply",
-        "sends",
-        "sequence",
-    )
+    # Defaults on the class: a step sets only what its message touches (most set none
+    # of these), so creating one on the hot path costs a few attributes, not sixteen.
+    _positions: dict[str, Position] | None = None
+    _ids: dict[str, Ids] | None = None
+    _sessions: dict[str, int] | None = None
+    _up: dict[str, bool] | None = None
+    _fetching: dict[str, int] | None = None
+    _gone: set[str] | None = None
+    closed = False  # some order closed (the store may be pruned after the commit)
+    halt: str | None = None  # trip the kill switch (HALTED) with this reason
+    fills = 0
+    duplicate_fills = 0
+    inconsistencies = 0
+    reconciliations = 0
+    reply: Any = None
 
     def __init__(self, core: ExecutionCore) -> None:
         store = core.store
         self._store = store
         self._orders: dict[str, Tracked] = {}
-        self._positions: dict[str, Position] | None = None
-        self._ids: dict[str, Ids] | None = None
-        self._sessions: dict[str, int] | None = None
-        self._up: dict[str, bool] | None = None
-        self._fetching: dict[str, int] | None = None
-        self._gone: set[str] | None = None
         self.sequence = store.sequence
-        self.closed = False  # some order closed (the store may be pruned after the commit)
-        self.halt: str | None = None  # trip the kill switch (HALTED) with this reason
-        self.counts = [0, 0, 0, 0]  # fills, duplicate fills, inconsistencies, reconciliations
         self.sends: list[tuple[str, Any]] = []  # (actor path, message), in order
         self.events: list[Any] = []  # for hosts, in order
         self.logs: list[tuple[str, str, dict[str, Any]]] = []  # (level, event, fields)
-        self.reply: Any = None
 
     # reading and writing orders
     def get(self, client_order_id: str) -> Tracked | None:
@@ -549,12 +536,11 @@ class ExecutionCore:
         if step._sessions is not None:
             store.sessions.update(step._sessions)
         store.sequence = step.sequence
-        fills, duplicates, inconsistencies, reconciliations = step.counts
-        if fills or duplicates or inconsistencies or reconciliations:
-            store.fills += fills
-            store.duplicate_fills += duplicates
-            store.inconsistencies += inconsistencies
-            store.reconciliations += reconciliations
+        if step.fills or step.duplicate_fills or step.inconsistencies or step.reconciliations:
+            store.fills += step.fills
+            store.duplicate_fills += step.duplicate_fills
+            store.inconsistencies += step.inconsistencies
+            store.reconciliations += step.reconciliations
         if step._up is not None:
             self.up = step._up
         if step._fetching is not None:
@@ -706,9 +692,9 @@ class ExecutionCore:
         """Apply ``fill`` unless its execution id was seen; True if applied."""
         ids = step.ids(fill.venue)
         if not ids.record(fill.execution_id):
-            step.counts[1] += 1
+            step.duplicate_fills += 1
             return False
-        step.counts[0] += 1
+        step.fills += 1
         if not reconciling and ids.gap:
             self._fetch_missing(step, fill.venue, since=ids.since)
         signed = fill.side.sign * fill.quantity
@@ -867,7 +853,7 @@ class ExecutionCore:
 
     def _reconcile(self, step: Step, message: Reconciliation, now_ns: int) -> int:  # noqa: C901
         venue = message.venue
-        step.counts[3] += 1
+        step.reconciliations += 1
         missed = duplicates = 0
         probe = self._state_lost(step, message)
         for fill in sorted(message.fills, key=_fill_order):
@@ -983,7 +969,7 @@ class ExecutionCore:
         return True
 
     def _inconsistent(self, step: Step, what: str, client_order_id: str, **details: Any) -> None:
-        step.counts[2] += 1
+        step.inconsistencies += 1
         step.log("warning", what, client_order_id=client_order_id, **details)
 
     def _update(
