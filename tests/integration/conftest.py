@@ -34,6 +34,11 @@ class Venue:
         self._connected = threading.Condition()
         self.snapshot_requests = 0
         self.hold = threading.Event()
+        # With snapshot_first, the stream waits until the snapshot was served: diffs
+        # buffered before a snapshot are applied with it as one published view, so a
+        # count of views depends on that order (a race under load otherwise).
+        self.snapshot_first = False
+        self.snapshot_served = threading.Event()
         frames = list(read_capture(DATA / "hftbacktest" / "ethusdt_20240808.gz"))
         self.snapshot = next(f.payload for f in frames if f.source == "rest")
         self.stream = [f.payload for f in frames if f.source == "ws"][:400]
@@ -50,6 +55,8 @@ class Venue:
             self.connections += 1
             self._connected.notify_all()
         self.received.append(str(connection.recv(timeout=10)))  # the subscription
+        if self.snapshot_first:
+            self.snapshot_served.wait(10)
         for payload in self.stream:
             connection.send(payload)
         if self.hold.is_set():
@@ -67,6 +74,8 @@ class Venue:
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(body)
+                self.wfile.flush()
+                venue.snapshot_served.set()
 
             def log_message(self, *_args: object) -> None:
                 pass

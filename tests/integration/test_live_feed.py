@@ -65,6 +65,7 @@ def _spec(ws_url: str, rest_url: str, sink: Inbox, *, stale_after: float = 30.0)
 def test_the_live_feed_syncs_the_book_from_the_stream_and_a_rest_snapshot(venue, make_tree, events):
     fake, ws_url, rest_url = venue
     fake.hold.set()
+    fake.snapshot_first = True  # one view per diff (buffered ones publish as one)
     sink = Inbox()
     tree = make_tree(_spec(ws_url, rest_url, sink))
     views = sink.wait_for_count(10, timeout=30)  # the 400 frames hold 18 depth diffs
