@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from tradeactors.core.messages import VenueStatus
+from tradeactors.errors import ConfigError
 from tradeactors.observability import serve_metrics
 from tradeactors.trading.control import CONTROL_TOKEN_ENV, ControlServer, token_from_environment
 from tradeactors.trading.system import TradingSystem
@@ -30,19 +31,31 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     """
     token = token_from_environment()  # a malformed one is a ConfigError: one line, exit 2
     registry = CollectorRegistry()
-    metrics = serve_metrics(registry, config.metrics.host, config.metrics.port)
+    try:
+        metrics = serve_metrics(registry, config.metrics.host, config.metrics.port)
+    except OSError as exc:  # in use, or not an address of this machine
+        raise ConfigError(
+            f"metrics port {config.metrics.port} on {config.metrics.host}: "
+            f"{exc.strerror or exc} (metrics.port = 0 picks a free one)"
+        ) from None
     system = TradingSystem(config, registry=registry)
+    try:  # before the start: a port in use must not leave a started tree behind
+        control = ControlServer(system, port=control_port, token=token)
+    except OSError as exc:
+        metrics.close()
+        raise ConfigError(
+            f"control port {control_port}: {exc.strerror or exc} (--control-port 0 picks one)"
+        ) from None
     live = out.isatty()  # one line rewritten in place on a terminal; a log otherwise
-    unsubscribe = system.subscribe(
-        _venue_lines(out, live=live)
-    )  # before the start: a venue down at start too
+    # subscribed before the start: a venue down at start is told too
+    unsubscribe = system.subscribe(_venue_lines(out, live=live))
     try:
         system.start()
     except BaseException:
         unsubscribe()
+        control.close()
         metrics.close()
         raise
-    control = ControlServer(system, port=control_port, token=token)
     try:
         token_line = (
             f"control token in {control.write_token()} (tradeactors reset --url "

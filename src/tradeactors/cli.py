@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     run.add_argument("--config", help="TOML file (default: the embedded defaults)")
     run.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
     run.add_argument("--duration", type=float, help="seconds to trade (overrides run.duration)")
-    run.add_argument("--control-port", type=int, default=0, help="control endpoint port (0: any)")
+    run.add_argument("--control-port", type=_port, default=0, help="control endpoint port (0: any)")
     run.add_argument(
         "--pin-cpu",
         type=int,
@@ -230,6 +230,17 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "--log-level", default="warning", choices=("debug", "info", "warning", "error")
     )
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: 0 to 65535 (one line naming the flag's problem)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:  # noqa: PLR2004 - the TCP port range
+        raise argparse.ArgumentTypeError(f"port {port} is out of range 0..65535")
+    return port
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912 - a return per command

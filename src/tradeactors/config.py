@@ -7,7 +7,7 @@ spells them out (a test keeps the two equal). A bad file fails with the key at f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -43,7 +43,7 @@ class MetricsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Where the Prometheus endpoint listens (port 0 picks a free port)."""
 
     host: str = "127.0.0.1"
-    port: int = 0
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
 
 
 class DemoConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
