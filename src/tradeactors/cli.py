@@ -21,6 +21,11 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         prog="tradeactors", description="Low-latency trading systems as supervised actors."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (by default: one line, exit 2)",
+    )
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser(
         "run",
@@ -243,9 +248,28 @@ def _port(text: str) -> int:
     return port
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0911, PLR0912 - a return per command
-    """Entry point of the ``tradeactors`` console script."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tradeactors`` console script.
+
+    A mistake (a `TradeActorsError`, or an `OSError` such as a missing file or a port
+    in use) that a command did not report itself is one line on stderr and exit 2;
+    ``--debug`` shows the traceback instead.
+    """
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except Exception as exc:
+        from tradeactors.errors import TradeActorsError  # noqa: PLC0415 - after the runtime
+
+        if args.debug or not isinstance(exc, TradeActorsError | OSError):
+            raise
+        what = f"tradeactors {args.command}" if args.command else "tradeactors"
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{what}: {detail[:500]} (--debug shows the traceback)", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a return per command
     if args.version:
         from tradeactors import __version__  # noqa: PLC0415
 
@@ -485,12 +509,22 @@ def _record(args: argparse.Namespace) -> int:
     from tradeactors.clock import SystemClock  # noqa: PLC0415
     from tradeactors.venues.recording import Recorder  # noqa: PLC0415
 
+    if not args.url.startswith(("ws://", "wss://")):
+        print(
+            f"tradeactors record: --url {args.url!r} is not a ws:// or wss:// URL", file=sys.stderr
+        )
+        return 2
+    try:
+        out = Path(args.out).open("w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:  # the file's problem, not the venue's
+        print(f"tradeactors record: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     clock = SystemClock()
     recorder = Recorder(args.url, clock, send=args.send, rest=args.rest)
     try:
-        with Path(args.out).open("w", encoding="utf-8") as out:
+        with out:
             written = recorder.record(out, duration=args.duration, max_frames=args.max_frames)
-    except (OSError, websocket.WebSocketException) as exc:
+    except (OSError, ValueError, websocket.WebSocketException) as exc:
         print(f"tradeactors record: {args.url}: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -1,0 +1,54 @@
+"""CLI mistakes are one line and exit 2; ``--debug`` shows the traceback instead."""
+
+from __future__ import annotations
+
+import pytest
+
+from tradeactors import cli
+from tradeactors.errors import ConfigError
+
+
+def _one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def test_record_with_a_url_that_is_not_a_websocket_url(tmp_path, capsys):
+    out = tmp_path / "f.jsonl"
+    argv = ["record", "--venue", "binance", "--url", "notaurl", "--out", str(out)]
+    assert cli.main(argv) == 2
+    assert "--url 'notaurl'" in _one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_record_to_a_missing_directory_blames_the_file_not_the_url(tmp_path, capsys):
+    out = tmp_path / "missing" / "f.jsonl"
+    argv = ["record", "--venue", "binance", "--url", "ws://127.0.0.1:1/x", "--out", str(out)]
+    assert cli.main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"--out {out}" in line
+    assert "ws://" not in line
+
+
+def test_an_error_no_command_reported_is_one_line_unless_debug(monkeypatch, capsys):
+    def fails(_args: object) -> int:
+        raise ConfigError("something the user can fix")
+
+    monkeypatch.setattr(cli, "_main", fails)
+    assert cli.main(["run"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("tradeactors run: something the user can fix")
+    assert "--debug" in line
+    with pytest.raises(ConfigError):
+        cli.main(["--debug", "run"])
+
+
+def test_a_bug_is_not_hidden_as_a_user_mistake(monkeypatch):
+    def bug(_args: object) -> int:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cli, "_main", bug)
+    with pytest.raises(KeyError):
+        cli.main(["run"])
