@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
 from tradeactors.cli import main
+
+
+def _run_cli(*args: str) -> tuple[int, str]:
+    # In a child process: `run` configures logging to this stderr, which must not
+    # outlive the test (the actors of later tests would log to a closed file).
+    code = "import sys; from tradeactors.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done.returncode, done.stderr
 
 
 @pytest.fixture
@@ -28,25 +40,27 @@ def _one_line(text: str) -> str:
     return lines[0]
 
 
-def test_a_metrics_port_in_use_is_one_line_and_exit_2(tmp_path, taken_port, capsys):
-    code = main(["run", "--config", _config(tmp_path, taken_port), "--duration", "1"])
+def test_a_metrics_port_in_use_is_one_line_and_exit_2(tmp_path, taken_port):
+    code, err = _run_cli("run", "--config", _config(tmp_path, taken_port), "--duration", "1")
     assert code == 2
-    line = _one_line(capsys.readouterr().err)
+    line = _one_line(err)
     assert f"metrics port {taken_port}" in line
     assert "in use" in line
 
 
-def test_a_control_port_in_use_is_one_line_and_exit_2(tmp_path, taken_port, capsys):
+def test_a_control_port_in_use_is_one_line_and_exit_2(tmp_path, taken_port):
     argv = ["run", "--config", _config(tmp_path, 0), "--control-port", str(taken_port)]
-    assert main([*argv, "--duration", "1"]) == 2
-    line = _one_line(capsys.readouterr().err)
+    code, err = _run_cli(*argv, "--duration", "1")
+    assert code == 2
+    line = _one_line(err)
     assert f"control port {taken_port}" in line
     assert "in use" in line
 
 
-def test_a_metrics_port_out_of_range_is_one_line_and_exit_2(tmp_path, capsys):
-    assert main(["run", "--config", _config(tmp_path, 70000), "--duration", "1"]) == 2
-    line = _one_line(capsys.readouterr().err)
+def test_a_metrics_port_out_of_range_is_one_line_and_exit_2(tmp_path):
+    code, err = _run_cli("run", "--config", _config(tmp_path, 70000), "--duration", "1")
+    assert code == 2
+    line = _one_line(err)
     assert "65535" in line
     assert "metrics.port" in line
 
