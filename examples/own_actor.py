@@ -23,6 +23,7 @@ from typing import Any
 
 import pykka
 
+from tradeactors.config import Config, StrategyConfig
 from tradeactors.core.messages import OrderUpdate
 from tradeactors.observability import configure_logging
 from tradeactors.supervision import (
@@ -37,7 +38,7 @@ from tradeactors.supervision import (
 )
 from tradeactors.trading.system import TradingSystem
 
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # the market decides when orders change; seconds can pass without one
 
 
 class Journal:
@@ -107,7 +108,18 @@ def main() -> int:
             tree.address("journal").tell(event)  # never blocks: fine in a subscriber
 
     # The host's tree starts first and stops last: the system forwards into it.
-    with Supervisor(spec, on_escalation=print) as tree, TradingSystem() as system:
+    # A market maker that re-quotes on every tick the mid moves (the default waits for
+    # two), so that order updates come often; the market still pauses now and then.
+    params = {
+        "half_spread": 2,
+        "size": 5,
+        "max_inventory": 25,
+        "skew": 1.0,
+        "requote": 1,
+        "min_interval": 0.05,
+    }
+    config = Config(strategy=StrategyConfig(params=params))
+    with Supervisor(spec, on_escalation=print) as tree, TradingSystem(config) as system:
         tree.subscribe(on_supervision)
         system.subscribe(forward)
         ok = journal.wait_for(3)
