@@ -19,6 +19,8 @@ from tradeactors.supervision import SupervisedActor
 from tradeactors.venues.adapter import BookOutcome, venue_adapter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tradeactors.actors.feed import MarketDataMetrics
     from tradeactors.core.instrument import Instrument
     from tradeactors.venues.adapter import VenueAdapter
@@ -92,6 +94,8 @@ class BookActor(SupervisedActor):
         self._instrument = instrument
         self._feed_path = feed_path
         self._subscribers = subscribers
+        self._tells: tuple[Callable[[Any], None], ...] | None = None  # theirs, at 1st publish
+        self._time_ns: Callable[[], int] = lambda: 0
         self._depth = depth
         self._sync = market_data.book_sync(instrument, mode=mode, max_depth=max_depth)
         self._check = market_data.ticker_verifier(instrument) if verify else None
@@ -174,11 +178,16 @@ class BookActor(SupervisedActor):
         )
 
     def _publish(self) -> None:
-        if not self._subscribers:
+        tells = self._tells
+        if tells is None:  # resolved once: an address reaches every later incarnation
+            context = self.context
+            tells = self._tells = tuple(context.address_of(p).tell for p in self._subscribers)
+            self._time_ns = context.clock.time_ns
+        if not tells:
             return
-        view = self._sync.book.view(self._depth, self.context.clock.time_ns())
-        for path in self._subscribers:
-            self.context.address_of(path).tell(view)
+        view = self._sync.book.view(self._depth, self._time_ns())
+        for tell in tells:
+            tell(view)
 
     def _final_report(self) -> BookReport:
         report = msgspec.structs.replace(self.report)

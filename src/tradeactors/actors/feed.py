@@ -27,7 +27,7 @@ from tradeactors.venues.adapter import venue_adapter
 from tradeactors.venues.capture import Frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     import websocket
 
@@ -108,6 +108,7 @@ class _Feed(SupervisedActor):
         self._route_trades = route_trades  # trades matter to strategies (through books)
         prefix = "" if books_path in ("", "/") else books_path + "/"  # "/" is the root
         self._books = {s: prefix + book_name(s) for s in symbols}
+        self._tells: dict[str, Callable[[Any], None]] = {}  # symbol -> its book's tell
         self._metrics = metrics
         self.stats = FeedStats()
 
@@ -128,14 +129,18 @@ class _Feed(SupervisedActor):
             self.context.log.warning("feed_dropped", reason=reason, dropped_total=count)
 
     def _send(self, event: VenueEvent) -> None:
-        path = self._books.get(event.symbol)
-        if path is None:
-            if event.symbol or len(self._books) != 1:
-                self._drop("unknown_symbol")
-                return
-            path = next(iter(self._books.values()))  # a snapshot URL without a symbol
+        tell = self._tells.get(event.symbol)
+        if tell is None:
+            path = self._books.get(event.symbol)
+            if path is None:
+                if event.symbol or len(self._books) != 1:
+                    self._drop("unknown_symbol")
+                    return
+                path = next(iter(self._books.values()))  # a snapshot URL without a symbol
+            # resolved once per symbol: an address reaches every later incarnation
+            tell = self._tells[event.symbol] = self.context.address_of(path).tell
         self.stats.routed += 1
-        self.context.address_of(path).tell(event)  # the adapter's VenueData, as it is
+        tell(event)  # the adapter's VenueData, as it is
 
     def _route(self, frame: Frame) -> None:
         try:

@@ -32,6 +32,7 @@ from tradeactors.core.messages import (
     FillsFetched,
     OrderInfo,
     OrdersReport,
+    PlaceOrder,
     ReconciliationReport,
 )
 from tradeactors.core.risk import TradingState
@@ -119,8 +120,18 @@ class OrderManagerActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         """Compute, commit, then send (see the module doc)."""
         core = self._core
-        step = core.handle(message)
-        core.commit(step)
+        if type(message) is PlaceOrder:  # the hot path: no Step when the order goes out
+            placed = core.place(message.order)
+            if isinstance(placed, tuple):
+                gateway, out = placed
+                self.context.address_of(gateway).tell(out)
+                return None
+            return self._finish(placed)
+        return self._finish(core.handle(message))
+
+    def _finish(self, step: Step) -> Any:
+        """Commit ``step``, then send, emit and log what it says; its reply."""
+        self._core.commit(step)
         address_of = self.context.address_of
         for path, out in step.sends:
             address_of(path).tell(out)
@@ -130,14 +141,6 @@ class OrderManagerActor(SupervisedActor):
             self._gate.trip(
                 TradingState.HALTED, source=TripSource.VENUE_STATE_LOST, reason=step.halt
             )
-        return step.reply
-
-    def _finish(self, step: Step) -> Any:
-        self._core.commit(step)
-        address_of = self.context.address_of
-        for path, out in step.sends:
-            address_of(path).tell(out)
-        self._emit_and_log(step)
         return step.reply
 
     def _emit_and_log(self, step: Step) -> None:

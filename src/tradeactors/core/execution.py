@@ -552,6 +552,40 @@ class ExecutionCore:
 
     # -- orders going out ------------------------------------------------------------
 
+    def place(self, request: SubmitOrder) -> tuple[str, PlaceOrder] | Step:
+        """`handle` of a `PlaceOrder`, without a `Step` when the order goes out.
+
+        The hot path: when every check passes the order is tracked (the whole change: one
+        new order) and the gateway and its `PlaceOrder` are returned for the caller to
+        send. Otherwise the denial is computed as `handle` does, into a `Step` to commit.
+        """
+        venue = request.venue
+        gateway = self.gateways.get(venue)
+        cid = request.client_order_id
+        store = self.store
+        if (
+            gateway is None
+            or cid in store.orders
+            or not self.up.get(venue, False)
+            or request.quantity <= 0
+            or request.price <= 0
+            or request.tif not in TIME_IN_FORCE_VALUES
+            or self._halted()
+        ):
+            step = Step(self)
+            self._place(step, request)  # the same checks, in their order: the reason
+            return step
+        order = Order(
+            cid,
+            request.instrument,
+            side=request.side,
+            price=request.price,
+            quantity=request.quantity,
+        )
+        order.apply(Trigger.SUBMIT)
+        store.orders[cid] = Tracked(order=order, request=request)
+        return gateway, PlaceOrder(order=request, session=store.sessions.get(venue, 0))
+
     def _place(self, step: Step, request: SubmitOrder) -> None:
         cid = request.client_order_id
         if cid in self.store.orders or cid in step._orders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -228,3 +229,48 @@ def test_a_venue_that_lost_its_state_halts_trading():
     assert [(level, name) for level, name, _ in step.logs if name == "venue_state_lost"] == [
         ("error", "venue_state_lost")
     ]
+
+
+def _outcome(core: ExecutionCore, request: PlaceOrder, *, fast: bool) -> tuple[object, ...]:
+    """What placing ``request`` sent and stored, by `place` or by `handle` + `commit`."""
+    if fast:
+        placed = core.place(request.order)
+        if isinstance(placed, tuple):
+            sends = [placed]
+        else:
+            core.commit(placed)
+            sends = placed.sends
+    else:
+        sends = run(core, request).sends  # type: ignore[attr-defined]
+    tracked = core.store.orders.get(request.order.client_order_id)
+    stored = None if tracked is None else (tracked.order.status, tracked.request)
+    return tuple(sends), stored
+
+
+@pytest.mark.parametrize(
+    "case", ["goes_out", "duplicate", "halted", "unknown_venue", "venue_down", "invalid"]
+)
+def test_place_decides_as_handle_does(case):
+    """The order manager's hot path (`place`) and `handle` agree on every outcome."""
+    outcomes = []
+    for fast in (False, True):
+        halted = case == "halted"
+        core = ExecutionCore(
+            OrderStore(), gateways={VENUE: GATEWAY}, risk_path=RISK, halted=lambda h=halted: h
+        )
+        if case != "venue_down":
+            run(core, Reconciliation(venue=VENUE, open_orders=(), fills=()))
+        request = submit("c1", quantity=0 if case == "invalid" else 10)
+        if case == "unknown_venue":
+            request = PlaceOrder(order=msgspec.structs.replace(request.order, venue="elsewhere"))
+        if case == "duplicate":
+            run(core, request)
+        outcomes.append(_outcome(core, request, fast=fast))
+    assert outcomes[0] == outcomes[1]
+    sends, stored = outcomes[1]
+    if case == "goes_out":
+        assert sends == ((GATEWAY, PlaceOrder(order=request.order, session=1)),)
+        assert stored == (OrderStatus.PENDING, request.order)
+    else:
+        [update] = [m for _, m in sends if isinstance(m, OrderUpdate)]
+        assert update.status is OrderStatus.DENIED
