@@ -136,11 +136,10 @@ class KillSwitchActor(SupervisedActor):
         return None
 
     def _changed(self, change: KillSwitchChanged, *, again: bool = False) -> None:
-        log = (
-            self.context.log.warning
-            if change.state is not TradingState.ACTIVE
-            else (self.context.log.info)
-        )
+        # A halt is a warning, unless it is the system stopping (a clean stop warns of nothing).
+        stopping = change.source == TripSource.SHUTDOWN.value
+        active = change.state is TradingState.ACTIVE
+        log = self.context.log.info if active or stopping else self.context.log.warning
         log(
             "kill_switch_changed",
             previous=change.previous.value,

@@ -28,6 +28,7 @@ class TripSource(enum.Enum):
     ESCALATION = "escalation"
     VENUE_DOWN = "venue_down"  # unreachable past execution.halt_after_down
     VENUE_STATE_LOST = "venue_state_lost"  # came back without its fills (ids went back)
+    SHUTDOWN = "shutdown"  # the system stopping: nothing new goes out while it cancels
 
 
 class KillSwitchChanged(Message, frozen=True, kw_only=True, tag=True):

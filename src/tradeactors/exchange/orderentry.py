@@ -273,9 +273,18 @@ class OrderEntry:
             session.send(_error(request.id, "bad_request", str(exc)))
             return []
         self.report(events)
-        if request.op in ("place", "cancel", "amend"):
-            session.send(_answer(request.id, account=session.account, events=events))
+        self._answer(session, session.account, request, events)
         return events
+
+    @staticmethod
+    def _answer(session: Session, account: str, request: _Request, events: list[Event]) -> None:
+        """Answer a request that changed orders, after its reports went out."""
+        if request.op in ("place", "cancel", "amend"):
+            session.send(_answer(request.id, account=account, events=events))
+        elif request.op == "cancel_all":
+            # Each cancellation is reported before the answer: a client may take an
+            # order still open at the answer as lost (and fetch its fills).
+            session.send(_encode({"id": request.id, "result": {"cancelled": len(events)}}).decode())
 
     def _logon(self, session: Session, request: _Request, now_ms: int) -> None:
         """Check key, signature, timestamp window and nonce reuse, in that order.
@@ -319,10 +328,8 @@ class OrderEntry:
             return self._place(account, request)
         if op == "cancel":
             return engine.cancel(account=account, order_id=request.order_id)
-        if op == "cancel_all":
-            events = engine.cancel_all(account=account)
-            session.send(_encode({"id": request.id, "result": {"cancelled": len(events)}}).decode())
-            return events
+        if op == "cancel_all":  # answered after its reports (by the caller)
+            return engine.cancel_all(account=account)
         if op == "amend":
             return self._amend(account, request)
         if op == "open_orders":

@@ -156,7 +156,13 @@ class Mailbox:
             else:
                 _fail(reply_to, AddressClosedError(self.path))
         if drained:
-            self._log.warning("mailbox_drained", dead_letters=len(drained))
+            # An actor's own plumbing (private message classes: a reader thread's
+            # "connection closed", a timer's tick) left behind by a stop is expected:
+            # recorded as dead letters, logged at debug. Anything else is a warning.
+            kinds = sorted({type(item[1]).__name__ for item in drained})
+            public = [kind for kind in kinds if not kind.startswith("_")]
+            log = self._log.warning if public else self._log.debug
+            log("mailbox_drained", dead_letters=len(drained), message_types=public or kinds)
 
 
 WAKE = object()

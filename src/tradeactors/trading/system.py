@@ -257,7 +257,7 @@ class TradingSystem:
         tree = self._tree
         if tree is None:
             raise RuntimeError("the system was not started")
-        self.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="shutdown")
+        self.gate.trip(TradingState.HALTED, source=TripSource.SHUTDOWN, reason="shutdown")
         try:
             cancelled = self.wait_for_no_open_orders(timeout) if tree.running else False
             status = self.status() if tree.running else self._last_status()

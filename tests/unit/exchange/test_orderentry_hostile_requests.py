@@ -282,3 +282,18 @@ def test_the_client_codecs_logon_is_accepted_once_and_its_replay_refused(venue):
     assert error_code(venue.send(venue.connect(), frame)) == "replayed_nonce"
     fresh = codec.logon(2, Credentials("alice", SECRET), cancel_on_disconnect=True)
     assert venue.send(venue.connect(), fresh) == [{"id": 2, "result": {"account": "alice"}}]
+
+
+def test_cancel_all_reports_each_cancellation_before_its_answer(venue):
+    """A client takes an order still open at the answer as lost: the reports come first."""
+    alice = venue.connect()
+    venue.send(alice, logon_frame(NOW_MS))
+    for n, price in enumerate(("1.00", "1.01")):
+        venue.request(
+            alice, op="place", id=10 + n, client_order_id=f"c{n}", side="buy",
+            quantity="1", price=price, tif="gtc",
+        )  # fmt: skip
+    sent = venue.send(alice, json.dumps({"op": "cancel_all", "id": 20}))
+    assert [m.get("event", m.get("id")) for m in sent][-1] == 20
+    assert [m["event"] for m in sent[:-1]] == ["cancelled", "cancelled"], sent
+    assert sent[-1]["result"] == {"cancelled": 2}

@@ -84,13 +84,31 @@ class TestUnbounded:
         box = Box()
         assert box.mailbox.signal(object(), Signal.KILL) is False
 
+    def test_an_actors_own_plumbing_left_at_a_stop_is_no_warning(self):
+        """A private message (a reader's "closed", a tick) is a dead letter, logged at debug."""
+
+        class _Closed:
+            pass
+
+        box = Box()
+        closed = _Closed()
+        box.tell(closed)
+        with capture_logs() as logs:
+            assert box.mailbox.close() == 1
+        assert [(e["event"], e["log_level"], e["message_types"]) for e in logs] == [
+            ("mailbox_drained", "debug", ["_Closed"])
+        ]
+        assert box.dead == [(closed, "stopped")]
+
     def test_closing_dead_letters_tells_and_fails_asks(self):
         box = Box()
         box.tell("told")
         future = box.ask("asked")
         with capture_logs() as logs:
             assert box.mailbox.close() == 2
-        assert [(e["event"], e["dead_letters"]) for e in logs] == [("mailbox_drained", 2)]
+        assert [(e["event"], e["dead_letters"], e["log_level"]) for e in logs] == [
+            ("mailbox_drained", 2, "warning")
+        ]
         assert box.dead == [("told", "stopped")]
         with pytest.raises(AddressClosedError):
             future.get(timeout=1)
