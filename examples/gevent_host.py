@@ -55,7 +55,7 @@ def main() -> int:
     def watchdog() -> None:
         # A host greenlet beside the actors: trips the switch when the host has seen enough.
         seen = enough.wait(TIMEOUT)
-        print(f"{'fills seen' if seen else 'timeout'}: {system.status().line(instrument.lot_size)}")
+        print(f"{'fills seen' if seen else 'timeout'}: {system.status().line()}")
         system.kill("the host has seen enough")
 
     system.subscribe(on_event)
@@ -66,8 +66,8 @@ def main() -> int:
         summary = system.stop()
     status = summary.status
     print(
-        f"summary: fills {status.fills}, position {instrument.format_size(status.position)}, "
-        f"PnL {status.pnl:+.2f}, restarts {status.restarts}, kill switch {status.state}"
+        f"summary: fills {status.fills}, position {status.position_text()}, "
+        f"PnL {status.pnl_text()}, restarts {status.restarts}, kill switch {status.state}"
     )
     print(f"open at the venue: {summary.open_at_venue}")
     return 0 if summary.open_at_venue == 0 else 1

@@ -49,14 +49,14 @@ def main() -> int:
     with system:  # start(); on the way out, stop() if still running (even on an error)
         print(f"trading {instrument.symbol} at {system.trade_url}")
         seen = enough.wait(TIMEOUT)
-        print(f"{'fills seen' if seen else 'timeout'}: {system.status().line(instrument.lot_size)}")
+        print(f"{'fills seen' if seen else 'timeout'}: {system.status().line()}")
         system.kill("the host has seen enough")  # HALTED: deny all new orders, cancel all
         print(f"all orders closed: {system.wait_for_no_open_orders(timeout=10.0)}")
         summary = system.stop()  # halts, cancels, stops the tree, asks the venue
     status = summary.status
     print(
-        f"summary: fills {status.fills}, position {instrument.format_size(status.position)}, "
-        f"PnL {status.pnl:+.2f}, restarts {status.restarts}, kill switch {status.state}"
+        f"summary: fills {status.fills}, position {status.position_text()}, "
+        f"PnL {status.pnl_text()}, restarts {status.restarts}, kill switch {status.state}"
     )
     print(f"open at the venue: {summary.open_at_venue}")
     return 0 if summary.open_at_venue == 0 else 1

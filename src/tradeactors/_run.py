@@ -95,8 +95,8 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
         print(file=out)
     print(
         f"\n{'interrupted' if interrupted else 'done'}: orders {status.orders}, fills "
-        f"{status.fills}, position {status.position} lots, PnL {status.pnl:+.2f}, restarts "
-        f"{status.restarts}, kill switch {status.state}",
+        f"{status.fills}, position {status.position_text()}, PnL {status.pnl_text()}, "
+        f"restarts {status.restarts}, kill switch {status.state}",
         file=out,
     )
     open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue
@@ -125,14 +125,13 @@ def _status_loop(
 ) -> None:
     """A status line every ``run.status_interval`` until the duration, a signal or the end."""
     config = system.config
-    lot = config.venue.lot_size
     forever = config.run.duration == 0
     deadline = system.clock.monotonic_ns() + int(config.run.duration * 1e9)
     while not stopped.wait(config.run.status_interval):
         if not system.tree.running:
             return  # the tree gave up (escalation past the root): stop in order
         try:
-            line = system.status().line(lot)
+            line = system.status().line()
         except Exception:  # noqa: BLE001 - the tree is failing: summarize, never a traceback
             line = ""
         if line:

@@ -34,6 +34,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tradeactors.core.units import base_quote
 from tradeactors.errors import TopError
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class Snapshot:
     open_orders: Mapping[str, float] = field(default_factory=dict)  # by venue
     fills: float | None = None
     positions: Mapping[str, float] = field(default_factory=dict)  # lots, by instrument
+    base_positions: Mapping[str, float] = field(default_factory=dict)  # base units
 
 
 class _ActorParts:
@@ -138,6 +140,7 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
     open_orders: dict[str, float] = {}
     fills: float | None = None
     positions: dict[str, float] = {}
+    base_positions: dict[str, float] = {}
 
     def actor(labels: Mapping[str, str]) -> _ActorParts:
         return actors.setdefault(labels.get("path", "?"), _ActorParts())
@@ -169,6 +172,8 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
                 fills = value
             elif name == "tradeactors_position_lots":
                 positions[labels.get("instrument", "?")] = value
+            elif name == "tradeactors_position":
+                base_positions[labels.get("instrument", "?")] = value
     return Snapshot(
         at=at,
         actors={path: parts.sample(path) for path, parts in actors.items()},
@@ -177,6 +182,7 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
         open_orders=open_orders,
         fills=fills,
         positions=positions,
+        base_positions=base_positions,
     )
 
 
@@ -310,6 +316,18 @@ def make_view(
     )
 
 
+def _positions(snapshot: Snapshot) -> str:
+    """``BTCUSDT +0.005 BTC`` (base units), or ``... 5 lots`` when the base is not served."""
+    parts = []
+    for instrument, lots in snapshot.positions.items():
+        base = snapshot.base_positions.get(instrument)
+        if base is None:
+            parts.append(f"{instrument} {_number(lots)} lots")
+        else:
+            parts.append(f"{instrument} {base:+g} {base_quote(instrument)[0]}")
+    return ", ".join(parts)
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return "-"
@@ -364,10 +382,9 @@ def _header(view: View) -> Table:
         )
     )
     open_orders = ", ".join(f"{v} {_number(n)}" for v, n in snapshot.open_orders.items())
-    positions = ", ".join(f"{i} {_number(n)}" for i, n in snapshot.positions.items())
     grid.add_row(
         f"open orders {open_orders or '-'}   fills {_number(snapshot.fills)}"
-        f"   positions {positions + ' lots' if positions else '-'}"
+        f"   positions {_positions(snapshot) or '-'}"
     )
     if view.error is not None:
         grid.add_row(Text(f"last scrape failed ({view.error}): showing older data", "bold red"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import threading
 import urllib.request
+from fractions import Fraction
 from hashlib import sha256
 
 import msgspec
@@ -30,6 +31,7 @@ from tradeactors.config import (
 )
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import (
+    GetBook,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -446,6 +448,17 @@ def _gateway_started(system: TradingSystem, incarnation: int) -> threading.Event
     return started
 
 
+def _assert_marked_at_the_mid(system: TradingSystem, *, lots: int, price: int) -> None:
+    """The status's PnL marks the position at the book's mid (an external venue too)."""
+    view = system.tree.address(system.paths.book(VENUE, SYMBOL)).ask(GetBook(depth=1), timeout=5)
+    mid = Fraction(view.bids[0][0] + view.asks[0][0], 2)
+    status = system.status()
+    assert status.marked
+    assert status.pnl == pytest.approx(float((mid - price) * lots * Fraction("0.00001")))
+    assert status.pnl != 0
+    assert status.position_text() == "+0.002 BTC"
+
+
 def test_the_trading_tree_trades_at_a_venue_defined_in_the_tests(fake_venue, make_system):
     system, events = make_system()
     assert system.gateway_path == f"execution/gateway.{VENUE}"
@@ -479,6 +492,7 @@ def test_the_trading_tree_trades_at_a_venue_defined_in_the_tests(fake_venue, mak
     report = system.orders()
     assert report.fills == 1
     assert report.positions[SYMBOL] == 2
+    _assert_marked_at_the_mid(system, lots=2, price=MID - 300)
 
     # the gateway dies: the venue cancels the session's orders, the venue comes back up
     restarted = _gateway_started(system, 2)

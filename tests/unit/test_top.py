@@ -63,6 +63,9 @@ tradeactors_fills_total 7.0
 # HELP tradeactors_position_lots Net position in lots
 # TYPE tradeactors_position_lots gauge
 tradeactors_position_lots{{instrument="BTCUSDT"}} -3.0
+# HELP tradeactors_position Net position in the instrument's base units
+# TYPE tradeactors_position gauge
+tradeactors_position{{instrument="BTCUSDT"}} -0.003
 # HELP tradeactors_mailbox_depth Messages waiting in the mailbox.
 # TYPE tradeactors_mailbox_depth gauge
 tradeactors_mailbox_depth{{path="/"}} 0.0
@@ -145,6 +148,14 @@ def test_the_trading_series_are_parsed():
     assert snapshot.open_orders == {"sim": 2}
     assert snapshot.fills == 7
     assert snapshot.positions == {"BTCUSDT": -3}
+    assert snapshot.base_positions == {"BTCUSDT": -0.003}
+
+
+def test_positions_show_in_base_units_with_the_base_else_in_lots():
+    snapshot = parse_scrape(exposition(), at=0.0)
+    assert "positions BTCUSDT -0.003 BTC" in text_of(render(make_view(URL, None, snapshot)))
+    lots_only = Snapshot(at=0, positions={"BTCUSDT": -3.0})
+    assert "positions BTCUSDT -3 lots" in text_of(render(make_view(URL, None, lots_only)))
 
 
 def test_an_exposition_without_tradeactors_series_gives_an_empty_snapshot():
@@ -286,7 +297,7 @@ def test_the_frame_shows_the_trading_state_and_every_actor():
     assert "venues sim up" in text
     assert "open orders sim 2" in text
     assert "fills 7" in text
-    assert "positions BTCUSDT -3 lots" in text
+    assert "positions BTCUSDT -0.003 BTC" in text
     assert "rates over 2.0 s" in text
     assert "4 actors, 3 up" in text
     lines = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}

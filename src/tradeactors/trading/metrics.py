@@ -10,7 +10,8 @@ made up):
 - ``tradeactors_open_orders{venue}``: orders that may still trade;
 - ``tradeactors_fills_total``, ``tradeactors_duplicate_fills_total``,
   ``tradeactors_order_inconsistencies_total``, ``tradeactors_reconciliations_total``;
-- ``tradeactors_position_lots{instrument}``;
+- ``tradeactors_position_lots{instrument}`` and ``tradeactors_position{instrument}``
+  (the same in the instrument's base units, for the instruments whose lot size is known);
 
 and counted as events happen: ``tradeactors_order_updates_total{status}`` and
 ``tradeactors_orders_denied_total{reason}``.
@@ -18,6 +19,7 @@ and counted as events happen: ``tradeactors_order_updates_total{status}`` and
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
@@ -27,7 +29,7 @@ from tradeactors.core.messages import OrderStatus, OrderUpdate, VenueStatus
 from tradeactors.core.risk import TradingState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from prometheus_client import CollectorRegistry
 
@@ -48,8 +50,10 @@ class TradingMetrics:
         gate: TradingGate,
         report: Callable[[], OrdersReport | None],
         venues: list[str],
+        lot_sizes: Mapping[str, str] | None = None,
     ) -> None:
         self._gate = gate
+        self._lot_sizes = {i: Fraction(size) for i, size in (lot_sizes or {}).items()}
         self._report = report
         self._up = dict.fromkeys(venues, False)
         self._updates = Counter(
@@ -115,6 +119,15 @@ class TradingMetrics:
         position = GaugeMetricFamily(
             "tradeactors_position_lots", "Net position in lots", labels=["instrument"]
         )
+        base = GaugeMetricFamily(
+            "tradeactors_position",
+            "Net position in the instrument's base units",
+            labels=["instrument"],
+        )
         for instrument, net in sorted(report.positions.items()):
             position.add_metric([instrument], net)
+            lot = self._lot_sizes.get(instrument)
+            if lot is not None:
+                base.add_metric([instrument], float(net * lot))
         yield position
+        yield base

@@ -52,6 +52,7 @@ from tradeactors.core.messages import (
     CancelOrder,
     DenyReason,
     ExposureSnapshot,
+    GetBook,
     GetExposure,
     GetOrders,
     GetStrategyReport,
@@ -66,6 +67,7 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.orders import ClientOrderIds, Position
 from tradeactors.core.risk import RiskLimits, TradingState
+from tradeactors.core.units import money_places, money_text, quantity_text
 from tradeactors.errors import ConfigError
 from tradeactors.strategy import make_strategy
 from tradeactors.supervision import (
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
+    from tradeactors.core.book import BookView
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import DeadLetter
 
@@ -93,7 +96,12 @@ __all__ = ["ShutdownSummary", "Status", "TradingSystem"]
 
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
-    """A one-line picture of the running system."""
+    """A one-line picture of the running system.
+
+    ``position`` is in lots (for machines); `line` and `position_text` show it in the
+    instrument's base units with the base's name, PnL in the quote currency
+    (`tradeactors.core.units`).
+    """
 
     state: str  # the kill switch's
     venues: dict[str, bool]
@@ -101,16 +109,32 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     open_orders: int
     fills: int
     position: int  # lots of the configured instrument
-    pnl: float  # realized + unrealized at the mid, quote currency
+    pnl: float  # realized + unrealized at the book's mid, quote currency
     restarts: int
+    symbol: str = ""
+    lot_size: str = "1"  # base units per lot
+    pnl_places: int = 2  # digits that make one tick times one lot exact
+    marked: bool = True  # False: a position but no two-sided book to mark it (PnL realized only)
 
-    def line(self, lot_size: str = "1") -> str:
-        """``state ... | orders ... | fills ... | position ... | PnL ... | restarts ...``."""
+    def position_text(self, lot_size: str | None = None) -> str:
+        """The position in base units: ``+0.005 BTC``."""
+        return quantity_text(self.position, lot_size or self.lot_size, self.symbol)
+
+    def pnl_text(self) -> str:
+        """PnL in the quote currency: ``+0.00012 USDT`` (``(realized; no book)`` unmarked)."""
+        text = money_text(self.pnl, self.symbol, self.pnl_places)
+        return text if self.marked else f"{text} (realized; no book to mark)"
+
+    def line(self, lot_size: str | None = None) -> str:
+        """``state ... | orders ... | fills ... | position ... | PnL ... | restarts ...``.
+
+        ``lot_size`` overrides the status's own (kept for callers written before it had one).
+        """
         venues = " ".join(f"{v}:{'up' if up else 'DOWN'}" for v, up in self.venues.items())
-        position = Fraction(self.position) * Fraction(lot_size)
         return (
             f"{self.state.upper():8} {venues} | orders {self.orders} (open {self.open_orders})"
-            f" | fills {self.fills} | position {float(position):+g} | PnL {self.pnl:+.2f}"
+            f" | fills {self.fills} | position {self.position_text(lot_size)}"
+            f" | PnL {self.pnl_text()}"
             f" | restarts {self.restarts}"
         )
 
@@ -204,7 +228,13 @@ class TradingSystem:
         self._credentials = Credentials(venue.api_key, secret)
         self.trade_url = trade_url
         if self._registry is not None:
-            metrics = TradingMetrics(self._registry, self.gate, self._scrape_report, [venue.name])
+            metrics = TradingMetrics(
+                self._registry,
+                self.gate,
+                self._scrape_report,
+                [venue.name],
+                lot_sizes={self.instrument.symbol: self.instrument.lot_size},
+            )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
         self._unsubscribe.append(self.gate.subscribe(self._emit))
         tree = Supervisor(
@@ -380,10 +410,12 @@ class TradingSystem:
         position.average_price = Fraction(*exposure.average_prices.get(symbol, (0, 1)))
         position.realized = Fraction(*exposure.realized.get(symbol, (0, 1)))
         pnl = position.realized
-        if self.exchange is not None and position.net:
-            bid, ask = self.exchange.best()
-            if bid is not None and ask is not None:
-                pnl += position.unrealized((bid + ask) // 2)
+        marked = True
+        if position.net:
+            mid2 = self._mid_x2(timeout)  # at the book's mid, whatever the venue
+            marked = mid2 is not None
+            if mid2 is not None:
+                pnl += (Fraction(mid2, 2) - position.average_price) * position.net
         value = Fraction(self.instrument.tick_size) * Fraction(self.instrument.lot_size)
         status = Status(
             state=self.gate.state.value,
@@ -394,6 +426,8 @@ class TradingSystem:
             position=report.positions.get(symbol, 0),
             pnl=float(pnl * value),
             restarts=sum(self.tree.stats(p).restarts for p in self.tree.paths()),
+            marked=marked,
+            **self._units(),
         )
         self._status = status
         return status
@@ -411,19 +445,44 @@ class TradingSystem:
             return None
         return report
 
+    def _mid_x2(self, timeout: float) -> int | None:
+        """Twice the mid of the instrument's book now (ticks), or None: no two-sided book."""
+        venue = self.config.venue.name
+        try:
+            view: BookView = self.tree.address(self.paths.book(venue, self.instrument.symbol)).ask(
+                GetBook(depth=1), timeout=timeout
+            )
+        except Exception:  # noqa: BLE001 - restarting or gone: unmarked, said so
+            return None
+        if not (view.bids and view.asks):
+            return None
+        return view.bids[0][0] + view.asks[0][0]
+
+    def _units(self) -> dict[str, Any]:
+        instrument = self.instrument
+        return {
+            "symbol": instrument.symbol,
+            "lot_size": instrument.lot_size,
+            "pnl_places": money_places(instrument.tick_size, instrument.lot_size),
+        }
+
     def _last_status(self) -> Status:
         """The last `status()` taken, or what the store says (the tree can no longer answer)."""
         if self._status is not None:
             return self._status
+        position = self.store.ledger.position(self.instrument.symbol)
+        value = Fraction(self.instrument.tick_size) * Fraction(self.instrument.lot_size)
         return Status(
             state=self.gate.state.value,
             venues={},
             orders=len(self.store.orders),
             open_orders=len(self.store.open_orders()),
             fills=self.store.fills,
-            position=self.store.ledger.position(self.instrument.symbol).net,
-            pnl=0.0,
+            position=position.net,
+            pnl=float(position.realized * value),  # what was realized: nothing to mark with
             restarts=0,
+            marked=position.net == 0,
+            **self._units(),
         )
 
     def wait_for_no_open_orders(self, timeout: float) -> bool:
