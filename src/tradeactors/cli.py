@@ -15,10 +15,32 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+_RUNTIME_HELP = "threads: an OS thread per actor; gevent: greenlets (monkey-patches the process)"
+_LOG_LEVEL_HELP = "lowest level of the log lines written to stderr"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Ends an option's help with its default, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "(default" in text
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
 
 def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option
     parser = argparse.ArgumentParser(
-        prog="tradeactors", description="Low-latency trading systems as supervised actors."
+        prog="tradeactors",
+        description="Low-latency trading systems as supervised actors.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument(
@@ -29,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser(
         "run",
+        formatter_class=_HelpFormatter,
         help="run the trading tree (against the embedded simulated exchange by default)",
         description=(
             "Start the simulated exchange (unless the config names a venue) and the "
@@ -39,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         ),
     )
     run.add_argument("--config", help="TOML file (default: the embedded defaults)")
-    run.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
+    run.add_argument(
+        "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
+    )
     run.add_argument("--duration", type=float, help="seconds to trade (overrides run.duration)")
     run.add_argument("--control-port", type=_port, default=0, help="control endpoint port (0: any)")
     run.add_argument(
@@ -50,10 +75,14 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "one core are cheaper, see bench/results/tick_to_trade.md)",
     )
     run.add_argument(
-        "--log-level", default="warning", choices=("debug", "info", "warning", "error")
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help=_LOG_LEVEL_HELP,
     )
     demo = commands.add_parser(
         "demo",
+        formatter_class=_HelpFormatter,
         help="run the supervision-only example tree (crashes and lossless restarts)",
         description=(
             "Start the example supervision tree: a ticker sends orders to a pricer that "
@@ -62,14 +91,22 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         ),
     )
     demo.add_argument("--config", help="TOML file (default: the embedded defaults)")
-    demo.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
+    demo.add_argument(
+        "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
+    )
     demo.add_argument("--duration", type=float, help="seconds of traffic (overrides config)")
     demo.add_argument(
         "--print-metrics", action="store_true", help="also print the Prometheus exposition"
     )
-    demo.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    demo.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help=_LOG_LEVEL_HELP,
+    )
     backtest = commands.add_parser(
         "backtest",
+        formatter_class=_HelpFormatter,
         help="backtest a strategy on a recorded capture (deterministic)",
         description=(
             "Replay a recorded Binance capture through the book code and a built-in "
@@ -79,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         ),
     )
     backtest.add_argument("--data", required=True, help="capture file (replay's formats)")
-    backtest.add_argument("--venue", choices=("binance",), default="binance")
+    backtest.add_argument(
+        "--venue", choices=("binance",), default="binance", help="the venue of the capture"
+    )
     backtest.add_argument("--strategy", required=True, help="market_maker, momentum or vwap")
     backtest.add_argument(
         "--param", action="append", default=[], metavar="K=V", help="a strategy parameter"
@@ -87,33 +126,55 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     backtest.add_argument("--symbol", help="the instrument (default: the capture's first)")
     backtest.add_argument("--tick-size", help="price step (default: known symbols' own)")
     backtest.add_argument("--lot-size", help="size step (default: known symbols' own)")
-    backtest.add_argument("--latency-ms", type=float, default=5.0, help="strategy -> venue")
-    backtest.add_argument("--response-latency-ms", type=float, default=5.0, help="venue -> us")
+    backtest.add_argument(
+        "--latency-ms", type=float, default=5.0, help="latency of an order, strategy -> venue"
+    )
+    backtest.add_argument(
+        "--response-latency-ms",
+        type=float,
+        default=5.0,
+        help="latency of the venue's response, venue -> strategy",
+    )
     backtest.add_argument(
         "--latency-sigma", type=float, default=0.0, help="> 0: log-normal latencies"
     )
     backtest.add_argument("--seed", type=int, default=1, help="of the latency draws")
     backtest.add_argument(
-        "--queue", choices=("conservative", "probabilistic"), default="conservative"
+        "--queue",
+        choices=("conservative", "probabilistic"),
+        default="conservative",
+        help="queue position of a resting order: advanced by recorded trades at its price "
+        "only (conservative), or also by a share of each size decrease (probabilistic)",
     )
-    backtest.add_argument("--maker-fee-bps", type=float, default=1.0)
-    backtest.add_argument("--taker-fee-bps", type=float, default=5.0)
+    backtest.add_argument(
+        "--maker-fee-bps", type=float, default=1.0, help="fee on maker fills, basis points"
+    )
+    backtest.add_argument(
+        "--taker-fee-bps", type=float, default=5.0, help="fee on taker fills, basis points"
+    )
     backtest.add_argument("--json", help="also write the report as JSON to this file")
     backtest.add_argument("--plot", help="also draw mid, fills and PnL to this PNG (matplotlib)")
     backtest.add_argument(
-        "--log-level", default="warning", choices=("debug", "info", "warning", "error")
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help=_LOG_LEVEL_HELP,
     )
     for name, text in (
         ("kill", "trip the kill switch of a running system (HALTED: deny all, cancel all)"),
         ("reset", "reset the kill switch of a running system (an operator's decision)"),
         ("status", "print the status of a running system"),
     ):
-        control = commands.add_parser(name, help=text, description=text)
+        control = commands.add_parser(
+            name, help=text, description=text, formatter_class=_HelpFormatter
+        )
         control.add_argument(
             "--url", required=True, help="the control URL `tradeactors run` printed"
         )
         if name == "kill":
-            control.add_argument("--reason", default="manual kill from the command line")
+            control.add_argument(
+                "--reason", default="manual kill from the command line", help="why"
+            )
             control.add_argument("--reducing", action="store_true", help="REDUCING, not HALTED")
         if name == "reset":
             control.add_argument("--by", required=True, help="who decides")
@@ -132,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             )
     replay = commands.add_parser(
         "replay",
+        formatter_class=_HelpFormatter,
         help="replay a market-data capture through the feed and book actors",
         description=(
             "Replay recorded frames (cryptofeed or hftbacktest format; several files are "
@@ -143,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     )
     record = commands.add_parser(
         "record",
+        formatter_class=_HelpFormatter,
         help="record a venue's websocket frames (and REST snapshots) to a capture file",
         description=(
             "Connect to a websocket URL, send the given subscription messages, fetch the "
@@ -150,7 +213,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             "receive time in ns, in tradeactors' capture format (readable by replay)."
         ),
     )
-    record.add_argument("--venue", choices=("binance", "kraken"), required=True)
+    record.add_argument(
+        "--venue", choices=("binance", "kraken"), required=True, help="the venue recorded"
+    )
     record.add_argument("--url", required=True, help="websocket URL")
     record.add_argument("--out", required=True, help="capture file to write")
     record.add_argument("--send", action="append", default=[], help="message to send on connect")
@@ -159,14 +224,17 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     record.add_argument("--max-frames", type=int, help="stop after this many frames")
     exchange = commands.add_parser(
         "exchange",
+        formatter_class=_HelpFormatter,
         help="run the simulated exchange (market data and order entry) on 127.0.0.1",
         description=(
             "Serve a seeded simulated market in Binance spot's wire format: a combined "
             "websocket stream and the REST depth snapshot, and order entry (docs/protocol.md)."
         ),
     )
-    exchange.add_argument("--symbol", default="SIMUSDT")
-    exchange.add_argument("--seed", type=int, default=1)
+    exchange.add_argument("--symbol", default="SIMUSDT", help="the instrument it trades")
+    exchange.add_argument(
+        "--seed", type=int, default=1, help="of the simulated market (same seed, same market)"
+    )
     exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
     exchange.add_argument("--duration", type=float, help="seconds to run (default: until ^C)")
@@ -178,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     )
     chaos = commands.add_parser(
         "chaos",
+        formatter_class=_HelpFormatter,
         help="run a fault scenario against the trading tree and check invariants",
         description=(
             "Run the trading tree against the embedded simulated exchange, inject the "
@@ -187,15 +256,21 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         ),
     )
     chaos.add_argument("scenario", help="scenario TOML (see config/scenarios/)")
-    chaos.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
+    chaos.add_argument(
+        "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
+    )
     chaos.add_argument("--seed", type=int, help="the simulated market's seed (overrides)")
     chaos.add_argument("--json", help="also write the verdicts as JSON to this file")
     chaos.add_argument("--metrics-port", type=int, help="serve Prometheus here (for top)")
     chaos.add_argument(
-        "--log-level", default="error", choices=("debug", "info", "warning", "error")
+        "--log-level",
+        default="error",
+        choices=("debug", "info", "warning", "error"),
+        help=_LOG_LEVEL_HELP,
     )
     top = commands.add_parser(
         "top",
+        formatter_class=_HelpFormatter,
         help="live view of a running tree: mailboxes, rates, latencies, kill switch, venues",
         description=(
             "Scrape the Prometheus endpoint of a running `tradeactors run` "
@@ -207,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     top.add_argument(
         "--url",
         default="http://127.0.0.1:9464/metrics",
-        help="the metrics URL `tradeactors run` printed (default: %(default)s)",
+        help="the metrics URL `tradeactors run` printed",
     )
     top.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes")
     top.add_argument(
@@ -220,9 +295,20 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         metavar="SEED",
         help="replay a seeded synthetic Binance market instead of files",
     )
-    replay.add_argument("--diffs", type=int, default=5000, help="with --synthetic")
-    replay.add_argument("--venue", choices=("binance", "kraken"), required=True)
-    replay.add_argument("--verify", action="store_true")
+    replay.add_argument(
+        "--diffs", type=int, default=5000, help="with --synthetic: how many depth updates"
+    )
+    replay.add_argument(
+        "--venue",
+        choices=("binance", "kraken"),
+        required=True,
+        help="the venue of the capture (its frame format)",
+    )
+    replay.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the books against every Kraken checksum or Binance bookTicker",
+    )
     replay.add_argument(
         "--pace",
         choices=("full", "recorded"),
@@ -230,9 +316,14 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         help="full speed, or the recorded gaps between frames (divided by --speed)",
     )
     replay.add_argument("--speed", type=float, default=1.0, help="with --pace recorded")
-    replay.add_argument("--runtime", choices=("threads", "gevent"), default="threads")
     replay.add_argument(
-        "--log-level", default="warning", choices=("debug", "info", "warning", "error")
+        "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
+    )
+    replay.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help=_LOG_LEVEL_HELP,
     )
     return parser
 
@@ -264,9 +355,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug or not isinstance(exc, TradeActorsError | OSError):
             raise
         what = f"tradeactors {args.command}" if args.command else "tradeactors"
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"{what}: {detail[:500]} (--debug shows the traceback)", file=sys.stderr)
+        lines = _error_lines(exc)
+        for line in lines[:-1]:
+            print(f"{what}: {line[:500]}", file=sys.stderr)
+        print(f"{what}: {lines[-1][:500]} (--debug shows the traceback)", file=sys.stderr)
         return 2
+
+
+def _error_lines(exc: BaseException) -> list[str]:
+    """The message of ``exc`` on one line; a config error's, one line per wrong key."""
+    from tradeactors.errors import InvalidConfigError  # noqa: PLC0415 - after the runtime
+
+    text = str(exc)
+    lines = text.splitlines() if isinstance(exc, InvalidConfigError) else [text]
+    return [" ".join(line.split()) for line in lines if line.strip()] or [type(exc).__name__]
+
+
+def _print_error(what: str, exc: BaseException) -> None:
+    for line in _error_lines(exc):
+        print(f"{what}: {line}", file=sys.stderr)
 
 
 def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a return per command
@@ -321,7 +428,7 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
                 },
             )
     except (ConfigError, msgspec.ValidationError) as exc:
-        print(f"tradeactors: {exc}", file=sys.stderr)
+        _print_error(f"tradeactors {args.command}", exc)
         return 2
     if args.command == "demo":
         return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
@@ -338,7 +445,7 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
     try:
         return run_trading(config, sys.stdout, control_port=args.control_port)
     except ConfigError as exc:
-        print(f"tradeactors: {exc}", file=sys.stderr)
+        _print_error(f"tradeactors {args.command}", exc)
         return 2
 
 
@@ -355,7 +462,7 @@ def _chaos(args: argparse.Namespace) -> int:
                 config, venue=msgspec.structs.replace(config.venue, seed=args.seed)
             )
     except ConfigError as exc:
-        print(f"tradeactors chaos: {exc}", file=sys.stderr)
+        _print_error("tradeactors chaos", exc)
         return 2
     registry = server = None
     if args.metrics_port is not None:

@@ -6,12 +6,17 @@ spells them out (a test keeps the two equal). A bad file fails with the key at f
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import re
+import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 
-from tradeactors.errors import ConfigError
+from tradeactors.errors import ConfigError, ConfigKeyError, InvalidConfigError
 
 __all__ = [
     "Config",
@@ -182,73 +187,453 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
         return self.venues or (self.venue,)
 
     def __post_init__(self) -> None:
-        self._check_venues()
-        if self.strategy.name != "none":
-            from tradeactors.strategy import make_strategy  # noqa: PLC0415 - a cycle otherwise
+        errors = self._errors()
+        if errors:
+            raise InvalidConfigError(errors) from errors[0].__cause__
+        if self.venues:  # one venue: the rest of the system reads it as [venue]
+            msgspec.structs.force_setattr(self, "venue", self.venues[0])
 
-            try:
-                make_strategy(self.strategy.name, self.strategy.params)
-            except ConfigError as exc:
-                raise ConfigError(f"strategy: {exc}") from exc
-        if self.execution.cancel_all_after and not (
-            0 < self.execution.refresh < self.execution.cancel_all_after
+    def _errors(self) -> list[ConfigKeyError]:
+        """Each section's own problems (`_section_errors`), then those across sections."""
+        errors: list[ConfigKeyError] = []
+        if len(self.venues) > 1:
+            errors.append(
+                ConfigKeyError(
+                    "",
+                    "venues",
+                    "venues: one venue per system for now (several come with many instruments)",
+                )
+            )
+        elif self.venues and self.venue != VenueConfig():
+            errors.append(
+                ConfigKeyError("", "venues", "venues: give either [venue] or [[venues]], not both")
+            )
+        for index, venue in enumerate(self.all_venues):
+            errors += _section_errors(f"venues[{index}]" if self.venues else "venue", venue)
+        errors += _section_errors("strategy", self.strategy)
+        errors += self._limit_errors()
+        return errors
+
+    def _limit_errors(self) -> list[ConfigKeyError]:
+        execution, venue, demo = self.execution, self.all_venues[0], self.demo
+        errors = []
+        if execution.cancel_all_after and not 0 < execution.refresh < execution.cancel_all_after:
+            errors.append(
+                ConfigKeyError(
+                    "execution", "refresh", "refresh must be positive and below cancel_all_after"
+                )
+            )
+        if not venue.trade_url and (
+            execution.max_messages_per_second >= venue.rate_per_second
+            or execution.burst >= _SIM_BURST
         ):
-            raise ConfigError("execution.refresh must be positive and below cancel_all_after")
-        if not self.venue.trade_url and (
-            self.execution.max_messages_per_second >= self.venue.rate_per_second
-            or self.execution.burst >= _SIM_BURST
-        ):
-            raise ConfigError(
-                "execution.max_messages_per_second and burst must stay below the embedded "
-                f"exchange's limits ({self.venue.rate_per_second}/s, burst {_SIM_BURST}): "
-                "otherwise the venue refuses cancels and the dead-man's refresh"
+            errors.append(
+                ConfigKeyError(
+                    "execution",
+                    "max_messages_per_second",
+                    "max_messages_per_second and burst must stay below the embedded exchange's "
+                    f"limits ({venue.rate_per_second}/s, burst {_SIM_BURST}): otherwise the venue "
+                    "refuses cancels and the dead-man's refresh",
+                )
             )
         if self.run.duration < 0:
-            raise ConfigError("run.duration must be positive, or 0 to run until stopped")
-        if self.demo.crash_every < 1:
-            raise ConfigError("demo.crash_every must be >= 1")
-        if not self.demo.tick_interval > 0:
-            raise ConfigError("demo.tick_interval must be positive")
-        if not self.demo.duration > 0:
-            raise ConfigError("demo.duration must be positive")
-
-    def _check_venues(self) -> None:
-        from tradeactors.venues.adapter import venue_adapter  # noqa: PLC0415 - lazy registry
-
-        if len(self.venues) > 1:
-            raise ConfigError(
-                "venues: one venue per system for now (several come with many instruments)"
+            errors.append(
+                ConfigKeyError(
+                    "run", "duration", "duration must be positive, or 0 to run until stopped"
+                )
             )
-        if self.venues and self.venue != VenueConfig():
-            raise ConfigError("give either [venue] or [[venues]], not both")
-        if self.venues:
-            # one venue: the rest of the system reads it as [venue]
-            msgspec.structs.force_setattr(self, "venue", self.venues[0])
-        for index, venue in enumerate(self.all_venues):
-            where = f"venues[{index}]" if self.venues else "venue"
-            try:
-                venue_adapter(venue.kind, trading=True)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}.kind: {exc}") from exc
+        if demo.crash_every < 1:
+            errors.append(ConfigKeyError("demo", "crash_every", "crash_every must be >= 1"))
+        if not demo.tick_interval > 0:
+            errors.append(ConfigKeyError("demo", "tick_interval", "tick_interval must be positive"))
+        if not demo.duration > 0:
+            errors.append(ConfigKeyError("demo", "duration", "duration must be positive"))
+        return errors
 
 
 def load_config(path: str | Path | None = None) -> Config:
     """Read ``path`` (TOML), or return the embedded defaults if None.
 
+    Every wrong key of the file is reported at once, each on a line of its own that
+    names the file, the line, the section and the key, and for an unknown key or value
+    the valid ones: ``trading.toml:12: [risk] unknown key "max_positon" (did you mean
+    "max_position"?); valid keys: price_collar_bps, ...``.
+
+    A ``[strategy]`` that names a strategy other than ``market_maker`` and gives no
+    ``[strategy.params]`` runs with that strategy's own defaults (the embedded
+    defaults are the market maker's).
+
     Raises:
-        ConfigError: unreadable file, bad TOML, unknown key or wrong type; the message
-            names the file and the key (``$.section.key``).
+        InvalidConfigError: wrong keys or values; ``errors`` lists them (each a
+            `ConfigKeyError` with its section, key and line).
+        ConfigError: an unreadable file, or not TOML (with the line, when known).
 
     """
     if path is None:
         return Config()
+    name = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
     try:
-        return msgspec.toml.decode(data, type=Config)
+        text = data.decode()
+        table = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: invalid TOML: not UTF-8 (byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_toml_error(name, str(exc))) from exc
+    strategy = table.get("strategy")
+    if (
+        isinstance(strategy, dict)
+        and "params" not in strategy
+        and strategy.get("name", "market_maker") != "market_maker"
+    ):
+        strategy["params"] = {}  # that strategy's defaults, not the market maker's
+    sections: list[tuple[str, msgspec.Struct]] = []
+    errors = _table_errors(table, Config, "", sections=sections)
+    cause: BaseException | None = errors[0].__cause__ if errors else None
+    if errors:  # and the checks beyond types, of each section's other keys
+        errors += [error for where, value in sections for error in _section_errors(where, value)]
+    else:
+        try:
+            return msgspec.convert(table, Config)
+        except InvalidConfigError as exc:  # the checks of __post_init__
+            errors, cause = list(exc.errors), exc
+        except msgspec.ValidationError as exc:  # a case _table_errors does not know
+            raise ConfigError(f"{name}: {exc}") from exc
+    lines = _KeyLines(text)
+    located = [error.located(name, lines.line(_path_of(error))) for error in errors]
+    located.sort(key=lambda error: (error.line is None, error.line or 0))
+    raise InvalidConfigError(located) from cause
+
+
+# -- checks -------------------------------------------------------------------------------
+
+
+def _section_errors(section: str, value: msgspec.Struct) -> list[ConfigKeyError]:
+    """The checks of one section beyond the types of its keys."""
+    if isinstance(value, VenueConfig):
+        return _venue_errors(section, value)
+    if isinstance(value, StrategyConfig):
+        return _strategy_errors(value)
+    return []
+
+
+def _venue_errors(section: str, venue: VenueConfig) -> list[ConfigKeyError]:
+    from tradeactors.core.instrument import Instrument  # noqa: PLC0415 - keep imports light
+    from tradeactors.venues.adapter import venue_adapter  # noqa: PLC0415 - lazy registry
+
+    errors = []
+    try:
+        venue_adapter(venue.kind, trading=True)
+    except ConfigError as exc:
+        errors.append(_caused(ConfigKeyError(section, "kind", f"kind: {exc}"), exc))
+    for key, step in (("tick_size", venue.tick_size), ("lot_size", venue.lot_size)):
+        try:
+            Instrument(venue=venue.name, symbol=venue.symbol, tick_size=step, lot_size="1")
+        except ConfigError as exc:
+            reason = f'{key}: expected a positive decimal such as "0.01", got {_shown(step)}'
+            errors.append(_caused(ConfigKeyError(section, key, reason), exc))
+    return errors
+
+
+def _strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
+    from tradeactors.strategy import make_strategy, strategy_names  # noqa: PLC0415 - a cycle
+    from tradeactors.strategy.builtin import BUILTINS  # noqa: PLC0415
+
+    if strategy.name == "none":
+        return []
+    if strategy.name not in BUILTINS:
+        valid = ", ".join([*strategy_names(), "none"])
+        reason = f"name: unknown strategy {_shown(strategy.name)}; valid values: {valid}"
+        return [ConfigKeyError("strategy", "name", reason)]
+    params_type = BUILTINS[strategy.name][1]
+    errors = _table_errors(strategy.params, params_type, "strategy.params", strict=False)
+    if errors:
+        return errors
+    try:
+        make_strategy(strategy.name, strategy.params)
+    except ConfigError as exc:  # a check of the parameters together, e.g. max_inventory >= size
+        reason = str(exc.__cause__ or exc)
+        key = reason.split(" ", 1)[0]
+        known = key in {field.name for field in msgspec.structs.fields(params_type)}
+        error = ConfigKeyError("strategy.params", key if known else "", reason)
+        return [_caused(error, exc)]
+    return []
+
+
+def _table_errors(
+    table: dict[str, Any],
+    struct: type[msgspec.Struct],
+    section: str,
+    *,
+    strict: bool = True,
+    sections: list[tuple[str, msgspec.Struct]] | None = None,
+) -> list[ConfigKeyError]:
+    """The unknown keys and the wrong values of ``table``, read as ``struct``.
+
+    Each section is appended to ``sections``, decoded without its wrong keys, for the
+    checks beyond types (`_section_errors`).
+    """
+    fields = {field.name: field for field in msgspec.structs.fields(struct)}
+    errors = []
+    for key, value in table.items():
+        field = fields.get(key)
+        if field is None:
+            errors.append(
+                ConfigKeyError(section, key, _unknown(key, value, tuple(fields), section))
+            )
+            continue
+        where = f"{section}.{key}" if section else key
+        inner = _section_type(field.type)
+        if inner is None:
+            errors += _value_errors(section, key, value, field.type, strict=strict)
+        elif field.type is inner and isinstance(value, dict):
+            errors += _section_table_errors(value, inner, where, sections)
+        elif field.type is inner:
+            reason = f"{key}: expected a table [{where}], got {_shown(value)}"
+            errors.append(ConfigKeyError(section, key, reason))
+        elif isinstance(value, list) and all(isinstance(entry, dict) for entry in value):
+            for index, entry in enumerate(value):
+                errors += _section_table_errors(entry, inner, f"{where}[{index}]", sections)
+        else:
+            reason = f"{key}: expected tables [[{where}]], got {_shown(value)}"
+            errors.append(ConfigKeyError(section, key, reason))
+    return errors
+
+
+def _section_table_errors(
+    table: dict[str, Any],
+    struct: type[_Section],
+    section: str,
+    sections: list[tuple[str, msgspec.Struct]] | None,
+) -> list[ConfigKeyError]:
+    errors = _table_errors(table, struct, section, sections=sections)
+    wrong = {error.key for error in errors}
+    if sections is not None and not (struct is StrategyConfig and wrong & {"name", "params"}):
+        # the other keys, for the checks beyond types (the parameters need their strategy)
+        right = {key: value for key, value in table.items() if key not in wrong}
+        # a case _table_errors does not know fails again when Config is decoded: it says
+        with contextlib.suppress(msgspec.ValidationError):
+            sections.append((section, msgspec.convert(right, struct)))
+    return errors
+
+
+def _section_type(annotation: Any) -> type[_Section] | None:
+    """The section struct of a table (``risk``) or an array of tables (``venues``)."""
+    if isinstance(annotation, type) and issubclass(annotation, _Section):
+        return annotation
+    if typing.get_origin(annotation) is tuple:
+        item = typing.get_args(annotation)[0]
+        if isinstance(item, type) and issubclass(item, _Section):
+            return item
+    return None
+
+
+def _value_errors(
+    section: str, key: str, value: Any, annotation: Any, *, strict: bool
+) -> list[ConfigKeyError]:
+    try:
+        msgspec.convert(value, annotation, strict=strict)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        expected = _expected(msgspec.inspect.type_info(annotation))
+        error = ConfigKeyError(section, key, f"{key}: expected {expected}, got {_shown(value)}")
+        return [_caused(error, exc)]
+    return []
+
+
+def _unknown(key: str, value: Any, valid: tuple[str, ...], section: str) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    if section:
+        hint = f" (did you mean {_shown(close[0])}?)" if close else ""
+        return f"unknown key {_shown(key)}{hint}; valid keys: {', '.join(valid)}"
+    what = f"section [{key}]" if isinstance(value, dict) else f"key {_shown(key)}"
+    hint = f" (did you mean [{close[0]}]?)" if close else ""
+    return f"unknown {what}{hint}; valid sections: {', '.join(valid)}"
+
+
+def _caused(error: ConfigKeyError, cause: BaseException) -> ConfigKeyError:
+    error.__cause__ = cause
+    return error
+
+
+# -- words --------------------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    """A TOML value as the user wrote it (or its kind, for a table or a list)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = msgspec.json.encode(value).decode()
+        return text if len(text) <= _SHOWN else f'{text[: _SHOWN - 4]}..."'
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"  # a datetime, a date, a time
+
+
+_SHOWN = 40  # characters of a string value in a message, at most
+
+
+_WORDS: dict[type, str] = {
+    msgspec.inspect.IntType: "an integer",
+    msgspec.inspect.FloatType: "a number",
+    msgspec.inspect.BoolType: "true or false",
+    msgspec.inspect.StrType: "a string",
+    msgspec.inspect.DictType: "a table",
+    msgspec.inspect.StructType: "a table",
+}
+
+
+def _expected(info: msgspec.inspect.Type) -> str:
+    """What a value of this type is, in words: ``an integer from 0 to 65535``."""
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.UnionType):
+        kinds = [_expected(t) for t in info.types if not isinstance(t, inspect.NoneType)]
+        return " or ".join(kinds)
+    if isinstance(info, inspect.ListType | inspect.VarTupleType):
+        items = {
+            inspect.IntType: "integers",
+            inspect.FloatType: "numbers",
+            inspect.StrType: "strings",
+        }
+        return f"a list of {items.get(type(info.item_type), 'values')}"
+    words = _WORDS.get(type(info), "a value of another type")
+    if isinstance(info, inspect.IntType | inspect.FloatType):
+        words += _bounds(info)
+    return words
+
+
+def _bounds(info: msgspec.inspect.IntType | msgspec.inspect.FloatType) -> str:
+    if info.ge is not None and info.le is not None:
+        return f" from {info.ge} to {info.le}"
+    low = f">= {info.ge}" if info.ge is not None else None if info.gt is None else f"> {info.gt}"
+    high = f"<= {info.le}" if info.le is not None else None if info.lt is None else f"< {info.lt}"
+    limits = [limit for limit in (low, high) if limit]
+    return f" {' and '.join(limits)}" if limits else ""
+
+
+def _toml_error(name: str, message: str) -> str:
+    """The message of tomllib, placed: ``f.toml:3: invalid TOML: ... (column 7)``."""
+    match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if match is None:
+        return f"{name}: invalid TOML: {message}"
+    return f"{name}:{match[1]}: invalid TOML: {message[: match.start()]} (column {match[2]})"
+
+
+# -- lines --------------------------------------------------------------------------------
+
+_Key = tuple[str | int, ...]  # ("venues", 0, "kind")
+
+_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
+_TABLE = re.compile(rf"\[\s*({_DOTTED})\s*\]\s*(?:#.*)?")
+_ARRAY_TABLE = re.compile(rf"\[\[\s*({_DOTTED})\s*\]\]\s*(?:#.*)?")
+_ASSIGNMENT = re.compile(rf"({_DOTTED})\s*=\s*")
+_PART = re.compile(_KEY)
+
+
+class _KeyLines:
+    """Where each table and key of a TOML text is (tomllib gives no positions).
+
+    A scan of the lines of a text tomllib accepted: table headers (``[a.b]``,
+    ``[[a]]``), key/value lines (``a.b = 1``), skipping the insides of multi-line
+    strings and arrays. `line` answers only what the scan saw: None rather than a guess.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[_Key, int] = {}
+        self._inline: set[_Key] = set()  # keys whose value is an inline table (one line)
+        arrays: dict[tuple[str, ...], int] = {}  # array-of-tables header -> entries so far
+        table: _Key = ()
+        closing = ""  # the delimiter of the multi-line string we are in
+        depth = 0  # open brackets of the multi-line array we are in
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if closing:
+                closing = "" if closing in line else closing
+                continue
+            if depth:
+                depth = max(0, depth + _brackets(line))
+                continue
+            if match := _ARRAY_TABLE.fullmatch(line):
+                names = _names(match[1])
+                arrays[names] = arrays.get(names, 0) + 1
+                table = _resolve(names, arrays)
+                self._lines.setdefault(table[:-1], number)  # the array: its first entry
+                self._lines.setdefault(table, number)
+            elif match := _TABLE.fullmatch(line):
+                table = _resolve(_names(match[1]), arrays)
+                self._lines.setdefault(table, number)
+            elif match := _ASSIGNMENT.match(line):
+                key = table + _names(match[1])
+                self._lines.setdefault(key, number)
+                value = line[match.end() :]
+                if value.startswith("{"):
+                    self._inline.add(key)
+                elif value.startswith(('"""', "'''")) and value[:3] not in value[3:]:
+                    closing = value[:3]
+                elif value.startswith("["):
+                    depth = max(0, _brackets(value))
+
+    def line(self, key: _Key) -> int | None:
+        """The line of the table or key ``key`` (1-based), or None if the scan did not see it."""
+        if key in self._lines:
+            return self._lines[key]
+        for end in range(len(key) - 1, 0, -1):
+            if key[:end] in self._inline:  # an inline table is all on one line
+                return self._lines[key[:end]]
+        return None
+
+
+def _names(dotted: str) -> tuple[str, ...]:
+    """``a."b.c"`` -> ``("a", "b.c")``."""
+    return tuple(part[1:-1] if part[0] in "\"'" else part for part in _PART.findall(dotted))
+
+
+def _resolve(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> _Key:
+    """A header's key, with the index of the current entry after each array of tables."""
+    key: list[str | int] = []
+    for end in range(1, len(names) + 1):
+        key.append(names[end - 1])
+        if names[:end] in arrays:
+            key.append(arrays[names[:end]] - 1)
+    return tuple(key)
+
+
+def _brackets(text: str) -> int:
+    """Square brackets opened minus closed in ``text``, outside strings and comments."""
+    depth, quote, escaped = 0, "", False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "#":
+            break
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+    return depth
+
+
+def _path_of(error: ConfigKeyError) -> _Key:
+    """The key an error is about: ``venues[0]`` and ``kind`` -> ``("venues", 0, "kind")``."""
+    key: list[str | int] = []
+    for part in error.section.split(".") if error.section else ():
+        name, _, index = part.partition("[")
+        key.append(name)
+        if index:
+            key.append(int(index.rstrip("]")))
+    return (*key, error.key) if error.key else tuple(key)

@@ -12,6 +12,7 @@ import pykka
 
 if TYPE_CHECKING:
     import enum
+    from collections.abc import Sequence
 
 __all__ = [
     "AddressClosedError",
@@ -19,6 +20,7 @@ __all__ = [
     "CaptureFormatError",
     "ChildStartError",
     "ConfigError",
+    "ConfigKeyError",
     "ExposureSnapshotTimeoutError",
     "FeedDisconnectedError",
     "FeedStaleError",
@@ -26,6 +28,7 @@ __all__ = [
     "GatewayError",
     "IllegalTransitionError",
     "InjectedFaultError",
+    "InvalidConfigError",
     "MailboxFullError",
     "MessageDroppedError",
     "ParseError",
@@ -47,6 +50,66 @@ class TradeActorsError(Exception):
 
 class ConfigError(TradeActorsError):
     """A configuration value is wrong; the message names the key."""
+
+
+class ConfigKeyError(ConfigError):
+    """One key of a configuration is wrong: unknown, or its value is.
+
+    ``section`` is the key's table (``"risk"``, ``"strategy.params"``, ``"venues[0]"``;
+    ``""`` at the top level), ``reason`` says what is wrong in words and starts with the
+    key when the key is valid (``port: expected an integer, got "abc"``), and ``path``
+    and ``line`` say where, when known. The message is one line:
+    ``trading.toml:7: [metrics] port: expected an integer, got "abc"``, or, for a
+    configuration built in code, ``metrics.port: expected an integer, got "abc"``.
+    """
+
+    def __init__(
+        self,
+        section: str,
+        key: str,
+        reason: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.section = section
+        self.key = key
+        self.reason = reason
+        self.path = path
+        self.line = line
+        super().__init__(self._describe())
+
+    def located(self, path: str, line: int | None) -> ConfigKeyError:
+        """The same error, placed at ``line`` of the file ``path`` (None: line unknown)."""
+        error = ConfigKeyError(self.section, self.key, self.reason, path=path, line=line)
+        error.__cause__ = self.__cause__
+        return error
+
+    def _describe(self) -> str:
+        if self.path is None:
+            if not self.section:
+                return self.reason
+            if self.key and self.reason.startswith(self.key):
+                return f"{self.section}.{self.reason}"  # venue.kind: unknown venue kind ...
+            return f"[{self.section}] {self.reason}"
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        if not self.section:
+            return f"{where}: {self.reason}"
+        table, _, index = self.section.partition("[")
+        if index:  # venues[0], an array of tables, shown as the user writes it
+            return f"{where}: [[{table}]] #{int(index.rstrip(']')) + 1} {self.reason}"
+        return f"{where}: [{self.section}] {self.reason}"
+
+
+class InvalidConfigError(ConfigError):
+    """A configuration with one or more wrong keys; ``errors`` lists them all.
+
+    The message has one line per error (see `ConfigKeyError`), in file order.
+    """
+
+    def __init__(self, errors: Sequence[ConfigKeyError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
 
 
 class SupervisionError(TradeActorsError):

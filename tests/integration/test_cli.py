@@ -40,7 +40,7 @@ def test_a_bad_config_file_is_reported_without_a_traceback(tmp_path):
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "unknown field `speed`" in result.stderr
+    assert f'{bad}:2: [demo] unknown key "speed"; valid keys: duration, ' in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -62,7 +62,7 @@ def test_a_metrics_port_out_of_range_is_one_line_and_exit_2(tmp_path):
     assert code == 2
     line = _one_line(err)
     assert "65535" in line
-    assert "metrics.port" in line
+    assert "[metrics] port" in line
 
 
 @pytest.mark.parametrize("value", ["70000", "-1", "abc"])

@@ -1,15 +1,48 @@
-"""Configuration files: defaults, and errors that name the bad key."""
+"""Configuration files: defaults, and errors that name the file, line, section and key."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from tradeactors.config import Config, load_config
-from tradeactors.errors import ConfigError
+from tradeactors.config import (
+    Config,
+    DemoConfig,
+    RiskConfig,
+    RunConfig,
+    VenueConfig,
+    _KeyLines,
+    load_config,
+)
+from tradeactors.errors import ConfigError, ConfigKeyError, InvalidConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fields(struct: type[msgspec.Struct]) -> str:
+    return ", ".join(field.name for field in msgspec.structs.fields(struct))
+
+
+def _errors(path: Path) -> list[str]:
+    """The lines of the error ``load_config(path)`` raises."""
+    with pytest.raises(InvalidConfigError) as raised:
+        load_config(path)
+    return str(raised.value).splitlines()
+
+
+@pytest.fixture
+def toml(tmp_path):
+    """Write a config file and return its path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "trading.toml"
+        path.write_text(text)
+        return path
+
+    return write
 
 
 def test_config_default_toml_spells_out_exactly_the_embedded_defaults():
@@ -17,31 +50,269 @@ def test_config_default_toml_spells_out_exactly_the_embedded_defaults():
     assert load_config(None) == Config()
 
 
-def test_an_unknown_key_is_named(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[supervision]\nintensity = 3\nintensty = 4\n")
-    with pytest.raises(ConfigError, match=r"unknown field `intensty`.*\$\.supervision"):
+def test_an_unknown_key_is_named(toml):
+    bad = toml("[supervision]\nintensity = 3\nintensty = 4\n")
+    with pytest.raises(ConfigError, match=r'\[supervision\] unknown key "intensty"'):
         load_config(bad)
 
 
-def test_a_wrong_type_is_named_with_its_path(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[demo]\nduration = "long"\n')
-    with pytest.raises(ConfigError, match=r"\$\.demo\.duration"):
+def test_a_wrong_type_is_named_with_its_path(toml):
+    bad = toml('[demo]\nduration = "long"\n')
+    with pytest.raises(ConfigError, match=r'\[demo\] duration: expected a number, got "long"'):
         load_config(bad)
 
 
-def test_invalid_toml_and_missing_files_are_config_errors(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[demo\n")
+def test_invalid_toml_and_missing_files_are_config_errors(toml, tmp_path):
+    bad = toml("[demo\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(bad)
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "missing.toml")
 
 
-def test_values_out_of_range_are_refused(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[demo]\ncrash_every = 0\n")
+def test_values_out_of_range_are_refused(toml):
+    bad = toml("[demo]\ncrash_every = 0\n")
     with pytest.raises(ConfigError, match="crash_every"):
         load_config(bad)
+
+
+class TestFileErrors:
+    """Each error of a file is one line: file:line, [section], key, what is wrong, in words."""
+
+    def test_an_unknown_key_names_the_closest_and_every_valid_key(self, toml):
+        bad = toml("[risk]\nmax_position = 3\nmax_positon = 10\n")
+        assert _errors(bad) == [
+            (
+                f'{bad}:3: [risk] unknown key "max_positon" (did you mean "max_position"?); '
+                f"valid keys: {_fields(RiskConfig)}"
+            )
+        ]
+
+    def test_a_value_of_the_wrong_type_says_what_was_expected_and_what_came(self, toml):
+        bad = toml('[metrics]\nhost = "0.0.0.0"\nport = "abc"\n')
+        assert _errors(bad) == [
+            f'{bad}:3: [metrics] port: expected an integer from 0 to 65535, got "abc"'
+        ]
+
+    def test_a_value_out_of_range_says_the_range(self, toml):
+        bad = toml("[metrics]\nport = 70000\n")
+        assert _errors(bad) == [
+            f"{bad}:2: [metrics] port: expected an integer from 0 to 65535, got 70000"
+        ]
+
+    @pytest.mark.parametrize(
+        ("text", "wrong"),
+        [
+            ("[supervision]\nintensity = true\n", "intensity: expected an integer, got true"),
+            ("[supervision]\nperiod = 1979-05-27\n", "period: expected a number, got a date"),
+            ('[venue]\nseed = "1"\n', 'seed: expected an integer, got "1"'),
+            ("[venue]\nsymbol = 5\n", "symbol: expected a string, got 5"),
+            ("[risk]\nmax_loss = [1]\n", "max_loss: expected a number, got a list"),
+        ],
+    )
+    def test_each_toml_type_is_named_in_words(self, toml, text, wrong):
+        (line,) = _errors(toml(text))
+        assert line.endswith(f"] {wrong}"), line
+        assert "$" not in line
+        assert "`" not in line
+
+    def test_an_unknown_section_names_the_valid_sections(self, toml):
+        bad = toml("[riks]\nmax_position = 1\n")
+        assert _errors(bad) == [
+            (
+                f"{bad}:1: unknown section [riks] (did you mean [risk]?); "
+                f"valid sections: {_fields(Config)}"
+            )
+        ]
+
+    def test_a_section_given_as_a_value_is_named(self, toml):
+        bad = toml("risk = 5\n")
+        assert _errors(bad) == [f"{bad}:1: risk: expected a table [risk], got 5"]
+
+    def test_every_error_of_a_file_is_reported_at_once_in_file_order(self, toml):
+        bad = toml(
+            "[venue]\n"
+            "port = 1\n"  # 2: not a venue key
+            'tick_size = "0.0x"\n'  # 3: checked beyond its type, all the same
+            "[risk]\n"
+            "max_positon = 10\n"  # 5
+            "[metrics]\n"
+            'port = "abc"\n'  # 7
+            "[strategy.params]\n"
+            "half_sprd = 2\n"  # 9
+        )
+        lines = _errors(bad)
+        assert [line.split(": ", 1)[0] for line in lines] == [f"{bad}:{n}" for n in (2, 3, 5, 7, 9)]
+        assert '[venue] unknown key "port"' in lines[0]
+        assert "[venue] tick_size: expected a positive decimal" in lines[1]
+        assert '[risk] unknown key "max_positon"' in lines[2]
+        assert "[metrics] port: expected an integer" in lines[3]
+        assert '[strategy.params] unknown key "half_sprd"' in lines[4]
+
+    def test_strategy_parameters_are_not_checked_against_a_wrong_strategy_name(self, toml):
+        bad = toml("[strategy]\nname = 5\n[strategy.params]\nwindow = 3\n")
+        assert _errors(bad) == [f"{bad}:2: [strategy] name: expected a string, got 5"]
+
+    def test_each_error_carries_its_file_line_section_and_key(self, toml):
+        bad = toml('[metrics]\nport = "abc"\n\n[risk]\nmax_positon = 10\n')
+        with pytest.raises(InvalidConfigError) as raised:
+            load_config(bad)
+        assert isinstance(raised.value, ConfigError)
+        found = [(e.path, e.line, e.section, e.key) for e in raised.value.errors]
+        assert found == [
+            (str(bad), 2, "metrics", "port"),
+            (str(bad), 5, "risk", "max_positon"),
+        ]
+        assert all(isinstance(error, ConfigKeyError) for error in raised.value.errors)
+
+    def test_checks_across_keys_come_with_the_others_and_their_lines(self, toml):
+        bad = toml(
+            "run = { duration = -1 }\n"
+            "demo.crash_every = 0\n"
+            '[strategy]\nname = "vwap"\n'
+            "[strategy.params]\nquantity = 0\n"
+        )
+        assert _errors(bad) == [
+            f"{bad}:1: [run] duration must be positive, or 0 to run until stopped",
+            f"{bad}:2: [demo] crash_every must be >= 1",
+            f"{bad}:6: [strategy.params] quantity must be >= 1 lot, not 0",
+        ]
+
+    def test_a_check_about_a_key_the_file_does_not_set_has_no_line(self, toml):
+        bad = toml("[execution]\ncancel_all_after = 0.5\n")  # refresh stays 1.0
+        assert _errors(bad) == [
+            f"{bad}: [execution] refresh must be positive and below cancel_all_after"
+        ]
+
+    def test_invalid_toml_says_the_line(self, toml):
+        bad = toml('[demo]\nduration = 1\n[run\nduration = "x"\n')
+        with pytest.raises(ConfigError, match=rf"^{bad}:3: invalid TOML: .* \(column \d+\)$"):
+            load_config(bad)
+
+
+class TestStrategyAndVenueErrors:
+    """[strategy.params], the strategy's name, the venue's kind and steps name their key."""
+
+    def test_an_unknown_strategy_parameter_names_the_valid_ones(self, toml):
+        bad = toml('[strategy]\nname = "market_maker"\n[strategy.params]\nhalf_sprd = 2\n')
+        assert _errors(bad) == [
+            (
+                f'{bad}:4: [strategy.params] unknown key "half_sprd" '
+                '(did you mean "half_spread"?); '
+                "valid keys: half_spread, size, max_inventory, skew, requote, min_interval"
+            )
+        ]
+
+    def test_a_strategy_parameter_of_the_wrong_type_is_named(self, toml):
+        bad = toml('[strategy.params]\nsize = "big"\n')
+        assert _errors(bad) == [f'{bad}:2: [strategy.params] size: expected an integer, got "big"']
+
+    def test_a_check_across_strategy_parameters_names_the_first_key_it_mentions(self, toml):
+        bad = toml("[strategy]\nparams = { size = 5, max_inventory = 3 }\n")
+        assert _errors(bad) == [f"{bad}:2: [strategy.params] max_inventory (3) must be >= size (5)"]
+
+    def test_an_unknown_strategy_names_the_valid_ones(self, toml):
+        bad = toml('\n[strategy]\nname = "twap"\n')
+        assert _errors(bad) == [
+            (
+                f'{bad}:3: [strategy] name: unknown strategy "twap"; '
+                "valid values: market_maker, momentum, vwap, none"
+            )
+        ]
+
+    def test_a_strategy_named_without_params_runs_with_its_own_defaults(self, toml):
+        # the embedded defaults are the market maker's: not parameters of momentum
+        config = load_config(toml('[strategy]\nname = "momentum"\n'))
+        assert config.strategy.params == {}
+
+    def test_a_bad_tick_size_and_lot_size_name_their_key(self, toml):
+        bad = toml('[venue]\ntick_size = "0.0x"\nlot_size = "0"\n')
+        assert _errors(bad) == [
+            (f'{bad}:2: [venue] tick_size: expected a positive decimal such as "0.01", got "0.0x"'),
+            f'{bad}:3: [venue] lot_size: expected a positive decimal such as "0.01", got "0"',
+        ]
+
+    def test_an_unknown_venue_kind_in_an_array_of_tables_names_the_entry(self, toml):
+        bad = toml('[[venues]]\nname = "a"\nkind = "nope"\n')
+        (line,) = _errors(bad)
+        assert line.startswith(f"{bad}:3: [[venues]] #1 kind: unknown venue kind 'nope'")
+        assert "sim" in line
+
+
+class TestConfigBuiltInCode:
+    """A Config built in code reports its problems as ``section.key``, all of them."""
+
+    def test_every_problem_is_a_line_naming_section_and_key(self):
+        with pytest.raises(InvalidConfigError) as raised:
+            Config(run=RunConfig(duration=-1), demo=DemoConfig(crash_every=0))
+        assert str(raised.value).splitlines() == [
+            "run.duration must be positive, or 0 to run until stopped",
+            "demo.crash_every must be >= 1",
+        ]
+        assert [(e.section, e.key, e.line, e.path) for e in raised.value.errors] == [
+            ("run", "duration", None, None),
+            ("demo", "crash_every", None, None),
+        ]
+
+    def test_a_bad_tick_size_is_refused_naming_the_key(self):
+        with pytest.raises(ConfigError, match=r"^venue\.tick_size: expected a positive decimal"):
+            Config(venue=VenueConfig(tick_size="abc"))
+
+
+class TestKeyLines:
+    """The line of a table or key in a TOML text (tomllib gives no positions)."""
+
+    LINES = (
+        "# a comment",  # 1
+        "top = 1",  # 2
+        "risk.max_position = 3",  # 3
+        "",  # 4
+        "[venue]   # the venue",  # 5
+        'symbol = "BTCUSDT"',  # 6
+        '"tick_size" = "0.01"',  # 7
+        'notes = """',  # 8
+        "port = 1",  # 9: inside a string
+        "[fake]",  # 10: inside a string
+        '"""',  # 11
+        "profile = [",  # 12
+        "  [1],",  # 13: inside an array
+        "]",  # 14
+        "[strategy]",  # 15
+        "params = { half_spread = 2, size = 5 }",  # 16
+        "[[venues]]",  # 17
+        'kind = "a"',  # 18
+        "[[venues]]",  # 19
+        'kind = "b"',  # 20
+        "[venues.extra]",  # 21
+        "x = 1",  # 22
+    )
+    TEXT = "\n".join(LINES)
+
+    def test_the_text_is_toml(self):
+        assert tomllib.loads(self.TEXT)["venues"][1]["extra"] == {"x": 1}
+
+    @pytest.mark.parametrize(
+        ("key", "line"),
+        [
+            (("top",), 2),
+            (("risk", "max_position"), 3),
+            (("venue",), 5),
+            (("venue", "symbol"), 6),
+            (("venue", "tick_size"), 7),
+            (("venue", "notes"), 8),
+            (("venue", "port"), None),
+            (("fake",), None),
+            (("venue", "profile"), 12),
+            (("strategy",), 15),
+            (("strategy", "params", "size"), 16),
+            (("strategy", "params", "anything"), 16),
+            (("venues", 0), 17),
+            (("venues", 0, "kind"), 18),
+            (("venues", 1, "kind"), 20),
+            (("venues", 1, "extra", "x"), 22),
+            (("venue", "lot_size"), None),
+            (("demo",), None),
+        ],
+    )
+    def test_the_line_of_each_table_and_key_or_none(self, key, line):
+        assert _KeyLines(self.TEXT).line(key) == line
