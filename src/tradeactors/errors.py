@@ -39,6 +39,7 @@ __all__ = [
     "TradeActorsError",
     "UnknownVenueKindError",
     "VenueDisconnectedError",
+    "VenueLogonRefusedError",
     "VenueRequestError",
     "WaitTimeoutError",
 ]
@@ -259,6 +260,25 @@ class VenueRequestError(GatewayError):
         super().__init__(f"{op}: {code} ({message})")
         self.op = op
         self.code = code
+
+
+class VenueLogonRefusedError(VenueRequestError):
+    """The venue refused to log on with the configured API key (its secret, the clock).
+
+    Not a connection problem: retrying the same credentials does not help, so the
+    gateway fails to start (and `tradeactors run` stops with this one line). The
+    secret itself is never part of the message.
+    """
+
+    def __init__(self, venue: str, api_key: str, code: str, message: str) -> None:
+        VenueRequestError.__init__(self, "logon", code, message)
+        text = (
+            f"venue {venue} refused the logon of API key {api_key!r}: {code} ({message}); "
+            "check the key, its secret and this machine's clock"
+        )
+        self.args = (text,)
+        self.venue = venue
+        self.api_key = api_key
 
 
 # -- tools -----------------------------------------------------------------------------

@@ -64,7 +64,12 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.core.risk import TradingState
-from tradeactors.errors import GatewayError, VenueDisconnectedError, VenueRequestError
+from tradeactors.errors import (
+    GatewayError,
+    VenueDisconnectedError,
+    VenueLogonRefusedError,
+    VenueRequestError,
+)
 from tradeactors.supervision import Backoff, SupervisedActor
 from tradeactors.venues.adapter import Credentials, Reply, Request
 
@@ -374,6 +379,10 @@ class Gateway(SupervisedActor):
                 if decoded.request_id != request_id:
                     continue
                 if decoded.error is not None:
+                    if op == "logon":
+                        raise VenueLogonRefusedError(
+                            self._venue, self._credentials.api_key, decoded.error, decoded.message
+                        )
                     raise VenueRequestError(op, decoded.error, decoded.message)
                 return decoded.result
             if decoded is not None:
