@@ -632,6 +632,8 @@ def _record(args: argparse.Namespace) -> int:
         with out:
             written = recorder.record(out, duration=args.duration, max_frames=args.max_frames)
     except (OSError, ValueError, websocket.WebSocketException) as exc:
+        if not recorder.frames_written:  # a failed recording leaves no empty capture behind
+            Path(args.out).unlink(missing_ok=True)
         print(f"tradeactors record: {args.url}: {exc}", file=sys.stderr)
         return 2
     finally:

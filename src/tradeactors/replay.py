@@ -6,12 +6,18 @@ per instrument, ``rest_for_one``), replays the capture at full speed, and return
 price and size with 8 decimals, so a step of 1e-8 is exact; Kraken's tick is taken from
 the decimals of each pair's snapshot prices, its lot is 1e-8 (v1) or the decimals of
 the snapshot's quantities (v2). Kraken v1 and v2 frames are both understood.
+
+A Binance book starts from a REST depth snapshot: a Binance capture with none (a
+cryptofeed ``*.ws.*`` file alone: cryptofeed writes the REST answers to a separate
+``*.http.*`` file) is refused before anything runs, naming the capture of the REST
+answers found beside it, if any.
 """
 
 from __future__ import annotations
 
 import heapq
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -33,7 +39,6 @@ from tradeactors.venues.capture import Frame, read_capture
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from pathlib import Path
 
     from prometheus_client import CollectorRegistry
 
@@ -111,6 +116,71 @@ def _instruments(venue: Venue, frames: list[Frame]) -> tuple[dict[str, Instrumen
     return found, depths
 
 
+def _snapshot_symbols(frames: list[Frame], instruments: dict[str, Instrument]) -> set[str]:
+    """The Binance symbols a REST snapshot of ``frames`` applies to (see `binance.replay`)."""
+    only = next(iter(instruments)) if len(instruments) == 1 else None
+    found: set[str] = set()
+    for frame in frames:
+        if frame.source == "rest":
+            symbol = binance.url_symbol(frame.url) or only
+            if symbol is not None:
+                found.add(symbol)
+    return found
+
+
+def _rest_captures_beside(paths: Iterable[str | Path]) -> list[Path]:
+    """Captures of Binance REST depth answers in the folders of ``paths``, not among them.
+
+    A file counts if one of its first two lines is a REST answer of ``/api/v3/depth``
+    (cryptofeed's ``*.http.*``, or a tradeactors recording); those whose name starts
+    like one of ``paths`` (``BINANCE.``) come first.
+    """
+    given = [Path(p) for p in paths]
+    resolved = {p.resolve() for p in given}
+    found: dict[Path, bool] = {}
+    for path in given:
+        prefix = path.name.partition(".")[0] + "."
+        try:
+            siblings = sorted(path.parent.iterdir())
+        except OSError:
+            continue
+        for sibling in siblings:
+            if sibling in found or sibling.resolve() in resolved or sibling.suffix == ".gz":
+                continue
+            if sibling.is_file() and _has_depth_answer(sibling):
+                found[sibling] = sibling.name.startswith(prefix)
+    return sorted(found, key=lambda p: not found[p])
+
+
+def _has_depth_answer(path: Path) -> bool:
+    try:
+        with path.open("rb") as head:
+            lines = [head.readline(4096) for _ in range(2)]
+    except OSError:
+        return False
+    return any(
+        b"/api/v3/depth" in line and (b" -> " in line or b" rest " in line) for line in lines
+    )
+
+
+def _no_snapshot_error(
+    paths: list[str | Path], symbols: list[str], *, verify: bool
+) -> TradeActorsError:
+    beside = _rest_captures_beside(paths)
+    what = f"no depth snapshot in the capture for {', '.join(symbols)}"
+    if beside:
+        files = " ".join(str(p) for p in [*beside[:1], *paths])
+        command = f"tradeactors replay --venue binance{' --verify' if verify else ''} {files}"
+        return TradeActorsError(
+            f"{what}: a Binance book starts from a REST /api/v3/depth answer, and "
+            f"{beside[0]} beside it has them: {command}"
+        )
+    return TradeActorsError(
+        f"{what}: a Binance book starts from a REST /api/v3/depth answer; give the capture "
+        f"of those answers too (cryptofeed writes them to a separate *.http.* file)"
+    )
+
+
 def run_replay(
     paths: Iterable[str | Path],
     venue: Venue,
@@ -127,14 +197,18 @@ def run_replay(
     See the module docstring.
 
     Raises:
-        TradeActorsError: no instrument found in the capture, or the replay overran
-            ``timeout`` seconds.
+        TradeActorsError: no instrument found in the capture, a Binance capture with no
+            depth snapshot at all (naming the capture of them beside it, if any), or the
+            replay overran ``timeout`` seconds.
 
     """
+    paths = list(paths)
     frames = load_frames(paths) if frames is None else frames
     instruments, depths = _instruments(venue, frames)
     if not instruments:
         raise TradeActorsError(f"no {venue} instrument found in the capture")
+    if venue == "binance" and not _snapshot_symbols(frames, instruments):
+        raise _no_snapshot_error(paths, list(instruments), verify=verify)
     done = threading.Event()
     metrics = MarketDataMetrics(registry) if registry is not None else None
     feed_path = "market_data/feed"

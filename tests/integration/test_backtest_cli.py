@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-CAPTURE = Path(__file__).resolve().parents[2].parent / "shared/data/hftbacktest/ethusdt_20240808.gz"
+DATA = Path(__file__).resolve().parents[2].parent / "shared/data"
+CAPTURE = DATA / "hftbacktest/ethusdt_20240808.gz"
 pytestmark = pytest.mark.skipif(not CAPTURE.exists(), reason="../shared/data is not beside")
 
 
-def _backtest(*args: str) -> subprocess.CompletedProcess[str]:
+def _backtest(
+    *args: str, data: Path = CAPTURE, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tradeactors.cli", "backtest", "--data", str(CAPTURE), *args],
+        [sys.executable, "-m", "tradeactors.cli", "backtest", "--data", str(data), *args],
         capture_output=True, text=True, timeout=120, check=False,
+        env=None if env is None else {**os.environ, **env},
     )  # fmt: skip
+
+
+def _edited_capture(tmp_path: Path, edit) -> Path:
+    """The ETHUSDT capture with ``edit(number, line)`` applied to its n-th depth update
+    (``None`` drops the line), gzipped in ``tmp_path``."""
+    lines = []
+    updates = 0
+    with gzip.open(CAPTURE, "rt") as capture:
+        for line in capture:
+            if '"depthUpdate"' in line:
+                updates += 1
+                line = edit(updates, line)  # noqa: PLW2901
+            if line is not None:
+                lines.append(line)
+    edited = tmp_path / "ethusdt_edited.gz"
+    with gzip.open(edited, "wt") as out:
+        out.writelines(lines)
+    return edited
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed command wrote to stderr (and no traceback)."""
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 @pytest.mark.parametrize("strategy", ["market_maker", "momentum", "vwap"])
@@ -51,3 +83,84 @@ def test_bad_arguments_are_refused_with_a_clear_message():
     malformed = _backtest("--strategy", "vwap", "--param", "quantity")
     assert malformed.returncode == 2
     assert "expected KEY=VALUE" in malformed.stderr
+
+
+def test_a_real_level_with_more_size_decimals_than_the_lot_keeps_the_book_in_sync(tmp_path):
+    # as on a real capture (200000.00 x 25.42618900 with a 0.00001 lot): the 10th update
+    # carries a size with six decimals; the book used to refuse it and never resync
+    def six_decimals(number, line):
+        if number != 10:
+            return line
+        edited = line.replace('"2.08800000"]', '"2.08800100"]', 1)
+        assert edited != line
+        return edited
+
+    report_file = tmp_path / "report.json"
+    result = _backtest(
+        "--strategy", "market_maker", "--json", str(report_file),
+        data=_edited_capture(tmp_path, six_decimals),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_file.read_bytes())
+    assert report["book_updates"] == 3433  # was 8: lost at the 10th update, never resynced
+    assert (report["book_updates_applied"], report["book_updates_seen"]) == (3432, 3434)
+    assert report["sync_losses"] == []
+    assert "in sync from 0.1 s to the end (99.9%)" in result.stdout
+
+
+def test_a_book_that_lost_sync_and_never_resynced_fails_saying_what_happened(tmp_path):
+    data = _edited_capture(tmp_path, lambda number, line: None if number == 1000 else line)
+    report_file = tmp_path / "report.json"
+    result = _backtest("--strategy", "market_maker", "--json", str(report_file), data=data)
+    assert result.returncode == 1
+    assert _one_line(result) == (
+        f"tradeactors backtest: {data}: the ETHUSDT book lost sync at 100.6 s (a gap at "
+        "update 35346560704) and never resynced: 997 of 3433 depth updates applied, in sync "
+        "29.0% of the time"
+    )
+    # the report says how much of the capture it covers; no file pretends to more
+    assert "book            in sync 29.0% of the time, 997 of 3433 depth updates" in result.stdout
+    assert "sync lost       gap at 100.6 s, never resynced" in result.stdout
+    assert not report_file.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "args", "message"),
+    [
+        (CAPTURE, ("--symbol", "BTCUSDT"),
+         f"{CAPTURE} has no depth updates of BTCUSDT (it has: ETHUSDT)"),
+        (DATA / "cryptofeed/BINANCE.ws.1.0",
+         ("--symbol", "NKNUSDT", "--tick-size", "0.00001", "--lot-size", "0.1"),
+         (f"{DATA / 'cryptofeed/BINANCE.ws.1.0'}: the NKNUSDT book never synced: the capture "
+          "has no depth snapshot of it (a REST /api/v3/depth answer) to start from")),
+        (DATA / "cryptofeed/KRAKEN.ws.50.0",
+         ("--symbol", "XBT/USD", "--tick-size", "0.1", "--lot-size", "0.00000001"),
+         (f"{DATA / 'cryptofeed/KRAKEN.ws.50.0'} is a Kraken capture: backtests replay "
+          "Binance captures only (depth updates and a REST depth snapshot)")),
+    ],
+    ids=["symbol_not_in_the_capture", "no_snapshot", "kraken"],
+)  # fmt: skip
+def test_a_backtest_with_nothing_to_backtest_fails_in_one_line(data, args, message):
+    result = _backtest("--strategy", "market_maker", *args, data=data)
+    assert result.returncode == 2  # was 0, with an all-zero or invented report
+    assert _one_line(result) == f"tradeactors backtest: {message}"
+    assert result.stdout == ""
+
+
+def test_plot_without_matplotlib_fails_before_the_run(tmp_path):
+    hidden = tmp_path / "hidden"
+    (hidden / "matplotlib").mkdir(parents=True)
+    (hidden / "matplotlib" / "__init__.py").write_text(
+        "raise ImportError(\"No module named 'matplotlib' (hidden by the test)\")\n"
+    )
+    report_file = tmp_path / "report.json"
+    result = _backtest(
+        "--strategy", "vwap", "--plot", str(tmp_path / "plot.png"), "--json", str(report_file),
+        env={"PYTHONPATH": os.pathsep.join([str(hidden), os.environ.get("PYTHONPATH", "")])},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert _one_line(result) == (
+        "tradeactors backtest: --plot needs matplotlib (pip install 'tradeactors[plot]')"
+    )
+    assert result.stdout == ""  # no report: the run never started
+    assert not report_file.exists()

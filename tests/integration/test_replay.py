@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tradeactors.errors import TradeActorsError
 from tradeactors.replay import run_replay
 from tradeactors.venues.capture import Frame
 
@@ -156,3 +157,29 @@ def test_a_book_never_in_sync_fails_the_verdict(tmp_path):
     assert (
         summary.books["ABCUSDT"].stale_snapshots == 0
     )  # the snapshot came first: buffered, never usable
+
+
+def test_a_binance_capture_without_its_snapshot_names_the_rest_capture_beside_it():
+    ws = DATA / "cryptofeed" / "BINANCE.ws.1.0"
+    result = subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "replay", "--venue", "binance", "--verify",
+         str(ws)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2  # was 1, with four books "synced NO" and no reason why
+    assert "Traceback" not in result.stderr
+    rest = DATA / "cryptofeed" / "BINANCE.http.0.0"
+    assert result.stderr.splitlines() == [
+        (
+            "tradeactors replay: no depth snapshot in the capture for NKNUSDT, BLZETH, LRCBTC, "
+            f"RUNEEUR: a Binance book starts from a REST /api/v3/depth answer, and {rest} beside "
+            f"it has them: tradeactors replay --venue binance --verify {rest} {ws}"
+        )
+    ]
+
+
+def test_a_capture_without_a_snapshot_and_none_beside_it_says_what_to_give(tmp_path):
+    capture = tmp_path / "BINANCE.ws.1.0"
+    capture.write_bytes((DATA / "cryptofeed" / "BINANCE.ws.1.0").read_bytes())
+    with pytest.raises(TradeActorsError, match=r"give the capture of those answers too"):
+        run_replay([capture], "binance")

@@ -1,4 +1,11 @@
-"""``tradeactors backtest``: arguments to report."""
+"""``tradeactors backtest``: arguments to report.
+
+Exit status: 0 for a report the capture supports; 2 for bad arguments, a capture with
+nothing to backtest (not Binance, no depth updates of the symbol) or a book that never
+synced (one line on stderr, no report); 1 when the book lost sync and never resynced
+(the report is printed, with how much of the capture it covers, then one line saying
+what happened; no ``--json`` or ``--plot`` is written).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tradeactors.backtest.engine import BacktestConfig, BacktestReport, run_backtest
+from tradeactors.backtest.engine import BacktestConfig, BacktestReport, SyncLoss, run_backtest
 from tradeactors.core.instrument import Instrument
 from tradeactors.errors import ConfigError
 from tradeactors.observability import configure_logging
 from tradeactors.strategy import make_strategy
-from tradeactors.venues import binance
+from tradeactors.venues import binance, kraken
 from tradeactors.venues.capture import read_capture
 
 if TYPE_CHECKING:
@@ -22,16 +29,33 @@ if TYPE_CHECKING:
 
 __all__ = ["backtest_command", "format_report"]
 
-# Steps of symbols whose captures ship with the project's data (Binance spot filters).
+# Steps of symbols whose captures ship with the project's data (Binance spot filters):
+# the price tick and the order lot. Book sizes finer than the lot are rounded up to it
+# (tradeactors.core.book), never refused.
 KNOWN_STEPS = {
-    "ETHUSDT": ("0.01", "0.00001"),  # the recorded book has sizes to 5 decimals
+    "ETHUSDT": ("0.01", "0.00001"),
     "BTCUSDT": ("0.01", "0.00001"),
 }
 
 
 def backtest_command(args: argparse.Namespace) -> int:
-    """Run the backtest the arguments describe; print the report. 0, or 2 on bad input."""
+    """Run the backtest the arguments describe; print the report; the exit status.
+
+    0; 1 if the book lost sync and never resynced; 2 on bad input or nothing to backtest
+    (see the module doc).
+    """
     configure_logging(level=args.log_level)
+    if args.plot:
+        from tradeactors.backtest.plot import require_matplotlib  # noqa: PLC0415
+
+        try:
+            require_matplotlib()  # before the run, not after it
+        except ImportError:
+            print(
+                "tradeactors backtest: --plot needs matplotlib (pip install 'tradeactors[plot]')",
+                file=sys.stderr,
+            )
+            return 2
     try:
         params = _params(args.param)
         strategy = make_strategy(args.strategy, params)
@@ -45,14 +69,21 @@ def backtest_command(args: argparse.Namespace) -> int:
             taker_fee_bps=args.taker_fee_bps,
         )
         frames = list(read_capture(args.data))
-        instrument = _instrument(frames, args.symbol, args.tick_size, args.lot_size)
+        instrument = _instrument(frames, args.symbol, args.tick_size, args.lot_size, args.data)
     except (ConfigError, ValueError, OSError) as exc:
         print(f"tradeactors backtest: {exc}", file=sys.stderr)
         return 2
     parsed = getattr(strategy, "params", None)  # the built-ins keep theirs, defaults filled
     shown = msgspec.to_builtins(parsed) if isinstance(parsed, msgspec.Struct) else params
     report = run_backtest(frames, instrument, strategy, config, params=shown)
+    problem = report.problem()
+    if problem is not None and report.first_synced_s is None:  # nothing was backtested
+        print(f"tradeactors backtest: {args.data}: {problem}", file=sys.stderr)
+        return 2
     print(format_report(report))
+    if problem is not None:  # a part was: the report says which; no file pretends more
+        print(f"tradeactors backtest: {args.data}: {problem}", file=sys.stderr)
+        return 1
     if args.json:
         with open(args.json, "wb") as out:  # noqa: PTH123 - a user-given path
             out.write(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
@@ -84,22 +115,83 @@ def _params(items: list[str]) -> dict[str, object]:
 
 
 def _instrument(
-    frames: list[Frame], symbol: str | None, tick: str | None, lot: str | None
+    frames: list[Frame], symbol: str | None, tick: str | None, lot: str | None, path: str
 ) -> Instrument:
+    """The instrument to backtest: ``symbol`` (default: the capture's first with depth updates).
+
+    Raises:
+        ConfigError: not a Binance capture, no depth updates (of ``symbol``), or no steps.
+
+    """
+    symbols = _depth_symbols(frames)
+    if not symbols:
+        if _kraken(frames):
+            raise ConfigError(
+                f"{path} is a Kraken capture: backtests replay Binance captures only "
+                f"(depth updates and a REST depth snapshot)"
+            )
+        raise ConfigError(f"{path} has no Binance depth updates (depthUpdate) to backtest on")
     if symbol is None:
-        for frame in frames:
-            if frame.source == "ws" and '"depthUpdate"' in frame.payload:
-                _kind, event = binance.decode_frame(frame.payload)
-                symbol = getattr(event, "s", None)
-                break
-    if symbol is None:
-        raise ConfigError("no depth updates in the capture: give --symbol")
+        symbol = symbols[0]
+    elif symbol not in symbols:
+        raise ConfigError(f"{path} has no depth updates of {symbol} (it has: {', '.join(symbols)})")
     known = KNOWN_STEPS.get(symbol)
     tick = tick or (known[0] if known else None)
     lot = lot or (known[1] if known else None)
     if tick is None or lot is None:
         raise ConfigError(f"unknown steps for {symbol}: give --tick-size and --lot-size")
     return Instrument(venue="binance", symbol=symbol, tick_size=tick, lot_size=lot)
+
+
+def _depth_symbols(frames: list[Frame]) -> list[str]:
+    """The symbols with Binance depth updates in ``frames``, in order of appearance."""
+    symbols: dict[str, None] = {}
+    for frame in frames:
+        if frame.source == "ws" and '"depthUpdate"' in frame.payload:
+            try:
+                _kind, event = binance.decode_frame(frame.payload)
+            except (msgspec.DecodeError, ValueError):
+                continue
+            if isinstance(event, binance.DepthUpdate):
+                symbols[event.s] = None
+    return list(symbols)
+
+
+def _kraken(frames: list[Frame], look: int = 200) -> bool:
+    """Whether one of the first ``look`` websocket frames is a Kraken book message."""
+    for frame in [f for f in frames if f.source == "ws"][:look]:
+        try:
+            if kraken.decode_any_book_messages(frame.payload):
+                return True
+        except (msgspec.DecodeError, ValueError):
+            continue
+    return False
+
+
+def _sync_rows(report: BacktestReport) -> list[tuple[str, str]]:
+    """How much of the capture the book followed, and every loss of sync (three at most)."""
+    applied = (f"{report.book_updates_applied} of {report.book_updates_seen} depth updates "
+               "applied")  # fmt: skip
+    if report.first_synced_s is not None and report.synced_at_end and not report.sync_losses:
+        span = f"from {report.first_synced_s:.1f} s to the end ({report.synced_percent:.1f}%)"
+    else:
+        span = f"{report.synced_percent:.1f}% of the time"
+    rows = [("book", f"in sync {span}, {applied}")]
+    losses = report.sync_losses
+    if losses:
+        shown = "; ".join(_loss(loss) for loss in losses[:_LOSSES_SHOWN])
+        more = len(losses) - _LOSSES_SHOWN
+        rows.append(("sync lost", shown + (f"; {more} more" if more > 0 else "")))
+    return rows
+
+
+_LOSSES_SHOWN = 3
+
+
+def _loss(loss: SyncLoss) -> str:
+    """``gap at 100.6 s, resynced at 101.2 s`` (or ``never resynced``)."""
+    after = "never resynced" if loss.resynced_t is None else f"resynced at {loss.resynced_t:.1f} s"
+    return f"{loss.reason} at {loss.t:.1f} s, {after}"
 
 
 def format_report(report: BacktestReport) -> str:
@@ -109,6 +201,7 @@ def format_report(report: BacktestReport) -> str:
         ("instrument", report.instrument),
         ("replayed", (f"{report.duration_s:.1f} s, {report.frames} frames, "
                       f"{report.book_updates} books, {report.trades_seen} trades")),
+        *_sync_rows(report),
         ("orders", (f"{report.orders_sent} sent, {report.orders_cancelled} cancelled, "
                     f"{report.orders_rejected} rejected")),
         ("fills", f"{report.fills} ({report.maker_fills} maker, {report.taker_fills} taker)"),

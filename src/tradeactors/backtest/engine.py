@@ -20,6 +20,15 @@ live (`tradeactors.venues.binance.DepthSync`, `OrderBook`, `BookView`), and the 
   (maker fee);
 - **fees** in basis points of notional (negative: a rebate).
 
+The report says how much of the capture the book followed: the depth updates of the
+instrument seen and applied, the seconds in sync, and every loss of sync (gap, bad
+level, crossed book) with when it resynced. Only Binance captures (diffs and a REST
+depth snapshot) can be replayed. A REST snapshot applies to the symbol in its URL;
+one without a URL (hftbacktest's) only when diffs of the instrument wait for it, so
+the snapshot of another symbol is never taken for this one's. `BacktestReport.problem`
+says when the report cannot be trusted: no data for the instrument, a book that never
+synced, or one that lost sync and never resynced.
+
 Same inputs, same report, byte for byte: no wall clock, no unseeded randomness, and
 ties in time are broken by a sequence number.
 """
@@ -49,7 +58,7 @@ if TYPE_CHECKING:
     from tradeactors.strategy.api import Strategy
     from tradeactors.venues.capture import Frame
 
-__all__ = ["BacktestConfig", "BacktestReport", "run_backtest"]
+__all__ = ["BacktestConfig", "BacktestReport", "FillPoint", "Sample", "SyncLoss", "run_backtest"]
 
 QueueModel = Literal["conservative", "probabilistic"]
 
@@ -83,15 +92,59 @@ class Sample(msgspec.Struct, frozen=True, array_like=True):
     pnl: float
 
 
+class FillPoint(msgspec.Struct, frozen=True, array_like=True):
+    """One fill: seconds from the start, side, price (quote currency), quantity (base units)."""
+
+    t: float
+    side: Side
+    price: float
+    quantity: float
+    maker: bool
+
+
+class SyncLoss(msgspec.Struct, frozen=True, kw_only=True):
+    """The book lost sync ``t`` s from the start, and resynced at ``resynced_t`` (or never).
+
+    ``reason``: ``gap`` (an update missing from the stream), ``bad_level`` (a level the
+    book cannot hold) or ``crossed`` (an update left the book crossed); ``update_id``:
+    the last update id of the event that broke it.
+    """
+
+    t: float
+    reason: str
+    update_id: int
+    resynced_t: float | None = None
+
+
+_REASONS = {"gap": "a gap", "bad_level": "a bad level", "crossed": "a crossed book"}
+
+
 class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
-    """What the strategy did and earned (money in the quote currency)."""
+    """What the strategy did and earned (money in the quote currency).
+
+    ``book_updates`` counts the books the strategy saw; ``book_updates_seen`` the depth
+    updates of the instrument in the capture, ``book_updates_applied`` those applied to
+    the book in sync (directly, or replayed after a snapshot). ``synced_s`` is how long
+    the book was in sync, of the ``duration_s`` replayed; ``first_synced_s`` when it
+    first was (None: never). ``series`` positions are in lots; ``fill_series``
+    quantities in base units.
+    """
 
     strategy: str
     params: dict[str, Any]
     instrument: str
+    tick_size: str  # the instrument's price step
+    lot_size: str  # its order lot: the unit of ``series`` positions
     config: BacktestConfig
     frames: int
     book_updates: int
+    book_updates_seen: int
+    book_updates_applied: int
+    snapshots: int  # depth snapshots of the instrument offered to the book
+    synced_s: float
+    first_synced_s: float | None
+    synced_at_end: bool
+    sync_losses: list[SyncLoss]
     trades_seen: int
     events: int
     duration_s: float
@@ -110,6 +163,48 @@ class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
     max_drawdown: float
     final_position: float
     series: list[Sample]
+    fill_series: list[FillPoint]
+
+    @property
+    def synced_percent(self) -> float:
+        """The percentage of the replayed time the book was in sync, rounded *down* to 0.1.
+
+        100.0 only if it was in sync all the time (99.96 shows as 99.9).
+        """
+        if self.duration_s <= 0:
+            return 100.0 if self.synced_at_end else 0.0
+        return math.floor(min(1.0, self.synced_s / self.duration_s) * 1000) / 10
+
+    def problem(self) -> str | None:
+        """Why the report cannot be trusted, in one sentence; None if it can.
+
+        No depth data for the instrument; a book that never synced (no snapshot of it,
+        or none that fitted its updates); a book that lost sync and never resynced.
+        """
+        symbol = self.instrument
+        if not self.book_updates_seen and not self.snapshots:
+            return f"the capture has no depth updates or snapshots of {symbol}"
+        if self.first_synced_s is None:
+            if not self.book_updates_seen:
+                return f"the capture has no depth updates of {symbol}, only a snapshot"
+            if not self.snapshots:
+                return (
+                    f"the {symbol} book never synced: the capture has no depth snapshot "
+                    f"of it (a REST /api/v3/depth answer) to start from"
+                )
+            return (
+                f"the {symbol} book never synced: none of the capture's {self.snapshots} "
+                f"depth snapshots of it fitted its depth updates"
+            )
+        if not self.synced_at_end and self.sync_losses:
+            loss = self.sync_losses[-1]
+            return (
+                f"the {symbol} book lost sync at {loss.t:.1f} s "
+                f"({_REASONS.get(loss.reason, loss.reason)} at update {loss.update_id}) and "
+                f"never resynced: {self.book_updates_applied} of {self.book_updates_seen} "
+                f"depth updates applied, in sync {self.synced_percent:.1f}% of the time"
+            )
+        return None
 
 
 class _SimOrder:
@@ -223,6 +318,18 @@ class _Engine:
         self.peak = Fraction(0)
         self.max_drawdown = Fraction(0)
         self.series: list[Sample] = []
+        self.fill_series: list[FillPoint] = []
+        self._tick = Fraction(instrument.tick_size)
+        self._lot = Fraction(instrument.lot_size)
+        # how much of the capture the book followed
+        self.updates_seen = 0
+        self.updates_applied = 0
+        self.snapshots = 0
+        self._waiting: list[int] = []  # final ids of the diffs the sync holds for a snapshot
+        self._synced_since: int | None = None
+        self.synced_ns = 0
+        self.first_synced_ns: int | None = None
+        self.losses: list[SyncLoss] = []
         self.start_ns: int | None = None
         self._next_sample_ns = 0
         self.stopped = False
@@ -344,6 +451,15 @@ class _Engine:
         self.volume += quantity
         self.counts["fills"] += 1
         self.counts["maker" if maker else "taker"] += 1
+        self.fill_series.append(
+            FillPoint(
+                t=self._seconds(self.now_ns),
+                side=order.side,
+                price=float(price * self._tick),
+                quantity=float(quantity * self._lot),
+                maker=maker,
+            )
+        )
         if order.remaining == 0:
             order.resting = False
             self.resting.pop(order.client_order_id, None)
@@ -398,22 +514,94 @@ class _Engine:
         self.run_until(frame.received_ns)
         self.now_ns = max(self.now_ns, frame.received_ns)
         if frame.source == "rest":
-            if self.sync.needs_snapshot:
+            if self.sync.needs_snapshot and self._snapshot_of_ours(frame.url):
                 try:
                     snapshot = binance.decode_snapshot(frame.payload)
                 except msgspec.DecodeError:
                     return
-                self._after_book(self.sync.on_snapshot(snapshot), before=None)
+                self.snapshots += 1
+                result = self.sync.on_snapshot(snapshot)
+                self._follow_snapshot(result, snapshot.lastUpdateId)
+                self._after_book(result, before=None)
             return
         try:
             _kind, event = binance.decode_frame(frame.payload)
         except (msgspec.DecodeError, ValueError):
             return
         if isinstance(event, binance.DepthUpdate) and event.s == self.instrument.symbol:
+            self.updates_seen += 1
             before = self._resting_levels()
-            self._after_book(self.sync.on_diff(event), before=before)
+            result = self.sync.on_diff(event)
+            self._follow_diff(result, event.u)
+            self._after_book(result, before=before)
         elif isinstance(event, binance.Trade) and event.s == self.instrument.symbol:
             self._on_trade(event)
+
+    # -- how much of the capture the book followed --------------------------------------
+
+    def _snapshot_of_ours(self, url: str) -> bool:
+        """Whether a REST snapshot from ``url`` is of the instrument.
+
+        Yes if its URL names the symbol; with no symbol in its URL (hftbacktest's), if
+        diffs of the instrument wait for a snapshot.
+        """
+        symbol = binance.url_symbol(url)
+        return symbol == self.instrument.symbol if symbol else bool(self._waiting)
+
+    def _follow_diff(self, result: binance.SyncResult, update_id: int) -> None:
+        results = binance.SyncResult
+        if result is results.APPLIED:
+            self.updates_applied += 1
+        elif result is results.BUFFERED:
+            self._waiting.append(update_id)
+        elif result is results.GAP:
+            self._waiting = [update_id]  # the sync keeps it for the next snapshot
+        elif result is not results.STALE:  # BAD_LEVEL, CROSSED: the sync dropped it
+            self._waiting = []
+        self._follow_state(result, update_id)
+
+    def _follow_snapshot(self, result: binance.SyncResult, last_update_id: int) -> None:
+        results = binance.SyncResult
+        if result is results.SYNCED:  # every buffered diff after the snapshot was applied
+            applied_to = self.sync.book.update_id
+            self.updates_applied += sum(
+                1 for u in self._waiting if last_update_id < u <= applied_to
+            )
+            self._waiting = []
+        elif result is results.GAP:  # it applied some, then broke: the rest wait again
+            self._waiting = [u for u in self._waiting if u > last_update_id]
+        elif result is not results.SNAPSHOT_TOO_OLD:  # BAD_LEVEL, CROSSED: buffer dropped
+            self._waiting = []
+        self._follow_state(result, last_update_id)
+
+    def _follow_state(self, result: binance.SyncResult, update_id: int) -> None:
+        synced = self.sync.synced
+        if synced == (self._synced_since is not None):
+            return
+        now = self.now_ns
+        if synced:
+            self._synced_since = now
+            if self.first_synced_ns is None:
+                self.first_synced_ns = now
+            if self.losses and self.losses[-1].resynced_t is None:
+                lost = self.losses[-1]
+                self.losses[-1] = SyncLoss(
+                    t=lost.t,
+                    reason=lost.reason,
+                    update_id=lost.update_id,
+                    resynced_t=self._seconds(now),
+                )
+        else:
+            assert self._synced_since is not None  # noqa: S101 - synced until now
+            self.synced_ns += now - self._synced_since
+            self._synced_since = None
+            self.losses.append(
+                SyncLoss(t=self._seconds(now), reason=result.value, update_id=update_id)
+            )
+
+    def _seconds(self, when_ns: int) -> float:
+        """``when_ns`` as seconds from the start of the capture."""
+        return round((when_ns - (self.start_ns or 0)) / 1e9, 6)
 
     def _resting_levels(self) -> dict[tuple[bool, int], int]:
         book = self.sync.book
@@ -508,7 +696,7 @@ class _Engine:
         if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
             self.series.append(
                 Sample(
-                    t=round((self.now_ns - self.start_ns) / 1e9, 6),
+                    t=self._seconds(self.now_ns),
                     position=self.ledger.net,
                     mid=float(mid * Fraction(self.instrument.tick_size)),
                     pnl=_money(equity * self._value),
@@ -551,6 +739,9 @@ def run_backtest(
     strategy.on_stop(ctx)
     engine.stopped = True
     engine.run_until(None)  # the stop's cancels and their answers (not passed on)
+    if engine._synced_since is not None:  # in sync to the end
+        engine.synced_ns += max(last_ns, engine._synced_since) - engine._synced_since
+    first_synced = engine.first_synced_ns
     mid = engine.last_mid if engine.last_mid is not None else Fraction(0)
     value = engine._value
     ledger = engine.ledger
@@ -565,9 +756,18 @@ def run_backtest(
         strategy=describe(strategy),
         params=dict(params or {}),
         instrument=instrument.symbol,
+        tick_size=instrument.tick_size,
+        lot_size=instrument.lot_size,
         config=config,
         frames=count,
         book_updates=engine.books,
+        book_updates_seen=engine.updates_seen,
+        book_updates_applied=engine.updates_applied,
+        snapshots=engine.snapshots,
+        synced_s=round(engine.synced_ns / 1e9, 6),
+        first_synced_s=None if first_synced is None else engine._seconds(first_synced),
+        synced_at_end=engine.sync.synced,
+        sync_losses=engine.losses,
         trades_seen=engine.trades,
         events=engine.events,
         duration_s=round((last_ns - start) / 1e9, 6) if count else 0.0,
@@ -586,4 +786,5 @@ def run_backtest(
         max_drawdown=_money(engine.max_drawdown * value),
         final_position=_money(engine.ledger.net * lot),
         series=engine.series,
+        fill_series=engine.fill_series,
     )

@@ -8,6 +8,16 @@ most `MAX_UNITS`, bids below asks. The venues' sync rules keep it so:
 `book_instrument` refuses the level strings a book must not hold (before anything is
 applied), and `OrderBook.crossed` says when an update left the book crossed (they
 clear it and resync rather than publish it).
+
+Units: prices in the instrument's ticks, sizes in its lots, in the book and in every
+`BookView` alike: the unit of order quantities, fills, trades and positions, so a
+strategy or the backtest's matching compares a level's size with an order's directly.
+A venue may show sizes finer than its order lot (Binance writes 8 decimals, and real
+books hold levels such as ``25.42618900`` where orders must be in steps of
+``0.00001``): such a size is rounded *up* to the next whole lot
+(`Instrument.size_rounded_up`), never refused, so a real level is kept, a non-zero
+level never vanishes, and no size is overstated by as much as one lot. Order
+quantities are checked against the lot by risk and the venue, not by the book.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_UNITS", "BookError", "BookView", "Level", "OrderBook", "book_instrument"]
 
 Level = tuple[int, int]
-"""``(price in ticks, size in lots)``."""
+"""``(price in ticks, size in lots)``; a venue's size finer than the lot is rounded up."""
 
 MAX_UNITS = 2**63 - 1
 """The largest price (ticks) or size (lots) a book holds: a signed 64-bit integer.
@@ -51,8 +61,12 @@ class _BookUnits(Instrument, frozen=True, kw_only=True):
         return ticks
 
     def size(self, text: str) -> int:
-        """Lots in ``text``; `ParseError` also for more than `MAX_UNITS` (0 deletes)."""
-        lots = Instrument.size(self, text)
+        """Lots in ``text``, rounded up to a whole lot (0 deletes); `ParseError` if malformed.
+
+        Also `ParseError` for more than `MAX_UNITS` lots. Rounded, not refused: a venue
+        shows sizes finer than the order lot (see the module doc).
+        """
+        lots = Instrument.size_rounded_up(self, text)
         if lots > MAX_UNITS:
             raise ParseError(f"size {text[:40]!r} is more than {MAX_UNITS} lots")
         return lots
@@ -61,10 +75,11 @@ class _BookUnits(Instrument, frozen=True, kw_only=True):
 def book_instrument(instrument: Instrument) -> Instrument:
     """``instrument``, with a `price` and a `size` that refuse what a book must not hold.
 
-    Both raise `ParseError` as `Instrument`'s do (not a plain non-negative decimal, off
-    the tick or the lot, more than 60 digits), and also for a price of 0 and for a price
-    or size above `MAX_UNITS`. Give it to `LevelParser`: its memo keeps only strings that
-    passed, so a memo hit costs nothing more than before.
+    Both raise `ParseError` as `Instrument`'s do (not a plain non-negative decimal, a
+    price off the tick, more than 60 digits), and also for a price of 0 and for a price
+    or size above `MAX_UNITS`. A size between two lots is not an error: it is rounded up
+    to the next lot (see the module doc). Give it to `LevelParser`: its memo keeps the
+    strings that passed with their lots, so a memo hit costs nothing more than before.
     """
     return _BookUnits(**msgspec.structs.asdict(instrument))
 

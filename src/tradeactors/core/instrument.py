@@ -3,7 +3,9 @@
 Prices are integers in ticks, sizes integers in lots. Venue strings are parsed
 digit by digit, never through ``float``: ``"2683.80000000"`` with a tick of
 ``"0.01"`` is exactly 268380 ticks. A string that is not a whole number of ticks
-(or lots), negative, or not a decimal at all is an error, never a rounding.
+(or lots), negative, or not a decimal at all is an error, never a rounding; the one
+rounding is `Instrument.size_rounded_up`, for the sizes a venue shows in its book
+(which may be finer than the lot its orders must be in, see `tradeactors.core.book`).
 """
 
 from __future__ import annotations
@@ -111,6 +113,33 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     def size(self, text: str) -> int:
         """Lots in the size ``text``. Raises `ParseError` if not a whole number of lots."""
         return _count_steps(text, self.lot_size, "size", "lot")
+
+    def size_rounded_up(self, text: str) -> int:
+        """Lots in the size ``text``, a size between two lots counted as the next lot up.
+
+        For the sizes a venue *shows* (its book's levels), which may be finer than the
+        lot its orders must be in: Binance writes 8 decimals, and a level of
+        ``"25.42618900"`` is real even where the order lot is ``"0.00001"`` (it counts
+        2542619 lots here). Never for a size we send: use `size`, which refuses. A
+        non-zero size is never rounded to 0, and is overstated by less than one lot.
+
+        Raises:
+            ParseError: not a plain non-negative decimal, or more than `MAX_DIGITS`
+                significant digits or decimal places.
+
+        """
+        try:
+            return _count_steps(text, self.lot_size, "size", "lot")
+        except ParseError:
+            pass  # malformed, or between two lots: the latter is rounded up below
+        places = len(text.partition(".")[2].rstrip("0"))
+        if places > MAX_DIGITS:
+            raise ParseError(f"size {text[:40]!r}... has more than {MAX_DIGITS} decimal places")
+        units = parse_units(text, places)  # raises ParseError if malformed
+        lot_places, lot = _step(self.lot_size)
+        # text is units / 10**places; a lot is lot / 10**lot_places: the ceiling of their ratio
+        lots: int = -(-units * 10**lot_places // (lot * 10**places))
+        return lots
 
     def format_price(self, ticks: int) -> str:
         """``ticks`` as a decimal string with the tick size's decimal places."""

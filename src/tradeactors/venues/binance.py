@@ -12,7 +12,9 @@ follows Binance's documented procedure for a local order book:
 
 A level that does not parse (bad number, finer than the tick, a zero price, beyond
 `MAX_UNITS`) cannot be applied partly, so it is handled as a break: the book is rebuilt
-rather than left wrong. So is a snapshot or diff that leaves the book crossed (best
+rather than left wrong. A size finer than the order lot is no such level: Binance
+writes 8 decimals and real books hold them, so it is rounded up to the next lot
+(`tradeactors.core.book`). So is a snapshot or diff that leaves the book crossed (best
 bid at or above best ask): it is never published.
 
 Decoding never lets bad input through as anything but ``msgspec.DecodeError`` (the
@@ -359,7 +361,7 @@ class TickerCheck:
     """
 
     def __init__(self, instrument: Instrument) -> None:
-        self._instrument = instrument
+        self._instrument = book_instrument(instrument)  # sizes rounded as the book's are
         self._tickers: list[tuple[int, tuple[Level, Level]]] = []
         self._tops: list[tuple[int, Level | None, Level | None]] = []
         self.bad_tickers = 0

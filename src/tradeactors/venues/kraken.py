@@ -8,7 +8,10 @@ volume written as sent with the ``.`` removed and leading zeros stripped. Levels
 After each update the book is trimmed to the subscribed depth, then checked: the
 checksum, then that it is not crossed (best bid at or above best ask). A book that
 fails either, or a level the book must not hold (not a decimal, off the tick, a zero
-price, beyond `MAX_UNITS`), is cleared and resynced, never published.
+price, beyond `MAX_UNITS`), is cleared and resynced, never published. A volume finer
+than the instrument's lot is rounded up to the next lot, as in every book
+(`tradeactors.core.book`); the checksum needs volumes as sent, so a Kraken book's lot
+is the precision Kraken writes them in (`KrakenBook.instrument_for`).
 
 Decoding never lets bad input through as anything but ``msgspec.DecodeError`` or
 ``ValueError`` (the public ``decode_*`` functions) or `FrameDroppedError` (the

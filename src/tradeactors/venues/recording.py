@@ -9,7 +9,10 @@ One frame per line, after a header line::
 Payloads are the raw text as received (single-line JSON for both venues); the URL of a
 REST answer never contains a space. `Recorder` connects with websocket-client, sends
 the subscription messages given, fetches the REST URLs given (Binance depth snapshots)
-right after connecting, and writes every received frame with its receive time.
+right after connecting, and writes every received frame with its receive time. It writes
+nothing, not even the header, until the venue has answered: a recording that fails to
+connect leaves its file empty, and `Recorder.frames_written` tells a caller whether
+the file has anything worth keeping.
 """
 
 from __future__ import annotations
@@ -90,20 +93,24 @@ class Recorder:
         self._send = tuple(send)
         self._rest = tuple(rest)
         self._timeout = timeout
+        self.frames_written = 0
+        """Frames written by the current (or last) `record`, so far."""
 
     def record(
         self, out: TextIO, *, duration: float | None = None, max_frames: int | None = None
     ) -> int:
         """Record until ``duration`` s pass, ``max_frames`` arrive, or the venue closes.
 
-        Returns the number of frames written. Network errors propagate
-        (``websocket.WebSocketException``, ``OSError``).
+        Returns the number of frames written (also in `frames_written` as it goes).
+        The header is written once connected: a connection that fails writes nothing.
+        Network errors propagate (``websocket.WebSocketException``, ``OSError``).
         """
-        out.write(HEADER + "\n")
+        self.frames_written = 0
         deadline = None if duration is None else self._clock.monotonic_ns() + int(duration * 1e9)
         connection = connect(self.url, timeout=self._timeout)
         written = 0
         try:
+            out.write(HEADER + "\n")
             for message in self._send:
                 connection.send(message)
             for url in self._rest:
@@ -113,7 +120,7 @@ class Recorder:
                     out,
                     Frame(received_ns=self._clock.time_ns(), source="rest", url=url, payload=body),
                 )
-                written += 1
+                written = self.frames_written = written + 1
             while max_frames is None or written < max_frames:
                 if deadline is not None:
                     remaining = (deadline - self._clock.monotonic_ns()) / 1e9
@@ -132,7 +139,7 @@ class Recorder:
                 write_frame(
                     out, Frame(received_ns=self._clock.time_ns(), source="ws", payload=text)
                 )
-                written += 1
+                written = self.frames_written = written + 1
         finally:
             connection.close()
             out.flush()

@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tradeactors.backtest.engine import BacktestConfig, run_backtest
+from tradeactors.backtest.engine import BacktestConfig, FillPoint, SyncLoss, run_backtest
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import Side
 from tradeactors.strategy.api import Strategy
@@ -17,6 +17,7 @@ ETH = Instrument(venue="binance", symbol="ETHUSDT", tick_size="0.01", lot_size="
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CAPTURE = DATA / "hftbacktest" / "ethusdt_20240808.gz"
 MS = 1_000_000
+URL = "https://api.binance.com/api/v3/depth?symbol=ETHUSDT&limit=1000"
 
 
 def _levels(levels):
@@ -26,18 +27,32 @@ def _levels(levels):
 class Tape:
     """Builds a Binance capture by hand: a snapshot, then diffs and trades, 1 ms apart."""
 
-    def __init__(self, bids, asks):
-        self.t = 1_000 * MS
+    def __init__(self, bids, asks, *, url=URL):
+        self.t = 999 * MS  # the snapshot, first, is at 1 s
         self.update = 100
-        body = {"lastUpdateId": self.update, "bids": _levels(bids), "asks": _levels(asks)}
-        self.frames = [
+        self.frames = []
+        self.snapshot(bids, asks, url=url)
+
+    def snapshot(self, bids, asks, *, url=URL, as_of=None):
+        """A REST snapshot as of update ``as_of`` (default: the last diff's); ``url=""``:
+        none, as in hftbacktest's captures."""
+        self.t += MS
+        last = self.update if as_of is None else as_of
+        body = {"lastUpdateId": last, "bids": _levels(bids), "asks": _levels(asks)}
+        self.frames.append(
             Frame(
                 received_ns=self.t,
                 source="rest",
                 payload=msgspec.json.encode(body).decode(),
-                url="https://api.binance.com/api/v3/depth?symbol=ETHUSDT&limit=1000",
+                url=url,
             )
-        ]
+        )
+        return self
+
+    def gap(self):
+        """The next diff is missing from the stream."""
+        self.update += 1
+        return self
 
     def _ws(self, stream, data):
         self.t += MS
@@ -234,3 +249,88 @@ def test_the_same_inputs_give_a_byte_identical_report():
     assert first == once(7)
     assert b'"fills":0,' not in first  # it traded: the comparison means something
     assert first != once(8)  # the seed drives the latency draws
+
+
+def test_every_fill_is_in_the_report_with_its_time_side_price_and_quantity():
+    tape = _book().diff().diff()
+
+    def buy(script, ctx):
+        ctx.submit(side=Side.BUY, price=10_002, quantity=20, tif="ioc")
+
+    _script, report = _run(tape, {1: buy})
+    assert report.fill_series == [  # the order reached the venue 0.5 ms after the snapshot
+        FillPoint(t=0.0005, side=Side.BUY, price=100.01, quantity=0.0004, maker=False),
+        FillPoint(t=0.0005, side=Side.BUY, price=100.02, quantity=0.001, maker=False),
+    ]
+    assert (report.tick_size, report.lot_size) == ("0.01", "0.0001")
+
+
+class TestHowMuchOfTheCaptureTheBookFollowed:
+    """The report says which part of the capture the book was in sync for, and why not."""
+
+    BTC = Instrument(venue="binance", symbol="BTCUSDT", tick_size="0.01", lot_size="0.0001")
+
+    def test_a_capture_in_sync_throughout_applies_every_update(self):
+        _script, report = _run(_book().diff().diff().diff(), {})
+        assert (report.book_updates_seen, report.book_updates_applied) == (3, 3)
+        assert (report.first_synced_s, report.synced_s, report.duration_s) == (0.0, 0.003, 0.003)
+        assert report.synced_at_end
+        assert report.sync_losses == []
+        assert report.synced_percent == 100.0
+        assert report.problem() is None
+
+    def test_a_gap_then_a_later_snapshot_is_one_loss_with_when_it_resynced(self):
+        # 101 102 | 103 missing | 104 (gap) 105 (waits) | snapshot as of 104 | 106
+        tape = _book().diff().diff().gap().diff().diff()
+        tape.snapshot(bids=[(10_000, 5)], asks=[(10_001, 4)], as_of=104).diff()
+        script, report = _run(tape, {})
+        assert report.sync_losses == [
+            SyncLoss(t=0.003, reason="gap", update_id=104, resynced_t=0.005)
+        ]
+        assert report.snapshots == 2
+        # 105 was replayed over the snapshot; 104 was covered by it
+        assert (report.book_updates_seen, report.book_updates_applied) == (5, 4)
+        assert report.synced_s == 0.003 + 0.001  # 0 to 3 ms, then 5 ms to the end at 6 ms
+        assert report.synced_at_end
+        assert report.problem() is None  # it resynced: the report says how much, no more
+        assert script.books == 5  # the first snapshot, 101, 102, the second snapshot, 106
+
+    def test_a_book_that_lost_sync_and_never_resynced_is_a_problem_naming_it(self):
+        _script, report = _run(_book().diff().gap().diff().diff(), {})
+        assert report.sync_losses == [SyncLoss(t=0.002, reason="gap", update_id=103)]
+        assert not report.synced_at_end
+        assert report.problem() == (
+            "the ETHUSDT book lost sync at 0.0 s (a gap at update 103) and never resynced: "
+            "1 of 3 depth updates applied, in sync 66.6% of the time"
+        )
+
+    def test_a_capture_without_a_snapshot_never_syncs_and_says_so(self):
+        tape = _book().diff().diff()
+        del tape.frames[0]
+        _script, report = _run(tape, {})
+        assert report.first_synced_s is None
+        assert report.book_updates == 0
+        assert "book never synced: the capture has no depth snapshot of it" in report.problem()
+
+    def test_a_snapshot_older_than_every_update_never_syncs_and_says_so(self):
+        tape = _book()
+        del tape.frames[0]
+        tape.gap().diff().diff().snapshot(bids=[(10_000, 5)], asks=[(10_001, 4)], as_of=90)
+        _script, report = _run(tape, {})
+        assert report.snapshots == 1
+        assert "none of the capture's 1 depth snapshots of it fitted" in report.problem()
+
+    def test_a_snapshot_of_another_symbol_is_never_taken_for_this_one(self):
+        for url in (URL, ""):  # named ETHUSDT; or unnamed, with no BTCUSDT diff waiting
+            tape = Tape(bids=[(10_000, 5)], asks=[(10_001, 4)], url=url).diff()
+            report = run_backtest(tape.frames, self.BTC, Script({}), BacktestConfig())
+            assert report.book_updates == 0  # was 1: ETHUSDT's book, backtested as BTCUSDT's
+            assert report.problem() == "the capture has no depth updates or snapshots of BTCUSDT"
+
+    def test_an_unnamed_snapshot_serves_the_instrument_whose_updates_wait_for_it(self):
+        tape = _book()
+        del tape.frames[0]
+        tape.diff().snapshot(bids=[(10_000, 5)], asks=[(10_001, 4)], url="").diff()
+        _script, report = _run(tape, {})
+        assert report.first_synced_s == 0.001
+        assert report.synced_at_end

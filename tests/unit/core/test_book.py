@@ -137,6 +137,19 @@ class TestBookInstrument:
         with pytest.raises(ParseError, match="more than"):
             self.UNITS.size("9223372036854775.808")
 
+    def test_a_size_finer_than_the_lot_is_rounded_up_to_a_lot_not_refused(self):
+        # real Binance books hold sizes finer than the order lot: 200000.00 x 25.42618900
+        assert self.UNITS.size("25.42618900") == 25427
+        assert self.UNITS.size("0.00000001") == 1  # a level that is there never vanishes
+        assert self.UNITS.size("9223372036854775.8061") == MAX_UNITS  # rounded up to it
+        with pytest.raises(ParseError, match="more than"):
+            self.UNITS.size("9223372036854775.8071")  # rounded up beyond 64 bits
+
+    def test_a_memoised_parser_keeps_a_rounded_size_as_rounded(self):
+        parser = LevelParser(self.UNITS)
+        for _ in range(2):
+            assert parser.level("200000.00", "25.42618900") == (20_000_000, 25427)
+
     def test_the_largest_price_and_the_smallest_are_held(self):
         assert self.UNITS.price("0.01") == 1
         assert self.UNITS.price("92233720368547758.07") == MAX_UNITS

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from math import ceil
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,3 +101,40 @@ class TestLevelParser:
         assert len(parser._ticks) <= 100
         assert len(parser._lots) <= 100
         assert parser.level("9.99", "0.0999") == (999, 999)
+
+
+class TestSizeRoundedUp:
+    """Sizes a venue shows may be finer than the order lot: counted as the next lot up."""
+
+    BTC = Instrument(venue="binance", symbol="BTCUSDT", tick_size="0.01", lot_size="0.00001")
+
+    @pytest.mark.parametrize(
+        ("text", "lots"),
+        [("25.42618900", 2542619), ("0.00000001", 1), ("0.00001000", 1), ("0.00000000", 0),
+         ("3.02920000", 302920), ("7", 700000), ("0.000011", 2)],
+    )  # fmt: skip
+    def test_a_real_level_finer_than_the_lot_is_counted_not_refused(self, text, lots):
+        assert self.BTC.size_rounded_up(text) == lots
+
+    def test_size_still_refuses_what_size_rounded_up_rounds(self):
+        with pytest.raises(ParseError, match=r"not a multiple of lot 0\.00001"):
+            self.BTC.size("25.42618900")
+
+    def test_a_lot_that_is_not_a_power_of_ten_rounds_up_too(self):
+        nickel = Instrument(venue="x", symbol="Y", tick_size="1", lot_size="0.05")
+        sizes = ("0.05", "0.051", "0.07", "0.10")
+        assert [nickel.size_rounded_up(t) for t in sizes] == [1, 2, 2, 2]
+
+    @pytest.mark.parametrize(
+        "text", ["", "-1.0", "+1", "1e5", " 1", "1.", ".5", "1.2.3", "nan", "0." + "0" * 60 + "1"]
+    )
+    def test_malformed_or_absurdly_precise_sizes_are_still_refused(self, text):
+        with pytest.raises(ParseError):
+            self.BTC.size_rounded_up(text)
+
+    @given(st.integers(0, 10**12), st.integers(0, 12), st.sampled_from(["0.00001", "0.05", "1"]))
+    def test_it_is_the_ceiling_of_the_exact_ratio(self, units, places, lot):
+        digits = str(units).rjust(places + 1, "0")
+        text = f"{digits[:-places]}.{digits[-places:]}" if places else digits
+        instrument = Instrument(venue="x", symbol="Y", tick_size="1", lot_size=lot)
+        assert instrument.size_rounded_up(text) == ceil(Fraction(units, 10**places) / Fraction(lot))
