@@ -408,10 +408,10 @@ class _Engine:
             self._take(order, book)
         if order.remaining == 0:
             return
-        if order.tif != TimeInForce.GTC:
-            order.status = OrderStatus.CANCELLED
+        if order.tif != TimeInForce.GTC:  # an IOC/FOK remainder expires, as at the venues
+            order.status = OrderStatus.EXPIRED
             self.counts["cancelled"] += 1
-            self._report(order, OrderStatus.CANCELLED, reason=str(order.tif))
+            self._report(order, OrderStatus.EXPIRED, reason=str(order.tif))
             return
         order.resting = True
         self.resting[order.client_order_id] = order

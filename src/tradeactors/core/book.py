@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import msgspec
 
@@ -86,6 +86,8 @@ def book_instrument(instrument: Instrument) -> Instrument:
 
 class BookView(Message, frozen=True, kw_only=True, tag=True):
     """An immutable picture of the top of a book, safe to send to other actors."""
+
+    ephemeral: ClassVar[bool] = True
 
     instrument: str
     update_id: int

@@ -182,6 +182,10 @@ class UniqueIds:
 Ids = SequentialIds | UniqueIds
 
 
+_SETTLED = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.FILLED})
+"""Closed by the venue: a cancel report after one of these is a repeat, not news."""
+
+
 # -- the store -----------------------------------------------------------------------------
 
 
@@ -822,12 +826,13 @@ class ExecutionCore:
         if current is None:
             self._inconsistent(step, "unknown_order_cancelled", report.client_order_id)
             return
-        if current.order.status in (OrderStatus.CANCELLED, OrderStatus.FILLED):
+        if current.order.status in _SETTLED:
             return  # already settled (e.g. by reconciliation)
         tracked = step.edit(report.client_order_id)
         assert tracked is not None  # noqa: S101 - found just above
         missing = 0 <= report.remaining < tracked.order.remaining
-        if self._move(step, tracked, Trigger.CANCELLED, report.reason):
+        trigger = Trigger.EXPIRE if report.expired else Trigger.CANCELLED
+        if self._move(step, tracked, trigger, report.reason):
             self._to_risk(step, tracked.request, closed=True)
         if missing:
             # it cancelled less than we think was left: a fill of it never reached us

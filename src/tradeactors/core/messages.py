@@ -11,7 +11,7 @@ their symbol at their venue. Sides, times in force, statuses and denial reasons 
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -70,7 +70,13 @@ __all__ = [
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of actor messages: frozen, keyword-only, tagged in subclasses (msgpack-able)."""
+    """Base of actor messages: frozen, keyword-only, tagged in subclasses (msgpack-able).
+
+    ``ephemeral`` (a class attribute, not a field): True for market data, which the next
+    update supersedes; one dropped at a stop (a dead letter) is expected, not a warning.
+    """
+
+    ephemeral: ClassVar[bool] = False
 
 
 class Side(enum.StrEnum):
@@ -342,6 +348,7 @@ class OrderCanceled(Message, frozen=True, kw_only=True, tag=True):
     order_id: int
     reason: str
     remaining: int = -1  # lots it cancelled (-1: not said)
+    expired: bool = False  # the venue's rules ended it (IOC/FOK remainder, STP), unasked
 
 
 class OrderRejected(Message, frozen=True, kw_only=True, tag=True):
@@ -514,6 +521,8 @@ class RiskReport(Message, frozen=True, kw_only=True, tag=True):
 class TradeTick(Message, frozen=True, kw_only=True, tag=True):
     """A public trade: ``side`` is the aggressor's (BUY when the taker bought)."""
 
+    ephemeral: ClassVar[bool] = True
+
     instrument: str
     price: int
     quantity: int
@@ -536,6 +545,8 @@ class VenueData(Message, frozen=True, tag=True):
     Adapters build it (positional: ``VenueData(symbol, kind, data)``, also known as
     `tradeactors.venues.adapter.VenueEvent`) and the feed sends it on as it is.
     """
+
+    ephemeral: ClassVar[bool] = True
 
     symbol: str
     kind: MarketDataKind

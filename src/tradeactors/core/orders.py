@@ -91,7 +91,8 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.PENDING, T.REJECT): S.REJECTED,
     (S.PENDING, T.PARTIAL_FILL): S.PARTIALLY_FILLED,  # a fill may overtake the ack
     (S.PENDING, T.FILL): S.FILLED,
-    (S.PENDING, T.CANCELLED): S.CANCELLED,  # IOC remainder, cancel-on-disconnect
+    (S.PENDING, T.CANCELLED): S.CANCELLED,  # cancel-on-disconnect before the ack
+    (S.PENDING, T.EXPIRE): S.EXPIRED,  # an IOC/FOK remainder's end overtook the ack
     (S.PENDING, T.REQUEST_CANCEL): S.PENDING_CANCEL,  # the venue went down before the ack
     (S.ACCEPTED, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
     (S.ACCEPTED, T.FILL): S.FILLED,

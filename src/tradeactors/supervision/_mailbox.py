@@ -143,7 +143,7 @@ class Mailbox:
         else:
             # A producer that keeps sending to a dead actor must not flood the log.
             closed = self._stats.dead_letters.get(DeadLetterReason.CLOSED, 0) + 1
-            log = closed & (closed - 1) == 0
+            log = closed & (closed - 1) == 0 and not _expected_at_a_stop(message)
             self._dead_letter(message, DeadLetterReason.CLOSED, None, log=log)
 
     def _dead_drained(self, drained: list[Any]) -> None:
@@ -156,13 +156,24 @@ class Mailbox:
             else:
                 _fail(reply_to, AddressClosedError(self.path))
         if drained:
-            # An actor's own plumbing (private message classes: a reader thread's
-            # "connection closed", a timer's tick) left behind by a stop is expected:
-            # recorded as dead letters, logged at debug. Anything else is a warning.
+            # What a stop leaves behind is expected when it is an actor's own plumbing
+            # or market data (`_expected_at_a_stop`): dead letters, logged at debug.
+            # Anything else is a warning, with its types.
             kinds = sorted({type(item[1]).__name__ for item in drained})
-            public = [kind for kind in kinds if not kind.startswith("_")]
+            public = sorted(
+                {type(item[1]).__name__ for item in drained if not _expected_at_a_stop(item[1])}
+            )
             log = self._log.warning if public else self._log.debug
             log("mailbox_drained", dead_letters=len(drained), message_types=public or kinds)
+
+
+def _expected_at_a_stop(message: Any) -> bool:
+    """True for a message whose loss at a stop is no news.
+
+    An actor's own plumbing (a private class: a reader's "closed", a tick) or a message
+    that says it is ``ephemeral`` (market data, superseded by the next update).
+    """
+    return type(message).__name__.startswith("_") or getattr(message, "ephemeral", False) is True
 
 
 WAKE = object()

@@ -185,6 +185,7 @@ class SimOrderEntry:
                 order_id=frame.order_id or 0,
                 reason=frame.reason,
                 remaining=self._instrument.size(frame.quantity),
+                expired=frame.event == "expired",
             )
         if frame.event == "rejected":
             return OrderRejected(

@@ -119,7 +119,7 @@ def test_a_marketable_order_takes_the_levels_it_reaches_and_ioc_drops_the_rest()
     script, report = _run(tape, {1: buy}, taker_fee_bps=10)
     fills = [(q, p) for _t, status, q, p in script.updates if q]
     assert fills == [(4, 10_001), (10, 10_002)]  # level by level, never more than shown
-    assert script.updates[-1][1] == "cancelled"  # the 6 lots left of an IOC
+    assert script.updates[-1][1] == "expired"  # the 6 lots left of an IOC, as at Binance
     assert (report.taker_fills, report.maker_fills, report.final_position) == (2, 0, 0.0014)
     # fee: 10 bps of 4 x 100.01 x 0.0001 + 10 x 100.02 x 0.0001
     assert report.fees == pytest.approx(0.001 * (4 * 100.01 + 10 * 100.02) * 0.0001)

@@ -14,6 +14,7 @@ from tradeactors.core.messages import (
     FetchFills,
     GatewayConnected,
     OrderAccepted,
+    OrderCanceled,
     OrderFilled,
     OrderLost,
     OrderStatus,
@@ -274,3 +275,28 @@ def test_place_decides_as_handle_does(case):
     else:
         [update] = [m for _, m in sends if isinstance(m, OrderUpdate)]
         assert update.status is OrderStatus.DENIED
+
+
+@pytest.mark.parametrize(("expired", "status"), [(True, "expired"), (False, "cancelled")])
+def test_an_order_the_venue_expired_is_expired_not_cancelled(expired, status):
+    """An IOC remainder (or self-trade prevention) ends EXPIRED; risk stops counting it."""
+    core = core_up()
+    placed_and_accepted(core)
+    step = run(
+        core,
+        OrderCanceled(venue=VENUE, client_order_id="c1", order_id=11, reason="ioc",
+                      remaining=10, expired=expired),
+    )  # fmt: skip
+    assert core.store.orders["c1"].order.status == status
+    [change] = [m for _, m in step.sends if isinstance(m, ExposureChange)]
+    assert change.closed
+    [update] = [m for _, m in step.sends if isinstance(m, OrderUpdate)]
+    assert update.status == status
+
+
+def test_an_ioc_remainder_expiring_before_its_ack_is_expired():
+    core = core_up()
+    run(core, submit("c1"))
+    run(core, OrderCanceled(venue=VENUE, client_order_id="c1", order_id=11, reason="ioc",
+                            expired=True))  # fmt: skip
+    assert core.store.orders["c1"].order.status == "expired"

@@ -297,3 +297,26 @@ def test_cancel_all_reports_each_cancellation_before_its_answer(venue):
     assert [m.get("event", m.get("id")) for m in sent][-1] == 20
     assert [m["event"] for m in sent[:-1]] == ["cancelled", "cancelled"], sent
     assert sent[-1]["result"] == {"cancelled": 2}
+
+
+def test_the_client_codec_reads_an_expired_ioc_as_expired_and_a_cancel_as_cancelled(venue):
+    from tradeactors.core.messages import OrderCanceled
+    from tradeactors.venues.sim import SimOrderEntry
+
+    alice = venue.connect()
+    venue.send(alice, logon_frame(NOW_MS))
+    sent = venue.send(alice, json.dumps({
+        "op": "place", "id": 5, "client_order_id": "ioc", "side": "buy", "quantity": "1",
+        "price": "1.00", "tif": "ioc",
+    }))  # fmt: skip
+    venue.request(alice, op="place", id=6, client_order_id="gtc", side="buy", quantity="1",
+                  price="1.00", tif="gtc")  # fmt: skip
+    sent += venue.send(alice, json.dumps({"op": "cancel_all", "id": 7}))
+    codec = SimOrderEntry("sim", SIM)
+    ended = [
+        codec.decode(json.dumps(m)) for m in sent if m.get("event") in ("expired", "cancelled")
+    ]
+    assert [(e.client_order_id, e.expired) for e in ended if isinstance(e, OrderCanceled)] == [
+        ("ioc", True),
+        ("gtc", False),
+    ]

@@ -32,11 +32,15 @@ class Box:
     def __init__(self, spec: MailboxSpec | None = None) -> None:
         self.stats = ActorStats("p")
         self.dead: list[tuple[Any, str]] = []
+        self.logged: list[bool] = []  # per dead letter: whether it asked to be logged
         self.mailbox = make_mailbox(
             "p",
             spec or MailboxSpec(),
             self.stats,
-            lambda m, reason, _e, *, log=True: self.dead.append((m, reason)),
+            lambda m, reason, _e, *, log=True: (
+                self.dead.append((m, reason)),
+                self.logged.append(log),
+            ),
             structlog.get_logger("test").bind(path="p"),
         )
         self.token = object()
@@ -99,6 +103,24 @@ class TestUnbounded:
             ("mailbox_drained", "debug", ["_Closed"])
         ]
         assert box.dead == [(closed, "stopped")]
+
+    def test_market_data_left_at_a_stop_is_no_warning(self):
+        """An ``ephemeral`` message (superseded by the next update) is dropped at debug."""
+
+        class Tick:
+            ephemeral = True
+
+        box = Box()
+        tick = Tick()
+        box.tell(tick)
+        with capture_logs() as logs:
+            assert box.mailbox.close() == 1
+            box.tell(Tick())  # after the close: a dead letter, not logged either
+        assert [(e["event"], e["log_level"]) for e in logs] == [("mailbox_drained", "debug")]
+        assert [reason for _m, reason in box.dead] == ["stopped", "closed"]
+        assert box.logged == [False, False]
+        box.tell("an order")  # anything else sent after the close is still logged
+        assert box.logged[-1] is True
 
     def test_closing_dead_letters_tells_and_fails_asks(self):
         box = Box()
