@@ -84,6 +84,7 @@ _REASONS = {
     "E_FOK": "fok_not_fillable",
     "E_POST": "post_only_would_take",
     "E_THROTTLE": "rate_limited",
+    "E_BANNED": "banned",
 }
 _METHODS = {
     Request.PLACE: "order.new",
@@ -346,6 +347,7 @@ class FakeVenue:
         self.auth_failures = 0
         self.methods: list[str] = []  # every request's method, in order
         self.cancellations: list[tuple[str, str]] = []  # (client order id, why)
+        self.fail_next: dict[str, tuple[str, str]] = {}  # method -> (code, message), once
         self._stopping = threading.Event()
         self._ws = serve(self._handle, "127.0.0.1", 0)
         self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._http_handler())
@@ -545,6 +547,9 @@ class FakeVenue:
     ) -> Any:
         account = session.account
         with self._changed:
+            failure = self.fail_next.pop(method, None)
+            if failure is not None:  # fault injection: this request fails with that code
+                raise VenueError(*failure)
             try:
                 if method == "order.new":
                     return self._new(session, params, pushes)

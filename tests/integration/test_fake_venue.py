@@ -14,6 +14,7 @@ import threading
 import urllib.request
 from fractions import Fraction
 from hashlib import sha256
+from typing import Any
 
 import msgspec
 import pytest
@@ -30,6 +31,7 @@ from tradeactors.config import (
     VenueConfig,
 )
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import (
     GetBook,
     OrderAccepted,
@@ -43,6 +45,7 @@ from tradeactors.core.messages import (
     VenueOrder,
     VenueStatus,
 )
+from tradeactors.core.risk import TradingState
 from tradeactors.errors import ConfigError, UnknownVenueKindError
 from tradeactors.supervision import ActorStarted
 from tradeactors.trading.system import TradingSystem
@@ -119,8 +122,13 @@ def make_system(fake_kind, fake_venue, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     systems: list[TradingSystem] = []
 
-    def make() -> tuple[TradingSystem, TradingEvents]:
-        system = TradingSystem(_config(fake_venue))
+    def make(**execution: Any) -> tuple[TradingSystem, TradingEvents]:
+        config = _config(fake_venue)
+        if execution:
+            config = msgspec.structs.replace(
+                config, execution=msgspec.structs.replace(config.execution, **execution)
+            )
+        system = TradingSystem(config)
         systems.append(system)
         events = TradingEvents()
         system.subscribe(events)
@@ -530,3 +538,40 @@ def test_the_trading_tree_trades_at_a_venue_defined_in_the_tests(fake_venue, mak
     assert summary.open_at_venue == 0
     assert summary.status.position == 2
     assert summary.clean
+
+
+def test_a_ban_stops_every_request_to_the_venue_and_halts_trading(fake_venue, make_system):
+    """Binance's 418: never retry into a ban. Nothing more is sent; the switch trips."""
+    system, events = make_system()
+    resting = system.new_order_id()
+    system.submit(_order(resting))
+    events.wait_for(OrderUpdate, client_order_id=resting, status=OrderStatus.ACCEPTED)
+    fake_venue.fail_next["order.new"] = ("E_BANNED", "way too many requests; banned until 1")
+    banned = system.new_order_id()
+    system.submit(_order(banned, price=MID - 301))
+    (update,) = events.wait_for(OrderUpdate, client_order_id=banned, status=OrderStatus.REJECTED)
+    assert update.reason == "banned"
+    (halt,) = events.wait_for(KillSwitchChanged, state=TradingState.HALTED)
+    assert halt.source == "venue_banned"
+    assert "banned until 1" in halt.reason
+    # the halt cancels everything: the cancel is refused here, never sent into the ban
+    sent = len(fake_venue.methods)
+    system.cancel(resting)
+    events.wait_for(OrderUpdate, client_order_id=resting, reason="banned")
+    assert fake_venue.methods[sent:] == []
+    assert system.tree.stats(system.gateway_path).restarts == 0
+
+
+def test_a_rate_limit_answer_slows_the_gateway_instead_of_retrying_at_once(fake_venue, make_system):
+    # a slow refill (one message every 2 s): the budget stays empty for the whole test
+    system, events = make_system(max_messages_per_second=0.5)
+    fake_venue.fail_next["order.new"] = ("E_THROTTLE", "too many orders")
+    first, second = system.new_order_id(), system.new_order_id()
+    system.submit(_order(first))
+    (update,) = events.wait_for(OrderUpdate, client_order_id=first, status=OrderStatus.REJECTED)
+    assert update.reason == "rate_limited"
+    sent = fake_venue.methods.count("order.new")
+    system.submit(_order(second, price=MID - 302))  # at once: our own budget is empty now
+    (update,) = events.wait_for(OrderUpdate, client_order_id=second, status=OrderStatus.REJECTED)
+    assert update.reason == "throttled"
+    assert fake_venue.methods.count("order.new") == sent

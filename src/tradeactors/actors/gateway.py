@@ -254,6 +254,8 @@ class Gateway(SupervisedActor):
         self.bad_frames = 0
         self.throttled = 0
         self.retried = 0
+        self.refused = 0  # requests not sent (banned)
+        self._is_banned = False
         self._incarnation = 0
         self._reconnect = Backoff(min_delay=reconnect_delay, max_delay=max_reconnect_delay)
         self._halt_after_down_ns = None if halt_after_down is None else int(halt_after_down * 1e9)
@@ -429,7 +431,7 @@ class Gateway(SupervisedActor):
         if request is None:
             return
         if reply.error is not None:
-            self._on_error_reply(request, ref, fields, reply.error)
+            self._on_error_reply(request, ref, fields, reply.error, reply.message)
             return
         om = self.context.address_of(self._om_path)
         try:
@@ -451,9 +453,19 @@ class Gateway(SupervisedActor):
             )
 
     def _on_error_reply(
-        self, request: Request, client_order_id: str, fields: dict[str, Any], code: str
+        self,
+        request: Request,
+        client_order_id: str,
+        fields: dict[str, Any],
+        code: str,
+        message: str = "",
     ) -> None:
         om = self.context.address_of(self._om_path)
+        if code == "banned":
+            self._banned(message)
+        elif code == "rate_limited":
+            # the venue's own budget ran out before ours: slow down (ours refills first)
+            self._budget.empty(self.context.clock.monotonic_ns())
         if request in self._reconciling:
             raise VenueRequestError(request.value, code, "during the reconciliation")
         if code == "rate_limited" and request.control:
@@ -660,9 +672,37 @@ class Gateway(SupervisedActor):
             deferred.append((request, order_ref, fields))
         self._schedule_drain()
 
+    def _banned(self, message: str) -> None:
+        """The venue banned this client: send nothing more to it, and halt trading.
+
+        Retrying into a ban only lengthens it (Binance: 418 after ignoring 429s). This
+        incarnation sends nothing more; orders and cancels are refused ``banned``; the
+        kill switch trips HALTED so that an operator looks before anything resumes (a
+        restart of the gateway, e.g. after the reset, tries again).
+        """
+        if self._is_banned:
+            return
+        self._is_banned = True
+        reason = f"venue {self._venue} banned this client: {message}"[:300]
+        self.context.log.error("venue_banned", venue=self._venue, message=message[:200])
+        if self._gate.state is not TradingState.HALTED:
+            self._gate.trip(TradingState.HALTED, source=TripSource.VENUE_BANNED, reason=reason)
+
+    def _refuse(self, request: Request, order_ref: str, reason: str) -> None:
+        """Say a request was not sent: an order rejected, a cancel refused; else counted."""
+        om = self.context.address_of(self._om_path)
+        if request is Request.PLACE:
+            om.tell(OrderRejected(venue=self._venue, client_order_id=order_ref, reason=reason))
+        elif request is Request.CANCEL:
+            om.tell(CancelRejected(venue=self._venue, client_order_id=order_ref, reason=reason))
+        self.refused += 1
+
     def _write(self, request: Request, order_ref: str, fields: dict[str, Any]) -> None:
         connection = self._connection
         assert connection is not None  # noqa: S101 - set by on_start
+        if self._is_banned:  # never into a ban: not even a cancel or a heartbeat
+            self._refuse(request, order_ref, "banned")
+            return
         request_id = next(self._ids)
         self._pending[request_id] = (request, order_ref, fields)
         if request is Request.HEARTBEAT:

@@ -29,6 +29,7 @@ class TripSource(enum.Enum):
     VENUE_DOWN = "venue_down"  # unreachable past execution.halt_after_down
     VENUE_STATE_LOST = "venue_state_lost"  # came back without its fills (ids went back)
     SHUTDOWN = "shutdown"  # the system stopping: nothing new goes out while it cancels
+    VENUE_BANNED = "venue_banned"  # the venue banned this client (Binance's 418): stop sending
 
 
 class KillSwitchChanged(Message, frozen=True, kw_only=True, tag=True):

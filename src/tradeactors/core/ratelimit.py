@@ -27,6 +27,11 @@ class TokenBucket:
         self.tokens -= 1
         return True
 
+    def empty(self, now_ns: int) -> None:
+        """Spend every token now: the venue said its own budget ran out (slow down)."""
+        self.tokens = 0.0
+        self._refilled_ns = now_ns
+
     def seconds_to_next(self) -> float:
         """How long until a whole token is there (as of the last `take`)."""
         return max(0.0, (1 - self.tokens) / self._rate)

@@ -21,3 +21,10 @@ def test_keep_leaves_a_reserve_that_plain_takes_may_still_use():
     assert not bucket.take(0, keep=1)  # the last token is kept
     assert bucket.take(0)  # for this
     assert bucket.seconds_to_next() == 1.0
+
+
+def test_emptied_the_bucket_refills_from_then():
+    bucket = TokenBucket(10.0, 3, now_ns=0)
+    bucket.empty(now_ns=0)
+    assert not bucket.take(50_000_000)  # half a token after 50 ms
+    assert bucket.take(100_000_000)  # one after 100 ms
