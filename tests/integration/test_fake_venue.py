@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+import time
 import urllib.request
 from fractions import Fraction
 from hashlib import sha256
@@ -458,7 +459,12 @@ def _gateway_started(system: TradingSystem, incarnation: int) -> threading.Event
 
 def _assert_marked_at_the_mid(system: TradingSystem, *, lots: int, price: int) -> None:
     """The status's PnL marks the position at the book's mid (an external venue too)."""
-    view = system.tree.address(system.paths.book(VENUE, SYMBOL)).ask(GetBook(depth=1), timeout=5)
+    book = system.tree.address(system.paths.book(VENUE, SYMBOL))
+    deadline = time.monotonic() + 10
+    view = book.ask(GetBook(depth=1), timeout=5)
+    while not (view.bids and view.asks):  # the book may still be syncing: ask again
+        assert time.monotonic() < deadline, "the book never had two sides"
+        view = book.ask(GetBook(depth=1), timeout=5)
     mid = Fraction(view.bids[0][0] + view.asks[0][0], 2)
     status = system.status()
     assert status.marked
