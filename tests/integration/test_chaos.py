@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tradeactors.chaos import load_scenario, run_scenario
@@ -64,7 +66,12 @@ def _scenario(tmp_path, faults: str) -> Path:
             '[[fault]]\nat = 1.0\nkind = "feed_gap"\n\n[[fault]]\nat = "soon"\nkind = "stall"\n',
             "s.toml:8: Expected `float | null`, got `str` - at `$.fault[1].at`",
         ),
-        ('[[fault]]\nat = 1.0\nkind = "stall"\nsecond = 2\n', "unknown field `second`"),
+        (
+            '[[fault]]\nat = 1.0\nkind = "stall"\nsecond = 2\n',
+            's.toml:4: [[fault]] #1 unknown key "second" (did you mean "seconds"?); valid keys: ',
+        ),
+        ("durration = 2.0\n", 's.toml:4: unknown key "durration" (did you mean "duration"?)'),
+        ("[expect]\nmin_deaths = 1\n", 's.toml:5: [expect] unknown key "min_deaths"'),
     ],
 )
 def test_a_bad_scenario_is_refused_with_the_line_at_fault(tmp_path, faults, message):
@@ -91,5 +98,106 @@ def test_the_command_prints_verdicts_and_writes_json(tmp_path):
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
-    assert "PASS nothing left open after a gateway death" in result.stdout
-    assert b'"verdicts"' in out.read_bytes()
+    # no gateway dies in this scenario: nothing to check is not a PASS
+    assert "SKIP nothing left open after a gateway death: no gateway death" in result.stdout
+    verdicts = msgspec.json.decode(out.read_bytes())["verdicts"]
+    assert {"name", "passed", "detail", "skipped"} <= set(verdicts[0])
+
+
+# Small scenarios with no strategy: nothing trades, so what needs a fill is a SKIP.
+_QUIET = """name = "t"
+duration = 1.0
+settle = 0.2
+
+[overrides.strategy]
+name = "none"
+"""
+
+
+def _chaos(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "chaos", str(path), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_an_expectation_the_faults_did_not_meet_fails_the_scenario(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        _QUIET + '\n[[fault]]\nat = 0.2\nkind = "feed_gap"\n\n[expect]\nmin_gateway_deaths = 1\n'
+    )
+    result = _chaos(path)
+    assert result.returncode == 1, result.stdout + result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert "FAIL expect min_gateway_deaths = 1: 0 abnormal exit(s) of the gateway" in lines
+    assert "SKIP nothing left open after a gateway death: no gateway death in this run" in lines
+    assert any(line.startswith("SKIP every venue fill applied exactly once:") for line in lines)
+    assert not [line for line in lines if line.startswith("FAIL") and "expect" not in line]
+
+
+INVARIANTS = (
+    "nothing left open after a gateway death",
+    "no order at the venue unknown to the order manager",
+    "book equal to the venue's after recovery",
+    "risk limits held at the venue",
+    "nothing sent after HALTED",
+    "mailboxes stayed bounded",
+    "restarts within intensity or escalated",
+    "positions equal the venue's",
+    "every venue fill applied exactly once",
+    "nothing open at the venue after shutdown",
+)
+
+
+@pytest.mark.parametrize("runtime", ["threads", "gevent"])
+def test_when_the_root_supervisor_escalates_every_invariant_is_still_checked(tmp_path, runtime):
+    """The root gives up (two crashes of risk past an intensity of 1): the tree is down,
+    the checks still run, and what needs a running actor is a SKIP, not a traceback."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        _QUIET + "\n[overrides.supervision]\nintensity = 1\n"
+        '\n[[fault]]\nat = 0.2\nkind = "crash"\npath = "risk"\n'
+        '\n[[fault]]\nat = 0.5\nkind = "crash"\npath = "risk"\n'
+        '\n[[fault]]\nafter_messages = 1000000\nkind = "crash"\npath = "killswitch"\n'
+    )
+    result = _chaos(path, "--runtime", runtime)
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    assert result.returncode == 1, output[-3000:]  # the third fault never fired
+    verdicts = {
+        line.split(":")[0].split(" ", 1)[1]: line
+        for line in result.stdout.splitlines()
+        if line.startswith(("PASS ", "FAIL ", "SKIP "))
+    }
+    for name in INVARIANTS:
+        assert name in verdicts, result.stdout
+    assert verdicts["book equal to the venue's after recovery"].startswith("SKIP ")
+    assert "the tree is down" in verdicts["restarts within intensity or escalated"]
+    assert verdicts["restarts within intensity or escalated"].startswith("PASS ")
+    assert verdicts["every fault fired"].startswith(
+        "FAIL every fault fired: 2 of 3 fired; never fired: fault 3 (crash killswitch after "
+        "1000000 messages): the tree was down (RestartIntensityExceededError("
+    )
+    if runtime == "gevent":  # the sampler samples while actors are busy
+        assert "deepest every mailbox: 0" not in verdicts["mailboxes stayed bounded"]
+
+
+@pytest.mark.supervision
+def test_an_after_messages_fault_that_never_fires_fails_naming_the_fault(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        _QUIET + '\n[[fault]]\nafter_messages = 1000000\nkind = "crash"\npath = "risk"\n'
+    )
+    scenario, config = load_scenario(path)
+    lines: list[str] = []
+    verdicts = run_scenario(scenario, config, out=lines.append)
+    (fired,) = [v for v in verdicts if v.name == "every fault fired"]
+    assert not fired.passed
+    assert re.fullmatch(
+        r"0 of 1 fired; never fired: fault 1 \(crash risk after 1000000 messages\): "
+        r"risk handled \d+ message\(s\) in the duration",
+        fired.detail,
+    )
+    assert not any(line.startswith("injected ") for line in lines)
+    (mailboxes,) = [v for v in verdicts if v.name == "mailboxes stayed bounded"]
+    assert not mailboxes.skipped

@@ -1,0 +1,286 @@
+"""Chaos verdicts that can fail: SKIP when there is nothing to check, `[expect]`, unfired
+faults, a mailbox sampler that samples under either runtime, scenario keys with lines."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradeactors.chaos import (
+    Expect,
+    Fault,
+    Observed,
+    Verdict,
+    _DepthSampler,
+    _faults_fired,
+    _fills_once,
+    _mailboxes_bounded,
+    _no_open_after_death,
+    _nothing_open_after_shutdown,
+    _positions_equal,
+    _risk_limits,
+    _Watch,
+    check_expectations,
+    load_scenario,
+)
+from tradeactors.errors import ConfigError
+from tradeactors.supervision import ChildSpec, SupervisedActor, SupervisorSpec
+from tradeactors.supervision.runtime import current_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / "config" / "scenarios").glob("*.toml"))
+
+
+class TestNothingToCheckIsASkip:
+    """A check with nothing to check says SKIP and why; it fails nothing by itself."""
+
+    def test_a_skip_reads_skip_with_why_and_does_not_fail_the_scenario(self):
+        verdict = Verdict.skip("some check", "nothing happened")
+        assert verdict.line() == "SKIP some check: nothing happened"
+        assert verdict.passed
+        assert verdict.skipped
+
+    def test_every_venue_fill_applied_exactly_once_with_no_fill_is_a_skip(self):
+        verdict = _fills_once(venue_fills=0, applied=0, watermark=0, duplicates=0)
+        assert verdict.line().startswith("SKIP every venue fill applied exactly once: no fill")
+
+    def test_fills_applied_without_a_fill_at_the_venue_fail(self):
+        verdict = _fills_once(venue_fills=0, applied=1, watermark=1, duplicates=0)
+        assert verdict.outcome == "FAIL"
+
+    def test_fills_applied_once_pass(self):
+        assert _fills_once(venue_fills=3, applied=3, watermark=3, duplicates=1).outcome == "PASS"
+
+    def test_nothing_left_open_after_a_gateway_death_with_no_death_is_a_skip(self):
+        verdict = _no_open_after_death(_Watch())
+        assert verdict.line() == (
+            "SKIP nothing left open after a gateway death: no gateway death in this run"
+        )
+
+    def test_a_gateway_death_left_open_too_long_fails(self):
+        verdict = _no_open_after_death(_Watch(gateway_deaths=[0.002, 1.5]))
+        assert verdict.outcome == "FAIL"
+        assert "2 death(s)" in verdict.detail
+
+    def test_mailboxes_with_no_sample_are_a_skip(self):
+        verdict = _mailboxes_bounded({}, samples=0)
+        assert verdict.line() == "SKIP mailboxes stayed bounded: no mailbox was sampled"
+
+    def test_mailboxes_always_empty_say_how_many_samples_saw_them_so(self):
+        verdict = _mailboxes_bounded({}, samples=40)
+        assert verdict.line() == (
+            "PASS mailboxes stayed bounded: deepest every mailbox: 0 messages in 40 samples "
+            "(bound 1000)"
+        )
+
+    def test_a_mailbox_past_the_bound_fails(self):
+        assert _mailboxes_bounded({"risk": 1001}, samples=5).outcome == "FAIL"
+
+    def test_positions_without_a_fill_are_a_skip_unless_they_differ(self):
+        assert _positions_equal(0, 0, fills=0).outcome == "SKIP"
+        assert _positions_equal(5, 0, fills=0).outcome == "FAIL"
+        assert _positions_equal(5, 5, fills=1).outcome == "PASS"
+
+    def test_risk_limits_without_a_position_or_a_limit_are_a_skip(self):
+        assert _risk_limits(0, 50).outcome == "SKIP"
+        assert _risk_limits(10, None).outcome == "SKIP"
+        assert _risk_limits(51, 50).outcome == "FAIL"
+
+    def test_nothing_open_after_shutdown_when_nothing_was_placed_is_a_skip(self):
+        assert _nothing_open_after_shutdown(0, placed=0).outcome == "SKIP"
+        assert _nothing_open_after_shutdown(None, placed=0).outcome == "FAIL"
+        assert _nothing_open_after_shutdown(1, placed=4).outcome == "FAIL"
+
+
+class TestExpectations:
+    """Each key of `[expect]` is a verdict: a fault that did not take effect fails."""
+
+    def test_an_unmet_expectation_fails_naming_the_key_and_what_was_seen(self):
+        (verdict,) = check_expectations(Expect(min_gateway_deaths=1), Observed())
+        assert verdict.line() == (
+            "FAIL expect min_gateway_deaths = 1: 0 abnormal exit(s) of the gateway"
+        )
+
+    def test_a_met_expectation_passes(self):
+        (verdict,) = check_expectations(Expect(min_fills=2), Observed(fills=3))
+        assert verdict.line() == "PASS expect min_fills = 2: 3 fill(s) of the account at the venue"
+
+    def test_an_expectation_per_actor_path_is_a_verdict_per_path(self):
+        expect = Expect(min_crashes={"risk": 1, "killswitch": 2})
+        verdicts = check_expectations(expect, Observed(crashes={"risk": 1, "killswitch": 1}))
+        assert [v.line() for v in verdicts] == [
+            'FAIL expect min_crashes."killswitch" = 2: 1 abnormal exit(s) of killswitch',
+            'PASS expect min_crashes."risk" = 1: 1 abnormal exit(s) of risk',
+        ]
+
+    def test_no_expectation_declared_is_a_skip_that_says_so(self):
+        (verdict,) = check_expectations(Expect(), Observed(fills=3))
+        assert verdict.outcome == "SKIP"
+        assert "[expect]" in verdict.detail
+
+    def test_every_expectation_key_has_something_observed(self):
+        observed = Observed.__struct_fields__
+        for key in Expect.__struct_fields__:
+            assert key.removeprefix("min_") in observed
+
+    @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+    def test_every_shipped_scenario_declares_what_its_faults_must_cause(self, path):
+        scenario, _config = load_scenario(path)
+        assert scenario.fault
+        assert check_expectations(scenario.expect, Observed())[0].outcome == "FAIL"
+
+
+class TestUnfiredFaults:
+    """A fault that never fired is a FAIL that names it."""
+
+    def test_an_unfired_fault_fails_with_its_number_kind_path_and_why(self):
+        faults = [
+            Fault(kind="crash", path="risk", at=1.0),
+            Fault(kind="crash", path="risk", after_messages=20),
+        ]
+        verdict = _faults_fired(faults, {1: "risk handled 7 message(s) in the duration"})
+        assert verdict.line() == (
+            "FAIL every fault fired: 1 of 2 fired; never fired: fault 2 (crash risk after "
+            "20 messages): risk handled 7 message(s) in the duration"
+        )
+
+    def test_all_fired_passes_and_no_fault_is_a_skip(self):
+        faults = [Fault(kind="feed_gap", at=1.0)]
+        assert _faults_fired(faults, {}).line() == "PASS every fault fired: 1 of 1 fired"
+        assert _faults_fired([], {}).outcome == "SKIP"
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    def write(text: str) -> Path:
+        path = tmp_path / "s.toml"
+        path.write_text(text)
+        return path
+
+    return write
+
+
+class TestScenarioKeys:
+    """Unknown keys anywhere in a scenario are refused with their line and the valid keys."""
+
+    def test_an_unknown_top_level_key_is_refused_with_its_line(self, scenario_file):
+        path = scenario_file('name = "t"\nduration = 3.0\ndurration = 4.0\n')
+        with pytest.raises(ConfigError) as caught:
+            load_scenario(path)
+        assert str(caught.value).startswith(
+            f'{path}:3: unknown key "durration" (did you mean "duration"?); valid keys: name, '
+        )
+
+    def test_an_unknown_key_on_the_first_line_is_found_there(self, scenario_file):
+        path = scenario_file('settel = 1.0\nname = "t"\nduration = 3.0\n')
+        with pytest.raises(ConfigError, match=r"s\.toml:1: unknown key \"settel\""):
+            load_scenario(path)
+
+    def test_an_unknown_key_in_expect_is_refused_with_its_line(self, scenario_file):
+        path = scenario_file(
+            'name = "t"\nduration = 3.0\n\n[expect]\nmin_fills = 1\nmin_fill = 1\n'
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_scenario(path)
+        assert str(caught.value).startswith(
+            f'{path}:6: [expect] unknown key "min_fill" (did you mean "min_fills"?); valid keys: '
+        )
+
+    def test_an_unknown_key_in_a_fault_is_refused_at_its_fault(self, scenario_file):
+        path = scenario_file(
+            'name = "t"\nduration = 3.0\n\n[[fault]]\nat = 1.0\nkind = "feed_gap"\n\n'
+            '[[fault]]\nat = 1.0\nkind = "stall"\nsecond = 2\n'
+        )
+        with pytest.raises(ConfigError, match=r's\.toml:8: \[\[fault\]\] #2 unknown key "second"'):
+            load_scenario(path)
+
+    def test_an_expectation_about_an_actor_that_is_not_in_the_tree_is_refused(self, scenario_file):
+        path = scenario_file(
+            'name = "t"\nduration = 3.0\n\n[expect]\nmin_crashes = { "execution/nope" = 1 }\n'
+        )
+        with pytest.raises(ConfigError, match=r"s\.toml:5: \[expect\] min_crashes: no actor"):
+            load_scenario(path)
+
+    def test_a_negative_expectation_is_refused_with_its_line(self, scenario_file):
+        path = scenario_file('name = "t"\nduration = 3.0\n\n[expect]\nmin_fills = -1\n')
+        with pytest.raises(ConfigError, match=r"s\.toml:5: Expected `int` >= 0"):
+            load_scenario(path)
+
+    def test_a_bad_duration_is_refused_with_its_line(self, scenario_file):
+        path = scenario_file('name = "t"\nduration = 0.0\n')
+        with pytest.raises(ConfigError, match=r"s\.toml:2: duration must be positive"):
+            load_scenario(path)
+
+
+class _Blocked(SupervisedActor):
+    """Handles ``"block"`` by waiting for ``release``; anything else is dropped."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        super().__init__()
+        self._entered = entered
+        self._release = release
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "block":
+            self._entered.set()
+            self._release.wait(30)
+        return None
+
+
+@pytest.mark.supervision
+def test_the_sampler_sees_a_mailbox_that_fills_while_its_actor_is_busy(make_tree):
+    """Under gevent nothing preempts: sampling from a greenlet or thread of its own only
+    ever runs once every mailbox is empty again; the sampler must see the burst."""
+    entered, release = threading.Event(), threading.Event()
+    spec = SupervisorSpec(
+        name="root",
+        children=(ChildSpec(name="busy", actor=_Blocked, args=(entered, release)),),
+    )
+    tree = make_tree(spec)
+    sampler = _DepthSampler(tree)
+    sampler.start()
+    try:
+        tree.address("busy").tell("block")
+        assert entered.wait(10)
+        for _ in range(50):
+            tree.address("busy").tell("queued")
+        waited = threading.Event()  # a wait that lets other threads or greenlets run
+        for _ in range(2000):
+            if sampler.deepest.get("busy", 0) >= 50:
+                break
+            waited.wait(0.005)
+    finally:
+        release.set()
+        sampler.stop()
+    assert sampler.deepest.get("busy") == 50
+    assert _mailboxes_bounded(sampler.deepest, sampler.samples).detail.startswith(
+        "deepest busy: 50 messages"
+    )
+
+
+class _Idle(SupervisedActor):
+    """Handles every message at once, without ever yielding."""
+
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+@pytest.mark.supervision
+@pytest.mark.skipif(current_runtime() != "gevent", reason="a burst without a switch: gevent")
+def test_under_gevent_the_sampler_sees_a_burst_drained_before_anything_else_runs(make_tree):
+    """The burst is queued and handled without a switch to the hub in between: only a
+    sample taken at the greenlet switch itself can see it (a sampling greenlet or thread
+    saw every mailbox empty: ``deepest -: 0``)."""
+    tree = make_tree(SupervisorSpec(name="root", children=(ChildSpec(name="idle", actor=_Idle),)))
+    sampler = _DepthSampler(tree)
+    sampler.start()
+    try:
+        for number in range(50):
+            tree.address("idle").tell(number)
+        assert tree.address("idle").ask("drained", timeout=10) == "drained"
+    finally:
+        sampler.stop()
+    assert sampler.deepest.get("idle", 0) >= 50
