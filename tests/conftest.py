@@ -34,6 +34,20 @@ def pytest_report_header() -> str:
     return f"tradeactors runtime: {current_runtime()}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def state_home_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`tradeactors run` (and every process a test starts) keeps its state directory
+    (run.json, control token, logs) under the session's tmp, never in the real home.
+    A test that needs its own sets XDG_STATE_HOME (or --state-dir) itself."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
     """Every thread (actor) a test starts has ended when the test ends."""

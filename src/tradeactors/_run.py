@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import VenueStatus
 from tradeactors.errors import ConfigError
 from tradeactors.observability import serve_metrics
@@ -16,27 +17,46 @@ from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from typing import TextIO
 
+    from tradeactors._state import RunDirectory
     from tradeactors.config import Config
 
 __all__ = ["run_trading"]
 
 
-def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
+def run_trading(  # noqa: PLR0915 - one step after another, each undone on failure
+    config: Config,
+    out: TextIO,
+    *,
+    control_port: int = 0,
+    metrics_port: int | None = None,
+    run_dir: RunDirectory | None = None,
+    log_file: Path | None = None,
+    state_problem: str | None = None,
+) -> int:
     """Trade until ``run.duration`` is over (or Ctrl-C), then stop cleanly.
 
     Shows a status line every ``run.status_interval``; at the end cancels everything
     and prints the summary. Returns 0 if nothing was left open at the venue.
+
+    ``metrics_port`` overrides ``[metrics] port``. With ``run_dir``, the control token
+    and ``run.json`` (the URLs) go there, so that other commands find the run; it is
+    withdrawn when the run starts to stop (the caller closes it). ``log_file``: where
+    the JSON log lines go (said in the banner); ``state_problem``: why there is no
+    ``run_dir`` (said in the banner).
     """
     token = token_from_environment()  # a malformed one is a ConfigError: one line, exit 2
     registry = CollectorRegistry()
+    host = config.metrics.host
+    port = config.metrics.port if metrics_port is None else metrics_port
+    fix = "metrics.port = 0" if metrics_port is None else "--metrics-port 0"
     try:
-        metrics = serve_metrics(registry, config.metrics.host, config.metrics.port)
+        metrics = serve_metrics(registry, host, port)
     except OSError as exc:  # in use, or not an address of this machine
         raise ConfigError(
-            f"metrics port {config.metrics.port} on {config.metrics.host}: "
-            f"{exc.strerror or exc} (metrics.port = 0 picks a free one)"
+            f"metrics port {port} on {host}: {exc.strerror or exc} ({fix} picks a free one)"
         ) from None
     system = TradingSystem(config, registry=registry)
     try:  # before the start: a port in use must not leave a started tree behind
@@ -48,7 +68,7 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
         ) from None
     live = out.isatty()  # one line rewritten in place on a terminal; a log otherwise
     # subscribed before the start: a venue down at start is told too
-    unsubscribe = system.subscribe(_venue_lines(out, live=live))
+    unsubscribe = system.subscribe(_event_lines(out, live=live))
     try:
         system.start()
     except BaseException:
@@ -56,20 +76,25 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
         control.close()
         metrics.close()
         raise
-    try:
-        token_line = (
-            f"control token in {control.write_token()} (tradeactors reset --url "
-            f"{control.url} --by NAME --reason WHY reads it)"
-        )
-    except OSError as exc:  # e.g. no writable home in a container
-        token_line = (
-            f"control token not written ({exc.strerror}: {exc.filename}): to reset, "
-            f"start run and reset with ${CONTROL_TOKEN_ENV} set"
-        )
-    print(f"tradeactors: trading {config.venue.symbol} at {system.trade_url}", file=out)
+    print(
+        f"tradeactors: trading {config.venue.symbol} at {system.trade_url}"
+        + (f" (run {run_dir.run_id})" if run_dir is not None else ""),
+        file=out,
+    )
     print(f"  metrics {metrics.url}   control {control.url}", file=out)
-    print(f"  (tradeactors kill --url {control.url} halts it from another terminal)", file=out)
-    print(f"  {token_line}", file=out)
+    print(f"  watch:  tradeactors top --url {metrics.url}", file=out)
+    print(f"  halt:   tradeactors kill --url {control.url}", file=out)
+    print(f"  reset:  tradeactors reset --url {control.url} --by NAME --reason WHY", file=out)
+    for line in _state_lines(
+        system,
+        control,
+        metrics.url,
+        run_dir=run_dir,
+        log_file=log_file,
+        state_problem=state_problem,
+    ):
+        print(f"  {line}", file=out)
+    out.flush()
     stopped = threading.Event()
     # Ctrl-C and SIGTERM end the run the same graceful way, under both runtimes.
     previous = (
@@ -85,6 +110,8 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     finally:
         interrupted = stopped.is_set()
         unsubscribe()
+        if run_dir is not None:
+            run_dir.withdraw()  # stopping: no command finds it any more
         control.close()
         summary = system.stop()
         metrics.close()
@@ -104,9 +131,41 @@ def run_trading(config: Config, out: TextIO, *, control_port: int = 0) -> int:
     return 0 if summary.clean else 1
 
 
-def _venue_lines(out: TextIO, *, live: bool) -> Callable[[object], None]:
-    """A subscriber printing one line per change of a venue's state."""
+def _state_lines(
+    system: TradingSystem,
+    control: ControlServer,
+    metrics_url: str,
+    *,
+    run_dir: RunDirectory | None,
+    log_file: Path | None,
+    state_problem: str | None,
+) -> list[str]:
+    """The banner's lines about the token, the run's directory and the logs."""
+    no_token = f"to reset, start run and reset with ${CONTROL_TOKEN_ENV} set (the same in both)"
+    if run_dir is None:
+        return [
+            f"state:  none ({state_problem}): top, status, kill and reset need --url; {no_token}"
+        ]
+    try:
+        token_line = f"token:  {control.write_token(run_dir.token_file)} (reset reads it)"
+        run_dir.publish(
+            symbol=system.config.venue.symbol,
+            trade_url=system.trade_url,
+            metrics_url=metrics_url,
+            control_url=control.url,
+        )
+    except OSError as exc:  # e.g. a full disk
+        return [f"state:  not written ({exc.strerror}: {exc.filename}); {no_token}"]
+    lines = [token_line, f"state:  {run_dir.path} (top, status, kill, reset find it there)"]
+    if log_file is not None:
+        lines.append(f"logs:   {log_file} (warnings and errors show here too)")
+    return lines
+
+
+def _event_lines(out: TextIO, *, live: bool) -> Callable[[object], None]:
+    """A subscriber printing one line per change of a venue's or the kill switch's state."""
     last_up: dict[str, bool] = {}
+    newline = "\n" if live else ""  # below the status line being rewritten in place
 
     def on_event(event: object) -> None:
         if isinstance(event, VenueStatus) and last_up.get(event.venue) != event.up:
@@ -115,7 +174,14 @@ def _venue_lines(out: TextIO, *, live: bool) -> Callable[[object], None]:
             if event.up and not known:
                 return  # the start's "up" is the banner's job
             what = "up again" if event.up else f"DOWN ({event.reason}); retrying"
-            print(f"{chr(10) if live else ''}venue {event.venue}: {what}", file=out, flush=True)
+            print(f"{newline}venue {event.venue}: {what}", file=out, flush=True)
+        elif isinstance(event, KillSwitchChanged) and event.source != TripSource.SHUTDOWN.value:
+            state = event.state.value.upper()
+            if event.source == "reset":  # reason is "BY: WHY"
+                what = f"reset to {state} by {event.reason}"
+            else:
+                what = f"{state} ({event.source}: {event.reason})"
+            print(f"{newline}kill switch {what}", file=out, flush=True)
 
     return on_event
 

@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from tradeactors._state import LiveRun
+    from tradeactors.config import Config
+
 __all__ = ["main"]
 
 _RUNTIME_HELP = "threads: an OS thread per actor; gevent: greenlets (monkey-patches the process)"
 _LOG_LEVEL_HELP = "lowest level of the log lines written to stderr"
+_STATE_DIR_HELP = (
+    "the state directory, where each run leaves its URLs, pid and control token "
+    "(default: $XDG_STATE_HOME/tradeactors, or ~/.local/state/tradeactors)"
+)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -58,7 +65,11 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             "trading tree: market data, the built-in market maker, risk, order manager, "
             "gateway and kill switch, supervised. Shows a status line every second; after "
             "--duration or on Ctrl-C it halts, cancels everything and prints a summary with "
-            "the orders still open at the venue. Exit status 0 if none is."
+            "the orders still open at the venue. Exit status 0 if none is. The run's URLs, pid "
+            "and control token are kept in its directory under --state-dir, where `top`, "
+            "`status`, `kill` and `reset` find the latest live run when given no --url; on a "
+            "terminal its JSON log lines go there too (log.jsonl) and warnings and errors are "
+            "shown as one line each."
         ),
     )
     run.add_argument("--config", help="TOML file (default: the embedded defaults)")
@@ -67,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     )
     run.add_argument("--duration", type=float, help="seconds to trade (overrides run.duration)")
     run.add_argument("--control-port", type=_port, default=0, help="control endpoint port (0: any)")
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        help="Prometheus endpoint port, 0: any (default: [metrics] port of the config, 0)",
+    )
+    run.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
     run.add_argument(
         "--pin-cpu",
         type=int,
@@ -169,8 +186,15 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             name, help=text, description=text, formatter_class=_HelpFormatter
         )
         control.add_argument(
-            "--url", required=True, help="the control URL `tradeactors run` printed"
+            "--url",
+            help="the control URL `tradeactors run` printed (default: the latest live run's, "
+            "from the state directory)",
         )
+        control.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
+        if name == "status":
+            control.add_argument(
+                "--json", action="store_true", help="print the status as JSON (for machines)"
+            )
         if name == "kill":
             control.add_argument(
                 "--reason", default="manual kill from the command line", help="why"
@@ -185,8 +209,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
                 "--token-file",
                 metavar="FILE",
                 help="the control token file `tradeactors run` printed (default: "
-                "$TRADEACTORS_CONTROL_TOKEN, else $XDG_STATE_HOME/tradeactors/"
-                "control-PORT.token for the URL's port)",
+                "$TRADEACTORS_CONTROL_TOKEN, else the token of the live run with that URL, "
+                "from the state directory)",
             )
             token.add_argument(
                 "--token", help="the control token itself (other users see it in ps: prefer a file)"
@@ -231,7 +255,11 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             "websocket stream and the REST depth snapshot, and order entry (docs/protocol.md)."
         ),
     )
-    exchange.add_argument("--symbol", default="SIMUSDT", help="the instrument it trades")
+    exchange.add_argument(
+        "--symbol",
+        help="the instrument it trades (default: the one `tradeactors run` trades, "
+        "[venue] symbol of the embedded defaults)",
+    )
     exchange.add_argument(
         "--seed", type=int, default=1, help="of the simulated market (same seed, same market)"
     )
@@ -251,8 +279,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         description=(
             "Run the trading tree against the embedded simulated exchange, inject the "
             "scenario's faults (crash, stop, slow, drop_connection, stall, corrupt_feed, "
-            "feed_gap, reject_orders, kill_switch) and print PASS/FAIL per invariant. "
-            "Exit status 0 only if all pass."
+            "feed_gap, reject_orders, kill_switch) and print PASS, FAIL or SKIP (nothing "
+            "to check) per invariant, whether every fault fired, and each [expect] of the "
+            "scenario. Exit status 0 only if nothing failed."
         ),
     )
     chaos.add_argument("scenario", help="scenario TOML (see config/scenarios/)")
@@ -281,9 +310,10 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     )
     top.add_argument(
         "--url",
-        default="http://127.0.0.1:9464/metrics",
-        help="the metrics URL `tradeactors run` printed",
+        help="the metrics URL `tradeactors run` printed (default: the latest live run's, "
+        "from the state directory)",
     )
+    top.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
     top.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes")
     top.add_argument(
         "--once", action="store_true", help="print one frame (two scrapes --interval apart), exit"
@@ -363,12 +393,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error_lines(exc: BaseException) -> list[str]:
-    """The message of ``exc`` on one line; a config error's, one line per wrong key."""
-    from tradeactors.errors import InvalidConfigError  # noqa: PLC0415 - after the runtime
+    """The message of ``exc`` on one line; a config error's, one line per wrong key.
+
+    A child that failed to start is told by its innermost cause that is one of ours
+    (e.g. the gateway's refused logon), not by the chain of wrappers around it.
+    """
+    from tradeactors.errors import ChildStartError, InvalidConfigError  # noqa: PLC0415
 
     text = str(exc)
+    if isinstance(exc, ChildStartError):
+        cause = _innermost_cause(exc)
+        if not isinstance(cause, ChildStartError):
+            text = f"{exc.path} failed to start: {str(cause) or type(cause).__name__}"
     lines = text.splitlines() if isinstance(exc, InvalidConfigError) else [text]
     return [" ".join(line.split()) for line in lines if line.strip()] or [type(exc).__name__]
+
+
+def _innermost_cause(exc: BaseException) -> BaseException:
+    """The last `TradeActorsError` down ``exc``'s ``__cause__`` chain (``exc`` at least)."""
+    from tradeactors.errors import TradeActorsError  # noqa: PLC0415
+
+    innermost, seen = exc, {id(exc)}
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, TradeActorsError):
+            innermost = cause
+        cause = cause.__cause__
+    return innermost
 
 
 def _print_error(what: str, exc: BaseException) -> None:
@@ -432,8 +484,6 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
         return 2
     if args.command == "demo":
         return run_demo(config, sys.stdout, print_metrics=args.print_metrics)
-    from tradeactors._run import run_trading  # noqa: PLC0415
-
     if args.pin_cpu is not None:
         import os  # noqa: PLC0415
 
@@ -442,11 +492,48 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
         except (OSError, ValueError) as exc:
             print(f"tradeactors: cannot pin to CPU {args.pin_cpu}: {exc}", file=sys.stderr)
             return 2
+    return _run(args, config)
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    """``tradeactors run`` once its config is loaded: its run directory, logs, the run."""
+    from tradeactors._run import run_trading  # noqa: PLC0415
+    from tradeactors._state import RunDirectory, state_dir  # noqa: PLC0415
+    from tradeactors.clock import SystemClock  # noqa: PLC0415
+    from tradeactors.errors import ConfigError  # noqa: PLC0415
+    from tradeactors.observability import configure_logging  # noqa: PLC0415
+
+    clock = SystemClock()  # only read: no timer, no thread
+    run_dir = None
+    problem = None
     try:
-        return run_trading(config, sys.stdout, control_port=args.control_port)
+        run_dir = RunDirectory.create(state_dir(args.state_dir), now_ns=clock.time_ns())
+    except OSError as exc:
+        where = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        if args.state_dir is not None:  # asked for: its problem is the user's to fix
+            print(f"tradeactors run: --state-dir {args.state_dir}: {where}", file=sys.stderr)
+            return 2
+        problem = where  # the default one: run anyway, without it (said in the banner)
+    # On a terminal the JSON lines go to the run's log file: never between the status
+    # line and the summary; warnings and errors still show, one short line each.
+    log_file = run_dir.log_file if run_dir is not None and sys.stderr.isatty() else None
+    configure_logging(level=args.log_level, file=log_file)
+    try:
+        return run_trading(
+            config,
+            sys.stdout,
+            control_port=args.control_port,
+            metrics_port=args.metrics_port,
+            run_dir=run_dir,
+            log_file=log_file,
+            state_problem=problem,
+        )
     except ConfigError as exc:
-        _print_error(f"tradeactors {args.command}", exc)
+        _print_error("tradeactors run", exc)
         return 2
+    finally:
+        if run_dir is not None:
+            run_dir.close()
 
 
 def _chaos(args: argparse.Namespace) -> int:
@@ -485,71 +572,138 @@ def _chaos(args: argparse.Namespace) -> int:
     return 0 if all(v.passed for v in verdicts) else 1
 
 
-def _control(args: argparse.Namespace) -> int:  # noqa: PLR0911 - a return per failure
+def _control(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
+
+    def fail(message: str) -> int:
+        print(f"tradeactors {args.command}: {message}", file=sys.stderr)
+        return 2
+
+    run = None
+    url: str | None = args.url
+    if url is None:
+        run, problem = _find_run(args.state_dir, "the control URL")
+        if run is None:
+            return fail(problem)
+        url = run.info.control_url
+        if args.command != "status" or args.json:  # say which run this acts on
+            print(f"tradeactors {args.command}: {run.describe()} at {url}", file=sys.stderr)
+    token = None
+    if args.command == "reset":  # kill needs no token: docs/embedding.md says why
+        token, problem = _reset_token(args, url)
+        if token is None:
+            return fail(problem)
+    answer, problem = _call_control(args, url, token)
+    if problem:
+        return fail(problem)
+    if args.command == "status" and not args.json:
+        lines = _status_lines(answer, url, run)
+        if lines is None:
+            return fail(_not_control(url))
+        print("\n".join(lines))
+        return 0
+    print(json.dumps(answer))
+    return 0
+
+
+def _not_control(url: str) -> str:
+    return (
+        f"{url} is not a tradeactors control endpoint (use the URL after `control` in "
+        "`tradeactors run`'s output)"
+    )
+
+
+def _call_control(  # noqa: PLR0911 - a return per failure
+    args: argparse.Namespace, url: str, token: str | None
+) -> tuple[object, str]:
+    """The endpoint's answer, or None and the one line saying what went wrong."""
     import urllib.error  # noqa: PLC0415
 
     import msgspec  # noqa: PLC0415
 
     from tradeactors.trading.control import call_control  # noqa: PLC0415
 
-    def fail(message: str) -> int:
-        print(f"tradeactors {args.command}: {message}", file=sys.stderr)
-        return 2
-
-    url: str = args.url
-    not_control = (
-        f"{url} is not a tradeactors control endpoint (use the URL after `control` in "
-        "`tradeactors run`'s output)"
-    )
-    token = None
-    if args.command == "reset":  # kill needs no token: docs/embedding.md says why
-        token, problem = _reset_token(args)
-        if token is None:
-            return fail(problem)
     try:
-        answer = call_control(url, *_control_request(args), token=token)
+        return call_control(url, *_control_request(args), token=token), ""
     except urllib.error.HTTPError as exc:
         with exc:
             try:
                 error = msgspec.json.decode(exc.read(4096))["error"]
             except (msgspec.DecodeError, TypeError, KeyError):
-                return fail(f"HTTP {exc.code}: {not_control}")
-        return fail(f"refused ({exc.code}): {error}")
+                return None, f"HTTP {exc.code}: {_not_control(url)}"
+        return None, f"refused ({exc.code}): {error}"
     except urllib.error.URLError as exc:
-        return fail(f"nothing answers at {url}: {exc.reason}")
+        return None, f"nothing answers at {url}: {exc.reason}"
     except OSError as exc:
-        return fail(f"nothing answers at {url}: {exc}")
+        return None, f"nothing answers at {url}: {exc}"
     except msgspec.DecodeError:
-        return fail(not_control)
+        return None, _not_control(url)
     except ValueError as exc:
-        return fail(str(exc))
-    print(json.dumps(answer))
-    return 0
+        return None, str(exc)
 
 
-def _reset_token(args: argparse.Namespace) -> tuple[str | None, str]:
+def _find_run(given: str | None, what: str) -> tuple[LiveRun | None, str]:
+    """The latest live run in the state directory, or None and the line saying so."""
+    from tradeactors._state import latest_run, no_live_run, state_dir  # noqa: PLC0415
+
+    try:
+        directory = state_dir(given)
+    except OSError as exc:
+        return None, f"cannot find a run ({exc}): pass --url with {what} `tradeactors run` printed"
+    run = latest_run(directory)
+    return (run, "") if run is not None else (None, no_live_run(directory, what))
+
+
+def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | None:
+    """``status``'s summary for people; None if ``answer`` is not a system's status."""
+    import msgspec  # noqa: PLC0415
+
+    from tradeactors.trading.system import Status  # noqa: PLC0415
+
+    try:
+        status = msgspec.convert(answer, Status)
+    except msgspec.ValidationError:
+        return None
+    venues = ", ".join(f"{v} {'up' if up else 'DOWN'}" for v, up in status.venues.items())
+    symbol = f" ({status.symbol})" if status.symbol else ""
+    return [
+        f"{run.describe() + ' at ' if run is not None else ''}{url}",
+        f"  kill switch  {status.state.upper()}",
+        f"  venues       {venues or '-'}",
+        f"  orders       {status.orders} (open {status.open_orders})",
+        f"  fills        {status.fills}",
+        f"  position     {status.position_text()}{symbol}",
+        f"  PnL          {status.pnl_text()}",
+        f"  restarts     {status.restarts}",
+    ]
+
+
+def _reset_token(args: argparse.Namespace, url: str) -> tuple[str | None, str]:
     """The token for ``reset``, or None and the one line that says why there is none."""
-    import urllib.parse  # noqa: PLC0415
-
+    from tradeactors._state import state_dir  # noqa: PLC0415
     from tradeactors.errors import ConfigError  # noqa: PLC0415
     from tradeactors.trading.control import (  # noqa: PLC0415
         CONTROL_TOKEN_ENV,
-        default_token_file,
         find_control_token,
     )
 
     try:
-        token = find_control_token(args.url, token=args.token, token_file=args.token_file)
+        directory = state_dir(args.state_dir)
+    except OSError:
+        directory = None
+    try:
+        token = find_control_token(
+            url, token=args.token, token_file=args.token_file, state_dir=directory
+        )
     except OSError as exc:
         return None, f"cannot read the control token from {exc.filename}: {exc.strerror}"
     except (ValueError, ConfigError) as exc:
         return None, str(exc)
     if token is None:
-        default = default_token_file(urllib.parse.urlsplit(args.url).port or 0)
+        where = f" in {directory}" if directory is not None else ""
         return None, (
-            "a reset needs the control token: pass --token-file FILE (the file `tradeactors "
-            f"run` printed) or set ${CONTROL_TOKEN_ENV}; there is none at {default}"
+            f"a reset needs the control token: no live run{where} serves {url}; pass "
+            f"--token-file FILE (the file `tradeactors run` printed) or set ${CONTROL_TOKEN_ENV}"
         )
     return token, ""
 
@@ -568,6 +722,7 @@ def _exchange(args: argparse.Namespace) -> int:
     import threading  # noqa: PLC0415
 
     from tradeactors.clock import SystemClock  # noqa: PLC0415
+    from tradeactors.config import load_config  # noqa: PLC0415
     from tradeactors.core.instrument import Instrument  # noqa: PLC0415
     from tradeactors.exchange.server import SimExchange  # noqa: PLC0415
     from tradeactors.observability import configure_logging  # noqa: PLC0415
@@ -583,7 +738,12 @@ def _exchange(args: argparse.Namespace) -> int:
             )
             return 2
         keys[key] = secret
-    instrument = Instrument(venue="sim", symbol=args.symbol, tick_size="0.01", lot_size="0.001")
+    # the instrument `tradeactors run` trades on the embedded defaults, unless told
+    defaults = load_config().venue
+    symbol: str = args.symbol or defaults.symbol
+    instrument = Instrument(
+        venue="sim", symbol=symbol, tick_size=defaults.tick_size, lot_size=defaults.lot_size
+    )
     clock = SystemClock()
     try:
         venue = SimExchange(
@@ -595,9 +755,7 @@ def _exchange(args: argparse.Namespace) -> int:
         return 2
     print(f"market data: {venue.ws_url}", flush=True)
     print(f"order entry: {venue.trade_url} (accounts: {', '.join(keys) or 'none'})", flush=True)
-    print(
-        f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={args.symbol}&limit=100", flush=True
-    )
+    print(f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={symbol}&limit=100", flush=True)
     try:
         threading.Event().wait(args.duration)
     except KeyboardInterrupt:

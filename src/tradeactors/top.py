@@ -34,6 +34,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tradeactors._state import latest_run, no_live_run, state_dir
 from tradeactors.core.units import base_quote
 from tradeactors.errors import TopError
 
@@ -530,5 +531,24 @@ def run_top(
 
 
 def main_top(args: argparse.Namespace) -> int:
-    """``tradeactors top [--url URL] [--interval S] [--once]``."""
-    return run_top(args.url, interval=args.interval, once=args.once)
+    """``tradeactors top [--url URL] [--state-dir DIR] [--interval S] [--once]``.
+
+    Without ``--url``: the metrics URL of the latest live ``tradeactors run`` in the
+    state directory, or one line saying there is none and status 2.
+    """
+    url: str | None = args.url
+    if url is None:
+        what = "the metrics URL"
+        try:
+            directory = state_dir(getattr(args, "state_dir", None))
+        except OSError as exc:
+            sys.stderr.write(
+                f"tradeactors top: cannot find a run ({exc}): pass --url with {what}\n"
+            )
+            return 2
+        run = latest_run(directory)
+        if run is None:
+            sys.stderr.write(f"tradeactors top: {no_live_run(directory, what)}\n")
+            return 2
+        url = run.info.metrics_url
+    return run_top(url, interval=args.interval, once=args.once)

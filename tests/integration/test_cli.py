@@ -12,6 +12,13 @@ import pytest
 pytestmark = pytest.mark.supervision
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path, monkeypatch):
+    """Runs leave their state here (the processes inherit it), never in the real home."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state" / "tradeactors"
+
+
 @pytest.mark.parametrize("runtime", ["threads", "gevent"])
 def test_run_crashes_and_restarts_the_pricer_and_the_books_balance(runtime, tmp_path):
     config = tmp_path / "fast.toml"
@@ -64,14 +71,16 @@ def test_replay_without_input_is_a_usage_error():
     assert "give capture files or --synthetic SEED" in result.stderr
 
 
-def test_the_exchange_command_serves_market_data_for_its_duration():
+def test_the_exchange_command_serves_the_symbol_run_trades_by_default():
+    from tradeactors.config import Config
+
     result = subprocess.run(
         [sys.executable, "-m", "tradeactors.cli", "exchange", "--duration", "0.5"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "market data: ws://127.0.0.1:" in result.stdout
-    assert "/api/v3/depth?symbol=SIMUSDT" in result.stdout
+    assert f"/api/v3/depth?symbol={Config().venue.symbol}&" in result.stdout
 
 
 def _tradeactors(*args: str) -> list[str]:
@@ -110,9 +119,13 @@ def test_kill_halts_a_running_system_and_ctrl_c_stops_it_cleanly(runtime):
         )  # fmt: skip
         assert killed.returncode == 0, killed.stderr
         assert '"state": "halted"' in killed.stdout
-        for line in run.stdout:  # the status line shows it
-            if line.startswith("HALTED"):
+        told = status_shows = False
+        for line in run.stdout:  # one line says it, then the status line shows it
+            told = told or line.startswith("kill switch HALTED (manual: test says stop)")
+            status_shows = status_shows or line.startswith("HALTED")
+            if told and status_shows:
                 break
+        assert told
         run.send_signal(signal.SIGINT)
         rest, err = run.communicate(timeout=30)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tradeactors import cli
-from tradeactors.errors import ConfigError
+from tradeactors.errors import ChildStartError, ConfigError, VenueRequestError
 
 
 def _one_line(text: str) -> str:
@@ -52,3 +52,40 @@ def test_a_bug_is_not_hidden_as_a_user_mistake(monkeypatch):
     monkeypatch.setattr(cli, "_main", bug)
     with pytest.raises(KeyError):
         cli.main(["run"])
+
+
+def _child_start_failure() -> ChildStartError:
+    """What the tree raises when the gateway's logon is refused: wrappers around the cause."""
+    cause = VenueRequestError("logon", "auth_failed", "bad signature")
+    cause.__cause__ = ConnectionResetError("the venue closed the session")
+    gateway = ChildStartError("execution/gateway.sim", repr(cause))
+    gateway.__cause__ = cause
+    root = ChildStartError(gateway.path, gateway.reason)  # the root names the child
+    root.__cause__ = gateway
+    return root
+
+
+def test_a_child_that_failed_to_start_is_told_by_its_innermost_cause(monkeypatch, capsys):
+    def fails(_args: object) -> int:
+        raise _child_start_failure()
+
+    monkeypatch.setattr(cli, "_main", fails)
+    assert cli.main(["run"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        "tradeactors run: execution/gateway.sim failed to start: logon: auth_failed "
+        "(bad signature) (--debug shows the traceback)"
+    )
+    assert "VenueRequestError(" not in line  # not the wrapper's repr
+
+
+def test_a_child_whose_cause_is_not_ours_keeps_the_wrappers_message(monkeypatch, capsys):
+    def fails(_args: object) -> int:
+        error = ChildStartError("execution/gateway.sim", repr(TimeoutError("slow")))
+        error.__cause__ = TimeoutError("slow")
+        raise error
+
+    monkeypatch.setattr(cli, "_main", fails)
+    assert cli.main(["run"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "child 'execution/gateway.sim' failed to start: TimeoutError('slow')" in line

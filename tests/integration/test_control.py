@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from trading_helpers import SECRET, config_for
 
+from tradeactors._state import RunDirectory
 from tradeactors.cli import main
 from tradeactors.trading.control import (
     CONTROL_TOKEN_ENV,
@@ -46,7 +47,11 @@ def control(sim_venue, monkeypatch):
 def test_kill_status_and_reset_through_the_endpoint(control):
     system, server = control
     url = server.url
-    assert call_control(url, "/status")["state"] == "active"
+    status = call_control(url, "/status")
+    assert status["state"] == "active"
+    # with its units, so that `tradeactors status` can say them
+    assert status["symbol"] == "BTCUSDT"
+    assert {"lot_size", "pnl_places", "marked", "position", "pnl"} <= set(status)
     assert call_control(url, "/kill", {"reason": "operator"}) == {
         "changed": True,
         "state": "halted",
@@ -145,7 +150,19 @@ class TestCommands:
         assert '"state": "active"' in capsys.readouterr().out
         assert system.gate.history[-1].reason == "alice: checked"
 
-    def test_reset_finds_the_runs_token_file_by_the_urls_port(self, control, capsys):
+    def test_reset_finds_the_token_of_the_live_run_with_that_url(self, control, tmp_path):
+        system, server = control
+        run = RunDirectory.create(tmp_path / "state" / "tradeactors", now_ns=1)
+        try:
+            server.write_token(run.token_file)
+            run.publish(control_url=server.url)
+            system.kill("halted by the operator")
+            assert main(["reset", "--url", server.url, "--by", "alice", "--reason", "ok"]) == 0
+            assert system.gate.state.value == "active"
+        finally:
+            run.close()
+
+    def test_reset_finds_a_hosts_token_file_by_the_urls_port(self, control, capsys):
         system, server = control
         path = server.write_token()
         assert path == default_token_file(server.port)
@@ -207,15 +224,17 @@ def test_a_run_writes_its_token_file_and_reset_finds_it(tmp_path):
     ) as run:  # fmt: skip
         try:
             assert run.stdout is not None
-            banner = [run.stdout.readline() for _ in range(4)]  # then status lines
+            banner = [run.stdout.readline() for _ in range(7)]  # then status lines
             url = next(
                 line.split("control ")[1].split()[0] for line in banner if " control " in line
             )
-            token_line = next((line for line in banner if "control token in " in line), "")
+            token_line = next((line for line in banner if line.startswith("  token: ")), "")
             assert token_line, banner
-            token_file = Path(token_line.split("control token in ")[1].split()[0])
-            assert token_file == tmp_path / "state" / "tradeactors" / token_file.name
+            token_file = Path(token_line.split()[1])
+            runs = tmp_path / "state" / "tradeactors" / "runs"
+            assert token_file == runs / token_file.parent.name / "control.token"  # the run's
             assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+            assert stat.S_IMODE(token_file.parent.stat().st_mode) == 0o700
             token = token_file.read_text().strip()
 
             def command(*args: str) -> subprocess.CompletedProcess[str]:
@@ -238,5 +257,6 @@ def test_a_run_writes_its_token_file_and_reset_finds_it(tmp_path):
                 out, err = run.communicate()
     assert run.returncode == 0, err[-2000:]
     assert not token_file.exists()  # removed when the run ends
+    assert not token_file.parent.exists()  # and its directory, with nothing else in it
     assert token not in out
     assert token not in err

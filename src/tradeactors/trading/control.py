@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import msgspec
 import structlog
 
+from tradeactors._state import live_runs, state_home
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import ConfigError
 
@@ -143,15 +144,14 @@ def token_from_environment(environ: Mapping[str, str] = os.environ) -> str | Non
 
 
 def default_token_file(port: int) -> Path:
-    """Where ``tradeactors run`` writes the token of the endpoint on ``port``.
+    """Where `ControlServer.write_token` writes the token of the endpoint on ``port``.
 
     ``$XDG_STATE_HOME/tradeactors/control-PORT.token`` (``~/.local/state`` when
     ``XDG_STATE_HOME`` is unset or relative): one file per port, so ``tradeactors reset
-    --url`` finds the token of the run it talks to without being told.
+    --url`` finds the token of a host's endpoint without being told. ``tradeactors
+    run`` writes its token to its run's directory instead (`tradeactors._state`).
     """
-    state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"  # noqa: PTH117 - a str from the environment
-    return base / "tradeactors" / f"control-{port}.token"
+    return state_home() / f"control-{port}.token"
 
 
 def read_token(path: str | os.PathLike[str]) -> str:
@@ -171,11 +171,14 @@ def find_control_token(
     token: str | None = None,
     token_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] = os.environ,
+    state_dir: str | os.PathLike[str] | None = None,
 ) -> str | None:
     """The token for the endpoint at ``url``, as ``tradeactors reset`` looks for it.
 
     In order: ``token``; the file ``token_file``; ``$TRADEACTORS_CONTROL_TOKEN``; the
-    `default_token_file` of the URL's port if it exists. None if none of these gives one.
+    token of the live ``tradeactors run`` in ``state_dir`` (default: `state_home`)
+    whose control URL is on the URL's port; the `default_token_file` of that port if
+    it exists. None if none of these gives one.
 
     Raises:
         ValueError: ``url`` is not ``http://HOST:PORT``.
@@ -190,8 +193,23 @@ def find_control_token(
     from_environment = token_from_environment(environ)
     if from_environment is not None:
         return from_environment
-    default = default_token_file(_control_address(url)[1])
+    port = _control_address(url)[1]
+    try:
+        directory = Path(state_dir) if state_dir is not None else state_home(environ)
+    except OSError:  # no home: no state directory to look in
+        return None
+    for run in live_runs(directory):
+        if _port_of(run.info.control_url) == port and run.token_file.is_file():
+            return read_token(run.token_file)
+    default = directory / f"control-{port}.token"
     return read_token(default) if default.is_file() else None
+
+
+def _port_of(url: str) -> int | None:
+    try:
+        return urllib.parse.urlsplit(url).port
+    except ValueError:
+        return None
 
 
 class _DeadlineReader(io.RawIOBase):
