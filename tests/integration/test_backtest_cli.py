@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,13 @@ def test_each_built_in_runs_on_the_capture_and_writes_the_same_json_twice(strate
     assert report["book_updates"] == 3433  # the book stayed in sync to the end
     assert report["fills"] > 0
     assert report["series"]
+    # one convention: the series' positions in base units, as final_position
+    assert report["series"][-1][1] == pytest.approx(report["final_position"])
+    rows = dict(re.findall(r"^(\S.*?)\s{2,}(.*)$", result.stdout, flags=re.MULTILINE))
+    for money in ("realized PnL", "unrealized PnL", "fees", "net PnL", "max drawdown"):
+        assert rows[money].endswith(" USDT"), rows[money]
+    assert rows["volume"].endswith(" ETH")
+    assert rows["final position"].endswith(" ETH")
 
 
 def test_vwap_works_its_whole_parent_order():

@@ -16,6 +16,7 @@ import msgspec
 
 from tradeactors.backtest.engine import BacktestConfig, BacktestReport, SyncLoss, run_backtest
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.units import base_quote, money_places, money_text
 from tradeactors.errors import ConfigError
 from tradeactors.observability import configure_logging
 from tradeactors.strategy import make_strategy
@@ -195,7 +196,13 @@ def _loss(loss: SyncLoss) -> str:
 
 
 def format_report(report: BacktestReport) -> str:
-    """The report as an aligned table."""
+    """The report as an aligned table: quantities in base units, money in the quote."""
+    base = base_quote(report.instrument)[0]
+    places = money_places(report.tick_size, report.lot_size)
+
+    def money(value: float) -> str:
+        return money_text(value, report.instrument, places)
+
     rows = [
         ("strategy", f"{report.strategy} {report.params or ''}".strip()),
         ("instrument", report.instrument),
@@ -205,14 +212,14 @@ def format_report(report: BacktestReport) -> str:
         ("orders", (f"{report.orders_sent} sent, {report.orders_cancelled} cancelled, "
                     f"{report.orders_rejected} rejected")),
         ("fills", f"{report.fills} ({report.maker_fills} maker, {report.taker_fills} taker)"),
-        ("volume", f"{report.volume:g}"),
+        ("volume", f"{report.volume:g} {base}"),
         ("fill ratio", f"{report.fill_ratio:.2%}"),
-        ("realized PnL", f"{report.realized_pnl:+.4f}"),
-        ("unrealized PnL", f"{report.unrealized_pnl:+.4f}"),
-        ("fees", f"{report.fees:.4f}"),
-        ("net PnL", f"{report.net_pnl:+.4f}"),
-        ("max drawdown", f"{report.max_drawdown:.4f}"),
-        ("final position", f"{report.final_position:g}"),
+        ("realized PnL", money(report.realized_pnl)),
+        ("unrealized PnL", money(report.unrealized_pnl)),
+        ("fees", money(report.fees)),
+        ("net PnL", money(report.net_pnl)),
+        ("max drawdown", money(report.max_drawdown)),
+        ("final position", f"{report.final_position:+g} {base}"),
     ]  # fmt: skip
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -84,10 +84,14 @@ class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class Sample(msgspec.Struct, frozen=True, array_like=True):
-    """One point of the report's series: seconds from the start, and the state then."""
+    """One point of the report's series: seconds from the start, and the state then.
+
+    ``position`` in base units (as ``final_position``), ``mid`` and ``pnl`` (net) in the
+    quote currency.
+    """
 
     t: float
-    position: int
+    position: float
     mid: float
     pnl: float
 
@@ -697,7 +701,7 @@ class _Engine:
             self.series.append(
                 Sample(
                     t=self._seconds(self.now_ns),
-                    position=self.ledger.net,
+                    position=float(self.ledger.net * Fraction(self.instrument.lot_size)),
                     mid=float(mid * Fraction(self.instrument.tick_size)),
                     pnl=_money(equity * self._value),
                 )

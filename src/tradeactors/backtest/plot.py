@@ -9,15 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tradeactors.core.messages import Side
+from tradeactors.core.units import base_quote
 
 if TYPE_CHECKING:
     from tradeactors.backtest.engine import BacktestReport
 
 __all__ = ["currencies", "plot_report", "require_matplotlib"]
-
-# Quote assets a Binance symbol may end with, longest first where one ends another.
-_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR",
-           "GBP", "TRY", "BRL", "JPY", "USD")  # fmt: skip
 
 
 def require_matplotlib() -> None:
@@ -28,16 +25,13 @@ def require_matplotlib() -> None:
 def currencies(symbol: str) -> tuple[str, str]:
     """``(base, quote)`` of ``symbol`` (``ETHUSDT`` -> ``ETH``, ``USDT``), for axis labels.
 
-    ``BASE/QUOTE`` pairs split at the slash; otherwise a known quote asset at the end;
-    failing both, ``("base units", "quote currency")``.
+    As `tradeactors.core.units.base_quote`; a symbol it cannot split gives
+    ``("base units", "quote currency")``.
     """
-    base, slash, quote = symbol.partition("/")
-    if slash and base and quote:
-        return base, quote
-    for quote in _QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    return "base units", "quote currency"
+    base, quote = base_quote(symbol)
+    if quote == "quote":
+        return "base units", "quote currency"
+    return base, quote
 
 
 def plot_report(report: BacktestReport, path: str) -> None:
@@ -53,7 +47,6 @@ def plot_report(report: BacktestReport, path: str) -> None:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     base, quote = currencies(report.instrument)
-    lot = float(report.lot_size)
     t = [s.t for s in report.series]
     figure, (top, middle, bottom) = plt.subplots(3, 1, sharex=True, figsize=(10, 8))
     top.plot(t, [s.mid for s in report.series], color="0.4", linewidth=1, label="mid")
@@ -74,7 +67,7 @@ def plot_report(report: BacktestReport, path: str) -> None:
             )
     top.set_ylabel(f"price ({quote})")
     top.legend(loc="best", fontsize="small")
-    middle.step(t, [s.position * lot for s in report.series], where="post")
+    middle.step(t, [s.position for s in report.series], where="post")
     middle.set_ylabel(f"position ({base})")
     bottom.plot(t, [s.pnl for s in report.series])
     bottom.set_ylabel(f"net PnL ({quote})")

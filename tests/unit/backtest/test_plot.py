@@ -130,7 +130,7 @@ def test_every_axis_says_its_unit(tmp_path):
 
 def test_positions_are_drawn_in_base_units(tmp_path):
     report = _report()
-    assert report.series[-1].position == 1  # lots in the report: 2 bought, 1 sold
+    assert report.series[-1].position == pytest.approx(0.0001)  # base units: 1 lot left
     _figure, (_price, position, _pnl) = _draw(report, tmp_path / "plot.png")
     (_name, args, _kwargs) = next(call for call in position.calls if call[0] == "step")
     assert args[1][-1] == pytest.approx(0.0001)  # 1 lot of 0.0001 ETH
