@@ -21,6 +21,7 @@ procedure; the adapter owns only the venue's wire format and rules.
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import hmac
@@ -226,6 +227,23 @@ class Credentials:
     def sign(self, nonce: str) -> str:
         """Hex HMAC-SHA256 of ``nonce`` (the simulated exchange signs ``timestamp:nonce``)."""
         return self.hmac_sha256(nonce)
+
+    def hmac_sha512_b64(self, message: bytes) -> str:
+        """Base64 HMAC-SHA512 of ``message`` keyed by the base64-decoded secret.
+
+        Kraken's ``API-Sign`` (`tradeactors.venues.kraken.api_sign` builds ``message``:
+        the URI path and SHA256(nonce + POST data)). The secret never leaves: only the
+        signature does.
+
+        Raises:
+            ValueError: the secret is not base64 (the message does not show it).
+
+        """
+        try:
+            key = base64.b64decode(self._secret, validate=True)
+        except ValueError:  # binascii.Error is one
+            raise ValueError("the API secret is not base64 (Kraken's secrets are)") from None
+        return base64.b64encode(hmac.new(key, message, hashlib.sha512).digest()).decode()
 
     def __repr__(self) -> str:
         return f"Credentials(api_key={self.api_key!r}, secret=***)"

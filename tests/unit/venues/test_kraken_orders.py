@@ -1,0 +1,1105 @@
+"""Kraken spot order entry: REST signing, the token, WebSocket v2 requests and reports, AssetPairs.
+
+The documented examples (docs.kraken.com/api/docs/...) are reproduced as Kraken wrote them:
+guides/spot-rest-auth (API-Sign), rest-api/get-websockets-token, websocket-v2/executions,
+add_order, cancel_order, cancel_after, rest-api/get-tradable-asset-pairs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import uuid
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tradeactors.clock import FakeClock
+from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    VenueOrder,
+)
+from tradeactors.errors import GatewayError, VenueRequestError
+from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request
+from tradeactors.venues.kraken import (
+    KrakenOrderEntry,
+    api_sign,
+    asset_pairs_url,
+    cl_ord_id_for,
+    client_order_id_from,
+    instrument_from_asset_pairs,
+    kraken_reason,
+    v2_symbol,
+    websockets_token,
+)
+
+# guides/spot-rest-auth: the worked example
+DOC_SECRET = (
+    "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+)
+DOC_PATH = "/0/private/AddOrder"
+DOC_NONCE = 1616492376594
+DOC_BODY = "nonce=1616492376594&ordertype=limit&pair=XBTUSD&price=37500&type=buy&volume=1.25"
+DOC_SIGN = (
+    "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
+)
+
+# rest-api/get-websockets-token: the example response
+DOC_TOKEN_ANSWER = (
+    '{"error": [], "result": {"token": "1Dwc4lzSwNWOAwkMdqhssNNFhs1ed606d1WcF3XfEMw", '
+    '"expires": 900}}'
+)
+# websocket-v2/add_order, executions: the token of their examples
+TOKEN = "G38a1tGFzqGiUCmnegBcm8d4nfP3tytiNQz6tkCBYXY"
+
+# websocket-v2/cancel_order and cancel_after: the tokens of their examples
+CANCEL_TOKEN = "zGXT1dUQQjJjy5VmGXMegdDQngXXehNo5qbMBVolwEQ"
+CANCEL_AFTER_TOKEN = "zwpdzWUe18Bn6h4TAMorh26+QbcMeST2B5tamfe+pgQ"
+# what OrderEntry.decode and the REST parsers may raise on bad input (DecodeError is a ValueError)
+MALFORMED = (msgspec.DecodeError, ValueError)
+
+BTC_USD = Instrument(venue="kraken", symbol="BTC/USD", tick_size="0.1", lot_size="0.00000001")
+KEY = Credentials("the-api-key", DOC_SECRET)
+
+
+def token_answer(token: str = TOKEN) -> str:
+    return json.dumps({"error": [], "result": {"token": token, "expires": 900}})
+
+
+def codec(token: str | None = TOKEN, instrument: Instrument = BTC_USD) -> KrakenOrderEntry:
+    entry = KrakenOrderEntry("kraken", instrument, clock=FakeClock())
+    if token is not None:
+        entry.accept_token(token_answer(token))
+    return entry
+
+
+def order(
+    client_order_id: str = "s1-1",
+    *,
+    side: Side = Side.BUY,
+    price: int = 265004,
+    quantity: int = 120_000_000,
+    tif: TimeInForce = TimeInForce.GTC,
+    post_only: bool = False,
+) -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id=client_order_id,
+        venue="kraken",
+        instrument="BTC/USD",
+        side=side,
+        price=price,
+        quantity=quantity,
+        tif=tif,
+        post_only=post_only,
+    )
+
+
+def executions(kind: str, *reports: dict, sequence: int | None = None) -> str:
+    message: dict = {"channel": "executions", "type": kind, "data": list(reports)}
+    if sequence is not None:
+        message["sequence"] = sequence
+    return json.dumps(message)
+
+
+def logged_on(entry: KrakenOrderEntry, *snapshot: dict) -> KrakenOrderEntry:
+    """Log ``entry`` on: the subscribe ack, then the executions snapshot."""
+    entry.logon(1, KEY, cancel_on_disconnect=False)
+    assert entry.decode(json.dumps({"method": "subscribe", "req_id": 1, "success": True})) == (
+        Reply(1, result=None)
+    )
+    assert entry.decode(executions("snapshot", *snapshot)) is None
+    return entry
+
+
+def ask(entry: KrakenOrderEntry, request: Request, request_id: int) -> Reply:
+    """Send an OPEN_ORDERS or FILLS request (a ping) and decode its pong."""
+    assert json.loads(entry.encode(request, request_id, {"since": 0})) == {
+        "method": "ping",
+        "req_id": request_id,
+    }
+    reply = entry.decode(json.dumps({"method": "pong", "req_id": request_id}))
+    assert isinstance(reply, Reply)
+    return reply
+
+
+def placed(entry: KrakenOrderEntry, submit: SubmitOrder, request_id: int = 10) -> str:
+    """Place ``submit``; its cl_ord_id."""
+    sent = json.loads(entry.encode(Request.PLACE, request_id, {"order": submit}))
+    return sent["params"]["cl_ord_id"]
+
+
+def echoed(entry: KrakenOrderEntry, cl_ord_id: str) -> str:
+    """The client order id of an order Kraken reports with ``cl_ord_id`` (in its other form,
+    if a UUID: Kraken keeps a 128-bit integer and may write it either way)."""
+    if re.fullmatch(r"[0-9a-f]{32}", cl_ord_id):
+        cl_ord_id = str(uuid.UUID(cl_ord_id))
+    pending = {
+        "exec_type": "pending_new",
+        "order_id": "OECHO0-OECHO-OECHO0",
+        "cl_ord_id": cl_ord_id,
+        "symbol": "BTC/USD",
+    }
+    assert entry.decode(executions("update", pending)) is None
+    accepted = entry.decode(
+        executions("update", {"exec_type": "new", "order_id": pending["order_id"]})
+    )
+    assert isinstance(accepted, OrderAccepted)
+    return accepted.client_order_id
+
+
+class TestRestAuthentication:
+    """API-Sign and the GetWebSocketsToken call, as Kraken documents them."""
+
+    def test_the_documented_api_sign_example_is_reproduced_exactly(self):
+        assert api_sign(Credentials("key", DOC_SECRET), DOC_PATH, DOC_NONCE, DOC_BODY) == DOC_SIGN
+
+    def test_the_token_request_is_a_signed_post_of_the_nonce(self):
+        clock = FakeClock(wall_offset_ns=DOC_NONCE * 1_000_000)
+        entry = KrakenOrderEntry("kraken", BTC_USD, clock=clock)
+        request = entry.token_request(KEY)
+        assert request.method == "POST"
+        assert request.url == "https://api.kraken.com/0/private/GetWebSocketsToken"
+        assert request.body == b"nonce=1616492376594"
+        assert request.headers["API-Key"] == "the-api-key"
+        assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        assert request.headers["API-Sign"] == api_sign(
+            KEY, "/0/private/GetWebSocketsToken", DOC_NONCE, "nonce=1616492376594"
+        )
+
+    def test_nonces_always_increase_even_when_the_clock_does_not(self):
+        entry = KrakenOrderEntry("kraken", BTC_USD, clock=FakeClock())
+        bodies = [entry.token_request(KEY).body for _ in range(3)]
+        nonces = [int(body.decode().removeprefix("nonce=")) for body in bodies]
+        assert nonces == sorted(set(nonces))
+
+    def test_the_signature_and_the_secret_never_show(self):
+        request = codec().token_request(KEY)
+        shown = repr(request) + str(request) + repr(KEY)
+        assert request.headers["API-Sign"] not in shown
+        assert DOC_SECRET not in shown
+        assert "***" in repr(request)
+
+    def test_a_secret_that_is_not_base64_is_refused_without_showing_it(self):
+        secret = "not base64 at all!"
+        with pytest.raises(ValueError, match="not base64") as caught:
+            api_sign(Credentials("key", secret), DOC_PATH, DOC_NONCE, DOC_BODY)
+        assert secret not in str(caught.value)
+
+    def test_the_documented_token_answer_gives_its_token(self):
+        assert websockets_token(DOC_TOKEN_ANSWER) == "1Dwc4lzSwNWOAwkMdqhssNNFhs1ed606d1WcF3XfEMw"
+
+    @pytest.mark.parametrize(
+        ("error", "code"),
+        [
+            ("EAPI:Invalid key", "auth_failed"),
+            ("EAPI:Invalid nonce", "replayed_nonce"),
+            ("EGeneral:Permission denied", "auth_failed"),
+            ("EAPI:Rate limit exceeded", "rate_limited"),
+        ],
+    )
+    def test_a_refused_token_request_is_a_venue_request_error(self, error, code):
+        with pytest.raises(VenueRequestError) as caught:
+            websockets_token(json.dumps({"error": [error]}))
+        assert (caught.value.op, caught.value.code) == ("GetWebSocketsToken", code)
+        assert error in str(caught.value)
+
+    def test_warnings_are_not_errors(self):
+        answer = {"error": ["WGeneral:Something"], "result": {"token": "abc", "expires": 900}}
+        assert websockets_token(json.dumps(answer)) == "abc"
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            "",
+            "[]",
+            '{"error": []}',
+            '{"error": [], "result": {"expires": 900}}',
+            '{"error": [], "result": {"token": 5}}',
+            '{"error": [], "result": {"token": "has a space"}}',
+            '{"error": [], "result": {"token": ""}}',
+            '{"error": "EAPI:Invalid key"}',
+        ],
+    )
+    def test_a_malformed_token_answer_is_refused(self, body):
+        with pytest.raises(MALFORMED):
+            websockets_token(body)
+
+    def test_the_codec_never_shows_its_token(self):
+        entry = codec()
+        assert TOKEN not in repr(entry)
+        assert entry.has_token
+
+    def test_no_request_leaves_without_a_token(self):
+        entry = codec(token=None)
+        with pytest.raises(GatewayError, match="token"):
+            entry.logon(1, KEY, cancel_on_disconnect=False)
+        with pytest.raises(GatewayError, match="token"):
+            entry.encode(Request.CANCEL_ALL, 2, {})
+
+
+class TestRequests:
+    """Each request in Kraken's documented shape, with the gateway's request id as req_id."""
+
+    def test_the_codec_says_what_kraken_offers(self):
+        entry = codec()
+        assert entry.fill_ids is FillIds.UNIQUE
+        assert entry.has_dead_man_switch
+        assert not entry.has_cancel_on_disconnect
+
+    def test_logon_subscribes_to_executions_as_documented_with_both_snapshots(self):
+        # websocket-v2/executions, "Example: Subscribe" (plus our req_id)
+        documented = {
+            "method": "subscribe",
+            "params": {
+                "channel": "executions",
+                "token": TOKEN,
+                "snap_orders": True,
+                "snap_trades": True,
+            },
+        }
+        sent = json.loads(codec().logon(7, KEY, cancel_on_disconnect=True))
+        assert sent == {**documented, "req_id": 7}
+
+    def test_a_limit_order_is_the_documented_add_order_with_our_client_order_id(self):
+        # websocket-v2/add_order, "Example: Limit": buy 1.2 BTC/USD at 26500.4; the example's
+        # order_userref is our cl_ord_id
+        documented = (
+            '{"method":"add_order","params":{"order_type":"limit","side":"buy",'
+            '"limit_price":26500.4,"order_userref":100054,"order_qty":1.2,'
+            '"symbol":"BTC/USD","token":"G38a1tGFzqGiUCmnegBcm8d4nfP3tytiNQz6tkCBYXY"},'
+            '"req_id":123456789}'
+        )
+        sent = codec().encode(Request.PLACE, 123456789, {"order": order("s1-1")})
+        assert sent == documented.replace('"order_userref":100054', '"cl_ord_id":"s1-1"')
+
+    @pytest.mark.parametrize(
+        ("tif", "post_only", "extra"),
+        [
+            (TimeInForce.IOC, False, {"time_in_force": "ioc"}),
+            (TimeInForce.FOK, False, {"time_in_force": "fok"}),
+            (TimeInForce.GTC, True, {"post_only": True}),
+        ],
+    )
+    def test_time_in_force_and_post_only_are_sent_when_not_the_default(self, tif, post_only, extra):
+        sent = json.loads(
+            codec().encode(Request.PLACE, 1, {"order": order(tif=tif, post_only=post_only)})
+        )
+        params = sent["params"]
+        assert {k: params[k] for k in extra} == extra
+        assert ("time_in_force" in params) == (tif is not TimeInForce.GTC)
+
+    def test_prices_and_sizes_are_exact_json_numbers(self):
+        sent = codec().encode(
+            Request.PLACE, 1, {"order": order(side=Side.SELL, price=1, quantity=1)}
+        )
+        assert '"limit_price":0.1,' in sent
+        assert '"order_qty":0.00000001,' in sent
+        assert '"side":"sell"' in sent
+
+    def test_a_cancel_names_the_order_by_its_cl_ord_id(self):
+        entry = codec()
+        cl_ord_id = placed(entry, order("sdobiqwe988w0-12345"))
+        sent = json.loads(
+            entry.encode(
+                Request.CANCEL, 3, {"client_order_id": "sdobiqwe988w0-12345", "order_id": 0}
+            )
+        )
+        assert sent == {
+            "method": "cancel_order",
+            "params": {"cl_ord_id": [cl_ord_id], "token": TOKEN},
+            "req_id": 3,
+        }
+
+    def test_an_order_without_a_client_order_id_is_cancelled_by_krakens_order_id(self):
+        # websocket-v2/cancel_order, "Example" (one of its two order ids)
+        entry = logged_on(
+            codec(token=CANCEL_TOKEN),
+            {
+                "order_id": "OM5CRX-N2HAL-GFGWE9",
+                "symbol": "BTC/USD",
+                "side": "buy",
+                "order_qty": 1,
+                "limit_price": 100,
+            },
+        )
+        (open_order,) = entry.open_orders(ask(entry, Request.OPEN_ORDERS, 5).result)
+        sent = entry.encode(
+            Request.CANCEL, 123456789, {"client_order_id": "", "order_id": open_order.order_id}
+        )
+        assert json.loads(sent) == {
+            "method": "cancel_order",
+            "params": {
+                "order_id": ["OM5CRX-N2HAL-GFGWE9"],
+                "token": CANCEL_TOKEN,
+            },
+            "req_id": 123456789,
+        }
+
+    def test_cancel_all(self):
+        sent = json.loads(codec().encode(Request.CANCEL_ALL, 4, {}))
+        assert sent == {"method": "cancel_all", "params": {"token": TOKEN}, "req_id": 4}
+
+    def test_the_heartbeat_is_the_documented_cancel_all_orders_after(self):
+        # websocket-v2/cancel_after, the request example
+        documented = {
+            "method": "cancel_all_orders_after",
+            "params": {"timeout": 100, "token": "zwpdzWUe18Bn6h4TAMorh26+QbcMeST2B5tamfe+pgQ"},
+            "req_id": 1234567890,
+        }
+        entry = codec(token=CANCEL_AFTER_TOKEN)
+        sent = entry.encode(Request.HEARTBEAT, 1234567890, {"timeout": 100.0})
+        assert json.loads(sent) == documented
+
+    @pytest.mark.parametrize(
+        ("timeout", "seconds"), [(5.0, 5), (0.2, 1), (4.5, 5), (0, 0), (1e9, 86399)]
+    )
+    def test_the_timeout_is_whole_seconds_rounded_up_and_zero_disarms(self, timeout, seconds):
+        sent = json.loads(codec().encode(Request.HEARTBEAT, 1, {"timeout": timeout}))
+        assert sent["params"]["timeout"] == seconds
+
+    def test_the_logon_is_not_an_encoded_request(self):
+        with pytest.raises(ValueError, match="logon"):
+            codec().encode(Request.LOGON, 1, {})
+
+
+class TestClientOrderIds:
+    """Our client order ids fit Kraken's cl_ord_id formats and come back as they left."""
+
+    @pytest.mark.parametrize("client_order_id", ["s1-1", "ex-19", "A" * 18, "sdobiqwe988w0-999"])
+    def test_ids_of_up_to_18_characters_are_sent_as_free_text(self, client_order_id):
+        assert cl_ord_id_for(client_order_id) == client_order_id
+        assert client_order_id_from(client_order_id) == client_order_id
+
+    @pytest.mark.parametrize(
+        "client_order_id", ["sdobiqwe988w0-10000", "hostdobiqwe988w0-123456", "s" * 23]
+    )
+    def test_longer_ids_become_version_4_uuids_and_come_back(self, client_order_id):
+        wire = cl_ord_id_for(client_order_id)
+        assert wire is not None
+        assert re.fullmatch(r"[0-9a-f]{32}", wire)
+        assert uuid.UUID(wire).version == 4
+        assert client_order_id_from(wire) == client_order_id
+        assert client_order_id_from(str(uuid.UUID(wire))) == client_order_id  # the long form
+        assert client_order_id_from(wire.upper()) == client_order_id
+
+    @given(st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz-", min_size=19, max_size=23))
+    def test_every_packable_id_comes_back_from_any_codec(self, client_order_id):
+        wire = cl_ord_id_for(client_order_id)
+        assert wire is not None
+        assert len(wire) == 32
+        assert client_order_id_from(wire) == client_order_id
+
+    @given(st.text(min_size=1, max_size=60))
+    def test_every_id_maps_to_a_kraken_format_and_back_through_the_codec(self, client_order_id):
+        entry = logged_on(codec())
+        cl_ord_id = placed(entry, order(client_order_id))
+        assert re.fullmatch(r"[0-9A-Za-z-]{1,18}|[0-9a-f]{32}|[0-9a-fA-F-]{36}", cl_ord_id)
+        assert echoed(entry, cl_ord_id) == client_order_id
+
+    def test_ids_that_fit_no_format_are_hashed_and_remembered_by_the_codec(self):
+        client_order_id = "Strategy_ÜBER.order#1"
+        assert cl_ord_id_for(client_order_id) is None
+        entry = logged_on(codec())
+        cl_ord_id = placed(entry, order(client_order_id))
+        assert uuid.UUID(cl_ord_id).version == 4
+        assert echoed(entry, cl_ord_id) == client_order_id
+
+    def test_someone_elses_uuid_is_kept_as_it_is(self):
+        foreign = "6d1b345e-2821-40e2-ad83-4ecb18a06876"  # add_order's documented example
+        assert client_order_id_from(foreign) == foreign
+        assert cl_ord_id_for(foreign) == foreign  # so a cancel of it names it the same
+
+
+class TestReplies:
+    """Method replies become the gateway's `Reply`, Kraken's errors the contract's reasons."""
+
+    def test_the_documented_add_order_response_is_the_reply(self):
+        # websocket-v2/add_order, the response example
+        documented = {
+            "method": "add_order",
+            "req_id": 123456789,
+            "result": {"order_id": "AA5JGQ-SBMRC-SCJ7J7", "order_userref": 100054},
+            "success": True,
+            "time_in": "2023-09-21T14:15:07.197274Z",
+            "time_out": "2023-09-21T14:15:07.205301Z",
+        }
+        reply = codec().decode(json.dumps(documented))
+        assert reply == Reply(123456789, result=documented["result"])
+
+    def test_the_documented_add_order_error_is_a_reject_with_krakens_message(self):
+        # websocket-v2/add_order, the error response example
+        documented = {
+            "error": "EOrder:Insufficient funds",
+            "method": "add_order",
+            "req_id": 123456789,
+            "success": False,
+            "time_in": "2023-09-21T14:15:07.197274Z",
+            "time_out": "2023-09-21T14:15:07.205301Z",
+        }
+        assert codec().decode(json.dumps(documented)) == Reply(
+            123456789, error="EOrder:Insufficient funds", message="EOrder:Insufficient funds"
+        )
+
+    def test_the_documented_cancel_after_response_is_the_reply(self):
+        # websocket-v2/cancel_after, the response example
+        documented = {
+            "method": "cancel_all_orders_after",
+            "req_id": 1234567890,
+            "result": {
+                "currentTime": "2023-09-21T15:49:29Z",
+                "triggerTime": "2023-09-21T15:51:09Z",
+            },
+            "success": True,
+            "time_in": "2023-09-21T15:49:28.627900Z",
+            "time_out": "2023-09-21T15:49:28.649057Z",
+        }
+        assert codec().decode(json.dumps(documented)) == Reply(
+            1234567890, result=documented["result"]
+        )
+
+    def test_the_documented_cancel_order_response_is_the_reply(self):
+        # websocket-v2/cancel_order, the first of the example's responses
+        documented = {
+            "method": "cancel_order",
+            "req_id": 123456789,
+            "result": {"order_id": "OLUMT4-UTEGU-ZYM7E9"},
+            "success": True,
+            "time_in": "2023-09-21T14:36:57.428972Z",
+            "time_out": "2023-09-21T14:36:57.437952Z",
+        }
+        assert codec().decode(json.dumps(documented)) == Reply(
+            123456789, result={"order_id": "OLUMT4-UTEGU-ZYM7E9"}
+        )
+
+    def test_cancel_all_says_how_many_it_cancelled(self):
+        entry = codec()
+        reply = entry.decode(
+            '{"method":"cancel_all","req_id":4,"result":{"count":3},"success":true}'
+        )
+        assert isinstance(reply, Reply)
+        assert entry.cancelled(reply.result) == 3
+        assert entry.cancelled(None) == entry.cancelled({"count": "x"}) == 0
+
+    @pytest.mark.parametrize(
+        ("method", "error", "reason"),
+        [
+            ("cancel_order", "EOrder:Unknown order", "unknown_order"),
+            ("cancel_order", "EOrder:Invalid order", "unknown_order"),
+            ("add_order", "EOrder:Invalid order", "EOrder:Invalid order"),
+            ("add_order", "EOrder:Rate limit exceeded", "rate_limited"),
+            ("cancel_all_orders_after", "EAPI:Rate limit exceeded", "rate_limited"),
+            ("add_order", "EOrder:Domain rate limit exceeded", "rate_limited"),
+            ("subscribe", "EAPI:Invalid key", "auth_failed"),
+            ("subscribe", "ESession:Invalid session", "auth_failed"),
+            ("subscribe", "EAPI:Invalid nonce", "replayed_nonce"),
+            ("add_order", "EOrder:Order minimum not met", "lot_size"),
+            ("add_order", "EOrder:Cost minimum not met", "min_notional"),
+            ("add_order", "EOrder:Tick size check failed", "price_filter"),
+            ("add_order", "EService:Market in cancel_only mode", "venue_unavailable"),
+            ("add_order", "EGeneral:Invalid arguments:order_qty", "bad_request"),
+            ("add_order", "EOrder:Insufficient funds", "EOrder:Insufficient funds"),
+        ],
+    )
+    def test_krakens_errors_are_the_contracts_reasons(self, method, error, reason):
+        assert kraken_reason(method, error) == reason
+        reply = codec().decode(
+            json.dumps({"method": method, "req_id": 1, "success": False, "error": error})
+        )
+        if method == "subscribe":
+            assert reply is None  # not the logon's: ours never subscribed with req_id 1
+        else:
+            assert reply == Reply(1, error=reason, message=error)
+
+    def test_a_refused_logon_is_the_logons_error_reply(self):
+        entry = codec()
+        entry.logon(1, KEY, cancel_on_disconnect=False)
+        reply = entry.decode(
+            '{"method":"subscribe","req_id":1,"success":false,"error":"EAPI:Invalid token"}'
+        )
+        assert reply == Reply(1, error="auth_failed", message="EAPI:Invalid token")
+
+    @pytest.mark.parametrize(
+        "frame",
+        [
+            '{"channel":"heartbeat"}',
+            (
+                '{"channel":"status","type":"update","data":[{"system":"online",'
+                '"api_version":"v2","connection_id":1,"version":"2.0.0"}]}'
+            ),
+            '{"channel":"balances","type":"update","data":[{"asset":"USD"}]}',
+            '{"method":"pong","req_id":99}',
+            '{"method":"add_order","success":true,"result":{"order_id":"X"}}',
+        ],
+    )
+    def test_heartbeats_status_and_strangers_replies_are_nothing(self, frame):
+        assert codec().decode(frame) is None
+
+
+SELL = {
+    "order_id": "OK4GJX-KSTLS-7DZZO5",
+    "order_userref": 3,
+    "symbol": "BTC/USD",
+    "order_qty": 0.005,
+    "cum_cost": 0.0,
+    "time_in_force": "GTC",
+    "exec_type": "pending_new",
+    "side": "sell",
+    "order_type": "limit",
+    "limit_price_type": "static",
+    "limit_price": 26500.0,
+    "stop_price": 0.0,
+    "order_status": "pending_new",
+    "fee_usd_equiv": 0.0,
+    "fee_ccy_pref": "fciq",
+    "timestamp": "2023-09-22T10:33:05.709950Z",
+}
+LIVE = {
+    "timestamp": "2023-09-22T10:33:05.709982Z",
+    "order_status": "new",
+    "exec_type": "new",
+    "order_userref": 3,
+    "order_id": "OK4GJX-KSTLS-7DZZO5",
+}
+TRADE = {
+    "order_id": "OK4GJX-KSTLS-7DZZO5",
+    "order_userref": 3,
+    "exec_id": "TGBB7L-HT5LX-J3BZ4A",
+    "exec_type": "trade",
+    "trade_id": 62887576,
+    "symbol": "BTC/USD",
+    "side": "sell",
+    "last_qty": 0.005,
+    "last_price": 26599.9,
+    "liquidity_ind": "t",
+    "cost": 132.9995,
+    "order_type": "limit",
+    "timestamp": "2023-09-22T10:33:05.709993Z",
+    "order_status": "partially_filled",
+    "cum_qty": 0.005,
+    "cum_cost": 132.9995,
+    "avg_price": 26599.9,
+    "fee_usd_equiv": 0.3458,
+    "fees": [{"asset": "USD", "qty": 0.3458}],
+}
+
+
+class TestExecutions:
+    """The executions channel: reports become the contract's events, for our symbol only."""
+
+    def test_the_documented_pending_live_and_execution_examples(self):
+        # websocket-v2/executions: "Example: Pending", "Example: Live Order", "Example:
+        # Execution", in their order (sequence 8, 9, 10)
+        entry = logged_on(codec())
+        number = None
+        assert entry.decode(executions("update", SELL, sequence=8)) is None
+        accepted = entry.decode(executions("update", LIVE, sequence=9))
+        assert isinstance(accepted, OrderAccepted)
+        number = accepted.order_id
+        assert accepted == OrderAccepted(venue="kraken", client_order_id="", order_id=number)
+        assert number > 0
+        fill = entry.decode(executions("update", TRADE, sequence=10))
+        assert fill == OrderFilled(
+            venue="kraken",
+            instrument="BTC/USD",
+            client_order_id="",
+            order_id=number,
+            execution_id="TGBB7L-HT5LX-J3BZ4A",
+            side=Side.SELL,
+            price=265999,  # 26599.9 in ticks of 0.1
+            quantity=500_000,  # 0.005 in lots of 0.00000001
+            remaining=0,
+            fee_e4=3_458_000_000_000,  # 0.3458 USD in 0.1 * 0.00000001 / 10_000
+        )
+        assert entry.sequence_gaps == 0
+
+    def test_our_order_is_accepted_filled_and_cancelled_under_our_client_order_id(self):
+        entry = logged_on(codec())
+        client_order_id = "sdobiqwe988w0-10000"  # 19 characters: a packed UUID on the wire
+        cl_ord_id = placed(entry, order(client_order_id, quantity=1_000_000), request_id=10)
+        reply = entry.decode(
+            json.dumps(
+                {
+                    "method": "add_order",
+                    "req_id": 10,
+                    "result": {"order_id": "OABCDE-FGHIJ-KLMNOP", "cl_ord_id": cl_ord_id},
+                    "success": True,
+                }
+            )
+        )
+        assert isinstance(reply, Reply)
+        assert reply.request_id == 10
+        new = {"exec_type": "new", "order_id": "OABCDE-FGHIJ-KLMNOP", "order_status": "new"}
+        accepted = entry.decode(executions("update", new))
+        assert isinstance(accepted, OrderAccepted)
+        assert accepted.client_order_id == client_order_id
+        trade = {
+            "exec_type": "trade",
+            "order_id": "OABCDE-FGHIJ-KLMNOP",
+            "cl_ord_id": cl_ord_id,
+            "exec_id": "TAAAAA-BBBBB-CCCCCC",
+            "symbol": "BTC/USD",
+            "last_qty": 0.004,
+            "last_price": 26500.4,
+            "cum_qty": 0.004,
+        }
+        fill = entry.decode(executions("update", trade))
+        assert isinstance(fill, OrderFilled)
+        assert (fill.client_order_id, fill.side, fill.price, fill.quantity, fill.remaining) == (
+            client_order_id,
+            Side.BUY,  # the order's side: the report did not say
+            265004,
+            400_000,
+            600_000,
+        )
+        assert fill.order_id == accepted.order_id
+        canceled = {
+            "exec_type": "canceled",
+            "order_id": "OABCDE-FGHIJ-KLMNOP",
+            "cum_qty": 0.004,
+            "reason": "User requested",
+        }
+        assert entry.decode(executions("update", canceled)) == OrderCanceled(
+            venue="kraken",
+            client_order_id=client_order_id,
+            order_id=accepted.order_id,
+            reason="User requested",
+            remaining=600_000,
+        )
+
+    def test_an_order_is_accepted_once(self):
+        entry = logged_on(codec())
+        assert entry.decode(executions("update", SELL)) is None
+        assert isinstance(entry.decode(executions("update", LIVE)), OrderAccepted)
+        assert entry.decode(executions("update", LIVE)) is None
+
+    def test_an_expired_order_is_an_expired_cancel_without_a_remaining_it_did_not_say(self):
+        entry = logged_on(codec())
+        entry.decode(executions("update", SELL))
+        expired = {"exec_type": "expired", "order_id": "OK4GJX-KSTLS-7DZZO5"}
+        event = entry.decode(executions("update", expired))
+        assert isinstance(event, OrderCanceled)
+        assert (event.expired, event.reason, event.remaining) == (True, "expired", -1)
+
+    def test_filled_says_nothing_more_than_its_trades(self):
+        entry = logged_on(codec())
+        entry.decode(executions("update", SELL))
+        filled = {"exec_type": "filled", "order_id": "OK4GJX-KSTLS-7DZZO5", "cum_qty": 0.005}
+        assert entry.decode(executions("update", filled)) is None
+
+    def test_other_pairs_and_orders_of_no_known_pair_are_ignored(self):
+        entry = logged_on(codec())
+        other = {
+            **SELL,
+            "order_id": "OTHER1-OTHER-OTHER1",
+            "symbol": "ETH/USD",
+            "limit_price": 1.23,
+        }
+        assert entry.decode(executions("update", other)) is None
+        assert (
+            entry.decode(executions("update", {**LIVE, "order_id": "OTHER1-OTHER-OTHER1"})) is None
+        )
+        unknown = {**LIVE, "order_id": "NEVERS-EENBE-FORE00"}
+        assert entry.decode(executions("update", unknown)) is None
+        eth_trade = {**TRADE, "order_id": "OTHER1-OTHER-OTHER1", "symbol": "ETH/USD"}
+        assert entry.decode(executions("update", eth_trade)) is None
+
+    def test_an_off_tick_average_price_is_the_nearest_tick(self):
+        entry = logged_on(codec())
+        trade = {**TRADE, "last_price": 26599.96}
+        fill = entry.decode(executions("update", trade))
+        assert isinstance(fill, OrderFilled)
+        assert fill.price == 266000
+
+    def test_a_message_of_several_reports_gives_them_all_in_order(self):
+        entry = logged_on(codec())
+        events = entry.decode_all(executions("update", SELL, LIVE, TRADE))
+        assert [type(e) for e in events] == [OrderAccepted, OrderFilled]
+
+    def test_decode_hands_out_the_rest_of_a_message_on_the_next_frames(self):
+        entry = logged_on(codec())
+        first = entry.decode(executions("update", SELL, LIVE, TRADE))
+        second = entry.decode('{"channel":"heartbeat"}')
+        assert isinstance(first, OrderAccepted)
+        assert isinstance(second, OrderFilled)
+        assert entry.decode('{"channel":"heartbeat"}') is None
+
+    def test_a_malformed_report_drops_its_message_and_changes_nothing(self):
+        entry = logged_on(codec())
+        bad = {**TRADE, "exec_id": "TBAD00-TBAD0-TBAD00", "last_qty": "lots"}
+        with pytest.raises(ValueError, match="not a number"):
+            entry.decode(executions("update", SELL, LIVE, TRADE, bad))
+        assert entry.decode(executions("update", SELL)) is None  # still unknown: no record
+        assert isinstance(entry.decode(executions("update", LIVE)), OrderAccepted)
+
+    def test_a_jump_in_sequence_is_counted(self):
+        entry = logged_on(codec())
+        entry.decode(executions("update", sequence=2))
+        entry.decode(executions("update", sequence=5))
+        assert entry.sequence_gaps == 1
+
+
+class TestReconciliation:
+    """OPEN_ORDERS and FILLS are answered from the executions snapshot and what followed."""
+
+    def test_open_orders_are_the_snapshots_of_our_pair(self):
+        snapshot_order = {
+            "order_id": "OPEN00-OPEN0-OPEN00",
+            "cl_ord_id": "s1-7",
+            "symbol": "BTC/USD",
+            "side": "buy",
+            "order_qty": 0.5,
+            "limit_price": 26000.0,
+            "cum_qty": 0.1,
+            "order_status": "partially_filled",
+            "exec_type": "new",
+        }
+        eth = {**snapshot_order, "order_id": "ETH000-ETH00-ETH000", "symbol": "ETH/USD"}
+        entry = logged_on(codec(), snapshot_order, eth)
+        (venue_order,) = entry.open_orders(ask(entry, Request.OPEN_ORDERS, 5).result)
+        assert venue_order == VenueOrder(
+            order_id=venue_order.order_id,
+            client_order_id="s1-7",
+            side=Side.BUY,
+            price=260000,
+            remaining=40_000_000,
+            filled=10_000_000,
+        )
+
+    def test_cancels_after_the_snapshot_leave_the_open_orders(self):
+        snapshot_order = {
+            "order_id": "OPEN00-OPEN0-OPEN00",
+            "symbol": "BTC/USD",
+            "side": "buy",
+            "order_qty": 0.5,
+            "limit_price": 26000.0,
+        }
+        entry = logged_on(codec(), snapshot_order)
+        entry.decode(
+            executions("update", {"exec_type": "canceled", "order_id": "OPEN00-OPEN0-OPEN00"})
+        )
+        assert entry.open_orders(ask(entry, Request.OPEN_ORDERS, 5).result) == ()
+
+    def test_a_pong_before_the_snapshot_is_answered_once_the_snapshot_is_in(self):
+        entry = codec()
+        entry.logon(1, KEY, cancel_on_disconnect=False)
+        entry.encode(Request.OPEN_ORDERS, 2, {})
+        entry.encode(Request.FILLS, 3, {"since": 0})
+        assert entry.decode('{"method":"subscribe","req_id":1,"success":true}') == Reply(1)
+        assert entry.decode('{"method":"pong","req_id":2}') is None
+        assert entry.decode('{"method":"pong","req_id":3}') is None
+        assert entry.decode(executions("snapshot")) == Reply(2, result=())
+        assert entry.decode('{"channel":"heartbeat"}') == Reply(3, result=())
+
+    def test_fills_are_those_of_our_orders_in_the_snapshot_and_those_streamed_since(self):
+        entry = logged_on(codec())
+        cl_ord_id = placed(entry, order("s1-1", side=Side.SELL, quantity=1_000_000))
+        pending = {**SELL, "cl_ord_id": cl_ord_id}
+        entry.decode(executions("update", pending))  # links OK4GJX... to s1-1
+        # a new session: its snapshot holds a fill of ours and one of an order of long ago
+        old = {**TRADE, "order_id": "OLDOLD-OLDOL-OLDOLD", "exec_id": "TOLD00-TOLD0-TOLD00"}
+        logged_on(entry, TRADE, old)
+        streamed = {**TRADE, "exec_id": "TNEW00-TNEW0-TNEW00", "cum_qty": 0.01}
+        entry.decode(executions("update", streamed))
+        fills = entry.fills(ask(entry, Request.FILLS, 6).result)
+        assert [f.execution_id for f in fills] == ["TGBB7L-HT5LX-J3BZ4A", "TNEW00-TNEW0-TNEW00"]
+        assert {f.client_order_id for f in fills} == {"s1-1"}
+
+    def test_a_fresh_codec_counts_no_fill_of_before(self):
+        entry = logged_on(codec(), TRADE)
+        assert entry.fills(ask(entry, Request.FILLS, 2).result) == ()
+
+    @pytest.mark.parametrize("result", [None, [], ("x",), {"count": 1}])
+    def test_a_result_that_is_no_answer_is_a_value_error(self, result):
+        entry = codec()
+        with pytest.raises(ValueError, match="not the answer"):
+            entry.fills(result)
+        with pytest.raises(ValueError, match="not the answer"):
+            entry.open_orders(result)
+
+
+# rest-api/get-tradable-asset-pairs: the response example
+ASSET_PAIRS = {
+    "error": [],
+    "result": {
+        "XETHXXBT": {
+            "altname": "ETHXBT",
+            "wsname": "ETH/XBT",
+            "aclass_base": "currency",
+            "base": "XETH",
+            "aclass_quote": "currency",
+            "quote": "XXBT",
+            "cost_decimals": 6,
+            "pair_decimals": 5,
+            "lot_decimals": 8,
+            "lot_multiplier": 1,
+            "leverage_buy": [2, 3, 4, 5],
+            "leverage_sell": [2, 3, 4, 5],
+            "fees": [[0, 0.26], [50000, 0.24], [100000, 0.22], [250000, 0.2], [500000, 0.18]],
+            "fees_maker": [[0, 0.16], [50000, 0.14], [100000, 0.12], [250000, 0.1]],
+            "fee_volume_currency": "ZUSD",
+            "margin_call": 80,
+            "margin_stop": 40,
+            "ordermin": "0.01",
+            "costmin": "0.00002",
+            "tick_size": "0.00001",
+            "status": "online",
+            "long_position_limit": 1100,
+            "short_position_limit": 400,
+        },
+        "XXBTZUSD": {
+            "altname": "XBTUSD",
+            "wsname": "XBT/USD",
+            "aclass_base": "currency",
+            "base": "XXBT",
+            "aclass_quote": "currency",
+            "quote": "ZUSD",
+            "cost_decimals": 5,
+            "pair_decimals": 1,
+            "lot_decimals": 8,
+            "lot_multiplier": 1,
+            "leverage_buy": [2, 3, 4, 5],
+            "leverage_sell": [2, 3, 4, 5],
+            "fees": [[0, 0.26], [50000, 0.24]],
+            "fees_maker": [[0, 0.16], [50000, 0.14]],
+            "fee_volume_currency": "ZUSD",
+            "margin_call": 80,
+            "margin_stop": 40,
+            "ordermin": "0.0001",
+            "costmin": "0.5",
+            "tick_size": "0.1",
+            "status": "online",
+            "long_position_limit": 250,
+            "short_position_limit": 200,
+        },
+    },
+}
+
+
+class TestAssetPairs:
+    """Instruments from the documented AssetPairs answer."""
+
+    @pytest.mark.parametrize("pair", ["XXBTZUSD", "XBTUSD", "XBT/USD", "BTC/USD"])
+    def test_the_documented_btc_usd_pair_is_an_instrument_by_any_of_its_names(self, pair):
+        assert instrument_from_asset_pairs(json.dumps(ASSET_PAIRS), pair) == Instrument(
+            venue="kraken",
+            symbol="BTC/USD",
+            tick_size="0.1",
+            lot_size="0.00000001",
+            min_quantity="0.0001",
+            min_notional="0.5",
+        )
+
+    def test_the_documented_eth_xbt_pair(self):
+        instrument = instrument_from_asset_pairs(
+            json.dumps(ASSET_PAIRS), "ETHXBT", venue="kraken-main", symbol="ETH/XBT"
+        )
+        assert (instrument.venue, instrument.symbol, instrument.tick_size) == (
+            "kraken-main",
+            "ETH/XBT",
+            "0.00001",
+        )
+        assert (instrument.min_quantity, instrument.min_notional) == ("0.01", "0.00002")
+        assert instrument.price("0.07123") == 7123
+
+    def test_without_a_tick_size_the_tick_is_the_pairs_decimals(self):
+        answer = json.loads(json.dumps(ASSET_PAIRS))
+        del answer["result"]["XXBTZUSD"]["tick_size"]
+        assert instrument_from_asset_pairs(json.dumps(answer), "XBTUSD").tick_size == "0.1"
+
+    def test_v2_symbols_name_btc_and_doge(self):
+        assert v2_symbol("XBT/USD") == "BTC/USD"
+        assert v2_symbol("XDG/XBT") == "DOGE/BTC"
+        assert v2_symbol("ETH/EUR") == "ETH/EUR"
+
+    def test_the_url(self):
+        assert asset_pairs_url("XBTUSD") == "https://api.kraken.com/0/public/AssetPairs?pair=XBTUSD"
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"tick_size": "0"},
+            {"tick_size": "1e-5"},
+            {"ordermin": "-1"},
+            {"lot_decimals": 400},
+            {"pair_decimals": -1},
+            {"lot_decimals": "8"},
+        ],
+    )
+    def test_a_bad_pair_is_a_value_error(self, change):
+        answer = json.loads(json.dumps(ASSET_PAIRS))
+        answer["result"]["XXBTZUSD"].update(change)
+        with pytest.raises(MALFORMED):
+            instrument_from_asset_pairs(json.dumps(answer), "XBTUSD")
+
+    def test_an_unknown_pair_and_an_error_answer(self):
+        with pytest.raises(ValueError, match="no pair"):
+            instrument_from_asset_pairs(json.dumps(ASSET_PAIRS), "DOGEUSD")
+        with pytest.raises(VenueRequestError, match="EQuery:Unknown asset pair"):
+            instrument_from_asset_pairs('{"error":["EQuery:Unknown asset pair"]}', "X")
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+class TestBadInput:
+    """Whatever arrives, decoding raises msgspec.DecodeError or ValueError, nothing else."""
+
+    @pytest.mark.parametrize(
+        "frame",
+        [
+            "",
+            "not json",
+            "[]",
+            "5",
+            "null",
+            "{}",
+            '{"foo": 1}',
+            DEEP,
+            '{"channel":"executions","type":"update","data":' + DEEP + "}",
+            '{"method":"add_order","req_id":1,"result":' + DEEP + "}",
+            b"\xff\xfe",
+            "\ud800",
+            '{"method": 5}',
+            '{"req_id": "1", "method": "pong"}',
+            '{"req_id": 1.5, "method": "pong"}',
+            '{"channel":"executions","type":"nope","data":[]}',
+            '{"channel":"executions","type":"update","data":{}}',
+            '{"channel":"executions","type":"update","data":[5]}',
+            '{"channel":"executions","type":"update","data":[{"exec_type":"new"}]}',
+            '{"channel":"executions","type":"update","data":[{"order_id":7}]}',
+            '{"channel":"executions","type":"update","data":[{"order_id":"' + "O" * 65 + '"}]}',
+        ],
+    )
+    def test_malformed_frames(self, frame):
+        with pytest.raises(MALFORMED):
+            codec().decode(frame)
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("last_qty", 10**60),
+            ("last_qty", "1" * 60),
+            ("last_price", 1e300),
+            ("last_price", "1e300"),
+            ("last_price", -1),
+            ("last_price", "NaN"),
+            ("last_price", [1]),
+            ("last_price", {"a": 1}),
+            ("last_price", True),
+            ("last_qty", 0),
+            ("last_qty", 0.000000001),
+            ("side", "both"),
+            ("side", 1),
+            ("exec_id", None),
+            ("fees", [{"asset": "USD", "qty": "lots"}]),
+            ("fees", "USD"),
+            ("cum_qty", "1e-400"),
+            ("order_qty", 1e-300),
+        ],
+    )
+    def test_a_trade_with_a_bad_field_is_refused(self, field, value):
+        entry = logged_on(codec())
+        with pytest.raises(MALFORMED):
+            entry.decode(executions("update", {**TRADE, field: value}))
+
+    def test_numbers_in_exponent_form_and_in_strings_are_read_exactly(self):
+        entry = logged_on(codec())
+        trade = {**TRADE, "last_qty": "5e-3", "last_price": "2.65999E4", "fees": []}
+        fill = entry.decode(executions("update", trade))
+        assert isinstance(fill, OrderFilled)
+        assert (fill.quantity, fill.price, fill.fee_e4) == (500_000, 265999, 0)
+
+    @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats(allow_nan=False)
+            | st.text(max_size=20),
+            lambda children: (
+                st.lists(children, max_size=4)
+                | st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "method",
+                            "req_id",
+                            "success",
+                            "error",
+                            "result",
+                            "channel",
+                            "type",
+                            "data",
+                            "sequence",
+                            "order_id",
+                            "exec_type",
+                            "exec_id",
+                            "cl_ord_id",
+                            "symbol",
+                            "side",
+                            "last_qty",
+                            "last_price",
+                            "cum_qty",
+                            "order_qty",
+                            "limit_price",
+                            "fees",
+                            "qty",
+                        ]
+                    ),
+                    children,
+                    max_size=6,
+                )
+            ),
+            max_leaves=20,
+        )
+    )
+    def test_any_json_is_decoded_or_refused_as_documented(self, value):
+        entry = logged_on(codec())
+        for frame in (
+            json.dumps(value),
+            json.dumps({"channel": "executions", "type": "update", "data": [value]}),
+            json.dumps({"channel": "executions", "type": "snapshot", "data": value}),
+            json.dumps({"method": "add_order", "req_id": 1, "success": True, "result": value}),
+        ):
+            with contextlib.suppress(*MALFORMED):
+                entry.decode(frame)
+
+    @settings(max_examples=200)
+    @given(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                key: st.one_of(
+                    st.none(),
+                    st.integers(),
+                    st.floats(allow_nan=False),
+                    st.text(max_size=30),
+                    st.from_regex(
+                        r"-?[0-9]{1,70}(\.[0-9]{1,70})?([eE][+-]?[0-9]{1,4})?", fullmatch=True
+                    ),
+                )
+                for key in ("last_qty", "last_price", "cum_qty", "order_qty", "limit_price")
+            },
+        )
+    )
+    def test_any_numbers_in_a_trade_are_read_or_refused(self, numbers):
+        entry = logged_on(codec())
+        with contextlib.suppress(*MALFORMED):
+            entry.decode(executions("update", {**TRADE, **numbers}))
+
+    def test_a_refused_token_answer_never_crashes_the_codec(self):
+        entry = codec(token=None)
+        for body in ("", DEEP, "\ud800", '{"error": [], "result": ' + DEEP + "}"):
+            with pytest.raises(MALFORMED):
+                entry.accept_token(body)
+        assert not entry.has_token
+        assert isinstance(msgspec.DecodeError("x"), ValueError)
