@@ -263,6 +263,13 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     exchange.add_argument(
         "--seed", type=int, default=1, help="of the simulated market (same seed, same market)"
     )
+    exchange.add_argument(
+        "--protocol",
+        choices=("sim", "binance"),
+        default="sim",
+        help="order entry in the simulator's own protocol (docs/protocol.md) or in "
+        "Binance spot's WebSocket API (/ws-api/v3, with its user data stream)",
+    )
     exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
     exchange.add_argument("--duration", type=float, help="seconds to run (default: until ^C)")
@@ -724,6 +731,7 @@ def _exchange(args: argparse.Namespace) -> int:
     from tradeactors.clock import SystemClock  # noqa: PLC0415
     from tradeactors.config import load_config  # noqa: PLC0415
     from tradeactors.core.instrument import Instrument  # noqa: PLC0415
+    from tradeactors.errors import TradeActorsError  # noqa: PLC0415
     from tradeactors.exchange.server import SimExchange  # noqa: PLC0415
     from tradeactors.observability import configure_logging  # noqa: PLC0415
 
@@ -747,15 +755,23 @@ def _exchange(args: argparse.Namespace) -> int:
     clock = SystemClock()
     try:
         venue = SimExchange(
-            instrument, clock, seed=args.seed, port=args.port, http_port=args.http_port, keys=keys
+            instrument,
+            clock,
+            seed=args.seed,
+            port=args.port,
+            http_port=args.http_port,
+            keys=keys,
+            protocol=args.protocol,
         ).start()
-    except OSError as exc:
+    except (OSError, TradeActorsError) as exc:
         print(f"tradeactors exchange: {exc}", file=sys.stderr)
         clock.close()
         return 2
     print(f"market data: {venue.ws_url}", flush=True)
     print(f"order entry: {venue.trade_url} (accounts: {', '.join(keys) or 'none'})", flush=True)
     print(f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={symbol}&limit=100", flush=True)
+    if args.protocol == "binance":
+        print(f"exchange info: {venue.http_url}/api/v3/exchangeInfo?symbol={symbol}", flush=True)
     try:
         threading.Event().wait(args.duration)
     except KeyboardInterrupt:

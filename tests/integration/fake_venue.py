@@ -145,6 +145,10 @@ class FakeOrderEntry:
         self._venue = venue
         self._instrument = instrument
 
+    def prelude(self, request_id: int) -> str | None:
+        """Nothing to send before the logon."""
+        return None
+
     def logon(
         self, request_id: int, credentials: Credentials, *, cancel_on_disconnect: bool
     ) -> str:

@@ -71,7 +71,7 @@ from tradeactors.errors import (
     VenueRequestError,
 )
 from tradeactors.supervision import Backoff, SupervisedActor
-from tradeactors.venues.adapter import Credentials, Reply, Request
+from tradeactors.venues.adapter import Credentials, Reply, Request, SessionEnded
 
 if TYPE_CHECKING:
     import websocket
@@ -219,6 +219,9 @@ class Gateway(SupervisedActor):
             raise ValueError(f"rate_per_second must be positive and burst >= {_RESERVE + 1}")
         if not order_entry.has_dead_man_switch:
             cancel_all_after = 0.0
+        # Heartbeats refresh the venue's dead-man's switch; at a venue without one they
+        # still show that it answers (liveness), so they are sent there too.
+        self._heartbeats = bool(cancel_all_after) or not order_entry.has_dead_man_switch
         if cancel_all_after and not 0 < refresh < cancel_all_after:
             raise ValueError("refresh must be positive and shorter than cancel_all_after")
         self._venue = venue
@@ -331,6 +334,10 @@ class Gateway(SupervisedActor):
 
     def _connect(self, connection: websocket.WebSocket) -> None:
         codec = self._codec
+        prelude = next(self._ids)
+        frame = codec.prelude(prelude)
+        if frame is not None:  # e.g. Binance's server time: the offset of what is signed
+            self._request(prelude, frame, "prelude")
         logon = next(self._ids)
         self._request(
             logon,
@@ -377,6 +384,8 @@ class Gateway(SupervisedActor):
         om = self.context.address_of(self._om_path)
         while True:
             decoded = self._codec.decode(connection.recv())
+            if isinstance(decoded, SessionEnded):
+                raise VenueDisconnectedError(f"{self._url}: {decoded.reason}")
             if isinstance(decoded, Reply):
                 if decoded.request_id != request_id:
                     continue
@@ -409,6 +418,9 @@ class Gateway(SupervisedActor):
                     self.bad_frames += 1
                     log.warning("bad_frame_dropped", error=str(exc)[:200])
                     continue
+                if isinstance(decoded, SessionEnded):
+                    reason = decoded.reason
+                    break
                 if isinstance(decoded, Reply):
                     me.tell(
                         _ReplyReceived(
@@ -748,7 +760,7 @@ class Gateway(SupervisedActor):
             )
 
     def _schedule_refresh(self) -> None:
-        if not self._cancel_all_after:
+        if not self._heartbeats:
             return
         me, incarnation = self.context.address, self.context.incarnation
         self._timer = self.context.clock.call_later(

@@ -8,7 +8,12 @@ instrument, steps it every ``interval`` seconds on its own thread, and serves:
 - ``http://HOST:HTTP_PORT/api/v3/depth?symbol=...&limit=...``: the REST snapshot,
   consistent with the stream (``lastUpdateId``).
 
-- ``ws://HOST:PORT/trade``: order entry (docs/protocol.md), for the API keys given.
+- order entry for the API keys given, in the ``protocol`` chosen: ``"sim"``, the
+  simulator's own (docs/protocol.md) at ``ws://HOST:PORT/trade``; or ``"binance"``,
+  Binance spot's WebSocket API and user data stream (`tradeactors.exchange.binance_api`)
+  at ``ws://HOST:PORT/ws-api/v3``. Either way `trade_url` says where;
+- ``http://HOST:HTTP_PORT/api/v3/exchangeInfo``, ``/api/v3/time`` and ``/api/v3/ping``,
+  as Binance serves them, whatever the protocol.
 
 Ports 0 pick free ones (see `ws_url`, `http_url`). Nothing is sent under the market's
 lock: each connection has a bounded outgoing queue and a writer thread of its own, so a
@@ -28,9 +33,12 @@ import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Self
 
+import msgspec
 import structlog
 from websockets.sync.server import ServerConnection, serve
 
+from tradeactors.errors import ConfigError
+from tradeactors.exchange.binance_api import BinanceApi, RateLimits, rest_exchange_info
 from tradeactors.exchange.liquidity import BackgroundLiquidity, LiquidityConfig
 from tradeactors.exchange.matching import Filters, MatchingEngine
 from tradeactors.exchange.orderentry import OrderEntry
@@ -43,7 +51,7 @@ if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.exchange.matching import OrderView
 
-__all__ = ["MAX_FRAME_BYTES", "SimExchange"]
+__all__ = ["MAX_FRAME_BYTES", "PROTOCOLS", "SimExchange"]
 
 MAX_FRAME_BYTES = 65_536
 """The largest frame a client may send; a larger one closes its connection (1009)."""
@@ -51,6 +59,8 @@ CLOSE_TIMEOUT = 2.0
 """How long the venue waits for a client to finish a closing handshake, in seconds."""
 MARKET_DATA = "market_data"
 ORDER_ENTRY = "order_entry"
+PROTOCOLS = {"sim": "/trade", "binance": "/ws-api/v3"}
+"""The order-entry protocols the exchange speaks, and the path each is served at."""
 
 
 class _Connection(ServerConnection):
@@ -97,6 +107,8 @@ class _Outbox:
         self.connection = connection
         self.kind = kind  # MARKET_DATA or ORDER_ENTRY
         self.peer = str(connection.remote_address)  # read now: the socket may be closed later
+        address = connection.remote_address
+        self.peer_host = str(address[0]) if isinstance(address, tuple) and address else self.peer
         self._limit = limit
         self._on_overflow = on_overflow
         self._frames: collections.deque[str] = collections.deque()
@@ -173,6 +185,9 @@ class SimExchange:
         send_buffer_bytes: each connection's kernel send buffer (``SO_SNDBUF``); None
             keeps the system's (autotuned: megabytes on loopback), so a client that
             stops reading is noticed only once that much is stuck in the kernel.
+        protocol: the order-entry protocol (`PROTOCOLS`): ``"sim"`` (rate limited by
+            ``rate_per_second``) or ``"binance"`` (limited by ``binance_limits``, as
+            Binance limits: request weight per IP, orders per account, 429 then 418).
 
     """
 
@@ -192,8 +207,13 @@ class SimExchange:
         max_queued_frames: int = 1024,
         send_timeout: float = 10.0,
         send_buffer_bytes: int | None = None,
+        protocol: str = "sim",
+        binance_limits: RateLimits | None = None,
     ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
         self.instrument = instrument
+        self.protocol = protocol
         self._clock = clock
         self._interval = interval
         self._lock = threading.Lock()
@@ -202,9 +222,16 @@ class SimExchange:
             self.engine, instrument.symbol, seed=seed, config=liquidity
         )
         self._publisher = BinancePublisher(self.engine, instrument)
-        self.orders = OrderEntry(
-            self.engine, instrument, keys or {}, rate_per_second=rate_per_second
-        )
+        self._binance_limits = binance_limits or RateLimits()
+        self.orders: OrderEntry | BinanceApi
+        if protocol == "binance":
+            self.orders = BinanceApi(
+                self.engine, instrument, keys or {}, clock, limits=self._binance_limits
+            )
+        else:
+            self.orders = OrderEntry(
+                self.engine, instrument, keys or {}, rate_per_second=rate_per_second
+            )
         self._changed = threading.Condition(self._lock)
         self._clients: set[_Outbox] = set()  # market-data clients
         self._outboxes: set[_Outbox] = set()  # every connection's
@@ -237,8 +264,8 @@ class SimExchange:
 
     @property
     def trade_url(self) -> str:
-        """Where order entry is (docs/protocol.md)."""
-        return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}/trade"
+        """Where order entry is, in the exchange's protocol (`PROTOCOLS`)."""
+        return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}{PROTOCOLS[self.protocol]}"
 
     def open_orders(self, account: str) -> list[OrderView]:
         """The account's resting orders (read under the market's lock)."""
@@ -256,7 +283,11 @@ class SimExchange:
             return self.engine.position(account, self.instrument.symbol)
 
     def requests(self, account: str, op: str) -> int:
-        """How many ``op`` requests the venue took from ``account`` (logged-on ones)."""
+        """How many ``op`` requests the venue took from ``account`` (logged-on ones).
+
+        ``op`` is the simulator's name whatever the protocol (Binance's ``order.place``
+        counts as ``place``, ``order.cancelReplace`` as ``amend``: see `BinanceApi`).
+        """
         with self._lock:
             return self.orders.requests.get((account, op), 0)
 
@@ -448,8 +479,8 @@ class SimExchange:
 
     def _serve_client(self, connection: ServerConnection) -> None:
         request = connection.request
-        if request is not None and request.path.startswith("/trade"):
-            self._serve_trader(connection)
+        if request is not None and request.path.startswith(PROTOCOLS[self.protocol]):
+            self._serve_trader(connection, request.path)
             return
         outbox = self._open(connection, MARKET_DATA)
         try:
@@ -461,11 +492,21 @@ class SimExchange:
         finally:
             self._closed(outbox)
 
-    def _serve_trader(self, connection: ServerConnection) -> None:
+    def _serve_trader(self, connection: ServerConnection, path: str) -> None:
         outbox = self._open(connection, ORDER_ENTRY)
         clock = self._clock
         with self._lock:
-            self.orders.connect(connection, outbox.put, clock.monotonic_ns())
+            if isinstance(self.orders, BinanceApi):
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+                self.orders.connect(
+                    connection,
+                    outbox.put,
+                    clock.monotonic_ns(),
+                    peer=outbox.peer_host,
+                    return_rate_limits=query.get("returnRateLimits", ["true"])[0] != "false",
+                )
+            else:
+                self.orders.connect(connection, outbox.put, clock.monotonic_ns())
         try:
             for message in connection:
                 with self._lock:
@@ -493,16 +534,32 @@ class SimExchange:
         with self._lock:
             return 200, self._publisher.snapshot(max(1, min(limit, 5000)))
 
+    def _rest(self, path: str, query: str) -> tuple[int, str]:
+        """A REST request's (status, JSON body), as Binance answers it."""
+        if path == "/api/v3/depth":
+            return self._snapshot(query)
+        now_ms = self._clock.time_ns() // 1_000_000
+        if path == "/api/v3/exchangeInfo":
+            return rest_exchange_info(
+                query,
+                self.instrument,
+                self.engine.filters(self.instrument.symbol),  # immutable: no lock needed
+                server_time_ms=now_ms,
+                limits=self._binance_limits,
+            )
+        if path == "/api/v3/time":
+            return 200, msgspec.json.encode({"serverTime": now_ms}).decode()
+        if path == "/api/v3/ping":
+            return 200, "{}"
+        return 404, '{"code":-1,"msg":"Not found."}'
+
     def _http_handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         exchange = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
-                if path != "/api/v3/depth":
-                    status, body = 404, '{"code":-1,"msg":"Not found."}'
-                else:
-                    status, body = exchange._snapshot(query)
+                status, body = exchange._rest(path, query)
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

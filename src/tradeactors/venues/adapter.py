@@ -52,6 +52,7 @@ __all__ = [
     "OrderEntry",
     "Reply",
     "Request",
+    "SessionEnded",
     "TickerVerifier",
     "VenueAdapter",
     "VenueEvent",
@@ -209,6 +210,16 @@ class Reply(NamedTuple):
     message: str = ""
 
 
+class SessionEnded(NamedTuple):
+    """What `OrderEntry.decode` returns when the venue says the session is over.
+
+    E.g. Binance's ``eventStreamTerminated`` (execution reports stopped) or
+    ``serverShutdown``: the gateway treats it as a lost connection and reconnects.
+    """
+
+    reason: str
+
+
 class Credentials:
     """An API key and its secret; the secret is never shown, only used to sign."""
 
@@ -268,6 +279,14 @@ class OrderEntry(Protocol):
         """Log on (authenticate), arming cancel-on-disconnect if asked and supported."""
         ...
 
+    def prelude(self, request_id: int) -> str | None:
+        """A request to send before the logon on every connection, or None.
+
+        Binance: the server's time, so that signed timestamps carry the clock offset
+        (``-1021`` never comes from drift). Its reply is read like any other (`decode`).
+        """
+        ...
+
     def encode(self, request: Request, request_id: int, fields: dict[str, Any]) -> str:
         """Any other request.
 
@@ -277,8 +296,8 @@ class OrderEntry(Protocol):
         """
         ...
 
-    def decode(self, payload: str | bytes) -> Reply | Message | None:
-        """A reply, a pushed report as a contract event, or None (nothing for us).
+    def decode(self, payload: str | bytes) -> Reply | Message | SessionEnded | None:
+        """A reply, a pushed report as a contract event, `SessionEnded`, or None.
 
         Raises:
             msgspec.DecodeError, ValueError: a malformed frame (counted and dropped).

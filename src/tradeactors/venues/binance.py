@@ -66,6 +66,7 @@ from tradeactors.venues.adapter import (
     FillIds,
     Reply,
     Request,
+    SessionEnded,
     VenueEvent,
 )
 
@@ -1046,6 +1047,10 @@ class BinanceOrderEntry:
         self._note(request_id, "time")
         return _encode({"id": request_id, "method": "time"}).decode()
 
+    def prelude(self, request_id: int) -> str:
+        """``time`` before every logon: the signed timestamps carry the server's clock."""
+        return self.encode_time(request_id)
+
     # -- requests ---------------------------------------------------------------------------
 
     def logon(
@@ -1132,7 +1137,7 @@ class BinanceOrderEntry:
 
     # -- what comes back --------------------------------------------------------------------
 
-    def decode(self, payload: str | bytes) -> Reply | Message | None:
+    def decode(self, payload: str | bytes) -> Reply | Message | SessionEnded | None:
         """A reply (by ``id``), or a pushed event as a contract event (None: nothing for us).
 
         Raises:
@@ -1208,7 +1213,7 @@ class BinanceOrderEntry:
         with self._lock:
             return self._client_ids.get(order_id, "")
 
-    def _event(self, raw: msgspec.Raw) -> Message | None:
+    def _event(self, raw: msgspec.Raw) -> Message | SessionEnded | None:
         kind = _event_head.decode(raw).e
         if kind == "executionReport":
             return self._report(_execution_report.decode(raw))
@@ -1217,9 +1222,9 @@ class BinanceOrderEntry:
             return None
         if kind in ("serverShutdown", "eventStreamTerminated"):
             # the connection is about to close / the reports stopped: the gateway must
-            # reconnect (a closed connection makes it do so)
+            # reconnect (it does on a SessionEnded, as on a closed connection)
             self.ignored[kind] += 1
-            return None
+            return SessionEnded(f"the venue said {kind}")
         raise ValueError(f"unknown event {kind[:40]!r}")
 
     def _report(self, report: ExecutionReport) -> Message | None:  # noqa: PLR0911 - one a type

@@ -968,6 +968,10 @@ class KrakenOrderEntry:
 
     # -- requests -------------------------------------------------------------------------
 
+    def prelude(self, request_id: int) -> str | None:  # noqa: ARG002 - the protocol's
+        """Nothing to send before the logon (the token comes over REST)."""
+        return None
+
     def logon(
         self,
         request_id: int,

@@ -85,6 +85,10 @@ class SimOrderEntry:
         self._instrument = instrument
         self._clock: Clock = clock if clock is not None else SystemClock()  # wall time only
 
+    def prelude(self, request_id: int) -> str | None:  # noqa: ARG002 - the protocol's
+        """Nothing to send before the logon."""
+        return None
+
     def logon(
         self, request_id: int, credentials: Credentials, *, cancel_on_disconnect: bool
     ) -> str:

@@ -31,7 +31,7 @@ from tradeactors.core.messages import (
     VenueOrder,
 )
 from tradeactors.errors import ParseError
-from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request
+from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request, SessionEnded
 from tradeactors.venues.binance import (
     ADAPTER,
     STOP_SENDING,
@@ -623,14 +623,20 @@ class TestExecutionReports:
             "balanceUpdate event",
             "listStatus event",
             "externalLockUpdate event",
-            "eventStreamTerminated event",
-            "serverShutdown event",
         ],
     )
     def test_the_account_s_other_documented_events_are_nothing_and_counted(self, name):
         entry, _ = codec(ETHBTC)
         assert entry.decode(json.dumps(example(name))) is None
         assert sum(entry.ignored.values()) == 1
+
+    @pytest.mark.parametrize("name", ["eventStreamTerminated event", "serverShutdown event"])
+    def test_the_end_of_the_stream_or_the_server_ends_the_session(self, name):
+        """The gateway reconnects on it: without reports it must not keep trading."""
+        entry, _ = codec(ETHBTC)
+        ended = entry.decode(json.dumps(example(name)))
+        assert isinstance(ended, SessionEnded)
+        assert name.split()[0] in ended.reason
 
     def test_an_unknown_event_or_execution_type_is_a_bad_frame(self):
         entry, _ = codec(ETHBTC)
