@@ -70,11 +70,13 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     a fresh random secret. With URLs given it connects to that exchange (the secret
     must then be in the environment variable ``secret_env``).
 
-    ``kind`` picks the venue adapter (`tradeactors.venues.adapter`): ``sim`` today is
-    the only built-in kind with order entry (``binance`` and ``kraken`` have market
-    data only, and are refused here until their order entry exists); a kind a program
-    registered with `register_venue` before loading the config works too. ``name`` is
-    the venue's name in the system (paths such as ``execution/gateway.sim``).
+    ``kind`` picks the venue adapter (`tradeactors.venues.adapter`): ``sim`` (the
+    simulator's own protocol) and ``binance`` (Binance spot's WebSocket API) have order
+    entry, and with ``trade_url`` empty the embedded simulated exchange speaks that
+    protocol; ``kraken`` has market data only and is refused here until its gateway
+    flow exists; a kind a program registered with `register_venue` before loading the
+    config works too. ``name`` is the venue's name in the system (paths such as
+    ``execution/gateway.sim``).
     """
 
     kind: str = "sim"

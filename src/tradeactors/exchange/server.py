@@ -37,10 +37,11 @@ import msgspec
 import structlog
 from websockets.sync.server import ServerConnection, serve
 
+from tradeactors.core.messages import Side, TimeInForce
 from tradeactors.errors import ConfigError
 from tradeactors.exchange.binance_api import BinanceApi, RateLimits, rest_exchange_info
 from tradeactors.exchange.liquidity import BackgroundLiquidity, LiquidityConfig
-from tradeactors.exchange.matching import Filters, MatchingEngine
+from tradeactors.exchange.matching import EngineFilled, Filters, MatchingEngine
 from tradeactors.exchange.orderentry import OrderEntry
 from tradeactors.exchange.publisher import BinancePublisher
 
@@ -233,6 +234,7 @@ class SimExchange:
                 self.engine, instrument, keys or {}, rate_per_second=rate_per_second
             )
         self._changed = threading.Condition(self._lock)
+        self._takes = 0  # IOCs sent by `take`
         self._clients: set[_Outbox] = set()  # market-data clients
         self._outboxes: set[_Outbox] = set()  # every connection's
         self._max_queued = max_queued_frames
@@ -281,6 +283,31 @@ class SimExchange:
         """The account's net position in lots (read under the market's lock)."""
         with self._lock:
             return self.engine.position(account, self.instrument.symbol)
+
+    def take(self, side: Side, price: int, quantity: int, *, account: str = "taker") -> int:
+        """Send an IOC of ``account`` into the book now, as a market participant would.
+
+        What a test (or a demo) uses to trade against resting orders at a known price:
+        the fills are reported to their owners and published like any other. Returns
+        the lots it took.
+        """
+        with self._lock:
+            self._takes += 1
+            events = self.engine.submit(
+                account=account,
+                client_order_id=f"take-{self._takes}",
+                instrument=self.instrument.symbol,
+                side=side,
+                quantity=quantity,
+                price=price,
+                tif=TimeInForce.IOC,
+            )
+            self.orders.report(events)
+            self._broadcast(self._publisher.publish(events, self._clock.time_ns()))
+            self._changed.notify_all()
+        return sum(
+            e.quantity for e in events if isinstance(e, EngineFilled) and e.account == account
+        )
 
     def requests(self, account: str, op: str) -> int:
         """How many ``op`` requests the venue took from ``account`` (logged-on ones).

@@ -94,6 +94,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ShutdownSummary", "Status", "TradingSystem"]
 
+_EMBEDDED = {"sim": "sim", "binance": "binance"}
+"""Venue kinds the embedded simulated exchange can play: kind -> its protocol."""
+
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
     """A one-line picture of the running system.
@@ -202,10 +205,10 @@ class TradingSystem:
         venue = self.config.venue
         secret = os.environ.get(venue.secret_env)
         trade_url, stream_url, rest_url = venue.trade_url, venue.stream_url, venue.rest_url
-        if not trade_url and venue.kind != "sim":
+        if not trade_url and venue.kind not in _EMBEDDED:
             raise ConfigError(
-                f"venue.trade_url is needed for a venue of kind {venue.kind!r} "
-                "(only the simulated exchange is embedded)"
+                f"venue.trade_url is needed for a venue of kind {venue.kind!r} (the embedded "
+                f"simulated exchange speaks {' and '.join(sorted(_EMBEDDED))})"
             )
         if not trade_url:
             from tradeactors.exchange.server import SimExchange  # noqa: PLC0415
@@ -218,6 +221,7 @@ class TradingSystem:
                 interval=venue.step_interval,
                 keys={venue.api_key: secret},
                 rate_per_second=venue.rate_per_second,
+                protocol=_EMBEDDED[venue.kind],
             ).start()
             trade_url = self.exchange.trade_url
             stream_url, rest_url = self.exchange.ws_url, self.exchange.http_url
@@ -273,6 +277,7 @@ class TradingSystem:
         finally:
             unsubscribe()
         self._log.info("trading_system_started", venue=venue.name, trade_url=trade_url)
+        self._say_what_protects_orders()
         return self
 
     def stop(self, timeout: float | None = None) -> ShutdownSummary:
@@ -465,6 +470,17 @@ class TradingSystem:
             "lot_size": instrument.lot_size,
             "pnl_places": money_places(instrument.tick_size, instrument.lot_size),
         }
+
+    def _say_what_protects_orders(self) -> None:
+        """At a venue that cancels nothing by itself (Binance spot), say so at start."""
+        codec = self._order_entry
+        if not (codec.has_cancel_on_disconnect or codec.has_dead_man_switch):
+            self._log.warning(
+                "venue_keeps_orders_of_a_lost_session",
+                venue=self.config.venue.name,
+                protection="the gateway cancels everything at every (re)connect; the kill "
+                "switch trips on stale market data",
+            )
 
     def _last_status(self) -> Status:
         """The last `status()` taken, or what the store says (the tree can no longer answer)."""

@@ -332,11 +332,16 @@ def open_orders_at_venue(
     """
     connection = connect(url, timeout=timeout)
     reply = Reply(0)
+    steps: tuple[tuple[int, str, Callable[[int], str | None]], ...] = (
+        (1, "prelude", order_entry.prelude),
+        (2, "logon", lambda i: order_entry.logon(i, credentials, cancel_on_disconnect=False)),
+        (3, "open_orders", lambda i: order_entry.encode(Request.OPEN_ORDERS, i, {})),
+    )
     try:
-        for request_id, op, frame in (
-            (1, "logon", order_entry.logon(1, credentials, cancel_on_disconnect=False)),
-            (2, "open_orders", order_entry.encode(Request.OPEN_ORDERS, 2, {})),
-        ):
+        for request_id, op, encode in steps:  # each encoded once the one before is answered
+            frame = encode(request_id)
+            if frame is None:
+                continue
             connection.send(frame)
             while True:
                 decoded = order_entry.decode(connection.recv())

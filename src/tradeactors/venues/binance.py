@@ -58,6 +58,7 @@ from tradeactors.core.messages import (
     TradeTick,
     VenueOrder,
 )
+from tradeactors.core.units import base_quote
 from tradeactors.errors import FrameDroppedError
 from tradeactors.venues.adapter import (
     BookOutcome,
@@ -1547,14 +1548,16 @@ def _plain(text: str) -> str:
 # -- the venue adapter -------------------------------------------------------------------------
 
 
+def _order_entry(venue: str, instrument: Instrument) -> BinanceOrderEntry:
+    """The codec of one gateway: commissions in the symbol's quote asset become fees."""
+    return BinanceOrderEntry(venue, instrument, quote_asset=base_quote(instrument.symbol)[1])
+
+
 class _BinanceAdapter:
     kind = "binance"
     market_data = BinanceMarketData()
-    # `BinanceOrderEntry` is the codec; it is not offered for trading until the gateway
-    # follows Binance's flow (no dead-man's switch: heartbeats for liveness alone; the
-    # clock offset before the logon), so config still refuses kind "binance" for trading.
-    order_entry = None
+    order_entry = staticmethod(_order_entry)
 
 
 ADAPTER = _BinanceAdapter()
-"""Binance as a venue adapter: market data; order entry (`BinanceOrderEntry`) not yet offered."""
+"""Binance spot as a venue adapter: market data, and order entry (`BinanceOrderEntry`)."""

@@ -841,5 +841,9 @@ def test_any_json_as_a_frame_or_a_result_never_crashes(frame):
     assert entry.cancelled(frame) >= 0
 
 
-def test_binance_is_not_offered_for_trading_until_the_gateway_follows_its_flow():
-    assert ADAPTER.order_entry is None  # BinanceOrderEntry exists; the gateway needs work
+def test_the_adapter_offers_binance_for_trading_with_fees_in_the_quote_asset():
+    assert ADAPTER.order_entry is not None
+    codec = ADAPTER.order_entry("binance", BTCUSDT)
+    assert isinstance(codec, BinanceOrderEntry)
+    assert codec.quote_asset == "USDT"
+    assert codec.prelude(1) == '{"id":1,"method":"time"}'  # the server's time first
