@@ -19,8 +19,11 @@ offset (``at``, seconds from the start) or after N messages handled by an actor
     [expect]                      # see Expect
     min_gateway_deaths = 1
 
-It runs the trading tree against the embedded simulated exchange, injects the faults,
-and at the end checks invariants, printing ``PASS name: detail``, ``FAIL name: detail``
+It runs the trading tree against the embedded simulated exchange, in the protocol of
+the venue's kind (``sim``, or ``binance``: ``[overrides.venue] kind`` or ``load_scenario``'s
+``venue_kind``), injects the faults, and at the end checks invariants (each says what it
+means where the protocols differ: a venue without cancel-on-disconnect keeps a dead
+gateway's orders until its next session), printing ``PASS name: detail``, ``FAIL name: detail``
 or ``SKIP name: why`` (nothing to check) for each, then whether every fault fired and
 every expectation was met; the exit status is 0 only if nothing failed. A bad scenario
 (unknown key, unknown fault, bad path, bad time) is refused with the line at fault
@@ -33,6 +36,7 @@ import difflib
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -41,6 +45,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 
 from tradeactors.config import Config, load_config
+from tradeactors.core.execution import FillIds, UniqueIds
 from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import ConfigError
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
+    from tradeactors.exchange.matching import OrderView
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import Address, Supervisor
     from tradeactors.trading.system import ShutdownSummary, TradingSystem
@@ -258,12 +264,19 @@ def _faults_fired(faults: list[Fault], unfired: dict[int, str]) -> Verdict:
 # -- loading ---------------------------------------------------------------------------
 
 
-def load_scenario(path: str | Path) -> tuple[Scenario, Config]:
+def load_scenario(path: str | Path, *, venue_kind: str | None = None) -> tuple[Scenario, Config]:
     """Read and check a scenario; its configuration, with the overrides applied.
+
+    ``venue_kind`` (``tradeactors chaos --venue-kind``) replaces the scenario's
+    ``[overrides.venue] kind``: the protocol the embedded simulated exchange speaks and
+    the gateway uses, one of the embedded exchange's (`tradeactors.exchange.server.PROTOCOLS`:
+    ``sim``, ``binance``). The venue keeps its name, so the scenario's actor
+    paths (``execution/gateway.sim``) hold whatever the protocol.
 
     Raises:
         ConfigError: unreadable, unknown key, unknown fault, missing or bad path, bad
-            time, bad expectation; the message names the file and the line.
+            time, bad expectation, a venue kind the embedded exchange does not speak; the
+            message names the file and the line.
 
     """
     path = Path(path)
@@ -283,6 +296,7 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Config]:
         raise ConfigError(f"{where}: duration must be positive, not {scenario.duration}")
     base = Config() if scenario.config == "default" else load_config(path.parent / scenario.config)
     config = _with_overrides(base, scenario.overrides, path, lines)
+    config = _with_venue(config, venue_kind, path, lines)
     paths = _paths(config)
     for number, fault in enumerate(scenario.fault):
         _check_fault(fault, lines.where(path, ("fault", str(number))), scenario.duration, paths)
@@ -396,6 +410,40 @@ def _merge(into: dict[str, Any], values: dict[str, Any]) -> None:
             into[key] = value
 
 
+def _with_venue(config: Config, kind: str | None, path: Path, lines: _KeyLines) -> Config:
+    """``config`` with the venue kind ``kind`` (None: its own), if the run can play it.
+
+    Refused: an external venue, or a protocol the embedded exchange does not speak.
+    """
+    from tradeactors.exchange.server import PROTOCOLS  # noqa: PLC0415 - runtime first
+
+    if kind is not None:
+        try:
+            config = msgspec.structs.replace(
+                config, venue=msgspec.structs.replace(config.venue, kind=kind)
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"--venue-kind {kind}: {exc}") from exc
+    venue = config.venue
+    if venue.trade_url:
+        where = lines.where(path, ("overrides", "venue", "trade_url"))
+        raise ConfigError(
+            f"{where}: chaos scenarios run against the embedded simulated exchange: "
+            "leave venue.trade_url empty"
+        )
+    if venue.kind not in PROTOCOLS:
+        given = (
+            f"--venue-kind {venue.kind}"
+            if kind is not None
+            else f"{lines.where(path, ('overrides', 'venue', 'kind'))}: venue kind {venue.kind!r}"
+        )
+        raise ConfigError(
+            f"{given}: the embedded simulated exchange speaks {', '.join(PROTOCOLS)} "
+            "(chaos scenarios run against it)"
+        )
+    return config
+
+
 def _paths(config: Config) -> set[str]:
     venue = config.venue.name
     symbol = config.venue.symbol
@@ -436,12 +484,34 @@ def _check_fault(fault: Fault, where: str, duration: float, paths: set[str]) -> 
 # -- running ---------------------------------------------------------------------------
 
 
+_ZERO_OPEN_WITHIN = 1.0  # seconds: a gateway death's orders gone from the venue within this
+_DEATH_WAIT = 5.0  # seconds each wait of a death's watcher lasts at most
+
+
+@dataclass(frozen=True)
+class _Death:
+    """One abnormal exit of the gateway, and what the venue showed after it.
+
+    Times are ``time.monotonic()`` seconds. ``reconnected``: when a session of the
+    account that was not there at the death logged on at the venue (the gateway's
+    next session; None: not within the wait). ``zero``: when the venue first showed
+    no open order of the account, counted from the death at a venue that cancels on
+    disconnect, from ``reconnected`` at one that does not (None: not within the wait).
+    """
+
+    died: float
+    reconnected: float | None
+    zero: float | None
+    open_at_death: int = 0  # the account's orders at the venue when the death was heard
+
+
 @dataclass
 class _Watch:
     """What the run observes while it goes."""
 
     max_position: int = 0
-    gateway_deaths: list[float] = field(default_factory=list)  # seconds to zero open
+    cancels_on_disconnect: bool = True  # the venue's own (the gateway's codec says)
+    gateway_deaths: list[_Death] = field(default_factory=list)
     deaths_pending: int = 0
     escalations: list[str] = field(default_factory=list)
     restarts: dict[str, int] = field(default_factory=dict)
@@ -540,7 +610,7 @@ def run_scenario(
     from tradeactors.trading.system import TradingSystem  # noqa: PLC0415 - runtime first
 
     system = TradingSystem(config, registry=registry)
-    watch = _Watch()
+    watch = _Watch(cancels_on_disconnect=_cancels_on_disconnect(system))
     system.start()
     exchange = system.exchange
     if exchange is None:
@@ -578,6 +648,14 @@ def run_scenario(
     return verdicts
 
 
+def _cancels_on_disconnect(system: TradingSystem) -> bool:
+    """Whether the venue cancels a session's orders when the session drops (its codec's word)."""
+    order_entry = system.adapter.order_entry
+    if order_entry is None:  # TradingSystem refused it already: no order entry
+        return False
+    return order_entry(system.config.venue.name, system.instrument).has_cancel_on_disconnect
+
+
 def _watch_position(
     exchange: SimExchange, system: TradingSystem, watch: _Watch, stop: threading.Event
 ) -> None:
@@ -608,18 +686,47 @@ def _on_tree_event(event: Any, system: TradingSystem, exchange: SimExchange, wat
 
 
 def _time_to_zero_open(system: TradingSystem, exchange: SimExchange, watch: _Watch) -> None:
+    """Watch, on a thread of its own, the venue after a death of the gateway (`_Death`).
+
+    Called in the supervisor's thread as it hears the exit, before the restart: the
+    sessions the account has now are the dead gateway's (or none), so the next one to
+    log on is its successor's.
+    """
     died = time.monotonic()
     with watch.lock:
         watch.deaths_pending += 1
     account = system.account
+    # the connection objects themselves (not their ids, which a new one may reuse)
+    before: list[object] = []
+    open_at_death = []
+
+    def take_before() -> bool:  # the predicates run under the market's lock
+        before.extend(exchange.orders.connections_of(account))
+        open_at_death.append(len(exchange.engine.open_orders(account)))
+        return True
+
+    def new_session() -> bool:
+        return any(c not in before for c in exchange.orders.connections_of(account))
+
+    def no_open() -> bool:
+        return not exchange.engine.open_orders(account)
+
+    exchange.wait_until(take_before, 0)  # one look, under the lock
 
     def wait_for_zero() -> None:
-        done = exchange.wait_until(lambda: not exchange.engine.open_orders(account), 5.0)
+        reconnected = zero = None
+        if watch.cancels_on_disconnect:
+            if exchange.wait_until(no_open, _DEATH_WAIT):
+                zero = time.monotonic()
+        elif exchange.wait_until(new_session, _DEATH_WAIT):
+            reconnected = time.monotonic()
+            if exchange.wait_until(no_open, _DEATH_WAIT):
+                zero = time.monotonic()
         with watch.lock:
             watch.deaths_pending -= 1
-            watch.gateway_deaths.append(time.monotonic() - died if done else float("inf"))
+            watch.gateway_deaths.append(_Death(died, reconnected, zero, open_at_death[0]))
 
-    threading.Thread(target=wait_for_zero, daemon=True).start()
+    threading.Thread(target=wait_for_zero, name="chaos-gateway-death", daemon=True).start()
 
 
 def _on_trading_event(event: Any, watch: _Watch) -> None:
@@ -723,8 +830,8 @@ def _check(
     sampler: _DepthSampler,
 ) -> tuple[list[Verdict], Observed]:
     """The invariants checked while the tree runs (or after it went down), in order."""
-    # let every death's waiter finish (each waits at most 5 s)
-    deadline = time.monotonic() + 6.0
+    # let every death's watcher finish (each waits at most twice `_DEATH_WAIT`)
+    deadline = time.monotonic() + 2 * _DEATH_WAIT + 1.0
     wake = threading.Event()
     while watch.deaths_pending and time.monotonic() < deadline:
         wake.wait(0.05)
@@ -765,31 +872,74 @@ def _guarded(name: str, check: Callable[[], Verdict]) -> Verdict:
 
 
 def _no_open_after_death(watch: _Watch) -> Verdict:
+    """Each gateway death: the venue shows no open order of the account soon enough.
+
+    At a venue that cancels a session's orders when it drops (the simulator's own
+    protocol), within `_ZERO_OPEN_WITHIN` of the death. At one that does not (Binance
+    spot) the orders stay working until the gateway's next session cancels them all:
+    within `_ZERO_OPEN_WITHIN` of that session's logon. A death whose next session never
+    came is not judged (what it left working shows after the shutdown).
+    """
     name = "nothing left open after a gateway death"
     deaths = list(watch.gateway_deaths)
     if not deaths:
         return Verdict.skip(name, "no gateway death in this run")
+    if watch.cancels_on_disconnect:
+        waits = [None if d.zero is None else d.zero - d.died for d in deaths]
+        return Verdict(
+            name=name,
+            passed=all(w is not None and w <= _ZERO_OPEN_WITHIN for w in waits),
+            detail=f"{len(deaths)} death(s), zero open at the venue after "
+            + ", ".join(_ms(w) for w in waits),
+        )
+    judged: list[tuple[float | None, str]] = []  # (logon to zero open, what happened)
+    for death in deaths:
+        if death.reconnected is not None:
+            wait = None if death.zero is None else max(0.0, death.zero - death.reconnected)
+            what = (
+                f"{death.open_at_death} open at the death, the next session logged on "
+                f"{_ms(death.reconnected - death.died)} later, zero open {_ms(wait)} after"
+            )
+            judged.append((wait, what))
+    left = sum(d.open_at_death for d in deaths if d.reconnected is None)
+    if not judged:
+        return Verdict.skip(
+            name,
+            f"{len(deaths)} death(s) and the gateway's next session never logged on: the "
+            f"venue does not cancel on disconnect, it keeps working what was open then "
+            f"({left}) until a session cancels it",
+        )
+    never = len(deaths) - len(judged)
     return Verdict(
         name=name,
-        passed=max(deaths) <= 1.0,
-        detail=f"{len(deaths)} death(s), zero open at the venue after "
-        + ", ".join(f"{d * 1000:.1f} ms" for d in deaths),
+        passed=all(w is not None and w <= _ZERO_OPEN_WITHIN for w, _ in judged),
+        detail=f"{len(deaths)} death(s), no cancel-on-disconnect at the venue: "
+        + "; ".join(what for _, what in judged)
+        + (f"; {never} with no next session ({left} open then), not judged" if never else ""),
     )
 
 
+def _ms(seconds: float | None) -> str:
+    """``12.3 ms``, or ``never`` (not within the wait)."""
+    return "never" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
 def _unknown_orders(system: TradingSystem, exchange: SimExchange) -> Verdict:
-    """No order open at the venue that the order manager does not know (as open)."""
+    """No order open at the venue that the order manager does not know (as open).
+
+    An order is known by our client order id or by the venue's order id: the
+    simulator's engine holds our id; behind Binance's front-end the engine holds one of
+    its own (the front-end keeps ours to itself) and Binance's ``orderId`` is the
+    engine's. One whose acceptance never reached the order manager (lost in a stall:
+    Binance says it in the user data stream only) has no venue id there: it is matched,
+    one for one, by side, price and quantity left, and the detail says how many were.
+    """
     name = "no order at the venue unknown to the order manager"
     deadline = time.monotonic() + 3.0
     wake = threading.Event()
     while True:
-        at_venue = {o.client_order_id for o in exchange.open_orders(system.account)}
-        if system.tree.running:
-            # asked, not read from the store: the order manager is still running
-            known = {o.client_order_id for o in system.orders().orders if o.status.open}
-        else:  # the tree is down: nobody writes the store any more
-            known = {t.order.client_order_id for t in system.store.open_orders()}
-        unknown = sorted(at_venue - known)
+        at_venue = exchange.open_orders(system.account)
+        unknown, unacknowledged = _not_known(at_venue, _open_in_order_manager(system))
         if not unknown or time.monotonic() > deadline:
             break
         wake.wait(0.05)  # reports in flight settle within a few ms
@@ -798,8 +948,53 @@ def _unknown_orders(system: TradingSystem, exchange: SimExchange) -> Verdict:
     return Verdict(
         name=name,
         passed=not unknown,
-        detail=f"{len(at_venue)} open at the venue, unknown: {unknown[:5] or 'none'}",
+        detail=f"{len(at_venue)} open at the venue, unknown: {unknown[:5] or 'none'}"
+        + (
+            f"; {unacknowledged} known by side, price and quantity only (the order manager "
+            "never heard the venue accept them)"
+            if unacknowledged
+            else ""
+        ),
     )
+
+
+_Open = tuple[str, int | None, str, int, int]  # client order id, venue's id, side, price, left
+
+
+def _open_in_order_manager(system: TradingSystem) -> list[_Open]:
+    """The orders open in the order manager (asked; read from its store once the tree is down)."""
+    if system.tree.running:
+        return [
+            (o.client_order_id, o.order_id, str(o.side), o.price, o.quantity - o.filled)
+            for o in system.orders().orders
+            if o.status.open
+        ]
+    return [  # the tree is down: nobody writes the store any more
+        (t.order.client_order_id, t.order_id, str(t.request.side), t.order.price, t.order.remaining)
+        for t in system.store.open_orders()
+    ]
+
+
+def _not_known(at_venue: list[OrderView], ours: list[_Open]) -> tuple[list[str], int]:
+    """The venue's orders the order manager does not know; how many only by their shape."""
+    known = {cid for cid, *_ in ours} | {oid for _, oid, *_ in ours if oid is not None}
+    venue_ids = {o.client_order_id for o in at_venue}
+    shapes = Counter(
+        (side, price, left)
+        for cid, oid, side, price, left in ours
+        if oid is None and cid not in venue_ids
+    )
+    unknown, by_shape = [], 0
+    for order in at_venue:
+        if order.client_order_id in known or order.order_id in known:
+            continue
+        shape = (str(order.side), order.price, order.remaining)
+        if shapes[shape] > 0:
+            shapes[shape] -= 1
+            by_shape += 1
+        else:
+            unknown.append(f"{order.client_order_id} (order {order.order_id})")
+    return sorted(unknown), by_shape
 
 
 def _book_matches(system: TradingSystem, exchange: SimExchange, observed: Observed) -> Verdict:
@@ -906,12 +1101,26 @@ def _after_stop(
     venue = exchange.engine.position(account, symbol)
     fills = len(exchange.engine.fills_since(account, 0))
     observed.fills = fills
-    applied = system.store.last_execution_id(system.config.venue.name)
+    store, name = system.store, system.config.venue.name
+    ids = store.ids.get(name)
+    # a venue with sequential fill ids has a watermark; one with unique ids (Binance's
+    # trade ids) has none: every id applied is remembered instead
+    distinct = len(ids.seen) if isinstance(ids, UniqueIds) else None
+    if distinct is None and store.fill_ids.get(name) is FillIds.UNIQUE:
+        distinct = 0  # no fill applied yet
     placed = exchange.requests(account, "place")
     return [
         _positions_equal(ours, venue, fills),
-        _fills_once(fills, system.store.fills, applied, system.store.duplicate_fills),
-        _nothing_open_after_shutdown(summary.open_at_venue, placed),
+        _fills_once(
+            fills,
+            store.fills,
+            store.last_execution_id(name),
+            store.duplicate_fills,
+            distinct_ids=distinct,
+        ),
+        _nothing_open_after_shutdown(
+            summary.open_at_venue, placed, in_book=len(exchange.engine.open_orders(account))
+        ),
     ]
 
 
@@ -924,23 +1133,53 @@ def _positions_equal(ours: int, venue: int, fills: int) -> Verdict:
     )
 
 
-def _fills_once(venue_fills: int, applied: int, watermark: int, duplicates: int) -> Verdict:
+def _fills_once(
+    venue_fills: int,
+    applied: int,
+    watermark: int,
+    duplicates: int,
+    *,
+    distinct_ids: int | None = None,
+) -> Verdict:
+    """The venue's fills of the account were each applied once.
+
+    With sequential fill ids (the simulator numbers each account's fills 1, 2, 3...)
+    the watermark must have reached the venue's count. With unique ids in no order
+    (``distinct_ids``: Binance's trade ids) there is no watermark: the ids applied
+    must be as many as the venue's fills.
+    """
     name = "every venue fill applied exactly once"
-    detail = (
-        f"venue fills {venue_fills}, applied {applied} (watermark {watermark}), "
-        f"duplicates skipped {duplicates}"
+    seen = (
+        f"watermark {watermark}" if distinct_ids is None else f"{distinct_ids} distinct trade ids"
     )
-    if venue_fills == applied == watermark == 0:
+    detail = (
+        f"venue fills {venue_fills}, applied {applied} ({seen}), duplicates skipped {duplicates}"
+    )
+    counted = watermark if distinct_ids is None else distinct_ids
+    if venue_fills == applied == counted == 0:
         return Verdict.skip(name, f"no fill to check: {detail}")
     return Verdict(
-        name=name, passed=watermark == venue_fills and applied == venue_fills, detail=detail
+        name=name, passed=counted == venue_fills and applied == venue_fills, detail=detail
     )
 
 
-def _nothing_open_after_shutdown(open_at_venue: int | None, placed: int) -> Verdict:
+def _nothing_open_after_shutdown(
+    open_at_venue: int | None, placed: int, *, in_book: int | None = None
+) -> Verdict:
+    """What the system's shutdown asked the venue; ``in_book``: what the engine holds.
+
+    The system must be able to ask (a venue that refuses it, say a ban, fails this), and
+    the detail then says what the simulated venue's book holds.
+    """
     name = "nothing open at the venue after shutdown"
     if open_at_venue is None:
-        return Verdict(name=name, passed=False, detail="the venue could not be asked")
+        held = "" if in_book is None else f"; its book holds {in_book} open order(s)"
+        return Verdict(
+            name=name,
+            passed=False,
+            detail="the venue could not be asked over a fresh session (the log's "
+            f"venue_query_failed says why){held}",
+        )
     if open_at_venue == 0 and placed == 0:
         return Verdict.skip(name, "no order was placed at the venue")
     return Verdict(name=name, passed=open_at_venue == 0, detail=f"{open_at_venue} open")

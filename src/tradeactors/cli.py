@@ -265,10 +265,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     )
     exchange.add_argument(
         "--protocol",
-        choices=("sim", "binance"),
+        choices=("sim", "binance", "kraken"),
         default="sim",
-        help="order entry in the simulator's own protocol (docs/protocol.md) or in "
-        "Binance spot's WebSocket API (/ws-api/v3, with its user data stream)",
+        help="order entry in the simulator's own protocol (docs/protocol.md), in "
+        "Binance spot's WebSocket API (/ws-api/v3, with its user data stream) or in "
+        "Kraken spot's WebSocket v2 (/v2, its token from POST /0/private/GetWebSocketsToken; "
+        "secrets in base64, as Kraken issues them)",
     )
     exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
@@ -296,6 +298,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
     )
     chaos.add_argument("--seed", type=int, help="the simulated market's seed (overrides)")
+    chaos.add_argument(
+        "--venue-kind",
+        metavar="KIND",
+        help="the protocol the embedded exchange speaks and the gateway uses: sim or binance "
+        "(default: the scenario's [overrides.venue] kind, else sim)",
+    )
     chaos.add_argument("--json", help="also write the verdicts as JSON to this file")
     chaos.add_argument("--metrics-port", type=int, help="serve Prometheus here (for top)")
     chaos.add_argument(
@@ -550,7 +558,7 @@ def _chaos(args: argparse.Namespace) -> int:
     from tradeactors.errors import ConfigError  # noqa: PLC0415
 
     try:
-        scenario, config = load_scenario(args.scenario)
+        scenario, config = load_scenario(args.scenario, venue_kind=args.venue_kind)
         if args.seed is not None:
             config = msgspec.structs.replace(
                 config, venue=msgspec.structs.replace(config.venue, seed=args.seed)
@@ -567,7 +575,10 @@ def _chaos(args: argparse.Namespace) -> int:
         registry = CollectorRegistry()
         server = serve_metrics(registry, port=args.metrics_port)
         print(f"metrics {server.url}", flush=True)
-    print(f"scenario {scenario.name!r}: {scenario.duration} s, {len(scenario.fault)} fault(s)")
+    print(
+        f"scenario {scenario.name!r}: {scenario.duration} s, {len(scenario.fault)} fault(s), "
+        f"venue kind {config.venue.kind}"
+    )
     try:
         verdicts = run_scenario(scenario, config, registry=registry)
     finally:
@@ -575,7 +586,15 @@ def _chaos(args: argparse.Namespace) -> int:
             server.close()
     if args.json:
         with open(args.json, "wb") as out:  # noqa: PTH123 - a user-given path
-            out.write(msgspec.json.encode({"scenario": scenario.name, "verdicts": verdicts}))
+            out.write(
+                msgspec.json.encode(
+                    {
+                        "scenario": scenario.name,
+                        "venue_kind": config.venue.kind,
+                        "verdicts": verdicts,
+                    }
+                )
+            )
     return 0 if all(v.passed for v in verdicts) else 1
 
 
@@ -772,6 +791,16 @@ def _exchange(args: argparse.Namespace) -> int:
     print(f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={symbol}&limit=100", flush=True)
     if args.protocol == "binance":
         print(f"exchange info: {venue.http_url}/api/v3/exchangeInfo?symbol={symbol}", flush=True)
+    if args.protocol == "kraken":
+        from tradeactors.exchange.kraken_api import (  # noqa: PLC0415
+            ASSET_PAIRS_PATH,
+            TOKEN_PATH,
+            pair_names,
+        )
+
+        print(f"websockets token: {venue.http_url}{TOKEN_PATH} (POST, signed)", flush=True)
+        pair = pair_names(instrument).altname
+        print(f"asset pairs: {venue.http_url}{ASSET_PAIRS_PATH}?pair={pair}", flush=True)
     try:
         threading.Event().wait(args.duration)
     except KeyboardInterrupt:

@@ -19,6 +19,8 @@ import msgspec
 from tradeactors.errors import ConfigError, ConfigKeyError, InvalidConfigError
 
 __all__ = [
+    "SIM_LOT_SIZE",
+    "SIM_TICK_SIZE",
     "Config",
     "DemoConfig",
     "ExecutionConfig",
@@ -59,7 +61,12 @@ class DemoConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True
     crash_every: int = 250
 
 
+_GATEWAY_RESERVE = 10  # tokens the gateway keeps from new orders (actors.gateway._RESERVE)
 _SIM_BURST = 100  # the embedded exchange's order-entry burst (OrderEntry's default)
+SIM_TICK_SIZE = "0.01"
+"""The simulated exchange's default price step (`VenueConfig.tick_size` of kind sim)."""
+SIM_LOT_SIZE = "0.001"
+"""The simulated exchange's default order-quantity step (`VenueConfig.lot_size`, kind sim)."""
 
 
 class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -71,19 +78,29 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     must then be in the environment variable ``secret_env``).
 
     ``kind`` picks the venue adapter (`tradeactors.venues.adapter`): ``sim`` (the
-    simulator's own protocol) and ``binance`` (Binance spot's WebSocket API) have order
+    simulator's own protocol), ``binance`` (Binance spot's WebSocket API) and ``kraken``
+    (Kraken spot's WebSocket v2, ``trade_url`` ``wss://ws-auth.kraken.com/v2``; before
+    every connection the gateway fetches a WebSocket token from ``rest_url``, e.g.
+    ``https://api.kraken.com``; ``symbol`` is Kraken's, e.g. ``BTC/USD``) have order
     entry, and with ``trade_url`` empty the embedded simulated exchange speaks that
-    protocol; ``kraken`` has market data only and is refused here until its gateway
-    flow exists; a kind a program registered with `register_venue` before loading the
-    config works too. ``name`` is the venue's name in the system (paths such as
+    protocol. With ``kraken`` only order entry is done so far: the tree's feed sends no
+    ``book`` subscription (and the embedded exchange streams its book in Binance's
+    format), so no book updates arrive and ``[killswitch] stale_after`` must be off. A
+    kind a program registered with `register_venue` before loading the config works
+    too. ``name`` is the venue's name in the system (paths such as
     ``execution/gateway.sim``).
     """
 
     kind: str = "sim"
     name: str = "sim"
     symbol: str = "BTCUSDT"
-    tick_size: str = "0.01"
-    lot_size: str = "0.001"
+    # The instrument's price step and order-quantity step. "" (the default): the venue's
+    # own, fetched at start from venues that publish them (binance: exchangeInfo; kraken:
+    # AssetPairs), the simulator's (SIM_TICK_SIZE, SIM_LOT_SIZE) for kind sim. A step
+    # given must agree with the venue's: the same tick, a lot that is a whole multiple
+    # of the venue's (orders then move in that coarser lot). Other kinds need both.
+    tick_size: str = ""
+    lot_size: str = ""
     api_key: str = "demo"
     secret_env: str = "TRADEACTORS_SIM_SECRET"  # noqa: S105 - a variable name, not a secret
     trade_url: str = ""
@@ -92,6 +109,13 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     seed: int = 1  # of the embedded exchange's background liquidity
     step_interval: float = 0.05  # seconds between the embedded exchange's market steps
     rate_per_second: float = 50.0  # the embedded exchange's order-entry rate limit
+
+    def __post_init__(self) -> None:
+        if self.kind == "sim":  # the simulator's instrument: its steps are known here
+            if not self.tick_size:
+                msgspec.structs.force_setattr(self, "tick_size", SIM_TICK_SIZE)
+            if not self.lot_size:
+                msgspec.structs.force_setattr(self, "lot_size", SIM_LOT_SIZE)
 
 
 class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -225,6 +249,16 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
                     "execution", "refresh", "refresh must be positive and below cancel_all_after"
                 )
             )
+        if execution.burst < _GATEWAY_RESERVE + 1 or not execution.max_messages_per_second > 0:
+            errors.append(
+                ConfigKeyError(
+                    "execution",
+                    "burst",
+                    f"burst must be at least {_GATEWAY_RESERVE + 1} (the gateway keeps "
+                    f"{_GATEWAY_RESERVE} for cancels and the dead-man's refresh) and "
+                    "max_messages_per_second positive",
+                )
+            )
         if not venue.trade_url and (
             execution.max_messages_per_second >= venue.rate_per_second
             or execution.burst >= _SIM_BURST
@@ -332,6 +366,8 @@ def _venue_errors(section: str, venue: VenueConfig) -> list[ConfigKeyError]:
     except ConfigError as exc:
         errors.append(_caused(ConfigKeyError(section, "kind", f"kind: {exc}"), exc))
     for key, step in (("tick_size", venue.tick_size), ("lot_size", venue.lot_size)):
+        if not step:  # the venue's own (kind sim: filled in already)
+            continue
         try:
             Instrument(venue=venue.name, symbol=venue.symbol, tick_size=step, lot_size="1")
         except ConfigError as exc:

@@ -2,10 +2,14 @@
 
 `run_replay` builds a supervision tree (``market_data``: the feed, then one book actor
 per instrument, ``rest_for_one``), replays the capture at full speed, and returns a
-`ReplaySummary`. Instruments are inferred from the capture: Binance writes every
-price and size with 8 decimals, so a step of 1e-8 is exact; Kraken's tick is taken from
-the decimals of each pair's snapshot prices, its lot is 1e-8 (v1) or the decimals of
-the snapshot's quantities (v2). Kraken v1 and v2 frames are both understood.
+`ReplaySummary`. A book holds prices and sizes as the venue writes them: Binance writes
+both with 8 decimals, so its sizes are counted in 1e-8; Kraken's prices keep the
+decimals of each pair's snapshot (its checksum needs them), its sizes 1e-8 (v1) or the
+decimals of the snapshot's quantities (v2). The price tick is the instrument file's
+(`tradeactors.venues.instrument_file`, ``config/instruments.toml``) for the instruments
+it has, so a price off the tick is a bad level there; for the others it is the
+precision written (Binance 1e-8; Kraken the snapshot's decimals), which is exact too.
+Kraken v1 and v2 frames are both understood.
 
 A Binance book starts from a REST depth snapshot: a Binance capture with none (a
 cryptofeed ``*.ws.*`` file alone: cryptofeed writes the REST answers to a separate
@@ -30,12 +34,17 @@ from tradeactors.actors.marketdata import (
     ReplayFeed,
     book_name,
 )
-from tradeactors.core.instrument import Instrument
+from tradeactors.core.instrument import Instrument, decimal_places
 from tradeactors.core.messages import GetReport
 from tradeactors.errors import TradeActorsError
 from tradeactors.supervision import ChildSpec, Strategy, Supervisor, SupervisorSpec
 from tradeactors.venues import binance, kraken
 from tradeactors.venues.capture import Frame, read_capture
+from tradeactors.venues.instrument_file import (
+    INSTRUMENT_FILE,
+    InstrumentFile,
+    load_instrument_file,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -78,8 +87,10 @@ def load_frames(paths: Iterable[str | Path]) -> list[Frame]:
     return list(heapq.merge(*(read_capture(p) for p in paths), key=lambda f: f.received_ns))
 
 
-def _instruments(venue: Venue, frames: list[Frame]) -> tuple[dict[str, Instrument], dict[str, int]]:
-    """Instruments seen in ``frames``, and Kraken's subscribed depth per pair."""
+def _instruments(
+    venue: Venue, frames: list[Frame], saved: InstrumentFile | None
+) -> tuple[dict[str, Instrument], dict[str, int]]:
+    """Instruments seen in ``frames`` (ticks from ``saved``), and Kraken's depth per pair."""
     found: dict[str, Instrument] = {}
     depths: dict[str, int] = {}
     for frame in frames:
@@ -92,8 +103,12 @@ def _instruments(venue: Venue, frames: list[Frame]) -> tuple[dict[str, Instrumen
                     continue
                 symbol = getattr(event, "s", None)
             if symbol and symbol not in found:
+                known = saved.get("binance", symbol) if saved is not None else None
                 found[symbol] = Instrument(
-                    venue="binance", symbol=symbol, tick_size=BINANCE_STEP, lot_size=BINANCE_STEP
+                    venue="binance",
+                    symbol=symbol,
+                    tick_size=BINANCE_STEP if known is None else known.tick_size,
+                    lot_size=BINANCE_STEP,  # the book's sizes: as written, never rounded
                 )
         else:
             try:
@@ -110,10 +125,34 @@ def _instruments(venue: Venue, frames: list[Frame]) -> tuple[dict[str, Instrumen
                     and (message.asks or message.bids)
                 ):
                     # v1 writes volumes with 8 decimals; v2 with the pair's precision
-                    found[message.pair] = kraken.KrakenBook.instrument_for(
+                    written = kraken.KrakenBook.instrument_for(
                         message.pair, message, volume_places=8 if v1 else None
                     )
+                    known = saved.get("kraken", message.pair) if saved is not None else None
+                    found[message.pair] = written if known is None else _on_tick(written, known)
     return found, depths
+
+
+def _on_tick(written: Instrument, saved: Instrument) -> Instrument:
+    """``written`` with ``saved``'s tick, at the decimals written (``"0.1"`` -> ``"0.10000"``).
+
+    Kraken's checksum covers prices as sent: the tick keeps the decimals of the capture.
+    """
+    places = decimal_places(written.tick_size)
+    tick = saved.tick_size
+    missing = places - decimal_places(tick)
+    if missing > 0:
+        tick += ("" if "." in tick else ".") + "0" * missing
+    return msgspec.structs.replace(written, tick_size=tick)
+
+
+def _saved_instruments(path: str | Path | None) -> InstrumentFile | None:
+    """The instrument file at ``path``; with None, the project's if there is one."""
+    if path is None:
+        if not INSTRUMENT_FILE.is_file():  # not a source checkout: ticks as written
+            return None
+        path = INSTRUMENT_FILE
+    return load_instrument_file(path)
 
 
 def _snapshot_symbols(frames: list[Frame], instruments: dict[str, Instrument]) -> set[str]:
@@ -191,20 +230,23 @@ def run_replay(
     speed: float = 1.0,
     registry: CollectorRegistry | None = None,
     timeout: float = 300.0,
+    instrument_file: str | Path | None = None,
 ) -> ReplaySummary:
     """Replay captures (or ``frames``, e.g. synthetic ones) through feed and book actors.
 
-    See the module docstring.
+    See the module docstring. ``instrument_file``: where the ticks of known instruments
+    come from (None: ``config/instruments.toml`` of a source checkout, if there is one).
 
     Raises:
         TradeActorsError: no instrument found in the capture, a Binance capture with no
             depth snapshot at all (naming the capture of them beside it, if any), or the
             replay overran ``timeout`` seconds.
+        ConfigError: the instrument file cannot be read or is wrong.
 
     """
     paths = list(paths)
     frames = load_frames(paths) if frames is None else frames
-    instruments, depths = _instruments(venue, frames)
+    instruments, depths = _instruments(venue, frames, _saved_instruments(instrument_file))
     if not instruments:
         raise TradeActorsError(f"no {venue} instrument found in the capture")
     if venue == "binance" and not _snapshot_symbols(frames, instruments):

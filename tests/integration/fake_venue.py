@@ -21,6 +21,16 @@ unlike the simulated exchange's (docs/protocol.md):
 Nothing trades at the venue unless a test says so: `FakeVenue.trade_against` fills a
 resting order at its price, as if another account had taken it.
 
+With ``tokens=True`` the venue works like Kraken's (`TokenFakeOrderEntry`, the adapter
+`FAKE_TOKEN_ADAPTER`, kind ``fake-token``): ``auth`` also needs ``tok``, a session token
+fetched over REST before connecting (``POST http://HOST:PORT2/session``, body
+``nonce=N``, headers ``X-Key`` and ``X-Sig`` = HMAC-SHA256 of ``fakex-session|KEY|N``;
+answer ``{"token": T}`` or ``{"err": {...}}``), each good for one ``auth``; there is no
+cancel-on-disconnect (a dead session's orders wait for the next session's cancel-all
+or the dead-man's switch); and the reports a request causes go out in one frame with
+its reply, as a JSON array (`FakeVenue.trade_against` can send several fills in one
+frame too). `FakeVenue.fail_sessions` makes the next token calls fail.
+
 Market data is Binance spot's format (``BinanceMarketData``), served by the venue
 itself: depth diffs on ``ws://HOST:PORT/stream`` (one every 50 ms, a still book around
 ``mid``) and the snapshot on ``http://HOST:PORT2/api/v3/depth``.
@@ -51,8 +61,8 @@ from tradeactors.core.messages import (
     TimeInForce,
     VenueOrder,
 )
-from tradeactors.errors import ParseError
-from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request
+from tradeactors.errors import GatewayError, ParseError, VenueRequestError
+from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request, RestRequest
 from tradeactors.venues.binance import BinanceMarketData
 
 if TYPE_CHECKING:
@@ -61,12 +71,25 @@ if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.core.messages import Message, SubmitOrder
 
-__all__ = ["FAKE_ADAPTER", "FakeOrderEntry", "FakeVenue", "auth_message"]
+__all__ = [
+    "FAKE_ADAPTER",
+    "FAKE_TOKEN_ADAPTER",
+    "FakeOrderEntry",
+    "FakeVenue",
+    "TokenFakeOrderEntry",
+    "auth_message",
+    "session_message",
+]
 
 
 def auth_message(api_key: str, nonce: str) -> str:
     """What ``auth`` signs."""
     return f"fakex|{api_key}|{nonce}"
+
+
+def session_message(api_key: str, nonce: str) -> str:
+    """What the token call (``POST /session``) signs."""
+    return f"fakex-session|{api_key}|{nonce}"
 
 
 # -- the codec (the client side: what the gateway uses) ------------------------------------
@@ -144,6 +167,10 @@ class FakeOrderEntry:
     def __init__(self, venue: str, instrument: Instrument) -> None:
         self._venue = venue
         self._instrument = instrument
+
+    def session_request(self, credentials: Credentials, rest_url: str) -> RestRequest | None:
+        """No REST call before connecting."""
+        return None
 
     def prelude(self, request_id: int) -> str | None:
         """Nothing to send before the logon."""
@@ -266,6 +293,76 @@ class FakeOrderEntry:
         )
 
 
+class _Token(msgspec.Struct):
+    token: str | None = None
+    err: dict[str, str] | None = None
+
+
+_decode_token = msgspec.json.Decoder(_Token).decode
+_decode_frame = msgspec.json.Decoder(list[msgspec.Raw] | dict[str, Any]).decode
+
+
+class TokenFakeOrderEntry(FakeOrderEntry):
+    """fakex with session tokens (``tokens=True``): Kraken's flow, in fakex's words.
+
+    A token fetched over REST before every connection (`session_request`), no
+    cancel-on-disconnect, and frames that hold several reports (a JSON array): `decode`
+    returns them all, in order, as a tuple.
+    """
+
+    has_cancel_on_disconnect = False
+
+    def __init__(self, venue: str, instrument: Instrument) -> None:
+        super().__init__(venue, instrument)
+        self._token: str | None = None
+        self._nonces = itertools.count(1)
+        self.sessions_requested = 0
+
+    def session_request(self, credentials: Credentials, rest_url: str) -> RestRequest:
+        """``POST {rest_url}/session``, signed; the answer goes to `accept_session`."""
+        self.sessions_requested += 1
+        nonce = str(next(self._nonces))
+        signature = credentials.hmac_sha256(session_message(credentials.api_key, nonce))
+        return RestRequest(
+            method="POST",
+            url=rest_url.rstrip("/") + "/session",
+            headers={"X-Key": credentials.api_key, "X-Sig": signature},
+            body=f"nonce={nonce}".encode(),
+            accept=self.accept_session,
+        )
+
+    def accept_session(self, body: bytes) -> None:
+        """Keep the token; VenueRequestError if the venue refused; ValueError if garbage."""
+        answer = _decode_token(body)
+        if answer.err is not None:
+            code = answer.err.get("code", "?")
+            raise VenueRequestError(
+                "session", _REASONS.get(code, code.lower()), answer.err.get("msg", "")
+            )
+        if not answer.token:
+            raise ValueError("a session answer without a token")
+        self._token = answer.token
+
+    def logon(
+        self, request_id: int, credentials: Credentials, *, cancel_on_disconnect: bool
+    ) -> str:
+        """``auth`` with the token (and the signature, as plain fakex)."""
+        if self._token is None:
+            raise GatewayError("no session token: make the session request first")
+        plain = super().logon(request_id, credentials, cancel_on_disconnect=cancel_on_disconnect)
+        frame = msgspec.json.decode(plain)
+        frame["params"]["tok"] = self._token
+        return _encode(frame).decode()
+
+    def decode(self, payload: str | bytes) -> Reply | Message | tuple[Reply | Message, ...] | None:
+        """An object as fakex; an array: every item of it, in order, as a tuple."""
+        frame = _decode_frame(payload)
+        if isinstance(frame, dict):
+            return super().decode(payload)
+        one = super().decode
+        return tuple(item for raw in frame if (item := one(bytes(raw))) is not None)
+
+
 class _FakeAdapter:
     kind = "fake"
     market_data = BinanceMarketData()  # the venue serves Binance spot's format
@@ -274,6 +371,16 @@ class _FakeAdapter:
 
 FAKE_ADAPTER = _FakeAdapter()
 """fakex as a venue adapter (``[venue] kind = "fake"`` once registered)."""
+
+
+class _FakeTokenAdapter:
+    kind = "fake-token"
+    market_data = BinanceMarketData()
+    order_entry = TokenFakeOrderEntry
+
+
+FAKE_TOKEN_ADAPTER = _FakeTokenAdapter()
+"""fakex with session tokens (``[venue] kind = "fake-token"`` once registered)."""
 
 
 # -- the venue (the server side) ------------------------------------------------------------
@@ -319,7 +426,7 @@ class _Session:
     cancel_on_disconnect: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any] | list[dict[str, Any]]) -> None:
         with self.lock, contextlib.suppress(ConnectionClosed):
             self.connection.send(_encode(message).decode())
 
@@ -331,13 +438,26 @@ class FakeVenue:
         instrument: what it trades (prices and sizes are checked against its steps).
         keys: API key -> secret.
         mid: the middle of its still market-data book, in ticks.
+        tokens: Kraken's flow (see the module doc): session tokens, no
+            cancel-on-disconnect, a request's reports in one frame with its reply.
 
     """
 
-    def __init__(self, instrument: Instrument, keys: dict[str, str], *, mid: int) -> None:
+    def __init__(
+        self, instrument: Instrument, keys: dict[str, str], *, mid: int, tokens: bool = False
+    ) -> None:
         self.instrument = instrument
         self._keys = dict(keys)
         self._mid = mid
+        self.tokens = tokens
+        self._issued: dict[str, str] = {}  # session token -> account, until used
+        self.token_requests = 0  # POST /session calls, answered or not
+        self.tokens_used = 0
+        self.issued: list[str] = []  # every token handed out (tests look for leaks)
+        # what the next token calls get instead of a token, in order: an HTTP status,
+        # "drop" (the connection closed unanswered), "garbage" (200, not JSON) or
+        # "redirect" (307 to /session again: a client that followed it would get one)
+        self.fail_sessions: list[int | str] = []
         self._changed = threading.Condition()  # guards everything below; notified on change
         self._orders: dict[int, RestingOrder] = {}
         self._order_numbers = itertools.count(1)
@@ -421,6 +541,30 @@ class FakeVenue:
     def trade_against(self, client_order_id: str, quantity: int | None = None) -> dict[str, Any]:
         """Fill the open order ``client_order_id`` (all of it, or ``quantity`` lots) at its
         price, as if another account took it; returns the fill as pushed."""
+        fill, sessions = self._fill(client_order_id, quantity)
+        for session in sessions:
+            session.send(fill)
+        return fill
+
+    def trade_against_in_one_frame(
+        self, client_order_id: str, *quantities: int
+    ) -> list[dict[str, Any]]:
+        """Fill ``client_order_id`` several times, the fills pushed in one frame (``tokens``
+        only: plain fakex has no such frames); returns them."""
+        if not self.tokens:
+            raise ValueError("plain fakex sends one report a frame")
+        fills: list[dict[str, Any]] = []
+        sessions: list[_Session] = []
+        for quantity in quantities:
+            fill, sessions = self._fill(client_order_id, quantity)
+            fills.append(fill)
+        for session in sessions:
+            session.send(fills)
+        return fills
+
+    def _fill(
+        self, client_order_id: str, quantity: int | None
+    ) -> tuple[dict[str, Any], list[_Session]]:
         with self._changed:
             order = next(
                 (
@@ -451,10 +595,7 @@ class FakeVenue:
             }
             fills.append(fill)
             self._changed.notify_all()
-            sessions = self._account_sessions(order.account)
-        for session in sessions:
-            session.send(fill)
-        return fill
+            return fill, self._account_sessions(order.account)
 
     # -- order entry --------------------------------------------------------------------
 
@@ -500,10 +641,29 @@ class FakeVenue:
             reply: dict[str, Any] = {"rid": rid, "err": {"code": exc.code, "msg": exc.message}}
         else:
             reply = {"rid": rid, "ok": result}
+        if self.tokens:  # one frame a session: the reports, and the reply last
+            self._push(pushes, reply_to=(session, reply))
+            return
         for account, report in pushes:  # reports first, then the reply (like most venues)
             for target in self._account_sessions(account):
                 target.send(report)
         session.send(reply)
+
+    def _push(
+        self,
+        pushes: list[tuple[str, dict[str, Any]]],
+        reply_to: tuple[_Session, dict[str, Any]] | None = None,
+    ) -> None:
+        """Each session's reports in one frame (``tokens``), with the reply if it is its."""
+        frames: dict[int, tuple[_Session, list[dict[str, Any]]]] = {}
+        for account, report in pushes:
+            for target in self._account_sessions(account):
+                frames.setdefault(target.number, (target, []))[1].append(report)
+        if reply_to is not None:
+            session, reply = reply_to
+            frames.setdefault(session.number, (session, []))[1].append(reply)
+        for target, frame in frames.values():
+            target.send(frame)
 
     def _answer(
         self,
@@ -536,8 +696,15 @@ class FakeVenue:
             ):
                 self.auth_failures += 1
                 raise VenueError("E_AUTH", "bad key or signature")
+            if self.tokens:  # a token of this key's, never used before
+                token = params.get("tok")
+                if not isinstance(token, str) or self._issued.get(token) != key:
+                    self.auth_failures += 1
+                    raise VenueError("E_AUTH", "no session token, or a used one")
+                del self._issued[token]
+                self.tokens_used += 1
             session.account = key
-            session.cancel_on_disconnect = bool(params.get("cod"))
+            session.cancel_on_disconnect = bool(params.get("cod")) and not self.tokens
             self.logons += 1
             self._changed.notify_all()
         return {"session": f"S-{session.number}"}
@@ -690,6 +857,9 @@ class FakeVenue:
                 self._cancel(order, "deadman", pushes)
             self._changed.notify_all()
             sessions = self._account_sessions(account)
+        if self.tokens:
+            self._push(pushes)
+            return
         for _, report in pushes:
             for session in sessions:
                 session.send(report)
@@ -739,6 +909,45 @@ class FakeVenue:
             update_id = self._update_id
         return _encode({"lastUpdateId": update_id, "bids": bids, "asks": asks})
 
+    def _session_answer(self, key: str | None, signature: str | None, body: bytes) -> Any:
+        """A token (the key's, good for one ``auth``), or why not (``err``); or a fault
+        from `fail_sessions`."""
+        with self._changed:
+            self.token_requests += 1
+            self._changed.notify_all()
+            if self.fail_sessions:
+                return self.fail_sessions.pop(0)
+            nonce = body.decode(errors="replace").removeprefix("nonce=")
+            secret = self._keys.get(key) if key is not None else None
+            if (
+                secret is None
+                or signature is None
+                or not hmac.compare_digest(
+                    signature,
+                    hmac.new(
+                        secret.encode(), session_message(key or "", nonce).encode(), sha256
+                    ).hexdigest(),
+                )
+            ):
+                self.auth_failures += 1
+                return {"err": {"code": "E_AUTH", "msg": "bad key or signature"}}
+            token = "T-" + secrets.token_hex(8)
+            self._issued[token] = key or ""
+            self.issued.append(token)
+            return {"token": token}
+
+    def _session_http(self, answer: Any) -> tuple[int, bytes, str] | None:
+        """``(status, body, location)`` of a `_session_answer`; None: drop the link."""
+        if answer == "drop":
+            return None
+        if answer == "garbage":
+            return 200, b"<html>not an answer</html>", ""
+        if answer == "redirect":
+            return 307, b"", f"{self.rest_url}/session"
+        if isinstance(answer, int):
+            return answer, b"", ""
+        return 200, _encode(answer), ""
+
     def _http_handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         venue = self
 
@@ -747,8 +956,28 @@ class FakeVenue:
                 if not self.path.startswith("/api/v3/depth"):
                     self.send_error(404)
                     return
-                body = venue._snapshot()
-                self.send_response(200)
+                self._answer(200, venue._snapshot())
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if not (venue.tokens and self.path == "/session"):
+                    self.send_error(404)
+                    return
+                answer = venue._session_http(
+                    venue._session_answer(
+                        self.headers.get("X-Key"), self.headers.get("X-Sig"), body
+                    )
+                )
+                if answer is None:  # no answer at all: the client sees the link close
+                    self.close_connection = True
+                    return
+                self._answer(*answer)
+
+            def _answer(self, status: int, body: bytes, location: str = "") -> None:
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -172,3 +172,51 @@ def test_plot_without_matplotlib_fails_before_the_run(tmp_path):
     )
     assert result.stdout == ""  # no report: the run never started
     assert not report_file.exists()
+
+
+INSTRUMENT_FILE = Path(__file__).resolve().parents[2] / "config" / "instruments.toml"
+
+
+def test_the_steps_come_from_the_instrument_file_when_no_flag_gives_them(tmp_path):
+    # the cryptofeed Binance capture (REST snapshots and diffs, merged in receive order)
+    # as one file: NKNUSDT's steps were "unknown" before config/instruments.toml
+    from tradeactors.replay import load_frames
+    from tradeactors.venues.recording import HEADER, write_frame
+
+    capture = tmp_path / "cryptofeed_binance.capture"
+    with capture.open("w") as out:
+        out.write(HEADER + "\n")
+        for frame in load_frames(
+            [DATA / "cryptofeed/BINANCE.http.0.0", DATA / "cryptofeed/BINANCE.ws.1.0"]
+        ):
+            write_frame(out, frame)
+    report_file = tmp_path / "report.json"
+    result = _backtest(
+        "--strategy", "market_maker", "--symbol", "NKNUSDT", "--json", str(report_file),
+        data=capture,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_file.read_bytes())
+    assert (report["tick_size"], report["lot_size"]) == ("0.00001", "0.1")  # the file's
+    overridden = _backtest(
+        "--strategy", "market_maker", "--symbol", "NKNUSDT", "--lot-size", "1",
+        "--json", str(report_file), data=capture,
+    )  # fmt: skip
+    assert overridden.returncode == 0, overridden.stderr[-2000:]
+    report = json.loads(report_file.read_bytes())
+    assert (report["tick_size"], report["lot_size"]) == ("0.00001", "1")  # a flag wins
+
+
+def test_an_instrument_neither_in_the_file_nor_given_names_the_file_and_the_flags(tmp_path):
+    capture = tmp_path / "abcusdt.capture"
+    diff = '{"e":"depthUpdate","s":"ABCUSDT","U":1,"u":2,"b":[],"a":[]}'
+    capture.write_text(
+        f'# tradeactors-capture v1\n1 ws {{"stream":"abcusdt@depth@100ms","data":{diff}}}\n'
+    )
+    result = _backtest("--strategy", "market_maker", data=capture)
+    assert result.returncode == 2
+    assert _one_line(result) == (
+        f"tradeactors backtest: ABCUSDT is not in {INSTRUMENT_FILE}: give --tick-size and "
+        "--lot-size (or add [binance.ABCUSDT] to that file)"
+    )
+    assert result.stdout == ""

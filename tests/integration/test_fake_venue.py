@@ -172,15 +172,25 @@ def test_an_unknown_venue_kind_is_refused_naming_the_known_ones():
     assert isinstance(refused.value.__cause__, UnknownVenueKindError)
 
 
-def test_a_venue_kind_without_order_entry_is_refused_for_trading():
-    assert venue_adapter("kraken").order_entry is None  # market data only, for now
+class _MarketDataOnly:
+    """A venue with market data and no order entry (yet)."""
+
+    kind = "md-only"
+    market_data = FAKE_ADAPTER.market_data
+    order_entry = None
+
+
+def test_a_venue_kind_without_order_entry_is_refused_for_trading(monkeypatch):
+    monkeypatch.setattr(adapter_module, "_registered", dict(adapter_module._registered))
+    register_venue(_MarketDataOnly())
+    assert venue_adapter("md-only").market_data is FAKE_ADAPTER.market_data
     with pytest.raises(ConfigError, match="order entry") as refused:
-        Config(venue=VenueConfig(kind="kraken"))
+        Config(venue=VenueConfig(kind="md-only"))
     cause = refused.value.__cause__
     assert isinstance(cause, UnknownVenueKindError)
-    assert cause.kind == "kraken"
-    assert {"sim", "binance"} <= set(cause.known)
-    assert "kraken" not in cause.known
+    assert cause.kind == "md-only"
+    assert {"sim", "binance", "kraken"} <= set(cause.known)
+    assert "md-only" not in cause.known
 
 
 def test_a_registered_kind_is_accepted_and_builtins_are_not_taken_by_accident(fake_kind):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tradeactors.errors import TradeActorsError
+from tradeactors.errors import ConfigError, TradeActorsError
 from tradeactors.replay import run_replay
 from tradeactors.venues.capture import Frame
 
@@ -183,3 +183,46 @@ def test_a_capture_without_a_snapshot_and_none_beside_it_says_what_to_give(tmp_p
     capture.write_bytes((DATA / "cryptofeed" / "BINANCE.ws.1.0").read_bytes())
     with pytest.raises(TradeActorsError, match=r"give the capture of those answers too"):
         run_replay([capture], "binance")
+
+
+class TestInstrumentFile:
+    """Prices are parsed in the instrument file's tick: a price off it is a bad level."""
+
+    def _file(self, tmp_path, venue: str, symbol: str, tick: str) -> Path:
+        path = tmp_path / "instruments.toml"
+        path.write_text(
+            f'[{venue}."{symbol}"]\ntick_size = "{tick}"\nlot_size = "0.00000001"\n'
+            'source = "a test: a tick coarser than the capture\'s prices"\n'
+        )
+        return path
+
+    def test_a_binance_tick_coarser_than_the_capture_s_prices_breaks_its_book(self, tmp_path):
+        path = self._file(tmp_path, "binance", "NKNUSDT", "0.001")  # the capture's: 0.00001
+        summary = run_replay(CRYPTOFEED_BINANCE, "binance", verify=True, instrument_file=path)
+        assert summary.books["NKNUSDT"].bad_levels > 0
+        assert not summary.ok
+        assert summary.books["BLZETH"].synced  # not in that file: the precision written
+
+    def test_a_kraken_tick_coarser_than_the_capture_s_prices_breaks_its_book(self, tmp_path):
+        path = self._file(tmp_path, "kraken", "XBT/CHF", "1")  # the capture's: 0.1
+        summary = run_replay(
+            [DATA / "cryptofeed" / "KRAKEN.ws.50.0"], "kraken", verify=True, instrument_file=path
+        )
+        assert summary.books["XBT/CHF"].bad_levels > 0
+        assert not summary.ok
+        assert summary.books["ETH/CHF"].checksum_mismatched == 0
+
+    def test_the_shipped_file_s_ticks_fit_every_price_of_the_shipped_captures(self):
+        # the file's Kraken ticks are coarser than the decimals Kraken v1 writes
+        # ("56218.30000" on a 0.1 tick): written back at those decimals, checksums match
+        kraken = run_replay([DATA / "cryptofeed" / "KRAKEN.ws.50.0"], "kraken", verify=True)
+        assert kraken.ok
+        assert sum(b.bad_levels for b in kraken.books.values()) == 0
+        binance = run_replay(CRYPTOFEED_BINANCE, "binance", verify=True)
+        assert binance.ok
+        assert sum(b.bad_levels for b in binance.books.values()) == 0
+
+    def test_an_unreadable_instrument_file_is_one_config_error(self, tmp_path):
+        missing = tmp_path / "missing.toml"
+        with pytest.raises(ConfigError, match=rf"^cannot read instrument file {missing}"):
+            run_replay(CRYPTOFEED_BINANCE, "binance", instrument_file=missing)

@@ -14,11 +14,13 @@ from tradeactors.chaos import (
     Fault,
     Observed,
     Verdict,
+    _Death,
     _DepthSampler,
     _faults_fired,
     _fills_once,
     _mailboxes_bounded,
     _no_open_after_death,
+    _not_known,
     _nothing_open_after_shutdown,
     _positions_equal,
     _risk_limits,
@@ -26,7 +28,9 @@ from tradeactors.chaos import (
     check_expectations,
     load_scenario,
 )
+from tradeactors.core.messages import Side
 from tradeactors.errors import ConfigError
+from tradeactors.exchange.matching import OrderView
 from tradeactors.supervision import ChildSpec, SupervisedActor, SupervisorSpec
 from tradeactors.supervision.runtime import current_runtime
 
@@ -61,9 +65,17 @@ class TestNothingToCheckIsASkip:
         )
 
     def test_a_gateway_death_left_open_too_long_fails(self):
-        verdict = _no_open_after_death(_Watch(gateway_deaths=[0.002, 1.5]))
+        deaths = [_Death(10.0, None, 10.002), _Death(20.0, None, 21.5)]
+        verdict = _no_open_after_death(_Watch(gateway_deaths=deaths))
+        assert verdict.line() == (
+            "FAIL nothing left open after a gateway death: 2 death(s), zero open at the venue "
+            "after 2.0 ms, 1500.0 ms"
+        )
+
+    def test_a_gateway_death_whose_orders_never_went_fails(self):
+        verdict = _no_open_after_death(_Watch(gateway_deaths=[_Death(10.0, 10.05, None)]))
         assert verdict.outcome == "FAIL"
-        assert "2 death(s)" in verdict.detail
+        assert verdict.detail.endswith("after never")
 
     def test_mailboxes_with_no_sample_are_a_skip(self):
         verdict = _mailboxes_bounded({}, samples=0)
@@ -93,6 +105,142 @@ class TestNothingToCheckIsASkip:
         assert _nothing_open_after_shutdown(0, placed=0).outcome == "SKIP"
         assert _nothing_open_after_shutdown(None, placed=0).outcome == "FAIL"
         assert _nothing_open_after_shutdown(1, placed=4).outcome == "FAIL"
+
+
+class TestAVenueWithoutCancelOnDisconnect:
+    """At Binance spot a dead session's orders stay working until the next session's
+    cancel-all: the time to zero open counts from that session's logon, not the death."""
+
+    @staticmethod
+    def _verdict(*deaths: _Death) -> Verdict:
+        return _no_open_after_death(_Watch(cancels_on_disconnect=False, gateway_deaths=[*deaths]))
+
+    def test_orders_gone_soon_after_the_next_session_logged_on_pass(self):
+        verdict = self._verdict(_Death(10.0, 10.06, 10.0607, open_at_death=2))
+        assert verdict.line() == (
+            "PASS nothing left open after a gateway death: 1 death(s), no cancel-on-disconnect "
+            "at the venue: 2 open at the death, the next session logged on 60.0 ms later, "
+            "zero open 0.7 ms after"
+        )
+
+    def test_orders_still_open_long_after_the_next_session_logged_on_fail(self):
+        verdict = self._verdict(_Death(10.0, 10.06, 10.0607), _Death(20.0, 20.05, 21.5))
+        assert verdict.outcome == "FAIL"
+        assert "zero open 1450.0 ms after" in verdict.detail
+
+    def test_orders_never_gone_after_the_next_session_fail(self):
+        verdict = self._verdict(_Death(10.0, 10.06, None, open_at_death=1))
+        assert verdict.outcome == "FAIL"
+        assert verdict.detail.endswith("zero open never after")
+
+    def test_nothing_open_before_the_next_session_counts_as_zero_at_its_logon(self):
+        verdict = self._verdict(_Death(10.0, 10.5, 10.2))
+        assert verdict.outcome == "PASS"
+        assert verdict.detail.endswith("zero open 0.0 ms after")
+
+    def test_a_death_with_no_next_session_is_a_skip_saying_the_orders_stay(self):
+        verdict = self._verdict(_Death(10.0, None, None, open_at_death=3))
+        assert verdict.line() == (
+            "SKIP nothing left open after a gateway death: 1 death(s) and the gateway's next "
+            "session never logged on: the venue does not cancel on disconnect, it keeps "
+            "working what was open then (3) until a session cancels it"
+        )
+
+    def test_deaths_with_no_next_session_are_named_but_not_judged(self):
+        verdict = self._verdict(_Death(10.0, 10.06, 10.061), _Death(20.0, None, None, 2))
+        assert verdict.outcome == "PASS"
+        assert verdict.detail.endswith("; 1 with no next session (2 open then), not judged")
+
+    def test_fills_with_unique_ids_are_counted_by_distinct_id_not_a_watermark(self):
+        passed = _fills_once(4, 4, watermark=0, duplicates=2, distinct_ids=4)
+        assert passed.line() == (
+            "PASS every venue fill applied exactly once: venue fills 4, applied 4 "
+            "(4 distinct trade ids), duplicates skipped 2"
+        )
+        assert _fills_once(4, 4, watermark=0, duplicates=0, distinct_ids=3).outcome == "FAIL"
+        assert _fills_once(3, 4, watermark=0, duplicates=0, distinct_ids=4).outcome == "FAIL"
+        assert _fills_once(0, 0, watermark=0, duplicates=0, distinct_ids=0).outcome == "SKIP"
+
+
+class TestOrdersAtTheVenueAreMatchedAsTheVenueNamesThem:
+    """The simulator's engine holds our client order id; behind Binance's front-end it
+    holds its own, and Binance's orderId is the engine's."""
+
+    @staticmethod
+    def _at_venue(client_order_id: str, order_id: int, side: str = "buy") -> OrderView:
+        return OrderView(
+            order_id=order_id,
+            client_order_id=client_order_id,
+            instrument="BTCUSDT",
+            side=Side(side),
+            price=100_000,
+            remaining=5,
+            filled=0,
+        )
+
+    def test_an_order_is_known_by_our_client_order_id(self):
+        assert _not_known([self._at_venue("mm-1", 7)], [("mm-1", None, "buy", 100_000, 5)]) == (
+            [],
+            0,
+        )
+
+    def test_an_order_is_known_by_the_venue_s_order_id(self):
+        ours = [("mm-1", 7, "buy", 100_000, 5)]
+        assert _not_known([self._at_venue("binance-1", 7)], ours) == ([], 0)
+
+    def test_an_order_never_acknowledged_is_matched_once_by_side_price_and_quantity(self):
+        at_venue = [self._at_venue("binance-1", 7), self._at_venue("binance-2", 8)]
+        unknown, by_shape = _not_known(at_venue, [("mm-1", None, "buy", 100_000, 5)])
+        assert (unknown, by_shape) == (["binance-2 (order 8)"], 1)
+
+    def test_an_order_of_another_shape_stays_unknown(self):
+        unknown, _ = _not_known(
+            [self._at_venue("binance-1", 7, side="sell")], [("mm-1", None, "buy", 100_000, 5)]
+        )
+        assert unknown == ["binance-1 (order 7)"]
+
+
+class TestTheVenueKind:
+    """A scenario runs against either protocol of the embedded exchange; nothing else."""
+
+    def test_the_venue_kind_replaces_the_scenario_s_and_keeps_the_venue_s_name(self):
+        scenario, config = load_scenario(
+            ROOT / "config" / "scenarios" / "gateway_kill.toml", venue_kind="binance"
+        )
+        assert (config.venue.kind, config.venue.name) == ("binance", "sim")
+        assert scenario.fault[0].path == "execution/gateway.sim"
+
+    def test_a_scenario_may_name_its_venue_kind_in_its_overrides(self, scenario_file):
+        path = scenario_file('name = "t"\nduration = 3.0\n\n[overrides.venue]\nkind = "binance"\n')
+        assert load_scenario(path)[1].venue.kind == "binance"
+        assert load_scenario(path, venue_kind="sim")[1].venue.kind == "sim"
+
+    def test_a_kind_the_embedded_exchange_does_not_speak_is_refused_with_its_line(
+        self, scenario_file, monkeypatch
+    ):
+        # an exchange that speaks only its own protocol: binance is a kind it does not play
+        monkeypatch.setattr("tradeactors.exchange.server.PROTOCOLS", {"sim": "/trade"})
+        path = scenario_file('name = "t"\nduration = 3.0\n\n[overrides.venue]\nkind = "binance"\n')
+        with pytest.raises(ConfigError) as caught:
+            load_scenario(path)
+        assert str(caught.value) == (
+            f"{path}:5: venue kind 'binance': the embedded simulated exchange speaks sim "
+            "(chaos scenarios run against it)"
+        )
+
+    def test_an_unknown_venue_kind_argument_is_refused_naming_the_argument(self, scenario_file):
+        path = scenario_file('name = "t"\nduration = 3.0\n')
+        with pytest.raises(ConfigError, match=r"^--venue-kind nasdaq: .*unknown venue kind"):
+            load_scenario(path, venue_kind="nasdaq")
+
+    def test_an_external_venue_is_refused(self, scenario_file):
+        path = scenario_file(
+            'name = "t"\nduration = 3.0\n\n[overrides.venue]\ntrade_url = "ws://127.0.0.1:1"\n'
+        )
+        with pytest.raises(
+            ConfigError, match=r"s\.toml:5: chaos scenarios run against the embedded"
+        ):
+            load_scenario(path)
 
 
 class TestExpectations:

@@ -9,6 +9,8 @@ import msgspec
 import pytest
 
 from tradeactors.config import (
+    SIM_LOT_SIZE,
+    SIM_TICK_SIZE,
     Config,
     DemoConfig,
     RiskConfig,
@@ -18,6 +20,7 @@ from tradeactors.config import (
     load_config,
 )
 from tradeactors.errors import ConfigError, ConfigKeyError, InvalidConfigError
+from tradeactors.venues.instrument_file import load_instrument_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -239,6 +242,63 @@ class TestStrategyAndVenueErrors:
         assert "sim" in line
 
 
+class TestInstrumentSteps:
+    """``tick_size``/``lot_size`` left out: the venue's own (kind sim: the simulator's)."""
+
+    def test_left_out_they_are_the_simulator_s_for_kind_sim(self, toml):
+        assert (Config().venue.tick_size, Config().venue.lot_size) == ("0.01", "0.001")
+        venue = load_config(toml('[venue]\nkind = "sim"\nsymbol = "ETHUSDT"\n')).venue
+        assert (venue.tick_size, venue.lot_size) == (SIM_TICK_SIZE, SIM_LOT_SIZE)
+
+    def test_left_out_or_empty_they_are_the_venue_s_for_a_venue_that_publishes_them(self, toml):
+        venue = load_config(toml('[venue]\nkind = "binance"\ntick_size = ""\n')).venue
+        assert (venue.tick_size, venue.lot_size) == ("", "")  # from exchangeInfo at start
+
+    def test_given_they_are_kept_to_be_checked_against_the_venue_s(self, toml):
+        venue = load_config(toml('[venue]\nkind = "binance"\nlot_size = "0.001"\n')).venue
+        assert (venue.tick_size, venue.lot_size) == ("", "0.001")
+
+
+class TestShippedConfigs:
+    """Every example in config/ loads: the trading configs and the instrument file."""
+
+    CONFIGS = sorted(
+        p.name for p in (ROOT / "config").glob("*.toml") if p.name != "instruments.toml"
+    )
+
+    def test_the_examples_are_there(self):
+        assert {"default.toml", "binance.toml", "kraken.toml"} <= set(self.CONFIGS)
+
+    @pytest.mark.parametrize("name", CONFIGS)
+    def test_each_loads_with_the_secret_its_file_names(self, name, monkeypatch):
+        config = load_config(ROOT / "config" / name)
+        monkeypatch.setenv(config.venue.secret_env, "a-secret-from-the-environment")
+        assert config.venue.api_key  # a secret never is in the file: only its variable
+        if config.venue.trade_url:  # a real venue: steps from the venue, orders in lots
+            assert config.venue.tick_size == ""
+            assert config.venue.rest_url.startswith("https://")
+            assert config.strategy.name == "none"  # nothing trades before the user says so
+
+    def test_the_real_endpoints_are_the_venues(self):
+        binance = load_config(ROOT / "config" / "binance.toml").venue
+        assert binance.trade_url == "wss://ws-api.binance.com:443/ws-api/v3"
+        assert binance.stream_url.startswith("wss://stream.binance.com:9443/stream?streams=")
+        assert binance.rest_url == "https://api.binance.com"
+        kraken = load_config(ROOT / "config" / "kraken.toml").venue
+        assert kraken.trade_url == "wss://ws-auth.kraken.com/v2"
+        assert kraken.rest_url == "https://api.kraken.com"
+
+    def test_the_instrument_file_loads_and_keeps_the_former_known_steps(self):
+        instruments = load_instrument_file(ROOT / "config" / "instruments.toml")
+        # what backtest's KNOWN_STEPS gave: backtests of the shipped captures stay identical
+        for symbol in ("ETHUSDT", "BTCUSDT"):
+            instrument = instruments.get("binance", symbol)
+            assert instrument is not None
+            assert (instrument.tick_size, instrument.lot_size) == ("0.01", "0.00001")
+        assert set(instruments.symbols("binance")) >= {"NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"}
+        assert len(instruments.symbols("kraken")) == 10
+
+
 class TestConfigBuiltInCode:
     """A Config built in code reports its problems as ``section.key``, all of them."""
 
@@ -316,3 +376,15 @@ class TestKeyLines:
     )
     def test_the_line_of_each_table_and_key_or_none(self, key, line):
         assert _KeyLines(self.TEXT).line(key) == line
+
+
+def test_a_burst_the_gateway_cannot_work_with_is_refused_at_load(tmp_path):
+    """The gateway keeps 10 tokens for cancels: a smaller burst would fail only at start."""
+    from tradeactors.config import load_config
+    from tradeactors.errors import ConfigError
+
+    path = tmp_path / "small.toml"
+    path.write_text("[execution]\nburst = 5\n")
+    wanted = r"small\.toml:2: \[execution\] burst must be at least 11"
+    with pytest.raises(ConfigError, match=wanted):
+        load_config(path)

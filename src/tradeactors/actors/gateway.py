@@ -5,9 +5,11 @@ One `Gateway` per venue; it knows no venue by name: the venue's `OrderEntry` cod
 is the reconnect procedure of the design, as a handshake of tells (nothing blocks on
 another actor):
 
-1. ``on_start``: connect, log on with cancel-on-disconnect, cancel everything (belt and
-   braces: the venue already did when the old session dropped), arm the venue's
-   dead-man's switch, start the reader, and tell the order manager `GatewayConnected`;
+1. ``on_start``: make the venue's REST call before connecting if its codec has one
+   (`OrderEntry.session_request`: Kraken's WebSocket token), connect, log on with
+   cancel-on-disconnect, cancel everything (belt and braces: the venue already did when
+   the old session dropped), arm the venue's dead-man's switch, start the reader, and
+   tell the order manager `GatewayConnected`;
 2. the order manager answers `StartReconciliation` with the fill watermark; the gateway
    asks the venue for the fills since it and the open orders, and tells the order
    manager the `Reconciliation`;
@@ -15,17 +17,20 @@ another actor):
    venue is up and orders of that session are sent.
 
 A venue that cannot be reached (connection refused or timing out, or dropped during
-the logon) does not fail the gateway: it tells the order manager `VenueDown` (orders to
-the venue are denied ``venue_down``; strategies, the kill switch and the host hear it)
-and tries again itself, with a backoff that grows to ``max_reconnect_delay`` with
-jitter, for ever; past ``halt_after_down`` seconds down it trips the kill switch
-(HALTED) and keeps trying. A venue outage thus costs one gateway restart (the lost
-connection), never the supervisor's intensity. A refused request (bad credentials, say)
-or a handshake not done within ``timeout`` still fails the gateway, and its supervisor
-restarts it.
+the logon; its REST call before connecting failing, or answered with an HTTP error,
+with something that is not an answer, or with "try later") does not fail the gateway:
+it tells the order manager `VenueDown` (orders to the venue are denied
+``venue_down``; strategies, the kill switch and the host hear it) and tries again
+itself, with a backoff that grows to ``max_reconnect_delay`` with jitter, for ever;
+past ``halt_after_down`` seconds down it trips the kill switch (HALTED) and keeps
+trying. A venue outage thus costs one gateway restart (the lost connection), never the
+supervisor's intensity. A refused request (bad credentials, say: a refused logon, or a
+refused REST call before it, is `VenueLogonRefusedError`) or a handshake not done
+within ``timeout`` still fails the gateway, and its supervisor restarts it.
 
 The reader thread (a greenlet under gevent) forwards pushed execution reports straight
-to the order manager and hands replies to the gateway's mailbox. A dropped connection
+to the order manager and hands replies to the gateway's mailbox; a frame holding several
+(`OrderEntry.decode` returned a tuple) has each forwarded, in order. A dropped connection
 crashes the gateway - it never reconnects inside - so its supervisor sees it and runs
 cancel-on-disconnect (see `tradeactors.trading.system`). The dead-man's switch is
 refreshed every ``refresh`` seconds from the actor, so a hung gateway (or process) lets
@@ -71,13 +76,21 @@ from tradeactors.errors import (
     VenueRequestError,
 )
 from tradeactors.supervision import Backoff, SupervisedActor
-from tradeactors.venues.adapter import Credentials, Reply, Request, SessionEnded
+from tradeactors.venues.adapter import (
+    Credentials,
+    Reply,
+    Request,
+    SessionEnded,
+    decoded_items,
+    prepare_session,
+)
 
 if TYPE_CHECKING:
     import websocket
 
     from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
+    from tradeactors.supervision import Address
     from tradeactors.venues.adapter import OrderEntry
 
 __all__ = [
@@ -133,6 +146,7 @@ class _ReplyReceived(Message, frozen=True, kw_only=True, tag="gateway.reply"):
     result: Any = None
     error: str | None = None
     message: str = ""
+    retry_after: float = 0.0
 
 
 class _Drain(Message, frozen=True, kw_only=True, tag="gateway.drain"):
@@ -158,12 +172,42 @@ class _Reconnect(Message, frozen=True, kw_only=True, tag="gateway.reconnect"):
     incarnation: int
 
 
+def _received(reply: Reply, incarnation: int) -> _ReplyReceived:
+    """A reply, for the gateway's mailbox (the reader thread hands it over)."""
+    return _ReplyReceived(
+        incarnation=incarnation,
+        request_id=reply.request_id,
+        result=reply.result,
+        error=reply.error,
+        message=reply.message,
+        retry_after=reply.retry_after,
+    )
+
+
+def _forward_all(
+    items: tuple[Any, ...], me: Address, om: Address, incarnation: int
+) -> SessionEnded | None:
+    """Forward the items of one frame, in order (see `Gateway._read`).
+
+    A `SessionEnded` stops it and is returned (what came before it is forwarded).
+    """
+    for item in items:
+        if isinstance(item, SessionEnded):
+            return item
+        if isinstance(item, Reply):
+            me.tell(_received(item, incarnation))
+        else:
+            om.tell(item)
+    return None
+
+
 # How an unreachable venue shows: refused, reset, timed out, closed during the logon.
 _UNREACHABLE = (OSError, TimeoutError, websocket_errors.WebSocketException)
 
 
 _HELD = (PlaceOrder, CancelAtVenue, CancelEverythingAtVenue, FetchFills)
 _RESERVE = 10  # tokens new orders may not use: kept for cancels and the refresh
+_RATE_LIMIT_PAUSE = 1.0  # seconds without new orders after a rate-limit answer, at least
 _RETRY_DELAY = 0.05  # seconds before re-sending a control request the venue refused
 
 
@@ -173,6 +217,8 @@ class Gateway(SupervisedActor):
     Args:
         venue: the venue's name in the system.
         url: the venue's order-entry websocket URL.
+        rest_url: the venue's REST base URL, for the codec's call before connecting
+            (`OrderEntry.session_request`; empty: the codec's default).
         order_entry: the venue adapter's codec for this venue and instrument.
         credentials: key and secret.
         order_manager_path: where reports and the reconciliation go.
@@ -181,7 +227,8 @@ class Gateway(SupervisedActor):
         cancel_all_after: the dead-man's switch timeout, seconds (0 disables it; a venue
             without one ignores it).
         refresh: how often it is refreshed, seconds.
-        timeout: connect, request and handshake timeout during the start, seconds.
+        timeout: REST call, connect, request and handshake timeout during the start,
+            seconds.
         reconnect_delay, max_reconnect_delay: the backoff between attempts to reach an
             unreachable venue (doubling, with up to 20% jitter).
         halt_after_down: seconds the venue may stay unreachable before the kill switch
@@ -213,6 +260,7 @@ class Gateway(SupervisedActor):
         reconnect_delay: float = 0.5,
         max_reconnect_delay: float = 10.0,
         halt_after_down: float | None = 300.0,
+        rest_url: str = "",
     ) -> None:
         super().__init__()
         if not (rate_per_second > 0 and burst >= _RESERVE + 1):
@@ -226,6 +274,7 @@ class Gateway(SupervisedActor):
             raise ValueError("refresh must be positive and shorter than cancel_all_after")
         self._venue = venue
         self._url = url
+        self._rest_url = rest_url
         self._codec = order_entry
         self._credentials = credentials
         self._om_path = order_manager_path
@@ -258,6 +307,7 @@ class Gateway(SupervisedActor):
         self.throttled = 0
         self.retried = 0
         self.refused = 0  # requests not sent (banned)
+        self._quiet_until_ns = 0  # no new order before (monotonic): the venue's rate limit
         self._is_banned = False
         self._incarnation = 0
         self._reconnect = Backoff(min_delay=reconnect_delay, max_delay=max_reconnect_delay)
@@ -279,7 +329,11 @@ class Gateway(SupervisedActor):
 
     def _try_connect(self) -> None:
         try:
+            # e.g. Kraken's WebSocket token: a fresh one for every connection
+            prepare_session(self._codec, self._credentials, self._rest_url, timeout=self._timeout)
             connection = connect(self._url, timeout=self._timeout)
+        except VenueRequestError as exc:  # the venue said no: retrying will not help
+            raise self._refused(exc) from None  # it says it all: `run` shows one line
         except _UNREACHABLE as exc:
             self._unreachable(exc)
             return
@@ -294,6 +348,14 @@ class Gateway(SupervisedActor):
         except BaseException:
             self._links.close(self.context.path, connection)  # on_stop never runs here
             raise
+
+    def _refused(self, error: VenueRequestError) -> VenueLogonRefusedError:
+        """The venue refused the call that opens a session: a refused logon."""
+        text, head = str(error), f"{error.op}: {error.code} ("
+        message = text[len(head) : -1] if text.startswith(head) and text.endswith(")") else text
+        return VenueLogonRefusedError(
+            self._venue, self._credentials.api_key, error.code, f"{error.op}: {message}"
+        )
 
     def _unreachable(self, error: BaseException) -> None:
         """Say the venue is down (once per outage), try again later, halt past the limit."""
@@ -382,22 +444,24 @@ class Gateway(SupervisedActor):
         assert connection is not None  # noqa: S101 - set by on_start
         connection.send(frame)
         om = self.context.address_of(self._om_path)
-        while True:
-            decoded = self._codec.decode(connection.recv())
-            if isinstance(decoded, SessionEnded):
-                raise VenueDisconnectedError(f"{self._url}: {decoded.reason}")
-            if isinstance(decoded, Reply):
-                if decoded.request_id != request_id:
-                    continue
-                if decoded.error is not None:
-                    if op == "logon":
-                        raise VenueLogonRefusedError(
-                            self._venue, self._credentials.api_key, decoded.error, decoded.message
-                        )
-                    raise VenueRequestError(op, decoded.error, decoded.message)
-                return decoded.result
-            if decoded is not None:
-                om.tell(decoded)
+        answer: Reply | None = None
+        while answer is None:
+            # every report of a frame is forwarded, in order, also those after the reply
+            for item in decoded_items(self._codec.decode(connection.recv())):
+                if isinstance(item, SessionEnded):
+                    raise VenueDisconnectedError(f"{self._url}: {item.reason}")
+                if isinstance(item, Reply):
+                    if item.request_id == request_id:
+                        answer = item
+                else:
+                    om.tell(item)
+        if answer.error is not None:
+            if op == "logon":
+                raise VenueLogonRefusedError(
+                    self._venue, self._credentials.api_key, answer.error, answer.message
+                )
+            raise VenueRequestError(op, answer.error, answer.message)
+        return answer.result
 
     # -- the reader ----------------------------------------------------------------------
 
@@ -418,19 +482,16 @@ class Gateway(SupervisedActor):
                     self.bad_frames += 1
                     log.warning("bad_frame_dropped", error=str(exc)[:200])
                     continue
-                if isinstance(decoded, SessionEnded):
+                if type(decoded) is tuple:  # several items (Kraken): each, in order
+                    ended = _forward_all(decoded, me, om, incarnation)
+                    if ended is not None:
+                        reason = ended.reason
+                        break
+                elif isinstance(decoded, SessionEnded):  # one item (the sim, Binance)
                     reason = decoded.reason
                     break
-                if isinstance(decoded, Reply):
-                    me.tell(
-                        _ReplyReceived(
-                            incarnation=incarnation,
-                            request_id=decoded.request_id,
-                            result=decoded.result,
-                            error=decoded.error,
-                            message=decoded.message,
-                        )
-                    )
+                elif isinstance(decoded, Reply):
+                    me.tell(_received(decoded, incarnation))
                 elif decoded is not None:
                     om.tell(decoded)
         except Exception as exc:  # noqa: BLE001 - every way the socket ends is reported
@@ -443,7 +504,14 @@ class Gateway(SupervisedActor):
         if request is None:
             return
         if reply.error is not None:
-            self._on_error_reply(request, ref, fields, reply.error, reply.message)
+            self._on_error_reply(
+                request,
+                ref,
+                fields,
+                reply.error,
+                message=reply.message,
+                retry_after=reply.retry_after,
+            )
             return
         om = self.context.address_of(self._om_path)
         try:
@@ -470,14 +538,20 @@ class Gateway(SupervisedActor):
         client_order_id: str,
         fields: dict[str, Any],
         code: str,
+        *,
         message: str = "",
+        retry_after: float = 0.0,
     ) -> None:
         om = self.context.address_of(self._om_path)
         if code == "banned":
             self._banned(message)
         elif code == "rate_limited":
-            # the venue's own budget ran out before ours: slow down (ours refills first)
-            self._budget.empty(self.context.clock.monotonic_ns())
+            # The venue's own budget ran out before ours: no new order until it said (or
+            # a pause), so that we never walk on into a ban (Binance: 429, then 418).
+            now = self.context.clock.monotonic_ns()
+            self._budget.empty(now)
+            pause = max(retry_after, _RATE_LIMIT_PAUSE)
+            self._quiet_until_ns = max(self._quiet_until_ns, now + int(pause * 1e9))
         if request in self._reconciling:
             raise VenueRequestError(request.value, code, "during the reconciliation")
         if code == "rate_limited" and request.control:
@@ -653,7 +727,11 @@ class Gateway(SupervisedActor):
         """Send within the budget (see the class doc): refuse or defer when it is short."""
         now = self.context.clock.monotonic_ns()
         if not request.control:
-            if self._deferred or not self._budget.take(now, keep=_RESERVE):
+            if (
+                self._deferred
+                or now < self._quiet_until_ns
+                or not self._budget.take(now, keep=_RESERVE)
+            ):
                 self.throttled += 1
                 self.context.address_of(self._om_path).tell(
                     OrderRejected(venue=self._venue, client_order_id=order_ref, reason="throttled")

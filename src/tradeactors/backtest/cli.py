@@ -22,6 +22,7 @@ from tradeactors.observability import configure_logging
 from tradeactors.strategy import make_strategy
 from tradeactors.venues import binance, kraken
 from tradeactors.venues.capture import read_capture
+from tradeactors.venues.instrument_file import load_instrument_file
 
 if TYPE_CHECKING:
     import argparse
@@ -29,14 +30,6 @@ if TYPE_CHECKING:
     from tradeactors.venues.capture import Frame
 
 __all__ = ["backtest_command", "format_report"]
-
-# Steps of symbols whose captures ship with the project's data (Binance spot filters):
-# the price tick and the order lot. Book sizes finer than the lot are rounded up to it
-# (tradeactors.core.book), never refused.
-KNOWN_STEPS = {
-    "ETHUSDT": ("0.01", "0.00001"),
-    "BTCUSDT": ("0.01", "0.00001"),
-}
 
 
 def backtest_command(args: argparse.Namespace) -> int:
@@ -120,8 +113,13 @@ def _instrument(
 ) -> Instrument:
     """The instrument to backtest: ``symbol`` (default: the capture's first with depth updates).
 
+    Its price tick and order lot are ``tick`` and ``lot``, or else the instrument file's
+    (`tradeactors.venues.instrument_file`, read only when a step is not given). Book
+    sizes finer than the lot are rounded up to it (`tradeactors.core.book`), never refused.
+
     Raises:
-        ConfigError: not a Binance capture, no depth updates (of ``symbol``), or no steps.
+        ConfigError: not a Binance capture, no depth updates (of ``symbol``), the
+            instrument file unreadable, or a step neither given nor in the file.
 
     """
     symbols = _depth_symbols(frames)
@@ -136,11 +134,18 @@ def _instrument(
         symbol = symbols[0]
     elif symbol not in symbols:
         raise ConfigError(f"{path} has no depth updates of {symbol} (it has: {', '.join(symbols)})")
-    known = KNOWN_STEPS.get(symbol)
-    tick = tick or (known[0] if known else None)
-    lot = lot or (known[1] if known else None)
-    if tick is None or lot is None:
-        raise ConfigError(f"unknown steps for {symbol}: give --tick-size and --lot-size")
+    if not (tick and lot):
+        try:
+            instruments = load_instrument_file()
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; or give --tick-size and --lot-size") from exc
+        saved = instruments.get("binance", symbol)
+        if saved is None:
+            raise ConfigError(
+                f"{symbol} is not in {instruments.path}: give --tick-size and --lot-size "
+                f"(or add [binance.{symbol}] to that file)"
+            )
+        tick, lot = tick or saved.tick_size, lot or saved.lot_size
     return Instrument(venue="binance", symbol=symbol, tick_size=tick, lot_size=lot)
 
 

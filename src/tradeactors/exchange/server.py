@@ -9,11 +9,16 @@ instrument, steps it every ``interval`` seconds on its own thread, and serves:
   consistent with the stream (``lastUpdateId``).
 
 - order entry for the API keys given, in the ``protocol`` chosen: ``"sim"``, the
-  simulator's own (docs/protocol.md) at ``ws://HOST:PORT/trade``; or ``"binance"``,
+  simulator's own (docs/protocol.md) at ``ws://HOST:PORT/trade``; ``"binance"``,
   Binance spot's WebSocket API and user data stream (`tradeactors.exchange.binance_api`)
-  at ``ws://HOST:PORT/ws-api/v3``. Either way `trade_url` says where;
+  at ``ws://HOST:PORT/ws-api/v3``; or ``"kraken"``, Kraken spot's WebSocket v2
+  (`tradeactors.exchange.kraken_api`: order entry, the ``executions`` channel and the
+  ``book`` channel with its checksum) at ``ws://HOST:PORT/v2``. Either way `trade_url`
+  says where;
 - ``http://HOST:HTTP_PORT/api/v3/exchangeInfo``, ``/api/v3/time`` and ``/api/v3/ping``,
-  as Binance serves them, whatever the protocol.
+  as Binance serves them, and ``/0/public/AssetPairs``, ``/0/public/Depth`` and
+  ``/0/public/Time``, as Kraken serves them, whatever the protocol; with the Kraken
+  protocol, ``POST /0/private/GetWebSocketsToken`` (signed as Kraken documents).
 
 Ports 0 pick free ones (see `ws_url`, `http_url`). Nothing is sent under the market's
 lock: each connection has a bounded outgoing queue and a writer thread of its own, so a
@@ -40,6 +45,18 @@ from websockets.sync.server import ServerConnection, serve
 from tradeactors.core.messages import Side, TimeInForce
 from tradeactors.errors import ConfigError
 from tradeactors.exchange.binance_api import BinanceApi, RateLimits, rest_exchange_info
+from tradeactors.exchange.kraken_api import (
+    ASSET_PAIRS_PATH,
+    DEPTH_PATH,
+    MAX_BODY_BYTES,
+    TIME_PATH,
+    TOKEN_PATH,
+    KrakenApi,
+    KrakenLimits,
+    rest_asset_pairs,
+    rest_depth,
+    rest_time,
+)
 from tradeactors.exchange.liquidity import BackgroundLiquidity, LiquidityConfig
 from tradeactors.exchange.matching import EngineFilled, Filters, MatchingEngine
 from tradeactors.exchange.orderentry import OrderEntry
@@ -60,7 +77,7 @@ CLOSE_TIMEOUT = 2.0
 """How long the venue waits for a client to finish a closing handshake, in seconds."""
 MARKET_DATA = "market_data"
 ORDER_ENTRY = "order_entry"
-PROTOCOLS = {"sim": "/trade", "binance": "/ws-api/v3"}
+PROTOCOLS = {"sim": "/trade", "binance": "/ws-api/v3", "kraken": "/v2"}
 """The order-entry protocols the exchange speaks, and the path each is served at."""
 
 
@@ -187,8 +204,11 @@ class SimExchange:
             keeps the system's (autotuned: megabytes on loopback), so a client that
             stops reading is noticed only once that much is stuck in the kernel.
         protocol: the order-entry protocol (`PROTOCOLS`): ``"sim"`` (rate limited by
-            ``rate_per_second``) or ``"binance"`` (limited by ``binance_limits``, as
-            Binance limits: request weight per IP, orders per account, 429 then 418).
+            ``rate_per_second``), ``"binance"`` (limited by ``binance_limits``, as
+            Binance limits: request weight per IP, orders per account, 429 then 418) or
+            ``"kraken"`` (limited by ``kraken_limits``, as Kraken limits: a trading rate
+            counter and open orders per account, the REST API counter per key; its
+            ``keys`` are API key -> base64 secret, as Kraken issues them).
 
     """
 
@@ -210,6 +230,7 @@ class SimExchange:
         send_buffer_bytes: int | None = None,
         protocol: str = "sim",
         binance_limits: RateLimits | None = None,
+        kraken_limits: KrakenLimits | None = None,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ConfigError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
@@ -224,10 +245,14 @@ class SimExchange:
         )
         self._publisher = BinancePublisher(self.engine, instrument)
         self._binance_limits = binance_limits or RateLimits()
-        self.orders: OrderEntry | BinanceApi
+        self.orders: OrderEntry | BinanceApi | KrakenApi
         if protocol == "binance":
             self.orders = BinanceApi(
                 self.engine, instrument, keys or {}, clock, limits=self._binance_limits
+            )
+        elif protocol == "kraken":
+            self.orders = KrakenApi(
+                self.engine, instrument, keys or {}, clock, limits=kraken_limits
             )
         else:
             self.orders = OrderEntry(
@@ -313,7 +338,9 @@ class SimExchange:
         """How many ``op`` requests the venue took from ``account`` (logged-on ones).
 
         ``op`` is the simulator's name whatever the protocol (Binance's ``order.place``
-        counts as ``place``, ``order.cancelReplace`` as ``amend``: see `BinanceApi`).
+        counts as ``place``, ``order.cancelReplace`` as ``amend``: see `BinanceApi`;
+        Kraken's ``add_order`` as ``place``, an ``executions`` subscription with its
+        snapshot as ``open_orders`` and ``fills``: see `KrakenApi`).
         """
         with self._lock:
             return self.orders.requests.get((account, op), 0)
@@ -532,6 +559,10 @@ class SimExchange:
                     peer=outbox.peer_host,
                     return_rate_limits=query.get("returnRateLimits", ["true"])[0] != "false",
                 )
+            elif isinstance(self.orders, KrakenApi):
+                self.orders.connect(
+                    connection, outbox.put, clock.monotonic_ns(), peer=outbox.peer_host
+                )
             else:
                 self.orders.connect(connection, outbox.put, clock.monotonic_ns())
         try:
@@ -561,10 +592,24 @@ class SimExchange:
         with self._lock:
             return 200, self._publisher.snapshot(max(1, min(limit, 5000)))
 
-    def _rest(self, path: str, query: str) -> tuple[int, str]:
-        """A REST request's (status, JSON body), as Binance answers it."""
+    def _rest(self, path: str, query: str) -> tuple[int, str]:  # noqa: PLR0911 - one per path
+        """A GET request's (status, JSON body), as Binance (or Kraken) answers it."""
         if path == "/api/v3/depth":
             return self._snapshot(query)
+        if path == ASSET_PAIRS_PATH:  # the filters are immutable: no lock needed
+            return rest_asset_pairs(
+                query, self.instrument, self.engine.filters(self.instrument.symbol)
+            )
+        if path == DEPTH_PATH:
+            with self._lock:
+                return rest_depth(
+                    query,
+                    self.instrument,
+                    lambda side, levels: self.engine.depth(self.instrument.symbol, side, levels),
+                    self._clock.time_ns(),
+                )
+        if path == TIME_PATH:
+            return rest_time(self._clock.time_ns())
         now_ms = self._clock.time_ns() // 1_000_000
         if path == "/api/v3/exchangeInfo":
             return rest_exchange_info(
@@ -578,15 +623,47 @@ class SimExchange:
             return 200, msgspec.json.encode({"serverTime": now_ms}).decode()
         if path == "/api/v3/ping":
             return 200, "{}"
+        if path.startswith("/0/"):
+            return 404, '{"error":["EGeneral:Unknown method"]}'
         return 404, '{"code":-1,"msg":"Not found."}'
+
+    def _rest_post(
+        self, path: str, api_key: str | None, signature: str | None, body: bytes
+    ) -> tuple[int, str]:
+        """A POST request's (status, JSON body): Kraken's token call, with that protocol."""
+        if path == TOKEN_PATH and isinstance(self.orders, KrakenApi):
+            with self._lock:
+                return self.orders.rest_token(
+                    path=path,
+                    api_key=api_key,
+                    signature=signature,
+                    body=body,
+                    now_ns=self._clock.monotonic_ns(),
+                )
+        return 404, '{"error":["EGeneral:Unknown method"]}'
 
     def _http_handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         exchange = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = CLOSE_TIMEOUT * 5  # a client that stops sending mid-request is cut off
+
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
-                status, body = exchange._rest(path, query)
+                self._answer(*exchange._rest(path, query))
+
+            def do_POST(self) -> None:
+                path = self.path.partition("?")[0]
+                length = self.headers.get("Content-Length", "0")
+                if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY_BYTES:
+                    self.close_connection = True  # the body is not read
+                    self._answer(413, '{"error":["EGeneral:Invalid arguments"]}')
+                    return
+                body = self.rfile.read(int(length))
+                api_key, signature = self.headers.get("API-Key"), self.headers.get("API-Sign")
+                self._answer(*exchange._rest_post(path, api_key, signature, body))
+
+            def _answer(self, status: int, body: str) -> None:
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

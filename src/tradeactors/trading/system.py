@@ -24,12 +24,17 @@ execution supervisor's intensity escalate; any escalation trips the kill switch.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import math
 import os
 import secrets
 import threading
+import urllib.error
+import urllib.request
 from fractions import Fraction
 from functools import partial
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from urllib.parse import quote
 
 import msgspec
 import structlog
@@ -44,7 +49,7 @@ from tradeactors.actors.order_manager import OrderManagerActor
 from tradeactors.actors.risk import RiskActor
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
 from tradeactors.clock import Clock, SystemClock
-from tradeactors.config import Config
+from tradeactors.config import SIM_LOT_SIZE, SIM_TICK_SIZE, Config
 from tradeactors.core.execution import OrderStore
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
@@ -68,7 +73,7 @@ from tradeactors.core.messages import (
 from tradeactors.core.orders import ClientOrderIds, Position
 from tradeactors.core.risk import RiskLimits, TradingState
 from tradeactors.core.units import money_places, money_text, quantity_text
-from tradeactors.errors import ConfigError
+from tradeactors.errors import ConfigError, VenueRequestError
 from tradeactors.strategy import make_strategy
 from tradeactors.supervision import (
     Backoff,
@@ -81,6 +86,7 @@ from tradeactors.supervision import (
 from tradeactors.supervision._events import Subscribers
 from tradeactors.trading.metrics import TradingMetrics
 from tradeactors.trading.paths import actor_paths, leaf
+from tradeactors.venues import binance, kraken
 from tradeactors.venues.adapter import Credentials, open_orders_at_venue, venue_adapter
 
 if TYPE_CHECKING:
@@ -88,13 +94,14 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
+    from tradeactors.config import VenueConfig
     from tradeactors.core.book import BookView
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import DeadLetter
 
 __all__ = ["ShutdownSummary", "Status", "TradingSystem"]
 
-_EMBEDDED = {"sim": "sim", "binance": "binance"}
+_EMBEDDED = {"sim": "sim", "binance": "binance", "kraken": "kraken"}
 """Venue kinds the embedded simulated exchange can play: kind -> its protocol."""
 
 
@@ -172,12 +179,8 @@ class TradingSystem:
         venue = self.config.venue
         self._owns_clock = clock is None
         self.clock: Clock = clock or SystemClock()
-        self.instrument = Instrument(
-            venue=venue.name,
-            symbol=venue.symbol,
-            tick_size=venue.tick_size,
-            lot_size=venue.lot_size,
-        )
+        # the venue's own replaces it at start, where the venue publishes it (binance, kraken)
+        self.instrument = _configured_instrument(venue)
         self.adapter = venue_adapter(venue.kind, trading=True)
         order_entry = self.adapter.order_entry
         assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
@@ -200,7 +203,7 @@ class TradingSystem:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> Self:  # noqa: C901 - one step after another
+    def start(self, timeout: float = 30.0) -> Self:  # noqa: C901, PLR0915 - one step after another
         """Start the venue (embedded unless configured) and the tree."""
         venue = self.config.venue
         secret = os.environ.get(venue.secret_env)
@@ -229,8 +232,10 @@ class TradingSystem:
             raise ConfigError(f"set ${venue.secret_env} to the secret of API key {venue.api_key!r}")
         if not (stream_url and rest_url):
             raise ConfigError("venue.stream_url and venue.rest_url are needed with venue.trade_url")
+        self._take_instrument_from_venue(rest_url)
         self._credentials = Credentials(venue.api_key, secret)
         self.trade_url = trade_url
+        self._rest_url = rest_url  # also for the codec's REST call before connecting
         if self._registry is not None:
             metrics = TradingMetrics(
                 self._registry,
@@ -471,6 +476,46 @@ class TradingSystem:
             "pnl_places": money_places(instrument.tick_size, instrument.lot_size),
         }
 
+    def _take_instrument_from_venue(self, rest_url: str) -> None:
+        """Ask the venue for the instrument (one GET), before the tree starts.
+
+        For venue kinds that publish their instruments (`_INSTRUMENT_SOURCES`), the
+        embedded exchange speaking their protocol too. The config's steps, where given,
+        must fit the venue's (`_agreed_instrument`). On any failure the embedded
+        exchange, if started, is closed and one `ConfigError` says what and where.
+        """
+        venue = self.config.venue
+        source = _INSTRUMENT_SOURCES.get(venue.kind)
+        if source is None:
+            return  # the config's steps (kind sim: the simulator's)
+        try:
+            url = source.url(rest_url, venue.symbol)
+            body = _get(url, timeout=self.config.execution.timeout, what=source.what)
+            where = f"{source.what} from {url}"
+            try:
+                published = source.read(body, venue.symbol, venue.name)
+            except (msgspec.DecodeError, ValueError, VenueRequestError) as exc:
+                raise ConfigError(f"{where}: not a usable answer: {exc}") from exc
+            instrument = _agreed_instrument(venue, published, where)
+        except BaseException:
+            self._close_venue()
+            raise
+        if instrument != self.instrument:
+            order_entry = self.adapter.order_entry
+            assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
+            self.instrument = instrument
+            self._order_entry = order_entry(venue.name, instrument)  # the same codec, re-made
+        self._log.info(
+            "instrument_from_venue",
+            instrument=instrument.key,
+            url=url,
+            tick_size=instrument.tick_size,
+            lot_size=instrument.lot_size,
+            min_quantity=instrument.min_quantity,
+            max_quantity=instrument.max_quantity,
+            min_notional=instrument.min_notional,
+        )
+
     def _say_what_protects_orders(self) -> None:
         """At a venue that cancels nothing by itself (Binance spot), say so at start."""
         codec = self._order_entry
@@ -593,6 +638,7 @@ class TradingSystem:
                     kwargs={
                         "venue": venue,
                         "url": trade_url,
+                        "rest_url": self._rest_url,
                         "order_entry": self._order_entry,
                         "credentials": self._credentials,
                         "order_manager_path": paths.order_manager,
@@ -789,9 +835,145 @@ class TradingSystem:
         try:
             return len(
                 open_orders_at_venue(
-                    self._order_entry, self.trade_url, self._credentials, timeout=5.0
+                    self._order_entry,
+                    self.trade_url,
+                    self._credentials,
+                    timeout=5.0,
+                    rest_url=self._rest_url,
                 )
             )
         except Exception as exc:  # noqa: BLE001 - reported as unknown, never hidden
             self._log.error("venue_query_failed", error=repr(exc))
             return None
+
+
+# -- the instrument: the config's steps, and the venue's at start -----------------------------
+
+
+class _InstrumentSource(NamedTuple):
+    """Where a venue kind publishes its instruments, and how to read the answer."""
+
+    what: str  # the answer's name at the venue, for messages
+    url: Callable[[str, str], str]  # (REST base URL, symbol) -> the URL to GET
+    # (body, symbol, venue name) -> the instrument; raises msgspec.DecodeError, ValueError
+    # or VenueRequestError for an answer that does not say
+    read: Callable[[bytes, str, str], Instrument]
+
+
+def _binance_url(rest_url: str, symbol: str) -> str:
+    return f"{rest_url.rstrip('/')}/api/v3/exchangeInfo?symbol={quote(symbol, safe='')}"
+
+
+def _binance_instrument(body: bytes, symbol: str, venue: str) -> Instrument:
+    return binance.instrument_from_exchange_info(body, symbol, venue=venue)
+
+
+def _kraken_url(rest_url: str, symbol: str) -> str:  # noqa: ARG001 - every pair: see below
+    # all pairs: `instrument_from_asset_pairs` finds ours by key, altname, wsname or v2
+    # symbol (BTC/USD), whichever the config gives, without guessing what ?pair= accepts
+    return kraken.asset_pairs_url(None, rest_url.rstrip("/"))
+
+
+def _kraken_instrument(body: bytes, symbol: str, venue: str) -> Instrument:
+    return kraken.instrument_from_asset_pairs(body, symbol, venue=venue, symbol=symbol)
+
+
+_INSTRUMENT_SOURCES = {
+    "binance": _InstrumentSource("exchangeInfo", _binance_url, _binance_instrument),
+    "kraken": _InstrumentSource("AssetPairs", _kraken_url, _kraken_instrument),
+}
+"""Venue kinds whose instrument comes from the venue at start (`VenueConfig.tick_size`)."""
+
+_MAX_ANSWER_BYTES = 16 * 1024 * 1024  # Binance's whole exchangeInfo is a few MB
+
+
+def _configured_instrument(venue: VenueConfig) -> Instrument:
+    """The instrument as configured, until (if its venue publishes it) the venue's at start.
+
+    Steps left out are the simulator's meanwhile: the embedded exchange is made with
+    them, then asked like any venue.
+
+    Raises:
+        ConfigError: a step left out for a venue kind that publishes none.
+
+    """
+    if not (venue.tick_size and venue.lot_size) and venue.kind not in _INSTRUMENT_SOURCES:
+        raise ConfigError(
+            f"[venue] tick_size and lot_size are needed: tradeactors cannot ask a venue of "
+            f"kind {venue.kind!r} for them (it does for {', '.join(sorted(_INSTRUMENT_SOURCES))})"
+        )
+    return Instrument(
+        venue=venue.name,
+        symbol=venue.symbol,
+        tick_size=venue.tick_size or SIM_TICK_SIZE,
+        lot_size=venue.lot_size or SIM_LOT_SIZE,
+    )
+
+
+def _get(url: str, *, timeout: float, what: str) -> bytes:
+    """The body of ``GET url`` (a 200), or one `ConfigError` saying why not."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"[venue] rest_url must be an http(s) URL to get {what}: {url!r}")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only
+            body: bytes = answer.read(_MAX_ANSWER_BYTES + 1)
+    except urllib.error.HTTPError as exc:  # the venue's own words, e.g. Binance's -1121
+        try:
+            detail = exc.read(300).decode(errors="replace").strip()
+        except (OSError, http.client.HTTPException):
+            detail = ""
+        message = f"cannot get {what} from {url}: HTTP {exc.code} {detail}"
+        raise ConfigError(message.rstrip()) from exc
+    except TimeoutError as exc:
+        raise ConfigError(f"cannot get {what} from {url}: no answer in {timeout} s") from exc
+    except urllib.error.URLError as exc:
+        raise ConfigError(f"cannot get {what} from {url}: {exc.reason}") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise ConfigError(f"cannot get {what} from {url}: {exc!r}") from exc
+    if len(body) > _MAX_ANSWER_BYTES:
+        raise ConfigError(f"{what} from {url}: more than {_MAX_ANSWER_BYTES} bytes")
+    return body
+
+
+def _agreed_instrument(venue: VenueConfig, published: Instrument, where: str) -> Instrument:
+    """The venue's instrument ``published``, in the config's lot if one is given.
+
+    A tick given must be the venue's (the book parses the venue's prices in it); a lot
+    given must be a whole multiple of the venue's (every order in it is one the venue
+    takes), and then the minimum and maximum quantity move onto it: up and down to the
+    nearest whole lot.
+
+    Raises:
+        ConfigError: a step that does not fit the venue's, naming both and ``where``.
+
+    """
+    symbol = f"{venue.symbol} at {venue.name}"
+    if venue.tick_size and Fraction(venue.tick_size) != Fraction(published.tick_size):
+        raise ConfigError(
+            f'[venue] tick_size "{venue.tick_size}" is not the tick of {symbol}: the venue\'s '
+            f'is "{published.tick_size}" ({where}); leave tick_size out to take the venue\'s'
+        )
+    if not venue.lot_size:
+        return published
+    lots = Fraction(venue.lot_size) / Fraction(published.lot_size)
+    if lots.denominator != 1:
+        raise ConfigError(
+            f'[venue] lot_size "{venue.lot_size}" does not fit {symbol}: the venue\'s lot is '
+            f'"{published.lot_size}" ({where}); give a whole multiple of it, or leave '
+            "lot_size out to take the venue's"
+        )
+    if lots == 1:
+        return published
+    lot = Fraction(venue.lot_size)
+    minimum, maximum = published.min_quantity, published.max_quantity
+    if maximum and Fraction(maximum) < lot:
+        raise ConfigError(
+            f'[venue] lot_size "{venue.lot_size}" is above the largest quantity of {symbol}, '
+            f'"{maximum}" ({where})'
+        )
+    coarse = msgspec.structs.replace(published, lot_size=venue.lot_size)
+    return msgspec.structs.replace(
+        coarse,
+        min_quantity=minimum and coarse.format_size(math.ceil(Fraction(minimum) / lot)),
+        max_quantity=maximum and coarse.format_size(math.floor(Fraction(maximum) / lot)),
+    )

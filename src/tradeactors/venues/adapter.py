@@ -10,13 +10,15 @@ registered with `register_venue`).
   subscribe messages, where a snapshot comes from (a REST URL, or a resubscription), and
   the sync rule of one instrument's book (`BookSync`: Binance's ``U``/``u`` continuity,
   Kraken's checksum, ...).
-- **Order entry** (`OrderEntry`, or None for a venue that has none yet): encode the
+- **Order entry** (`OrderEntry`, or None for a venue that has none yet): say what REST
+  call opens a session, if the venue needs one (Kraken's WebSocket token), encode the
   gateway's requests (log on, place, cancel, cancel all, arm the venue's dead-man's
   switch, fetch open orders and fills since a watermark), decode what comes back into
   replies and the contract's events, and say how fills are identified (`FillIds`).
 
-The gateway owns the connection, the message budget, retries and the reconnect
-procedure; the adapter owns only the venue's wire format and rules.
+The gateway owns the connections (the websocket, and the REST call before it), the
+message budget, retries and the reconnect procedure; the adapter owns only the venue's
+wire format and rules: a codec does no I/O.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import base64
 import enum
 import hashlib
 import hmac
+import http.client
 import importlib
 import threading
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from tradeactors._websocket import close, connect
 from tradeactors.core.execution import FillIds
@@ -52,11 +57,14 @@ __all__ = [
     "OrderEntry",
     "Reply",
     "Request",
+    "RestRequest",
     "SessionEnded",
     "TickerVerifier",
     "VenueAdapter",
     "VenueEvent",
+    "decoded_items",
     "open_orders_at_venue",
+    "prepare_session",
     "register_venue",
     "venue_adapter",
     "venue_kinds",
@@ -201,13 +209,15 @@ class Reply(NamedTuple):
 
     ``error`` is one of the contract's reasons where the venue's code has one
     (``rate_limited``, ``unknown_order``, ``duplicate_client_order_id``, ...), else the
-    venue's own code.
+    venue's own code. ``retry_after``: seconds the venue asked us to wait before sending
+    again (a rate limit's ``retryAfter``; 0: not said).
     """
 
     request_id: int
     result: Any = None
     error: str | None = None
     message: str = ""
+    retry_after: float = 0.0
 
 
 class SessionEnded(NamedTuple):
@@ -218,6 +228,28 @@ class SessionEnded(NamedTuple):
     """
 
     reason: str
+
+
+class RestRequest(NamedTuple):
+    """A REST call a codec needs made (`OrderEntry.session_request`), and who reads the answer.
+
+    The codec does no I/O: the gateway sends ``method`` to ``url`` with ``headers`` and
+    ``body``, and gives the body of the answer to ``accept``, which keeps what the codec
+    needs (Kraken: the token) or raises `VenueRequestError` if the venue refused. The
+    headers and the body carry the key and a signature: its repr shows neither.
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    accept: Callable[[bytes], None]
+
+    def __repr__(self) -> str:
+        return (
+            f"RestRequest(method={self.method!r}, url={self.url!r}, "
+            f"headers={sorted(self.headers)!r}, body=<{len(self.body)} bytes>)"
+        )
 
 
 class Credentials:
@@ -267,11 +299,32 @@ class OrderEntry(Protocol):
 
     Requests carry an integer id the venue echoes in its reply; execution reports are
     pushed unasked. Every ``encode_*`` returns the text frame to send.
+
+    A session is opened in this order, on every (re)connection: `session_request` (a
+    REST call, if the venue needs one), connect, `prelude` (if any), `logon`; then
+    cancel-all and the dead-man's switch (`encode`).
     """
 
     fill_ids: FillIds
     has_dead_man_switch: bool  # the venue cancels everything if not refreshed in time
     has_cancel_on_disconnect: bool  # the venue cancels a session's orders when it drops
+
+    def session_request(self, credentials: Credentials, rest_url: str) -> RestRequest | None:
+        """A REST call to make before connecting, on every connection; None: no such call.
+
+        Kraken: the signed ``GetWebSocketsToken``, whose token authenticates the
+        websocket session (a token must be used within 15 minutes: a fresh one is
+        fetched for each connection). ``rest_url`` is the venue's REST base URL as
+        configured (``[venue] rest_url``; empty: the codec's own default). The caller
+        makes the call and gives the answer's body to the request's ``accept`` (see
+        `RestRequest`, `prepare_session`).
+
+        Raises:
+            ValueError: the credentials cannot sign it (e.g. a secret that is not
+                base64 where the venue's are); the message never shows the secret.
+
+        """
+        ...
 
     def logon(
         self, request_id: int, credentials: Credentials, *, cancel_on_disconnect: bool
@@ -296,8 +349,17 @@ class OrderEntry(Protocol):
         """
         ...
 
-    def decode(self, payload: str | bytes) -> Reply | Message | SessionEnded | None:
-        """A reply, a pushed report as a contract event, `SessionEnded`, or None.
+    def decode(
+        self, payload: str | bytes
+    ) -> Reply | Message | SessionEnded | tuple[Reply | Message | SessionEnded, ...] | None:
+        """What a frame holds, in order: one item, a tuple of several, or None.
+
+        An item is a reply, a pushed report as a contract event, or `SessionEnded`.
+        A venue whose frames carry one report returns it as is (no tuple to build on the
+        hot path: the simulator, Binance); a venue that batches (Kraken's ``executions``
+        lists several reports, and its snapshot may answer requests) returns a plain
+        ``tuple`` of all of them, in the frame's order, so that none waits in the codec
+        for the next frame. The gateway forwards every item, in order (`decoded_items`).
 
         Raises:
             msgspec.DecodeError, ValueError: a malformed frame (counted and dropped).
@@ -318,18 +380,110 @@ class OrderEntry(Protocol):
         ...
 
 
+def decoded_items(
+    decoded: Reply | Message | SessionEnded | tuple[Reply | Message | SessionEnded, ...] | None,
+) -> tuple[Reply | Message | SessionEnded, ...]:
+    """What `OrderEntry.decode` returned, as a tuple of items in order (None: none).
+
+    A plain ``tuple`` is several items; a `Reply` or a `SessionEnded` is one (a named
+    tuple).
+    """
+    if decoded is None:
+        return ()
+    if type(decoded) is tuple:  # mypy cannot tell a plain tuple from a named one
+        return cast("tuple[Reply | Message | SessionEnded, ...]", decoded)
+    return (cast("Reply | Message | SessionEnded", decoded),)
+
+
+_MAX_ANSWER = 1 << 20  # bytes of a session answer read at most (Kraken's is ~100)
+_RETRY_LATER = frozenset({"rate_limited", "venue_unavailable"})  # refusals that pass
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: a signed request (and the key) goes nowhere else."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+def prepare_session(
+    order_entry: OrderEntry, credentials: Credentials, rest_url: str, *, timeout: float
+) -> bool:
+    """Make the codec's REST call before connecting (`OrderEntry.session_request`), if any.
+
+    The answer's body goes to the request's ``accept``. Nothing of the request or the
+    answer (headers, body) is logged or put in an error: only the method, the URL and
+    the HTTP status. Returns whether a call was made.
+
+    Raises:
+        VenueRequestError: the venue refused (the codec read a refusal in the answer,
+            whatever the HTTP status): retrying the same credentials does not help.
+        OSError: the venue could not be reached (refused, reset, timed out), answered
+            with an HTTP error status and no refusal the codec can read, answered
+            something that is not an answer, or said to try later (a refusal
+            ``rate_limited`` or ``venue_unavailable``): the venue is down, for now.
+        ValueError: the request cannot be made (the credentials cannot sign it, the URL
+            is not one).
+
+    """
+    request = order_entry.session_request(credentials, rest_url)
+    if request is None:
+        return False
+    what = f"{request.method} {request.url}"
+    http_request = urllib.request.Request(  # noqa: S310 - the configured venue's URL
+        request.url, data=request.body, headers=request.headers, method=request.method
+    )
+    if http_request.type not in ("http", "https"):
+        raise ValueError(f"{request.url!r} is not an http(s) URL")
+    status = 0
+    try:
+        opener = urllib.request.build_opener(_NoRedirect)  # proxies from the environment
+        with opener.open(http_request, timeout=timeout) as answer:
+            body = answer.read(_MAX_ANSWER)
+    except urllib.error.HTTPError as exc:  # an answer all the same: it may say why
+        status = exc.code
+        try:
+            body = exc.read(_MAX_ANSWER)
+        except (OSError, http.client.HTTPException):
+            body = b""
+        finally:
+            exc.close()
+    except http.client.HTTPException as exc:  # a broken answer (IncompleteRead...)
+        raise ConnectionError(f"{what}: {type(exc).__name__}") from exc
+    try:
+        request.accept(body)
+    except VenueRequestError as exc:
+        if exc.code in _RETRY_LATER:
+            raise ConnectionError(f"{what}: {exc}") from exc
+        raise
+    except ValueError as exc:  # msgspec.DecodeError is one
+        detail = f"HTTP {status}" if status else f"not an answer: {str(exc)[:100]}"
+        raise ConnectionError(f"{what}: {detail}") from exc
+    if status:
+        raise ConnectionError(f"{what}: HTTP {status}")
+    return True
+
+
 def open_orders_at_venue(
-    order_entry: OrderEntry, url: str, credentials: Credentials, *, timeout: float = 5.0
+    order_entry: OrderEntry,
+    url: str,
+    credentials: Credentials,
+    *,
+    timeout: float = 5.0,
+    rest_url: str = "",
 ) -> tuple[VenueOrder, ...]:
     """The account's open orders, asked over a fresh session without cancel-on-disconnect.
 
     What the system asks after it stopped, to say whether anything was left working.
+    The session is opened as the gateway opens one (`OrderEntry.session_request` first,
+    at ``rest_url``).
 
     Raises:
-        VenueRequestError: the venue refused the logon or the request.
+        VenueRequestError: the venue refused the session, the logon or the request.
         OSError, websocket.WebSocketException: the venue could not be reached.
 
     """
+    prepare_session(order_entry, credentials, rest_url, timeout=timeout)
     connection = connect(url, timeout=timeout)
     reply = Reply(0)
     steps: tuple[tuple[int, str, Callable[[int], str | None]], ...] = (
@@ -343,11 +497,11 @@ def open_orders_at_venue(
             if frame is None:
                 continue
             connection.send(frame)
-            while True:
-                decoded = order_entry.decode(connection.recv())
-                if isinstance(decoded, Reply) and decoded.request_id == request_id:
-                    reply = decoded
-                    break
+            answered = False
+            while not answered:
+                for item in decoded_items(order_entry.decode(connection.recv())):
+                    if isinstance(item, Reply) and item.request_id == request_id:
+                        reply, answered = item, True
             if reply.error is not None:
                 raise VenueRequestError(op, reply.error, reply.message)
         return order_entry.open_orders(reply.result)

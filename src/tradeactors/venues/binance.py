@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 
     from tradeactors.clock import Clock
     from tradeactors.core.messages import Message, SubmitOrder
-    from tradeactors.venues.adapter import OrderEntry
+    from tradeactors.venues.adapter import OrderEntry, RestRequest
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -1048,6 +1048,14 @@ class BinanceOrderEntry:
         self._note(request_id, "time")
         return _encode({"id": request_id, "method": "time"}).decode()
 
+    def session_request(
+        self,
+        credentials: Credentials,  # noqa: ARG002 - the protocol's
+        rest_url: str,  # noqa: ARG002
+    ) -> RestRequest | None:
+        """No REST call before connecting: every request is signed (`prelude`: the time)."""
+        return None
+
     def prelude(self, request_id: int) -> str:
         """``time`` before every logon: the signed timestamps carry the server's clock."""
         return self.encode_time(request_id)
@@ -1186,7 +1194,8 @@ class BinanceOrderEntry:
         if reason == "banned":
             self.banned_until_ms = max(self.banned_until_ms, retry_after)
             message += f": HTTP {status}, banned: stop sending"
-        return Reply(request_id, error=reason, message=message)
+        wait = max(0.0, (retry_after - self.timestamp_ms()) / 1000) if retry_after else 0.0
+        return Reply(request_id, error=reason, message=message, retry_after=wait)
 
     def _learn(self, what: str, result: Any, sent_ns: int, received_ns: int) -> None:
         """Take what a successful reply teaches: the clock offset, ids, the subscription."""

@@ -24,7 +24,9 @@ Order entry (`KrakenOrderEntry`) is Kraken spot's WebSocket v2 (``add_order``,
 channel), authenticated by a token from the REST ``GetWebSocketsToken`` call signed as
 Kraken documents (`api_sign`); `instrument_from_asset_pairs` reads an instrument's tick,
 lot and minimums from ``AssetPairs``. The codec builds requests and reads answers: the
-caller does the I/O. Its decoding raises only ``msgspec.DecodeError`` or ``ValueError``.
+caller does the I/O (the gateway makes the token call before every connection, see
+`KrakenOrderEntry.session_request`). Its decoding raises only ``msgspec.DecodeError`` or
+``ValueError``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from tradeactors.venues.adapter import (
     FillIds,
     Reply,
     Request,
+    RestRequest,
     VenueEvent,
 )
 
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
 
     from tradeactors.clock import Clock
     from tradeactors.core.messages import Message, SubmitOrder, TradeTick
+    from tradeactors.venues.adapter import OrderEntry
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -305,10 +309,13 @@ class _V2Book(msgspec.Struct, frozen=True):
 class _V2Message(msgspec.Struct, frozen=True):
     channel: str = ""  # absent from acknowledgements ({"method": ..., "result": ...})
     type: str = ""
-    data: tuple[_V2Book, ...] = ()
+    # decoded as books only on the book channel: other channels' data (``status``,
+    # ``heartbeat``, ``executions``) has other shapes
+    data: msgspec.Raw = msgspec.Raw(b"[]")
 
 
 _v2_decoder = msgspec.json.Decoder(_V2Message)
+_v2_books = msgspec.json.Decoder(tuple[_V2Book, ...])
 _PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _PLAIN_PLACES = re.compile(r"[0-9]+(?:\.[0-9]{1,18})?")
 
@@ -358,7 +365,7 @@ def _decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | No
             bids=tuple((_v2_text(level.price), _v2_text(level.qty)) for level in book.bids),
             checksum=book.checksum,
         )
-        for book in message.data
+        for book in _v2_books.decode(message.data)
     )
 
 
@@ -870,9 +877,11 @@ class KrakenOrderEntry:
     """Kraken spot order entry over WebSocket v2 (``wss://ws-auth.kraken.com/v2``).
 
     One per gateway (venue, instrument); its state (the orders it follows, the id maps)
-    outlives the gateway's restarts, as the system keeps one codec. Before each logon the
-    gateway fetches a token: it makes the `token_request` REST call and gives the answer
-    to `accept_token`; every request carries the token, never the secret.
+    outlives the gateway's restarts, as the system keeps one codec. Before each
+    connection the gateway fetches a token: `session_request` is the signed REST
+    ``GetWebSocketsToken`` call (`token_request`) whose answer goes to `accept_token`;
+    every request carries the token, never the secret. A refusal (a bad key or
+    signature, a stale nonce) is `VenueRequestError` with the contract's reason.
 
     - logon: subscribe to ``executions`` with ``snap_orders`` and ``snap_trades`` (the
       open orders and the last 50 fills, for the reconciliation);
@@ -895,9 +904,10 @@ class KrakenOrderEntry:
     account (or sub-account). The ``executions`` channel streams every pair's orders:
     those of other symbols are ignored.
 
-    `decode` returns one item a frame, as `OrderEntry` says; a frame holding several
-    reports (``data`` is a list) queues the rest, handed out by the next calls (Kraken
-    sends a heartbeat a second). `decode_all` returns them all at once.
+    A frame may hold several reports (``data`` is a list; the snapshot may also answer
+    requests that waited for it): `decode` returns them all, in order, as a tuple (one
+    alone as is, none as None), as `OrderEntry.decode` allows; `decode_all` always
+    returns a tuple.
     """
 
     fill_ids = FillIds.UNIQUE
@@ -932,7 +942,6 @@ class KrakenOrderEntry:
         self._fills: deque[OrderFilled] = deque(maxlen=_KEEP_FILLS)
         self._barriers: dict[int, Request] = {}  # ping req_id -> OPEN_ORDERS or FILLS
         self._waiting: list[tuple[int, Request]] = []  # pongs before the snapshot
-        self._backlog: deque[Reply | Message] = deque()
         self._sequence: int | None = None
         self.sequence_gaps = 0  # executions messages missed (their sequence jumped)
 
@@ -942,12 +951,35 @@ class KrakenOrderEntry:
 
     # -- the token (REST) ---------------------------------------------------------------
 
-    def token_request(self, credentials: Credentials) -> KrakenRestRequest:
-        """The signed ``GetWebSocketsToken`` call to make before each logon."""
+    def session_request(self, credentials: Credentials, rest_url: str) -> RestRequest:
+        """The token call before each connection (`OrderEntry.session_request`).
+
+        ``rest_url``: Kraken's REST base URL (``[venue] rest_url``; empty: the one given
+        to the codec, `REST_URL` by default). The answer goes to `accept_token`.
+
+        Raises:
+            ValueError: the secret is not base64 (never shown).
+
+        """
+        request = self.token_request(credentials, rest_url)
+        return RestRequest(
+            method=request.method,
+            url=request.url,
+            headers=request.headers,
+            body=request.body,
+            accept=self.accept_token,
+        )
+
+    def token_request(self, credentials: Credentials, rest_url: str = "") -> KrakenRestRequest:
+        """The signed ``GetWebSocketsToken`` call to make before each logon.
+
+        At ``rest_url`` (empty: the codec's own, `REST_URL` by default); the nonce is
+        the wall clock in milliseconds, and always more than the last one.
+        """
         with self._lock:
             nonce = max(self._clock.time_ns() // 1_000_000, self._last_nonce + 1)
             self._last_nonce = nonce
-        return private_request(credentials, TOKEN_PATH, nonce, self._rest_url)
+        return private_request(credentials, TOKEN_PATH, nonce, rest_url or self._rest_url)
 
     def accept_token(self, body: bytes | str) -> None:
         """Keep the token of a ``GetWebSocketsToken`` answer for the next logon.
@@ -993,7 +1025,6 @@ class KrakenOrderEntry:
             self._fills.clear()
             self._barriers.clear()
             self._waiting.clear()
-            self._backlog.clear()
             self._sequence = None
         return self._frame(
             "subscribe",
@@ -1102,17 +1133,19 @@ class KrakenOrderEntry:
 
     # -- what comes back ----------------------------------------------------------------
 
-    def decode(self, payload: str | bytes) -> Reply | Message | None:
-        """The next reply or contract event (see the class doc), or None.
+    def decode(self, payload: str | bytes) -> Reply | Message | tuple[Reply | Message, ...] | None:
+        """A frame's replies and events: one as is, several as a tuple, none as None.
+
+        In the frame's order (see the class doc).
 
         Raises:
             msgspec.DecodeError, ValueError: a malformed frame (nothing of it is used).
 
         """
         items = self.decode_all(payload)
-        with self._lock:
-            self._backlog.extend(items)
-            return self._backlog.popleft() if self._backlog else None
+        if len(items) > 1:
+            return items
+        return items[0] if items else None
 
     def decode_all(self, payload: str | bytes) -> tuple[Reply | Message, ...]:
         """Every reply and contract event in a frame, in order (none: nothing for us).
@@ -1507,13 +1540,28 @@ class KrakenMarketData:
         raise ParseError(f"Kraken trades are not decoded: {data!r}"[:200])
 
 
+if TYPE_CHECKING:
+
+    def _is_an_order_entry(venue: str, instrument: Instrument) -> OrderEntry:
+        return KrakenOrderEntry(venue, instrument)  # mypy checks the protocol here
+
+
+def _order_entry(venue: str, instrument: Instrument) -> KrakenOrderEntry:
+    """The codec of one gateway; the REST base URL comes with each token call.
+
+    The gateway passes ``[venue] rest_url`` to `KrakenOrderEntry.session_request` (the
+    embedded simulated exchange's is known only once it runs), so the codec needs
+    nothing more than the venue and the instrument (``instrument.symbol`` is Kraken's
+    v2 symbol, ``BTC/USD``).
+    """
+    return KrakenOrderEntry(venue, instrument)
+
+
 class _KrakenAdapter:
     kind = "kraken"
     market_data = KrakenMarketData()
-    # `KrakenOrderEntry` is written, but trading needs the gateway to fetch the token
-    # (`KrakenOrderEntry.token_request`) before each connection: not enabled until it does.
-    order_entry = None
+    order_entry = staticmethod(_order_entry)
 
 
 ADAPTER = _KrakenAdapter()
-"""Kraken as a venue adapter: market data (order entry: `KrakenOrderEntry`, not enabled)."""
+"""Kraken spot as a venue adapter: market data, and order entry (`KrakenOrderEntry`)."""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tradeactors.clock import Clock
     from tradeactors.core.instrument import Instrument
     from tradeactors.core.messages import Message, SubmitOrder
+    from tradeactors.venues.adapter import RestRequest
 
 __all__ = ["ADAPTER", "SimOrderEntry"]
 
@@ -84,6 +85,14 @@ class SimOrderEntry:
         self._venue = venue
         self._instrument = instrument
         self._clock: Clock = clock if clock is not None else SystemClock()  # wall time only
+
+    def session_request(
+        self,
+        credentials: Credentials,  # noqa: ARG002 - the protocol's
+        rest_url: str,  # noqa: ARG002
+    ) -> RestRequest | None:
+        """No REST call before connecting: the logon authenticates."""
+        return None
 
     def prelude(self, request_id: int) -> str | None:  # noqa: ARG002 - the protocol's
         """Nothing to send before the logon."""

@@ -334,3 +334,15 @@ class TestHostileInput:
         )
         assert message is not None
         assert KrakenBook.instrument_for("X/Y", message).tick_size == "0.01"
+
+
+def test_v2_status_and_heartbeat_messages_are_not_book_messages_nor_errors():
+    """Kraken's documented ``status`` message has ``data`` without ``symbol``."""
+    from tradeactors.venues.kraken import decode_v2_book_messages
+
+    status = (
+        '{"channel":"status","type":"update","data":[{"version":"2.0.0","system":"online",'
+        '"api_version":"v2","connection_id":12345,"status":"ok"}]}'
+    )
+    assert decode_v2_book_messages(status) is None
+    assert decode_v2_book_messages('{"channel":"heartbeat"}') is None

@@ -29,7 +29,16 @@ from tradeactors.core.messages import (
     VenueOrder,
 )
 from tradeactors.errors import GatewayError, VenueRequestError
-from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request
+from tradeactors.venues.adapter import (
+    Credentials,
+    FillIds,
+    Reply,
+    Request,
+    RestRequest,
+    decoded_items,
+    venue_adapter,
+    venue_kinds,
+)
 from tradeactors.venues.kraken import (
     KrakenOrderEntry,
     api_sign,
@@ -156,6 +165,22 @@ def echoed(entry: KrakenOrderEntry, cl_ord_id: str) -> str:
     return accepted.client_order_id
 
 
+class TestTheAdapter:
+    """Kraken is a venue kind with order entry: its codec, made by the adapter."""
+
+    def test_the_kraken_kind_trades_through_kraken_order_entry(self):
+        adapter = venue_adapter("kraken", trading=True)
+        assert "kraken" in venue_kinds(trading=True)
+        assert adapter.order_entry is not None
+        entry = adapter.order_entry("kraken", BTC_USD)
+        assert isinstance(entry, KrakenOrderEntry)
+        assert entry.fill_ids is FillIds.UNIQUE
+        assert entry.has_dead_man_switch
+        assert not entry.has_cancel_on_disconnect
+        assert entry.prelude(1) is None  # the token comes over REST instead
+        assert isinstance(entry.session_request(KEY, ""), RestRequest)
+
+
 class TestRestAuthentication:
     """API-Sign and the GetWebSocketsToken call, as Kraken documents them."""
 
@@ -174,6 +199,41 @@ class TestRestAuthentication:
         assert request.headers["API-Sign"] == api_sign(
             KEY, "/0/private/GetWebSocketsToken", DOC_NONCE, "nonce=1616492376594"
         )
+
+    def test_the_session_request_is_the_token_call_at_the_configured_rest_url(self):
+        clock = FakeClock(wall_offset_ns=DOC_NONCE * 1_000_000)
+        entry = KrakenOrderEntry("kraken", BTC_USD, clock=clock)
+        request = entry.session_request(KEY, "http://127.0.0.1:8080/")
+        assert isinstance(request, RestRequest)
+        assert request.method == "POST"
+        assert request.url == "http://127.0.0.1:8080/0/private/GetWebSocketsToken"
+        assert request.body == b"nonce=1616492376594"
+        assert request.headers["API-Sign"] == api_sign(
+            KEY, "/0/private/GetWebSocketsToken", DOC_NONCE, "nonce=1616492376594"
+        )
+        assert not entry.has_token
+        request.accept(DOC_TOKEN_ANSWER.encode())
+        assert entry.has_token
+        # no rest_url configured: Kraken's own
+        assert entry.session_request(KEY, "").url == (
+            "https://api.kraken.com/0/private/GetWebSocketsToken"
+        )
+
+    def test_the_session_request_shows_neither_its_headers_nor_its_body(self):
+        request = codec().session_request(KEY, "")
+        shown = repr(request) + str(request)
+        assert request.headers["API-Sign"] not in shown
+        assert request.headers["API-Key"] not in shown
+        assert request.body.decode() not in shown
+        assert "API-Sign" in shown  # the names are no secret
+
+    def test_a_refused_token_answer_is_a_venue_request_error_from_accept(self):
+        entry = codec(token=None)
+        request = entry.session_request(KEY, "")
+        with pytest.raises(VenueRequestError) as caught:
+            request.accept(b'{"error": ["EAPI:Invalid key"]}')
+        assert caught.value.code == "auth_failed"
+        assert not entry.has_token
 
     def test_nonces_always_increase_even_when_the_clock_does_not(self):
         entry = KrakenOrderEntry("kraken", BTC_USD, clock=FakeClock())
@@ -724,13 +784,20 @@ class TestExecutions:
         events = entry.decode_all(executions("update", SELL, LIVE, TRADE))
         assert [type(e) for e in events] == [OrderAccepted, OrderFilled]
 
-    def test_decode_hands_out_the_rest_of_a_message_on_the_next_frames(self):
+    def test_decode_gives_every_report_of_a_message_at_once_as_a_tuple(self):
         entry = logged_on(codec())
-        first = entry.decode(executions("update", SELL, LIVE, TRADE))
-        second = entry.decode('{"channel":"heartbeat"}')
-        assert isinstance(first, OrderAccepted)
-        assert isinstance(second, OrderFilled)
-        assert entry.decode('{"channel":"heartbeat"}') is None
+        accepted, fill = entry.decode(executions("update", SELL, LIVE, TRADE))
+        assert isinstance(accepted, OrderAccepted)
+        assert isinstance(fill, OrderFilled)
+        assert fill.order_id == accepted.order_id
+        assert entry.decode('{"channel":"heartbeat"}') is None  # nothing held back
+
+    def test_decode_gives_one_report_as_is_and_none_as_none(self):
+        entry = logged_on(codec())
+        assert entry.decode(executions("update", SELL)) is None
+        assert isinstance(entry.decode(executions("update", LIVE)), OrderAccepted)
+        (fill,) = decoded_items(entry.decode(executions("update", TRADE)))
+        assert isinstance(fill, OrderFilled)
 
     def test_a_malformed_report_drops_its_message_and_changes_nothing(self):
         entry = logged_on(codec())
@@ -796,8 +863,8 @@ class TestReconciliation:
         assert entry.decode('{"method":"subscribe","req_id":1,"success":true}') == Reply(1)
         assert entry.decode('{"method":"pong","req_id":2}') is None
         assert entry.decode('{"method":"pong","req_id":3}') is None
-        assert entry.decode(executions("snapshot")) == Reply(2, result=())
-        assert entry.decode('{"channel":"heartbeat"}') == Reply(3, result=())
+        assert entry.decode(executions("snapshot")) == (Reply(2, result=()), Reply(3, result=()))
+        assert entry.decode('{"channel":"heartbeat"}') is None
 
     def test_fills_are_those_of_our_orders_in_the_snapshot_and_those_streamed_since(self):
         entry = logged_on(codec())

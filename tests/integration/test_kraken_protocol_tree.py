@@ -1,0 +1,232 @@
+"""The trading tree against a venue speaking Kraken spot's protocol, over real sockets.
+
+The simulated exchange's Kraken front-end (an independent reading of Kraken's docs)
+against the tree with ``[venue] kind = "kraken"``: before every connection the gateway
+fetches a WebSocket token with the signed REST ``GetWebSocketsToken`` call, subscribes
+to ``executions`` with the token, arms Kraken's dead-man's switch
+(``cancel_all_orders_after``), and reconciles from the ``executions`` snapshot. Kraken
+spot has no cancel-on-disconnect: a dead session's orders are cancelled by the
+dead-man's switch or by the next session's ``cancel_all``, whichever comes first.
+Nothing here reaches the real venue.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pytest
+from trading_helpers import INSTRUMENT, MID, TradingEvents, config_for
+
+from tradeactors.clock import SystemClock
+from tradeactors.config import Config
+from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, SubmitOrder, VenueStatus
+from tradeactors.exchange.liquidity import LiquidityConfig
+from tradeactors.exchange.server import SimExchange
+from tradeactors.supervision import ActorStarted
+from tradeactors.trading.system import TradingSystem
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+pytestmark = pytest.mark.supervision
+
+KRAKEN_SECRET = base64.b64encode(b"kraken-test-secret-" + b"k" * 45).decode()  # as Kraken's
+PAIR = "BTC/USDT"  # the emulator's pair (BTCUSDT) as Kraken's WebSocket v2 writes it
+
+
+@pytest.fixture
+def kraken_venue() -> Iterator[SimExchange]:
+    """The simulated exchange speaking Kraken, with a still, empty book."""
+    clock = SystemClock()
+    exchange = SimExchange(
+        INSTRUMENT,
+        clock,
+        seed=7,
+        interval=0.02,
+        keys={"demo": KRAKEN_SECRET},
+        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
+        protocol="kraken",
+    ).start()
+    try:
+        yield exchange
+    finally:
+        exchange.close()
+        clock.close()
+
+
+@pytest.fixture
+def start(
+    kraken_venue, monkeypatch
+) -> Iterator[Callable[..., tuple[TradingSystem, TradingEvents]]]:
+    """Start a tree with ``kind = "kraken"`` at the venue (``execution`` overrides)."""
+    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", KRAKEN_SECRET)
+    systems: list[TradingSystem] = []
+
+    def make(**execution: Any) -> tuple[TradingSystem, TradingEvents]:
+        config = config_for(kraken_venue, execution=execution)
+        config = msgspec.structs.replace(
+            config,
+            venue=msgspec.structs.replace(
+                config.venue, kind="kraken", symbol=PAIR, tick_size="0.01", lot_size="0.001"
+            ),
+        )
+        system = TradingSystem(config)
+        systems.append(system)
+        events = TradingEvents()
+        system.subscribe(events)
+        system.start(timeout=20)
+        events.wait_for(VenueStatus, up=True)
+        return system, events
+
+    yield make
+    for system in systems:
+        try:
+            running = system.tree.running
+        except RuntimeError:  # never started
+            continue
+        if running:
+            system.stop(timeout=10)
+
+
+@pytest.fixture
+def system(start) -> tuple[TradingSystem, TradingEvents]:
+    return start()
+
+
+def test_orders_fills_and_cancels_go_through_kraken_s_protocol(kraken_venue, system):
+    system, events = system
+    assert kraken_venue.trade_url.endswith("/v2")
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    assert _resting(kraken_venue) == [(Side.BUY, MID - 300, 5)]
+
+    assert kraken_venue.take(Side.SELL, MID - 300, 2) == 2
+    (fill,) = events.wait_for(OrderUpdate, client_order_id=cid, fill_quantity=2)
+    assert (fill.status, fill.filled, fill.fill_price) == (
+        OrderStatus.PARTIALLY_FILLED,
+        2,
+        MID - 300,
+    )
+    assert isinstance(fill.execution_id, str)  # Kraken's execution id (``exec_id``)
+    assert system.orders().positions[PAIR] == 2 == kraken_venue.position("demo")
+
+    system.cancel(cid)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.CANCELLED)
+    assert kraken_venue.open_orders("demo") == []
+    summary = system.stop(timeout=10)  # asks the venue over a session (and token) of its own
+    assert summary.open_at_venue == 0
+    assert summary.clean
+
+
+def test_a_dead_gateway_s_orders_are_cancelled_by_the_dead_man_s_switch_or_the_next_session(
+    kraken_venue, system
+):
+    """No cancel-on-disconnect at Kraken spot: ``cancel_all_orders_after`` (armed by every
+    session) or the new session's ``cancel_all`` cancels what the dead session left."""
+    system, events = system
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    restarted = _started(system, 2)
+    assert system.tree.faults(system.gateway_path).kill()
+    events.wait_for(VenueStatus, up=False)
+    assert restarted.wait(10)
+    events.wait_for(VenueStatus, count=2, up=True)  # a new token, logged on, reconciled
+    assert system.wait_for_no_open_orders(10)
+    assert kraken_venue.open_orders("demo") == []
+    (order,) = system.orders().orders
+    assert (order.client_order_id, order.status) == (cid, OrderStatus.CANCELLED)
+
+    # trading resumes on the new session; a stop leaves nothing open
+    again = resting_buy(system, quantity=1)
+    events.wait_for(OrderUpdate, client_order_id=again, status=OrderStatus.ACCEPTED)
+    summary = system.stop(timeout=10)
+    assert kraken_venue.open_orders("demo") == []
+    assert summary.open_at_venue == 0
+    assert summary.clean
+
+
+def test_the_dead_man_s_switch_cancels_a_dead_session_s_orders_before_anyone_reconnects(
+    kraken_venue, start
+):
+    """The gateway arms ``cancel_all_orders_after`` (1 s here) and refreshes it; killed,
+    it stops refreshing, and Kraken cancels the account's orders by itself."""
+    system, events = start(
+        cancel_all_after=1.0, refresh=0.2, restart_delay=4.0, max_restart_delay=4.0
+    )
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    restarted = _started(system, 2)
+    assert system.tree.faults(system.gateway_path).kill()
+    assert kraken_venue.wait_until(lambda: not kraken_venue.engine.open_orders("demo"), 3.5)
+    assert not restarted.is_set()  # nobody was connected: the venue's own timer did it
+    assert restarted.wait(10)
+    events.wait_for(VenueStatus, count=2, up=True)
+    assert system.wait_for_no_open_orders(10)
+    (order,) = system.orders().orders
+    assert (order.client_order_id, order.status) == (cid, OrderStatus.CANCELLED)
+    assert system.stop(timeout=10).clean
+
+
+def test_with_no_trade_url_the_embedded_exchange_speaks_kraken(monkeypatch):
+    monkeypatch.delenv("TRADEACTORS_SIM_SECRET", raising=False)  # a fresh random secret
+    config = msgspec.convert(
+        {
+            "venue": {"kind": "kraken", "symbol": "BTC/USD", "tick_size": "0.1"},
+            "strategy": {"name": "none"},
+            "killswitch": {"stale_after": None},  # no Kraken book reaches the tree yet
+        },
+        Config,
+    )
+    system = TradingSystem(config)
+    events = TradingEvents()
+    system.subscribe(events)
+    system.start(timeout=20)
+    try:
+        events.wait_for(VenueStatus, up=True)
+        assert system.exchange is not None
+        assert system.exchange.protocol == "kraken"
+        assert system.trade_url == system.exchange.trade_url
+        assert system.trade_url.endswith("/v2")
+    finally:
+        summary = system.stop(timeout=10)
+    assert summary.open_at_venue == 0  # asked over a session with a token of its own
+    assert summary.clean
+
+
+def resting_buy(system: TradingSystem, quantity: int = 5) -> str:
+    """A buy 300 ticks under the mid (nobody sells there); returns its id."""
+    client_order_id = system.new_order_id()
+    system.submit(
+        SubmitOrder(
+            client_order_id=client_order_id,
+            venue="sim",
+            instrument=PAIR,
+            side=Side.BUY,
+            price=MID - 300,
+            quantity=quantity,
+        )
+    )
+    return client_order_id
+
+
+def _resting(venue: SimExchange) -> list[tuple[Side, int, int]]:
+    """The account's orders at the venue (the emulator's own ids are internal)."""
+    return [(o.side, o.price, o.remaining) for o in venue.open_orders("demo")]
+
+
+def _started(system: TradingSystem, incarnation: int) -> threading.Event:
+    started = threading.Event()
+
+    def on_event(event: object) -> None:
+        if (
+            isinstance(event, ActorStarted)
+            and event.path == system.gateway_path
+            and event.incarnation == incarnation
+        ):
+            started.set()
+
+    system.tree.subscribe(on_event)
+    return started
