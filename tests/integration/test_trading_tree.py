@@ -253,7 +253,12 @@ def test_risk_rebuilds_its_exposure_after_being_killed_and_the_limits_hold(venue
     )
     system.tree.faults("risk").kill()
     assert started.wait(10)
+    # Risk asks the order manager for its exposure without blocking; until the snapshot
+    # is in, a report shows the empty state (actors/risk.py): ask until it is rebuilt.
+    deadline = time.monotonic() + 10
     rebuilt = system.tree.address("risk").ask(GetRiskReport(), timeout=10)
+    while rebuilt.open_orders != 2 and time.monotonic() < deadline:
+        rebuilt = system.tree.address("risk").ask(GetRiskReport(), timeout=10)
     assert rebuilt.open_orders == 2
 
     one_more = resting_buy(system, quantity=1)
