@@ -33,8 +33,7 @@ import urllib.error
 import urllib.request
 from fractions import Fraction
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
 import structlog
@@ -86,8 +85,13 @@ from tradeactors.supervision import (
 from tradeactors.supervision._events import Subscribers
 from tradeactors.trading.metrics import TradingMetrics
 from tradeactors.trading.paths import actor_paths, leaf
-from tradeactors.venues import binance, kraken
-from tradeactors.venues.adapter import Credentials, open_orders_at_venue, venue_adapter
+from tradeactors.venues.adapter import (
+    Credentials,
+    instrument_kinds,
+    instrument_source,
+    open_orders_at_venue,
+    venue_adapter,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,6 +102,7 @@ if TYPE_CHECKING:
     from tradeactors.core.book import BookView
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import DeadLetter
+    from tradeactors.venues.adapter import VenueAdapter
 
 __all__ = ["ShutdownSummary", "Status", "TradingSystem"]
 
@@ -180,8 +185,8 @@ class TradingSystem:
         self._owns_clock = clock is None
         self.clock: Clock = clock or SystemClock()
         # the venue's own replaces it at start, where the venue publishes it (binance, kraken)
-        self.instrument = _configured_instrument(venue)
         self.adapter = venue_adapter(venue.kind, trading=True)
+        self.instrument = _configured_instrument(venue, self.adapter)
         order_entry = self.adapter.order_entry
         assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
         self._order_entry = order_entry(venue.name, self.instrument)
@@ -479,13 +484,13 @@ class TradingSystem:
     def _take_instrument_from_venue(self, rest_url: str) -> None:
         """Ask the venue for the instrument (one GET), before the tree starts.
 
-        For venue kinds that publish their instruments (`_INSTRUMENT_SOURCES`), the
+        For venues whose adapter publishes its instruments (`instrument_source`), the
         embedded exchange speaking their protocol too. The config's steps, where given,
         must fit the venue's (`_agreed_instrument`). On any failure the embedded
         exchange, if started, is closed and one `ConfigError` says what and where.
         """
         venue = self.config.venue
-        source = _INSTRUMENT_SOURCES.get(venue.kind)
+        source = instrument_source(self.adapter)
         if source is None:
             return  # the config's steps (kind sim: the simulator's)
         try:
@@ -850,44 +855,10 @@ class TradingSystem:
 # -- the instrument: the config's steps, and the venue's at start -----------------------------
 
 
-class _InstrumentSource(NamedTuple):
-    """Where a venue kind publishes its instruments, and how to read the answer."""
-
-    what: str  # the answer's name at the venue, for messages
-    url: Callable[[str, str], str]  # (REST base URL, symbol) -> the URL to GET
-    # (body, symbol, venue name) -> the instrument; raises msgspec.DecodeError, ValueError
-    # or VenueRequestError for an answer that does not say
-    read: Callable[[bytes, str, str], Instrument]
-
-
-def _binance_url(rest_url: str, symbol: str) -> str:
-    return f"{rest_url.rstrip('/')}/api/v3/exchangeInfo?symbol={quote(symbol, safe='')}"
-
-
-def _binance_instrument(body: bytes, symbol: str, venue: str) -> Instrument:
-    return binance.instrument_from_exchange_info(body, symbol, venue=venue)
-
-
-def _kraken_url(rest_url: str, symbol: str) -> str:  # noqa: ARG001 - every pair: see below
-    # all pairs: `instrument_from_asset_pairs` finds ours by key, altname, wsname or v2
-    # symbol (BTC/USD), whichever the config gives, without guessing what ?pair= accepts
-    return kraken.asset_pairs_url(None, rest_url.rstrip("/"))
-
-
-def _kraken_instrument(body: bytes, symbol: str, venue: str) -> Instrument:
-    return kraken.instrument_from_asset_pairs(body, symbol, venue=venue, symbol=symbol)
-
-
-_INSTRUMENT_SOURCES = {
-    "binance": _InstrumentSource("exchangeInfo", _binance_url, _binance_instrument),
-    "kraken": _InstrumentSource("AssetPairs", _kraken_url, _kraken_instrument),
-}
-"""Venue kinds whose instrument comes from the venue at start (`VenueConfig.tick_size`)."""
-
 _MAX_ANSWER_BYTES = 16 * 1024 * 1024  # Binance's whole exchangeInfo is a few MB
 
 
-def _configured_instrument(venue: VenueConfig) -> Instrument:
+def _configured_instrument(venue: VenueConfig, adapter: VenueAdapter) -> Instrument:
     """The instrument as configured, until (if its venue publishes it) the venue's at start.
 
     Steps left out are the simulator's meanwhile: the embedded exchange is made with
@@ -897,10 +868,10 @@ def _configured_instrument(venue: VenueConfig) -> Instrument:
         ConfigError: a step left out for a venue kind that publishes none.
 
     """
-    if not (venue.tick_size and venue.lot_size) and venue.kind not in _INSTRUMENT_SOURCES:
+    if not (venue.tick_size and venue.lot_size) and instrument_source(adapter) is None:
         raise ConfigError(
             f"[venue] tick_size and lot_size are needed: tradeactors cannot ask a venue of "
-            f"kind {venue.kind!r} for them (it does for {', '.join(sorted(_INSTRUMENT_SOURCES))})"
+            f"kind {venue.kind!r} for them (it does for {', '.join(instrument_kinds())})"
         )
     return Instrument(
         venue=venue.name,

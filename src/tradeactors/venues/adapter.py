@@ -53,6 +53,7 @@ __all__ = [
     "Credentials",
     "EventKind",
     "FillIds",
+    "InstrumentSource",
     "MarketData",
     "OrderEntry",
     "Reply",
@@ -63,6 +64,8 @@ __all__ = [
     "VenueAdapter",
     "VenueEvent",
     "decoded_items",
+    "instrument_kinds",
+    "instrument_source",
     "open_orders_at_venue",
     "prepare_session",
     "register_venue",
@@ -533,6 +536,31 @@ class VenueAdapter(Protocol):
     def order_entry(self) -> Callable[[str, Instrument], OrderEntry] | None:
         """The order-entry side, or None if the venue has none yet."""
         ...
+
+
+class InstrumentSource(NamedTuple):
+    """Where a venue publishes its instruments, and how to read the answer.
+
+    An adapter that has one gives it as its ``instruments`` attribute (optional: see
+    `instrument_source`); the system then asks the venue for the instrument at start.
+    """
+
+    what: str  # the answer's name at the venue, for messages (``exchangeInfo``)
+    url: Callable[[str, str], str]  # (REST base URL, symbol) -> the URL to GET
+    # (body, symbol, venue name) -> the instrument; raises msgspec.DecodeError, ValueError
+    # or VenueRequestError for an answer that does not say
+    read: Callable[[bytes, str, str], Instrument]
+
+
+def instrument_source(adapter: VenueAdapter) -> InstrumentSource | None:
+    """The adapter's `InstrumentSource` (its optional ``instruments``), or None."""
+    source = getattr(adapter, "instruments", None)
+    return source if isinstance(source, InstrumentSource) else None
+
+
+def instrument_kinds() -> tuple[str, ...]:
+    """The venue kinds whose adapter publishes its instruments, sorted."""
+    return tuple(k for k in venue_kinds() if instrument_source(_adapter(k)) is not None)
 
 
 # kind -> "module:attribute" of the built-in adapters, imported when first asked for.

@@ -65,6 +65,7 @@ from tradeactors.venues.adapter import (
     Credentials,
     EventKind,
     FillIds,
+    InstrumentSource,
     Reply,
     Request,
     SessionEnded,
@@ -1562,10 +1563,19 @@ def _order_entry(venue: str, instrument: Instrument) -> BinanceOrderEntry:
     return BinanceOrderEntry(venue, instrument, quote_asset=base_quote(instrument.symbol)[1])
 
 
+def _exchange_info_url(rest_url: str, symbol: str) -> str:
+    return f"{rest_url.rstrip('/')}/api/v3/exchangeInfo?symbol={quote(symbol, safe='')}"
+
+
+def _instrument(body: bytes, symbol: str, venue: str) -> Instrument:
+    return instrument_from_exchange_info(body, symbol, venue=venue)
+
+
 class _BinanceAdapter:
     kind = "binance"
     market_data = BinanceMarketData()
     order_entry = staticmethod(_order_entry)
+    instruments = InstrumentSource("exchangeInfo", _exchange_info_url, _instrument)
 
 
 ADAPTER = _BinanceAdapter()

@@ -62,6 +62,7 @@ from tradeactors.venues.adapter import (
     Credentials,
     EventKind,
     FillIds,
+    InstrumentSource,
     Reply,
     Request,
     RestRequest,
@@ -1557,10 +1558,21 @@ def _order_entry(venue: str, instrument: Instrument) -> KrakenOrderEntry:
     return KrakenOrderEntry(venue, instrument)
 
 
+def _asset_pairs_url(rest_url: str, symbol: str) -> str:  # noqa: ARG001 - every pair
+    # all pairs: `instrument_from_asset_pairs` finds ours by key, altname, wsname or v2
+    # symbol (BTC/USD), whichever the config gives, without guessing what ?pair= accepts
+    return asset_pairs_url(None, rest_url.rstrip("/"))
+
+
+def _instrument(body: bytes, symbol: str, venue: str) -> Instrument:
+    return instrument_from_asset_pairs(body, symbol, venue=venue, symbol=symbol)
+
+
 class _KrakenAdapter:
     kind = "kraken"
     market_data = KrakenMarketData()
     order_entry = staticmethod(_order_entry)
+    instruments = InstrumentSource("AssetPairs", _asset_pairs_url, _instrument)
 
 
 ADAPTER = _KrakenAdapter()
