@@ -68,6 +68,7 @@ import msgspec
 import structlog
 
 from tradeactors.core.instrument import ParseError, decimal_places, parse_units
+from tradeactors.core.units import base_quote
 from tradeactors.errors import ConfigError
 from tradeactors.exchange.matching import (
     CancelStatus,
@@ -122,9 +123,6 @@ _TOO_MANY = 429  # the status of a rate limit reached
 _MIN_STRATEGY_TYPE = 1_000_000  # smaller strategyType values are Binance's own
 _MAX_SYMBOLS = 100  # in exchangeInfo's symbols
 _STP = "EXPIRE_MAKER"  # the engine's self-trade prevention (matching.py)
-_QUOTES = ("USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "TRY")
-
-
 class RateLimits(msgspec.Struct, frozen=True, kw_only=True):
     """The venue's limits (web-socket-api.md, Rate limits), published by ``exchangeInfo``.
 
@@ -151,12 +149,11 @@ class RateLimits(msgspec.Struct, frozen=True, kw_only=True):
 def split_symbol(symbol: str) -> tuple[str, str]:
     """(base asset, quote asset) of ``symbol``: ``"ETHUSDT"`` -> ``("ETH", "USDT")``.
 
-    A symbol that ends in no quote asset this module knows is all base, no quote.
+    The project's one reading of a symbol (`tradeactors.core.units.base_quote`); a
+    symbol that ends in no quote asset it knows is all base, no quote.
     """
-    for quote in _QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    return symbol, ""
+    base, quote = base_quote(symbol)
+    return (base, "") if quote == "quote" else (base, quote)
 
 
 def signature_payload(params: Mapping[str, str]) -> str:
