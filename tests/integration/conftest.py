@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from tradeactors.clock import SystemClock
-from tradeactors.exchange.liquidity import LiquidityConfig
-from tradeactors.exchange.server import SimExchange
 from tradeactors.venues.capture import read_capture
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from tradeactors.exchange.server import SimExchange
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -120,20 +119,8 @@ def sim_venue_rate() -> float:
 def sim_venue(sim_venue_rate: float) -> Iterator[SimExchange]:
     """The simulated exchange with an empty, still book: nothing trades unless a test
     makes it. Accounts ``demo`` and ``taker`` (secrets in trading_helpers)."""
-    from trading_helpers import INSTRUMENT, SECRET, TAKER_SECRET
+    from trading_helpers import SECRET, TAKER_SECRET, still_exchange
 
-    clock = SystemClock()
-    exchange = SimExchange(
-        INSTRUMENT,
-        clock,
-        seed=7,
-        interval=0.02,
-        keys={"demo": SECRET, "taker": TAKER_SECRET},
-        rate_per_second=sim_venue_rate,
-        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
-    ).start()
-    try:
+    keys = {"demo": SECRET, "taker": TAKER_SECRET}
+    with still_exchange(keys=keys, rate_per_second=sim_venue_rate) as exchange:
         yield exchange
-    finally:
-        exchange.close()
-        clock.close()

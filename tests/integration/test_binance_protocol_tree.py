@@ -15,24 +15,23 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 from trading_helpers import (
-    INSTRUMENT,
     MID,
     SECRET,
     SYMBOL,
     TradingEvents,
     config_for,
+    gateway_started,
     resting_buy,
+    still_exchange,
 )
 
-from tradeactors.clock import SystemClock
 from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, VenueStatus
-from tradeactors.exchange.liquidity import LiquidityConfig
-from tradeactors.exchange.server import SimExchange
-from tradeactors.supervision import ActorStarted
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
 
@@ -40,21 +39,8 @@ pytestmark = pytest.mark.supervision
 @pytest.fixture
 def binance_venue() -> Iterator[SimExchange]:
     """The simulated exchange speaking Binance, with a still, empty book."""
-    clock = SystemClock()
-    exchange = SimExchange(
-        INSTRUMENT,
-        clock,
-        seed=7,
-        interval=0.02,
-        keys={"demo": SECRET},
-        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
-        protocol="binance",
-    ).start()
-    try:
+    with still_exchange(protocol="binance") as exchange:
         yield exchange
-    finally:
-        exchange.close()
-        clock.close()
 
 
 @pytest.fixture
@@ -110,7 +96,7 @@ def test_a_dead_gateway_s_orders_stay_at_binance_until_the_next_session_cancels_
     system, events = system
     cid = resting_buy(system, quantity=5)
     events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
-    restarted = _started(system, 2)
+    restarted = gateway_started(system, 2)
     assert system.tree.faults(system.gateway_path).kill()
     events.wait_for(VenueStatus, up=False)
     # the venue still works the order: it trades while nobody listens
@@ -131,20 +117,3 @@ def test_a_dead_gateway_s_orders_stay_at_binance_until_the_next_session_cancels_
 def _resting(venue: SimExchange) -> list[tuple[Side, int, int]]:
     """The account's orders at the venue (the emulator's own ids are internal)."""
     return [(o.side, o.price, o.remaining) for o in venue.open_orders("demo")]
-
-
-def _started(system: TradingSystem, incarnation: int):
-    import threading
-
-    started = threading.Event()
-
-    def on_event(event: object) -> None:
-        if (
-            isinstance(event, ActorStarted)
-            and event.path == system.gateway_path
-            and event.incarnation == incarnation
-        ):
-            started.set()
-
-    system.tree.subscribe(on_event)
-    return started

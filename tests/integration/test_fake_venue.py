@@ -10,7 +10,6 @@ the venue comes back up, and a stop leaves nothing open there.
 from __future__ import annotations
 
 import hmac
-import threading
 import time
 import urllib.request
 from fractions import Fraction
@@ -20,7 +19,7 @@ from typing import Any
 import msgspec
 import pytest
 from fake_venue import FAKE_ADAPTER, FakeOrderEntry, FakeVenue, auth_message
-from trading_helpers import TradingEvents
+from trading_helpers import TradingEvents, gateway_started
 
 from tradeactors._websocket import close, connect
 from tradeactors.config import (
@@ -48,7 +47,6 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import ConfigError, UnknownVenueKindError
-from tradeactors.supervision import ActorStarted
 from tradeactors.trading.system import TradingSystem
 from tradeactors.venues import adapter as adapter_module
 from tradeactors.venues.adapter import (
@@ -452,21 +450,6 @@ def test_the_fake_venue_serves_binance_market_data(fake_kind, fake_venue):
 # -- the whole trading tree at the fake venue -------------------------------------------
 
 
-def _gateway_started(system: TradingSystem, incarnation: int) -> threading.Event:
-    started = threading.Event()
-
-    def on_event(event):
-        if (
-            isinstance(event, ActorStarted)
-            and event.path == system.gateway_path
-            and event.incarnation >= incarnation
-        ):
-            started.set()
-
-    system.tree.subscribe(on_event)
-    return started
-
-
 def _assert_marked_at_the_mid(system: TradingSystem, *, lots: int, price: int) -> None:
     """The status's PnL marks the position at the book's mid (an external venue too)."""
     book = system.tree.address(system.paths.book(VENUE, SYMBOL))
@@ -519,7 +502,7 @@ def test_the_trading_tree_trades_at_a_venue_defined_in_the_tests(fake_venue, mak
     _assert_marked_at_the_mid(system, lots=2, price=MID - 300)
 
     # the gateway dies: the venue cancels the session's orders, the venue comes back up
-    restarted = _gateway_started(system, 2)
+    restarted = gateway_started(system, 2)
     assert system.tree.faults(system.gateway_path).kill()
     assert fake_venue.wait_until(lambda: not fake_venue.open_orders(), timeout=5), (
         "orders left at the venue"

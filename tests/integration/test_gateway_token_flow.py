@@ -10,13 +10,12 @@ and forwards every item of a frame, in order.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
 from fake_venue import FAKE_TOKEN_ADAPTER, FakeOrderEntry, FakeVenue, TokenFakeOrderEntry
-from trading_helpers import TradingEvents
+from trading_helpers import TradingEvents, gateway_started
 
 from tradeactors.config import (
     Config,
@@ -36,7 +35,6 @@ from tradeactors.core.messages import (
     VenueStatus,
 )
 from tradeactors.errors import ChildStartError, VenueLogonRefusedError, VenueRequestError
-from tradeactors.supervision import ActorStarted
 from tradeactors.trading.system import TradingSystem
 from tradeactors.venues import adapter as adapter_module
 from tradeactors.venues.adapter import (
@@ -148,21 +146,6 @@ def _order(
     return client_order_id
 
 
-def _gateway_started(system: TradingSystem, incarnation: int) -> threading.Event:
-    started = threading.Event()
-
-    def on_event(event: object) -> None:
-        if (
-            isinstance(event, ActorStarted)
-            and event.path == system.gateway_path
-            and event.incarnation == incarnation
-        ):
-            started.set()
-
-    system.tree.subscribe(on_event)
-    return started
-
-
 class TestTheTokenBeforeEveryConnection:
     """The codec's REST call is made before every connection, and its token used once."""
 
@@ -175,7 +158,7 @@ class TestTheTokenBeforeEveryConnection:
         # waits for the next session, whose logon needs a token of its own
         resting = _order(system)
         events.wait_for(OrderUpdate, client_order_id=resting, status=OrderStatus.ACCEPTED)
-        restarted = _gateway_started(system, 2)
+        restarted = gateway_started(system, 2)
         assert system.tree.faults(system.gateway_path).kill()
         events.wait_for(VenueStatus, up=False, venue=VENUE)
         assert restarted.wait(10)
@@ -236,7 +219,7 @@ class TestTheTokenBeforeEveryConnection:
         resting = _order(system)
         events.wait_for(OrderUpdate, client_order_id=resting, status=OrderStatus.ACCEPTED)
         venue.fail_sessions.append(502)
-        restarted = _gateway_started(system, 2)
+        restarted = gateway_started(system, 2)
         assert system.tree.faults(system.gateway_path).kill()
         assert restarted.wait(10)
         events.wait_for(VenueStatus, count=2, up=True, venue=VENUE)

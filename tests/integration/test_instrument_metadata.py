@@ -18,15 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
-from trading_helpers import SECRET, config_for, wait_open_at_venue
+from trading_helpers import SECRET, config_for, still_exchange, wait_open_at_venue
 
-from tradeactors.clock import SystemClock
 from tradeactors.config import Config, VenueConfig
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import Side, SubmitOrder
 from tradeactors.errors import ConfigError
-from tradeactors.exchange.liquidity import LiquidityConfig
-from tradeactors.exchange.server import SimExchange
 from tradeactors.trading.system import TradingSystem
 from tradeactors.venues import binance
 from tradeactors.venues.adapter import register_venue
@@ -34,6 +31,8 @@ from tradeactors.venues.adapter import register_venue
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
+
+    from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
 
@@ -54,21 +53,8 @@ PRICE = 100_000  # ticks: 1000.00, nowhere near the (empty) book
 @pytest.fixture
 def venue() -> Iterator[SimExchange]:
     """The simulated exchange speaking Binance for ETHUSDT, with a still, empty book."""
-    clock = SystemClock()
-    exchange = SimExchange(
-        VENUE_INSTRUMENT,
-        clock,
-        seed=3,
-        interval=0.02,
-        keys={"demo": SECRET},
-        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
-        protocol="binance",
-    ).start()
-    try:
+    with still_exchange(VENUE_INSTRUMENT, protocol="binance", seed=3) as exchange:
         yield exchange
-    finally:
-        exchange.close()
-        clock.close()
 
 
 @pytest.fixture

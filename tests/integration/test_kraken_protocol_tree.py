@@ -13,23 +13,20 @@ Nothing here reaches the real venue.
 from __future__ import annotations
 
 import base64
-import threading
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
-from trading_helpers import INSTRUMENT, MID, TradingEvents, config_for
+from trading_helpers import MID, TradingEvents, config_for, gateway_started, still_exchange
 
-from tradeactors.clock import SystemClock
 from tradeactors.config import Config
 from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, SubmitOrder, VenueStatus
-from tradeactors.exchange.liquidity import LiquidityConfig
-from tradeactors.exchange.server import SimExchange
-from tradeactors.supervision import ActorStarted
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
 
@@ -40,21 +37,8 @@ PAIR = "BTC/USDT"  # the emulator's pair (BTCUSDT) as Kraken's WebSocket v2 writ
 @pytest.fixture
 def kraken_venue() -> Iterator[SimExchange]:
     """The simulated exchange speaking Kraken, with a still, empty book."""
-    clock = SystemClock()
-    exchange = SimExchange(
-        INSTRUMENT,
-        clock,
-        seed=7,
-        interval=0.02,
-        keys={"demo": KRAKEN_SECRET},
-        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
-        protocol="kraken",
-    ).start()
-    try:
+    with still_exchange(keys={"demo": KRAKEN_SECRET}, protocol="kraken") as exchange:
         yield exchange
-    finally:
-        exchange.close()
-        clock.close()
 
 
 @pytest.fixture
@@ -129,7 +113,7 @@ def test_a_dead_gateway_s_orders_are_cancelled_by_the_dead_man_s_switch_or_the_n
     system, events = system
     cid = resting_buy(system, quantity=5)
     events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
-    restarted = _started(system, 2)
+    restarted = gateway_started(system, 2)
     assert system.tree.faults(system.gateway_path).kill()
     events.wait_for(VenueStatus, up=False)
     assert restarted.wait(10)
@@ -158,7 +142,7 @@ def test_the_dead_man_s_switch_cancels_a_dead_session_s_orders_before_anyone_rec
     )
     cid = resting_buy(system, quantity=5)
     events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
-    restarted = _started(system, 2)
+    restarted = gateway_started(system, 2)
     assert system.tree.faults(system.gateway_path).kill()
     assert kraken_venue.wait_until(lambda: not kraken_venue.engine.open_orders("demo"), 3.5)
     assert not restarted.is_set()  # nobody was connected: the venue's own timer did it
@@ -215,18 +199,3 @@ def resting_buy(system: TradingSystem, quantity: int = 5) -> str:
 def _resting(venue: SimExchange) -> list[tuple[Side, int, int]]:
     """The account's orders at the venue (the emulator's own ids are internal)."""
     return [(o.side, o.price, o.remaining) for o in venue.open_orders("demo")]
-
-
-def _started(system: TradingSystem, incarnation: int) -> threading.Event:
-    started = threading.Event()
-
-    def on_event(event: object) -> None:
-        if (
-            isinstance(event, ActorStarted)
-            and event.path == system.gateway_path
-            and event.incarnation == incarnation
-        ):
-            started.set()
-
-    system.tree.subscribe(on_event)
-    return started

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -16,7 +17,7 @@ from tradeactors.core.messages import Side, SubmitOrder, TimeInForce
 from tradeactors.exchange.orderentry import sign
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from tradeactors.exchange.server import SimExchange
     from tradeactors.trading.system import TradingSystem
@@ -152,3 +153,55 @@ class Taker:
 
     def close(self) -> None:
         self._connection.close(timeout=1)
+
+
+@contextmanager
+def still_exchange(
+    instrument: Instrument = INSTRUMENT,
+    keys: dict[str, str] | None = None,
+    *,
+    protocol: str = "sim",
+    seed: int = 7,
+    rate_per_second: float | None = None,
+) -> Iterator[SimExchange]:
+    """A simulated exchange (speaking ``protocol``) whose book is empty and still:
+    nothing trades unless a test makes it. Closed, with its clock, on leaving."""
+    from tradeactors.clock import SystemClock
+    from tradeactors.exchange.liquidity import LiquidityConfig
+    from tradeactors.exchange.server import SimExchange
+
+    limits = {} if rate_per_second is None else {"rate_per_second": rate_per_second}
+    clock = SystemClock()
+    exchange = SimExchange(
+        instrument,
+        clock,
+        seed=seed,
+        interval=0.02,
+        keys=keys if keys is not None else {"demo": SECRET},
+        **limits,
+        liquidity=LiquidityConfig(limit_rate=0, cancel_rate=0, market_rate=0, depth_ticks=0),
+        protocol=protocol,
+    ).start()
+    try:
+        yield exchange
+    finally:
+        exchange.close()
+        clock.close()
+
+
+def gateway_started(system: TradingSystem, incarnation: int) -> threading.Event:
+    """Set once the system's gateway has started its ``incarnation``-th incarnation (or later)."""
+    from tradeactors.supervision import ActorStarted
+
+    started = threading.Event()
+
+    def on_event(event: object) -> None:
+        if (
+            isinstance(event, ActorStarted)
+            and event.path == system.gateway_path
+            and event.incarnation >= incarnation
+        ):
+            started.set()
+
+    system.tree.subscribe(on_event)
+    return started
