@@ -20,6 +20,7 @@ from trading_helpers import (
     Taker,
     TradingEvents,
     config_for,
+    gateway_started,
     open_at_venue,
     resting_buy,
     submit,
@@ -86,21 +87,6 @@ def _take_unheard(venue: SimExchange, quantity: int) -> None:
     venue.mute_reports("demo", muted=False)
 
 
-def _gateway_started(system: TradingSystem, incarnation: int) -> threading.Event:
-    started = threading.Event()
-
-    def on_event(event):
-        if (
-            isinstance(event, ActorStarted)
-            and event.path == GATEWAY
-            and event.incarnation >= incarnation
-        ):
-            started.set()
-
-    system.tree.subscribe(on_event)
-    return started
-
-
 @pytest.mark.parametrize("how", ["crash", "kill"])
 def test_a_dead_gateway_leaves_nothing_open_at_the_venue_and_trading_resumes(
     venue, make_system, how
@@ -110,7 +96,7 @@ def test_a_dead_gateway_leaves_nothing_open_at_the_venue_and_trading_resumes(
         resting_buy(system)
     _accepted(events, 3)
     assert open_at_venue(venue) == 3
-    restarted = _gateway_started(system, 2)
+    restarted = gateway_started(system, 2)
 
     died = time.monotonic()
     faults = system.tree.faults(GATEWAY)
@@ -156,7 +142,7 @@ def test_a_fill_missed_while_the_link_was_deaf_is_applied_exactly_once(venue, ma
     assert venue.position("demo") == -2
     assert system.orders().fills == 0  # we never heard of it
 
-    restarted = _gateway_started(system, 2)
+    restarted = gateway_started(system, 2)
     system.tree.faults(GATEWAY).kill()
     venue.mute_reports("demo", muted=False)
     assert restarted.wait(10)
@@ -173,7 +159,7 @@ def test_a_fill_missed_while_the_link_was_deaf_is_applied_exactly_once(venue, ma
     assert [f.fill_quantity for f in fills] == [2]
 
     # Another reconnect fetches from the last applied execution id: nothing twice.
-    restarted = _gateway_started(system, 3)
+    restarted = gateway_started(system, 3)
     system.tree.faults(GATEWAY).kill()
     assert restarted.wait(10)
     again = events.wait_for(ReconciliationReport, count=3)[-1]
@@ -225,7 +211,7 @@ def test_a_gateway_crash_loop_past_intensity_trips_the_kill_switch_and_leaves_no
         resting_buy(system)
     _accepted(events, 2)
     for incarnation in (2, 3):
-        restarted = _gateway_started(system, incarnation)
+        restarted = gateway_started(system, incarnation)
         system.tree.faults(GATEWAY).kill()
         assert restarted.wait(10)
     system.tree.faults(GATEWAY).kill()  # the third restart within the period: too many
@@ -341,7 +327,7 @@ def test_a_connection_dropped_by_the_venue_fails_the_gateway_and_its_supervisor_
     system, events = make_system()
     resting_buy(system)
     _accepted(events, 1)
-    restarted = _gateway_started(system, 2)
+    restarted = gateway_started(system, 2)
     assert venue.drop_sessions("demo") == 1
     assert wait_open_at_venue(venue, lambda n: n == 0, timeout=1.0)
     assert restarted.wait(10)
@@ -359,7 +345,7 @@ def test_killing_the_gateway_does_not_multiply_its_dead_mans_switch_refreshes(ve
     predecessor's timer start a second refresh chain (the venue would see 2x, 3x...)."""
     system, _events = make_system(execution={"refresh": 0.05, "cancel_all_after": 2.0})
     for incarnation in (2, 3, 4):
-        restarted = _gateway_started(system, incarnation)
+        restarted = gateway_started(system, incarnation)
         system.tree.faults(GATEWAY).kill()
         assert restarted.wait(10)
     before = venue.requests("demo", "cancel_all_after")
@@ -381,7 +367,7 @@ def test_orders_queued_for_a_dead_gateway_are_not_sent_by_its_successor(venue, m
     faults.slow(0.2)
     queued = [submit(system, side=Side.BUY, price=MID - 300, quantity=1) for _ in range(4)]
     system.orders(timeout=10)  # the order manager passed all four to the gateway
-    restarted = _gateway_started(system, 2)
+    restarted = gateway_started(system, 2)
     faults.kill()  # acts after the message in hand: the rest stay queued
     faults.clear()
     assert restarted.wait(10)
