@@ -123,6 +123,8 @@ _TOO_MANY = 429  # the status of a rate limit reached
 _MIN_STRATEGY_TYPE = 1_000_000  # smaller strategyType values are Binance's own
 _MAX_SYMBOLS = 100  # in exchangeInfo's symbols
 _STP = "EXPIRE_MAKER"  # the engine's self-trade prevention (matching.py)
+
+
 class RateLimits(msgspec.Struct, frozen=True, kw_only=True):
     """The venue's limits (web-socket-api.md, Rate limits), published by ``exchangeInfo``.
 
