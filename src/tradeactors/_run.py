@@ -61,7 +61,11 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
         raise ConfigError(
             f"metrics port {port} on {host}: {exc.strerror or exc} ({fix} picks a free one)"
         ) from None
-    system = TradingSystem(config, registry=registry)
+    try:  # a paper market is read here (trading.paper): a bad one must not leak the port
+        system = TradingSystem(config, registry=registry)
+    except BaseException:
+        metrics.close()
+        raise
     try:  # before the start: a port in use must not leave a started tree behind
         control = ControlServer(system, port=control_port, token=token)
     except OSError as exc:
