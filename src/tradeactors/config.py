@@ -612,6 +612,8 @@ def _expected(info: msgspec.inspect.Type) -> str:
             inspect.StrType: "strings",
         }
         return f"a list of {items.get(type(info.item_type), 'values')}"
+    if isinstance(info, inspect.LiteralType):
+        return "one of " + ", ".join(_shown(value) for value in info.values)
     words = _WORDS.get(type(info), "a value of another type")
     if isinstance(info, inspect.IntType | inspect.FloatType):
         words += _bounds(info)

@@ -15,7 +15,7 @@ Two paces:
   time, and `LockstepDriver` releases the next frame only when the tree is quiescent.
   The market maker's fills then equal ``tradeactors backtest``'s on the same capture.
 
-Quiescence is decided exactly, not by waiting: `LockstepDriver.settle` asks every actor
+Quiescence is decided exactly, not by waiting: `settle` asks every actor
 of the tree a no-op (pykka's own attribute read), waits for every answer, and repeats
 until a whole round went by in which no actor handled anything else. An actor busy, or
 a message queued anywhere, when a round starts is handled before that actor answers,
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from tradeactors.supervision import Supervisor
     from tradeactors.venues.capture import Frame
 
-__all__ = ["MARKETS", "LockstepDriver", "PaperMarket", "venue_model"]
+__all__ = ["MARKETS", "LockstepDriver", "PaperMarket", "settle", "venue_model"]
 
 MARKETS = ("binance",)
 """The markets a paper venue reads (Binance spot: depth diffs, depth snapshots, trades)."""
@@ -303,26 +303,42 @@ class LockstepDriver:
         self.settle()
 
     def settle(self) -> None:
-        """Return once every actor of the tree is idle with an empty mailbox (module doc)."""
-        tree = self._tree
-        paths = tree.paths()
-        addresses = [tree.address(path) for path in paths]
-        stats = [tree.stats(path) for path in paths]
-        last: int | None = None
-        while True:
-            futures = [a.ask_future(_PING) for a in addresses if not a.is_closed()]
-            for future in futures:
-                try:
-                    future.get(timeout=self._timeout)
-                except Exception as exc:
-                    if self._stop.is_set():
-                        return  # the tree is stopping: nothing to settle
-                    raise TradeActorsError(f"the tree did not settle: {exc!r}") from exc
-            total = sum(_handled(s.processed) for s in stats)
+        """Return once every actor of the tree is idle with an empty mailbox (`settle`)."""
+        if settle(self._tree, timeout=self._timeout, stopping=self._stop) is not None:
             self.settles += 1
-            if total == last:
-                return
-            last = total
+
+
+def settle(
+    tree: Supervisor, *, timeout: float = 30.0, stopping: threading.Event | None = None
+) -> int | None:
+    """Return once every actor of ``tree`` is idle with an empty mailbox (see the module doc).
+
+    Nothing outside the tree may send to it meanwhile. Returns the rounds of asks it
+    took (two at least), or None if ``stopping`` was set and an actor did not answer.
+
+    Raises:
+        TradeActorsError: an actor did not answer within ``timeout``.
+
+    """
+    paths = tree.paths()
+    addresses = [tree.address(path) for path in paths]
+    stats = [tree.stats(path) for path in paths]
+    last: int | None = None
+    rounds = 0
+    while True:
+        futures = [a.ask_future(_PING) for a in addresses if not a.is_closed()]
+        for future in futures:
+            try:
+                future.get(timeout=timeout)
+            except Exception as exc:
+                if stopping is not None and stopping.is_set():
+                    return None  # the tree is stopping: nothing to settle
+                raise TradeActorsError(f"the tree did not settle: {exc!r}") from exc
+        total = sum(_handled(s.processed) for s in stats)
+        rounds += 1
+        if total == last:
+            return rounds
+        last = total
 
 
 def _handled(processed: dict[type, int]) -> int:
