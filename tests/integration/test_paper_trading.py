@@ -8,6 +8,7 @@ written beside the test in tradeactors' own capture format.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +16,6 @@ import msgspec
 import pytest
 from trading_helpers import TradingEvents
 
-from tradeactors import cli
 from tradeactors.backtest.engine import BacktestConfig, run_backtest
 from tradeactors.config import (
     Config,
@@ -27,7 +27,7 @@ from tradeactors.config import (
     VenueConfig,
 )
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.messages import OrderStatus, OrderUpdate
+from tradeactors.core.messages import OrderStatus, OrderUpdate, ReconciliationReport
 from tradeactors.strategy import make_strategy
 from tradeactors.trading.system import TradingSystem
 from tradeactors.venues.capture import read_capture
@@ -144,10 +144,15 @@ def test_at_recorded_pace_the_paper_venue_reads_the_market_and_the_run_stops_cle
     assert summary.clean
 
 
+def _run_cli(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "run", *args, "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 @needs_data
-def test_run_on_a_paper_config_trades_the_capture_to_its_end_and_compares(
-    tmp_path, capsys, monkeypatch
-):
+def test_run_on_a_paper_config_trades_the_capture_to_its_end_and_compares(tmp_path):
     _prefix(tmp_path / "eth.capture", 1200)
     (tmp_path / "conf").mkdir()
     config = tmp_path / "conf" / "paper.toml"
@@ -158,10 +163,9 @@ def test_run_on_a_paper_config_trades_the_capture_to_its_end_and_compares(
         "[run]\nduration = 0\nstatus_interval = 0.05\n"
         "[risk]\nmax_order_quantity = 1000\nmax_position = 1000\nmax_messages = 100\n"
     )
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
-    code = cli.main(["run", "--config", str(config), "--state-dir", str(tmp_path / "state")])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    result = _run_cli("--config", str(config), state=tmp_path / "state")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
     assert "orders still open at the venue: 0" in out
     assert "paper venue (lockstep)" in out
     assert "backtest, same frames" in out
@@ -227,12 +231,41 @@ class TestBadConfigs:
         with pytest.raises(Exception, match="replays Binance captures only"):
             TradingSystem(_config(kraken, "recorded"))
 
-    def test_the_cli_exits_2_with_one_line(self, tmp_path, capsys):
+    def test_the_cli_exits_2_with_one_line(self, tmp_path):
         config = tmp_path / "paper.toml"
         config.write_text(
             '[venue]\nkind = "paper"\nsymbol = "ETHUSDT"\n[paper]\ncapture = "missing.gz"\n'
         )
-        code = cli.main(["run", "--config", str(config), "--state-dir", str(tmp_path / "s")])
-        err = capsys.readouterr().err
-        assert code == 2
-        assert f"{tmp_path}/missing.gz: cannot read it" in err
+        result = _run_cli("--config", str(config), state=tmp_path / "state")
+        assert result.returncode == 2
+        assert f"{tmp_path}/missing.gz: cannot read it" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@needs_data
+def test_a_killed_paper_venue_actor_drops_its_session_and_the_new_one_reconciles(tmp_path):
+    _prefix(tmp_path / "eth.capture", 2500)
+    system = TradingSystem(_config(tmp_path / "eth.capture", "lockstep"))
+    events = TradingEvents()
+    system.subscribe(events)
+    system.start()
+    try:
+        events.wait_for(OrderUpdate, status=OrderStatus.ACCEPTED)  # quotes rest at the venue
+        assert system.tree.faults(system.gateway_path).kill()
+        # restarted: it dropped the old session (its quotes cancelled) and reconciled
+        events.wait_for(ReconciliationReport, count=2, venue="paper")
+        driver = system.paper_driver
+        assert driver is not None
+        assert driver.finished.wait(60)
+        assert driver.drained.wait(30)
+        assert system.tree.stats(system.gateway_path).restarts == 1
+        report = system.orders()
+        venue = system.paper_venue
+        assert venue is not None
+        # what the order manager thinks open is what rests at the paper venue
+        assert report.open_orders == len(venue.open_orders())
+        assert report.fills == len(venue.fill_log)
+    finally:
+        summary = system.stop()
+    assert summary.open_at_venue == 0
+    assert summary.clean
