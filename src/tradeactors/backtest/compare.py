@@ -65,7 +65,11 @@ def paper_lines(system: TradingSystem) -> list[str]:
         reports["backtest"] = run_backtest(
             frames, offline, make_strategy(name, params), backtest_config, params=params
         )
-    return _table(reports, paper.pace)
+    lines = _table(reports, paper.pace)
+    driver = system.paper_driver
+    if driver is not None and driver.error is not None:  # the comparison covers less
+        lines.append(f"lockstep stopped after {model.frames} frames: {driver.error!r}")
+    return lines
 
 
 def _table(reports: dict[str, BacktestReport], pace: str) -> list[str]:
