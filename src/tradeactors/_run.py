@@ -35,6 +35,7 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     run_dir: RunDirectory | None = None,
     log_file: Path | None = None,
     state_problem: str | None = None,
+    paper_lines: Callable[[TradingSystem], list[str]] | None = None,
 ) -> int:
     """Trade until ``run.duration`` is over (or Ctrl-C), then stop cleanly.
 
@@ -45,7 +46,9 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     and ``run.json`` (the URLs) go there, so that other commands find the run; it is
     withdrawn when the run starts to stop (the caller closes it). ``log_file``: where
     the JSON log lines go (said in the banner); ``state_problem``: why there is no
-    ``run_dir`` (said in the banner).
+    ``run_dir`` (said in the banner). Paper trading on a capture ends with the capture;
+    ``paper_lines`` gives the paper venue's figures for the summary (the CLI's shows
+    them beside the backtest's).
     """
     token = token_from_environment()  # a malformed one is a ConfigError: one line, exit 2
     registry = CollectorRegistry()
@@ -58,7 +61,11 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
         raise ConfigError(
             f"metrics port {port} on {host}: {exc.strerror or exc} ({fix} picks a free one)"
         ) from None
-    system = TradingSystem(config, registry=registry)
+    try:  # a paper market is read here (trading.paper): a bad one must not leak the port
+        system = TradingSystem(config, registry=registry)
+    except BaseException:
+        metrics.close()
+        raise
     try:  # before the start: a port in use must not leave a started tree behind
         control = ControlServer(system, port=control_port, token=token)
     except OSError as exc:
@@ -128,6 +135,8 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     )
     open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue
     print(f"orders still open at the venue: {open_at_venue}", file=out)
+    for line in paper_lines(system) if paper_lines is not None else ():
+        print(line, file=out)
     return 0 if summary.clean else 1
 
 
@@ -205,4 +214,6 @@ def _status_loop(
                 f"\r{line}\x1b[K" if live else line, end="" if live else "\n", file=out, flush=True
             )
         if not forever and system.clock.monotonic_ns() >= deadline:
+            return
+        if system.market_finished:  # paper on a capture: the market is over
             return

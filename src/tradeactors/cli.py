@@ -514,6 +514,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     """``tradeactors run`` once its config is loaded: its run directory, logs, the run."""
     from tradeactors._run import run_trading  # noqa: PLC0415
     from tradeactors._state import RunDirectory, state_dir  # noqa: PLC0415
+    from tradeactors.backtest.compare import paper_lines  # noqa: PLC0415
     from tradeactors.clock import SystemClock  # noqa: PLC0415
     from tradeactors.errors import ConfigError  # noqa: PLC0415
     from tradeactors.observability import configure_logging  # noqa: PLC0415
@@ -542,6 +543,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
             run_dir=run_dir,
             log_file=log_file,
             state_problem=problem,
+            paper_lines=paper_lines,
         )
     except ConfigError as exc:
         _print_error("tradeactors run", exc)

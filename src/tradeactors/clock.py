@@ -190,9 +190,20 @@ class FakeClock:
         with self._lock:
             return sum(1 for _, _, t in self._timers._heap if not t.cancelled)
 
+    def next_due_ns(self) -> int | None:
+        """When the next pending timer is due (monotonic ns), or None: none is pending."""
+        with self._lock:
+            return self._timers.next_due_ns()
+
     def advance(self, seconds: float) -> None:
         """Move time forward, running each timer that falls due at its own time, in order."""
-        target = self._now_ns + int(seconds * _NS)
+        self.advance_to(self._now_ns + int(seconds * _NS))
+
+    def advance_to(self, target: int) -> None:
+        """Move time forward to ``target`` (monotonic ns, exactly), running timers as `advance`.
+
+        A target in the past leaves the time as it is (timers due by then still run).
+        """
         while True:
             with self._lock:
                 due_ns = self._timers.next_due_ns()
@@ -202,7 +213,7 @@ class FakeClock:
                 due = self._timers.pop_due(due_ns)
             for timer in due:
                 timer._fire()
-        self._now_ns = target
+        self._now_ns = max(self._now_ns, target)
 
     def close(self) -> None:
         """Drop every pending timer."""

@@ -12,7 +12,7 @@ import re
 import tomllib
 import typing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -26,6 +26,7 @@ __all__ = [
     "ExecutionConfig",
     "KillSwitchConfig",
     "MetricsConfig",
+    "PaperConfig",
     "RiskConfig",
     "RunConfig",
     "StrategyConfig",
@@ -193,6 +194,34 @@ class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     shutdown_timeout: float = 10.0
 
 
+class PaperConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Paper trading (``[venue] kind = "paper"``, docs/paper.md): the market, the pace, the model.
+
+    The market is ``capture`` (a recorded Binance capture; a relative path is relative
+    to the config file) or ``url`` (Binance's live combined stream of the symbol's
+    ``depth@100ms`` and ``trade``, with ``rest_url`` for depth snapshots and the
+    instrument's steps). ``pace``: ``recorded`` (the capture at its recorded pace,
+    ``speed`` times faster; a live stream as it comes) or ``lockstep`` (a capture only:
+    the tree in the capture's time, a frame at a time). The other keys are the
+    backtest's venue model (``tradeactors backtest`` flags of the same names).
+    """
+
+    market: str = "binance"
+    capture: str = ""
+    url: str = ""
+    rest_url: str = ""
+    pace: Literal["recorded", "lockstep"] = "recorded"
+    speed: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    order_latency_ms: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    response_latency_ms: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    latency_sigma: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    seed: int = 1
+    queue: Literal["conservative", "probabilistic"] = "conservative"
+    maker_fee_bps: float = 1.0
+    taker_fee_bps: float = 5.0
+    depth: Annotated[int, msgspec.Meta(ge=1)] = 20  # levels in the book views strategies get
+
+
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration."""
 
@@ -206,6 +235,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     strategy: StrategyConfig = StrategyConfig()
     run: RunConfig = RunConfig()
     demo: DemoConfig = DemoConfig()
+    paper: PaperConfig = PaperConfig()
 
     @property
     def all_venues(self) -> tuple[VenueConfig, ...]:
@@ -238,6 +268,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
             errors += _section_errors(f"venues[{index}]" if self.venues else "venue", venue)
         errors += _section_errors("strategy", self.strategy)
         errors += self._limit_errors()
+        errors += _paper_errors(self.all_venues[0], self.paper)
         return errors
 
     def _limit_errors(self) -> list[ConfigKeyError]:
@@ -332,6 +363,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if errors:  # and the checks beyond types, of each section's other keys
         errors += [error for where, value in sections for error in _section_errors(where, value)]
     else:
+        _resolve_paths(table, Path(path).parent)
         try:
             return msgspec.convert(table, Config)
         except InvalidConfigError as exc:  # the checks of __post_init__
@@ -342,6 +374,19 @@ def load_config(path: str | Path | None = None) -> Config:
     located = [error.located(name, lines.line(_path_of(error))) for error in errors]
     located.sort(key=lambda error: (error.line is None, error.line or 0))
     raise InvalidConfigError(located) from cause
+
+
+_PATHS = (("paper", "capture"),)
+"""The keys that name files: a relative path is relative to the config file."""
+
+
+def _resolve_paths(table: dict[str, Any], base: Path) -> None:
+    """Make the relative paths of ``table`` (`_PATHS`) relative to ``base``, in place."""
+    for section, key in _PATHS:
+        values = table.get(section)
+        value = values.get(key) if isinstance(values, dict) else None
+        if isinstance(values, dict) and isinstance(value, str) and value:
+            values[key] = str(base / value)  # an absolute value stays as it is
 
 
 # -- checks -------------------------------------------------------------------------------
@@ -362,7 +407,8 @@ def _venue_errors(section: str, venue: VenueConfig) -> list[ConfigKeyError]:
 
     errors = []
     try:
-        venue_adapter(venue.kind, trading=True)
+        if venue.kind != PAPER:  # paper: [paper] says which market (see _paper_errors)
+            venue_adapter(venue.kind, trading=True)
     except ConfigError as exc:
         errors.append(_caused(ConfigKeyError(section, "kind", f"kind: {exc}"), exc))
     for key, step in (("tick_size", venue.tick_size), ("lot_size", venue.lot_size)):
@@ -374,6 +420,31 @@ def _venue_errors(section: str, venue: VenueConfig) -> list[ConfigKeyError]:
             reason = f'{key}: expected a positive decimal such as "0.01", got {_shown(step)}'
             errors.append(_caused(ConfigKeyError(section, key, reason), exc))
     return errors
+
+
+PAPER = "paper"
+"""The venue kind of paper trading: the backtest's venue model on a real market."""
+
+
+def _paper_errors(venue: VenueConfig, paper: PaperConfig) -> list[ConfigKeyError]:
+    """``[paper]`` with ``[venue] kind = "paper"``: one market, and a pace it allows."""
+    if venue.kind != PAPER:
+        return []
+    if paper.capture and paper.url:
+        return [ConfigKeyError("paper", "url", "url: give capture or url, not both")]
+    if not (paper.capture or paper.url):
+        reason = (
+            'capture: kind "paper" needs a market: [paper] capture (a recorded Binance '
+            "capture) or url (Binance's live combined stream)"
+        )
+        return [ConfigKeyError("paper", "capture", reason)]
+    if paper.url and not paper.rest_url:
+        reason = "rest_url: a live market needs its REST base URL (depth snapshots, steps)"
+        return [ConfigKeyError("paper", "rest_url", reason)]
+    if paper.url and paper.pace == "lockstep":
+        reason = 'pace: "lockstep" steps through a capture; a live market runs "recorded"'
+        return [ConfigKeyError("paper", "pace", reason)]
+    return []
 
 
 def _strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
@@ -541,6 +612,8 @@ def _expected(info: msgspec.inspect.Type) -> str:
             inspect.StrType: "strings",
         }
         return f"a list of {items.get(type(info.item_type), 'values')}"
+    if isinstance(info, inspect.LiteralType):
+        return "one of " + ", ".join(_shown(value) for value in info.values)
     words = _WORDS.get(type(info), "a value of another type")
     if isinstance(info, inspect.IntType | inspect.FloatType):
         words += _bounds(info)

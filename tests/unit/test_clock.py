@@ -66,3 +66,31 @@ class TestSystemClock:
         readings = [clock.monotonic_ns() for _ in range(1000)]
         assert readings == sorted(readings)
         clock.close()
+
+
+class TestFakeClockStepping:
+    """What the lockstep driver steps with: the next timer's time, and exact jumps."""
+
+    def test_next_due_is_the_earliest_pending_timer(self):
+        clock = FakeClock(start_ns=100)
+        assert clock.next_due_ns() is None
+        late = clock.call_later(2e-9, lambda: None)
+        clock.call_later(1e-9, lambda: None).cancel()
+        assert clock.next_due_ns() == 102
+        late.cancel()
+        assert clock.next_due_ns() is None
+
+    def test_advance_to_lands_on_the_exact_nanosecond_running_what_falls_due(self):
+        clock = FakeClock(start_ns=1_723_075_200_123_456_789, wall_offset_ns=0)
+        fired: list[int] = []
+        clock.call_later(0.005, lambda: fired.append(clock.monotonic_ns()))
+        clock.advance_to(1_723_075_200_128_456_788)
+        assert fired == []
+        clock.advance_to(1_723_075_200_128_456_789)
+        assert fired == [1_723_075_200_128_456_789]
+        assert clock.time_ns() == clock.monotonic_ns() == 1_723_075_200_128_456_789
+
+    def test_advance_to_the_past_leaves_the_time_as_it_is(self):
+        clock = FakeClock(start_ns=1_000)
+        clock.advance_to(10)
+        assert clock.monotonic_ns() == 1_000

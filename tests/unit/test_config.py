@@ -388,3 +388,53 @@ def test_a_burst_the_gateway_cannot_work_with_is_refused_at_load(tmp_path):
     wanted = r"small\.toml:2: \[execution\] burst must be at least 11"
     with pytest.raises(ConfigError, match=wanted):
         load_config(path)
+
+
+class TestPaperConfig:
+    """``[venue] kind = "paper"`` with ``[paper]``: the market, the pace, paths."""
+
+    def test_a_relative_capture_is_relative_to_the_config_file(self, tmp_path):
+        (tmp_path / "conf").mkdir()
+        path = tmp_path / "conf" / "paper.toml"
+        path.write_text('[venue]\nkind = "paper"\n[paper]\ncapture = "../data/eth.gz"\n')
+        assert load_config(path).paper.capture == str(tmp_path / "conf" / "../data/eth.gz")
+
+    def test_an_absolute_capture_stays_as_it_is(self, toml):
+        path = toml('[venue]\nkind = "paper"\n[paper]\ncapture = "/data/eth.gz"\n')
+        assert load_config(path).paper.capture == "/data/eth.gz"
+
+    def test_the_shipped_paper_config_reads_the_shared_capture(self):
+        config = load_config(ROOT / "config" / "paper-ethusdt.toml")
+        assert config.venue.kind == "paper"
+        capture = Path(config.paper.capture).resolve()
+        assert capture == ROOT.parent / "shared/data/hftbacktest/ethusdt_20240808.gz"
+        assert config.run.duration == 0  # until the capture is over
+
+    @pytest.mark.parametrize(
+        ("paper", "error"),
+        [
+            ("", 'trading.toml: [paper] capture: kind "paper" needs a market'),
+            (
+                'capture = "a.gz"\nurl = "wss://x"\nrest_url = "https://x"',
+                "trading.toml:5: [paper] url: give capture or url, not both",
+            ),
+            ('url = "wss://x"', "trading.toml: [paper] rest_url: a live market needs its"),
+            (
+                'url = "wss://x"\nrest_url = "https://x"\npace = "lockstep"',
+                'trading.toml:6: [paper] pace: "lockstep" steps through a capture',
+            ),
+            (
+                'capture = "a.gz"\npace = "fast"',
+                'trading.toml:5: [paper] pace: expected one of "lockstep", "recorded", got "fast"',
+            ),
+        ],
+    )
+    def test_a_paper_venue_without_a_usable_market_is_refused_naming_the_key(
+        self, toml, paper, error
+    ):
+        lines = _errors(toml(f'[venue]\nkind = "paper"\n[paper]\n{paper}\n'))
+        assert len(lines) == 1
+        assert lines[0].split("/")[-1].startswith(error)
+
+    def test_paper_keys_mean_nothing_to_other_venues(self, toml):
+        assert load_config(toml('[paper]\npace = "lockstep"\n')).venue.kind == "sim"

@@ -5,6 +5,9 @@ each frame into events (`VenueData` to the book actor of their symbol) and says 
 snapshot comes from. ``ReplayFeed`` reads a recorded capture; ``LiveFeed`` a venue's
 websocket, and fetches REST snapshots where the venue has them.
 
+A feed may also tell every frame it reads, as it is, to ``taps`` (the paper venue,
+`tradeactors.actors.paper`, matches orders against the market it reads).
+
 Bad input never crashes a feed: malformed JSON, unknown streams and unknown symbols are
 counted by reason (``FeedStats.dropped``, and the ``tradeactors_feed_dropped_total``
 metric when a registry is given) and dropped.
@@ -99,9 +102,11 @@ class _Feed(SupervisedActor):
         metrics: MarketDataMetrics | None = None,
         route_tickers: bool = False,
         route_trades: bool = False,
+        taps: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self._adapter = venue if not isinstance(venue, str) else venue_adapter(venue)
+        self._taps = taps  # paths told every `Frame` read, as it is (the paper venue)
         self._market_data = self._adapter.market_data
         self._venue = self._adapter.kind
         self._route_tickers = route_tickers  # bookTickers only matter to verifying books
@@ -142,7 +147,13 @@ class _Feed(SupervisedActor):
         self.stats.routed += 1
         tell(event)  # the adapter's VenueData, as it is
 
+    def _tap(self, frame: Frame) -> None:
+        for path in self._taps:
+            self.context.address_of(path).tell(frame)
+
     def _route(self, frame: Frame) -> None:
+        if self._taps:
+            self._tap(frame)
         try:
             events = self._market_data.decode(frame)
         except FrameDroppedError as exc:
@@ -180,6 +191,7 @@ class ReplayFeed(_Feed):
         batch: int = 256,
         pace: Literal["full", "recorded"] = "full",
         speed: float = 1.0,
+        taps: tuple[str, ...] = (),
     ) -> None:
         super().__init__(
             venue,
@@ -188,6 +200,7 @@ class ReplayFeed(_Feed):
             metrics=metrics,
             route_tickers=route_tickers,
             route_trades=route_trades,
+            taps=taps,
         )
         if not speed > 0:
             raise ValueError(f"speed must be positive, not {speed}")
@@ -296,6 +309,7 @@ class LiveFeed(_Feed):
         metrics: MarketDataMetrics | None = None,
         route_tickers: bool = False,
         route_trades: bool = False,
+        taps: tuple[str, ...] = (),
     ) -> None:
         symbols = tuple(symbols)
         super().__init__(
@@ -305,6 +319,7 @@ class LiveFeed(_Feed):
             metrics=metrics,
             route_tickers=route_tickers,
             route_trades=route_trades,
+            taps=taps,
         )
         self._url = url
         self._rest = rest_base_url.rstrip("/")
@@ -445,6 +460,7 @@ class LiveFeed(_Feed):
             frame = Frame(
                 received_ns=self.context.clock.time_ns(), source="rest", url=url, payload=body
             )
+            self._tap(frame)
             try:
                 events = self._market_data.decode(frame)
             except FrameDroppedError as exc:

@@ -40,16 +40,17 @@ import structlog
 
 from tradeactors.actors.book import BookActor
 from tradeactors.actors.events import EventsActor
-from tradeactors.actors.feed import LiveFeed
+from tradeactors.actors.feed import LiveFeed, ReplayFeed
 from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.gateway import ConnectionLinks, Gateway
 from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.actors.order_manager import OrderManagerActor
+from tradeactors.actors.paper import LockstepFeed, PaperExecution
 from tradeactors.actors.risk import RiskActor
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
-from tradeactors.clock import Clock, SystemClock
-from tradeactors.config import SIM_LOT_SIZE, SIM_TICK_SIZE, Config
-from tradeactors.core.execution import OrderStore
+from tradeactors.clock import Clock, FakeClock, SystemClock, perf_ns
+from tradeactors.config import PAPER, SIM_LOT_SIZE, SIM_TICK_SIZE, Config
+from tradeactors.core.execution import FillIds, OrderStore
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import (
@@ -84,6 +85,7 @@ from tradeactors.supervision import (
 )
 from tradeactors.supervision._events import Subscribers
 from tradeactors.trading.metrics import TradingMetrics
+from tradeactors.trading.paper import LockstepDriver, PaperMarket
 from tradeactors.trading.paths import actor_paths, leaf
 from tradeactors.venues.adapter import (
     Credentials,
@@ -102,7 +104,8 @@ if TYPE_CHECKING:
     from tradeactors.core.book import BookView
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import DeadLetter
-    from tradeactors.venues.adapter import VenueAdapter
+    from tradeactors.venues.adapter import OrderEntry, VenueAdapter
+    from tradeactors.venues.paper import PaperVenue
 
 __all__ = ["ShutdownSummary", "Status", "TradingSystem"]
 
@@ -182,16 +185,35 @@ class TradingSystem:
     ) -> None:
         self.config = config or Config()
         venue = self.config.venue
+        # paper trading (trading.paper): the paper venue in the gateway's place
+        self.paper = PaperMarket(self.config) if venue.kind == PAPER else None
+        self.paper_venue: PaperVenue | None = None  # made at start, with the instrument
+        self.paper_driver: LockstepDriver | None = None  # pace lockstep: made at start
+        self.market_done = threading.Event()  # paper at recorded pace: the capture replayed
         self._owns_clock = clock is None
-        self.clock: Clock = clock or SystemClock()
+        lockstep = self.paper is not None and self.paper.lockstep
+        self.clock: Clock = clock or (
+            self.paper.clock() if self.paper and lockstep else SystemClock()
+        )
         # the venue's own replaces it at start, where the venue publishes it (binance, kraken)
-        self.adapter = venue_adapter(venue.kind, trading=True)
-        self.instrument = _configured_instrument(venue, self.adapter)
+        self.adapter = (
+            venue_adapter(self.config.paper.market)  # the market the paper venue reads
+            if self.paper is not None
+            else venue_adapter(venue.kind, trading=True)
+        )
+        self.instrument = (
+            self.paper.instrument
+            if self.paper is not None and self.paper.instrument is not None
+            else _configured_instrument(venue, self.adapter)
+        )
         order_entry = self.adapter.order_entry
-        assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
-        self._order_entry = order_entry(venue.name, self.instrument)
+        self._order_entry: OrderEntry | None = None
+        if self.paper is None:
+            assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
+            self._order_entry = order_entry(venue.name, self.instrument)
         self.gate = TradingGate(self.clock)
-        self.store = OrderStore(fill_ids={venue.name: self._order_entry.fill_ids})
+        fill_ids = FillIds.SEQUENTIAL if self._order_entry is None else self._order_entry.fill_ids
+        self.store = OrderStore(fill_ids={venue.name: fill_ids})
         self.links = ConnectionLinks()
         self.exchange: SimExchange | None = None
         self._registry = registry
@@ -208,9 +230,11 @@ class TradingSystem:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> Self:  # noqa: C901, PLR0915 - one step after another
+    def start(self, timeout: float = 30.0) -> Self:
         """Start the venue (embedded unless configured) and the tree."""
         venue = self.config.venue
+        if self.paper is not None:
+            return self._start_tree(*self._prepare_paper(), timeout=timeout)
         secret = os.environ.get(venue.secret_env)
         trade_url, stream_url, rest_url = venue.trade_url, venue.stream_url, venue.rest_url
         if not trade_url and venue.kind not in _EMBEDDED:
@@ -241,6 +265,13 @@ class TradingSystem:
         self._credentials = Credentials(venue.api_key, secret)
         self.trade_url = trade_url
         self._rest_url = rest_url  # also for the codec's REST call before connecting
+        return self._start_tree(trade_url, stream_url, rest_url, timeout=timeout)
+
+    def _start_tree(
+        self, trade_url: str, stream_url: str, rest_url: str, *, timeout: float
+    ) -> Self:
+        """Start the tree against the venue, and return once the venue is up."""
+        venue = self.config.venue
         if self._registry is not None:
             metrics = TradingMetrics(
                 self._registry,
@@ -286,6 +317,7 @@ class TradingSystem:
             raise
         finally:
             unsubscribe()
+        self._start_lockstep()
         self._log.info("trading_system_started", venue=venue.name, trade_url=trade_url)
         self._say_what_protects_orders()
         return self
@@ -311,6 +343,8 @@ class TradingSystem:
             cancelled, status = False, self._last_status()
         failure = tree.failure
         try:
+            if self.paper_driver is not None:
+                self.paper_driver.stop(timeout)  # it asks the actors: before they stop
             tree.stop(timeout=timeout)
             open_at_venue = self._venue_open_orders()
         finally:
@@ -506,10 +540,11 @@ class TradingSystem:
             self._close_venue()
             raise
         if instrument != self.instrument:
-            order_entry = self.adapter.order_entry
-            assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
             self.instrument = instrument
-            self._order_entry = order_entry(venue.name, instrument)  # the same codec, re-made
+            if self.paper is None:
+                order_entry = self.adapter.order_entry
+                assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked
+                self._order_entry = order_entry(venue.name, instrument)  # the same codec, re-made
         self._log.info(
             "instrument_from_venue",
             instrument=instrument.key,
@@ -524,6 +559,8 @@ class TradingSystem:
     def _say_what_protects_orders(self) -> None:
         """At a venue that cancels nothing by itself (Binance spot), say so at start."""
         codec = self._order_entry
+        if codec is None:
+            return  # the paper venue cancels a dropped session's orders (actors.paper)
         if not (codec.has_cancel_on_disconnect or codec.has_dead_man_switch):
             self._log.warning(
                 "venue_keeps_orders_of_a_lost_session",
@@ -560,7 +597,8 @@ class TradingSystem:
                 changed.set()
 
         unsubscribe = self.subscribe(on_event)
-        deadline = self.clock.monotonic_ns() + int(timeout * 1e9)
+        # real time: a lockstep tree's clock moves only as its driver steps it
+        deadline = perf_ns() + int(timeout * 1e9)
         try:
             while True:
                 changed.clear()
@@ -569,7 +607,7 @@ class TradingSystem:
                 )
                 if count == 0:
                     return True
-                left = (deadline - self.clock.monotonic_ns()) / 1e9
+                left = (deadline - perf_ns()) / 1e9
                 if left <= 0:
                     return False
                 changed.wait(min(left, 0.1))
@@ -617,9 +655,10 @@ class TradingSystem:
 
     def _execution_tree(self, *, trade_url: str) -> SupervisorSpec:
         paths, execution = self.paths, self.config.execution
-        assert self._credentials is not None  # noqa: S101 - set by start
         venue = self.config.venue.name
-        return SupervisorSpec(
+        # set by start (paper: no gateway, see _with_paper_execution)
+        assert self._credentials is not None or self.paper_venue is not None  # noqa: S101
+        spec = SupervisorSpec(
             name=leaf(paths.execution),
             strategy=Strategy.REST_FOR_ONE,
             intensity=execution.intensity,
@@ -670,6 +709,7 @@ class TradingSystem:
                 ),
             ),
         )
+        return self._with_paper_execution(spec)
 
     def _risk_child(self) -> ChildSpec:
         paths, risk = self.paths, self.config.risk
@@ -692,7 +732,7 @@ class TradingSystem:
         paths, cfg = self.paths, self.config
         venue, symbol = cfg.venue.name, self.instrument.symbol
         strategies = tuple(paths.strategies.values())
-        return SupervisorSpec(
+        spec = SupervisorSpec(
             name=leaf(paths.market_data),
             strategy=Strategy.REST_FOR_ONE,
             intensity=cfg.supervision.intensity,
@@ -709,6 +749,7 @@ class TradingSystem:
                         "rest_base_url": rest_url,
                         "route_trades": bool(strategies),
                         "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
+                        "taps": self._paper_taps(),
                     },
                     backoff=Backoff(min_delay=0.1, max_delay=2.0),
                 ),
@@ -720,10 +761,13 @@ class TradingSystem:
                         "instrument": self.instrument,
                         "feed_path": paths.feeds[venue],
                         "subscribers": (*strategies, paths.risk, paths.killswitch),
+                        # paper: the views the backtest's strategies get
+                        "depth": cfg.paper.depth if self.paper is not None else 10,
                     },
                 ),
             ),
         )
+        return self._with_paper_feed(spec)
 
     def _strategies_tree(self) -> tuple[SupervisorSpec, ...]:
         paths, cfg = self.paths, self.config
@@ -834,8 +878,107 @@ class TradingSystem:
     def _on_root_escalation(self, error: BaseException) -> None:
         self.gate.trip(TradingState.HALTED, source=TripSource.ESCALATION, reason=repr(error))
 
+    # -- paper trading (trading.paper) -------------------------------------------------
+
+    def _prepare_paper(self) -> tuple[str, str, str]:
+        """The paper venue, on the instrument (the venue's own, for a live market)."""
+        paper = self.paper
+        assert paper is not None  # noqa: S101 - only called for kind paper
+        cfg = paper.config
+        if paper.instrument is None:  # live, steps not configured: the market's
+            self._take_instrument_from_venue(cfg.rest_url)
+        self.paper_venue = paper.model(self.instrument, self.config.venue.name)
+        self.trade_url = f"paper ({cfg.pace}) on {cfg.capture or cfg.url}"
+        self._rest_url = cfg.rest_url
+        return self.trade_url, cfg.url, cfg.rest_url
+
+    def _with_paper_execution(self, spec: SupervisorSpec) -> SupervisorSpec:
+        """``spec`` with the paper venue's actor in the gateway's place (if paper)."""
+        if self.paper_venue is None:
+            return spec
+        venue = self.config.venue.name
+
+        def scheduled() -> None:  # the lockstep driver follows the venue's events
+            if self.paper_driver is not None:
+                self.paper_driver.poke()
+
+        paper = ChildSpec(
+            name=leaf(self.paths.gateway(venue)),
+            actor=PaperExecution,
+            kwargs={
+                "venue": venue,
+                "model": self.paper_venue,
+                "order_manager_path": self.paths.order_manager,
+                "gate": self.gate,
+                "on_scheduled": scheduled,
+            },
+            on_failure=self._gateway_failed(venue),
+        )
+        return msgspec.structs.replace(spec, children=(spec.children[0], paper))
+
+    def _paper_taps(self) -> tuple[str, ...]:
+        """Where the feed tells every frame: the paper venue (none for other venues)."""
+        return (self.gateway_path,) if self.paper is not None else ()
+
+    def _with_paper_feed(self, spec: SupervisorSpec) -> SupervisorSpec:
+        """``spec`` with the feed of a paper capture in the live feed's place."""
+        paper = self.paper
+        if paper is None or paper.config.url:
+            return spec
+        paths, venue = self.paths, self.config.venue.name
+        common = {
+            "venue": self.adapter,
+            "symbols": (self.instrument.symbol,),
+            "books_path": paths.market_data,
+            "route_trades": bool(paths.strategies),
+            "taps": self._paper_taps(),
+        }
+        feed = (
+            ChildSpec(name=leaf(paths.feeds[venue]), actor=LockstepFeed, kwargs=common)
+            if paper.lockstep
+            else ChildSpec(
+                name=leaf(paths.feeds[venue]),
+                actor=ReplayFeed,
+                kwargs={
+                    **common,
+                    "frames": paper.frames,
+                    "done": self.market_done,
+                    "pace": "recorded",
+                    "speed": paper.config.speed,
+                },
+            )
+        )
+        return msgspec.structs.replace(spec, children=(feed, *spec.children[1:]))
+
+    def _start_lockstep(self) -> None:
+        """Pace lockstep: step the capture through the started tree (`LockstepDriver`)."""
+        paper = self.paper
+        if paper is None or not paper.lockstep:
+            return
+        assert isinstance(self.clock, FakeClock)  # noqa: S101 - made so in __init__
+        assert self.paper_venue is not None  # noqa: S101 - made by _prepare_paper
+        driver = LockstepDriver(
+            self.tree,
+            self.clock,
+            paper.frames,
+            feed_path=self.paths.feeds[self.config.venue.name],
+            model=self.paper_venue,
+            inert=paper.inert,
+        )
+        self.paper_driver = driver
+        driver.start()
+
+    @property
+    def market_finished(self) -> bool:
+        """Paper on a capture: every frame was replayed (False otherwise)."""
+        if self.paper_driver is not None:
+            return self.paper_driver.finished.is_set()
+        return self.paper is not None and self.market_done.is_set()
+
     def _venue_open_orders(self) -> int | None:
-        if self._credentials is None:
+        if self.paper_venue is not None:
+            return len(self.paper_venue.open_orders())  # the tree stopped: nobody touches it
+        if self._credentials is None or self._order_entry is None:
             return None
         try:
             return len(

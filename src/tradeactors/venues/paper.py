@@ -1,0 +1,702 @@
+"""The paper venue: our orders matched against a real market's recorded or live book.
+
+`PaperVenue` is the simulated venue of ``tradeactors backtest`` and of paper trading
+(``[venue] kind = "paper"``): one model, driven by two shells. The backtest
+(`tradeactors.backtest.engine`) calls it from a loop with the strategy in the same
+thread; the paper execution actor (`tradeactors.actors.paper`) takes the gateway's
+place in the live tree and calls it from its handlers, with the tree's clock.
+
+It reads the market's frames (Binance depth diffs, REST depth snapshots, trades; the
+same book code as live: `tradeactors.venues.binance.DepthSync`) and models:
+
+- **latency**: an order or cancel reaches the venue ``order_latency_ms`` after it was
+  sent (constant, or drawn per message from a seeded log-normal); the venue's answer
+  reaches the sender ``response_latency_ms`` later. Market data reaches the strategy at
+  its recorded receive time (the feed latency is in the recording);
+- **matching**: at arrival, a marketable order takes the book's opposite levels up to
+  its limit, level by level (taker fee), without taking more than a level shows (what
+  it took is remembered until that level next changes); a post-only order that would
+  take is rejected; the rest of a GTC order rests;
+- **queue position** of a resting order: the size at its price when it arrived is ahead
+  of it. ``conservative``: the queue advances only by trades at that price;
+  ``probabilistic``: also by a share of each size decrease at that level not explained
+  by trades, in proportion to the part of the level ahead of the order. A trade through
+  its price, or the opposite side of the book reaching it, fills it (maker fee);
+- **fees** in basis points of notional (negative: a rebate).
+
+Time is the model's own ``now_ns``, moved by the frames' receive times (`on_frame`) and
+by `run_until`; its scheduled events (arrivals, answers, and whatever a shell schedules
+with `at`) run in time order, ties broken by a sequence number, so the same inputs give
+the same fills. Answers are handed to the ``deliver`` callback at their delivery time.
+
+It also follows how much of the market the book followed (updates seen and applied,
+time in sync, every loss of sync) and keeps the account: positions, realized PnL,
+fees, drawdown, every fill (`FillPoint`) and a sampled series (`Sample`).
+
+Only Binance market data (diffs and a REST depth snapshot) is modelled.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from fractions import Fraction
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, TimeInForce, TradeTick
+from tradeactors.core.orders import Position
+from tradeactors.venues import binance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tradeactors.core.book import OrderBook
+    from tradeactors.core.instrument import Instrument
+    from tradeactors.venues.capture import Frame
+
+__all__ = [
+    "FillPoint",
+    "PaperOrder",
+    "PaperVenue",
+    "QueueModel",
+    "Sample",
+    "SyncLoss",
+    "VenueModel",
+]
+
+QueueModel = Literal["conservative", "probabilistic"]
+
+
+class VenueModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the paper venue behaves: latencies, queue model, fees (see the module doc)."""
+
+    order_latency_ms: float = 5.0  # sender -> venue (median if lognormal)
+    response_latency_ms: float = 5.0  # venue -> sender
+    latency_sigma: float = 0.0  # > 0: per message log-normal around the medians
+    seed: int = 1
+    queue: QueueModel = "conservative"
+    maker_fee_bps: float = 1.0
+    taker_fee_bps: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.order_latency_ms < 0 or self.response_latency_ms < 0 or self.latency_sigma < 0:
+            raise ValueError("latencies and latency_sigma must not be negative")
+        values = (
+            self.order_latency_ms,
+            self.response_latency_ms,
+            self.latency_sigma,
+            self.maker_fee_bps,
+            self.taker_fee_bps,
+        )
+        if not all(math.isfinite(value) for value in values):
+            raise ValueError("latencies, latency_sigma and fees must be finite numbers")
+
+
+class Sample(msgspec.Struct, frozen=True, array_like=True):
+    """One point of the series: seconds from the start, and the state then.
+
+    ``position`` in base units (as ``final_position``), ``mid`` and ``pnl`` (net) in the
+    quote currency.
+    """
+
+    t: float
+    position: float
+    mid: float
+    pnl: float
+
+
+class FillPoint(msgspec.Struct, frozen=True, array_like=True):
+    """One fill: seconds from the start, side, price (quote currency), quantity (base units)."""
+
+    t: float
+    side: Side
+    price: float
+    quantity: float
+    maker: bool
+
+
+class SyncLoss(msgspec.Struct, frozen=True, kw_only=True):
+    """The book lost sync ``t`` s from the start, and resynced at ``resynced_t`` (or never).
+
+    ``reason``: ``gap`` (an update missing from the stream), ``bad_level`` (a level the
+    book cannot hold) or ``crossed`` (an update left the book crossed); ``update_id``:
+    the last update id of the event that broke it.
+    """
+
+    t: float
+    reason: str
+    update_id: int
+    resynced_t: float | None = None
+
+
+class PaperOrder:
+    """One order at the paper venue."""
+
+    __slots__ = (
+        "buy",
+        "client_order_id",
+        "filled",
+        "order_id",
+        "post_only",
+        "price",
+        "quantity",
+        "queue_ahead",
+        "resting",
+        "session",
+        "side",
+        "status",
+        "tif",
+    )
+
+    def __init__(
+        self,
+        coid: str,
+        *,
+        side: Side,
+        price: int,
+        quantity: int,
+        tif: TimeInForce,
+        post_only: bool,
+        order_id: int = 0,
+        session: int = 0,
+    ) -> None:
+        self.client_order_id = coid
+        self.side = side
+        self.buy = side is Side.BUY  # which side of the book it rests on (bid?)
+        self.price = price
+        self.quantity = quantity
+        self.tif = tif
+        self.post_only = post_only
+        self.order_id = order_id
+        self.session = session
+        self.filled = 0
+        self.status = OrderStatus.PENDING
+        self.queue_ahead = 0
+        self.resting = False
+
+    @property
+    def remaining(self) -> int:
+        """Lots not filled."""
+        return self.quantity - self.filled
+
+
+def _nothing(_update: OrderUpdate) -> None:
+    return None
+
+
+class PaperVenue:
+    """The paper venue's model (see the module doc); one thread at a time calls it.
+
+    Args:
+        instrument: the instrument traded (its book is followed).
+        model: latencies, queue model, fees, seed.
+        venue: the venue's name in the `OrderUpdate`s it delivers.
+        deliver: called with each answer at its delivery time (``now_ns`` is then the
+            delivery time).
+        on_book: called after each book change was matched against the orders.
+        on_trade: called with each public trade, after it was matched.
+        sample_interval_s: of the `Sample` series.
+
+    """
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        model: VenueModel,
+        *,
+        venue: str = "paper",
+        deliver: Callable[[OrderUpdate], None] = _nothing,
+        on_book: Callable[[OrderBook], None] | None = None,
+        on_trade: Callable[[TradeTick], None] | None = None,
+        sample_interval_s: float = 1.0,
+    ) -> None:
+        self.instrument = instrument
+        self.model = model
+        self.venue = venue
+        self.deliver = deliver
+        self._on_book = on_book
+        self._on_trade_hook = on_trade
+        self.now_ns = 0
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []
+        self.seq = itertools.count()
+        self._rng = random.Random(model.seed)  # noqa: S311 - a reproducible latency model
+        self.sync = binance.DepthSync(instrument)
+        self.orders: dict[str, PaperOrder] = {}
+        self.resting: dict[str, PaperOrder] = {}  # in the order they came to rest
+        self._taken: dict[tuple[bool, int], int] = {}  # (bid side?, price) -> lots taken
+        self._order_ids = itertools.count(1)
+        self.session = 0  # orders of an older session are gone (see `drop_session`)
+        self._value = Fraction(instrument.tick_size) * Fraction(instrument.lot_size)
+        self._maker = Fraction(model.maker_fee_bps) / 10_000
+        self._taker = Fraction(model.taker_fee_bps) / 10_000
+        # the accounts, exact, in ticks * lots
+        self.fees = Fraction(0)
+        self.ledger = Position()  # net lots, average entry, realized PnL
+        self.counts = dict.fromkeys(
+            ("sent", "cancelled", "rejected", "fills", "maker", "taker", "submitted_qty"), 0
+        )
+        self.volume = 0
+        self.books = 0
+        self.trades = 0
+        self.events = 0
+        self.frames = 0
+        self.peak = Fraction(0)
+        self.max_drawdown = Fraction(0)
+        self.series: list[Sample] = []
+        self.fill_series: list[FillPoint] = []
+        self.fill_log: list[OrderUpdate] = []  # every fill, its execution id its rank (1...)
+        self._tick = Fraction(instrument.tick_size)
+        self._lot = Fraction(instrument.lot_size)
+        self._sample_interval_ns = int(sample_interval_s * 1e9)
+        # how much of the market the book followed
+        self.updates_seen = 0
+        self.updates_applied = 0
+        self.snapshots = 0
+        self._waiting: list[int] = []  # final ids of the diffs the sync holds for a snapshot
+        self.synced_since: int | None = None
+        self.synced_ns = 0
+        self.first_synced_ns: int | None = None
+        self.losses: list[SyncLoss] = []
+        self.start_ns: int | None = None
+        self.last_frame_ns = 0
+        self._next_sample_ns = 0
+        self.last_mid: Fraction | None = None
+
+    # -- time ----------------------------------------------------------------------------
+
+    def at(self, when_ns: int, action: Callable[[], None]) -> None:
+        """Run ``action`` at ``when_ns`` (after what is already due then)."""
+        heapq.heappush(self._queue, (when_ns, next(self.seq), action))
+
+    def next_due_ns(self) -> int | None:
+        """When the next scheduled event is due (None: nothing is scheduled)."""
+        return self._queue[0][0] if self._queue else None
+
+    def run_until(self, when_ns: int | None) -> None:
+        """Run every scheduled action due at or before ``when_ns`` (all if None)."""
+        queue = self._queue
+        while queue and (when_ns is None or queue[0][0] <= when_ns):
+            due, _seq, action = heapq.heappop(queue)
+            self.now_ns = max(self.now_ns, due)
+            self.events += 1
+            action()
+
+    def _latency_ns(self, median_ms: float) -> int:
+        sigma = self.model.latency_sigma
+        if sigma == 0 or median_ms == 0:
+            return int(median_ms * 1e6)
+        return int(median_ms * math.exp(self._rng.gauss(0.0, sigma)) * 1e6)
+
+    # -- orders and cancels, sent now ------------------------------------------------------
+
+    def submit(
+        self, coid: str, *, side: Side, price: int, quantity: int, tif: TimeInForce, post_only: bool
+    ) -> PaperOrder:
+        """An order sent now: it reaches the venue after the order latency."""
+        order = PaperOrder(
+            coid,
+            side=side,
+            price=price,
+            quantity=quantity,
+            tif=tif,
+            post_only=post_only,
+            order_id=next(self._order_ids),
+            session=self.session,
+        )
+        self.orders[coid] = order
+        self.counts["sent"] += 1
+        self.counts["submitted_qty"] += max(0, quantity)
+        self.at(
+            self.now_ns + self._latency_ns(self.model.order_latency_ms),
+            lambda: self._arrive(order),
+        )
+        return order
+
+    def cancel(self, coid: str) -> bool:
+        """A cancel sent now (False: no such order here; nothing is sent)."""
+        order = self.orders.get(coid)
+        if order is None:
+            return False
+        self.at(
+            self.now_ns + self._latency_ns(self.model.order_latency_ms),
+            lambda: self._cancel_arrives(order),
+        )
+        return True
+
+    def cancel_all(self, on_done: Callable[[], None] | None = None) -> None:
+        """A cancel-all sent now: at arrival every resting order is cancelled, then answered.
+
+        ``on_done`` is called a response latency after the arrival (after the cancels'
+        own answers).
+        """
+
+        def arrives() -> None:
+            for order in list(self.resting.values()):
+                self._cancel_arrives(order)
+            if on_done is not None:
+                self.at(self.now_ns + self._latency_ns(self.model.response_latency_ms), on_done)
+
+        self.at(self.now_ns + self._latency_ns(self.model.order_latency_ms), arrives)
+
+    def drop_session(self) -> int:
+        """The session dropped: cancel its resting orders now, unanswered; forget its flights.
+
+        Orders still on their way never arrive, and answers still on their way are never
+        delivered (cancel-on-disconnect, as the simulated exchange does). Returns how
+        many resting orders were cancelled.
+        """
+        self.session += 1
+        cancelled = 0
+        for order in list(self.resting.values()):
+            order.resting = False
+            self.resting.pop(order.client_order_id, None)
+            order.status = OrderStatus.CANCELLED
+            self.counts["cancelled"] += 1
+            cancelled += 1
+        return cancelled
+
+    def open_orders(self) -> list[PaperOrder]:
+        """The orders resting at the venue now, in the order they came to rest."""
+        return list(self.resting.values())
+
+    # -- the venue -------------------------------------------------------------------
+
+    def _arrive(self, order: PaperOrder) -> None:
+        if order.session != self.session:
+            return  # sent by a session that dropped: it never reached the venue
+        if order.quantity <= 0 or order.price <= 0 or not TimeInForce.valid(order.tif):
+            self._report(order, OrderStatus.REJECTED, reason="invalid_order")
+            return
+        book = self.sync.book
+        opposite = book.best_ask() if order.buy else book.best_bid()
+        marketable = opposite is not None and (
+            order.price >= opposite[0] if order.buy else order.price <= opposite[0]
+        )
+        if marketable and order.post_only:
+            self._report(order, OrderStatus.REJECTED, reason="post_only_would_take")
+            return
+        if marketable:
+            self._take(order, book)
+        if order.remaining == 0:
+            return
+        if order.tif != TimeInForce.GTC:  # an IOC/FOK remainder expires, as at the venues
+            order.status = OrderStatus.EXPIRED
+            self.counts["cancelled"] += 1
+            self._report(order, OrderStatus.EXPIRED, reason=str(order.tif))
+            return
+        order.resting = True
+        self.resting[order.client_order_id] = order
+        order.queue_ahead = book.size_at(order.price, bid=order.buy)
+        if order.status is OrderStatus.PENDING:
+            order.status = OrderStatus.ACCEPTED
+            self._report(order, OrderStatus.ACCEPTED)
+
+    def _take(self, order: PaperOrder, book: OrderBook) -> None:
+        levels = book.asks() if order.buy else book.bids()
+        for price, size in levels:
+            if order.remaining == 0 or (price > order.price if order.buy else price < order.price):
+                break
+            key = (not order.buy, price)
+            available = size - self._taken.get(key, 0)
+            if available <= 0:
+                continue
+            quantity = min(available, order.remaining)
+            self._taken[key] = self._taken.get(key, 0) + quantity
+            self._fill(order, quantity, price, maker=False)
+
+    def _cancel_arrives(self, order: PaperOrder) -> None:
+        if not order.status.open or not order.resting:
+            return  # filled, cancelled or not arrived: the venue has nothing to cancel
+        order.resting = False
+        self.resting.pop(order.client_order_id, None)
+        order.status = OrderStatus.CANCELLED
+        self.counts["cancelled"] += 1
+        self._report(order, OrderStatus.CANCELLED, reason="user")
+
+    def _fill(self, order: PaperOrder, quantity: int, price: int, *, maker: bool) -> None:
+        order.filled += quantity
+        signed = order.side.sign * quantity
+        self.ledger.apply_fill(signed, price)
+        notional = Fraction(price * quantity)
+        self.fees += notional * (self._maker if maker else self._taker)
+        self.volume += quantity
+        self.counts["fills"] += 1
+        self.counts["maker" if maker else "taker"] += 1
+        self.fill_series.append(
+            FillPoint(
+                t=self.seconds(self.now_ns),
+                side=order.side,
+                price=float(price * self._tick),
+                quantity=float(quantity * self._lot),
+                maker=maker,
+            )
+        )
+        if order.remaining == 0:
+            order.resting = False
+            self.resting.pop(order.client_order_id, None)
+            order.status = OrderStatus.FILLED
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+        self._report(order, order.status, fill=(quantity, price))
+
+    def _report(
+        self,
+        order: PaperOrder,
+        status: OrderStatus,
+        *,
+        reason: str = "",
+        fill: tuple[int, int] | None = None,
+    ) -> None:
+        if status is OrderStatus.REJECTED:
+            order.status = status
+            self.counts["rejected"] += 1
+        update = OrderUpdate(
+            client_order_id=order.client_order_id,
+            venue=self.venue,
+            instrument=self.instrument.symbol,
+            side=order.side,
+            price=order.price,
+            quantity=order.quantity,
+            status=status,
+            filled=order.filled,
+            reason=reason,
+            fill_quantity=fill[0] if fill else 0,
+            fill_price=fill[1] if fill else 0,
+            execution_id=self.counts["fills"] if fill else 0,
+        )
+        if fill:
+            self.fill_log.append(update)
+        session = order.session
+
+        def delivered() -> None:
+            if session == self.session:  # a dropped session hears nothing more
+                self.deliver(update)
+
+        self.at(self.now_ns + self._latency_ns(self.model.response_latency_ms), delivered)
+
+    # -- market data -----------------------------------------------------------------
+
+    def on_frame(self, frame: Frame) -> None:
+        """Run what is due by the frame's receive time, then apply the frame."""
+        if self.start_ns is None:
+            self.start_ns = frame.received_ns
+            self._next_sample_ns = frame.received_ns
+        self.frames += 1
+        self.last_frame_ns = frame.received_ns
+        self.run_until(frame.received_ns)
+        self.now_ns = max(self.now_ns, frame.received_ns)
+        if frame.source == "rest":
+            if self.sync.needs_snapshot and self._snapshot_of_ours(frame.url):
+                try:
+                    snapshot = binance.decode_snapshot(frame.payload)
+                except msgspec.DecodeError:
+                    return
+                self.snapshots += 1
+                result = self.sync.on_snapshot(snapshot)
+                self._follow_snapshot(result, snapshot.lastUpdateId)
+                self._after_book(result, before=None)
+            return
+        try:
+            _kind, event = binance.decode_frame(frame.payload)
+        except (msgspec.DecodeError, ValueError):
+            return
+        if isinstance(event, binance.DepthUpdate) and event.s == self.instrument.symbol:
+            self.updates_seen += 1
+            before = self._resting_levels()
+            result = self.sync.on_diff(event)
+            self._follow_diff(result, event.u)
+            self._after_book(result, before=before)
+        elif isinstance(event, binance.Trade) and event.s == self.instrument.symbol:
+            self._on_trade(event)
+
+    def finish(self) -> None:
+        """The market ended (at the last frame): close the time in sync."""
+        if self.synced_since is not None:  # in sync to the end
+            self.synced_ns += max(self.last_frame_ns, self.synced_since) - self.synced_since
+            self.synced_since = self.last_frame_ns
+
+    # -- how much of the market the book followed ---------------------------------------
+
+    def _snapshot_of_ours(self, url: str) -> bool:
+        """Whether a REST snapshot from ``url`` is of the instrument.
+
+        Yes if its URL names the symbol; with no symbol in its URL (hftbacktest's), if
+        diffs of the instrument wait for a snapshot.
+        """
+        symbol = binance.url_symbol(url)
+        return symbol == self.instrument.symbol if symbol else bool(self._waiting)
+
+    def _follow_diff(self, result: binance.SyncResult, update_id: int) -> None:
+        results = binance.SyncResult
+        if result is results.APPLIED:
+            self.updates_applied += 1
+        elif result is results.BUFFERED:
+            self._waiting.append(update_id)
+        elif result is results.GAP:
+            self._waiting = [update_id]  # the sync keeps it for the next snapshot
+        elif result is not results.STALE:  # BAD_LEVEL, CROSSED: the sync dropped it
+            self._waiting = []
+        self._follow_state(result, update_id)
+
+    def _follow_snapshot(self, result: binance.SyncResult, last_update_id: int) -> None:
+        results = binance.SyncResult
+        if result is results.SYNCED:  # every buffered diff after the snapshot was applied
+            applied_to = self.sync.book.update_id
+            self.updates_applied += sum(
+                1 for u in self._waiting if last_update_id < u <= applied_to
+            )
+            self._waiting = []
+        elif result is results.GAP:  # it applied some, then broke: the rest wait again
+            self._waiting = [u for u in self._waiting if u > last_update_id]
+        elif result is not results.SNAPSHOT_TOO_OLD:  # BAD_LEVEL, CROSSED: buffer dropped
+            self._waiting = []
+        self._follow_state(result, last_update_id)
+
+    def _follow_state(self, result: binance.SyncResult, update_id: int) -> None:
+        synced = self.sync.synced
+        if synced == (self.synced_since is not None):
+            return
+        now = self.now_ns
+        if synced:
+            self.synced_since = now
+            if self.first_synced_ns is None:
+                self.first_synced_ns = now
+            if self.losses and self.losses[-1].resynced_t is None:
+                lost = self.losses[-1]
+                self.losses[-1] = SyncLoss(
+                    t=lost.t,
+                    reason=lost.reason,
+                    update_id=lost.update_id,
+                    resynced_t=self.seconds(now),
+                )
+        else:
+            assert self.synced_since is not None  # noqa: S101 - synced until now
+            self.synced_ns += now - self.synced_since
+            self.synced_since = None
+            self.losses.append(
+                SyncLoss(t=self.seconds(now), reason=result.value, update_id=update_id)
+            )
+
+    def seconds(self, when_ns: int) -> float:
+        """``when_ns`` as seconds from the first frame."""
+        return round((when_ns - (self.start_ns or 0)) / 1e9, 6)
+
+    def _resting_levels(self) -> dict[tuple[bool, int], int]:
+        book = self.sync.book
+        return {(o.buy, o.price): book.size_at(o.price, bid=o.buy) for o in self.resting.values()}
+
+    def _after_book(
+        self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
+    ) -> None:
+        if result not in (binance.SyncResult.APPLIED, binance.SyncResult.SYNCED):
+            return
+        self.books += 1
+        self._taken.clear()  # the levels changed: what we took is replenished
+        book = self.sync.book
+        if before and self.model.queue == "probabilistic":
+            self._advance_on_decreases(before)
+        self._fill_crossed()
+        self._mark()
+        if self._on_book is not None:
+            self._on_book(book)
+
+    def _advance_on_decreases(self, before: dict[tuple[bool, int], int]) -> None:
+        book = self.sync.book
+        for order in self.resting.values():
+            if order.queue_ahead == 0:
+                continue
+            old = before.get((order.buy, order.price), 0)
+            new = book.size_at(order.price, bid=order.buy)
+            if new < old:
+                share = Fraction(order.queue_ahead, old) if old else Fraction(0)
+                order.queue_ahead = max(0, order.queue_ahead - math.ceil((old - new) * share))
+
+    def _fill_crossed(self) -> None:
+        book = self.sync.book
+        bid, ask = book.best_bid(), book.best_ask()
+        for order in list(self.resting.values()):
+            crossed = (
+                (ask is not None and ask[0] <= order.price)
+                if order.buy
+                else (bid is not None and bid[0] >= order.price)
+            )
+            if crossed:
+                self._fill(order, order.remaining, order.price, maker=True)
+
+    def _on_trade(self, trade: binance.Trade) -> None:
+        instrument = self.instrument
+        try:
+            price, quantity = instrument.price(trade.p), instrument.size(trade.q)
+        except ValueError:
+            return
+        self.trades += 1
+        aggressor = Side.SELL if trade.m else Side.BUY  # m: the buyer was the maker
+        for order in list(self.resting.values()):
+            if order.side is aggressor:
+                continue
+            through = price < order.price if order.buy else price > order.price
+            if through:
+                self._fill(order, order.remaining, order.price, maker=True)
+            elif price == order.price:
+                order.queue_ahead -= quantity
+                if order.queue_ahead < 0:
+                    self._fill(
+                        order, min(order.remaining, -order.queue_ahead), order.price, maker=True
+                    )
+                    order.queue_ahead = 0
+        if self._on_trade_hook is not None:
+            self._on_trade_hook(
+                TradeTick(instrument=instrument.symbol, price=price, quantity=quantity,
+                          side=aggressor, timestamp_ns=self.now_ns)
+            )  # fmt: skip
+
+    # -- accounting ------------------------------------------------------------------
+
+    @property
+    def value(self) -> Fraction:
+        """Quote currency per tick * lot."""
+        return self._value
+
+    def mid(self) -> Fraction | None:
+        """The book's mid (ticks), or None: not two-sided."""
+        book = self.sync.book
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return Fraction(bid[0] + ask[0], 2)
+
+    def equity(self, mid: Fraction) -> Fraction:
+        """Realized plus unrealized PnL at the mid, less fees (ticks * lots)."""
+        ledger = self.ledger
+        return ledger.realized + (mid - ledger.average_price) * ledger.net - self.fees
+
+    def _mark(self) -> None:
+        mid = self.mid()
+        if mid is None:
+            return
+        self.last_mid = mid
+        equity = self.equity(mid)
+        self.peak = max(self.peak, equity)
+        self.max_drawdown = max(self.max_drawdown, self.peak - equity)
+        if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
+            self.series.append(
+                Sample(
+                    t=self.seconds(self.now_ns),
+                    position=float(self.ledger.net * Fraction(self.instrument.lot_size)),
+                    mid=float(mid * Fraction(self.instrument.tick_size)),
+                    pnl=money(equity * self._value),
+                )
+            )
+            interval = self._sample_interval_ns
+            self._next_sample_ns += interval * (
+                1 + (self.now_ns - self._next_sample_ns) // interval
+            )
+
+
+def money(value: Fraction) -> float:
+    """An exact amount as the float a report shows (12 decimals at most)."""
+    return round(float(value), 12)
