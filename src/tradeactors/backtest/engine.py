@@ -18,7 +18,13 @@ live (`tradeactors.venues.binance.DepthSync`, `OrderBook`, `BookView`), and the 
   not explained by trades, in proportion to the part of the level ahead of the order.
   A trade through its price, or the opposite side of the book reaching it, fills it
   (maker fee);
-- **fees** in basis points of notional (negative: a rebate).
+- **fees** in basis points of notional (negative: a rebate);
+- **amends** reach the venue ``order_latency`` later, like cancels: a lower quantity at
+  the same price keeps the order's queue position; a new price or a higher quantity
+  loses it (the order goes to the back of the queue at its price, and takes at once if
+  the new price crosses; a post-only one that would cross is refused and stays as it
+  was). An amend of an order that is no longer resting, or that would leave nothing
+  open, is refused. As live, one amend at a time per order (``amend_pending``).
 
 The report says how much of the capture the book followed: the depth updates of the
 instrument seen and applied, the seconds in sync, and every loss of sync (gap, bad
@@ -45,7 +51,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 import structlog
 
-from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, TimeInForce, TradeTick
+from tradeactors.core.messages import (
+    AmendOutcome,
+    DenyReason,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    TradeTick,
+)
 from tradeactors.core.orders import Position
 from tradeactors.strategy.api import ENDED, OrderTracking, describe
 from tradeactors.venues import binance
@@ -213,6 +227,7 @@ class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
 
 class _SimOrder:
     __slots__ = (
+        "amending",
         "buy",
         "client_order_id",
         "filled",
@@ -240,6 +255,7 @@ class _SimOrder:
         self.status = OrderStatus.PENDING
         self.queue_ahead = 0
         self.resting = False
+        self.amending = False  # an amend sent, its outcome not yet delivered
 
     @property
     def remaining(self) -> int:
@@ -281,6 +297,12 @@ class _Context(OrderTracking):
     def cancel(self, client_order_id: str) -> None:
         if self.is_open(client_order_id):
             self._engine.cancel(client_order_id)
+
+    def amend(
+        self, client_order_id: str, *, price: int | None = None, quantity: int | None = None
+    ) -> None:
+        if self.is_open(client_order_id):
+            self._engine.amend(client_order_id, price=price, quantity=quantity)
 
     def cancel_all(self) -> None:
         for order in self.open_orders():
@@ -383,6 +405,22 @@ class _Engine:
                 lambda: self._cancel_arrives(order),
             )
 
+    def amend(self, coid: str, *, price: int | None, quantity: int | None) -> None:
+        order = self.orders.get(coid)
+        if order is None:
+            return
+        if order.amending:  # as live: one amend at a time (told later, as its own callback)
+            update = self._update(
+                order, order.status, reason=DenyReason.AMEND_PENDING, amend=AmendOutcome.DENIED
+            )
+            self.at(self.now_ns, lambda: self._deliver(update))
+            return
+        order.amending = True
+        self.at(
+            self.now_ns + self._latency_ns(self.config.order_latency_ms),
+            lambda: self._amend_arrives(order, price, quantity),
+        )
+
     def set_timer(self, name: str, delay: float) -> None:
         token = next(self._seq)
         self._timers[name] = token
@@ -446,6 +484,37 @@ class _Engine:
         self.counts["cancelled"] += 1
         self._report(order, OrderStatus.CANCELLED, reason="user")
 
+    def _amend_arrives(self, order: _SimOrder, price: int | None, quantity: int | None) -> None:
+        new_price = order.price if price is None else price
+        new_quantity = order.quantity if quantity is None else quantity
+        reason = ""
+        if order.status in ENDED or not order.resting:
+            reason = "unknown_order"  # filled, cancelled (or never rested): nothing to amend
+        elif new_price <= 0 or new_quantity <= order.filled:
+            reason = "invalid_order"
+        elif new_price == order.price and new_quantity == order.quantity:
+            reason = "amend_no_change"
+        if not reason and new_price != order.price and order.post_only:
+            book = self.sync.book
+            opposite = book.best_ask() if order.buy else book.best_bid()
+            if opposite is not None and (
+                new_price >= opposite[0] if order.buy else new_price <= opposite[0]
+            ):
+                reason = "post_only_would_take"
+        if reason:
+            self._report(order, order.status, reason=reason, amend=AmendOutcome.REJECTED)
+            return
+        if new_price == order.price and new_quantity < order.quantity:
+            order.quantity = new_quantity  # in place: its queue position is kept
+            self._report(order, order.status, reason="amended", amend=AmendOutcome.AMENDED)
+            return
+        # anything else loses the queue position: out of the book, and in again
+        order.resting = False
+        self.resting.pop(order.client_order_id, None)
+        order.price, order.quantity = new_price, new_quantity
+        self._report(order, order.status, reason="amended", amend=AmendOutcome.AMENDED)
+        self._arrive(order)
+
     def _fill(self, order: _SimOrder, quantity: int, price: int, *, maker: bool) -> None:
         order.filled += quantity
         signed = order.side.sign * quantity
@@ -479,11 +548,27 @@ class _Engine:
         *,
         reason: str = "",
         fill: tuple[int, int] | None = None,
+        amend: AmendOutcome | None = None,
     ) -> None:
         if status is OrderStatus.REJECTED:
             order.status = status
             self.counts["rejected"] += 1
-        update = OrderUpdate(
+        update = self._update(order, status, reason=reason, fill=fill, amend=amend)
+        self.at(
+            self.now_ns + self._latency_ns(self.config.response_latency_ms),
+            lambda: self._deliver(update),
+        )
+
+    def _update(
+        self,
+        order: _SimOrder,
+        status: OrderStatus,
+        *,
+        reason: str = "",
+        fill: tuple[int, int] | None = None,
+        amend: AmendOutcome | None = None,
+    ) -> OrderUpdate:
+        return OrderUpdate(
             client_order_id=order.client_order_id,
             venue="backtest",
             instrument=self.instrument.symbol,
@@ -495,13 +580,14 @@ class _Engine:
             reason=reason,
             fill_quantity=fill[0] if fill else 0,
             fill_price=fill[1] if fill else 0,
-        )
-        self.at(
-            self.now_ns + self._latency_ns(self.config.response_latency_ms),
-            lambda: self._deliver(update),
+            amend=amend,
         )
 
     def _deliver(self, update: OrderUpdate) -> None:
+        if update.amend is not None and update.amend is not AmendOutcome.DENIED:
+            order = self.orders.get(update.client_order_id)
+            if order is not None:
+                order.amending = False
         self.ctx.apply(update)
         if self.stopped:
             return  # nothing reaches a stopped strategy (as live: its actor is gone)
