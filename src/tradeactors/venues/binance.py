@@ -842,7 +842,7 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     order_status: str = msgspec.field(name="X")
     order_id: Id = msgspec.field(name="i")
     quantity: str = msgspec.field(name="q")
-    price: str = msgspec.field(name="p", default="0")
+    price: msgspec.Raw = msgspec.field(name="p", default_factory=msgspec.Raw)  # REPLACED only
     cumulative_quantity: str = msgspec.field(name="z")
     last_quantity: str = msgspec.field(name="l")
     last_price: str = msgspec.field(name="L")
@@ -904,6 +904,7 @@ class _Subscribed(msgspec.Struct, frozen=True):
 _frame = msgspec.json.Decoder(_Frame)
 _event_head = msgspec.json.Decoder(_EventHead)
 _execution_report = msgspec.json.Decoder(ExecutionReport)
+_price_text = msgspec.json.Decoder(str)
 _encode = msgspec.json.Encoder().encode
 _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 _BINANCE_SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
@@ -1327,7 +1328,7 @@ class BinanceOrderEntry:
                 venue=venue,
                 client_order_id=ours,
                 order_id=report.order_id,
-                price=self._instrument.price(report.price),
+                price=self._instrument.price(_price_text.decode(report.price or b'""')),
                 remaining=remaining,
                 filled=filled,
                 kept_priority=True,
