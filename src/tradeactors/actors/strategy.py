@@ -284,6 +284,8 @@ class StrategyActor(SupervisedActor):
         if update.fill_quantity:
             report.fills += 1
             report.volume += update.fill_quantity
+        if update.amend is not None:
+            return  # an amend's outcome: the order was not denied or rejected
         if update.status == OrderStatus.DENIED:
             report.denied += 1
         elif update.status == OrderStatus.REJECTED:
