@@ -1116,6 +1116,8 @@ class ExecutionCore:
             if tracked is None or tracked.request.venue != venue:
                 continue
             gone.discard(client_order_id)
+            if tracked.amend is not None:
+                continue  # the amend's answer settles it (a cancel it held, or unknown)
             if tracked.order.status.open:
                 self._inconsistent(step, "order_gone_at_venue", client_order_id)
                 if tracked.order.status is not OrderStatus.PENDING_CANCEL:
@@ -1149,6 +1151,19 @@ class ExecutionCore:
         current = step.get(report.client_order_id)
         if current is None or not current.order.status.open:
             return  # said twice (pushed and as the reply), or already settled here
+        if current.amend is not None and current.order_id is not None:
+            # the new order of a cancel-replace refused (Binance: an executionReport
+            # REJECTED after the old one's CANCELED): the order is gone
+            self._on_amend_rejected(
+                step,
+                AmendRejected(
+                    venue=report.venue,
+                    client_order_id=report.client_order_id,
+                    reason=report.reason,
+                    canceled=True,
+                ),
+            )
+            return
         tracked = step.edit(report.client_order_id)
         assert tracked is not None  # noqa: S101 - found just above
         if self._move(step, tracked, Trigger.REJECT, report.reason):

@@ -19,6 +19,7 @@ from tradeactors.core.messages import (
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
+    OrderRejected,
     OrderStatus,
     OrderUpdate,
     Reconciliation,
@@ -143,6 +144,20 @@ class TestCancelReplace:
             (None, OrderStatus.CANCELLED),
         ]
         assert any(m.closed for m in _sent(step, RISK, ExposureChange))
+
+    def test_the_new_order_s_rejection_report_closes_the_order_once(self):
+        core = core_up()
+        _accepted(core)
+        _amend(core, price=103)
+        run(core, OrderCanceled(venue=VENUE, client_order_id="c1", order_id=11, reason="x"))
+        step = run(
+            core, OrderRejected(venue=VENUE, client_order_id="c1", reason="post_only_would_take")
+        )
+        assert _outcome(step).amend is AmendOutcome.REJECTED
+        assert core.store.orders["c1"].order.status is OrderStatus.CANCELLED
+        late = run(core, AmendRejected(venue=VENUE, client_order_id="c1", reason="x"))
+        assert late.sends == []  # the reply after the report: said already
+        assert core.store.inconsistencies == 0
 
     def test_a_cancel_said_only_in_the_refusal_closes_the_order_too(self):
         core = core_up()
