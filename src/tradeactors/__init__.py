@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from tradeactors.config import Config, load_config
     from tradeactors.core.killswitch import KillSwitchChanged
     from tradeactors.core.messages import (
+        AmendOrder,
+        AmendOutcome,
         CancelOrder,
         DenyReason,
         OrdersReport,
@@ -65,6 +67,8 @@ _EXPORTS = {
     # the messages a host sends and receives
     "SubmitOrder": "tradeactors.core.messages",
     "CancelOrder": "tradeactors.core.messages",
+    "AmendOrder": "tradeactors.core.messages",
+    "AmendOutcome": "tradeactors.core.messages",
     "OrderUpdate": "tradeactors.core.messages",
     "OrderStatus": "tradeactors.core.messages",
     "Side": "tradeactors.core.messages",
@@ -103,6 +107,8 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AmendOrder",
+    "AmendOutcome",
     "BacktestConfig",
     "BacktestReport",
     "CancelOrder",

@@ -52,6 +52,8 @@ from websocket import _exceptions as websocket_errors
 from tradeactors._websocket import close, connect
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
+    AmendAtVenue,
+    AmendRejected,
     CancelAllDone,
     CancelAtVenue,
     CancelEverythingAtVenue,
@@ -205,7 +207,7 @@ def _forward_all(
 _UNREACHABLE = (OSError, TimeoutError, websocket_errors.WebSocketException)
 
 
-_HELD = (PlaceOrder, CancelAtVenue, CancelEverythingAtVenue, FetchFills)
+_HELD = (PlaceOrder, AmendAtVenue, CancelAtVenue, CancelEverythingAtVenue, FetchFills)
 _RESERVE = 10  # tokens new orders may not use: kept for cancels and the refresh
 _RATE_LIMIT_PAUSE = 1.0  # seconds without new orders after a rate-limit answer, at least
 _RETRY_DELAY = 0.05  # seconds before re-sending a control request the venue refused
@@ -504,6 +506,28 @@ class Gateway(SupervisedActor):
         if request is None:
             return
         if reply.error is not None:
+            if request is Request.AMEND:
+                # an amend is never retried (the order may have moved on): refused
+                result = reply.result
+                canceled = isinstance(result, dict) and result.get("canceled") is True
+                self.context.address_of(self._om_path).tell(
+                    AmendRejected(
+                        venue=self._venue,
+                        client_order_id=ref,
+                        reason=reply.error,
+                        canceled=canceled,
+                    )
+                )
+                if reply.error in ("banned", "rate_limited"):  # and what they say to do
+                    self._on_error_reply(
+                        request,
+                        ref,
+                        fields,
+                        reply.error,
+                        message=reply.message,
+                        retry_after=reply.retry_after,
+                    )
+                return
             self._on_error_reply(
                 request,
                 ref,
@@ -631,6 +655,8 @@ class Gateway(SupervisedActor):
         """Send orders and cancels; refresh the dead-man's switch; fail on a lost link."""
         if isinstance(message, PlaceOrder):
             self._place(message)
+        elif isinstance(message, AmendAtVenue):
+            self._amend(message)
         elif isinstance(message, CancelAtVenue):
             self._send(
                 Request.CANCEL,
@@ -723,6 +749,35 @@ class Gateway(SupervisedActor):
             return
         self._send(Request.PLACE, order.client_order_id, order=order)
 
+    def _amend(self, message: AmendAtVenue) -> None:
+        """Send an amend, unless it is stale, halted, or one the venue cannot take."""
+        cid = message.order.client_order_id
+        reason = None
+        if message.session != self._session:
+            reason = "stale_session"  # the reconciliation settled the order's amend
+        elif self._gate.state is TradingState.HALTED:
+            reason = "halted"
+        elif (
+            message.price == message.order.price
+            and message.quantity > message.order.quantity
+            and not getattr(self._codec, "amend_increases", False)
+        ):
+            reason = "amend_quantity_increase"  # this venue refuses it: not sent
+        if reason is not None:
+            self.context.address_of(self._om_path).tell(
+                AmendRejected(venue=self._venue, client_order_id=cid, reason=reason)
+            )
+            return
+        self._send(Request.AMEND, cid, amend=message)
+
+    def _not_sent(self, request: Request, order_ref: str, reason: str) -> None:
+        """A new order or an amend was not sent: say so to the order manager."""
+        om = self.context.address_of(self._om_path)
+        if request is Request.AMEND:
+            om.tell(AmendRejected(venue=self._venue, client_order_id=order_ref, reason=reason))
+        else:
+            om.tell(OrderRejected(venue=self._venue, client_order_id=order_ref, reason=reason))
+
     def _send(self, request: Request, order_ref: str, **fields: Any) -> None:
         """Send within the budget (see the class doc): refuse or defer when it is short."""
         now = self.context.clock.monotonic_ns()
@@ -733,9 +788,7 @@ class Gateway(SupervisedActor):
                 or not self._budget.take(now, keep=_RESERVE)
             ):
                 self.throttled += 1
-                self.context.address_of(self._om_path).tell(
-                    OrderRejected(venue=self._venue, client_order_id=order_ref, reason="throttled")
-                )
+                self._not_sent(request, order_ref, "throttled")
                 return
         elif self._deferred or not self._budget.take(now):
             self._defer(request, order_ref, fields)
@@ -781,8 +834,8 @@ class Gateway(SupervisedActor):
     def _refuse(self, request: Request, order_ref: str, reason: str) -> None:
         """Say a request was not sent: an order rejected, a cancel refused; else counted."""
         om = self.context.address_of(self._om_path)
-        if request is Request.PLACE:
-            om.tell(OrderRejected(venue=self._venue, client_order_id=order_ref, reason=reason))
+        if request in (Request.PLACE, Request.AMEND):
+            self._not_sent(request, order_ref, reason)
         elif request is Request.CANCEL:
             om.tell(CancelRejected(venue=self._venue, client_order_id=order_ref, reason=reason))
         self.refused += 1
@@ -797,7 +850,14 @@ class Gateway(SupervisedActor):
         self._pending[request_id] = (request, order_ref, fields)
         if request is Request.HEARTBEAT:
             self._beats[request_id] = self.context.clock.monotonic_ns()
-        frame = self._codec.encode(request, request_id, fields)
+        try:
+            frame = self._codec.encode(request, request_id, fields)
+        except (ValueError, KeyError):
+            if request is not Request.AMEND:
+                raise
+            del self._pending[request_id]  # a venue whose codec writes no amend
+            self._not_sent(request, order_ref, "amend_not_supported")
+            return
         try:
             connection.send(frame)
         except Exception as exc:

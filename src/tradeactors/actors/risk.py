@@ -19,6 +19,10 @@ risk (`ExposureSnapshotTimeoutError`), so its supervisor restarts it and it asks
 first snapshot of an incarnation is applied: a late answer to a predecessor's request
 may be that one (it is as good as any), and every later snapshot is ignored.
 
+An `AmendOrder` is checked the same way (`RiskEngine.check_amend`): passed, it goes to
+the order manager as `SendAmend`; denied, as `AmendDenied`, since only the order manager
+knows the order well enough to tell its owner (the order stays as it was).
+
 The order manager's `ExposureChange`s carry a sequence number: those already contained
 in the snapshot (stashed, or still queued in this mailbox from before the restart) are
 skipped.
@@ -38,6 +42,8 @@ from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
     TIME_IN_FORCE_VALUES,
+    AmendDenied,
+    AmendOrder,
     DenyReason,
     ExposureChange,
     ExposureSnapshot,
@@ -47,12 +53,14 @@ from tradeactors.core.messages import (
     PlaceOrder,
     ReleaseOrder,
     RiskReport,
+    SendAmend,
     SubmitOrder,
     denied_update,
     symbol_of,
 )
 from tradeactors.core.orders import Position
 from tradeactors.core.risk import (
+    AmendRequest,
     OrderRequest,
     RiskEngine,
     RiskLimits,
@@ -72,6 +80,10 @@ if TYPE_CHECKING:
 __all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport"]
 
 MAX_STASHED_ORDERS = 10_000
+
+
+_Held = SubmitOrder | ExposureChange | ReleaseOrder | AmendOrder
+"""What waits for the exposure snapshot (in arrival order)."""
 
 
 class _SnapshotDue(Message, frozen=True, kw_only=True, tag="risk.snapshot_due"):
@@ -124,7 +136,7 @@ class RiskActor(SupervisedActor):
         self._snapshot_timeout = snapshot_timeout
         self._max_stashed_orders = max_stashed_orders
         self._rebuilt = False
-        self._stash: deque[SubmitOrder | ExposureChange | ReleaseOrder] = deque()
+        self._stash: deque[_Held] = deque()
         self._stashed_orders = 0
         self._snapshot_timer: Timer | None = None
         self._sequence = 0
@@ -154,7 +166,7 @@ class RiskActor(SupervisedActor):
         if type(message) is SubmitOrder and self._rebuilt:  # the hot path, first
             self._check(message)
             return None
-        if isinstance(message, SubmitOrder | ExposureChange | ReleaseOrder):
+        if isinstance(message, SubmitOrder | ExposureChange | ReleaseOrder | AmendOrder):
             if self._rebuilt:
                 self._handle(message)
             else:
@@ -174,17 +186,19 @@ class RiskActor(SupervisedActor):
             self._snapshot_due(message)
         return None
 
-    def _handle(self, message: SubmitOrder | ExposureChange | ReleaseOrder) -> None:
+    def _handle(self, message: _Held) -> None:
         if isinstance(message, SubmitOrder):
             self._check(message)
         elif isinstance(message, ExposureChange):
             self._exposure(message)
+        elif isinstance(message, AmendOrder):
+            self._check_amend(message)
         else:
             self._engine.order_closed(message.client_order_id)
 
     # -- the start handshake ---------------------------------------------------------
 
-    def _hold(self, message: SubmitOrder | ExposureChange | ReleaseOrder) -> None:
+    def _hold(self, message: _Held) -> None:
         if isinstance(message, SubmitOrder):
             if self._stashed_orders >= self._max_stashed_orders:
                 self._deny(
@@ -254,6 +268,10 @@ class RiskActor(SupervisedActor):
         for message in self._stash:
             if isinstance(message, SubmitOrder):
                 self._deny(message, DenyReason.LOST, detail)
+            elif isinstance(message, AmendOrder):  # the order stays as it was
+                self.context.address_of(self._om_path).tell(
+                    AmendDenied(amend=message, reason=DenyReason.LOST, detail=detail)
+                )
         self._stash.clear()
         self._stashed_orders = 0
 
@@ -269,6 +287,26 @@ class RiskActor(SupervisedActor):
             self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return
         self._deny(order, reason)
+        if reason is not DenyReason.HALTED:
+            self._count_denial(reason.value)
+
+    def _check_amend(self, amend: AmendOrder) -> None:
+        engine = self._engine
+        engine.state = self._gate.state
+        reason = engine.check_amend(
+            AmendRequest(
+                client_order_id=amend.client_order_id,
+                price=amend.price,
+                quantity=amend.quantity,
+                timestamp_ns=self.context.clock.time_ns(),
+            )
+        )
+        om = self.context.address_of(self._om_path)
+        if reason is None:
+            om.tell(SendAmend(amend=amend))
+            return
+        self.denied[reason.value] = self.denied.get(reason.value, 0) + 1
+        om.tell(AmendDenied(amend=amend, reason=reason))  # it tells the owner
         if reason is not DenyReason.HALTED:
             self._count_denial(reason.value)
 
@@ -311,6 +349,13 @@ class RiskActor(SupervisedActor):
                 signed, change.fill_price
             )
             self._check_loss()
+        if change.terms:
+            engine.amend_settled(
+                change.client_order_id,
+                price=change.price,
+                quantity=change.quantity,
+                remaining=change.remaining,
+            )
         if change.closed:
             engine.order_closed(change.client_order_id)
 

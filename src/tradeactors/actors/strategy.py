@@ -20,6 +20,7 @@ import msgspec
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import (
+    AmendOrder,
     CancelAllOrders,
     CancelOrder,
     GetStrategyReport,
@@ -139,6 +140,20 @@ class _LiveContext(OrderTracking):
     def cancel(self, client_order_id: str) -> None:
         if self.is_open(client_order_id):
             self._om.tell(CancelOrder(client_order_id=client_order_id))
+
+    def amend(
+        self, client_order_id: str, *, price: int | None = None, quantity: int | None = None
+    ) -> None:
+        if self.is_open(client_order_id):
+            self._risk.tell(
+                AmendOrder(
+                    client_order_id=client_order_id,
+                    price=price,
+                    quantity=quantity,
+                    owner=self._path,
+                    timestamp_ns=self._clock.time_ns(),
+                )
+            )
 
     def cancel_all(self) -> None:
         self._om.tell(CancelAllOrders(reason="strategy cancel_all", owner=self._path))
@@ -269,6 +284,8 @@ class StrategyActor(SupervisedActor):
         if update.fill_quantity:
             report.fills += 1
             report.volume += update.fill_quantity
+        if update.amend is not None:
+            return  # an amend's outcome: the order was not denied or rejected
         if update.status == OrderStatus.DENIED:
             report.denied += 1
         elif update.status == OrderStatus.REJECTED:

@@ -14,6 +14,28 @@ Fill identity is the venue's (`FillIds`): the simulated exchange numbers fills 1
 watermark; venues with unique ids in no usable order (Binance trade ids shared by all
 accounts of a symbol, Kraken's strings) get exactly-once by id only, with a bounded
 memory of the ids seen, and their missed fills are fetched on reconnect.
+
+Amends (`SendAmend`, after risk) keep the order's state and client order id; the order
+carries the amend in flight (`Tracked.amend`) until the venue answers, one at a time:
+
+- done in place: the venue's `OrderAmended` sets the new price and open quantity;
+- a cancel-replace (the simulator, Binance): the venue cancels the order, then accepts
+  a new one (new venue order id, same client order id). A cancel report for an order
+  with an amend in flight is held (`Tracked.held_cancel`), not applied; the new order's
+  `OrderAccepted` is the amend done (with the terms sent), and the held cancel is
+  dropped: it was the replace's. If the venue refuses the amend instead
+  (`AmendRejected`) the held cancel is applied: the order was cancelled (by the venue,
+  or by a cancel-replace that then failed to place: Binance's ``-2021``);
+- refused: the order stays as it was (an ``unknown_order`` refusal is handled as a
+  cancel's: the fills are fetched, and what is still open after them is gone);
+- fills racing the amend apply as they come (the order's filled quantity never
+  changes by an amend: a new total quantity leaves ``quantity - filled`` open);
+- a cancel asked while an amend is in flight waits for its answer (the venue order id
+  may change), then goes out;
+- a reconnect settles amends in flight from what the venue says is open.
+
+The owner hears each outcome as an `OrderUpdate` with ``amend`` set, and risk the
+order's terms after it (`ExposureChange` with ``terms``).
 """
 
 from __future__ import annotations
@@ -23,8 +45,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from tradeactors.core.messages import (
     TIME_IN_FORCE_VALUES,
+    AmendAtVenue,
+    AmendDenied,
+    AmendOrder,
+    AmendOutcome,
+    AmendRejected,
     CancelAllDone,
     CancelAllOrders,
     CancelAtVenue,
@@ -41,6 +70,7 @@ from tradeactors.core.messages import (
     GetOrders,
     LastExecutionId,
     OrderAccepted,
+    OrderAmended,
     OrderCanceled,
     OrderFilled,
     OrderInfo,
@@ -52,6 +82,7 @@ from tradeactors.core.messages import (
     Reconciliation,
     ReconciliationReport,
     ReleaseOrder,
+    SendAmend,
     Side,
     StartReconciliation,
     SubmitOrder,
@@ -198,11 +229,34 @@ class Tracked:
     order_id: int | None = None
     cancel_wanted: bool = False
     cancel_sent: int = -1  # the venue session a cancel was last sent in (-1: none)
+    amend: AmendAtVenue | None = None  # the amend in flight (see the module doc)
+    held_cancel: OrderCanceled | None = None  # a cancel report held while it is
 
     def copy(self) -> Tracked:
         """A copy to change (the request is immutable)."""
         return Tracked(
-            self.order.copy(), self.request, self.order_id, self.cancel_wanted, self.cancel_sent
+            self.order.copy(),
+            self.request,
+            self.order_id,
+            self.cancel_wanted,
+            self.cancel_sent,
+            self.amend,
+            self.held_cancel,
+        )
+
+    def exposure(self) -> tuple[int, int, int]:
+        """``(price, quantity, remaining)`` risk is to count.
+
+        With an amend in flight, the larger of the old and the new: either may trade
+        until the venue answers.
+        """
+        order, amend = self.order, self.amend
+        if amend is None:
+            return order.price, order.quantity, order.remaining
+        return (
+            max(order.price, amend.price),
+            max(order.quantity, amend.quantity),
+            max(order.remaining, amend.remaining),
         )
 
 
@@ -476,6 +530,16 @@ class ExecutionCore:
             self._place(step, message.order)
         elif isinstance(message, CancelOrder):
             self._cancel(step, message.client_order_id)
+        elif isinstance(message, OrderAmended):
+            self._on_amended(step, message)
+        elif isinstance(message, SendAmend):
+            self._amend(step, message.amend)
+        elif isinstance(message, AmendRejected):
+            self._on_amend_rejected(step, message)
+        elif isinstance(message, AmendDenied):
+            self._deny_amend(
+                step, message.amend, message.reason, detail=message.detail, counted=False
+            )
         elif isinstance(message, OrderRejected):
             self._on_rejected(step, message)
         elif isinstance(message, CancelRejected):
@@ -666,8 +730,9 @@ class ExecutionCore:
         venue = tracked.request.venue
         if not self._is_up(step, venue):
             return  # the venue cancelled it on disconnect; reconciliation will confirm
-        if tracked.order_id is None:
-            tracked.cancel_wanted = True  # sent when the venue acknowledges it
+        if tracked.order_id is None or tracked.amend is not None:
+            # sent when the venue acknowledges it, or answers the amend in flight
+            tracked.cancel_wanted = True
             return
         session = step.session(venue)
         if tracked.cancel_sent == session:
@@ -701,12 +766,249 @@ class ExecutionCore:
                 step.sends.append((self.gateways[name], CancelEverythingAtVenue(reason=reason)))
         step.log("info", "cancel_all", venues=venues, reason=reason)
 
+    # -- amends ---------------------------------------------------------------------------
+
+    def _amend(self, step: Step, amend: AmendOrder) -> None:
+        """Send an amend risk passed, or deny it (see the module doc)."""
+        current = step.get(amend.client_order_id)
+        if current is None or not current.order.status.open:
+            self._deny_amend(step, amend, DenyReason.UNKNOWN_ORDER, counted=False)
+            return
+        if amend.owner and amend.owner != current.request.owner:  # not its order
+            self._deny_amend(step, amend, DenyReason.UNKNOWN_ORDER, counted=True, foreign=True)
+            return
+        venue, order = current.request.venue, current.order
+        reason, detail = None, ""
+        price = order.price if amend.price is None else amend.price
+        quantity = order.quantity if amend.quantity is None else amend.quantity
+        if self._halted():
+            reason = DenyReason.HALTED
+        elif not self._is_up(step, venue):
+            reason = DenyReason.VENUE_DOWN
+        elif current.amend is not None:
+            reason = DenyReason.AMEND_PENDING
+        elif current.order_id is None or order.status is OrderStatus.PENDING_CANCEL:
+            reason = DenyReason.NOT_AMENDABLE
+            detail = "being cancelled" if current.order_id is not None else "not acknowledged"
+        elif (
+            price <= 0
+            or quantity <= order.filled
+            or (price == order.price and quantity == order.quantity)
+        ):
+            reason = DenyReason.INVALID_ORDER
+            detail = "nothing left open" if quantity <= order.filled else "nothing changes"
+        if reason is not None:
+            self._deny_amend(step, amend, reason, detail=detail, counted=True)
+            return
+        tracked = step.edit(amend.client_order_id)
+        assert tracked is not None  # noqa: S101 - checked above
+        assert tracked.order_id is not None  # noqa: S101
+        tracked.amend = AmendAtVenue(
+            order=tracked.request,
+            order_id=tracked.order_id,
+            price=price,
+            quantity=quantity,
+            remaining=quantity - order.filled,
+            session=step.session(venue),
+        )
+        step.sends.append((self.gateways[venue], tracked.amend))
+
+    def _deny_amend(
+        self,
+        step: Step,
+        amend: AmendOrder,
+        reason: DenyReason,
+        *,
+        detail: str = "",
+        counted: bool,
+        foreign: bool = False,
+    ) -> None:
+        """Tell the owner an amend never left; ``counted``: risk counts it, settle it there.
+
+        ``foreign``: the order is another owner's: its sender hears no more of it than
+        of an order unknown here, and its owner nothing.
+        """
+        tracked = step.get(amend.client_order_id)
+        if tracked is not None and foreign:
+            if counted and tracked.order.status.open:
+                self._settle(step, tracked)
+            tracked = None
+        if tracked is None:  # not (or no longer) known here: nothing to say of it but no
+            update = OrderUpdate(
+                client_order_id=amend.client_order_id,
+                venue="",
+                instrument="",
+                side=Side.BUY,
+                price=0,
+                quantity=0,
+                status=OrderStatus.DENIED,
+                filled=0,
+                reason=reason,
+                detail=detail or "no such order",
+                amend=AmendOutcome.DENIED,
+            )
+            if amend.owner:
+                step.sends.append((amend.owner, update))
+            step.events.append(update)
+            return
+        self._update(step, tracked, reason, detail=detail, amend=AmendOutcome.DENIED)
+        if counted and tracked.order.status.open:
+            self._settle(step, tracked)
+
+    def _settle(self, step: Step, tracked: Tracked) -> None:
+        """Tell risk the order's terms now (an amend was answered or denied)."""
+        price, quantity, remaining = tracked.exposure()
+        request = tracked.request
+        step.sequence += 1
+        step.sends.append(
+            (
+                self.risk_path,
+                ExposureChange(
+                    sequence=step.sequence,
+                    client_order_id=request.client_order_id,
+                    instrument=request.instrument,
+                    side=request.side,
+                    terms=True,
+                    price=price,
+                    quantity=quantity,
+                    remaining=remaining,
+                ),
+            )
+        )
+
+    def _on_amended(self, step: Step, report: OrderAmended) -> None:
+        """The venue amended an order in place (or says so of a cancel-replace)."""
+        tracked = step.edit(report.client_order_id)
+        if tracked is None:
+            self._inconsistent(step, "unknown_order_amended", report.client_order_id)
+            return
+        if not tracked.order.status.open:
+            self._inconsistent(
+                step,
+                "closed_order_amended",
+                report.client_order_id,
+                status=tracked.order.status.value,
+            )
+            return
+        self._amended(
+            step,
+            tracked,
+            order_id=report.order_id,
+            price=report.price,
+            remaining=report.remaining,
+            venue_filled=report.filled,
+            kept_priority=report.kept_priority,
+        )
+
+    def _amended(
+        self,
+        step: Step,
+        tracked: Tracked,
+        *,
+        order_id: int,
+        price: int,
+        remaining: int,
+        venue_filled: int,
+        kept_priority: bool = False,
+    ) -> None:
+        order = tracked.order
+        if venue_filled > order.filled:
+            # the venue counts fills that have not reached us: make room for them
+            self._fetch_missing(step, tracked.request.venue, force=True)
+        order.price = price
+        order.quantity = max(order.filled, venue_filled) + max(remaining, 0)
+        tracked.order_id = order_id
+        tracked.request = msgspec.structs.replace(
+            tracked.request, price=price, quantity=order.quantity
+        )
+        tracked.amend = None
+        tracked.held_cancel = None  # a cancel-replace's own cancel
+        self._update(
+            step,
+            tracked,
+            "amended in place" if kept_priority else "amended",
+            amend=AmendOutcome.AMENDED,
+        )
+        self._settle(step, tracked)
+        self._after_amend(step, tracked)
+
+    def _on_amend_rejected(self, step: Step, report: AmendRejected) -> None:
+        current = step.get(report.client_order_id)
+        if current is None or current.amend is None:
+            return  # answered already (a reconciliation settled it), or never ours
+        tracked = step.edit(report.client_order_id)
+        assert tracked is not None  # noqa: S101 - found just above
+        held, tracked.held_cancel, tracked.amend = tracked.held_cancel, None, None
+        self._update(step, tracked, report.reason, amend=AmendOutcome.REJECTED)
+        if tracked.order.status.open:
+            self._settle(step, tracked)
+        if held is None and report.canceled and tracked.order.status.open:
+            held = OrderCanceled(
+                venue=report.venue,
+                client_order_id=report.client_order_id,
+                order_id=tracked.order_id or 0,
+                reason=report.reason,
+            )
+        if held is not None:
+            self._on_cancelled(step, held)
+        elif report.reason == "unknown_order" and tracked.order.status.open:
+            # like a cancel refused as unknown: filled (its report lost?) or cancelled
+            step.gone(self).add(report.client_order_id)
+            self._fetch_missing(step, report.venue, force=True)
+        self._after_amend(step, tracked)
+
+    def _after_amend(self, step: Step, tracked: Tracked) -> None:
+        """A cancel asked while the amend was in flight goes out now."""
+        if tracked.cancel_wanted and tracked.order_id is not None:
+            tracked.cancel_wanted = False
+            if tracked.order.status is OrderStatus.PENDING_CANCEL:
+                self._send_cancel(step, tracked)
+
+    def _settle_amend_on_reconnect(self, step: Step, tracked: Tracked, at_venue: Any) -> None:
+        """An amend in flight when the venue went: what it has open now says its outcome."""
+        amend = tracked.amend
+        if amend is None:
+            return
+        tracked.amend, tracked.held_cancel = None, None
+        order = tracked.order
+        if at_venue is None:  # closed by the reconciliation: the rest follows from that
+            return
+        if at_venue.price != order.price or at_venue.remaining != order.remaining:
+            order.price = at_venue.price
+            order.quantity = max(order.filled, at_venue.filled) + at_venue.remaining
+            tracked.request = msgspec.structs.replace(
+                tracked.request, price=order.price, quantity=order.quantity
+            )
+            outcome, reason = AmendOutcome.AMENDED, "amended (reconciled)"
+        else:
+            outcome, reason = AmendOutcome.REJECTED, "not answered before the venue went"
+        tracked.order_id = at_venue.order_id
+        self._update(step, tracked, reason, amend=outcome)
+        self._settle(step, tracked)
+
     # -- reports coming in ---------------------------------------------------------------
 
     def _on_accepted(self, step: Step, report: OrderAccepted) -> None:
         tracked = step.edit(report.client_order_id)
         if tracked is None:
             self._inconsistent(step, "unknown_order_accepted", report.client_order_id)
+            return
+        amend = tracked.amend
+        if (
+            amend is not None
+            and tracked.order_id is not None
+            and report.order_id != tracked.order_id
+            and tracked.order.status.open
+        ):
+            # the new order of a cancel-replace: the amend is done, with the terms sent
+            self._amended(
+                step,
+                tracked,
+                order_id=report.order_id,
+                price=amend.price,
+                remaining=amend.remaining,
+                venue_filled=-1,
+            )
             return
         tracked.order_id = report.order_id
         if not tracked.order.status.open:
@@ -814,6 +1116,8 @@ class ExecutionCore:
             if tracked is None or tracked.request.venue != venue:
                 continue
             gone.discard(client_order_id)
+            if tracked.amend is not None:
+                continue  # the amend's answer settles it (a cancel it held, or unknown)
             if tracked.order.status.open:
                 self._inconsistent(step, "order_gone_at_venue", client_order_id)
                 if tracked.order.status is not OrderStatus.PENDING_CANCEL:
@@ -830,6 +1134,11 @@ class ExecutionCore:
             return  # already settled (e.g. by reconciliation)
         tracked = step.edit(report.client_order_id)
         assert tracked is not None  # noqa: S101 - found just above
+        if tracked.amend is not None and report.order_id == tracked.order_id:
+            # a cancel-replace's first half, or the venue ended the order before the
+            # amend reached it: its answer says which (see the module doc)
+            tracked.held_cancel = report
+            return
         missing = 0 <= report.remaining < tracked.order.remaining
         trigger = Trigger.EXPIRE if report.expired else Trigger.CANCELLED
         if self._move(step, tracked, trigger, report.reason):
@@ -842,6 +1151,19 @@ class ExecutionCore:
         current = step.get(report.client_order_id)
         if current is None or not current.order.status.open:
             return  # said twice (pushed and as the reply), or already settled here
+        if current.amend is not None and current.order_id is not None:
+            # the new order of a cancel-replace refused (Binance: an executionReport
+            # REJECTED after the old one's CANCELED): the order is gone
+            self._on_amend_rejected(
+                step,
+                AmendRejected(
+                    venue=report.venue,
+                    client_order_id=report.client_order_id,
+                    reason=report.reason,
+                    canceled=True,
+                ),
+            )
+            return
         tracked = step.edit(report.client_order_id)
         assert tracked is not None  # noqa: S101 - found just above
         if self._move(step, tracked, Trigger.REJECT, report.reason):
@@ -908,6 +1230,7 @@ class ExecutionCore:
             tracked = step.edit(cid)
             assert tracked is not None  # noqa: S101 - listed just above
             venue_order = at_venue.get(cid)
+            self._settle_amend_on_reconnect(step, tracked, venue_order)
             if venue_order is None:
                 closed.append(cid)
                 if self._move(step, tracked, Trigger.CANCELLED, "not open at the venue"):
@@ -1020,6 +1343,8 @@ class ExecutionCore:
         fill_quantity: int = 0,
         fill_price: int = 0,
         execution_id: int | str = 0,
+        amend: AmendOutcome | None = None,
+        detail: str = "",
     ) -> None:
         order, request = tracked.order, tracked.request
         update = OrderUpdate(
@@ -1035,6 +1360,8 @@ class ExecutionCore:
             fill_quantity=fill_quantity,
             fill_price=fill_price,
             execution_id=execution_id,
+            amend=amend,
+            detail=detail,
         )
         if request.owner:
             step.sends.append((request.owner, update))
@@ -1107,8 +1434,8 @@ class ExecutionCore:
             positions=positions,
             average_prices=averages,
             realized=realized,
-            open_orders=tuple(t.request for t in open_orders),
-            remaining={t.order.client_order_id: t.order.remaining for t in open_orders},
+            open_orders=tuple(_counted(t) for t in open_orders),
+            remaining={t.order.client_order_id: t.exposure()[2] for t in open_orders},
         )
 
     def report(self, *, with_orders: bool = True) -> OrdersReport:
@@ -1131,6 +1458,14 @@ class ExecutionCore:
             inconsistencies=store.inconsistencies,
             reconciliations=store.reconciliations,
         )
+
+
+def _counted(tracked: Tracked) -> SubmitOrder:
+    """The request as risk is to count it (`Tracked.exposure`)."""
+    if tracked.amend is None:
+        return tracked.request
+    price, quantity, _remaining = tracked.exposure()
+    return msgspec.structs.replace(tracked.request, price=price, quantity=quantity)
 
 
 def _open(store: OrderStore) -> Iterator[Tracked]:

@@ -19,6 +19,11 @@ from tradeactors.core.orders import OrderStatus
 
 __all__ = [
     "TIME_IN_FORCE_VALUES",
+    "AmendAtVenue",
+    "AmendDenied",
+    "AmendOrder",
+    "AmendOutcome",
+    "AmendRejected",
     "CancelAllDone",
     "CancelAllOrders",
     "CancelAtVenue",
@@ -41,6 +46,7 @@ __all__ = [
     "MarketDataKind",
     "Message",
     "OrderAccepted",
+    "OrderAmended",
     "OrderCanceled",
     "OrderFilled",
     "OrderInfo",
@@ -53,6 +59,7 @@ __all__ = [
     "ReconciliationReport",
     "ReleaseOrder",
     "RiskReport",
+    "SendAmend",
     "Side",
     "SnapshotNeeded",
     "StartReconciliation",
@@ -137,6 +144,18 @@ class DenyReason(enum.StrEnum):
     UNKNOWN_VENUE = "unknown_venue"  # the order manager has no gateway for it
     VENUE_DOWN = "venue_down"  # its venue is down (not reconciled yet)
     LOST = "lost"  # dropped in a mailbox on its way (``detail`` says where)
+    # amends only (the order stays as it was; see `AmendOrder`)
+    UNKNOWN_ORDER = "unknown_order"  # not an open order (of this owner) here
+    AMEND_PENDING = "amend_pending"  # the order's previous amend is not answered yet
+    NOT_AMENDABLE = "not_amendable"  # not acknowledged yet, or being cancelled
+
+
+class AmendOutcome(enum.StrEnum):
+    """What became of an amend (`OrderUpdate.amend`)."""
+
+    AMENDED = "amended"  # the venue amended it: the update has the new price and quantity
+    REJECTED = "rejected"  # the venue refused: ``reason`` is its reason; the order is as it was
+    DENIED = "denied"  # it never left (risk, the order manager): ``reason`` a `DenyReason`
 
 
 def symbol_of(instrument_key: str) -> str:
@@ -182,6 +201,40 @@ class CancelOrder(Message, frozen=True, kw_only=True, tag=True):
     """Cancel one order (to the order manager)."""
 
     client_order_id: str
+
+
+class AmendOrder(Message, frozen=True, kw_only=True, tag=True):
+    """Change an open order's price and/or quantity: strategies send it to risk.
+
+    ``price`` (ticks) and ``quantity`` (lots: the new *total* quantity of the order, what
+    is filled included, as Binance's ``newQty`` and Kraken's ``order_qty``); None keeps
+    it. A lower quantity at the same price keeps the order's place in the queue; a new
+    price (or, where the venue allows, a higher quantity) loses it, and at some venues
+    (Binance, the simulator) gives the order a new venue order id; its client order id
+    stays. Risk checks the amended order as it would a new one (a pure decrease only
+    for the kill switch and the message rate); the outcome reaches ``owner`` as an
+    `OrderUpdate` with its ``amend`` set.
+    """
+
+    client_order_id: str
+    price: int | None = None
+    quantity: int | None = None
+    owner: str = ""
+    timestamp_ns: int = 0
+
+
+class SendAmend(Message, frozen=True, kw_only=True, tag=True):
+    """Risk passed ``amend``: the order manager sends it unless the order cannot be."""
+
+    amend: AmendOrder
+
+
+class AmendDenied(Message, frozen=True, kw_only=True, tag=True):
+    """Risk denied ``amend``: the order manager tells the owner (it knows the order)."""
+
+    amend: AmendOrder
+    reason: DenyReason
+    detail: str = ""
 
 
 class CancelAllOrders(Message, frozen=True, kw_only=True, tag=True):
@@ -230,6 +283,7 @@ class OrderUpdate(Message, frozen=True, kw_only=True, tag=True):
     fill_quantity: int = 0
     fill_price: int = 0
     execution_id: int | str = 0
+    amend: AmendOutcome | None = None  # set when this update answers an `AmendOrder`
 
 
 def denied_update(order: SubmitOrder, reason: DenyReason, detail: str = "") -> OrderUpdate:
@@ -258,7 +312,12 @@ class VenueStatus(Message, frozen=True, kw_only=True, tag=True):
 
 
 class ExposureChange(Message, frozen=True, kw_only=True, tag=True):
-    """To risk: an order it accepted filled or closed. ``sequence`` orders them."""
+    """To risk: an order it accepted filled, closed or was amended. ``sequence`` orders them.
+
+    With ``terms``, the order's open terms are now ``price`` and ``remaining`` (an amend
+    settled: done, refused or denied after risk passed it; while an amend is in flight,
+    the larger of the old and the new).
+    """
 
     sequence: int
     client_order_id: str
@@ -267,6 +326,10 @@ class ExposureChange(Message, frozen=True, kw_only=True, tag=True):
     fill_quantity: int = 0
     fill_price: int = 0
     closed: bool = False
+    terms: bool = False
+    price: int = 0
+    quantity: int = 0  # the order's total (filled included), with ``terms``
+    remaining: int = 0
 
 
 class GetExposure(Message, frozen=True, kw_only=True, tag=True):
@@ -323,6 +386,36 @@ class OrderAccepted(Message, frozen=True, kw_only=True, tag=True):
     venue: str
     client_order_id: str
     order_id: int
+
+
+class OrderAmended(Message, frozen=True, kw_only=True, tag=True):
+    """The venue amended an order: its price and what is left open now.
+
+    ``order_id`` is the venue's id after the amend (a cancel-replace gives a new one);
+    ``filled`` the order's cumulative filled quantity where the venue says it (-1: not
+    said); ``kept_priority`` whether it kept its place in the queue.
+    """
+
+    venue: str
+    client_order_id: str
+    order_id: int
+    price: int
+    remaining: int
+    filled: int = -1
+    kept_priority: bool = False
+
+
+class AmendRejected(Message, frozen=True, kw_only=True, tag=True):
+    """The venue refused an amend (or the gateway could not send it).
+
+    ``canceled``: the venue says the order was cancelled all the same (Binance's
+    cancel-replace that cancelled, then failed to place: ``-2021``).
+    """
+
+    venue: str
+    client_order_id: str
+    reason: str
+    canceled: bool = False
 
 
 class OrderFilled(Message, frozen=True, kw_only=True, tag=True):
@@ -412,6 +505,27 @@ class CancelAtVenue(Message, frozen=True, kw_only=True, tag=True):
 
     client_order_id: str
     order_id: int
+
+
+class AmendAtVenue(Message, frozen=True, kw_only=True, tag=True):
+    """To a gateway: amend one order (see `AmendOrder`; the venue's codec picks its request).
+
+    ``order`` is the order as it stands (its price and quantity before the amend);
+    ``price`` and ``quantity`` the new terms (``quantity`` the total), ``remaining`` the
+    new open quantity as the order manager counts it (``quantity`` - filled).
+    """
+
+    order: SubmitOrder
+    order_id: int
+    price: int
+    quantity: int
+    remaining: int
+    session: int = 0
+
+    @property
+    def keeps_priority(self) -> bool:
+        """A lower quantity at the same price: the order keeps its place in the queue."""
+        return self.price == self.order.price and self.quantity < self.order.quantity
 
 
 class CancelEverythingAtVenue(Message, frozen=True, kw_only=True, tag=True):

@@ -7,6 +7,14 @@ count, message rate. `order_closed` and `fill` move the accounting as the order 
 learns what happened; `rebuild` restores it from the order manager after a restart, so
 risk never restarts "empty and trusting".
 
+An amend (`check_amend`) is checked as the order it makes would be as a new one, with
+the order's own exposure taken out first (so moving an order is not refused for the
+exposure it already holds, and cannot be used to get past a limit); one that only
+lowers the quantity at the same price reduces every exposure and is checked only
+against the kill switch and the message rate. While the venue has not answered, the
+order counts with the larger of its old and new price and open quantity (either may
+trade); `amend_settled` sets what the venue (or the order manager) said.
+
 Prices are ticks, quantities lots, notional ``ticks * lots``; limits are optional (None:
 no limit); per-instrument limits override the global ones field by field.
 """
@@ -25,7 +33,14 @@ from tradeactors.core.messages import DenyReason, Side
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["DenyReason", "OrderRequest", "RiskEngine", "RiskLimits", "TradingState"]
+__all__ = [
+    "AmendRequest",
+    "DenyReason",
+    "OrderRequest",
+    "RiskEngine",
+    "RiskLimits",
+    "TradingState",
+]
 
 
 class TradingState(enum.Enum):
@@ -62,11 +77,25 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     timestamp_ns: int
 
 
+class AmendRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """What a strategy wants to change in an open order (None: keep it).
+
+    ``quantity`` is the new total quantity of the order, filled included.
+    """
+
+    client_order_id: str
+    price: int | None
+    quantity: int | None
+    timestamp_ns: int
+
+
 class _Open(msgspec.Struct, kw_only=True):
     instrument: str
     side: Side
     price: int
     remaining: int
+    quantity: int = 0  # the order's total, filled included (0: not known)
+    amending: bool = False  # an amend is in flight: the larger terms count
 
 
 class RiskEngine:
@@ -159,6 +188,7 @@ class RiskEngine:
                     side=o.side,
                     price=o.price,
                     remaining=remaining.get(o.client_order_id, o.quantity),
+                    quantity=o.quantity,
                 ),
             )
 
@@ -186,6 +216,7 @@ class RiskEngine:
                     side=request.side,
                     price=request.price,
                     remaining=request.quantity,
+                    quantity=request.quantity,
                 ),
             )
             if self._message_window is not None:
@@ -195,6 +226,78 @@ class RiskEngine:
                 self._recent.append((now, key))
                 self._recent_last[key] = now
         return reason
+
+    def check_amend(self, request: AmendRequest) -> DenyReason | None:
+        """None if the amend passes (see the module doc); it then counts at once."""
+        now = request.timestamp_ns
+        self._forget(now)
+        if self.state is TradingState.HALTED:
+            return DenyReason.HALTED
+        order = self._open.get(request.client_order_id)
+        if order is None:
+            return DenyReason.UNKNOWN_ORDER
+        if order.amending:
+            return DenyReason.AMEND_PENDING
+        total = order.quantity or order.remaining
+        price = order.price if request.price is None else request.price
+        quantity = total if request.quantity is None else request.quantity
+        remaining = quantity - (total - order.remaining)  # what is filled stays filled
+        if price <= 0 or remaining <= 0 or (price == order.price and quantity == total):
+            return DenyReason.INVALID_ORDER  # nothing left open, or nothing changes
+        if price == order.price and quantity < total:  # only less: every exposure falls
+            reason = self._message_rate(self._limits(order.instrument), now)
+        else:
+            # the order as a new one, its own exposure taken out while it is checked
+            candidate = OrderRequest(
+                client_order_id=request.client_order_id,
+                instrument=order.instrument,
+                side=order.side,
+                price=price,
+                quantity=remaining,
+                timestamp_ns=now,
+            )
+            del self._open[request.client_order_id]
+            self._count_open(order, -order.remaining)
+            try:
+                reason = self._deny(candidate)
+            finally:
+                self._add_open(request.client_order_id, order)
+        if reason is not None:
+            return reason
+        # until the venue answers, either the old or the new terms may trade
+        self._count_open(order, -order.remaining)
+        order.price = max(order.price, price)
+        order.remaining = max(order.remaining, remaining)
+        order.quantity = max(total, quantity)
+        order.amending = True
+        self._count_open(order, order.remaining)
+        if self._message_window is not None:
+            self._messages.append(now)
+        return None
+
+    def amend_settled(
+        self, client_order_id: str, *, price: int, quantity: int, remaining: int
+    ) -> None:
+        """An amend was answered: the order's terms are these now (see the module doc)."""
+        order = self._open.get(client_order_id)
+        if order is None:
+            return
+        self._count_open(order, -order.remaining)
+        order.price, order.quantity, order.remaining = price, quantity, remaining
+        order.amending = False
+        if remaining <= 0:
+            del self._open[client_order_id]
+            return
+        self._count_open(order, remaining)
+
+    def _message_rate(self, limits: RiskLimits, now: int) -> DenyReason | None:
+        if limits.max_messages is None:
+            return None
+        in_window = len(self._messages)
+        if limits.message_window_ns != self._message_window:  # shorter than the longest
+            horizon = now - limits.message_window_ns
+            in_window -= sum(1 for _ in takewhile(horizon.__ge__, self._messages))
+        return DenyReason.MESSAGE_RATE if in_window >= limits.max_messages else None
 
     def _forget(self, now: int) -> None:
         """Drop what has left the longest window (each entry once: O(1) amortised)."""
@@ -276,13 +379,8 @@ class RiskEngine:
             return DenyReason.MAX_GROSS_EXPOSURE
         if limits.max_open_orders is not None and len(self._open) >= limits.max_open_orders:
             return DenyReason.MAX_OPEN_ORDERS
-        if limits.max_messages is not None:
-            in_window = len(self._messages)
-            if limits.message_window_ns != self._message_window:  # shorter than the longest
-                horizon = request.timestamp_ns - limits.message_window_ns
-                in_window -= sum(1 for _ in takewhile(horizon.__ge__, self._messages))
-            if in_window >= limits.max_messages:
-                return DenyReason.MESSAGE_RATE
+        if limits.max_messages is not None and self._message_rate(limits, request.timestamp_ns):
+            return DenyReason.MESSAGE_RATE
         if limits.duplicate_window_ns is not None:
             last = self._recent_last.get(_key(request))
             if last is not None and last > request.timestamp_ns - limits.duplicate_window_ns:

@@ -11,7 +11,8 @@ Prices are integer ticks and quantities integer lots of the instrument. Callback
 - ``on_start(ctx)``, ``on_stop(ctx)``;
 - ``on_book(ctx, view)``: a new immutable `BookView` of the strategy's instrument;
 - ``on_trade(ctx, trade)``: a public trade (`TradeTick`);
-- ``on_order_update(ctx, update)``: any change of one of its orders (`OrderUpdate`);
+- ``on_order_update(ctx, update)``: any change of one of its orders (`OrderUpdate`),
+  and the outcome of each amend (``update.amend``);
 - ``on_fill(ctx, update)``: the same update, when it carries a fill (called after
   ``on_order_update``);
 - ``on_timer(ctx, name)``: a timer it set with ``ctx.set_timer``.
@@ -95,6 +96,21 @@ class StrategyContext(Protocol):
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel one of its orders."""
+        ...
+
+    def amend(
+        self, client_order_id: str, *, price: int | None = None, quantity: int | None = None
+    ) -> None:
+        """Change one of its open orders' price and/or total quantity (None: keep it).
+
+        ``quantity`` is the new total, filled included. A lower quantity at the same
+        price keeps the order's place in the queue; anything else loses it. The outcome
+        comes as an ``on_order_update`` with ``update.amend`` set: ``amended`` (the
+        update has the new price and quantity), ``rejected`` (by the venue: ``reason``)
+        or ``denied`` (by risk: ``reason``); the order is unchanged unless amended.
+        One amend at a time per order: another before the answer is denied
+        ``amend_pending``.
+        """
         ...
 
     def cancel_all(self) -> None:

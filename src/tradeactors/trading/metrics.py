@@ -68,11 +68,20 @@ class TradingMetrics:
             ["reason"],
             registry=registry,
         )
+        self._amends = Counter(
+            "tradeactors_amends",
+            "Amend outcomes: amended, rejected (by the venue), denied (before it)",
+            ["outcome"],
+            registry=registry,
+        )
         registry.register(self)
 
     def on_event(self, event: Any) -> None:
-        """Count order updates and denials; follow venue status."""
+        """Count order updates, denials and amend outcomes; follow venue status."""
         if isinstance(event, OrderUpdate):
+            if event.amend is not None:  # the order's status did not move: not an update
+                self._amends.labels(event.amend).inc()
+                return
             self._updates.labels(event.status).inc()
             if event.status == OrderStatus.DENIED:
                 self._denied.labels(event.reason or "unknown").inc()

@@ -54,6 +54,7 @@ from tradeactors.core.execution import FillIds, OrderStore
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import (
+    AmendOrder,
     CancelOrder,
     DenyReason,
     ExposureSnapshot,
@@ -412,6 +413,10 @@ class TradingSystem:
     def submit(self, order: SubmitOrder) -> None:
         """Send an order through risk (its `OrderUpdate`s go to ``order.owner``, if any)."""
         self.tree.address(self.paths.risk).tell(order)
+
+    def amend(self, amend: AmendOrder) -> None:
+        """Amend an order through risk (the outcome goes to ``amend.owner``, if any)."""
+        self.tree.address(self.paths.risk).tell(amend)
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel one order."""

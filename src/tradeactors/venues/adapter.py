@@ -12,9 +12,10 @@ registered with `register_venue`).
   Kraken's checksum, ...).
 - **Order entry** (`OrderEntry`, or None for a venue that has none yet): say what REST
   call opens a session, if the venue needs one (Kraken's WebSocket token), encode the
-  gateway's requests (log on, place, cancel, cancel all, arm the venue's dead-man's
-  switch, fetch open orders and fills since a watermark), decode what comes back into
-  replies and the contract's events, and say how fills are identified (`FillIds`).
+  gateway's requests (log on, place, cancel, amend, cancel all, arm the venue's
+  dead-man's switch, fetch open orders and fills since a watermark), decode what comes
+  back into replies and the contract's events, and say how fills are identified
+  (`FillIds`).
 
 The gateway owns the connections (the websocket, and the REST call before it), the
 message budget, retries and the reconnect procedure; the adapter owns only the venue's
@@ -197,6 +198,7 @@ class Request(enum.Enum):
     HEARTBEAT = "heartbeat"  # arm or refresh the venue's dead-man's switch
     FILLS = "fills"  # fills since a watermark
     OPEN_ORDERS = "open_orders"
+    AMEND = "amend"  # change an open order's price and/or quantity (`AmendAtVenue`)
 
     @property
     def control(self) -> bool:
@@ -311,6 +313,10 @@ class OrderEntry(Protocol):
     fill_ids: FillIds
     has_dead_man_switch: bool  # the venue cancels everything if not refreshed in time
     has_cancel_on_disconnect: bool  # the venue cancels a session's orders when it drops
+    # An amend may raise the quantity at the same price (losing the queue place); where
+    # it may not, the gateway refuses such an amend (``amend_quantity_increase``)
+    # without sending it. A codec without the attribute counts as False.
+    amend_increases: bool
 
     def session_request(self, credentials: Credentials, rest_url: str) -> RestRequest | None:
         """A REST call to make before connecting, on every connection; None: no such call.
@@ -347,8 +353,15 @@ class OrderEntry(Protocol):
         """Any other request.
 
         Fields: PLACE ``order`` (a `SubmitOrder`); CANCEL ``client_order_id``,
-        ``order_id``; HEARTBEAT ``timeout`` (seconds); FILLS ``since`` (a watermark from
-        the order manager); CANCEL_ALL, OPEN_ORDERS none.
+        ``order_id``; AMEND ``amend`` (an `AmendAtVenue`: the codec picks the venue's
+        request, e.g. Binance's keep-priority amend or its cancel-replace); HEARTBEAT
+        ``timeout`` (seconds); FILLS ``since`` (a watermark from the order manager);
+        CANCEL_ALL, OPEN_ORDERS none.
+
+        Raises:
+            ValueError: a request this venue's codec cannot write (an AMEND at a venue
+                without amends is refused to the order manager, never sent).
+
         """
         ...
 

@@ -51,6 +51,7 @@ from tradeactors.core.instrument import (
 )
 from tradeactors.core.messages import (
     OrderAccepted,
+    OrderAmended,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from tradeactors.clock import Clock
-    from tradeactors.core.messages import Message, SubmitOrder
+    from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder
     from tradeactors.venues.adapter import OrderEntry, RestRequest
     from tradeactors.venues.capture import Frame
 
@@ -734,6 +735,13 @@ _CODE_REASONS = {
     -2014: "invalid_api_key",  # BAD_API_KEY_FMT
     -2015: "invalid_api_key",  # REJECTED_MBX_KEY: key, IP or permissions
     -2035: "subscription_active",  # the user data stream is subscribed already
+    -2038: "amend_rejected",  # ORDER_AMEND_REJECTED (refined by message below)
+}
+# -2038's messages with a reason of their own (errors.md; order.amend.keepPriority).
+_AMEND_MESSAGES = {
+    "Order amend (quantity increase) is not supported.": "amend_quantity_increase",
+    "The requested action would change no state; rejecting": "amend_no_change",
+    "Order amend is not supported for this symbol.": "amend_not_supported",
 }
 # -2010's messages that have a reason of their own in the contract (errors.md, "Messages
 # for -1010, -2010, -2011 and -2038"); the simulated exchange uses the same names.
@@ -777,6 +785,8 @@ def error_reason(status: int, code: int, message: str) -> str:
         return _REJECT_MESSAGES.get(message, "rejected")
     if code == -2011 and message in _CANCEL_REFUSED_MESSAGES:  # noqa: PLR2004
         return "cancel_rejected"
+    if code == -2038:  # noqa: PLR2004 - Binance's code
+        return _AMEND_MESSAGES.get(message, "amend_rejected")
     return _CODE_REASONS.get(code, str(code))
 
 
@@ -832,6 +842,7 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     order_status: str = msgspec.field(name="X")
     order_id: Id = msgspec.field(name="i")
     quantity: str = msgspec.field(name="q")
+    price: msgspec.Raw = msgspec.field(name="p", default_factory=msgspec.Raw)  # REPLACED only
     cumulative_quantity: str = msgspec.field(name="z")
     last_quantity: str = msgspec.field(name="l")
     last_price: str = msgspec.field(name="L")
@@ -893,6 +904,7 @@ class _Subscribed(msgspec.Struct, frozen=True):
 _frame = msgspec.json.Decoder(_Frame)
 _event_head = msgspec.json.Decoder(_EventHead)
 _execution_report = msgspec.json.Decoder(ExecutionReport)
+_price_text = msgspec.json.Decoder(str)
 _encode = msgspec.json.Encoder().encode
 _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 _BINANCE_SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
@@ -964,14 +976,28 @@ class BinanceOrderEntry:
     what they share (the requests awaiting replies, the clock offset, the ids learnt)
     is guarded by a lock.
 
+    **Amends** (AMEND): a lower quantity at the same price is
+    ``order.amend.keepPriority`` (``newQty``: the new total; the order keeps its id and
+    its place; the report is ``executionReport`` REPLACED -> `OrderAmended`); anything
+    else (a new price, a higher quantity) is ``order.cancelReplace`` with
+    ``cancelReplaceMode=STOP_ON_FAILURE`` by ``cancelOrderId``: the old order's CANCELED
+    report, then the new order's NEW (a new order id) with our client order id again as
+    ``newClientOrderId`` (Binance lets a cancelled order's id be reused), for what is
+    left to fill. Both keep our client order id (``newClientOrderId``), so every report
+    names the order as before. Its errors: ``-2022`` (the cancel failed: nothing
+    changed; the reason is the cancel's, e.g. ``unknown_order``), ``-2021`` (the cancel
+    worked, the new order failed: the reply's ``result`` is ``{"canceled": true}``, so
+    the order manager closes the order), ``-2038`` (keepPriority refused:
+    ``amend_quantity_increase``, ``amend_no_change``...).
+
     Not done (yet): Ed25519 keys (``session.logon`` and Ed25519 signatures need the
-    ``cryptography`` package, which is not a dependency), amend (``order.amend.keepPriority``,
-    ``order.cancelReplace``: the system never amends).
+    ``cryptography`` package, which is not a dependency).
     """
 
     fill_ids = FillIds.UNIQUE
     has_dead_man_switch = False
     has_cancel_on_disconnect = False
+    amend_increases = True  # by order.cancelReplace (the queue place is lost)
 
     def __init__(
         self,
@@ -1082,7 +1108,9 @@ class BinanceOrderEntry:
             self.fills_since_ms = self.timestamp_ms()
         return self._signed(request_id, "logon", "userDataStream.subscribe.signature", {})
 
-    def encode(self, request: Request, request_id: int, fields: dict[str, Any]) -> str:
+    def encode(  # noqa: PLR0911 - one return per request
+        self, request: Request, request_id: int, fields: dict[str, Any]
+    ) -> str:
         """Any request but the logon (see the class doc for what each one is)."""
         symbol = self._symbol
         if request is Request.PLACE:
@@ -1109,7 +1137,28 @@ class BinanceOrderEntry:
             return self._signed(request_id, "fills", "myTrades", params)
         if request is Request.HEARTBEAT:
             return self.encode_time(request_id)
+        if request is Request.AMEND:
+            return self._amend(request_id, fields["amend"])
         raise ValueError(f"no such request for Binance: {request!r}")
+
+    def _amend(self, request_id: int, amend: AmendAtVenue) -> str:
+        instrument, cid = self._instrument, amend.order.client_order_id
+        if amend.keeps_priority:
+            params: dict[str, Param] = {
+                "symbol": self._symbol,
+                "orderId": amend.order_id,
+                "newClientOrderId": cid,  # keep ours (Binance would make one up)
+                "newQty": instrument.format_size(amend.quantity),
+            }
+            return self._signed(request_id, "amend", "order.amend.keepPriority", params)
+        order = msgspec.structs.replace(amend.order, price=amend.price, quantity=amend.remaining)
+        params = {
+            "symbol": self._symbol,
+            "cancelReplaceMode": "STOP_ON_FAILURE",
+            "cancelOrderId": amend.order_id,
+            **self._place(order),
+        }
+        return self._signed(request_id, "replace", "order.cancelReplace", params)
 
     def _place(self, order: SubmitOrder) -> dict[str, Param]:
         instrument = self._instrument
@@ -1186,6 +1235,8 @@ class BinanceOrderEntry:
             return Reply(request_id, result=frame.result)
         if what == "cancel_all" and error.code == -2011:  # noqa: PLR2004
             return Reply(request_id, result=[])  # nothing was open: nothing cancelled
+        if what == "replace" and error.code in (-2021, -2022):
+            return _replace_failed(request_id, error)
         reason = error_reason(status, error.code, error.msg)
         message = f"{error.code} {error.msg[:200]}"
         retry_after = _retry_after(error.data)
@@ -1238,7 +1289,9 @@ class BinanceOrderEntry:
             return SessionEnded(f"the venue said {kind}")
         raise ValueError(f"unknown event {kind[:40]!r}")
 
-    def _report(self, report: ExecutionReport) -> Message | None:  # noqa: PLR0911 - one a type
+    def _report(  # noqa: C901, PLR0911 - one branch per execution type
+        self, report: ExecutionReport
+    ) -> Message | None:
         if report.symbol != self._symbol:
             self.ignored["other_symbol"] += 1
             return None
@@ -1265,9 +1318,24 @@ class BinanceOrderEntry:
                 client_order_id=ours,
                 reason="rejected" if reason == "NONE" else reason.lower()[:60],
             )
-        if kind in ("REPLACED", "TRADE_PREVENTION"):
-            # an amend (the system sends none), or STP that decremented an order that is
-            # still working (its quantity shows in the next report)
+        if kind == "REPLACED":  # order.amend.keepPriority: the same order, less of it
+            size = self._instrument.size
+            filled = size(report.cumulative_quantity)
+            remaining = size(report.quantity) - filled
+            if remaining < 0:
+                raise ValueError("an execution report with more filled than ordered")
+            return OrderAmended(
+                venue=venue,
+                client_order_id=ours,
+                order_id=report.order_id,
+                price=self._instrument.price(_price_text.decode(report.price or b'""')),
+                remaining=remaining,
+                filled=filled,
+                kept_priority=True,
+            )
+        if kind == "TRADE_PREVENTION":
+            # STP that decremented an order that is still working (its quantity shows
+            # in the next report)
             self.ignored[kind.lower()] += 1
             return None
         raise ValueError(f"unknown execution type {kind[:40]!r}")
@@ -1382,6 +1450,38 @@ class BinanceOrderEntry:
                 reports = entry.get("orderReports")
                 count += len(reports) if isinstance(reports, list) else 1
         return count
+
+
+class _ReplaceData(msgspec.Struct, frozen=True):
+    """The ``data`` of an ``order.cancelReplace`` error (``-2021``, ``-2022``)."""
+
+    cancelResult: str = ""  # noqa: N815 - Binance's names
+    newOrderResult: str = ""  # noqa: N815
+    cancelResponse: Any = None  # noqa: N815
+    newOrderResponse: Any = None  # noqa: N815
+
+
+def _replace_failed(request_id: int, error: _Error) -> Reply:
+    """A failed ``order.cancelReplace`` (STOP_ON_FAILURE): why, and whether it cancelled.
+
+    ``-2022``: the cancel failed, nothing was placed: the cancel's reason. ``-2021``:
+    the cancel worked and the new order failed (the order is gone: ``{"canceled":
+    true}``), or the other way round (not in STOP_ON_FAILURE): the failed part's reason.
+    """
+    try:
+        data = msgspec.convert(error.data, _ReplaceData)
+    except msgspec.ValidationError:
+        data = _ReplaceData()
+    canceled = data.cancelResult == "SUCCESS"
+    failed = data.newOrderResponse if canceled else data.cancelResponse
+    code, msg = error.code, error.msg
+    if isinstance(failed, dict):
+        inner_code, inner_msg = failed.get("code"), failed.get("msg")
+        if isinstance(inner_code, int) and isinstance(inner_msg, str):
+            code, msg = inner_code, inner_msg
+    reason = error_reason(400, code, msg)
+    message = f"{error.code} {error.msg[:100]}: {code} {msg[:100]}"
+    return Reply(request_id, result={"canceled": canceled}, error=reason, message=message)
 
 
 def _retry_after(data: Any) -> int:

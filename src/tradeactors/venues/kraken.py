@@ -51,6 +51,7 @@ from tradeactors.core.book import OrderBook, book_instrument
 from tradeactors.core.instrument import Instrument, LevelParser, ParseError, decimal_places
 from tradeactors.core.messages import (
     OrderAccepted,
+    OrderAmended,
     OrderCanceled,
     OrderFilled,
     Side,
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from tradeactors.clock import Clock
-    from tradeactors.core.messages import Message, SubmitOrder, TradeTick
+    from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder, TradeTick
     from tradeactors.venues.adapter import OrderEntry
     from tradeactors.venues.capture import Frame
 
@@ -887,7 +888,10 @@ class KrakenOrderEntry:
     - logon: subscribe to ``executions`` with ``snap_orders`` and ``snap_trades`` (the
       open orders and the last 50 fills, for the reconciliation);
     - PLACE ``add_order`` (limit; ``time_in_force`` ioc/fok, gtc by default;
-      ``post_only``; ``cl_ord_id`` from our id, see `cl_ord_id_for`); CANCEL
+      ``post_only``; ``cl_ord_id`` from our id, see `cl_ord_id_for`); AMEND
+      ``amend_order`` by ``cl_ord_id`` with ``order_qty`` (the new total, as Kraken's)
+      and ``limit_price`` when it changes: the order keeps its ids (Kraken's atomic
+      amend), its ``amended`` report is `OrderAmended`; CANCEL
       ``cancel_order`` by ``cl_ord_id`` (by ``order_id`` when we have no client id);
       CANCEL_ALL ``cancel_all``; HEARTBEAT ``cancel_all_orders_after`` (whole seconds,
       rounded up; 0 disarms);
@@ -914,6 +918,7 @@ class KrakenOrderEntry:
     fill_ids = FillIds.UNIQUE
     has_dead_man_switch = True  # cancel_all_orders_after
     has_cancel_on_disconnect = False  # Kraken spot documents none
+    amend_increases = True  # Kraken's amend_order may raise order_qty (the place is lost)
 
     def __init__(
         self,
@@ -1040,6 +1045,8 @@ class KrakenOrderEntry:
             return self._add_order(fields["order"], request_id, token)
         if request is Request.CANCEL:
             return self._cancel_order(fields, request_id, token)
+        if request is Request.AMEND:
+            return self._amend_order(fields["amend"], request_id, token)
         if request is Request.CANCEL_ALL:
             return self._frame("cancel_all", {"token": token}, request_id)
         if request is Request.HEARTBEAT:
@@ -1093,6 +1100,16 @@ class KrakenOrderEntry:
             params["post_only"] = True
         params["token"] = token
         return self._frame("add_order", params, request_id)
+
+    def _amend_order(self, amend: AmendAtVenue, request_id: int, token: str) -> str:
+        instrument = self._instrument
+        with self._lock:
+            params: dict[str, Any] = {"cl_ord_id": self._wire_id(amend.order.client_order_id)}
+        params["order_qty"] = _wire_number(instrument.format_size(amend.quantity))
+        if amend.price != amend.order.price:
+            params["limit_price"] = _wire_number(instrument.format_price(amend.price))
+        params["token"] = token
+        return self._frame("amend_order", params, request_id)
 
     def _cancel_order(self, fields: dict[str, Any], request_id: int, token: str) -> str:
         client_order_id: str = fields.get("client_order_id") or ""
@@ -1331,13 +1348,28 @@ class KrakenOrderEntry:
         return tuple(self._barrier_reply(rid, barrier) for rid, barrier in waiting)
 
     def _on_update(self, report: _Report) -> Message | None:
+        known = self._orders.get(report.order_id)
+        before = (known.price, known.quantity) if known is not None else None
         order = self._learn(report)
         if order is None or order.symbol != self._symbol:
             return None
         kind = report.kind
         event: Message | None = None  # pending_new, filled (its trades said it all),
-        # amended, restated, status, iceberg_refill: nothing for the contract
-        if report.trade:
+        # restated, status, iceberg_refill: nothing for the contract
+        if kind == "amended" and not report.trade:
+            event = OrderAmended(
+                venue=self._venue,
+                client_order_id=order.client_order_id,
+                order_id=order.number,
+                price=order.price,
+                remaining=max(order.quantity - order.filled, 0),
+                filled=order.filled,
+                # "queue priority maintained where possible": less at the same price
+                kept_priority=before is not None
+                and before[0] == order.price
+                and order.quantity < before[1],
+            )
+        elif report.trade:
             event = self._filled(report, order, live=True)
             self._fills.append(event)
         elif kind in ("pending_new", "new"):

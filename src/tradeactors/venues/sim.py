@@ -4,6 +4,16 @@ Market data is Binance spot's format (the simulator publishes it), so the market
 side is Binance's. Order entry is the simulator's JSON protocol (docs/protocol.md):
 one codec, used by the gateway, by the system's open-orders check and by tests.
 Fill ids are 1, 2, 3... per account, so a fill lost on the link is detected.
+
+Amends are the protocol's ``amend`` (``order_id``, ``quantity``: the new *remaining*
+quantity, and ``price`` when it changes): a lower quantity at the same price is done in
+place (event ``amended``: `OrderAmended`, priority kept); a new price is a cancel-replace
+(``cancelled`` with reason ``replaced``, then ``accepted`` with a new order id: the order
+manager reads the pair as the amend done). A higher quantity at the same price is
+refused by the venue (``amend_quantity_increase``), so the gateway never sends one
+(``amend_increases`` is False). The remaining quantity sent is the new total less what
+the order manager counts as filled: a fill racing the amend leaves the order with more
+in total than asked (never more open than asked).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import msgspec
 from tradeactors.clock import SystemClock
 from tradeactors.core.messages import (
     OrderAccepted,
+    OrderAmended,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -28,7 +39,7 @@ from tradeactors.venues.binance import BinanceMarketData
 if TYPE_CHECKING:
     from tradeactors.clock import Clock
     from tradeactors.core.instrument import Instrument
-    from tradeactors.core.messages import Message, SubmitOrder
+    from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder
     from tradeactors.venues.adapter import RestRequest
 
 __all__ = ["ADAPTER", "SimOrderEntry"]
@@ -71,6 +82,7 @@ _OPS = {
     Request.HEARTBEAT: "cancel_all_after",
     Request.FILLS: "fills",
     Request.OPEN_ORDERS: "open_orders",
+    Request.AMEND: "amend",
 }
 
 
@@ -80,6 +92,7 @@ class SimOrderEntry:
     fill_ids = FillIds.SEQUENTIAL
     has_dead_man_switch = True
     has_cancel_on_disconnect = True
+    amend_increases = False  # the venue refuses more quantity at the same price
 
     def __init__(self, venue: str, instrument: Instrument, *, clock: Clock | None = None) -> None:
         self._venue = venue
@@ -136,6 +149,12 @@ class SimOrderEntry:
             )
         elif request is Request.CANCEL:
             body["order_id"] = fields["order_id"]
+        elif request is Request.AMEND:
+            amend: AmendAtVenue = fields["amend"]
+            body["order_id"] = amend.order_id
+            body["quantity"] = self._instrument.format_size(amend.remaining)
+            if amend.price != amend.order.price:
+                body["price"] = self._instrument.format_price(amend.price)
         elif request is Request.HEARTBEAT:
             body["timeout"] = fields["timeout"]
         elif request is Request.FILLS:
@@ -200,11 +219,20 @@ class SimOrderEntry:
                 remaining=self._instrument.size(frame.quantity),
                 expired=frame.event == "expired",
             )
-        if frame.event == "rejected":
+        if frame.event == "amended":
+            return OrderAmended(
+                venue=venue,
+                client_order_id=frame.client_order_id,
+                order_id=frame.order_id or 0,
+                price=self._instrument.price(frame.price),
+                remaining=self._instrument.size(frame.remaining),
+                kept_priority=True,
+            )
+        if frame.event == "rejected" and frame.order_id is None:
             return OrderRejected(
                 venue=venue, client_order_id=frame.client_order_id, reason=frame.reason
             )
-        return None  # "amended": the system never amends
+        return None  # a refused cancel or amend of an order: its reply says it
 
     def _filled(self, frame: _Frame) -> OrderFilled:
         instrument = self._instrument

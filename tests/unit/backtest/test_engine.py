@@ -334,3 +334,76 @@ class TestHowMuchOfTheCaptureTheBookFollowed:
         _script, report = _run(tape, {})
         assert report.first_synced_s == 0.001
         assert report.synced_at_end
+
+
+class TestAmend:
+    """Amends follow the matching rules: less at the same price keeps the queue place."""
+
+    @staticmethod
+    def _tape():
+        # 5 lots rest at 100.00 before ours; 3 trade there, we amend, then 4 more trade
+        tape = _book().diff().trade(10_000, 3, aggressor_buy=False).diff()
+        return tape.trade(10_000, 4, aggressor_buy=False).diff()
+
+    def _amended(self, **change):
+        def submit(script, ctx):
+            script.ids["o"] = ctx.submit(side=Side.BUY, price=10_000, quantity=3)
+
+        def amend(script, ctx):
+            ctx.amend(script.ids["o"], **change)
+
+        script = Script({1: submit, 3: amend})
+        amends = []
+        script.on_order_update = lambda ctx, u: (
+            script.updates.append((ctx.now_ns, u.status, u.fill_quantity, u.fill_price)),
+            u.amend and amends.append((u.amend, u.price, u.quantity, u.reason)),
+        )
+        settings = {"order_latency_ms": 0.5, "response_latency_ms": 0.5}
+        report = run_backtest(self._tape().frames, ETH, script, BacktestConfig(**settings))
+        return script, amends, report
+
+    def test_less_at_the_same_price_keeps_the_place(self):
+        script, amends, _report = self._amended(quantity=2)
+        assert amends == [("amended", 10_000, 2, "amended")]
+        # 2 were ahead after the first trade: the next 4 fill all 2 of ours
+        assert [(s, q) for _t, s, q, _p in script.updates if q] == [("filled", 2)]
+
+    def test_more_at_the_same_price_loses_the_place(self):
+        script, amends, _report = self._amended(quantity=4)
+        assert amends == [("amended", 10_000, 4, "amended")]
+        # back of the queue: the 5 recorded at the price are ahead again, 4 trade
+        assert not [u for u in script.updates if u[2]]
+
+    def test_an_amend_of_an_order_that_no_longer_rests_is_refused(self):
+        def submit(script, ctx):
+            script.ids["o"] = ctx.submit(side=Side.BUY, price=10_001, quantity=1)  # fills
+
+        def amend(script, ctx):
+            ctx.amend(script.ids["o"], price=9_990)
+
+        script = Script({1: submit, 2: amend})
+        seen = []
+        script.on_order_update = lambda ctx, u: seen.append((u.status, u.amend, u.reason))
+        run_backtest(
+            _book().diff().diff().diff().diff().diff().diff().diff().diff().frames, ETH, script,
+            BacktestConfig(order_latency_ms=0.5, response_latency_ms=5.0),
+        )  # fmt: skip
+        assert seen == [("filled", None, ""), ("filled", "rejected", "unknown_order")]
+
+    def test_a_second_amend_before_the_first_is_answered_is_denied(self):
+        def both(script, ctx):
+            order = ctx.submit(side=Side.BUY, price=9_000, quantity=3)
+            script.ids["o"] = order
+
+        def twice(script, ctx):
+            ctx.amend(script.ids["o"], quantity=2)
+            ctx.amend(script.ids["o"], quantity=1)
+
+        script = Script({1: both, 3: twice})
+        seen = []
+        script.on_order_update = lambda ctx, u: u.amend and seen.append((u.amend, u.reason))
+        run_backtest(
+            _book().diff().diff().diff().diff().frames, ETH, script,
+            BacktestConfig(order_latency_ms=0.5, response_latency_ms=0.5),
+        )  # fmt: skip
+        assert seen == [("denied", "amend_pending"), ("amended", "amended")]

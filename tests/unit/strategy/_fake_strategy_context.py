@@ -58,6 +58,7 @@ class FakeContext:
         self.log = structlog.get_logger("test").bind(strategy=strategy.name)
         self.sent: list[Sent] = []
         self.cancels: list[str] = []
+        self.amends: list[tuple[str, int | None, int | None]] = []
         self.cancel_alls = 0
         self.timers: dict[str, int] = {}  # name -> due ns
         self.fired: list[tuple[int, str]] = []
@@ -104,6 +105,11 @@ class FakeContext:
 
     def cancel(self, client_order_id: str) -> None:
         self.cancels.append(client_order_id)
+
+    def amend(
+        self, client_order_id: str, *, price: int | None = None, quantity: int | None = None
+    ) -> None:
+        self.amends.append((client_order_id, price, quantity))
 
     def cancel_all(self) -> None:
         self.cancel_alls += 1

@@ -8,7 +8,7 @@ import pytest
 
 from tradeactors.actors.strategy import GetStrategyReport, StrategyActor, book_mailbox
 from tradeactors.core.book import BookView
-from tradeactors.core.messages import CancelAllOrders, OrderUpdate, Side, SubmitOrder
+from tradeactors.core.messages import AmendOrder, CancelAllOrders, OrderUpdate, Side, SubmitOrder
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ActorStarted, ChildSpec, SupervisedActor, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
@@ -126,3 +126,41 @@ def test_a_strategy_that_fell_behind_never_makes_the_order_manager_wait(make_tre
     views = [m for m in seen if isinstance(m, BookView)]
     assert numbers == list(range(5000))  # none dropped, order kept
     assert [view.update_id for view in views] == [4999]  # only the newest book
+
+
+def test_ctx_amend_goes_to_risk_for_an_open_order_only(make_tree):
+    class Amender(Strategy):
+        """Buys on its first book, then amends it; and amends an order it never had."""
+
+        def on_book(self, ctx, view):
+            if not ctx.open_orders():
+                ctx.submit(side=Side.BUY, price=view.best_bid[0], quantity=5)
+                return
+            (order,) = ctx.open_orders()
+            ctx.amend("never-mine", quantity=1)  # not its order: nothing is sent
+            ctx.amend(order.client_order_id, price=order.price - 1, quantity=3)
+
+    sink = Inbox()
+    spec = SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(name="sink", actor=Probe, args=(sink,)),
+            ChildSpec(name="s", actor=StrategyActor, args=(Amender, "sim", "X", "sink", "sink")),
+        ),
+    )
+    tree = make_tree(spec)
+    strategy = tree.address("s")
+    strategy.tell(_view(10))
+    strategy.tell(_view(10))
+    strategy.ask(GetStrategyReport(), timeout=10)
+    got = [m for _n, m in sink.wait_for_count(3)]
+    submit, amend = got[1], got[2]
+    assert isinstance(submit, SubmitOrder)
+    assert isinstance(amend, AmendOrder)
+    assert (amend.client_order_id, amend.price, amend.quantity, amend.owner) == (
+        submit.client_order_id,
+        9,
+        3,
+        "s",
+    )
+    assert len(got) == 3

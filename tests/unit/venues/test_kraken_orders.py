@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from tradeactors.clock import FakeClock
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import (
+    AmendAtVenue,
     OrderAccepted,
+    OrderAmended,
     OrderCanceled,
     OrderFilled,
     Side,
@@ -1170,3 +1172,81 @@ class TestBadInput:
                 entry.accept_token(body)
         assert not entry.has_token
         assert isinstance(msgspec.DecodeError("x"), ValueError)
+
+
+class TestAmend:
+    """``amend_order`` (the documented request and answer) and its ``amended`` report."""
+
+    DOC_CL_ORD_ID = "2c6be801-1f53-4f79-a0bb-4ea1c95dfae9"
+
+    def _amend(self, **terms: int) -> AmendAtVenue:
+        submit = order(self.DOC_CL_ORD_ID, price=4_907_000, quantity=150_000_000)
+        return AmendAtVenue(order=submit, order_id=1, **terms)
+
+    def test_the_request_is_the_documented_one_by_cl_ord_id(self):
+        entry = logged_on(codec())
+        amend = self._amend(price=4_907_950, quantity=120_000_000, remaining=120_000_000)
+        frame = json.loads(entry.encode(Request.AMEND, 21, {"amend": amend}))
+        # the documented example (api-reference, amend_order), less its asset_class
+        assert frame == {
+            "method": "amend_order",
+            "params": {
+                "cl_ord_id": self.DOC_CL_ORD_ID,
+                "order_qty": 1.2,
+                "limit_price": 490795,
+                "token": TOKEN,
+            },
+            "req_id": 21,
+        }
+        assert entry.amend_increases  # Kraken allows more (losing the place)
+
+    def test_the_price_is_left_out_when_it_does_not_change(self):
+        entry = logged_on(codec())
+        amend = self._amend(price=4_907_000, quantity=100_000_000, remaining=100_000_000)
+        params = json.loads(entry.encode(Request.AMEND, 22, {"amend": amend}))["params"]
+        assert "limit_price" not in params
+        assert params["order_qty"] == 1
+
+    def test_the_documented_answer_is_a_reply_and_a_refusal_has_its_reason(self):
+        entry = logged_on(codec())
+        answer = {
+            "method": "amend_order",
+            "req_id": 21,
+            "result": {"amend_id": "", "cl_ord_id": self.DOC_CL_ORD_ID},
+            "success": True,
+            "time_in": "2024-07-26T13:39:04.922699Z",
+            "time_out": "2024-07-26T13:39:04.924912Z",
+        }
+        reply = entry.decode(json.dumps(answer))
+        assert isinstance(reply, Reply)
+        assert (reply.request_id, reply.error) == (21, None)
+        refused = {"method": "amend_order", "req_id": 22, "success": False,
+                   "error": "EOrder:Unknown order"}  # fmt: skip
+        reply = entry.decode(json.dumps(refused))
+        assert isinstance(reply, Reply)
+        assert reply.error == "unknown_order"
+
+    def test_an_amended_report_is_the_order_amended(self):
+        entry = logged_on(codec())
+        client_order_id = "s1-77"
+        cl_ord_id = placed(entry, order(client_order_id, quantity=1_000_000), request_id=10)
+        new = {"exec_type": "new", "order_id": "OAMEND-AAAAA-BBBBBB", "cl_ord_id": cl_ord_id,
+               "symbol": "BTC/USD", "order_qty": 0.01, "limit_price": 26500.4}  # fmt: skip
+        accepted = entry.decode(executions("update", new))
+        assert isinstance(accepted, OrderAccepted)
+        amended = {"exec_type": "amended", "order_id": "OAMEND-AAAAA-BBBBBB",
+                   "order_qty": 0.006, "limit_price": 26500.4, "cum_qty": 0.002,
+                   "amended": True, "reason": "User requested"}  # fmt: skip
+        assert entry.decode(executions("update", amended)) == OrderAmended(
+            venue="kraken",
+            client_order_id=client_order_id,
+            order_id=accepted.order_id,
+            price=265004,
+            remaining=400_000,
+            filled=200_000,
+            kept_priority=True,  # less at the same price
+        )
+        moved = {**amended, "limit_price": 26490.0}
+        update = entry.decode(executions("update", moved))
+        assert isinstance(update, OrderAmended)
+        assert (update.price, update.kept_priority) == (264900, False)
