@@ -66,6 +66,7 @@ from tradeactors.venues.adapter import (
     Reply,
     Request,
     RestRequest,
+    SessionEnded,
     VenueEvent,
 )
 
@@ -1195,7 +1196,9 @@ class KrakenOrderEntry:
 
     # -- what comes back ----------------------------------------------------------------
 
-    def decode(self, payload: str | bytes) -> Reply | Message | tuple[Reply | Message, ...] | None:
+    def decode(
+        self, payload: str | bytes
+    ) -> Reply | Message | SessionEnded | tuple[Reply | Message | SessionEnded, ...] | None:
         """A frame's replies and events: one as is, several as a tuple, none as None.
 
         In the frame's order (see the class doc).
@@ -1209,8 +1212,12 @@ class KrakenOrderEntry:
             return items
         return items[0] if items else None
 
-    def decode_all(self, payload: str | bytes) -> tuple[Reply | Message, ...]:
+    def decode_all(self, payload: str | bytes) -> tuple[Reply | Message | SessionEnded, ...]:
         """Every reply and contract event in a frame, in order (none: nothing for us).
+
+        An ``executions`` message whose ``sequence`` jumps (messages were lost, a fill
+        among them maybe) is `SessionEnded`: the gateway opens a new session, which
+        cancels all and reconciles from its snapshot.
 
         Raises:
             msgspec.DecodeError: not JSON (also: nested too deeply, not UTF-8), or a
@@ -1316,7 +1323,7 @@ class KrakenOrderEntry:
     # Each message is checked whole first (`_check`: ids, numbers in ticks and lots), and
     # only then applied: a malformed report drops its message without changing anything.
 
-    def _on_channel(self, message: _WsMessage) -> tuple[Reply | Message, ...]:
+    def _on_channel(self, message: _WsMessage) -> tuple[Reply | Message | SessionEnded, ...]:
         if message.channel != "executions":
             return ()  # heartbeat, status, others: nothing for the contract
         if message.type not in ("snapshot", "update"):
@@ -1325,7 +1332,13 @@ class KrakenOrderEntry:
         reports = tuple(self._check(report) for report in raw)
         if message.sequence is not None:
             if self._sequence is not None and message.sequence != self._sequence + 1:
+                # reports were lost (a fill among them, maybe): this session's view of
+                # the account is wrong. A new session reconciles from its snapshot (the
+                # open orders, the last 50 fills) after its cancel-all.
                 self.sequence_gaps += 1
+                missed = message.sequence - self._sequence - 1
+                self._sequence = message.sequence
+                return (SessionEnded(f"executions sequence gap: {missed} message(s) missed"),)
             self._sequence = message.sequence
         if message.type == "snapshot":
             return self._on_snapshot(reports)
