@@ -276,10 +276,11 @@ class LiveFeed(_Feed):
     none (Kraken sends a snapshot with each subscription), a book that loses sync makes
     the feed resubscribe that symbol on the open connection (the adapter's
     `resubscribe_messages`, at most once per symbol per ``snapshot_interval``; a venue
-    with none makes the feed reconnect); a request made before any book event of the
-    symbol arrived since its (re)subscription is not repeated: that snapshot is on its
-    way. ``send`` is what to send after connecting (by default the adapter's subscribe
-    messages at ``depth`` levels a side, where the venue's subscription takes a depth).
+    with none makes the feed reconnect), as it does for a book that restarted alone;
+    the first book incarnation to ask at its start gets this connection's snapshot,
+    which is on its way (or in its mailbox). ``send`` is what to send after connecting
+    (by default the adapter's subscribe messages at ``depth`` levels a side, where the
+    venue's subscription takes a depth).
     Pings are answered by websocket-client; the feed also pings every ``ping_interval``.
     """
 
@@ -324,7 +325,9 @@ class LiveFeed(_Feed):
         self._last_ping_ns = 0
         self._wanted: set[str] = set()
         self._snapshot_interval_ns = int(snapshot_interval * 1e9)
-        self._heard: set[str] = set()  # symbols with a book event since (re)subscribing
+        # per symbol: the book incarnation that started with this connection (its
+        # snapshot comes with the subscription)
+        self._first_book: dict[str, int] = {}
         self._fetched_ns: dict[str, int] = {}  # per symbol: when its snapshot was last fetched
 
     def on_start(self) -> None:
@@ -406,11 +409,12 @@ class LiveFeed(_Feed):
             self.stats.snapshot_requests += 1
             if (
                 self._market_data.snapshot_url(self._rest, message.symbol) is None
-                and message.symbol not in self._heard
+                and message.reason == "start"
+                and self._first_book.setdefault(message.symbol, message.incarnation)
+                == message.incarnation
             ):
-                # A subscription sends its snapshot first: nothing of the symbol has
-                # come since this connection (or the last resubscription) asked, so
-                # the book gets that snapshot. Only a later loss of sync needs another.
+                # The subscription sent on connecting brings this book its snapshot.
+                # A loss of sync, or a book restarted alone, needs another.
                 return None
             self._wanted.add(message.symbol)
             self._fetch_snapshots()
@@ -428,18 +432,12 @@ class LiveFeed(_Feed):
         self._fetch_snapshots()
         self._schedule()
 
-    def _send(self, event: VenueEvent) -> None:
-        if event.kind is MarketDataKind.BOOK:
-            self._heard.add(event.symbol)
-        super()._send(event)
-
     def _resubscribe(self, symbol: str) -> None:
         """Ask the venue for a fresh snapshot of ``symbol`` on this connection."""
         messages = self._market_data.resubscribe_messages(symbol, depth=self._depth)
         if not messages or self._connection is None:
             raise FeedDisconnectedError(f"reconnecting for a {symbol} snapshot")
         self._wanted.discard(symbol)
-        self._heard.discard(symbol)
         for message in messages:
             self._connection.send(message)
         self.stats.resubscriptions += 1
