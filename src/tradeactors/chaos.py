@@ -20,14 +20,14 @@ offset (``at``, seconds from the start) or after N messages handled by an actor
     min_gateway_deaths = 1
 
 It runs the trading tree against the embedded simulated exchange, in the protocol of
-the venue's kind (``sim``, or ``binance``: ``[overrides.venue] kind`` or ``load_scenario``'s
-``venue_kind``), injects the faults, and at the end checks invariants (each says what it
-means where the protocols differ: a venue without cancel-on-disconnect keeps a dead
-gateway's orders until its next session), printing ``PASS name: detail``, ``FAIL name: detail``
-or ``SKIP name: why`` (nothing to check) for each, then whether every fault fired and
-every expectation was met; the exit status is 0 only if nothing failed. A bad scenario
-(unknown key, unknown fault, bad path, bad time) is refused with the line at fault
-before anything starts.
+the venue's kind (``sim``, ``binance`` or ``kraken``: ``[overrides.venue] kind`` or
+``load_scenario``'s ``venue_kind``), injects the faults, and at the end checks
+invariants (each says what it means where the protocols differ: a venue without
+cancel-on-disconnect keeps a dead gateway's orders until its next session), printing
+``PASS name: detail``, ``FAIL name: detail`` or ``SKIP name: why`` (nothing to check)
+for each, then whether every fault fired and every expectation was met; the exit
+status is 0 only if nothing failed. A bad scenario (unknown key, unknown fault, bad
+path, bad time) is refused with the line at fault before anything starts.
 """
 
 from __future__ import annotations
@@ -271,8 +271,11 @@ def load_scenario(path: str | Path, *, venue_kind: str | None = None) -> tuple[S
     ``venue_kind`` (``tradeactors chaos --venue-kind``) replaces the scenario's
     ``[overrides.venue] kind``: the protocol the embedded simulated exchange speaks and
     the gateway uses, one of the embedded exchange's (`tradeactors.exchange.server.PROTOCOLS`:
-    ``sim``, ``binance``). The venue keeps its name, so the scenario's actor
-    paths (``execution/gateway.sim``) hold whatever the protocol.
+    ``sim``, ``binance``, ``kraken``). The venue keeps its name, so the scenario's actor
+    paths (``execution/gateway.sim``) hold whatever the protocol; against Kraken the
+    symbol is written as Kraken's WebSocket v2 writes it (``BTC/USDT``) and the book's
+    path in the scenario follows (``market_data/book.BTCUSDT`` is the book's, whatever
+    its spelling).
 
     Raises:
         ConfigError: unreadable, unknown key, unknown fault, missing or bad path, bad

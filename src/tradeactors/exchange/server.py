@@ -4,7 +4,8 @@
 instrument, steps it every ``interval`` seconds on its own thread, and serves:
 
 - ``ws://HOST:PORT/stream``: a Binance-style combined stream (``depthUpdate``,
-  ``bookTicker``, ``trade``) that every connected client receives from when it joins;
+  ``bookTicker``, ``trade``) that every connected client receives from when it joins
+  (with the Kraken protocol, market data is the ``book`` channel at ``/v2``: `ws_url`);
 - ``http://HOST:HTTP_PORT/api/v3/depth?symbol=...&limit=...``: the REST snapshot,
   consistent with the stream (``lastUpdateId``).
 
