@@ -20,14 +20,14 @@ offset (``at``, seconds from the start) or after N messages handled by an actor
     min_gateway_deaths = 1
 
 It runs the trading tree against the embedded simulated exchange, in the protocol of
-the venue's kind (``sim``, or ``binance``: ``[overrides.venue] kind`` or ``load_scenario``'s
-``venue_kind``), injects the faults, and at the end checks invariants (each says what it
-means where the protocols differ: a venue without cancel-on-disconnect keeps a dead
-gateway's orders until its next session), printing ``PASS name: detail``, ``FAIL name: detail``
-or ``SKIP name: why`` (nothing to check) for each, then whether every fault fired and
-every expectation was met; the exit status is 0 only if nothing failed. A bad scenario
-(unknown key, unknown fault, bad path, bad time) is refused with the line at fault
-before anything starts.
+the venue's kind (``sim``, ``binance`` or ``kraken``: ``[overrides.venue] kind`` or
+``load_scenario``'s ``venue_kind``), injects the faults, and at the end checks
+invariants (each says what it means where the protocols differ: a venue without
+cancel-on-disconnect keeps a dead gateway's orders until its next session), printing
+``PASS name: detail``, ``FAIL name: detail`` or ``SKIP name: why`` (nothing to check)
+for each, then whether every fault fired and every expectation was met; the exit
+status is 0 only if nothing failed. A bad scenario (unknown key, unknown fault, bad
+path, bad time) is refused with the line at fault before anything starts.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from tradeactors.config import Config, load_config
 from tradeactors.core.execution import FillIds, UniqueIds
 from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
+from tradeactors.core.units import base_quote
 from tradeactors.errors import ConfigError
 from tradeactors.supervision import ActorExited, ActorStarted, SupervisorEscalated
 from tradeactors.supervision.runtime import current_runtime
@@ -270,8 +271,11 @@ def load_scenario(path: str | Path, *, venue_kind: str | None = None) -> tuple[S
     ``venue_kind`` (``tradeactors chaos --venue-kind``) replaces the scenario's
     ``[overrides.venue] kind``: the protocol the embedded simulated exchange speaks and
     the gateway uses, one of the embedded exchange's (`tradeactors.exchange.server.PROTOCOLS`:
-    ``sim``, ``binance``). The venue keeps its name, so the scenario's actor
-    paths (``execution/gateway.sim``) hold whatever the protocol.
+    ``sim``, ``binance``, ``kraken``). The venue keeps its name, so the scenario's actor
+    paths (``execution/gateway.sim``) hold whatever the protocol; against Kraken the
+    symbol is written as Kraken's WebSocket v2 writes it (``BTC/USDT``) and the book's
+    path in the scenario follows (``market_data/book.BTCUSDT`` is the book's, whatever
+    its spelling).
 
     Raises:
         ConfigError: unreadable, unknown key, unknown fault, missing or bad path, bad
@@ -296,7 +300,9 @@ def load_scenario(path: str | Path, *, venue_kind: str | None = None) -> tuple[S
         raise ConfigError(f"{where}: duration must be positive, not {scenario.duration}")
     base = Config() if scenario.config == "default" else load_config(path.parent / scenario.config)
     config = _with_overrides(base, scenario.overrides, path, lines)
+    before = _paths(config)
     config = _with_venue(config, venue_kind, path, lines)
+    scenario = _renamed_book(scenario, before, _paths(config))
     paths = _paths(config)
     for number, fault in enumerate(scenario.fault):
         _check_fault(fault, lines.where(path, ("fault", str(number))), scenario.duration, paths)
@@ -441,7 +447,43 @@ def _with_venue(config: Config, kind: str | None, path: Path, lines: _KeyLines) 
             f"{given}: the embedded simulated exchange speaks {', '.join(PROTOCOLS)} "
             "(chaos scenarios run against it)"
         )
+    if venue.kind == "kraken" and "/" not in venue.symbol:
+        # Kraken's WebSocket v2 names a pair BASE/QUOTE (BTC/USDT): the same instrument
+        base, quote = base_quote(venue.symbol)
+        config = msgspec.structs.replace(
+            config, venue=msgspec.structs.replace(venue, symbol=f"{base}/{quote}")
+        )
     return config
+
+
+def _renamed_book(scenario: Scenario, before: set[str], after: set[str]) -> Scenario:
+    """``scenario`` with the book's path as the venue kind spells the symbol.
+
+    ``market_data/book.BTCUSDT`` becomes ``market_data/book.BTC-USDT`` against Kraken
+    (`_with_venue`): a scenario names the configured instrument's book whatever the
+    protocol, as it names the gateway ``gateway.sim`` whatever the protocol.
+    """
+    (old,) = (p for p in before if p.startswith("market_data/book."))
+    (new,) = (p for p in after if p.startswith("market_data/book."))
+    if old == new:
+        return scenario
+
+    def renamed(table: dict[str, int]) -> dict[str, int]:
+        return {new if k == old else k: v for k, v in table.items()}
+
+    expect = scenario.expect
+    return msgspec.structs.replace(
+        scenario,
+        fault=[
+            msgspec.structs.replace(f, path=new) if f.path == old else f for f in scenario.fault
+        ],
+        expect=msgspec.structs.replace(
+            expect,
+            min_crashes=renamed(expect.min_crashes),
+            min_restarts=renamed(expect.min_restarts),
+            min_conflated=renamed(expect.min_conflated),
+        ),
+    )
 
 
 def _paths(config: Config) -> set[str]:
@@ -938,7 +980,7 @@ def _unknown_orders(system: TradingSystem, exchange: SimExchange) -> Verdict:
     deadline = time.monotonic() + 3.0
     wake = threading.Event()
     while True:
-        at_venue = exchange.open_orders(system.account)
+        at_venue = _open_at_venue(exchange, system.account)
         unknown, unacknowledged = _not_known(at_venue, _open_in_order_manager(system))
         if not unknown or time.monotonic() > deadline:
             break
@@ -956,6 +998,40 @@ def _unknown_orders(system: TradingSystem, exchange: SimExchange) -> Verdict:
             else ""
         ),
     )
+
+
+def _open_at_venue(exchange: SimExchange, account: str) -> list[OrderView]:
+    """The account's open orders at the venue, with the ids the venue gave the client.
+
+    Kraken's front-end keeps the engine's ids to itself: each order is shown with the
+    number the codec makes of Kraken's ``order_id`` and the client order id its
+    ``cl_ord_id`` stands for (a hashed one matches nothing: the shape then does).
+    """
+    from tradeactors.exchange.kraken_api import KrakenApi  # noqa: PLC0415
+    from tradeactors.venues.kraken import client_order_id_from, order_number  # noqa: PLC0415
+
+    api = exchange.orders
+    if not isinstance(api, KrakenApi):
+        return exchange.open_orders(account)
+    seen: list[tuple[list[OrderView], dict[int, tuple[str, str | None]]]] = []
+
+    def read() -> bool:  # under the market's lock: the orders and their ids together
+        seen.append((exchange.engine.open_orders(account), api.venue_ids(account)))
+        return True
+
+    exchange.wait_until(read, 0)
+    orders, ids = seen[0]
+    shown = []
+    for order in orders:
+        kraken_id, cl_ord_id = ids.get(order.order_id, ("", None))
+        shown.append(
+            msgspec.structs.replace(
+                order,
+                order_id=order_number(kraken_id) if kraken_id else order.order_id,
+                client_order_id=client_order_id_from(cl_ord_id) if cl_ord_id else "",
+            )
+        )
+    return shown
 
 
 _Open = tuple[str, int | None, str, int, int]  # client order id, venue's id, side, price, left
@@ -1007,19 +1083,28 @@ def _book_matches(system: TradingSystem, exchange: SimExchange, observed: Observ
     if not system.tree.running:
         return Verdict.skip(name, f"{path} is not running: the tree is down")
     book = system.tree.address(path)
+    # Kraken's book stream carries no update ids (its checksum is what ties a book to
+    # the venue's): there, the book must come to equal the venue's still market
+    numbered = exchange.protocol != "kraken"
     exchange.pause()
     try:
         target = exchange.update_id
         deadline = time.monotonic() + 5.0
         wake = threading.Event()
-        report = None
+        report = view = None
+        bids: list[tuple[int, int]] = []
+        asks: list[tuple[int, int]] = []
         while time.monotonic() < deadline:
             report = book.ask(GetReport(), timeout=5)
-            if report.synced and report.update_id >= target:
-                break
+            if report.synced and (report.update_id >= target or not numbered):
+                view = book.ask(GetBook(depth=10), timeout=5)
+                bids, asks = exchange.depth(10)
+                if numbered or (list(view.bids), list(view.asks)) == (bids, asks):
+                    break
             wake.wait(0.05)
-        view = book.ask(GetBook(depth=10), timeout=5)
-        bids, asks = exchange.depth(10)
+        if view is None:
+            view = book.ask(GetBook(depth=10), timeout=5)
+            bids, asks = exchange.depth(10)
     finally:
         exchange.resume()
     if report is not None:
@@ -1031,8 +1116,13 @@ def _book_matches(system: TradingSystem, exchange: SimExchange, observed: Observ
             + report.stale_snapshots
         )
     equal = view is not None and list(view.bids) == bids and list(view.asks) == asks
+    checksums = f", {report.checksum_matched} checksums matched" if report is not None else ""
     detail = (
-        f"top 10 levels equal at update {target}"
+        (
+            f"top 10 levels equal at update {target}"
+            if numbered
+            else f"top 10 levels equal{checksums}"
+        )
         if equal
         else f"book update {getattr(report, 'update_id', '?')} vs venue {target}: "
         f"bids {list(view.bids)[:3] if view else None} vs {bids[:3]}"

@@ -301,8 +301,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     chaos.add_argument(
         "--venue-kind",
         metavar="KIND",
-        help="the protocol the embedded exchange speaks and the gateway uses: sim or binance "
-        "(default: the scenario's [overrides.venue] kind, else sim)",
+        help="the protocol the embedded exchange speaks and the gateway uses: sim, binance or "
+        "kraken (default: the scenario's [overrides.venue] kind, else sim)",
     )
     chaos.add_argument("--json", help="also write the verdicts as JSON to this file")
     chaos.add_argument("--metrics-port", type=int, help="serve Prometheus here (for top)")

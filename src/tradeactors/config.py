@@ -84,10 +84,9 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     every connection the gateway fetches a WebSocket token from ``rest_url``, e.g.
     ``https://api.kraken.com``; ``symbol`` is Kraken's, e.g. ``BTC/USD``) have order
     entry, and with ``trade_url`` empty the embedded simulated exchange speaks that
-    protocol. With ``kraken`` only order entry is done so far: the tree's feed sends no
-    ``book`` subscription (and the embedded exchange streams its book in Binance's
-    format), so no book updates arrive and ``[killswitch] stale_after`` must be off. A
-    kind a program registered with `register_venue` before loading the config works
+    protocol (market data too: with ``kraken``, the feed subscribes to the ``book``
+    channel of ``stream_url``, e.g. ``wss://ws.kraken.com/v2``, ``book_depth`` levels a
+    side). A kind a program registered with `register_venue` before loading the config works
     too. ``name`` is the venue's name in the system (paths such as
     ``execution/gateway.sim``).
     """
@@ -110,6 +109,10 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     seed: int = 1  # of the embedded exchange's background liquidity
     step_interval: float = 0.05  # seconds between the embedded exchange's market steps
     rate_per_second: float = 50.0  # the embedded exchange's order-entry rate limit
+    # levels a side the feed subscribes to where the venue's stream takes a depth
+    # (kraken: 10, 25, 100, 500 or 1000; its checksum covers the top 10); the book keeps
+    # that many. Binance's stream has no depth: its books keep every level.
+    book_depth: int = 10
 
     def __post_init__(self) -> None:
         if self.kind == "sim":  # the simulator's instrument: its steps are known here

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,6 +86,19 @@ def test_the_exchange_command_serves_the_symbol_run_trades_by_default():
 
 def _tradeactors(*args: str) -> list[str]:
     return [sys.executable, "-m", "tradeactors.cli", *args]
+
+
+def test_run_trades_against_the_embedded_exchange_speaking_kraken_and_leaves_nothing_open():
+    config = Path(__file__).resolve().parents[2] / "config" / "kraken-embedded.toml"
+    result = subprocess.run(
+        _tradeactors("run", "--config", str(config), "--duration", "2"),
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "tradeactors: trading BTC/USDT at ws://127.0.0.1:" in result.stdout
+    assert "ACTIVE   sim:up | orders" in result.stdout  # a book arrived: quotes, no stale trip
+    assert "orders still open at the venue: 0" in result.stdout
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("runtime", ["threads", "gevent"])

@@ -13,6 +13,7 @@ Nothing here reaches the real venue.
 from __future__ import annotations
 
 import base64
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -20,7 +21,17 @@ import pytest
 from trading_helpers import MID, TradingEvents, config_for, gateway_started, still_exchange
 
 from tradeactors.config import Config
-from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, SubmitOrder, VenueStatus
+from tradeactors.core.messages import (
+    GetBook,
+    GetReport,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    VenueStatus,
+)
+from tradeactors.core.risk import TradingState
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
@@ -154,13 +165,17 @@ def test_the_dead_man_s_switch_cancels_a_dead_session_s_orders_before_anyone_rec
     assert system.stop(timeout=10).clean
 
 
-def test_with_no_trade_url_the_embedded_exchange_speaks_kraken(monkeypatch):
+def test_with_no_trade_url_the_embedded_exchange_speaks_kraken_and_the_tree_trades_its_book(
+    monkeypatch,
+):
+    """Market data and order entry both from the emulator's WebSocket v2: the book
+    arrives (the kill switch watches it for staleness), a buy at its best ask fills."""
     monkeypatch.delenv("TRADEACTORS_SIM_SECRET", raising=False)  # a fresh random secret
     config = msgspec.convert(
         {
-            "venue": {"kind": "kraken", "symbol": "BTC/USD", "tick_size": "0.1"},
+            "venue": {"kind": "kraken", "symbol": PAIR, "step_interval": 0.01},
             "strategy": {"name": "none"},
-            "killswitch": {"stale_after": None},  # no Kraken book reaches the tree yet
+            "killswitch": {"stale_after": 2.0},  # the book must keep coming
         },
         Config,
     )
@@ -170,10 +185,33 @@ def test_with_no_trade_url_the_embedded_exchange_speaks_kraken(monkeypatch):
     system.start(timeout=20)
     try:
         events.wait_for(VenueStatus, up=True)
-        assert system.exchange is not None
-        assert system.exchange.protocol == "kraken"
-        assert system.trade_url == system.exchange.trade_url
+        exchange = system.exchange
+        assert exchange is not None
+        assert exchange.protocol == "kraken"
+        assert system.trade_url == exchange.trade_url == exchange.ws_url  # both at /v2
         assert system.trade_url.endswith("/v2")
+        book = system.tree.address(system.paths.book("sim", PAIR))
+        deadline = time.monotonic() + 10
+        view = book.ask(GetBook(depth=1), timeout=5)
+        while not view.asks:  # synced from the book channel's snapshot
+            assert time.monotonic() < deadline, "no book from Kraken's book channel"
+            view = book.ask(GetBook(depth=1), timeout=5)
+        price = view.asks[0][0] + 50  # the market moves: a little above its best ask
+        cid = system.new_order_id()
+        system.submit(
+            SubmitOrder(
+                client_order_id=cid, venue="sim", instrument=PAIR, side=Side.BUY,
+                price=price, quantity=1, tif=TimeInForce.IOC,
+            )
+        )  # fmt: skip
+        (fill,) = events.wait_for(OrderUpdate, client_order_id=cid, fill_quantity=1)
+        assert fill.fill_price <= price
+        assert system.orders().positions[PAIR] == 1 == exchange.position(system.account)
+        report = book.ask(GetReport(), timeout=5)
+        assert report.synced
+        assert report.checksum_matched > 0
+        assert report.checksum_mismatched == 0
+        assert system.gate.state is TradingState.ACTIVE  # the book was never stale
     finally:
         summary = system.stop(timeout=10)
     assert summary.open_at_venue == 0  # asked over a session with a token of its own

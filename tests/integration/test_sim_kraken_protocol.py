@@ -399,11 +399,17 @@ def test_faults_reach_the_kraken_protocol_too(exchange, connect):
     assert not [
         m for m in alice.channel if m.get("type") == "update" and m["channel"] == "executions"
     ]
+    alice.place(limit_price=990.0)  # its first update's number shows what was lost:
+    alice.call("ping")  # (pushed after the answer: in before the pong)
+    update = next(
+        m for m in alice.channel if m["channel"] == "executions" and m["type"] == "update"
+    )
+    assert update["sequence"] == 1 + 4 + 1  # the snapshot, pending_new new trade filled, this
     late = connect("alice")  # ...not the venue: the snapshot has the fill
     late.call("subscribe", channel="executions", token=late.token, snap_trades=True)
     late.call("ping")  # the snapshot, sent after the answer, has arrived
     (snapshot,) = [m for m in late.channel if m.get("type") == "snapshot"]
-    assert [r["exec_type"] for r in snapshot["data"]] == ["trade"]
+    assert [r["exec_type"] for r in snapshot["data"]] == ["new", "trade"]  # the 990 order
     exchange.reject_orders(60.0)
     assert alice.place()["error"] == "EService:Unavailable"
     assert exchange.drop_sessions("bob") == 1

@@ -104,7 +104,7 @@ class BookActor(SupervisedActor):
     def on_start(self) -> None:
         """Ask for a snapshot: a (re)started book serves nothing it did not rebuild."""
         self.context.address_of(self._feed_path).tell(
-            SnapshotNeeded(symbol=self._instrument.symbol)
+            SnapshotNeeded(symbol=self._instrument.symbol, incarnation=self.context.incarnation)
         )
 
     def on_receive(self, message: Any) -> Any:
@@ -174,7 +174,11 @@ class BookActor(SupervisedActor):
             self._metrics.resyncs.labels(self._venue, reason).inc()
         self.context.log.warning("book_resync", reason=reason)
         self.context.address_of(self._feed_path).tell(
-            SnapshotNeeded(symbol=self._instrument.symbol)
+            SnapshotNeeded(
+                symbol=self._instrument.symbol,
+                reason=reason,
+                incarnation=self.context.incarnation,
+            )
         )
 
     def _publish(self) -> None:

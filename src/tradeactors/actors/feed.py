@@ -62,6 +62,7 @@ class FeedStats(msgspec.Struct, kw_only=True):
     routed: int = 0
     dropped: dict[str, int] = msgspec.field(default_factory=dict)
     snapshot_requests: int = 0
+    resubscriptions: int = 0  # snapshots asked for by resubscribing (Kraken)
     finished: bool = False
 
 
@@ -285,10 +286,14 @@ class LiveFeed(_Feed):
     fetched over HTTP from ``rest_base_url`` when a book asks, at most once per symbol
     per ``snapshot_interval`` (a snapshot older than the stream is retried on a later
     tick, not in a tight loop); a failed fetch is counted and retried. Where it names
-    none (Kraken sends fresh snapshots on subscribe), a book that loses sync makes the
-    feed reconnect; requests within ``resubscribe_grace`` of connecting are ignored,
-    since that subscription's snapshots are on their way. ``send`` is what to send
-    after connecting (by default the adapter's subscribe messages).
+    none (Kraken sends a snapshot with each subscription), a book that loses sync makes
+    the feed resubscribe that symbol on the open connection (the adapter's
+    `resubscribe_messages`, at most once per symbol per ``snapshot_interval``; a venue
+    with none makes the feed reconnect), as it does for a book that restarted alone;
+    the first book incarnation to ask at its start gets this connection's snapshot,
+    which is on its way (or in its mailbox). ``send`` is what to send after connecting
+    (by default the adapter's subscribe messages at ``depth`` levels a side, where the
+    venue's subscription takes a depth).
     Pings are answered by websocket-client; the feed also pings every ``ping_interval``.
     """
 
@@ -305,7 +310,7 @@ class LiveFeed(_Feed):
         ping_interval: float = 20.0,
         timeout: float = 10.0,
         snapshot_interval: float = 2.0,
-        resubscribe_grace: float = 5.0,
+        depth: int = 10,
         metrics: MarketDataMetrics | None = None,
         route_tickers: bool = False,
         route_trades: bool = False,
@@ -323,7 +328,8 @@ class LiveFeed(_Feed):
         )
         self._url = url
         self._rest = rest_base_url.rstrip("/")
-        self._send_on_connect = send or self._market_data.subscribe_messages(symbols)
+        self._depth = depth
+        self._send_on_connect = send or self._market_data.subscribe_messages(symbols, depth=depth)
         self._stale_after = stale_after
         self._ping_interval = ping_interval
         self._timeout = timeout
@@ -332,10 +338,11 @@ class LiveFeed(_Feed):
         self._timer: Timer | None = None
         self._last_frame_ns = 0
         self._last_ping_ns = 0
-        self._connected_ns = 0
         self._wanted: set[str] = set()
         self._snapshot_interval_ns = int(snapshot_interval * 1e9)
-        self._resubscribe_grace_ns = int(resubscribe_grace * 1e9)
+        # per symbol: the book incarnation that started with this connection (its
+        # snapshot comes with the subscription)
+        self._first_book: dict[str, int] = {}
         self._fetched_ns: dict[str, int] = {}  # per symbol: when its snapshot was last fetched
 
     def on_start(self) -> None:
@@ -349,9 +356,7 @@ class LiveFeed(_Feed):
             raise
         connection.settimeout(None)  # the reader blocks; staleness is the watchdog's job
         self._connection = connection
-        self._last_frame_ns = self._last_ping_ns = self._connected_ns = (
-            self.context.clock.monotonic_ns()
-        )
+        self._last_frame_ns = self._last_ping_ns = self.context.clock.monotonic_ns()
         number = self.context.incarnation
         me = self.context.address
         self._reader = threading.Thread(
@@ -399,7 +404,7 @@ class LiveFeed(_Feed):
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(self._timeout)
 
-    def on_receive(self, message: Any) -> Any:  # noqa: C901 - one branch per message
+    def on_receive(self, message: Any) -> Any:
         """Route frames; reconnect on close or staleness; fetch snapshots; report."""
         number = self.context.incarnation
         if isinstance(message, _Received):
@@ -417,12 +422,14 @@ class LiveFeed(_Feed):
                 self._on_tick()
         elif isinstance(message, SnapshotNeeded):
             self.stats.snapshot_requests += 1
-            if self._market_data.snapshot_url(self._rest, message.symbol) is None:
-                # A fresh subscription sends snapshots: books (re)started with this
-                # connection will get one. Only a later loss of sync needs a new one.
-                age = self.context.clock.monotonic_ns() - self._connected_ns
-                if age > self._resubscribe_grace_ns:
-                    raise FeedDisconnectedError(f"resubscribing for a {message.symbol} snapshot")
+            if (
+                self._market_data.snapshot_url(self._rest, message.symbol) is None
+                and message.reason == "start"
+                and self._first_book.setdefault(message.symbol, message.incarnation)
+                == message.incarnation
+            ):
+                # The subscription sent on connecting brings this book its snapshot.
+                # A loss of sync, or a book restarted alone, needs another.
                 return None
             self._wanted.add(message.symbol)
             self._fetch_snapshots()
@@ -440,6 +447,17 @@ class LiveFeed(_Feed):
         self._fetch_snapshots()
         self._schedule()
 
+    def _resubscribe(self, symbol: str) -> None:
+        """Ask the venue for a fresh snapshot of ``symbol`` on this connection."""
+        messages = self._market_data.resubscribe_messages(symbol, depth=self._depth)
+        if not messages or self._connection is None:
+            raise FeedDisconnectedError(f"reconnecting for a {symbol} snapshot")
+        self._wanted.discard(symbol)
+        for message in messages:
+            self._connection.send(message)
+        self.stats.resubscriptions += 1
+        self.context.log.info("feed_resubscribed", symbol=symbol)
+
     def _fetch_snapshots(self) -> None:
         now = self.context.clock.monotonic_ns()
         for symbol in sorted(self._wanted):
@@ -449,6 +467,7 @@ class LiveFeed(_Feed):
             self._fetched_ns[symbol] = now
             url = self._market_data.snapshot_url(self._rest, symbol)
             if url is None:
+                self._resubscribe(symbol)
                 continue
             try:
                 with urllib.request.urlopen(url, timeout=self._timeout) as answer:  # noqa: S310 - configured URL

@@ -668,9 +668,17 @@ class VenueData(Message, frozen=True, tag=True):
 
 
 class SnapshotNeeded(Message, frozen=True, kw_only=True, tag=True):
-    """A book lost sync and needs a snapshot."""
+    """A book (re)started, or lost sync, and needs a snapshot.
+
+    ``reason``: ``start``, or why the book was cleared (``gap``, ``checksum_mismatch``,
+    ...); ``incarnation``: the book actor's (a feed whose venue sends a snapshot with
+    each subscription tells a book that started with its connection, whose snapshot is
+    on its way, from one that restarted alone).
+    """
 
     symbol: str
+    reason: str = "start"
+    incarnation: int = 0
 
 
 class GetReport(Message, frozen=True, kw_only=True, tag=True):

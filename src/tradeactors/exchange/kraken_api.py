@@ -888,6 +888,9 @@ class KrakenApi:
         self.requests: dict[tuple[str, str], int] = {}  # (account, sim op) -> requests taken
         self.muted: set[str] = set()  # accounts whose executions updates are lost (fault)
         self.reject_until_ns = 0  # fault: new orders refused until then (monotonic ns)
+        # faults: the next book updates never sent (a lost frame) or cut in half (bad JSON)
+        self.drop_book_updates = 0
+        self.corrupt_book_updates = 0
 
     # -- connections -----------------------------------------------------------------
 
@@ -908,6 +911,17 @@ class KrakenApi:
             ],
         }
         session.push(_encode(status).decode(), now_ns)
+
+    def venue_ids(self, account: str) -> dict[int, tuple[str, str | None]]:
+        """The account's open orders as Kraken names them, for checks (chaos).
+
+        Engine order id -> (Kraken's ``order_id``, the ``cl_ord_id`` it was placed with).
+        """
+        return {
+            engine_id: (order.kraken_id, order.cl_ord_id)
+            for engine_id, order in self._by_engine.items()
+            if order.account == account
+        }
 
     def connections_of(self, account: str) -> list[object]:
         """The connections that used a token of ``account``."""
@@ -1701,9 +1715,8 @@ class KrakenApi:
         """Push the queued executions updates, one message each, after the answers."""
         outgoing, self._outgoing = self._outgoing, []
         for account, record in outgoing:
-            if account in self.muted:
-                continue
-            body = _encode(record).decode()
+            lost = account in self.muted  # fault: sent, lost on the way (its number shows it)
+            body = "" if lost else _encode(record).decode()
             for session in self._sessions.values():
                 subscription = session.executions
                 if subscription is None or subscription.account != account:
@@ -1711,6 +1724,8 @@ class KrakenApi:
                 if not subscription.order_status and record["exec_type"] == "pending_new":
                     continue
                 subscription.sequence += 1
+                if lost:
+                    continue
                 session.push(
                     '{"channel":"executions","type":"update","data":['
                     f'{body}],"sequence":{subscription.sequence}}}',
@@ -1775,6 +1790,12 @@ class KrakenApi:
                 sorted(bids, reverse=True), sorted(asks), (new_bids, new_asks), wall_ns
             )
             frame = _encode({"channel": "book", "type": "update", "data": [data]}).decode()
+            if self.drop_book_updates:  # fault: the subscribers' books miss this update
+                self.drop_book_updates -= 1
+                continue
+            if self.corrupt_book_updates:  # fault: not JSON
+                self.corrupt_book_updates -= 1
+                frame = frame[: len(frame) // 2]
             for session in self._sessions.values():
                 if session.book_depth == depth:
                     session.push(frame, now_ns)

@@ -4,7 +4,8 @@
 instrument, steps it every ``interval`` seconds on its own thread, and serves:
 
 - ``ws://HOST:PORT/stream``: a Binance-style combined stream (``depthUpdate``,
-  ``bookTicker``, ``trade``) that every connected client receives from when it joins;
+  ``bookTicker``, ``trade``) that every connected client receives from when it joins
+  (with the Kraken protocol, market data is the ``book`` channel at ``/v2``: `ws_url`);
 - ``http://HOST:HTTP_PORT/api/v3/depth?symbol=...&limit=...``: the REST snapshot,
   consistent with the stream (``lastUpdateId``).
 
@@ -286,8 +287,14 @@ class SimExchange:
 
     @property
     def ws_url(self) -> str:
-        """Where the market-data stream is."""
-        return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}/stream"
+        """Where the market-data stream is, in the exchange's protocol.
+
+        Binance's combined stream at ``/stream`` (protocols ``sim`` and ``binance``);
+        with ``kraken``, the WebSocket v2 endpoint (`trade_url`), whose ``book``
+        channel a client subscribes to, as at ``wss://ws.kraken.com/v2``.
+        """
+        path = PROTOCOLS["kraken"] if self.protocol == "kraken" else "/stream"
+        return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}{path}"
 
     @property
     def trade_url(self) -> str:
@@ -366,14 +373,27 @@ class SimExchange:
     # -- fault injection on the market-data side (chaos scenarios) ------------------------
 
     def corrupt_frames(self, count: int) -> None:
-        """Fault injection: cut the next ``count`` depth frames in half (bad JSON)."""
+        """Fault injection: cut the next ``count`` depth frames in half (bad JSON).
+
+        With the Kraken protocol: its next ``count`` ``book`` updates.
+        """
         with self._lock:
-            self._corrupt += count
+            if isinstance(self.orders, KrakenApi):
+                self.orders.corrupt_book_updates += count
+            else:
+                self._corrupt += count
 
     def drop_frames(self, count: int) -> None:
-        """Fault injection: never send the next ``count`` depth frames (a sequence gap)."""
+        """Fault injection: never send the next ``count`` depth frames (a sequence gap).
+
+        With the Kraken protocol: its next ``count`` ``book`` updates (Kraken's book has
+        no sequence: the next update's checksum shows the loss).
+        """
         with self._lock:
-            self._drop += count
+            if isinstance(self.orders, KrakenApi):
+                self.orders.drop_book_updates += count
+            else:
+                self._drop += count
 
     def reject_orders(self, seconds: float) -> None:
         """Fault injection: refuse every new order (``venue_unavailable``) for a while."""
@@ -395,8 +415,19 @@ class SimExchange:
             return self._publisher.update_id
 
     def depth(self, levels: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """The top ``levels`` (price, size) of each side, as the venue has them."""
+        """The top ``levels`` (price, size) of each side, as the venue has them.
+
+        As last published on the Binance-format stream (`update_id`); with the Kraken
+        protocol, the engine's book now (its ``book`` channel publishes every change at
+        once).
+        """
         with self._lock:
+            if isinstance(self.orders, KrakenApi):
+                symbol = self.instrument.symbol
+                return (
+                    self.engine.depth(symbol, Side.BUY, levels),
+                    self.engine.depth(symbol, Side.SELL, levels),
+                )
             return self._publisher.top(levels)
 
     def _faulty(self, frames: list[str]) -> list[str]:

@@ -737,6 +737,11 @@ class TradingSystem:
         paths, cfg = self.paths, self.config
         venue, symbol = cfg.venue.name, self.instrument.symbol
         strategies = tuple(paths.strategies.values())
+        depth = cfg.venue.book_depth
+        try:  # a depth the venue does not offer is refused here, before anything starts
+            subscribe = self.adapter.market_data.subscribe_messages((symbol,), depth=depth)
+        except ValueError as exc:
+            raise ConfigError(f"[venue] book_depth = {depth}: {exc}") from exc
         spec = SupervisorSpec(
             name=leaf(paths.market_data),
             strategy=Strategy.REST_FOR_ONE,
@@ -752,6 +757,8 @@ class TradingSystem:
                         "symbols": (symbol,),
                         "books_path": paths.market_data,
                         "rest_base_url": rest_url,
+                        "send": subscribe,
+                        "depth": depth,
                         "route_trades": bool(strategies),
                         "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
                         "taps": self._paper_taps(),
@@ -768,6 +775,7 @@ class TradingSystem:
                         "subscribers": (*strategies, paths.risk, paths.killswitch),
                         # paper: the views the backtest's strategies get
                         "depth": cfg.paper.depth if self.paper is not None else 10,
+                        "max_depth": depth,  # where the venue's sync rule bounds it
                     },
                 ),
             ),

@@ -154,12 +154,28 @@ class MarketData(Protocol):
         """
         ...
 
-    def subscribe_messages(self, symbols: Iterable[str]) -> tuple[str, ...]:
-        """What to send after connecting to stream ``symbols`` (none: the URL says)."""
+    def subscribe_messages(self, symbols: Iterable[str], *, depth: int = 10) -> tuple[str, ...]:
+        """What to send after connecting to stream ``symbols`` (none: the URL says).
+
+        ``depth``: the levels a side to subscribe to, where the venue's subscription
+        takes a depth (Kraken's ``book``); the book then keeps that many (``max_depth``).
+
+        Raises:
+            ValueError: a depth the venue does not offer.
+
+        """
         ...
 
     def snapshot_url(self, rest_base_url: str, symbol: str) -> str | None:
         """Where a snapshot of ``symbol`` is fetched; None: resubscribe to get one."""
+        ...
+
+    def resubscribe_messages(self, symbol: str, *, depth: int = 10) -> tuple[str, ...]:
+        """What to send, on the open connection, for a fresh snapshot of ``symbol``.
+
+        For a venue whose snapshots come with a subscription (`snapshot_url` None):
+        Kraken's ``unsubscribe`` then ``subscribe``. None (``()``): reconnect instead.
+        """
         ...
 
     def book_sync(self, instrument: Instrument, *, mode: str, max_depth: int) -> BookSync:

@@ -596,8 +596,12 @@ class BinanceMarketData:
             return (VenueEvent(event.s, EventKind.TRADE, event),)
         raise FrameDroppedError("unused_stream")
 
-    def subscribe_messages(self, symbols: Iterable[str]) -> tuple[str, ...]:  # noqa: ARG002
+    def subscribe_messages(self, symbols: Iterable[str], *, depth: int = 10) -> tuple[str, ...]:  # noqa: ARG002
         """None: Binance's combined-stream URL names the streams."""
+        return ()
+
+    def resubscribe_messages(self, symbol: str, *, depth: int = 10) -> tuple[str, ...]:  # noqa: ARG002
+        """None: Binance's snapshots come from REST (`snapshot_url`)."""
         return ()
 
     def snapshot_url(self, rest_base_url: str, symbol: str) -> str:

@@ -67,6 +67,7 @@ from tradeactors.venues.adapter import (
     Reply,
     Request,
     RestRequest,
+    SessionEnded,
     VenueEvent,
 )
 
@@ -80,8 +81,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADAPTER",
+    "BOOK_DEPTHS",
     "REST_URL",
     "WS_AUTH_URL",
+    "WS_URL",
     "BookMessage",
     "KrakenBook",
     "KrakenBookSync",
@@ -99,6 +102,7 @@ __all__ = [
     "decode_v2_book_messages",
     "instrument_from_asset_pairs",
     "kraken_reason",
+    "order_number",
     "private_request",
     "v2_symbol",
     "websockets_token",
@@ -239,7 +243,15 @@ class KrakenResult(enum.Enum):
 
 
 class KrakenBook:
-    """One pair's book, kept in sync with Kraken's v1 stream and its checksum."""
+    """One pair's book, kept in sync with Kraken's stream (v1 or v2) and its checksum.
+
+    The book holds integers in ``instrument``'s ticks and lots: a volume finer than the
+    lot is rounded up (`tradeactors.core.book`), so the order lot of a config (say
+    ``0.0001`` BTC where Kraken writes 8 decimals) gives a book in that lot. The checksum
+    is computed from the strings as sent, kept beside the book for each level (`checksum`),
+    never from the integers: it matches whatever the lot, and whatever precision the
+    venue writes (v1: 8 decimals; v2: the pair's ``lot_decimals``).
+    """
 
     def __init__(self, instrument: Instrument, depth: int = 10) -> None:
         self.instrument = instrument
@@ -247,6 +259,10 @@ class KrakenBook:
         self.book = OrderBook(instrument)
         self._level = LevelParser(book_instrument(instrument)).level  # refuses zero prices
         self.synced = False
+        # ticks -> the level's checksum text (price and volume as sent, without the "."
+        # and leading zeros); levels the book no longer holds are pruned (`_prune`)
+        self._sent_bids: dict[int, str] = {}
+        self._sent_asks: dict[int, str] = {}
 
     @staticmethod
     def instrument_for(
@@ -275,16 +291,41 @@ class KrakenBook:
             return self._break(KrakenResult.BAD_LEVEL)
         if message.snapshot:
             self.book.apply_snapshot(bids, asks, update_id=0)
+            self._sent_bids.clear()
+            self._sent_asks.clear()
+            _remember(self._sent_bids, bids, message.bids)
+            _remember(self._sent_asks, asks, message.asks)
             self.synced = True
             return self._verify(message, KrakenResult.SNAPSHOT)
         if not self.synced:
             return KrakenResult.NOT_SYNCED
         self.book.apply_levels(bids, asks, self.book.update_id + 1)
         self.book.trim(self.depth)
+        _remember(self._sent_bids, bids, message.bids)
+        _remember(self._sent_asks, asks, message.asks)
+        self._prune()
         return self._verify(message, KrakenResult.APPLIED)
 
+    def checksum(self) -> int:
+        """Kraken's CRC32 of the top 10 asks then the top 10 bids, as they were sent."""
+        sent_asks, sent_bids = self._sent_asks, self._sent_bids
+        text = "".join(
+            [
+                *(sent_asks[price] for price, _ in self.book.asks(10)),
+                *(sent_bids[price] for price, _ in self.book.bids(10)),
+            ]
+        )
+        return zlib.crc32(text.encode()) & 0xFFFFFFFF
+
+    def _prune(self) -> None:
+        """Forget the texts of levels the book dropped (trimmed below the depth)."""
+        book = self.book
+        if len(self._sent_bids) + len(self._sent_asks) > 2 * len(book) + _SLACK:
+            self._sent_bids = {p: self._sent_bids[p] for p, _ in book.bids()}
+            self._sent_asks = {p: self._sent_asks[p] for p, _ in book.asks()}
+
     def _verify(self, message: BookMessage, ok: KrakenResult) -> KrakenResult:
-        if message.checksum is not None and checksum(self.book) != message.checksum:
+        if message.checksum is not None and self.checksum() != message.checksum:
             return self._break(KrakenResult.CHECKSUM_MISMATCH)
         if self.book.crossed():  # even if the venue's checksum agrees: never published
             return self._break(KrakenResult.CROSSED)
@@ -293,7 +334,25 @@ class KrakenBook:
     def _break(self, result: KrakenResult) -> KrakenResult:
         self.synced = False
         self.book.clear()
+        self._sent_bids.clear()
+        self._sent_asks.clear()
         return result
+
+
+_SLACK = 64  # texts of dropped levels kept before a prune: pruning is O(levels)
+
+
+def _remember(
+    sent: dict[int, str], parsed: list[tuple[int, int]], written: tuple[tuple[str, str], ...]
+) -> None:
+    """Keep the checksum text of each level applied (a volume of 0 deletes it)."""
+    for (price, size), (price_text, volume_text) in zip(parsed, written, strict=True):
+        if size:
+            sent[price] = price_text.replace(".", "").lstrip("0") + volume_text.replace(
+                ".", ""
+            ).lstrip("0")
+        else:
+            sent.pop(price, None)
 
 
 class _V2Level(msgspec.Struct, frozen=True):
@@ -409,6 +468,9 @@ def _decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
 
 REST_URL = "https://api.kraken.com"
 """Kraken's spot REST API (``GetWebSocketsToken``, ``AssetPairs``)."""
+
+WS_URL = "wss://ws.kraken.com/v2"
+"""Kraken's public WebSocket v2 endpoint: the ``book`` channel (market data)."""
 
 WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
 """Kraken's authenticated WebSocket v2 endpoint: order entry and the ``executions`` channel."""
@@ -1151,7 +1213,9 @@ class KrakenOrderEntry:
 
     # -- what comes back ----------------------------------------------------------------
 
-    def decode(self, payload: str | bytes) -> Reply | Message | tuple[Reply | Message, ...] | None:
+    def decode(
+        self, payload: str | bytes
+    ) -> Reply | Message | SessionEnded | tuple[Reply | Message | SessionEnded, ...] | None:
         """A frame's replies and events: one as is, several as a tuple, none as None.
 
         In the frame's order (see the class doc).
@@ -1165,8 +1229,12 @@ class KrakenOrderEntry:
             return items
         return items[0] if items else None
 
-    def decode_all(self, payload: str | bytes) -> tuple[Reply | Message, ...]:
+    def decode_all(self, payload: str | bytes) -> tuple[Reply | Message | SessionEnded, ...]:
         """Every reply and contract event in a frame, in order (none: nothing for us).
+
+        An ``executions`` message whose ``sequence`` jumps (messages were lost, a fill
+        among them maybe) is `SessionEnded`: the gateway opens a new session, which
+        cancels all and reconciles from its snapshot.
 
         Raises:
             msgspec.DecodeError: not JSON (also: nested too deeply, not UTF-8), or a
@@ -1272,7 +1340,7 @@ class KrakenOrderEntry:
     # Each message is checked whole first (`_check`: ids, numbers in ticks and lots), and
     # only then applied: a malformed report drops its message without changing anything.
 
-    def _on_channel(self, message: _WsMessage) -> tuple[Reply | Message, ...]:
+    def _on_channel(self, message: _WsMessage) -> tuple[Reply | Message | SessionEnded, ...]:
         if message.channel != "executions":
             return ()  # heartbeat, status, others: nothing for the contract
         if message.type not in ("snapshot", "update"):
@@ -1281,7 +1349,13 @@ class KrakenOrderEntry:
         reports = tuple(self._check(report) for report in raw)
         if message.sequence is not None:
             if self._sequence is not None and message.sequence != self._sequence + 1:
+                # reports were lost (a fill among them, maybe): this session's view of
+                # the account is wrong. A new session reconciles from its snapshot (the
+                # open orders, the last 50 fills) after its cancel-all.
                 self.sequence_gaps += 1
+                missed = message.sequence - self._sequence - 1
+                self._sequence = message.sequence
+                return (SessionEnded(f"executions sequence gap: {missed} message(s) missed"),)
             self._sequence = message.sequence
         if message.type == "snapshot":
             return self._on_snapshot(reports)
@@ -1529,8 +1603,31 @@ class KrakenBookSync:
         return outcome
 
 
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+"""The depths a ``book`` subscription may ask for (websocket-v2/book)."""
+
+
+def _book_request(
+    method: str, symbols: tuple[str, ...], depth: int, *, snapshot: bool | None = None
+) -> str:
+    """A v2 ``subscribe`` or ``unsubscribe`` of the ``book`` channel."""
+    if depth not in BOOK_DEPTHS:
+        raise ValueError(
+            f"Kraken's book depth is one of {', '.join(map(str, BOOK_DEPTHS))}, not {depth}"
+        )
+    params: dict[str, Any] = {"channel": "book", "symbol": list(symbols), "depth": depth}
+    if snapshot is not None:
+        params["snapshot"] = snapshot
+    return msgspec.json.encode({"method": method, "params": params}).decode()
+
+
 class KrakenMarketData:
-    """Kraken websocket v1/v2 ``book``: snapshots come with every (re)subscription."""
+    """Kraken websocket v1/v2 ``book``: snapshots come with every (re)subscription.
+
+    Live, the feed subscribes with v2 (`subscribe_messages`) at ``wss://ws.kraken.com/v2``
+    (`WS_URL`) and resubscribes one pair when its book loses sync
+    (`resubscribe_messages`); recorded v1 and v2 captures decode alike.
+    """
 
     def decode(self, frame: Frame) -> tuple[VenueEvent, ...]:
         """The book messages of a v1 or v2 frame.
@@ -1552,13 +1649,32 @@ class KrakenMarketData:
             raise FrameDroppedError("not_a_book_message") from None
         return tuple(VenueEvent(m.pair, EventKind.BOOK, m) for m in messages)
 
-    def subscribe_messages(self, symbols: Iterable[str]) -> tuple[str, ...]:  # noqa: ARG002
-        """None by default: the caller passes its own ``subscribe`` (depth, version)."""
-        return ()
+    def subscribe_messages(self, symbols: Iterable[str], *, depth: int = 10) -> tuple[str, ...]:
+        """WebSocket v2's ``subscribe`` to the ``book`` of ``symbols`` (v2 names: ``BTC/USD``).
+
+        For ``wss://ws.kraken.com/v2`` (websocket-v2/book): ``depth`` levels a side, with
+        a snapshot; Kraken's checksum covers the top 10 whatever the depth.
+
+        Raises:
+            ValueError: ``depth`` is not one Kraken offers (`BOOK_DEPTHS`).
+
+        """
+        return (_book_request("subscribe", tuple(symbols), depth, snapshot=True),)
 
     def snapshot_url(self, rest_base_url: str, symbol: str) -> None:  # noqa: ARG002
         """None: Kraken sends a snapshot on (re)subscribing."""
         return
+
+    def resubscribe_messages(self, symbol: str, *, depth: int = 10) -> tuple[str, ...]:
+        """``unsubscribe`` then ``subscribe`` the ``book`` of ``symbol``: a fresh snapshot.
+
+        Updates of the old subscription still in flight reach a cleared book, which
+        ignores them until the new snapshot.
+        """
+        return (
+            _book_request("unsubscribe", (symbol,), depth),
+            _book_request("subscribe", (symbol,), depth, snapshot=True),
+        )
 
     def book_sync(self, instrument: Instrument, *, mode: str, max_depth: int) -> KrakenBookSync:  # noqa: ARG002
         """A checksum-verified book trimmed to the subscribed depth ``max_depth``."""
@@ -1571,6 +1687,11 @@ class KrakenMarketData:
     def trade_tick(self, instrument: Instrument, data: Any) -> TradeTick:  # noqa: ARG002
         """Kraken trades are not decoded yet (the feed never routes any)."""
         raise ParseError(f"Kraken trades are not decoded: {data!r}"[:200])
+
+
+def order_number(order_id: str) -> int:
+    """The contract's integer ``order_id`` of Kraken's ``order_id`` (what the codec reports)."""
+    return _order_number(order_id)
 
 
 if TYPE_CHECKING:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 import msgspec
@@ -12,6 +14,7 @@ import pytest
 from tradeactors.core.instrument import Instrument
 from tradeactors.venues.capture import read_capture
 from tradeactors.venues.kraken import (
+    ADAPTER,
     KrakenBook,
     KrakenResult,
     checksum,
@@ -131,6 +134,52 @@ def test_every_update_of_the_real_kraken_capture_matches_its_checksum():
         results[books[message.pair].on_message(message)] += 1
         books[message.pair].book.check_invariants()
     assert results == {KrakenResult.SNAPSHOT: 10, KrakenResult.APPLIED: 4269}
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"shared market data not found at {DATA}")
+@pytest.mark.parametrize("lot", ["0.0001", "0.01", "1"])
+def test_the_capture_matches_every_checksum_in_an_order_lot_coarser_than_the_wire(lot):
+    """The checksum covers volumes as sent (8 decimals in v1): a book counting them in a
+    coarser order lot (rounded up) must still match every update; its sizes are the
+    venue's rounded up to the lot."""
+    books: dict[str, KrakenBook] = {}
+    results: Counter[KrakenResult] = Counter()
+    rounded = 0
+    for frame in read_capture(DATA / "cryptofeed" / "KRAKEN.ws.50.0"):
+        message = decode_book_message(frame.payload)
+        if message is None:
+            continue
+        if message.pair not in books:
+            wire = KrakenBook.instrument_for(message.pair, message)
+            instrument = msgspec.structs.replace(wire, lot_size=lot)
+            books[message.pair] = KrakenBook(instrument, depth=1000)
+        book = books[message.pair]
+        results[book.on_message(message)] += 1
+        for price, volume in message.asks[:1]:
+            size = book.book.size_at(book.instrument.price(price), bid=False)
+            exact = Fraction(volume) / Fraction(lot)
+            assert size in (0, math.ceil(exact))  # 0: deleted, or trimmed
+            rounded += size != exact
+    assert results == {KrakenResult.SNAPSHOT: 10, KrakenResult.APPLIED: 4269}
+    assert rounded > 100  # sizes finer than the lot were there, and counted as whole lots
+
+
+def test_the_live_subscription_is_websocket_v2_s_book_at_the_depth_asked():
+    market_data = ADAPTER.market_data
+    (subscribe,) = market_data.subscribe_messages(["BTC/USD"], depth=25)
+    assert msgspec.json.decode(subscribe) == {
+        "method": "subscribe",
+        "params": {"channel": "book", "symbol": ["BTC/USD"], "depth": 25, "snapshot": True},
+    }
+    unsubscribe, again = market_data.resubscribe_messages("BTC/USD", depth=25)
+    assert msgspec.json.decode(unsubscribe) == {
+        "method": "unsubscribe",
+        "params": {"channel": "book", "symbol": ["BTC/USD"], "depth": 25},
+    }
+    assert again == subscribe
+    assert market_data.snapshot_url("https://api.kraken.com", "BTC/USD") is None
+    with pytest.raises(ValueError, match="one of 10, 25, 100, 500, 1000, not 15"):
+        market_data.subscribe_messages(["BTC/USD"], depth=15)
 
 
 class TestV2:
