@@ -133,6 +133,8 @@ class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     halt_after_down: float = 300.0  # seconds unreachable before HALTED (0: never)
     max_messages_per_second: float = 40.0  # the gateway's own budget, below the venue's
     burst: int = 80
+    # at most one fills fetch per this many seconds after unreadable execution reports
+    refetch_interval: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
 
 class RiskConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

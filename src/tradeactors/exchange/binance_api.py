@@ -859,6 +859,8 @@ class BinanceApi:
         }
         self.requests: dict[tuple[str, str], int] = {}  # (account, sim op) -> requests taken
         self.muted: set[str] = set()  # accounts whose pushed events are lost (fault)
+        # fault: account -> how many of its next executionReports go out unreadable
+        self.garbled: dict[str, int] = {}
         self.reject_until_ns = 0  # fault: new orders refused until then (monotonic ns)
 
     # -- connections -----------------------------------------------------------------
@@ -1835,6 +1837,9 @@ class BinanceApi:
             event.update(extra)
         if order.account in self.muted:
             return
+        if self.garbled.get(order.account):
+            self.garbled[order.account] -= 1
+            event["x"] = "GARBLED"  # an execution type no client knows: unreadable
         body = _encode(event).decode()
         for session in self._sessions.values():
             sid = session.subscriptions.get(order.account)

@@ -42,7 +42,7 @@ from tradeactors.actors.book import BookActor
 from tradeactors.actors.events import EventsActor
 from tradeactors.actors.feed import LiveFeed
 from tradeactors.actors.gate import TradingGate
-from tradeactors.actors.gateway import ConnectionLinks, Gateway
+from tradeactors.actors.gateway import ConnectionLinks, Gateway, GatewayMetrics
 from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.actors.order_manager import OrderManagerActor
 from tradeactors.actors.risk import RiskActor
@@ -195,6 +195,7 @@ class TradingSystem:
         self.links = ConnectionLinks()
         self.exchange: SimExchange | None = None
         self._registry = registry
+        self._gateway_metrics: GatewayMetrics | None = None  # made with the registry, at start
         self._events: Subscribers[Any] = Subscribers("trading_subscriber_raised")
         self._credentials: Credentials | None = None
         self._tree: Supervisor | None = None
@@ -250,6 +251,7 @@ class TradingSystem:
                 lot_sizes={self.instrument.symbol: self.instrument.lot_size},
             )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
+            self._gateway_metrics = GatewayMetrics(self._registry)
         self._unsubscribe.append(self.gate.subscribe(self._emit))
         tree = Supervisor(
             self._spec(trade_url=trade_url, stream_url=stream_url, rest_url=rest_url),
@@ -657,6 +659,8 @@ class TradingSystem:
                         "reconnect_delay": execution.reconnect_delay,
                         "max_reconnect_delay": execution.max_reconnect_delay,
                         "halt_after_down": execution.halt_after_down or None,  # 0: never
+                        "refetch_interval": execution.refetch_interval,
+                        "metrics": self._gateway_metrics,
                     },
                     backoff=Backoff(
                         min_delay=execution.restart_delay,
