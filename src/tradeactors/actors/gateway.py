@@ -80,7 +80,7 @@ from tradeactors.core.messages import (
     VenueDown,
     VenueSessionStarted,
 )
-from tradeactors.core.ratelimit import TokenBucket
+from tradeactors.core.ratelimit import TokenBucket, venue_budget
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import (
     GatewayError,
@@ -91,6 +91,7 @@ from tradeactors.errors import (
 from tradeactors.supervision import Backoff, SupervisedActor
 from tradeactors.venues.adapter import (
     Credentials,
+    RateLimitReporter,
     Reply,
     Request,
     SessionEnded,
@@ -103,6 +104,7 @@ if TYPE_CHECKING:
 
     from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
+    from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.supervision import Address
     from tradeactors.venues.adapter import OrderEntry
 
@@ -302,6 +304,12 @@ class Gateway(SupervisedActor):
             (``throttled``) when the budget is short; cancels, cancel-all, the
             refresh and fill fetches wait for a token instead, in order, and are sent
             again if the venue still refuses them (``rate_limited``).
+        venue_rate_limits: the venue's own limits (Binance's ``exchangeInfo``
+            ``rateLimits``): the budget is cut to stay within their short windows
+            (`tradeactors.core.ratelimit.venue_budget`; new orders get a bucket of their
+            own), and while a reply's count (`RateLimitReporter`) nears a limit, new
+            orders are rejected ``throttled`` until its window ends. The start logs the
+            budget in force (``gateway_budget``).
         refetch_interval: the least time between two fills fetches after bad frames,
             seconds (see the module doc).
         metrics: counters on the system's registry (None: the attributes only).
@@ -329,6 +337,7 @@ class Gateway(SupervisedActor):
         rest_url: str = "",
         refetch_interval: float = 5.0,
         metrics: GatewayMetrics | None = None,
+        venue_rate_limits: tuple[VenueRateLimit, ...] = (),
     ) -> None:
         super().__init__()
         if not refetch_interval > 0:
@@ -361,7 +370,12 @@ class Gateway(SupervisedActor):
         # request id -> (request, client order id, fields): what a reply is about
         self._pending: dict[int, tuple[Request, str, dict[str, Any]]] = {}
         # the client-side message budget (below the venue's), see _send
-        self._budget = TokenBucket(rate_per_second, burst)
+        self._configured = (rate_per_second, burst)
+        self._venue_limits = venue_rate_limits
+        self._effective = venue_budget(rate_per_second, burst, venue_rate_limits, keep=_RESERVE)
+        self._budget = TokenBucket(self._effective.rate, self._effective.burst)
+        self._order_budget = TokenBucket(self._effective.order_rate, self._effective.order_burst)
+        self._counts = order_entry if isinstance(order_entry, RateLimitReporter) else None
         self._deferred: deque[tuple[Request, str, dict[str, Any]]] = deque()
         self._drain_timer: Timer | None = None
         self._session = -1  # the order manager's number for this session, once reconciled
@@ -402,6 +416,21 @@ class Gateway(SupervisedActor):
         An unreachable venue is not a failure: see `_unreachable`.
         """
         self._incarnation = self.context.incarnation
+        budget = self._effective
+        self.context.log.info(
+            "gateway_budget",
+            venue=self._venue,
+            configured_rate=self._configured[0],
+            configured_burst=self._configured[1],
+            rate=round(budget.rate, 3),
+            burst=budget.burst,
+            order_rate=round(budget.order_rate, 3),
+            order_burst=budget.order_burst,
+            venue_limits=[
+                f"{limit.limit} {limit.kind} per {limit.seconds} s" for limit in self._venue_limits
+            ],
+            follows_venue_counts=self._counts is not None,
+        )
         self._try_connect()
 
     def _try_connect(self) -> None:
@@ -634,7 +663,31 @@ class Gateway(SupervisedActor):
         else:
             self._send(Request.FILLS, "", since=fetch.since)
 
+    def _follow_venue_counts(self) -> None:
+        """No new order until the window ends of a limit whose reported count nears it."""
+        assert self._counts is not None  # noqa: S101 - only called then
+        clock = self.context.clock
+        for limit in self._counts.venue_rate_limits():
+            if not limit.near():
+                continue
+            now_ms = clock.time_ns() // 1_000_000
+            wait_ms = limit.window_end_ms(now_ms) - now_ms
+            until = clock.monotonic_ns() + wait_ms * 1_000_000
+            if until > self._quiet_until_ns:
+                self._quiet_until_ns = until
+                self.context.log.warning(
+                    "venue_rate_limit_near",
+                    venue=self._venue,
+                    kind=str(limit.kind),
+                    used=limit.used,
+                    limit=limit.limit,
+                    window_seconds=limit.seconds,
+                    no_new_orders_for=round(wait_ms / 1000, 3),
+                )
+
     def _on_reply(self, reply: _ReplyReceived) -> None:
+        if self._counts is not None:
+            self._follow_venue_counts()
         request, ref, fields = self._pending.pop(reply.request_id, (None, "", {}))
         self._beats.pop(reply.request_id, None)
         if request is None:
@@ -686,6 +739,7 @@ class Gateway(SupervisedActor):
             # a pause), so that we never walk on into a ban (Binance: 429, then 418).
             now = self.context.clock.monotonic_ns()
             self._budget.empty(now)
+            self._order_budget.empty(now)
             pause = max(retry_after, _RATE_LIMIT_PAUSE)
             self._quiet_until_ns = max(self._quiet_until_ns, now + int(pause * 1e9))
         if request in self._reconciling:
@@ -865,11 +919,7 @@ class Gateway(SupervisedActor):
         """Send within the budget (see the class doc): refuse or defer when it is short."""
         now = self.context.clock.monotonic_ns()
         if not request.control:
-            if (
-                self._deferred
-                or now < self._quiet_until_ns
-                or not self._budget.take(now, keep=_RESERVE)
-            ):
+            if self._deferred or now < self._quiet_until_ns or not self._take_order_tokens(now):
                 self.throttled += 1
                 self.context.address_of(self._om_path).tell(
                     OrderRejected(venue=self._venue, client_order_id=order_ref, reason="throttled")
@@ -879,6 +929,15 @@ class Gateway(SupervisedActor):
             self._defer(request, order_ref, fields)
             return
         self._write(request, order_ref, fields)
+
+    def _take_order_tokens(self, now: int) -> bool:
+        """A new order's token from both buckets (none taken if either is short)."""
+        if not self._order_budget.take(now):
+            return False
+        if self._budget.take(now, keep=_RESERVE):
+            return True
+        self._order_budget.give_back()
+        return False
 
     def _defer(self, request: Request, order_ref: str, fields: dict[str, Any]) -> None:
         """Queue a control request for the next token, most urgent first, no duplicates.

@@ -100,6 +100,7 @@ if TYPE_CHECKING:
 
     from tradeactors.config import VenueConfig
     from tradeactors.core.book import BookView
+    from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import DeadLetter
     from tradeactors.venues.adapter import VenueAdapter
@@ -196,6 +197,7 @@ class TradingSystem:
         self.exchange: SimExchange | None = None
         self._registry = registry
         self._gateway_metrics: GatewayMetrics | None = None  # made with the registry, at start
+        self._venue_rate_limits: tuple[VenueRateLimit, ...] = ()  # what the venue states
         self._events: Subscribers[Any] = Subscribers("trading_subscriber_raised")
         self._credentials: Credentials | None = None
         self._tree: Supervisor | None = None
@@ -501,6 +503,8 @@ class TradingSystem:
             where = f"{source.what} from {url}"
             try:
                 published = source.read(body, venue.symbol, venue.name)
+                if source.rate_limits is not None:
+                    self._venue_rate_limits = source.rate_limits(body)
             except (msgspec.DecodeError, ValueError, VenueRequestError) as exc:
                 raise ConfigError(f"{where}: not a usable answer: {exc}") from exc
             instrument = _agreed_instrument(venue, published, where)
@@ -661,6 +665,7 @@ class TradingSystem:
                         "halt_after_down": execution.halt_after_down or None,  # 0: never
                         "refetch_interval": execution.refetch_interval,
                         "metrics": self._gateway_metrics,
+                        "venue_rate_limits": self._venue_rate_limits,
                     },
                     backoff=Backoff(
                         min_delay=execution.restart_delay,

@@ -32,7 +32,7 @@ import importlib
 import threading
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, runtime_checkable
 
 from tradeactors._websocket import close, connect
 from tradeactors.core.execution import FillIds
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
     from tradeactors.core.messages import Message, OrderFilled, TradeTick, VenueOrder
+    from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "InstrumentSource",
     "MarketData",
     "OrderEntry",
+    "RateLimitReporter",
     "Reply",
     "Request",
     "RestRequest",
@@ -383,6 +385,19 @@ class OrderEntry(Protocol):
         ...
 
 
+@runtime_checkable
+class RateLimitReporter(Protocol):
+    """An `OrderEntry` codec that reads the venue's rate-limit counts from its replies.
+
+    Optional: the gateway stops new orders while one nears its limit (Binance's
+    ``rateLimits`` with each reply's ``count``).
+    """
+
+    def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:
+        """The limits and their counts as the latest reply that had them said."""
+        ...
+
+
 def decoded_items(
     decoded: Reply | Message | SessionEnded | tuple[Reply | Message | SessionEnded, ...] | None,
 ) -> tuple[Reply | Message | SessionEnded, ...]:
@@ -550,6 +565,9 @@ class InstrumentSource(NamedTuple):
     # (body, symbol, venue name) -> the instrument; raises msgspec.DecodeError, ValueError
     # or VenueRequestError for an answer that does not say
     read: Callable[[bytes, str, str], Instrument]
+    # body -> the venue's rate limits it states (Binance's ``rateLimits``), which the
+    # gateway's budget is kept within; None: the answer states none
+    rate_limits: Callable[[bytes], tuple[VenueRateLimit, ...]] | None = None
 
 
 def instrument_source(adapter: VenueAdapter) -> InstrumentSource | None:

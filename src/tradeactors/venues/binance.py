@@ -58,6 +58,7 @@ from tradeactors.core.messages import (
     TradeTick,
     VenueOrder,
 )
+from tradeactors.core.ratelimit import RateKind, VenueRateLimit
 from tradeactors.core.units import base_quote
 from tradeactors.errors import FrameDroppedError
 from tradeactors.venues.adapter import (
@@ -102,6 +103,7 @@ __all__ = [
     "decode_frame",
     "decode_snapshot",
     "error_reason",
+    "exchange_info_rate_limits",
     "instrument_from_exchange_info",
     "replay",
     "rest_query",
@@ -110,6 +112,7 @@ __all__ = [
     "signed_request",
     "symbol_rules",
     "url_symbol",
+    "venue_rate_limits",
 ]
 
 RawLevel = tuple[str, str]
@@ -1220,6 +1223,13 @@ class BinanceOrderEntry:
             if len(ids) > _CLIENT_IDS_KEPT:
                 del ids[next(iter(ids))]
 
+    def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:
+        """The ``ORDERS`` and ``REQUEST_WEIGHT`` counts of the latest reply that had them.
+
+        The gateway stops new orders while one nears its limit (`RateLimitReporter`).
+        """
+        return venue_rate_limits(self.rate_limits)
+
     def _client_id(self, order_id: int) -> str:
         with self._lock:
             return self._client_ids.get(order_id, "")
@@ -1571,11 +1581,55 @@ def _instrument(body: bytes, symbol: str, venue: str) -> Instrument:
     return instrument_from_exchange_info(body, symbol, venue=venue)
 
 
+class _RateLimitsDocument(msgspec.Struct, frozen=True):
+    """``exchangeInfo``'s ``rateLimits`` (REST body, or the WebSocket API's ``result``)."""
+
+    rate_limits: tuple[RateLimit, ...] = msgspec.field(name="rateLimits", default=())
+    result: _RateLimitsDocument | None = None
+
+
+def exchange_info_rate_limits(exchange_info: bytes | str) -> tuple[VenueRateLimit, ...]:
+    """The ``ORDERS`` and ``REQUEST_WEIGHT`` limits an ``exchangeInfo`` answer states.
+
+    Others (``RAW_REQUESTS``, an unknown interval) are left out: the gateway keeps within
+    what it can count.
+
+    Raises:
+        msgspec.DecodeError: not JSON, or ``rateLimits`` not of the documented shape.
+
+    """
+    try:
+        document = msgspec.json.decode(exchange_info, type=_RateLimitsDocument)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+    limits = document.result.rate_limits if document.result is not None else document.rate_limits
+    return venue_rate_limits(limits)
+
+
+_RATE_KINDS = {"ORDERS": RateKind.ORDERS, "REQUEST_WEIGHT": RateKind.REQUESTS}
+_INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
+
+
+def venue_rate_limits(limits: Iterable[RateLimit]) -> tuple[VenueRateLimit, ...]:
+    """Binance's ``rateLimits`` entries as venue rate limits (those the gateway counts)."""
+    out = []
+    for limit in limits:
+        kind, seconds = _RATE_KINDS.get(limit.kind), _INTERVAL_SECONDS.get(limit.interval)
+        if kind is None or seconds is None or limit.interval_num < 1 or limit.limit < 1:
+            continue
+        out.append(VenueRateLimit(kind, limit.limit, seconds * limit.interval_num, limit.count))
+    return tuple(out)
+
+
 class _BinanceAdapter:
     kind = "binance"
     market_data = BinanceMarketData()
     order_entry = staticmethod(_order_entry)
-    instruments = InstrumentSource("exchangeInfo", _exchange_info_url, _instrument)
+    instruments = InstrumentSource(
+        "exchangeInfo", _exchange_info_url, _instrument, exchange_info_rate_limits
+    )
 
 
 ADAPTER = _BinanceAdapter()
