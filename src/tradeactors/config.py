@@ -103,6 +103,10 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     lot_size: str = ""
     api_key: str = "demo"
     secret_env: str = "TRADEACTORS_SIM_SECRET"  # noqa: S105 - a variable name, not a secret
+    # kind binance: an Ed25519 private key (PEM, unencrypted) for api_key, used instead of
+    # the secret: the gateway logs on with session.logon (path as given: relative to the
+    # working directory, not to this file)
+    key_file: str = ""
     trade_url: str = ""
     stream_url: str = ""
     rest_url: str = ""

@@ -514,6 +514,11 @@ class Gateway(SupervisedActor):
             ),
             "logon",
         )
+        after_logon = getattr(codec, "after_logon", None)  # optional: see OrderEntry's doc
+        follow = next(self._ids)
+        frame = after_logon(follow) if after_logon is not None else None
+        if frame is not None:  # e.g. Binance's user data stream after a session.logon
+            self._request(follow, frame, "logon")
         cancel_all = next(self._ids)
         self._cancelled_on_logon = codec.cancelled(
             self._request(

@@ -215,6 +215,7 @@ class TradingSystem:
         """Start the venue (embedded unless configured) and the tree."""
         venue = self.config.venue
         secret = os.environ.get(venue.secret_env)
+        key = _key_file_credentials(venue)  # an Ed25519 key instead of the secret
         trade_url, stream_url, rest_url = venue.trade_url, venue.stream_url, venue.rest_url
         if not trade_url and venue.kind not in _EMBEDDED:
             raise ConfigError(
@@ -230,18 +231,18 @@ class TradingSystem:
                 self.clock,
                 seed=venue.seed,
                 interval=venue.step_interval,
-                keys={venue.api_key: secret},
+                keys={venue.api_key: key.ed25519_public_pem() if key else secret},
                 rate_per_second=venue.rate_per_second,
                 protocol=_EMBEDDED[venue.kind],
             ).start()
             trade_url = self.exchange.trade_url
             stream_url, rest_url = self.exchange.ws_url, self.exchange.http_url
-        elif not secret:
+        elif not secret and key is None:
             raise ConfigError(f"set ${venue.secret_env} to the secret of API key {venue.api_key!r}")
         if not (stream_url and rest_url):
             raise ConfigError("venue.stream_url and venue.rest_url are needed with venue.trade_url")
         self._take_instrument_from_venue(rest_url)
-        self._credentials = Credentials(venue.api_key, secret)
+        self._credentials = key or Credentials(venue.api_key, secret or "")
         self.trade_url = trade_url
         self._rest_url = rest_url  # also for the codec's REST call before connecting
         if self._registry is not None:
@@ -865,6 +866,26 @@ class TradingSystem:
 
 
 _MAX_ANSWER_BYTES = 16 * 1024 * 1024  # Binance's whole exchangeInfo is a few MB
+
+
+def _key_file_credentials(venue: VenueConfig) -> Credentials | None:
+    """The API key with the Ed25519 private key of ``[venue] key_file``, or None if none.
+
+    Raises:
+        ConfigError: the file cannot be read or holds no Ed25519 key (the message names
+            the file, never its content), or the venue kind signs with no such key.
+
+    """
+    if not venue.key_file:
+        return None
+    if venue.kind != "binance":
+        raise ConfigError(
+            f"[venue] key_file: an Ed25519 key signs for kind binance only, not {venue.kind!r}"
+        )
+    try:
+        return Credentials.from_key_file(venue.api_key, venue.key_file)
+    except ValueError as exc:
+        raise ConfigError(f"[venue] key_file: {exc}") from None
 
 
 def _configured_instrument(venue: VenueConfig, adapter: VenueAdapter) -> Instrument:

@@ -698,10 +698,16 @@ def signed_request(
 
     ``params`` must hold the ``timestamp`` (and ``recvWindow``, to change the venue's
     default of 5000 ms). The signature is the hex HMAC-SHA256 of `signature_payload`
-    with the secret, which never leaves ``credentials``.
+    with the secret, or with an Ed25519 key its base64 Ed25519 signature ("SIGNED
+    request example (Ed25519)"); the key never leaves ``credentials``.
     """
     signed: dict[str, Param] = {**params, "apiKey": credentials.api_key}
-    signed["signature"] = credentials.hmac_sha256(signature_payload(signed))
+    payload = signature_payload(signed)
+    signed["signature"] = (
+        credentials.ed25519_b64(payload)
+        if credentials.has_ed25519
+        else credentials.hmac_sha256(payload)
+    )
     return _encode({"id": request_id, "method": method, "params": signed}).decode()
 
 
@@ -920,10 +926,17 @@ class BinanceOrderEntry:
     checks the key and its signature (a bad key or signature is refused: ``-2015``,
     ``-1022``) and subscribes this connection to the account's user data stream, so
     execution reports arrive on the connection the orders go out on. It works with
-    every key type (Binance's changelog, 2025: "doesn't require an Ed25519 API key");
-    ``session.logon`` is Ed25519-only and is not needed: every request is signed. The
-    credentials given to `logon` sign every later request (the secret stays in
+    every key type (Binance's changelog, 2025: "doesn't require an Ed25519 API key").
+    The credentials given to `logon` sign every later request (the secret stays in
     `Credentials`). ``cancel_on_disconnect`` is ignored: Binance has none.
+
+    **With an Ed25519 key** (`Credentials.from_key_file`) the logon is ``session.logon``
+    instead ("Session Authentication": ``apiKey``, ``timestamp``, ``recvWindow``, and the
+    base64 Ed25519 signature of their `signature_payload`), then `after_logon` is
+    ``userDataStream.subscribe`` (unsigned: the session is authenticated), and every
+    later request carries its ``timestamp`` and ``recvWindow`` but no ``apiKey`` nor
+    ``signature`` (web-socket-api.md: "you can omit apiKey and signature parameters for
+    future requests"; "You still have to specify the timestamp parameter").
 
     **Requests**: PLACE ``order.place`` (``LIMIT`` with ``timeInForce`` GTC/IOC/FOK, or
     ``LIMIT_MAKER`` for post-only, which rests until cancelled; ``newClientOrderId`` is
@@ -967,8 +980,7 @@ class BinanceOrderEntry:
     what they share (the requests awaiting replies, the clock offset, the ids learnt)
     is guarded by a lock.
 
-    Not done (yet): Ed25519 keys (``session.logon`` and Ed25519 signatures need the
-    ``cryptography`` package, which is not a dependency), amend (``order.amend.keepPriority``,
+    Not done (yet): amend (``order.amend.keepPriority``,
     ``order.cancelReplace``: the system never amends).
     """
 
@@ -1010,6 +1022,9 @@ class BinanceOrderEntry:
         """The latest ``retryAfter`` of a 418 or 429 (ms since the epoch)."""
         self.subscription_id: int | None = None
         """The user data stream subscription of the current connection."""
+        self.session_authenticated = False
+        """The current connection logged on with ``session.logon`` (an Ed25519 key):
+        requests go without ``apiKey`` and ``signature``."""
         self.ignored: Counter[str] = Counter()
         """Events that gave None, by kind (``outboundAccountPosition``, ``other_symbol``...)."""
         self.fills_since_ms: int | None = None
@@ -1081,9 +1096,24 @@ class BinanceOrderEntry:
             self._credentials = credentials
             self._sent.clear()  # a new connection: the old one's requests get no replies
         self.subscription_id = None
+        self.session_authenticated = False
         if self.fills_since_ms is None:
             self.fills_since_ms = self.timestamp_ms()
+        if credentials.has_ed25519:  # signed like any request; later ones need no signature
+            frame = self._signed(request_id, "session_logon", "session.logon", {})
+            self.session_authenticated = True
+            return frame
         return self._signed(request_id, "logon", "userDataStream.subscribe.signature", {})
+
+    def after_logon(self, request_id: int) -> str | None:
+        """``userDataStream.subscribe`` after a ``session.logon``; None after the other logon.
+
+        The gateway sends it right after the logon's reply, on every connection.
+        """
+        if not self.session_authenticated:
+            return None
+        self._note(request_id, "logon")  # its reply gives the subscription id
+        return _encode({"id": request_id, "method": "userDataStream.subscribe"}).decode()
 
     def encode(self, request: Request, request_id: int, fields: dict[str, Any]) -> str:
         """Any request but the logon (see the class doc for what each one is)."""
@@ -1137,6 +1167,8 @@ class BinanceOrderEntry:
         self._note(request_id, what)
         params["timestamp"] = self.timestamp_ms()
         params["recvWindow"] = self.recv_window_ms
+        if self.session_authenticated:  # after session.logon: the timestamp, no signature
+            return _encode({"id": request_id, "method": method, "params": params}).decode()
         return signed_request(request_id, method, params, credentials)
 
     def _note(self, request_id: int, what: str) -> None:
