@@ -236,7 +236,13 @@ def build_tree(
                     gateway_spec,
                 ),
             ),
-            ChildSpec(name="risk", actor=RiskActor, args=(RiskLimits(), om, gate)),
+            ChildSpec(
+                name="risk",
+                actor=RiskActor,
+                args=(RiskLimits(), om, gate),
+                # as the trading system gives it (the venue filters are checked from it)
+                kwargs={"instruments": {INSTRUMENT.symbol: INSTRUMENT}},
+            ),
             ChildSpec(
                 name="strategy",
                 actor=StrategyActor,

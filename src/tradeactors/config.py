@@ -103,6 +103,10 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     lot_size: str = ""
     api_key: str = "demo"
     secret_env: str = "TRADEACTORS_SIM_SECRET"  # noqa: S105 - a variable name, not a secret
+    # kind binance: an Ed25519 private key (PEM, unencrypted) for api_key, used instead of
+    # the secret: the gateway logs on with session.logon (path as given: relative to the
+    # working directory, not to this file)
+    key_file: str = ""
     trade_url: str = ""
     stream_url: str = ""
     rest_url: str = ""
@@ -137,6 +141,8 @@ class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     halt_after_down: float = 300.0  # seconds unreachable before HALTED (0: never)
     max_messages_per_second: float = 40.0  # the gateway's own budget, below the venue's
     burst: int = 80
+    # at most one fills fetch per this many seconds after unreadable execution reports
+    refetch_interval: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
 
 class RiskConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -18,11 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
-from trading_helpers import SECRET, config_for, still_exchange, wait_open_at_venue
+from trading_helpers import (
+    SECRET,
+    TradingEvents,
+    config_for,
+    still_exchange,
+    wait_open_at_venue,
+)
 
 from tradeactors.config import Config, VenueConfig
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.messages import Side, SubmitOrder
+from tradeactors.core.messages import OrderUpdate, Side, SubmitOrder, VenueStatus
 from tradeactors.errors import ConfigError
 from tradeactors.trading.system import TradingSystem
 from tradeactors.venues import binance
@@ -177,6 +183,23 @@ class TestFromTheVenue:
         _submit(system, 10)  # 10 lots of 0.001: 100 of the venue's
         assert wait_open_at_venue(venue, lambda n: n == 1, timeout=10)
         assert venue.open_orders("demo")[0].remaining == 100
+
+    def test_orders_the_venue_would_refuse_are_denied_by_risk_before_they_leave(
+        self, venue, systems
+    ):
+        system = systems(_config(venue))
+        events = TradingEvents()
+        system.subscribe(events)
+        system.start(timeout=20)
+        events.wait_for(VenueStatus, up=True)
+        _submit(system, 5)  # 0.0005 ETH: below the venue's 0.001
+        _submit(system, 49)  # 0.0049 ETH at 1000.00: 4.90 USDT, below its 5
+        _submit(system, 50)  # 5.00 USDT exactly: the venue takes it
+        denied = events.wait_for(OrderUpdate, count=2, status="denied")
+        assert [u.reason for u in denied] == ["venue_min_quantity", "venue_min_notional"]
+        assert wait_open_at_venue(venue, lambda n: n == 1, timeout=10)
+        (order,) = venue.open_orders("demo")
+        assert order.remaining == 50  # only the order within the filters reached the venue
 
     def test_the_embedded_exchange_speaking_binance_is_asked_too(self, systems):
         system = systems(_config()).start(timeout=20)

@@ -36,6 +36,17 @@ cancel-on-disconnect (see `tradeactors.trading.system`). The dead-man's switch i
 refreshed every ``refresh`` seconds from the actor, so a hung gateway (or process) lets
 it expire and the venue cancels everything.
 
+A frame the codec cannot read (an execution report that is malformed, or of a kind it
+does not know) is counted (``bad_frames``, and `GatewayMetrics` when given) and dropped;
+the first `BAD_FRAMES_SHOWN` of an incarnation are logged in full (``bad_frame_dropped``,
+the frame cut at `BAD_FRAME_SHOWN_CHARS` and any credential-looking value masked), the
+rest only counted. Since the report may have been a fill (and at a venue whose fill ids
+are unique, Binance or Kraken, no gap would show it), the gateway then fetches the fills
+again (``FILLS`` since the session's watermark; repeats are dropped by the order manager),
+at most once per ``refetch_interval`` seconds and always after the last bad frame, each
+time with a summary line (``fills_refetched_after_bad_frames``): a flood of garbage costs
+bounded logs and bounded requests, and loses no fill.
+
 The secret never leaves `Credentials`: its repr hides it, and it is used only to sign.
 """
 
@@ -43,10 +54,12 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry, Counter
 from websocket import _exceptions as websocket_errors
 
 from tradeactors._websocket import close, connect
@@ -69,7 +82,7 @@ from tradeactors.core.messages import (
     VenueDown,
     VenueSessionStarted,
 )
-from tradeactors.core.ratelimit import TokenBucket
+from tradeactors.core.ratelimit import TokenBucket, venue_budget
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import (
     GatewayError,
@@ -80,6 +93,7 @@ from tradeactors.errors import (
 from tradeactors.supervision import Backoff, SupervisedActor
 from tradeactors.venues.adapter import (
     Credentials,
+    RateLimitReporter,
     Reply,
     Request,
     SessionEnded,
@@ -92,6 +106,7 @@ if TYPE_CHECKING:
 
     from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
+    from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.supervision import Address
     from tradeactors.venues.adapter import OrderEntry
 
@@ -100,6 +115,7 @@ __all__ = [
     "Credentials",
     "Gateway",
     "GatewayError",
+    "GatewayMetrics",
     "VenueDisconnectedError",
     "VenueRequestError",
 ]
@@ -137,6 +153,51 @@ class ConnectionLinks:
         return True
 
 
+class GatewayMetrics:
+    """Gateway counters on a registry you pass; made once, outside the tree, so restarts share it.
+
+    ``tradeactors_gateway_bad_frames_total{venue}``: frames from the venue that could not
+    be read (malformed or unknown execution reports, replies) and were dropped;
+    ``tradeactors_gateway_fills_refetched_total{venue}``: fills fetches they caused.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.bad_frames = Counter(
+            "tradeactors_gateway_bad_frames",
+            "Frames from the venue that could not be read, dropped",
+            ["venue"],
+            registry=registry,
+        )
+        self.refetches = Counter(
+            "tradeactors_gateway_fills_refetched",
+            "Fills fetched again because a frame that may have been a fill was dropped",
+            ["venue"],
+            registry=registry,
+        )
+
+
+BAD_FRAMES_SHOWN = 5
+"""Bad frames logged in full per gateway incarnation; later ones are only counted."""
+
+BAD_FRAME_SHOWN_CHARS = 4096
+"""A logged bad frame is cut here (a venue frame is a few hundred characters)."""
+
+# a JSON string value under a key that smells of a credential: masked before logging
+_CREDENTIAL = re.compile(
+    r'("[^"]*(?:token|signature|secret|api_?key|password)[^"]*"\s*:\s*)"[^"]*"', re.IGNORECASE
+)
+
+
+def shown_frame(payload: str | bytes) -> str:
+    """``payload`` as a log shows it: text, credential-looking values masked, cut short."""
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    cut = text[:BAD_FRAME_SHOWN_CHARS]
+    shown = _CREDENTIAL.sub(r'\1"***"', cut)
+    if len(text) > len(cut):
+        shown += f"... ({len(text)} characters)"
+    return shown
+
+
 class _ConnectionLost(Message, frozen=True, kw_only=True, tag="gateway.connection_lost"):
     incarnation: int
     reason: str
@@ -172,6 +233,10 @@ class _HandshakeDue(Message, frozen=True, kw_only=True, tag="gateway.handshake_d
 
 class _Reconnect(Message, frozen=True, kw_only=True, tag="gateway.reconnect"):
     incarnation: int
+
+
+class _Refetch(Message, frozen=True, kw_only=True, tag="gateway.refetch"):
+    incarnation: int  # bad frames were dropped: fetch the fills again (when allowed)
 
 
 def _received(reply: Reply, incarnation: int) -> _ReplyReceived:
@@ -241,10 +306,19 @@ class Gateway(SupervisedActor):
             (``throttled``) when the budget is short; cancels, cancel-all, the
             refresh and fill fetches wait for a token instead, in order, and are sent
             again if the venue still refuses them (``rate_limited``).
+        venue_rate_limits: the venue's own limits (Binance's ``exchangeInfo``
+            ``rateLimits``): the budget is cut to stay within their short windows
+            (`tradeactors.core.ratelimit.venue_budget`; new orders get a bucket of their
+            own), and while a reply's count (`RateLimitReporter`) nears a limit, new
+            orders are rejected ``throttled`` until its window ends. The start logs the
+            budget in force (``gateway_budget``).
+        refetch_interval: the least time between two fills fetches after bad frames,
+            seconds (see the module doc).
+        metrics: counters on the system's registry (None: the attributes only).
 
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - one statement per piece of state
         self,
         *,
         venue: str,
@@ -263,8 +337,13 @@ class Gateway(SupervisedActor):
         max_reconnect_delay: float = 10.0,
         halt_after_down: float | None = 300.0,
         rest_url: str = "",
+        refetch_interval: float = 5.0,
+        metrics: GatewayMetrics | None = None,
+        venue_rate_limits: tuple[VenueRateLimit, ...] = (),
     ) -> None:
         super().__init__()
+        if not refetch_interval > 0:
+            raise ValueError("refetch_interval must be positive")
         if not (rate_per_second > 0 and burst >= _RESERVE + 1):
             raise ValueError(f"rate_per_second must be positive and burst >= {_RESERVE + 1}")
         if not order_entry.has_dead_man_switch:
@@ -293,7 +372,12 @@ class Gateway(SupervisedActor):
         # request id -> (request, client order id, fields): what a reply is about
         self._pending: dict[int, tuple[Request, str, dict[str, Any]]] = {}
         # the client-side message budget (below the venue's), see _send
-        self._budget = TokenBucket(rate_per_second, burst)
+        self._configured = (rate_per_second, burst)
+        self._venue_limits = venue_rate_limits
+        self._effective = venue_budget(rate_per_second, burst, venue_rate_limits, keep=_RESERVE)
+        self._budget = TokenBucket(self._effective.rate, self._effective.burst)
+        self._order_budget = TokenBucket(self._effective.order_rate, self._effective.order_burst)
+        self._counts = order_entry if isinstance(order_entry, RateLimitReporter) else None
         self._deferred: deque[tuple[Request, str, dict[str, Any]]] = deque()
         self._drain_timer: Timer | None = None
         self._session = -1  # the order manager's number for this session, once reconciled
@@ -318,6 +402,13 @@ class Gateway(SupervisedActor):
         self._attempts = 0  # failed attempts to reach the venue in a row
         self._down_since: int | None = None  # monotonic ns, while unreachable
         self.unreachable = 0  # failed attempts, in this incarnation
+        self._metrics = metrics
+        self._refetch_interval_ns = int(refetch_interval * 1e9)
+        self._refetch_wanted = False  # set by the reader on a bad frame, cleared by a fetch
+        self._next_refetch_ns = 0  # monotonic: no fetch for bad frames before
+        self._refetch_timer: Timer | None = None
+        self._bad_at_last_refetch = 0
+        self.refetches = 0  # fills fetches caused by bad frames, in this incarnation
 
     # -- the (re)connect procedure ----------------------------------------------------
 
@@ -327,6 +418,21 @@ class Gateway(SupervisedActor):
         An unreachable venue is not a failure: see `_unreachable`.
         """
         self._incarnation = self.context.incarnation
+        budget = self._effective
+        self.context.log.info(
+            "gateway_budget",
+            venue=self._venue,
+            configured_rate=self._configured[0],
+            configured_burst=self._configured[1],
+            rate=round(budget.rate, 3),
+            burst=budget.burst,
+            order_rate=round(budget.order_rate, 3),
+            order_burst=budget.order_burst,
+            venue_limits=[
+                f"{limit.limit} {limit.kind} per {limit.seconds} s" for limit in self._venue_limits
+            ],
+            follows_venue_counts=self._counts is not None,
+        )
         self._try_connect()
 
     def _try_connect(self) -> None:
@@ -410,6 +516,11 @@ class Gateway(SupervisedActor):
             ),
             "logon",
         )
+        after_logon = getattr(codec, "after_logon", None)  # optional: see OrderEntry's doc
+        follow = next(self._ids)
+        frame = after_logon(follow) if after_logon is not None else None
+        if frame is not None:  # e.g. Binance's user data stream after a session.logon
+            self._request(follow, frame, "logon")
         cancel_all = next(self._ids)
         self._cancelled_on_logon = codec.cancelled(
             self._request(
@@ -448,8 +559,14 @@ class Gateway(SupervisedActor):
         om = self.context.address_of(self._om_path)
         answer: Reply | None = None
         while answer is None:
+            payload = connection.recv()
+            try:
+                decoded = self._codec.decode(payload)
+            except ValueError as exc:  # the reconciliation after the start fetches fills
+                self._bad_frame(payload, exc)
+                continue
             # every report of a frame is forwarded, in order, also those after the reply
-            for item in decoded_items(self._codec.decode(connection.recv())):
+            for item in decoded_items(decoded):
                 if isinstance(item, SessionEnded):
                     raise VenueDisconnectedError(f"{self._url}: {item.reason}")
                 if isinstance(item, Reply):
@@ -472,7 +589,6 @@ class Gateway(SupervisedActor):
         # replies to this gateway's mailbox (its request table is the actor's alone).
         om = self.context.address_of(self._om_path)
         me = self.context.address
-        log = self.context.log
         decode = self._codec.decode
         reason = "the venue closed the connection"
         try:
@@ -480,9 +596,11 @@ class Gateway(SupervisedActor):
                 try:
                     decoded = decode(payload)
                 except ValueError as exc:  # msgspec.DecodeError is one
-                    # counted and dropped; a fill lost this way is fetched again (gap)
-                    self.bad_frames += 1
-                    log.warning("bad_frame_dropped", error=str(exc)[:200])
+                    # counted and dropped; the fills are fetched again (see the module doc)
+                    self._bad_frame(payload, exc)
+                    if not self._refetch_wanted:  # one tell per fetch, however many frames
+                        self._refetch_wanted = True
+                        me.tell(_Refetch(incarnation=incarnation))
                     continue
                 if type(decoded) is tuple:  # several items (Kraken): each, in order
                     ended = _forward_all(decoded, me, om, incarnation)
@@ -500,33 +618,114 @@ class Gateway(SupervisedActor):
             reason = repr(exc)
         me.tell(_ConnectionLost(incarnation=incarnation, reason=reason))
 
+    def _bad_frame(self, payload: str | bytes, error: ValueError) -> None:
+        """Count a frame that could not be read; log the first few in full (any thread)."""
+        self.bad_frames += 1
+        if self._metrics is not None:
+            self._metrics.bad_frames.labels(self._venue).inc()
+        if self.bad_frames <= BAD_FRAMES_SHOWN:
+            self.context.log.warning(
+                "bad_frame_dropped",
+                venue=self._venue,
+                error=str(error)[:300],
+                frame=shown_frame(payload),
+                count=self.bad_frames,
+                shown_in_full=BAD_FRAMES_SHOWN,
+            )
+
+    def _refetch(self, message: _Refetch) -> None:
+        """Fetch the fills again after bad frames, at most once per ``refetch_interval``."""
+        if message.incarnation != self.context.incarnation:
+            return
+        context = self.context
+        now = context.clock.monotonic_ns()
+        if now < self._next_refetch_ns:  # too soon: once the interval is over
+            if self._refetch_timer is None:
+                me, incarnation = context.address, context.incarnation
+                self._refetch_timer = context.clock.call_later(
+                    (self._next_refetch_ns - now) / 1e9,
+                    lambda: me.tell(_Refetch(incarnation=incarnation)),
+                )
+            return
+        self._refetch_timer = None
+        # cleared before the request leaves: a bad frame read after it asks for another
+        self._refetch_wanted = False
+        self._next_refetch_ns = now + self._refetch_interval_ns
+        self.refetches += 1
+        if self._metrics is not None:
+            self._metrics.refetches.labels(self._venue).inc()
+        bad = self.bad_frames
+        context.log.warning(
+            "fills_refetched_after_bad_frames",
+            venue=self._venue,
+            bad_frames=bad,
+            since_last_refetch=bad - self._bad_at_last_refetch,
+            since=self._since,
+            refetches=self.refetches,
+        )
+        self._bad_at_last_refetch = bad
+        fetch = FetchFills(since=self._since)
+        if self._session < 0:
+            self._held.append(fetch)  # after the reconciliation, like the others held
+        else:
+            self._send(Request.FILLS, "", since=fetch.since)
+
+    def _follow_venue_counts(self) -> None:
+        """No new order until the window ends of a limit whose reported count nears it."""
+        assert self._counts is not None  # noqa: S101 - only called then
+        clock = self.context.clock
+        for limit in self._counts.venue_rate_limits():
+            if not limit.near():
+                continue
+            now_ms = clock.time_ns() // 1_000_000
+            wait_ms = limit.window_end_ms(now_ms) - now_ms
+            until = clock.monotonic_ns() + wait_ms * 1_000_000
+            if until > self._quiet_until_ns:
+                self._quiet_until_ns = until
+                self.context.log.warning(
+                    "venue_rate_limit_near",
+                    venue=self._venue,
+                    kind=str(limit.kind),
+                    used=limit.used,
+                    limit=limit.limit,
+                    window_seconds=limit.seconds,
+                    no_new_orders_for=round(wait_ms / 1000, 3),
+                )
+
+    def _amend_refused(
+        self, ref: str, fields: dict[str, Any], reply: _ReplyReceived, error: str
+    ) -> None:
+        """An amend is never retried (the order may have moved on): it is refused."""
+        result = reply.result
+        canceled = isinstance(result, dict) and result.get("canceled") is True
+        self.context.address_of(self._om_path).tell(
+            AmendRejected(
+                venue=self._venue,
+                client_order_id=ref,
+                reason=error,
+                canceled=canceled,
+            )
+        )
+        if error in ("banned", "rate_limited"):  # and what they say to do
+            self._on_error_reply(
+                Request.AMEND,
+                ref,
+                fields,
+                error,
+                message=reply.message,
+                retry_after=reply.retry_after,
+            )
+
     def _on_reply(self, reply: _ReplyReceived) -> None:
+        if self._counts is not None:
+            self._follow_venue_counts()
         request, ref, fields = self._pending.pop(reply.request_id, (None, "", {}))
         self._beats.pop(reply.request_id, None)
         if request is None:
             return
         if reply.error is not None:
             if request is Request.AMEND:
-                # an amend is never retried (the order may have moved on): refused
-                result = reply.result
-                canceled = isinstance(result, dict) and result.get("canceled") is True
-                self.context.address_of(self._om_path).tell(
-                    AmendRejected(
-                        venue=self._venue,
-                        client_order_id=ref,
-                        reason=reply.error,
-                        canceled=canceled,
-                    )
-                )
-                if reply.error in ("banned", "rate_limited"):  # and what they say to do
-                    self._on_error_reply(
-                        request,
-                        ref,
-                        fields,
-                        reply.error,
-                        message=reply.message,
-                        retry_after=reply.retry_after,
-                    )
+                self._amend_refused(ref, fields, reply, reply.error)
                 return
             self._on_error_reply(
                 request,
@@ -574,6 +773,7 @@ class Gateway(SupervisedActor):
             # a pause), so that we never walk on into a ban (Binance: 429, then 418).
             now = self.context.clock.monotonic_ns()
             self._budget.empty(now)
+            self._order_budget.empty(now)
             pause = max(retry_after, _RATE_LIMIT_PAUSE)
             self._quiet_until_ns = max(self._quiet_until_ns, now + int(pause * 1e9))
         if request in self._reconciling:
@@ -651,7 +851,7 @@ class Gateway(SupervisedActor):
                 self._receive(earlier)
         return result
 
-    def _receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
+    def _receive(self, message: Any) -> Any:  # noqa: C901, PLR0912, PLR0915 - one branch per message
         """Send orders and cancels; refresh the dead-man's switch; fail on a lost link."""
         if isinstance(message, PlaceOrder):
             self._place(message)
@@ -708,6 +908,8 @@ class Gateway(SupervisedActor):
             if message.incarnation == self.context.incarnation:
                 self.retried += 1
                 self._defer(message.request, message.ref, message.fields)
+        elif isinstance(message, _Refetch):
+            self._refetch(message)
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None
@@ -782,11 +984,7 @@ class Gateway(SupervisedActor):
         """Send within the budget (see the class doc): refuse or defer when it is short."""
         now = self.context.clock.monotonic_ns()
         if not request.control:
-            if (
-                self._deferred
-                or now < self._quiet_until_ns
-                or not self._budget.take(now, keep=_RESERVE)
-            ):
+            if self._deferred or now < self._quiet_until_ns or not self._take_order_tokens(now):
                 self.throttled += 1
                 self._not_sent(request, order_ref, "throttled")
                 return
@@ -794,6 +992,15 @@ class Gateway(SupervisedActor):
             self._defer(request, order_ref, fields)
             return
         self._write(request, order_ref, fields)
+
+    def _take_order_tokens(self, now: int) -> bool:
+        """A new order's token from both buckets (none taken if either is short)."""
+        if not self._order_budget.take(now):
+            return False
+        if self._budget.take(now, keep=_RESERVE):
+            return True
+        self._order_budget.give_back()
+        return False
 
     def _defer(self, request: Request, order_ref: str, fields: dict[str, Any]) -> None:
         """Queue a control request for the next token, most urgent first, no duplicates.
@@ -914,7 +1121,13 @@ class Gateway(SupervisedActor):
         self._close()
 
     def _close(self) -> None:
-        for timer in (self._timer, self._drain_timer, self._handshake_timer, self._reconnect_timer):
+        for timer in (
+            self._timer,
+            self._drain_timer,
+            self._handshake_timer,
+            self._reconnect_timer,
+            self._refetch_timer,
+        ):
             if timer is not None:
                 timer.cancel()
         if self._connection is not None:

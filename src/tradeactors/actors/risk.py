@@ -97,7 +97,9 @@ class RiskActor(SupervisedActor):
         limits: global limits; ``per_instrument`` overrides them field by field.
         order_manager_path: where passed orders go, and whom to ask for exposure.
         gate: the kill switch's state.
-        instruments: symbol -> instrument (for the loss limit in quote currency).
+        instruments: symbol -> instrument: its venue's filters are checked (orders the
+            venue would refuse are denied ``venue_min_price`` ... ``venue_min_notional``),
+            and the loss limit is in its quote currency.
         max_loss: trip HALTED when PnL falls below ``-max_loss`` (quote currency).
         max_denials, denial_window: trip HALTED after this many denials in the window.
         emit: the system's event fan-out.
@@ -124,7 +126,7 @@ class RiskActor(SupervisedActor):
         max_stashed_orders: int = MAX_STASHED_ORDERS,
     ) -> None:
         super().__init__()
-        self._engine = RiskEngine(limits, per_instrument)
+        self._engine = RiskEngine(limits, per_instrument, instruments=instruments)
         self._om_path = order_manager_path
         self._gate = gate
         self._instruments = dict(instruments or {})

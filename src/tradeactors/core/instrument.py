@@ -11,12 +11,21 @@ rounding is `Instrument.size_rounded_up`, for the sizes a venue shows in its boo
 from __future__ import annotations
 
 import functools
+import math
+from fractions import Fraction
 
 import msgspec
 
 from tradeactors.errors import ConfigError, ParseError
 
-__all__ = ["Instrument", "LevelParser", "ParseError", "decimal_places", "parse_units"]
+__all__ = [
+    "Instrument",
+    "LevelParser",
+    "OrderBounds",
+    "ParseError",
+    "decimal_places",
+    "parse_units",
+]
 
 
 def decimal_places(text: str) -> int:
@@ -84,7 +93,11 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     The optional order limits are the venue's filters (Binance's PRICE_FILTER
     ``minPrice``/``maxPrice``, LOT_SIZE ``minQty``/``maxQty``, MIN_NOTIONAL), decimal
     strings like the steps; ``""`` means the venue's default. The simulated exchange
-    enforces them (`tradeactors.exchange.matching.Filters`, which states the defaults).
+    enforces them (`tradeactors.exchange.matching.Filters`, which states the defaults),
+    and risk refuses orders outside them before they leave (`order_bounds`). A limit that
+    is not a plain non-negative decimal, has more than `MAX_DIGITS` significant digits or
+    decimal places, or leaves no price (or quantity) possible is refused here, at
+    construction (`ConfigError` naming the instrument and the field).
     """
 
     venue: str
@@ -100,6 +113,12 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         _step(self.tick_size)
         _step(self.lot_size)
+        _bounds(self)
+
+    @property
+    def order_bounds(self) -> OrderBounds:
+        """The order limits in ticks, lots and ticks x lots (computed once, exactly)."""
+        return _bounds(self)
 
     @property
     def key(self) -> str:
@@ -150,6 +169,74 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         """``lots`` as a decimal string with the lot size's decimal places."""
         places, lot = _step(self.lot_size)
         return _format(lots * lot, places)
+
+
+class OrderBounds(msgspec.Struct, frozen=True, kw_only=True):
+    """An instrument's order limits in the units orders carry: what the venue would take.
+
+    ``min_price <= price <= max_price`` (ticks), ``min_quantity <= quantity <=
+    max_quantity`` (lots) and ``price * quantity >= min_notional`` (ticks x lots) are
+    exactly the venue's decimal rules ``price >= minPrice`` and so on: the minimums are
+    the venue's rounded up to the next step, the maximums rounded down, the notional
+    minimum divided by tick x lot and rounded up (`Fraction` arithmetic, never float).
+    A maximum of None: none known.
+    """
+
+    min_price: int = 1
+    max_price: int | None = None
+    min_quantity: int = 1
+    max_quantity: int | None = None
+    min_notional: int = 0
+
+
+@functools.lru_cache(maxsize=1024)
+def _bounds(instrument: Instrument) -> OrderBounds:
+    """``instrument``'s `OrderBounds`. Raises `ConfigError` naming the bad field."""
+    tick, lot = Fraction(instrument.tick_size), Fraction(instrument.lot_size)
+    limit = functools.partial(_limit, instrument)
+    min_price = limit("min_price", tick)
+    max_price = limit("max_price", tick)
+    min_quantity = limit("min_quantity", lot)
+    max_quantity = limit("max_quantity", lot)
+    min_notional = limit("min_notional", tick * lot)
+    bounds = OrderBounds(
+        min_price=max(1, math.ceil(min_price)) if min_price is not None else 1,
+        max_price=math.floor(max_price) if max_price is not None else None,
+        min_quantity=max(1, math.ceil(min_quantity)) if min_quantity is not None else 1,
+        max_quantity=math.floor(max_quantity) if max_quantity is not None else None,
+        min_notional=math.ceil(min_notional) if min_notional is not None else 0,
+    )
+    for what, low, high, low_text, high_text in (
+        ("price", bounds.min_price, bounds.max_price, instrument.min_price, instrument.max_price),
+        (
+            "quantity",
+            bounds.min_quantity,
+            bounds.max_quantity,
+            instrument.min_quantity,
+            instrument.max_quantity,
+        ),
+    ):
+        if high is not None and high < low:
+            raise ConfigError(
+                f"{instrument.key}: no {what} is both >= min_{what} {low_text or '(one step)'!r} "
+                f"and <= max_{what} {high_text!r} on its step"
+            )
+    return bounds
+
+
+def _limit(instrument: Instrument, name: str, step: Fraction) -> Fraction | None:
+    """The limit ``name`` of ``instrument`` in steps (not rounded), or None if not given."""
+    text: str = getattr(instrument, name)
+    if not text:
+        return None
+    places = decimal_places(text)
+    if places > MAX_DIGITS:
+        raise ConfigError(f"{instrument.key}: {name}: more than {MAX_DIGITS} decimal places")
+    try:
+        units = parse_units(text, places)
+    except ParseError as exc:
+        raise ConfigError(f"{instrument.key}: {name}: {exc}") from exc
+    return Fraction(units, 10**places) / step
 
 
 class LevelParser:

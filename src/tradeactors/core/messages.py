@@ -141,6 +141,12 @@ class DenyReason(enum.StrEnum):
     MESSAGE_RATE = "message_rate"
     DUPLICATE_ORDER = "duplicate_order"
     CREDIT_LIMIT = "credit_limit"
+    # the venue's own filters (the instrument's `OrderBounds`): it would refuse the order
+    VENUE_MIN_PRICE = "venue_min_price"
+    VENUE_MAX_PRICE = "venue_max_price"
+    VENUE_MIN_QUANTITY = "venue_min_quantity"
+    VENUE_MAX_QUANTITY = "venue_max_quantity"
+    VENUE_MIN_NOTIONAL = "venue_min_notional"  # price x quantity below the venue's minimum
     UNKNOWN_VENUE = "unknown_venue"  # the order manager has no gateway for it
     VENUE_DOWN = "venue_down"  # its venue is down (not reconciled yet)
     LOST = "lost"  # dropped in a mailbox on its way (``detail`` says where)

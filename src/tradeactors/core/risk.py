@@ -17,11 +17,16 @@ trade); `amend_settled` sets what the venue (or the order manager) said.
 
 Prices are ticks, quantities lots, notional ``ticks * lots``; limits are optional (None:
 no limit); per-instrument limits override the global ones field by field.
+
+Given the instruments, risk also refuses what their venue would refuse (its filters:
+minimum and maximum price and quantity, minimum notional; `DenyReason.VENUE_MIN_PRICE`
+and its siblings), from integer bounds computed once (`Instrument.order_bounds`).
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections import deque
 from itertools import takewhile
 from typing import TYPE_CHECKING
@@ -31,7 +36,9 @@ import msgspec
 from tradeactors.core.messages import DenyReason, Side
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
+
+    from tradeactors.core.instrument import Instrument, OrderBounds
 
 __all__ = [
     "AmendRequest",
@@ -99,12 +106,26 @@ class _Open(msgspec.Struct, kw_only=True):
 
 
 class RiskEngine:
-    """Checks orders against limits and keeps the exposure they create."""
+    """Checks orders against limits and keeps the exposure they create.
+
+    ``instruments`` (symbol -> `Instrument`): the venue filters of these are checked
+    too; an order for a symbol not in it is checked against the limits only.
+    """
 
     def __init__(
-        self, limits: RiskLimits, per_instrument: dict[str, RiskLimits] | None = None
+        self,
+        limits: RiskLimits,
+        per_instrument: dict[str, RiskLimits] | None = None,
+        *,
+        instruments: Mapping[str, Instrument] | None = None,
     ) -> None:
         self._global = limits
+        # the venue filters as (min price, max price, min quantity, max quantity, min
+        # notional); an unknown maximum is infinity (ints compare with it exactly)
+        self._bounds: dict[str, tuple[int, float, int, float, int]] = {
+            symbol: _bounds(instrument.order_bounds)
+            for symbol, instrument in (instruments or {}).items()
+        }
         self._per_instrument = dict(per_instrument or {})
         self.state = TradingState.ACTIVE
         self._references: dict[str, int] = {}
@@ -356,6 +377,19 @@ class RiskEngine:
             return DenyReason.DUPLICATE_ID
         if self.state is TradingState.REDUCING and not self._reduces(request):
             return DenyReason.REDUCE_ONLY
+        bounds = self._bounds.get(request.instrument)
+        if bounds is not None:  # the venue's filters, as Binance checks them
+            min_price, max_price, min_quantity, max_quantity, min_notional = bounds
+            if request.price < min_price:
+                return DenyReason.VENUE_MIN_PRICE
+            if request.price > max_price:
+                return DenyReason.VENUE_MAX_PRICE
+            if request.quantity < min_quantity:
+                return DenyReason.VENUE_MIN_QUANTITY
+            if request.quantity > max_quantity:
+                return DenyReason.VENUE_MAX_QUANTITY
+            if request.price * request.quantity < min_notional:
+                return DenyReason.VENUE_MIN_NOTIONAL
         limits = self._limits(request.instrument)
         notional = request.price * request.quantity
         if limits.price_collar_bps is not None:
@@ -406,6 +440,16 @@ class RiskEngine:
             price = self._marks.get(instrument) or self._references.get(instrument, 0)
             gross += abs(position) * price
         return gross + self._open_notional
+
+
+def _bounds(bounds: OrderBounds) -> tuple[int, float, int, float, int]:
+    return (
+        bounds.min_price,
+        math.inf if bounds.max_price is None else bounds.max_price,
+        bounds.min_quantity,
+        math.inf if bounds.max_quantity is None else bounds.max_quantity,
+        bounds.min_notional,
+    )
 
 
 def _key(request: OrderRequest) -> tuple[str, Side, int, int]:

@@ -33,7 +33,13 @@ What a client with an HMAC key can do (web-socket-api.md):
   (one subscription per account and connection), ``userDataStream.unsubscribe``,
   ``session.subscriptions``; events ``{"subscriptionId", "event"}`` carrying
   ``executionReport`` (NEW, TRADE, CANCELED, EXPIRED with ``eR``, TRADE_PREVENTION,
-  REPLACED) and ``eventStreamTerminated``.
+  REPLACED) and ``eventStreamTerminated``;
+- an account keyed with an Ed25519 public key (PEM) signs with base64 Ed25519
+  signatures of the same payload, and may use "Session Authentication":
+  ``session.logon`` (its signature checked: ``-1022``; an HMAC key ``-1020``), after
+  which SIGNED requests without ``apiKey`` and ``signature`` are the session's (their
+  ``timestamp`` still checked), ``userDataStream.subscribe``, ``session.status``
+  showing the key, ``session.logout``.
 
 Rate limits (`RateLimits`) as documented: request weight per IP and minute, unfilled
 order count per account per 10 seconds and per day (intervals aligned to the wall
@@ -56,6 +62,7 @@ answered with Binance's error codes. Secrets never leave it and never reach logs
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -66,6 +73,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from tradeactors.core.instrument import ParseError, decimal_places, parse_units
 from tradeactors.core.units import base_quote
@@ -165,6 +175,27 @@ def signature_payload(params: Mapping[str, str]) -> str:
     web-socket-api.md's "SIGNED request example (HMAC)".
     """
     return "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "signature")
+
+
+_PEM_PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----"
+
+
+def _ed25519_public_key(api_key: str, pem: str) -> Ed25519PublicKey:
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(f"API key {api_key[:16]!r}: not a PEM public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError(f"API key {api_key[:16]!r}: not an Ed25519 public key")
+    return key
+
+
+def _verify_ed25519(key: Ed25519PublicKey, payload: str, signature: str) -> None:
+    """Refuse (``-1022``) unless ``signature`` is the base64 Ed25519 signature of ``payload``."""
+    try:
+        key.verify(base64.b64decode(signature, validate=True), payload.encode())
+    except (InvalidSignature, ValueError):  # binascii.Error is a ValueError
+        raise _Refusal(400, -1022, "Signature for this request is not valid.") from None
 
 
 def sign(secret: str, params: Mapping[str, str]) -> str:
@@ -589,6 +620,10 @@ _METHODS: dict[str, _Method] = {
     "time": _Method(1, signed=False, params=_COMMON),
     "exchangeInfo": _Method(20, signed=False, params=_COMMON | {"symbol", "symbols"}),
     "session.status": _Method(2, signed=False, params=_COMMON),
+    # session.logon checks its own signature (Ed25519 keys only): not `signed` here
+    "session.logon": _Method(2, signed=False, params=_COMMON | _SIGNED),
+    "session.logout": _Method(2, signed=False, params=_COMMON),
+    "userDataStream.subscribe": _Method(2, signed=False, params=_COMMON),
     "session.subscriptions": _Method(2, signed=False, params=_COMMON),
     "userDataStream.subscribe.signature": _Method(2, signed=True, params=_COMMON | _SIGNED),
     "userDataStream.unsubscribe": _Method(2, signed=False, params=_COMMON | {"subscriptionId"}),
@@ -756,8 +791,8 @@ class _Session:
     """One connection: its peer, its user data stream subscriptions, who it acted for."""
 
     __slots__ = (
-        "accounts", "connected_ms", "next_subscription", "peer", "rate_limits", "send",
-        "subscriptions",
+        "accounts", "authorized_ms", "connected_ms", "logged_on", "next_subscription", "peer",
+        "rate_limits", "send", "subscriptions",
     )  # fmt: skip
 
     def __init__(self, send: Send, peer: str, *, rate_limits: bool, now_ms: int) -> None:
@@ -768,6 +803,8 @@ class _Session:
         self.subscriptions: dict[str, int] = {}  # account -> subscriptionId
         self.next_subscription = 0
         self.accounts: set[str] = set()  # accounts it sent a correctly signed request for
+        self.logged_on: str | None = None  # the API key of its session.logon (Ed25519)
+        self.authorized_ms: int | None = None
 
 
 class _Call:
@@ -800,7 +837,9 @@ class _Call:
 class BinanceApi:
     """Binance spot's WebSocket API over one instrument of ``engine``.
 
-    ``keys`` maps API key to HMAC secret; the API key is also the engine's account.
+    ``keys`` maps API key to HMAC secret, or to an Ed25519 public key in PEM (``-----BEGIN
+    PUBLIC KEY-----``): that account signs with Ed25519 (base64 signatures) and may log a
+    connection on with ``session.logon``. The API key is also the engine's account.
     ``clock`` times what happens between requests (fills against resting orders).
     """
 
@@ -824,6 +863,11 @@ class BinanceApi:
         self._wire = _Wire(instrument)
         self._quote_asset = split_symbol(instrument.symbol)[1]
         self._keys = dict(keys)
+        self._ed25519 = {
+            key: _ed25519_public_key(key, value)
+            for key, value in keys.items()
+            if value.startswith(_PEM_PUBLIC_KEY)
+        }
         self._clock = clock
         self.limits = limits or RateLimits()
         self._sessions: dict[object, _Session] = {}
@@ -846,6 +890,9 @@ class BinanceApi:
             "time": lambda call: {"serverTime": call.now_ms},
             "exchangeInfo": self._exchange_info,
             "session.status": self._session_status,
+            "session.logon": self._session_logon,
+            "session.logout": self._session_logout,
+            "userDataStream.subscribe": self._subscribe_session,
             "session.subscriptions": self._session_subscriptions,
             "userDataStream.subscribe.signature": self._subscribe,
             "userDataStream.unsubscribe": self._unsubscribe,
@@ -859,6 +906,8 @@ class BinanceApi:
         }
         self.requests: dict[tuple[str, str], int] = {}  # (account, sim op) -> requests taken
         self.muted: set[str] = set()  # accounts whose pushed events are lost (fault)
+        # fault: account -> how many of its next executionReports go out unreadable
+        self.garbled: dict[str, int] = {}
         self.reject_until_ns = 0  # fault: new orders refused until then (monotonic ns)
 
     # -- connections -----------------------------------------------------------------
@@ -1138,8 +1187,18 @@ class BinanceApi:
     # -- authentication --------------------------------------------------------------
 
     def _authenticate(self, call: _Call) -> str:
-        """The account of a SIGNED request, after its key, signature and timing."""
+        """The account of a SIGNED request, after its key, signature and timing.
+
+        On a connection logged on with ``session.logon``, a request without ``apiKey``
+        and ``signature`` is the session's account's (its timing is still checked).
+        """
         params = call.params
+        logged_on = call.session.logged_on
+        if logged_on is not None and not {"apiKey", "signature"} & params.names():
+            timestamp = params.long("timestamp", required=True)
+            assert timestamp is not None  # noqa: S101 - required
+            self._check_timing(call, timestamp)
+            return logged_on
         api_key = params.text("apiKey", required=True)
         assert api_key is not None  # noqa: S101 - required
         if not _API_KEY.fullmatch(api_key):
@@ -1151,9 +1210,19 @@ class BinanceApi:
         given = params.text("signature", required=True)
         assert timestamp is not None  # noqa: S101 - required
         assert given is not None  # noqa: S101 - required
-        expected = sign(secret, params.texts())
-        if not hmac.compare_digest(expected.encode(), given.lower().encode()):
-            raise _Refusal(400, -1022, "Signature for this request is not valid.")
+        public_key = self._ed25519.get(api_key)
+        if public_key is not None:
+            _verify_ed25519(public_key, signature_payload(params.texts()), given)
+        else:
+            expected = sign(secret, params.texts())
+            if not hmac.compare_digest(expected.encode(), given.lower().encode()):
+                raise _Refusal(400, -1022, "Signature for this request is not valid.")
+        self._check_timing(call, timestamp)
+        return api_key
+
+    def _check_timing(self, call: _Call, timestamp: int) -> None:
+        """Refuse a ``timestamp`` ahead of the server or behind by more than ``recvWindow``."""
+        params = call.params
         window_us = params.recv_window_us()
         stamp_us = timestamp if timestamp >= _MICROSECONDS else timestamp * 1_000
         server_us = call.now_ms * 1_000
@@ -1163,7 +1232,36 @@ class BinanceApi:
             )
         if server_us - stamp_us > window_us:
             raise _Refusal(400, -1021, "Timestamp for this request is outside of the recvWindow.")
-        return api_key
+
+    def _session_logon(self, call: _Call) -> dict[str, Any]:
+        """``session.logon``: an Ed25519 key's signed logon; later requests need no signature."""
+        api_key = call.params.text("apiKey", required=True)
+        if api_key is not None and api_key in self._keys and api_key not in self._ed25519:
+            # "Only Ed25519 keys are supported for this feature."
+            raise _Refusal(400, -1020, "This operation is not supported.")
+        account = self._authenticate(call)
+        session = call.session
+        session.logged_on, session.authorized_ms = account, call.now_ms
+        session.accounts.add(account)
+        return self._session_status(call)
+
+    def _session_logout(self, call: _Call) -> dict[str, Any]:
+        """``session.logout``: forget the key; its ``userDataStream.subscribe`` ends too."""
+        session = call.session
+        if session.logged_on is not None:
+            sid = session.subscriptions.pop(session.logged_on, None)
+            if sid is not None:
+                event = {"e": "eventStreamTerminated", "E": call.now_ms}
+                session.send(_encode({"subscriptionId": sid, "event": event}).decode())
+        session.logged_on = session.authorized_ms = None
+        return self._session_status(call)
+
+    def _subscribe_session(self, call: _Call) -> dict[str, int]:
+        """``userDataStream.subscribe``: the logged-on account's stream on this connection."""
+        if call.session.logged_on is None:
+            raise _Refusal(401, -1002, "You are not authorized to execute this request.")
+        call.account = call.session.logged_on
+        return self._subscribe(call)
 
     # -- general and session methods ---------------------------------------------------
 
@@ -1186,8 +1284,8 @@ class BinanceApi:
     def _session_status(self, call: _Call) -> dict[str, Any]:
         session = call.session
         return {
-            "apiKey": None,  # session.logon (Ed25519 keys) is not emulated
-            "authorizedSince": None,
+            "apiKey": session.logged_on,  # None unless logged on (session.logon)
+            "authorizedSince": session.authorized_ms,
             "connectedSince": session.connected_ms,
             "returnRateLimits": session.rate_limits,
             "serverTime": call.now_ms,
@@ -1835,6 +1933,9 @@ class BinanceApi:
             event.update(extra)
         if order.account in self.muted:
             return
+        if self.garbled.get(order.account):
+            self.garbled[order.account] -= 1
+            event["x"] = "GARBLED"  # an execution type no client knows: unreadable
         body = _encode(event).decode()
         for session in self._sessions.values():
             sid = session.subscriptions.get(order.account)

@@ -455,6 +455,18 @@ class SimExchange:
             else:
                 self.orders.muted.discard(account)
 
+    def garble_reports(self, account: str, count: int) -> None:
+        """Fault injection (Binance protocol): ``account``'s next ``count`` reports garbled.
+
+        They go out with an execution type no client knows. The orders and trades behind
+        them are real (``myTrades`` lists the trades): an unreadable report that was a
+        fill, the case a fills fetch exists for.
+        """
+        if not isinstance(self.orders, BinanceApi):
+            raise NotImplementedError("garbled reports are made by the binance protocol only")
+        with self._lock:
+            self.orders.garbled[account] = count
+
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` holds, re-checked after every change.
 

@@ -42,7 +42,7 @@ from tradeactors.actors.book import BookActor
 from tradeactors.actors.events import EventsActor
 from tradeactors.actors.feed import LiveFeed, ReplayFeed
 from tradeactors.actors.gate import TradingGate
-from tradeactors.actors.gateway import ConnectionLinks, Gateway
+from tradeactors.actors.gateway import ConnectionLinks, Gateway, GatewayMetrics
 from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.actors.order_manager import OrderManagerActor
 from tradeactors.actors.paper import LockstepFeed, PaperExecution
@@ -103,6 +103,7 @@ if TYPE_CHECKING:
 
     from tradeactors.config import VenueConfig
     from tradeactors.core.book import BookView
+    from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.exchange.server import SimExchange
     from tradeactors.supervision import DeadLetter
     from tradeactors.venues.adapter import OrderEntry, VenueAdapter
@@ -218,6 +219,8 @@ class TradingSystem:
         self.links = ConnectionLinks()
         self.exchange: SimExchange | None = None
         self._registry = registry
+        self._gateway_metrics: GatewayMetrics | None = None  # made with the registry, at start
+        self._venue_rate_limits: tuple[VenueRateLimit, ...] = ()  # what the venue states
         self._events: Subscribers[Any] = Subscribers("trading_subscriber_raised")
         self._credentials: Credentials | None = None
         self._tree: Supervisor | None = None
@@ -237,6 +240,7 @@ class TradingSystem:
         if self.paper is not None:
             return self._start_tree(*self._prepare_paper(), timeout=timeout)
         secret = os.environ.get(venue.secret_env)
+        key = _key_file_credentials(venue)  # an Ed25519 key instead of the secret
         trade_url, stream_url, rest_url = venue.trade_url, venue.stream_url, venue.rest_url
         if not trade_url and venue.kind not in _EMBEDDED:
             raise ConfigError(
@@ -252,18 +256,18 @@ class TradingSystem:
                 self.clock,
                 seed=venue.seed,
                 interval=venue.step_interval,
-                keys={venue.api_key: secret},
+                keys={venue.api_key: key.ed25519_public_pem() if key else secret},
                 rate_per_second=venue.rate_per_second,
                 protocol=_EMBEDDED[venue.kind],
             ).start()
             trade_url = self.exchange.trade_url
             stream_url, rest_url = self.exchange.ws_url, self.exchange.http_url
-        elif not secret:
+        elif not secret and key is None:
             raise ConfigError(f"set ${venue.secret_env} to the secret of API key {venue.api_key!r}")
         if not (stream_url and rest_url):
             raise ConfigError("venue.stream_url and venue.rest_url are needed with venue.trade_url")
         self._take_instrument_from_venue(rest_url)
-        self._credentials = Credentials(venue.api_key, secret)
+        self._credentials = key or Credentials(venue.api_key, secret or "")
         self.trade_url = trade_url
         self._rest_url = rest_url  # also for the codec's REST call before connecting
         return self._start_tree(trade_url, stream_url, rest_url, timeout=timeout)
@@ -282,6 +286,7 @@ class TradingSystem:
                 lot_sizes={self.instrument.symbol: self.instrument.lot_size},
             )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
+            self._gateway_metrics = GatewayMetrics(self._registry)
         self._unsubscribe.append(self.gate.subscribe(self._emit))
         tree = Supervisor(
             self._spec(trade_url=trade_url, stream_url=stream_url, rest_url=rest_url),
@@ -538,6 +543,8 @@ class TradingSystem:
             where = f"{source.what} from {url}"
             try:
                 published = source.read(body, venue.symbol, venue.name)
+                if source.rate_limits is not None:
+                    self._venue_rate_limits = source.rate_limits(body)
             except (msgspec.DecodeError, ValueError, VenueRequestError) as exc:
                 raise ConfigError(f"{where}: not a usable answer: {exc}") from exc
             instrument = _agreed_instrument(venue, published, where)
@@ -701,6 +708,9 @@ class TradingSystem:
                         "reconnect_delay": execution.reconnect_delay,
                         "max_reconnect_delay": execution.max_reconnect_delay,
                         "halt_after_down": execution.halt_after_down or None,  # 0: never
+                        "refetch_interval": execution.refetch_interval,
+                        "metrics": self._gateway_metrics,
+                        "venue_rate_limits": self._venue_rate_limits,
                     },
                     backoff=Backoff(
                         min_delay=execution.restart_delay,
@@ -1012,6 +1022,26 @@ class TradingSystem:
 
 
 _MAX_ANSWER_BYTES = 16 * 1024 * 1024  # Binance's whole exchangeInfo is a few MB
+
+
+def _key_file_credentials(venue: VenueConfig) -> Credentials | None:
+    """The API key with the Ed25519 private key of ``[venue] key_file``, or None if none.
+
+    Raises:
+        ConfigError: the file cannot be read or holds no Ed25519 key (the message names
+            the file, never its content), or the venue kind signs with no such key.
+
+    """
+    if not venue.key_file:
+        return None
+    if venue.kind != "binance":
+        raise ConfigError(
+            f"[venue] key_file: an Ed25519 key signs for kind binance only, not {venue.kind!r}"
+        )
+    try:
+        return Credentials.from_key_file(venue.api_key, venue.key_file)
+    except ValueError as exc:
+        raise ConfigError(f"[venue] key_file: {exc}") from None
 
 
 def _configured_instrument(venue: VenueConfig, adapter: VenueAdapter) -> Instrument:

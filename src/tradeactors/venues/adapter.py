@@ -33,7 +33,8 @@ import importlib
 import threading
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, runtime_checkable
 
 from tradeactors._websocket import close, connect
 from tradeactors.core.execution import FillIds
@@ -41,11 +42,15 @@ from tradeactors.core.messages import MarketDataKind, VenueData
 from tradeactors.errors import UnknownVenueKindError, VenueRequestError
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Iterable
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
     from tradeactors.core.messages import Message, OrderFilled, TradeTick, VenueOrder
+    from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -57,6 +62,7 @@ __all__ = [
     "InstrumentSource",
     "MarketData",
     "OrderEntry",
+    "RateLimitReporter",
     "Reply",
     "Request",
     "RestRequest",
@@ -274,18 +280,86 @@ class RestRequest(NamedTuple):
 
 
 class Credentials:
-    """An API key and its secret; the secret is never shown, only used to sign."""
+    """An API key and its secret, or its Ed25519 private key; never shown, only used to sign.
 
-    __slots__ = ("_secret", "api_key")
+    ``ed25519_key``: an Ed25519 private key instead of (or besides) the secret (Binance:
+    the key a ``session.logon`` signs with; `from_key_file` reads one from a PEM file).
+    """
 
-    def __init__(self, api_key: str, secret: str) -> None:
-        if not api_key or not secret:
-            raise ValueError("an API key and a secret are both needed")
+    __slots__ = ("_ed25519", "_secret", "api_key")
+
+    def __init__(
+        self, api_key: str, secret: str = "", *, ed25519_key: Ed25519PrivateKey | None = None
+    ) -> None:
+        if not api_key or not (secret or ed25519_key is not None):
+            raise ValueError("an API key and its secret (or Ed25519 private key) are needed")
         self.api_key = api_key
         self._secret = secret
+        self._ed25519 = ed25519_key
+
+    @classmethod
+    def from_key_file(cls, api_key: str, path: str | os.PathLike[str]) -> Credentials:
+        """``api_key`` with the Ed25519 private key in the PEM file ``path`` (unencrypted).
+
+        Raises:
+            ValueError: the file cannot be read, or holds no unencrypted Ed25519 private
+                key in PEM; the message names the file, never shows what it holds.
+
+        """
+        from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415 - when used
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+            Ed25519PrivateKey,
+        )
+        from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
+            load_pem_private_key,
+        )
+
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read key file {path}: {exc.strerror or exc}") from None
+        try:
+            key = load_pem_private_key(pem, password=None)
+        except TypeError:  # a password is needed
+            raise ValueError(
+                f"key file {path}: the key is encrypted; give an unencrypted PEM file "
+                "(readable by this user only)"
+            ) from None
+        except (ValueError, UnsupportedAlgorithm):
+            raise ValueError(f"key file {path}: not a PEM private key") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"key file {path}: not an Ed25519 private key")  # noqa: TRY004 - a bad file, as the others
+        return cls(api_key, ed25519_key=key)
+
+    @property
+    def has_ed25519(self) -> bool:
+        """True if these credentials sign with an Ed25519 private key."""
+        return self._ed25519 is not None
+
+    def ed25519_public_pem(self) -> str:
+        """The public half of the Ed25519 key, PEM (what the venue is given; not secret)."""
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - when used
+
+        if self._ed25519 is None:
+            raise ValueError("these credentials have no Ed25519 private key")
+        return (
+            self._ed25519.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def ed25519_b64(self, message: str) -> str:
+        """Base64 Ed25519 signature of the UTF-8 bytes of ``message`` (Binance's)."""
+        if self._ed25519 is None:
+            raise ValueError("these credentials have no Ed25519 private key")
+        return base64.b64encode(self._ed25519.sign(message.encode())).decode()
 
     def hmac_sha256(self, message: str) -> str:
         """Hex HMAC-SHA256 of ``message`` with the secret."""
+        if not self._secret:
+            raise ValueError("these credentials have no secret (an Ed25519 key signs instead)")
         return hmac.new(self._secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
     def sign(self, nonce: str) -> str:
@@ -310,7 +384,8 @@ class Credentials:
         return base64.b64encode(hmac.new(key, message, hashlib.sha512).digest()).decode()
 
     def __repr__(self) -> str:
-        return f"Credentials(api_key={self.api_key!r}, secret=***)"
+        kind = "ed25519_key" if self._ed25519 is not None else "secret"
+        return f"Credentials(api_key={self.api_key!r}, {kind}=***)"
 
     __str__ = __repr__
 
@@ -322,8 +397,10 @@ class OrderEntry(Protocol):
     pushed unasked. Every ``encode_*`` returns the text frame to send.
 
     A session is opened in this order, on every (re)connection: `session_request` (a
-    REST call, if the venue needs one), connect, `prelude` (if any), `logon`; then
-    cancel-all and the dead-man's switch (`encode`).
+    REST call, if the venue needs one), connect, `prelude` (if any), `logon`, then
+    the optional ``after_logon(request_id) -> str | None`` if the codec has one (a
+    request that needs the logon done: Binance's ``userDataStream.subscribe`` after an
+    Ed25519 ``session.logon``); then cancel-all and the dead-man's switch (`encode`).
     """
 
     fill_ids: FillIds
@@ -409,6 +486,19 @@ class OrderEntry(Protocol):
 
     def cancelled(self, result: Any) -> int:
         """How many orders a CANCEL_ALL cancelled (0 if the venue does not say)."""
+        ...
+
+
+@runtime_checkable
+class RateLimitReporter(Protocol):
+    """An `OrderEntry` codec that reads the venue's rate-limit counts from its replies.
+
+    Optional: the gateway stops new orders while one nears its limit (Binance's
+    ``rateLimits`` with each reply's ``count``).
+    """
+
+    def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:
+        """The limits and their counts as the latest reply that had them said."""
         ...
 
 
@@ -579,6 +669,9 @@ class InstrumentSource(NamedTuple):
     # (body, symbol, venue name) -> the instrument; raises msgspec.DecodeError, ValueError
     # or VenueRequestError for an answer that does not say
     read: Callable[[bytes, str, str], Instrument]
+    # body -> the venue's rate limits it states (Binance's ``rateLimits``), which the
+    # gateway's budget is kept within; None: the answer states none
+    rate_limits: Callable[[bytes], tuple[VenueRateLimit, ...]] | None = None
 
 
 def instrument_source(adapter: VenueAdapter) -> InstrumentSource | None:

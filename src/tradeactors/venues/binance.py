@@ -59,6 +59,7 @@ from tradeactors.core.messages import (
     TradeTick,
     VenueOrder,
 )
+from tradeactors.core.ratelimit import RateKind, VenueRateLimit
 from tradeactors.core.units import base_quote
 from tradeactors.errors import FrameDroppedError
 from tradeactors.venues.adapter import (
@@ -103,6 +104,7 @@ __all__ = [
     "decode_frame",
     "decode_snapshot",
     "error_reason",
+    "exchange_info_rate_limits",
     "instrument_from_exchange_info",
     "replay",
     "rest_query",
@@ -111,6 +113,7 @@ __all__ = [
     "signed_request",
     "symbol_rules",
     "url_symbol",
+    "venue_rate_limits",
 ]
 
 RawLevel = tuple[str, str]
@@ -700,10 +703,16 @@ def signed_request(
 
     ``params`` must hold the ``timestamp`` (and ``recvWindow``, to change the venue's
     default of 5000 ms). The signature is the hex HMAC-SHA256 of `signature_payload`
-    with the secret, which never leaves ``credentials``.
+    with the secret, or with an Ed25519 key its base64 Ed25519 signature ("SIGNED
+    request example (Ed25519)"); the key never leaves ``credentials``.
     """
     signed: dict[str, Param] = {**params, "apiKey": credentials.api_key}
-    signed["signature"] = credentials.hmac_sha256(signature_payload(signed))
+    payload = signature_payload(signed)
+    signed["signature"] = (
+        credentials.ed25519_b64(payload)
+        if credentials.has_ed25519
+        else credentials.hmac_sha256(payload)
+    )
     return _encode({"id": request_id, "method": method, "params": signed}).decode()
 
 
@@ -933,10 +942,17 @@ class BinanceOrderEntry:
     checks the key and its signature (a bad key or signature is refused: ``-2015``,
     ``-1022``) and subscribes this connection to the account's user data stream, so
     execution reports arrive on the connection the orders go out on. It works with
-    every key type (Binance's changelog, 2025: "doesn't require an Ed25519 API key");
-    ``session.logon`` is Ed25519-only and is not needed: every request is signed. The
-    credentials given to `logon` sign every later request (the secret stays in
+    every key type (Binance's changelog, 2025: "doesn't require an Ed25519 API key").
+    The credentials given to `logon` sign every later request (the secret stays in
     `Credentials`). ``cancel_on_disconnect`` is ignored: Binance has none.
+
+    **With an Ed25519 key** (`Credentials.from_key_file`) the logon is ``session.logon``
+    instead ("Session Authentication": ``apiKey``, ``timestamp``, ``recvWindow``, and the
+    base64 Ed25519 signature of their `signature_payload`), then `after_logon` is
+    ``userDataStream.subscribe`` (unsigned: the session is authenticated), and every
+    later request carries its ``timestamp`` and ``recvWindow`` but no ``apiKey`` nor
+    ``signature`` (web-socket-api.md: "you can omit apiKey and signature parameters for
+    future requests"; "You still have to specify the timestamp parameter").
 
     **Requests**: PLACE ``order.place`` (``LIMIT`` with ``timeInForce`` GTC/IOC/FOK, or
     ``LIMIT_MAKER`` for post-only, which rests until cancelled; ``newClientOrderId`` is
@@ -993,9 +1009,6 @@ class BinanceOrderEntry:
     worked, the new order failed: the reply's ``result`` is ``{"canceled": true}``, so
     the order manager closes the order), ``-2038`` (keepPriority refused:
     ``amend_quantity_increase``, ``amend_no_change``...).
-
-    Not done (yet): Ed25519 keys (``session.logon`` and Ed25519 signatures need the
-    ``cryptography`` package, which is not a dependency).
     """
 
     fill_ids = FillIds.UNIQUE
@@ -1037,6 +1050,9 @@ class BinanceOrderEntry:
         """The latest ``retryAfter`` of a 418 or 429 (ms since the epoch)."""
         self.subscription_id: int | None = None
         """The user data stream subscription of the current connection."""
+        self.session_authenticated = False
+        """The current connection logged on with ``session.logon`` (an Ed25519 key):
+        requests go without ``apiKey`` and ``signature``."""
         self.ignored: Counter[str] = Counter()
         """Events that gave None, by kind (``outboundAccountPosition``, ``other_symbol``...)."""
         self.fills_since_ms: int | None = None
@@ -1108,9 +1124,24 @@ class BinanceOrderEntry:
             self._credentials = credentials
             self._sent.clear()  # a new connection: the old one's requests get no replies
         self.subscription_id = None
+        self.session_authenticated = False
         if self.fills_since_ms is None:
             self.fills_since_ms = self.timestamp_ms()
+        if credentials.has_ed25519:  # signed like any request; later ones need no signature
+            frame = self._signed(request_id, "session_logon", "session.logon", {})
+            self.session_authenticated = True
+            return frame
         return self._signed(request_id, "logon", "userDataStream.subscribe.signature", {})
+
+    def after_logon(self, request_id: int) -> str | None:
+        """``userDataStream.subscribe`` after a ``session.logon``; None after the other logon.
+
+        The gateway sends it right after the logon's reply, on every connection.
+        """
+        if not self.session_authenticated:
+            return None
+        self._note(request_id, "logon")  # its reply gives the subscription id
+        return _encode({"id": request_id, "method": "userDataStream.subscribe"}).decode()
 
     def encode(  # noqa: PLR0911 - one return per request
         self, request: Request, request_id: int, fields: dict[str, Any]
@@ -1187,6 +1218,8 @@ class BinanceOrderEntry:
         self._note(request_id, what)
         params["timestamp"] = self.timestamp_ms()
         params["recvWindow"] = self.recv_window_ms
+        if self.session_authenticated:  # after session.logon: the timestamp, no signature
+            return _encode({"id": request_id, "method": method, "params": params}).decode()
         return signed_request(request_id, method, params, credentials)
 
     def _note(self, request_id: int, what: str) -> None:
@@ -1274,6 +1307,13 @@ class BinanceOrderEntry:
             ids[order_id] = client_order_id
             if len(ids) > _CLIENT_IDS_KEPT:
                 del ids[next(iter(ids))]
+
+    def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:
+        """The ``ORDERS`` and ``REQUEST_WEIGHT`` counts of the latest reply that had them.
+
+        The gateway stops new orders while one nears its limit (`RateLimitReporter`).
+        """
+        return venue_rate_limits(self.rate_limits)
 
     def _client_id(self, order_id: int) -> str:
         with self._lock:
@@ -1675,11 +1715,55 @@ def _instrument(body: bytes, symbol: str, venue: str) -> Instrument:
     return instrument_from_exchange_info(body, symbol, venue=venue)
 
 
+class _RateLimitsDocument(msgspec.Struct, frozen=True):
+    """``exchangeInfo``'s ``rateLimits`` (REST body, or the WebSocket API's ``result``)."""
+
+    rate_limits: tuple[RateLimit, ...] = msgspec.field(name="rateLimits", default=())
+    result: _RateLimitsDocument | None = None
+
+
+def exchange_info_rate_limits(exchange_info: bytes | str) -> tuple[VenueRateLimit, ...]:
+    """The ``ORDERS`` and ``REQUEST_WEIGHT`` limits an ``exchangeInfo`` answer states.
+
+    Others (``RAW_REQUESTS``, an unknown interval) are left out: the gateway keeps within
+    what it can count.
+
+    Raises:
+        msgspec.DecodeError: not JSON, or ``rateLimits`` not of the documented shape.
+
+    """
+    try:
+        document = msgspec.json.decode(exchange_info, type=_RateLimitsDocument)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+    limits = document.result.rate_limits if document.result is not None else document.rate_limits
+    return venue_rate_limits(limits)
+
+
+_RATE_KINDS = {"ORDERS": RateKind.ORDERS, "REQUEST_WEIGHT": RateKind.REQUESTS}
+_INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
+
+
+def venue_rate_limits(limits: Iterable[RateLimit]) -> tuple[VenueRateLimit, ...]:
+    """Binance's ``rateLimits`` entries as venue rate limits (those the gateway counts)."""
+    out = []
+    for limit in limits:
+        kind, seconds = _RATE_KINDS.get(limit.kind), _INTERVAL_SECONDS.get(limit.interval)
+        if kind is None or seconds is None or limit.interval_num < 1 or limit.limit < 1:
+            continue
+        out.append(VenueRateLimit(kind, limit.limit, seconds * limit.interval_num, limit.count))
+    return tuple(out)
+
+
 class _BinanceAdapter:
     kind = "binance"
     market_data = BinanceMarketData()
     order_entry = staticmethod(_order_entry)
-    instruments = InstrumentSource("exchangeInfo", _exchange_info_url, _instrument)
+    instruments = InstrumentSource(
+        "exchangeInfo", _exchange_info_url, _instrument, exchange_info_rate_limits
+    )
 
 
 ADAPTER = _BinanceAdapter()

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradeactors.core.instrument import Instrument, LevelParser, ParseError, parse_units
+from tradeactors.core.instrument import (
+    Instrument,
+    LevelParser,
+    OrderBounds,
+    ParseError,
+    parse_units,
+)
 from tradeactors.errors import ConfigError
 
 ETH = Instrument(venue="binance", symbol="ETHUSDT", tick_size="0.01", lot_size="0.0001")
@@ -138,3 +144,77 @@ class TestSizeRoundedUp:
         text = f"{digits[:-places]}.{digits[-places:]}" if places else digits
         instrument = Instrument(venue="x", symbol="Y", tick_size="1", lot_size=lot)
         assert instrument.size_rounded_up(text) == ceil(Fraction(units, 10**places) / Fraction(lot))
+
+
+class TestOrderBounds:
+    """The venue's decimal limits as integer bounds in ticks, lots and ticks x lots."""
+
+    def test_no_limits_given_is_one_tick_one_lot_no_maximum_no_notional(self):
+        assert ETH.order_bounds == OrderBounds(
+            min_price=1, max_price=None, min_quantity=1, max_quantity=None, min_notional=0
+        )
+
+    def test_limits_on_the_step_are_exact_counts_of_it(self):
+        bounds = Instrument(
+            venue="binance", symbol="BNBBTC", tick_size="0.000001", lot_size="0.001",
+            min_price="0.000001", max_price="100000", min_quantity="0.001",
+            max_quantity="100000", min_notional="5",
+        ).order_bounds  # fmt: skip
+        assert bounds == OrderBounds(
+            min_price=1, max_price=100_000_000_000, min_quantity=1, max_quantity=100_000_000,
+            min_notional=5_000_000_000,  # 5 / (0.000001 x 0.001)
+        )  # fmt: skip
+
+    def test_minimums_between_steps_round_up_and_maximums_down(self):
+        bounds = Instrument(
+            venue="x", symbol="Y", tick_size="0.05", lot_size="0.3", min_price="0.11",
+            max_price="1.04", min_quantity="0.31", max_quantity="1.19", min_notional="0.016",
+        ).order_bounds  # fmt: skip
+        assert (bounds.min_price, bounds.max_price) == (3, 20)  # 0.15 .. 1.00
+        assert (bounds.min_quantity, bounds.max_quantity) == (2, 3)  # 0.6 .. 0.9
+        assert bounds.min_notional == 2  # 0.016 / 0.015 = 1.07 -> 2 ticks x lots
+
+    @given(
+        tick=st.sampled_from(["0.01", "0.05", "0.000001", "0.25", "3"]),
+        lot=st.sampled_from(["0.001", "0.3", "1", "0.00000001"]),
+        notional=st.decimals(min_value="0.00000001", max_value="100000", places=8),
+        price=st.integers(1, 10**9),
+        quantity=st.integers(1, 10**9),
+    )
+    def test_the_notional_bound_is_exactly_the_decimal_rule(
+        self, tick, lot, notional, price, quantity
+    ):
+        instrument = Instrument(
+            venue="x", symbol="Y", tick_size=tick, lot_size=lot, min_notional=f"{notional:f}"
+        )
+        bound, unit = instrument.order_bounds.min_notional, Fraction(tick) * Fraction(lot)
+        # the smallest whole number of ticks x lots at or above the venue's minimum
+        assert bound * unit >= Fraction(notional) > (bound - 1) * unit
+        exact = price * quantity * unit >= Fraction(notional)
+        assert (price * quantity >= bound) is exact
+
+    @pytest.mark.parametrize(
+        ("limits", "message"),
+        [
+            ({"min_notional": "abc"}, r"^binance:ETHUSDT: min_notional: not a non-negative"),
+            ({"max_price": "-1"}, r"^binance:ETHUSDT: max_price: not a non-negative"),
+            ({"max_quantity": "1e9"}, r"^binance:ETHUSDT: max_quantity: not a non-negative"),
+            ({"max_price": "9" * 61}, r"^binance:ETHUSDT: max_price: number too long \(61 digits"),
+            ({"min_notional": "0." + "0" * 60 + "1"}, r"min_notional: more than 60 decimal"),
+            ({"min_price": "5", "max_price": "4.99"}, r"no price is both >= min_price '5'"),
+            ({"min_quantity": "0.00015", "max_quantity": "0.00019"}, r"no quantity is both"),
+        ],
+        ids=["not_decimal", "negative", "exponent", "61_digits", "61_places", "price", "qty"],
+    )
+    def test_a_limit_that_is_not_a_sane_decimal_is_refused_at_construction(self, limits, message):
+        with pytest.raises(ConfigError, match=message):
+            Instrument(
+                venue="binance", symbol="ETHUSDT", tick_size="0.01", lot_size="0.0001", **limits
+            )
+
+    def test_sixty_digits_is_the_most_a_limit_may_have_and_it_stays_exact(self):
+        sixty = "9" * 58 + ".99"  # 60 significant digits: accepted, as the parser takes them
+        bounds = Instrument(
+            venue="x", symbol="Y", tick_size="0.01", lot_size="1", max_price=sixty
+        ).order_bounds
+        assert bounds.max_price == 10**60 - 1

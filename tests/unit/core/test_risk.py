@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import Side
 from tradeactors.core.risk import (
     DenyReason,
@@ -252,3 +253,75 @@ def test_the_windows_keep_only_the_longest_windows_worth():
     assert len(engine._messages) <= 10
     assert len(engine._recent) <= 5
     assert len(engine._recent_last) <= 5
+
+
+class TestVenueFilters:
+    """Orders the venue would refuse (its filters, from the instrument) never leave."""
+
+    # Binance-like: tick 0.01, lot 0.001; 10.00 <= price <= 1000.00, 0.010 <= qty <= 5.000,
+    # price x qty >= 5 (USDT): 500,000 ticks x lots
+    INSTRUMENT = Instrument(
+        venue="binance", symbol="X", tick_size="0.01", lot_size="0.001", min_price="10",
+        max_price="1000", min_quantity="0.01", max_quantity="5", min_notional="5",
+    )  # fmt: skip
+
+    def engine(self, limits: RiskLimits | None = None) -> RiskEngine:
+        return RiskEngine(limits or RiskLimits(), instruments={"X": self.INSTRUMENT})
+
+    @pytest.mark.parametrize(
+        ("at_the_limit", "past_it", "reason"),
+        [
+            ({"price": 1000, "quantity": 500}, {"price": 999, "quantity": 501},
+             DenyReason.VENUE_MIN_PRICE),
+            ({"price": 100_000, "quantity": 10}, {"price": 100_001, "quantity": 10},
+             DenyReason.VENUE_MAX_PRICE),
+            ({"price": 50_000, "quantity": 10}, {"price": 50_000, "quantity": 9},
+             DenyReason.VENUE_MIN_QUANTITY),
+            ({"price": 1000, "quantity": 5000}, {"price": 1000, "quantity": 5001},
+             DenyReason.VENUE_MAX_QUANTITY),
+            # 5.00 USDT exactly passes: 2000 ticks (20.00) x 250 lots (0.250)
+            ({"price": 2000, "quantity": 250}, {"price": 2000, "quantity": 249},
+             DenyReason.VENUE_MIN_NOTIONAL),
+            # 19.99 x 0.251 = 5.01749 passes; 19.99 x 0.250 = 4.9975 is short
+            ({"price": 1999, "quantity": 251}, {"price": 1999, "quantity": 250},
+             DenyReason.VENUE_MIN_NOTIONAL),
+        ],
+    )  # fmt: skip
+    def test_exactly_at_each_limit_passes_and_one_step_past_is_denied_with_its_reason(
+        self, at_the_limit, past_it, reason
+    ):
+        engine = self.engine()
+        assert engine.check(req(**at_the_limit)) is None
+        assert engine.check(req(**past_it)) is reason
+        assert engine.open_orders == 1  # the denied one does not count
+
+    def test_an_instrument_without_filters_or_not_given_is_checked_against_the_limits_only(self):
+        engine = RiskEngine(
+            RiskLimits(),
+            instruments={"Y": Instrument(venue="x", symbol="Y", tick_size="1", lot_size="1")},
+        )
+        assert engine.check(req(instrument="Y", price=1, quantity=1)) is None
+        assert engine.check(req(instrument="Z", price=1, quantity=1)) is None
+        assert self.engine().check(req(instrument="Z", price=1, quantity=1)) is None
+
+    def test_the_notional_is_exact_at_sizes_float_would_round(self):
+        # 1e-8 tick x 1e-8 lot, minimum 0.00000001 of the quote: 10**8 ticks x lots, and
+        # 0.0001 x 0.0001 is exactly it (floats get such products wrong: 0.1 * 0.1 > 0.01)
+        instrument = Instrument(
+            venue="x", symbol="T", tick_size="0.00000001", lot_size="0.00000001",
+            min_notional="0.00000001",
+        )  # fmt: skip
+        engine = RiskEngine(RiskLimits(), instruments={"T": instrument})
+        assert engine.check(req(instrument="T", price=10_000, quantity=10_000)) is None
+        assert engine.check(req(instrument="T", price=10_000, quantity=9_999)) is (
+            DenyReason.VENUE_MIN_NOTIONAL
+        )
+        assert engine.check(req(instrument="T", price=9_999, quantity=10_001)) is (
+            DenyReason.VENUE_MIN_NOTIONAL  # 99,999,999 ticks x lots: one short
+        )
+
+    def test_a_halted_switch_and_an_invalid_order_still_come_first(self):
+        engine = self.engine()
+        assert engine.check(req(price=0, quantity=1)) is DenyReason.INVALID_ORDER
+        engine.state = TradingState.HALTED
+        assert engine.check(req(price=1, quantity=1)) is DenyReason.HALTED

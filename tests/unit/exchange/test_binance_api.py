@@ -408,7 +408,7 @@ class TestGeneralMethods:
         client.subscribe("alice")
         assert client.call("session.status")["result"]["userDataStream"] is True
 
-    def test_session_logon_needs_an_ed25519_key_which_is_not_emulated(self, venue):
+    def test_session_logon_needs_an_ed25519_key_not_an_hmac_one(self, venue):
         answer = venue.client().call("session.logon", "alice")
         assert error(answer)[1:] == (-1020, "This operation is not supported.")
 

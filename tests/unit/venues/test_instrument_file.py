@@ -62,8 +62,31 @@ def test_the_project_s_file_is_beside_the_example_configs():
         ),
         ('binance = "ETHUSDT"\n', r"binance must be a table of instruments"),
         ("[binance\n", r"invalid TOML"),
+        (
+            (
+                '[binance.ETHUSDT]\ntick_size = "0.01"\nlot_size = "1"\nsource = "x"\n'
+                f'max_price = "{"9" * 59}.99"\n'
+            ),
+            r'\[binance\."ETHUSDT"\] binance:ETHUSDT: max_price: number too long \(61 digits\)',
+        ),
+        (
+            (
+                '[binance.ETHUSDT]\ntick_size = "0.01"\nlot_size = "1"\nsource = "x"\n'
+                'min_quantity = "5"\nmax_quantity = "4"\n'
+            ),
+            r'\[binance\."ETHUSDT"\] binance:ETHUSDT: no quantity is both >= min_quantity',
+        ),
     ],
-    ids=["no_source", "unknown_key", "zero_step", "empty_source", "not_a_table", "not_toml"],
+    ids=[
+        "no_source",
+        "unknown_key",
+        "zero_step",
+        "empty_source",
+        "not_a_table",
+        "not_toml",
+        "61_digit_limit",
+        "impossible_limits",
+    ],
 )
 def test_a_wrong_file_is_one_config_error_naming_the_file_and_the_table(write, text, message):
     path = write(text)
