@@ -104,8 +104,8 @@ class VenueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     api_key: str = "demo"
     secret_env: str = "TRADEACTORS_SIM_SECRET"  # noqa: S105 - a variable name, not a secret
     # kind binance: an Ed25519 private key (PEM, unencrypted) for api_key, used instead of
-    # the secret: the gateway logs on with session.logon (path as given: relative to the
-    # working directory, not to this file)
+    # the secret: the gateway logs on with session.logon (a relative path is relative to
+    # the config file, like every path in it)
     key_file: str = ""
     trade_url: str = ""
     stream_url: str = ""
@@ -385,7 +385,7 @@ def load_config(path: str | Path | None = None) -> Config:
     raise InvalidConfigError(located) from cause
 
 
-_PATHS = (("paper", "capture"),)
+_PATHS = (("paper", "capture"), ("venue", "key_file"))
 """The keys that name files: a relative path is relative to the config file."""
 
 

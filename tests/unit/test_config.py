@@ -390,6 +390,13 @@ def test_a_burst_the_gateway_cannot_work_with_is_refused_at_load(tmp_path):
         load_config(path)
 
 
+def test_a_relative_key_file_is_relative_to_the_config_file(tmp_path):
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "binance.toml"
+    path.write_text('[venue]\nkind = "binance"\nkey_file = "keys/ed25519.pem"\n')
+    assert load_config(path).venue.key_file == str(tmp_path / "conf" / "keys/ed25519.pem")
+
+
 class TestPaperConfig:
     """``[venue] kind = "paper"`` with ``[paper]``: the market, the pace, paths."""
 
