@@ -481,6 +481,7 @@ class PaperVenue:
         if reason:
             self._report(order, order.status, reason=reason, amend=AmendOutcome.REJECTED)
             return
+        self.counts["submitted_qty"] += max(0, new_quantity - order.quantity)  # more offered
         if new_price == order.price and new_quantity < order.quantity:
             order.quantity = new_quantity  # in place: its queue position is kept
             self._report(order, order.status, reason=AMENDED_IN_PLACE, amend=AmendOutcome.AMENDED)

@@ -421,6 +421,11 @@ class TestAmend:
         ]
         assert (report.taker_fills, report.maker_fills) == (2, 1)
 
+    def test_more_lots_count_as_submitted(self):
+        _script, _amends, report = self._run_amend(Side.BUY, 9_990, 20, price=10_002, quantity=30)
+        assert report.volume == pytest.approx(0.003)  # 30 lots: 4 + 10 taken, 16 crossed
+        assert report.fill_ratio == 1.0  # of the 30 lots offered in all
+
     def test_a_post_only_amend_that_would_cross_is_refused_and_the_order_stays(self):
         script, amends, report = self._run_amend(Side.BUY, 9_990, 2, price=10_001, post_only=True)
         assert amends == [("rejected", 9_990, 2, "post_only_would_take")]
