@@ -27,8 +27,10 @@ from tradeactors.config import (
     VenueConfig,
 )
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.messages import OrderStatus, OrderUpdate, ReconciliationReport
+from tradeactors.core.messages import OrderStatus, OrderUpdate, ReconciliationReport, Side
 from tradeactors.strategy import make_strategy
+from tradeactors.strategy.api import ENDED, Strategy
+from tradeactors.strategy.builtin import BUILTINS
 from tradeactors.trading.system import TradingSystem
 from tradeactors.venues.capture import read_capture
 from tradeactors.venues.recording import HEADER, write_frame
@@ -269,3 +271,140 @@ def test_a_killed_paper_venue_actor_drops_its_session_and_the_new_one_reconciles
         summary = system.stop()
     assert summary.open_at_venue == 0
     assert summary.clean
+
+
+class AmenderParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    interval: float = 0.3  # seconds between amends of its order
+    size: int = 100  # lots
+
+
+class Amender(Strategy):
+    """One order at the touch, amended every ``interval``; records every update it hears.
+
+    A touch that moved: a new price (the queue place lost); else one lot less (kept),
+    and every third time five more (lost); every seventh amend, a price across the book,
+    which the venue refuses (its orders are post-only). It amends only orders the venue
+    acknowledged, one amend at a time, so the order manager never denies what the
+    backtest sends.
+    """
+
+    name = "amender"
+
+    def __init__(self, params: AmenderParams, heard: list) -> None:
+        self.params = params
+        self.heard = (
+            heard  # (t, order number, status, price, quantity, filled, fill, amend, reason)
+        )
+        self.numbers: dict[str, int] = {}
+        self.order: str | None = None
+        self.acknowledged = self.pending = self.stopped = False
+        self.last_ns = 0
+        self.same_price = 0  # amends at one price in a row
+        self.amends = 0
+
+    def on_book(self, ctx, view):
+        bid, ask = view.best_bid, view.best_ask
+        if self.stopped or bid is None or ask is None:
+            return
+        side = Side.BUY if ctx.position <= 0 else Side.SELL
+        touch = bid[0] if side is Side.BUY else ask[0]
+        if self.order is None:
+            self.order = ctx.submit(
+                side=side, price=touch, quantity=self.params.size, post_only=True
+            )
+            self.numbers[self.order] = len(self.numbers) + 1
+            self.acknowledged = self.pending = False
+            self.last_ns = ctx.now_ns
+            return
+        due = ctx.now_ns - self.last_ns >= self.params.interval * 1e9
+        if not self.acknowledged or self.pending or not due:
+            return
+        (order,) = [o for o in ctx.open_orders() if o.client_order_id == self.order]
+        touch, across = (bid[0], ask[0]) if order.side is Side.BUY else (ask[0], bid[0])
+        self.amends += 1
+        if self.amends % 7 == 0:
+            ctx.amend(self.order, price=across)  # would take: refused, the order stays
+        elif order.price != touch:
+            self.same_price = 0
+            ctx.amend(self.order, price=touch)
+        else:
+            self.same_price += 1
+            more = self.same_price % 3 == 0 or order.quantity - order.filled <= 1
+            ctx.amend(self.order, quantity=order.quantity + (5 if more else -1))
+        self.pending, self.last_ns = True, ctx.now_ns
+
+    def on_order_update(self, ctx, update):
+        self.heard.append(
+            (ctx.now_ns, self.numbers.get(update.client_order_id, 0), update.status,
+             update.price, update.quantity, update.filled, update.fill_quantity,
+             update.amend, update.reason)
+        )  # fmt: skip
+        if update.client_order_id != self.order:
+            return
+        if update.amend is not None:
+            self.pending = False
+        if update.status in ENDED:
+            self.order = None
+        elif update.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
+            self.acknowledged = True
+
+    def on_stop(self, ctx):
+        self.stopped = True
+        ctx.cancel_all()
+
+
+@needs_data
+def test_in_lockstep_an_amending_strategy_hears_what_it_hears_in_the_backtest(
+    tmp_path, monkeypatch
+):
+    frames = _prefix(tmp_path / "eth.capture", 2500)
+    live_heard: list = []
+    monkeypatch.setitem(
+        BUILTINS, "amender", (lambda params: Amender(params, live_heard), AmenderParams)
+    )
+    config = msgspec.structs.replace(
+        _config(tmp_path / "eth.capture", "lockstep"),
+        strategy=StrategyConfig(name="amender", params={}),
+    )
+    system = TradingSystem(config)
+    system.start()
+    try:
+        driver = system.paper_driver
+        assert driver is not None
+        assert driver.finished.wait(60), "the capture was not replayed"
+        assert driver.drained.wait(30), "the paper venue still had work after the capture"
+        assert driver.error is None
+        heard = list(live_heard)  # the tree is quiescent: until the stop's cancels
+        venue = system.paper_venue
+        assert venue is not None
+        paper_fills = list(venue.fill_series)
+        # the order manager's view of the open order is the venue's (price, open lots)
+        (resting,) = venue.open_orders()
+        (open_order,) = [o for o in system.orders().orders if o.status.open]
+        assert (open_order.price, open_order.quantity - open_order.filled) == (
+            resting.price,
+            resting.remaining,
+        )
+    finally:
+        summary = system.stop()
+    assert summary.clean
+    assert summary.open_at_venue == 0
+    offline_heard: list = []
+    instrument = Instrument(
+        venue="binance",
+        symbol="ETHUSDT",
+        tick_size=system.instrument.tick_size,
+        lot_size=system.instrument.lot_size,
+    )
+    report = run_backtest(
+        frames, instrument, Amender(AmenderParams(), offline_heard), BacktestConfig()
+    )
+    # the backtest's strategy hears nothing after the capture's last frame
+    end_ns = frames[-1].received_ns
+    amends = [(h[7], h[8]) for h in offline_heard if h[7] is not None]
+    # the run means something: every kind of amend, and fills
+    assert {"amended in place", "amended", "post_only_would_take"} <= {r for _a, r in amends}
+    assert len(amends) >= 20
+    assert len(report.fill_series) >= 5
+    assert [h for h in heard if h[0] <= end_ns] == offline_heard
+    assert paper_fills == report.fill_series

@@ -3,9 +3,10 @@
 `PaperExecution` takes the gateway's place under ``execution`` and keeps its contract
 with the order manager: the same handshake on every start (`GatewayConnected`, then
 the `Reconciliation` the order manager asks for, then `VenueSessionStarted`), the same
-requests (`PlaceOrder`, `CancelAtVenue`, `CancelEverythingAtVenue`, `FetchFills`) and
-the same reports (`OrderAccepted`, `OrderFilled`, `OrderCanceled`, `OrderRejected`,
-`CancelRejected`, `CancelAllDone`, `FillsFetched`). Behind it is no connection but a
+requests (`PlaceOrder`, `AmendAtVenue`, `CancelAtVenue`, `CancelEverythingAtVenue`,
+`FetchFills`) and the same reports (`OrderAccepted`, `OrderFilled`, `OrderAmended`,
+`AmendRejected`, `OrderCanceled`, `OrderRejected`, `CancelRejected`, `CancelAllDone`,
+`FillsFetched`). Behind it is no connection but a
 `tradeactors.venues.paper.PaperVenue`, the backtest's venue model, which matches the
 orders against the market the feed reads: the feed tells it every frame (``taps``).
 
@@ -20,6 +21,15 @@ what was on its way is lost: cancel-on-disconnect), then reconciles as a gateway
 A cancel that reaches the venue after its order filled is not answered (the fill's
 report closes the order), as in the backtest; one for an order the venue never heard
 of is refused ``unknown_order``.
+
+Amends are the model's (`PaperVenue.amend`): done in place, never as a cancel-replace,
+so the venue order id stays. An applied amend is answered `OrderAmended` (its price,
+what is left open, the venue's filled quantity, ``kept_priority`` for less at the same
+price), a refusal `AmendRejected` with the model's reason (``unknown_order``,
+``invalid_order``, ``amend_no_change``, ``post_only_would_take``). As the gateway does,
+an amend queued for a predecessor's session is refused ``stale_session`` and one that
+waited here while HALTED ``halted``, unsent. More quantity at the same price is taken
+(it loses the queue place), as Binance and Kraken do.
 """
 
 from __future__ import annotations
@@ -27,6 +37,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.messages import (
+    AmendAtVenue,
+    AmendOutcome,
+    AmendRejected,
     CancelAllDone,
     CancelAtVenue,
     CancelEverythingAtVenue,
@@ -37,6 +50,7 @@ from tradeactors.core.messages import (
     GetReport,
     Message,
     OrderAccepted,
+    OrderAmended,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -52,6 +66,7 @@ from tradeactors.core.messages import (
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import SupervisedActor
 from tradeactors.venues.capture import Frame
+from tradeactors.venues.paper import AMENDED_IN_PLACE
 
 from .feed import FeedStats, _Feed
 
@@ -149,6 +164,8 @@ class PaperExecution(SupervisedActor):
                 self._timer = self._timer_due = None
         elif isinstance(message, PlaceOrder):
             self._place(message)
+        elif isinstance(message, AmendAtVenue):
+            self._amend(message)
         elif isinstance(message, CancelAtVenue):
             if not model.cancel(message.client_order_id):
                 self._tell_om(
@@ -201,6 +218,18 @@ class PaperExecution(SupervisedActor):
             post_only=order.post_only,
         )
 
+    def _amend(self, message: AmendAtVenue) -> None:
+        coid = message.order.client_order_id
+        reason = ""
+        if message.session != self._session:
+            reason = "stale_session"  # the reconciliation settled the order's amend
+        elif self._gate.state is TradingState.HALTED:
+            reason = "halted"
+        elif not self._model.amend(coid, price=message.price, quantity=message.quantity):
+            reason = "unknown_order"  # never placed here
+        if reason:
+            self._tell_om(AmendRejected(venue=self._venue, client_order_id=coid, reason=reason))
+
     def _reconcile(self, since: int) -> None:
         orders = tuple(
             VenueOrder(
@@ -236,7 +265,21 @@ class PaperExecution(SupervisedActor):
         venue = self._venue
         order = self._model.orders.get(coid)
         order_id = order.order_id if order is not None else 0
-        if update.fill_quantity:
+        if update.amend is AmendOutcome.AMENDED:
+            self._tell_om(
+                OrderAmended(
+                    venue=venue,
+                    client_order_id=coid,
+                    order_id=order_id,
+                    price=update.price,
+                    remaining=update.quantity - update.filled,
+                    filled=update.filled,
+                    kept_priority=update.reason == AMENDED_IN_PLACE,
+                )
+            )
+        elif update.amend is not None:  # refused: the order is as it was
+            self._tell_om(AmendRejected(venue=venue, client_order_id=coid, reason=update.reason))
+        elif update.fill_quantity:
             self._tell_om(self._filled(update))
         elif status is OrderStatus.ACCEPTED:
             self._tell_om(OrderAccepted(venue=venue, client_order_id=coid, order_id=order_id))

@@ -19,7 +19,14 @@ live (`tradeactors.venues.binance.DepthSync`, `OrderBook`, `BookView`), and the 
   not explained by trades, in proportion to the part of the level ahead of the order.
   A trade through its price, or the opposite side of the book reaching it, fills it
   (maker fee);
-- **fees** in basis points of notional (negative: a rebate).
+- **fees** in basis points of notional (negative: a rebate);
+- **amends** (``ctx.amend``) reach the venue ``order_latency`` later, like cancels: a
+  lower quantity at the same price keeps the order's queue position; a new price or a
+  higher quantity loses it (the order goes to the back of the queue at its price, and
+  takes at once if the new price crosses; a post-only one that would cross is refused
+  and stays as it was). An amend of an order that is no longer resting, or that would
+  leave nothing open, is refused. As live, one amend at a time per order: a second one
+  before the first is answered is denied ``amend_pending`` at once.
 
 The report says how much of the capture the book followed: the depth updates of the
 instrument seen and applied, the seconds in sync, and every loss of sync (gap, bad
@@ -44,7 +51,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from tradeactors.core.messages import OrderUpdate, Side, TimeInForce, TradeTick
+from tradeactors.core.messages import (
+    AmendOutcome,
+    DenyReason,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    TradeTick,
+)
 from tradeactors.strategy.api import OrderTracking, describe
 from tradeactors.venues.paper import (
     FillPoint,
@@ -61,7 +75,7 @@ if TYPE_CHECKING:
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
-    from tradeactors.strategy.api import Strategy
+    from tradeactors.strategy.api import OpenOrder, Strategy
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -223,6 +237,38 @@ class _Context(OrderTracking):
         if self.is_open(client_order_id):
             self._engine.venue.cancel(client_order_id)
 
+    def amend(
+        self, client_order_id: str, *, price: int | None = None, quantity: int | None = None
+    ) -> None:
+        if self.is_open(client_order_id):
+            self._engine.amend(client_order_id, price=price, quantity=quantity)
+
+    def deny_later(self, client_order_id: str, reason: DenyReason) -> None:
+        """Deny an amend of an open order: told as its own event, with the terms then."""
+        asked = self._orders[client_order_id]
+        engine = self._engine
+
+        def deny() -> None:
+            order = self._orders.get(client_order_id, asked)  # (asked: it ended meanwhile)
+            engine.deliver(self._denied(order, reason))
+
+        engine.venue.at(engine.venue.now_ns, deny)
+
+    def _denied(self, order: OpenOrder, reason: DenyReason) -> OrderUpdate:
+        client_order_id = order.client_order_id
+        return OrderUpdate(
+            client_order_id=client_order_id,
+            venue=self._engine.venue.venue,
+            instrument=self.instrument,
+            side=order.side,
+            price=order.price,
+            quantity=order.quantity,
+            status=order.status,
+            filled=order.filled,
+            reason=reason,
+            amend=AmendOutcome.DENIED,
+        )
+
     def cancel_all(self) -> None:
         for order in self.open_orders():
             self._engine.venue.cancel(order.client_order_id)
@@ -255,14 +301,24 @@ class _Engine:
             instrument,
             venue_model(config),
             venue="backtest",
-            deliver=self._deliver,
+            deliver=self.deliver,
             on_book=self._on_book,
             on_trade=self._on_trade,
             sample_interval_s=config.sample_interval_s,
         )
         self._timers: dict[str, int] = {}
+        self._amending: set[str] = set()  # amends sent, their answers not yet delivered
         self.stopped = False
         self.ctx = _Context(self)
+
+    def amend(self, coid: str, *, price: int | None, quantity: int | None) -> None:
+        """An amend from the strategy: to the venue, unless one is already in flight."""
+        venue = self.venue
+        if coid in self._amending:  # as live: one at a time
+            self.ctx.deny_later(coid, DenyReason.AMEND_PENDING)
+            return
+        if venue.amend(coid, price=price, quantity=quantity):
+            self._amending.add(coid)
 
     def set_timer(self, name: str, delay: float) -> None:
         venue = self.venue
@@ -276,7 +332,10 @@ class _Engine:
 
         venue.at(venue.now_ns + max(0, int(delay * 1e9)), fire)
 
-    def _deliver(self, update: OrderUpdate) -> None:
+    def deliver(self, update: OrderUpdate) -> None:
+        """An update reaches the strategy (its delivery time)."""
+        if update.amend is not None and update.amend is not AmendOutcome.DENIED:
+            self._amending.discard(update.client_order_id)  # answered: the next may go
         self.ctx.apply(update)
         if self.stopped:
             return  # nothing reaches a stopped strategy (as live: its actor is gone)

@@ -22,7 +22,18 @@ same book code as live: `tradeactors.venues.binance.DepthSync`) and models:
   ``probabilistic``: also by a share of each size decrease at that level not explained
   by trades, in proportion to the part of the level ahead of the order. A trade through
   its price, or the opposite side of the book reaching it, fills it (maker fee);
-- **fees** in basis points of notional (negative: a rebate).
+- **fees** in basis points of notional (negative: a rebate);
+- **amends** (`amend`) reach the venue ``order_latency_ms`` later, like cancels: a
+  lower quantity at the same price keeps the order's queue position (answered
+  ``amended in place``); a new price or a higher quantity loses it (answered
+  ``amended``: the order goes to the back of the queue at its price, and takes at once
+  if the new price crosses; a post-only one that would cross is refused
+  ``post_only_would_take`` and stays as it was). An amend of an order that no longer
+  rests (filled, cancelled, not arrived) is refused ``unknown_order``; one that would
+  leave nothing open, or change nothing, ``invalid_order`` / ``amend_no_change``. The
+  answer is an `OrderUpdate` with ``amend`` set (`AmendOutcome.AMENDED` or
+  ``REJECTED``). The venue takes whatever amends come; one at a time per order is the
+  sender's rule (the backtest's context, the live order manager).
 
 Time is the model's own ``now_ns``, moved by the frames' receive times (`on_frame`) and
 by `run_until`; its scheduled events (arrivals, answers, and whatever a shell schedules
@@ -47,7 +58,14 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from tradeactors.core.messages import OrderStatus, OrderUpdate, Side, TimeInForce, TradeTick
+from tradeactors.core.messages import (
+    AmendOutcome,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    TradeTick,
+)
 from tradeactors.core.orders import Position
 from tradeactors.venues import binance
 
@@ -69,6 +87,11 @@ __all__ = [
 ]
 
 QueueModel = Literal["conservative", "probabilistic"]
+
+AMENDED = "amended"
+"""An applied amend's reason: it lost the order's queue position (new price, more)."""
+AMENDED_IN_PLACE = "amended in place"
+"""An applied amend's reason: less at the same price, the queue position kept."""
 
 
 class VenueModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -327,6 +350,23 @@ class PaperVenue:
         )
         return True
 
+    def amend(self, coid: str, *, price: int | None, quantity: int | None) -> bool:
+        """An amend sent now: it reaches the venue after the order latency.
+
+        ``price`` (ticks) and ``quantity`` (lots: the new *total*, filled included); None
+        keeps it. False: no such order here; nothing is sent. The answer is delivered
+        as an `OrderUpdate` with ``amend`` set (see the module doc).
+        """
+        order = self.orders.get(coid)
+        if order is None:
+            return False
+        session = self.session
+        self.at(
+            self.now_ns + self._latency_ns(self.model.order_latency_ms),
+            lambda: self._amend_arrives(order, price, quantity, session),
+        )
+        return True
+
     def cancel_all(self, on_done: Callable[[], None] | None = None) -> None:
         """A cancel-all sent now: at arrival every resting order is cancelled, then answered.
 
@@ -417,6 +457,42 @@ class PaperVenue:
         self.counts["cancelled"] += 1
         self._report(order, OrderStatus.CANCELLED, reason="user")
 
+    def _amend_arrives(
+        self, order: PaperOrder, price: int | None, quantity: int | None, session: int
+    ) -> None:
+        if session != self.session:
+            return  # sent by a session that dropped: it never reached the venue
+        new_price = order.price if price is None else price
+        new_quantity = order.quantity if quantity is None else quantity
+        reason = ""
+        if not order.status.open or not order.resting:
+            reason = "unknown_order"  # filled, cancelled (or not arrived): nothing to amend
+        elif new_price <= 0 or new_quantity <= order.filled:
+            reason = "invalid_order"
+        elif new_price == order.price and new_quantity == order.quantity:
+            reason = "amend_no_change"
+        elif new_price != order.price and order.post_only:
+            book = self.sync.book
+            opposite = book.best_ask() if order.buy else book.best_bid()
+            if opposite is not None and (
+                new_price >= opposite[0] if order.buy else new_price <= opposite[0]
+            ):
+                reason = "post_only_would_take"
+        if reason:
+            self._report(order, order.status, reason=reason, amend=AmendOutcome.REJECTED)
+            return
+        self.counts["submitted_qty"] += max(0, new_quantity - order.quantity)  # more offered
+        if new_price == order.price and new_quantity < order.quantity:
+            order.quantity = new_quantity  # in place: its queue position is kept
+            self._report(order, order.status, reason=AMENDED_IN_PLACE, amend=AmendOutcome.AMENDED)
+            return
+        # anything else loses the queue position: out of the book, and in again at the back
+        order.resting = False
+        self.resting.pop(order.client_order_id, None)
+        order.price, order.quantity = new_price, new_quantity
+        self._report(order, order.status, reason=AMENDED, amend=AmendOutcome.AMENDED)
+        self._arrive(order)  # takes what the new price crosses, rests the rest
+
     def _fill(self, order: PaperOrder, quantity: int, price: int, *, maker: bool) -> None:
         order.filled += quantity
         signed = order.side.sign * quantity
@@ -450,8 +526,9 @@ class PaperVenue:
         *,
         reason: str = "",
         fill: tuple[int, int] | None = None,
+        amend: AmendOutcome | None = None,
     ) -> None:
-        if status is OrderStatus.REJECTED:
+        if status is OrderStatus.REJECTED and amend is None:
             order.status = status
             self.counts["rejected"] += 1
         update = OrderUpdate(
@@ -467,6 +544,7 @@ class PaperVenue:
             fill_quantity=fill[0] if fill else 0,
             fill_price=fill[1] if fill else 0,
             execution_id=self.counts["fills"] if fill else 0,
+            amend=amend,
         )
         if fill:
             self.fill_log.append(update)

@@ -364,7 +364,7 @@ class TestAmend:
 
     def test_less_at_the_same_price_keeps_the_place(self):
         script, amends, _report = self._amended(quantity=2)
-        assert amends == [("amended", 10_000, 2, "amended")]
+        assert amends == [("amended", 10_000, 2, "amended in place")]
         # 2 were ahead after the first trade: the next 4 fill all 2 of ours
         assert [(s, q) for _t, s, q, _p in script.updates if q] == [("filled", 2)]
 
@@ -406,4 +406,56 @@ class TestAmend:
             _book().diff().diff().diff().diff().frames, ETH, script,
             BacktestConfig(order_latency_ms=0.5, response_latency_ms=0.5),
         )  # fmt: skip
-        assert seen == [("denied", "amend_pending"), ("amended", "amended")]
+        assert seen == [("denied", "amend_pending"), ("amended", "amended in place")]
+
+    def test_a_new_price_that_crosses_takes_at_once_and_rests_the_rest(self):
+        # the bid at 99.90 is moved to 100.02: it takes the 4 and 10 asked up to there,
+        # and the rest rests; the recorded asks still cross it at the next book: filled
+        script, amends, report = self._run_amend(Side.BUY, 9_990, 20, price=10_002)
+        assert amends == [("amended", 10_002, 20, "amended")]
+        fills = [(status, q, p) for _t, status, q, p in script.updates if q]
+        assert fills == [
+            ("partially_filled", 4, 10_001),
+            ("partially_filled", 10, 10_002),
+            ("filled", 6, 10_002),
+        ]
+        assert (report.taker_fills, report.maker_fills) == (2, 1)
+
+    def test_more_lots_count_as_submitted(self):
+        _script, _amends, report = self._run_amend(Side.BUY, 9_990, 20, price=10_002, quantity=30)
+        assert report.volume == pytest.approx(0.003)  # 30 lots: 4 + 10 taken, 16 crossed
+        assert report.fill_ratio == 1.0  # of the 30 lots offered in all
+
+    def test_a_post_only_amend_that_would_cross_is_refused_and_the_order_stays(self):
+        script, amends, report = self._run_amend(Side.BUY, 9_990, 2, price=10_001, post_only=True)
+        assert amends == [("rejected", 9_990, 2, "post_only_would_take")]
+        assert not [u for u in script.updates if u[2]]
+        assert report.orders_rejected == 0  # the order was not: only its amend
+        # still resting, at its old price: the stop's cancel finds it
+        assert report.orders_cancelled == 1
+
+    def test_an_amend_that_would_leave_nothing_open_is_refused(self):
+        _script, amends, _report = self._run_amend(Side.SELL, 10_010, 2, quantity=0)
+        assert amends == [("rejected", 10_010, 2, "invalid_order")]
+
+    def _run_amend(self, side, at, lots, *, post_only=False, **change):
+        def submit(script, ctx):
+            script.ids["o"] = ctx.submit(side=side, price=at, quantity=lots, post_only=post_only)
+
+        def amend(script, ctx):
+            ctx.amend(script.ids["o"], **change)
+
+        class StopCancels(Script):
+            def on_stop(self, ctx):
+                ctx.cancel_all()
+
+        script = StopCancels({1: submit, 3: amend})
+        amends = []
+        script.on_order_update = lambda ctx, u: (
+            script.updates.append((ctx.now_ns, u.status, u.fill_quantity, u.fill_price)),
+            u.amend and amends.append((u.amend, u.price, u.quantity, u.reason)),
+        )
+        settings = {"order_latency_ms": 0.5, "response_latency_ms": 0.5}
+        tape = _book().diff().diff().diff().diff()
+        report = run_backtest(tape.frames, ETH, script, BacktestConfig(**settings))
+        return script, amends, report
