@@ -414,7 +414,7 @@ class TestPaperConfig:
         config = load_config(ROOT / "config" / "paper-ethusdt.toml")
         assert config.venue.kind == "paper"
         capture = Path(config.paper.capture).resolve()
-        assert capture == ROOT.parent / "shared/data/hftbacktest/ethusdt_20240808.gz"
+        assert capture == (ROOT.parent / "shared/data/hftbacktest/ethusdt_20240808.gz").resolve()
         assert config.run.duration == 0  # until the capture is over
 
     @pytest.mark.parametrize(
