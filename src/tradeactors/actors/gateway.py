@@ -792,7 +792,11 @@ class Gateway(SupervisedActor):
             # the venue's budget is out: wait for it to refill a little, and go first
             self.context.clock.call_later(_RETRY_DELAY, lambda: me.tell(retry))
         elif request is Request.PLACE:
-            om.tell(OrderRejected(venue=self._venue, client_order_id=client_order_id, reason=code))
+            om.tell(
+                OrderRejected(
+                    venue=self._venue, client_order_id=client_order_id, reason=code, detail=message
+                )
+            )
         elif request is Request.CANCEL:
             om.tell(CancelRejected(venue=self._venue, client_order_id=client_order_id, reason=code))
         else:

@@ -1166,7 +1166,7 @@ class ExecutionCore:
             return
         tracked = step.edit(report.client_order_id)
         assert tracked is not None  # noqa: S101 - found just above
-        if self._move(step, tracked, Trigger.REJECT, report.reason):
+        if self._move(step, tracked, Trigger.REJECT, report.reason, detail=report.detail):
             self._to_risk(step, tracked.request, closed=True)
 
     # -- venue up and down -----------------------------------------------------------
@@ -1319,7 +1319,9 @@ class ExecutionCore:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _move(self, step: Step, tracked: Tracked, trigger: Trigger, reason: str) -> bool:
+    def _move(
+        self, step: Step, tracked: Tracked, trigger: Trigger, reason: str, *, detail: str = ""
+    ) -> bool:
         try:
             tracked.order.apply(trigger)
         except IllegalTransitionError as exc:
@@ -1327,7 +1329,7 @@ class ExecutionCore:
                 step, "illegal_transition", tracked.order.client_order_id, error=str(exc)
             )
             return False
-        self._update(step, tracked, reason)
+        self._update(step, tracked, reason, detail=detail)
         return True
 
     def _inconsistent(self, step: Step, what: str, client_order_id: str, **details: Any) -> None:

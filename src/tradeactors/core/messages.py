@@ -273,7 +273,8 @@ class OrderUpdate(Message, frozen=True, kw_only=True, tag=True):
 
     ``reason`` is a `DenyReason` value when the status is ``denied``, else what moved
     it (the venue's reject reason, ``cancel requested``, ...); ``detail`` adds text to
-    a denial (where a lost order was lost).
+    a denial (where a lost order was lost) or to a venue's reject (its own code and
+    message).
     """
 
     client_order_id: str
@@ -451,11 +452,17 @@ class OrderCanceled(Message, frozen=True, kw_only=True, tag=True):
 
 
 class OrderRejected(Message, frozen=True, kw_only=True, tag=True):
-    """The venue refused a new order."""
+    """The venue refused a new order.
+
+    ``reason`` is the contract's (e.g. ``rejected``); ``detail`` the venue's own code and
+    message when it answered the request (Binance ``-2010 Market is closed.``, Kraken
+    ``EService:Unavailable``), passed on in the order's `OrderUpdate`.
+    """
 
     venue: str
     client_order_id: str
     reason: str
+    detail: str = ""
 
 
 class CancelRejected(Message, frozen=True, kw_only=True, tag=True):

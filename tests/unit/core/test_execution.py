@@ -17,6 +17,7 @@ from tradeactors.core.messages import (
     OrderCanceled,
     OrderFilled,
     OrderLost,
+    OrderRejected,
     OrderStatus,
     OrderUpdate,
     PlaceOrder,
@@ -292,6 +293,23 @@ def test_an_order_the_venue_expired_is_expired_not_cancelled(expired, status):
     assert change.closed
     [update] = [m for _, m in step.sends if isinstance(m, OrderUpdate)]
     assert update.status == status
+
+
+def test_a_venue_reject_passes_the_venue_s_own_code_and_message_to_the_owner():
+    core = core_up()
+    run(core, submit("c1"))
+    step = run(
+        core,
+        OrderRejected(venue=VENUE, client_order_id="c1", reason="rejected",
+                      detail="-2010 Market is closed."),
+    )  # fmt: skip
+    [update] = [m for _, m in step.sends if isinstance(m, OrderUpdate)]
+    assert (update.status, update.reason, update.detail) == (
+        OrderStatus.REJECTED,
+        "rejected",
+        "-2010 Market is closed.",
+    )
+    assert [e for e in step.events if isinstance(e, OrderUpdate)] == [update]
 
 
 def test_an_ioc_remainder_expiring_before_its_ack_is_expired():
