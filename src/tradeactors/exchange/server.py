@@ -487,12 +487,13 @@ class SimExchange:
             self._broadcast(
                 self._publisher.publish(self._liquidity.step(self._clock.monotonic_ns()), 0)
             )
-        for target, name in (
-            (self._ws.serve_forever, "sim-ws"),
-            (self._http.serve_forever, "sim-http"),
-            (self._run, "sim-market"),
+        for target, name, args in (
+            (self._ws.serve_forever, "sim-ws", ()),
+            # how long close() waits for the accept loop to notice (0.5 s by default)
+            (self._http.serve_forever, "sim-http", (0.05,)),
+            (self._run, "sim-market", ()),
         ):
-            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread = threading.Thread(target=target, name=name, args=args, daemon=True)
             thread.start()
             self._threads.append(thread)
         self._log.info("exchange_started", ws=self.ws_url, http=self.http_url)
