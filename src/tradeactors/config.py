@@ -211,9 +211,10 @@ class PaperConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     relative path is relative to the config file) or ``url`` (its live stream: Binance's
     combined stream of the symbol's ``depth@100ms`` and ``trade``, or Kraken's WebSocket
     v2, where the feed subscribes to ``book`` at ``[venue] book_depth`` and ``trade``),
-    with ``rest_url`` for the instrument's steps (and Binance's depth snapshots). ``pace``: ``recorded`` (the capture at its recorded pace,
-    ``speed`` times faster; a live stream as it comes) or ``lockstep`` (a capture only:
-    the tree in the capture's time, a frame at a time). The other keys are the
+    with ``rest_url`` for the instrument's steps (and Binance's depth snapshots).
+    ``pace``: ``recorded`` (the capture at its recorded pace, ``speed`` times faster; a
+    live stream as it comes) or ``lockstep`` (a capture only: the tree in the capture's
+    time, a frame at a time). The other keys are the
     backtest's venue model (``tradeactors backtest`` flags of the same names).
     """
 

@@ -174,6 +174,17 @@ def test_a_kraken_capture_in_lockstep_gives_the_backtests_fills(tmp_path):
     assert paper == offline.fill_series
 
 
+def test_the_shipped_config_paper_trades_krakens_live_market():
+    from tradeactors.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "paper-kraken.toml")
+    system = TradingSystem(config)  # nothing connects before start
+    assert system.paper is not None
+    assert (config.paper.market, config.paper.url) == ("kraken", "wss://ws.kraken.com/v2")
+    assert system.paper.book_depth == config.venue.book_depth == 100
+    assert system.paper.instrument is None  # the steps: Kraken's AssetPairs, at start
+
+
 class TestBadConfigs:
     """A Kraken paper config that cannot run says why, before anything starts."""
 
