@@ -206,12 +206,15 @@ class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
 class PaperConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Paper trading (``[venue] kind = "paper"``, docs/paper.md): the market, the pace, the model.
 
-    The market is ``capture`` (a recorded Binance capture; a relative path is relative
-    to the config file) or ``url`` (Binance's live combined stream of the symbol's
-    ``depth@100ms`` and ``trade``, with ``rest_url`` for depth snapshots and the
-    instrument's steps). ``pace``: ``recorded`` (the capture at its recorded pace,
-    ``speed`` times faster; a live stream as it comes) or ``lockstep`` (a capture only:
-    the tree in the capture's time, a frame at a time). The other keys are the
+    ``market`` is the venue whose market it is (``binance`` or ``kraken``), read through
+    that venue's adapter. The market is ``capture`` (a recorded capture of it; a
+    relative path is relative to the config file) or ``url`` (its live stream: Binance's
+    combined stream of the symbol's ``depth@100ms`` and ``trade``, or Kraken's WebSocket
+    v2, where the feed subscribes to ``book`` at ``[venue] book_depth`` and ``trade``),
+    with ``rest_url`` for the instrument's steps (and Binance's depth snapshots).
+    ``pace``: ``recorded`` (the capture at its recorded pace, ``speed`` times faster; a
+    live stream as it comes) or ``lockstep`` (a capture only: the tree in the capture's
+    time, a frame at a time). The other keys are the
     backtest's venue model (``tradeactors backtest`` flags of the same names).
     """
 
@@ -443,8 +446,8 @@ def _paper_errors(venue: VenueConfig, paper: PaperConfig) -> list[ConfigKeyError
         return [ConfigKeyError("paper", "url", "url: give capture or url, not both")]
     if not (paper.capture or paper.url):
         reason = (
-            'capture: kind "paper" needs a market: [paper] capture (a recorded Binance '
-            "capture) or url (Binance's live combined stream)"
+            'capture: kind "paper" needs a market: [paper] capture (a recorded capture of '
+            "[paper] market) or url (its live stream)"
         )
         return [ConfigKeyError("paper", "capture", reason)]
     if paper.url and not paper.rest_url:

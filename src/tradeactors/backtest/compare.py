@@ -20,6 +20,7 @@ from tradeactors.core.instrument import Instrument
 from tradeactors.core.units import base_quote, money_places, money_text
 from tradeactors.strategy import make_strategy
 from tradeactors.strategy.api import describe
+from tradeactors.venues.adapter import venue_adapter
 
 if TYPE_CHECKING:
     from tradeactors.backtest.engine import BacktestReport
@@ -63,7 +64,13 @@ def paper_lines(system: TradingSystem) -> list[str]:
         )
         frames = market.frames[: model.frames]  # what the paper venue read, in order
         reports["backtest"] = run_backtest(
-            frames, offline, make_strategy(name, params), backtest_config, params=params
+            frames,
+            offline,
+            make_strategy(name, params),
+            backtest_config,
+            params=params,
+            market=venue_adapter(paper.market).market_data,
+            book_depth=market.book_depth,
         )
     lines = _table(reports, paper.pace)
     driver = system.paper_driver

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
     from tradeactors.strategy.api import OpenOrder, Strategy
+    from tradeactors.venues.adapter import MarketData
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -293,7 +294,15 @@ def venue_model(config: BacktestConfig) -> VenueModel:
 class _Engine:
     """The strategy, in the same thread as the paper venue it trades at."""
 
-    def __init__(self, instrument: Instrument, strategy: Strategy, config: BacktestConfig) -> None:
+    def __init__(
+        self,
+        instrument: Instrument,
+        strategy: Strategy,
+        config: BacktestConfig,
+        *,
+        market: MarketData | None = None,
+        book_depth: int = 1000,
+    ) -> None:
         self.instrument = instrument
         self.strategy = strategy
         self.config = config
@@ -305,6 +314,8 @@ class _Engine:
             on_book=self._on_book,
             on_trade=self._on_trade,
             sample_interval_s=config.sample_interval_s,
+            market=market,
+            book_depth=book_depth,
         )
         self._timers: dict[str, int] = {}
         self._amending: set[str] = set()  # amends sent, their answers not yet delivered
@@ -357,10 +368,17 @@ def run_backtest(
     config: BacktestConfig | None = None,
     *,
     params: dict[str, Any] | None = None,
+    market: MarketData | None = None,
+    book_depth: int = 1000,
 ) -> BacktestReport:
-    """Replay ``frames`` through ``strategy`` against the simulated venue; the report."""
+    """Replay ``frames`` through ``strategy`` against the simulated venue; the report.
+
+    ``market``: the venue adapter's market data the frames are read with (None:
+    Binance's, see `PaperVenue`), its books kept ``book_depth`` levels a side where the
+    venue's rule bounds them (Kraken's: the depth the capture was recorded at).
+    """
     config = config or BacktestConfig()
-    engine = _Engine(instrument, strategy, config)
+    engine = _Engine(instrument, strategy, config, market=market, book_depth=book_depth)
     venue = engine.venue
     ctx = engine.ctx
     started = False

@@ -46,7 +46,11 @@ What it serves:
   ``OQCLML-BW3P3-BUCMWZ``, execution ids like ``TCCCTY-WE2O6-P3NB37``, RFC 3339
   timestamps, quantities and prices as JSON numbers at the pair's decimals;
 - the ``book`` channel (depth 10, 25, 100, 500 or 1000): a snapshot, then updates with
-  Kraken's CRC32 ``checksum`` of the top 10 asks then bids (`book_checksum`).
+  Kraken's CRC32 ``checksum`` of the top 10 asks then bids (`book_checksum`);
+- the ``trade`` channel (websocket-v2/trade): one ``update`` per batch of the engine's
+  trades (``side`` the taker's, ``ord_type`` the taker's where it is a client's order,
+  else ``limit``, ``trade_id`` counting the pair's trades), a ``snapshot`` of the last
+  50 only when asked (``snapshot``: false by default).
 
 Rate limits as documented (guides/spot-ratelimits, `KrakenLimits`): a trading rate
 counter per account and pair that decays each second (``add_order`` +1, ``amend_order``
@@ -59,8 +63,8 @@ Not emulated, and refused with ``EGeneral:Invalid arguments:<field> is not emula
 order types other than limit and market, ``gtd``, triggers, conditional close,
 iceberg (``display_qty``), ``margin``, ``reduce_only``, ``validate``, ``cash_order_qty``,
 scheduled orders, quantity increases by ``amend_order``; no ``edit_order``,
-``batch_add``, ``batch_cancel``, and no channels but ``executions`` and ``book``
-(``unsubscribe`` works for both). Balances are not kept, so ``EOrder:Insufficient funds``
+``batch_add``, ``batch_cancel``, and no channels but ``executions``, ``book`` and
+``trade`` (``unsubscribe`` works for each). Balances are not kept, so ``EOrder:Insufficient funds``
 never happens. Self-trade prevention is the engine's (the resting order expires,
 Kraken's ``cancel_oldest``) whatever ``stp_type`` says. Kraken spot has no
 cancel-on-disconnect: a connection that drops leaves its orders working; the
@@ -177,6 +181,7 @@ UNAVAILABLE = "EService:Unavailable"
 _NS = 1_000_000_000
 _HEARTBEAT_NS = _NS  # "approximately once every second in the absence of other updates"
 _SNAP_TRADES = 50  # the fills an executions snapshot carries (websocket-v2/executions)
+_TRADE_SNAPSHOT = 50  # the trades a trade snapshot carries (websocket-v2/trade)
 _MAX_IDS = 100  # ids in one cancel_order
 _MAX_TEXT = 64  # characters of a string parameter
 _MAX_TOKEN = 128
@@ -776,7 +781,7 @@ class _Session:
 
     __slots__ = (
         "accounts", "book_depth", "budget", "executions", "last_sent_ns", "peer", "send",
-        "tokens",
+        "tokens", "trades",
     )  # fmt: skip
 
     def __init__(self, send: Send, peer: str, now_ns: int, limits: KrakenLimits) -> None:
@@ -786,6 +791,7 @@ class _Session:
         self.accounts: set[str] = set()
         self.executions: _Executions | None = None
         self.book_depth = 0  # subscribed depth; 0: none
+        self.trades = False  # subscribed to the trade channel
         self.last_sent_ns = now_ns
         self.budget = TokenBucket(limits.messages_per_second, limits.message_burst, now_ns)
 
@@ -795,7 +801,7 @@ class _Session:
 
     @property
     def subscribed(self) -> bool:
-        return self.executions is not None or self.book_depth > 0
+        return self.executions is not None or self.book_depth > 0 or self.trades
 
 
 class _Call:
@@ -872,6 +878,8 @@ class KrakenApi:
         self._books: dict[int, tuple[dict[int, int], dict[int, int]]] = {}  # depth -> sent
         self._ids = 0  # engine client ids, order ids, execution ids
         self._trade_id = 0  # one per trade on the pair (both sides see the same)
+        self._trades_out: list[dict[str, Any]] = []  # public trades, to push (trade channel)
+        self._last_trades: deque[dict[str, Any]] = deque(maxlen=_TRADE_SNAPSHOT)
         self._log = structlog.get_logger("tradeactors.exchange").bind(
             symbol=instrument.symbol, protocol="kraken"
         )
@@ -967,6 +975,7 @@ class KrakenApi:
         now_ns, wall_ns = self._clock.monotonic_ns(), self._clock.time_ns()
         self._apply(events, wall_ns)
         self._flush(now_ns)
+        self._publish_trades(now_ns)
         self._publish_book(now_ns, wall_ns)
 
     # -- REST: the token -------------------------------------------------------------
@@ -1041,6 +1050,7 @@ class KrakenApi:
             session.push(_encode(answer).decode(), now_ns)
             events = []
         self._flush(now_ns)
+        self._publish_trades(now_ns)
         self._publish_book(now_ns, wall_ns)
         return events
 
@@ -1184,6 +1194,8 @@ class KrakenApi:
             self._subscribe_executions(call)
         elif channel == "book":
             self._subscribe_book(call)
+        elif channel == "trade":
+            self._subscribe_trade(call)
         else:
             raise _Refusal.invalid("channel", "is not emulated")
 
@@ -1205,6 +1217,13 @@ class KrakenApi:
                 self._books.pop(depth, None)
             for symbol in symbols:
                 self._reply(call, {"channel": "book", "depth": depth, "symbol": symbol})
+        elif channel == "trade":
+            symbols = self._symbols(call) or [self.names.wsname]
+            if not session.trades:
+                raise _Refusal("Subscription Not Found")
+            session.trades = False
+            for symbol in symbols:
+                self._reply(call, {"channel": "trade", "symbol": symbol})
         else:
             raise _Refusal.invalid("channel", "is not emulated")
 
@@ -1286,6 +1305,20 @@ class KrakenApi:
                 "type": "snapshot",
                 "data": [self._book_data(bids, asks, view, None)],
             }
+            session.push(_encode(frame).decode(), call.now_ns)
+
+    def _subscribe_trade(self, call: _Call) -> None:
+        session = call.session
+        symbols = self._symbols(call)
+        if not symbols:
+            raise _Refusal.invalid("symbol", "is required")
+        snapshot = call.params.boolean("snapshot") is True  # websocket-v2/trade: false
+        if session.trades:
+            raise _Refusal("Already subscribed", symbol=symbols[0])
+        session.trades = True
+        self._reply(call, {"channel": "trade", "snapshot": snapshot, "symbol": symbols[0]})
+        if snapshot:
+            frame = {"channel": "trade", "type": "snapshot", "data": list(self._last_trades)}
             session.push(_encode(frame).decode(), call.now_ns)
 
     def _new_order(self, params: _Params) -> _NewOrder:  # noqa: C901, PLR0912 - the checks, in order
@@ -1563,9 +1596,12 @@ class KrakenApi:
                 order.status = "new"
                 self._queue(order, self._new_record(order, wall_ns))
             elif isinstance(event, EngineFilled):
+                order = self._by_engine.get(event.order_id)
                 if event.liquidity is Liquidity.MAKER:  # each trade: the maker's, then the taker's
                     self._trade_id += 1
-                order = self._by_engine.get(event.order_id)
+                    self._public_trade(event, wall_ns)
+                elif order is not None and order.order_type == "market" and self._trades_out:
+                    self._trades_out[-1]["ord_type"] = "market"  # the trade's taker
                 if order is not None:
                     self._filled(order, event, wall_ns)
             elif isinstance(event, EngineCanceled):
@@ -1585,6 +1621,21 @@ class KrakenApi:
                 if order is not None:
                     order.quantity = order.executed + event.remaining
                     self._queue(order, self._amended_record(order, wall_ns))
+
+    def _public_trade(self, maker: EngineFilled, wall_ns: int) -> None:
+        """A trade for the ``trade`` channel (websocket-v2/trade), from its maker's side."""
+        wire = self._wire
+        trade = {
+            "symbol": self.names.wsname,
+            "side": "sell" if maker.side is Side.BUY else "buy",  # the taker's
+            "price": _number(wire.price(maker.price)),
+            "qty": _number(wire.qty(maker.quantity)),
+            "ord_type": "limit",
+            "trade_id": self._trade_id,
+            "timestamp": rfc3339(wall_ns),
+        }
+        self._trades_out.append(trade)
+        self._last_trades.append(trade)
 
     def _filled(self, order: _Order, fill: EngineFilled, wall_ns: int) -> None:
         order.executed += fill.quantity
@@ -1770,6 +1821,16 @@ class KrakenApi:
         if wall_ns is not None:
             data["timestamp"] = rfc3339(wall_ns)
         return data
+
+    def _publish_trades(self, now_ns: int) -> None:
+        """Send the ``trade`` subscribers the trades since the last call, in one update."""
+        if not self._trades_out:
+            return
+        frame = _encode({"channel": "trade", "type": "update", "data": self._trades_out}).decode()
+        self._trades_out = []
+        for session in self._sessions.values():
+            if session.trades:
+                session.push(frame, now_ns)
 
     def _publish_book(self, now_ns: int, wall_ns: int) -> None:
         """Send each depth's subscribers what changed in their top levels.

@@ -3,9 +3,12 @@
 ``[venue] kind = "paper"`` (docs/paper.md). The tree is the usual one, but the gateway's
 place under ``execution`` is taken by `tradeactors.actors.paper.PaperExecution`, which
 runs `tradeactors.venues.paper.PaperVenue` (the backtest's venue: latency, queue
-position, fees) on the frames the feed reads. The market is ``[paper] capture`` (a
-recorded Binance capture) or ``[paper] url`` (Binance's live combined stream, with
-``rest_url`` for depth snapshots and the instrument's steps).
+position, fees) on the frames the feed reads. The market (``[paper] market``: Binance
+or Kraken) is ``[paper] capture`` (a recorded capture of it) or ``[paper] url`` (its
+live stream, with ``rest_url`` for the instrument's steps, and Binance's depth
+snapshots). The paper venue reads the frames through the market's venue adapter
+(`tradeactors.venues.adapter.MarketData`), with the book's depth the feed subscribed
+(Kraken: ``[venue] book_depth``, or the depth a capture says it was recorded at).
 
 Two paces:
 
@@ -51,12 +54,14 @@ if TYPE_CHECKING:
 
     from tradeactors.config import Config, PaperConfig
     from tradeactors.supervision import Supervisor
+    from tradeactors.venues.adapter import MarketData
     from tradeactors.venues.capture import Frame
 
 __all__ = ["MARKETS", "LockstepDriver", "PaperMarket", "settle", "venue_model"]
 
-MARKETS = ("binance",)
-"""The markets a paper venue reads (Binance spot: depth diffs, depth snapshots, trades)."""
+MARKETS = ("binance", "kraken")
+"""The markets a paper venue reads: Binance spot (depth diffs, depth snapshots, trades) and
+Kraken spot (the ``book`` channel with its checksum, the ``trade`` channel)."""
 
 _ACTED_ON = (MarketDataKind.BOOK, MarketDataKind.TRADE)
 _PING = ProxyGetAttr(attr_path=("__class__",))  # answered by pykka itself, by every actor
@@ -78,9 +83,13 @@ def venue_model(paper: PaperConfig) -> VenueModel:
 class PaperMarket:
     """The market of a paper system: its frames (a capture's) or its URLs, and the instrument.
 
+    ``book_depth``: the levels a side the books keep where the venue's sync rule bounds
+    them (Kraken's checksummed book): ``[venue] book_depth``, or on a capture that says
+    the depth it was recorded at (Kraken v1's ``book-1000``), that depth.
+
     Raises:
-        ConfigError: an unreadable capture or one without depth updates of the symbol, a
-            market other than Binance, or steps neither configured nor in the
+        ConfigError: an unreadable capture or one without book updates of the symbol, a
+            market other than Binance or Kraken, or steps neither configured nor in the
             instrument file (for a capture).
 
     """
@@ -90,16 +99,23 @@ class PaperMarket:
         if paper.market not in MARKETS:
             raise ConfigError(
                 f"[paper] market {paper.market!r}: paper trading reads {', '.join(MARKETS)} "
-                "markets only (the venue model replays Binance depth diffs and snapshots)"
+                "markets only"
             )
         self.config = paper
         self.symbol = venue.symbol
         self._market_data = venue_adapter(paper.market).market_data
+        self.book_depth = venue.book_depth
         self.frames: tuple[Frame, ...] = ()
         self.instrument: Instrument | None = None  # None: ask the venue at start (live)
         if paper.capture:
             self.frames = _read(paper.capture)
-            _check_has_depth(self.frames, venue.symbol, paper.capture)
+            if paper.market == "binance":
+                _check_has_depth(self.frames, venue.symbol, paper.capture)
+            else:
+                recorded = _check_has_book(
+                    self.frames, venue.symbol, paper.capture, paper.market, self._market_data
+                )
+                self.book_depth = recorded or self.book_depth
             self.instrument = _offline_instrument(
                 venue.name, paper.market, venue.symbol, venue.tick_size, venue.lot_size
             )
@@ -135,7 +151,13 @@ class PaperMarket:
 
     def model(self, instrument: Instrument, venue: str) -> PaperVenue:
         """A new paper venue for ``instrument``."""
-        return PaperVenue(instrument, venue_model(self.config), venue=venue)
+        return PaperVenue(
+            instrument,
+            venue_model(self.config),
+            venue=venue,
+            market=self._market_data,
+            book_depth=self.book_depth,
+        )
 
 
 def _read(path: str) -> tuple[Frame, ...]:
@@ -163,11 +185,54 @@ def _check_has_depth(frames: Sequence[Frame], symbol: str, path: str) -> None:
             symbols[event.s] = None
     if not symbols:
         raise ConfigError(
-            f"[paper] capture {path} has no Binance depth updates (depthUpdate): paper "
-            "trading on a capture replays Binance captures only"
+            f"[paper] capture {path} has no Binance depth updates (depthUpdate): with "
+            '[paper] market = "binance" it replays Binance captures only (a Kraken '
+            'capture: market = "kraken")'
         )
     raise ConfigError(
         f"[paper] capture {path} has no depth updates of {symbol} (it has: "
+        f"{', '.join(symbols)}); set [venue] symbol to one of them"
+    )
+
+
+def _check_has_book(
+    frames: Sequence[Frame], symbol: str, path: str, market: str, market_data: MarketData
+) -> int | None:
+    """The depth the capture says its book of ``symbol`` was recorded at (None: it does not).
+
+    Raises:
+        ConfigError: ``frames`` hold no book message of ``symbol`` (the venue's decoder
+            finds none, or only other symbols').
+
+    """
+    symbols: dict[str, None] = {}
+    depth: int | None = None
+    found = False
+    for frame in frames:
+        try:
+            events = market_data.decode(frame)
+        except FrameDroppedError:
+            continue
+        for event in events:
+            if event.kind is not MarketDataKind.BOOK:
+                continue
+            if event.symbol != symbol:
+                symbols[event.symbol] = None
+                continue
+            found = True
+            # a venue whose book messages say the subscribed depth (Kraken v1's book-N)
+            stated = getattr(event.data, "depth", None)
+            if depth is None and isinstance(stated, int):
+                depth = stated
+    if found:
+        return depth
+    if not symbols:
+        raise ConfigError(
+            f"[paper] capture {path} has no {market} book messages: with [paper] market = "
+            f'"{market}" it replays {market} captures only'
+        )
+    raise ConfigError(
+        f"[paper] capture {path} has no book updates of {symbol} (it has: "
         f"{', '.join(symbols)}); set [venue] symbol to one of them"
     )
 

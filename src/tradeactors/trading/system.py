@@ -747,7 +747,8 @@ class TradingSystem:
         paths, cfg = self.paths, self.config
         venue, symbol = cfg.venue.name, self.instrument.symbol
         strategies = tuple(paths.strategies.values())
-        depth = cfg.venue.book_depth
+        # paper on a capture: the depth it was recorded at, where it says (Kraken's book-N)
+        depth = self.paper.book_depth if self.paper is not None else cfg.venue.book_depth
         try:  # a depth the venue does not offer is refused here, before anything starts
             subscribe = self.adapter.market_data.subscribe_messages((symbol,), depth=depth)
         except ValueError as exc:

@@ -31,6 +31,7 @@ caller does the I/O (the gateway makes the token call before every connection, s
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
 import math
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 
 from tradeactors.clock import SystemClock
-from tradeactors.core.book import OrderBook, book_instrument
+from tradeactors.core.book import MAX_UNITS, OrderBook, book_instrument
 from tradeactors.core.instrument import Instrument, LevelParser, ParseError, decimal_places
 from tradeactors.core.messages import (
     OrderAccepted,
@@ -55,6 +56,7 @@ from tradeactors.core.messages import (
     OrderCanceled,
     OrderFilled,
     Side,
+    TradeTick,
     VenueOrder,
 )
 from tradeactors.errors import ConfigError, FrameDroppedError, GatewayError, VenueRequestError
@@ -75,7 +77,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from tradeactors.clock import Clock
-    from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder, TradeTick
+    from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder
     from tradeactors.venues.adapter import OrderEntry
     from tradeactors.venues.capture import Frame
 
@@ -92,6 +94,7 @@ __all__ = [
     "KrakenOrderEntry",
     "KrakenRestRequest",
     "KrakenResult",
+    "KrakenTrade",
     "api_sign",
     "asset_pairs_url",
     "checksum",
@@ -100,6 +103,7 @@ __all__ = [
     "decode_any_book_messages",
     "decode_book_message",
     "decode_v2_book_messages",
+    "decode_v2_trades",
     "instrument_from_asset_pairs",
     "kraken_reason",
     "order_number",
@@ -415,7 +419,10 @@ def decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | Non
 
 
 def _decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | None:
-    message = _v2_decoder.decode(frame)
+    return _v2_book_messages(_v2_decoder.decode(frame))
+
+
+def _v2_book_messages(message: _V2Message) -> tuple[BookMessage, ...] | None:
     if message.channel != "book" or message.type not in ("snapshot", "update"):
         return None
     return tuple(
@@ -450,6 +457,88 @@ def _decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
         return _decode_v2_book_messages(text) or ()
     message = _decode_book_message(text)
     return () if message is None else (message,)
+
+
+# -- public trades: the v2 ``trade`` channel (websocket-v2/trade) ----------------------------
+
+
+class KrakenTrade(msgspec.Struct, frozen=True, kw_only=True):
+    """One public trade of the v2 ``trade`` channel; price and quantity as sent.
+
+    ``side`` is the taker's (Kraken: "Taker order direction"); ``timestamp_ns`` the
+    venue's time of the trade (RFC 3339 on the wire).
+    """
+
+    symbol: str
+    side: Side
+    price: str
+    qty: str
+    trade_id: int
+    timestamp_ns: int
+
+
+class _V2Trade(msgspec.Struct, frozen=True):
+    symbol: str
+    side: Side
+    price: msgspec.Raw
+    qty: msgspec.Raw
+    trade_id: int = 0
+    timestamp: dt.datetime | None = None
+
+
+_v2_trades = msgspec.json.Decoder(tuple[_V2Trade, ...])
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def decode_v2_trades(frame: bytes | str) -> tuple[KrakenTrade, ...] | None:
+    """The trades of a websocket v2 ``trade`` update, or None for other channels.
+
+    A ``snapshot`` (the last trades before the subscription, if one was asked for)
+    gives ``()``: those trades are history, not the market now.
+
+    Raises:
+        msgspec.DecodeError: malformed JSON (also: nested too deeply, not UTF-8) or a
+            trade message of the wrong shape (a side other than buy/sell, a time that
+            is not RFC 3339).
+        ValueError: a price or quantity that is not a plain decimal number.
+
+    """
+    try:
+        return _decode_v2_trades(frame)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+
+
+def _decode_v2_trades(frame: bytes | str) -> tuple[KrakenTrade, ...] | None:
+    return _v2_trades_of(_v2_decoder.decode(frame))
+
+
+def _v2_trades_of(message: _V2Message) -> tuple[KrakenTrade, ...] | None:
+    if message.channel != "trade":
+        return None
+    if message.type != "update":
+        return ()
+    return tuple(
+        KrakenTrade(
+            symbol=trade.symbol,
+            side=trade.side,
+            price=_v2_text(trade.price),
+            qty=_v2_text(trade.qty),
+            trade_id=trade.trade_id,
+            timestamp_ns=_ns(trade.timestamp),
+        )
+        for trade in _v2_trades.decode(message.data)
+    )
+
+
+def _ns(when: dt.datetime | None) -> int:
+    """Nanoseconds since the epoch of an aware time (0: none, or naive)."""
+    if when is None or when.tzinfo is None:
+        return 0
+    return (when - _EPOCH) // _MICROSECOND * 1_000
 
 
 # -- order entry: REST signing and the WebSocket token -------------------------------------
@@ -1630,17 +1719,27 @@ class KrakenMarketData:
     """
 
     def decode(self, frame: Frame) -> tuple[VenueEvent, ...]:
-        """The book messages of a v1 or v2 frame.
+        """The book messages of a v1 or v2 frame, or the trades of a v2 ``trade`` update.
 
         Raises:
             FrameDroppedError: ``malformed`` (not JSON, not UTF-8, a v2 message of the
-                wrong shape), ``too_deep`` (JSON nested beyond the decoder's recursion
-                limit), ``not_a_book_message`` (a v1 array of the wrong shape, a v2
-                number that is not a plain decimal). Nothing else, whatever the payload.
+                wrong shape, a trade of the wrong shape), ``too_deep`` (JSON nested
+                beyond the decoder's recursion limit), ``not_a_book_message`` (a v1
+                array of the wrong shape, a v2 number that is not a plain decimal).
+                Nothing else, whatever the payload.
 
         """
         try:
-            messages = _decode_any_book_messages(frame.payload)
+            payload: str | bytes = frame.payload  # bytes too, from a capture's reader
+            text = payload if isinstance(payload, str) else payload.decode()
+            if text.lstrip().startswith("{") and '"channel"' in text:
+                message = _v2_decoder.decode(text)
+                trades = _v2_trades_of(message)
+                if trades is not None:
+                    return tuple(VenueEvent(t.symbol, EventKind.TRADE, t) for t in trades)
+                messages = _v2_book_messages(message) or ()
+            else:
+                messages = _decode_any_book_messages(text)
         except RecursionError:
             raise FrameDroppedError("too_deep") from None
         except (msgspec.DecodeError, UnicodeError):
@@ -1650,16 +1749,23 @@ class KrakenMarketData:
         return tuple(VenueEvent(m.pair, EventKind.BOOK, m) for m in messages)
 
     def subscribe_messages(self, symbols: Iterable[str], *, depth: int = 10) -> tuple[str, ...]:
-        """WebSocket v2's ``subscribe`` to the ``book`` of ``symbols`` (v2 names: ``BTC/USD``).
+        """WebSocket v2's ``subscribe`` to the ``book`` and ``trade`` of ``symbols`` (``BTC/USD``).
 
         For ``wss://ws.kraken.com/v2`` (websocket-v2/book): ``depth`` levels a side, with
-        a snapshot; Kraken's checksum covers the top 10 whatever the depth.
+        a snapshot; Kraken's checksum covers the top 10 whatever the depth. Then
+        websocket-v2/trade without its snapshot (the last 50 trades are history: a
+        strategy or the paper venue must not take them for the market now).
 
         Raises:
             ValueError: ``depth`` is not one Kraken offers (`BOOK_DEPTHS`).
 
         """
-        return (_book_request("subscribe", tuple(symbols), depth, snapshot=True),)
+        symbols = tuple(symbols)
+        trades = {"channel": "trade", "symbol": list(symbols), "snapshot": False}
+        return (
+            _book_request("subscribe", symbols, depth, snapshot=True),
+            msgspec.json.encode({"method": "subscribe", "params": trades}).decode(),
+        )
 
     def snapshot_url(self, rest_base_url: str, symbol: str) -> None:  # noqa: ARG002
         """None: Kraken sends a snapshot on (re)subscribing."""
@@ -1684,9 +1790,31 @@ class KrakenMarketData:
         """None: the checksum verifies every update already."""
         return
 
-    def trade_tick(self, instrument: Instrument, data: Any) -> TradeTick:  # noqa: ARG002
-        """Kraken trades are not decoded yet (the feed never routes any)."""
-        raise ParseError(f"Kraken trades are not decoded: {data!r}"[:200])
+    def trade_tick(self, instrument: Instrument, data: Any) -> TradeTick:
+        """A ``trade`` update's trade (`KrakenTrade`) in ticks and lots.
+
+        The quantity is written at the pair's lot decimals, which may be finer than the
+        order lot: a quantity between two lots counts as the next lot up, as the book's
+        sizes do (`Instrument.size_rounded_up`).
+
+        Raises:
+            ParseError: a price off the tick, a price or quantity of 0 or beyond
+                `MAX_UNITS`, a time beyond 64-bit nanoseconds.
+
+        """
+        trade: KrakenTrade = data
+        price, quantity = instrument.price(trade.price), instrument.size_rounded_up(trade.qty)
+        if not (0 < price <= MAX_UNITS and 0 < quantity <= MAX_UNITS):
+            raise ParseError(f"trade of {trade.qty[:40]!r} at {trade.price[:40]!r}: not a trade")
+        if not 0 <= trade.timestamp_ns <= MAX_UNITS:
+            raise ParseError(f"trade time {trade.timestamp_ns} ns is beyond 64-bit nanoseconds")
+        return TradeTick(
+            instrument=instrument.symbol,
+            price=price,
+            quantity=quantity,
+            side=trade.side,  # the taker's
+            timestamp_ns=trade.timestamp_ns,
+        )
 
 
 def order_number(order_id: str) -> int:

@@ -6,8 +6,11 @@
 thread; the paper execution actor (`tradeactors.actors.paper`) takes the gateway's
 place in the live tree and calls it from its handlers, with the tree's clock.
 
-It reads the market's frames (Binance depth diffs, REST depth snapshots, trades; the
-same book code as live: `tradeactors.venues.binance.DepthSync`) and models:
+It reads the market's frames with the same book code as live: Binance's depth diffs,
+REST depth snapshots and trades with `tradeactors.venues.binance.DepthSync` (the
+default, and the backtest's), or any other venue's through its adapter's `MarketData`
+(``market``: its ``decode``, its ``book_sync`` at ``book_depth`` levels, its
+``trade_tick``; Kraken's checksummed ``book`` and its ``trade`` channel), and models:
 
 - **latency**: an order or cancel reaches the venue ``order_latency_ms`` after it was
   sent (constant, or drawn per message from a seeded log-normal); the venue's answer
@@ -44,7 +47,10 @@ It also follows how much of the market the book followed (updates seen and appli
 time in sync, every loss of sync) and keeps the account: positions, realized PnL,
 fees, drawdown, every fill (`FillPoint`) and a sampled series (`Sample`).
 
-Only Binance market data (diffs and a REST depth snapshot) is modelled.
+Binance's rules keep its update ids in the accounts (`SyncLoss.update_id`, the diffs a
+snapshot replays counted as applied); through another adapter, an update is counted
+applied when its book applied it, a snapshot in the stream is counted as a snapshot,
+not as an update, and a loss's ``update_id`` is the rank of the update that broke it.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ import msgspec
 
 from tradeactors.core.messages import (
     AmendOutcome,
+    MarketDataKind,
     OrderStatus,
     OrderUpdate,
     Side,
@@ -67,13 +74,16 @@ from tradeactors.core.messages import (
     TradeTick,
 )
 from tradeactors.core.orders import Position
+from tradeactors.errors import FrameDroppedError, ParseError
 from tradeactors.venues import binance
+from tradeactors.venues.adapter import BookOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
+    from tradeactors.venues.adapter import BookSync, MarketData
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -146,8 +156,10 @@ class SyncLoss(msgspec.Struct, frozen=True, kw_only=True):
     """The book lost sync ``t`` s from the start, and resynced at ``resynced_t`` (or never).
 
     ``reason``: ``gap`` (an update missing from the stream), ``bad_level`` (a level the
-    book cannot hold) or ``crossed`` (an update left the book crossed); ``update_id``:
-    the last update id of the event that broke it.
+    book cannot hold), ``crossed`` (an update left the book crossed) or
+    ``checksum_mismatch`` (the venue's checksum disagreed: Kraken); ``update_id``: the
+    last update id of the event that broke it (a venue without update ids: the rank of
+    the update in the stream).
     """
 
     t: float
@@ -223,6 +235,10 @@ class PaperVenue:
         on_book: called after each book change was matched against the orders.
         on_trade: called with each public trade, after it was matched.
         sample_interval_s: of the `Sample` series.
+        market: the market data's adapter side (None or Binance's: Binance's depth
+            diffs, snapshots and trades, with its update ids in the accounts).
+        book_depth: levels a side the book keeps, where the venue's sync rule bounds
+            them (Kraken: the subscribed depth its checksum follows).
 
     """
 
@@ -236,6 +252,8 @@ class PaperVenue:
         on_book: Callable[[OrderBook], None] | None = None,
         on_trade: Callable[[TradeTick], None] | None = None,
         sample_interval_s: float = 1.0,
+        market: MarketData | None = None,
+        book_depth: int = 1000,
     ) -> None:
         self.instrument = instrument
         self.model = model
@@ -247,7 +265,14 @@ class PaperVenue:
         self._queue: list[tuple[int, int, Callable[[], None]]] = []
         self.seq = itertools.count()
         self._rng = random.Random(model.seed)  # noqa: S311 - a reproducible latency model
-        self.sync = binance.DepthSync(instrument)
+        # Binance's rules (market None), or the adapter's (`_on_market_frame`)
+        self._market = None if isinstance(market, binance.BinanceMarketData) else market
+        self._depth = binance.DepthSync(instrument)
+        self.sync: binance.DepthSync | BookSync = (
+            self._depth
+            if self._market is None
+            else self._market.book_sync(instrument, mode="spot", max_depth=book_depth)
+        )
         self.orders: dict[str, PaperOrder] = {}
         self.resting: dict[str, PaperOrder] = {}  # in the order they came to rest
         self._taken: dict[tuple[bool, int], int] = {}  # (bid side?, price) -> lots taken
@@ -567,14 +592,17 @@ class PaperVenue:
         self.last_frame_ns = frame.received_ns
         self.run_until(frame.received_ns)
         self.now_ns = max(self.now_ns, frame.received_ns)
+        if self._market is not None:
+            self._on_market_frame(self._market, frame)
+            return
         if frame.source == "rest":
-            if self.sync.needs_snapshot and self._snapshot_of_ours(frame.url):
+            if self._depth.needs_snapshot and self._snapshot_of_ours(frame.url):
                 try:
                     snapshot = binance.decode_snapshot(frame.payload)
                 except msgspec.DecodeError:
                     return
                 self.snapshots += 1
-                result = self.sync.on_snapshot(snapshot)
+                result = self._depth.on_snapshot(snapshot)
                 self._follow_snapshot(result, snapshot.lastUpdateId)
                 self._after_book(result, before=None)
             return
@@ -585,11 +613,47 @@ class PaperVenue:
         if isinstance(event, binance.DepthUpdate) and event.s == self.instrument.symbol:
             self.updates_seen += 1
             before = self._resting_levels()
-            result = self.sync.on_diff(event)
+            result = self._depth.on_diff(event)
             self._follow_diff(result, event.u)
             self._after_book(result, before=before)
         elif isinstance(event, binance.Trade) and event.s == self.instrument.symbol:
             self._on_trade(event)
+
+    def _on_market_frame(self, market: MarketData, frame: Frame) -> None:
+        """A frame read through the venue adapter's market data (not Binance's rules)."""
+        try:
+            events = market.decode(frame)
+        except FrameDroppedError:
+            return
+        instrument = self.instrument
+        for event in events:
+            if event.symbol != instrument.symbol:
+                continue
+            if event.kind is MarketDataKind.BOOK:
+                self._on_book_event(event.data)
+            elif event.kind is MarketDataKind.TRADE:
+                try:
+                    tick = market.trade_tick(instrument, event.data)
+                except ParseError:
+                    continue
+                self.trades += 1
+                self._match_trade(tick.price, tick.quantity, tick.side)
+
+    def _on_book_event(self, data: object) -> None:
+        sync = self.sync
+        assert not isinstance(sync, binance.DepthSync)  # noqa: S101 - an adapter's market
+        before = self._resting_levels()
+        outcome = sync.on_event(data)
+        snapshot = outcome is BookOutcome.SYNCED  # a snapshot in the stream
+        if snapshot:
+            self.snapshots += 1
+        else:
+            self.updates_seen += 1
+            if outcome is BookOutcome.APPLIED:
+                self.updates_applied += 1
+        self._follow_state(outcome, self.updates_seen)
+        if outcome.publishes:  # after a snapshot no queue advances (as Binance's)
+            self._book_changed(None if snapshot else before)
 
     def finish(self) -> None:
         """The market ended (at the last frame): close the time in sync."""
@@ -634,7 +698,7 @@ class PaperVenue:
             self._waiting = []
         self._follow_state(result, last_update_id)
 
-    def _follow_state(self, result: binance.SyncResult, update_id: int) -> None:
+    def _follow_state(self, result: binance.SyncResult | BookOutcome, update_id: int) -> None:
         synced = self.sync.synced
         if synced == (self.synced_since is not None):
             return
@@ -672,6 +736,10 @@ class PaperVenue:
     ) -> None:
         if result not in (binance.SyncResult.APPLIED, binance.SyncResult.SYNCED):
             return
+        self._book_changed(before)
+
+    def _book_changed(self, before: dict[tuple[bool, int], int] | None) -> None:
+        """The book changed, in sync: match the orders against it, then tell ``on_book``."""
         self.books += 1
         self._taken.clear()  # the levels changed: what we took is replenished
         book = self.sync.book
@@ -713,6 +781,11 @@ class PaperVenue:
             return
         self.trades += 1
         aggressor = Side.SELL if trade.m else Side.BUY  # m: the buyer was the maker
+        self._match_trade(price, quantity, aggressor)
+
+    def _match_trade(self, price: int, quantity: int, aggressor: Side) -> None:
+        """A public trade: it fills what it trades through, and advances the queues at its price."""
+        instrument = self.instrument
         for order in list(self.resting.values()):
             if order.side is aggressor:
                 continue

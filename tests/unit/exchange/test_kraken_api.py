@@ -1058,6 +1058,79 @@ class TestBook:
         assert [m["type"] for m in client.messages if m.get("channel") == "book"] == ["snapshot"]
 
 
+class TestTrades:
+    """websocket-v2/trade: every trade once, its taker's side, read by the project's client."""
+
+    def test_a_trade_is_published_with_the_taker_s_side_and_read_as_a_trade_tick(
+        self, venue, alice
+    ):
+        from tradeactors.core.messages import Side as TakerSide
+        from tradeactors.core.messages import TradeTick
+        from tradeactors.venues.capture import Frame
+        from tradeactors.venues.kraken import ADAPTER
+
+        watcher = venue.client("10.0.0.2")
+        answer = watcher.call("subscribe", 5, channel="trade", symbol=[SYMBOL])
+        assert answer["result"] == {"channel": "trade", "snapshot": False, "symbol": SYMBOL}
+        maker, token = alice
+        maker.place(token, side="sell", order_qty=0.005, limit_price=1000.5)
+        venue.take(Side.BUY, 100_050, 3)  # 0.003 ETH at 1000.50, another participant's
+        trades = [m for m in watcher.messages if m.get("channel") == "trade"]
+        assert len(trades) == 1
+        (record,) = trades[0]["data"]
+        assert trades[0]["type"] == "update"
+        assert record["symbol"] == SYMBOL
+        assert (record["side"], record["price"], record["qty"]) == ("buy", 1000.5, 0.003)
+        assert record["ord_type"] == "limit"
+        assert RFC3339.fullmatch(record["timestamp"])
+        fill = maker.updates(exec_type="trade")[0]
+        assert record["trade_id"] == fill["trade_id"]  # one trade, one id, both views
+        raw = next(r for r in watcher.raw if '"trade"' in r and '"update"' in r)
+        market_data = ADAPTER.market_data
+        (event,) = market_data.decode(Frame(received_ns=1, source="ws", payload=raw))
+        tick = market_data.trade_tick(PAIR, event.data)
+        assert tick == TradeTick(
+            instrument=SYMBOL,
+            price=100_050,
+            quantity=3,
+            side=TakerSide.BUY,
+            timestamp_ns=tick.timestamp_ns,
+        )
+        assert tick.timestamp_ns > 0
+
+    def test_a_snapshot_of_the_last_trades_only_when_asked_and_unsubscribe(self, venue, alice):
+        maker, token = alice
+        maker.place(token, side="buy", order_qty=0.006, limit_price=999.0)
+        venue.take(Side.SELL, 99_900, 2)
+        venue.take(Side.SELL, 99_900, 2)  # (at least 1 USD of notional: the pair's minimum)
+        late = venue.client("10.0.0.3")
+        late.call("subscribe", channel="trade", symbol=[SYMBOL], snapshot=True)
+        (snapshot,) = [m for m in late.messages if m.get("type") == "snapshot"]
+        assert [(t["side"], t["qty"]) for t in snapshot["data"]] == [
+            ("sell", 0.002),
+            ("sell", 0.002),
+        ]
+        assert error_of(late.call("subscribe", channel="trade", symbol=[SYMBOL])) == (
+            "Already subscribed"
+        )
+        answer = late.call("unsubscribe", channel="trade", symbol=[SYMBOL])
+        assert answer["result"] == {"channel": "trade", "symbol": SYMBOL}
+        venue.take(Side.SELL, 99_900, 2)
+        assert [m["type"] for m in late.messages if m.get("channel") == "trade"] == ["snapshot"]
+        assert error_of(late.call("unsubscribe", channel="trade", symbol=[SYMBOL])) == (
+            "Subscription Not Found"
+        )
+
+    def test_a_trade_subscription_needs_a_pair_the_venue_has(self, venue):
+        client = venue.client()
+        assert error_of(client.call("subscribe", channel="trade")) == (
+            "EGeneral:Invalid arguments:symbol is required"
+        )
+        assert error_of(client.call("subscribe", channel="trade", symbol=["BTC/USD"])) == (
+            "Currency pair not supported BTC/USD"
+        )
+
+
 class TestRest:
     def test_asset_pairs_describes_the_pair(self, venue):
         filters = venue.engine.filters(PAIR.symbol)

@@ -164,12 +164,16 @@ def test_the_capture_matches_every_checksum_in_an_order_lot_coarser_than_the_wir
     assert rounded > 100  # sizes finer than the lot were there, and counted as whole lots
 
 
-def test_the_live_subscription_is_websocket_v2_s_book_at_the_depth_asked():
+def test_the_live_subscription_is_websocket_v2_s_book_at_the_depth_asked_and_its_trades():
     market_data = ADAPTER.market_data
-    (subscribe,) = market_data.subscribe_messages(["BTC/USD"], depth=25)
+    subscribe, trades = market_data.subscribe_messages(["BTC/USD"], depth=25)
     assert msgspec.json.decode(subscribe) == {
         "method": "subscribe",
         "params": {"channel": "book", "symbol": ["BTC/USD"], "depth": 25, "snapshot": True},
+    }
+    assert msgspec.json.decode(trades) == {  # websocket-v2/trade, without past trades
+        "method": "subscribe",
+        "params": {"channel": "trade", "symbol": ["BTC/USD"], "snapshot": False},
     }
     unsubscribe, again = market_data.resubscribe_messages("BTC/USD", depth=25)
     assert msgspec.json.decode(unsubscribe) == {
@@ -395,3 +399,84 @@ def test_v2_status_and_heartbeat_messages_are_not_book_messages_nor_errors():
     )
     assert decode_v2_book_messages(status) is None
     assert decode_v2_book_messages('{"channel":"heartbeat"}') is None
+
+
+class TestTrades:
+    """WebSocket v2's ``trade`` channel (websocket-v2/trade): public trades for strategies
+    and the paper venue's queues."""
+
+    # websocket-v2/trade's example update, as documented
+    DOCUMENTED = (
+        '{"channel": "trade", "type": "update", "data": [{"symbol": "MATIC/USD", '
+        '"side": "sell", "price": 0.5117, "qty": 40.0, "ord_type": "market", '
+        '"trade_id": 4665906, "timestamp": "2023-09-25T07:49:37.708706Z"}]}'
+    )
+    MATIC = Instrument(venue="kraken", symbol="MATIC/USD", tick_size="0.0001", lot_size="0.1")
+
+    @staticmethod
+    def _events(payload: str):
+        from tradeactors.venues.capture import Frame
+
+        return ADAPTER.market_data.decode(Frame(received_ns=1, source="ws", payload=payload))
+
+    def test_the_documented_update_is_a_trade_of_its_taker_side_at_the_venue_s_time(self):
+        from tradeactors.core.messages import MarketDataKind, Side, TradeTick
+        from tradeactors.venues.kraken import KrakenTrade, decode_v2_trades
+
+        (event,) = self._events(self.DOCUMENTED)
+        assert (event.symbol, event.kind) == ("MATIC/USD", MarketDataKind.TRADE)
+        assert event.data == KrakenTrade(
+            symbol="MATIC/USD",
+            side=Side.SELL,
+            price="0.5117",
+            qty="40.0",
+            trade_id=4665906,
+            timestamp_ns=1_695_628_177_708_706_000,  # 2023-09-25T07:49:37.708706Z
+        )
+        assert decode_v2_trades(self.DOCUMENTED) == (event.data,)
+        assert ADAPTER.market_data.trade_tick(self.MATIC, event.data) == TradeTick(
+            instrument="MATIC/USD",
+            price=5117,
+            quantity=400,
+            side=Side.SELL,
+            timestamp_ns=1_695_628_177_708_706_000,
+        )
+
+    def test_a_quantity_finer_than_the_lot_counts_as_the_next_lot_up(self):
+        (event,) = self._events(self.DOCUMENTED.replace('"qty": 40.0', '"qty": 40.01'))
+        assert ADAPTER.market_data.trade_tick(self.MATIC, event.data).quantity == 401
+
+    def test_a_snapshot_of_past_trades_and_other_channels_give_no_trade(self):
+        from tradeactors.venues.kraken import decode_v2_trades
+
+        snapshot = self.DOCUMENTED.replace('"type": "update"', '"type": "snapshot"')
+        assert self._events(snapshot) == ()
+        assert decode_v2_trades(snapshot) == ()
+        assert decode_v2_trades('{"channel":"heartbeat"}') is None
+
+    @pytest.mark.parametrize(
+        ("change", "reason"),
+        [
+            (('"side": "sell"', '"side": "hold"'), "malformed"),
+            (('"timestamp": "2023', '"timestamp": "yesterday'), "malformed"),
+            (('"price": 0.5117', '"price": "0.5117"'), "not_a_book_message"),
+            (('"qty": 40.0', '"qty": -40.0'), "not_a_book_message"),
+            (('"trade_id": 4665906', '"trade_id": "x"'), "malformed"),
+        ],
+    )
+    def test_a_malformed_trade_is_dropped_with_a_reason(self, change, reason):
+        assert TestHostileInput._dropped(self.DOCUMENTED.replace(*change)) == reason
+
+    @pytest.mark.parametrize(
+        ("change", "match"),
+        [
+            (('"qty": 40.0', '"qty": 0'), "not a trade"),
+            (('"price": 0.5117', '"price": 0.51175'), "tick"),
+        ],
+    )
+    def test_a_trade_the_instrument_cannot_hold_is_a_parse_error(self, change, match):
+        from tradeactors.errors import ParseError
+
+        (event,) = self._events(self.DOCUMENTED.replace(*change))
+        with pytest.raises(ParseError, match=match):
+            ADAPTER.market_data.trade_tick(self.MATIC, event.data)
