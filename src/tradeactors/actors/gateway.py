@@ -98,10 +98,13 @@ from tradeactors.venues.adapter import (
     Request,
     SessionEnded,
     decoded_items,
+    frames,
     prepare_session,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import websocket
 
     from tradeactors.actors.gate import TradingGate
@@ -351,6 +354,9 @@ class Gateway(SupervisedActor):
         # Heartbeats refresh the venue's dead-man's switch; at a venue without one they
         # still show that it answers (liveness), so they are sent there too.
         self._heartbeats = bool(cancel_all_after) or not order_entry.has_dead_man_switch
+        # A codec whose venue can lose its last reports unseen (Kraken) says when to
+        # re-read them: asked at each refresh (see `_reread_if_due`).
+        self._reread_due: Callable[[], bool] | None = getattr(order_entry, "reread_due", None)
         if cancel_all_after and not 0 < refresh < cancel_all_after:
             raise ValueError("refresh must be positive and shorter than cancel_all_after")
         self._venue = venue
@@ -551,11 +557,12 @@ class Gateway(SupervisedActor):
             GatewayConnected(venue=self._venue, incarnation=incarnation)
         )
 
-    def _request(self, request_id: int, frame: str, op: str) -> Any:
+    def _request(self, request_id: int, frame: str | tuple[str, ...], op: str) -> Any:
         """Send one request of the start and read until its reply, forwarding reports."""
         connection = self._connection
         assert connection is not None  # noqa: S101 - set by on_start
-        connection.send(frame)
+        for each in frames(frame):
+            connection.send(each)
         om = self.context.address_of(self._om_path)
         answer: Reply | None = None
         while answer is None:
@@ -917,9 +924,7 @@ class Gateway(SupervisedActor):
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None
-            self._check_alive()
-            self._send(Request.HEARTBEAT, "", timeout=self._cancel_all_after)
-            self._schedule_refresh()
+            self._on_refresh()
         elif (
             isinstance(message, _ConnectionLost) and message.incarnation == self.context.incarnation
         ):
@@ -1059,7 +1064,10 @@ class Gateway(SupervisedActor):
             return
         request_id = next(self._ids)
         self._pending[request_id] = (request, order_ref, fields)
-        if request is Request.HEARTBEAT:
+        if request is Request.HEARTBEAT or (
+            request is Request.FILLS and self._reread_due is not None
+        ):
+            # answered soon, or the link is lost (`_check_alive`): a re-read too
             self._beats[request_id] = self.context.clock.monotonic_ns()
         try:
             frame = self._codec.encode(request, request_id, fields)
@@ -1070,7 +1078,8 @@ class Gateway(SupervisedActor):
             self._not_sent(request, order_ref, "amend_not_supported")
             return
         try:
-            connection.send(frame)
+            for each in frames(frame):
+                connection.send(each)
         except Exception as exc:
             raise VenueDisconnectedError(f"{self._url}: send failed: {exc!r}") from exc
 
@@ -1108,8 +1117,28 @@ class Gateway(SupervisedActor):
                 f"{self._url}: no answer to the heartbeat in {silent:.1f} s (the venue froze?)"
             )
 
+    def _on_refresh(self) -> None:
+        """Check the link, refresh the dead-man's switch, re-read if due; again later."""
+        self._check_alive()
+        if self._heartbeats:
+            self._send(Request.HEARTBEAT, "", timeout=self._cancel_all_after)
+        self._reread_if_due()
+        self._schedule_refresh()
+
+    def _reread_if_due(self) -> None:
+        """Re-read the venue's reports (a FILLS request) if its codec says they may be lost.
+
+        Kraken's executions carry no fill watermark: the loss of the last ones before a
+        silence shows at no later message (``KrakenOrderEntry.reread_due``). Only once
+        the session is reconciled; what the re-read finds reaches the order manager as
+        reports, its answer as `FillsFetched`.
+        """
+        due = self._reread_due
+        if due is not None and self._session >= 0 and due():
+            self._send(Request.FILLS, "", since=0)
+
     def _schedule_refresh(self) -> None:
-        if not self._heartbeats:
+        if not self._heartbeats and self._reread_due is None:
             return
         me, incarnation = self.context.address, self.context.incarnation
         self._timer = self.context.clock.call_later(
