@@ -184,7 +184,7 @@ def test_an_amend_the_venue_refuses_leaves_the_order_as_it_was(venue, system, pr
     assert system.orders().inconsistencies == 0
 
 
-def test_an_amend_racing_a_fill_is_refused_and_the_fill_still_counts(venue, system, protocol):
+def test_an_amend_racing_a_fill_is_refused_and_the_fill_still_counts(venue, system):
     system, events = system
     cid = _buy(system, events, PRICE, 5)
     venue.mute_reports("demo")  # the fill's report is lost: the amend is sent after it
