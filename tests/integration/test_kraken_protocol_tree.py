@@ -13,6 +13,7 @@ Nothing here reaches the real venue.
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -204,6 +205,32 @@ def test_an_order_placed_and_cancelled_while_its_reports_are_lost_is_followed_al
     assert cancelled.reason == "not open at the venue (executions snapshot)"
     assert system.orders().open_orders == 0
     assert events.of(VenueStatus, up=False) == []
+    assert system.stop(timeout=10).clean
+
+
+def test_a_re_read_left_unanswered_counts_as_a_lost_link(kraken_venue, system, monkeypatch):
+    """The re-read's ``subscribe`` is lost, answer and snapshot: the gateway's reports
+    have no source. Like an unanswered heartbeat, the link counts as lost; the next
+    session cancels all and reconciles."""
+    system, events = system
+    api = kraken_venue.orders
+    subscribe = api._subscribe_executions
+    lost = threading.Event()
+
+    def lose_once(call: Any) -> None:
+        if lost.is_set():
+            subscribe(call)
+        lost.set()
+
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    monkeypatch.setattr(api, "_subscribe_executions", lose_once)
+    (down,) = events.wait_for(VenueStatus, up=False, timeout=10)
+    assert lost.is_set()
+    assert "no answer to the fills request" in down.reason
+    events.wait_for(VenueStatus, count=2, up=True)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.CANCELLED)
+    assert kraken_venue.open_orders("demo") == []
     assert system.stop(timeout=10).clean
 
 

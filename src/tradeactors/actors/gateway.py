@@ -1102,7 +1102,7 @@ class Gateway(SupervisedActor):
         self._drain_timer = self.context.clock.call_later(wait, due)
 
     def _check_alive(self) -> None:
-        """Fail if a heartbeat went unanswered too long: the venue froze (or the link).
+        """Fail if a heartbeat (or a re-read) went unanswered too long: the venue froze.
 
         A frozen venue (a stopped process, a black-holed link) closes nothing: only its
         silence shows it. Unanswered for two refresh periods (at most ``timeout``), the
@@ -1110,11 +1110,13 @@ class Gateway(SupervisedActor):
         """
         if not self._beats:
             return
-        oldest = min(self._beats.values())
-        silent = (self.context.clock.monotonic_ns() - oldest) / 1e9
+        oldest = min(self._beats, key=self._beats.__getitem__)
+        silent = (self.context.clock.monotonic_ns() - self._beats[oldest]) / 1e9
         if silent > self._alive_within:
+            request = self._pending.get(oldest, (Request.HEARTBEAT, "", {}))[0]
             raise VenueDisconnectedError(
-                f"{self._url}: no answer to the heartbeat in {silent:.1f} s (the venue froze?)"
+                f"{self._url}: no answer to the {request.value} request in {silent:.1f} s "
+                "(the venue froze?)"
             )
 
     def _on_refresh(self) -> None:
