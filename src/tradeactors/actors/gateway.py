@@ -34,7 +34,10 @@ to the order manager and hands replies to the gateway's mailbox; a frame holding
 crashes the gateway - it never reconnects inside - so its supervisor sees it and runs
 cancel-on-disconnect (see `tradeactors.trading.system`). The dead-man's switch is
 refreshed every ``refresh`` seconds from the actor, so a hung gateway (or process) lets
-it expire and the venue cancels everything.
+it expire and the venue cancels everything. At the same ticks, a codec whose venue can
+lose its last reports unseen (Kraken: no fill watermark) is asked whether to re-read
+them (a FILLS request, `_reread_if_due`); a heartbeat or a re-read unanswered for two
+ticks counts as a lost connection.
 
 A frame the codec cannot read (an execution report that is malformed, or of a kind it
 does not know) is counted (``bad_frames``, and `GatewayMetrics` when given) and dropped;
