@@ -985,9 +985,11 @@ class KrakenOrderEntry:
     messages before a silence shows never. `reread_due` says when to re-read the
     snapshot to find those: what it finds is reported as the channel would have, in
     order, ahead of the FILLS answer (which then holds no fill): acceptances, fills of
-    orders this codec placed (by ``exec_id``), amends, and orders of ours it no longer
-    holds open that their fills do not explain, as cancelled ``not open at the venue``
-    (remaining not said: their fills may be older than the last 50).
+    orders this codec placed (by ``exec_id``), amends, and orders of ours open when the
+    re-read was sent, absent from its snapshot, that their fills do not explain, as
+    cancelled ``not open at the venue`` (remaining not said: their fills may be older
+    than the last 50). An order acknowledged after the re-read was sent is not judged by
+    it (the snapshot may be older than the order).
 
     Execution ids are Kraken's strings (`FillIds.UNIQUE`); Kraken's order ids are strings
     too, and the contract's ``order_id`` is a 63-bit hash of them. Kraken's
@@ -1043,6 +1045,7 @@ class KrakenOrderEntry:
         # re-reads of the snapshot (see reread_due)
         self._unread = False  # a snapshot no FILLS request has been answered from yet
         self._rereading: list[int] = []  # FILLS req_ids the re-read in flight answers
+        self._open_at_reread: set[str] = set()  # our orders open when it was sent
         self._reread_after_ns = int(reread_after * 1e9)
         self._max_reread_after_ns = int(max_reread_after * 1e9)
         self._quiet_ns = self._reread_after_ns  # silence before the next re-read
@@ -1200,6 +1203,7 @@ class KrakenOrderEntry:
                 return ()  # the re-read in flight answers it too
             self.rereads += 1
             self._heard_ns = self._clock.monotonic_ns()
+            self._open_at_reread = {oid for oid, order in self._open.items() if order.ours}
         params = {"channel": "executions", "token": token}
         return (self._frame("unsubscribe", params, request_id), self._subscribe(token, request_id))
 
@@ -1543,6 +1547,10 @@ class KrakenOrderEntry:
         ended: list[Message] = []
         for order_id, order in was_open.items():
             if order_id in self._open or order.closed:
+                continue
+            if order_id not in self._open_at_reread:
+                # acknowledged after the re-read was sent: the snapshot may be older
+                self._open[order_id] = order
                 continue
             order.closed = True
             if order.filled < order.quantity:  # else its fills closed it

@@ -1036,6 +1036,17 @@ class TestReread:
         assert answer == Reply(6, result=())
         assert entry.open_orders(ask(entry, Request.OPEN_ORDERS, 7).result) == ()
 
+    def test_an_order_acknowledged_after_the_re_read_was_sent_is_not_judged_by_it(self):
+        entry, _ = resting_sell()
+        assert isinstance(entry.encode(Request.FILLS, 6, {"since": 0}), tuple)
+        cl_ord_id = placed(entry, order("s1-2", price=264000, quantity=100_000), request_id=11)
+        accepted, _ = entry.decode(add_order_answer(11, "OLATER-OLATE-OLATER", cl_ord_id))
+        assert isinstance(accepted, OrderAccepted)
+        # the snapshot holds the first order, not the second (older than it, maybe)
+        assert entry.decode(executions("snapshot", RESTING, sequence=1)) == Reply(6, result=())
+        (resting, later) = entry.open_orders(ask(entry, Request.OPEN_ORDERS, 7).result)
+        assert (resting.client_order_id, later.client_order_id) == ("s1-1", "s1-2")
+
     def test_an_order_gone_that_its_fills_explain_is_reported_filled_only(self):
         entry, cl_ord_id = resting_sell()
         fill, answer = reread(entry, 6, {**TRADE, "cl_ord_id": cl_ord_id})
