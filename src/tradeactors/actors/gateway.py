@@ -865,7 +865,7 @@ class Gateway(SupervisedActor):
                 self._receive(earlier)
         return result
 
-    def _receive(self, message: Any) -> Any:  # noqa: C901, PLR0912, PLR0915 - one branch per message
+    def _receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
         """Send orders and cancels; refresh the dead-man's switch; fail on a lost link."""
         if isinstance(message, PlaceOrder):
             self._place(message)
