@@ -13,6 +13,7 @@ Nothing here reaches the real venue.
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +163,74 @@ def test_the_dead_man_s_switch_cancels_a_dead_session_s_orders_before_anyone_rec
     assert system.wait_for_no_open_orders(10)
     (order,) = system.orders().orders
     assert (order.client_order_id, order.status) == (cid, OrderStatus.CANCELLED)
+    assert system.stop(timeout=10).clean
+
+
+def test_a_fill_lost_before_a_silence_is_found_by_re_reading_the_executions_snapshot(
+    kraken_venue, system
+):
+    """Kraken's reports carry no fill watermark: a fill whose report is lost, with nothing
+    after it, shows at no later message. A second of silence while an order is open and
+    the gateway re-reads the ``executions`` snapshot, in the same session."""
+    system, events = system
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    kraken_venue.mute_reports("demo")
+    assert kraken_venue.take(Side.SELL, MID - 300, 5) == 5
+    kraken_venue.mute_reports("demo", muted=False)
+    (fill,) = events.wait_for(
+        OrderUpdate, client_order_id=cid, status=OrderStatus.FILLED, timeout=5
+    )
+    assert (fill.fill_quantity, fill.fill_price) == (5, MID - 300)
+    assert system.orders().positions[PAIR] == 5 == kraken_venue.position("demo")
+    assert events.of(VenueStatus, up=False) == []  # no new session was needed
+    assert system.stop(timeout=10).clean
+
+
+def test_an_order_placed_and_cancelled_while_its_reports_are_lost_is_followed_all_the_same(
+    kraken_venue, system
+):
+    """``add_order``'s answer acknowledges the order (its ``new`` is lost); the cancel's
+    report is lost too, and the re-read finds the order no longer open."""
+    system, events = system
+    kraken_venue.mute_reports("demo")
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    system.cancel(cid)
+    assert kraken_venue.wait_until(lambda: not kraken_venue.engine.open_orders("demo"), 5)
+    kraken_venue.mute_reports("demo", muted=False)
+    (cancelled,) = events.wait_for(
+        OrderUpdate, client_order_id=cid, status=OrderStatus.CANCELLED, timeout=5
+    )
+    assert cancelled.reason == "not open at the venue (executions snapshot)"
+    assert system.orders().open_orders == 0
+    assert events.of(VenueStatus, up=False) == []
+    assert system.stop(timeout=10).clean
+
+
+def test_a_re_read_left_unanswered_counts_as_a_lost_link(kraken_venue, system, monkeypatch):
+    """The re-read's ``subscribe`` is lost, answer and snapshot: the gateway's reports
+    have no source. Like an unanswered heartbeat, the link counts as lost; the next
+    session cancels all and reconciles."""
+    system, events = system
+    api = kraken_venue.orders
+    subscribe = api._subscribe_executions
+    lost = threading.Event()
+
+    def lose_once(call: Any) -> None:
+        if lost.is_set():
+            subscribe(call)
+        lost.set()
+
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    monkeypatch.setattr(api, "_subscribe_executions", lose_once)
+    (down,) = events.wait_for(VenueStatus, up=False, timeout=10)
+    assert lost.is_set()
+    assert "no answer to the fills request" in down.reason
+    events.wait_for(VenueStatus, count=2, up=True)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.CANCELLED)
+    assert kraken_venue.open_orders("demo") == []
     assert system.stop(timeout=10).clean
 
 

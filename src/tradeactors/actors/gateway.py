@@ -34,7 +34,10 @@ to the order manager and hands replies to the gateway's mailbox; a frame holding
 crashes the gateway - it never reconnects inside - so its supervisor sees it and runs
 cancel-on-disconnect (see `tradeactors.trading.system`). The dead-man's switch is
 refreshed every ``refresh`` seconds from the actor, so a hung gateway (or process) lets
-it expire and the venue cancels everything.
+it expire and the venue cancels everything. At the same ticks, a codec whose venue can
+lose its last reports unseen (Kraken: no fill watermark) is asked whether to re-read
+them (a FILLS request, `_reread_if_due`); a heartbeat or a re-read unanswered for two
+ticks counts as a lost connection.
 
 A frame the codec cannot read (an execution report that is malformed, or of a kind it
 does not know) is counted (``bad_frames``, and `GatewayMetrics` when given) and dropped;
@@ -98,10 +101,13 @@ from tradeactors.venues.adapter import (
     Request,
     SessionEnded,
     decoded_items,
+    frames,
     prepare_session,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import websocket
 
     from tradeactors.actors.gate import TradingGate
@@ -351,6 +357,9 @@ class Gateway(SupervisedActor):
         # Heartbeats refresh the venue's dead-man's switch; at a venue without one they
         # still show that it answers (liveness), so they are sent there too.
         self._heartbeats = bool(cancel_all_after) or not order_entry.has_dead_man_switch
+        # A codec whose venue can lose its last reports unseen (Kraken) says when to
+        # re-read them: asked at each refresh (see `_reread_if_due`).
+        self._reread_due: Callable[[], bool] | None = getattr(order_entry, "reread_due", None)
         if cancel_all_after and not 0 < refresh < cancel_all_after:
             raise ValueError("refresh must be positive and shorter than cancel_all_after")
         self._venue = venue
@@ -551,11 +560,12 @@ class Gateway(SupervisedActor):
             GatewayConnected(venue=self._venue, incarnation=incarnation)
         )
 
-    def _request(self, request_id: int, frame: str, op: str) -> Any:
+    def _request(self, request_id: int, frame: str | tuple[str, ...], op: str) -> Any:
         """Send one request of the start and read until its reply, forwarding reports."""
         connection = self._connection
         assert connection is not None  # noqa: S101 - set by on_start
-        connection.send(frame)
+        for each in frames(frame):
+            connection.send(each)
         om = self.context.address_of(self._om_path)
         answer: Reply | None = None
         while answer is None:
@@ -855,7 +865,7 @@ class Gateway(SupervisedActor):
                 self._receive(earlier)
         return result
 
-    def _receive(self, message: Any) -> Any:  # noqa: C901, PLR0912, PLR0915 - one branch per message
+    def _receive(self, message: Any) -> Any:  # noqa: C901, PLR0912 - one branch per message
         """Send orders and cancels; refresh the dead-man's switch; fail on a lost link."""
         if isinstance(message, PlaceOrder):
             self._place(message)
@@ -917,9 +927,7 @@ class Gateway(SupervisedActor):
         elif isinstance(message, _Refresh):
             if message.incarnation != self.context.incarnation:
                 return None
-            self._check_alive()
-            self._send(Request.HEARTBEAT, "", timeout=self._cancel_all_after)
-            self._schedule_refresh()
+            self._on_refresh()
         elif (
             isinstance(message, _ConnectionLost) and message.incarnation == self.context.incarnation
         ):
@@ -1059,7 +1067,10 @@ class Gateway(SupervisedActor):
             return
         request_id = next(self._ids)
         self._pending[request_id] = (request, order_ref, fields)
-        if request is Request.HEARTBEAT:
+        if request is Request.HEARTBEAT or (
+            request is Request.FILLS and self._reread_due is not None
+        ):
+            # answered soon, or the link is lost (`_check_alive`): a re-read too
             self._beats[request_id] = self.context.clock.monotonic_ns()
         try:
             frame = self._codec.encode(request, request_id, fields)
@@ -1070,7 +1081,8 @@ class Gateway(SupervisedActor):
             self._not_sent(request, order_ref, "amend_not_supported")
             return
         try:
-            connection.send(frame)
+            for each in frames(frame):
+                connection.send(each)
         except Exception as exc:
             raise VenueDisconnectedError(f"{self._url}: send failed: {exc!r}") from exc
 
@@ -1093,7 +1105,7 @@ class Gateway(SupervisedActor):
         self._drain_timer = self.context.clock.call_later(wait, due)
 
     def _check_alive(self) -> None:
-        """Fail if a heartbeat went unanswered too long: the venue froze (or the link).
+        """Fail if a heartbeat (or a re-read) went unanswered too long: the venue froze.
 
         A frozen venue (a stopped process, a black-holed link) closes nothing: only its
         silence shows it. Unanswered for two refresh periods (at most ``timeout``), the
@@ -1101,15 +1113,37 @@ class Gateway(SupervisedActor):
         """
         if not self._beats:
             return
-        oldest = min(self._beats.values())
-        silent = (self.context.clock.monotonic_ns() - oldest) / 1e9
+        oldest = min(self._beats, key=self._beats.__getitem__)
+        silent = (self.context.clock.monotonic_ns() - self._beats[oldest]) / 1e9
         if silent > self._alive_within:
+            request = self._pending.get(oldest, (Request.HEARTBEAT, "", {}))[0]
             raise VenueDisconnectedError(
-                f"{self._url}: no answer to the heartbeat in {silent:.1f} s (the venue froze?)"
+                f"{self._url}: no answer to the {request.value} request in {silent:.1f} s "
+                "(the venue froze?)"
             )
 
+    def _on_refresh(self) -> None:
+        """Check the link, refresh the dead-man's switch, re-read if due; again later."""
+        self._check_alive()
+        if self._heartbeats:
+            self._send(Request.HEARTBEAT, "", timeout=self._cancel_all_after)
+        self._reread_if_due()
+        self._schedule_refresh()
+
+    def _reread_if_due(self) -> None:
+        """Re-read the venue's reports (a FILLS request) if its codec says they may be lost.
+
+        Kraken's executions carry no fill watermark: the loss of the last ones before a
+        silence shows at no later message (``KrakenOrderEntry.reread_due``). Only once
+        the session is reconciled; what the re-read finds reaches the order manager as
+        reports, its answer as `FillsFetched`.
+        """
+        due = self._reread_due
+        if due is not None and self._session >= 0 and due():
+            self._send(Request.FILLS, "", since=0)
+
     def _schedule_refresh(self) -> None:
-        if not self._heartbeats:
+        if not self._heartbeats and self._reread_due is None:
             return
         me, incarnation = self.context.address, self.context.incarnation
         self._timer = self.context.clock.call_later(

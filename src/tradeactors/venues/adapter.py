@@ -71,6 +71,7 @@ __all__ = [
     "VenueAdapter",
     "VenueEvent",
     "decoded_items",
+    "frames",
     "instrument_kinds",
     "instrument_source",
     "open_orders_at_venue",
@@ -442,14 +443,22 @@ class OrderEntry(Protocol):
         """
         ...
 
-    def encode(self, request: Request, request_id: int, fields: dict[str, Any]) -> str:
-        """Any other request.
+    def encode(
+        self, request: Request, request_id: int, fields: dict[str, Any]
+    ) -> str | tuple[str, ...]:
+        """Any other request: its frame, or a tuple of frames to send in order (`frames`).
 
         Fields: PLACE ``order`` (a `SubmitOrder`); CANCEL ``client_order_id``,
         ``order_id``; AMEND ``amend`` (an `AmendAtVenue`: the codec picks the venue's
         request, e.g. Binance's keep-priority amend or its cancel-replace); HEARTBEAT
         ``timeout`` (seconds); FILLS ``since`` (a watermark from the order manager);
-        CANCEL_ALL, OPEN_ORDERS none.
+        CANCEL_ALL, OPEN_ORDERS none. Several frames: Kraken's FILLS re-reads its
+        ``executions`` snapshot (unsubscribe, subscribe); none: a request answered by one
+        already in flight.
+
+        A codec may also have ``reread_due() -> bool`` (Kraken's): True when the venue's
+        report stream may have lost its last reports unseen; the gateway then sends a
+        FILLS request (see ``KrakenOrderEntry.reread_due``). Without it: never.
 
         Raises:
             ValueError: a request this venue's codec cannot write (an AMEND at a venue
@@ -487,6 +496,11 @@ class OrderEntry(Protocol):
     def cancelled(self, result: Any) -> int:
         """How many orders a CANCEL_ALL cancelled (0 if the venue does not say)."""
         ...
+
+
+def frames(encoded: str | tuple[str, ...]) -> tuple[str, ...]:
+    """What `OrderEntry.encode` returned, as the frames to send, in order."""
+    return (encoded,) if isinstance(encoded, str) else encoded
 
 
 @runtime_checkable
@@ -608,17 +622,18 @@ def open_orders_at_venue(
     prepare_session(order_entry, credentials, rest_url, timeout=timeout)
     connection = connect(url, timeout=timeout)
     reply = Reply(0)
-    steps: tuple[tuple[int, str, Callable[[int], str | None]], ...] = (
+    steps: tuple[tuple[int, str, Callable[[int], str | tuple[str, ...] | None]], ...] = (
         (1, "prelude", order_entry.prelude),
         (2, "logon", lambda i: order_entry.logon(i, credentials, cancel_on_disconnect=False)),
         (3, "open_orders", lambda i: order_entry.encode(Request.OPEN_ORDERS, i, {})),
     )
     try:
         for request_id, op, encode in steps:  # each encoded once the one before is answered
-            frame = encode(request_id)
-            if frame is None:
+            encoded = encode(request_id)
+            if encoded is None:
                 continue
-            connection.send(frame)
+            for frame in frames(encoded):
+                connection.send(frame)
             answered = False
             while not answered:
                 for item in decoded_items(order_entry.decode(connection.recv())):

@@ -947,6 +947,7 @@ _KEEP_ORDERS = 100_000  # orders followed (the oldest forgotten first)
 _KEEP_FILLS = 1_000  # fills kept for a FILLS request
 _TIFS = {"gtc": None, "ioc": "ioc", "fok": "fok"}  # gtc is Kraken's default: not sent
 _MAX_TIMEOUT = 86_399  # cancel_all_orders_after: "less than 86400 seconds"
+_NOT_OPEN = "not open at the venue (executions snapshot)"  # a cancel a re-read found
 
 
 def _text(raw: msgspec.Raw) -> str | None:
@@ -997,7 +998,8 @@ class _Order:
     quantity: int = 0  # lots (0: not known)
     filled: int = 0
     ours: bool = False  # placed through this codec
-    accepted: bool = False  # OrderAccepted told
+    accepted: bool = False  # OrderAccepted told, or implied by a later report
+    closed: bool = False  # filled, cancelled or expired (reported, or found by a re-read)
 
 
 class _Placed(NamedTuple):
@@ -1052,7 +1054,31 @@ class KrakenOrderEntry:
       before the snapshot waits for it). FILLS ignores ``since`` (unique ids have no
       watermark): it answers the snapshot's fills of orders this codec placed (the
       account's last 50 fills are all Kraken sends) and the fills streamed since; fills
-      of a fresh process's predecessors are not ours to count again.
+      of a fresh process's predecessors are not ours to count again. That is the first
+      FILLS after a snapshot (a new session's reconciliation); any later one (a fill
+      may have been lost) *re-reads* the snapshot: ``unsubscribe`` and ``subscribe``
+      ``executions`` again (two frames under the request's ``req_id``), and the fresh
+      snapshot is compared with what the codec followed: see `reread_due`.
+
+    Acknowledgement: ``add_order``'s success (it carries Kraken's ``order_id``) is the
+    order's `OrderAccepted` when no report of the order came before it, so that an
+    order whose ``new`` was lost is still known taken (and can be cancelled); the
+    ``new`` that follows says nothing more. A report that closed the order first (a
+    taker's trades, a post-only cancel) leaves the answer silent: an acceptance after
+    its end would reopen nothing, but it would make the order manager cancel an order
+    that is no longer there.
+
+    A lost report: Kraken's reports carry no fill watermark, only the channel's
+    ``sequence``, so a loss shows at the next message (its ``sequence`` jumps: the
+    session ends, and the next one cancels all and reconciles), and the loss of the last
+    messages before a silence shows never. `reread_due` says when to re-read the
+    snapshot to find those: what it finds is reported as the channel would have, in
+    order, ahead of the FILLS answer (which then holds no fill): acceptances, fills of
+    orders this codec placed (by ``exec_id``), amends, and orders of ours open when the
+    re-read was sent, absent from its snapshot, that their fills do not explain, as
+    cancelled ``not open at the venue`` (remaining not said: their fills may be older
+    than the last 50). An order acknowledged after the re-read was sent is not judged by
+    it (the snapshot may be older than the order).
 
     Execution ids are Kraken's strings (`FillIds.UNIQUE`); Kraken's order ids are strings
     too, and the contract's ``order_id`` is a 63-bit hash of them. Kraken's
@@ -1078,7 +1104,11 @@ class KrakenOrderEntry:
         *,
         clock: Clock | None = None,
         rest_url: str = REST_URL,
+        reread_after: float = 1.0,
+        max_reread_after: float = 30.0,
     ) -> None:
+        if not 0 < reread_after <= max_reread_after:
+            raise ValueError("reread_after must be positive and at most max_reread_after")
         self._venue = venue
         self._instrument = instrument
         self._symbol = instrument.symbol
@@ -1101,6 +1131,16 @@ class KrakenOrderEntry:
         self._waiting: list[tuple[int, Request]] = []  # pongs before the snapshot
         self._sequence: int | None = None
         self.sequence_gaps = 0  # executions messages missed (their sequence jumped)
+        # re-reads of the snapshot (see reread_due)
+        self._unread = False  # a snapshot no FILLS request has been answered from yet
+        self._rereading: list[int] = []  # FILLS req_ids the re-read in flight answers
+        self._open_at_reread: set[str] = set()  # our orders open when it was sent
+        self._reread_after_ns = int(reread_after * 1e9)
+        self._max_reread_after_ns = int(max_reread_after * 1e9)
+        self._quiet_ns = self._reread_after_ns  # silence before the next re-read
+        self._heard_ns = 0  # monotonic: the channel's last message (or re-read's start)
+        self.rereads = 0  # snapshots re-read
+        self.found_by_reread = 0  # reports the channel lost that a re-read found
 
     def __repr__(self) -> str:
         token = "***" if self._token is not None else None
@@ -1183,14 +1223,44 @@ class KrakenOrderEntry:
             self._barriers.clear()
             self._waiting.clear()
             self._sequence = None
+            self._unread = False
+            self._rereading.clear()
+            self._quiet_ns = self._reread_after_ns
+        return self._subscribe(token, request_id)
+
+    def _subscribe(self, token: str, request_id: int) -> str:
         return self._frame(
             "subscribe",
             {"channel": "executions", "token": token, "snap_orders": True, "snap_trades": True},
             request_id,
         )
 
-    def encode(self, request: Request, request_id: int, fields: dict[str, Any]) -> str:
-        """Any request but the logon (see the class doc)."""
+    def reread_due(self) -> bool:
+        """Whether the gateway should send a FILLS request now, to re-read the snapshot.
+
+        When the ``executions`` channel has been silent for ``reread_after`` seconds
+        while an order of ours is open (as far as the codec knows): the only loss a
+        jump in ``sequence`` cannot show is that of the last messages before a silence,
+        and only an open order can have one (a fill by someone else's order, a cancel by
+        the venue, the report of a request of ours). Each re-read that finds nothing
+        doubles the silence awaited before the next (up to ``max_reread_after``), each
+        message heard or loss found resets it: a loss after activity (where losses come)
+        is found within about ``reread_after``, one in a long quiet within
+        ``max_reread_after``, and a quiet account costs a re-read per
+        ``max_reread_after``. Not while the session's snapshot is awaited, nor while a
+        re-read is in flight.
+        """
+        with self._lock:
+            if not self._snapshot or self._rereading:
+                return False
+            if not any(order.ours for order in self._open.values()):
+                return False
+            return self._clock.monotonic_ns() - self._heard_ns >= self._quiet_ns
+
+    def encode(
+        self, request: Request, request_id: int, fields: dict[str, Any]
+    ) -> str | tuple[str, ...]:
+        """Any request but the logon (see the class doc); a re-read is two frames."""
         token = self._require_token()
         if request is Request.PLACE:
             return self._add_order(fields["order"], request_id, token)
@@ -1207,10 +1277,24 @@ class KrakenOrderEntry:
                 "cancel_all_orders_after", {"timeout": seconds, "token": token}, request_id
             )
         if request in (Request.FILLS, Request.OPEN_ORDERS):
-            with self._lock:
-                self._barriers[request_id] = request
-            return _ws_encode({"method": "ping", "req_id": request_id}).decode()
+            return self._read_request(request, request_id, token)
         raise ValueError(f"{request.value} is not encoded here (logon: use logon())")
+
+    def _read_request(self, request: Request, request_id: int, token: str) -> str | tuple[str, ...]:
+        """A ping answered from the snapshot, or a FILLS re-read (see the class doc)."""
+        with self._lock:
+            if request is Request.OPEN_ORDERS or not self._snapshot or self._unread:
+                self._unread = self._unread and request is Request.OPEN_ORDERS
+                self._barriers[request_id] = request
+                return _ws_encode({"method": "ping", "req_id": request_id}).decode()
+            self._rereading.append(request_id)
+            if len(self._rereading) > 1:
+                return ()  # the re-read in flight answers it too
+            self.rereads += 1
+            self._heard_ns = self._clock.monotonic_ns()
+            self._open_at_reread = {oid for oid, order in self._open.items() if order.ours}
+        params = {"channel": "executions", "token": token}
+        return (self._frame("unsubscribe", params, request_id), self._subscribe(token, request_id))
 
     def _require_token(self) -> str:
         token = self._token
@@ -1365,7 +1449,7 @@ class KrakenOrderEntry:
 
     # -- replies (under the lock) ---------------------------------------------------------
 
-    def _on_reply(self, message: _WsMessage) -> tuple[Reply | Message, ...]:
+    def _on_reply(self, message: _WsMessage) -> tuple[Reply | Message | SessionEnded, ...]:
         method = message.method or ""
         request_id = message.req_id
         if request_id is None:
@@ -1373,15 +1457,27 @@ class KrakenOrderEntry:
         if method == "pong":
             return self._on_pong(request_id)
         if method in ("subscribe", "unsubscribe") and request_id != self._logon_id:
-            return ()
+            return self._on_resubscribed(message, request_id)
         if message.success is False or message.error:
             error = message.error or "error"
             if method == "add_order":
                 self._placed.pop(self._place_requests.pop(request_id, ""), None)
             return (Reply(request_id, error=kraken_reason(method, error), message=error[:300]),)
         if method == "add_order":
-            self._placed_order(request_id, message.result)
+            accepted = self._placed_order(request_id, message.result)
+            if accepted is not None:
+                return (accepted, Reply(request_id, result=message.result))
         return (Reply(request_id, result=message.result),)
+
+    def _on_resubscribed(self, message: _WsMessage, request_id: int) -> tuple[SessionEnded, ...]:
+        """A re-read's ``unsubscribe`` and ``subscribe`` answers: its snapshot follows.
+
+        A refused ``subscribe`` leaves the session without its executions: it ends.
+        """
+        if message.method == "subscribe" and request_id in self._rereading and not message.success:
+            error = (message.error or "error")[:200]
+            return (SessionEnded(f"executions could not be re-read: {error}"),)
+        return ()
 
     def _on_pong(self, request_id: int) -> tuple[Reply, ...]:
         """The answer to an OPEN_ORDERS or FILLS ping: now, or once the snapshot is in."""
@@ -1393,17 +1489,30 @@ class KrakenOrderEntry:
             return ()
         return (self._barrier_reply(request_id, barrier),)
 
-    def _placed_order(self, request_id: int, result: Any) -> None:
-        """Link an accepted ``add_order`` to Kraken's order id."""
+    def _placed_order(self, request_id: int, result: Any) -> OrderAccepted | None:
+        """Link an accepted ``add_order`` to Kraken's order id: its acknowledgement.
+
+        The order's `OrderAccepted`, unless a report of it came first (see the class doc).
+        """
         cl_ord_id = self._place_requests.pop(request_id, None)
         placed = self._placed.pop(cl_ord_id, None) if cl_ord_id is not None else None
         order_id = result.get("order_id") if isinstance(result, dict) else None
-        if placed is None or not isinstance(order_id, str) or not order_id:
-            return
-        if len(order_id) > _MAX_ID_CHARS:
-            return
-        order = self._orders.get(order_id) or self._remember(order_id, self._symbol)
-        self._adopt(order, placed)
+        if not isinstance(order_id, str) or not order_id or len(order_id) > _MAX_ID_CHARS:
+            return None
+        order = self._orders.get(order_id)
+        if order is None:
+            if placed is None:
+                return None
+            order = self._remember(order_id, self._symbol)
+        if placed is not None:
+            self._adopt(order, placed)
+        if not order.ours or order.accepted or order.closed:
+            return None
+        order.accepted = True
+        self._open[order_id] = order
+        return OrderAccepted(
+            venue=self._venue, client_order_id=order.client_order_id, order_id=order.number
+        )
 
     def _barrier_reply(self, request_id: int, barrier: Request) -> Reply:
         if barrier is Request.FILLS:
@@ -1436,6 +1545,13 @@ class KrakenOrderEntry:
             raise ValueError(f"an executions message of type {reprlib.repr(message.type)}")
         raw = _executions_decoder.decode(message.data) if message.data else ()
         reports = tuple(self._check(report) for report in raw)
+        self._heard_ns = self._clock.monotonic_ns()
+        if message.type == "snapshot":
+            self._sequence = message.sequence  # whatever came before: the snapshot holds it
+            if self._rereading:
+                return self._on_reread(reports)
+            return self._on_snapshot(reports)
+        self._quiet_ns = self._reread_after_ns
         if message.sequence is not None:
             if self._sequence is not None and message.sequence != self._sequence + 1:
                 # reports were lost (a fill among them, maybe): this session's view of
@@ -1446,8 +1562,6 @@ class KrakenOrderEntry:
                 self._sequence = message.sequence
                 return (SessionEnded(f"executions sequence gap: {missed} message(s) missed"),)
             self._sequence = message.sequence
-        if message.type == "snapshot":
-            return self._on_snapshot(reports)
         return tuple(e for r in reports if (e := self._on_update(r)) is not None)
 
     def _check(self, report: _Execution) -> _Report:
@@ -1508,7 +1622,84 @@ class KrakenOrderEntry:
                 self._open[report.order_id] = order
         self._snapshot = True
         waiting, self._waiting = self._waiting, []
+        self._unread = all(barrier is not Request.FILLS for _, barrier in waiting)
         return tuple(self._barrier_reply(rid, barrier) for rid, barrier in waiting)
+
+    def _on_reread(self, reports: tuple[_Report, ...]) -> tuple[Reply | Message, ...]:
+        """A re-read's snapshot: what the channel lost, then the FILLS answers (class doc)."""
+        was_open = {oid: order for oid, order in self._open.items() if order.ours}
+        accepted: list[Message] = []
+        fills: list[Message] = []
+        amended: list[Message] = []
+        self._open.clear()
+        self._compare(reports, accepted, fills, amended)
+        ended: list[Message] = []
+        for order_id, order in was_open.items():
+            if order_id in self._open or order.closed:
+                continue
+            if order_id not in self._open_at_reread:
+                # acknowledged after the re-read was sent: the snapshot may be older
+                self._open[order_id] = order
+                continue
+            order.closed = True
+            if order.filled < order.quantity:  # else its fills closed it
+                ended.append(
+                    OrderCanceled(
+                        venue=self._venue,
+                        client_order_id=order.client_order_id,
+                        order_id=order.number,
+                        reason=_NOT_OPEN,
+                    )
+                )
+        found = (*accepted, *fills, *amended, *ended)
+        self.found_by_reread += len(found)
+        if found:
+            self._quiet_ns = self._reread_after_ns
+        else:
+            self._quiet_ns = min(2 * self._quiet_ns, self._max_reread_after_ns)
+        answered, self._rereading = self._rereading, []
+        self._unread = False
+        return (*found, *(Reply(request_id, result=()) for request_id in answered))
+
+    def _compare(
+        self,
+        reports: tuple[_Report, ...],
+        accepted: list[Message],
+        fills: list[Message],
+        amended: list[Message],
+    ) -> None:
+        """Apply a re-read's snapshot; what the codec did not know goes to the lists."""
+        seen = {fill.execution_id for fill in self._fills}
+        for report in reports:
+            known = self._orders.get(report.order_id)
+            before = (known.price, known.quantity) if known is not None else None
+            order = self._learn(report)
+            if order is None or order.symbol != self._symbol:
+                continue
+            if report.trade:
+                order.accepted = True  # a fill says so (it never overtakes an answer here)
+                if order.ours and report.execution_id not in seen:
+                    seen.add(report.execution_id)
+                    fill = self._filled(report, order, live=True)
+                    self._fills.append(fill)
+                    fills.append(fill)
+                continue
+            if order.closed:
+                continue  # closed by a report: a snapshot does not reopen it
+            self._open[report.order_id] = order
+            if not order.ours:
+                continue
+            if not order.accepted:
+                order.accepted = True
+                accepted.append(
+                    OrderAccepted(
+                        venue=self._venue,
+                        client_order_id=order.client_order_id,
+                        order_id=order.number,
+                    )
+                )
+            elif before is not None and all(before) and before != (order.price, order.quantity):
+                amended.append(self._amended(order, before))
 
     def _on_update(self, report: _Report) -> Message | None:
         known = self._orders.get(report.order_id)
@@ -1520,23 +1711,14 @@ class KrakenOrderEntry:
         event: Message | None = None  # pending_new, filled (its trades said it all),
         # restated, status, iceberg_refill: nothing for the contract
         if kind == "amended" and not report.trade:
-            event = OrderAmended(
-                venue=self._venue,
-                client_order_id=order.client_order_id,
-                order_id=order.number,
-                price=order.price,
-                remaining=max(order.quantity - order.filled, 0),
-                filled=order.filled,
-                # "queue priority maintained where possible": less at the same price
-                kept_priority=before is not None
-                and before[0] == order.price
-                and order.quantity < before[1],
-            )
+            event = self._amended(order, before)
         elif report.trade:
+            order.accepted = True  # a fill says so: an answer after it acknowledges nothing
             event = self._filled(report, order, live=True)
             self._fills.append(event)
         elif kind in ("pending_new", "new"):
-            self._open[report.order_id] = order
+            if not order.closed:
+                self._open[report.order_id] = order
             if kind == "new" and not order.accepted:
                 order.accepted = True
                 event = OrderAccepted(
@@ -1544,9 +1726,25 @@ class KrakenOrderEntry:
                 )
         elif kind in ("filled", "canceled", "expired"):
             self._open.pop(report.order_id, None)
+            order.closed = True
             if kind != "filled":
                 event = self._canceled(report, order, expired=kind == "expired")
         return event
+
+    def _amended(self, order: _Order, before: tuple[int, int] | None) -> OrderAmended:
+        """``order``'s new terms (it was at ``before``: price, quantity)."""
+        return OrderAmended(
+            venue=self._venue,
+            client_order_id=order.client_order_id,
+            order_id=order.number,
+            price=order.price,
+            remaining=max(order.quantity - order.filled, 0),
+            filled=order.filled,
+            # "queue priority maintained where possible": less at the same price
+            kept_priority=before is not None
+            and before[0] == order.price
+            and order.quantity < before[1],
+        )
 
     def _learn(self, report: _Report) -> _Order | None:
         """The order ``report`` is about, created or completed from it; None if unknown."""

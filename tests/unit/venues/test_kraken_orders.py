@@ -87,8 +87,10 @@ def token_answer(token: str = TOKEN) -> str:
     return json.dumps({"error": [], "result": {"token": token, "expires": 900}})
 
 
-def codec(token: str | None = TOKEN, instrument: Instrument = BTC_USD) -> KrakenOrderEntry:
-    entry = KrakenOrderEntry("kraken", instrument, clock=FakeClock())
+def codec(
+    token: str | None = TOKEN, instrument: Instrument = BTC_USD, clock: FakeClock | None = None
+) -> KrakenOrderEntry:
+    entry = KrakenOrderEntry("kraken", instrument, clock=clock or FakeClock())
     if token is not None:
         entry.accept_token(token_answer(token))
     return entry
@@ -688,7 +690,8 @@ class TestExecutions:
         entry = logged_on(codec())
         client_order_id = "sdobiqwe988w0-10000"  # 19 characters: a packed UUID on the wire
         cl_ord_id = placed(entry, order(client_order_id, quantity=1_000_000), request_id=10)
-        reply = entry.decode(
+        # add_order's success is the acknowledgement; the `new` after it says nothing more
+        accepted, reply = entry.decode(
             json.dumps(
                 {
                     "method": "add_order",
@@ -700,10 +703,10 @@ class TestExecutions:
         )
         assert isinstance(reply, Reply)
         assert reply.request_id == 10
-        new = {"exec_type": "new", "order_id": "OABCDE-FGHIJ-KLMNOP", "order_status": "new"}
-        accepted = entry.decode(executions("update", new))
         assert isinstance(accepted, OrderAccepted)
         assert accepted.client_order_id == client_order_id
+        new = {"exec_type": "new", "order_id": "OABCDE-FGHIJ-KLMNOP", "order_status": "new"}
+        assert entry.decode(executions("update", new)) is None
         trade = {
             "exec_type": "trade",
             "order_id": "OABCDE-FGHIJ-KLMNOP",
@@ -898,6 +901,322 @@ class TestReconciliation:
             entry.fills(result)
         with pytest.raises(ValueError, match="not the answer"):
             entry.open_orders(result)
+
+
+class TestAcknowledgement:
+    """``add_order``'s success acknowledges the order, unless a report of it came first."""
+
+    def test_the_answer_acknowledges_an_order_whose_new_was_lost(self):
+        entry = logged_on(codec())
+        cl_ord_id = placed(entry, order("s1-1"), request_id=10)
+        accepted, reply = entry.decode(add_order_answer(10, "OABCDE-FGHIJ-KLMNOP", cl_ord_id))
+        assert accepted == OrderAccepted(
+            venue="kraken", client_order_id="s1-1", order_id=accepted.order_id
+        )
+        assert reply == Reply(
+            10, result={"order_id": "OABCDE-FGHIJ-KLMNOP", "cl_ord_id": cl_ord_id}
+        )
+        new = {"exec_type": "new", "order_id": "OABCDE-FGHIJ-KLMNOP", "order_status": "new"}
+        assert entry.decode(executions("update", new)) is None  # said already
+
+    def test_an_answer_after_the_pending_report_still_acknowledges(self):
+        entry = logged_on(codec())
+        cl_ord_id = placed(entry, order("s1-1", side=Side.SELL), request_id=10)
+        assert entry.decode(executions("update", {**SELL, "cl_ord_id": cl_ord_id})) is None
+        accepted, _ = entry.decode(add_order_answer(10, SELL["order_id"], cl_ord_id))
+        assert isinstance(accepted, OrderAccepted)
+        assert accepted.client_order_id == "s1-1"
+        assert entry.decode(executions("update", LIVE)) is None
+
+    def test_an_answer_after_the_order_traded_acknowledges_nothing(self):
+        """A taker's trades may come before the answer: an acceptance after the order
+        ended would have the order manager cancel an order that is no longer there."""
+        entry = logged_on(codec())
+        cl_ord_id = placed(entry, order("s1-1", side=Side.SELL, quantity=500_000), request_id=10)
+        pending = {**SELL, "cl_ord_id": cl_ord_id}
+        accepted, fill = entry.decode(executions("update", pending, LIVE, TRADE))
+        assert isinstance(accepted, OrderAccepted)
+        assert isinstance(fill, OrderFilled)
+        filled = {"exec_type": "filled", "order_id": SELL["order_id"], "cum_qty": 0.005}
+        assert entry.decode(executions("update", filled)) is None
+        answer = entry.decode(add_order_answer(10, SELL["order_id"], cl_ord_id))
+        assert isinstance(answer, Reply)  # nothing else
+
+    def test_an_answer_after_a_post_only_cancel_acknowledges_nothing(self):
+        entry = logged_on(codec())
+        cl_ord_id = placed(entry, order("s1-1", post_only=True), request_id=10)
+        pending = {**SELL, "side": "buy", "cl_ord_id": cl_ord_id}
+        canceled = {
+            "exec_type": "canceled",
+            "order_id": SELL["order_id"],
+            "reason": "Post only order",
+        }
+        (cancel,) = decoded_items(entry.decode(executions("update", pending, canceled)))
+        assert isinstance(cancel, OrderCanceled)
+        answer = entry.decode(add_order_answer(10, SELL["order_id"], cl_ord_id))
+        assert isinstance(answer, Reply)
+
+    def test_someone_else_s_answer_acknowledges_nothing(self):
+        entry = logged_on(codec())
+        assert isinstance(entry.decode(add_order_answer(99, "OTHER0-OTHER-OTHER0", "x")), Reply)
+
+
+class TestReread:
+    """A FILLS request re-reads the executions snapshot; what the channel lost is found."""
+
+    def test_the_first_fills_request_after_a_snapshot_is_answered_from_it(self):
+        entry = logged_on(codec())
+        assert entry.fills(ask(entry, Request.FILLS, 5).result) == ()
+        assert entry.rereads == 0
+
+    def test_a_later_one_unsubscribes_and_subscribes_executions_again_with_its_snapshot(self):
+        entry = logged_on(codec())
+        ask(entry, Request.FILLS, 5)
+        frames = entry.encode(Request.FILLS, 6, {"since": 0})
+        assert isinstance(frames, tuple)
+        assert [json.loads(f) for f in frames] == [
+            {
+                "method": "unsubscribe",
+                "params": {"channel": "executions", "token": TOKEN},
+                "req_id": 6,
+            },
+            {
+                "method": "subscribe",
+                "params": {
+                    "channel": "executions",
+                    "token": TOKEN,
+                    "snap_orders": True,
+                    "snap_trades": True,
+                },
+                "req_id": 6,
+            },
+        ]
+        assert entry.rereads == 1
+
+    def test_a_fill_lost_before_a_silence_is_reported_ahead_of_the_answer(self):
+        entry, cl_ord_id = resting_sell()
+        # the trade's update is lost, and nothing follows: the re-read finds it
+        found = reread(
+            entry,
+            6,
+            {**RESTING, "cum_qty": 0.002},
+            {**TRADE, "last_qty": 0.002, "cum_qty": 0.002, "cl_ord_id": cl_ord_id},
+        )
+        fill, answer = found
+        assert isinstance(fill, OrderFilled)
+        assert (fill.client_order_id, fill.execution_id, fill.quantity, fill.remaining) == (
+            "s1-1",
+            TRADE["exec_id"],
+            200_000,
+            300_000,
+        )
+        assert answer == Reply(6, result=())
+        assert entry.fills(answer.result) == ()  # the fill was reported, once
+        assert entry.found_by_reread == 1
+        assert entry.open_orders(ask(entry, Request.OPEN_ORDERS, 7).result)[0].filled == 200_000
+
+    def test_a_fill_already_reported_is_not_reported_again(self):
+        entry, _ = resting_sell()
+        assert isinstance(entry.decode(executions("update", TRADE)), OrderFilled)
+        assert reread(entry, 6, TRADE) == (Reply(6, result=()),)  # closed by its fill
+        assert entry.found_by_reread == 0
+
+    def test_an_order_gone_whose_fills_do_not_explain_it_is_reported_cancelled(self):
+        """Its cancel (by us, or by the venue) was lost: what is left was cancelled, how
+        much was left is not said (its fills may be older than the snapshot's 50)."""
+        entry, _ = resting_sell()
+        cancel, answer = reread(entry, 6)
+        assert cancel == OrderCanceled(
+            venue="kraken",
+            client_order_id="s1-1",
+            order_id=cancel.order_id,
+            reason="not open at the venue (executions snapshot)",
+            remaining=-1,
+        )
+        assert answer == Reply(6, result=())
+        assert entry.open_orders(ask(entry, Request.OPEN_ORDERS, 7).result) == ()
+
+    def test_an_order_acknowledged_after_the_re_read_was_sent_is_not_judged_by_it(self):
+        entry, _ = resting_sell()
+        assert isinstance(entry.encode(Request.FILLS, 6, {"since": 0}), tuple)
+        cl_ord_id = placed(entry, order("s1-2", price=264000, quantity=100_000), request_id=11)
+        accepted, _ = entry.decode(add_order_answer(11, "OLATER-OLATE-OLATER", cl_ord_id))
+        assert isinstance(accepted, OrderAccepted)
+        # the snapshot holds the first order, not the second (older than it, maybe)
+        assert entry.decode(executions("snapshot", RESTING, sequence=1)) == Reply(6, result=())
+        (resting, later) = entry.open_orders(ask(entry, Request.OPEN_ORDERS, 7).result)
+        assert (resting.client_order_id, later.client_order_id) == ("s1-1", "s1-2")
+
+    def test_an_order_gone_that_its_fills_explain_is_reported_filled_only(self):
+        entry, cl_ord_id = resting_sell()
+        fill, answer = reread(entry, 6, {**TRADE, "cl_ord_id": cl_ord_id})
+        assert isinstance(fill, OrderFilled)
+        assert fill.remaining == 0
+        assert isinstance(answer, Reply)
+
+    def test_an_order_whose_acceptance_was_lost_is_accepted(self):
+        entry = logged_on(codec())
+        ask(entry, Request.FILLS, 5)
+        cl_ord_id = placed(entry, order("s1-1", side=Side.SELL, quantity=500_000), request_id=10)
+        # the pending report came; add_order's answer and the new did not (yet)
+        assert entry.decode(executions("update", {**SELL, "cl_ord_id": cl_ord_id})) is None
+        accepted, answer = reread(entry, 6, {**RESTING, "cl_ord_id": cl_ord_id})
+        assert isinstance(accepted, OrderAccepted)
+        assert accepted.client_order_id == "s1-1"
+        assert answer == Reply(6, result=())
+        assert isinstance(entry.decode(add_order_answer(10, SELL["order_id"], cl_ord_id)), Reply)
+
+    def test_an_amend_whose_report_was_lost_is_reported(self):
+        entry, _ = resting_sell()
+        amended, _ = reread(entry, 6, {**RESTING, "order_qty": 0.003})
+        assert amended == OrderAmended(
+            venue="kraken",
+            client_order_id="s1-1",
+            order_id=amended.order_id,
+            price=265000,
+            remaining=300_000,
+            filled=0,
+            kept_priority=True,  # less at the same price
+        )
+
+    def test_nothing_lost_is_nothing_reported(self):
+        entry, _ = resting_sell()
+        assert reread(entry, 6, RESTING) == (Reply(6, result=()),)
+        assert entry.found_by_reread == 0
+
+    def test_a_fills_request_during_a_re_read_is_answered_by_it(self):
+        entry, _ = resting_sell()
+        assert isinstance(entry.encode(Request.FILLS, 6, {"since": 0}), tuple)
+        assert entry.encode(Request.FILLS, 7, {"since": 0}) == ()  # nothing more to send
+        assert entry.decode(executions("snapshot", RESTING, sequence=1)) == (
+            Reply(6, result=()),
+            Reply(7, result=()),
+        )
+        assert entry.rereads == 1
+
+    def test_the_snapshot_restarts_the_sequence(self):
+        entry, _ = resting_sell()
+        assert entry.decode(executions("update", sequence=7)) is None
+        reread(entry, 6, RESTING)
+        assert entry.decode(executions("update", sequence=2)) is None
+        assert entry.sequence_gaps == 0
+
+    def test_a_refused_subscription_ends_the_session(self):
+        entry, _ = resting_sell()
+        entry.encode(Request.FILLS, 6, {"since": 0})
+        refused = {
+            "method": "subscribe",
+            "req_id": 6,
+            "success": False,
+            "error": "Already subscribed",
+        }
+        assert entry.decode(json.dumps(refused)) == SessionEnded(
+            "executions could not be re-read: Already subscribed"
+        )
+
+    def test_its_answers_before_the_snapshot_are_nothing(self):
+        entry, _ = resting_sell()
+        entry.encode(Request.FILLS, 6, {"since": 0})
+        unsubscribed = {"method": "unsubscribe", "req_id": 6, "success": True, "result": {}}
+        refused = {**unsubscribed, "success": False, "error": "Subscription Not Found"}
+        subscribed = {"method": "subscribe", "req_id": 6, "success": True, "result": {}}
+        for answer in (unsubscribed, refused, subscribed):
+            assert entry.decode(json.dumps(answer)) is None
+
+
+class TestRereadDue:
+    """When the gateway should re-read: a silence while an order of ours is open."""
+
+    def test_not_without_an_open_order_of_ours(self):
+        clock = FakeClock()
+        entry = logged_on(codec(clock=clock), {**RESTING, "order_id": "OTHERS-OTHER-OTHERS"})
+        clock.advance(60)
+        assert not entry.reread_due()
+
+    def test_after_a_second_of_silence_while_one_is_open(self):
+        clock = FakeClock()
+        entry, _ = resting_sell(clock)
+        clock.advance(0.9)
+        assert not entry.reread_due()
+        clock.advance(0.1)
+        assert entry.reread_due()
+        entry.encode(Request.FILLS, 6, {"since": 0})
+        assert not entry.reread_due()  # one in flight
+        clock.advance(5)
+        assert not entry.reread_due()
+
+    def test_each_fruitless_re_read_doubles_the_silence_up_to_the_most_and_a_message_resets_it(
+        self,
+    ):
+        clock = FakeClock()
+        entry, _ = resting_sell(clock)
+        waits = []
+        for request_id in range(6, 14):
+            waited = 0
+            while not entry.reread_due():
+                clock.advance(0.5)
+                waited += 1
+            waits.append(waited / 2)
+            reread(entry, request_id, RESTING)
+        assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+        entry.decode(executions("update", {"exec_type": "status", "order_id": RESTING["order_id"]}))
+        clock.advance(1.0)
+        assert entry.reread_due()
+
+    def test_a_loss_found_resets_the_silence(self):
+        clock = FakeClock()
+        entry, _ = resting_sell(clock)
+        clock.advance(1)
+        reread(entry, 6, RESTING)
+        clock.advance(2)
+        amended, _ = reread(entry, 7, {**RESTING, "order_qty": 0.004})
+        assert isinstance(amended, OrderAmended)
+        clock.advance(1)
+        assert entry.reread_due()
+
+    def test_not_before_the_session_s_snapshot(self):
+        clock = FakeClock()
+        entry, _ = resting_sell(clock)
+        entry.logon(2, KEY, cancel_on_disconnect=False)
+        clock.advance(60)
+        assert not entry.reread_due()
+
+    def test_a_bad_setting_is_refused(self):
+        with pytest.raises(ValueError, match="reread_after"):
+            KrakenOrderEntry("kraken", BTC_USD, reread_after=0)
+        with pytest.raises(ValueError, match="reread_after"):
+            KrakenOrderEntry("kraken", BTC_USD, reread_after=5, max_reread_after=1)
+
+
+# the snapshot record of `SELL` resting at the venue, nothing filled
+RESTING = {**SELL, "exec_type": "new", "order_status": "new", "cum_qty": 0.0}
+
+
+def add_order_answer(request_id: int, order_id: str, cl_ord_id: str) -> str:
+    result = {"order_id": order_id, "cl_ord_id": cl_ord_id}
+    return json.dumps(
+        {"method": "add_order", "req_id": request_id, "result": result, "success": True}
+    )
+
+
+def resting_sell(clock: FakeClock | None = None) -> tuple[KrakenOrderEntry, str]:
+    """A codec logged on whose order ``s1-1`` (`SELL`, 0.005) is accepted and resting;
+    the session's snapshot read by a FILLS request (the next one re-reads)."""
+    entry = logged_on(codec(clock=clock))
+    ask(entry, Request.FILLS, 2)
+    cl_ord_id = placed(entry, order("s1-1", side=Side.SELL, price=265000, quantity=500_000))
+    accepted, _ = entry.decode(add_order_answer(10, SELL["order_id"], cl_ord_id))
+    assert isinstance(accepted, OrderAccepted)
+    return entry, cl_ord_id
+
+
+def reread(entry: KrakenOrderEntry, request_id: int, *snapshot: dict) -> tuple[object, ...]:
+    """A FILLS re-read: its two frames, the venue's answers to them, then its snapshot."""
+    assert isinstance(entry.encode(Request.FILLS, request_id, {"since": 0}), tuple)
+    for method in ("unsubscribe", "subscribe"):
+        answer = {"method": method, "req_id": request_id, "success": True, "result": {}}
+        assert entry.decode(json.dumps(answer)) is None
+    return decoded_items(entry.decode(executions("snapshot", *snapshot, sequence=1)))
 
 
 # rest-api/get-tradable-asset-pairs: the response example
