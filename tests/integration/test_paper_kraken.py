@@ -2,8 +2,9 @@
 
 The market is the simulated exchange speaking Kraken spot (an independent reading of
 Kraken's docs): WebSocket v2's ``book`` with its CRC32 checksum and its ``trade``
-channel at ``/v2``, ``AssetPairs`` over REST, its own seeded background liquidity moving
-the book and trading. The paper venue follows that book through Kraken's adapter (the
+channel at ``/v2``, ``AssetPairs`` over REST, its own seeded background liquidity
+moving the book (orders placed and cancelled around a still mid: no trade happens
+unless a test takes). The paper venue follows that book through Kraken's adapter (the
 same decoder and checksummed book as the feed), matches the market maker's orders
 against it and the trades, and reports the fills to the order manager. Then a recorded
 Kraken capture (v1 ``book-1000``, the shared data) in lockstep: the paper venue's fills
@@ -12,11 +13,13 @@ are the backtest's on the same frames. And the configs that cannot run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 import pytest
+import websocket
 from trading_helpers import TradingEvents
 
 from tradeactors.backtest.engine import BacktestConfig, run_backtest
@@ -31,8 +34,9 @@ from tradeactors.config import (
     VenueConfig,
 )
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.messages import OrderStatus, OrderUpdate
+from tradeactors.core.messages import OrderStatus, OrderUpdate, Side
 from tradeactors.errors import ConfigError
+from tradeactors.exchange.liquidity import LiquidityConfig
 from tradeactors.exchange.server import SimExchange
 from tradeactors.strategy import make_strategy
 from tradeactors.trading.system import TradingSystem
@@ -67,10 +71,17 @@ NOT_BINDING = RiskConfig(
 )
 
 
+# the book moves (50 orders placed and 30 cancelled a second, within 50 ticks of a mid
+# that stands still), but nothing trades: bids stay below the mid, asks above it
+CHURN = LiquidityConfig(volatility=0.0, market_rate=0.0)
+
+
 @pytest.fixture
 def kraken() -> Iterator[SimExchange]:
     clock = SystemClock()
-    exchange = SimExchange(MARKET, clock, seed=11, interval=0.01, protocol="kraken").start()
+    exchange = SimExchange(
+        MARKET, clock, seed=11, interval=0.01, protocol="kraken", liquidity=CHURN
+    ).start()
     try:
         yield exchange
     finally:
@@ -85,13 +96,37 @@ def _live(exchange: SimExchange, **venue: object) -> Config:
             market="kraken",
             url=exchange.ws_url,
             rest_url=exchange.http_url,
-            queue="probabilistic",  # (fills within a second or two of this market)
+            queue="probabilistic",
         ),
-        strategy=StrategyConfig(name="market_maker", params=MAKER),
+        # it quotes once and leaves its quotes where they are (for the test's life)
+        strategy=StrategyConfig(name="market_maker", params={**MAKER, "min_interval": 60.0}),
         risk=NOT_BINDING,
         killswitch=KillSwitchConfig(stale_after=None),
         run=RunConfig(shutdown_timeout=5.0),
     )
+
+
+def book_updates(exchange: SimExchange, depth: int, count: int) -> None:
+    """Return once ``count`` ``book`` updates at ``depth`` were published after the call.
+
+    Read on a connection of its own: every subscriber at ``depth`` is sent the same
+    updates, in the same order, so the paper venue's connection had them too, before
+    anything published after this returns.
+    """
+    ws = websocket.create_connection(exchange.ws_url, timeout=5)
+    try:
+        ws.send(
+            json.dumps({
+                "method": "subscribe",
+                "params": {"channel": "book", "symbol": [PAIR], "depth": depth},
+            })
+        )  # fmt: skip
+        seen = 0
+        while seen < count:
+            message = json.loads(ws.recv())
+            seen += message.get("channel") == "book" and message.get("type") == "update"
+    finally:
+        ws.close()
 
 
 def test_the_paper_venue_fills_orders_against_krakens_moving_book_and_trades(kraken):
@@ -102,8 +137,15 @@ def test_the_paper_venue_fills_orders_against_krakens_moving_book_and_trades(kra
     try:
         # the steps came from the emulator's AssetPairs, as from Kraken's
         assert (system.instrument.tick_size, system.instrument.lot_size) == ("0.01", "0.001")
-        # a paper fill, through the order manager to the strategy's updates
-        events.wait_for(OrderUpdate, status=OrderStatus.FILLED, timeout=20.0)
+        (bid,) = events.wait_for(OrderUpdate, status=OrderStatus.ACCEPTED, side=Side.BUY)
+        book_updates(kraken, depth=25, count=12)  # the paper venue's book follows them
+        kraken.pause()  # the book stands still from here
+        bids, _ = kraken.depth(1000)
+        assert any(price < bid.price for price, _ in bids), (bid.price, bids)
+        # a seller takes every bid: Kraken's trade channel shows trades at our bid and below
+        assert kraken.take(Side.SELL, 1, sum(size for _, size in bids)) > 0
+        # the paper fill, through the order manager to the strategy's updates
+        events.wait_for(OrderUpdate, status=OrderStatus.FILLED, client_order_id=bid.client_order_id)
         venue = system.paper_venue
         assert venue is not None
         report = system.orders()
