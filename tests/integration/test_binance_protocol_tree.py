@@ -114,6 +114,31 @@ def test_a_dead_gateway_s_orders_stay_at_binance_until_the_next_session_cancels_
     assert system.stop(timeout=10).clean
 
 
+def test_an_order_whose_new_report_is_unreadable_is_acknowledged_by_the_place_reply(
+    binance_venue, system
+):
+    """The NEW report garbled: ``order.place``'s reply says the order is live, so it can be
+    cancelled in the same session (before, it stayed pending until a reconnect).
+    """
+    system, events = system
+    binance_venue.garble_reports("demo", 1)  # the next report: the order's NEW
+    cid = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)
+    assert binance_venue.orders.garbled["demo"] == 0  # the NEW went out unreadable
+    assert _resting(binance_venue) == [(Side.BUY, MID - 300, 5)]
+
+    system.cancel(cid)
+    events.wait_for(OrderUpdate, client_order_id=cid, status=OrderStatus.CANCELLED)
+    assert binance_venue.open_orders("demo") == []
+    assert system.tree.stats(system.gateway_path).restarts == 0
+    assert events.of(VenueStatus, up=False) == []  # the same session throughout
+    # one acceptance only
+    assert len(events.of(OrderUpdate, client_order_id=cid, status=OrderStatus.ACCEPTED)) == 1
+    summary = system.stop(timeout=10)
+    assert summary.open_at_venue == 0
+    assert summary.clean
+
+
 def _resting(venue: SimExchange) -> list[tuple[Side, int, int]]:
     """The account's orders at the venue (the emulator's own ids are internal)."""
     return [(o.side, o.price, o.remaining) for o in venue.open_orders("demo")]

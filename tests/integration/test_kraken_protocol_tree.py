@@ -287,6 +287,30 @@ def test_with_no_trade_url_the_embedded_exchange_speaks_kraken_and_the_tree_trad
     assert summary.clean
 
 
+def test_new_orders_stop_as_the_venue_s_rate_counter_nears_its_threshold(kraken_venue, system):
+    """Another client of the account spent most of the pair's trading rate counter: the
+    ``executions`` stream says so (``ratecount``), and the next order is throttled before
+    the venue would refuse it (``EOrder:Rate limit exceeded``); cancels still go.
+    """
+    system, events = system
+    kraken_venue.spend_rate_count("demo", 120)  # of the emulator's 125 (Kraken Intermediate)
+    first = resting_buy(system)
+    events.wait_for(OrderUpdate, client_order_id=first, status=OrderStatus.ACCEPTED)
+    # a report after add_order's answer: the reader has its ``ratecount`` before the fill
+    assert kraken_venue.take(Side.SELL, MID - 300, 1) == 1
+    events.wait_for(OrderUpdate, client_order_id=first, fill_quantity=1)
+
+    second = resting_buy(system)
+    (refused,) = events.wait_for(OrderUpdate, client_order_id=second, status=OrderStatus.REJECTED)
+    assert refused.reason == "throttled"  # by the gateway: 121 of 125, within a tenth
+    assert kraken_venue.requests("demo", "place") == 1  # never sent: the venue refused none
+
+    system.cancel(first)
+    events.wait_for(OrderUpdate, client_order_id=first, status=OrderStatus.CANCELLED)
+    assert kraken_venue.open_orders("demo") == []
+    assert system.stop(timeout=10).clean
+
+
 def resting_buy(system: TradingSystem, quantity: int = 5) -> str:
     """A buy 300 ticks under the mid (nobody sells there); returns its id."""
     client_order_id = system.new_order_id()

@@ -315,8 +315,10 @@ class Gateway(SupervisedActor):
         venue_rate_limits: the venue's own limits (Binance's ``exchangeInfo``
             ``rateLimits``): the budget is cut to stay within their short windows
             (`tradeactors.core.ratelimit.venue_budget`; new orders get a bucket of their
-            own), and while a reply's count (`RateLimitReporter`) nears a limit, new
-            orders are rejected ``throttled`` until its window ends. The start logs the
+            own), and while a count the codec reports (`RateLimitReporter`: Binance's
+            replies; Kraken's rate counter, checked before each new order too) nears a
+            limit, new orders are rejected ``throttled`` until its window ends (a
+            decaying counter: until it is back below the line). The start logs the
             budget in force (``gateway_budget``).
         refetch_interval: the least time between two fills fetches after bad frames,
             seconds (see the module doc).
@@ -689,9 +691,14 @@ class Gateway(SupervisedActor):
                 continue
             now_ms = clock.time_ns() // 1_000_000
             wait_ms = limit.window_end_ms(now_ms) - now_ms
-            until = clock.monotonic_ns() + wait_ms * 1_000_000
+            now = clock.monotonic_ns()
+            until = now + wait_ms * 1_000_000
             if until > self._quiet_until_ns:
+                # a decaying counter moves the end at each look: said when a pause begins
+                pausing = self._quiet_until_ns <= now
                 self._quiet_until_ns = until
+                if not pausing:
+                    continue
                 self.context.log.warning(
                     "venue_rate_limit_near",
                     venue=self._venue,
@@ -996,6 +1003,8 @@ class Gateway(SupervisedActor):
         """Send within the budget (see the class doc): refuse or defer when it is short."""
         now = self.context.clock.monotonic_ns()
         if not request.control:
+            if self._counts is not None:  # a count the codec keeps moves between replies too
+                self._follow_venue_counts()
             if self._deferred or now < self._quiet_until_ns or not self._take_order_tokens(now):
                 self.throttled += 1
                 self._not_sent(request, order_ref, "throttled")

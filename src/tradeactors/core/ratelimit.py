@@ -1,6 +1,7 @@
 """A token bucket: ``burst`` messages at once, ``rate`` per second sustained (pure).
 
-And a venue's own rate limits (`VenueRateLimit`: Binance's ``rateLimits``), with the
+And a venue's own rate limits (`VenueRateLimit`: Binance's ``rateLimits``, Kraken's
+decaying rate counter), with the
 budget a client keeps within them (`venue_budget`) and when to stop sending new orders
 as a reported count nears its limit (`VenueRateLimit.near`, `VenueRateLimit.window_end_ms`).
 """
@@ -8,6 +9,7 @@ as a reported count nears its limit (`VenueRateLimit.near`, `VenueRateLimit.wind
 from __future__ import annotations
 
 import enum
+import math
 from typing import NamedTuple
 
 __all__ = ["Budget", "RateKind", "TokenBucket", "VenueRateLimit", "venue_budget"]
@@ -29,19 +31,30 @@ class VenueRateLimit(NamedTuple):
 
     The venue counts in windows aligned on the epoch (Binance's 10 s, minute, day);
     ``used``: how much of it the current window has used, when a reply said (-1: not).
+    A counter that ``decay`` s by that much a second instead (Kraken's per-pair trading
+    counter: ``limit`` is its threshold, ``seconds`` the time it takes to empty from
+    the threshold) has no windows: see `window_end_ms`.
     """
 
     kind: RateKind
     limit: int
     seconds: int
     used: int = -1
+    decay: float = 0.0  # per second; 0: windows
 
     def near(self) -> bool:
         """The reported count is within a tenth (at least 1) of the limit: stop adding."""
         return self.used >= 0 and self.used >= self.limit - max(1, self.limit // 10)
 
     def window_end_ms(self, now_ms: int) -> int:
-        """When the current window ends (epoch ms), as of the wall clock ``now_ms``."""
+        """When the current window ends (epoch ms), as of the wall clock ``now_ms``.
+
+        A decaying counter's: when it has decayed below the line `near` draws (``used``
+        being its value at ``now_ms``).
+        """
+        if self.decay > 0:
+            stop = self.limit - max(1, self.limit // 10)
+            return now_ms + math.ceil(max(0, self.used - stop + 1) / self.decay * 1000)
         size = self.seconds * 1000
         return (now_ms // size + 1) * size
 

@@ -55,9 +55,11 @@ What it serves:
 Rate limits as documented (guides/spot-ratelimits, `KrakenLimits`): a trading rate
 counter per account and pair that decays each second (``add_order`` +1, ``amend_order``
 +1 and more for a young order, ``cancel_order`` by the order's age), refused at the
-threshold with ``EOrder:Rate limit exceeded``; open orders per pair (``EOrder:Orders
-limit exceeded``); the REST API counter; and a message budget per connection (the
-emulator's own bound: Kraken publishes none for trading requests).
+threshold with ``EOrder:Rate limit exceeded``, and shown in each ``executions``
+update's reports (``ratecount``) to a subscription with ``ratecounter``; open orders
+per pair (``EOrder:Orders limit exceeded``); the REST API counter; and a message
+budget per connection (the emulator's own bound: Kraken publishes none for trading
+requests).
 
 Not emulated, and refused with ``EGeneral:Invalid arguments:<field> is not emulated``:
 order types other than limit and market, ``gtd``, triggers, conditional close,
@@ -768,11 +770,12 @@ class _Token:
 class _Executions:
     """A connection's ``executions`` subscription."""
 
-    __slots__ = ("account", "order_status", "sequence")
+    __slots__ = ("account", "order_status", "ratecounter", "sequence")
 
-    def __init__(self, account: str, *, order_status: bool) -> None:
+    def __init__(self, account: str, *, order_status: bool, ratecounter: bool = False) -> None:
         self.account = account
         self.order_status = order_status
+        self.ratecounter = ratecounter  # each update's reports carry ``ratecount``
         self.sequence = 1  # the snapshot's
 
 
@@ -1165,6 +1168,23 @@ class KrakenApi:
         call.session.accounts.add(record.account)
         return record.account
 
+    def rate_count(self, account: str, now_ns: int) -> float:
+        """``account``'s trading rate counter on the pair at ``now_ns`` (monotonic).
+
+        As the ``executions`` stream shows it with ``ratecounter`` (two decimals).
+        """
+        state = self._accounts.get(account)
+        if state is None:
+            return 0.0
+        decay = (now_ns - state.rate_ns) / _NS * self.limits.rate_decay_per_second
+        return round(max(0.0, state.rate_count - decay), 2)
+
+    def spend_rate_count(self, account: str, count: float, now_ns: int) -> None:
+        """Add ``count`` to ``account``'s counter on the pair (another client's transactions)."""
+        state = self._accounts[account]
+        state.rate_count = self.rate_count(account, now_ns) + count
+        state.rate_ns = now_ns
+
     def _charge(self, account: _Account, now_ns: int, fixed: int, decaying: int = 0) -> None:
         """Count a transaction on the pair's rate counter, or refuse it at the threshold.
 
@@ -1241,10 +1261,12 @@ class KrakenApi:
         if snap_trades is None:
             snap_trades = bool(params.boolean("snapshot_trades"))
         order_status = params.boolean("order_status")
-        params.boolean("ratecounter")  # read (a wrong type is refused), not emulated
+        ratecounter = params.boolean("ratecounter") is True
         if params.raw("users") is not None:
             raise _Refusal.invalid("users", "is not emulated")
-        session.executions = _Executions(call.account, order_status=order_status is not False)
+        session.executions = _Executions(
+            call.account, order_status=order_status is not False, ratecounter=ratecounter
+        )
         if snap_orders:
             self._count(call.account, "open_orders")
         if snap_trades:
@@ -1767,7 +1789,8 @@ class KrakenApi:
         outgoing, self._outgoing = self._outgoing, []
         for account, record in outgoing:
             lost = account in self.muted  # fault: sent, lost on the way (its number shows it)
-            body = "" if lost else _encode(record).decode()
+            plain = "" if lost else _encode(record).decode()
+            counted = ""  # with the account's rate counter on the pair, made when wanted
             for session in self._sessions.values():
                 subscription = session.executions
                 if subscription is None or subscription.account != account:
@@ -1777,6 +1800,12 @@ class KrakenApi:
                 subscription.sequence += 1
                 if lost:
                     continue
+                body = plain
+                if subscription.ratecounter:
+                    if not counted:
+                        count = self.rate_count(account, now_ns)
+                        counted = _encode({**record, "ratecount": count}).decode()
+                    body = counted
                 session.push(
                     '{"channel":"executions","type":"update","data":['
                     f'{body}],"sequence":{subscription.sequence}}}',

@@ -400,6 +400,17 @@ class SimExchange:
         with self._lock:
             self.orders.reject_until_ns = self._clock.monotonic_ns() + int(seconds * 1e9)
 
+    def spend_rate_count(self, account: str, count: float) -> None:
+        """Fault injection (Kraken protocol): another client spends ``account``'s counter.
+
+        ``count`` is added to the pair's trading rate counter; the next ``executions``
+        updates show it (``ratecount``).
+        """
+        if not isinstance(self.orders, KrakenApi):
+            raise NotImplementedError("a trading rate counter is the kraken protocol's only")
+        with self._lock:
+            self.orders.spend_rate_count(account, count, self._clock.monotonic_ns())
+
     def pause(self) -> None:
         """Stop the market (no steps, no frames) until `resume`; order entry still works."""
         self._paused = True

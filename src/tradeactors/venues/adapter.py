@@ -508,7 +508,7 @@ class RateLimitReporter(Protocol):
     """An `OrderEntry` codec that reads the venue's rate-limit counts from its replies.
 
     Optional: the gateway stops new orders while one nears its limit (Binance's
-    ``rateLimits`` with each reply's ``count``).
+    ``rateLimits`` with each reply's ``count``; Kraken's per-pair rate counter).
     """
 
     def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:

@@ -670,6 +670,7 @@ Param = str | int | bool
 """A request parameter's value: strings (decimals are strings), integers, booleans."""
 
 _CLIENT_IDS_KEPT = 100_000  # order id -> client order id, for myTrades (see fills)
+_ACCEPTED, _CLOSED = 1, 2  # what was said of an order id (`BinanceOrderEntry._said`)
 _SENT_KEPT = 10_000  # request id -> what it was, until its reply (bounded if none comes)
 _MAX_PLACES = 18  # decimal places of a filter value: Binance writes 8; more is malformed
 
@@ -900,10 +901,11 @@ class _OpenOrder(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Placed(msgspec.Struct, frozen=True):
-    """An ``order.place`` reply (any ``newOrderRespType``): the ids."""
+    """An ``order.place`` reply (any ``newOrderRespType``): the ids (and RESULT's status)."""
 
     orderId: Id  # noqa: N815 - Binance's name
     clientOrderId: str  # noqa: N815
+    status: str = ""  # RESULT and FULL only (the codec asks for ACK)
 
 
 class _ServerTime(msgspec.Struct, frozen=True):
@@ -927,6 +929,7 @@ _OTHER_EVENTS = frozenset(
     {"outboundAccountPosition", "balanceUpdate", "listStatus", "externalLockUpdate"}
 )
 _EXPIRED_STATUSES = frozenset({"EXPIRED", "EXPIRED_IN_MATCH"})
+_CLOSED_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", *_EXPIRED_STATUSES})
 
 
 class BinanceOrderEntry:
@@ -992,6 +995,17 @@ class BinanceOrderEntry:
     `OrderRejected`; reports of other symbols and the account's other events are
     counted in `ignored` and give None.
 
+    **Acknowledgement**: ``order.place``'s success (its ``orderId``) is the order's
+    `OrderAccepted` when no report of that order came before it, so that an order whose
+    NEW report is lost or unreadable is still known taken (and can be cancelled in the
+    same session); the NEW report that follows says nothing more. A report that closed
+    the order first (an IOC's trades or expiry) leaves the reply silent: an acceptance
+    after its end would make the order manager cancel an order that is no longer there.
+    (A ``LIMIT_MAKER`` that would take is refused by the reply itself, ``-2010``: no
+    report, no acceptance.) Both are decoded in the order the venue sent them, on the
+    reader's thread; the decision is per order id (``order.cancelReplace`` reuses our
+    client order id for a new order id).
+
     Thread-safety: `encode` runs on the gateway's thread and `decode` on its reader's;
     what they share (the requests awaiting replies, the clock offset, the ids learnt)
     is guarded by a lock.
@@ -1042,6 +1056,7 @@ class BinanceOrderEntry:
         self._offset_ms = 0
         self._sent: dict[int, tuple[str, int]] = {}  # request id -> (what, sent at ns)
         self._client_ids: dict[int, str] = {}  # order id -> our client order id
+        self._said: dict[int, int] = {}  # order id -> _ACCEPTED | _CLOSED (see Acknowledgement)
         self.rate_limits: tuple[RateLimit, ...] = ()
         """The ``rateLimits`` of the latest reply that had them."""
         self.banned_until_ms = 0
@@ -1233,8 +1248,13 @@ class BinanceOrderEntry:
 
     # -- what comes back --------------------------------------------------------------------
 
-    def decode(self, payload: str | bytes) -> Reply | Message | SessionEnded | None:
+    def decode(
+        self, payload: str | bytes
+    ) -> Reply | Message | SessionEnded | tuple[OrderAccepted, Reply] | None:
         """A reply (by ``id``), or a pushed event as a contract event (None: nothing for us).
+
+        A place's success that acknowledges the order is two items: the `OrderAccepted`,
+        then the `Reply` (see the class doc).
 
         Raises:
             msgspec.DecodeError: not JSON (also: nested too deeply, not UTF-8), or the
@@ -1255,7 +1275,7 @@ class BinanceOrderEntry:
             raise ValueError("neither a reply (status) nor an event")
         return self._reply(frame, frame.status)
 
-    def _reply(self, frame: _Frame, status: int) -> Reply | None:
+    def _reply(self, frame: _Frame, status: int) -> Reply | tuple[OrderAccepted, Reply] | None:
         if frame.rate_limits:
             self.rate_limits = frame.rate_limits
         request_id = frame.id
@@ -1268,8 +1288,9 @@ class BinanceOrderEntry:
         if error is None:
             if status >= 300:  # noqa: PLR2004 - HTTP: not a success, and no error said
                 return Reply(request_id, error=error_reason(status, 0, ""), message=str(status))
-            self._learn(what, frame.result, sent_ns, received_ns)
-            return Reply(request_id, result=frame.result)
+            accepted = self._learn(what, frame.result, sent_ns, received_ns)
+            reply = Reply(request_id, result=frame.result)
+            return reply if accepted is None else (accepted, reply)
         if what == "cancel_all" and error.code == -2011:  # noqa: PLR2004
             return Reply(request_id, result=[])  # nothing was open: nothing cancelled
         if what == "replace" and error.code in (-2021, -2022):
@@ -1286,8 +1307,13 @@ class BinanceOrderEntry:
         wait = max(0.0, (retry_after - self.timestamp_ms()) / 1000) if retry_after else 0.0
         return Reply(request_id, error=reason, message=message, retry_after=wait)
 
-    def _learn(self, what: str, result: Any, sent_ns: int, received_ns: int) -> None:
-        """Take what a successful reply teaches: the clock offset, ids, the subscription."""
+    def _learn(
+        self, what: str, result: Any, sent_ns: int, received_ns: int
+    ) -> OrderAccepted | None:
+        """Take what a successful reply teaches: the clock offset, ids, the subscription.
+
+        A place's: the order's acknowledgement, unless a report said more first.
+        """
         if what == "time":
             server = msgspec.convert(result, _ServerTime)
             self.observe_server_time(server.serverTime, sent_ns=sent_ns, received_ns=received_ns)
@@ -1296,10 +1322,17 @@ class BinanceOrderEntry:
         elif what == "place":
             placed = msgspec.convert(result, _Placed)
             self._remember(placed.orderId, placed.clientOrderId)
+            closed = placed.status in _CLOSED_STATUSES
+            if self._say(placed.orderId, _CLOSED if closed else _ACCEPTED) or closed:
+                return None
+            return OrderAccepted(
+                venue=self._venue, client_order_id=placed.clientOrderId, order_id=placed.orderId
+            )
         elif what == "open_orders":
             for order in msgspec.convert(result, list[_OpenOrder]):
                 if order.symbol == self._symbol:
                     self._remember(order.order_id, order.client_order_id)
+        return None
 
     def _remember(self, order_id: int, client_order_id: str) -> None:
         with self._lock:
@@ -1307,6 +1340,15 @@ class BinanceOrderEntry:
             ids[order_id] = client_order_id
             if len(ids) > _CLIENT_IDS_KEPT:
                 del ids[next(iter(ids))]
+
+    def _say(self, order_id: int, said: int) -> int:
+        """Note ``said`` (`_ACCEPTED`, `_CLOSED`) of an order; what was said of it before."""
+        with self._lock:
+            before = self._said.pop(order_id, 0)  # re-inserted last: the oldest go first
+            self._said[order_id] = before | said
+            if len(self._said) > _CLIENT_IDS_KEPT:
+                del self._said[next(iter(self._said))]
+        return before
 
     def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:
         """The ``ORDERS`` and ``REQUEST_WEIGHT`` counts of the latest reply that had them.
@@ -1322,7 +1364,14 @@ class BinanceOrderEntry:
     def _event(self, raw: msgspec.Raw) -> Message | SessionEnded | None:
         kind = _event_head.decode(raw).e
         if kind == "executionReport":
-            return self._report(_execution_report.decode(raw))
+            report = _execution_report.decode(raw)
+            event = self._report(report)  # an unreadable report says nothing of its order
+            if report.symbol == self._symbol:
+                closes = report.order_status in _CLOSED_STATUSES
+                said = self._say(report.order_id, _CLOSED if closes else _ACCEPTED)
+                if said and isinstance(event, OrderAccepted):
+                    return None  # the place's reply acknowledged it: nothing more to say
+            return event
         if kind in _OTHER_EVENTS:
             self.ignored[kind] += 1
             return None

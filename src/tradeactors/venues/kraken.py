@@ -59,6 +59,7 @@ from tradeactors.core.messages import (
     TradeTick,
     VenueOrder,
 )
+from tradeactors.core.ratelimit import RateKind, VenueRateLimit
 from tradeactors.errors import ConfigError, FrameDroppedError, GatewayError, VenueRequestError
 from tradeactors.venues.adapter import (
     BookOutcome,
@@ -920,6 +921,7 @@ class _Execution(msgspec.Struct, kw_only=True):
     last_price: msgspec.Raw = msgspec.Raw()
     fees: tuple[_Fee, ...] = ()
     reason: str | None = None
+    ratecount: Any = None  # with ``ratecounter``: the pair's rate counter (read leniently)
 
 
 class _WsMessage(msgspec.Struct, kw_only=True):
@@ -948,6 +950,21 @@ _KEEP_FILLS = 1_000  # fills kept for a FILLS request
 _TIFS = {"gtc": None, "ioc": "ioc", "fok": "fok"}  # gtc is Kraken's default: not sent
 _MAX_TIMEOUT = 86_399  # cancel_all_orders_after: "less than 86400 seconds"
 _NOT_OPEN = "not open at the venue (executions snapshot)"  # a cancel a re-read found
+RATE_TIERS = {"starter": (60, 1.0), "intermediate": (125, 2.34), "pro": (180, 3.75)}
+"""Kraken's trading rate counter per verification tier (guides/spot-ratelimits): the
+threshold (``EOrder:Rate limit exceeded`` at it) and the decay per second."""
+# guides/spot-ratelimits: a transaction's count beyond the fixed +1, by the order's age
+# (seconds since it was placed or amended); a cancel has no fixed part
+_AMEND_COUNTS = ((5, 3), (10, 2), (15, 1))
+_CANCEL_COUNTS = ((5, 8), (10, 6), (15, 5), (45, 4), (90, 2), (300, 1))
+_MAX_RATE_COUNT = 1_000_000  # a counter beyond this is not one (Kraken's tiers stop at 180)
+
+
+def _decaying_count(age_ns: int | None, counts: tuple[tuple[int, int], ...]) -> int:
+    """The decaying part of a transaction on an order of ``age_ns`` (None: not known, 0)."""
+    if age_ns is None:
+        return 0
+    return next((count for below, count in counts if age_ns < below * 1_000_000_000), 0)
 
 
 def _text(raw: msgspec.Raw) -> str | None:
@@ -1068,6 +1085,22 @@ class KrakenOrderEntry:
     its end would reopen nothing, but it would make the order manager cancel an order
     that is no longer there.
 
+    Rate counter (guides/spot-ratelimits): Kraken counts each account's transactions per
+    pair (``add_order`` +1, ``amend_order`` +1 and up to +3 for a young order,
+    ``cancel_order`` up to +8 for a young order), decays the counter each second by the
+    tier's rate, and refuses at the tier's threshold (`RATE_TIERS`). The codec follows
+    it (`venue_rate_limits`, a `RateLimitReporter`: the gateway rejects new orders
+    ``throttled`` while it is within a tenth of the threshold, cancels still go): it
+    counts what it sends (the age of an order from when this codec placed or amended
+    it; an order it did not, counts as old), decays it at the tier's rate, and takes
+    the venue's own count when the stream says more (subscribed with ``ratecounter``,
+    "the rate-limit counter is included in the stream"; taken from each report's
+    ``ratecount``, our unverified reading: no documented v2 example shows the field. It
+    counts the account's other processes and keys too). The threshold is ``rate_tier``'s until
+    the subscription's answer says the account's (``maxratecount``); the decay is
+    that of the tier whose threshold it is (the slowest, Starter's, for a threshold
+    no tier has below it).
+
     A lost report: Kraken's reports carry no fill watermark, only the channel's
     ``sequence``, so a loss shows at the next message (its ``sequence`` jumps: the
     session ends, and the next one cancels all and reconciles), and the loss of the last
@@ -1106,9 +1139,12 @@ class KrakenOrderEntry:
         rest_url: str = REST_URL,
         reread_after: float = 1.0,
         max_reread_after: float = 30.0,
+        rate_tier: str = "starter",
     ) -> None:
         if not 0 < reread_after <= max_reread_after:
             raise ValueError("reread_after must be positive and at most max_reread_after")
+        if rate_tier not in RATE_TIERS:
+            raise ValueError(f"rate_tier must be one of {', '.join(RATE_TIERS)}")
         self._venue = venue
         self._instrument = instrument
         self._symbol = instrument.symbol
@@ -1141,6 +1177,13 @@ class KrakenOrderEntry:
         self._heard_ns = 0  # monotonic: the channel's last message (or re-read's start)
         self.rereads = 0  # snapshots re-read
         self.found_by_reread = 0  # reports the channel lost that a re-read found
+        # the pair's trading rate counter (see the class doc)
+        self._rate_limit, self._rate_decay = RATE_TIERS[rate_tier]
+        self._rate_count = 0.0  # as of _rate_ns (monotonic)
+        self._rate_ns = self._clock.monotonic_ns()
+        self._since: OrderedDict[str, int] = OrderedDict()  # client order id -> placed
+        self.rate_counts_read = 0  # ``ratecount`` values the stream gave
+        self.bad_rate_counts = 0  # ``ratecount`` values that were no counter (ignored)
 
     def __repr__(self) -> str:
         token = "***" if self._token is not None else None
@@ -1231,7 +1274,13 @@ class KrakenOrderEntry:
     def _subscribe(self, token: str, request_id: int) -> str:
         return self._frame(
             "subscribe",
-            {"channel": "executions", "token": token, "snap_orders": True, "snap_trades": True},
+            {
+                "channel": "executions",
+                "token": token,
+                "snap_orders": True,
+                "snap_trades": True,
+                "ratecounter": True,
+            },
             request_id,
         )
 
@@ -1269,6 +1318,10 @@ class KrakenOrderEntry:
         if request is Request.AMEND:
             return self._amend_order(fields["amend"], request_id, token)
         if request is Request.CANCEL_ALL:
+            with self._lock:
+                for order in list(self._open.values()):
+                    if order.ours:
+                        self._charge(order.client_order_id, 0, _CANCEL_COUNTS, placed=False)
             return self._frame("cancel_all", {"token": token}, request_id)
         if request is Request.HEARTBEAT:
             timeout = fields["timeout"]
@@ -1296,6 +1349,77 @@ class KrakenOrderEntry:
         params = {"channel": "executions", "token": token}
         return (self._frame("unsubscribe", params, request_id), self._subscribe(token, request_id))
 
+    # -- the rate counter (see the class doc) ---------------------------------------------
+
+    def _charge(
+        self,
+        client_order_id: str,
+        fixed: int,
+        counts: tuple[tuple[int, int], ...],
+        *,
+        placed: bool = True,
+    ) -> None:
+        """Count a transaction on an order (under the lock); ``placed``: it (re)starts its age."""
+        now = self._clock.monotonic_ns()
+        since = self._since.pop(client_order_id, None) if client_order_id else None
+        age = None if since is None else now - since
+        self._rate_count = self._decayed(now) + fixed + _decaying_count(age, counts)
+        self._rate_ns = now
+        if placed and client_order_id:
+            self._since[client_order_id] = now
+            _trim(self._since)
+
+    def _decayed(self, now_ns: int) -> float:
+        """The counter at ``now_ns`` (under the lock)."""
+        elapsed = max(0, now_ns - self._rate_ns) / 1e9
+        return max(0.0, self._rate_count - elapsed * self._rate_decay)
+
+    def _read_rate_counts(self, reports: tuple[_Execution, ...]) -> None:
+        """The pair's counter as the stream says it: kept where it says more (under the lock)."""
+        for report in reports:
+            value = report.ratecount
+            if value is None or report.symbol not in (None, self._symbol):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.bad_rate_counts += 1
+                continue
+            if not 0 <= value <= _MAX_RATE_COUNT:  # NaN fails it too
+                self.bad_rate_counts += 1
+                continue
+            now = self._clock.monotonic_ns()
+            self._rate_count = max(self._decayed(now), float(value))
+            self._rate_ns = now
+            self.rate_counts_read += 1
+
+    def _read_threshold(self, result: Any) -> None:
+        """The account's threshold from a subscription's answer (``maxratecount``)."""
+        limit = result.get("maxratecount") if isinstance(result, dict) else None
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            return
+        if not 0 < limit <= _MAX_RATE_COUNT:
+            return
+        below = [tier for tier in RATE_TIERS.values() if tier[0] <= limit]
+        self._rate_limit = limit
+        self._rate_decay = max(below)[1] if below else RATE_TIERS["starter"][1]
+
+    @property
+    def rate_count(self) -> float:
+        """The pair's trading rate counter now, as far as the codec knows."""
+        with self._lock:
+            return self._decayed(self._clock.monotonic_ns())
+
+    def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:
+        """The rate counter now, against the threshold (a `RateLimitReporter`).
+
+        ``seconds`` is how long a counter at the threshold takes to empty; ``decay`` makes
+        `VenueRateLimit.window_end_ms` the time it takes to fall back below the line.
+        """
+        with self._lock:
+            used = math.ceil(self._decayed(self._clock.monotonic_ns()))
+            limit, decay = self._rate_limit, self._rate_decay
+        seconds = math.ceil(limit / decay)
+        return (VenueRateLimit(RateKind.ORDERS, limit, seconds, used=used, decay=decay),)
+
     def _require_token(self) -> str:
         token = self._token
         if token is None:
@@ -1321,6 +1445,7 @@ class KrakenOrderEntry:
             _trim(self._placed)
             self._place_requests[request_id] = cl_ord_id
             _trim(self._place_requests)
+            self._charge(order.client_order_id, 1, ())
         params: dict[str, Any] = {
             "order_type": "limit",
             "side": side.value,
@@ -1340,6 +1465,7 @@ class KrakenOrderEntry:
         instrument = self._instrument
         with self._lock:
             params: dict[str, Any] = {"cl_ord_id": self._wire_id(amend.order.client_order_id)}
+            self._charge(amend.order.client_order_id, 1, _AMEND_COUNTS)
         params["order_qty"] = _wire_number(instrument.format_size(amend.quantity))
         if amend.price != amend.order.price:
             params["limit_price"] = _wire_number(instrument.format_price(amend.price))
@@ -1349,6 +1475,7 @@ class KrakenOrderEntry:
     def _cancel_order(self, fields: dict[str, Any], request_id: int, token: str) -> str:
         client_order_id: str = fields.get("client_order_id") or ""
         with self._lock:
+            self._charge(client_order_id, 0, _CANCEL_COUNTS, placed=False)
             if client_order_id:
                 params: dict[str, Any] = {"cl_ord_id": [self._wire_id(client_order_id)]}
             else:
@@ -1456,6 +1583,8 @@ class KrakenOrderEntry:
             return ()  # not one of ours: every request of ours has a req_id
         if method == "pong":
             return self._on_pong(request_id)
+        if method == "subscribe" and message.success:
+            self._read_threshold(message.result)
         if method in ("subscribe", "unsubscribe") and request_id != self._logon_id:
             return self._on_resubscribed(message, request_id)
         if message.success is False or message.error:
@@ -1545,6 +1674,7 @@ class KrakenOrderEntry:
             raise ValueError(f"an executions message of type {reprlib.repr(message.type)}")
         raw = _executions_decoder.decode(message.data) if message.data else ()
         reports = tuple(self._check(report) for report in raw)
+        self._read_rate_counts(raw)
         self._heard_ns = self._clock.monotonic_ns()
         if message.type == "snapshot":
             self._sequence = message.sequence  # whatever came before: the snapshot holds it

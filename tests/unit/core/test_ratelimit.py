@@ -90,6 +90,15 @@ class TestVenueBudget:
         day = VenueRateLimit(RateKind.ORDERS, 160_000, 86_400)
         assert day.window_end_ms(86_400_000 * 3 + 5) == 86_400_000 * 4  # UTC midnight
 
+    def test_a_decaying_counter_says_stop_until_it_is_back_below_the_line(self):
+        """Kraken's: 125 decaying by 2.34/s; the line is a tenth under the threshold (113)."""
+        counter = VenueRateLimit(RateKind.ORDERS, 125, 54, used=112, decay=2.34)
+        assert not counter.near()
+        assert counter._replace(used=113).near()
+        # at 121: 9 above 112, the last value under the line, 3.85 s at 2.34/s
+        assert counter._replace(used=121).window_end_ms(1_000) == 1_000 + 3_847
+        assert counter._replace(used=113).window_end_ms(1_000) == 1_000 + 428
+
 
 def test_a_token_given_back_is_there_again_but_never_past_the_burst():
     bucket = TokenBucket(1.0, 2, now_ns=0)

@@ -879,6 +879,27 @@ class TestTradingRateLimits:
         assert client.place(token)["success"]  # 10
         assert error_of(client.place(token)) == "EOrder:Rate limit exceeded"
 
+    def test_the_counter_is_in_each_update_with_ratecounter_only(self):
+        """websocket-v2/executions ``ratecounter``: the rate-limit counter in the stream."""
+        venue = Venue(limits=KrakenLimits(max_rate_count=60, rate_decay_per_second=1.0))
+        token = venue.token()
+        counted, plain = venue.client(), venue.client()
+        counted.subscribe(token, ratecounter=True, snap_orders=False)
+        plain.subscribe(token, snap_orders=False)
+        venue.api.spend_rate_count("alice", 40, venue.now_ns)  # another client's doing
+        order_id = counted.place(token)["result"]["order_id"]  # +1: 41
+        venue.clock.advance(2.0)  # 39
+        counted.call("cancel_order", token=token, order_id=[order_id])  # +8 (under 5 s): 47
+        counts = [record["ratecount"] for record in counted.updates(order_id=order_id)]
+        assert counts == [41, 41, 47]  # pending_new, new, canceled: the counter as sent
+        assert all("ratecount" not in record for record in plain.updates())
+        assert len(plain.updates()) == 3
+        assert venue.api.rate_count("alice", venue.now_ns) == 47
+        refused = venue.client().call(
+            "subscribe", channel="executions", token=token, ratecounter="yes"
+        )
+        assert refused["error"].startswith("EGeneral:Invalid arguments")
+
     def test_the_open_orders_limit(self):
         venue = Venue(limits=KrakenLimits(max_open_orders=2))
         client, token = venue.client(), venue.token()

@@ -372,8 +372,13 @@ class TestReplies:
     def test_a_documented_ack_reply_is_a_result_and_its_rate_limits_are_kept(self):
         entry, _ = codec()
         entry.encode(Request.PLACE, 2, {"order": order()})
-        reply = entry.decode(with_id(example("order.place ACK response"), 2))
+        accepted, reply = entry.decode(with_id(example("order.place ACK response"), 2))
         assert reply == Reply(2, result=example("order.place ACK response")["result"])
+        assert accepted == OrderAccepted(  # no report came first: the reply acknowledges
+            venue="binance",
+            client_order_id="4d96324ff9d44481926157ec08158a40",
+            order_id=12569099453,
+        )
         assert entry.rate_limits == (
             RateLimit(kind="ORDERS", interval="SECOND", interval_num=10, limit=50, count=1),
             RateLimit(kind="ORDERS", interval="DAY", interval_num=1, limit=160000, count=1),
@@ -643,6 +648,103 @@ class TestExecutionReports:
             entry.decode('{"subscriptionId":0,"event":{"e":"somethingNew","E":1}}')
         with pytest.raises(ValueError, match="unknown execution type"):
             entry.decode(report(x="SOMETHING_NEW"))
+
+
+class TestAcknowledgement:
+    """``order.place``'s success acknowledges the order unless a report said more first."""
+
+    ACCEPTED = OrderAccepted(
+        venue="binance", client_order_id="mUvoqJxFIILMdfAW5iGSOW", order_id=4293153
+    )
+
+    @staticmethod
+    def placed(entry: BinanceOrderEntry, response: str = "order.place ACK response") -> object:
+        """Place, then decode the documented reply for the report's order (id 2)."""
+        entry.encode(Request.PLACE, 2, {"order": order(client_order_id="mUvoqJxFIILMdfAW5iGSOW")})
+        frame = example(response)
+        frame["result"].update(symbol="ETHBTC", orderId=4293153)
+        frame["result"]["clientOrderId"] = "mUvoqJxFIILMdfAW5iGSOW"
+        return entry.decode(with_id(frame, 2))
+
+    def test_a_reply_before_the_new_report_is_the_acceptance_and_the_report_says_nothing(self):
+        entry, _ = codec(ETHBTC)
+        accepted, reply = self.placed(entry)
+        assert accepted == self.ACCEPTED
+        assert (reply.request_id, reply.error, reply.result["orderId"]) == (2, None, 4293153)
+        assert entry.decode(report()) is None  # the documented NEW: said already
+        # the order goes on as usual: its fill and its cancel
+        assert isinstance(entry.decode(self.trade(X="PARTIALLY_FILLED")), OrderFilled)
+        assert isinstance(entry.decode(report(x="CANCELED", X="CANCELED")), OrderCanceled)
+
+    def test_a_new_report_before_the_reply_is_the_acceptance_and_the_reply_a_result(self):
+        entry, _ = codec(ETHBTC)
+        assert entry.decode(report()) == self.ACCEPTED
+        reply = self.placed(entry)
+        assert isinstance(reply, Reply)
+        assert (reply.error, reply.result["orderId"]) == (None, 4293153)
+
+    def test_a_fill_before_the_reply_leaves_the_reply_silent(self):
+        """The NEW lost, a fill first: the fill says the order was taken."""
+        entry, _ = codec(ETHBTC)
+        assert isinstance(entry.decode(self.trade(X="PARTIALLY_FILLED")), OrderFilled)
+        assert isinstance(self.placed(entry), Reply)
+
+    @pytest.mark.parametrize(
+        "closing",
+        [
+            {"x": "TRADE", "X": "FILLED", "z": "1.00000000"},  # an IOC that took it all
+            {"x": "EXPIRED", "X": "EXPIRED", "eR": "UNFILLED_IOC_QUANTITY_EXPIRED"},
+            {"x": "CANCELED", "X": "CANCELED"},
+        ],
+        ids=["filled", "expired", "canceled"],
+    )
+    def test_a_reply_after_the_order_closed_acknowledges_nothing(self, closing):
+        """No acceptance after the end: the order manager would cancel a closed order."""
+        entry, _ = codec(ETHBTC)
+        frame = self.trade(**closing) if closing["x"] == "TRADE" else report(**closing)
+        assert entry.decode(frame) is not None
+        assert isinstance(self.placed(entry), Reply)
+
+    def test_a_documented_full_reply_of_a_filled_order_acknowledges_nothing(self):
+        entry, _ = codec(ETHBTC)
+        reply = self.placed(entry, "order.place FULL response")  # "status": "FILLED"
+        assert isinstance(reply, Reply)
+        assert reply.result["status"] == "FILLED"
+
+    def test_an_unreadable_new_report_says_nothing_so_the_reply_acknowledges(self):
+        entry, _ = codec(ETHBTC)
+        with pytest.raises(ValueError, match="unknown execution type"):
+            entry.decode(report(x="GARBLED"))  # X is still NEW
+        accepted, _ = self.placed(entry)
+        assert accepted == self.ACCEPTED
+
+    def test_a_refused_place_is_its_error_alone(self):
+        """A post-only LIMIT_MAKER that would take is refused by the reply (-2010)."""
+        entry, _ = codec(ETHBTC)
+        entry.encode(Request.PLACE, 3, {"order": order(post_only=True)})
+        frame = example("failed response")
+        frame["error"]["msg"] = "Order would immediately match and take."
+        reply = entry.decode(with_id(frame, 3))
+        assert isinstance(reply, Reply)
+        assert (reply.error, reply.message) == (
+            "post_only_would_take",
+            "-2010 Order would immediately match and take.",
+        )
+
+    def test_each_order_id_is_acknowledged_once(self):
+        """A cancel-replace's new order (our client order id again) is a new order id."""
+        entry, _ = codec(ETHBTC)
+        assert entry.decode(report()) == self.ACCEPTED
+        assert entry.decode(report(x="CANCELED", X="CANCELED")) is not None
+        replacement = entry.decode(report(i=4293154))
+        assert replacement == OrderAccepted(
+            venue="binance", client_order_id="mUvoqJxFIILMdfAW5iGSOW", order_id=4293154
+        )
+
+    @staticmethod
+    def trade(**changes: str) -> str:
+        fields = {"x": "TRADE", "l": "0.2500", "z": "0.25000000", "L": "0.10264400", "t": 88}
+        return report(**{**fields, **changes})
 
 
 class TestExchangeInfo:

@@ -30,10 +30,12 @@ from tradeactors.core.messages import (
     TimeInForce,
     VenueOrder,
 )
+from tradeactors.core.ratelimit import RateKind, VenueRateLimit
 from tradeactors.errors import GatewayError, VenueRequestError
 from tradeactors.venues.adapter import (
     Credentials,
     FillIds,
+    RateLimitReporter,
     Reply,
     Request,
     RestRequest,
@@ -321,7 +323,8 @@ class TestRequests:
         assert not entry.has_cancel_on_disconnect
 
     def test_logon_subscribes_to_executions_as_documented_with_both_snapshots(self):
-        # websocket-v2/executions, "Example: Subscribe" (plus our req_id)
+        # websocket-v2/executions, "Example: Subscribe" (plus our req_id, and the
+        # documented option ``ratecounter``: the rate counter in the stream)
         documented = {
             "method": "subscribe",
             "params": {
@@ -332,6 +335,7 @@ class TestRequests:
             },
         }
         sent = json.loads(codec().logon(7, KEY, cancel_on_disconnect=True))
+        documented["params"]["ratecounter"] = True
         assert sent == {**documented, "req_id": 7}
 
     def test_a_limit_order_is_the_documented_add_order_with_our_client_order_id(self):
@@ -987,6 +991,7 @@ class TestReread:
                     "token": TOKEN,
                     "snap_orders": True,
                     "snap_trades": True,
+                    "ratecounter": True,
                 },
                 "req_id": 6,
             },
@@ -1275,6 +1280,113 @@ ASSET_PAIRS = {
         },
     },
 }
+
+
+# websocket-v2/executions, "Example: Subscribe Ack" (plus our req_id)
+SUBSCRIBE_ACK = {
+    "method": "subscribe",
+    "result": {
+        "channel": "executions",
+        "maxratecount": 125,
+        "snap_orders": True,
+        "snap_trades": True,
+    },
+    "success": True,
+    "time_in": "2023-10-16T13:18:35.303171Z",
+    "time_out": "2023-10-16T13:18:35.318297Z",
+    "req_id": 1,
+}
+
+
+class TestRateCounter:
+    """The pair's trading rate counter (guides/spot-ratelimits), as the gateway's budget."""
+
+    @staticmethod
+    def counter(entry: KrakenOrderEntry) -> VenueRateLimit:
+        (limit,) = entry.venue_rate_limits()
+        return limit
+
+    def test_the_lowest_tier_s_threshold_and_decay_until_the_venue_says(self):
+        entry = codec()
+        assert isinstance(entry, RateLimitReporter)
+        assert self.counter(entry) == VenueRateLimit(RateKind.ORDERS, 60, 60, used=0, decay=1.0)
+        with pytest.raises(ValueError, match="rate_tier"):
+            KrakenOrderEntry("kraken", BTC_USD, rate_tier="gold")
+        pro = KrakenOrderEntry("kraken", BTC_USD, rate_tier="pro", clock=FakeClock())
+        assert (self.counter(pro).limit, self.counter(pro).decay) == (180, 3.75)
+
+    def test_the_documented_subscribe_ack_s_maxratecount_is_the_account_s_threshold(self):
+        entry = codec()
+        entry.logon(1, KEY, cancel_on_disconnect=False)
+        assert entry.decode(json.dumps(SUBSCRIBE_ACK)) == Reply(1, result=SUBSCRIBE_ACK["result"])
+        # 125 is Intermediate's: its decay, 2.34 a second (125 take 54 s to decay)
+        assert self.counter(entry) == VenueRateLimit(RateKind.ORDERS, 125, 54, used=0, decay=2.34)
+
+    @pytest.mark.parametrize(
+        ("maxratecount", "decay"),
+        [(180, 3.75), (150, 2.34), (20, 1.0), (True, 1.0), (-5, 1.0), ("60", 1.0)],
+    )
+    def test_a_threshold_no_tier_has_decays_as_the_tier_below_it_and_junk_is_ignored(
+        self, maxratecount, decay
+    ):
+        entry = codec()
+        entry.logon(1, KEY, cancel_on_disconnect=False)
+        ack = {**SUBSCRIBE_ACK, "result": {**SUBSCRIBE_ACK["result"], "maxratecount": maxratecount}}
+        entry.decode(json.dumps(ack))
+        expected = maxratecount if isinstance(maxratecount, int) and maxratecount > 1 else 60
+        assert (self.counter(entry).limit, self.counter(entry).decay) == (expected, decay)
+
+    def test_what_the_codec_sends_is_counted_and_decays(self):
+        clock = FakeClock()
+        entry = logged_on(codec(clock=clock))
+        for n in range(10):
+            placed(entry, order(f"s1-{n}"), request_id=10 + n)
+        assert self.counter(entry).used == 10  # add_order: +1 each
+        clock.advance(4)
+        assert self.counter(entry).used == 6  # Starter's decay: 1 a second
+        assert entry.rate_count == pytest.approx(6.0)
+
+    def test_amends_and_cancels_count_by_the_order_s_age(self):
+        clock = FakeClock()
+        entry = logged_on(codec(clock=clock))
+        placed(entry, order("s1-1"))  # +1
+        placed(entry, order("s1-2"), request_id=11)  # +1
+        clock.advance(3)  # 2 - 3: 0
+        amend = AmendAtVenue(
+            order=order("s1-1"), order_id=1, price=265004, quantity=10**8, remaining=10**8
+        )
+        entry.encode(Request.AMEND, 12, {"amend": amend})
+        assert entry.rate_count == pytest.approx(4.0)  # +1, +3 under 5 s
+        entry.encode(Request.CANCEL, 13, {"client_order_id": "s1-1"})
+        assert entry.rate_count == pytest.approx(12.0)  # +8: amended just now
+        clock.advance(2)  # 10
+        entry.encode(Request.CANCEL, 14, {"client_order_id": "s1-2"})
+        assert entry.rate_count == pytest.approx(16.0)  # +6: 5 s old (not < 5 s, < 10 s)
+        entry.encode(Request.CANCEL, 15, {"client_order_id": "s1-2"})
+        assert entry.rate_count == pytest.approx(16.0)  # its age is not known: old
+
+    def test_the_stream_s_ratecount_is_taken_where_it_says_more(self):
+        """Another client's transactions on the pair show only in the venue's count."""
+        clock = FakeClock()
+        entry = logged_on(codec(clock=clock))
+        cl_ord_id = placed(entry, order("s1-1"))
+        entry.decode(executions("update", {**SELL, "cl_ord_id": cl_ord_id, "ratecount": 57}))
+        limit = self.counter(entry)
+        assert (limit.used, limit.near()) == (57, True)  # 54 is the line at 60
+        assert limit.window_end_ms(0) == 4_000  # 57 -> 53: 4 s at 1 a second
+        assert entry.rate_counts_read == 1
+        clock.advance(1)
+        entry.decode(executions("update", {**LIVE, "ratecount": 2.5}))  # behind ours: kept
+        assert entry.rate_count == pytest.approx(56.0)
+
+    def test_another_pair_s_count_and_a_count_that_is_no_count_are_not_taken(self):
+        entry = logged_on(codec())
+        other = {**SELL, "order_id": "OTHER0-OTHER-OTHER0", "symbol": "ETH/USD"}
+        assert entry.decode(executions("update", {**other, "ratecount": 50})) is None
+        for junk in ("57", -1, True, 1e300, {"n": 5}):
+            entry.decode(executions("update", {**LIVE, "ratecount": junk}))
+        assert entry.rate_count == 0
+        assert (entry.rate_counts_read, entry.bad_rate_counts) == (0, 5)
 
 
 class TestAssetPairs:
