@@ -11,8 +11,8 @@ pulls its quotes. It stops by cancelling everything.
 Run it from the repository root (the ``tradeactors`` command puts the current
 directory first on ``sys.path``, so ``examples.my_strategy`` imports):
 
-    tradeactors backtest --data ../shared/data/hftbacktest/ethusdt_20240808.gz \\
-        --strategy examples.my_strategy:MyStrategy
+    D=../shared/data/hftbacktest/ethusdt_20240808.gz
+    tradeactors backtest --data $D --strategy examples.my_strategy:MyStrategy
     tradeactors run --strategy examples.my_strategy:MyStrategy --duration 10
 """
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tradeactors.core.book import BookView
 
 _NS = 1_000_000_000
+_ROOM = 2  # ticks of spread above which both quotes go a tick inside it
 
 
 class MyStrategy(Strategy):
@@ -91,7 +92,7 @@ class MyStrategy(Strategy):
         if bid is None or ask is None or bid[0] >= ask[0]:
             return  # one-sided or crossed: nothing sensible to quote against
         self.last_pass_ns = now
-        inside = 1 if ask[0] - bid[0] > 2 else 0  # room for a tick inside on both sides
+        inside = 1 if ask[0] - bid[0] > _ROOM else 0  # a tick inside on both sides
         self._quote(ctx, Side.BUY, bid[0] + inside)
         self._quote(ctx, Side.SELL, ask[0] - inside)
 
