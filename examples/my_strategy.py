@@ -18,15 +18,8 @@ directory first on ``sys.path``, so ``examples.my_strategy`` imports):
 
 # ruff: noqa: INP001 - examples/ is a directory of scripts and modules, not a package
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from tradeactors import OrderStatus, Side, Strategy
-
-if TYPE_CHECKING:
-    from tradeactors import OrderUpdate, StrategyContext
-    from tradeactors.core.book import BookView
+from tradeactors import OrderStatus, OrderUpdate, Side, Strategy, StrategyContext
+from tradeactors.core.book import BookView
 
 _NS = 1_000_000_000
 _ROOM = 2  # ticks of spread above which both quotes go a tick inside it

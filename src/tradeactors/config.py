@@ -185,10 +185,12 @@ _SIM_MARKET_MAKER: dict[str, Any] = {
 
 
 class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The strategy the tree runs: a built-in by name, and its parameters.
+    """The strategy the tree runs: a built-in by name or the user's class, and its parameters.
 
-    ``name``: ``market_maker``, ``momentum``, ``vwap`` (docs/strategies.md), or ``none``
-    (no strategy: orders come from the host).
+    ``name``: ``market_maker``, ``momentum``, ``vwap`` (docs/strategies.md), the user's
+    own ``"package.module:Class"`` (its ``params`` are its constructor's keyword
+    arguments; the class is imported and built once when the config is checked), or
+    ``none`` (no strategy: orders come from the host).
     """
 
     name: str = "market_maker"

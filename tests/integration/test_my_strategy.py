@@ -118,3 +118,12 @@ def test_the_tradeactors_script_imports_a_strategy_from_the_current_directory(tm
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"^fills\s+[1-9]", result.stdout, flags=re.MULTILINE), result.stdout
+
+
+def test_the_tutorial_in_the_docs_is_the_example_file():
+    """docs/strategies.md shows examples/my_strategy.py's code as it is (no drift)."""
+    page = (ROOT / "docs" / "strategies.md").read_text(encoding="utf-8")
+    shown = page.split("```python\n", 1)[1].split("```\n", 1)[0]
+    example = (ROOT / "examples" / "my_strategy.py").read_text(encoding="utf-8")
+    assert example.endswith(shown)
+    assert shown.startswith("from tradeactors import ")  # the whole code, from its imports
