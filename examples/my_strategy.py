@@ -19,7 +19,7 @@ directory first on ``sys.path``, so ``examples.my_strategy`` imports):
 # ruff: noqa: INP001 - examples/ is a directory of scripts and modules, not a package
 
 from tradeactors import OrderStatus, OrderUpdate, Side, Strategy, StrategyContext
-from tradeactors.core.book import BookView
+from tradeactors.core import BookView
 
 _NS = 1_000_000_000
 _ROOM = 2  # ticks of spread above which both quotes go a tick inside it
