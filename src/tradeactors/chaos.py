@@ -50,6 +50,7 @@ from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
 from tradeactors.core.units import base_quote
 from tradeactors.errors import ConfigError
+from tradeactors.strategy import strategy_actor_name
 from tradeactors.supervision import ActorExited, ActorStarted, SupervisorEscalated
 from tradeactors.supervision.runtime import current_runtime
 
@@ -498,7 +499,7 @@ def _paths(config: Config) -> set[str]:
         f"market_data/book.{symbol.replace('/', '-')}",
     }
     if config.strategy.name != "none":
-        paths.add(f"strategies/{config.strategy.name}")
+        paths.add(f"strategies/{strategy_actor_name(config.strategy.name)}")
     return paths
 
 

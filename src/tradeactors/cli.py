@@ -20,6 +20,11 @@ __all__ = ["main"]
 
 _RUNTIME_HELP = "threads: an OS thread per actor; gevent: greenlets (monkey-patches the process)"
 _LOG_LEVEL_HELP = "lowest level of the log lines written to stderr"
+_STRATEGY_HELP = (
+    "market_maker, momentum, vwap, or your own class as package.module:Class (imported "
+    "with the current directory first on sys.path)"
+)
+_PARAM_HELP = "a strategy parameter (repeatable)"
 _STATE_DIR_HELP = (
     "the state directory, where each run leaves its URLs, pid and control token "
     "(default: $XDG_STATE_HOME/tradeactors, or ~/.local/state/tradeactors)"
@@ -77,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
     )
     run.add_argument("--duration", type=float, help="seconds to trade (overrides run.duration)")
+    run.add_argument("--strategy", help=_STRATEGY_HELP + "; replaces [strategy] of the config")
+    run.add_argument("--param", action="append", default=[], metavar="K=V", help=_PARAM_HELP)
     run.add_argument("--control-port", type=_port, default=0, help="control endpoint port (0: any)")
     run.add_argument(
         "--metrics-port",
@@ -136,10 +143,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     backtest.add_argument(
         "--venue", choices=("binance",), default="binance", help="the venue of the capture"
     )
-    backtest.add_argument("--strategy", required=True, help="market_maker, momentum or vwap")
-    backtest.add_argument(
-        "--param", action="append", default=[], metavar="K=V", help="a strategy parameter"
-    )
+    backtest.add_argument("--strategy", required=True, help=_STRATEGY_HELP)
+    backtest.add_argument("--param", action="append", default=[], metavar="K=V", help=_PARAM_HELP)
     backtest.add_argument("--symbol", help="the instrument (default: the capture's first)")
     backtest.add_argument("--tick-size", help="price step (default: known symbols' own)")
     backtest.add_argument("--lot-size", help="size step (default: known symbols' own)")
@@ -392,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``--debug`` shows the traceback instead.
     """
     args = _parser().parse_args(argv)
+    if args.command in ("run", "backtest", "chaos"):
+        _current_directory_on_path()
     try:
         return _main(args)
     except Exception as exc:
@@ -405,6 +412,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{what}: {line[:500]}", file=sys.stderr)
         print(f"{what}: {lines[-1][:500]} (--debug shows the traceback)", file=sys.stderr)
         return 2
+
+
+def _current_directory_on_path() -> None:
+    """Put the current directory first on ``sys.path``, as ``python -m`` does.
+
+    So that ``--strategy mypackage.module:MyStrategy`` (or ``[strategy] name``) finds the
+    user's package where the command is run, whether it was started as the
+    ``tradeactors`` script or as ``python -m tradeactors``.
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    cwd = str(Path.cwd())
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def _with_strategy(args: argparse.Namespace, config: Config) -> Config:
+    """``config`` with ``--strategy`` and ``--param`` applied (checked: its errors raise).
+
+    ``--strategy`` replaces ``[strategy]``: its parameters are the ``--param`` given
+    (none: the strategy's own defaults). ``--param`` alone adds to (or overrides) the
+    config's ``[strategy.params]``.
+    """
+    import msgspec  # noqa: PLC0415
+
+    from tradeactors.config import StrategyConfig  # noqa: PLC0415
+    from tradeactors.strategy import parse_params, strategy_factory  # noqa: PLC0415
+
+    if args.strategy is None and not args.param:
+        return config
+    params = parse_params(args.param)
+    if args.strategy is None:
+        params = {**config.strategy.params, **params}
+    name = args.strategy or config.strategy.name
+    if name != "none":
+        strategy_factory(name, params)()  # its errors as one line, not as a config key's
+    return msgspec.structs.replace(config, strategy=StrategyConfig(name=name, params=params))
 
 
 def _error_lines(exc: BaseException) -> list[str]:
@@ -494,6 +538,8 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
                     )
                 },
             )
+        if args.command == "run":
+            config = _with_strategy(args, config)
     except (ConfigError, msgspec.ValidationError) as exc:
         _print_error(f"tradeactors {args.command}", exc)
         return 2

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from tradeactors.errors import ConfigError, ConfigKeyError, InvalidConfigError
+from tradeactors.errors import ConfigError, ConfigKeyError, InvalidConfigError, StrategyLoadError
 
 __all__ = [
     "SIM_LOT_SIZE",
@@ -185,10 +185,12 @@ _SIM_MARKET_MAKER: dict[str, Any] = {
 
 
 class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The strategy the tree runs: a built-in by name, and its parameters.
+    """The strategy the tree runs: a built-in by name or the user's class, and its parameters.
 
-    ``name``: ``market_maker``, ``momentum``, ``vwap`` (docs/strategies.md), or ``none``
-    (no strategy: orders come from the host).
+    ``name``: ``market_maker``, ``momentum``, ``vwap`` (docs/strategies.md), the user's
+    own ``"package.module:Class"`` (its ``params`` are its constructor's keyword
+    arguments; the class is imported and built once when the config is checked), or
+    ``none`` (no strategy: orders come from the host).
     """
 
     name: str = "market_maker"
@@ -460,11 +462,13 @@ def _paper_errors(venue: VenueConfig, paper: PaperConfig) -> list[ConfigKeyError
 
 
 def _strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
-    from tradeactors.strategy import make_strategy, strategy_names  # noqa: PLC0415 - a cycle
+    from tradeactors.strategy import is_user_spec, make_strategy, strategy_names  # noqa: PLC0415
     from tradeactors.strategy.builtin import BUILTINS  # noqa: PLC0415
 
     if strategy.name == "none":
         return []
+    if is_user_spec(strategy.name):
+        return _user_strategy_errors(strategy)
     if strategy.name not in BUILTINS:
         valid = ", ".join([*strategy_names(), "none"])
         reason = f"name: unknown strategy {_shown(strategy.name)}; valid values: {valid}"
@@ -480,6 +484,27 @@ def _strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
         key = reason.split(" ", 1)[0]
         known = key in {field.name for field in msgspec.structs.fields(params_type)}
         error = ConfigKeyError("strategy.params", key if known else "", reason)
+        return [_caused(error, exc)]
+    return []
+
+
+def _user_strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
+    """The user's class (``package.module:Class``): imported, checked and built once.
+
+    It is built once here so that a constructor that refuses its parameters is told
+    with the file and line, before anything starts (strategies do no I/O in ``__init__``).
+    """
+    from tradeactors.strategy import make_strategy  # noqa: PLC0415 - a cycle
+
+    try:
+        make_strategy(strategy.name, strategy.params)
+    except StrategyLoadError as exc:
+        if exc.key is None:  # the class itself
+            error = ConfigKeyError("strategy", "name", f"name: {exc}")
+        elif exc.key:  # one parameter
+            error = ConfigKeyError("strategy.params", exc.key, f"{exc.key}: {exc}")
+        else:  # the parameters together: one missing, or the constructor raised
+            error = ConfigKeyError("strategy.params", "", str(exc))
         return [_caused(error, exc)]
     return []
 

@@ -34,6 +34,7 @@ __all__ = [
     "ParseError",
     "RestartIntensityExceededError",
     "ShutdownTimeoutError",
+    "StrategyLoadError",
     "SupervisionError",
     "TopError",
     "TradeActorsError",
@@ -111,6 +112,25 @@ class InvalidConfigError(ConfigError):
     def __init__(self, errors: Sequence[ConfigKeyError]) -> None:
         self.errors = tuple(errors)
         super().__init__("\n".join(str(error) for error in self.errors))
+
+
+class StrategyLoadError(ConfigError):
+    """A strategy cannot be loaded or built: ``spec`` names it, ``reason`` says why.
+
+    ``spec`` is what the user gave (``"mypackage.module:MyStrategy"``); ``reason`` names
+    the module, the class and what is wrong (not found, no such attribute, not a class,
+    callbacks missing, a parameter unknown, missing or of the wrong type, the
+    constructor raised); ``key`` is None when the class itself is wrong, the parameter
+    concerned when one is, ``""`` for the parameters together (one missing, or the
+    constructor raised). One line:
+    ``strategy 'mypackage.module:MyStrategy': module 'mypackage' not found (...)``.
+    """
+
+    def __init__(self, spec: str, reason: str, *, key: str | None = None) -> None:
+        self.spec = spec
+        self.reason = reason
+        self.key = key
+        super().__init__(f"strategy {spec!r}: {reason}")
 
 
 class SupervisionError(TradeActorsError):

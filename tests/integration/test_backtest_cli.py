@@ -84,7 +84,8 @@ def test_vwap_works_its_whole_parent_order():
 def test_bad_arguments_are_refused_with_a_clear_message():
     unknown = _backtest("--strategy", "nope")
     assert unknown.returncode == 2
-    assert "unknown strategy 'nope' (known: market_maker, momentum, vwap)" in unknown.stderr
+    known = "(known: market_maker, momentum, vwap; or your own class as 'package.module:Class')"
+    assert f"unknown strategy 'nope' {known}" in unknown.stderr
     bogus = _backtest("--strategy", "vwap", "--param", "bogus=1")
     assert bogus.returncode == 2
     assert "unknown field `bogus`" in bogus.stderr

@@ -19,7 +19,7 @@ from tradeactors.core.instrument import Instrument
 from tradeactors.core.units import base_quote, money_places, money_text
 from tradeactors.errors import ConfigError
 from tradeactors.observability import configure_logging
-from tradeactors.strategy import make_strategy
+from tradeactors.strategy import make_strategy, parse_params
 from tradeactors.venues import binance, kraken
 from tradeactors.venues.capture import read_capture
 from tradeactors.venues.instrument_file import load_instrument_file
@@ -51,7 +51,7 @@ def backtest_command(args: argparse.Namespace) -> int:
             )
             return 2
     try:
-        params = _params(args.param)
+        params = parse_params(args.param)
         strategy = make_strategy(args.strategy, params)
         config = BacktestConfig(
             order_latency_ms=args.latency_ms,
@@ -93,19 +93,6 @@ def backtest_command(args: argparse.Namespace) -> int:
             )
             return 2
     return 0
-
-
-def _params(items: list[str]) -> dict[str, object]:
-    params: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
-        if value.startswith(("[", "{")):
-            params[key] = msgspec.json.decode(value)  # lists (e.g. a volume profile)
-        else:
-            params[key] = value
-    return dict(sorted(params.items()))
 
 
 def _instrument(

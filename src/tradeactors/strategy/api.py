@@ -212,5 +212,8 @@ class OrderTracking:
 
 
 def describe(strategy: Any) -> str:
-    """A short name for logs and reports."""
-    return str(getattr(strategy, "name", type(strategy).__name__))
+    """A short name for logs and reports: its ``name``, else its class's name."""
+    name = getattr(strategy, "name", None)
+    if isinstance(name, str) and name and name != Strategy.name:
+        return name
+    return type(strategy).__name__

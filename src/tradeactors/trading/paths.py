@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tradeactors.actors.feed import book_name
+from tradeactors.strategy import strategy_actor_name
 
 if TYPE_CHECKING:
     from tradeactors.config import Config
@@ -49,10 +50,15 @@ class ActorPaths:
         return self.books[(venue, symbol)]
 
 
-def actor_paths(config: Config) -> ActorPaths:
-    """The paths for ``config``: every venue of ``[[venues]]``, its symbol, the strategy."""
+def actor_paths(config: Config, *, strategy: str | None = None) -> ActorPaths:
+    """The paths for ``config``: every venue of ``[[venues]]``, its symbol, the strategy.
+
+    The strategy's actor is named by `strategy_actor_name` (a built-in's name, a user's
+    class in snake case), or ``strategy`` when given (a class passed to `TradingSystem`).
+    """
     venues = config.all_venues
-    strategy = config.strategy.name
+    name = config.strategy.name
+    strategy = strategy or ("none" if name == "none" else strategy_actor_name(name))
     return ActorPaths(
         events="events",
         killswitch="killswitch",

@@ -32,7 +32,6 @@ import threading
 import urllib.error
 import urllib.request
 from fractions import Fraction
-from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
@@ -75,7 +74,7 @@ from tradeactors.core.orders import ClientOrderIds, Position
 from tradeactors.core.risk import RiskLimits, TradingState
 from tradeactors.core.units import money_places, money_text, quantity_text
 from tradeactors.errors import ConfigError, VenueRequestError
-from tradeactors.strategy import make_strategy
+from tradeactors.strategy import live_strategy, strategy_factory
 from tradeactors.supervision import (
     Backoff,
     ChildSpec,
@@ -105,6 +104,7 @@ if TYPE_CHECKING:
     from tradeactors.core.book import BookView
     from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.exchange.server import SimExchange
+    from tradeactors.strategy.api import Strategy as StrategyObject
     from tradeactors.supervision import DeadLetter
     from tradeactors.venues.adapter import OrderEntry, VenueAdapter
     from tradeactors.venues.paper import PaperVenue
@@ -175,6 +175,11 @@ class TradingSystem:
         config: the configuration (`tradeactors.config.load_config`).
         registry: Prometheus registry for the actors' metrics (None: no metrics).
         clock: the clock (the system's own `SystemClock` by default).
+        strategy: the strategy to run instead of ``[strategy]`` (docs/strategies.md): a
+            class, called with no arguments, or a factory that returns a fresh strategy
+            (``functools.partial(MyStrategy, size=3)``), called at each (re)start of the
+            strategy actor. An instance is refused: a restarted strategy must not
+            inherit the state of the one that crashed.
 
     """
 
@@ -184,8 +189,10 @@ class TradingSystem:
         *,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
+        strategy: object = None,
     ) -> None:
         self.config = config or Config()
+        self._strategy_name, self._strategy_factory = _strategy_choice(self.config, strategy)
         venue = self.config.venue
         # paper trading (trading.paper): the paper venue in the gateway's place
         self.paper = PaperMarket(self.config) if venue.kind == PAPER else None
@@ -227,7 +234,7 @@ class TradingSystem:
         self._status: Status | None = None  # the last status() taken
         self._log = structlog.get_logger("tradeactors.system")
         self._unsubscribe: list[Callable[[], None]] = []
-        self.paths = actor_paths(self.config)
+        self.paths = actor_paths(self.config, strategy=self._strategy_name)
         self.gateway_path = self.paths.gateway(venue.name)
         self.strategy_path: str | None = next(iter(self.paths.strategies.values()), None)
         self._ids = ClientOrderIds(self.clock.time_ns(), "host")
@@ -795,8 +802,7 @@ class TradingSystem:
 
     def _strategies_tree(self) -> tuple[SupervisorSpec, ...]:
         paths, cfg = self.paths, self.config
-        strategy = cfg.strategy
-        if not paths.strategies:
+        if not paths.strategies or self._strategy_factory is None:
             return ()
         return (
             SupervisorSpec(
@@ -808,12 +814,12 @@ class TradingSystem:
                         name=leaf(path),
                         actor=StrategyActor,
                         kwargs={
-                            "factory": partial(make_strategy, name, dict(strategy.params)),
+                            "factory": self._strategy_factory,
                             "venue": cfg.venue.name,
                             "instrument": self.instrument.symbol,
                             "risk_path": paths.risk,
                             "order_manager_path": paths.order_manager,
-                            "tag": name[:4],
+                            "tag": "".join(filter(str.isalnum, name))[:4] or "s",
                         },
                         mailbox=book_mailbox(),
                     )
@@ -1043,6 +1049,21 @@ def _key_file_credentials(venue: VenueConfig) -> Credentials | None:
         return Credentials.from_key_file(venue.api_key, venue.key_file)
     except ValueError as exc:
         raise ConfigError(f"[venue] key_file: {exc}") from None
+
+
+def _strategy_choice(
+    config: Config, strategy: object
+) -> tuple[str | None, Callable[[], StrategyObject] | None]:
+    """``(actor name, factory)``: of ``strategy`` given in code, else of ``[strategy]``.
+
+    The actor name is None when the config names it (`actor_paths` does); the factory
+    None for no strategy (``name = "none"``).
+    """
+    if strategy is not None:
+        return live_strategy(strategy)
+    if config.strategy.name == "none":
+        return None, None
+    return None, strategy_factory(config.strategy.name, config.strategy.params)
 
 
 def _configured_instrument(venue: VenueConfig, adapter: VenueAdapter) -> Instrument:
