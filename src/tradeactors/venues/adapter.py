@@ -36,6 +36,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, runtime_checkable
 
+import msgspec
+
 from tradeactors._websocket import close, connect
 from tradeactors.core.execution import FillIds
 from tradeactors.core.messages import MarketDataKind, VenueData
@@ -74,12 +76,47 @@ __all__ = [
     "frames",
     "instrument_kinds",
     "instrument_source",
+    "json_errors",
     "open_orders_at_venue",
     "prepare_session",
     "register_venue",
     "venue_adapter",
     "venue_kinds",
 ]
+
+
+# -- decoding ----------------------------------------------------------------------------
+
+
+TOO_DEEP = "JSON nested too deeply"
+
+
+class _JsonErrors:
+    """``with json_errors: ...``: JSON msgspec refuses otherwise is a `msgspec.DecodeError` too.
+
+    A decoder's callers then catch one error: msgspec raises `RecursionError` for JSON
+    nested beyond its recursion limit, and a `str` with lone surrogates has no UTF-8 to
+    decode (`UnicodeError`). Stateless: one shared instance serves every ``with``, on
+    any thread.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if kind is None:
+            return
+        if issubclass(kind, RecursionError):
+            raise msgspec.DecodeError(TOO_DEEP) from None
+        if issubclass(kind, UnicodeError):
+            raise msgspec.DecodeError(f"not UTF-8: {str(error)[:100]}") from None
+
+
+json_errors = _JsonErrors()
 
 
 # -- market data -------------------------------------------------------------------------

@@ -72,6 +72,7 @@ from tradeactors.venues.adapter import (
     Request,
     SessionEnded,
     VenueEvent,
+    json_errors,
 )
 
 if TYPE_CHECKING:
@@ -185,7 +186,6 @@ _snapshot = msgspec.json.Decoder(DepthSnapshot)
 
 Decoded = tuple[FrameKind, DepthUpdate | BookTicker | Trade | None]
 
-TOO_DEEP = "JSON nested too deeply"
 """The message of the ``msgspec.DecodeError`` for JSON deeper than the decoder recurses."""
 
 
@@ -198,12 +198,8 @@ def decode_frame(frame: bytes | str) -> Decoded:
         ValueError: an unknown stream.
 
     """
-    try:
+    with json_errors:
         return _decode_frame(frame)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:  # a str with lone surrogates: no UTF-8 to decode
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
 
 
 def _decode_frame(frame: bytes | str) -> Decoded:
@@ -233,12 +229,8 @@ def decode_snapshot(body: bytes | str) -> DepthSnapshot:
             a depth snapshot (``msgspec.ValidationError`` is a subclass).
 
     """
-    try:
+    with json_errors:
         return _snapshot.decode(body)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
 
 
 class SyncResult(enum.Enum):
@@ -1263,14 +1255,10 @@ class BinanceOrderEntry:
                 instrument cannot hold (`ParseError`).
 
         """
-        try:
+        with json_errors:
             frame = _frame.decode(payload)
             if frame.event:
                 return self._event(frame.event)
-        except RecursionError:
-            raise msgspec.DecodeError(TOO_DEEP) from None
-        except UnicodeError as exc:
-            raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
         if frame.status is None:
             raise ValueError("neither a reply (status) nor an event")
         return self._reply(frame, frame.status)
@@ -1677,15 +1665,11 @@ def symbol_rules(
             (`ParseError`).
 
     """
-    try:
+    with json_errors:
         if isinstance(exchange_info, bytes | str):
             document = msgspec.json.decode(exchange_info, type=_ExchangeInfoDocument)
         else:
             document = msgspec.convert(exchange_info, _ExchangeInfoDocument)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
     symbols = document.result.symbols if document.result is not None else document.symbols
     info = next((s for s in symbols if s.symbol == symbol), None)
     if info is None:
@@ -1781,12 +1765,8 @@ def exchange_info_rate_limits(exchange_info: bytes | str) -> tuple[VenueRateLimi
         msgspec.DecodeError: not JSON, or ``rateLimits`` not of the documented shape.
 
     """
-    try:
+    with json_errors:
         document = msgspec.json.decode(exchange_info, type=_RateLimitsDocument)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
     limits = document.result.rate_limits if document.result is not None else document.rate_limits
     return venue_rate_limits(limits)
 

@@ -72,6 +72,7 @@ from tradeactors.venues.adapter import (
     RestRequest,
     SessionEnded,
     VenueEvent,
+    json_errors,
 )
 
 if TYPE_CHECKING:
@@ -127,7 +128,6 @@ class BookMessage(msgspec.Struct, frozen=True, kw_only=True):
     depth: int | None = None  # the subscribed depth, when the message says it (v1 "book-N")
 
 
-TOO_DEEP = "JSON nested too deeply"
 """The message of the ``msgspec.DecodeError`` for JSON deeper than the decoder recurses."""
 
 _CRC_DIGITS = 10  # a CRC32 is at most 4294967295
@@ -142,12 +142,8 @@ def decode_book_message(frame: bytes | str) -> BookMessage | None:
         ValueError: an array that is not a well-formed book message.
 
     """
-    try:
+    with json_errors:
         return _decode_book_message(frame)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:  # a str with lone surrogates: no UTF-8 to decode
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
 
 
 def _decode_book_message(frame: bytes | str) -> BookMessage | None:
@@ -411,12 +407,8 @@ def decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | Non
         ValueError: a price or quantity that is not a plain decimal number.
 
     """
-    try:
+    with json_errors:
         return _decode_v2_book_messages(frame)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
 
 
 def _decode_v2_book_messages(frame: bytes | str) -> tuple[BookMessage, ...] | None:
@@ -443,12 +435,8 @@ def decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
 
     Events and other channels give an empty tuple. Raises as the decoders do.
     """
-    try:
+    with json_errors:
         return _decode_any_book_messages(frame)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
 
 
 def _decode_any_book_messages(frame: bytes | str) -> tuple[BookMessage, ...]:
@@ -505,12 +493,8 @@ def decode_v2_trades(frame: bytes | str) -> tuple[KrakenTrade, ...] | None:
         ValueError: a price or quantity that is not a plain decimal number.
 
     """
-    try:
+    with json_errors:
         return _decode_v2_trades(frame)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
 
 
 def _decode_v2_trades(frame: bytes | str) -> tuple[KrakenTrade, ...] | None:
@@ -636,12 +620,8 @@ _TOKEN = re.compile(r"[!-~]{1,512}")  # printable ASCII, no spaces
 
 def _rest_result(body: bytes | str, op: str) -> msgspec.Raw:
     """The ``result`` of a REST answer, or `VenueRequestError` if it carries errors."""
-    try:
+    with json_errors:
         answer = _rest_answer_decoder.decode(body)
-    except RecursionError:
-        raise msgspec.DecodeError(TOO_DEEP) from None
-    except UnicodeError as exc:
-        raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
     errors = [e for e in answer.error if not e.startswith("W")]  # W...: warnings
     if errors:
         raise VenueRequestError(op, kraken_reason(op, errors[0]), "; ".join(errors)[:300])
@@ -1543,16 +1523,13 @@ class KrakenOrderEntry:
 
         """
         try:
-            message = _ws_decoder.decode(payload)
-            with self._lock:
-                if message.channel is not None:
-                    return self._on_channel(message)
-                if message.method is not None or message.success is not None:
-                    return self._on_reply(message)
-        except RecursionError:
-            raise msgspec.DecodeError(TOO_DEEP) from None
-        except UnicodeError as exc:
-            raise msgspec.DecodeError(f"not UTF-8: {str(exc)[:100]}") from None
+            with json_errors:
+                message = _ws_decoder.decode(payload)
+                with self._lock:
+                    if message.channel is not None:
+                        return self._on_channel(message)
+                    if message.method is not None or message.success is not None:
+                        return self._on_reply(message)
         except ArithmeticError as exc:  # decimal's, on a number no regex let through
             raise ValueError(f"a bad number: {str(exc)[:100]}") from None
         raise ValueError("neither a method's reply nor a channel's message")
