@@ -21,6 +21,7 @@ from tradeactors.core.units import base_quote, money_places, money_text
 from tradeactors.strategy import make_strategy
 from tradeactors.strategy.api import describe
 from tradeactors.venues.adapter import venue_adapter
+from tradeactors.venues.paper import VenueModel
 
 if TYPE_CHECKING:
     from tradeactors.backtest.engine import BacktestReport
@@ -41,14 +42,7 @@ def paper_lines(system: TradingSystem) -> list[str]:
     config = system.config
     paper = config.paper
     backtest_config = BacktestConfig(
-        order_latency_ms=paper.order_latency_ms,
-        response_latency_ms=paper.response_latency_ms,
-        latency_sigma=paper.latency_sigma,
-        seed=paper.seed,
-        queue=paper.queue,
-        maker_fee_bps=paper.maker_fee_bps,
-        taker_fee_bps=paper.taker_fee_bps,
-        depth=paper.depth,
+        **msgspec.structs.asdict(VenueModel.of(paper)), depth=paper.depth
     )
     name, params = config.strategy.name, dict(config.strategy.params)
     shown = describe(make_strategy(name, params)) if name != "none" else "none"

@@ -86,7 +86,6 @@ __all__ = [
     "Sample",
     "SyncLoss",
     "run_backtest",
-    "venue_model",
     "venue_report",
 ]
 
@@ -278,19 +277,6 @@ class _Context(OrderTracking):
         self._engine.set_timer(name, delay)
 
 
-def venue_model(config: BacktestConfig) -> VenueModel:
-    """The paper venue's model of a backtest's configuration."""
-    return VenueModel(
-        order_latency_ms=config.order_latency_ms,
-        response_latency_ms=config.response_latency_ms,
-        latency_sigma=config.latency_sigma,
-        seed=config.seed,
-        queue=config.queue,
-        maker_fee_bps=config.maker_fee_bps,
-        taker_fee_bps=config.taker_fee_bps,
-    )
-
-
 class _Engine:
     """The strategy, in the same thread as the paper venue it trades at."""
 
@@ -308,7 +294,7 @@ class _Engine:
         self.config = config
         self.venue = PaperVenue(
             instrument,
-            venue_model(config),
+            VenueModel.of(config),
             venue="backtest",
             deliver=self.deliver,
             on_book=self._on_book,

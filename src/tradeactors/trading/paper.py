@@ -52,12 +52,12 @@ from tradeactors.venues.paper import PaperVenue, VenueModel
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from tradeactors.config import Config, PaperConfig
+    from tradeactors.config import Config
     from tradeactors.supervision import Supervisor
     from tradeactors.venues.adapter import MarketData
     from tradeactors.venues.capture import Frame
 
-__all__ = ["MARKETS", "LockstepDriver", "PaperMarket", "settle", "venue_model"]
+__all__ = ["MARKETS", "LockstepDriver", "PaperMarket", "settle"]
 
 MARKETS = ("binance", "kraken")
 """The markets a paper venue reads: Binance spot (depth diffs, depth snapshots, trades) and
@@ -65,19 +65,6 @@ Kraken spot (the ``book`` channel with its checksum, the ``trade`` channel)."""
 
 _ACTED_ON = (MarketDataKind.BOOK, MarketDataKind.TRADE)
 _PING = ProxyGetAttr(attr_path=("__class__",))  # answered by pykka itself, by every actor
-
-
-def venue_model(paper: PaperConfig) -> VenueModel:
-    """The paper venue's model from ``[paper]``."""
-    return VenueModel(
-        order_latency_ms=paper.order_latency_ms,
-        response_latency_ms=paper.response_latency_ms,
-        latency_sigma=paper.latency_sigma,
-        seed=paper.seed,
-        queue=paper.queue,
-        maker_fee_bps=paper.maker_fee_bps,
-        taker_fee_bps=paper.taker_fee_bps,
-    )
 
 
 class PaperMarket:
@@ -153,7 +140,7 @@ class PaperMarket:
         """A new paper venue for ``instrument``."""
         return PaperVenue(
             instrument,
-            venue_model(self.config),
+            VenueModel.of(self.config),
             venue=venue,
             market=self._market_data,
             book_depth=self.book_depth,

@@ -115,6 +115,11 @@ class VenueModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     maker_fee_bps: float = 1.0
     taker_fee_bps: float = 5.0
 
+    @classmethod
+    def of(cls, settings: object) -> VenueModel:
+        """The model of settings that name its fields (a backtest's, ``[paper]``'s)."""
+        return cls(**{name: getattr(settings, name) for name in cls.__struct_fields__})
+
     def __post_init__(self) -> None:
         if self.order_latency_ms < 0 or self.response_latency_ms < 0 or self.latency_sigma < 0:
             raise ValueError("latencies and latency_sigma must not be negative")
