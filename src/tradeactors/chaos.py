@@ -50,7 +50,6 @@ from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
 from tradeactors.core.units import base_quote
 from tradeactors.errors import ConfigError
-from tradeactors.strategy import strategy_actor_name
 from tradeactors.supervision import ActorExited, ActorStarted, SupervisorEscalated
 from tradeactors.supervision.runtime import current_runtime
 
@@ -488,19 +487,19 @@ def _renamed_book(scenario: Scenario, before: set[str], after: set[str]) -> Scen
 
 
 def _paths(config: Config) -> set[str]:
-    venue = config.venue.name
-    symbol = config.venue.symbol
-    paths = {
-        "killswitch",
-        "execution/order_manager",
-        f"execution/gateway.{venue}",
-        "risk",
-        f"market_data/feed.{venue}",
-        f"market_data/book.{symbol.replace('/', '-')}",
+    """The actor paths a scenario may name: every actor of the config's tree."""
+    from tradeactors.trading.paths import actor_paths  # noqa: PLC0415 - runtime first
+
+    paths = actor_paths(config)
+    return {
+        paths.killswitch,
+        paths.order_manager,
+        paths.risk,
+        *paths.gateways.values(),
+        *paths.feeds.values(),
+        *paths.books.values(),
+        *paths.strategies.values(),
     }
-    if config.strategy.name != "none":
-        paths.add(f"strategies/{strategy_actor_name(config.strategy.name)}")
-    return paths
 
 
 def _check_fault(fault: Fault, where: str, duration: float, paths: set[str]) -> None:

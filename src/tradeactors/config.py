@@ -24,12 +24,15 @@ __all__ = [
     "Config",
     "DemoConfig",
     "ExecutionConfig",
+    "InstrumentConfig",
     "KillSwitchConfig",
+    "LimitsConfig",
     "MetricsConfig",
     "PaperConfig",
     "RiskConfig",
     "RunConfig",
     "StrategyConfig",
+    "StrategyEntryConfig",
     "SupervisionConfig",
     "VenueConfig",
     "load_config",
@@ -197,6 +200,59 @@ class StrategyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
     params: dict[str, Any] = msgspec.field(default_factory=lambda: dict(_SIM_MARKET_MAKER))
 
 
+class LimitsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The limits of one scope: a strategy's own (``[[strategies]] risk``) or an instrument's.
+
+    An instrument's count every strategy's orders on it together; a strategy's count its
+    own orders only. Leave a key out for no limit of that scope (``[risk]``, the
+    account's, still applies). ``max_loss`` (strategies only) halts that strategy alone.
+    """
+
+    max_order_quantity: int | None = None
+    max_order_notional: float | None = None
+    max_position: int | None = None
+    max_gross_exposure: float | None = None
+    max_open_orders: int | None = None
+    max_loss: float | None = None
+
+
+class InstrumentConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One instrument the system trades (``[[instruments]]``): where, what, its own limits.
+
+    ``venue`` names a venue of ``[[venues]]`` (may be left out with one venue).
+    ``tick_size`` and ``lot_size`` as in ``[venue]``: left out, the venue's own (fetched
+    at start), the simulator's for kind sim. A symbol is unique in a system.
+    """
+
+    venue: str = ""
+    symbol: str
+    tick_size: str = ""
+    lot_size: str = ""
+    risk: LimitsConfig = LimitsConfig()
+
+
+class StrategyEntryConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One strategy of ``[[strategies]]``: its name, class, instruments, parameters, limits.
+
+    ``name`` is unique and names its actor (``strategies/<name>/strategy``) and its
+    kill-switch scope (``strategy:<name>``); ``class`` a built-in's name or the user's
+    ``"package.module:Class"``; ``instruments`` the symbols it trades (the first is its
+    primary: ``ctx.instrument``; left out: the first instrument configured); ``params``
+    its constructor's keyword arguments (left out: the class's defaults). It runs under
+    a supervisor of its own that allows ``intensity`` restarts within ``period`` seconds
+    (left out: ``[supervision]``'s); past that it is stopped and its scope halted, and the
+    other strategies go on.
+    """
+
+    name: str
+    class_: str = msgspec.field(default="market_maker", name="class")
+    instruments: tuple[str, ...] = ()
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    risk: LimitsConfig = LimitsConfig()
+    intensity: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    period: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
 class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``tradeactors run``."""
 
@@ -242,11 +298,13 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     supervision: SupervisionConfig = SupervisionConfig()
     metrics: MetricsConfig = MetricsConfig()
     venue: VenueConfig = VenueConfig()
-    venues: tuple[VenueConfig, ...] = ()  # [[venues]]: one entry for now (or use [venue])
+    venues: tuple[VenueConfig, ...] = ()  # [[venues]]: several venues (or use [venue])
+    instruments: tuple[InstrumentConfig, ...] = ()  # [[instruments]] (or [venue] symbol)
     execution: ExecutionConfig = ExecutionConfig()
     risk: RiskConfig = RiskConfig()
     killswitch: KillSwitchConfig = KillSwitchConfig()
     strategy: StrategyConfig = StrategyConfig()
+    strategies: tuple[StrategyEntryConfig, ...] = ()  # [[strategies]] (or [strategy])
     run: RunConfig = RunConfig()
     demo: DemoConfig = DemoConfig()
     paper: PaperConfig = PaperConfig()
@@ -256,33 +314,103 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
         """The venues the system trades at: ``[[venues]]``, or else ``[venue]``."""
         return self.venues or (self.venue,)
 
+    @property
+    def all_instruments(self) -> tuple[InstrumentConfig, ...]:
+        """The instruments: ``[[instruments]]`` (venue and steps filled in), or each venue's symbol.
+
+        A sim venue's steps left out are the simulator's; other venues' stay empty
+        (the venue's own, fetched at start).
+        """
+        kinds = {venue.name: venue.kind for venue in self.all_venues}
+        if not self.instruments:
+            return tuple(
+                InstrumentConfig(
+                    venue=venue.name,
+                    symbol=venue.symbol,
+                    tick_size=venue.tick_size,
+                    lot_size=venue.lot_size,
+                )
+                for venue in self.all_venues
+            )
+        only = self.all_venues[0].name if len(self.all_venues) == 1 else ""
+        resolved = []
+        for instrument in self.instruments:
+            venue = instrument.venue or only
+            sim = kinds.get(venue) == "sim"
+            resolved.append(
+                msgspec.structs.replace(
+                    instrument,
+                    venue=venue,
+                    tick_size=instrument.tick_size or (SIM_TICK_SIZE if sim else ""),
+                    lot_size=instrument.lot_size or (SIM_LOT_SIZE if sim else ""),
+                )
+            )
+        return tuple(resolved)
+
+    @property
+    def all_strategies(self) -> tuple[StrategyEntryConfig, ...]:
+        """The strategies: ``[[strategies]]``, or ``[strategy]`` as one (none for ``"none"``).
+
+        Instruments left out are the first instrument; intensity and period left out
+        are ``[supervision]``'s.
+        """
+        from tradeactors.strategy import strategy_actor_name  # noqa: PLC0415 - a cycle
+
+        first = self.all_instruments[0].symbol
+        supervision = self.supervision
+        if self.strategies:
+            entries = self.strategies
+        elif self.strategy.name == "none":
+            return ()
+        else:
+            entries = (
+                StrategyEntryConfig(
+                    name=strategy_actor_name(self.strategy.name),
+                    class_=self.strategy.name,
+                    params=self.strategy.params,
+                ),
+            )
+        return tuple(
+            msgspec.structs.replace(
+                entry,
+                instruments=entry.instruments or (first,),
+                intensity=supervision.intensity if entry.intensity is None else entry.intensity,
+                period=entry.period or supervision.period,
+            )
+            for entry in entries
+        )
+
     def __post_init__(self) -> None:
         errors = self._errors()
         if errors:
             raise InvalidConfigError(errors) from errors[0].__cause__
-        if self.venues:  # one venue: the rest of the system reads it as [venue]
+        if self.venues:  # the first venue: what code that knows one venue reads as [venue]
             msgspec.structs.force_setattr(self, "venue", self.venues[0])
 
     def _errors(self) -> list[ConfigKeyError]:
         """Each section's own problems (`_section_errors`), then those across sections."""
         errors: list[ConfigKeyError] = []
-        if len(self.venues) > 1:
-            errors.append(
-                ConfigKeyError(
-                    "",
-                    "venues",
-                    "venues: one venue per system for now (several come with many instruments)",
-                )
-            )
-        elif self.venues and self.venue != VenueConfig():
+        if self.venues and self.venue != VenueConfig():
             errors.append(
                 ConfigKeyError("", "venues", "venues: give either [venue] or [[venues]], not both")
             )
+        if self.strategies and self.strategy != StrategyConfig():
+            reason = "strategies: give either [strategy] or [[strategies]], not both"
+            errors.append(ConfigKeyError("", "strategies", reason))
         for index, venue in enumerate(self.all_venues):
             errors += _section_errors(f"venues[{index}]" if self.venues else "venue", venue)
-        errors += _section_errors("strategy", self.strategy)
+        if not self.strategies:
+            errors += _section_errors("strategy", self.strategy)
+        for index, strategy in enumerate(self.strategies):
+            errors += _section_errors(f"strategies[{index}]", strategy)
+        errors += _list_errors(self)
         errors += self._limit_errors()
         errors += _paper_errors(self.all_venues[0], self.paper)
+        if self.all_venues[0].kind == PAPER and (
+            len(self.all_venues) > 1 or len(self.all_instruments) > 1
+        ):
+            reason = 'kind: "paper" trades one instrument at one venue (for now)'
+            errors.append(ConfigKeyError("venues[0]" if self.venues else "venue", "kind", reason))
         return errors
 
     def _limit_errors(self) -> list[ConfigKeyError]:
@@ -390,7 +518,7 @@ def load_config(path: str | Path | None = None) -> Config:
     raise InvalidConfigError(located) from cause
 
 
-_PATHS = (("paper", "capture"), ("venue", "key_file"))
+_PATHS = (("paper", "capture"), ("venue", "key_file"), ("venues", "key_file"))
 """The keys that name files: a relative path is relative to the config file."""
 
 
@@ -398,9 +526,10 @@ def _resolve_paths(table: dict[str, Any], base: Path) -> None:
     """Make the relative paths of ``table`` (`_PATHS`) relative to ``base``, in place."""
     for section, key in _PATHS:
         values = table.get(section)
-        value = values.get(key) if isinstance(values, dict) else None
-        if isinstance(values, dict) and isinstance(value, str) and value:
-            values[key] = str(base / value)  # an absolute value stays as it is
+        for entry in values if isinstance(values, list) else [values]:
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(entry, dict) and isinstance(value, str) and value:
+                entry[key] = str(base / value)  # an absolute value stays as it is
 
 
 # -- checks -------------------------------------------------------------------------------
@@ -411,8 +540,133 @@ def _section_errors(section: str, value: msgspec.Struct) -> list[ConfigKeyError]
     if isinstance(value, VenueConfig):
         return _venue_errors(section, value)
     if isinstance(value, StrategyConfig):
-        return _strategy_errors(value)
+        return _strategy_errors(value.name, value.params, section, "name")
+    if isinstance(value, StrategyEntryConfig):
+        return _strategy_errors(value.class_, value.params, section, "class")
     return []
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A strategy's or a venue's name: a path part of the tree (no ``/``), a label value."""
+
+
+def _list_errors(config: Config) -> list[ConfigKeyError]:
+    """``[[venues]]``, ``[[instruments]]`` and ``[[strategies]]`` against each other.
+
+    Two venues or strategies of one name, an instrument at no configured venue, a
+    symbol twice, a strategy trading a symbol that is not configured: each refused with
+    its entry and key, before anything starts.
+    """
+    return [
+        *_venue_list_errors(config),
+        *_instrument_errors(config),
+        *_strategy_list_errors(config),
+    ]
+
+
+def _venue_list_errors(config: Config) -> list[ConfigKeyError]:
+    errors: list[ConfigKeyError] = []
+    venues: dict[str, int] = {}
+    for index, venue in enumerate(config.venues):
+        if venue.name in venues:
+            reason = f"name: venue {_shown(venue.name)} is already venues[{venues[venue.name]}]"
+            errors.append(ConfigKeyError(f"venues[{index}]", "name", reason))
+        elif not _NAME.fullmatch(venue.name):
+            reason = f"name: {_shown(venue.name)} is not a name (letters, digits, _ . -)"
+            errors.append(ConfigKeyError(f"venues[{index}]", "name", reason))
+        venues.setdefault(venue.name, index)
+    if not config.instruments and len(config.venues) > 1:
+        seen: dict[str, int] = {}
+        for index, venue in enumerate(config.venues):
+            if venue.symbol in seen:
+                reason = (
+                    f"symbol: {_shown(venue.symbol)} is already venues[{seen[venue.symbol]}]'s "
+                    "(a symbol is unique in a system: list [[instruments]] instead)"
+                )
+                errors.append(ConfigKeyError(f"venues[{index}]", "symbol", reason))
+            seen.setdefault(venue.symbol, index)
+    return errors
+
+
+def _instrument_errors(config: Config) -> list[ConfigKeyError]:
+    errors: list[ConfigKeyError] = []
+    names = [venue.name for venue in config.all_venues]
+    symbols: dict[str, int] = {}
+    for index, instrument in enumerate(config.instruments):
+        section = f"instruments[{index}]"
+        if not instrument.venue and len(names) > 1:
+            reason = f"venue: needed with several venues (one of {', '.join(names)})"
+            errors.append(ConfigKeyError(section, "venue", reason))
+        elif instrument.venue and instrument.venue not in names:
+            reason = (
+                f"venue: no venue is named {_shown(instrument.venue)}; configured: "
+                f"{', '.join(names)}"
+            )
+            errors.append(ConfigKeyError(section, "venue", reason))
+        if instrument.symbol in symbols:
+            reason = (
+                f"symbol: {_shown(instrument.symbol)} is already instruments"
+                f"[{symbols[instrument.symbol]}] (a symbol is unique in a system)"
+            )
+            errors.append(ConfigKeyError(section, "symbol", reason))
+        symbols.setdefault(instrument.symbol, index)
+        for key, step in (("tick_size", instrument.tick_size), ("lot_size", instrument.lot_size)):
+            if step and not _is_step(step):
+                reason = f'{key}: expected a positive decimal such as "0.01", got {_shown(step)}'
+                errors.append(ConfigKeyError(section, key, reason))
+    if config.instruments:
+        used = {instrument.venue for instrument in config.all_instruments}
+        errors += [
+            ConfigKeyError(
+                f"venues[{index}]" if config.venues else "venue",
+                "name",
+                f"name: venue {_shown(name)} has no instrument in [[instruments]]",
+            )
+            for index, name in enumerate(names)
+            if name not in used
+        ]
+    return errors
+
+
+def _strategy_list_errors(config: Config) -> list[ConfigKeyError]:
+    errors: list[ConfigKeyError] = []
+    known = [instrument.symbol for instrument in config.all_instruments]
+    strategies: dict[str, int] = {}
+    for index, strategy in enumerate(config.strategies):
+        section = f"strategies[{index}]"
+        if strategy.name in strategies:
+            reason = (
+                f"name: strategy {_shown(strategy.name)} is already "
+                f"strategies[{strategies[strategy.name]}]"
+            )
+            errors.append(ConfigKeyError(section, "name", reason))
+        elif not _NAME.fullmatch(strategy.name):
+            reason = f"name: {_shown(strategy.name)} is not a name (letters, digits, _ . -)"
+            errors.append(ConfigKeyError(section, "name", reason))
+        strategies.setdefault(strategy.name, index)
+        errors += [
+            ConfigKeyError(
+                section,
+                "instruments",
+                f"instruments: {_shown(symbol)} is not configured; instruments: {', '.join(known)}",
+            )
+            for symbol in strategy.instruments
+            if symbol not in known
+        ]
+        if len(set(strategy.instruments)) != len(strategy.instruments):
+            reason = "instruments: a symbol is listed twice"
+            errors.append(ConfigKeyError(section, "instruments", reason))
+    return errors
+
+
+def _is_step(step: str) -> bool:
+    from tradeactors.core.instrument import Instrument  # noqa: PLC0415 - keep imports light
+
+    try:
+        Instrument(venue="v", symbol="s", tick_size=step, lot_size="1")
+    except ConfigError:
+        return False
+    return True
 
 
 def _venue_errors(section: str, venue: VenueConfig) -> list[ConfigKeyError]:
@@ -461,34 +715,39 @@ def _paper_errors(venue: VenueConfig, paper: PaperConfig) -> list[ConfigKeyError
     return []
 
 
-def _strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
+def _strategy_errors(
+    name: str, params: dict[str, Any], section: str, key: str
+) -> list[ConfigKeyError]:
+    """A strategy's class (``name``, the value of ``section``'s ``key``) and its ``params``."""
     from tradeactors.strategy import is_user_spec, make_strategy, strategy_names  # noqa: PLC0415
     from tradeactors.strategy.builtin import BUILTINS  # noqa: PLC0415
 
-    if strategy.name == "none":
+    if name == "none" and key == "name":
         return []
-    if is_user_spec(strategy.name):
-        return _user_strategy_errors(strategy)
-    if strategy.name not in BUILTINS:
-        valid = ", ".join([*strategy_names(), "none"])
-        reason = f"name: unknown strategy {_shown(strategy.name)}; valid values: {valid}"
-        return [ConfigKeyError("strategy", "name", reason)]
-    params_type = BUILTINS[strategy.name][1]
-    errors = _table_errors(strategy.params, params_type, "strategy.params", strict=False)
+    if is_user_spec(name):
+        return _user_strategy_errors(name, params, section, key)
+    if name not in BUILTINS:
+        valid = ", ".join([*strategy_names(), *(["none"] if key == "name" else [])])
+        reason = f"{key}: unknown strategy {_shown(name)}; valid values: {valid}"
+        return [ConfigKeyError(section, key, reason)]
+    params_type = BUILTINS[name][1]
+    errors = _table_errors(params, params_type, f"{section}.params", strict=False)
     if errors:
         return errors
     try:
-        make_strategy(strategy.name, strategy.params)
+        make_strategy(name, params)
     except ConfigError as exc:  # a check of the parameters together, e.g. max_inventory >= size
         reason = str(exc.__cause__ or exc)
-        key = reason.split(" ", 1)[0]
-        known = key in {field.name for field in msgspec.structs.fields(params_type)}
-        error = ConfigKeyError("strategy.params", key if known else "", reason)
+        first = reason.split(" ", 1)[0]
+        known = first in {field.name for field in msgspec.structs.fields(params_type)}
+        error = ConfigKeyError(f"{section}.params", first if known else "", reason)
         return [_caused(error, exc)]
     return []
 
 
-def _user_strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
+def _user_strategy_errors(
+    name: str, params: dict[str, Any], section: str, key: str
+) -> list[ConfigKeyError]:
     """The user's class (``package.module:Class``): imported, checked and built once.
 
     It is built once here so that a constructor that refuses its parameters is told
@@ -497,14 +756,14 @@ def _user_strategy_errors(strategy: StrategyConfig) -> list[ConfigKeyError]:
     from tradeactors.strategy import make_strategy  # noqa: PLC0415 - a cycle
 
     try:
-        make_strategy(strategy.name, strategy.params)
+        make_strategy(name, params)
     except StrategyLoadError as exc:
         if exc.key is None:  # the class itself
-            error = ConfigKeyError("strategy", "name", f"name: {exc}")
+            error = ConfigKeyError(section, key, f"{key}: {exc}")
         elif exc.key:  # one parameter
-            error = ConfigKeyError("strategy.params", exc.key, f"{exc.key}: {exc}")
+            error = ConfigKeyError(f"{section}.params", exc.key, f"{exc.key}: {exc}")
         else:  # the parameters together: one missing, or the constructor raised
-            error = ConfigKeyError("strategy.params", "", str(exc))
+            error = ConfigKeyError(f"{section}.params", "", str(exc))
         return [_caused(error, exc)]
     return []
 
@@ -522,7 +781,7 @@ def _table_errors(
     Each section is appended to ``sections``, decoded without its wrong keys, for the
     checks beyond types (`_section_errors`).
     """
-    fields = {field.name: field for field in msgspec.structs.fields(struct)}
+    fields = {field.encode_name: field for field in msgspec.structs.fields(struct)}
     errors = []
     for key, value in table.items():
         field = fields.get(key)
@@ -557,7 +816,8 @@ def _section_table_errors(
 ) -> list[ConfigKeyError]:
     errors = _table_errors(table, struct, section, sections=sections)
     wrong = {error.key for error in errors}
-    if sections is not None and not (struct is StrategyConfig and wrong & {"name", "params"}):
+    strategy = {StrategyConfig: {"name", "params"}, StrategyEntryConfig: {"class", "params"}}
+    if sections is not None and not wrong & strategy.get(struct, set()):
         # the other keys, for the checks beyond types (the parameters need their strategy)
         right = {key: value for key, value in table.items() if key not in wrong}
         # a case _table_errors does not know fails again when Config is decoded: it says

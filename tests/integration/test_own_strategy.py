@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.supervision
 
-PATH = "strategies/resting_bid"
+PATH = "strategies/resting_bid/strategy"
 
 
 class RestingBid(Strategy):
@@ -84,7 +84,7 @@ def test_a_restarted_strategy_is_a_fresh_instance_and_its_predecessors_orders_ar
     assert first is not second
     assert second.incarnation == 2  # built from its parameters, not from the first's state
     assert second.offset == 300
-    (child,) = system.tree.children("strategies")
+    (child,) = system.tree.children("strategies/resting_bid")
     assert (child.incarnation, child.restarts) == (2, 1)
     # the first one's bid was cancelled when the second started; the second's rests
     events.wait_for(OrderUpdate, client_order_id=first.accepted[0], status="cancelled")

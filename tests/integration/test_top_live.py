@@ -30,7 +30,7 @@ PATHS = (
     "risk",
     "market_data/feed.sim",
     "market_data/book.BTCUSDT",
-    "strategies/market_maker",
+    "strategies/market_maker/strategy",
 )
 ORDER_MANAGER = "execution/order_manager"
 

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tradeactors.actors.feed import book_name
-from tradeactors.strategy import strategy_actor_name
 
 if TYPE_CHECKING:
     from tradeactors.config import Config
 
-__all__ = ["ActorPaths", "actor_paths", "leaf"]
+__all__ = ["ActorPaths", "actor_paths", "leaf", "strategy_of"]
 
 EXECUTION = "execution"
 MARKET_DATA = "market_data"
 STRATEGIES = "strategies"
+STRATEGY = "strategy"
+"""The strategy actor's name under its own supervisor: ``strategies/<name>/strategy``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,7 +40,8 @@ class ActorPaths:
     feeds: dict[str, str]  # venue -> path
     books: dict[tuple[str, str], str]  # (venue, symbol) -> path
     strategies_supervisor: str
-    strategies: dict[str, str]  # strategy name -> path
+    strategies: dict[str, str]  # strategy name -> its actor's path
+    strategy_supervisors: dict[str, str]  # strategy name -> its own supervisor's path
 
     def gateway(self, venue: str) -> str:
         """The gateway of ``venue``."""
@@ -51,14 +53,16 @@ class ActorPaths:
 
 
 def actor_paths(config: Config, *, strategy: str | None = None) -> ActorPaths:
-    """The paths for ``config``: every venue of ``[[venues]]``, its symbol, the strategy.
+    """The paths for ``config``: every venue, every instrument, every strategy.
 
-    The strategy's actor is named by `strategy_actor_name` (a built-in's name, a user's
-    class in snake case), or ``strategy`` when given (a class passed to `TradingSystem`).
+    A strategy's actor is ``strategies/<name>/strategy``, under a supervisor of its own
+    (``strategies/<name>``); ``strategy`` names the one strategy of a class passed to
+    `TradingSystem` instead of the config's.
     """
     venues = config.all_venues
-    name = config.strategy.name
-    strategy = strategy or ("none" if name == "none" else strategy_actor_name(name))
+    names = [entry.name for entry in config.all_strategies]
+    if strategy is not None:
+        names = [strategy]
     return ActorPaths(
         events="events",
         killswitch="killswitch",
@@ -68,10 +72,30 @@ def actor_paths(config: Config, *, strategy: str | None = None) -> ActorPaths:
         gateways={v.name: f"{EXECUTION}/gateway.{v.name}" for v in venues},
         market_data=MARKET_DATA,
         feeds={v.name: f"{MARKET_DATA}/feed.{v.name}" for v in venues},
-        books={(v.name, v.symbol): f"{MARKET_DATA}/{book_name(v.symbol)}" for v in venues},
+        books={
+            (i.venue, i.symbol): f"{MARKET_DATA}/{book_name(i.symbol)}"
+            for i in config.all_instruments
+        },
         strategies_supervisor=STRATEGIES,
-        strategies={} if strategy == "none" else {strategy: f"{STRATEGIES}/{strategy}"},
+        strategies={name: strategy_path(name) for name in names},
+        strategy_supervisors={name: f"{STRATEGIES}/{name}" for name in names},
     )
+
+
+def strategy_path(name: str) -> str:
+    """The path of strategy ``name``'s actor."""
+    return f"{STRATEGIES}/{name}/{STRATEGY}"
+
+
+def strategy_of(owner: str) -> str | None:
+    """The strategy an order's ``owner`` path belongs to, or None (the host's, unknown).
+
+    ``strategies/<name>/strategy`` -> ``<name>``.
+    """
+    parts = owner.split("/")
+    if len(parts) == 3 and parts[0] == STRATEGIES and parts[2] == STRATEGY:  # noqa: PLR2004
+        return parts[1]
+    return None
 
 
 def leaf(path: str) -> str:

@@ -31,6 +31,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Self
 
@@ -54,6 +55,7 @@ from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import (
     AmendOrder,
+    CancelAllOrders,
     CancelOrder,
     DenyReason,
     ExposureSnapshot,
@@ -78,6 +80,7 @@ from tradeactors.strategy import live_strategy, strategy_factory
 from tradeactors.supervision import (
     Backoff,
     ChildSpec,
+    Restart,
     Strategy,
     Supervisor,
     SupervisorEscalated,
@@ -100,7 +103,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
-    from tradeactors.config import VenueConfig
+    from tradeactors.config import InstrumentConfig, VenueConfig
     from tradeactors.core.book import BookView
     from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.exchange.server import SimExchange
@@ -192,7 +195,7 @@ class TradingSystem:
         strategy: object = None,
     ) -> None:
         self.config = config or Config()
-        self._strategy_name, self._strategy_factory = _strategy_choice(self.config, strategy)
+        self._strategies = _strategy_choices(self.config, strategy)
         venue = self.config.venue
         # paper trading (trading.paper): the paper venue in the gateway's place
         self.paper = PaperMarket(self.config) if venue.kind == PAPER else None
@@ -204,62 +207,123 @@ class TradingSystem:
         self.clock: Clock = clock or (
             self.paper.clock() if self.paper and lockstep else SystemClock()
         )
-        # the venue's own replaces it at start, where the venue publishes it (binance, kraken)
-        self.adapter = (
-            venue_adapter(self.config.paper.market)  # the market the paper venue reads
-            if self.paper is not None
-            else venue_adapter(venue.kind, trading=True)
-        )
-        self.instrument = (
-            self.paper.instrument
-            if self.paper is not None and self.paper.instrument is not None
-            else _configured_instrument(venue, self.adapter)
-        )
-        order_entry = self.adapter.order_entry
-        self._order_entry: OrderEntry | None = None
-        if self.paper is None:
-            assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
-            self._order_entry = order_entry(venue.name, self.instrument)
+        self._venues = {v.name: self._venue_side(v) for v in self.config.all_venues}
         self.gate = TradingGate(self.clock)
-        fill_ids = FillIds.SEQUENTIAL if self._order_entry is None else self._order_entry.fill_ids
-        self.store = OrderStore(fill_ids={venue.name: fill_ids})
+        self.store = OrderStore(
+            fill_ids={
+                name: FillIds.SEQUENTIAL if side.order_entry is None else side.order_entry.fill_ids
+                for name, side in self._venues.items()
+            }
+        )
         self.links = ConnectionLinks()
-        self.exchange: SimExchange | None = None
         self._registry = registry
         self._gateway_metrics: GatewayMetrics | None = None  # made with the registry, at start
-        self._venue_rate_limits: tuple[VenueRateLimit, ...] = ()  # what the venue states
         self._events: Subscribers[Any] = Subscribers("trading_subscriber_raised")
-        self._credentials: Credentials | None = None
         self._tree: Supervisor | None = None
         self._status: Status | None = None  # the last status() taken
         self._log = structlog.get_logger("tradeactors.system")
         self._unsubscribe: list[Callable[[], None]] = []
-        self.paths = actor_paths(self.config, strategy=self._strategy_name)
+        named = strategy is not None and self._strategies
+        self.paths = actor_paths(self.config, strategy=self._strategies[0].name if named else None)
         self.gateway_path = self.paths.gateway(venue.name)
         self.strategy_path: str | None = next(iter(self.paths.strategies.values()), None)
         self._ids = ClientOrderIds(self.clock.time_ns(), "host")
 
+    def _venue_side(self, venue: VenueConfig) -> _VenueSide:
+        """A venue's adapter and instruments as configured (the venue's own come at start)."""
+        adapter = (
+            venue_adapter(self.config.paper.market)  # the market the paper venue reads
+            if self.paper is not None
+            else venue_adapter(venue.kind, trading=True)
+        )
+        instruments = {
+            entry.symbol: (
+                self.paper.instrument
+                if self.paper is not None and self.paper.instrument is not None
+                else _configured_instrument(venue, entry, adapter)
+            )
+            for entry in self.config.all_instruments
+            if entry.venue == venue.name
+        }
+        side = _VenueSide(config=venue, adapter=adapter, instruments=instruments)
+        if self.paper is None:
+            side.order_entry = _order_entry(side)
+        return side
+
+    # -- one venue, the first: what a system of one venue and one instrument reads ---------
+
+    @property
+    def adapter(self) -> VenueAdapter:
+        """The first venue's adapter."""
+        return self._first.adapter
+
+    @property
+    def instrument(self) -> Instrument:
+        """The first instrument (of the first venue): the venue's own once started."""
+        return next(iter(self._first.instruments.values()))
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        """Every instrument by symbol (the venues' own once started)."""
+        return {
+            symbol: instrument
+            for side in self._venues.values()
+            for symbol, instrument in side.instruments.items()
+        }
+
+    @property
+    def exchange(self) -> SimExchange | None:
+        """The first venue's embedded simulated exchange (None: a venue elsewhere, paper)."""
+        return self._first.exchange
+
+    @property
+    def exchanges(self) -> dict[str, SimExchange]:
+        """Every embedded simulated exchange, by venue name."""
+        return {n: s.exchange for n, s in self._venues.items() if s.exchange is not None}
+
+    @property
+    def trade_url(self) -> str:
+        """The first venue's order-entry URL (paper: where its market comes from)."""
+        return self._first.trade_url
+
+    @property
+    def _first(self) -> _VenueSide:
+        return self._venues[self.config.venue.name]
+
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> Self:
-        """Start the venue (embedded unless configured) and the tree."""
-        venue = self.config.venue
+        """Start the venues (embedded unless configured) and the tree."""
         if self.paper is not None:
-            return self._start_tree(*self._prepare_paper(), timeout=timeout)
+            self._prepare_paper()
+            return self._start_tree(timeout=timeout)
+        try:
+            for side in self._venues.values():
+                self._connect(side)
+        except BaseException:
+            self._close_venue()
+            raise
+        return self._start_tree(timeout=timeout)
+
+    def _connect(self, side: _VenueSide) -> None:
+        """The venue's URLs and credentials: the embedded exchange started if need be."""
+        venue = side.config
         secret = os.environ.get(venue.secret_env)
         key = _key_file_credentials(venue)  # an Ed25519 key instead of the secret
         trade_url, stream_url, rest_url = venue.trade_url, venue.stream_url, venue.rest_url
+        where = "[venue]" if not self.config.venues else f"venue {venue.name!r}"
         if not trade_url and venue.kind not in _EMBEDDED:
             raise ConfigError(
-                f"venue.trade_url is needed for a venue of kind {venue.kind!r} (the embedded "
+                f"{where}: trade_url is needed for a venue of kind {venue.kind!r} (the embedded "
                 f"simulated exchange speaks {' and '.join(sorted(_EMBEDDED))})"
             )
         if not trade_url:
             from tradeactors.exchange.server import SimExchange  # noqa: PLC0415
 
             secret = secret or secrets.token_hex(24)
-            self.exchange = SimExchange(
-                self.instrument,
+            instruments = tuple(side.instruments.values())
+            side.exchange = SimExchange(
+                instruments[0] if len(instruments) == 1 else instruments,  # type: ignore[arg-type]
                 self.clock,
                 seed=venue.seed,
                 interval=venue.step_interval,
@@ -267,36 +331,31 @@ class TradingSystem:
                 rate_per_second=venue.rate_per_second,
                 protocol=_EMBEDDED[venue.kind],
             ).start()
-            trade_url = self.exchange.trade_url
-            stream_url, rest_url = self.exchange.ws_url, self.exchange.http_url
+            trade_url = side.exchange.trade_url
+            stream_url, rest_url = side.exchange.ws_url, side.exchange.http_url
         elif not secret and key is None:
             raise ConfigError(f"set ${venue.secret_env} to the secret of API key {venue.api_key!r}")
         if not (stream_url and rest_url):
-            raise ConfigError("venue.stream_url and venue.rest_url are needed with venue.trade_url")
-        self._take_instrument_from_venue(rest_url)
-        self._credentials = key or Credentials(venue.api_key, secret or "")
-        self.trade_url = trade_url
-        self._rest_url = rest_url  # also for the codec's REST call before connecting
-        return self._start_tree(trade_url, stream_url, rest_url, timeout=timeout)
+            raise ConfigError(f"{where}: stream_url and rest_url are needed with trade_url")
+        side.trade_url, side.stream_url, side.rest_url = trade_url, stream_url, rest_url
+        self._take_instruments_from_venue(side)
+        side.credentials = key or Credentials(venue.api_key, secret or "")
 
-    def _start_tree(
-        self, trade_url: str, stream_url: str, rest_url: str, *, timeout: float
-    ) -> Self:
-        """Start the tree against the venue, and return once the venue is up."""
-        venue = self.config.venue
+    def _start_tree(self, *, timeout: float) -> Self:
+        """Start the tree against the venues, and return once each venue is up."""
         if self._registry is not None:
             metrics = TradingMetrics(
                 self._registry,
                 self.gate,
                 self._scrape_report,
-                [venue.name],
-                lot_sizes={self.instrument.symbol: self.instrument.lot_size},
+                list(self._venues),
+                lot_sizes={symbol: i.lot_size for symbol, i in self.instruments.items()},
             )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
             self._gateway_metrics = GatewayMetrics(self._registry)
         self._unsubscribe.append(self.gate.subscribe(self._emit))
         tree = Supervisor(
-            self._spec(trade_url=trade_url, stream_url=stream_url, rest_url=rest_url),
+            self._spec(),
             registry=self._registry,
             clock=self.clock,
             on_escalation=self._on_root_escalation,
@@ -304,36 +363,45 @@ class TradingSystem:
         self._tree = tree
         self._unsubscribe.append(tree.subscribe(self._on_supervision_event))
         self._unsubscribe.append(tree.dead_letters.subscribe(self._on_dead_letter))
-        up = threading.Event()
-
-        first: list[VenueStatus] = []
-
-        def on_venue(event: Any) -> None:
-            # up, or down for good reason (unreachable: the gateway keeps trying)
-            if isinstance(event, VenueStatus) and event.venue == venue.name:
-                first.append(event)
-                up.set()
-
-        unsubscribe = self._events.subscribe(on_venue)
         try:
-            tree.start(timeout=timeout)
-            # The gateway's handshake (connected -> reconciled -> up) runs after its
-            # start: return once the venue is up, as the embedding API promises.
-            if not up.wait(timeout):
-                self._log.warning("venue_not_up_yet", venue=venue.name, waited=timeout)
-            elif not first[0].up:
-                self._log.warning("venue_down_at_start", venue=venue.name, reason=first[0].reason)
+            self._start_and_wait(tree, timeout)
         except BaseException:
             if tree.running:
                 tree.stop(timeout=timeout)
             self._close_venue()
             raise
+        self._start_lockstep()
+        for name, side in self._venues.items():
+            self._log.info("trading_system_started", venue=name, trade_url=side.trade_url)
+            self._say_what_protects_orders(side)
+        return self
+
+    def _start_and_wait(self, tree: Supervisor, timeout: float) -> None:
+        """Start ``tree``; return once every venue said whether it is up."""
+        first: dict[str, VenueStatus] = {}
+        all_heard = threading.Event()
+
+        def on_venue(event: Any) -> None:
+            # up, or down for good reason (unreachable: the gateway keeps trying)
+            if isinstance(event, VenueStatus) and event.venue in self._venues:
+                first.setdefault(event.venue, event)
+                if len(first) == len(self._venues):
+                    all_heard.set()
+
+        unsubscribe = self._events.subscribe(on_venue)
+        try:
+            tree.start(timeout=timeout)
+            # Each gateway's handshake (connected -> reconciled -> up) runs after its
+            # start: return once the venues are up, as the embedding API promises.
+            all_heard.wait(timeout)
         finally:
             unsubscribe()
-        self._start_lockstep()
-        self._log.info("trading_system_started", venue=venue.name, trade_url=trade_url)
-        self._say_what_protects_orders()
-        return self
+        for name in self._venues:
+            heard = first.get(name)
+            if heard is None:
+                self._log.warning("venue_not_up_yet", venue=name, waited=timeout)
+            elif not heard.up:
+                self._log.warning("venue_down_at_start", venue=name, reason=heard.reason)
 
     def stop(self, timeout: float | None = None) -> ShutdownSummary:
         """Halt, cancel everything, wait for the venue to confirm, stop the tree.
@@ -389,8 +457,9 @@ class TradingSystem:
             self._close_venue()
 
     def _close_venue(self) -> None:
-        if self.exchange is not None:
-            self.exchange.close()
+        for side in self._venues.values():
+            if side.exchange is not None:
+                side.exchange.close()
         if self._owns_clock and isinstance(self.clock, SystemClock):
             self.clock.close()
 
@@ -405,7 +474,7 @@ class TradingSystem:
 
     @property
     def account(self) -> str:
-        """The venue account (API key) the gateway trades as."""
+        """The venue account (API key) the first venue's gateway trades as."""
         return self.config.venue.api_key
 
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
@@ -532,58 +601,56 @@ class TradingSystem:
             "pnl_places": money_places(instrument.tick_size, instrument.lot_size),
         }
 
-    def _take_instrument_from_venue(self, rest_url: str) -> None:
-        """Ask the venue for the instrument (one GET), before the tree starts.
+    def _take_instruments_from_venue(self, side: _VenueSide) -> None:
+        """Ask the venue for each of its instruments (a GET each), before the tree starts.
 
         For venues whose adapter publishes its instruments (`instrument_source`), the
         embedded exchange speaking their protocol too. The config's steps, where given,
-        must fit the venue's (`_agreed_instrument`). On any failure the embedded
-        exchange, if started, is closed and one `ConfigError` says what and where.
+        must fit the venue's (`_agreed_instrument`). On any failure one `ConfigError` says
+        what and where (`start` closes the embedded exchanges).
         """
-        venue = self.config.venue
-        source = instrument_source(self.adapter)
+        venue = side.config
+        source = instrument_source(side.adapter)
         if source is None:
             return  # the config's steps (kind sim: the simulator's)
-        try:
-            url = source.url(rest_url, venue.symbol)
+        configured = {i.symbol: i for i in self.config.all_instruments if i.venue == venue.name}
+        changed = False
+        for symbol in list(side.instruments):
+            url = source.url(side.rest_url, symbol)
             body = _get(url, timeout=self.config.execution.timeout, what=source.what)
             where = f"{source.what} from {url}"
             try:
-                published = source.read(body, venue.symbol, venue.name)
+                published = source.read(body, symbol, venue.name)
                 if source.rate_limits is not None:
-                    self._venue_rate_limits = source.rate_limits(body)
+                    side.rate_limits = source.rate_limits(body)
             except (msgspec.DecodeError, ValueError, VenueRequestError) as exc:
                 raise ConfigError(f"{where}: not a usable answer: {exc}") from exc
-            instrument = _agreed_instrument(venue, published, where)
-        except BaseException:
-            self._close_venue()
-            raise
-        if instrument != self.instrument:
-            self.instrument = instrument
-            if self.paper is None:
-                order_entry = self.adapter.order_entry
-                assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked
-                self._order_entry = order_entry(venue.name, instrument)  # the same codec, re-made
-        self._log.info(
-            "instrument_from_venue",
-            instrument=instrument.key,
-            url=url,
-            tick_size=instrument.tick_size,
-            lot_size=instrument.lot_size,
-            min_quantity=instrument.min_quantity,
-            max_quantity=instrument.max_quantity,
-            min_notional=instrument.min_notional,
-        )
+            instrument = _agreed_instrument(configured[symbol], published, where)
+            if instrument != side.instruments[symbol]:
+                side.instruments[symbol] = instrument
+                changed = True
+            self._log.info(
+                "instrument_from_venue",
+                instrument=instrument.key,
+                url=url,
+                tick_size=instrument.tick_size,
+                lot_size=instrument.lot_size,
+                min_quantity=instrument.min_quantity,
+                max_quantity=instrument.max_quantity,
+                min_notional=instrument.min_notional,
+            )
+        if changed and self.paper is None:
+            side.order_entry = _order_entry(side)  # the same codec, re-made
 
-    def _say_what_protects_orders(self) -> None:
+    def _say_what_protects_orders(self, side: _VenueSide) -> None:
         """At a venue that cancels nothing by itself (Binance spot), say so at start."""
-        codec = self._order_entry
+        codec = side.order_entry
         if codec is None:
             return  # the paper venue cancels a dropped session's orders (actors.paper)
         if not (codec.has_cancel_on_disconnect or codec.has_dead_man_switch):
             self._log.warning(
                 "venue_keeps_orders_of_a_lost_session",
-                venue=self.config.venue.name,
+                venue=side.config.name,
                 protection="the gateway cancels everything at every (re)connect; the kill "
                 "switch trips on stale market data",
             )
@@ -635,7 +702,7 @@ class TradingSystem:
 
     # -- wiring ----------------------------------------------------------------------
 
-    def _spec(self, *, trade_url: str, stream_url: str, rest_url: str) -> SupervisorSpec:
+    def _spec(self) -> SupervisorSpec:
         """The whole tree: each subtree from its builder, every path from `actor_paths`."""
         cfg = self.config
         return SupervisorSpec(
@@ -650,10 +717,10 @@ class TradingSystem:
                     kwargs={"deliver": self._events.emit},
                 ),
                 self._killswitch_child(),
-                self._execution_tree(trade_url=trade_url),
+                self._execution_tree(),
                 self._risk_child(),
-                self._market_data_tree(stream_url=stream_url, rest_url=rest_url),
-                *self._strategies_tree(),
+                self._market_data_tree(),
+                self._strategies_tree(),
             ),
         )
 
@@ -672,11 +739,8 @@ class TradingSystem:
             },
         )
 
-    def _execution_tree(self, *, trade_url: str) -> SupervisorSpec:
+    def _execution_tree(self) -> SupervisorSpec:
         paths, execution = self.paths, self.config.execution
-        venue = self.config.venue.name
-        # set by start (paper: no gateway, see _with_paper_execution)
-        assert self._credentials is not None or self.paper_venue is not None  # noqa: S101
         spec = SupervisorSpec(
             name=leaf(paths.execution),
             strategy=Strategy.REST_FOR_ONE,
@@ -695,43 +759,52 @@ class TradingSystem:
                         "emit": self._emit,
                     },
                 ),
-                ChildSpec(
-                    name=leaf(paths.gateway(venue)),
-                    actor=Gateway,
-                    kwargs={
-                        "venue": venue,
-                        "url": trade_url,
-                        "rest_url": self._rest_url,
-                        "order_entry": self._order_entry,
-                        "credentials": self._credentials,
-                        "order_manager_path": paths.order_manager,
-                        "gate": self.gate,
-                        "links": self.links,
-                        "cancel_all_after": execution.cancel_all_after,
-                        "refresh": execution.refresh,
-                        "timeout": execution.timeout,
-                        "rate_per_second": execution.max_messages_per_second,
-                        "burst": execution.burst,
-                        "reconnect_delay": execution.reconnect_delay,
-                        "max_reconnect_delay": execution.max_reconnect_delay,
-                        "halt_after_down": execution.halt_after_down or None,  # 0: never
-                        "refetch_interval": execution.refetch_interval,
-                        "metrics": self._gateway_metrics,
-                        "venue_rate_limits": self._venue_rate_limits,
-                    },
-                    backoff=Backoff(
-                        min_delay=execution.restart_delay,
-                        max_delay=execution.max_restart_delay,
-                        random_factor=0.2,
-                    ),
-                    on_failure=self._gateway_failed(venue),
-                    # connect and three requests, each up to `timeout` (the
-                    # reconciliation that follows has its own `timeout`)
-                    start_timeout=max(10.0, 8 * execution.timeout),
-                ),
+                *(self._gateway_child(side) for side in self._venues.values()),
             ),
         )
         return self._with_paper_execution(spec)
+
+    def _gateway_child(self, side: _VenueSide) -> ChildSpec:
+        paths, execution = self.paths, self.config.execution
+        venue = side.config.name
+        if self.paper_venue is not None:  # replaced by the paper venue's actor
+            return ChildSpec(name=leaf(paths.gateway(venue)), actor=Gateway)
+        # set by start
+        assert side.credentials is not None  # noqa: S101
+        return ChildSpec(
+            name=leaf(paths.gateway(venue)),
+            actor=Gateway,
+            kwargs={
+                "venue": venue,
+                "url": side.trade_url,
+                "rest_url": side.rest_url,
+                "order_entry": side.order_entry,
+                "credentials": side.credentials,
+                "order_manager_path": paths.order_manager,
+                "gate": self.gate,
+                "links": self.links,
+                "cancel_all_after": execution.cancel_all_after,
+                "refresh": execution.refresh,
+                "timeout": execution.timeout,
+                "rate_per_second": execution.max_messages_per_second,
+                "burst": execution.burst,
+                "reconnect_delay": execution.reconnect_delay,
+                "max_reconnect_delay": execution.max_reconnect_delay,
+                "halt_after_down": execution.halt_after_down or None,  # 0: never
+                "refetch_interval": execution.refetch_interval,
+                "metrics": self._gateway_metrics,
+                "venue_rate_limits": side.rate_limits,
+            },
+            backoff=Backoff(
+                min_delay=execution.restart_delay,
+                max_delay=execution.max_restart_delay,
+                random_factor=0.2,
+            ),
+            on_failure=self._gateway_failed(venue),
+            # connect and three requests, each up to `timeout` (the
+            # reconciliation that follows has its own `timeout`)
+            start_timeout=max(10.0, 8 * execution.timeout),
+        )
 
     def _risk_child(self) -> ChildSpec:
         paths, risk = self.paths, self.config.risk
@@ -742,7 +815,7 @@ class TradingSystem:
                 "limits": self._limits(),
                 "order_manager_path": paths.order_manager,
                 "gate": self.gate,
-                "instruments": {self.instrument.symbol: self.instrument},
+                "instruments": self.instruments,
                 "max_loss": risk.max_loss,
                 "max_denials": risk.max_denials,
                 "denial_window": risk.denial_window,
@@ -750,80 +823,111 @@ class TradingSystem:
             },
         )
 
-    def _market_data_tree(self, *, stream_url: str, rest_url: str) -> SupervisorSpec:
+    def _market_data_tree(self) -> SupervisorSpec:
         paths, cfg = self.paths, self.config
-        venue, symbol = cfg.venue.name, self.instrument.symbol
-        strategies = tuple(paths.strategies.values())
-        # paper on a capture: the depth it was recorded at, where it says (Kraken's book-N)
-        depth = self.paper.book_depth if self.paper is not None else cfg.venue.book_depth
-        try:  # a depth the venue does not offer is refused here, before anything starts
-            subscribe = self.adapter.market_data.subscribe_messages((symbol,), depth=depth)
-        except ValueError as exc:
-            raise ConfigError(f"[venue] book_depth = {depth}: {exc}") from exc
+        feeds: list[ChildSpec] = []
+        books: list[ChildSpec] = []
+        for name, side in self._venues.items():
+            symbols = tuple(side.instruments)
+            # paper on a capture: the depth it was recorded at, where it says (Kraken's book-N)
+            depth = self.paper.book_depth if self.paper is not None else side.config.book_depth
+            try:  # a depth the venue does not offer is refused here, before anything starts
+                subscribe = side.adapter.market_data.subscribe_messages(symbols, depth=depth)
+            except ValueError as exc:
+                raise ConfigError(f"venue {name!r}: book_depth = {depth}: {exc}") from exc
+            feeds.append(
+                ChildSpec(
+                    name=leaf(paths.feeds[name]),
+                    actor=LiveFeed,
+                    kwargs={
+                        "venue": side.adapter,
+                        "url": side.stream_url,
+                        "symbols": symbols,
+                        "books_path": paths.market_data,
+                        "rest_base_url": side.rest_url,
+                        "send": subscribe,
+                        "depth": depth,
+                        "route_trades": bool(paths.strategies),
+                        "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
+                        "taps": self._paper_taps(),
+                    },
+                    backoff=Backoff(min_delay=0.1, max_delay=2.0),
+                )
+            )
+            books += [
+                ChildSpec(
+                    name=leaf(paths.book(name, symbol)),
+                    actor=BookActor,
+                    kwargs={
+                        "venue": side.adapter,
+                        "instrument": instrument,
+                        "feed_path": paths.feeds[name],
+                        "subscribers": (
+                            *self._trading(symbol),
+                            paths.risk,
+                            paths.killswitch,
+                        ),
+                        # paper: the views the backtest's strategies get
+                        "depth": cfg.paper.depth if self.paper is not None else 10,
+                        "max_depth": depth,  # where the venue's sync rule bounds it
+                    },
+                )
+                for symbol, instrument in side.instruments.items()
+            ]
         spec = SupervisorSpec(
             name=leaf(paths.market_data),
             strategy=Strategy.REST_FOR_ONE,
             intensity=cfg.supervision.intensity,
             period=cfg.supervision.period,
-            children=(
-                ChildSpec(
-                    name=leaf(paths.feeds[venue]),
-                    actor=LiveFeed,
-                    kwargs={
-                        "venue": self.adapter,
-                        "url": stream_url,
-                        "symbols": (symbol,),
-                        "books_path": paths.market_data,
-                        "rest_base_url": rest_url,
-                        "send": subscribe,
-                        "depth": depth,
-                        "route_trades": bool(strategies),
-                        "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
-                        "taps": self._paper_taps(),
-                    },
-                    backoff=Backoff(min_delay=0.1, max_delay=2.0),
-                ),
-                ChildSpec(
-                    name=leaf(paths.book(venue, symbol)),
-                    actor=BookActor,
-                    kwargs={
-                        "venue": self.adapter,
-                        "instrument": self.instrument,
-                        "feed_path": paths.feeds[venue],
-                        "subscribers": (*strategies, paths.risk, paths.killswitch),
-                        # paper: the views the backtest's strategies get
-                        "depth": cfg.paper.depth if self.paper is not None else 10,
-                        "max_depth": depth,  # where the venue's sync rule bounds it
-                    },
-                ),
-            ),
+            children=(*feeds, *books),
         )
         return self._with_paper_feed(spec)
 
-    def _strategies_tree(self) -> tuple[SupervisorSpec, ...]:
-        paths, cfg = self.paths, self.config
-        if not paths.strategies or self._strategy_factory is None:
-            return ()
-        return (
-            SupervisorSpec(
-                name=leaf(paths.strategies_supervisor),
-                intensity=cfg.supervision.intensity,
-                period=cfg.supervision.period,
-                children=tuple(
-                    ChildSpec(
-                        name=leaf(path),
-                        actor=StrategyActor,
-                        kwargs={
-                            "factory": self._strategy_factory,
-                            "venue": cfg.venue.name,
-                            "instrument": self.instrument.symbol,
-                            "risk_path": paths.risk,
-                            "order_manager_path": paths.order_manager,
-                            "tag": "".join(filter(str.isalnum, name))[:4] or "s",
-                        },
-                        mailbox=book_mailbox(),
-                    )
-                    for name, path in paths.strategies.items()
+    def _trading(self, symbol: str) -> tuple[str, ...]:
+        """The paths of the strategies that trade ``symbol``."""
+        return tuple(
+            self.paths.strategies[choice.name]
+            for choice in self._strategies
+            if symbol in choice.instruments
+        )
+
+    def _strategies_tree(self) -> SupervisorSpec:
+        """``strategies``: each strategy under a supervisor of its own (its own intensity).
+
+        Its supervisor is TEMPORARY: past its intensity it is stopped, not restarted, and
+        `_on_supervision_event` halts that strategy's scope; the others go on.
+        """
+        cfg = self.config
+        return SupervisorSpec(
+            name=leaf(self.paths.strategies_supervisor),
+            intensity=cfg.supervision.intensity,
+            period=cfg.supervision.period,
+            children=tuple(self._strategy_spec(choice) for choice in self._strategies),
+        )
+
+    def _strategy_spec(self, choice: _StrategyChoice) -> SupervisorSpec:
+        paths = self.paths
+        primary = choice.instruments[0]
+        venue = next(v for v, symbol in paths.books if symbol == primary)
+        path = paths.strategies[choice.name]
+        return SupervisorSpec(
+            name=choice.name,
+            intensity=choice.intensity,
+            period=choice.period,
+            restart=Restart.TEMPORARY,
+            children=(
+                ChildSpec(
+                    name=leaf(path),
+                    actor=StrategyActor,
+                    kwargs={
+                        "factory": choice.factory,
+                        "venue": venue,
+                        "instrument": primary,
+                        "risk_path": paths.risk,
+                        "order_manager_path": paths.order_manager,
+                        "tag": choice.tag,
+                    },
+                    mailbox=book_mailbox(),
                 ),
             ),
         )
@@ -874,12 +978,35 @@ class TradingSystem:
         self._events.emit(event)
 
     def _on_supervision_event(self, event: Any) -> None:
+        if isinstance(event, SupervisorEscalated) and (name := self._strategy_at(event.path)):
+            # A strategy's own supervisor gave up: it is not restarted (TEMPORARY), the
+            # others go on; its orders are cancelled.
+            self._log.error(
+                "strategy_stopped",
+                strategy=name,
+                reason=f"{event.restarts} restarts in {event.period} s",
+            )
+            self._strategy_gave_up(name, f"{event.path} exceeded {event.restarts} restarts")
+            return
         if isinstance(event, SupervisorEscalated):
             self.gate.trip(
                 TradingState.HALTED,
                 source=TripSource.ESCALATION,
                 reason=f"{event.path} exceeded {event.restarts} restarts in {event.period} s",
             )
+
+    def _strategy_at(self, path: str) -> str | None:
+        """The strategy whose own supervisor is at ``path`` (None: another supervisor)."""
+        for name, supervisor in self.paths.strategy_supervisors.items():
+            if path == supervisor:
+                return name
+        return None
+
+    def _strategy_gave_up(self, name: str, reason: str) -> None:
+        """Cancel the orders of strategy ``name``, which will not be restarted."""
+        self.tree.address(self.paths.order_manager).tell(
+            CancelAllOrders(reason=reason, owner=self.paths.strategies[name])
+        )
 
     def _on_dead_letter(self, letter: DeadLetter) -> None:
         """An order lost in a mailbox: tell its owner; release it in risk if need be.
@@ -910,17 +1037,17 @@ class TradingSystem:
 
     # -- paper trading (trading.paper) -------------------------------------------------
 
-    def _prepare_paper(self) -> tuple[str, str, str]:
+    def _prepare_paper(self) -> None:
         """The paper venue, on the instrument (the venue's own, for a live market)."""
         paper = self.paper
         assert paper is not None  # noqa: S101 - only called for kind paper
         cfg = paper.config
+        side = self._first
+        side.trade_url = f"paper ({cfg.pace}) on {cfg.capture or cfg.url}"
+        side.stream_url, side.rest_url = cfg.url, cfg.rest_url
         if paper.instrument is None:  # live, steps not configured: the market's
-            self._take_instrument_from_venue(cfg.rest_url)
+            self._take_instruments_from_venue(side)
         self.paper_venue = paper.model(self.instrument, self.config.venue.name)
-        self.trade_url = f"paper ({cfg.pace}) on {cfg.capture or cfg.url}"
-        self._rest_url = cfg.rest_url
-        return self.trade_url, cfg.url, cfg.rest_url
 
     def _with_paper_execution(self, spec: SupervisorSpec) -> SupervisorSpec:
         """``spec`` with the paper venue's actor in the gateway's place (if paper)."""
@@ -1006,23 +1133,27 @@ class TradingSystem:
         return self.paper is not None and self.market_done.is_set()
 
     def _venue_open_orders(self) -> int | None:
+        """The account's orders still open at every venue (None: a venue could not say)."""
         if self.paper_venue is not None:
             return len(self.paper_venue.open_orders())  # the tree stopped: nobody touches it
-        if self._credentials is None or self._order_entry is None:
-            return None
-        try:
-            return len(
-                open_orders_at_venue(
-                    self._order_entry,
-                    self.trade_url,
-                    self._credentials,
-                    timeout=5.0,
-                    rest_url=self._rest_url,
+        total = 0
+        for name, side in self._venues.items():
+            if side.credentials is None or side.order_entry is None:
+                return None
+            try:
+                total += len(
+                    open_orders_at_venue(
+                        side.order_entry,
+                        side.trade_url,
+                        side.credentials,
+                        timeout=5.0,
+                        rest_url=side.rest_url,
+                    )
                 )
-            )
-        except Exception as exc:  # noqa: BLE001 - reported as unknown, never hidden
-            self._log.error("venue_query_failed", error=repr(exc))
-            return None
+            except Exception as exc:  # noqa: BLE001 - reported as unknown, never hidden
+                self._log.error("venue_query_failed", venue=name, error=repr(exc))
+                return None
+        return total
 
 
 # -- the instrument: the config's steps, and the venue's at start -----------------------------
@@ -1051,22 +1182,99 @@ def _key_file_credentials(venue: VenueConfig) -> Credentials | None:
         raise ConfigError(f"[venue] key_file: {exc}") from None
 
 
-def _strategy_choice(
-    config: Config, strategy: object
-) -> tuple[str | None, Callable[[], StrategyObject] | None]:
-    """``(actor name, factory)``: of ``strategy`` given in code, else of ``[strategy]``.
+@dataclass(slots=True, kw_only=True)
+class _VenueSide:
+    """One venue of the system: its adapter, instruments, codec, URLs, credentials."""
 
-    The actor name is None when the config names it (`actor_paths` does); the factory
-    None for no strategy (``name = "none"``).
+    config: VenueConfig
+    adapter: VenueAdapter
+    instruments: dict[str, Instrument]  # symbol -> the configured, then the venue's own
+    order_entry: OrderEntry | None = None  # None: paper (its venue model is the venue)
+    exchange: SimExchange | None = None  # the embedded one, if started
+    credentials: Credentials | None = None
+    trade_url: str = ""
+    stream_url: str = ""
+    rest_url: str = ""
+    rate_limits: tuple[VenueRateLimit, ...] = ()  # what the venue states
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _StrategyChoice:
+    """One strategy of the tree: its name, how to build it, what it trades, its limits."""
+
+    name: str
+    factory: Callable[[], StrategyObject]
+    instruments: tuple[str, ...]
+    intensity: int
+    period: float
+    tag: str  # the prefix of its client order ids: unique in the system
+
+
+def _order_entry(side: _VenueSide) -> OrderEntry:
+    """The venue's order-entry codec, for its instruments."""
+    make = side.adapter.order_entry
+    assert make is not None  # noqa: S101 - venue_adapter(trading=True) checked it
+    instruments = tuple(side.instruments.values())
+    if len(instruments) == 1:
+        return make(side.config.name, instruments[0])
+    return make(side.config.name, side.instruments)  # type: ignore[arg-type]
+
+
+def _strategy_choices(config: Config, strategy: object) -> tuple[_StrategyChoice, ...]:
+    """The strategies to run: ``strategy`` given in code, else the config's.
+
+    A class given in code replaces ``[strategy]`` and trades the first instrument;
+    with ``[[strategies]]`` each names its own class.
     """
+    entries = config.all_strategies
     if strategy is not None:
-        return live_strategy(strategy)
-    if config.strategy.name == "none":
-        return None, None
-    return None, strategy_factory(config.strategy.name, config.strategy.params)
+        if config.strategies:
+            raise ConfigError(
+                "TradingSystem(strategy=...) replaces [strategy]; with [[strategies]] "
+                "name each strategy's class in its entry"
+            )
+        name, factory = live_strategy(strategy)
+        supervision = config.supervision
+        first = config.all_instruments[0].symbol
+        return (
+            _StrategyChoice(
+                name=name,
+                factory=factory,
+                instruments=(first,),
+                intensity=supervision.intensity,
+                period=supervision.period,
+                tag=_tag(name, 0, set()),
+            ),
+        )
+    tags: set[str] = set()
+    choices = []
+    for index, entry in enumerate(entries):
+        tag = _tag(entry.name, index, tags)
+        tags.add(tag)
+        choices.append(
+            _StrategyChoice(
+                name=entry.name,
+                factory=strategy_factory(entry.class_, entry.params),
+                instruments=entry.instruments,
+                intensity=entry.intensity or 0,
+                period=entry.period or config.supervision.period,
+                tag=tag,
+            )
+        )
+    return tuple(choices)
 
 
-def _configured_instrument(venue: VenueConfig, adapter: VenueAdapter) -> Instrument:
+def _tag(name: str, index: int, taken: set[str]) -> str:
+    """A short prefix of a strategy's client order ids, unlike every other strategy's."""
+    tag = "".join(filter(str.isalnum, name))[:4] or "s"
+    if tag not in taken:
+        return tag
+    return f"{tag[:2]}{index:02x}"
+
+
+def _configured_instrument(
+    venue: VenueConfig, entry: InstrumentConfig, adapter: VenueAdapter
+) -> Instrument:
     """The instrument as configured, until (if its venue publishes it) the venue's at start.
 
     Steps left out are the simulator's meanwhile: the embedded exchange is made with
@@ -1076,16 +1284,17 @@ def _configured_instrument(venue: VenueConfig, adapter: VenueAdapter) -> Instrum
         ConfigError: a step left out for a venue kind that publishes none.
 
     """
-    if not (venue.tick_size and venue.lot_size) and instrument_source(adapter) is None:
+    if not (entry.tick_size and entry.lot_size) and instrument_source(adapter) is None:
         raise ConfigError(
-            f"[venue] tick_size and lot_size are needed: tradeactors cannot ask a venue of "
-            f"kind {venue.kind!r} for them (it does for {', '.join(instrument_kinds())})"
+            f"{entry.symbol} at {venue.name}: tick_size and lot_size are needed: tradeactors "
+            f"cannot ask a venue of kind {venue.kind!r} for them (it does for "
+            f"{', '.join(instrument_kinds())})"
         )
     return Instrument(
         venue=venue.name,
-        symbol=venue.symbol,
-        tick_size=venue.tick_size or SIM_TICK_SIZE,
-        lot_size=venue.lot_size or SIM_LOT_SIZE,
+        symbol=entry.symbol,
+        tick_size=entry.tick_size or SIM_TICK_SIZE,
+        lot_size=entry.lot_size or SIM_LOT_SIZE,
     )
 
 
@@ -1114,7 +1323,7 @@ def _get(url: str, *, timeout: float, what: str) -> bytes:
     return body
 
 
-def _agreed_instrument(venue: VenueConfig, published: Instrument, where: str) -> Instrument:
+def _agreed_instrument(venue: InstrumentConfig, published: Instrument, where: str) -> Instrument:
     """The venue's instrument ``published``, in the config's lot if one is given.
 
     A tick given must be the venue's (the book parses the venue's prices in it); a lot
@@ -1126,7 +1335,7 @@ def _agreed_instrument(venue: VenueConfig, published: Instrument, where: str) ->
         ConfigError: a step that does not fit the venue's, naming both and ``where``.
 
     """
-    symbol = f"{venue.symbol} at {venue.name}"
+    symbol = f"{venue.symbol} at {venue.venue}"
     if venue.tick_size and Fraction(venue.tick_size) != Fraction(published.tick_size):
         raise ConfigError(
             f'[venue] tick_size "{venue.tick_size}" is not the tick of {symbol}: the venue\'s '

@@ -255,7 +255,7 @@ class TestInAConfigFile:
         path.write_text(f'[strategy]\nname = "{package}.good:Quoter"\nparams = {{ size = 3 }}\n')
         config = load_config(path)
         assert config.strategy.params == {"size": 3}
-        assert actor_paths(config).strategies == {"quoter": "strategies/quoter"}
+        assert actor_paths(config).strategies == {"quoter": "strategies/quoter/strategy"}
 
     def test_without_params_it_takes_its_defaults(self, package, tmp_path):
         path = tmp_path / "trading.toml"
