@@ -232,10 +232,11 @@ class StrategyActor(SupervisedActor):
         tag: str = "s",
         instruments: Sequence[tuple[str, str]] | None = None,
     ) -> None:
-        super().__init__()
-        self.instruments = _instruments(venue, instrument, instruments)
+        pairs = _instruments(venue, instrument, instruments)  # refused before anything
         if not risk_path or not order_manager_path:
             raise TypeError("StrategyActor needs risk_path and order_manager_path")
+        super().__init__()
+        self.instruments = pairs
         self.venue, self.instrument = self.instruments[0]  # the primary
         self.risk_path = risk_path
         self.order_manager_path = order_manager_path
