@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tradeactors.actors.strategy import StrategyActor
     from tradeactors.backtest.engine import BacktestConfig, BacktestReport, run_backtest
     from tradeactors.config import Config, load_config
     from tradeactors.core.killswitch import KillSwitchChanged
@@ -84,6 +85,7 @@ _EXPORTS = {
     "Strategy": "tradeactors.strategy.api",
     "StrategyContext": "tradeactors.strategy.api",
     "OpenOrder": "tradeactors.strategy.api",
+    "StrategyActor": "tradeactors.actors.strategy",
     "make_strategy": "tradeactors.strategy",
     "strategy_names": "tradeactors.strategy",
     "run_backtest": "tradeactors.backtest.engine",
@@ -129,6 +131,7 @@ __all__ = [
     "Side",
     "Status",
     "Strategy",
+    "StrategyActor",
     "StrategyContext",
     "SubmitOrder",
     "TimeInForce",

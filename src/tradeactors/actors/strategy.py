@@ -6,9 +6,13 @@ asks the order manager to cancel the orders its predecessor left open. Book view
 reach it through a conflating mailbox (`book_mailbox`): a slow strategy then sees the
 newest book, not a backlog.
 
-While its venue is down or the kill switch is not ACTIVE, the actor does not pass book
-views or trades to the strategy (there is nothing it could do at the venue); order
-updates and timers always pass. The strategy's orders go through risk like any other.
+A strategy may trade several instruments, each a (venue, symbol) pair, the first the
+primary (``ctx.instrument``); it gets the books and trades of each of them, and books
+or trades of any other instrument that reach it are dropped and counted
+(``StrategyReport.ignored``). While an instrument's venue is down or the kill switch
+is not ACTIVE, the actor does not pass that instrument's book views or trades to the
+strategy (there is nothing it could do at the venue); order updates and timers always
+pass. The strategy's orders go through risk like any other.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from tradeactors.strategy.api import OrderTracking, Strategy, describe
 from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
+    from collections.abc import Callable, Hashable, Sequence
 
     from tradeactors.clock import Timer
 
@@ -66,7 +70,12 @@ def book_mailbox(capacity: int | None = None) -> MailboxSpec:
 
 
 class StrategyReport(msgspec.Struct, kw_only=True):
-    """What a strategy did (this incarnation)."""
+    """What a strategy did (this incarnation).
+
+    ``position`` is its primary instrument's, ``positions`` each instrument's (by
+    symbol); ``ignored`` counts the books and trades of instruments it does not trade
+    that reached it (dropped).
+    """
 
     submitted: int = 0
     denied: int = 0
@@ -75,6 +84,8 @@ class StrategyReport(msgspec.Struct, kw_only=True):
     volume: int = 0
     position: int = 0
     books: int = 0
+    positions: dict[str, int] = msgspec.field(default_factory=dict)
+    ignored: int = 0
 
 
 class _StrategyTimer(Message, frozen=True, kw_only=True, tag=True):
@@ -88,7 +99,9 @@ class _LiveContext(OrderTracking):
 
     def __init__(self, actor: StrategyActor) -> None:
         context = actor.context
-        super().__init__(context.log.bind(strategy=describe(actor.strategy)))
+        name = describe(actor.strategy)
+        symbols = [symbol for _venue, symbol in actor.instruments]
+        super().__init__(context.log.bind(strategy=name), symbols, name=name)
         self._actor = actor
         self._clock = context.clock
         self._risk = context.address_of(actor.risk_path)
@@ -100,10 +113,7 @@ class _LiveContext(OrderTracking):
         self._timers: dict[str, tuple[int, Timer]] = {}
         self._tokens = 0
         self.venue = actor.venue
-
-    @property
-    def instrument(self) -> str:
-        return self._actor.instrument
+        self._venue_of = {symbol: venue for venue, symbol in actor.instruments}
 
     @property
     def now_ns(self) -> int:
@@ -117,15 +127,17 @@ class _LiveContext(OrderTracking):
         quantity: int,
         tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
+        instrument: str | None = None,
     ) -> str:
+        symbol = self.instrument_for(instrument)  # raises for one it does not trade
         client_order_id = self._ids.next()
-        self.track(client_order_id, side=side, price=price, quantity=quantity)
+        self.track(client_order_id, side=side, price=price, quantity=quantity, instrument=symbol)
         self._actor.report.submitted += 1
         self._risk.tell(
             SubmitOrder(
                 client_order_id=client_order_id,
-                venue=self.venue,
-                instrument=self.instrument,
+                venue=self._venue_of[symbol],
+                instrument=symbol,
                 side=side,
                 price=price,
                 quantity=quantity,
@@ -155,8 +167,12 @@ class _LiveContext(OrderTracking):
                 )
             )
 
-    def cancel_all(self) -> None:
-        self._om.tell(CancelAllOrders(reason="strategy cancel_all", owner=self._path))
+    def cancel_all(self, instrument: str | None = None) -> None:
+        if instrument is None:
+            self._om.tell(CancelAllOrders(reason="strategy cancel_all", owner=self._path))
+            return
+        for order in self.open_orders(instrument):  # (raises for one it does not trade)
+            self._om.tell(CancelOrder(client_order_id=order.client_order_id))
 
     def set_timer(self, name: str, delay: float) -> None:
         old = self._timers.pop(name, None)
@@ -192,32 +208,44 @@ class StrategyActor(SupervisedActor):
 
     Args:
         factory: builds the strategy (called at every start).
-        venue, instrument: where it trades (the instrument's symbol).
-        risk_path, order_manager_path: where orders and cancels go.
-        tag: a short prefix of its client order ids.
+        venue, instrument: where it trades (the instrument's symbol), if it trades one.
+        risk_path, order_manager_path: where orders and cancels go (required).
+        tag: a short prefix of its client order ids (unique across its instruments).
+        instruments: instead of ``venue`` and ``instrument``, the (venue, symbol) pairs
+            it trades, the first the primary; a symbol at most once.
+
+    Raises:
+        TypeError: neither or both of ``venue``/``instrument`` and ``instruments``, or
+            no ``risk_path``/``order_manager_path``.
+        ValueError: no instruments, or a symbol listed twice.
 
     """
 
     def __init__(
         self,
         factory: Callable[[], Strategy],
-        venue: str,
-        instrument: str,
-        risk_path: str,
-        order_manager_path: str,
+        venue: str | None = None,
+        instrument: str | None = None,
+        risk_path: str = "",
+        order_manager_path: str = "",
         *,
         tag: str = "s",
+        instruments: Sequence[tuple[str, str]] | None = None,
     ) -> None:
+        pairs = _instruments(venue, instrument, instruments)  # refused before anything
+        if not risk_path or not order_manager_path:
+            raise TypeError("StrategyActor needs risk_path and order_manager_path")
         super().__init__()
-        self.strategy = factory()
-        self.venue = venue
-        self.instrument = instrument
+        self.instruments = pairs
+        self.venue, self.instrument = self.instruments[0]  # the primary
         self.risk_path = risk_path
         self.order_manager_path = order_manager_path
         self.tag = tag
+        self.strategy = factory()
         self.report = StrategyReport()
         self._ctx: _LiveContext | None = None
-        self._venue_up = True
+        self._venue_of = {symbol: venue for venue, symbol in self.instruments}
+        self._venues_down: set[str] = set()
         self._active = True
 
     def on_start(self) -> None:
@@ -249,7 +277,7 @@ class StrategyActor(SupervisedActor):
         assert ctx is not None  # noqa: S101 - set by on_start
         strategy = self.strategy
         if isinstance(message, BookView):
-            if self._trading and symbol_of(message.instrument) == self.instrument:
+            if self._trading(symbol_of(message.instrument), message):
                 self.report.books += 1
                 strategy.on_book(ctx, message)
         elif isinstance(message, OrderUpdate):
@@ -259,25 +287,47 @@ class StrategyActor(SupervisedActor):
             if message.fill_quantity:
                 strategy.on_fill(ctx, message)
         elif isinstance(message, TradeTick):
-            if self._trading and message.instrument == self.instrument:
+            if self._trading(message.instrument, message):
                 strategy.on_trade(ctx, message)
         elif isinstance(message, _StrategyTimer):
             if ctx.timer_due(message):  # timers run on (a schedule must not die)
                 strategy.on_timer(ctx, message.name)
         elif isinstance(message, VenueStatus):
-            if message.venue == self.venue:
-                self._venue_up = message.up
+            self._venue_status(message)
         elif isinstance(message, KillSwitchChanged):
             self._active = message.state is TradingState.ACTIVE
         elif isinstance(message, GetStrategyReport):
             report = msgspec.structs.replace(self.report)
             report.position = ctx.position
+            report.positions = ctx.positions
             return report
         return None
 
+    def _venue_status(self, message: VenueStatus) -> None:
+        if message.up:
+            self._venues_down.discard(message.venue)
+        elif message.venue in self._venue_of.values():
+            self._venues_down.add(message.venue)
+
+    def _trading(self, symbol: str, message: BookView | TradeTick) -> bool:
+        """True to pass market data of ``symbol`` on: its own, its venue up, switch ACTIVE."""
+        venue = self._venue_of.get(symbol)
+        if venue is None:
+            self.report.ignored += 1
+            if self.report.ignored == 1:  # a wiring error: say so once, count the rest
+                self.context.log.warning(
+                    "market_data_of_other_instrument_ignored",
+                    message=type(message).__name__,
+                    instrument=message.instrument,
+                    instruments=self.instrument_keys,
+                )
+            return False
+        return self._active and venue not in self._venues_down
+
     @property
-    def _trading(self) -> bool:
-        return self._venue_up and self._active
+    def instrument_keys(self) -> tuple[str, ...]:
+        """Its instruments as ``venue:symbol``."""
+        return tuple(f"{venue}:{symbol}" for venue, symbol in self.instruments)
 
     def _count(self, update: OrderUpdate) -> None:
         report = self.report
@@ -290,3 +340,31 @@ class StrategyActor(SupervisedActor):
             report.denied += 1
         elif update.status == OrderStatus.REJECTED:
             report.rejected += 1
+
+
+def _instruments(
+    venue: str | None, instrument: str | None, instruments: Sequence[tuple[str, str]] | None
+) -> tuple[tuple[str, str], ...]:
+    """The (venue, symbol) pairs of `StrategyActor`'s arguments (see its doc)."""
+    if instruments is None:
+        if venue is None or instrument is None:
+            raise TypeError("StrategyActor needs venue and instrument, or instruments")
+        return ((venue, instrument),)
+    if venue is not None or instrument is not None:
+        raise TypeError("StrategyActor takes venue and instrument, or instruments, not both")
+    if isinstance(instruments, str):
+        raise TypeError(f"StrategyActor: instruments are (venue, symbol) pairs: {instruments!r}")
+    pairs: list[tuple[str, str]] = []
+    for pair in instruments:
+        match pair:
+            case (str() as pair_venue, str() as symbol):
+                pairs.append((pair_venue, symbol))
+            case _:
+                raise TypeError(f"StrategyActor: instruments are (venue, symbol) pairs: {pair!r}")
+    if not pairs:
+        raise ValueError("StrategyActor needs at least one instrument")
+    symbols = [symbol for _venue, symbol in pairs]
+    twice = sorted({symbol for symbol in symbols if symbols.count(symbol) > 1})
+    if twice:
+        raise ValueError(f"StrategyActor: an instrument listed twice: {', '.join(twice)}")
+    return tuple(pairs)

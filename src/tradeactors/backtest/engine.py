@@ -39,6 +39,10 @@ synced, or one that lost sync and never resynced.
 
 Same inputs, same report, byte for byte: no wall clock, no unseeded randomness, and
 ties in time are broken by a sequence number.
+
+A backtest replays one instrument: the strategy's ``ctx.instruments`` is that one
+symbol, a ``ctx.submit`` of another raises ValueError, and `run_backtest` refuses a
+strategy configured with several (``instruments=``).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ from tradeactors.venues.paper import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
@@ -205,13 +209,11 @@ class _Context(OrderTracking):
     """The `StrategyContext` of a backtest: commands become timed venue events."""
 
     def __init__(self, engine: _Engine) -> None:
-        super().__init__(structlog.get_logger("tradeactors.backtest"))
+        name = describe(engine.strategy)
+        log = structlog.get_logger("tradeactors.backtest")
+        super().__init__(log, (engine.instrument.symbol,), name=name)
         self._engine = engine
         self._ids = itertools.count(1)
-
-    @property
-    def instrument(self) -> str:
-        return self._engine.instrument.symbol
 
     @property
     def now_ns(self) -> int:
@@ -225,7 +227,9 @@ class _Context(OrderTracking):
         quantity: int,
         tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
+        instrument: str | None = None,
     ) -> str:
+        self.instrument_for(instrument)  # raises for one it does not trade
         coid = f"bt-{next(self._ids)}"
         self.track(coid, side=side, price=price, quantity=quantity)
         self._engine.venue.submit(
@@ -269,8 +273,8 @@ class _Context(OrderTracking):
             amend=AmendOutcome.DENIED,
         )
 
-    def cancel_all(self) -> None:
-        for order in self.open_orders():
+    def cancel_all(self, instrument: str | None = None) -> None:
+        for order in self.open_orders(instrument):
             self._engine.venue.cancel(order.client_order_id)
 
     def set_timer(self, name: str, delay: float) -> None:
@@ -356,13 +360,24 @@ def run_backtest(
     params: dict[str, Any] | None = None,
     market: MarketData | None = None,
     book_depth: int = 1000,
+    instruments: Sequence[str] | None = None,
 ) -> BacktestReport:
     """Replay ``frames`` through ``strategy`` against the simulated venue; the report.
 
     ``market``: the venue adapter's market data the frames are read with (None:
     Binance's, see `PaperVenue`), its books kept ``book_depth`` levels a side where the
     venue's rule bounds them (Kraken's: the depth the capture was recorded at).
+    ``instruments``: the symbols the strategy is configured to trade (a
+    ``[[strategies]]`` entry's), if any: a backtest replays one instrument, so anything
+    but ``instrument``'s symbol alone is refused (ValueError) before anything runs.
     """
+    if instruments is not None:
+        wanted = (instruments,) if isinstance(instruments, str) else tuple(instruments)
+        if wanted != (instrument.symbol,):
+            raise ValueError(
+                f"a backtest replays one instrument ({instrument.symbol}); strategy "
+                f"{describe(strategy)!r} is configured to trade {', '.join(wanted) or 'none'}"
+            )
     config = config or BacktestConfig()
     engine = _Engine(instrument, strategy, config, market=market, book_depth=book_depth)
     venue = engine.venue

@@ -2,5 +2,6 @@
 
 from tradeactors.core.book import BookView, Level, OrderBook
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import symbol_of
 
-__all__ = ["BookView", "Instrument", "Level", "OrderBook"]
+__all__ = ["BookView", "Instrument", "Level", "OrderBook", "symbol_of"]

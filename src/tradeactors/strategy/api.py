@@ -6,10 +6,14 @@ inside `tradeactors.actors.strategy.StrategyActor` (the context talks to risk an
 order manager) and offline in `tradeactors.backtest` (the context talks to a simulated
 venue), and gives the same decisions for the same inputs.
 
-Prices are integer ticks and quantities integer lots of the instrument. Callbacks:
+Prices are integer ticks and quantities integer lots of the instrument. A strategy
+may trade several instruments (``ctx.instruments``, the first the primary: the one
+``ctx.instrument``, ``ctx.position`` and a ``ctx.submit`` without ``instrument=`` are
+about). Callbacks:
 
 - ``on_start(ctx)``, ``on_stop(ctx)``;
-- ``on_book(ctx, view)``: a new immutable `BookView` of the strategy's instrument;
+- ``on_book(ctx, view)``: a new immutable `BookView` of one of the strategy's
+  instruments;
 - ``on_trade(ctx, trade)``: a public trade (`TradeTick`);
 - ``on_order_update(ctx, update)``: any change of one of its orders (`OrderUpdate`),
   and the outcome of each amend (``update.amend``);
@@ -36,6 +40,8 @@ import msgspec
 from tradeactors.core.messages import OrderStatus, Side, TimeInForce, TradeTick
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from structlog.typing import FilteringBoundLogger
 
     from tradeactors.core.book import BookView
@@ -45,7 +51,10 @@ __all__ = ["ENDED", "OpenOrder", "OrderTracking", "Strategy", "StrategyContext",
 
 
 class OpenOrder(msgspec.Struct, frozen=True, kw_only=True):
-    """One of the strategy's orders that may still trade."""
+    """One of the strategy's orders that may still trade.
+
+    ``instrument`` is its symbol (``""`` where built by code that predates it).
+    """
 
     client_order_id: str
     side: Side
@@ -53,6 +62,7 @@ class OpenOrder(msgspec.Struct, frozen=True, kw_only=True):
     quantity: int
     filled: int
     status: OrderStatus
+    instrument: str = ""
 
 
 class StrategyContext(Protocol):
@@ -60,7 +70,12 @@ class StrategyContext(Protocol):
 
     @property
     def instrument(self) -> str:
-        """The symbol it trades."""
+        """The symbol of its primary instrument (the first of ``instruments``)."""
+        ...
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """The symbols it trades, the primary first."""
         ...
 
     @property
@@ -70,7 +85,11 @@ class StrategyContext(Protocol):
 
     @property
     def position(self) -> int:
-        """Its net position in lots (from its own fills)."""
+        """Its net position in lots in its primary instrument (from its own fills)."""
+        ...
+
+    def position_of(self, instrument: str) -> int:
+        """Its net position in lots in ``instrument`` (a symbol it trades, else ValueError)."""
         ...
 
     @property
@@ -78,8 +97,8 @@ class StrategyContext(Protocol):
         """A logger bound with the strategy's name."""
         ...
 
-    def open_orders(self) -> list[OpenOrder]:
-        """Its orders that may still trade, oldest first."""
+    def open_orders(self, instrument: str | None = None) -> list[OpenOrder]:
+        """Its orders that may still trade, oldest first (of ``instrument``; None: all)."""
         ...
 
     def submit(
@@ -90,12 +109,17 @@ class StrategyContext(Protocol):
         quantity: int,
         tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
+        instrument: str | None = None,
     ) -> str:
-        """Send an order (through risk); returns its client order id."""
+        """Send an order (through risk); returns its client order id.
+
+        ``instrument``: the symbol to trade (None: the primary). One it does not trade
+        raises ValueError, naming it and its instruments.
+        """
         ...
 
     def cancel(self, client_order_id: str) -> None:
-        """Cancel one of its orders."""
+        """Cancel one of its orders (of any of its instruments)."""
         ...
 
     def amend(
@@ -113,8 +137,8 @@ class StrategyContext(Protocol):
         """
         ...
 
-    def cancel_all(self) -> None:
-        """Cancel all of its orders."""
+    def cancel_all(self, instrument: str | None = None) -> None:
+        """Cancel all of its orders (of ``instrument``; None: of all its instruments)."""
         ...
 
     def set_timer(self, name: str, delay: float) -> None:
@@ -131,10 +155,10 @@ class Strategy:
         """Called once before anything else."""
 
     def on_book(self, ctx: StrategyContext, view: BookView) -> None:
-        """A new book view of the instrument."""
+        """A new book view of one of its instruments (``view.instrument``: venue:symbol)."""
 
     def on_trade(self, ctx: StrategyContext, trade: TradeTick) -> None:
-        """A public trade."""
+        """A public trade in one of its instruments (``trade.instrument``: the symbol)."""
 
     def on_order_update(self, ctx: StrategyContext, update: OrderUpdate) -> None:
         """One of its orders changed."""
@@ -157,34 +181,84 @@ class OrderTracking:
     """What both contexts (live and backtest) keep of a strategy's own orders.
 
     Its open orders, from ``track`` at submit until an update says they ended, and its
-    position from the fills in the updates (`apply`).
+    position in each of its ``instruments`` (symbols, the primary first) from the
+    fills in the updates (`apply`). ``name`` is the strategy's, for errors.
     """
 
-    def __init__(self, log: FilteringBoundLogger) -> None:
-        self.position_lots = 0
+    def __init__(
+        self, log: FilteringBoundLogger, instruments: Sequence[str], *, name: str = "strategy"
+    ) -> None:
+        if not instruments or isinstance(instruments, str):
+            raise ValueError(f"a strategy trades one instrument or more, not {instruments!r}")
+        if len(set(instruments)) != len(instruments):
+            raise ValueError(f"an instrument is listed twice: {', '.join(instruments)}")
+        self._name = name
+        self._instruments = tuple(instruments)
+        self._positions = dict.fromkeys(self._instruments, 0)
         self._orders: dict[str, OpenOrder] = {}
         self._log = log
 
     @property
+    def instrument(self) -> str:
+        """The primary instrument's symbol."""
+        return self._instruments[0]
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """The symbols it trades, the primary first."""
+        return self._instruments
+
+    @property
     def position(self) -> int:
-        """Net lots from its own fills."""
-        return self.position_lots
+        """Net lots of the primary instrument from its own fills."""
+        return self._positions[self._instruments[0]]
+
+    def position_of(self, instrument: str) -> int:
+        """Net lots of ``instrument`` from its own fills."""
+        return self._positions[self.instrument_for(instrument)]
+
+    @property
+    def positions(self) -> dict[str, int]:
+        """Net lots of each of its instruments (a copy)."""
+        return dict(self._positions)
 
     @property
     def log(self) -> FilteringBoundLogger:
         """The bound logger."""
         return self._log
 
-    def open_orders(self) -> list[OpenOrder]:
-        """Its orders that may still trade, oldest first."""
-        return list(self._orders.values())
+    def instrument_for(self, instrument: str | None) -> str:
+        """The symbol ``instrument`` names (None: the primary); ValueError if not its own."""
+        if instrument is None:
+            return self._instruments[0]
+        if instrument not in self._positions:
+            raise ValueError(
+                f"strategy {self._name!r} does not trade {instrument!r}; "
+                f"its instruments: {', '.join(self._instruments)}"
+            )
+        return instrument
+
+    def open_orders(self, instrument: str | None = None) -> list[OpenOrder]:
+        """Its orders that may still trade, oldest first (of ``instrument``; None: all)."""
+        if instrument is None:
+            return list(self._orders.values())
+        symbol = self.instrument_for(instrument)
+        return [order for order in self._orders.values() if order.instrument == symbol]
 
     def is_open(self, client_order_id: str) -> bool:
         """True while the order may still trade."""
         return client_order_id in self._orders
 
-    def track(self, client_order_id: str, *, side: Side, price: int, quantity: int) -> None:
-        """A new order was submitted."""
+    def track(
+        self,
+        client_order_id: str,
+        *,
+        side: Side,
+        price: int,
+        quantity: int,
+        instrument: str | None = None,
+    ) -> None:
+        """A new order was submitted (of ``instrument``; None: the primary)."""
         self._orders[client_order_id] = OpenOrder(
             client_order_id=client_order_id,
             side=side,
@@ -192,12 +266,25 @@ class OrderTracking:
             quantity=quantity,
             filled=0,
             status=OrderStatus.PENDING,
+            instrument=self.instrument_for(instrument),
         )
 
     def apply(self, update: OrderUpdate) -> None:
-        """An update of one of its orders (before the strategy hears of it)."""
+        """An update of one of its orders (before the strategy hears of it).
+
+        A fill of an instrument it does not trade (a wiring error: its orders are all
+        of its instruments) moves no position and is logged.
+        """
         if update.fill_quantity:
-            self.position_lots += update.side.sign * update.fill_quantity
+            if update.instrument in self._positions:
+                self._positions[update.instrument] += update.side.sign * update.fill_quantity
+            else:
+                self._log.error(
+                    "fill_of_unknown_instrument",
+                    client_order_id=update.client_order_id,
+                    instrument=update.instrument,
+                    instruments=self._instruments,
+                )
         if update.status in ENDED:
             self._orders.pop(update.client_order_id, None)
         elif update.client_order_id in self._orders:
@@ -208,6 +295,7 @@ class OrderTracking:
                 quantity=update.quantity,
                 filled=update.filled,
                 status=update.status,
+                instrument=update.instrument,
             )
 
 

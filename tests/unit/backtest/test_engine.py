@@ -459,3 +459,46 @@ class TestAmend:
         tape = _book().diff().diff().diff().diff()
         report = run_backtest(tape.frames, ETH, script, BacktestConfig(**settings))
         return script, amends, report
+
+
+class TestOneInstrument:
+    """A backtest replays one instrument: its context says so, and refuses others."""
+
+    def test_the_context_trades_the_replayed_symbol_alone(self):
+        seen = []
+
+        def look(script, ctx):
+            seen.append((ctx.instrument, ctx.instruments, ctx.position_of("ETHUSDT")))
+            script.ids["a"] = ctx.submit(side=Side.BUY, price=10_000, quantity=1)
+            script.ids["b"] = ctx.submit(
+                side=Side.BUY, price=9_999, quantity=1, instrument="ETHUSDT"
+            )
+            seen.append([(o.instrument, o.price) for o in ctx.open_orders("ETHUSDT")])
+
+        def stray(script, ctx):
+            with pytest.raises(
+                ValueError, match="does not trade 'BTCUSDT'; its instruments: ETHUSDT"
+            ):
+                ctx.submit(side=Side.BUY, price=9_000, quantity=1, instrument="BTCUSDT")
+            with pytest.raises(ValueError, match="BTCUSDT"):
+                ctx.position_of("BTCUSDT")
+            seen.append(len(ctx.open_orders()))
+
+        _script, report = _run(_book().diff().diff(), {1: look, 2: stray})
+        assert seen == [
+            ("ETHUSDT", ("ETHUSDT",), 0),
+            [("ETHUSDT", 10_000), ("ETHUSDT", 9_999)],
+            2,  # the refused submit tracked nothing
+        ]
+        assert report.orders_sent == 2  # and sent nothing
+
+    def test_a_strategy_configured_with_several_instruments_is_refused(self):
+        tape = _book().diff()
+        with pytest.raises(
+            ValueError, match=r"replays one instrument \(ETHUSDT\); strategy 'script'"
+        ):
+            run_backtest(tape.frames, ETH, Script({}), instruments=["ETHUSDT", "BTCUSDT"])
+        with pytest.raises(ValueError, match="configured to trade BTCUSDT"):
+            run_backtest(tape.frames, ETH, Script({}), instruments=["BTCUSDT"])
+        report = run_backtest(tape.frames, ETH, Script({}), instruments=["ETHUSDT"])
+        assert report.book_updates == 2
