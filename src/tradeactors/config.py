@@ -513,7 +513,7 @@ def load_config(path: str | Path | None = None) -> Config:
         except msgspec.ValidationError as exc:  # a case _table_errors does not know
             raise ConfigError(f"{name}: {exc}") from exc
     lines = _KeyLines(text)
-    located = [error.located(name, lines.line(_path_of(error))) for error in errors]
+    located = [error.located(name, _line_of(lines, _path_of(error))) for error in errors]
     located.sort(key=lambda error: (error.line is None, error.line or 0))
     raise InvalidConfigError(located) from cause
 
@@ -997,6 +997,17 @@ class _KeyLines:
             if key[:end] in self._inline:  # an inline table is all on one line
                 return self._lines[key[:end]]
         return None
+
+
+def _line_of(lines: _KeyLines, key: _Key) -> int | None:
+    """The line of ``key``; one left out of an entry of a list: that entry's line.
+
+    (A key left out of a table has no line: the table may be far from the problem.)
+    """
+    line = lines.line(key)
+    if line is None and len(key) > 1 and isinstance(key[-2], int):
+        return lines.line(key[:-1])
+    return line
 
 
 def _names(dotted: str) -> tuple[str, ...]:

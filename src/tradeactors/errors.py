@@ -97,9 +97,12 @@ class ConfigKeyError(ConfigError):
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         if not self.section:
             return f"{where}: {self.reason}"
-        table, _, index = self.section.partition("[")
+        table, _, rest = self.section.partition("[")
+        index, _, inner = rest.partition("]")
         if index:  # venues[0], an array of tables, shown as the user writes it
-            return f"{where}: [[{table}]] #{int(index.rstrip(']')) + 1} {self.reason}"
+            # strategies[1].params: that entry's table
+            within = f" {inner.lstrip('.')}." if inner else " "
+            return f"{where}: [[{table}]] #{int(index) + 1}{within}{self.reason}"
         return f"{where}: [{self.section}] {self.reason}"
 
 

@@ -907,8 +907,7 @@ class TradingSystem:
 
     def _strategy_spec(self, choice: _StrategyChoice) -> SupervisorSpec:
         paths = self.paths
-        primary = choice.instruments[0]
-        venue = next(v for v, symbol in paths.books if symbol == primary)
+        venue_of = {symbol: venue for venue, symbol in paths.books}
         path = paths.strategies[choice.name]
         return SupervisorSpec(
             name=choice.name,
@@ -921,8 +920,9 @@ class TradingSystem:
                     actor=StrategyActor,
                     kwargs={
                         "factory": choice.factory,
-                        "venue": venue,
-                        "instrument": primary,
+                        "instruments": [
+                            (venue_of[symbol], symbol) for symbol in choice.instruments
+                        ],
                         "risk_path": paths.risk,
                         "order_manager_path": paths.order_manager,
                         "tag": choice.tag,
