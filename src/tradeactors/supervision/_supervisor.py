@@ -159,6 +159,18 @@ class _Tree:
             self._remove_cells(path)
             self._add_cells(path, spec)
 
+    def static_cell(self, path: str, spec: SupervisorSpec | ChildSpec) -> ActorCell:
+        """The cell of a static child, made again if `stop_child` removed it for good.
+
+        A restarted supervisor comes back with every child of its spec (OTP's init runs
+        again), a removed one included: with a new cell and address, the old one closed.
+        """
+        cell = self.cells.get(path)
+        if cell is None:
+            self.add_subtree(path, spec)
+            cell = self.cells[path]
+        return cell
+
     def remove_subtree(self, path: str) -> None:
         """Close and forget the cells of ``path`` and below (a child removed for good)."""
         self.close_subtree(path)
@@ -253,7 +265,8 @@ class _SupervisorActor(SupervisedActor):
         self._self = self.context.address
         self._log = self.context.log
         self._children = [
-            _Child(child, tree.cell(join_path(self._path, child.name))) for child in spec.children
+            _Child(child, tree.static_cell(join_path(self._path, child.name), child))
+            for child in spec.children
         ]
         self._restarts: deque[int] = deque()
         self._timers: dict[int, Timer] = {}

@@ -470,6 +470,36 @@ class TestFromActorsAndRestarts:
         assert "pool/d" not in tree.paths()
         assert tree.stats("pool/w").incarnations == 2  # static: restarted with its parent
 
+    def test_a_restarted_supervisor_brings_back_a_static_child_removed_or_replaced(
+        self, make_tree, events
+    ):
+        inbox, lifecycle = Inbox(), Inbox()
+        spec = SupervisorSpec(
+            name="root",
+            children=(
+                SupervisorSpec(
+                    name="pool",
+                    children=(
+                        _worker("w", inbox, lifecycle),
+                        _worker("t", inbox, lifecycle, restart=Restart.TEMPORARY),
+                    ),
+                ),
+            ),
+        )
+        tree = make_tree(spec)
+        tree.subscribe(events)
+        tree.stop_child("pool/w")
+        tree.address("pool/t").tell(CRASH)  # temporary: ends; a dynamic "t" replaces it
+        events.wait_for(ActorEnded, "pool/t")
+        tree.start_child(ChildSpec(name="t", actor=Worker, args=(Inbox(),)), under="pool")
+        assert [c.name for c in tree.children("pool")] == ["t"]
+        assert tree.faults("pool").kill()
+        events.wait_for(ActorStarted, "pool", where=lambda e: e.incarnation == 2)
+        assert [c.name for c in tree.children("pool")] == ["w", "t"]  # its spec, again
+        assert tree.address("pool/w").ask("w is back", timeout=5) == "w is back"
+        assert tree.address("pool/t").ask("t is back", timeout=5) == "t is back"
+        assert inbox.snapshot()[-2:] == [(1, "w is back"), (1, "t is back")]
+
 
 class TestTemporarySupervisors:
     """A temporary sub-supervisor that exceeds its intensity ends alone (OTP)."""
