@@ -78,6 +78,17 @@ class Holder(SupervisedActor):
         return message
 
 
+class SlowStart(SupervisedActor):
+    """Its ``on_start`` waits until ``release`` is set."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__()
+        self._release = release
+
+    def on_start(self) -> None:
+        self._release.wait(10)
+
+
 class Manager(SupervisedActor):
     """Adds and removes children of ``pool`` from inside its handlers (blocking calls)."""
 
@@ -344,6 +355,21 @@ class TestRefusals:
         assert tree.start_child(_worker("bad", inbox, lifecycle), under="pool") == "pool/bad"
         assert tree.address("pool/bad").ask("fine", timeout=5) == "fine"
         assert tree.stats("pool/bad").incarnations == 1
+
+    def test_a_start_the_caller_stopped_waiting_for_is_undone_once_it_finishes(
+        self, make_tree, events
+    ):
+        tree = make_tree(_tree_spec(Inbox(), Inbox()))
+        tree.subscribe(events)
+        release = threading.Event()
+        slow = ChildSpec(name="slow", actor=SlowStart, args=(release,), start_timeout=None)
+        with pytest.raises(ChildStartError, match=r"'pool/slow'.*did not answer within 0\.2 s"):
+            tree.start_child(slow, under="pool", timeout=0.2)
+        release.set()  # it starts after all; the stop queued behind the start removes it
+        events.wait_for(ActorEnded, "pool/slow")
+        assert [e.path for e in events.matching(ActorStarted)] == ["pool/slow"]
+        assert [c.name for c in tree.children("pool")] == ["w"]
+        assert "pool/slow" not in tree.paths()
 
     def test_a_failed_starts_exit_notice_never_hits_a_new_child_of_the_same_name(
         self, make_tree, events
