@@ -155,6 +155,7 @@ class _Tree:
 
     def add_subtree(self, path: str, spec: SupervisorSpec | ChildSpec) -> None:
         """Make cells for a dynamic child (replacing the closed ones of an ended child)."""
+        self.close_subtree(path)
         with self._cells_lock:
             self._remove_cells(path)
             self._add_cells(path, spec)
