@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from tradeactors.supervision._cell import Address, ExitReason
     from tradeactors.supervision._deadletters import DeadLetter, DeadLetterReason, DeadLetters
     from tradeactors.supervision._events import (
+        ActorEnded,
         ActorExited,
         ActorStarted,
         RestartScheduled,
@@ -41,6 +42,7 @@ _EXPORTS = {
     "DeadLetter": "_deadletters",
     "DeadLetterReason": "_deadletters",
     "DeadLetters": "_deadletters",
+    "ActorEnded": "_events",
     "ActorExited": "_events",
     "ActorStarted": "_events",
     "RestartScheduled": "_events",
@@ -63,6 +65,7 @@ _EXPORTS = {
 __all__ = [
     "ROOT_PATH",
     "ActorContext",
+    "ActorEnded",
     "ActorExited",
     "ActorStarted",
     "ActorStats",

@@ -15,6 +15,7 @@ crash the actor (pykka's semantics).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -24,7 +25,7 @@ import pykka
 from pykka import messages as pykka_messages
 
 from tradeactors.clock import perf_ns
-from tradeactors.errors import SupervisionError
+from tradeactors.errors import ConfigError, SupervisionError
 from tradeactors.supervision._cell import ExitReason
 from tradeactors.supervision._deadletters import DeadLetterReason
 from tradeactors.supervision._mailbox import WAKE, FifoMailbox, Signal
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from tradeactors.clock import Clock
     from tradeactors.supervision._cell import ActorCell, Address, Incarnation
 
-__all__ = ["ActorContext", "Escalation", "SupervisedActor", "supervised_class"]
+__all__ = ["ActorContext", "Escalation", "SupervisedActor", "current_cell", "supervised_class"]
 
 _ActorStop = pykka_messages._ActorStop
 _PYKKA_MESSAGES = frozenset(
@@ -47,6 +48,19 @@ _PYKKA_MESSAGES = frozenset(
     }
 )
 """Messages pykka itself handles (stop, proxy calls); everything else goes to on_receive."""
+
+
+_running = threading.local()  # greenlet-local under gevent (patched before this import)
+
+
+def current_cell() -> ActorCell | None:
+    """The cell of the supervised actor whose thread (greenlet) calls this, if any.
+
+    Set while the incarnation starts and handles messages, cleared before its exit is
+    reported: the exit callbacks (events, the parent's notice) run as in any thread.
+    """
+    cell: ActorCell | None = getattr(_running, "cell", None)
+    return cell
 
 
 class Escalation(Exception):  # noqa: N818 - control flow, never seen by users
@@ -64,7 +78,7 @@ class ActorContext:
 
     def __init__(self, cell: ActorCell, incarnation: int) -> None:
         self._cell = cell
-        self._addresses: dict[str, Address] = {}  # a tree's paths never change
+        self._addresses: dict[str, Address] = {}  # looked up again once closed
         self.incarnation = incarnation
         """1 for the first start, 2 after the first restart, and so on."""
 
@@ -90,10 +104,18 @@ class ActorContext:
         return self._cell.clock
 
     def address_of(self, path: str) -> Address:
-        """The address of another actor of the same tree, by its path."""
+        """The address of another actor of the same tree, by its path.
+
+        A closed address is looked up again: a dynamic child removed with
+        ``Supervisor.stop_child`` and started again under the same name has a new one.
+        """
         address = self._addresses.get(path)
         if address is None:
             address = self._addresses[path] = self._cell.resolve(path)
+        elif address.is_closed():
+            # Removed for good (ConfigError): the closed address makes tells dead letters.
+            with contextlib.suppress(ConfigError):
+                address = self._addresses[path] = self._cell.resolve(path)
         return address
 
 
@@ -130,6 +152,7 @@ class _SupervisionMixin:
         assert incarnation is not None  # noqa: S101 - set before the thread starts
         reason = ExitReason.CRASHED
         error: BaseException | None = None
+        _running.cell = incarnation.cell
         try:
             reason, error = self._ta_loop(incarnation)
         except BaseException as exc:  # greenlet kill, SystemExit: exit abnormally, loudly
@@ -139,6 +162,7 @@ class _SupervisionMixin:
             try:
                 self._ta_terminate(reason)
             finally:
+                _running.cell = None
                 self.actor_stopped.set()
                 incarnation.finish(reason, error)
 

@@ -15,6 +15,7 @@ _log = structlog.get_logger("tradeactors.events")
 T = TypeVar("T")
 
 __all__ = [
+    "ActorEnded",
     "ActorExited",
     "ActorStarted",
     "Events",
@@ -44,6 +45,28 @@ class ActorExited(SupervisionEvent, frozen=True, kw_only=True, tag=True):
     incarnation: int
     reason: str
     error: str | None
+
+
+class ActorEnded(SupervisionEvent, frozen=True, kw_only=True, tag=True):
+    """Its supervisor will not restart ``path``: it is gone for good, its address closed.
+
+    Emitted by the supervisor after the `ActorExited` of the last incarnation, when:
+    a ``temporary`` child exited (whatever the reason), a ``transient`` one exited
+    normally, a ``temporary`` sibling was taken down by a group restart, a child was
+    removed with ``Supervisor.stop_child``, or a dynamic child was dropped because its
+    supervisor exited (a restarted supervisor comes back with its static children only).
+    Not emitted while the whole tree stops.
+
+    ``kind`` is ``"worker"`` or ``"supervisor"``; ``reason`` the `ExitReason` value of
+    the exit (``"shutdown"`` when its supervisor stopped it on purpose), ``error`` the
+    repr of what ended it (a supervisor that gave up: its
+    `RestartIntensityExceededError`), ``abnormal`` whether the exit was abnormal.
+    """
+
+    kind: str
+    reason: str
+    error: str | None
+    abnormal: bool
 
 
 class RestartScheduled(SupervisionEvent, frozen=True, kw_only=True, tag=True):

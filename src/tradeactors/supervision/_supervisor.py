@@ -9,6 +9,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import msgspec
+import pykka
 import structlog
 
 from tradeactors.clock import Clock, SystemClock
@@ -17,11 +18,18 @@ from tradeactors.errors import (
     ConfigError,
     RestartIntensityExceededError,
     ShutdownTimeoutError,
+    SupervisionError,
 )
-from tradeactors.supervision._actor import Escalation, SupervisedActor, instantiate
+from tradeactors.supervision._actor import (
+    Escalation,
+    SupervisedActor,
+    current_cell,
+    instantiate,
+)
 from tradeactors.supervision._cell import ActorCell, Address, ExitReason, Incarnation
 from tradeactors.supervision._deadletters import DeadLetters
 from tradeactors.supervision._events import (
+    ActorEnded,
     ActorExited,
     ActorStarted,
     Events,
@@ -36,7 +44,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import TracebackType
 
-    import pykka
     from prometheus_client import CollectorRegistry
 
     from tradeactors.clock import Timer
@@ -60,10 +67,11 @@ def join_path(parent: str, name: str) -> str:
 
 
 class ChildExited(msgspec.Struct, frozen=True, kw_only=True):
-    """An incarnation of child ``name`` ended."""
+    """An incarnation of child ``name`` ended (``token``: which one, unambiguously)."""
 
     name: str
     incarnation: int
+    token: object
     reason: ExitReason
     error: BaseException | None
 
@@ -76,6 +84,23 @@ class RestartDue(msgspec.Struct, frozen=True, kw_only=True):
 
 class WhichChildren(msgspec.Struct, frozen=True, kw_only=True):
     """Ask a supervisor for `ChildInfo` of each child."""
+
+
+class StartChild(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask a supervisor to add ``spec`` as its last child and start it; answers its path."""
+
+    spec: ChildSpec | SupervisorSpec
+
+
+class StopChild(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask a supervisor to stop child ``name`` and remove it for good.
+
+    With ``spec``, only if the child is still the one started from that very spec
+    object (the cleanup of a `StartChild` whose caller stopped waiting).
+    """
+
+    name: str
+    spec: ChildSpec | SupervisorSpec | None = None
 
 
 class ChildInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,6 +138,8 @@ class _Tree:
         self.rng = rng
         self.tickets = itertools.count(1)  # tree-wide: a stale RestartDue never matches
         self.cells: dict[str, ActorCell] = {}
+        self.supervisors: set[str] = set()  # paths of the cells that are supervisors
+        self._cells_lock = threading.Lock()  # writers only; readers take snapshots
         self.stopping = False  # set when the root starts stopping its children
         self._add_cells(ROOT_PATH, spec)
 
@@ -122,8 +149,39 @@ class _Tree:
         )
         cell.stats.instrumented = self.instrument
         if isinstance(spec, SupervisorSpec):
+            self.supervisors.add(path)
             for child in spec.children:
                 self._add_cells(join_path(path, child.name), child)
+
+    def add_subtree(self, path: str, spec: SupervisorSpec | ChildSpec) -> None:
+        """Make cells for a dynamic child (replacing the closed ones of an ended child)."""
+        self.close_subtree(path)
+        with self._cells_lock:
+            self._remove_cells(path)
+            self._add_cells(path, spec)
+
+    def static_cell(self, path: str, spec: SupervisorSpec | ChildSpec) -> ActorCell:
+        """The cell of a static child, made again if `stop_child` removed it for good.
+
+        A restarted supervisor comes back with every child of its spec (OTP's init runs
+        again), a removed one included: with a new cell and address, the old one closed.
+        """
+        cell = self.cells.get(path)
+        if cell is None:
+            self.add_subtree(path, spec)
+            cell = self.cells[path]
+        return cell
+
+    def remove_subtree(self, path: str) -> None:
+        """Close and forget the cells of ``path`` and below (a child removed for good)."""
+        self.close_subtree(path)
+        with self._cells_lock:
+            self._remove_cells(path)
+
+    def _remove_cells(self, path: str) -> None:
+        for cell in tuple(self.subtree(path)):
+            del self.cells[cell.path]
+            self.supervisors.discard(cell.path)
 
     def cell(self, path: str) -> ActorCell:
         try:
@@ -136,7 +194,7 @@ class _Tree:
 
     def subtree(self, path: str) -> Iterator[ActorCell]:
         prefix = "" if path == ROOT_PATH else f"{path}/"
-        for cell_path, cell in self.cells.items():
+        for cell_path, cell in tuple(self.cells.items()):
             if cell_path == path or cell_path.startswith(prefix):
                 yield cell
 
@@ -179,11 +237,14 @@ class _Tree:
 
 
 class _Child:
-    __slots__ = ("attempts", "cell", "incarnation", "spec", "started_ns", "ticket")
+    __slots__ = ("attempts", "cell", "dynamic", "incarnation", "spec", "started_ns", "ticket")
 
-    def __init__(self, spec: SupervisorSpec | ChildSpec, cell: ActorCell) -> None:
+    def __init__(
+        self, spec: SupervisorSpec | ChildSpec, cell: ActorCell, *, dynamic: bool = False
+    ) -> None:
         self.spec = spec
         self.cell = cell
+        self.dynamic = dynamic  # added by start_child: not in the supervisor's spec
         self.incarnation: Incarnation | None = None
         self.ticket: int | None = None
         self.attempts = 0
@@ -205,7 +266,8 @@ class _SupervisorActor(SupervisedActor):
         self._self = self.context.address
         self._log = self.context.log
         self._children = [
-            _Child(child, tree.cell(join_path(self._path, child.name))) for child in spec.children
+            _Child(child, tree.static_cell(join_path(self._path, child.name), child))
+            for child in spec.children
         ]
         self._restarts: deque[int] = deque()
         self._timers: dict[int, Timer] = {}
@@ -236,6 +298,12 @@ class _SupervisorActor(SupervisedActor):
                 # letter, AddressClosedError) instead of waiting in a mailbox nobody will
                 # read, or blocking its sender on a full one until a shutdown timeout.
                 tree.close_subtree(child.cell.path)
+            elif child.dynamic:
+                # Whatever comes next (a restart from the static spec, an end for good),
+                # this supervisor's dynamic children do not come back (OTP: a restarted
+                # DynamicSupervisor starts empty).
+                tree.remove_subtree(child.cell.path)
+                self._ended(child, ExitReason.SHUTDOWN, None)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ChildExited):
@@ -247,6 +315,11 @@ class _SupervisorActor(SupervisedActor):
             return None
         if isinstance(message, WhichChildren):
             return tuple(self._info(child) for child in self._children)
+        if isinstance(message, StartChild):
+            return self._add_child(message.spec)
+        if isinstance(message, StopChild):
+            self._remove_child(message.name, message.spec)
+            return None
         # Not pykka's default (it logs the whole message to stdlib logging): the type only.
         self._log.warning("supervisor_unknown_message", message_type=type(message).__name__)
         return None
@@ -291,6 +364,7 @@ class _SupervisorActor(SupervisedActor):
                     ChildExited(
                         name=child.name,
                         incarnation=incarnation.number,
+                        token=incarnation.token,
                         reason=incarnation.exit_reason or ExitReason.CRASHED,
                         error=incarnation.exit_error,
                     )
@@ -334,6 +408,7 @@ class _SupervisorActor(SupervisedActor):
                         ChildExited(
                             name=child.name,
                             incarnation=incarnation.number,
+                            token=incarnation.token,
                             reason=ExitReason.START_FAILED,
                             error=error,
                         )
@@ -352,8 +427,8 @@ class _SupervisorActor(SupervisedActor):
         child = self._find(exited.name)
         if child is None or child.incarnation is None:
             return
-        if child.incarnation.number != exited.incarnation:
-            return
+        if child.incarnation.token is not exited.token:
+            return  # an earlier incarnation, or a removed child of the same name
         child.incarnation = None
         if exited.reason.abnormal and isinstance(child.spec, ChildSpec):
             self._notify_failure(child.spec, child.cell.path, exited.error)
@@ -362,6 +437,7 @@ class _SupervisorActor(SupervisedActor):
             restart is Restart.TRANSIENT and not exited.reason.abnormal
         ):
             self._end_child(child)
+            self._ended(child, exited.reason, exited.error)
             return
         self._restart(child)
 
@@ -378,6 +454,64 @@ class _SupervisorActor(SupervisedActor):
         self._tree.close_subtree(child.cell.path)
         if child.spec.restart is Restart.TEMPORARY:
             self._children.remove(child)
+
+    def _ended(self, child: _Child, reason: ExitReason, error: BaseException | None) -> None:
+        self._tree.events.emit(
+            ActorEnded(
+                path=child.cell.path,
+                timestamp_ns=self._tree.now_ns(),
+                kind="supervisor" if isinstance(child.spec, SupervisorSpec) else "worker",
+                reason=reason.value,
+                error=None if error is None else repr(error),
+                abnormal=reason.abnormal,
+            )
+        )
+
+    # dynamic children
+
+    def _add_child(self, spec: ChildSpec | SupervisorSpec) -> str:
+        """Add ``spec`` as the last child and start it (StartChild); its path, or raise."""
+        if self._find(spec.name) is not None:
+            raise ConfigError(f"supervisor {self._path!r} already has a child named {spec.name!r}")
+        path = join_path(self._path, spec.name)
+        tree = self._tree
+        tree.add_subtree(path, spec)
+        child = _Child(spec, tree.cell(path), dynamic=True)
+        self._children.append(child)
+        try:
+            self._start_child(child)
+        except ChildStartError:
+            # Nothing left behind: not a child, no cells, its (closed) mailbox refuses.
+            self._children.remove(child)
+            child.incarnation = None
+            tree.remove_subtree(path)
+            raise
+        return path
+
+    def _remove_child(self, name: str, spec: ChildSpec | SupervisorSpec | None) -> None:
+        """Stop child ``name`` (and its subtree) and remove it for good (StopChild)."""
+        path = join_path(self._path, name)
+        child = self._find(name)
+        if child is None:
+            if spec is not None:
+                return  # the start this cleans up after failed: nothing to do
+            cell = self._tree.cells.get(path)
+            if cell is None or not cell.mailbox.closed:
+                raise ConfigError(f"supervisor {self._path!r} has no child named {name!r}")
+            self._tree.remove_subtree(path)  # an ended temporary child's closed cells
+            return
+        if spec is not None and child.spec is not spec:
+            return
+        self._children.remove(child)
+        ticket, child.ticket = child.ticket, None
+        if ticket is not None and not any(c.ticket == ticket for c in self._children):
+            timer = self._timers.pop(ticket, None)
+            if timer is not None:
+                timer.cancel()
+        self._stop_child(child)
+        self._tree.remove_subtree(path)
+        child.cell.log.info("actor_removed")
+        self._ended(child, ExitReason.SHUTDOWN, None)
 
     def _group(self, child: _Child) -> list[_Child]:
         strategy = self._spec.strategy
@@ -402,6 +536,7 @@ class _SupervisorActor(SupervisedActor):
         for sibling in group:
             if sibling is not child and sibling.spec.restart is Restart.TEMPORARY:
                 self._end_child(sibling)
+                self._ended(sibling, ExitReason.SHUTDOWN, None)
         group = [c for c in group if c is child or c.spec.restart is not Restart.TEMPORARY]
         delay = self._backoff_delay(child, now)
         if delay <= 0:
@@ -669,6 +804,123 @@ class Supervisor:
             WhichChildren(), timeout=timeout
         )
         return result
+
+    # dynamic children
+
+    def start_child(
+        self,
+        spec: ChildSpec | SupervisorSpec,
+        *,
+        under: str = ROOT_PATH,
+        timeout: float = 30.0,
+    ) -> str:
+        """Add ``spec`` (a worker or a whole subtree) to the running supervisor at ``under``.
+
+        The child is appended after the supervisor's other children, started like any
+        child (waiting for its ``on_start``, and for a subtree every ``on_start`` in it),
+        and from then on treated exactly like a static child (restarts, intensity,
+        lossless mailbox). Callable from any thread and from a worker actor; refused in a
+        supervisor's own thread (an ``on_failure`` hook, an `ActorStarted` subscriber):
+        use `start_child_future` there. See docs/supervision.md, "Dynamic children".
+
+        Returns:
+            The child's path, e.g. ``strategies/mm``.
+
+        Raises:
+            ConfigError: ``under`` is not a supervisor of this tree, or it already has
+                a child of that name.
+            ChildStartError: the child failed to start (or did not within ``timeout``);
+                nothing of it is left in the tree.
+            AddressClosedError: the supervisor at ``under`` is gone for good.
+
+        """
+        self._refuse_blocking_in(under, "start_child")
+        future = self.start_child_future(spec, under=under)
+        path = join_path(under, spec.name)
+        try:
+            result: str = future.get(timeout=timeout)
+        except pykka.Timeout:
+            # Whether it starts later or not, it is stopped: nothing is left behind.
+            self._tree.address(under).tell(StopChild(name=spec.name, spec=spec))
+            raise ChildStartError(
+                path, f"supervisor {under!r} did not answer within {timeout:g} s"
+            ) from None
+        return result
+
+    def start_child_future(
+        self, spec: ChildSpec | SupervisorSpec, *, under: str = ROOT_PATH
+    ) -> pykka.Future[str]:
+        """`start_child` without waiting: the future gets the path or the error.
+
+        Safe from any thread, including a supervisor's own (hooks, event subscribers).
+        """
+        if not isinstance(spec, ChildSpec | SupervisorSpec):
+            raise ConfigError(f"start_child takes a ChildSpec or SupervisorSpec, not {spec!r}")
+        self._check_supervisor(under)
+        return self._tree.address(under).ask_future(StartChild(spec=spec))
+
+    def stop_child(self, path: str, *, timeout: float = 30.0) -> None:
+        """Stop the child at ``path`` (and its subtree, in reverse order) and remove it.
+
+        Its supervisor stops it as it would for a shutdown (waiting up to the child's
+        ``shutdown`` timeout), forgets it (never restarted, not a failure, nothing
+        escalates), closes its address (tells become dead letters, asks fail) and
+        removes its paths from the tree. Works on static children too (OTP's
+        ``terminate_child`` + ``delete_child``). Callable from any thread and from a
+        worker actor outside the subtree being stopped; use `stop_child_future` in a
+        supervisor's own thread or from inside that subtree.
+
+        Raises:
+            ConfigError: no child at ``path`` (or ``path`` is the root: use `stop`).
+            ShutdownTimeoutError: not done within ``timeout`` (it still goes on).
+            AddressClosedError: its supervisor is gone for good.
+
+        """
+        self._refuse_blocking_in(path, "stop_child")
+        future = self.stop_child_future(path)
+        try:
+            future.get(timeout=timeout)
+        except pykka.Timeout:
+            raise ShutdownTimeoutError(path, timeout) from None
+
+    def stop_child_future(self, path: str) -> pykka.Future[None]:
+        """`stop_child` without waiting: the future is set once the child is removed."""
+        if path == ROOT_PATH:
+            raise ConfigError("the root is not a child: stop the tree with stop()")
+        self._tree.cell(path)  # unknown path: ConfigError naming it
+        parent, _, name = path.rpartition("/")
+        parent = parent or ROOT_PATH
+        self._check_running()
+        return self._tree.address(parent).ask_future(StopChild(name=name))
+
+    def _check_running(self) -> None:
+        if not self.running:
+            raise SupervisionError(f"tree {self._spec.name!r} is not running")
+
+    def _check_supervisor(self, path: str) -> None:
+        self._tree.cell(path)  # unknown path: ConfigError naming it
+        if path not in self._tree.supervisors:
+            raise ConfigError(f"{path!r} is a worker, not a supervisor: it has no children")
+        self._check_running()
+
+    def _refuse_blocking_in(self, path: str, what: str) -> None:
+        """Refuse to wait where waiting would deadlock until the timeout.
+
+        A supervisor's own thread (hooks, subscribers) would wait on a supervisor that
+        may be itself; an actor inside the subtree being stopped would wait for its own
+        stop. Nothing is sent then.
+        """
+        cell = current_cell()
+        if cell is None or self._tree.cells.get(cell.path) is not cell:
+            return  # not an actor of this tree
+        prefix = "" if path == ROOT_PATH else f"{path}/"
+        if cell.path in self._tree.supervisors or (
+            what == "stop_child" and (cell.path == path or cell.path.startswith(prefix))
+        ):
+            raise SupervisionError(
+                f"{what} called in the thread of {cell.path!r} would wait on itself: "
+                f"use {what}_future there"
+            )
 
     def _metric_rows(self) -> Iterator[tuple[ActorStats, int]]:
         for cell in tuple(self._tree.cells.values()):
