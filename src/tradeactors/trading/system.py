@@ -87,6 +87,7 @@ from tradeactors.supervision._events import Subscribers
 from tradeactors.trading.metrics import TradingMetrics
 from tradeactors.trading.paper import LockstepDriver, PaperMarket
 from tradeactors.trading.paths import actor_paths, leaf
+from tradeactors.trading.report import ScopeRow, many, scope_rows, status_line
 from tradeactors.venues.adapter import (
     Credentials,
     instrument_kinds,
@@ -120,7 +121,8 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
 
     ``position`` is in lots (for machines); `line` and `position_text` show it in the
     instrument's base units with the base's name, PnL in the quote currency
-    (`tradeactors.core.units`).
+    (`tradeactors.core.units`). ``scopes``: position, realized and unrealized PnL, open
+    orders and fills per strategy and instrument (`tradeactors.trading.report`).
     """
 
     state: str  # the kill switch's
@@ -135,6 +137,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     lot_size: str = "1"  # base units per lot
     pnl_places: int = 2  # digits that make one tick times one lot exact
     marked: bool = True  # False: a position but no two-sided book to mark it (PnL realized only)
+    scopes: tuple[ScopeRow, ...] = ()  # per (strategy, instrument)
 
     def position_text(self, lot_size: str | None = None) -> str:
         """The position in base units: ``+0.005 BTC``."""
@@ -149,7 +152,19 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
         """``state ... | orders ... | fills ... | position ... | PnL ... | restarts ...``.
 
         ``lot_size`` overrides the status's own (kept for callers written before it had one).
+        With several strategies or instruments, counts and the total PnL per quote
+        currency instead of one position (`tradeactors.trading.report.status_line`).
         """
+        if many(self.scopes):
+            return status_line(
+                state=self.state,
+                venues=self.venues,
+                orders=self.orders,
+                open_orders=self.open_orders,
+                fills=self.fills,
+                restarts=self.restarts,
+                rows=self.scopes,
+            )
         venues = " ".join(f"{v}:{'up' if up else 'DOWN'}" for v, up in self.venues.items())
         return (
             f"{self.state.upper():8} {venues} | orders {self.orders} (open {self.open_orders})"
@@ -477,8 +492,15 @@ class TradingSystem:
         position.realized = Fraction(*exposure.realized.get(symbol, (0, 1)))
         pnl = position.realized
         marked = True
+        marks: dict[str, int | None] = {}
+
+        def mark_x2(instrument: str) -> int | None:  # asked once per status
+            if instrument not in marks:  # at the book's mid, whatever the venue
+                marks[instrument] = self._mid_x2(timeout) if instrument == symbol else None
+            return marks[instrument]
+
         if position.net:
-            mid2 = self._mid_x2(timeout)  # at the book's mid, whatever the venue
+            mid2 = mark_x2(symbol)
             marked = mid2 is not None
             if mid2 is not None:
                 pnl += (Fraction(mid2, 2) - position.average_price) * position.net
@@ -493,6 +515,7 @@ class TradingSystem:
             pnl=float(pnl * value),
             restarts=sum(self.tree.stats(p).restarts for p in self.tree.paths()),
             marked=marked,
+            scopes=scope_rows(report, {symbol: self.instrument}, mark_x2),
             **self._units(),
         )
         self._status = status
