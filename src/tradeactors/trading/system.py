@@ -84,7 +84,7 @@ from tradeactors.supervision import (
     SupervisorSpec,
 )
 from tradeactors.supervision._events import Subscribers
-from tradeactors.trading.metrics import TradingMetrics
+from tradeactors.trading.metrics import TradingMetrics, limit_values
 from tradeactors.trading.paper import LockstepDriver, PaperMarket
 from tradeactors.trading.paths import actor_paths, leaf
 from tradeactors.trading.report import ScopeRow, many, scope_rows, status_line
@@ -306,6 +306,8 @@ class TradingSystem:
                 self._scrape_report,
                 [venue.name],
                 lot_sizes={self.instrument.symbol: self.instrument.lot_size},
+                scopes=lambda report: self._scope_rows(report, timeout=1.0),
+                limits={"account": limit_values(self.config.risk)},
             )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
             self._gateway_metrics = GatewayMetrics(self._registry)
@@ -495,8 +497,8 @@ class TradingSystem:
         marks: dict[str, int | None] = {}
 
         def mark_x2(instrument: str) -> int | None:  # asked once per status
-            if instrument not in marks:  # at the book's mid, whatever the venue
-                marks[instrument] = self._mid_x2(timeout) if instrument == symbol else None
+            if instrument not in marks:
+                marks[instrument] = self._mark_x2(instrument, timeout)
             return marks[instrument]
 
         if position.net:
@@ -515,11 +517,28 @@ class TradingSystem:
             pnl=float(pnl * value),
             restarts=sum(self.tree.stats(p).restarts for p in self.tree.paths()),
             marked=marked,
-            scopes=scope_rows(report, {symbol: self.instrument}, mark_x2),
+            scopes=self._scope_rows(report, timeout=timeout, mark_x2=mark_x2),
             **self._units(),
         )
         self._status = status
         return status
+
+    def _scope_rows(
+        self,
+        report: OrdersReport,
+        *,
+        timeout: float,
+        mark_x2: Callable[[str], int | None] | None = None,
+    ) -> tuple[ScopeRow, ...]:
+        """The report's rows per strategy and instrument in money, marked at the mids."""
+        instruments = {self.instrument.symbol: self.instrument}
+        return scope_rows(
+            report, instruments, mark_x2 or (lambda symbol: self._mark_x2(symbol, timeout))
+        )
+
+    def _mark_x2(self, symbol: str, timeout: float) -> int | None:
+        """Twice the mid of ``symbol``'s book (ticks), or None: no two-sided book."""
+        return self._mid_x2(timeout) if symbol == self.instrument.symbol else None
 
     def _scrape_report(self) -> OrdersReport | None:
         """The order manager's counters for a metrics scrape (None if it cannot answer)."""

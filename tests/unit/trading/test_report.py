@@ -143,9 +143,9 @@ class TestRows:
         ]  # fmt: skip
 
 
-def three_by_two() -> Status:
-    """Three strategies on two instruments (a on both), ETH marked at 20.00, BTC at 100.00."""
-    owners = (
+def three_by_two_owners() -> tuple[OwnerPosition, ...]:
+    """Three strategies on two instruments (a on both)."""
+    return (
         owned("strategies/a/strategy", "BTCUSDT", 5, average_price=(9900, 1), realized=(1000, 1),
               open_orders=2, fills=3),
         owned("strategies/a/strategy", "ETHUSDT", -3, average_price=(2100, 1), open_orders=1,
@@ -154,7 +154,13 @@ def three_by_two() -> Status:
               realized=(-500, 1), open_orders=2, fills=6),
         owned("strategies/c/strategy", "ETHUSDT", 0, realized=(40, 1), fills=4),
     )  # fmt: skip
-    rows = scope_rows(report(*owners), INSTRUMENTS, Marks(BTCUSDT=20000, ETHUSDT=4000))
+
+
+def three_by_two() -> Status:
+    """`three_by_two_owners`, ETH marked at 20.00, BTC at 100.00."""
+    rows = scope_rows(
+        report(*three_by_two_owners()), INSTRUMENTS, Marks(BTCUSDT=20000, ETHUSDT=4000)
+    )
     return Status(
         state="active", venues={"sim": True}, orders=20, open_orders=5, fills=15, position=0,
         pnl=0.0, restarts=1, symbol="BTCUSDT", lot_size="0.001", pnl_places=5, scopes=rows,
@@ -238,3 +244,64 @@ class TestStatus:
         assert "\n" not in text
         assert "16 strategies, 1 instrument" in text
         assert len(table_lines(rows)) == 1 + 16 + 1 + 2  # header, rows, rule, BTC and total
+
+
+class TestMetrics:
+    """The per-strategy series and the limits, scraped from the registry."""
+
+    def scrape(self, owners: tuple[OwnerPosition, ...], marks: Marks) -> dict[tuple, float]:
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from tradeactors.actors.gate import TradingGate
+        from tradeactors.clock import FakeClock
+        from tradeactors.config import RiskConfig
+        from tradeactors.trading.metrics import TradingMetrics, limit_values
+
+        registry = CollectorRegistry()
+        the_report = report(*owners)
+        TradingMetrics(
+            registry,
+            TradingGate(FakeClock()),
+            lambda: the_report,
+            ["sim"],
+            scopes=lambda r: scope_rows(r, INSTRUMENTS, marks),
+            limits={"account": limit_values(RiskConfig(max_position=40, max_loss=None))},
+        )
+        samples = {}
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for sample in family.samples:
+                samples[(sample.name, *sorted(sample.labels.items()))] = sample.value
+        return samples
+
+    def test_positions_pnl_open_orders_and_fills_by_strategy_and_instrument(self) -> None:
+        samples = self.scrape(three_by_two_owners(), Marks(BTCUSDT=20000, ETHUSDT=4000))
+        a_btc = (("instrument", "BTCUSDT"), ("strategy", "a"))
+        a_btc_usdt = (("instrument", "BTCUSDT"), ("quote", "USDT"), ("strategy", "a"))
+        assert samples[("tradeactors_strategy_position_lots", *a_btc)] == 5
+        assert samples[("tradeactors_strategy_open_orders", *a_btc)] == 2
+        assert samples[("tradeactors_strategy_fills_total", *a_btc)] == 3
+        assert samples[("tradeactors_pnl_realized", *a_btc_usdt)] == pytest.approx(0.01)
+        assert samples[("tradeactors_pnl_unrealized", *a_btc_usdt)] == pytest.approx(0.005)
+        pnl = sum(v for k, v in samples.items() if k[0].startswith("tradeactors_pnl_"))
+        assert pnl == pytest.approx(0.044)
+
+    def test_an_unmarked_position_has_no_unrealized_series(self) -> None:
+        samples = self.scrape(three_by_two_owners(), Marks(BTCUSDT=None, ETHUSDT=4000))
+        unrealized = {k for k in samples if k[0] == "tradeactors_pnl_unrealized"}
+        assert {dict(k[1:])["instrument"] for k in unrealized} == {"ETHUSDT"}  # c is flat
+        assert ("tradeactors_pnl_realized", *(("instrument", "BTCUSDT"), ("quote", "USDT"),
+                ("strategy", "b"))) in samples  # fmt: skip
+
+    def test_the_configured_limits_are_served_and_unset_ones_are_not(self) -> None:
+        samples = self.scrape((), Marks())
+        limits = {
+            dict(k[1:])["limit"]: v for k, v in samples.items() if k[0] == "tradeactors_risk_limit"
+        }
+        assert limits["max_position"] == 40
+        assert limits["max_open_orders"] == 20  # RiskConfig's default
+        assert "max_loss" not in limits  # no limit: no series
+        assert "message_window" not in limits  # a window, not a limit
+        assert {dict(k[1:])["scope"] for k in samples if k[0] == "tradeactors_risk_limit"} == {
+            "account"
+        }
