@@ -17,7 +17,8 @@ per strategy and instrument (`tradeactors.trading.report.ScopeRow`: ``strategy``
 strategy's name, ``(host)`` for a host's orders, ``(unknown)`` for fills of orders the
 order manager does not know; the rows of an instrument add up to its position):
 
-- ``tradeactors_strategy_position_lots{strategy,instrument}``;
+- ``tradeactors_strategy_position_lots{strategy,instrument}`` and
+  ``tradeactors_strategy_position{strategy,instrument}`` (base units, lot size known);
 - ``tradeactors_strategy_open_orders{strategy,instrument}``;
 - ``tradeactors_strategy_fills_total{strategy,instrument}``;
 - ``tradeactors_pnl_realized{strategy,instrument,quote}`` and
@@ -211,6 +212,11 @@ def _scope_metrics(rows: Sequence[ScopeRow]) -> Iterator[Metric]:
     position = GaugeMetricFamily(
         "tradeactors_strategy_position_lots", "Net position in lots, by strategy", labels=labels
     )
+    base = GaugeMetricFamily(
+        "tradeactors_strategy_position",
+        "Net position in the instrument's base units, by strategy",
+        labels=labels,
+    )
     open_orders = GaugeMetricFamily(
         "tradeactors_strategy_open_orders",
         "Orders that may still trade, by strategy",
@@ -231,10 +237,12 @@ def _scope_metrics(rows: Sequence[ScopeRow]) -> Iterator[Metric]:
     for row in rows:
         key = [row.strategy, row.instrument]
         position.add_metric(key, row.position)
+        if row.lot_size is not None:
+            base.add_metric(key, float(row.position * Fraction(row.lot_size)))
         open_orders.add_metric(key, row.open_orders)
         fills.add_metric(key, row.fills)
         if row.realized is not None:
             realized.add_metric([*key, row.quote], row.realized)
         if row.unrealized is not None:
             unrealized.add_metric([*key, row.quote], row.unrealized)
-    yield from (position, open_orders, fills, realized, unrealized)
+    yield from (position, base, open_orders, fills, realized, unrealized)
