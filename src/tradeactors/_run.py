@@ -136,7 +136,9 @@ def run_trading(  # noqa: C901, PLR0915 - one step after another, each undone on
     )
     open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue
     print(f"orders still open at the venue: {open_at_venue}", file=out)
-    for line in table_lines(status.scopes):  # per strategy and instrument
+    if status.scopes:
+        print("positions and PnL by strategy and instrument:", file=out)
+    for line in table_lines(status.scopes):
         print(f"  {line}", file=out)
     for line in paper_lines(system) if paper_lines is not None else ():
         print(line, file=out)
