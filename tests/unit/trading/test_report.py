@@ -305,3 +305,41 @@ class TestMetrics:
         assert {dict(k[1:])["scope"] for k in samples if k[0] == "tradeactors_risk_limit"} == {
             "account"
         }
+
+
+class TestStatusCommand:
+    """``tradeactors status`` prints what the control endpoint's JSON carries."""
+
+    def lines(self, status: Status) -> list[str]:
+        import msgspec
+
+        from tradeactors.cli import _status_lines
+
+        answer = msgspec.json.decode(msgspec.json.encode(status))  # as GET /status sends it
+        lines = _status_lines(answer, "http://127.0.0.1:1", None)
+        assert lines is not None
+        return lines
+
+    def test_many_strategies_give_counts_the_total_and_the_table(self) -> None:
+        status = three_by_two()
+        lines = self.lines(status)
+        assert lines[5:7] == [
+            "  scopes       3 strategies, 2 instruments",
+            "  PnL          +0.04400 USDT",
+        ]
+        assert lines[8:] == [f"  {line}" for line in table_lines(status.scopes)]
+
+    def test_one_strategy_keeps_its_lines_and_adds_its_row(self) -> None:
+        rows = scope_rows(
+            report(owned("strategies/mm/strategy", "BTCUSDT", -7, average_price=(10000, 1))),
+            INSTRUMENTS,
+            Marks(BTCUSDT=20000),
+        )
+        status = Status(
+            state="active", venues={"sim": True}, orders=3, open_orders=1, fills=2, position=-7,
+            pnl=0.0, restarts=0, symbol="BTCUSDT", lot_size="0.001", pnl_places=5, scopes=rows,
+        )  # fmt: skip
+        lines = self.lines(status)
+        assert lines[5] == "  position     -0.007 BTC (BTCUSDT)"
+        assert lines[8].startswith("  strategy  instrument")
+        assert lines[9].startswith("  mm        BTCUSDT     -0.007 BTC")
