@@ -13,6 +13,7 @@ from tradeactors.core.messages import VenueStatus
 from tradeactors.errors import ConfigError
 from tradeactors.observability import serve_metrics
 from tradeactors.trading.control import CONTROL_TOKEN_ENV, ControlServer, token_from_environment
+from tradeactors.trading.report import table_lines
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["run_trading"]
 
 
-def run_trading(  # noqa: PLR0915 - one step after another, each undone on failure
+def run_trading(  # noqa: C901, PLR0915 - one step after another, each undone on failure
     config: Config,
     out: TextIO,
     *,
@@ -135,6 +136,10 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     )
     open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue
     print(f"orders still open at the venue: {open_at_venue}", file=out)
+    if status.scopes:
+        print("positions and PnL by strategy and instrument:", file=out)
+    for line in table_lines(status.scopes):
+        print(f"  {line}", file=out)
     for line in paper_lines(system) if paper_lines is not None else ():
         print(line, file=out)
     return 0 if summary.clean else 1

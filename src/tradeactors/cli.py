@@ -732,6 +732,7 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
     """``status``'s summary for people; None if ``answer`` is not a system's status."""
     import msgspec  # noqa: PLC0415
 
+    from tradeactors.trading.report import counts_text, many, pnl_totals_text, table_lines  # noqa: PLC0415
     from tradeactors.trading.system import Status  # noqa: PLC0415
 
     try:
@@ -740,6 +741,18 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
         return None
     venues = ", ".join(f"{v} {'up' if up else 'DOWN'}" for v, up in status.venues.items())
     symbol = f" ({status.symbol})" if status.symbol else ""
+    if many(status.scopes):  # no one position: counts, PnL per quote, then the table
+        return [
+            f"{run.describe() + ' at ' if run is not None else ''}{url}",
+            f"  kill switch  {status.state.upper()}",
+            f"  venues       {venues or '-'}",
+            f"  orders       {status.orders} (open {status.open_orders})",
+            f"  fills        {status.fills}",
+            f"  scopes       {counts_text(status.scopes)}",
+            f"  PnL          {pnl_totals_text(status.scopes)}",
+            f"  restarts     {status.restarts}",
+            *(f"  {line}" for line in table_lines(status.scopes)),
+        ]
     return [
         f"{run.describe() + ' at ' if run is not None else ''}{url}",
         f"  kill switch  {status.state.upper()}",
@@ -749,6 +762,7 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
         f"  position     {status.position_text()}{symbol}",
         f"  PnL          {status.pnl_text()}",
         f"  restarts     {status.restarts}",
+        *(f"  {line}" for line in table_lines(status.scopes)),
     ]
 
 

@@ -3,7 +3,10 @@
 It scrapes the text exposition a ``tradeactors run`` (or ``chaos``) serves (the URL is
 printed at start) every ``--interval`` seconds and shows, per actor path: state, mailbox
 depth, messages per second, mailbox wait p99, handler p99, restarts and dead letters;
-and on top the kill switch, the venues, open orders, fills and positions.
+on top the kill switch, the venues, open orders, fills and positions; and between
+them, when the system serves them, positions and PnL per strategy: a line per
+strategy (its position in each instrument, realized, unrealized and total PnL per quote
+currency, open orders, fills) and the total, so 16 strategies take 16 lines.
 
 The module has a pure part, tested with hand-written expositions:
 
@@ -50,6 +53,7 @@ __all__ = [
     "ActorSample",
     "Buckets",
     "Quantile",
+    "ScopeSample",
     "Snapshot",
     "TopError",
     "View",
@@ -91,6 +95,21 @@ class ActorSample:
 
 
 @dataclass(frozen=True)
+class ScopeSample:
+    """One strategy's series in one instrument (None: the series was absent)."""
+
+    strategy: str
+    instrument: str
+    position: float = 0.0  # lots
+    base_position: float | None = None  # base units
+    open_orders: float = 0.0
+    fills: float = 0.0
+    quote: str = ""
+    realized: float | None = None  # quote currency
+    unrealized: float | None = None  # quote currency; None: not marked
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything `top` shows, from one scrape taken at ``at`` (monotonic seconds)."""
 
@@ -102,6 +121,40 @@ class Snapshot:
     fills: float | None = None
     positions: Mapping[str, float] = field(default_factory=dict)  # lots, by instrument
     base_positions: Mapping[str, float] = field(default_factory=dict)  # base units
+    scopes: Mapping[tuple[str, str], ScopeSample] = field(default_factory=dict)
+
+
+_SCOPE_SERIES = {
+    "tradeactors_strategy_position_lots": "position",
+    "tradeactors_strategy_position": "base_position",
+    "tradeactors_strategy_open_orders": "open_orders",
+    "tradeactors_strategy_fills_total": "fills",
+    "tradeactors_pnl_realized": "realized",
+    "tradeactors_pnl_unrealized": "unrealized",
+}
+"""Series per (strategy, instrument) -> the `ScopeSample` field they fill."""
+
+
+class _ScopeParts:
+    """The series of one (strategy, instrument) while a scrape is parsed."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+        self.quote = ""
+
+    def sample(self, strategy: str, instrument: str) -> ScopeSample:
+        values = self.values
+        return ScopeSample(
+            strategy=strategy,
+            instrument=instrument,
+            position=values.get("position", 0.0),
+            base_position=values.get("base_position"),
+            open_orders=values.get("open_orders", 0.0),
+            fills=values.get("fills", 0.0),
+            quote=self.quote,
+            realized=values.get("realized"),
+            unrealized=values.get("unrealized"),
+        )
 
 
 class _ActorParts:
@@ -142,6 +195,7 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
     fills: float | None = None
     positions: dict[str, float] = {}
     base_positions: dict[str, float] = {}
+    scopes: dict[tuple[str, str], _ScopeParts] = {}
 
     def actor(labels: Mapping[str, str]) -> _ActorParts:
         return actors.setdefault(labels.get("path", "?"), _ActorParts())
@@ -175,6 +229,11 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
                 positions[labels.get("instrument", "?")] = value
             elif name == "tradeactors_position":
                 base_positions[labels.get("instrument", "?")] = value
+            elif name in _SCOPE_SERIES:
+                key = (labels.get("strategy", "?"), labels.get("instrument", "?"))
+                parts = scopes.setdefault(key, _ScopeParts())
+                parts.values[_SCOPE_SERIES[name]] = value
+                parts.quote = labels.get("quote", parts.quote)
     return Snapshot(
         at=at,
         actors={path: parts.sample(path) for path, parts in actors.items()},
@@ -184,6 +243,7 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
         fills=fills,
         positions=positions,
         base_positions=base_positions,
+        scopes={key: parts.sample(*key) for key, parts in scopes.items()},
     )
 
 
@@ -392,6 +452,79 @@ def _header(view: View) -> Table:
     return grid
 
 
+_SCOPE_COLUMNS = ("strategy", "positions", "realized", "unrealized", "PnL", "open", "fills")
+
+
+def _money(totals: Mapping[str, float]) -> str:
+    """``+0.044 USDT`` (six significant digits), one per quote currency; ``-`` if none."""
+    parts = []
+    for quote, value in totals.items():
+        text = "+0" if value == 0 else f"{value:+.6g}"
+        parts.append(f"{text} {quote}".rstrip())
+    return ", ".join(parts) or "-"
+
+
+def _scope_cells(samples: list[ScopeSample]) -> tuple[str, ...]:
+    """A strategy's (or everyone's) line: its positions, PnL per quote, orders, fills."""
+    lots: dict[str, float] = {}
+    bases: dict[str, float | None] = {}
+    realized: dict[str, float] = {}
+    unrealized: dict[str, float] = {}
+    unmarked = False
+    for sample in samples:
+        instrument = sample.instrument
+        lots[instrument] = lots.get(instrument, 0.0) + sample.position
+        base, known = bases.get(instrument, 0.0), sample.base_position
+        bases[instrument] = None if base is None or known is None else base + known
+        if sample.realized is not None:
+            realized[sample.quote] = realized.get(sample.quote, 0.0) + sample.realized
+        if sample.unrealized is not None:
+            unrealized[sample.quote] = unrealized.get(sample.quote, 0.0) + sample.unrealized
+        elif sample.position:
+            unmarked = True  # no mark: its PnL is realized only
+    positions = [
+        f"{_number(lots[i])} lots {i}" if base is None else f"{base:+g} {base_quote(i)[0]}"
+        for i, base in bases.items()
+        if lots[i]
+    ]
+    total = dict(realized)
+    for quote, value in unrealized.items():
+        total[quote] = total.get(quote, 0.0) + value
+    return (
+        " ".join(positions) or "flat",
+        _money(realized),
+        _money(unrealized) + (" ?" if unmarked else ""),
+        _money(total),
+        _number(sum(s.open_orders for s in samples)),
+        _number(sum(s.fills for s in samples)),
+    )
+
+
+def _scope_table(snapshot: Snapshot) -> RenderableType | None:
+    """A line per strategy over its instruments, then the total; None: no such series."""
+    if not snapshot.scopes:
+        return None
+    by_strategy: dict[str, list[ScopeSample]] = {}
+    for sample in snapshot.scopes.values():
+        by_strategy.setdefault(sample.strategy, []).append(sample)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for name in _SCOPE_COLUMNS:
+        table.add_column(
+            name,
+            justify="left" if name in ("strategy", "positions") else "right",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+    # strategies by name; the host's orders and unknown fills, "(...)", after them
+    for strategy in sorted(by_strategy, key=lambda n: (n.startswith("("), n)):
+        table.add_row(strategy, *_scope_cells(by_strategy[strategy]))
+    if len(by_strategy) > 1:
+        table.add_row(
+            *(Text(c, style="bold") for c in ("total", *_scope_cells([*snapshot.scopes.values()])))
+        )
+    return table
+
+
 _COLUMNS = ("state", "mailbox", "msgs/s", "wait\np99", "handler\np99", "restarts", "dead\nletters")
 _GAP = 2  # cells between two columns of the table below (padding 1, a blank border)
 _MIN_PATH = 12
@@ -444,11 +577,16 @@ def _table(rows: tuple[ActorRow, ...], width: int | None) -> RenderableType:
 
 
 def render(view: View, width: int | None = None) -> RenderableType:
-    """The frame: the header (kill switch, venues, orders) above the actor table.
+    """The frame: the header, positions and PnL per strategy (if served), the actors.
+
+    The header shows the kill switch, venues and orders.
 
     With ``width`` (the terminal's), paths are cut to keep every column in it.
     """
-    return Group(_header(view), Text(""), _table(view.rows, width))
+    scopes = _scope_table(view.snapshot)
+    if scopes is None:
+        return Group(_header(view), Text(""), _table(view.rows, width))
+    return Group(_header(view), Text(""), scopes, Text(""), _table(view.rows, width))
 
 
 # -- the loop ------------------------------------------------------------------------

@@ -429,8 +429,16 @@ def test_the_dashboard_parses_and_has_the_panels_operations_need():
         "tradeactors_open_orders",
         "tradeactors_fills_total",
         "tradeactors_position_lots",
+        "tradeactors_pnl_realized",
+        "tradeactors_pnl_unrealized",
+        "tradeactors_strategy_position_lots",
+        "tradeactors_strategy_open_orders",
+        "tradeactors_risk_limit",
+        "tradeactors_orders_denied_total",
     ):
         assert metric in exprs, f"no panel shows {metric}"
+    for limit in ("max_position", "max_open_orders", "max_loss"):
+        assert f'tradeactors_risk_limit{{limit="{limit}"}}' in exprs, f"no panel shows {limit}"
     assert exprs.count("histogram_quantile(") >= 4  # p50 and p99 of both histograms
 
 

@@ -31,10 +31,10 @@ def _flatten(paths: ActorPaths) -> set[str]:
         *paths.feeds.values(),
         *paths.books.values(),
         *paths.strategies.values(),
+        *paths.strategy_supervisors.values(),
+        paths.strategies_supervisor,  # always there: strategies can be added while running
     ):
         out.add(value)
-    if paths.strategies:
-        out.add(paths.strategies_supervisor)
     return out
 
 

@@ -78,6 +78,7 @@ from tradeactors.core.messages import (
     OrderRejected,
     OrdersReport,
     OrderUpdate,
+    OwnerPosition,
     PlaceOrder,
     Reconciliation,
     ReconciliationReport,
@@ -107,6 +108,7 @@ __all__ = [
     "ExecutionCore",
     "FillIds",
     "OrderStore",
+    "OwnerKey",
     "SequentialIds",
     "Step",
     "Tracked",
@@ -114,6 +116,10 @@ __all__ = [
 ]
 
 ExecutionId = int | str
+
+OwnerKey = tuple[str | None, str]
+"""``(owner, instrument)``: an order's owner path (``""``: a host's order with no owner;
+None: fills of orders not known here) and the instrument (`OrdersReport.owners`)."""
 
 
 class FillIds(enum.Enum):
@@ -270,6 +276,9 @@ class OrderStore:
 
     orders: dict[str, Tracked] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
+    # the same positions split by owner: the rows of an instrument add up to its ledger's
+    owner_positions: dict[OwnerKey, Position] = field(default_factory=dict)
+    owner_fills: dict[OwnerKey, int] = field(default_factory=dict)
     fill_ids: dict[str, FillIds] = field(default_factory=dict)  # venue -> kind (default SEQ.)
     ids: dict[str, Ids] = field(default_factory=dict)
     sequence: int = 0  # of ExposureChange to risk
@@ -353,6 +362,8 @@ class Step:
     # Defaults on the class: a step sets only what its message touches (most set none
     # of these), so creating one on the hot path costs a few attributes, not sixteen.
     _positions: dict[str, Position] | None = None
+    _owner_positions: dict[OwnerKey, Position] | None = None
+    _owner_fills: dict[OwnerKey, int] | None = None
     _ids: dict[str, Ids] | None = None
     _sessions: dict[str, int] | None = None
     _up: dict[str, bool] | None = None
@@ -421,6 +432,18 @@ class Step:
         if position is None:
             position = self._positions[instrument] = self._store.ledger.position(instrument).copy()
         return position
+
+    def owner_fill(self, key: OwnerKey, signed_quantity: int, price: int) -> None:
+        """Apply a fill to the position of ``key`` (owner, instrument) and count it."""
+        if self._owner_positions is None:
+            self._owner_positions, self._owner_fills = {}, {}
+        assert self._owner_fills is not None  # noqa: S101 - made together just above
+        position = self._owner_positions.get(key)
+        if position is None:
+            stored = self._store.owner_positions.get(key)
+            position = self._owner_positions[key] = Position() if stored is None else stored.copy()
+        position.apply_fill(signed_quantity, price)
+        self._owner_fills[key] = self._owner_fills.get(key, 0) + 1
 
     def ids(self, venue: str) -> Ids:
         """The venue's execution ids as this step sees them (a fork to record into)."""
@@ -590,7 +613,7 @@ class ExecutionCore:
             step.log("warning", "unknown_message", message_type=type(message).__name__)
         return step
 
-    def commit(self, step: Step) -> None:  # noqa: C901 - one branch per part of the step
+    def commit(self, step: Step) -> None:  # noqa: C901, PLR0912 - a branch per part of the step
         """Apply ``step`` to the store (nothing here can fail halfway on valid input)."""
         store = self.store
         if step._orders:
@@ -598,6 +621,10 @@ class ExecutionCore:
         if step._positions is not None:
             for instrument, position in step._positions.items():
                 store.ledger.replace(instrument, position)
+        if step._owner_positions is not None and step._owner_fills is not None:
+            store.owner_positions.update(step._owner_positions)
+            for key, count in step._owner_fills.items():
+                store.owner_fills[key] = store.owner_fills.get(key, 0) + count
         if step._ids is not None:
             for venue, ids in step._ids.items():
                 store._join(venue, store.ids_of(venue), ids)
@@ -1043,6 +1070,7 @@ class ExecutionCore:
             # Not ours to track (placed before a process restart, or by another session
             # of the account): the position is still the venue's, so it counts.
             step.position(fill.instrument).apply_fill(signed, fill.price)
+            step.owner_fill((None, fill.instrument), signed, fill.price)
             self._exposure_change(
                 step,
                 fill.client_order_id,
@@ -1054,6 +1082,7 @@ class ExecutionCore:
             self._inconsistent(step, "unknown_order_filled", fill.client_order_id)
             return True
         step.position(tracked.order.instrument).apply_fill(signed, fill.price)
+        step.owner_fill((tracked.request.owner, tracked.order.instrument), signed, fill.price)
         if tracked.order_id is None:
             tracked.order_id = fill.order_id
         order = tracked.order
@@ -1445,9 +1474,12 @@ class ExecutionCore:
         store = self.store
         instruments = store.ledger.instruments()
         open_by_venue = dict.fromkeys(self.gateways, 0)
+        open_by_owner: dict[OwnerKey, int] = {}
         for tracked in _open(store):
             venue = tracked.request.venue
             open_by_venue[venue] = open_by_venue.get(venue, 0) + 1
+            key = (tracked.request.owner, tracked.order.instrument)
+            open_by_owner[key] = open_by_owner.get(key, 0) + 1
         return OrdersReport(
             orders=tuple(_info(t) for t in store.orders.values()) if with_orders else (),
             open_orders=sum(open_by_venue.values()),
@@ -1459,7 +1491,30 @@ class ExecutionCore:
             duplicate_fills=store.duplicate_fills,
             inconsistencies=store.inconsistencies,
             reconciliations=store.reconciliations,
+            owners=_owner_rows(store, open_by_owner),
         )
+
+
+def _owner_rows(
+    store: OrderStore, open_by_owner: Mapping[OwnerKey, int]
+) -> tuple[OwnerPosition, ...]:
+    """One row per (owner, instrument) that traded or has orders open, by instrument, owner."""
+    keys = set(store.owner_positions) | set(open_by_owner)
+    rows = []
+    for key in sorted(keys, key=lambda k: (k[1], k[0] is None, k[0] or "")):
+        position = store.owner_positions.get(key) or Position()
+        rows.append(
+            OwnerPosition(
+                owner=key[0],
+                instrument=key[1],
+                position=position.net,
+                average_price=position.average_price.as_integer_ratio(),
+                realized=position.realized.as_integer_ratio(),
+                open_orders=open_by_owner.get(key, 0),
+                fills=store.owner_fills.get(key, 0),
+            )
+        )
+    return tuple(rows)
 
 
 def _counted(tracked: Tracked) -> SubmitOrder:

@@ -54,6 +54,7 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "OrdersReport",
+    "OwnerPosition",
     "PlaceOrder",
     "Reconciliation",
     "ReconciliationReport",
@@ -594,8 +595,33 @@ class OrderInfo(Message, frozen=True, kw_only=True, tag=True):
     order_id: int | None
 
 
+class OwnerPosition(Message, frozen=True, kw_only=True, tag=True):
+    """One owner's part of one instrument: a row of `OrdersReport.owners`.
+
+    ``owner`` is the orders' owner path (a strategy actor's, ``""`` for orders a host
+    submitted with no owner), or None for fills of orders not known here (placed
+    before a restart, or by another session of the account): those count for the
+    instrument and for no strategy. The positions of one instrument's rows add up to
+    its position, and so does their PnL (realized plus unrealized at any one mark);
+    their realized PnL alone need not: one owner's buy against another's sell closes
+    the account's position (realized) but leaves each owner's open (unrealized).
+    """
+
+    owner: str | None
+    instrument: str
+    position: int  # lots
+    average_price: tuple[int, int] = (0, 1)  # ticks, exact: (numerator, denominator)
+    realized: tuple[int, int] = (0, 1)  # tick * lot units, exact
+    open_orders: int = 0
+    fills: int = 0
+
+
 class OrdersReport(Message, frozen=True, kw_only=True, tag=True):
-    """The order manager's view: orders, positions, venues, counters (see `GetOrders`)."""
+    """The order manager's view: orders, positions, venues, counters (see `GetOrders`).
+
+    ``owners``: positions, realized PnL, open orders and fills per (owner, instrument),
+    sorted by instrument then owner (`OwnerPosition`).
+    """
 
     orders: tuple[OrderInfo, ...]
     open_orders: int
@@ -607,6 +633,7 @@ class OrdersReport(Message, frozen=True, kw_only=True, tag=True):
     duplicate_fills: int
     inconsistencies: int
     reconciliations: int
+    owners: tuple[OwnerPosition, ...] = ()
 
 
 # -- risk ----------------------------------------------------------------------------------

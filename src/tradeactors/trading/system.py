@@ -87,9 +87,10 @@ from tradeactors.supervision import (
     SupervisorSpec,
 )
 from tradeactors.supervision._events import Subscribers
-from tradeactors.trading.metrics import TradingMetrics
+from tradeactors.trading.metrics import TradingMetrics, limit_values
 from tradeactors.trading.paper import LockstepDriver, PaperMarket
 from tradeactors.trading.paths import actor_paths, leaf
+from tradeactors.trading.report import ScopeRow, many, scope_rows, status_line
 from tradeactors.venues.adapter import (
     Credentials,
     instrument_kinds,
@@ -123,7 +124,8 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
 
     ``position`` is in lots (for machines); `line` and `position_text` show it in the
     instrument's base units with the base's name, PnL in the quote currency
-    (`tradeactors.core.units`).
+    (`tradeactors.core.units`). ``scopes``: position, realized and unrealized PnL, open
+    orders and fills per strategy and instrument (`tradeactors.trading.report`).
     """
 
     state: str  # the kill switch's
@@ -138,6 +140,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     lot_size: str = "1"  # base units per lot
     pnl_places: int = 2  # digits that make one tick times one lot exact
     marked: bool = True  # False: a position but no two-sided book to mark it (PnL realized only)
+    scopes: tuple[ScopeRow, ...] = ()  # per (strategy, instrument)
 
     def position_text(self, lot_size: str | None = None) -> str:
         """The position in base units: ``+0.005 BTC``."""
@@ -152,7 +155,19 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
         """``state ... | orders ... | fills ... | position ... | PnL ... | restarts ...``.
 
         ``lot_size`` overrides the status's own (kept for callers written before it had one).
+        With several strategies or instruments, counts and the total PnL per quote
+        currency instead of one position (`tradeactors.trading.report.status_line`).
         """
+        if many(self.scopes):
+            return status_line(
+                state=self.state,
+                venues=self.venues,
+                orders=self.orders,
+                open_orders=self.open_orders,
+                fills=self.fills,
+                restarts=self.restarts,
+                rows=self.scopes,
+            )
         venues = " ".join(f"{v}:{'up' if up else 'DOWN'}" for v, up in self.venues.items())
         return (
             f"{self.state.upper():8} {venues} | orders {self.orders} (open {self.open_orders})"
@@ -350,6 +365,8 @@ class TradingSystem:
                 self._scrape_report,
                 list(self._venues),
                 lot_sizes={symbol: i.lot_size for symbol, i in self.instruments.items()},
+                scopes=lambda report: self._scope_rows(report, timeout=1.0),
+                limits=self._limit_values(),
             )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
             self._gateway_metrics = GatewayMetrics(self._registry)
@@ -546,8 +563,15 @@ class TradingSystem:
         position.realized = Fraction(*exposure.realized.get(symbol, (0, 1)))
         pnl = position.realized
         marked = True
+        marks: dict[str, int | None] = {}
+
+        def mark_x2(instrument: str) -> int | None:  # asked once per status
+            if instrument not in marks:
+                marks[instrument] = self._mark_x2(instrument, timeout)
+            return marks[instrument]
+
         if position.net:
-            mid2 = self._mid_x2(timeout)  # at the book's mid, whatever the venue
+            mid2 = mark_x2(symbol)
             marked = mid2 is not None
             if mid2 is not None:
                 pnl += (Fraction(mid2, 2) - position.average_price) * position.net
@@ -562,10 +586,50 @@ class TradingSystem:
             pnl=float(pnl * value),
             restarts=sum(self.tree.stats(p).restarts for p in self.tree.paths()),
             marked=marked,
+            scopes=self._scope_rows(report, timeout=timeout, mark_x2=mark_x2),
             **self._units(),
         )
         self._status = status
         return status
+
+    def _scope_rows(
+        self,
+        report: OrdersReport,
+        *,
+        timeout: float,
+        mark_x2: Callable[[str], int | None] | None = None,
+    ) -> tuple[ScopeRow, ...]:
+        """The report's rows per strategy and instrument in money, marked at the mids."""
+        return scope_rows(
+            report, self.instruments, mark_x2 or (lambda symbol: self._mark_x2(symbol, timeout))
+        )
+
+    def _limit_values(self) -> dict[str, dict[str, float]]:
+        """The configured limits by scope: the account's, each strategy's, each instrument's."""
+        cfg = self.config
+        limits = {"account": limit_values(cfg.risk)}
+        for strategy in cfg.all_strategies if cfg.strategies else ():
+            if values := limit_values(strategy.risk):
+                limits[f"strategy:{strategy.name}"] = values
+        for instrument in cfg.instruments:
+            if values := limit_values(instrument.risk):
+                limits[f"instrument:{instrument.symbol}"] = values
+        return limits
+
+    def _mark_x2(self, symbol: str, timeout: float) -> int | None:
+        """Twice the mid of ``symbol``'s book now (ticks), or None: no two-sided book."""
+        venue = next((v for v, s in self.paths.books if s == symbol), None)
+        if venue is None:
+            return None
+        try:
+            view: BookView = self.tree.address(self.paths.book(venue, symbol)).ask(
+                GetBook(depth=1), timeout=timeout
+            )
+        except Exception:  # noqa: BLE001 - restarting or gone: unmarked, said so
+            return None
+        if not (view.bids and view.asks):
+            return None
+        return view.bids[0][0] + view.asks[0][0]
 
     def _scrape_report(self) -> OrdersReport | None:
         """The order manager's counters for a metrics scrape (None if it cannot answer)."""
@@ -579,19 +643,6 @@ class TradingSystem:
         except Exception:  # noqa: BLE001 - a scrape must not fail: leave those metrics out
             return None
         return report
-
-    def _mid_x2(self, timeout: float) -> int | None:
-        """Twice the mid of the instrument's book now (ticks), or None: no two-sided book."""
-        venue = self.config.venue.name
-        try:
-            view: BookView = self.tree.address(self.paths.book(venue, self.instrument.symbol)).ask(
-                GetBook(depth=1), timeout=timeout
-            )
-        except Exception:  # noqa: BLE001 - restarting or gone: unmarked, said so
-            return None
-        if not (view.bids and view.asks):
-            return None
-        return view.bids[0][0] + view.asks[0][0]
 
     def _units(self) -> dict[str, Any]:
         instrument = self.instrument
