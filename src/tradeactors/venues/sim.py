@@ -164,7 +164,7 @@ class SimOrderEntry:
         body: dict[str, Any] = {"op": _OPS[request], "id": request_id}
         if request is Request.PLACE:
             order: SubmitOrder = fields["order"]
-            instrument = self._instrument(order.instrument)
+            instrument = self._only or self._instrument(order.instrument)
             body.update(
                 client_order_id=order.client_order_id,
                 symbol=instrument.symbol,
@@ -179,7 +179,7 @@ class SimOrderEntry:
             body["order_id"] = fields["order_id"]
         elif request is Request.AMEND:
             amend: AmendAtVenue = fields["amend"]
-            instrument = self._instrument(amend.order.instrument)
+            instrument = self._only or self._instrument(amend.order.instrument)
             body["order_id"] = amend.order_id
             body["quantity"] = instrument.format_size(amend.remaining)
             if amend.price != amend.order.price:
