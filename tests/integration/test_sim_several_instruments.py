@@ -429,3 +429,34 @@ def test_the_feed_syncs_both_books_each_from_its_own_snapshot(make_exchange, mak
     feed = tree.address("market_data/feed").ask(GetReport(), timeout=10)
     assert feed.dropped == {}
     assert feed.snapshot_requests >= 2
+
+
+def test_the_exchange_command_serves_every_symbol_given():
+    """`tradeactors exchange --symbol A --symbol B:TICK:LOT`: one venue, both books."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tradeactors", "exchange", "--symbol", "BTCUSDT",
+         "--symbol", "ETHUSDT:0.1:0.01", "--protocol", "binance", "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().rstrip() for _ in range(5)]
+        snapshots = [line.split(": ", 1)[1] for line in lines if line.startswith("depth")]
+        assert [url.split("symbol=")[1].split("&")[0] for url in snapshots] == [
+            "BTCUSDT",
+            "ETHUSDT",
+        ]
+        base = snapshots[0].split("/api/")[0]
+        _, info = _get(f"{base}/api/v3/exchangeInfo?symbol=ETHUSDT")
+        (eth,) = info["symbols"]
+        assert eth["filters"][1]["stepSize"] == "0.01000000"  # LOT_SIZE: its own lot
+        for url in snapshots:
+            assert _get(url)[0] == 200
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
