@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from tradeactors._state import LiveRun
-    from tradeactors.config import Config
+    from tradeactors.config import Config, VenueConfig
+    from tradeactors.core.instrument import Instrument
 
 __all__ = ["main"]
 
@@ -262,8 +263,11 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     )
     exchange.add_argument(
         "--symbol",
-        help="the instrument it trades (default: the one `tradeactors run` trades, "
-        "[venue] symbol of the embedded defaults)",
+        action="append",
+        metavar="SYMBOL[:TICK:LOT]",
+        help="an instrument it trades, with its tick and lot size (default: the embedded "
+        "defaults' [venue] ones); repeat it for several (default: the one `tradeactors run` "
+        "trades, [venue] symbol of the embedded defaults)",
     )
     exchange.add_argument(
         "--seed", type=int, default=1, help="of the simulated market (same seed, same market)"
@@ -805,13 +809,31 @@ def _control_request(args: argparse.Namespace) -> tuple[str, dict[str, str] | No
     return "/status", None
 
 
+def _exchange_instruments(texts: list[str], defaults: VenueConfig) -> list[Instrument]:
+    """``--symbol`` values (``SYMBOL`` or ``SYMBOL:TICK:LOT``) as instruments.
+
+    Raises:
+        ValueError: a value that is neither (or an invalid tick or lot).
+
+    """
+    from tradeactors.core.instrument import Instrument  # noqa: PLC0415
+
+    instruments: list[Instrument] = []
+    for text in texts:
+        symbol, *steps = text.split(":")
+        if len(steps) not in (0, 2) or not symbol:
+            raise ValueError(f"--symbol {text!r}: SYMBOL or SYMBOL:TICK:LOT")
+        tick, lot = steps or (defaults.tick_size, defaults.lot_size)
+        instruments.append(Instrument(venue="sim", symbol=symbol, tick_size=tick, lot_size=lot))
+    return instruments
+
+
 def _exchange(args: argparse.Namespace) -> int:
     import os  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
     from tradeactors.clock import SystemClock  # noqa: PLC0415
     from tradeactors.config import load_config  # noqa: PLC0415
-    from tradeactors.core.instrument import Instrument  # noqa: PLC0415
     from tradeactors.errors import TradeActorsError  # noqa: PLC0415
     from tradeactors.exchange.server import SimExchange  # noqa: PLC0415
     from tradeactors.observability import configure_logging  # noqa: PLC0415
@@ -829,14 +851,16 @@ def _exchange(args: argparse.Namespace) -> int:
         keys[key] = secret
     # the instrument `tradeactors run` trades on the embedded defaults, unless told
     defaults = load_config().venue
-    symbol: str = args.symbol or defaults.symbol
-    instrument = Instrument(
-        venue="sim", symbol=symbol, tick_size=defaults.tick_size, lot_size=defaults.lot_size
-    )
+    try:
+        instruments = _exchange_instruments(args.symbol or [defaults.symbol], defaults)
+    except (TradeActorsError, ValueError) as exc:
+        print(f"tradeactors exchange: {exc}", file=sys.stderr)
+        return 2
+    instrument, symbol = instruments[0], instruments[0].symbol
     clock = SystemClock()
     try:
         venue = SimExchange(
-            instrument,
+            instruments,
             clock,
             seed=args.seed,
             port=args.port,
@@ -850,7 +874,8 @@ def _exchange(args: argparse.Namespace) -> int:
         return 2
     print(f"market data: {venue.ws_url}", flush=True)
     print(f"order entry: {venue.trade_url} (accounts: {', '.join(keys) or 'none'})", flush=True)
-    print(f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={symbol}&limit=100", flush=True)
+    for each in venue.instruments:
+        print(f"depth snapshot: {venue.http_url}/api/v3/depth?symbol={each}&limit=100", flush=True)
     if args.protocol == "binance":
         print(f"exchange info: {venue.http_url}/api/v3/exchangeInfo?symbol={symbol}", flush=True)
     if args.protocol == "kraken":

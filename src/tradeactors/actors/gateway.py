@@ -884,6 +884,7 @@ class Gateway(SupervisedActor):
                 message.client_order_id,
                 client_order_id=message.client_order_id,
                 order_id=message.order_id,
+                instrument=message.instrument,
             )
         elif isinstance(message, CancelEverythingAtVenue):
             self._send(Request.CANCEL_ALL, "")
@@ -1084,6 +1085,10 @@ class Gateway(SupervisedActor):
         try:
             frame = self._codec.encode(request, request_id, fields)
         except (ValueError, KeyError):
+            if request is Request.CANCEL:  # an order of a symbol the codec cannot name
+                del self._pending[request_id]
+                self._refuse(request, order_ref, "unknown_symbol")
+                return
             if request is not Request.AMEND:
                 raise
             del self._pending[request_id]  # a venue whose codec writes no amend

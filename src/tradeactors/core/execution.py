@@ -769,7 +769,9 @@ class ExecutionCore:
             (
                 self.gateways[venue],
                 CancelAtVenue(
-                    client_order_id=tracked.order.client_order_id, order_id=tracked.order_id
+                    client_order_id=tracked.order.client_order_id,
+                    order_id=tracked.order_id,
+                    instrument=tracked.request.instrument,
                 ),
             )
         )
@@ -777,9 +779,12 @@ class ExecutionCore:
     def _cancel_at_venue(self, step: Step, venue: str, client_order_id: str, order_id: int) -> None:
         gateway = self.gateways.get(venue)
         if gateway is not None and self._is_up(step, venue):
-            step.sends.append(
-                (gateway, CancelAtVenue(client_order_id=client_order_id, order_id=order_id))
+            tracked = step.get(client_order_id)  # unknown here: the venue's codec may know it
+            instrument = tracked.request.instrument if tracked is not None else ""
+            cancel = CancelAtVenue(
+                client_order_id=client_order_id, order_id=order_id, instrument=instrument
             )
+            step.sends.append((gateway, cancel))
 
     def _cancel_all(self, step: Step, venue: str | None, reason: str) -> None:
         venues = [venue] if venue is not None else list(self.gateways)

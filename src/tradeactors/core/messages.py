@@ -515,10 +515,11 @@ class VenueSessionStarted(Message, frozen=True, kw_only=True, tag=True):
 
 
 class CancelAtVenue(Message, frozen=True, kw_only=True, tag=True):
-    """To a gateway: cancel one order."""
+    """To a gateway: cancel one order (``instrument``: its symbol, "" if not known)."""
 
     client_order_id: str
     order_id: int
+    instrument: str = ""
 
 
 class AmendAtVenue(Message, frozen=True, kw_only=True, tag=True):

@@ -77,7 +77,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from tradeactors.core.instrument import ParseError, decimal_places, parse_units
+from tradeactors.core.instrument import Instrument, ParseError, decimal_places, parse_units
 from tradeactors.core.units import base_quote
 from tradeactors.errors import ConfigError
 from tradeactors.exchange.matching import (
@@ -96,10 +96,9 @@ from tradeactors.exchange.matching import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from tradeactors.clock import Clock
-    from tradeactors.core.instrument import Instrument
     from tradeactors.exchange.matching import Event, Filters, MatchingEngine
 
 __all__ = [
@@ -248,17 +247,36 @@ def _decimal(units: int, places: int) -> str:
 
 
 def exchange_info(
-    instrument: Instrument,
-    filters: Filters,
+    instrument: Instrument | Sequence[Instrument],
+    filters: Filters | Callable[[str], Filters],
     *,
     server_time_ms: int,
     limits: RateLimits,
 ) -> dict[str, Any]:
-    """The ``exchangeInfo`` document for the venue's one instrument (filters.md).
+    """The ``exchangeInfo`` document for the venue's instruments (filters.md).
 
-    PRICE_FILTER, LOT_SIZE and NOTIONAL (``maxNotional`` is what the largest price
-    and quantity make: the engine has no notional ceiling of its own).
+    ``instrument``: one, or several in the order listed; ``filters``: the one
+    instrument's, or the filters by symbol (``MatchingEngine.filters``). PRICE_FILTER,
+    LOT_SIZE and NOTIONAL (``maxNotional`` is what the largest price and quantity
+    make: the engine has no notional ceiling of its own).
     """
+    instruments = (instrument,) if isinstance(instrument, Instrument) else tuple(instrument)
+    filters_of = filters if callable(filters) else (lambda _symbol: filters)
+    return {
+        "timezone": "UTC",
+        "serverTime": server_time_ms,
+        "rateLimits": [
+            _limit("REQUEST_WEIGHT", "MINUTE", 1, limits.request_weight_per_minute),
+            _limit("ORDERS", "SECOND", 10, limits.orders_per_10_seconds),
+            _limit("ORDERS", "DAY", 1, limits.orders_per_day),
+        ],
+        "exchangeFilters": [],
+        "symbols": [_symbol_info(i, filters_of(i.symbol)) for i in instruments],
+    }
+
+
+def _symbol_info(instrument: Instrument, filters: Filters) -> dict[str, Any]:
+    """One symbol of ``exchangeInfo``."""
     wire = _Wire(instrument)
     base, quote = split_symbol(instrument.symbol)
     symbol_filters = [
@@ -284,60 +302,49 @@ def exchange_info(
         },
     ]
     return {
-        "timezone": "UTC",
-        "serverTime": server_time_ms,
-        "rateLimits": [
-            _limit("REQUEST_WEIGHT", "MINUTE", 1, limits.request_weight_per_minute),
-            _limit("ORDERS", "SECOND", 10, limits.orders_per_10_seconds),
-            _limit("ORDERS", "DAY", 1, limits.orders_per_day),
-        ],
-        "exchangeFilters": [],
-        "symbols": [
-            {
-                "symbol": instrument.symbol,
-                "status": "TRADING",
-                "baseAsset": base,
-                "baseAssetPrecision": _WIRE_PLACES,
-                "quoteAsset": quote,
-                "quotePrecision": _WIRE_PLACES,
-                "quoteAssetPrecision": _WIRE_PLACES,
-                "baseCommissionPrecision": _WIRE_PLACES,
-                "quoteCommissionPrecision": _WIRE_PLACES,
-                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-                "icebergAllowed": False,
-                "ocoAllowed": False,
-                "otoAllowed": False,
-                "opoAllowed": False,
-                "quoteOrderQtyMarketAllowed": False,
-                "allowTrailingStop": False,
-                "cancelReplaceAllowed": True,
-                "amendAllowed": True,
-                "pegInstructionsAllowed": False,
-                "isSpotTradingAllowed": True,
-                "isMarginTradingAllowed": False,
-                "filters": symbol_filters,
-                "permissions": [],
-                "permissionSets": [["SPOT"]],
-                "defaultSelfTradePreventionMode": _STP,
-                "allowedSelfTradePreventionModes": [_STP],
-            }
-        ],
+        "symbol": instrument.symbol,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": _WIRE_PLACES,
+        "quoteAsset": quote,
+        "quotePrecision": _WIRE_PLACES,
+        "quoteAssetPrecision": _WIRE_PLACES,
+        "baseCommissionPrecision": _WIRE_PLACES,
+        "quoteCommissionPrecision": _WIRE_PLACES,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
+        "opoAllowed": False,
+        "quoteOrderQtyMarketAllowed": False,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": True,
+        "amendAllowed": True,
+        "pegInstructionsAllowed": False,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": symbol_filters,
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": _STP,
+        "allowedSelfTradePreventionModes": [_STP],
     }
 
 
 def rest_exchange_info(
     query: str,
-    instrument: Instrument,
-    filters: Filters,
+    instrument: Instrument | Sequence[Instrument],
+    filters: Filters | Callable[[str], Filters],
     *,
     server_time_ms: int,
     limits: RateLimits,
 ) -> tuple[int, str]:
     """``GET /api/v3/exchangeInfo?{query}``: (HTTP status, JSON body).
 
-    ``symbol=X`` or ``symbols=["X",...]`` must name the venue's instrument
-    (``-1121 Invalid symbol.``); no parameter lists it.
+    ``symbol=X`` or ``symbols=["X",...]`` must name the venue's instruments
+    (``-1121 Invalid symbol.``), and only those are listed; no parameter lists all.
     """
+    instruments = (instrument,) if isinstance(instrument, Instrument) else tuple(instrument)
     params = urllib.parse.parse_qs(query)
     wanted: list[str] = []
     if "symbol" in params:
@@ -347,9 +354,11 @@ def rest_exchange_info(
             wanted = _decode_symbols(params["symbols"][0])
         except (msgspec.DecodeError, RecursionError):
             return 400, _rest_error(-1100, "Illegal characters found in parameter 'symbols'.")
-    if any(symbol != instrument.symbol for symbol in wanted):
+    served = {i.symbol for i in instruments}
+    if any(symbol not in served for symbol in wanted):
         return 400, _rest_error(-1121, "Invalid symbol.")
-    document = exchange_info(instrument, filters, server_time_ms=server_time_ms, limits=limits)
+    listed = [i for i in instruments if not wanted or i.symbol in wanted]
+    document = exchange_info(listed, filters, server_time_ms=server_time_ms, limits=limits)
     return 200, _encode(document).decode()
 
 
@@ -719,6 +728,7 @@ class _NewOrder(NamedTuple):
     response: str  # ACK, RESULT or FULL
     strategy_id: int | None
     strategy_type: int | None
+    symbol: str
 
 
 class _Order:
@@ -727,11 +737,12 @@ class _Order:
     __slots__ = (
         "account", "cancel_client_id", "client_order_id", "executed", "expiry_reason",
         "order_id", "price", "quantity", "quote", "side", "status", "strategy_id",
-        "strategy_type", "tif", "time_ms", "type", "update_ms",
+        "strategy_type", "symbol", "tif", "time_ms", "type", "update_ms",
     )  # fmt: skip
 
     def __init__(self, account: str, new: _NewOrder, client_order_id: str, now_ms: int) -> None:
         self.account = account
+        self.symbol = new.symbol
         self.order_id = 0  # the engine's, once accepted
         self.client_order_id = client_order_id
         self.cancel_client_id: str | None = None  # set by a cancel request
@@ -759,6 +770,7 @@ class _Trade(NamedTuple):
     time_ms: int
     buyer: bool
     maker: bool
+    symbol: str
 
 
 class _Account:
@@ -835,7 +847,12 @@ class _Call:
 
 
 class BinanceApi:
-    """Binance spot's WebSocket API over one instrument of ``engine``.
+    """Binance spot's WebSocket API over the instruments of ``engine``.
+
+    ``instruments``: one `Instrument`, or several by symbol. Every trading method names
+    its ``symbol`` (``-1121 Invalid symbol.`` for one not served); ``openOrders.status``
+    without one lists every symbol's (weight 80), ``openOrders.cancelAll`` and
+    ``myTrades`` are per symbol, as on Binance. Trade ids are per symbol.
 
     ``keys`` maps API key to HMAC secret, or to an Ed25519 public key in PEM (``-----BEGIN
     PUBLIC KEY-----``): that account signs with Ed25519 (base64 signatures) and may log a
@@ -846,7 +863,7 @@ class BinanceApi:
     def __init__(
         self,
         engine: MatchingEngine,
-        instrument: Instrument,
+        instruments: Instrument | Mapping[str, Instrument],
         keys: Mapping[str, str],
         clock: Clock,
         *,
@@ -858,10 +875,13 @@ class BinanceApi:
                     f"API key {key[:16]!r} is not a Binance API key: 1 to 64 of A-Z a-z 0-9 _ -"
                 )
         self._engine = engine
-        self._instrument = instrument
-        self._symbol = instrument.symbol
-        self._wire = _Wire(instrument)
-        self._quote_asset = split_symbol(instrument.symbol)[1]
+        self._instruments = (
+            {instruments.symbol: instruments}
+            if isinstance(instruments, Instrument)
+            else dict(instruments)
+        )
+        self._wires = {symbol: _Wire(i) for symbol, i in self._instruments.items()}
+        self._quote_assets = {symbol: split_symbol(symbol)[1] for symbol in self._instruments}
         self._keys = dict(keys)
         self._ed25519 = {
             key: _ed25519_public_key(key, value)
@@ -878,12 +898,13 @@ class BinanceApi:
             str, _Order
         ] = {}  # the engine's client order id -> order not yet accepted
         self._ids = 0  # client order ids this venue made up, and engine client ids
-        self._trade_id = 0  # one per trade on the symbol (both sides see the same)
+        # the last trade id of each symbol (both sides of a trade see the same)
+        self._trade_ids = dict.fromkeys(self._instruments, 0)
         self._execution_id = 0  # one per execution report on the symbol
         self._prevented = 0  # prevented match ids (self-trade prevention)
         self._taker = 0  # the order id last accepted: the taker of fills that follow
         self._log = structlog.get_logger("tradeactors.exchange").bind(
-            symbol=instrument.symbol, protocol="binance"
+            symbol=",".join(self._instruments), protocol="binance"
         )
         self._handlers: dict[str, Callable[[_Call], Any]] = {
             "ping": lambda _call: {},
@@ -1274,11 +1295,11 @@ class BinanceApi:
         raw = params.raw("symbols")  # an ARRAY of STRING, or such an array as a string
         if raw is not None:
             wanted.extend(_symbols(raw))
-        if any(s != self._symbol for s in wanted):
+        if any(s not in self._instruments for s in wanted):
             raise _Refusal(400, -1121, "Invalid symbol.")
-        filters = self._engine.filters(self._symbol)
+        listed = [i for s, i in self._instruments.items() if not wanted or s in wanted]
         return exchange_info(
-            self._instrument, filters, server_time_ms=call.now_ms, limits=self.limits
+            listed, self._engine.filters, server_time_ms=call.now_ms, limits=self.limits
         )
 
     def _session_status(self, call: _Call) -> dict[str, Any]:
@@ -1321,11 +1342,16 @@ class BinanceApi:
 
     def _symbol_param(self, params: _Params, *, required: bool = True) -> str | None:
         symbol = params.text("symbol", required=required)
-        if symbol is not None and symbol != self._symbol:
+        if symbol is not None and symbol not in self._instruments:
             raise _Refusal(400, -1121, "Invalid symbol.")
         return symbol
 
-    def _new_order(self, params: _Params) -> _NewOrder:  # noqa: C901, PLR0912 - Binance's checks, in order
+    def _symbol_required(self, params: _Params) -> str:
+        symbol = self._symbol_param(params)
+        assert symbol is not None  # noqa: S101 - required
+        return symbol
+
+    def _new_order(self, params: _Params, symbol: str) -> _NewOrder:  # noqa: C901, PLR0912 - Binance's checks, in order
         """The new order in ``params``, or the refusal Binance would answer."""
         side_text = params.choice("side", _SIDES, _Refusal(400, -1117, "Invalid side."))
         if side_text is None:
@@ -1371,12 +1397,12 @@ class BinanceApi:
         strategy_type = params.long("strategyType")
         if strategy_type is not None and strategy_type < _MIN_STRATEGY_TYPE:
             raise _Refusal(400, -1134, "`strategyType` was less than 1000000.")
-        filters = self._engine.filters(self._symbol)
+        filters, instrument = self._engine.filters(symbol), self._instruments[symbol]
         if price_text is None:  # MARKET: it may take anything (the engine's protection price)
             price = filters.max_price if side_text == "BUY" else filters.min_price
         else:
-            price = _read(read_price, self._instrument, price_text, "price")
-        quantity = _read(read_quantity, self._instrument, quantity_text, "quantity")
+            price = _read(read_price, instrument, price_text, "price")
+        quantity = _read(read_quantity, instrument, quantity_text, "quantity")
         if price_text is not None:
             reason = filters.check(price, quantity, market=kind == "MARKET")
         else:
@@ -1393,6 +1419,7 @@ class BinanceApi:
             response=response or default,
             strategy_id=strategy_id,
             strategy_type=strategy_type,
+            symbol=symbol,
         )
 
     def _submit(self, call: _Call, new: _NewOrder) -> _Order:
@@ -1405,13 +1432,13 @@ class BinanceApi:
         self._ids += 1
         internal = f"binance-{self._ids}"  # unique for ever, as the engine wants
         self._pending[internal] = order
-        filters = self._engine.filters(self._symbol)
+        filters = self._engine.filters(new.symbol)
         market = new.type == "MARKET"
         protection = filters.max_price if new.side is Side.BUY else filters.min_price
         events = self._engine.submit(
             account=call.account,
             client_order_id=internal,
-            instrument=self._symbol,
+            instrument=new.symbol,
             side=new.side,
             quantity=new.quantity,
             price=protection if market else new.price,
@@ -1428,8 +1455,7 @@ class BinanceApi:
         return order
 
     def _place(self, call: _Call) -> dict[str, Any]:
-        self._symbol_param(call.params)
-        new = self._new_order(call.params)
+        new = self._new_order(call.params, self._symbol_required(call.params))
         trades_before = len(self._accounts[call.account].trades)
         order = self._submit(call, new)
         return self._placed(order, new.response, call.now_ms, trades_before)
@@ -1439,7 +1465,7 @@ class BinanceApi:
     ) -> dict[str, Any]:
         """The answer to a new order: ACK, RESULT or FULL (web-socket-api.md)."""
         result: dict[str, Any] = {
-            "symbol": self._symbol,
+            "symbol": order.symbol,
             "orderId": order.order_id,
             "orderListId": -1,
             "clientOrderId": order.client_order_id,
@@ -1452,12 +1478,13 @@ class BinanceApi:
         result["selfTradePreventionMode"] = _STP
         if response == "FULL":
             trades = self._accounts[order.account].trades[trades_before:]
+            wire = self._wires[order.symbol]
             result["fills"] = [
                 {
-                    "price": self._wire.price(t.price),
-                    "qty": self._wire.qty(t.quantity),
-                    "commission": self._wire.fee(t.fee_e4),
-                    "commissionAsset": self._quote_asset,
+                    "price": wire.price(t.price),
+                    "qty": wire.qty(t.quantity),
+                    "commission": wire.fee(t.fee_e4),
+                    "commissionAsset": self._quote_assets[order.symbol],
                     "tradeId": t.trade_id,
                 }
                 for t in trades
@@ -1466,7 +1493,7 @@ class BinanceApi:
         return result
 
     def _order_fields(self, order: _Order) -> dict[str, Any]:
-        wire = self._wire
+        wire = self._wires[order.symbol]
         fields: dict[str, Any] = {
             "price": wire.price(order.price),
             "origQty": wire.qty(order.quantity),
@@ -1486,24 +1513,32 @@ class BinanceApi:
             fields["expiryReason"] = order.expiry_reason
         return fields
 
-    def _find(self, call: _Call, order_id: int | None, client_order_id: str | None) -> _Order:
-        """The account's open order by id and/or client id (``-2011`` if none, ``-2039``)."""
+    def _find(
+        self, call: _Call, symbol: str, order_id: int | None, client_order_id: str | None
+    ) -> _Order:
+        """The account's open order on ``symbol`` by id and/or client id (``-2011``, ``-2039``)."""
         account = self._accounts[call.account]
         if order_id is not None:
             order = self._orders.get(order_id)
-            if order is None or order.account != call.account or order.status not in _OPEN:
+            if (
+                order is None
+                or order.account != call.account
+                or order.status not in _OPEN
+                or order.symbol != symbol
+            ):
                 raise _Refusal.unknown_order()
             if client_order_id is not None and client_order_id != order.client_order_id:
                 raise _Refusal(400, -2039, "Client order ID is not correct for this order ID.")
             return order
         found = account.open.get(client_order_id or "")
-        if found is None:
+        if found is None or self._orders[found].symbol != symbol:
             raise _Refusal.unknown_order()
         return self._orders[found]
 
-    def _cancel_one(
+    def _cancel_one(  # noqa: PLR0917 - Binance's parameters of a cancel
         self,
         call: _Call,
+        symbol: str,
         order_id: int | None,
         client_order_id: str | None,
         new_client_id: str | None,
@@ -1516,7 +1551,7 @@ class BinanceApi:
                 -1102,
                 "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
             )
-        order = self._find(call, order_id, client_order_id)
+        order = self._find(call, symbol, order_id, client_order_id)
         if (restriction == "ONLY_NEW" and order.status != "NEW") or (
             restriction == "ONLY_PARTIALLY_FILLED" and order.status != "PARTIALLY_FILLED"
         ):
@@ -1532,7 +1567,7 @@ class BinanceApi:
 
     def _canceled(self, order: _Order, original: str, now_ms: int) -> dict[str, Any]:
         return {
-            "symbol": self._symbol,
+            "symbol": order.symbol,
             "origClientOrderId": original,
             "orderId": order.order_id,
             "orderListId": -1,
@@ -1558,24 +1593,25 @@ class BinanceApi:
 
     def _cancel(self, call: _Call) -> dict[str, Any]:
         params = call.params
-        self._symbol_param(params)
+        symbol = self._symbol_required(params)
         order_id = params.long("orderId")
         client_order_id = params.text("origClientOrderId")
         new_client_id = self._client_id_param(params, "newClientOrderId")
         restriction = self._cancel_restriction(params)
-        return self._cancel_one(call, order_id, client_order_id, new_client_id, restriction)
+        return self._cancel_one(call, symbol, order_id, client_order_id, new_client_id, restriction)
 
     def _cancel_all(self, call: _Call) -> list[dict[str, Any]]:
-        self._symbol_param(call.params)
+        symbol = self._symbol_required(call.params)  # per symbol, as on Binance
         account = self._accounts[call.account]
-        if not account.open:
+        ids = [i for i in account.open.values() if self._orders[i].symbol == symbol]
+        if not ids:
             raise _Refusal.unknown_order()
         originals: dict[int, str] = {}
-        for order_id in account.open.values():
+        for order_id in ids:
             order = self._orders[order_id]
             originals[order_id] = order.client_order_id
             order.cancel_client_id = self._new_client_id()
-        events = self._engine.cancel_all(account=call.account, instrument=self._symbol)
+        events = self._engine.cancel_all(account=call.account, instrument=symbol)
         call.events.extend(events)
         self._apply(events, call.now_ms)
         return [
@@ -1586,7 +1622,7 @@ class BinanceApi:
 
     def _cancel_replace(self, call: _Call) -> dict[str, Any]:
         params = call.params
-        self._symbol_param(params)
+        symbol = self._symbol_required(params)
         mode = params.choice(
             "cancelReplaceMode",
             ("STOP_ON_FAILURE", "ALLOW_FAILURE"),
@@ -1610,11 +1646,11 @@ class BinanceApi:
             )
         cancel_client_id = self._client_id_param(params, "cancelNewClientOrderId")
         restriction = self._cancel_restriction(params)
-        new = self._new_order(params)  # filters before anything is cancelled
+        new = self._new_order(params, symbol)  # filters before anything is cancelled
         cancel: dict[str, Any]
         try:
             cancel = self._cancel_one(
-                call, order_id, client_order_id, cancel_client_id, restriction
+                call, symbol, order_id, client_order_id, cancel_client_id, restriction
             )
             cancelled = True
         except _Refusal as refusal:
@@ -1644,7 +1680,7 @@ class BinanceApi:
 
     def _amend(self, call: _Call) -> dict[str, Any]:
         params = call.params
-        self._symbol_param(params)
+        symbol = self._symbol_required(params)
         order_id = params.long("orderId")
         client_order_id = params.text("origClientOrderId")
         if order_id is None and client_order_id is None:
@@ -1656,9 +1692,9 @@ class BinanceApi:
         new_client_id = self._client_id_param(params, "newClientOrderId")
         quantity_text = params.decimal("newQty", required=True)
         assert quantity_text is not None  # noqa: S101 - required
-        order = self._find(call, order_id, client_order_id)
-        quantity = _read(read_quantity, self._instrument, quantity_text, "newQty")
-        reason = self._engine.filters(self._symbol).check(order.price, quantity)
+        order = self._find(call, symbol, order_id, client_order_id)
+        quantity = _read(read_quantity, self._instruments[symbol], quantity_text, "newQty")
+        reason = self._engine.filters(symbol).check(order.price, quantity)
         if reason is not None:
             raise _Refusal.of(reason)
         if quantity > order.quantity:
@@ -1679,12 +1715,12 @@ class BinanceApi:
             if isinstance(event, EngineRejected):
                 order.cancel_client_id = None
                 raise _Refusal.of(event.reason)
-        wire = self._wire
+        wire = self._wires[symbol]
         return {
             "transactTime": call.now_ms,
             "executionId": self._execution_id,
             "amendedOrder": {
-                "symbol": self._symbol,
+                "symbol": symbol,
                 "orderId": order.order_id,
                 "orderListId": -1,
                 "origClientOrderId": original,
@@ -1705,15 +1741,17 @@ class BinanceApi:
         }
 
     def _open_orders(self, call: _Call) -> list[dict[str, Any]]:
-        if self._symbol_param(call.params, required=False) is None:
+        symbol = self._symbol_param(call.params, required=False)
+        if symbol is None:
             call.weight = 80  # every symbol
         account = self._accounts[call.account]
-        return [self._status(self._orders[i]) for i in sorted(account.open.values())]
+        orders = [self._orders[i] for i in sorted(account.open.values())]
+        return [self._status(o) for o in orders if symbol is None or o.symbol == symbol]
 
     def _status(self, order: _Order) -> dict[str, Any]:
         """An order as ``order.status`` shows it."""
         return {
-            "symbol": self._symbol,
+            "symbol": order.symbol,
             "orderId": order.order_id,
             "orderListId": -1,
             "clientOrderId": order.client_order_id,
@@ -1729,7 +1767,7 @@ class BinanceApi:
 
     def _my_trades(self, call: _Call) -> list[dict[str, Any]]:
         params = call.params
-        self._symbol_param(params)
+        symbol = self._symbol_required(params)
         order_id = params.long("orderId")
         start = params.long("startTime")
         end = params.long("endTime")
@@ -1746,7 +1784,7 @@ class BinanceApi:
             raise _Refusal(400, -1128, "Combination of optional parameters invalid.")
         if start is not None and end is not None and end - start > _DAY_MS:
             raise _Refusal(400, -1127, "More than 24 hours between startTime and endTime.")
-        trades = self._accounts[call.account].trades
+        trades = [t for t in self._accounts[call.account].trades if t.symbol == symbol]
         if from_id is not None:
             trades = trades[bisect_left(trades, from_id, key=lambda t: t.trade_id) :]
         if order_id is not None:
@@ -1756,10 +1794,10 @@ class BinanceApi:
             high = end if end is not None else _INT64
             trades = [t for t in trades if low <= t.time_ms <= high]
         chosen = trades[:limit] if from_id is not None or start is not None else trades[-limit:]
-        wire = self._wire
+        wire = self._wires[symbol]
         return [
             {
-                "symbol": self._symbol,
+                "symbol": symbol,
                 "id": t.trade_id,
                 "orderId": t.order_id,
                 "orderListId": -1,
@@ -1767,7 +1805,7 @@ class BinanceApi:
                 "qty": wire.qty(t.quantity),
                 "quoteQty": wire.quote(t.price * t.quantity),
                 "commission": wire.fee(t.fee_e4),
-                "commissionAsset": self._quote_asset,
+                "commissionAsset": self._quote_assets[symbol],
                 "time": t.time_ms,
                 "isBuyer": t.buyer,
                 "isMaker": t.maker,
@@ -1795,9 +1833,9 @@ class BinanceApi:
                     self._execution(order, "NEW", now_ms)
             elif isinstance(event, EngineFilled):
                 if (
-                    event.liquidity is Liquidity.MAKER
+                    event.liquidity is Liquidity.MAKER and event.instrument in self._trade_ids
                 ):  # each trade: the maker's fill, then the taker's
-                    self._trade_id += 1
+                    self._trade_ids[event.instrument] += 1
                 order = self._orders.get(event.order_id)
                 if order is not None:
                     self._filled(order, event, now_ms)
@@ -1816,7 +1854,7 @@ class BinanceApi:
         order.update_ms = now_ms
         order.status = "PARTIALLY_FILLED" if fill.remaining else "FILLED"
         trade = _Trade(
-            trade_id=self._trade_id,
+            trade_id=self._trade_ids[order.symbol],
             order_id=order.order_id,
             price=fill.price,
             quantity=fill.quantity,
@@ -1824,6 +1862,7 @@ class BinanceApi:
             time_ms=now_ms,
             buyer=fill.side is Side.BUY,
             maker=fill.liquidity is Liquidity.MAKER,
+            symbol=order.symbol,
         )
         self._accounts[order.account].trades.append(trade)
         if not fill.remaining:
@@ -1846,14 +1885,14 @@ class BinanceApi:
             extra["eR"] = order.expiry_reason
         else:  # self-trade prevention: the conditional fields of user-data-stream.md
             self._prevented += 1
-            prevented = self._wire.qty(event.quantity)
+            prevented = self._wires[order.symbol].qty(event.quantity)
             extra.update(
                 {
                     "v": self._prevented,
                     "A": prevented,
                     "B": prevented,
                     "U": self._taker,
-                    "Cs": self._symbol,
+                    "Cs": order.symbol,
                 }
             )
         self._execution(order, execution_type, now_ms, extra=extra)
@@ -1885,14 +1924,14 @@ class BinanceApi:
     ) -> None:
         """Number an ``executionReport`` for ``order`` and push it to its subscribers."""
         self._execution_id += 1
-        wire = self._wire
+        wire = self._wires[order.symbol]
         working = execution_type in ("NEW", "REPLACED") or (
             order.status in _OPEN and order.type != "MARKET" and order.tif == "GTC"
         )
         event: dict[str, Any] = {
             "e": "executionReport",
             "E": now_ms,
-            "s": self._symbol,
+            "s": order.symbol,
             "c": order.client_order_id,
             "S": order.side.name,
             "o": order.type,
@@ -1911,7 +1950,7 @@ class BinanceApi:
             "z": wire.qty(order.executed),
             "L": wire.price(trade.price) if trade else _ZERO,
             "n": wire.fee(trade.fee_e4) if trade else "0",
-            "N": self._quote_asset if trade else None,
+            "N": self._quote_assets[order.symbol] if trade else None,
             "T": now_ms,
             "t": trade.trade_id if trade else -1,
             "I": self._execution_id,

@@ -96,7 +96,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 import structlog
 
-from tradeactors.core.instrument import ParseError, decimal_places, parse_units
+from tradeactors.core.instrument import Instrument, ParseError, decimal_places, parse_units
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.errors import ConfigError
 from tradeactors.exchange.binance_api import split_symbol
@@ -119,7 +119,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from tradeactors.clock import Clock
-    from tradeactors.core.instrument import Instrument
     from tradeactors.exchange.matching import Event, Filters, MatchingEngine
 
 __all__ = [
@@ -136,6 +135,7 @@ __all__ = [
     "api_sign",
     "asset_pairs",
     "book_checksum",
+    "depth_pair",
     "pair_names",
     "rest_asset_pairs",
     "rest_depth",
@@ -415,21 +415,42 @@ def _wanted_pair(names: PairNames, wanted: str) -> bool:
     return wanted in (names.key, names.altname, names.wsname)
 
 
-def rest_asset_pairs(query: str, instrument: Instrument, filters: Filters) -> tuple[int, str]:
+def rest_asset_pairs(
+    query: str,
+    instrument: Instrument | Sequence[Instrument],
+    filters: Filters | Callable[[str], Filters],
+) -> tuple[int, str]:
     """``GET /0/public/AssetPairs?{query}``: (HTTP status, JSON body).
 
-    ``pair`` (comma-separated) must name the venue's pair by key, altname or wsname
-    (``EQuery:Unknown asset pair``); without it every pair (the one) is listed.
+    ``instrument``: the venue's one, or several; ``filters``: the one's, or the filters
+    by symbol (``MatchingEngine.filters``). ``pair`` (comma-separated) must name the
+    venue's pairs by key, altname or wsname (``EQuery:Unknown asset pair``), and only
+    those are listed; without it every pair is.
     """
     params = _query(query)
     if params is None:
         return _rest_error(INVALID_ARGUMENTS)
-    names = pair_names(instrument)
+    instruments = (instrument,) if isinstance(instrument, Instrument) else tuple(instrument)
+    filters_of = filters if callable(filters) else (lambda _symbol: filters)
+    named = [(pair_names(i), i) for i in instruments]
     wanted = params.get("pair", [""])[0]
     pairs = [p for p in wanted.split(",") if p][:_MAX_REST_PAIRS] if wanted else []
-    if any(not _wanted_pair(names, pair) for pair in pairs):
+    if any(not any(_wanted_pair(names, pair) for names, _ in named) for pair in pairs):
         return _rest_error(UNKNOWN_PAIR)
-    return _rest_result({names.key: asset_pairs(instrument, filters)})
+    return _rest_result(
+        {
+            names.key: asset_pairs(i, filters_of(i.symbol))
+            for names, i in named
+            if not pairs or any(_wanted_pair(names, pair) for pair in pairs)
+        }
+    )
+
+
+def depth_pair(query: str, instruments: Iterable[Instrument]) -> Instrument | None:
+    """The instrument a ``Depth`` query's ``pair`` names, None if none of ``instruments``."""
+    params = _query(query)
+    wanted = params.get("pair", [""])[0] if params is not None else ""
+    return next((i for i in instruments if _wanted_pair(pair_names(i), wanted)), None)
 
 
 def rest_depth(

@@ -514,6 +514,11 @@ class MatchingEngine:
             if o.account == account and (instrument is None or o.instrument == instrument)
         ]
 
+    def instrument_of(self, order_id: int) -> str | None:
+        """The instrument of order ``order_id`` (open or not), None if it never rested."""
+        order = self._orders.get(order_id)
+        return order.instrument if order is not None else None
+
     def fills_since(self, account: str, execution_id: int = 0) -> list[EngineFilled]:
         """The account's fills with an execution id above ``execution_id``."""
         fills = self._fills.get(account, [])

@@ -17,14 +17,14 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import structlog
 from msgspec import Meta
 
-from tradeactors.core.instrument import ParseError
+from tradeactors.core.instrument import Instrument, ParseError
 from tradeactors.core.ratelimit import TokenBucket
 from tradeactors.exchange.matching import (
     CancelStatus,
@@ -41,7 +41,6 @@ from tradeactors.exchange.matching import (
 )
 
 if TYPE_CHECKING:
-    from tradeactors.core.instrument import Instrument
     from tradeactors.exchange.matching import Event, MatchingEngine
 
 __all__ = ["LOGON_WINDOW_MS", "MAX_CANCEL_ALL_AFTER", "OrderEntry", "Session", "sign"]
@@ -91,6 +90,7 @@ class _Request(_Id, frozen=True, kw_only=True):
     type: _Text = "limit"
     post_only: bool = False
     order_id: _Int64 = 0
+    symbol: _Text = ""  # place (required if the venue serves several), cancel_all, open_orders
     since: _Int64 = 0
     timeout: Annotated[float, Meta(ge=0, le=MAX_CANCEL_ALL_AFTER)] = 0.0
 
@@ -151,25 +151,44 @@ class Session:
         return self._budget.take(now_ns)
 
 
+class UnknownSymbolError(ValueError):
+    """A request named a symbol the venue does not serve (error ``unknown_symbol``)."""
+
+
 class OrderEntry:
-    """Sessions, requests and execution reports for one instrument of ``engine``."""
+    """Sessions, requests and execution reports for the instruments of ``engine``.
+
+    ``instruments``: one `Instrument`, or several by symbol. A ``place`` names its
+    ``symbol`` (it may leave it out when the venue serves one instrument); a symbol the
+    venue does not serve is refused (``unknown_symbol``). ``open_orders``,
+    ``cancel_all`` and ``fills`` cover every symbol unless a ``symbol`` narrows them
+    (``fills`` always covers all: its watermark is per account).
+    """
 
     def __init__(
         self,
         engine: MatchingEngine,
-        instrument: Instrument,
+        instruments: Instrument | Mapping[str, Instrument],
         keys: dict[str, str],
         *,
         rate_per_second: float = 50.0,
         burst: int = 100,
     ) -> None:
         self._engine = engine
-        self._instrument = instrument
+        self._instruments = (
+            {instruments.symbol: instruments}
+            if isinstance(instruments, Instrument)
+            else dict(instruments)
+        )
+        if not self._instruments:
+            raise ValueError("an order entry needs at least one instrument")
         self._keys = dict(keys)  # api key -> secret (the api key is also the account)
         self._rate = rate_per_second
         self._burst = burst
         self._sessions: dict[object, Session] = {}
-        self._log = structlog.get_logger("tradeactors.exchange").bind(symbol=instrument.symbol)
+        self._log = structlog.get_logger("tradeactors.exchange").bind(
+            symbol=",".join(self._instruments)
+        )
         self._nonces: dict[str, _Nonces] = {}  # api key -> nonces of accepted logons
         self._deadlines: dict[str, int] = {}  # account -> cancel_all_after deadline (ns)
         self.requests: dict[tuple[str, str], int] = {}  # (account, op) -> requests taken
@@ -269,6 +288,9 @@ class OrderEntry:
             return []
         try:
             events = self._dispatch(session, session.account, request, now_ns)
+        except UnknownSymbolError as exc:
+            session.send(_error(request.id, "unknown_symbol", str(exc)))
+            return []
         except (ParseError, ValueError, KeyError) as exc:
             session.send(_error(request.id, "bad_request", str(exc)))
             return []
@@ -329,11 +351,13 @@ class OrderEntry:
         if op == "cancel":
             return engine.cancel(account=account, order_id=request.order_id)
         if op == "cancel_all":  # answered after its reports (by the caller)
-            return engine.cancel_all(account=account)
+            symbol = self._symbol(request, required=False)
+            return engine.cancel_all(account=account, instrument=symbol)
         if op == "amend":
             return self._amend(account, request)
         if op == "open_orders":
-            orders = [self._order(o) for o in engine.open_orders(account)]
+            symbol = self._symbol(request, required=False)
+            orders = [self._order(o) for o in engine.open_orders(account, symbol)]
             session.send(_encode({"id": request.id, "result": orders}).decode())
             return []
         if op == "fills":
@@ -351,23 +375,42 @@ class OrderEntry:
             return []
         raise ValueError(f"unknown op {op!r}")
 
+    def _symbol(self, request: _Request, *, required: bool) -> str | None:
+        """The request's ``symbol``: one the venue serves, or None for all (if allowed).
+
+        A ``place`` without one is for the venue's only instrument; with several, it
+        must say which.
+        """
+        if not request.symbol:
+            if not required:
+                return None
+            if len(self._instruments) == 1:
+                return next(iter(self._instruments))
+            raise ValueError("symbol is required: the venue serves several instruments")
+        if request.symbol not in self._instruments:
+            raise UnknownSymbolError(f"unknown symbol {request.symbol!r}")
+        return request.symbol
+
     def _place(self, account: str, request: _Request) -> list[Event]:
         side = {"buy": Side.BUY, "sell": Side.SELL}[request.side]
         tif = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}[request.tif]
         if request.type not in ("limit", "market"):
             raise ValueError(f"unknown order type {request.type!r}")
+        symbol = self._symbol(request, required=True)
+        assert symbol is not None  # noqa: S101 - required
+        instrument = self._instruments[symbol]
         # a decimal off the tick or lot fails the venue's filter (a reject, as Binance's
         # -1013); only what is not a decimal at all is a bad request (ParseError)
-        price = read_price(self._instrument, request.price)
+        price = read_price(instrument, request.price)
         if isinstance(price, RejectReason):
             return [_refused(account, request.client_order_id, price, None)]
-        quantity = read_quantity(self._instrument, request.quantity)
+        quantity = read_quantity(instrument, request.quantity)
         if isinstance(quantity, RejectReason):
             return [_refused(account, request.client_order_id, quantity, None)]
         return self._engine.submit(
             account=account,
             client_order_id=request.client_order_id,
-            instrument=self._instrument.symbol,
+            instrument=symbol,
             side=side,
             quantity=quantity,
             price=price,
@@ -377,10 +420,13 @@ class OrderEntry:
         )
 
     def _amend(self, account: str, request: _Request) -> list[Event]:
-        price = read_price(self._instrument, request.price) if request.price else None
+        instrument = self._instrument_of(request.order_id)
+        if instrument is None:  # never an order here: the engine says which way
+            return self._engine.amend(account=account, order_id=request.order_id)
+        price = read_price(instrument, request.price) if request.price else None
         if isinstance(price, RejectReason):
             return [_refused(account, "", price, request.order_id)]
-        quantity = read_quantity(self._instrument, request.quantity) if request.quantity else None
+        quantity = read_quantity(instrument, request.quantity) if request.quantity else None
         if isinstance(quantity, RejectReason):
             return [_refused(account, "", quantity, request.order_id)]
         return self._engine.amend(
@@ -389,31 +435,43 @@ class OrderEntry:
 
     # -- formatting ------------------------------------------------------------------
 
+    def _instrument_of(self, order_id: int | None) -> Instrument | None:
+        """The instrument of an order the engine took, None if it took none by that id."""
+        symbol = self._engine.instrument_of(order_id) if order_id is not None else None
+        return self._instruments.get(symbol) if symbol is not None else None
+
     def _order(self, order: Any) -> dict[str, Any]:
+        instrument = self._instruments[order.instrument]
         return {
             "order_id": order.order_id,
             "client_order_id": order.client_order_id,
+            "symbol": order.instrument,
             "side": order.side.value,
-            "price": self._instrument.format_price(order.price),
-            "remaining": self._instrument.format_size(order.remaining),
-            "filled": self._instrument.format_size(order.filled),
+            "price": instrument.format_price(order.price),
+            "remaining": instrument.format_size(order.remaining),
+            "filled": instrument.format_size(order.filled),
         }
 
     def _fill(self, fill: EngineFilled) -> dict[str, Any]:
+        instrument = self._instruments[fill.instrument]
         return {
             "execution_id": fill.execution_id,
             "order_id": fill.order_id,
             "client_order_id": fill.client_order_id,
+            "symbol": fill.instrument,
             "side": fill.side.value,
-            "price": self._instrument.format_price(fill.price),
-            "quantity": self._instrument.format_size(fill.quantity),
+            "price": instrument.format_price(fill.price),
+            "quantity": instrument.format_size(fill.quantity),
             "liquidity": fill.liquidity.value,
             "fee_e4": fill.fee_e4,
-            "remaining": self._instrument.format_size(fill.remaining),
+            "remaining": instrument.format_size(fill.remaining),
         }
 
     def _report(self, event: Event) -> str:
-        fmt_price, fmt_size = self._instrument.format_price, self._instrument.format_size
+        known = self._instrument_of(event.order_id)
+        # a refusal of an order the venue never took has no amounts to format
+        instrument = known if known is not None else next(iter(self._instruments.values()))
+        fmt_price, fmt_size = instrument.format_price, instrument.format_size
         body: dict[str, Any]
         if isinstance(event, EngineFilled):
             body = {"event": "fill", **self._fill(event)}
@@ -456,6 +514,8 @@ class OrderEntry:
             }
         else:  # pragma: no cover - every engine event is listed above
             body = {"event": type(event).__name__}
+        if known is not None:
+            body.setdefault("symbol", known.symbol)
         return _encode(body).decode()
 
 

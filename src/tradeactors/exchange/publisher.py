@@ -43,7 +43,10 @@ class BinancePublisher:
         return dict(self._engine.depth(self._symbol, side, FULL_DEPTH))
 
     def publish(self, events: Iterable[Event], now_ns: int) -> list[str]:
-        """Frames for what changed since the last call (``events``: the engine's, for trades)."""
+        """Frames for what changed since the last call (``events``: the engine's, for trades).
+
+        Trades of other instruments in ``events`` are not this publisher's: left out.
+        """
         frames = [self._trade(e, now_ns) for e in events if self._is_trade(e)]
         bids, asks = self._levels(Side.BUY), self._levels(Side.SELL)
         changed_bids = _changes(self._bids, bids)
@@ -96,10 +99,13 @@ class BinancePublisher:
             }
         )
 
-    @staticmethod
-    def _is_trade(event: Event) -> bool:
+    def _is_trade(self, event: Event) -> bool:
         # one trade per match: report the taker's side of it
-        return isinstance(event, EngineFilled) and event.liquidity is Liquidity.TAKER
+        return (
+            isinstance(event, EngineFilled)
+            and event.liquidity is Liquidity.TAKER
+            and event.instrument == self._symbol
+        )
 
     def _trade(self, fill: Event, now_ns: int) -> str:
         assert isinstance(fill, EngineFilled)  # noqa: S101 - filtered by _is_trade

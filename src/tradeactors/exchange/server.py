@@ -1,7 +1,8 @@
 """The simulated exchange's servers on 127.0.0.1: market data over websocket and HTTP.
 
 `SimExchange` runs a matching engine with seeded background liquidity for one
-instrument, steps it every ``interval`` seconds on its own thread, and serves:
+instrument or several (a book and a liquidity generator per symbol), steps it every
+``interval`` seconds on its own thread, and serves, for every symbol:
 
 - ``ws://HOST:PORT/stream``: a Binance-style combined stream (``depthUpdate``,
   ``bookTicker``, ``trade``) that every connected client receives from when it joins
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import http.server
 import socket
 import threading
@@ -43,6 +45,7 @@ import msgspec
 import structlog
 from websockets.sync.server import ServerConnection, serve
 
+from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import Side, TimeInForce
 from tradeactors.errors import ConfigError
 from tradeactors.exchange.binance_api import BinanceApi, RateLimits, rest_exchange_info
@@ -54,6 +57,7 @@ from tradeactors.exchange.kraken_api import (
     TOKEN_PATH,
     KrakenApi,
     KrakenLimits,
+    depth_pair,
     rest_asset_pairs,
     rest_depth,
     rest_time,
@@ -64,13 +68,12 @@ from tradeactors.exchange.orderentry import OrderEntry
 from tradeactors.exchange.publisher import BinancePublisher
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
     from tradeactors.clock import Clock
-    from tradeactors.core.instrument import Instrument
-    from tradeactors.exchange.matching import OrderView
+    from tradeactors.exchange.matching import Event, OrderView
 
-__all__ = ["MAX_FRAME_BYTES", "PROTOCOLS", "SimExchange"]
+__all__ = ["MAX_FRAME_BYTES", "PROTOCOLS", "SimExchange", "symbol_seed"]
 
 MAX_FRAME_BYTES = 65_536
 """The largest frame a client may send; a larger one closes its connection (1009)."""
@@ -80,6 +83,19 @@ MARKET_DATA = "market_data"
 ORDER_ENTRY = "order_entry"
 PROTOCOLS = {"sim": "/trade", "binance": "/ws-api/v3", "kraken": "/v2"}
 """The order-entry protocols the exchange speaks, and the path each is served at."""
+
+
+def symbol_seed(seed: int, symbol: str, *, first: bool) -> int:
+    """The seed of ``symbol``'s background liquidity on an exchange seeded ``seed``.
+
+    The first instrument's market is seeded with ``seed`` itself, so a one-instrument
+    exchange is the market it always was; every other symbol's seed is derived from
+    ``seed`` and its symbol (SHA-256), so it is reproducible and differs per symbol.
+    """
+    if first:
+        return seed
+    digest = hashlib.sha256(f"{seed}:{symbol}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 class _Connection(ServerConnection):
@@ -194,9 +210,15 @@ class _Outbox:
 
 
 class SimExchange:
-    """A simulated venue for one instrument; `start` it, `close` it (or use ``with``).
+    """A simulated venue for one instrument or several; `start` it, `close` it (or ``with``).
 
     Args (beyond the obvious):
+        instrument: one `Instrument`, or several (distinct symbols): the first is the
+            default of the methods that take an optional ``symbol`` (`best`, `take`...).
+            One engine holds a book per symbol; each symbol has its own background
+            liquidity, seeded by `symbol_seed` (the first with ``seed`` itself).
+        liquidity: one `LiquidityConfig` for every symbol, or one per symbol (a symbol
+            left out gets the defaults).
         max_queued_frames: each connection's outgoing queue; a client with this many
             frames unsent is dropped as a slow consumer.
         send_timeout: seconds one frame may take to go out; a client that takes no
@@ -215,7 +237,7 @@ class SimExchange:
 
     def __init__(
         self,
-        instrument: Instrument,
+        instrument: Instrument | Sequence[Instrument],
         clock: Clock,
         *,
         seed: int = 1,
@@ -223,7 +245,7 @@ class SimExchange:
         host: str = "127.0.0.1",
         port: int = 0,
         http_port: int = 0,
-        liquidity: LiquidityConfig | None = None,
+        liquidity: LiquidityConfig | Mapping[str, LiquidityConfig] | None = None,
         keys: dict[str, str] | None = None,
         rate_per_second: float = 50.0,
         max_queued_frames: int = 1024,
@@ -235,29 +257,55 @@ class SimExchange:
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ConfigError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
-        self.instrument = instrument
+        listed = (instrument,) if isinstance(instrument, Instrument) else tuple(instrument)
+        if not listed:
+            raise ConfigError("the exchange needs at least one instrument")
+        self.instruments: dict[str, Instrument] = {i.symbol: i for i in listed}
+        """The instruments served, by symbol, in the order given."""
+        if len(self.instruments) != len(listed):
+            symbols = [i.symbol for i in listed]
+            repeated = sorted({symbol for symbol in symbols if symbols.count(symbol) > 1})
+            raise ConfigError(f"the exchange's instruments repeat a symbol: {', '.join(repeated)}")
+        self.instrument = listed[0]
+        """The first instrument (the only one on a one-instrument exchange)."""
         self.protocol = protocol
         self._clock = clock
         self._interval = interval
         self._lock = threading.Lock()
-        self.engine = MatchingEngine(filters={instrument.symbol: Filters.of(instrument)})
-        self._liquidity = BackgroundLiquidity(
-            self.engine, instrument.symbol, seed=seed, config=liquidity
+        self.engine = MatchingEngine(
+            filters={symbol: Filters.of(i) for symbol, i in self.instruments.items()}
         )
-        self._publisher = BinancePublisher(self.engine, instrument)
+        self._liquidities = {
+            symbol: BackgroundLiquidity(
+                self.engine,
+                symbol,
+                seed=symbol_seed(seed, symbol, first=index == 0),
+                config=(
+                    liquidity
+                    if liquidity is None or isinstance(liquidity, LiquidityConfig)
+                    else liquidity.get(symbol)
+                ),
+            )
+            for index, symbol in enumerate(self.instruments)
+        }
+        self._publishers = {
+            symbol: BinancePublisher(self.engine, i) for symbol, i in self.instruments.items()
+        }
         self._binance_limits = binance_limits or RateLimits()
         self.orders: OrderEntry | BinanceApi | KrakenApi
         if protocol == "binance":
             self.orders = BinanceApi(
-                self.engine, instrument, keys or {}, clock, limits=self._binance_limits
+                self.engine, self.instruments, keys or {}, clock, limits=self._binance_limits
             )
         elif protocol == "kraken":
+            if len(self.instruments) > 1:
+                raise ConfigError("the kraken protocol serves one instrument (for now)")
             self.orders = KrakenApi(
-                self.engine, instrument, keys or {}, clock, limits=kraken_limits
+                self.engine, self.instrument, keys or {}, clock, limits=kraken_limits
             )
         else:
             self.orders = OrderEntry(
-                self.engine, instrument, keys or {}, rate_per_second=rate_per_second
+                self.engine, self.instruments, keys or {}, rate_per_second=rate_per_second
             )
         self._changed = threading.Condition(self._lock)
         self._takes = 0  # IOCs sent by `take`
@@ -269,7 +317,9 @@ class SimExchange:
         # clients dropped for not reading, by kind; under the lock (`wait_until` may read it)
         self.slow_consumers = {MARKET_DATA: 0, ORDER_ENTRY: 0}
         self._stop = threading.Event()
-        self._log = structlog.get_logger("tradeactors.exchange").bind(symbol=instrument.symbol)
+        self._log = structlog.get_logger("tradeactors.exchange").bind(
+            symbol=",".join(self.instruments)
+        )
         self._ws = serve(
             self._serve_client,
             host,
@@ -301,41 +351,60 @@ class SimExchange:
         """Where order entry is, in the exchange's protocol (`PROTOCOLS`)."""
         return f"ws://{self.host}:{self._ws.socket.getsockname()[1]}{PROTOCOLS[self.protocol]}"
 
-    def open_orders(self, account: str) -> list[OrderView]:
-        """The account's resting orders (read under the market's lock)."""
-        with self._lock:
-            return self.engine.open_orders(account)
+    def _symbol(self, symbol: str | None) -> str:
+        """``symbol`` if the exchange serves it; None: the first instrument's."""
+        if symbol is None:
+            return self.instrument.symbol
+        if symbol not in self.instruments:
+            raise KeyError(f"the exchange does not serve {symbol!r}")
+        return symbol
 
-    def best(self) -> tuple[int | None, int | None]:
-        """(best bid, best ask) in ticks (read under the market's lock)."""
+    def open_orders(self, account: str, symbol: str | None = None) -> list[OrderView]:
+        """The account's resting orders, of every symbol or of ``symbol`` (under the lock)."""
         with self._lock:
-            return self.engine.best(self.instrument.symbol)
+            return self.engine.open_orders(account, symbol)
 
-    def position(self, account: str) -> int:
-        """The account's net position in lots (read under the market's lock)."""
+    def best(self, symbol: str | None = None) -> tuple[int | None, int | None]:
+        """(best bid, best ask) in ticks of ``symbol`` (default: the first instrument)."""
+        symbol = self._symbol(symbol)
         with self._lock:
-            return self.engine.position(account, self.instrument.symbol)
+            return self.engine.best(symbol)
 
-    def take(self, side: Side, price: int, quantity: int, *, account: str = "taker") -> int:
-        """Send an IOC of ``account`` into the book now, as a market participant would.
+    def position(self, account: str, symbol: str | None = None) -> int:
+        """The account's net position in lots of ``symbol`` (default: the first)."""
+        symbol = self._symbol(symbol)
+        with self._lock:
+            return self.engine.position(account, symbol)
+
+    def take(
+        self,
+        side: Side,
+        price: int,
+        quantity: int,
+        *,
+        account: str = "taker",
+        symbol: str | None = None,
+    ) -> int:
+        """Send an IOC of ``account`` into ``symbol``'s book now (default: the first's).
 
         What a test (or a demo) uses to trade against resting orders at a known price:
         the fills are reported to their owners and published like any other. Returns
         the lots it took.
         """
+        symbol = self._symbol(symbol)
         with self._lock:
             self._takes += 1
             events = self.engine.submit(
                 account=account,
                 client_order_id=f"take-{self._takes}",
-                instrument=self.instrument.symbol,
+                instrument=symbol,
                 side=side,
                 quantity=quantity,
                 price=price,
                 tif=TimeInForce.IOC,
             )
             self.orders.report(events)
-            self._broadcast(self._publisher.publish(events, self._clock.time_ns()))
+            self._broadcast(self._publish(events, self._clock.time_ns()))
             self._changed.notify_all()
         return sum(
             e.quantity for e in events if isinstance(e, EngineFilled) and e.account == account
@@ -421,25 +490,32 @@ class SimExchange:
 
     @property
     def update_id(self) -> int:
-        """The last depth update id published."""
-        with self._lock:
-            return self._publisher.update_id
+        """The last depth update id published (of the first instrument: `update_id_of`)."""
+        return self.update_id_of(None)
 
-    def depth(self, levels: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """The top ``levels`` (price, size) of each side, as the venue has them.
+    def update_id_of(self, symbol: str | None) -> int:
+        """The last depth update id published for ``symbol`` (None: the first's)."""
+        symbol = self._symbol(symbol)
+        with self._lock:
+            return self._publishers[symbol].update_id
+
+    def depth(
+        self, levels: int, symbol: str | None = None
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The top ``levels`` (price, size) of each side of ``symbol`` (default: the first).
 
         As last published on the Binance-format stream (`update_id`); with the Kraken
         protocol, the engine's book now (its ``book`` channel publishes every change at
         once).
         """
+        symbol = self._symbol(symbol)
         with self._lock:
             if isinstance(self.orders, KrakenApi):
-                symbol = self.instrument.symbol
                 return (
                     self.engine.depth(symbol, Side.BUY, levels),
                     self.engine.depth(symbol, Side.SELL, levels),
                 )
-            return self._publisher.top(levels)
+            return self._publishers[symbol].top(levels)
 
     def _faulty(self, frames: list[str]) -> list[str]:
         out = []
@@ -495,9 +571,7 @@ class SimExchange:
     def start(self) -> Self:
         """Serve and start the market."""
         with self._lock:
-            self._broadcast(
-                self._publisher.publish(self._liquidity.step(self._clock.monotonic_ns()), 0)
-            )
+            self._broadcast(self._publish(self._step(self._clock.monotonic_ns()), 0))
         for target, name, args in (
             (self._ws.serve_forever, "sim-ws", ()),
             # how long close() waits for the accept loop to notice (0.5 s by default)
@@ -538,12 +612,26 @@ class SimExchange:
             if self._paused:
                 continue
             with self._lock:
-                events = self._liquidity.step(now)
+                events = self._step(now)
                 events.extend(self.orders.expire(now))
                 self.orders.report(events)  # background fills against users' orders
-                frames = self._publisher.publish(events, self._clock.time_ns())
+                frames = self._publish(events, self._clock.time_ns())
                 self._broadcast(frames)
                 self._changed.notify_all()
+
+    def _step(self, now_ns: int) -> list[Event]:
+        """Every symbol's background liquidity steps to ``now_ns`` (under the lock)."""
+        events: list[Event] = []
+        for liquidity in self._liquidities.values():
+            events.extend(liquidity.step(now_ns))
+        return events
+
+    def _publish(self, events: list[Event], now_ns: int) -> list[str]:
+        """Every symbol's Binance-format frames for what changed (under the lock)."""
+        frames: list[str] = []
+        for publisher in self._publishers.values():
+            frames.extend(publisher.publish(events, now_ns))
+        return frames
 
     def _broadcast(self, frames: list[str]) -> None:
         """Queue ``frames`` to every market-data client (under the lock; never blocks)."""
@@ -637,30 +725,31 @@ class SimExchange:
 
     def _snapshot(self, query: str) -> tuple[int, str]:
         params = urllib.parse.parse_qs(query)
-        symbol = params.get("symbol", [""])[0]
-        if symbol != self.instrument.symbol:
+        publisher = self._publishers.get(params.get("symbol", [""])[0])
+        if publisher is None:
             return 400, '{"code":-1121,"msg":"Invalid symbol."}'
         try:
             limit = int(params.get("limit", ["100"])[0])
         except ValueError:
             return 400, '{"code":-1100,"msg":"Illegal characters found in parameter limit."}'
         with self._lock:
-            return 200, self._publisher.snapshot(max(1, min(limit, 5000)))
+            return 200, publisher.snapshot(max(1, min(limit, 5000)))
 
     def _rest(self, path: str, query: str) -> tuple[int, str]:  # noqa: PLR0911 - one per path
         """A GET request's (status, JSON body), as Binance (or Kraken) answers it."""
         if path == "/api/v3/depth":
             return self._snapshot(query)
+        instruments = list(self.instruments.values())
         if path == ASSET_PAIRS_PATH:  # the filters are immutable: no lock needed
-            return rest_asset_pairs(
-                query, self.instrument, self.engine.filters(self.instrument.symbol)
-            )
+            return rest_asset_pairs(query, instruments, self.engine.filters)
         if path == DEPTH_PATH:
+            # the pair asked for; none served: the first's answer is the refusal
+            pair = depth_pair(query, instruments) or self.instrument
             with self._lock:
                 return rest_depth(
                     query,
-                    self.instrument,
-                    lambda side, levels: self.engine.depth(self.instrument.symbol, side, levels),
+                    pair,
+                    lambda side, levels: self.engine.depth(pair.symbol, side, levels),
                     self._clock.time_ns(),
                 )
         if path == TIME_PATH:
@@ -669,8 +758,8 @@ class SimExchange:
         if path == "/api/v3/exchangeInfo":
             return rest_exchange_info(
                 query,
-                self.instrument,
-                self.engine.filters(self.instrument.symbol),  # immutable: no lock needed
+                instruments,
+                self.engine.filters,  # immutable: no lock needed
                 server_time_ms=now_ms,
                 limits=self._binance_limits,
             )

@@ -45,7 +45,7 @@ from tradeactors.errors import UnknownVenueKindError, VenueRequestError
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -689,8 +689,10 @@ def open_orders_at_venue(
 class VenueAdapter(Protocol):
     """A venue: its kind, its market data, and its order entry (None: not yet).
 
-    ``order_entry(venue, instrument)`` makes the codec of one gateway (the venue's name
-    in the system, and the instrument it trades).
+    ``order_entry(venue, instruments)`` makes the codec of one gateway: the venue's name
+    in the system, and the instruments it trades at that venue, by symbol (or the one
+    `Instrument`, as before). A codec reads each order and report in its own symbol's
+    tick and lot; a report of a symbol it was not given is a bad frame.
     """
 
     @property
@@ -704,7 +706,9 @@ class VenueAdapter(Protocol):
         ...
 
     @property
-    def order_entry(self) -> Callable[[str, Instrument], OrderEntry] | None:
+    def order_entry(
+        self,
+    ) -> Callable[[str, Instrument | Mapping[str, Instrument]], OrderEntry] | None:
         """The order-entry side, or None if the venue has none yet."""
         ...
 

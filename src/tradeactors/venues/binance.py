@@ -76,7 +76,7 @@ from tradeactors.venues.adapter import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from tradeactors.clock import Clock
     from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder
@@ -925,7 +925,17 @@ _CLOSED_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", *_EXPIRED_STATUS
 
 
 class BinanceOrderEntry:
-    """Binance spot order entry over the WebSocket API, for one gateway (venue, instrument).
+    """Binance spot order entry over the WebSocket API, for one gateway (venue, instruments).
+
+    **Several symbols**: ``instrument`` is one `Instrument` or several by symbol; orders,
+    reports, open orders and trades are read in their own symbol's tick and lot.
+    CANCEL_ALL and FILLS are per symbol on Binance (``openOrders.cancelAll`` and
+    ``myTrades`` require ``symbol``): with several symbols they are one request per
+    symbol, with ids ``"{id}.{n}"``, answered to the gateway as one `Reply` (their
+    results joined, or the first error) once every part is in. OPEN_ORDERS is one
+    ``openOrders.status`` without ``symbol`` (every symbol, weight 80). A fill's
+    execution id is then ``"{symbol}:{trade id}"`` (trade ids are per symbol, so two
+    symbols' would collide); with one symbol it stays the trade id.
 
     **No venue-side protection.** Binance spot has neither a dead-man's switch nor
     cancel-on-disconnect: orders stay on the book when the connection drops or the
@@ -955,7 +965,7 @@ class BinanceOrderEntry:
     CANCEL ``order.cancel`` (by ``orderId`` when known, Binance's fastest, else by
     ``origClientOrderId``), CANCEL_ALL ``openOrders.cancelAll`` (its ``-2011`` when
     nothing is open is answered as nothing cancelled), OPEN_ORDERS ``openOrders.status``,
-    FILLS ``myTrades``, HEARTBEAT ``time``. All are for the instrument's symbol only.
+    FILLS ``myTrades``, HEARTBEAT ``time``. All are for the gateway's symbols only.
 
     **Fills** are identified by Binance's trade id (``t``), which is per symbol and
     shared by every account: our fills' ids have gaps that lose nothing, so fill ids
@@ -1025,28 +1035,42 @@ class BinanceOrderEntry:
     def __init__(
         self,
         venue: str,
-        instrument: Instrument,
+        instrument: Instrument | Mapping[str, Instrument],
         *,
         clock: Clock | None = None,
         recv_window_ms: int = 5000,
         fills_limit: int = 1000,
-        quote_asset: str = "",
+        quote_asset: str | Mapping[str, str] = "",
     ) -> None:
         if not 0 < recv_window_ms <= RECV_WINDOW_MAX_MS:
             raise ValueError(f"recv_window_ms must be in 1..{RECV_WINDOW_MAX_MS} (ms)")
         if not 0 < fills_limit <= 1000:  # noqa: PLR2004 - myTrades' maximum
             raise ValueError("fills_limit must be in 1..1000 (myTrades' maximum)")
         self._venue = venue
-        self._instrument = instrument
-        self._symbol = instrument.symbol
+        self._instruments = (
+            {instrument.symbol: instrument}
+            if isinstance(instrument, Instrument)
+            else dict(instrument)
+        )
+        if not self._instruments:
+            raise ValueError("an order-entry codec needs at least one instrument")
+        self._several = len(self._instruments) > 1
+        self._only = next(iter(self._instruments.values()))
         self._clock: Clock = clock if clock is not None else SystemClock()  # wall time only
         self.recv_window_ms = recv_window_ms
         self.fills_limit = fills_limit
-        self.quote_asset = quote_asset  # commissions in it become OrderFilled.fee_e4
+        # commissions in a symbol's quote asset become OrderFilled.fee_e4
+        self._quote_assets = (
+            dict.fromkeys(self._instruments, quote_asset)
+            if isinstance(quote_asset, str)
+            else {symbol: quote_asset.get(symbol, "") for symbol in self._instruments}
+        )
+        self._parts: dict[int, _Parts] = {}  # request id -> a request sent per symbol
+        self._symbols: dict[str, str] = {}  # client order id -> symbol (several symbols)
         self._lock = threading.Lock()
         self._credentials: Credentials | None = None
         self._offset_ms = 0
-        self._sent: dict[int, tuple[str, int]] = {}  # request id -> (what, sent at ns)
+        self._sent: dict[int | str, tuple[str, int]] = {}  # request id -> (what, sent at ns)
         self._client_ids: dict[int, str] = {}  # order id -> our client order id
         self._said: dict[int, int] = {}  # order id -> _ACCEPTED | _CLOSED (see Acknowledgement)
         self.rate_limits: tuple[RateLimit, ...] = ()
@@ -1150,44 +1174,102 @@ class BinanceOrderEntry:
         self._note(request_id, "logon")  # its reply gives the subscription id
         return _encode({"id": request_id, "method": "userDataStream.subscribe"}).decode()
 
-    def encode(  # noqa: PLR0911 - one return per request
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols this codec trades, in the order given."""
+        return tuple(self._instruments)
+
+    def encode(  # noqa: C901, PLR0911 - one return per request
         self, request: Request, request_id: int, fields: dict[str, Any]
-    ) -> str:
+    ) -> str | tuple[str, ...]:
         """Any request but the logon (see the class doc for what each one is)."""
-        symbol = self._symbol
         if request is Request.PLACE:
             return self._signed(request_id, "place", "order.place", self._place(fields["order"]))
         if request is Request.CANCEL:
             order_id = fields.get("order_id") or 0
-            params: dict[str, Param] = {"symbol": symbol}
+            params: dict[str, Param] = {"symbol": self._symbol_of(fields)}
             if isinstance(order_id, int) and order_id > 0:
                 params["orderId"] = order_id
             else:
                 params["origClientOrderId"] = fields["client_order_id"]
             return self._signed(request_id, "cancel", "order.cancel", params)
         if request is Request.CANCEL_ALL:
-            return self._signed(
-                request_id, "cancel_all", "openOrders.cancelAll", {"symbol": symbol}
+            return self._per_symbol(
+                request_id, "cancel_all", "openOrders.cancelAll", lambda symbol: {"symbol": symbol}
             )
         if request is Request.OPEN_ORDERS:
-            return self._signed(request_id, "open_orders", "openOrders.status", {"symbol": symbol})
+            # without a symbol: every symbol's (weight 80); with one, that symbol's (6)
+            params = {} if self._several else {"symbol": next(iter(self._instruments))}
+            return self._signed(request_id, "open_orders", "openOrders.status", params)
         if request is Request.FILLS:
             since = int(fields.get("since", 0))
-            params = {"symbol": symbol, "limit": self.fills_limit}
-            if since > 0:
-                params["fromId"] = since + 1  # fromId is inclusive; fills after `since`
-            return self._signed(request_id, "fills", "myTrades", params)
+
+            def trades(symbol: str) -> dict[str, Param]:
+                params: dict[str, Param] = {"symbol": symbol, "limit": self.fills_limit}
+                if since > 0 and not self._several:  # trade ids are per symbol
+                    params["fromId"] = since + 1  # fromId is inclusive; fills after `since`
+                return params
+
+            return self._per_symbol(request_id, "fills", "myTrades", trades)
         if request is Request.HEARTBEAT:
             return self.encode_time(request_id)
         if request is Request.AMEND:
             return self._amend(request_id, fields["amend"])
         raise ValueError(f"no such request for Binance: {request!r}")
 
+    def _instrument(self, symbol: str) -> Instrument:
+        """The instrument of ``symbol``; ValueError if this codec does not trade it.
+
+        A codec of one instrument writes every order in it, whatever its symbol says
+        (as before codecs had several).
+        """
+        instrument = self._instruments.get(symbol) if self._several else self._only
+        if instrument is None:
+            raise ValueError(f"symbol {symbol[:40]!r} is not one of this gateway's")
+        return instrument
+
+    def _symbol_of(self, fields: dict[str, Any]) -> str:
+        """The symbol of a cancel: its order's (``instrument``), else the only one.
+
+        Binance cancels by symbol and order id. With several symbols and no
+        ``instrument``, the symbol learnt for the client order id (from the orders this
+        codec placed, its reports and open orders). ValueError if none.
+        """
+        symbol = fields.get("instrument") or ""
+        if not symbol and self._several:
+            with self._lock:
+                symbol = self._symbols.get(str(fields.get("client_order_id", "")), "")
+        if symbol:
+            return self._instrument(str(symbol)).symbol
+        if self._several:
+            raise ValueError("a cancel at a venue of several symbols needs its order's symbol")
+        return next(iter(self._instruments))
+
+    def _per_symbol(
+        self,
+        request_id: int,
+        what: str,
+        method: str,
+        params: Callable[[str], dict[str, Param]],
+    ) -> str | tuple[str, ...]:
+        """One request, or one per symbol (ids ``"{id}.{n}"``) answered as one `Reply`."""
+        if not self._several:
+            return self._signed(request_id, what, method, params(next(iter(self._instruments))))
+        with self._lock:
+            self._parts[request_id] = _Parts(what, len(self._instruments))
+            while len(self._parts) > _SENT_KEPT:
+                del self._parts[next(iter(self._parts))]
+        return tuple(
+            self._signed(f"{request_id}.{n}", what, method, params(symbol))
+            for n, symbol in enumerate(self._instruments)
+        )
+
     def _amend(self, request_id: int, amend: AmendAtVenue) -> str:
-        instrument, cid = self._instrument, amend.order.client_order_id
+        instrument = self._instrument(amend.order.instrument)
+        cid = amend.order.client_order_id
         if amend.keeps_priority:
             params: dict[str, Param] = {
-                "symbol": self._symbol,
+                "symbol": instrument.symbol,
                 "orderId": amend.order_id,
                 "newClientOrderId": cid,  # keep ours (Binance would make one up)
                 "newQty": instrument.format_size(amend.quantity),
@@ -1195,7 +1277,7 @@ class BinanceOrderEntry:
             return self._signed(request_id, "amend", "order.amend.keepPriority", params)
         order = msgspec.structs.replace(amend.order, price=amend.price, quantity=amend.remaining)
         params = {
-            "symbol": self._symbol,
+            "symbol": instrument.symbol,
             "cancelReplaceMode": "STOP_ON_FAILURE",
             "cancelOrderId": amend.order_id,
             **self._place(order),
@@ -1203,9 +1285,12 @@ class BinanceOrderEntry:
         return self._signed(request_id, "replace", "order.cancelReplace", params)
 
     def _place(self, order: SubmitOrder) -> dict[str, Param]:
-        instrument = self._instrument
+        instrument = self._instrument(order.instrument)
+        if self._several:
+            with self._lock:
+                self._learn_symbol(order.client_order_id, instrument.symbol)
         params: dict[str, Param] = {
-            "symbol": self._symbol,
+            "symbol": instrument.symbol,
             "side": _BINANCE_SIDES[Side(order.side)],
             "type": "LIMIT_MAKER" if order.post_only else "LIMIT",
         }
@@ -1217,7 +1302,9 @@ class BinanceOrderEntry:
         params["newOrderRespType"] = "ACK"
         return params
 
-    def _signed(self, request_id: int, what: str, method: str, params: dict[str, Param]) -> str:
+    def _signed(
+        self, request_id: int | str, what: str, method: str, params: dict[str, Param]
+    ) -> str:
         with self._lock:
             credentials = self._credentials
         if credentials is None:
@@ -1229,7 +1316,7 @@ class BinanceOrderEntry:
             return _encode({"id": request_id, "method": method, "params": params}).decode()
         return signed_request(request_id, method, params, credentials)
 
-    def _note(self, request_id: int, what: str) -> None:
+    def _note(self, request_id: int | str, what: str) -> None:
         now = self._clock.time_ns()
         with self._lock:
             sent = self._sent
@@ -1263,10 +1350,14 @@ class BinanceOrderEntry:
             raise ValueError("neither a reply (status) nor an event")
         return self._reply(frame, frame.status)
 
-    def _reply(self, frame: _Frame, status: int) -> Reply | tuple[OrderAccepted, Reply] | None:
+    def _reply(  # noqa: PLR0911 - one return per way a reply ends
+        self, frame: _Frame, status: int
+    ) -> Reply | tuple[OrderAccepted, Reply] | None:
         if frame.rate_limits:
             self.rate_limits = frame.rate_limits
         request_id = frame.id
+        if isinstance(request_id, str):
+            return self._part(frame, request_id, status)
         if not isinstance(request_id, int) or not 0 <= request_id <= MAX_UNITS:
             return None  # not one of our requests (the gateway's ids are integers)
         received_ns = self._clock.time_ns()
@@ -1295,6 +1386,35 @@ class BinanceOrderEntry:
         wait = max(0.0, (retry_after - self.timestamp_ms()) / 1000) if retry_after else 0.0
         return Reply(request_id, error=reason, message=message, retry_after=wait)
 
+    def _part(self, frame: _Frame, part_id: str, status: int) -> Reply | None:
+        """A reply to one symbol's part of a request (`_per_symbol`): the whole, once all in."""
+        head, _, _ = part_id.partition(".")
+        if not (head.isascii() and head.isdigit()) or len(head) > len(str(MAX_UNITS)):
+            return None  # not one of ours
+        request_id = int(head)
+        with self._lock:
+            what, _ = self._sent.pop(part_id, ("", 0))
+            parts = self._parts.get(request_id)
+            if parts is None or not what:
+                return None  # not ours, or its request was forgotten (a new connection)
+            error = frame.error
+            if error is None and status >= 300:  # noqa: PLR2004 - HTTP: not a success
+                parts.error = parts.error or Reply(
+                    request_id, error=error_reason(status, 0, ""), message=str(status)
+                )
+            elif error is not None and not (what == "cancel_all" and error.code == -2011):  # noqa: PLR2004
+                message = f"{error.code} {error.msg[:200]}"
+                parts.error = parts.error or Reply(
+                    request_id, error=error_reason(status, error.code, error.msg), message=message
+                )
+            elif error is None and isinstance(frame.result, list):
+                parts.results.extend(frame.result)  # -2011: nothing was open there
+            parts.waiting -= 1
+            if parts.waiting > 0:
+                return None
+            del self._parts[request_id]
+        return parts.error or Reply(request_id, result=parts.results)
+
     def _learn(
         self, what: str, result: Any, sent_ns: int, received_ns: int
     ) -> OrderAccepted | None:
@@ -1318,16 +1438,26 @@ class BinanceOrderEntry:
             )
         elif what == "open_orders":
             for order in msgspec.convert(result, list[_OpenOrder]):
-                if order.symbol == self._symbol:
-                    self._remember(order.order_id, order.client_order_id)
+                if order.symbol in self._instruments:
+                    self._remember(order.order_id, order.client_order_id, order.symbol)
         return None
 
-    def _remember(self, order_id: int, client_order_id: str) -> None:
+    def _remember(self, order_id: int, client_order_id: str, symbol: str = "") -> None:
         with self._lock:
             ids = self._client_ids
             ids[order_id] = client_order_id
             if len(ids) > _CLIENT_IDS_KEPT:
                 del ids[next(iter(ids))]
+            if symbol and self._several:
+                self._learn_symbol(client_order_id, symbol)
+
+    def _learn_symbol(self, client_order_id: str, symbol: str) -> None:
+        """Note ``client_order_id``'s symbol, for a cancel that does not say it (under lock)."""
+        symbols = self._symbols
+        symbols.pop(client_order_id, None)  # re-inserted last: the oldest go first
+        symbols[client_order_id] = symbol
+        if len(symbols) > _CLIENT_IDS_KEPT:
+            del symbols[next(iter(symbols))]
 
     def _say(self, order_id: int, said: int) -> int:
         """Note ``said`` (`_ACCEPTED`, `_CLOSED`) of an order; what was said of it before."""
@@ -1354,7 +1484,7 @@ class BinanceOrderEntry:
         if kind == "executionReport":
             report = _execution_report.decode(raw)
             event = self._report(report)  # an unreadable report says nothing of its order
-            if report.symbol == self._symbol:
+            if report.symbol in self._instruments:
                 closes = report.order_status in _CLOSED_STATUSES
                 said = self._say(report.order_id, _CLOSED if closes else _ACCEPTED)
                 if said and isinstance(event, OrderAccepted):
@@ -1373,12 +1503,12 @@ class BinanceOrderEntry:
     def _report(  # noqa: C901, PLR0911 - one branch per execution type
         self, report: ExecutionReport
     ) -> Message | None:
-        if report.symbol != self._symbol:
+        if report.symbol not in self._instruments:
             self.ignored["other_symbol"] += 1
             return None
         venue, kind = self._venue, report.execution_type
         ours = report.ours
-        self._remember(report.order_id, ours)
+        self._remember(report.order_id, ours, report.symbol)
         if kind == "NEW":
             return OrderAccepted(venue=venue, client_order_id=ours, order_id=report.order_id)
         if kind == "TRADE":
@@ -1400,7 +1530,8 @@ class BinanceOrderEntry:
                 reason="rejected" if reason == "NONE" else reason.lower()[:60],
             )
         if kind == "REPLACED":  # order.amend.keepPriority: the same order, less of it
-            size = self._instrument.size
+            instrument = self._instruments[report.symbol]
+            size = instrument.size
             filled = size(report.cumulative_quantity)
             remaining = size(report.quantity) - filled
             if remaining < 0:
@@ -1409,7 +1540,7 @@ class BinanceOrderEntry:
                 venue=venue,
                 client_order_id=ours,
                 order_id=report.order_id,
-                price=self._instrument.price(_price_text.decode(report.price or b'""')),
+                price=instrument.price(_price_text.decode(report.price or b'""')),
                 remaining=remaining,
                 filled=filled,
                 kept_priority=True,
@@ -1422,7 +1553,7 @@ class BinanceOrderEntry:
         raise ValueError(f"unknown execution type {kind[:40]!r}")
 
     def _canceled(self, report: ExecutionReport, reason: str, *, expired: bool) -> OrderCanceled:
-        size = self._instrument.size
+        size = self._instruments[report.symbol].size
         remaining = size(report.quantity) - size(report.cumulative_quantity)
         if remaining < 0:
             raise ValueError("an execution report with more filled than ordered")
@@ -1436,7 +1567,7 @@ class BinanceOrderEntry:
         )
 
     def _filled(self, report: ExecutionReport) -> OrderFilled:
-        instrument = self._instrument
+        instrument = self._instruments[report.symbol]
         price, quantity = instrument.price(report.last_price), instrument.size(report.last_quantity)
         remaining = instrument.size(report.quantity) - instrument.size(report.cumulative_quantity)
         if report.trade_id < 0 or price <= 0 or quantity <= 0 or remaining < 0:
@@ -1446,24 +1577,38 @@ class BinanceOrderEntry:
             instrument=instrument.symbol,
             client_order_id=report.ours,
             order_id=report.order_id,
-            execution_id=report.trade_id,
+            execution_id=self._execution_id(instrument.symbol, report.trade_id),
             side=_SIDES[report.side],
             price=price,
             quantity=quantity,
             remaining=remaining,
-            fee_e4=self._fee_e4(report.commission, report.commission_asset),
+            fee_e4=self._fee_e4(instrument, report.commission, report.commission_asset),
         )
 
-    def _fee_e4(self, commission: str, asset: str | None) -> int:
+    def _execution_id(self, symbol: str, trade_id: int) -> int | str:
+        """A fill's id: the trade id; ``"{symbol}:{trade id}"`` with several symbols."""
+        return f"{symbol}:{trade_id}" if self._several else trade_id
+
+    @property
+    def quote_asset(self) -> str:
+        """The quote asset of the (first) symbol: commissions in it become fees."""
+        return next(iter(self._quote_assets.values()))
+
+    @quote_asset.setter
+    def quote_asset(self, asset: str) -> None:
+        self._quote_assets = dict.fromkeys(self._instruments, asset)
+
+    def _fee_e4(self, instrument: Instrument, commission: str, asset: str | None) -> int:
         """A commission in the quote asset in units of tick x lot / 10_000 (else 0)."""
-        if not self.quote_asset or asset != self.quote_asset:
+        quote_asset = self._quote_assets.get(instrument.symbol, "")
+        if not quote_asset or asset != quote_asset:
             return 0  # in another asset (BNB, the base asset): no quote value to give
         if len(commission) > MAX_DIGITS + 2:
             raise ParseError(f"commission {commission[:40]!r}... is too long")
         places = decimal_places(commission)
         units = parse_units(commission, places)
-        tick_places, tick = _steps(self._instrument.tick_size)
-        lot_places, lot = _steps(self._instrument.lot_size)
+        tick_places, tick = _steps(instrument.tick_size)
+        lot_places, lot = _steps(instrument.lot_size)
         numerator: int = units * 10 ** (tick_places + lot_places) * 10_000
         denominator: int = 10**places * tick * lot
         return (2 * numerator + denominator) // (2 * denominator)  # rounded half up
@@ -1476,9 +1621,10 @@ class BinanceOrderEntry:
         open orders, else ``""``; nor the remaining quantity (``remaining`` is -1).
         Trades before `fills_since_ms` are left out too.
         """
-        instrument, fills, since = self._instrument, [], self.fills_since_ms or 0
+        fills, since = [], self.fills_since_ms or 0
         for trade in msgspec.convert(result, list[_AccountTrade]):
-            if trade.symbol != self._symbol or trade.time < since:
+            instrument = self._instruments.get(trade.symbol)
+            if instrument is None or trade.time < since:
                 continue
             price, quantity = instrument.price(trade.price), instrument.size(trade.qty)
             if price <= 0 or quantity <= 0:
@@ -1489,21 +1635,22 @@ class BinanceOrderEntry:
                     instrument=instrument.symbol,
                     client_order_id=self._client_id(trade.order_id),
                     order_id=trade.order_id,
-                    execution_id=trade.id,
+                    execution_id=self._execution_id(instrument.symbol, trade.id),
                     side=Side.BUY if trade.is_buyer else Side.SELL,
                     price=price,
                     quantity=quantity,
                     remaining=-1,
-                    fee_e4=self._fee_e4(trade.commission, trade.commission_asset),
+                    fee_e4=self._fee_e4(instrument, trade.commission, trade.commission_asset),
                 )
             )
         return tuple(fills)
 
     def open_orders(self, result: Any) -> tuple[VenueOrder, ...]:
         """The orders of an ``openOrders.status`` reply (other symbols' are left out)."""
-        instrument, orders = self._instrument, []
+        orders = []
         for order in msgspec.convert(result, list[_OpenOrder]):
-            if order.symbol != self._symbol:
+            instrument = self._instruments.get(order.symbol)
+            if instrument is None:
                 continue
             filled = instrument.size(order.executed_qty)
             remaining = instrument.size(order.orig_qty) - filled
@@ -1531,6 +1678,18 @@ class BinanceOrderEntry:
                 reports = entry.get("orderReports")
                 count += len(reports) if isinstance(reports, list) else 1
         return count
+
+
+class _Parts:
+    """A request sent once per symbol: what it is, the parts still awaited, what came."""
+
+    __slots__ = ("error", "results", "waiting", "what")
+
+    def __init__(self, what: str, parts: int) -> None:
+        self.what = what
+        self.waiting = parts
+        self.results: list[Any] = []
+        self.error: Reply | None = None
 
 
 class _ReplaceData(msgspec.Struct, frozen=True):
@@ -1735,9 +1894,14 @@ def _plain(text: str) -> str:
 # -- the venue adapter -------------------------------------------------------------------------
 
 
-def _order_entry(venue: str, instrument: Instrument) -> BinanceOrderEntry:
-    """The codec of one gateway: commissions in the symbol's quote asset become fees."""
-    return BinanceOrderEntry(venue, instrument, quote_asset=base_quote(instrument.symbol)[1])
+def _order_entry(
+    venue: str, instrument: Instrument | Mapping[str, Instrument]
+) -> BinanceOrderEntry:
+    """The codec of one gateway: commissions in each symbol's quote asset become fees."""
+    if isinstance(instrument, Instrument):
+        return BinanceOrderEntry(venue, instrument, quote_asset=base_quote(instrument.symbol)[1])
+    quotes = {symbol: base_quote(symbol)[1] for symbol in instrument}
+    return BinanceOrderEntry(venue, instrument, quote_asset=quotes)
 
 
 def _exchange_info_url(rest_url: str, symbol: str) -> str:

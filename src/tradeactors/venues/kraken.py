@@ -76,7 +76,7 @@ from tradeactors.venues.adapter import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from tradeactors.clock import Clock
     from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder
@@ -2133,14 +2133,19 @@ if TYPE_CHECKING:
         return KrakenOrderEntry(venue, instrument)  # mypy checks the protocol here
 
 
-def _order_entry(venue: str, instrument: Instrument) -> KrakenOrderEntry:
+def _order_entry(venue: str, instrument: Instrument | Mapping[str, Instrument]) -> KrakenOrderEntry:
     """The codec of one gateway; the REST base URL comes with each token call.
 
     The gateway passes ``[venue] rest_url`` to `KrakenOrderEntry.session_request` (the
     embedded simulated exchange's is known only once it runs), so the codec needs
     nothing more than the venue and the instrument (``instrument.symbol`` is Kraken's
-    v2 symbol, ``BTC/USD``).
+    v2 symbol, ``BTC/USD``). One instrument per gateway for now: a mapping of several
+    is refused (``ValueError``).
     """
+    if not isinstance(instrument, Instrument):
+        if len(instrument) != 1:
+            raise ValueError("a Kraken gateway trades one instrument (for now)")
+        instrument = next(iter(instrument.values()))
     return KrakenOrderEntry(venue, instrument)
 
 

@@ -14,6 +14,12 @@ refused by the venue (``amend_quantity_increase``), so the gateway never sends o
 (``amend_increases`` is False). The remaining quantity sent is the new total less what
 the order manager counts as filled: a fill racing the amend leaves the order with more
 in total than asked (never more open than asked).
+
+Several instruments: the codec is made with them by symbol (`order_entry(venue,
+{symbol: instrument})`); orders name their ``symbol``, reports and replies carry it and
+each is read in its own instrument's tick and lot. A report of a symbol the codec does
+not know is a bad frame (``ValueError``: counted and dropped by the gateway). Open
+orders, fills and cancel-all cover every symbol of the account (one request each).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors.clock import SystemClock
+from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import (
     OrderAccepted,
     OrderAmended,
@@ -37,8 +44,9 @@ from tradeactors.venues.adapter import Credentials, FillIds, Reply, Request
 from tradeactors.venues.binance import BinanceMarketData
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from tradeactors.clock import Clock
-    from tradeactors.core.instrument import Instrument
     from tradeactors.core.messages import AmendAtVenue, Message, SubmitOrder
     from tradeactors.venues.adapter import RestRequest
 
@@ -54,6 +62,7 @@ class _Frame(msgspec.Struct, kw_only=True):
     event: str | None = None
     order_id: int | None = None  # None in a reject of an order the venue never took
     client_order_id: str = ""
+    symbol: str = ""  # absent: the venue serves one instrument
     execution_id: int = 0
     side: str = ""
     price: str = "0"
@@ -67,6 +76,7 @@ class _Frame(msgspec.Struct, kw_only=True):
 class _OpenOrder(msgspec.Struct, kw_only=True):
     order_id: int
     client_order_id: str
+    symbol: str = ""
     side: str
     price: str
     remaining: str
@@ -87,16 +97,32 @@ _OPS = {
 
 
 class SimOrderEntry:
-    """The simulated exchange's order-entry codec for one gateway (venue, instrument)."""
+    """The simulated exchange's order-entry codec for one gateway (venue, instruments).
+
+    ``instruments``: the one `Instrument` the gateway trades, or several by symbol.
+    """
 
     fill_ids = FillIds.SEQUENTIAL
     has_dead_man_switch = True
     has_cancel_on_disconnect = True
     amend_increases = False  # the venue refuses more quantity at the same price
 
-    def __init__(self, venue: str, instrument: Instrument, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        venue: str,
+        instruments: Instrument | Mapping[str, Instrument],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self._venue = venue
-        self._instrument = instrument
+        self._instruments = (
+            {instruments.symbol: instruments}
+            if isinstance(instruments, Instrument)
+            else dict(instruments)
+        )
+        if not self._instruments:
+            raise ValueError("an order-entry codec needs at least one instrument")
+        self._only = next(iter(self._instruments.values())) if len(self._instruments) == 1 else None
         self._clock: Clock = clock if clock is not None else SystemClock()  # wall time only
 
     def session_request(
@@ -138,11 +164,13 @@ class SimOrderEntry:
         body: dict[str, Any] = {"op": _OPS[request], "id": request_id}
         if request is Request.PLACE:
             order: SubmitOrder = fields["order"]
+            instrument = self._only or self._instrument(order.instrument)
             body.update(
                 client_order_id=order.client_order_id,
+                symbol=instrument.symbol,
                 side=str(order.side),  # a StrEnum, or its string
-                price=self._instrument.format_price(order.price),
-                quantity=self._instrument.format_size(order.quantity),
+                price=instrument.format_price(order.price),
+                quantity=instrument.format_size(order.quantity),
                 type="limit",
                 tif=str(order.tif),
                 post_only=order.post_only,
@@ -151,10 +179,11 @@ class SimOrderEntry:
             body["order_id"] = fields["order_id"]
         elif request is Request.AMEND:
             amend: AmendAtVenue = fields["amend"]
+            instrument = self._only or self._instrument(amend.order.instrument)
             body["order_id"] = amend.order_id
-            body["quantity"] = self._instrument.format_size(amend.remaining)
+            body["quantity"] = instrument.format_size(amend.remaining)
             if amend.price != amend.order.price:
-                body["price"] = self._instrument.format_price(amend.price)
+                body["price"] = instrument.format_price(amend.price)
         elif request is Request.HEARTBEAT:
             body["timeout"] = fields["timeout"]
         elif request is Request.FILLS:
@@ -183,19 +212,27 @@ class SimOrderEntry:
         return tuple(self._filled(msgspec.convert(f, _Frame)) for f in result)
 
     def open_orders(self, result: Any) -> tuple[VenueOrder, ...]:
-        """The orders of an ``open_orders`` reply."""
-        instrument = self._instrument
-        return tuple(
-            VenueOrder(
-                order_id=o.order_id,
-                client_order_id=o.client_order_id,
-                side=Side(o.side),
-                price=instrument.price(o.price),
-                remaining=instrument.size(o.remaining),
-                filled=instrument.size(o.filled),
+        """The orders of an ``open_orders`` reply (every symbol's).
+
+        Raises:
+            ValueError: an order of a symbol the codec does not know (the reply is bad:
+                reconciliation cannot trust a list it cannot read whole).
+
+        """
+        orders = []
+        for o in msgspec.convert(result, list[_OpenOrder]):
+            instrument = self._instrument(o.symbol)
+            orders.append(
+                VenueOrder(
+                    order_id=o.order_id,
+                    client_order_id=o.client_order_id,
+                    side=Side(o.side),
+                    price=instrument.price(o.price),
+                    remaining=instrument.size(o.remaining),
+                    filled=instrument.size(o.filled),
+                )
             )
-            for o in msgspec.convert(result, list[_OpenOrder])
-        )
+        return tuple(orders)
 
     def cancelled(self, result: Any) -> int:
         """``{"cancelled": N}``."""
@@ -216,16 +253,17 @@ class SimOrderEntry:
                 client_order_id=frame.client_order_id,
                 order_id=frame.order_id or 0,
                 reason=frame.reason,
-                remaining=self._instrument.size(frame.quantity),
+                remaining=self._instrument(frame.symbol).size(frame.quantity),
                 expired=frame.event == "expired",
             )
         if frame.event == "amended":
+            instrument = self._instrument(frame.symbol)
             return OrderAmended(
                 venue=venue,
                 client_order_id=frame.client_order_id,
                 order_id=frame.order_id or 0,
-                price=self._instrument.price(frame.price),
-                remaining=self._instrument.size(frame.remaining),
+                price=instrument.price(frame.price),
+                remaining=instrument.size(frame.remaining),
                 kept_priority=True,
             )
         if frame.event == "rejected" and frame.order_id is None:
@@ -234,8 +272,20 @@ class SimOrderEntry:
             )
         return None  # a refused cancel or amend of an order: its reply says it
 
+    def _instrument(self, symbol: str) -> Instrument:
+        """The instrument of ``symbol``; "" (a one-instrument venue's frames): the only one.
+
+        Raises:
+            ValueError: a symbol this codec does not trade (a bad frame for the gateway).
+
+        """
+        instrument = self._instruments.get(symbol) if symbol else self._only
+        if instrument is None:
+            raise ValueError(f"a report of symbol {symbol[:40]!r}, not one of this gateway's")
+        return instrument
+
     def _filled(self, frame: _Frame) -> OrderFilled:
-        instrument = self._instrument
+        instrument = self._instrument(frame.symbol)
         return OrderFilled(
             venue=self._venue,
             instrument=instrument.symbol,

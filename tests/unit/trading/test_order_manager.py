@@ -237,7 +237,9 @@ def test_a_cancel_before_the_venue_acknowledged_is_sent_once_accepted_arrives(om
     assert received(om.gw, CancelAtVenue) == []  # no order id to cancel yet
     om.tell(accepted("c1", 11))
     om.settle()
-    assert received(om.gw, CancelAtVenue) == [CancelAtVenue(client_order_id="c1", order_id=11)]
+    assert received(om.gw, CancelAtVenue) == [
+        CancelAtVenue(client_order_id="c1", order_id=11, instrument="X")
+    ]
     assert om.order("c1").order_id == 11
 
 
@@ -263,7 +265,9 @@ def test_orders_cancel_pending_while_the_venue_was_down_get_their_cancel_after_r
     om.tell(accepted("c1", 11), VenueDown(venue=VENUE, reason="gone"))
     om.tell(Reconciliation(venue=VENUE, open_orders=[venue_order("c1", 11)], fills=()))
     om.settle()
-    assert received(om.gw, CancelAtVenue) == [CancelAtVenue(client_order_id="c1", order_id=11)]
+    assert received(om.gw, CancelAtVenue) == [
+        CancelAtVenue(client_order_id="c1", order_id=11, instrument="X")
+    ]
     assert om.order("c1").status == "pending_cancel"
 
 
@@ -374,4 +378,4 @@ def test_an_order_closed_locally_but_open_at_the_venue_is_cancelled_there(om):
     )
     om.settle()
     assert om.order("c1").status == "cancelled"
-    assert CancelAtVenue(client_order_id="c1", order_id=11) in received(om.gw)
+    assert CancelAtVenue(client_order_id="c1", order_id=11, instrument="X") in received(om.gw)
