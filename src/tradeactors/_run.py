@@ -13,7 +13,7 @@ from tradeactors.core.messages import VenueStatus
 from tradeactors.errors import ConfigError
 from tradeactors.observability import serve_metrics
 from tradeactors.trading.control import CONTROL_TOKEN_ENV, ControlServer, token_from_environment
-from tradeactors.trading.report import table_lines
+from tradeactors.trading.report import many, table_lines
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
@@ -85,7 +85,8 @@ def run_trading(  # noqa: C901, PLR0915 - one step after another, each undone on
         metrics.close()
         raise
     print(
-        f"tradeactors: trading {config.venue.symbol} at {system.trade_url}"
+        f"tradeactors: trading {', '.join(system.instruments)} at {system.trade_url}"
+        + (f" and {len(config.all_venues) - 1} more venue(s)" if len(config.all_venues) > 1 else "")
         + (f" (run {run_dir.run_id})" if run_dir is not None else ""),
         file=out,
     )
@@ -128,10 +129,11 @@ def run_trading(  # noqa: C901, PLR0915 - one step after another, each undone on
     status = summary.status
     if out.isatty():
         print(file=out)
+    several = many(status.scopes)  # positions and PnL: in the table below
+    position = "" if several else f"position {status.position_text()}, PnL {status.pnl_text()}, "
     print(
         f"\n{'interrupted' if interrupted else 'done'}: orders {status.orders}, fills "
-        f"{status.fills}, position {status.position_text()}, PnL {status.pnl_text()}, "
-        f"restarts {status.restarts}, kill switch {status.state}",
+        f"{status.fills}, {position}restarts {status.restarts}, kill switch {status.state}",
         file=out,
     )
     open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue

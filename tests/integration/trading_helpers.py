@@ -76,6 +76,11 @@ class TradingEvents:
                 if isinstance(e, kind) and all(getattr(e, k) == v for k, v in fields.items())
             ]
 
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Wait until ``predicate()`` holds, re-checked at each event; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout)
+
     def wait_for(
         self, kind: type, count: int = 1, timeout: float = 10.0, **fields: Any
     ) -> list[Any]:

@@ -338,7 +338,7 @@ class TradingSystem:
             secret = secret or secrets.token_hex(24)
             instruments = tuple(side.instruments.values())
             side.exchange = SimExchange(
-                instruments[0] if len(instruments) == 1 else instruments,  # type: ignore[arg-type]
+                instruments[0] if len(instruments) == 1 else instruments,
                 self.clock,
                 seed=venue.seed,
                 interval=venue.step_interval,
@@ -1266,9 +1266,9 @@ def _order_entry(side: _VenueSide) -> OrderEntry:
     make = side.adapter.order_entry
     assert make is not None  # noqa: S101 - venue_adapter(trading=True) checked it
     instruments = tuple(side.instruments.values())
-    if len(instruments) == 1:
+    if len(instruments) == 1:  # the codec of one instrument, as before
         return make(side.config.name, instruments[0])
-    return make(side.config.name, side.instruments)  # type: ignore[arg-type]
+    return make(side.config.name, side.instruments)
 
 
 def _strategy_choices(config: Config, strategy: object) -> tuple[_StrategyChoice, ...]:
