@@ -255,7 +255,12 @@ class TradingSystem:
             entry.symbol: (
                 self.paper.instrument
                 if self.paper is not None and self.paper.instrument is not None
-                else _configured_instrument(venue, entry, adapter)
+                else _configured_instrument(
+                    venue,
+                    entry,
+                    adapter,
+                    f"[[instruments]] {entry.symbol}:" if self.config.instruments else "[venue]",
+                )
             )
             for entry in self.config.all_instruments
             if entry.venue == venue.name
@@ -1324,7 +1329,7 @@ def _tag(name: str, index: int, taken: set[str]) -> str:
 
 
 def _configured_instrument(
-    venue: VenueConfig, entry: InstrumentConfig, adapter: VenueAdapter
+    venue: VenueConfig, entry: InstrumentConfig, adapter: VenueAdapter, where: str = "[venue]"
 ) -> Instrument:
     """The instrument as configured, until (if its venue publishes it) the venue's at start.
 
@@ -1337,9 +1342,8 @@ def _configured_instrument(
     """
     if not (entry.tick_size and entry.lot_size) and instrument_source(adapter) is None:
         raise ConfigError(
-            f"{entry.symbol} at {venue.name}: tick_size and lot_size are needed: tradeactors "
-            f"cannot ask a venue of kind {venue.kind!r} for them (it does for "
-            f"{', '.join(instrument_kinds())})"
+            f"{where} tick_size and lot_size are needed: tradeactors cannot ask a venue of "
+            f"kind {venue.kind!r} for them (it does for {', '.join(instrument_kinds())})"
         )
     return Instrument(
         venue=venue.name,
