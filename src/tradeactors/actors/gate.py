@@ -101,6 +101,11 @@ class TradingGate:
                 state = strictest(state, scoped)
         return state
 
+    def scope_state(self, scope: str) -> TradingState:
+        """The state of one scope on its own (ACTIVE if it never changed)."""
+        switch = self._switches.get(scope)
+        return TradingState.ACTIVE if switch is None else switch.state
+
     def scopes(self) -> dict[str, TradingState]:
         """Every scope known (or changed so far) and its state, ``all`` first."""
         return {scope: switch.state for scope, switch in list(self._switches.items())}

@@ -78,6 +78,7 @@ from tradeactors.core.messages import (
     OrderRejected,
     OrdersReport,
     OrderUpdate,
+    OwnerPosition,
     PlaceOrder,
     Reconciliation,
     ReconciliationReport,
@@ -279,6 +280,8 @@ class OrderStore:
     reconciliations: int = 0
     sessions: dict[str, int] = field(default_factory=dict)  # venue -> reconciliations
     keep_closed: int = 10_000  # closed orders kept (for late fills and reports)
+    # (owner path, instrument) -> that owner's own position (its orders' fills)
+    owner_positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     pruned: int = 0  # closed orders forgotten so far
 
     def ids_of(self, venue: str) -> Ids:
@@ -353,6 +356,7 @@ class Step:
     # Defaults on the class: a step sets only what its message touches (most set none
     # of these), so creating one on the hot path costs a few attributes, not sixteen.
     _positions: dict[str, Position] | None = None
+    _owner_positions: dict[tuple[str, str], Position] | None = None
     _ids: dict[str, Ids] | None = None
     _sessions: dict[str, int] | None = None
     _up: dict[str, bool] | None = None
@@ -420,6 +424,17 @@ class Step:
         position = self._positions.get(instrument)
         if position is None:
             position = self._positions[instrument] = self._store.ledger.position(instrument).copy()
+        return position
+
+    def owner_position(self, owner: str, instrument: str) -> Position:
+        """``owner``'s own position in ``instrument``, copied into this step to change."""
+        if self._owner_positions is None:
+            self._owner_positions = {}
+        key = (owner, instrument)
+        position = self._owner_positions.get(key)
+        if position is None:
+            stored = self._store.owner_positions.get(key)
+            position = self._owner_positions[key] = Position() if stored is None else stored.copy()
         return position
 
     def ids(self, venue: str) -> Ids:
@@ -598,6 +613,8 @@ class ExecutionCore:
         if step._positions is not None:
             for instrument, position in step._positions.items():
                 store.ledger.replace(instrument, position)
+        if step._owner_positions is not None:
+            store.owner_positions.update(step._owner_positions)
         if step._ids is not None:
             for venue, ids in step._ids.items():
                 store._join(venue, store.ids_of(venue), ids)
@@ -1054,6 +1071,10 @@ class ExecutionCore:
             self._inconsistent(step, "unknown_order_filled", fill.client_order_id)
             return True
         step.position(tracked.order.instrument).apply_fill(signed, fill.price)
+        if tracked.request.owner:
+            step.owner_position(tracked.request.owner, tracked.order.instrument).apply_fill(
+                signed, fill.price
+            )
         if tracked.order_id is None:
             tracked.order_id = fill.order_id
         order = tracked.order
@@ -1388,6 +1409,7 @@ class ExecutionCore:
             fill_quantity=fill_quantity,
             fill_price=fill_price,
             closed=closed,
+            owner=request.owner,
         )
 
     def _exposure_change(
@@ -1400,6 +1422,7 @@ class ExecutionCore:
         fill_quantity: int = 0,
         fill_price: int = 0,
         closed: bool = False,
+        owner: str = "",
     ) -> None:
         step.sequence += 1
         step.sends.append(
@@ -1410,6 +1433,7 @@ class ExecutionCore:
                     client_order_id=client_order_id,
                     instrument=instrument,
                     side=side,
+                    owner=owner,
                     fill_quantity=fill_quantity,
                     fill_price=fill_price,
                     closed=closed,
@@ -1438,6 +1462,16 @@ class ExecutionCore:
             realized=realized,
             open_orders=tuple(_counted(t) for t in open_orders),
             remaining={t.order.client_order_id: t.exposure()[2] for t in open_orders},
+            owner_positions=tuple(
+                OwnerPosition(
+                    owner=owner,
+                    instrument=instrument,
+                    net=position.net,
+                    average_price=position.average_price.as_integer_ratio(),
+                    realized=position.realized.as_integer_ratio(),
+                )
+                for (owner, instrument), position in store.owner_positions.items()
+            ),
         )
 
     def report(self, *, with_orders: bool = True) -> OrdersReport:

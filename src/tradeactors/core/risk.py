@@ -172,7 +172,6 @@ class RiskEngine:
         instruments: Mapping[str, Instrument] | None = None,
         instrument_limits: Mapping[str, RiskLimits] | None = None,
         strategy_limits: Mapping[str, RiskLimits] | None = None,
-        venues: Mapping[str, str] | None = None,
     ) -> None:
         self._global = limits
         self._instrument_limits = dict(instrument_limits or {})
@@ -182,7 +181,7 @@ class RiskEngine:
             symbol: Fraction(i.tick_size) * Fraction(i.lot_size)
             for symbol, i in (instruments or {}).items()
         }
-        self._venue_of: dict[str, str] = dict(venues or {})
+        self._venue_of = {symbol: i.venue for symbol, i in (instruments or {}).items()}
         self._by_instrument: dict[str, _Tally] = {}
         self._by_strategy: dict[str, _Tally] = {}
         self.strategy_state = TradingState.ACTIVE  # the order's strategy scope (module doc)
@@ -305,6 +304,11 @@ class RiskEngine:
             return self._by_strategy.get(strategy, _NO_TALLY).positions.get(instrument, 0)
         return self._positions.get(instrument, 0)
 
+    def venue_of_order(self, client_order_id: str) -> str | None:
+        """The venue of an order that counts as open (None: not open, or not said)."""
+        order = self._open.get(client_order_id)
+        return order.venue or None if order is not None else None
+
     def strategy_positions(self) -> dict[str, dict[str, int]]:
         """Strategy -> instrument -> its own net position (lots), of those that traded."""
         return {s: dict(t.positions) for s, t in self._by_strategy.items() if t.positions}
@@ -348,7 +352,7 @@ class RiskEngine:
                 self._recent_last[key] = now
         return reason
 
-    def check_amend(self, request: AmendRequest) -> DenyReason | None:
+    def check_amend(self, request: AmendRequest) -> DenyReason | None:  # noqa: PLR0911
         """None if the amend passes (see the module doc); it then counts at once."""
         now = request.timestamp_ns
         self._forget(now)
@@ -493,12 +497,9 @@ class RiskEngine:
         notional = sum(o.price * o.remaining for o in self._open.values())
         if notional != self._open_notional:
             raise AssertionError(f"open notional {self._open_notional} != {notional}")
-        for name, tallies, key_of in (
-            ("instrument", self._by_instrument, lambda o: o.instrument),
-            ("strategy", self._by_strategy, lambda o: o.strategy),
-        ):
+        for name, tallies in (("instrument", self._by_instrument), ("strategy", self._by_strategy)):
             for key, tally in tallies.items():
-                mine = [o for o in self._open.values() if key_of(o) == key]
+                mine = [o for o in self._open.values() if getattr(o, name) == key]
                 if tally.open_count != len(mine):
                     raise AssertionError(f"{name} {key}: {tally.open_count} open != {len(mine)}")
                 if tally.open_notional != sum(o.price * o.remaining for o in mine):
@@ -603,7 +604,7 @@ class RiskEngine:
                 return reason
         return None
 
-    def _deny_in(  # noqa: C901, PLR0911
+    def _deny_in(  # noqa: C901, PLR0911, PLR0912
         self,
         request: OrderRequest,
         limits: RiskLimits,
