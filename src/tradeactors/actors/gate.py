@@ -41,7 +41,27 @@ if TYPE_CHECKING:
 
     from tradeactors.clock import Clock
 
-__all__ = ["TradingGate"]
+__all__ = ["TradingGate", "default_strategy_of", "strategy_path"]
+
+_STRATEGIES = "strategies"
+_STRATEGY = "strategy"
+
+
+def default_strategy_of(owner: str) -> str | None:
+    """The strategy of an order's owner path: ``strategies/<name>/strategy`` -> ``<name>``.
+
+    The trading tree's layout (`tradeactors.trading.paths`); anything else -> None.
+    """
+    first, _, rest = owner.partition("/")
+    name, _, last = rest.partition("/")
+    if first == _STRATEGIES and last == _STRATEGY and name:
+        return name
+    return None
+
+
+def strategy_path(name: str) -> str:
+    """The owner path of strategy ``name``'s orders (the inverse of `default_strategy_of`)."""
+    return f"{_STRATEGIES}/{name}/{_STRATEGY}"
 
 
 class TradingGate:

@@ -50,6 +50,7 @@ from collections import deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from tradeactors.actors.gate import default_strategy_of
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import TripSource, strategy_scope
 from tradeactors.core.messages import (
@@ -88,21 +89,11 @@ if TYPE_CHECKING:
     from tradeactors.clock import Timer
     from tradeactors.core.instrument import Instrument
 
-# GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages.
-__all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport"]
+# GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages,
+# default_strategy_of in tradeactors.actors.gate.
+__all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport", "default_strategy_of"]
 
 MAX_STASHED_ORDERS = 10_000
-
-
-def default_strategy_of(owner: str) -> str | None:
-    """The strategy of an order's owner path: ``strategies/<name>/strategy`` -> ``<name>``.
-
-    The trading tree's layout (`tradeactors.trading.paths`); anything else -> None.
-    """
-    parts = owner.split("/")
-    if len(parts) == 3 and parts[0] == "strategies" and parts[2] == "strategy" and parts[1]:  # noqa: PLR2004
-        return parts[1]
-    return None
 
 
 _Held = SubmitOrder | ExposureChange | ReleaseOrder | AmendOrder

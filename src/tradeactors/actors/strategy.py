@@ -219,6 +219,7 @@ class StrategyActor(SupervisedActor):
         self._ctx: _LiveContext | None = None
         self._venue_up = True
         self._active = True
+        self._scopes: dict[str, TradingState] = {}  # kill-switch scope -> its state
 
     def on_start(self) -> None:
         """Cancel what a predecessor left open, then start the strategy."""
@@ -268,12 +269,18 @@ class StrategyActor(SupervisedActor):
             if message.venue == self.venue:
                 self._venue_up = message.up
         elif isinstance(message, KillSwitchChanged):
-            self._active = message.state is TradingState.ACTIVE
+            self._kill_switch_changed(message)
         elif isinstance(message, GetStrategyReport):
             report = msgspec.structs.replace(self.report)
             report.position = ctx.position
             return report
         return None
+
+    def _kill_switch_changed(self, change: KillSwitchChanged) -> None:
+        """Trade only while all, its own strategy scope and its venue's scope are ACTIVE."""
+        if not change.scope.startswith("venue:") or change.scope == f"venue:{self.venue}":
+            self._scopes[change.scope] = change.state
+            self._active = all(s is TradingState.ACTIVE for s in self._scopes.values())
 
     @property
     def _trading(self) -> bool:

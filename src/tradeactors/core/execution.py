@@ -495,6 +495,8 @@ class ExecutionCore:
         notify: paths told of `VenueStatus` changes (strategies, kill switch).
         now_ns: the clock (wall time, ns) for reports' timestamps.
         halted: whether the kill switch is HALTED now (orders still queued are denied).
+        halted_for: whether an order of (owner, venue) is HALTED now by its strategy's or
+            its venue's kill-switch scope (None: only ``halted`` counts).
 
     """
 
@@ -507,10 +509,12 @@ class ExecutionCore:
         notify: tuple[str, ...] = (),
         now_ns: Callable[[], int] = time.time_ns,
         halted: Callable[[], bool] = lambda: False,
+        halted_for: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.store = store
         self._now_ns = now_ns
         self._halted = halted
+        self._halted_for = halted_for
         self.gateways = dict(gateways)
         self.risk_path = risk_path
         self.notify = notify
@@ -656,6 +660,7 @@ class ExecutionCore:
             or request.price <= 0
             or request.tif not in TIME_IN_FORCE_VALUES
             or self._halted()
+            or (self._halted_for is not None and self._halted_for(request.owner, venue))
         ):
             step = Step(self)
             self._place(step, request)  # the same checks, in their order: the reason
@@ -678,6 +683,9 @@ class ExecutionCore:
             return
         if self._halted():
             self._deny(step, request, DenyReason.HALTED)
+            return
+        if self._halted_for is not None and self._halted_for(request.owner, request.venue):
+            self._deny(step, request, DenyReason.HALTED, detail="scope")
             return
         gateway = self.gateways.get(request.venue)
         if gateway is None:
@@ -798,7 +806,9 @@ class ExecutionCore:
         reason, detail = None, ""
         price = order.price if amend.price is None else amend.price
         quantity = order.quantity if amend.quantity is None else amend.quantity
-        if self._halted():
+        if self._halted() or (
+            self._halted_for is not None and self._halted_for(current.request.owner, venue)
+        ):
             reason = DenyReason.HALTED
         elif not self._is_up(step, venue):
             reason = DenyReason.VENUE_DOWN
