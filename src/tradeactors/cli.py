@@ -200,6 +200,14 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             control.add_argument(
                 "--json", action="store_true", help="print the status as JSON (for machines)"
             )
+        if name in ("kill", "reset"):
+            scope = control.add_mutually_exclusive_group()
+            scope.add_argument(
+                "--strategy", metavar="NAME", help="only this strategy's scope (strategy:NAME)"
+            )
+            scope.add_argument(
+                "--venue", metavar="NAME", help="only this venue's scope (venue:NAME)"
+            )
         if name == "kill":
             control.add_argument(
                 "--reason", default="manual kill from the command line", help="why"
@@ -740,6 +748,16 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
         return None
     venues = ", ".join(f"{v} {'up' if up else 'DOWN'}" for v, up in status.venues.items())
     symbol = f" ({status.symbol})" if status.symbol else ""
+    scopes = answer.get("scopes") if isinstance(answer, dict) else None
+    scoped = (
+        [
+            f"  scope        {scope} {str(state).upper()}"
+            for scope, state in scopes.items()
+            if scope != "all"
+        ]
+        if isinstance(scopes, dict)
+        else []
+    )
     return [
         f"{run.describe() + ' at ' if run is not None else ''}{url}",
         f"  kill switch  {status.state.upper()}",
@@ -749,6 +767,7 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
         f"  position     {status.position_text()}{symbol}",
         f"  PnL          {status.pnl_text()}",
         f"  restarts     {status.restarts}",
+        *scoped,
     ]
 
 
@@ -783,11 +802,18 @@ def _reset_token(args: argparse.Namespace, url: str) -> tuple[str | None, str]:
 
 
 def _control_request(args: argparse.Namespace) -> tuple[str, dict[str, str] | None]:
+    scope = {}  # neither: the `all` scope
+    if args.command in ("kill", "reset"):
+        if args.strategy is not None:
+            scope["strategy"] = args.strategy
+        if args.venue is not None:
+            scope["venue"] = args.venue
     if args.command == "kill":
-        return "/kill", {"reason": args.reason, "state": "reducing" if args.reducing else "halted"}
+        state = "reducing" if args.reducing else "halted"
+        return "/kill", {"reason": args.reason, "state": state, **scope}
     if args.command == "reset":
         state = "reducing" if args.reducing else "active"
-        return "/reset", {"by": args.by, "reason": args.reason, "state": state}
+        return "/reset", {"by": args.by, "reason": args.reason, "state": state, **scope}
     return "/status", None
 
 

@@ -437,16 +437,19 @@ class TradingSystem:
         )
 
     def kill(
-        self, reason: str, *, to: TradingState = TradingState.HALTED
+        self, reason: str, *, to: TradingState = TradingState.HALTED, scope: str = "all"
     ) -> KillSwitchChanged | None:
-        """Trip the kill switch (HALTED by default: deny all, cancel everything)."""
-        return self.gate.trip(to, source=TripSource.MANUAL, reason=reason)
+        """Trip the kill switch (HALTED by default: deny all, cancel everything).
+
+        ``scope``: ``all``, ``strategy:<name>`` or ``venue:<name>`` (that scope only).
+        """
+        return self.gate.trip(to, source=TripSource.MANUAL, reason=reason, scope=scope)
 
     def reset(
-        self, *, by: str, reason: str, to: TradingState = TradingState.ACTIVE
+        self, *, by: str, reason: str, to: TradingState = TradingState.ACTIVE, scope: str = "all"
     ) -> KillSwitchChanged:
-        """Lower the kill switch's state (an operator's decision, recorded)."""
-        return self.gate.reset(to, by=by, reason=reason)
+        """Lower the kill switch's state of ``scope`` (an operator's decision, recorded)."""
+        return self.gate.reset(to, by=by, reason=reason, scope=scope)
 
     def orders(self, timeout: float = 5.0) -> OrdersReport:
         """The order manager's report."""
