@@ -97,3 +97,19 @@ class TestScopes:
     def test_old_changes_without_a_scope_mean_all(self):
         change = KillSwitchChanged(previous=A, state=H, source="manual", reason="x", timestamp_ns=0)
         assert change.scope == "all"
+
+
+def test_the_metrics_keep_the_global_series_and_label_each_scope(gate):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tradeactors.trading.metrics import TradingMetrics
+
+    registry = CollectorRegistry()
+    TradingMetrics(registry, gate, lambda: None, ["sim"])
+    gate.trip(H, source=MANUAL, reason="x", scope="strategy:mm")
+    gate.trip(R, source=MANUAL, reason="y")
+    text = generate_latest(registry).decode()
+    assert "\ntradeactors_kill_switch_state 1.0\n" in text  # all, unlabelled as before
+    assert 'tradeactors_kill_switch_scope_state{scope="all"} 1.0' in text
+    assert 'tradeactors_kill_switch_scope_state{scope="strategy:mm"} 2.0' in text
+    assert 'tradeactors_kill_switch_scope_state{scope="venue:binance"} 0.0' in text
