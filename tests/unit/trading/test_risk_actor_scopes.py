@@ -109,6 +109,7 @@ def start_risk(make_tree):
         tree = make_tree(spec, start=False)
         tree.subscribe(events)
         tree.start(timeout=10)
+        om.wait_for_count(1)  # the snapshot is in risk's mailbox: reports come after it
         return Risk(tree=tree, gate=gate, om=om, owners=owners, events=events)
 
     return start
@@ -264,7 +265,6 @@ def test_a_restarted_risk_rebuilds_each_strategys_position_from_the_order_manage
         (A, SYMBOL, 4), (B, SYMBOL, -2),
     }  # fmt: skip
     risk = start_risk(snapshot, strategy_limits={"a": RiskLimits(max_position=6)})
-    risk.om.wait_for_count(1)
     assert risk.report().strategy_positions == {"a": {SYMBOL: 4}, "b": {SYMBOL: -2}}
     risk.tree.faults(RISK).crash_next()
     risk.tell(order("crash", A))  # the message it crashes on (a dead letter)
