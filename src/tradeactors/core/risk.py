@@ -359,10 +359,10 @@ class RiskEngine:
         self.detail = ""
         if self.state is TradingState.HALTED:
             return DenyReason.HALTED
-        if self.strategy_state is TradingState.HALTED:
-            self.detail = "strategy"
-            return DenyReason.HALTED
         order = self._open.get(request.client_order_id)
+        if self.strategy_state is TradingState.HALTED:
+            self.detail = f"strategy {order.strategy}" if order is not None else "strategy"
+            return DenyReason.HALTED
         if order is None:
             return DenyReason.UNKNOWN_ORDER
         if order.amending:

@@ -220,7 +220,10 @@ class TradingSystem:
         if self.paper is None:
             assert order_entry is not None  # noqa: S101 - venue_adapter(trading=True) checked it
             self._order_entry = order_entry(venue.name, self.instrument)
-        self.gate = TradingGate(self.clock)
+        # kill-switch scopes: the venues; strategies once their orders name them
+        self.gate = TradingGate(
+            self.clock, strategies=(), venues=[v.name for v in self.config.all_venues]
+        )
         fill_ids = FillIds.SEQUENTIAL if self._order_entry is None else self._order_entry.fill_ids
         self.store = OrderStore(fill_ids={venue.name: fill_ids})
         self.links = ConnectionLinks()
