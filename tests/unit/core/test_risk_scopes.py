@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import itertools
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import Side
-from tradeactors.core.risk import DenyReason, OrderRequest, RiskEngine, RiskLimits, TradingState
+from tradeactors.core.risk import (
+    AmendRequest,
+    DenyReason,
+    OrderRequest,
+    RiskEngine,
+    RiskLimits,
+    TradingState,
+)
 
 _ids = itertools.count(1)
 
@@ -198,3 +208,66 @@ class TestKillSwitchStates:
         expected = DenyReason.HALTED if state is TradingState.HALTED else DenyReason.REDUCE_ONLY
         assert engine.check(req("a")) is expected
         assert engine.detail == ""
+
+
+_STRATEGIES = ("a", "b", None)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["check", "fill", "close", "amend", "settle", "rebuild"]),
+            st.integers(0, 5),  # which order
+            st.sampled_from(_STRATEGIES),
+            st.booleans(),  # buy
+            st.integers(1, 6),  # quantity
+            st.sampled_from(["ETHUSDT", "BTCUSDT"]),
+        ),
+        max_size=60,
+    )
+)
+def test_scope_tallies_and_strategy_positions_always_equal_a_recount(steps):  # noqa: C901 - a branch per operation
+    """Random operations: every scope's running sums match a recount after each, and each
+    strategy's position is the sum of its own fills."""
+    engine = RiskEngine(
+        RiskLimits(max_position=30),
+        instrument_limits={"ETHUSDT": RiskLimits(max_open_orders=4, max_messages=10)},
+        strategy_limits={"a": RiskLimits(max_position=8, max_gross_exposure=5_000)},
+    )
+    checked: dict[str, OrderRequest] = {}  # the accepted orders, by id
+    held: dict[tuple[str, str], int] = {}  # (strategy, instrument) -> lots: the model
+    for time, (op, n, strategy, buy, quantity, instrument) in enumerate(steps):
+        cid = f"o{n}"
+        side = Side.BUY if buy else Side.SELL
+        if op == "check":
+            request = msgspec.structs.replace(
+                req(strategy, instrument=instrument, side=side, price=100 + n,
+                    quantity=quantity, ts=time),
+                client_order_id=cid,
+            )  # fmt: skip
+            if engine.check(request) is None:
+                checked[cid] = request
+        elif op == "fill":
+            if engine.venue_of_order(cid) is not None:  # open: booked as the order says
+                order = checked[cid]
+                whose, symbol, side = order.strategy, order.instrument, order.side
+            else:  # a late fill: booked where the fill says
+                whose, symbol = strategy, instrument
+            engine.fill(cid, quantity, 100, instrument=instrument, side=side, strategy=strategy)
+            if whose is not None:
+                held[(whose, symbol)] = held.get((whose, symbol), 0) + side.sign * quantity
+        elif op == "close":
+            engine.order_closed(cid)
+        elif op == "amend":
+            engine.check_amend(
+                AmendRequest(client_order_id=cid, price=100 + quantity, quantity=quantity,
+                             timestamp_ns=time)
+            )  # fmt: skip
+        elif op == "settle":
+            engine.amend_settled(cid, price=100, quantity=quantity, remaining=quantity - 1)
+        else:
+            engine.rebuild({}, [], {}, strategy_positions={"a": {"ETHUSDT": quantity}})
+            held = {("a", "ETHUSDT"): quantity}
+        engine.check_sums()
+        for (whose, symbol), lots in held.items():
+            assert engine.position(symbol, whose) == lots
