@@ -208,6 +208,11 @@ class RiskEngine:
         # each (instrument, side, price, quantity) was last accepted.
         every = [limits, *self._merged.values()]
         scoped = [*self._instrument_limits.values(), *self._strategy_limits.values()]
+        # the open orders per instrument are counted only where a limit reads them
+        self._scoped = bool(self._instrument_limits or self._strategy_limits)
+        self._by_instrument_needed = bool(self._instrument_limits) or any(
+            lim.max_gross_exposure_quote is not None for lim in every
+        )
         rates = [lim.message_window_ns for lim in every if lim.max_messages is not None]
         self._message_window = max(rates) if rates else None
         scoped_rates = [lim.message_window_ns for lim in scoped if lim.max_messages is not None]
@@ -451,7 +456,8 @@ class RiskEngine:
         self._open[client_order_id] = order
         if order.venue:
             self._venue_of.setdefault(order.instrument, order.venue)
-        self._tally(self._by_instrument, order.instrument).open_count += 1
+        if self._by_instrument_needed:
+            self._tally(self._by_instrument, order.instrument).open_count += 1
         if order.strategy is not None:
             self._tally(self._by_strategy, order.strategy).open_count += 1
         self._count_open(order, order.remaining)
@@ -459,7 +465,8 @@ class RiskEngine:
     def _remove_open(self, client_order_id: str) -> None:
         """Forget an open order (its open lots already counted out)."""
         order = self._open.pop(client_order_id)
-        self._by_instrument[order.instrument].open_count -= 1
+        if self._by_instrument_needed:
+            self._by_instrument[order.instrument].open_count -= 1
         if order.strategy is not None:
             self._by_strategy[order.strategy].open_count -= 1
 
@@ -467,7 +474,8 @@ class RiskEngine:
         key = (order.instrument, order.side)
         self._side_open[key] = self._side_open.get(key, 0) + lots
         self._open_notional += order.price * lots
-        self._tally(self._by_instrument, order.instrument).count(order, lots)
+        if self._by_instrument_needed:
+            self._tally(self._by_instrument, order.instrument).count(order, lots)
         if order.strategy is not None:
             self._tally(self._by_strategy, order.strategy).count(order, lots)
 
@@ -583,7 +591,7 @@ class RiskEngine:
             reason = self._gross_quote(request, limits.max_gross_exposure_quote, None)
             if reason is not None:
                 return reason
-        return self._deny_scoped(request)
+        return self._deny_scoped(request) if self._scoped else None
 
     def _deny_scoped(self, request: OrderRequest) -> DenyReason | None:
         """The instrument's limits, then the strategy's (see the module doc)."""
