@@ -778,7 +778,11 @@ def _on_trading_event(event: Any, watch: _Watch) -> None:
 
 
 def _on_gate_change(run: _Run, change: Any) -> None:
-    if change.state == TradingState.HALTED and run.watch.places_at_halt is None:
+    if (
+        change.state == TradingState.HALTED
+        and getattr(change, "scope", "all") == "all"  # a strategy's or venue's scope: not all
+        and run.watch.places_at_halt is None
+    ):
         run.watch.places_at_halt = run.exchange.requests(run.system.account, "place")
 
 

@@ -201,6 +201,14 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             control.add_argument(
                 "--json", action="store_true", help="print the status as JSON (for machines)"
             )
+        if name in ("kill", "reset"):
+            scope = control.add_mutually_exclusive_group()
+            scope.add_argument(
+                "--strategy", metavar="NAME", help="only this strategy's scope (strategy:NAME)"
+            )
+            scope.add_argument(
+                "--venue", metavar="NAME", help="only this venue's scope (venue:NAME)"
+            )
         if name == "kill":
             control.add_argument(
                 "--reason", default="manual kill from the command line", help="why"
@@ -745,6 +753,16 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
         return None
     venues = ", ".join(f"{v} {'up' if up else 'DOWN'}" for v, up in status.venues.items())
     symbol = f" ({status.symbol})" if status.symbol else ""
+    scopes = answer.get("kill_switch_scopes") if isinstance(answer, dict) else None
+    scoped = (
+        [
+            f"  scope        {scope} {str(state).upper()}"
+            for scope, state in scopes.items()
+            if scope != "all"
+        ]
+        if isinstance(scopes, dict)
+        else []
+    )
     if many(status.scopes):  # no one position: counts, PnL per quote, then the table
         return [
             f"{run.describe() + ' at ' if run is not None else ''}{url}",
@@ -755,6 +773,7 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
             f"  scopes       {counts_text(status.scopes)}",
             f"  PnL          {pnl_totals_text(status.scopes)}",
             f"  restarts     {status.restarts}",
+            *scoped,
             *(f"  {line}" for line in table_lines(status.scopes)),
         ]
     return [
@@ -766,6 +785,7 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
         f"  position     {status.position_text()}{symbol}",
         f"  PnL          {status.pnl_text()}",
         f"  restarts     {status.restarts}",
+        *scoped,
         *(f"  {line}" for line in table_lines(status.scopes)),
     ]
 
@@ -801,11 +821,18 @@ def _reset_token(args: argparse.Namespace, url: str) -> tuple[str | None, str]:
 
 
 def _control_request(args: argparse.Namespace) -> tuple[str, dict[str, str] | None]:
+    scope = {}  # neither: the `all` scope
+    if args.command in ("kill", "reset"):
+        if args.strategy is not None:
+            scope["strategy"] = args.strategy
+        if args.venue is not None:
+            scope["venue"] = args.venue
     if args.command == "kill":
-        return "/kill", {"reason": args.reason, "state": "reducing" if args.reducing else "halted"}
+        state = "reducing" if args.reducing else "halted"
+        return "/kill", {"reason": args.reason, "state": state, **scope}
     if args.command == "reset":
         state = "reducing" if args.reducing else "active"
-        return "/reset", {"by": args.by, "reason": args.reason, "state": state}
+        return "/reset", {"by": args.by, "reason": args.reason, "state": state, **scope}
     return "/status", None
 
 

@@ -610,6 +610,9 @@ def _instrument_errors(config: Config) -> list[ConfigKeyError]:
             )
             errors.append(ConfigKeyError(section, "symbol", reason))
         symbols.setdefault(instrument.symbol, index)
+        if instrument.risk.max_loss is not None:
+            reason = "risk.max_loss: a strategy's limit (an instrument has no loss of its own)"
+            errors.append(ConfigKeyError(section, "risk", reason))
         for key, step in (("tick_size", instrument.tick_size), ("lot_size", instrument.lot_size)):
             if step and not _is_step(step):
                 reason = f'{key}: expected a positive decimal such as "0.01", got {_shown(step)}'

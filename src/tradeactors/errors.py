@@ -38,6 +38,7 @@ __all__ = [
     "SupervisionError",
     "TopError",
     "TradeActorsError",
+    "UnknownScopeError",
     "UnknownVenueKindError",
     "VenueDisconnectedError",
     "VenueLogonRefusedError",
@@ -256,6 +257,18 @@ class IllegalTransitionError(TradeActorsError):
         self.client_order_id = client_order_id
         self.status = status
         self.trigger = trigger
+
+
+class UnknownScopeError(TradeActorsError, LookupError):
+    """A kill-switch scope names a strategy or venue the system does not have.
+
+    ``scope`` is the scope asked for (``strategy:mm_eth``); ``known`` the scopes there are.
+    """
+
+    def __init__(self, scope: str, known: Sequence[str]) -> None:
+        super().__init__(f"unknown kill-switch scope {scope!r} (known: {', '.join(known)})")
+        self.scope = scope
+        self.known = tuple(known)
 
 
 class UnknownVenueKindError(ConfigError):

@@ -66,6 +66,7 @@ from prometheus_client import CollectorRegistry, Counter
 from websocket import _exceptions as websocket_errors
 
 from tradeactors._websocket import close, connect
+from tradeactors.actors.gate import default_strategy_of
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
     AmendAtVenue,
@@ -961,7 +962,10 @@ class Gateway(SupervisedActor):
                 )
             )
             return
-        if self._gate.state is TradingState.HALTED:
+        if (
+            self._gate.state_of(default_strategy_of(order.owner), self._venue)
+            is TradingState.HALTED
+        ):
             # tripped while the order waited in this mailbox: it never leaves
             self.context.address_of(self._om_path).tell(
                 OrderRejected(
@@ -977,7 +981,10 @@ class Gateway(SupervisedActor):
         reason = None
         if message.session != self._session:
             reason = "stale_session"  # the reconciliation settled the order's amend
-        elif self._gate.state is TradingState.HALTED:
+        elif (
+            self._gate.state_of(default_strategy_of(message.order.owner), self._venue)
+            is TradingState.HALTED
+        ):
             reason = "halted"
         elif (
             message.price == message.order.price

@@ -14,14 +14,21 @@ starts at the actor's start, so a feed that never delivers trips it too). While 
 venue is down (`VenueStatus` from the order manager: orders to it are denied anyway)
 its instruments are not watched, and their clock starts again when it is back up: an
 outage pauses trading and it resumes by itself, instead of latching HALTED.
+
+Scopes: a change of ``all`` acts as above. A strategy scope (``strategy:<name>``) that
+goes HALTED cancels that strategy's orders only (`CancelAllOrders` with its owner path),
+and only that strategy's ``notify`` path hears its scope's changes; a venue scope
+(``venue:<name>``) that goes HALTED cancels that venue's orders, and every ``notify``
+path hears it. After a restart it acts on each scope's latest change again.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tradeactors.actors.gate import default_strategy_of, strategy_path
 from tradeactors.core.book import BookView
-from tradeactors.core.killswitch import KillSwitchChanged, TripSource
+from tradeactors.core.killswitch import KillSwitchChanged, TripSource, parse_scope
 from tradeactors.core.messages import CancelAllOrders, Message, VenueStatus, symbol_of
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import SupervisionError
@@ -53,7 +60,8 @@ class KillSwitchActor(SupervisedActor):
         order_manager_path: told to cancel everything on HALTED.
         instruments: symbols whose books are watched for staleness.
         stale_after: seconds without a book update that trip HALTED (None: not watched).
-        notify: paths told of every change.
+        notify: paths told of every change (of their own strategy's scope: see the doc).
+        strategy_of: a ``notify`` path (an order owner) -> its strategy's name, or None.
 
     """
 
@@ -66,8 +74,10 @@ class KillSwitchActor(SupervisedActor):
         stale_after: float | None = None,
         notify: tuple[str, ...] = (),
         venue_of: dict[str, str] | None = None,
+        strategy_of: Callable[[str], str | None] = default_strategy_of,
     ) -> None:
         super().__init__()
+        self._strategy_of = strategy_of
         self._venue_of = dict(venue_of or {})  # symbol -> venue (absent: any venue's)
         self._paused: set[str] = set()  # instruments of venues that are down
         self._gate = gate
@@ -86,12 +96,13 @@ class KillSwitchActor(SupervisedActor):
         self._schedule()
         self._unsubscribe = self._gate.subscribe(self._listener())
         history = self._gate.history  # read after subscribing: later changes are told
-        if history:
-            try:
-                self._changed(history[-1], again=True)
-            except BaseException:
-                self.on_stop()  # pykka calls no on_failure for a failed on_start
-                raise
+        latest = {change.scope: index for index, change in enumerate(history)}
+        try:
+            for index in sorted(latest.values()):  # each scope's latest, in their order
+                self._changed(history[index], again=True)
+        except BaseException:
+            self.on_stop()  # pykka calls no on_failure for a failed on_start
+            raise
 
     def on_stop(self) -> None:
         """Stop hearing the gate; stop the staleness timer."""
@@ -142,17 +153,26 @@ class KillSwitchActor(SupervisedActor):
         log = self.context.log.info if active or stopping else self.context.log.warning
         log(
             "kill_switch_changed",
+            scope=change.scope,
             previous=change.previous.value,
             state=change.state.value,
             source=change.source,
             reason=change.reason,
             again=again,
         )
+        kind, name = parse_scope(change.scope)
+        notify = self._notify
+        if kind == "strategy":
+            notify = tuple(p for p in notify if self._strategy_of(p) == name)
         if change.state is TradingState.HALTED:
-            self.context.address_of(self._om_path).tell(
-                CancelAllOrders(reason=f"kill switch: {change.reason}")
-            )
-        for path in self._notify:
+            reason = f"kill switch: {change.reason}"
+            if kind == "strategy":  # its owner path: the one notified, or the tree's layout
+                owner = notify[0] if notify else strategy_path(name)
+                cancel = CancelAllOrders(reason=reason, owner=owner)
+            else:
+                cancel = CancelAllOrders(reason=reason, venue=name if kind == "venue" else None)
+            self.context.address_of(self._om_path).tell(cancel)
+        for path in notify:
             self.context.address_of(path).tell(change)
 
     def _venue_status(self, status: VenueStatus) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tradeactors.actors.gate import default_strategy_of
 from tradeactors.core.execution import ExecutionCore, OrderStore, Step, Tracked
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
@@ -67,9 +68,11 @@ class OrderManagerActor(SupervisedActor):
         store: the state (kept by the system across restarts).
         gateways: venue -> gateway path.
         risk_path: where `ExposureChange`s go.
-        gate: the kill switch's state; HALTED denies orders still in this mailbox.
+        gate: the kill switch's state; HALTED (in ``all``, or the order's strategy or venue
+            scope) denies orders still in this mailbox.
         notify: paths told of `VenueStatus` changes (strategies, kill switch).
         emit: the system's event fan-out (called after each commit).
+        strategy_of: an order's owner path -> its strategy's name (its kill-switch scope).
 
     """
 
@@ -82,10 +85,20 @@ class OrderManagerActor(SupervisedActor):
         *,
         notify: tuple[str, ...] = (),
         emit: Callable[[Any], None] | None = None,
+        strategy_of: Callable[[str], str | None] = default_strategy_of,
     ) -> None:
         super().__init__()
         self._store = store
         self._gate = gate
+        strategies: dict[str, str | None] = {}  # owner -> strategy, cached
+
+        def halted_for(owner: str, venue: str) -> bool:
+            if owner in strategies:
+                strategy = strategies[owner]
+            else:
+                strategy = strategies[owner] = strategy_of(owner) if owner else None
+            return gate.state_of(strategy, venue) is TradingState.HALTED
+
         self._emit = emit or (lambda _event: None)
         # Every (re)start: venues are down until their gateway reconciled.
         self._core = ExecutionCore(
@@ -95,6 +108,7 @@ class OrderManagerActor(SupervisedActor):
             notify=notify,
             now_ns=lambda: self.context.clock.time_ns(),  # noqa: PLW0108 - no context yet
             halted=lambda: gate.state is TradingState.HALTED,
+            halted_for=halted_for,
         )
 
     def on_start(self) -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tradeactors.actors.gate import default_strategy_of
 from tradeactors.core.messages import (
     AmendAtVenue,
     AmendOutcome,
@@ -200,7 +201,10 @@ class PaperExecution(SupervisedActor):
         reason = ""
         if message.session != self._session:
             reason = "stale_session"  # queued for a predecessor's session
-        elif self._gate.state is TradingState.HALTED:
+        elif (
+            self._gate.state_of(default_strategy_of(order.owner), self._venue)
+            is TradingState.HALTED
+        ):
             reason = "halted"  # tripped while the order waited in this mailbox
         if reason:
             self._tell_om(
@@ -223,7 +227,10 @@ class PaperExecution(SupervisedActor):
         reason = ""
         if message.session != self._session:
             reason = "stale_session"  # the reconciliation settled the order's amend
-        elif self._gate.state is TradingState.HALTED:
+        elif (
+            self._gate.state_of(default_strategy_of(message.order.owner), self._venue)
+            is TradingState.HALTED
+        ):
             reason = "halted"
         elif not self._model.amend(coid, price=message.price, quantity=message.quantity):
             reason = "unknown_order"  # never placed here

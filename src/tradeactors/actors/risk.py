@@ -30,6 +30,18 @@ skipped.
 Risk also trips the kill switch: HALTED when the loss (realized + unrealized, marked at
 the mid) goes past ``max_loss``, or after ``max_denials`` denials within
 ``denial_window`` seconds.
+
+Scopes: an order's strategy is ``strategy_of(order.owner)``. It is checked against the
+account's limits, its instrument's (``instrument_limits``, every strategy together) and
+its strategy's own (``strategy_limits``, that strategy's orders and positions only), and
+in the kill switch's state for it: the strictest of ``all``, ``strategy:<name>`` and
+``venue:<its venue>`` (REDUCING in the strategy's scope admits only orders that reduce
+that strategy's own position; in ``all`` or the venue's, the account's). A denial's
+``detail`` names the scope that denied it (``strategy mm_eth``; empty for the account).
+A strategy whose own loss passes its ``strategy_max_loss`` trips its scope
+(``strategy:<name>``) HALTED, not everything. The strategies' own positions and PnL
+come from the order manager's `ExposureChange` (``owner``) and, after a restart, its
+snapshot's ``owner_positions``.
 """
 
 from __future__ import annotations
@@ -38,8 +50,9 @@ from collections import deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from tradeactors.actors.gate import default_strategy_of
 from tradeactors.core.book import BookView
-from tradeactors.core.killswitch import TripSource
+from tradeactors.core.killswitch import TripSource, strategy_scope
 from tradeactors.core.messages import (
     TIME_IN_FORCE_VALUES,
     AmendDenied,
@@ -66,18 +79,19 @@ from tradeactors.core.risk import (
     RiskLimits,
     TradingState,
 )
-from tradeactors.errors import ExposureSnapshotTimeoutError
+from tradeactors.errors import ExposureSnapshotTimeoutError, UnknownScopeError
 from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
     from tradeactors.core.instrument import Instrument
 
-# GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages.
-__all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport"]
+# GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages,
+# default_strategy_of in tradeactors.actors.gate.
+__all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport", "default_strategy_of"]
 
 MAX_STASHED_ORDERS = 10_000
 
@@ -107,6 +121,11 @@ class RiskActor(SupervisedActor):
             before failing (so the supervisor restarts risk, which asks again).
         max_stashed_orders: orders held while waiting for the snapshot; later ones
             are denied ``lost``.
+        instrument_limits: symbol -> the limits of every strategy together on it.
+        strategy_limits: strategy name -> that strategy's own limits.
+        strategy_max_loss: strategy name -> the loss (quote currency) past which its
+            scope (``strategy:<name>``) trips HALTED.
+        strategy_of: an order's owner path -> its strategy's name (None: no strategy).
 
     """
 
@@ -124,9 +143,23 @@ class RiskActor(SupervisedActor):
         emit: Callable[[Any], None] | None = None,
         snapshot_timeout: float = 5.0,
         max_stashed_orders: int = MAX_STASHED_ORDERS,
+        instrument_limits: Mapping[str, RiskLimits] | None = None,
+        strategy_limits: Mapping[str, RiskLimits] | None = None,
+        strategy_max_loss: Mapping[str, float] | None = None,
+        strategy_of: Callable[[str], str | None] = default_strategy_of,
     ) -> None:
         super().__init__()
-        self._engine = RiskEngine(limits, per_instrument, instruments=instruments)
+        self._engine = RiskEngine(
+            limits,
+            per_instrument,
+            instruments=instruments,
+            instrument_limits=instrument_limits,
+            strategy_limits=strategy_limits,
+        )
+        self._strategy_of = strategy_of
+        self._scopes: dict[str, tuple[str, str] | None] = {}  # owner -> (strategy, scope)
+        self._strategy_max_loss = dict(strategy_max_loss or {})
+        self._strategy_pnl: dict[str, dict[str, Position]] = {}  # strategy -> symbol -> PnL
         self._om_path = order_manager_path
         self._gate = gate
         self._instruments = dict(instruments or {})
@@ -181,6 +214,7 @@ class RiskActor(SupervisedActor):
                 open_orders=self._engine.open_orders,
                 denied=dict(self.denied),
                 sequence=self._sequence,
+                strategy_positions=self._engine.strategy_positions(),
             )
         elif isinstance(message, ExposureSnapshot):
             self._snapshot(message)
@@ -240,10 +274,24 @@ class RiskActor(SupervisedActor):
     def _rebuild(self, snapshot: ExposureSnapshot) -> None:
         self._rebuilt = True
         self._sequence = snapshot.sequence
+        held: dict[str, dict[str, int]] = {}
+        for owned in snapshot.owner_positions:
+            scope = self._scope_of(owned.owner) if owned.owner else None
+            if scope is None:
+                continue
+            strategy = scope[0]
+            mine = held.setdefault(strategy, {})
+            mine[owned.instrument] = mine.get(owned.instrument, 0) + owned.position
+            position = Position()
+            position.net = owned.position
+            position.average_price = Fraction(*owned.average_price)
+            position.realized = Fraction(*owned.realized)
+            self._strategy_pnl.setdefault(strategy, {})[owned.instrument] = position
         self._engine.rebuild(
             snapshot.positions,
-            [_request(o) for o in snapshot.open_orders],
+            [self._request(o) for o in snapshot.open_orders],
             snapshot.remaining,
+            strategy_positions=held,
         )
         for instrument, net in snapshot.positions.items():
             position = Position()
@@ -279,22 +327,43 @@ class RiskActor(SupervisedActor):
 
     # -- the checks ------------------------------------------------------------------
 
+    def _scope_of(self, owner: str) -> tuple[str, str] | None:
+        """``(strategy, its kill-switch scope)`` of an owner path (cached), or None."""
+        try:
+            return self._scopes[owner]
+        except KeyError:
+            strategy = self._strategy_of(owner) if owner else None
+            scope = None if strategy is None else (strategy, strategy_scope(strategy))
+            self._scopes[owner] = scope
+            return scope
+
+    def _request(self, order: SubmitOrder, now_ns: int = 0) -> OrderRequest:
+        scope = self._scope_of(order.owner)
+        return _request(order, now_ns, None if scope is None else scope[0])
+
+    def _set_state(self, owner: str, venue: str | None) -> None:
+        """Give the engine the kill switch's states for an order of ``owner`` to ``venue``."""
+        gate, engine = self._gate, self._engine
+        engine.state = gate.state_of(None, venue)  # all and the venue's
+        scope = self._scope_of(owner)
+        engine.strategy_state = TradingState.ACTIVE if scope is None else gate.scope_state(scope[1])
+
     def _check(self, order: SubmitOrder) -> None:
         engine = self._engine
-        engine.state = self._gate.state
-        request = _request(order, self.context.clock.time_ns())
+        self._set_state(order.owner, order.venue)
+        request = self._request(order, self.context.clock.time_ns())
         valid = order.tif in TIME_IN_FORCE_VALUES
         reason = engine.check(request) if valid else DenyReason.INVALID_ORDER
         if reason is None:
             self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return
-        self._deny(order, reason)
+        self._deny(order, reason, engine.detail if valid else "")
         if reason is not DenyReason.HALTED:
             self._count_denial(reason.value)
 
     def _check_amend(self, amend: AmendOrder) -> None:
         engine = self._engine
-        engine.state = self._gate.state
+        self._set_state(amend.owner, engine.venue_of_order(amend.client_order_id))
         reason = engine.check_amend(
             AmendRequest(
                 client_order_id=amend.client_order_id,
@@ -308,7 +377,7 @@ class RiskActor(SupervisedActor):
             om.tell(SendAmend(amend=amend))
             return
         self.denied[reason.value] = self.denied.get(reason.value, 0) + 1
-        om.tell(AmendDenied(amend=amend, reason=reason))  # it tells the owner
+        om.tell(AmendDenied(amend=amend, reason=reason, detail=engine.detail))  # it tells the owner
         if reason is not DenyReason.HALTED:
             self._count_denial(reason.value)
 
@@ -339,17 +408,24 @@ class RiskActor(SupervisedActor):
         self._sequence = change.sequence
         engine = self._engine
         if change.fill_quantity:
+            scope = self._scope_of(change.owner)
+            strategy = None if scope is None else scope[0]
             engine.fill(
                 change.client_order_id,
                 change.fill_quantity,
                 change.fill_price,
                 instrument=change.instrument,
                 side=change.side,
+                strategy=strategy,
             )
             signed = change.side.sign * change.fill_quantity
             self._pnl.setdefault(change.instrument, Position()).apply_fill(
                 signed, change.fill_price
             )
+            if strategy is not None:
+                self._strategy_pnl.setdefault(strategy, {}).setdefault(
+                    change.instrument, Position()
+                ).apply_fill(signed, change.fill_price)
             self._check_loss()
         if change.terms:
             engine.amend_settled(
@@ -372,10 +448,37 @@ class RiskActor(SupervisedActor):
         self._check_loss()
 
     def _check_loss(self) -> None:
+        for strategy, max_loss in self._strategy_max_loss.items():
+            scope = strategy_scope(strategy)
+            if self._gate.scope_state(scope) is TradingState.HALTED:
+                continue
+            total = self._loss(self._strategy_pnl.get(strategy, {}))
+            if total < -Fraction(max_loss):
+                try:
+                    self._gate.trip(
+                        TradingState.HALTED,
+                        source=TripSource.RISK,
+                        reason=f"loss {float(total):.2f} of {strategy} past its limit {max_loss}",
+                        scope=scope,
+                    )
+                except UnknownScopeError:
+                    self.context.log.exception("strategy_loss_limit_unknown_scope", scope=scope)
+                    del self._strategy_max_loss[strategy]  # logged once, not per book update
+                    return
         if self._max_loss is None:
             return
+        total = self._loss(self._pnl)
+        if total < -Fraction(self._max_loss):
+            self._gate.trip(
+                TradingState.HALTED,
+                source=TripSource.RISK,
+                reason=f"loss {float(total):.2f} past the limit {self._max_loss}",
+            )
+
+    def _loss(self, positions: Mapping[str, Position]) -> Fraction:
+        """Realized + unrealized (at the mid) PnL of ``positions`` in the quote currency."""
         total = Fraction(0)
-        for symbol, position in self._pnl.items():
+        for symbol, position in positions.items():
             instrument = self._instruments.get(symbol)
             if instrument is None:
                 continue
@@ -384,15 +487,10 @@ class RiskActor(SupervisedActor):
             if mid is not None and position.net:
                 pnl += (mid - position.average_price) * position.net
             total += pnl * Fraction(instrument.tick_size) * Fraction(instrument.lot_size)
-        if total < -Fraction(self._max_loss):
-            self._gate.trip(
-                TradingState.HALTED,
-                source=TripSource.RISK,
-                reason=f"loss {float(total):.2f} past the limit {self._max_loss}",
-            )
+        return total
 
 
-def _request(order: SubmitOrder, now_ns: int = 0) -> OrderRequest:
+def _request(order: SubmitOrder, now_ns: int = 0, strategy: str | None = None) -> OrderRequest:
     return OrderRequest(
         client_order_id=order.client_order_id,
         instrument=order.instrument,
@@ -400,4 +498,6 @@ def _request(order: SubmitOrder, now_ns: int = 0) -> OrderRequest:
         price=order.price,
         quantity=order.quantity,
         timestamp_ns=now_ns or order.timestamp_ns,
+        venue=order.venue,
+        strategy=strategy,
     )

@@ -247,6 +247,7 @@ class StrategyActor(SupervisedActor):
         self._venue_of = {symbol: venue for venue, symbol in self.instruments}
         self._venues_down: set[str] = set()
         self._active = True
+        self._scopes: dict[str, TradingState] = {}  # kill-switch scope -> its state
 
     def on_start(self) -> None:
         """Cancel what a predecessor left open, then start the strategy."""
@@ -295,7 +296,7 @@ class StrategyActor(SupervisedActor):
         elif isinstance(message, VenueStatus):
             self._venue_status(message)
         elif isinstance(message, KillSwitchChanged):
-            self._active = message.state is TradingState.ACTIVE
+            self._kill_switch_changed(message)
         elif isinstance(message, GetStrategyReport):
             report = msgspec.structs.replace(self.report)
             report.position = ctx.position
@@ -323,6 +324,13 @@ class StrategyActor(SupervisedActor):
                 )
             return False
         return self._active and venue not in self._venues_down
+
+    def _kill_switch_changed(self, change: KillSwitchChanged) -> None:
+        """Trade only while all, its own strategy scope and its venues' scopes are ACTIVE."""
+        venue = change.scope.removeprefix("venue:")
+        if venue == change.scope or venue in self._venue_of.values():
+            self._scopes[change.scope] = change.state
+            self._active = all(s is TradingState.ACTIVE for s in self._scopes.values())
 
     @property
     def instrument_keys(self) -> tuple[str, ...]:

@@ -503,6 +503,8 @@ class ExecutionCore:
         notify: paths told of `VenueStatus` changes (strategies, kill switch).
         now_ns: the clock (wall time, ns) for reports' timestamps.
         halted: whether the kill switch is HALTED now (orders still queued are denied).
+        halted_for: whether an order of (owner, venue) is HALTED now by its strategy's or
+            its venue's kill-switch scope (None: only ``halted`` counts).
 
     """
 
@@ -515,10 +517,12 @@ class ExecutionCore:
         notify: tuple[str, ...] = (),
         now_ns: Callable[[], int] = time.time_ns,
         halted: Callable[[], bool] = lambda: False,
+        halted_for: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.store = store
         self._now_ns = now_ns
         self._halted = halted
+        self._halted_for = halted_for
         self.gateways = dict(gateways)
         self.risk_path = risk_path
         self.notify = notify
@@ -666,6 +670,7 @@ class ExecutionCore:
             or request.price <= 0
             or request.tif not in TIME_IN_FORCE_VALUES
             or self._halted()
+            or (self._halted_for is not None and self._halted_for(request.owner, venue))
         ):
             step = Step(self)
             self._place(step, request)  # the same checks, in their order: the reason
@@ -688,6 +693,9 @@ class ExecutionCore:
             return
         if self._halted():
             self._deny(step, request, DenyReason.HALTED)
+            return
+        if self._halted_for is not None and self._halted_for(request.owner, request.venue):
+            self._deny(step, request, DenyReason.HALTED, detail="scope")
             return
         gateway = self.gateways.get(request.venue)
         if gateway is None:
@@ -813,7 +821,9 @@ class ExecutionCore:
         reason, detail = None, ""
         price = order.price if amend.price is None else amend.price
         quantity = order.quantity if amend.quantity is None else amend.quantity
-        if self._halted():
+        if self._halted() or (
+            self._halted_for is not None and self._halted_for(current.request.owner, venue)
+        ):
             reason = DenyReason.HALTED
         elif not self._is_up(step, venue):
             reason = DenyReason.VENUE_DOWN
@@ -1422,6 +1432,7 @@ class ExecutionCore:
             fill_quantity=fill_quantity,
             fill_price=fill_price,
             closed=closed,
+            owner=request.owner,
         )
 
     def _exposure_change(
@@ -1434,6 +1445,7 @@ class ExecutionCore:
         fill_quantity: int = 0,
         fill_price: int = 0,
         closed: bool = False,
+        owner: str = "",
     ) -> None:
         step.sequence += 1
         step.sends.append(
@@ -1444,6 +1456,7 @@ class ExecutionCore:
                     client_order_id=client_order_id,
                     instrument=instrument,
                     side=side,
+                    owner=owner,
                     fill_quantity=fill_quantity,
                     fill_price=fill_price,
                     closed=closed,
@@ -1472,6 +1485,17 @@ class ExecutionCore:
             realized=realized,
             open_orders=tuple(_counted(t) for t in open_orders),
             remaining={t.order.client_order_id: t.exposure()[2] for t in open_orders},
+            owner_positions=tuple(
+                OwnerPosition(
+                    owner=owner,
+                    instrument=instrument,
+                    position=position.net,
+                    average_price=position.average_price.as_integer_ratio(),
+                    realized=position.realized.as_integer_ratio(),
+                )
+                for (owner, instrument), position in store.owner_positions.items()
+                if owner  # a strategy's (risk's per-strategy limits): not a host's, not unknown
+            ),
         )
 
     def report(self, *, with_orders: bool = True) -> OrdersReport:

@@ -5,6 +5,12 @@ stale market data, or supervision escalation. A trip only ever makes things stri
 (ACTIVE < REDUCING < HALTED); going back needs an explicit `reset` to a less strict
 state, with who and why, so a trip cannot be undone by a later, milder one. Every
 change is returned as a `KillSwitchChanged` event for the log and the actors.
+
+Scopes: ``all`` (everything), ``strategy:<name>`` (one strategy's orders) and
+``venue:<name>`` (every order to one venue) each have their own latched switch
+(`TradingGate` keeps one `KillSwitch` per scope). An order is allowed in the strictest
+of the states of the scopes it belongs to (`strictest`); resetting one scope never
+resets another.
 """
 
 from __future__ import annotations
@@ -14,9 +20,55 @@ import enum
 from tradeactors.core.messages import Message
 from tradeactors.core.risk import TradingState
 
-__all__ = ["KillSwitch", "KillSwitchChanged", "TripSource"]
+__all__ = [
+    "ALL",
+    "KillSwitch",
+    "KillSwitchChanged",
+    "TripSource",
+    "parse_scope",
+    "strategy_scope",
+    "strictest",
+    "venue_scope",
+]
 
 _STRICTNESS = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+ALL = "all"
+"""The scope of everything (the global switch)."""
+
+_KINDS = ("strategy", "venue")
+
+
+def strategy_scope(name: str) -> str:
+    """The scope of one strategy's orders: ``strategy:<name>``."""
+    return f"strategy:{name}"
+
+
+def venue_scope(name: str) -> str:
+    """The scope of every order to one venue: ``venue:<name>``."""
+    return f"venue:{name}"
+
+
+def parse_scope(scope: str) -> tuple[str, str]:
+    """``(kind, name)`` of a scope: ``("all", "")``, ``("strategy", name)``, ``("venue", name)``.
+
+    Raises:
+        ValueError: ``scope`` is none of ``all``, ``strategy:<name>``, ``venue:<name>``.
+
+    """
+    if scope == ALL:
+        return ALL, ""
+    kind, colon, name = scope.partition(":")
+    if not colon or kind not in _KINDS or not name or name != name.strip():
+        raise ValueError(
+            f"kill-switch scope {scope!r}: expected 'all', 'strategy:<name>' or 'venue:<name>'"
+        )
+    return kind, name
+
+
+def strictest(*states: TradingState) -> TradingState:
+    """The strictest of ``states`` (ACTIVE < REDUCING < HALTED); ACTIVE if none."""
+    return max(states, key=_STRICTNESS.__getitem__, default=TradingState.ACTIVE)
 
 
 class TripSource(enum.Enum):
@@ -33,19 +85,22 @@ class TripSource(enum.Enum):
 
 
 class KillSwitchChanged(Message, frozen=True, kw_only=True, tag=True):
-    """The trading state changed."""
+    """The trading state of ``scope`` changed (``all``, ``strategy:<name>``, ``venue:<name>``)."""
 
     previous: TradingState
     state: TradingState
     source: str  # a TripSource value, or "reset"
     reason: str
     timestamp_ns: int
+    scope: str = ALL
 
 
 class KillSwitch:
-    """Latched trading state: trips raise it, only `reset` lowers it."""
+    """Latched trading state of one ``scope``: trips raise it, only `reset` lowers it."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: str = ALL) -> None:
+        parse_scope(scope)
+        self.scope = scope
         self.state = TradingState.ACTIVE
         self.history: list[KillSwitchChanged] = []
 
@@ -72,7 +127,12 @@ class KillSwitch:
 
     def _change(self, to: TradingState, source: str, reason: str, now_ns: int) -> KillSwitchChanged:
         event = KillSwitchChanged(
-            previous=self.state, state=to, source=source, reason=reason, timestamp_ns=now_ns
+            previous=self.state,
+            state=to,
+            source=source,
+            reason=reason,
+            timestamp_ns=now_ns,
+            scope=self.scope,
         )
         self.state = to
         self.history.append(event)

@@ -331,6 +331,7 @@ class ExposureChange(Message, frozen=True, kw_only=True, tag=True):
     client_order_id: str
     instrument: str
     side: Side
+    owner: str = ""  # the order's owner (its strategy's own position moves with a fill)
     fill_quantity: int = 0
     fill_price: int = 0
     closed: bool = False
@@ -351,7 +352,11 @@ class GetExposure(Message, frozen=True, kw_only=True, tag=True):
 
 
 class ExposureSnapshot(Message, frozen=True, kw_only=True, tag=True):
-    """Positions and open orders as of ``sequence`` (later `ExposureChange`s apply)."""
+    """Positions and open orders as of ``sequence`` (later `ExposureChange`s apply).
+
+    ``owner_positions``: the same per owner (path) and instrument, for the owners' own
+    limits (per strategy) after a restart of risk.
+    """
 
     sequence: int
     positions: dict[str, int]
@@ -359,6 +364,7 @@ class ExposureSnapshot(Message, frozen=True, kw_only=True, tag=True):
     realized: dict[str, tuple[int, int]]
     open_orders: tuple[SubmitOrder, ...]
     remaining: dict[str, int]
+    owner_positions: tuple[OwnerPosition, ...] = ()
 
 
 # -- gateway <-> order manager -----------------------------------------------------------
@@ -668,6 +674,7 @@ class RiskReport(Message, frozen=True, kw_only=True, tag=True):
     open_orders: int
     denied: dict[str, int]  # reason -> denials by this incarnation
     sequence: int
+    strategy_positions: dict[str, dict[str, int]] = {}  # strategy -> instrument -> lots
 
 
 # -- market data -----------------------------------------------------------------------

@@ -18,6 +18,27 @@ trade); `amend_settled` sets what the venue (or the order manager) said.
 Prices are ticks, quantities lots, notional ``ticks * lots``; limits are optional (None:
 no limit); per-instrument limits override the global ones field by field.
 
+Scopes: the limits above are the account's (every order counts). ``instrument_limits``
+(symbol -> `RiskLimits`) add the limits of one instrument, counted over the orders and
+position of every strategy on it; ``strategy_limits`` (strategy name -> `RiskLimits`)
+those of one strategy, counted over its own orders and its own positions only (an
+order's strategy is `OrderRequest.strategy`; orders of no strategy count for the
+account and the instrument only). Each scope checks price collar, order quantity and
+notional, position, gross exposure (ticks x lots, and ``max_gross_exposure_quote`` in
+money), open orders, message rate and credit limit; the duplicate-order window is the
+account's only. A denial says which scope denied it in ``detail`` (``""``: the
+account's, ``"instrument ETHUSDT"``, ``"strategy mm_eth"``). ``max_gross_exposure_quote``
+is money: the positions (at their last fill price, or the reference) and the open orders
+of the instruments *of the order's venue*, each converted with its ``tick_size x
+lot_size``; all instruments of one venue are taken to be quoted in one currency (the
+config refuses nothing here: do not mix quote currencies at one venue under this limit).
+An order for an instrument whose sizes are not known is denied under that limit.
+
+The kill switch's state comes in two parts: ``state`` (the ``all`` and venue scopes:
+REDUCING admits only orders that reduce the account's position in the instrument) and
+``strategy_state`` (the order's strategy scope: REDUCING admits only orders that reduce
+that strategy's own position); HALTED in either denies every order.
+
 Given the instruments, risk also refuses what their venue would refuse (its filters:
 minimum and maximum price and quantity, minimum notional; `DenyReason.VENUE_MIN_PRICE`
 and its siblings), from integer bounds computed once (`Instrument.order_bounds`).
@@ -28,6 +49,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
+from fractions import Fraction
 from itertools import takewhile
 from typing import TYPE_CHECKING
 
@@ -71,6 +93,8 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     message_window_ns: int = 1_000_000_000
     duplicate_window_ns: int | None = None  # same instrument, side, price, quantity
     credit_limit: int | None = None  # notional of all open orders, ticks * lots
+    # sum over the instruments of the order's venue, in its quote currency (money)
+    max_gross_exposure_quote: float | None = None
 
 
 class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +106,8 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     price: int
     quantity: int
     timestamp_ns: int
+    venue: str = ""
+    strategy: str | None = None  # whose own limits and position it counts against
 
 
 class AmendRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +129,32 @@ class _Open(msgspec.Struct, kw_only=True):
     remaining: int
     quantity: int = 0  # the order's total, filled included (0: not known)
     amending: bool = False  # an amend is in flight: the larger terms count
+    venue: str = ""
+    strategy: str | None = None
+
+
+class _Tally:
+    """What one scope (a strategy, an instrument) counts: its open orders and position."""
+
+    __slots__ = ("messages", "notional", "open_count", "open_notional", "positions", "side_open")
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}  # instrument -> net lots (strategies only)
+        self.side_open: dict[tuple[str, Side], int] = {}  # (instrument, side) -> lots
+        self.notional: dict[str, int] = {}  # instrument -> open notional, ticks * lots
+        self.open_notional = 0
+        self.open_count = 0
+        self.messages: deque[int] = deque()  # when orders were accepted (if rate-limited)
+
+    def count(self, order: _Open, lots: int) -> None:
+        key = (order.instrument, order.side)
+        self.side_open[key] = self.side_open.get(key, 0) + lots
+        notional = order.price * lots
+        self.notional[order.instrument] = self.notional.get(order.instrument, 0) + notional
+        self.open_notional += notional
+
+
+_NO_TALLY = _Tally()  # read-only stand-in for a scope with nothing yet
 
 
 class RiskEngine:
@@ -118,8 +170,22 @@ class RiskEngine:
         per_instrument: dict[str, RiskLimits] | None = None,
         *,
         instruments: Mapping[str, Instrument] | None = None,
+        instrument_limits: Mapping[str, RiskLimits] | None = None,
+        strategy_limits: Mapping[str, RiskLimits] | None = None,
     ) -> None:
         self._global = limits
+        self._instrument_limits = dict(instrument_limits or {})
+        self._strategy_limits = dict(strategy_limits or {})
+        # money per tick x lot, and the venue of each instrument (also learnt from orders)
+        self._values = {
+            symbol: Fraction(i.tick_size) * Fraction(i.lot_size)
+            for symbol, i in (instruments or {}).items()
+        }
+        self._venue_of = {symbol: i.venue for symbol, i in (instruments or {}).items()}
+        self._by_instrument: dict[str, _Tally] = {}
+        self._by_strategy: dict[str, _Tally] = {}
+        self.strategy_state = TradingState.ACTIVE  # the order's strategy scope (module doc)
+        self.detail = ""  # the scope of the last denial ("": the account's)
         # the venue filters as (min price, max price, min quantity, max quantity, min
         # notional); an unknown maximum is infinity (ints compare with it exactly)
         self._bounds: dict[str, tuple[int, float, int, float, int]] = {
@@ -141,8 +207,16 @@ class RiskEngine:
         # (nothing when no limit uses them): timestamps of accepted orders, and when
         # each (instrument, side, price, quantity) was last accepted.
         every = [limits, *self._merged.values()]
+        scoped = [*self._instrument_limits.values(), *self._strategy_limits.values()]
+        # the open orders per instrument are counted only where a limit reads them
+        self._scoped = bool(self._instrument_limits or self._strategy_limits)
+        self._by_instrument_needed = bool(self._instrument_limits) or any(
+            lim.max_gross_exposure_quote is not None for lim in every
+        )
         rates = [lim.message_window_ns for lim in every if lim.max_messages is not None]
         self._message_window = max(rates) if rates else None
+        scoped_rates = [lim.message_window_ns for lim in scoped if lim.max_messages is not None]
+        self._scoped_window = max(scoped_rates) if scoped_rates else None
         duplicates = [lim.duplicate_window_ns for lim in every if lim.duplicate_window_ns]
         self._duplicate_window = max(duplicates) if duplicates else None
         self._messages: deque[int] = deque()
@@ -163,44 +237,58 @@ class RiskEngine:
         *,
         instrument: str | None = None,
         side: Side | None = None,
+        strategy: str | None = None,
     ) -> None:
         """An order filled ``quantity`` lots at ``price``.
 
         An order risk no longer counts as open (a late fill after a cancel, or one from
         before a restart) still moves the position when ``instrument`` and ``side`` say
-        where; without them such a fill is ignored.
+        where (and ``strategy`` whose); without them such a fill is ignored.
         """
         order = self._open.get(client_order_id)
         if order is not None:
-            instrument, side = order.instrument, order.side
+            instrument, side, strategy = order.instrument, order.side, order.strategy
             taken = min(quantity, order.remaining)
             order.remaining -= taken
             self._count_open(order, -taken)
             if order.remaining <= 0:
-                del self._open[client_order_id]
+                self._remove_open(client_order_id)
         if instrument is None or side is None:
             return
         signed = side.sign * quantity
         self._positions[instrument] = self._positions.get(instrument, 0) + signed
         self._marks[instrument] = price
+        if strategy is not None:
+            positions = self._tally(self._by_strategy, strategy).positions
+            positions[instrument] = positions.get(instrument, 0) + signed
 
     def order_closed(self, client_order_id: str) -> None:
         """An order is cancelled, rejected or expired: its open quantity stops counting."""
-        order = self._open.pop(client_order_id, None)
+        order = self._open.get(client_order_id)
         if order is not None:
             self._count_open(order, -order.remaining)
+            self._remove_open(client_order_id)
 
     def rebuild(
         self,
         positions: dict[str, int],
         open_orders: Iterable[OrderRequest],
         remaining: dict[str, int],
+        *,
+        strategy_positions: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
-        """Restore positions and open orders from the order manager (after a restart)."""
+        """Restore positions and open orders from the order manager (after a restart).
+
+        ``strategy_positions``: strategy -> instrument -> net lots (its own fills).
+        """
         self._positions = dict(positions)
         self._open = {}
         self._side_open = {}
         self._open_notional = 0
+        self._by_instrument = {}
+        self._by_strategy = {}
+        for strategy, held in (strategy_positions or {}).items():
+            self._tally(self._by_strategy, strategy).positions = dict(held)
         for o in open_orders:
             self._add_open(
                 o.client_order_id,
@@ -210,12 +298,29 @@ class RiskEngine:
                     price=o.price,
                     remaining=remaining.get(o.client_order_id, o.quantity),
                     quantity=o.quantity,
+                    venue=o.venue,
+                    strategy=o.strategy,
                 ),
             )
 
-    def position(self, instrument: str) -> int:
-        """The net position risk counts for ``instrument`` (lots)."""
+    def position(self, instrument: str, strategy: str | None = None) -> int:
+        """The net position risk counts for ``instrument`` (lots): ``strategy``'s own, or all."""
+        if strategy is not None:
+            return self._by_strategy.get(strategy, _NO_TALLY).positions.get(instrument, 0)
         return self._positions.get(instrument, 0)
+
+    def venue_of_order(self, client_order_id: str) -> str | None:
+        """The venue of an order that counts as open (None: not open, or not said)."""
+        order = self._open.get(client_order_id)
+        return order.venue or None if order is not None else None
+
+    def strategy_positions(self) -> dict[str, dict[str, int]]:
+        """Strategy -> instrument -> its own net position (lots), of those that traded."""
+        return {s: dict(t.positions) for s, t in self._by_strategy.items() if t.positions}
+
+    def strategy_open_orders(self, strategy: str) -> int:
+        """How many of ``strategy``'s orders count as open."""
+        return self._by_strategy.get(strategy, _NO_TALLY).open_count
 
     @property
     def open_orders(self) -> int:
@@ -238,23 +343,31 @@ class RiskEngine:
                     price=request.price,
                     remaining=request.quantity,
                     quantity=request.quantity,
+                    venue=request.venue,
+                    strategy=request.strategy,
                 ),
             )
             if self._message_window is not None:
                 self._messages.append(now)
+            if self._scoped_window is not None:
+                self._scoped_sent(request.instrument, request.strategy, now)
             if self._duplicate_window is not None:
                 key = _key(request)
                 self._recent.append((now, key))
                 self._recent_last[key] = now
         return reason
 
-    def check_amend(self, request: AmendRequest) -> DenyReason | None:
+    def check_amend(self, request: AmendRequest) -> DenyReason | None:  # noqa: PLR0911
         """None if the amend passes (see the module doc); it then counts at once."""
         now = request.timestamp_ns
         self._forget(now)
+        self.detail = ""
         if self.state is TradingState.HALTED:
             return DenyReason.HALTED
         order = self._open.get(request.client_order_id)
+        if self.strategy_state is TradingState.HALTED:
+            self.detail = f"strategy {order.strategy}" if order is not None else "strategy"
+            return DenyReason.HALTED
         if order is None:
             return DenyReason.UNKNOWN_ORDER
         if order.amending:
@@ -276,9 +389,11 @@ class RiskEngine:
                 price=price,
                 quantity=remaining,
                 timestamp_ns=now,
+                venue=order.venue,
+                strategy=order.strategy,
             )
-            del self._open[request.client_order_id]
             self._count_open(order, -order.remaining)
+            self._remove_open(request.client_order_id)
             try:
                 reason = self._deny(candidate)
             finally:
@@ -294,6 +409,8 @@ class RiskEngine:
         self._count_open(order, order.remaining)
         if self._message_window is not None:
             self._messages.append(now)
+        if self._scoped_window is not None:
+            self._scoped_sent(order.instrument, order.strategy, now)
         return None
 
     def amend_settled(
@@ -307,7 +424,7 @@ class RiskEngine:
         order.price, order.quantity, order.remaining = price, quantity, remaining
         order.amending = False
         if remaining <= 0:
-            del self._open[client_order_id]
+            self._remove_open(client_order_id)
             return
         self._count_open(order, remaining)
 
@@ -337,12 +454,46 @@ class RiskEngine:
 
     def _add_open(self, client_order_id: str, order: _Open) -> None:
         self._open[client_order_id] = order
+        if order.venue:
+            self._venue_of.setdefault(order.instrument, order.venue)
+        if self._by_instrument_needed:
+            self._tally(self._by_instrument, order.instrument).open_count += 1
+        if order.strategy is not None:
+            self._tally(self._by_strategy, order.strategy).open_count += 1
         self._count_open(order, order.remaining)
+
+    def _remove_open(self, client_order_id: str) -> None:
+        """Forget an open order (its open lots already counted out)."""
+        order = self._open.pop(client_order_id)
+        if self._by_instrument_needed:
+            self._by_instrument[order.instrument].open_count -= 1
+        if order.strategy is not None:
+            self._by_strategy[order.strategy].open_count -= 1
 
     def _count_open(self, order: _Open, lots: int) -> None:
         key = (order.instrument, order.side)
         self._side_open[key] = self._side_open.get(key, 0) + lots
         self._open_notional += order.price * lots
+        if self._by_instrument_needed:
+            self._tally(self._by_instrument, order.instrument).count(order, lots)
+        if order.strategy is not None:
+            self._tally(self._by_strategy, order.strategy).count(order, lots)
+
+    @staticmethod
+    def _tally(tallies: dict[str, _Tally], key: str) -> _Tally:
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = _Tally()
+        return tally
+
+    def _scoped_sent(self, instrument: str, strategy: str | None, now: int) -> None:
+        """Note an accepted order in the message windows of its rate-limited scopes."""
+        limits = self._instrument_limits.get(instrument)
+        if limits is not None and limits.max_messages is not None:
+            self._tally(self._by_instrument, instrument).messages.append(now)
+        limits = None if strategy is None else self._strategy_limits.get(strategy)
+        if strategy is not None and limits is not None and limits.max_messages is not None:
+            self._tally(self._by_strategy, strategy).messages.append(now)
 
     def check_sums(self) -> None:
         """Raise AssertionError if the running sums differ from a recount (for tests)."""
@@ -354,6 +505,13 @@ class RiskEngine:
         notional = sum(o.price * o.remaining for o in self._open.values())
         if notional != self._open_notional:
             raise AssertionError(f"open notional {self._open_notional} != {notional}")
+        for name, tallies in (("instrument", self._by_instrument), ("strategy", self._by_strategy)):
+            for key, tally in tallies.items():
+                mine = [o for o in self._open.values() if getattr(o, name) == key]
+                if tally.open_count != len(mine):
+                    raise AssertionError(f"{name} {key}: {tally.open_count} open != {len(mine)}")
+                if tally.open_notional != sum(o.price * o.remaining for o in mine):
+                    raise AssertionError(f"{name} {key}: open notional differs")
 
     def _limits(self, instrument: str) -> RiskLimits:
         return self._merged.get(instrument, self._global)
@@ -369,13 +527,21 @@ class RiskEngine:
         return RiskLimits(**merged)
 
     def _deny(self, request: OrderRequest) -> DenyReason | None:  # noqa: C901, PLR0911, PLR0912
+        self.detail = ""
         if self.state is TradingState.HALTED:
+            return DenyReason.HALTED
+        strategy = request.strategy
+        if self.strategy_state is TradingState.HALTED:
+            self.detail = f"strategy {strategy}"
             return DenyReason.HALTED
         if request.quantity <= 0 or request.price <= 0:
             return DenyReason.INVALID_ORDER
         if request.client_order_id in self._open:
             return DenyReason.DUPLICATE_ID
         if self.state is TradingState.REDUCING and not self._reduces(request):
+            return DenyReason.REDUCE_ONLY
+        if self.strategy_state is TradingState.REDUCING and not self._reduces(request, strategy):
+            self.detail = f"strategy {strategy}"
             return DenyReason.REDUCE_ONLY
         bounds = self._bounds.get(request.instrument)
         if bounds is not None:  # the venue's filters, as Binance checks them
@@ -421,11 +587,115 @@ class RiskEngine:
                 return DenyReason.DUPLICATE_ORDER
         if limits.credit_limit is not None and self._open_notional + notional > limits.credit_limit:
             return DenyReason.CREDIT_LIMIT
+        if limits.max_gross_exposure_quote is not None:
+            reason = self._gross_quote(request, limits.max_gross_exposure_quote, None)
+            if reason is not None:
+                return reason
+        return self._deny_scoped(request) if self._scoped else None
+
+    def _deny_scoped(self, request: OrderRequest) -> DenyReason | None:
+        """The instrument's limits, then the strategy's (see the module doc)."""
+        instrument, strategy = request.instrument, request.strategy
+        limits = self._instrument_limits.get(instrument)
+        if limits is not None:
+            tally = self._by_instrument.get(instrument, _NO_TALLY)
+            reason = self._deny_in(request, limits, tally, self._positions, None)
+            if reason is not None:
+                self.detail = f"instrument {instrument}"
+                return reason
+        limits = None if strategy is None else self._strategy_limits.get(strategy)
+        if strategy is not None and limits is not None:
+            tally = self._by_strategy.get(strategy, _NO_TALLY)
+            reason = self._deny_in(request, limits, tally, tally.positions, tally)
+            if reason is not None:
+                self.detail = f"strategy {strategy}"
+                return reason
         return None
 
-    def _reduces(self, request: OrderRequest) -> bool:
-        position = self._positions.get(request.instrument, 0)
-        pending = self._side_open.get((request.instrument, Side.BUY), 0) - self._side_open.get(
+    def _deny_in(  # noqa: C901, PLR0911, PLR0912
+        self,
+        request: OrderRequest,
+        limits: RiskLimits,
+        tally: _Tally,
+        positions: Mapping[str, int],
+        strategy: _Tally | None,
+    ) -> DenyReason | None:
+        """One scope's limits: ``tally`` counts its orders, ``positions`` its positions."""
+        instrument = request.instrument
+        notional = request.price * request.quantity
+        if limits.price_collar_bps is not None:
+            reference = self._references.get(instrument)
+            if reference is None:
+                return DenyReason.NO_REFERENCE_PRICE
+            if abs(request.price - reference) * 10_000 > reference * limits.price_collar_bps:
+                return DenyReason.PRICE_COLLAR
+        if limits.max_order_quantity is not None and request.quantity > limits.max_order_quantity:
+            return DenyReason.MAX_ORDER_QUANTITY
+        if limits.max_order_notional is not None and notional > limits.max_order_notional:
+            return DenyReason.MAX_ORDER_NOTIONAL
+        if limits.max_position is not None:
+            side_open = self._side_open if strategy is None else tally.side_open
+            same_side = side_open.get((instrument, request.side), 0)
+            worst = positions.get(instrument, 0) + request.side.sign * (
+                same_side + request.quantity
+            )
+            if abs(worst) > limits.max_position:
+                return DenyReason.MAX_POSITION
+        if limits.max_gross_exposure is not None:
+            if strategy is not None:  # every instrument the strategy holds
+                held = sum(abs(net) * self._mark(i) for i, net in positions.items())
+            else:  # an instrument's scope: its own position
+                held = abs(positions.get(instrument, 0)) * self._mark(instrument)
+            if tally.open_notional + held + notional > limits.max_gross_exposure:
+                return DenyReason.MAX_GROSS_EXPOSURE
+        if limits.max_open_orders is not None and tally.open_count >= limits.max_open_orders:
+            return DenyReason.MAX_OPEN_ORDERS
+        if limits.max_messages is not None:
+            horizon = request.timestamp_ns - limits.message_window_ns
+            messages = tally.messages
+            while messages and messages[0] <= horizon:
+                messages.popleft()
+            if len(messages) >= limits.max_messages:
+                return DenyReason.MESSAGE_RATE
+        if limits.credit_limit is not None and tally.open_notional + notional > limits.credit_limit:
+            return DenyReason.CREDIT_LIMIT
+        if limits.max_gross_exposure_quote is not None:
+            return self._gross_quote(request, limits.max_gross_exposure_quote, strategy)
+        return None
+
+    def _mark(self, instrument: str) -> int:
+        return self._marks.get(instrument) or self._references.get(instrument, 0)
+
+    def _gross_quote(
+        self, request: OrderRequest, limit: float, strategy: _Tally | None
+    ) -> DenyReason | None:
+        """Gross exposure in money at the order's venue, with the order (module doc)."""
+        value = self._values.get(request.instrument)
+        if value is None:
+            self.detail = f"no tick and lot size for {request.instrument}"
+            return DenyReason.MAX_GROSS_EXPOSURE
+        venue = request.venue or self._venue_of.get(request.instrument, "")
+        positions = self._positions if strategy is None else strategy.positions
+        gross = Fraction(request.price * request.quantity) * value
+        for instrument, price_of in self._values.items():
+            if self._venue_of.get(instrument, venue) != venue and instrument != request.instrument:
+                continue
+            if strategy is None:
+                open_notional = self._by_instrument.get(instrument, _NO_TALLY).open_notional
+            else:
+                open_notional = strategy.notional.get(instrument, 0)
+            held = abs(positions.get(instrument, 0)) * self._mark(instrument)
+            gross += (held + open_notional) * price_of
+        return DenyReason.MAX_GROSS_EXPOSURE if gross > Fraction(limit) else None
+
+    def _reduces(self, request: OrderRequest, strategy: str | None = None) -> bool:
+        """Whether the order brings the position (the account's or ``strategy``'s) nearer 0."""
+        if strategy is not None:
+            tally = self._by_strategy.get(strategy, _NO_TALLY)
+            side_open, position = tally.side_open, tally.positions.get(request.instrument, 0)
+        else:
+            side_open, position = self._side_open, self._positions.get(request.instrument, 0)
+        pending = side_open.get((request.instrument, Side.BUY), 0) - side_open.get(
             (request.instrument, Side.SELL), 0
         )
         after = position + pending + request.side.sign * request.quantity

@@ -4,10 +4,15 @@
 ``tradeactors reset`` and ``tradeactors status`` can act on a running system from
 another terminal:
 
-- ``GET /status``: the `Status` as JSON;
+- ``GET /status``: the `Status` as JSON, plus ``kill_switch_scopes`` (each scope's state);
 - ``POST /kill`` with ``{"reason": ..., "state": "halted"|"reducing"}``;
 - ``POST /reset`` with ``{"by": ..., "reason": ..., "state": "active"|"reducing"}`` and
   ``Authorization: Bearer TOKEN``.
+
+``/kill`` and ``/reset`` take ``"strategy": NAME`` or ``"venue": NAME`` to act on that
+kill-switch scope only (neither: ``all``); the answer then adds ``scope`` and
+``scope_state``. A scope naming no strategy or venue of the system is 404, both at once
+or a malformed name 400.
 
 Every answer is JSON, an error is ``{"error": ...}`` with its status code. What it
 refuses, in the order it checks (docs/embedding.md argues the choices):
@@ -49,8 +54,9 @@ import msgspec
 import structlog
 
 from tradeactors._state import live_runs, state_home
+from tradeactors.core.killswitch import ALL, parse_scope, strategy_scope, venue_scope
 from tradeactors.core.risk import TradingState
-from tradeactors.errors import ConfigError
+from tradeactors.errors import ConfigError, UnknownScopeError
 
 if TYPE_CHECKING:
     import socket
@@ -94,12 +100,16 @@ _T = TypeVar("_T")
 class _Kill(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: str
     state: Literal["halted", "reducing"] = "halted"
+    strategy: str | None = None
+    venue: str | None = None
 
 
 class _Reset(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     by: str
     reason: str
     state: Literal["active", "reducing"] = "active"
+    strategy: str | None = None
+    venue: str | None = None
 
 
 _KILL = msgspec.json.Decoder(_Kill)
@@ -452,25 +462,42 @@ class ControlServer:
             raise _RefusedError(404, "no such path: use GET /status, POST /kill, POST /reset")
         if method != allowed:
             raise _RefusedError(405, f"{path} takes {allowed}", (("Allow", allowed),))
+        system = self._system
         if path == "/status":
-            return self._system.status()
+            status = msgspec.to_builtins(system.status())
+            status["kill_switch_scopes"] = {
+                s: state.value for s, state in system.gate.scopes().items()
+            }
+            return status
         if path == "/reset":
             self._authenticate(headers)
         body = self._body(headers, read)
-        system = self._system
         if path == "/kill":
-            kill = _decode(_KILL, body)
-            _check_text("reason", kill.reason, MAX_REASON)
-            change = system.kill(kill.reason, to=TradingState(kill.state))
-            return {"changed": change is not None, "state": system.gate.state.value}
+            return self._kill(body)
         reset = _decode(_RESET, body)
         _check_text("by", reset.by, MAX_BY)
         _check_text("reason", reset.reason, MAX_REASON)
+        scope = _scope(reset.strategy, reset.venue)
         try:
-            system.reset(by=reset.by, reason=reset.reason, to=TradingState(reset.state))
+            system.reset(
+                by=reset.by, reason=reset.reason, to=TradingState(reset.state), scope=scope
+            )
+        except UnknownScopeError as exc:
+            raise _RefusedError(404, str(exc)) from exc
         except ValueError as exc:  # it does not lower the state
             raise _RefusedError(409, str(exc)) from exc
-        return {"changed": True, "state": system.gate.state.value}
+        return _changed(system, scope, changed=True)
+
+    def _kill(self, body: bytes) -> dict[str, Any]:
+        system = self._system
+        kill = _decode(_KILL, body)
+        _check_text("reason", kill.reason, MAX_REASON)
+        scope = _scope(kill.strategy, kill.venue)
+        try:
+            change = system.kill(kill.reason, to=TradingState(kill.state), scope=scope)
+        except UnknownScopeError as exc:
+            raise _RefusedError(404, str(exc)) from exc
+        return _changed(system, scope, changed=change is not None)
 
     def _authenticate(self, headers: Message) -> None:
         given = headers.get_all("Authorization") or []
@@ -508,6 +535,33 @@ class ControlServer:
         if len(body) != size:
             raise _RefusedError(400, f"the body ended after {len(body)} of {size} bytes")
         return body
+
+
+def _scope(strategy: str | None, venue: str | None) -> str:
+    """The kill-switch scope a request names (400 if both, or a malformed name)."""
+    if strategy is not None and venue is not None:
+        raise _RefusedError(400, "name a strategy or a venue, not both")
+    if strategy is not None:
+        _check_text("strategy", strategy, MAX_BY)
+        scope = strategy_scope(strategy)
+    elif venue is not None:
+        _check_text("venue", venue, MAX_BY)
+        scope = venue_scope(venue)
+    else:
+        return ALL
+    try:
+        parse_scope(scope)
+    except ValueError as exc:
+        raise _RefusedError(400, str(exc)) from exc
+    return scope
+
+
+def _changed(system: Any, scope: str, *, changed: bool) -> dict[str, Any]:
+    answer: dict[str, Any] = {"changed": changed, "state": system.gate.state.value}
+    if scope != ALL:
+        answer["scope"] = scope
+        answer["scope_state"] = system.gate.scope_state(scope).value
+    return answer
 
 
 def _decode(decoder: msgspec.json.Decoder[_T], body: bytes) -> _T:

@@ -5,7 +5,10 @@ gate, the rest from the order manager's `OrdersReport` (asked, without the list 
 orders; when it cannot answer, those metrics are left out of the scrape rather than
 made up):
 
-- ``tradeactors_kill_switch_state``: 0 active, 1 reducing, 2 halted;
+- ``tradeactors_kill_switch_state``: 0 active, 1 reducing, 2 halted (the ``all`` scope,
+  unlabelled as before, so dashboards keep working);
+- ``tradeactors_kill_switch_scope_state{scope}``: the same for every scope the gate
+  knows (``all``, ``strategy:<name>``, ``venue:<name>``);
 - ``tradeactors_venue_up{venue}``: 1 while the venue is reconciled and up;
 - ``tradeactors_open_orders{venue}``: orders that may still trade;
 - ``tradeactors_fills_total``, ``tradeactors_duplicate_fills_total``,
@@ -149,6 +152,15 @@ class TradingMetrics:
         yield state
         if self._limits:
             yield _limit_metric(self._limits)
+        scoped = GaugeMetricFamily(
+            "tradeactors_kill_switch_scope_state",
+            "Kill switch by scope (all, strategy:<name>, venue:<name>): 0 active, 1 reducing, "
+            "2 halted",
+            labels=["scope"],
+        )
+        for scope, scope_state in self._gate.scopes().items():
+            scoped.add_metric([scope], _STATE[scope_state])
+        yield scoped
         up = GaugeMetricFamily("tradeactors_venue_up", "1 while the venue is up", labels=["venue"])
         for venue, is_up in list(self._up.items()):
             up.add_metric([venue], int(is_up))

@@ -73,7 +73,7 @@ from tradeactors.core.messages import (
     denied_update,
 )
 from tradeactors.core.orders import ClientOrderIds, Position
-from tradeactors.core.risk import RiskLimits, TradingState
+from tradeactors.core.risk import TradingState
 from tradeactors.core.units import money_places, money_text, quantity_text
 from tradeactors.errors import ConfigError, VenueRequestError
 from tradeactors.strategy import live_strategy, strategy_factory
@@ -87,9 +87,10 @@ from tradeactors.supervision import (
     SupervisorSpec,
 )
 from tradeactors.supervision._events import Subscribers
+from tradeactors.trading.limits import scope_limits
 from tradeactors.trading.metrics import TradingMetrics, limit_values
 from tradeactors.trading.paper import LockstepDriver, PaperMarket
-from tradeactors.trading.paths import actor_paths, leaf
+from tradeactors.trading.paths import actor_paths, leaf, strategy_of
 from tradeactors.trading.report import ScopeRow, many, scope_rows, status_line
 from tradeactors.venues.adapter import (
     Credentials,
@@ -223,7 +224,12 @@ class TradingSystem:
             self.paper.clock() if self.paper and lockstep else SystemClock()
         )
         self._venues = {v.name: self._venue_side(v) for v in self.config.all_venues}
-        self.gate = TradingGate(self.clock)
+        # kill-switch scopes: all, each venue, each strategy (added ones: add_scope)
+        self.gate = TradingGate(
+            self.clock,
+            strategies=[choice.name for choice in self._strategies],
+            venues=list(self._venues),
+        )
         self.store = OrderStore(
             fill_ids={
                 name: FillIds.SEQUENTIAL if side.order_entry is None else side.order_entry.fill_ids
@@ -528,16 +534,19 @@ class TradingSystem:
         )
 
     def kill(
-        self, reason: str, *, to: TradingState = TradingState.HALTED
+        self, reason: str, *, to: TradingState = TradingState.HALTED, scope: str = "all"
     ) -> KillSwitchChanged | None:
-        """Trip the kill switch (HALTED by default: deny all, cancel everything)."""
-        return self.gate.trip(to, source=TripSource.MANUAL, reason=reason)
+        """Trip the kill switch (HALTED by default: deny all, cancel everything).
+
+        ``scope``: ``all``, ``strategy:<name>`` or ``venue:<name>`` (that scope only).
+        """
+        return self.gate.trip(to, source=TripSource.MANUAL, reason=reason, scope=scope)
 
     def reset(
-        self, *, by: str, reason: str, to: TradingState = TradingState.ACTIVE
+        self, *, by: str, reason: str, to: TradingState = TradingState.ACTIVE, scope: str = "all"
     ) -> KillSwitchChanged:
-        """Lower the kill switch's state (an operator's decision, recorded)."""
-        return self.gate.reset(to, by=by, reason=reason)
+        """Lower the kill switch's state of ``scope`` (an operator's decision, recorded)."""
+        return self.gate.reset(to, by=by, reason=reason, scope=scope)
 
     def orders(self, timeout: float = 5.0) -> OrdersReport:
         """The order manager's report."""
@@ -864,11 +873,21 @@ class TradingSystem:
 
     def _risk_child(self) -> ChildSpec:
         paths, risk = self.paths, self.config.risk
+        limits = scope_limits(
+            self.config,
+            self.instruments,
+            [(choice.name, choice.instruments) for choice in self._strategies],
+        )
         return ChildSpec(
             name=leaf(paths.risk),
             actor=RiskActor,
             kwargs={
-                "limits": self._limits(),
+                "limits": limits.account,
+                "per_instrument": limits.per_instrument,
+                "instrument_limits": limits.instruments,
+                "strategy_limits": limits.strategies,
+                "strategy_max_loss": limits.strategy_max_loss,
+                "strategy_of": strategy_of,
                 "order_manager_path": paths.order_manager,
                 "gate": self.gate,
                 "instruments": self.instruments,
@@ -988,28 +1007,6 @@ class TradingSystem:
             ),
         )
 
-    def _limits(self) -> RiskLimits:
-        risk = self.config.risk
-        value = Fraction(self.instrument.tick_size) * Fraction(self.instrument.lot_size)
-
-        def notional(amount: float | None) -> int | None:
-            return None if amount is None else int(Fraction(amount) / value)
-
-        return RiskLimits(
-            price_collar_bps=risk.price_collar_bps,
-            max_order_quantity=risk.max_order_quantity,
-            max_order_notional=notional(risk.max_order_notional),
-            max_position=risk.max_position,
-            max_gross_exposure=notional(risk.max_gross_exposure),
-            max_open_orders=risk.max_open_orders,
-            max_messages=risk.max_messages,
-            message_window_ns=int(risk.message_window * 1e9),
-            duplicate_window_ns=None
-            if risk.duplicate_window is None
-            else int(risk.duplicate_window * 1e9),
-            credit_limit=notional(risk.credit_limit),
-        )
-
     def _gateway_failed(self, venue: str) -> Callable[[str, BaseException | None], None]:
         def failed(path: str, error: BaseException | None) -> None:
             # In the execution supervisor, before it restarts the gateway.
@@ -1059,7 +1056,17 @@ class TradingSystem:
         return None
 
     def _strategy_gave_up(self, name: str, reason: str) -> None:
-        """Cancel the orders of strategy ``name``, which will not be restarted."""
+        """Halt strategy ``name``'s scope (latched) and cancel its orders: it will not restart.
+
+        The kill switch cancels a halted scope's orders; the order manager is told too, in
+        case the kill switch is restarting at this moment (a second cancel is a no-op).
+        """
+        self.gate.trip(
+            TradingState.HALTED,
+            source=TripSource.ESCALATION,
+            reason=reason,
+            scope=f"strategy:{name}",
+        )
         self.tree.address(self.paths.order_manager).tell(
             CancelAllOrders(reason=reason, owner=self.paths.strategies[name])
         )

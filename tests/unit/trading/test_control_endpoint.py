@@ -40,11 +40,15 @@ class FakeSystem:
             raise self.status_error
         return {"state": self.gate.state.value}
 
-    def kill(self, reason: str, *, to: TradingState) -> KillSwitchChanged | None:
-        return self.gate.trip(to, source=TripSource.MANUAL, reason=reason)
+    def kill(
+        self, reason: str, *, to: TradingState, scope: str = "all"
+    ) -> KillSwitchChanged | None:
+        return self.gate.trip(to, source=TripSource.MANUAL, reason=reason, scope=scope)
 
-    def reset(self, *, by: str, reason: str, to: TradingState) -> KillSwitchChanged:
-        return self.gate.reset(to, by=by, reason=reason)
+    def reset(
+        self, *, by: str, reason: str, to: TradingState, scope: str = "all"
+    ) -> KillSwitchChanged:
+        return self.gate.reset(to, by=by, reason=reason, scope=scope)
 
 
 @pytest.fixture
@@ -105,7 +109,10 @@ def _bearer(token: str) -> str:
 
 
 def _still_serving(server: ControlServer, system: FakeSystem, state: str = "active") -> None:
-    assert call_control(server.url, "/status") == {"state": state}
+    assert call_control(server.url, "/status") == {
+        "state": state,
+        "kill_switch_scopes": {"all": state},
+    }
     assert system.gate.state.value == state
 
 
@@ -127,7 +134,7 @@ class TestHost:
     @pytest.mark.parametrize("name", ["127.0.0.1", "localhost", "LocalHost", "[::1]"])
     def test_the_loopback_names_with_the_port_are_served(self, server, name):
         code, _, answer = _request(server.port, "GET", "/status", host=f"{name}:{server.port}")
-        assert (code, answer) == (200, {"state": "active"})
+        assert (code, answer) == (200, {"state": "active", "kill_switch_scopes": {"all": "active"}})
 
     def test_a_request_without_a_host_or_with_two_is_refused(self, server):
         assert _request(server.port, "GET", "/status", host=None)[0] == 421
@@ -365,7 +372,7 @@ class TestSlowClients:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
             slow.sendall(f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n".encode())
             # served while the slow one waits (call_control gives up after 5 s)
-            assert call_control(server.url, "/status", timeout=5) == {"state": "active"}
+            assert call_control(server.url, "/status", timeout=5)["state"] == "active"
             code, _, _ = _request(server.port, "POST", "/kill", body=_json(reason="x"))
             assert code == 200
 
