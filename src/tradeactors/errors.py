@@ -38,6 +38,7 @@ __all__ = [
     "SupervisionError",
     "TopError",
     "TradeActorsError",
+    "UnknownStrategyError",
     "UnknownVenueKindError",
     "VenueDisconnectedError",
     "VenueLogonRefusedError",
@@ -134,6 +135,16 @@ class StrategyLoadError(ConfigError):
         self.reason = reason
         self.key = key
         super().__init__(f"strategy {spec!r}: {reason}")
+
+
+class UnknownStrategyError(ConfigError):
+    """No strategy of the running system has ``name``; ``known`` lists those that do."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        listed = ", ".join(self.known) or "none"
+        super().__init__(f"no strategy is named {name!r}; strategies: {listed}")
 
 
 class SupervisionError(TradeActorsError):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tradeactors.actors.routing import StrategyRouted
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
 from tradeactors.core.messages import CancelAllOrders, Message, VenueStatus, symbol_of
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.actors.gate import TradingGate
+    from tradeactors.actors.routing import StrategyRoutes
     from tradeactors.clock import Timer
 
 __all__ = ["KillSwitchActor"]
@@ -54,6 +56,8 @@ class KillSwitchActor(SupervisedActor):
         instruments: symbols whose books are watched for staleness.
         stale_after: seconds without a book update that trip HALTED (None: not watched).
         notify: paths told of every change.
+        routes: the strategies told of every change too, as they are at the change
+            (strategies come and go at run time).
 
     """
 
@@ -66,8 +70,10 @@ class KillSwitchActor(SupervisedActor):
         stale_after: float | None = None,
         notify: tuple[str, ...] = (),
         venue_of: dict[str, str] | None = None,
+        routes: StrategyRoutes | None = None,
     ) -> None:
         super().__init__()
+        self._routes = routes
         self._venue_of = dict(venue_of or {})  # symbol -> venue (absent: any venue's)
         self._paused: set[str] = set()  # instruments of venues that are down
         self._gate = gate
@@ -128,6 +134,10 @@ class KillSwitchActor(SupervisedActor):
                 self._changed(message.change)
         elif isinstance(message, VenueStatus):
             self._venue_status(message)
+        elif isinstance(message, StrategyRouted):
+            history = self._gate.history  # a strategy just routed: the latest change
+            if history:
+                self.context.address_of(message.path).tell(history[-1])
         elif isinstance(message, _Check):
             if message.incarnation != self.context.incarnation:
                 return None
@@ -152,7 +162,8 @@ class KillSwitchActor(SupervisedActor):
             self.context.address_of(self._om_path).tell(
                 CancelAllOrders(reason=f"kill switch: {change.reason}")
             )
-        for path in self._notify:
+        routed = self._routes.current.paths() if self._routes is not None else ()
+        for path in (*self._notify, *routed):
             self.context.address_of(path).tell(change)
 
     def _venue_status(self, status: VenueStatus) -> None:
