@@ -59,3 +59,10 @@ class Watcher(Bidder):
 
     def on_trade(self, ctx: StrategyContext, trade: TradeTick) -> None:
         self.sink(trade)
+
+
+class FailsToStart(Strategy):
+    """Raises in ``on_start``: its actor never starts."""
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        raise RuntimeError("no market for me")

@@ -70,6 +70,11 @@ def test_strategies_are_added_listed_and_removed_through_the_endpoint(control):
         ({**add, "name": "x", "class": "no.where:Gone"}, 400, "module 'no.where' not found"),
         ({**add, "name": "x", "instruments": ["XRPUSDT"]}, 400, "'XRPUSDT' is not configured"),
         ({**add, "name": "x", "colour": "red"}, 400, "colour"),
+        (
+            {"name": "x", "class": "multi_strategies:FailsToStart"},
+            422,
+            "failed to start: RuntimeError: no market for me",
+        ),
     ):
         assert _refused(url, "/strategies/add", body, token)[0] == code
         assert words in _refused(url, "/strategies/add", body, token)[1]

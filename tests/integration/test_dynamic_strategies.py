@@ -17,7 +17,13 @@ from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvent
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import OrderUpdate, VenueStatus
-from tradeactors.errors import ConfigError, ConfigKeyError, StrategyLoadError, UnknownStrategyError
+from tradeactors.errors import (
+    ChildStartError,
+    ConfigError,
+    ConfigKeyError,
+    StrategyLoadError,
+    UnknownStrategyError,
+)
 from tradeactors.supervision import ActorEnded, ActorExited, ActorStarted
 from tradeactors.trading.system import TradingSystem
 
@@ -183,6 +189,9 @@ def test_a_bad_strategy_is_refused_before_anything_starts(system):
         assert message in str(caught.value), str(caught.value)
         assert "\n" not in str(caught.value)
         assert (system.strategies(), system.tree.paths(), system.routes.version) == before
+    with pytest.raises(ChildStartError, match="strategies/new"):
+        system.add_strategy("new", "multi_strategies:FailsToStart")
+    assert (system.strategies(), system.tree.paths(), system.routes.version) == before
     with pytest.raises(UnknownStrategyError, match="no strategy is named 'gone'; strategies: kept"):
         system.remove_strategy("gone")
 
