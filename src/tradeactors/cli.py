@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -229,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             token.add_argument(
                 "--token", help="the control token itself (other users see it in ps: prefer a file)"
             )
+    _strategy_parser(commands)
     replay = commands.add_parser(
         "replay",
         formatter_class=_HelpFormatter,
@@ -390,6 +391,80 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     return parser
 
 
+def _strategy_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``tradeactors strategy add|remove|list``: a running system's strategies."""
+    strategy = commands.add_parser(
+        "strategy",
+        formatter_class=_HelpFormatter,
+        help="add, remove or list the strategies of a running system",
+        description=(
+            "Add a strategy to a running system (`tradeactors run`), remove one (its orders "
+            "are cancelled first) or list them, through its control endpoint. Adding and "
+            "removing need the control token, found as `tradeactors reset` finds it."
+        ),
+    )
+    actions = strategy.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("add", "start a strategy in a running system, under a supervisor of its own"),
+        ("remove", "cancel a strategy's orders, then stop it and free its name"),
+        ("list", "list the strategies of a running system"),
+    ):
+        sub = actions.add_parser(
+            action, help=text, description=text, formatter_class=_HelpFormatter
+        )
+        sub.add_argument(
+            "--url",
+            help="the control URL `tradeactors run` printed (default: the latest live run's, "
+            "from the state directory)",
+        )
+        sub.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
+        if action == "list":
+            sub.add_argument("--json", action="store_true", help="print JSON (for machines)")
+            continue
+        token = sub.add_mutually_exclusive_group()
+        token.add_argument(
+            "--token-file",
+            metavar="FILE",
+            help="the control token file `tradeactors run` printed (default: "
+            "$TRADEACTORS_CONTROL_TOKEN, else the token of the live run with that URL, "
+            "from the state directory)",
+        )
+        token.add_argument(
+            "--token", help="the control token itself (other users see it in ps: prefer a file)"
+        )
+        sub.add_argument("--name", required=True, help="the strategy's name (unique)")
+        if action == "remove":
+            sub.add_argument(
+                "--timeout",
+                type=float,
+                default=10.0,
+                help="seconds its orders have to be cancelled before it is stopped anyway",
+            )
+            continue
+        sub.add_argument(
+            "--class",
+            dest="strategy_class",
+            required=True,
+            metavar="CLASS",
+            help="market_maker, momentum, vwap, or your own class as package.module:Class "
+            "(imported by the running system, from its sys.path: the run's directory first)",
+        )
+        sub.add_argument(
+            "--instrument",
+            action="append",
+            metavar="SYMBOL",
+            help="a configured symbol it trades (repeatable; the first is its primary; "
+            "default: the first instrument)",
+        )
+        sub.add_argument("--param", action="append", default=[], metavar="K=V", help=_PARAM_HELP)
+        sub.add_argument(
+            "--intensity",
+            type=int,
+            help="restarts allowed within --period (default: [supervision] intensity)",
+        )
+        sub.add_argument("--period", type=float, help="seconds (default: [supervision] period)")
+
+
 def _port(text: str) -> int:
     """A TCP port for argparse: 0 to 65535 (one line naming the flag's problem)."""
     try:
@@ -511,6 +586,8 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
         return _exchange(args)
     if args.command in ("kill", "reset", "status"):
         return _control(args)
+    if args.command == "strategy":
+        return _strategy(args)
     if args.command == "top":
         from tradeactors.top import main_top  # noqa: PLC0415
 
@@ -700,7 +777,7 @@ def _not_control(url: str) -> str:
 
 
 def _call_control(  # noqa: PLR0911 - a return per failure
-    args: argparse.Namespace, url: str, token: str | None
+    args: argparse.Namespace, url: str, token: str | None, *, timeout: float = 10.0
 ) -> tuple[object, str]:
     """The endpoint's answer, or None and the one line saying what went wrong."""
     import urllib.error  # noqa: PLC0415
@@ -710,7 +787,7 @@ def _call_control(  # noqa: PLR0911 - a return per failure
     from tradeactors.trading.control import call_control  # noqa: PLC0415
 
     try:
-        return call_control(url, *_control_request(args), token=token), ""
+        return call_control(url, *_control_request(args), token=token, timeout=timeout), ""
     except urllib.error.HTTPError as exc:
         with exc:
             try:
@@ -790,8 +867,10 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
     ]
 
 
-def _reset_token(args: argparse.Namespace, url: str) -> tuple[str | None, str]:
-    """The token for ``reset``, or None and the one line that says why there is none."""
+def _reset_token(
+    args: argparse.Namespace, url: str, what: str = "a reset"
+) -> tuple[str | None, str]:
+    """The token for ``reset`` (or ``what``), or None and the one line that says why not."""
     from tradeactors._state import state_dir  # noqa: PLC0415
     from tradeactors.errors import ConfigError  # noqa: PLC0415
     from tradeactors.trading.control import (  # noqa: PLC0415
@@ -814,13 +893,15 @@ def _reset_token(args: argparse.Namespace, url: str) -> tuple[str | None, str]:
     if token is None:
         where = f" in {directory}" if directory is not None else ""
         return None, (
-            f"a reset needs the control token: no live run{where} serves {url}; pass "
+            f"{what} needs the control token: no live run{where} serves {url}; pass "
             f"--token-file FILE (the file `tradeactors run` printed) or set ${CONTROL_TOKEN_ENV}"
         )
     return token, ""
 
 
-def _control_request(args: argparse.Namespace) -> tuple[str, dict[str, str] | None]:
+def _control_request(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
+    if args.command == "strategy":
+        return _strategy_request(args)
     scope = {}  # neither: the `all` scope
     if args.command in ("kill", "reset"):
         if args.strategy is not None:
@@ -853,6 +934,113 @@ def _exchange_instruments(texts: list[str], defaults: VenueConfig) -> list[Instr
         tick, lot = steps or (defaults.tick_size, defaults.lot_size)
         instruments.append(Instrument(venue="sim", symbol=symbol, tick_size=tick, lot_size=lot))
     return instruments
+
+
+def _strategy(args: argparse.Namespace) -> int:
+    """``tradeactors strategy add|remove|list``: one line and exit 2 for every mistake."""
+    import json  # noqa: PLC0415
+
+    from tradeactors.errors import ConfigError  # noqa: PLC0415
+    from tradeactors.strategy import parse_params  # noqa: PLC0415
+
+    def fail(message: str) -> int:
+        print(f"tradeactors strategy {args.action}: {message}", file=sys.stderr)
+        return 2
+
+    if args.action == "add":
+        try:
+            args.params = parse_params(args.param)
+        except ConfigError as exc:
+            return fail(str(exc))
+    url, token, problem = _strategy_endpoint(args)
+    if url is None:
+        return fail(problem)
+    # a remove waits for the cancels; an add for the strategy's start
+    timeout = args.timeout + 30.0 if args.action == "remove" else 60.0
+    answer, problem = _call_control(args, url, token, timeout=timeout)
+    if problem:
+        return fail(problem)
+    if args.action == "list" and args.json:
+        print(json.dumps(answer))
+        return 0
+    lines, status = _strategy_lines(args.action, answer)
+    if lines is None:
+        return fail(_not_control(url))
+    print("\n".join(lines))
+    return status
+
+
+def _strategy_endpoint(args: argparse.Namespace) -> tuple[str | None, str | None, str]:
+    """The control URL and (to change strategies) the token; None and why if not found."""
+    url: str | None = args.url
+    if url is None:
+        run, problem = _find_run(args.state_dir, "the control URL")
+        if run is None:
+            return None, None, problem
+        url = run.info.control_url
+        print(f"tradeactors strategy: {run.describe()} at {url}", file=sys.stderr)
+    if args.action == "list":
+        return url, None, ""
+    token, problem = _reset_token(args, url, what=f"strategy {args.action}")
+    return (url, token, "") if token is not None else (None, None, problem)
+
+
+def _strategy_request(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
+    if args.action == "add":
+        body: dict[str, Any] = {"name": args.name, "class": args.strategy_class}
+        if args.instrument:
+            body["instruments"] = args.instrument
+        if args.params:
+            body["params"] = args.params
+        if args.intensity is not None:
+            body["intensity"] = args.intensity
+        if args.period is not None:
+            body["period"] = args.period
+        return "/strategies/add", body
+    if args.action == "remove":
+        return "/strategies/remove", {"name": args.name, "timeout": args.timeout}
+    return "/strategies", None
+
+
+def _strategy_lines(action: str, answer: object) -> tuple[list[str] | None, int]:
+    """What ``strategy ACTION`` prints and its exit status; None: not a system's answer."""
+    import msgspec  # noqa: PLC0415
+
+    from tradeactors.trading.system import RemovedStrategy, StrategyInfo  # noqa: PLC0415
+
+    try:
+        if action == "remove":
+            removed = msgspec.convert(answer, RemovedStrategy)
+            if removed.open_orders:
+                line = (
+                    f"removed strategy {removed.name}; {removed.open_orders} of its orders "
+                    "still open (cancels not confirmed in time: see `tradeactors status`)"
+                )
+                return [line], 1
+            return [f"removed strategy {removed.name}: none of its orders open"], 0
+        infos = (
+            [msgspec.convert(answer, StrategyInfo)]
+            if action == "add"
+            else msgspec.convert(answer, list[StrategyInfo])
+        )
+    except msgspec.ValidationError:
+        return None, 2
+    if action == "add":
+        (info,) = infos
+        line = (
+            f"added strategy {info.name} ({info.strategy}) trading "
+            f"{', '.join(info.instruments)}: {info.path}"
+        )
+        return [line], 0
+    if not infos:
+        return ["no strategies"], 0
+    width = max(len(info.name) for info in infos)
+    return [
+        f"{info.name:<{width}}  {info.state:<8} {', '.join(info.instruments):<20} "
+        f"{info.strategy}{' (added)' if info.added else ''}"
+        f"{f'  {info.reason}' if info.reason else ''}"
+        for info in infos
+    ], 0
 
 
 def _exchange(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ __all__ = [
     "TopError",
     "TradeActorsError",
     "UnknownScopeError",
+    "UnknownStrategyError",
     "UnknownVenueKindError",
     "VenueDisconnectedError",
     "VenueLogonRefusedError",
@@ -135,6 +136,16 @@ class StrategyLoadError(ConfigError):
         self.reason = reason
         self.key = key
         super().__init__(f"strategy {spec!r}: {reason}")
+
+
+class UnknownStrategyError(ConfigError):
+    """No strategy of the running system has ``name``; ``known`` lists those that do."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        listed = ", ".join(self.known) or "none"
+        super().__init__(f"no strategy is named {name!r}; strategies: {listed}")
 
 
 class SupervisionError(TradeActorsError):

@@ -9,8 +9,11 @@ from trading_helpers import MID
 from tradeactors import Side, Strategy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tradeactors import StrategyContext
-    from tradeactors.core.messages import OrderUpdate
+    from tradeactors.core.book import BookView
+    from tradeactors.core.messages import OrderUpdate, TradeTick
 
 
 class Bidder(Strategy):
@@ -40,3 +43,26 @@ class CrashLoop(Strategy):
 
     def on_timer(self, ctx: StrategyContext, name: str) -> None:
         raise RuntimeError("crash loop")
+
+
+class Watcher(Bidder):
+    """A `Bidder` that hands every book view and public trade it gets to ``sink``."""
+
+    def __init__(
+        self, *, sink: Callable[[object], None], offset: int = 10, quantity: int = 1
+    ) -> None:
+        super().__init__(offset=offset, quantity=quantity)
+        self.sink = sink
+
+    def on_book(self, ctx: StrategyContext, view: BookView) -> None:
+        self.sink(view)
+
+    def on_trade(self, ctx: StrategyContext, trade: TradeTick) -> None:
+        self.sink(trade)
+
+
+class FailsToStart(Strategy):
+    """Raises in ``on_start``: its actor never starts."""
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        raise RuntimeError("no market for me")

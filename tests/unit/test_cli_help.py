@@ -11,11 +11,11 @@ from tradeactors import cli
 
 def _parsers() -> list[tuple[str, argparse.ArgumentParser]]:
     """The top-level parser and each command's, by name."""
-    top = cli._parser()
-    found = [("tradeactors", top)]
-    for action in top._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            found += [(f"tradeactors {name}", parser) for name, parser in action.choices.items()]
+    found = [("tradeactors", cli._parser())]
+    for command, parent in found:  # and their sub-commands' (strategy add), as found
+        for action in parent._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found += [(f"{command} {name}", parser) for name, parser in action.choices.items()]
     return found
 
 
@@ -58,7 +58,7 @@ def _entries(parser: argparse.ArgumentParser) -> list[str]:
 def test_every_command_has_a_parser():
     names = {name for name, _ in _parsers()}
     assert {"tradeactors run", "tradeactors demo", "tradeactors backtest"} <= names
-    assert len(names) == 12  # tradeactors and its 11 commands
+    assert len(names) == 16  # tradeactors, its 12 commands, strategy's 3
 
 
 @pytest.mark.parametrize(("command", "parser", "action"), _cases())

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tradeactors.actors.routing import StrategyRouted
 from tradeactors.core.messages import GetBook, GetReport, MarketDataKind, SnapshotNeeded, VenueData
 from tradeactors.errors import ParseError
 from tradeactors.supervision import SupervisedActor
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.actors.feed import MarketDataMetrics
+    from tradeactors.actors.routing import StrategyRoutes
     from tradeactors.core.instrument import Instrument
     from tradeactors.venues.adapter import VenueAdapter
 
@@ -63,6 +65,8 @@ class BookActor(SupervisedActor):
         instrument: the instrument.
         feed_path: the feed that serves this book (snapshot requests go there).
         subscribers: paths told every `BookView` and `TradeTick`.
+        routes: the strategies told them too, changeable at run time: those that trade
+            this instrument now (`StrategyRoutes`; read again only when it changed).
         depth: levels a side in a published view.
         max_depth: levels a side the venue's sync rule keeps where it bounds them
             (Kraken: the subscribed depth its checksum covers).
@@ -79,6 +83,7 @@ class BookActor(SupervisedActor):
         feed_path: str,
         *,
         subscribers: tuple[str, ...] = (),
+        routes: StrategyRoutes | None = None,
         depth: int = 10,
         max_depth: int = 1000,
         mode: str = "spot",
@@ -94,6 +99,8 @@ class BookActor(SupervisedActor):
         self._instrument = instrument
         self._feed_path = feed_path
         self._subscribers = subscribers
+        self._routes = routes
+        self._routes_seen = -1  # the routes' version the tells were resolved at
         self._tells: tuple[Callable[[Any], None], ...] | None = None  # theirs, at 1st publish
         self._time_ns: Callable[[], int] = lambda: 0
         self._depth = depth
@@ -119,6 +126,8 @@ class BookActor(SupervisedActor):
                 self._check.add_ticker(message.data)
         elif isinstance(message, GetBook):
             return self._sync.book.view(message.depth)
+        elif isinstance(message, StrategyRouted):
+            self._welcome(message.path)
         elif isinstance(message, GetReport):
             return self._final_report()
         return None
@@ -157,15 +166,16 @@ class BookActor(SupervisedActor):
 
     def _on_trade(self, data: Any) -> None:
         """Pass a public trade on to the subscribers, in ticks and lots."""
-        if not self._subscribers:
+        tells = self._current_tells()
+        if not tells:
             return
         try:
             tick = self._market_data.trade_tick(self._instrument, data)
         except ParseError:
             self.report.bad_trades += 1
             return
-        for path in self._subscribers:
-            self.context.address_of(path).tell(tick)
+        for tell in tells:
+            tell(tick)
 
     def _resync(self, reason: str) -> None:
         if self._check is not None:
@@ -181,12 +191,30 @@ class BookActor(SupervisedActor):
             )
         )
 
-    def _publish(self) -> None:
+    def _current_tells(self) -> tuple[Callable[[Any], None], ...]:
+        """The subscribers' tells: resolved once, and again only when the routes changed."""
         tells = self._tells
-        if tells is None:  # resolved once: an address reaches every later incarnation
+        routes = self._routes
+        if tells is None or (routes is not None and routes.version != self._routes_seen):
+            # an address reaches every later incarnation: re-resolved only for new routes
             context = self.context
-            tells = self._tells = tuple(context.address_of(p).tell for p in self._subscribers)
+            paths = self._subscribers
+            if routes is not None:
+                self._routes_seen = routes.version  # before reading: a change re-resolves
+                paths += routes.current.trading(self._instrument.symbol)
+            tells = self._tells = tuple(context.address_of(p).tell for p in paths)
             self._time_ns = context.clock.time_ns
+        return tells
+
+    def _welcome(self, path: str) -> None:
+        """A strategy just routed here: the view of now, if synced (later ones follow)."""
+        self._current_tells()  # from now on it hears every update
+        if self._sync.synced:
+            view = self._sync.book.view(self._depth, self._time_ns())
+            self.context.address_of(path).tell(view)
+
+    def _publish(self) -> None:
+        tells = self._current_tells()
         if not tells:
             return
         view = self._sync.book.view(self._depth, self._time_ns())

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.actors.gate import default_strategy_of, strategy_path
+from tradeactors.actors.routing import StrategyRouted
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource, parse_scope
 from tradeactors.core.messages import CancelAllOrders, Message, VenueStatus, symbol_of
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.actors.gate import TradingGate
+    from tradeactors.actors.routing import StrategyRoutes
     from tradeactors.clock import Timer
 
 __all__ = ["KillSwitchActor"]
@@ -61,6 +63,8 @@ class KillSwitchActor(SupervisedActor):
         instruments: symbols whose books are watched for staleness.
         stale_after: seconds without a book update that trip HALTED (None: not watched).
         notify: paths told of every change (of their own strategy's scope: see the doc).
+        routes: the strategies told of every change too, as they are at the change
+            (strategies come and go at run time).
         strategy_of: a ``notify`` path (an order owner) -> its strategy's name, or None.
 
     """
@@ -74,9 +78,11 @@ class KillSwitchActor(SupervisedActor):
         stale_after: float | None = None,
         notify: tuple[str, ...] = (),
         venue_of: dict[str, str] | None = None,
+        routes: StrategyRoutes | None = None,
         strategy_of: Callable[[str], str | None] = default_strategy_of,
     ) -> None:
         super().__init__()
+        self._routes = routes
         self._strategy_of = strategy_of
         self._venue_of = dict(venue_of or {})  # symbol -> venue (absent: any venue's)
         self._paused: set[str] = set()  # instruments of venues that are down
@@ -139,12 +145,23 @@ class KillSwitchActor(SupervisedActor):
                 self._changed(message.change)
         elif isinstance(message, VenueStatus):
             self._venue_status(message)
+        elif isinstance(message, StrategyRouted):
+            self._routed(message.path)
         elif isinstance(message, _Check):
             if message.incarnation != self.context.incarnation:
                 return None
             self._check()
             self._schedule()
         return None
+
+    def _routed(self, path: str) -> None:
+        """A strategy just routed: the latest change of each scope it belongs to."""
+        name = self._strategy_of(path)
+        for scope in self._gate.scopes():
+            kind, scoped = parse_scope(scope)
+            history = self._gate.history_of(scope)
+            if history and (kind != "strategy" or scoped == name):
+                self.context.address_of(path).tell(history[-1])
 
     def _changed(self, change: KillSwitchChanged, *, again: bool = False) -> None:
         # A halt is a warning, unless it is the system stopping (a clean stop warns of nothing).
@@ -161,7 +178,8 @@ class KillSwitchActor(SupervisedActor):
             again=again,
         )
         kind, name = parse_scope(change.scope)
-        notify = self._notify
+        routed = self._routes.current.paths() if self._routes is not None else ()
+        notify = (*self._notify, *routed)
         if kind == "strategy":
             notify = tuple(p for p in notify if self._strategy_of(p) == name)
         if change.state is TradingState.HALTED:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.actors.gate import default_strategy_of
+from tradeactors.actors.routing import StrategyRouted
 from tradeactors.core.execution import ExecutionCore, OrderStore, Step, Tracked
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
@@ -35,6 +36,7 @@ from tradeactors.core.messages import (
     OrdersReport,
     PlaceOrder,
     ReconciliationReport,
+    VenueStatus,
 )
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import SupervisedActor
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.actors.gate import TradingGate
+    from tradeactors.actors.routing import StrategyRoutes
 
 # The messages re-exported here live in tradeactors.core.messages, the store in
 # tradeactors.core.execution (import them there).
@@ -71,6 +74,7 @@ class OrderManagerActor(SupervisedActor):
         gate: the kill switch's state; HALTED (in ``all``, or the order's strategy or venue
             scope) denies orders still in this mailbox.
         notify: paths told of `VenueStatus` changes (strategies, kill switch).
+        routes: the strategies told of them too, as they are now (they change at run time).
         emit: the system's event fan-out (called after each commit).
         strategy_of: an order's owner path -> its strategy's name (its kill-switch scope).
 
@@ -84,10 +88,14 @@ class OrderManagerActor(SupervisedActor):
         gate: TradingGate,
         *,
         notify: tuple[str, ...] = (),
+        routes: StrategyRoutes | None = None,
         emit: Callable[[Any], None] | None = None,
         strategy_of: Callable[[str], str | None] = default_strategy_of,
     ) -> None:
         super().__init__()
+        self._notify = notify
+        self._routes = routes
+        self._routes_seen = -1
         self._store = store
         self._gate = gate
         strategies: dict[str, str | None] = {}  # owner -> strategy, cached
@@ -118,6 +126,7 @@ class OrderManagerActor(SupervisedActor):
         (their sessions close and the venues cancel): strategies, the kill switch and
         the host hear the venues are down from here, since no gateway failed on its own.
         """
+        self._route()
         store = self._store
         self.context.log.info(
             "order_manager_started",
@@ -141,7 +150,28 @@ class OrderManagerActor(SupervisedActor):
                 self.context.address_of(gateway).tell(out)
                 return None
             return self._finish(placed)
+        if self._routes is not None and self._routes.version != self._routes_seen:
+            self._route()
+        if type(message) is StrategyRouted:
+            self._welcome(message.path)
+            return None
         return self._finish(core.handle(message))
+
+    def _welcome(self, path: str) -> None:
+        """A strategy just routed: the venues down now (it takes every venue as up)."""
+        now = self.context.clock.time_ns()
+        for venue, up in self._core.up.items():
+            if not up:
+                status = VenueStatus(venue=venue, up=False, reason="down", timestamp_ns=now)
+                self.context.address_of(path).tell(status)
+
+    def _route(self) -> None:
+        """Who hears of `VenueStatus` changes: ``notify``, and the strategies routed now."""
+        routes = self._routes
+        if routes is None:
+            return
+        self._routes_seen = routes.version  # before reading: a later change re-routes
+        self._core.notify = (*self._notify, *routes.current.paths())
 
     def _finish(self, step: Step) -> Any:
         """Commit ``step``, then send, emit and log what it says; its reply."""

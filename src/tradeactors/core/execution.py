@@ -610,7 +610,11 @@ class ExecutionCore:
                 step.reply = snapshot
         elif isinstance(message, GetOrders):
             if message.open_count_only:
-                step.reply = len(self.store.open_orders())
+                open_orders = self.store.open_orders()
+                owner = message.owner
+                if owner is not None:
+                    open_orders = [t for t in open_orders if t.request.owner == owner]
+                step.reply = len(open_orders)
             else:
                 step.reply = self.report(with_orders=message.with_orders)
         else:

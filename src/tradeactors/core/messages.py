@@ -258,12 +258,14 @@ class CancelAllOrders(Message, frozen=True, kw_only=True, tag=True):
 class GetOrders(Message, frozen=True, kw_only=True, tag=True):
     """Ask the order manager for an `OrdersReport`.
 
-    With ``open_count_only``, it answers just the number of open orders (cheap);
-    without ``with_orders``, the report leaves the list of orders out (for scrapes).
+    With ``open_count_only``, it answers just the number of open orders (cheap), only
+    ``owner``'s if given; without ``with_orders``, the report leaves the list of orders
+    out (for scrapes).
     """
 
     open_count_only: bool = False
     with_orders: bool = True
+    owner: str | None = None  # with open_count_only: count this owner's orders only
 
 
 # -- order manager -> strategies, risk, kill switch ------------------------------------

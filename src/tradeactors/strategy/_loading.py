@@ -362,10 +362,13 @@ def _shown(spec: str) -> str:
     return spec.strip()
 
 
-def live_strategy(strategy: object) -> tuple[str, Callable[[], Strategy]]:
+def live_strategy(
+    strategy: object, params: Mapping[str, Any] | None = None
+) -> tuple[str, Callable[[], Strategy]]:
     """``(actor name, factory)`` for a strategy given in code (``TradingSystem(strategy=...)``).
 
-    ``strategy`` is a class (called with no arguments at each start) or a factory: any
+    ``strategy`` is a class (called with ``params`` as keyword arguments at each start,
+    checked and converted as for ``package.module:Class``; none: no arguments) or a factory: any
     other callable that returns a fresh strategy at each call (``functools.partial(
     MyStrategy, size=3)``, a lambda). An *instance* is refused: the live tree builds
     one per actor incarnation, so that a restart after a crash starts from the
@@ -374,14 +377,23 @@ def live_strategy(strategy: object) -> tuple[str, Callable[[], Strategy]]:
 
     Raises:
         StrategyLoadError: an instance, something neither a class nor callable, a
-            class without every callback or that cannot be built without arguments.
+            class without every callback or whose parameters do not fit ``params``
+            (none given: that cannot be built without arguments), or ``params`` with
+            a factory.
 
     """
     shown = _code_name(strategy)
     if isinstance(strategy, type):
         check_strategy_class(strategy, shown)
-        _keyword_params(shown, strategy, {})  # it is called with no arguments
-        return snake_case(strategy.__name__), _Checked(shown, _Construct(shown, strategy, {}))
+        kwargs = _keyword_params(shown, strategy, dict(params or {}))
+        return snake_case(strategy.__name__), _Checked(shown, _Construct(shown, strategy, kwargs))
+    if params:
+        raise StrategyLoadError(
+            shown,
+            "parameters go with a class or a strategy's name, not with a factory: bind "
+            "them in the factory (functools.partial(MyStrategy, size=3))",
+            key="",
+        )
     if not missing_callbacks(strategy):
         raise StrategyLoadError(
             shown,

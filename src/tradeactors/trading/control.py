@@ -7,7 +7,14 @@ another terminal:
 - ``GET /status``: the `Status` as JSON, plus ``kill_switch_scopes`` (each scope's state);
 - ``POST /kill`` with ``{"reason": ..., "state": "halted"|"reducing"}``;
 - ``POST /reset`` with ``{"by": ..., "reason": ..., "state": "active"|"reducing"}`` and
-  ``Authorization: Bearer TOKEN``.
+  ``Authorization: Bearer TOKEN``;
+- ``GET /strategies``: every strategy (`StrategyInfo`) as a JSON list;
+- ``POST /strategies/add`` with ``{"name": ..., "class": ..., "instruments": [...],
+  "params": {...}, "intensity": ..., "period": ...}`` (only ``name`` and ``class``
+  needed) and the token: `TradingSystem.add_strategy`; the class is imported by the
+  running system, from its ``sys.path``;
+- ``POST /strategies/remove`` with ``{"name": ...}`` and the token:
+  `TradingSystem.remove_strategy` (its orders cancelled first).
 
 ``/kill`` and ``/reset`` take ``"strategy": NAME`` or ``"venue": NAME`` to act on that
 kill-switch scope only (neither: ``all``); the answer then adds ``scope`` and
@@ -21,17 +28,22 @@ refuses, in the order it checks (docs/embedding.md argues the choices):
   on every request (a DNS-rebinding page names its own host);
 - an ``Origin`` header: 403 (browsers send it, the CLI and curl do not);
 - an unknown path 404, a wrong method 405;
-- ``/reset`` without the token 401, with a wrong one 403 (compared in constant time);
+- ``/reset`` and ``/strategies/add|remove`` without the token 401, with a wrong one
+  403 (compared in constant time);
 - a POST that is not ``application/json`` 415; without ``Content-Length`` (or chunked)
   411; a ``Content-Length`` that is not a decimal number 400; over `MAX_BODY` 413,
   all before reading the body; a body that does not arrive in time 408;
 - a body that is not the JSON above, a ``reason`` over `MAX_REASON` or a ``by`` over
   `MAX_BY` characters, empty or not printable: 400; a reset that does not lower the
-  state: 409.
+  state: 409; a strategy that cannot be added (a name taken, an instrument not
+  configured, a class that does not load, bad parameters): 400; one that failed to
+  start: 422; removing a strategy of no such name: 404.
 
 Each request must arrive whole within ``read_timeout`` seconds, one thread per
 connection, so a client that sends half a request holds only its own thread, and
-only that long. ``/status`` and ``/kill`` need no token: a kill is the safe direction.
+only that long. ``/status``, ``/strategies`` and ``/kill`` need no token: a kill is the
+safe direction. Adding a strategy runs code the running system imports: it needs the
+token.
 """
 
 from __future__ import annotations
@@ -56,7 +68,12 @@ import structlog
 from tradeactors._state import live_runs, state_home
 from tradeactors.core.killswitch import ALL, parse_scope, strategy_scope, venue_scope
 from tradeactors.core.risk import TradingState
-from tradeactors.errors import ConfigError, UnknownScopeError
+from tradeactors.errors import (
+    ChildStartError,
+    ConfigError,
+    UnknownScopeError,
+    UnknownStrategyError,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -112,9 +129,35 @@ class _Reset(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     venue: str | None = None
 
 
+class _AddStrategy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    class_: str = msgspec.field(name="class")
+    instruments: list[str] | None = None
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    intensity: int | None = None
+    period: float | None = None
+
+
+class _RemoveStrategy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    timeout: float = 10.0  # seconds its orders have to be cancelled
+
+
 _KILL = msgspec.json.Decoder(_Kill)
 _RESET = msgspec.json.Decoder(_Reset)
-_ROUTES = {"/status": "GET", "/kill": "POST", "/reset": "POST"}
+_ADD_STRATEGY = msgspec.json.Decoder(_AddStrategy)
+_REMOVE_STRATEGY = msgspec.json.Decoder(_RemoveStrategy)
+_ROUTES = {
+    "/status": "GET",
+    "/kill": "POST",
+    "/reset": "POST",
+    "/strategies": "GET",
+    "/strategies/add": "POST",
+    "/strategies/remove": "POST",
+}
+_WITH_TOKEN = ("/reset", "/strategies/add", "/strategies/remove")
+MAX_REMOVE_TIMEOUT = 60.0
+"""Seconds a remove may wait for its strategy's orders to be cancelled, at most."""
 
 
 class _RefusedError(Exception):
@@ -459,7 +502,11 @@ class ControlServer:
             raise _RefusedError(403, "cross-origin requests are refused")
         allowed = _ROUTES.get(path)
         if allowed is None:
-            raise _RefusedError(404, "no such path: use GET /status, POST /kill, POST /reset")
+            raise _RefusedError(
+                404,
+                "no such path: use GET /status, POST /kill, POST /reset, GET /strategies, "
+                "POST /strategies/add, POST /strategies/remove",
+            )
         if method != allowed:
             raise _RefusedError(405, f"{path} takes {allowed}", (("Allow", allowed),))
         system = self._system
@@ -469,11 +516,19 @@ class ControlServer:
                 s: state.value for s, state in system.gate.scopes().items()
             }
             return status
-        if path == "/reset":
-            self._authenticate(headers)
+        if method == "GET":  # /strategies
+            return system.strategies()
+        if path in _WITH_TOKEN:
+            self._authenticate(path, headers)
         body = self._body(headers, read)
+        if path.startswith("/strategies/"):
+            return self._change_strategies(path, body)
         if path == "/kill":
             return self._kill(body)
+        return self._reset(body)
+
+    def _reset(self, body: bytes) -> dict[str, Any]:
+        system = self._system
         reset = _decode(_RESET, body)
         _check_text("by", reset.by, MAX_BY)
         _check_text("reason", reset.reason, MAX_REASON)
@@ -499,13 +554,43 @@ class ControlServer:
             raise _RefusedError(404, str(exc)) from exc
         return _changed(system, scope, changed=change is not None)
 
-    def _authenticate(self, headers: Message) -> None:
+    def _change_strategies(self, path: str, body: bytes) -> Any:
+        """``/strategies/add`` or ``/strategies/remove``: the system's answer, or a refusal."""
+        system = self._system
+        try:
+            if path == "/strategies/add":
+                add = _decode(_ADD_STRATEGY, body)
+                return system.add_strategy(
+                    add.name,
+                    add.class_,
+                    instruments=add.instruments,
+                    params=add.params,
+                    intensity=add.intensity,
+                    period=add.period,
+                )
+            remove = _decode(_REMOVE_STRATEGY, body)
+            if not 0 < remove.timeout <= MAX_REMOVE_TIMEOUT:
+                raise _RefusedError(400, f"timeout must be in (0, {MAX_REMOVE_TIMEOUT:g}] s")
+            return system.remove_strategy(remove.name, timeout=remove.timeout)
+        except UnknownStrategyError as exc:
+            raise _RefusedError(404, str(exc)) from exc
+        except ConfigError as exc:  # a name taken, an instrument, the class, its parameters
+            raise _RefusedError(400, _one_line(str(exc))) from exc
+        except ChildStartError as exc:  # it was refused by its own start: nothing is left
+            cause: BaseException = exc
+            while cause.__cause__ is not None:  # the innermost: what the strategy raised
+                cause = cause.__cause__
+            reason = f"{exc.path} failed to start: {type(cause).__name__}: {cause}"
+            raise _RefusedError(422, _one_line(reason)) from exc
+
+    def _authenticate(self, path: str, headers: Message) -> None:
         given = headers.get_all("Authorization") or []
         if not given:
+            command = "reset" if path == "/reset" else "strategy"
             raise _RefusedError(
                 401,
-                "POST /reset needs the control token (Authorization: Bearer TOKEN; "
-                "tradeactors reset --token-file)",
+                f"POST {path} needs the control token (Authorization: Bearer TOKEN; "
+                f"tradeactors {command} --token-file)",
                 (("WWW-Authenticate", 'Bearer realm="tradeactors-control"'),),
             )
         scheme, _, presented = given[0].strip().partition(" ")
@@ -573,6 +658,11 @@ def _decode(decoder: msgspec.json.Decoder[_T], body: bytes) -> _T:
         raise _RefusedError(400, str(exc)[:300]) from exc
 
 
+def _one_line(text: str) -> str:
+    """``text`` on one line, at most 1000 characters."""
+    return " ".join(text.split())[:1000]
+
+
 def _check_text(name: str, value: str, limit: int) -> None:
     if not value.strip():
         raise _RefusedError(400, f"{name} is empty")
@@ -607,7 +697,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def call_control(
     url: str,
     path: str,
-    body: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
     *,
     token: str | None = None,
     timeout: float = 10.0,

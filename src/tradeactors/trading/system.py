@@ -47,9 +47,10 @@ from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.actors.order_manager import OrderManagerActor
 from tradeactors.actors.paper import LockstepFeed, PaperExecution
 from tradeactors.actors.risk import RiskActor
+from tradeactors.actors.routing import StrategyRouted, StrategyRoutes
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
 from tradeactors.clock import Clock, FakeClock, SystemClock, perf_ns
-from tradeactors.config import PAPER, SIM_LOT_SIZE, SIM_TICK_SIZE, Config
+from tradeactors.config import _NAME, PAPER, SIM_LOT_SIZE, SIM_TICK_SIZE, Config
 from tradeactors.core.execution import FillIds, OrderStore
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
@@ -62,6 +63,7 @@ from tradeactors.core.messages import (
     GetBook,
     GetExposure,
     GetOrders,
+    GetRiskReport,
     GetStrategyReport,
     OrderLost,
     OrdersReport,
@@ -75,9 +77,15 @@ from tradeactors.core.messages import (
 from tradeactors.core.orders import ClientOrderIds, Position
 from tradeactors.core.risk import TradingState
 from tradeactors.core.units import money_places, money_text, quantity_text
-from tradeactors.errors import ConfigError, VenueRequestError
+from tradeactors.errors import (
+    ConfigError,
+    ConfigKeyError,
+    UnknownStrategyError,
+    VenueRequestError,
+)
 from tradeactors.strategy import live_strategy, strategy_factory
 from tradeactors.supervision import (
+    ActorEnded,
     Backoff,
     ChildSpec,
     Restart,
@@ -90,7 +98,7 @@ from tradeactors.supervision._events import Subscribers
 from tradeactors.trading.limits import scope_limits
 from tradeactors.trading.metrics import TradingMetrics, limit_values
 from tradeactors.trading.paper import LockstepDriver, PaperMarket
-from tradeactors.trading.paths import actor_paths, leaf, strategy_of
+from tradeactors.trading.paths import STRATEGIES, actor_paths, leaf, strategy_of, strategy_path
 from tradeactors.trading.report import ScopeRow, many, scope_rows, status_line
 from tradeactors.venues.adapter import (
     Credentials,
@@ -101,11 +109,11 @@ from tradeactors.venues.adapter import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
     from prometheus_client import CollectorRegistry
 
-    from tradeactors.config import InstrumentConfig, VenueConfig
+    from tradeactors.config import InstrumentConfig, SupervisionConfig, VenueConfig
     from tradeactors.core.book import BookView
     from tradeactors.core.ratelimit import VenueRateLimit
     from tradeactors.exchange.server import SimExchange
@@ -114,7 +122,7 @@ if TYPE_CHECKING:
     from tradeactors.venues.adapter import OrderEntry, VenueAdapter
     from tradeactors.venues.paper import PaperVenue
 
-__all__ = ["ShutdownSummary", "Status", "TradingSystem"]
+__all__ = ["RemovedStrategy", "ShutdownSummary", "Status", "StrategyInfo", "TradingSystem"]
 
 _EMBEDDED = {"sim": "sim", "binance": "binance", "kraken": "kraken"}
 """Venue kinds the embedded simulated exchange can play: kind -> its protocol."""
@@ -187,6 +195,36 @@ class ShutdownSummary(msgspec.Struct, frozen=True, kw_only=True):
     clean: bool  # nothing open at the venue, and the tree stopped without failing
 
 
+class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One strategy of a running system (`TradingSystem.strategies`).
+
+    ``state`` is ``running``, or ``stopped``: its supervisor gave up (past its
+    intensity) and it is not restarted; `TradingSystem.remove_strategy` frees its name.
+    ``added`` is True for a strategy added at run time (False: from the config).
+    """
+
+    name: str
+    strategy: str  # its class: a built-in's name, "package.module:Class", or the code's
+    instruments: tuple[str, ...]  # symbols, the first its primary
+    state: str
+    path: str  # its actor's
+    added: bool
+    reason: str = ""  # why it stopped
+
+
+class RemovedStrategy(msgspec.Struct, frozen=True, kw_only=True):
+    """What `TradingSystem.remove_strategy` did.
+
+    ``cancelled`` is True when none of its orders was open any more when its actor was
+    stopped; ``open_orders`` counts those still open at the end (cancels the venue has
+    not confirmed within the timeout: a venue down, say).
+    """
+
+    name: str
+    cancelled: bool
+    open_orders: int
+
+
 class TradingSystem:
     """The trading tree against one venue; start it, trade, stop it (or use ``with``).
 
@@ -249,6 +287,16 @@ class TradingSystem:
         self.gateway_path = self.paths.gateway(venue.name)
         self.strategy_path: str | None = next(iter(self.paths.strategies.values()), None)
         self._ids = ClientOrderIds(self.clock.time_ns(), "host")
+        venue_of = {symbol: venue for venue, symbol in self.paths.books}
+        # who hears what of the strategies: changed by add_strategy / remove_strategy
+        self.routes = StrategyRoutes(
+            (self.paths.strategies[c.name], [(venue_of[s], s) for s in c.instruments])
+            for c in self._strategies
+        )
+        self._running = {c.name: _Running(choice=c) for c in self._strategies}
+        self._running_lock = threading.Lock()  # short: never held while waiting
+        self._changing = threading.Lock()  # one add or remove at a time
+        self._removing: set[str] = set()
 
     def _venue_side(self, venue: VenueConfig) -> _VenueSide:
         """A venue's adapter and instruments as configured (the venue's own come at start)."""
@@ -739,8 +787,11 @@ class TradingSystem:
             **self._units(),
         )
 
-    def wait_for_no_open_orders(self, timeout: float) -> bool:
-        """Wait (on order events, not by sleeping blindly) until no order is open."""
+    def wait_for_no_open_orders(self, timeout: float, *, owner: str | None = None) -> bool:
+        """Wait (on order events, not by sleeping blindly) until no order is open.
+
+        With ``owner`` (an actor path), until none of that owner's orders is open.
+        """
         changed = threading.Event()
 
         def on_event(event: Any) -> None:
@@ -754,7 +805,7 @@ class TradingSystem:
             while True:
                 changed.clear()
                 count = self.tree.address(self.paths.order_manager).ask(
-                    GetOrders(open_count_only=True), timeout=timeout
+                    GetOrders(open_count_only=True, owner=owner), timeout=timeout
                 )
                 if count == 0:
                     return True
@@ -764,6 +815,224 @@ class TradingSystem:
                 changed.wait(min(left, 0.1))
         finally:
             unsubscribe()
+
+    # -- strategies at run time ----------------------------------------------------------
+
+    def strategies(self) -> list[StrategyInfo]:
+        """Every strategy of the system, running or stopped, in the order added."""
+        with self._running_lock:
+            return [running.info() for running in self._running.values()]
+
+    def add_strategy(
+        self,
+        name: str,
+        strategy: object,
+        *,
+        instruments: Sequence[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        intensity: int | None = None,
+        period: float | None = None,
+        timeout: float = 30.0,
+    ) -> StrategyInfo:
+        """Start strategy ``name`` in the running tree, under a supervisor of its own.
+
+        ``strategy`` is what ``[[strategies]] class`` or ``TradingSystem(strategy=)``
+        takes: a built-in's name or ``"package.module:Class"`` (with ``params``), a
+        `Strategy` class (with ``params``) or a factory of strategies. It trades
+        ``instruments`` (configured symbols, the first its primary; default: the first
+        instrument) and is restarted at most ``intensity`` times in ``period`` seconds
+        (default: ``[supervision]``'s); past that it stops alone, like a configured one.
+        Its client order ids get a prefix of their own. Once started it hears its
+        instruments' books and trades, the venues' status and the kill switch's changes,
+        from their state of now on. Returns what `strategies` says of it.
+
+        Raises:
+            ConfigKeyError: ``name`` is not a name or is taken (also by a stopped
+                strategy: remove it first), an instrument is not configured or given
+                twice, a bad ``intensity`` or ``period``; nothing was started.
+            ConfigError: an unknown built-in or a bad parameter of one;
+                `StrategyLoadError` for a class that cannot be loaded or built.
+            ChildStartError: it failed to start (nothing of it is left).
+
+        """
+        tree = self.tree
+        with self._changing:
+            choice = self._new_strategy(
+                name,
+                strategy,
+                instruments=instruments,
+                params=params,
+                supervision=(intensity, period),
+            )
+            running = _Running(choice=choice, added=True)
+            self.gate.add_scope(f"strategy:{name}")  # its kill-switch scope
+            with self._running_lock:
+                self._running[name] = running
+            try:
+                tree.start_child(
+                    self._strategy_spec(choice),
+                    under=self.paths.strategies_supervisor,
+                    timeout=timeout,
+                )
+            except BaseException:
+                with self._running_lock:
+                    del self._running[name]
+                raise
+            self._route(choice)
+            self._log.info(
+                "strategy_added",
+                strategy=name,
+                strategy_class=choice.spec,
+                instruments=list(choice.instruments),
+                tag=choice.tag,
+            )
+            return running.info()
+
+    def remove_strategy(self, name: str, *, timeout: float = 10.0) -> RemovedStrategy:
+        """Cancel strategy ``name``'s orders, then stop it and forget it.
+
+        It hears nothing more at once (no books, trades, status); its orders are
+        cancelled, and its actor is stopped once the order manager says none is open
+        or after ``timeout`` seconds (a venue that is down cannot confirm: the result
+        says how many are left, and a warning is logged). Orders it sent while it was
+        stopped are cancelled after. Works for a strategy that stopped on its own too,
+        and frees its name either way. Configured strategies can be removed the same.
+
+        Raises:
+            UnknownStrategyError: no strategy of that name.
+
+        """
+        tree = self.tree
+        with self._changing:
+            with self._running_lock:
+                if name not in self._running:
+                    raise UnknownStrategyError(name, list(self._running))
+                self._removing.add(name)
+            path = strategy_path(name)
+            deadline = perf_ns() + int(timeout * 1e9)
+            try:
+                self.routes.remove(path)  # from now on it hears nothing
+                cancelled = self._cancel_orders_of(path, f"strategy {name} removed", timeout)
+                with contextlib.suppress(ConfigError):  # gone already (its supervisor ended)
+                    tree.stop_child(f"{self.paths.strategies_supervisor}/{name}")
+                # what it sent before it stopped (still in risk's mailbox): cancelled too
+                tree.address(self.paths.risk).ask(GetRiskReport(), timeout=timeout)
+                left = max(0.0, (deadline - perf_ns()) / 1e9)
+                if not self._cancel_orders_of(path, f"strategy {name} removed", left):
+                    cancelled = False
+                open_orders = self.tree.address(self.paths.order_manager).ask(
+                    GetOrders(open_count_only=True, owner=path), timeout=timeout
+                )
+            finally:
+                with self._running_lock:
+                    self._running.pop(name, None)
+                    self._removing.discard(name)
+        removed = RemovedStrategy(name=name, cancelled=cancelled, open_orders=open_orders)
+        scope = f"strategy:{name}"
+        if not open_orders and self.gate.scope_state(scope) is not TradingState.ACTIVE:
+            # Its latched halt dies with it (nothing of it is left), recorded as a reset:
+            # a strategy added later under this name starts ACTIVE.
+            self.gate.reset(
+                TradingState.ACTIVE, by="remove_strategy", reason="strategy removed", scope=scope
+            )
+        if open_orders:
+            self._log.warning("strategy_removed_with_open_orders", strategy=name, open=open_orders)
+        else:
+            self._log.info("strategy_removed", strategy=name, cancelled_in_time=cancelled)
+        return removed
+
+    def _cancel_orders_of(self, owner: str, reason: str, timeout: float) -> bool:
+        """Cancel ``owner``'s open orders; True once none is open (False: not in time)."""
+        om = self.tree.address(self.paths.order_manager)
+        if om.ask(GetOrders(open_count_only=True, owner=owner), timeout=max(timeout, 1.0)) == 0:
+            return True
+        om.tell(CancelAllOrders(reason=reason, owner=owner))
+        return self.wait_for_no_open_orders(timeout, owner=owner)
+
+    def _new_strategy(
+        self,
+        name: str,
+        strategy: object,
+        *,
+        instruments: Sequence[str] | None,
+        params: Mapping[str, Any] | None,
+        supervision: tuple[int | None, float | None],
+    ) -> _StrategyChoice:
+        """`add_strategy`'s arguments, checked: what to start (nothing is started)."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigKeyError(
+                "", "name", f"name: {name!r} is not a name (1 to 64 letters, digits, _ . -)"
+            )
+        with self._running_lock:
+            taken = self._running.get(name)
+            tags = {running.choice.tag for running in self._running.values()}
+            index = len(self._running)
+        if taken is not None:
+            if taken.stopped:
+                reason = f"name: strategy {name!r} stopped ({taken.stopped}); remove it first"
+            else:
+                reason = f"name: a strategy named {name!r} is running; choose another name"
+            raise ConfigKeyError("", "name", reason)
+        symbols = _symbols(instruments, self.config.all_instruments[0].symbol, self.instruments)
+        intensity, period = _restarts(*supervision, self.config.supervision)
+        if isinstance(strategy, str):
+            factory, spec = strategy_factory(strategy, params), strategy
+        else:
+            factory = live_strategy(strategy, params)[1]
+            spec = str(getattr(factory, "spec", repr(strategy)))
+        factory()  # built once now: its constructor's error here, not at its start
+        tag = _tag(name, index, tags)
+        while tag in tags:  # another strategy's prefix already
+            index += 1
+            tag = _tag(name, index, tags)
+        return _StrategyChoice(
+            name=name,
+            factory=factory,
+            instruments=symbols,
+            intensity=intensity,
+            period=period,
+            tag=tag,
+            spec=spec,
+        )
+
+    def _route(self, choice: _StrategyChoice) -> None:
+        """Route market data, venue status and kill-switch changes to a started strategy.
+
+        Its books, the order manager and the kill switch are told (`StrategyRouted`), so
+        that it hears the state of now, not only the next change.
+        """
+        paths = self.paths
+        path = strategy_path(choice.name)
+        venue_of = {symbol: venue for venue, symbol in paths.books}
+        pairs = [(venue_of[symbol], symbol) for symbol in choice.instruments]
+        self.routes.add(path, pairs)
+        with self._running_lock:
+            stopped = bool(self._running[choice.name].stopped)
+        if stopped:  # it gave up before it was routed: `_strategy_ended` could not unroute
+            self.routes.remove(path)
+            return
+        routed = StrategyRouted(path=path)
+        for target in (
+            paths.order_manager,
+            paths.killswitch,
+            *(paths.book(venue, symbol) for venue, symbol in pairs),
+        ):
+            self.tree.address(target).tell(routed)
+
+    def _strategy_ended(self, name: str, event: ActorEnded) -> bool:
+        """Strategy ``name``'s supervisor ended: unroute it.
+
+        True if it ended on its own (False: `remove_strategy` is stopping it).
+        """
+        reason = event.error or event.reason
+        with self._running_lock:
+            running = self._running.get(name)
+            if running is None or name in self._removing:
+                return False
+            running.stopped = reason  # before unrouting: see `_route`
+        self.routes.remove(strategy_path(name))
+        self._log.error("strategy_stopped", strategy=name, reason=reason)
+        return True
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -800,7 +1069,7 @@ class TradingSystem:
                 "instruments": tuple(symbol for _venue, symbol in paths.books),
                 "venue_of": {symbol: venue for venue, symbol in paths.books},
                 "stale_after": cfg.killswitch.stale_after,
-                "notify": tuple(paths.strategies.values()),
+                "routes": self.routes,  # the strategies, as they come and go
             },
         )
 
@@ -820,7 +1089,8 @@ class TradingSystem:
                         "gateways": dict(paths.gateways),
                         "risk_path": paths.risk,
                         "gate": self.gate,
-                        "notify": (*paths.strategies.values(), paths.killswitch),
+                        "notify": (paths.killswitch,),
+                        "routes": self.routes,  # and the strategies, as they come and go
                         "emit": self._emit,
                     },
                 ),
@@ -922,7 +1192,7 @@ class TradingSystem:
                         "rest_base_url": side.rest_url,
                         "send": subscribe,
                         "depth": depth,
-                        "route_trades": bool(paths.strategies),
+                        "route_trades": True,  # strategies may be added at run time
                         "stale_after": max(1.0, cfg.killswitch.stale_after or 10.0),
                         "taps": self._paper_taps(),
                     },
@@ -937,11 +1207,8 @@ class TradingSystem:
                         "venue": side.adapter,
                         "instrument": instrument,
                         "feed_path": paths.feeds[name],
-                        "subscribers": (
-                            *self._trading(symbol),
-                            paths.risk,
-                            paths.killswitch,
-                        ),
+                        "subscribers": (paths.risk, paths.killswitch),
+                        "routes": self.routes,  # the strategies trading it, as they come and go
                         # paper: the views the backtest's strategies get
                         "depth": cfg.paper.depth if self.paper is not None else 10,
                         "max_depth": depth,  # where the venue's sync rule bounds it
@@ -957,14 +1224,6 @@ class TradingSystem:
             children=(*feeds, *books),
         )
         return self._with_paper_feed(spec)
-
-    def _trading(self, symbol: str) -> tuple[str, ...]:
-        """The paths of the strategies that trade ``symbol``."""
-        return tuple(
-            self.paths.strategies[choice.name]
-            for choice in self._strategies
-            if symbol in choice.instruments
-        )
 
     def _strategies_tree(self) -> SupervisorSpec:
         """``strategies``: each strategy under a supervisor of its own (its own intensity).
@@ -983,7 +1242,7 @@ class TradingSystem:
     def _strategy_spec(self, choice: _StrategyChoice) -> SupervisorSpec:
         paths = self.paths
         venue_of = {symbol: venue for venue, symbol in paths.books}
-        path = paths.strategies[choice.name]
+        path = strategy_path(choice.name)
         return SupervisorSpec(
             name=choice.name,
             intensity=choice.intensity,
@@ -1031,16 +1290,15 @@ class TradingSystem:
         self._events.emit(event)
 
     def _on_supervision_event(self, event: Any) -> None:
-        if isinstance(event, SupervisorEscalated) and (name := self._strategy_at(event.path)):
-            # A strategy's own supervisor gave up: it is not restarted (TEMPORARY), the
-            # others go on; its orders are cancelled.
-            self._log.error(
-                "strategy_stopped",
-                strategy=name,
-                reason=f"{event.restarts} restarts in {event.period} s",
-            )
-            self._strategy_gave_up(name, f"{event.path} exceeded {event.restarts} restarts")
+        if isinstance(event, ActorEnded) and event.kind == "supervisor":
+            name = self._strategy_at(event.path)
+            if name is not None and self._strategy_ended(name, event):
+                # A strategy's own supervisor gave up: it is not restarted (TEMPORARY),
+                # the others go on; it hears nothing more; its orders are cancelled.
+                self._strategy_gave_up(name, f"{event.path} ended: {event.error or event.reason}")
             return
+        if isinstance(event, SupervisorEscalated) and self._strategy_at(event.path):
+            return  # its ActorEnded follows
         if isinstance(event, SupervisorEscalated):
             self.gate.trip(
                 TradingState.HALTED,
@@ -1050,10 +1308,9 @@ class TradingSystem:
 
     def _strategy_at(self, path: str) -> str | None:
         """The strategy whose own supervisor is at ``path`` (None: another supervisor)."""
-        for name, supervisor in self.paths.strategy_supervisors.items():
-            if path == supervisor:
-                return name
-        return None
+        parent, _, name = path.rpartition("/")
+        with self._running_lock:
+            return name if parent == STRATEGIES and name in self._running else None
 
     def _strategy_gave_up(self, name: str, reason: str) -> None:
         """Halt strategy ``name``'s scope (latched) and cancel its orders: it will not restart.
@@ -1068,7 +1325,7 @@ class TradingSystem:
             scope=f"strategy:{name}",
         )
         self.tree.address(self.paths.order_manager).tell(
-            CancelAllOrders(reason=reason, owner=self.paths.strategies[name])
+            CancelAllOrders(reason=reason, owner=strategy_path(name))
         )
 
     def _on_dead_letter(self, letter: DeadLetter) -> None:
@@ -1150,7 +1407,7 @@ class TradingSystem:
             "venue": self.adapter,
             "symbols": (self.instrument.symbol,),
             "books_path": paths.market_data,
-            "route_trades": bool(paths.strategies),
+            "route_trades": True,  # strategies may be added at run time
             "taps": self._paper_taps(),
         }
         feed = (
@@ -1271,6 +1528,28 @@ class _StrategyChoice:
     intensity: int
     period: float
     tag: str  # the prefix of its client order ids: unique in the system
+    spec: str = ""  # its class as given: a built-in's name, "package.module:Class", the code's
+
+
+@dataclass(slots=True, kw_only=True)
+class _Running:
+    """A strategy of the running system (see `StrategyInfo`)."""
+
+    choice: _StrategyChoice
+    added: bool = False
+    stopped: str = ""  # why its supervisor ended on its own ("": running)
+
+    def info(self) -> StrategyInfo:
+        choice = self.choice
+        return StrategyInfo(
+            name=choice.name,
+            strategy=choice.spec,
+            instruments=choice.instruments,
+            state="stopped" if self.stopped else "running",
+            path=strategy_path(choice.name),
+            added=self.added,
+            reason=self.stopped,
+        )
 
 
 def _order_entry(side: _VenueSide) -> OrderEntry:
@@ -1307,6 +1586,7 @@ def _strategy_choices(config: Config, strategy: object) -> tuple[_StrategyChoice
                 intensity=supervision.intensity,
                 period=supervision.period,
                 tag=_tag(name, 0, set()),
+                spec=str(getattr(factory, "spec", name)),
             ),
         )
     tags: set[str] = set()
@@ -1322,9 +1602,57 @@ def _strategy_choices(config: Config, strategy: object) -> tuple[_StrategyChoice
                 intensity=entry.intensity or 0,
                 period=entry.period or config.supervision.period,
                 tag=tag,
+                spec=entry.class_,
             )
         )
     return tuple(choices)
+
+
+def _symbols(
+    instruments: Sequence[str] | str | None, first: str, configured: Mapping[str, object]
+) -> tuple[str, ...]:
+    """``add_strategy``'s instruments as symbols (a string alone is one; none: ``first``).
+
+    Raises:
+        ConfigKeyError: none, one not ``configured``, or one given twice.
+
+    """
+    if instruments is None:
+        return (first,)
+    symbols = (instruments,) if isinstance(instruments, str) else tuple(instruments)
+    unknown = [symbol for symbol in symbols if symbol not in configured]
+    if unknown:
+        reason = f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not"
+        reason += " configured"
+    elif not symbols:
+        reason = "none given"
+    elif len(set(symbols)) != len(symbols):
+        reason = "a symbol is listed twice"
+    else:
+        return symbols
+    raise ConfigKeyError(
+        "", "instruments", f"instruments: {reason}; configured: {', '.join(configured)}"
+    )
+
+
+def _restarts(
+    intensity: int | None, period: float | None, supervision: SupervisionConfig
+) -> tuple[int, float]:
+    """``add_strategy``'s intensity and period, checked (none: ``[supervision]``'s).
+
+    Raises:
+        ConfigKeyError: an intensity that is not an int >= 0, a period not > 0.
+
+    """
+    if intensity is None:
+        intensity = supervision.intensity
+    if isinstance(intensity, bool) or not isinstance(intensity, int) or intensity < 0:
+        raise ConfigKeyError("", "intensity", f"intensity: {intensity!r} is not an int >= 0")
+    if period is None:
+        period = supervision.period
+    if isinstance(period, bool) or not isinstance(period, int | float) or not period > 0:
+        raise ConfigKeyError("", "period", f"period: {period!r} is not a number of seconds > 0")
+    return intensity, float(period)
 
 
 def _tag(name: str, index: int, taken: set[str]) -> str:

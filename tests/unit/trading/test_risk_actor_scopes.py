@@ -261,7 +261,7 @@ def order_manager_snapshot() -> ExposureSnapshot:
 
 def test_a_restarted_risk_rebuilds_each_strategys_position_from_the_order_manager(start_risk):
     snapshot = order_manager_snapshot()
-    assert {(p.owner, p.instrument, p.net) for p in snapshot.owner_positions} == {
+    assert {(p.owner, p.instrument, p.position) for p in snapshot.owner_positions} == {
         (A, SYMBOL, 4), (B, SYMBOL, -2),
     }  # fmt: skip
     risk = start_risk(snapshot, strategy_limits={"a": RiskLimits(max_position=6)})
