@@ -50,6 +50,16 @@ def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}" if base else "-"
 
 
+def _rate(figures: dict[str, Any], base: dict[str, Any], key: str) -> str:
+    """Two cells: a rate and its ratio to the base's."""
+    return f" | {figures[key]:,.0f} | {_ratio(figures[key], base[key])}"
+
+
+def _spread(figures: dict[str, Any]) -> str:
+    """A cell: the rounds' lowest and highest book rates."""
+    return f" | {figures['books_per_s_min']:,.0f}-{figures['books_per_s_max']:,.0f}"
+
+
 def _label(cell: dict[str, Any]) -> str:
     subscribers = sorted(set(cell["subscribers_per_book"]))
     per_strategy = sorted(set(cell["instruments_per_strategy"]))
@@ -147,15 +157,13 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> list[str]:
             base_quiet, base_answering = base["throughput_quiet"], base["throughput_answering"]
             lines.append(
                 _label(cell)
-                + f" | {quiet['books_per_s']:,.0f}"
-                + f" | {_ratio(quiet['books_per_s'], base_quiet['books_per_s'])}"
-                + f" | {quiet['books_per_s_min']:,.0f}-{quiet['books_per_s_max']:,.0f}"
+                + _rate(quiet, base_quiet, "books_per_s")
+                + _spread(quiet)
                 + f" | {quiet['deliveries_per_s']:,.0f}"
-                + f" | {answering['books_per_s']:,.0f}"
-                + f" | {_ratio(answering['books_per_s'], base_answering['books_per_s'])}"
+                + _rate(answering, base_answering, "books_per_s")
                 + f" | {answering['deliveries_per_s']:,.0f}"
-                + f" | {answering['orders_per_s']:,.0f}"
-                + f" | {_ratio(answering['orders_per_s'], base_answering['orders_per_s'])} |"
+                + _rate(answering, base_answering, "orders_per_s")
+                + " |"
             )
         lines += [
             "",
@@ -176,13 +184,11 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> list[str]:
             paced, base_paced = cell["throughput_paced"], base["throughput_paced"]
             lines.append(
                 _label(cell)
-                + f" | {paced['books_per_s']:,.0f}"
-                + f" | {_ratio(paced['books_per_s'], base_paced['books_per_s'])}"
-                + f" | {paced['books_per_s_min']:,.0f}-{paced['books_per_s_max']:,.0f}"
-                + f" | {paced['deliveries_per_s']:,.0f}"
-                + f" | {_ratio(paced['deliveries_per_s'], base_paced['deliveries_per_s'])}"
-                + f" | {paced['orders_per_s']:,.0f}"
-                + f" | {_ratio(paced['orders_per_s'], base_paced['orders_per_s'])} |"
+                + _rate(paced, base_paced, "books_per_s")
+                + _spread(paced)
+                + _rate(paced, base_paced, "deliveries_per_s")
+                + _rate(paced, base_paced, "orders_per_s")
+                + " |"
             )
         lines.append("")
     return lines
