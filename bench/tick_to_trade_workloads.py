@@ -272,8 +272,11 @@ def build_tree(
     return Supervisor(spec, instrument=instrument).start(timeout=WAIT)
 
 
-def _frames(count: int) -> tuple[Frame, list[tuple[int, Frame]]]:
-    frames = synthetic_binance(INSTRUMENT, seed=5, diffs=count)
+def _frames(
+    count: int, instrument: Instrument = INSTRUMENT, seed: int = 5
+) -> tuple[Frame, list[tuple[int, Frame]]]:
+    """A snapshot and ``count`` depth diffs of ``instrument``, each with its update id."""
+    frames = synthetic_binance(instrument, seed=seed, diffs=count)
     snapshot = frames[0]
     diffs = []
     for frame in frames[1:]:
