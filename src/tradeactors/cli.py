@@ -691,15 +691,13 @@ def _run(args: argparse.Namespace, config: Config) -> int:
 def _chaos(args: argparse.Namespace) -> int:
     import msgspec  # noqa: PLC0415
 
-    from tradeactors.chaos import load_scenario, run_scenario  # noqa: PLC0415
+    from tradeactors.chaos import load_scenario, run_scenario, with_venues  # noqa: PLC0415
     from tradeactors.errors import ConfigError  # noqa: PLC0415
 
     try:
         scenario, config = load_scenario(args.scenario, venue_kind=args.venue_kind)
         if args.seed is not None:
-            config = msgspec.structs.replace(
-                config, venue=msgspec.structs.replace(config.venue, seed=args.seed)
-            )
+            config = with_venues(config, seed=args.seed)  # each venue's, with [[venues]]
     except ConfigError as exc:
         _print_error("tradeactors chaos", exc)
         return 2

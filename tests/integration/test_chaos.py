@@ -117,6 +117,7 @@ def test_there_is_a_scenario_for_each_kind_of_trouble_the_issue_lists():
         "slow_strategy",
         "venue_rejects",
         "kill_switch_under_load",
+        "strategy_crash_loop",  # issue 15: one strategy crash-loops among others
     )
     for other in others:
         assert other in names

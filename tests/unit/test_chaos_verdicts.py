@@ -7,12 +7,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from tradeactors.chaos import (
     Expect,
     Fault,
     Observed,
+    StrategyObserved,
     Verdict,
     _Death,
     _DepthSampler,
@@ -26,6 +28,7 @@ from tradeactors.chaos import (
     _risk_limits,
     _Watch,
     check_expectations,
+    check_strategies,
     load_scenario,
 )
 from tradeactors.core.messages import Side
@@ -269,10 +272,11 @@ class TestExpectations:
         assert verdict.outcome == "SKIP"
         assert "[expect]" in verdict.detail
 
-    def test_every_expectation_key_has_something_observed(self):
+    def test_every_minimum_key_has_something_observed(self):
         observed = Observed.__struct_fields__
         for key in Expect.__struct_fields__:
-            assert key.removeprefix("min_") in observed
+            if key.startswith("min_"):
+                assert key.removeprefix("min_") in observed
 
     @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
     def test_every_shipped_scenario_declares_what_its_faults_must_cause(self, path):
@@ -299,6 +303,214 @@ class TestUnfiredFaults:
         faults = [Fault(kind="feed_gap", at=1.0)]
         assert _faults_fired(faults, {}).line() == "PASS every fault fired: 1 of 1 fired"
         assert _faults_fired([], {}).outcome == "SKIP"
+
+
+_STOPPED = StrategyObserved(
+    stopped="RestartIntensityExceededError(...)",
+    crashes=4,
+    restarts=3,
+    scope_state="HALTED",
+    scope_trips=("strategy:momo_btc: escalation (strategies/momo_btc ended)",),
+    orders=3,
+)
+_HEALTHY = StrategyObserved(
+    fills=5, fills_after=3, first_fill_after=0.42, cancelled_own=7, orders=12
+)
+
+
+def _strategies(**seen: StrategyObserved) -> list[str]:
+    expect = Expect(stopped_strategies=["momo_btc"], healthy_strategies=["mm_btc"])
+    observed = Observed(strategies=seen, after="momo_btc stopped")
+    return [v.line() for v in check_strategies(expect, observed)]
+
+
+class TestStrategiesPerScope:
+    """`stopped_strategies` and `healthy_strategies`: one strategy's crash loop, the others'
+    trading untouched; each verdict names the strategy and what broke."""
+
+    def test_a_crash_loop_that_stopped_one_strategy_alone_passes_every_check(self):
+        assert _strategies(momo_btc=_STOPPED, mm_btc=_HEALTHY) == [
+            (
+                'PASS expect stopped_strategies."momo_btc": momo_btc: 4 crash(es), its '
+                "supervisor ended (RestartIntensityExceededError(...)), scope strategy:momo_btc "
+                "HALTED, 0 of its 3 order(s) open at the venue, 0 in the order manager"
+            ),
+            (
+                'PASS expect healthy_strategies."mm_btc" kept trading: mm_btc: running, the '
+                "same incarnation all along, 3 fill(s) after momo_btc stopped (the first 0.4 s "
+                "after, 5 in all)"
+            ),
+            (
+                'PASS expect healthy_strategies."mm_btc" orders untouched: mm_btc: 0 of its '
+                "orders denied, 7 cancelled at its own request, 0 by others"
+            ),
+            (
+                'PASS expect healthy_strategies."mm_btc" scopes active: mm_btc: scope '
+                "strategy:mm_btc ACTIVE, it, its venues' and all never tripped"
+            ),
+        ]
+
+    def test_a_strategy_that_never_stopped_fails(self):
+        running = msgspec.structs.replace(_STOPPED, stopped="", scope_state="ACTIVE")
+        line = _strategies(momo_btc=running, mm_btc=_HEALTHY)[0]
+        assert line.startswith(
+            'FAIL expect stopped_strategies."momo_btc": still running; scope strategy:momo_btc '
+            "ACTIVE, not HALTED: momo_btc: 4 crash(es), running"
+        )
+
+    def test_a_stopped_strategy_with_an_order_left_at_the_venue_fails(self):
+        left = msgspec.structs.replace(_STOPPED, open_at_venue=1)
+        line = _strategies(momo_btc=left, mm_btc=_HEALTHY)[0]
+        assert line.startswith(
+            'FAIL expect stopped_strategies."momo_btc": 1 of its orders open at the venue, 0 '
+            "in the order manager: "
+        )
+
+    def test_a_healthy_strategy_with_no_fill_after_the_crash_loop_fails(self):
+        idle = msgspec.structs.replace(_HEALTHY, fills_after=0, first_fill_after=None)
+        assert _strategies(momo_btc=_STOPPED, mm_btc=idle)[1] == (
+            'FAIL expect healthy_strategies."mm_btc" kept trading: no fill after momo_btc '
+            "stopped: mm_btc: running, the same incarnation all along, 0 fill(s) after momo_btc "
+            "stopped (5 in all)"
+        )
+
+    def test_a_healthy_strategy_that_was_restarted_fails_even_with_fills(self):
+        restarted = msgspec.structs.replace(_HEALTHY, crashes=1, restarts=1)
+        line = _strategies(momo_btc=_STOPPED, mm_btc=restarted)[1]
+        assert line.startswith('FAIL expect healthy_strategies."mm_btc" kept trading: 1 crash(es)')
+        assert "restarted, 3 fill(s)" in line
+
+    def test_an_order_denied_fails_naming_the_reason(self):
+        denied = msgspec.structs.replace(_HEALTHY, denied=2, denial_reasons={"halted": 2})
+        assert _strategies(momo_btc=_STOPPED, mm_btc=denied)[2] == (
+            'FAIL expect healthy_strategies."mm_btc" orders untouched: mm_btc: 2 of its orders '
+            "denied (halted: 2), 7 cancelled at its own request, 0 by others"
+        )
+
+    def test_denials_that_could_not_be_counted_fail(self):
+        unknown = msgspec.structs.replace(_HEALTHY, denied=None)
+        line = _strategies(momo_btc=_STOPPED, mm_btc=unknown)[2]
+        assert line.startswith(
+            'FAIL expect healthy_strategies."mm_btc" orders untouched: mm_btc: ?'
+        )
+        assert line.endswith("its denials could not be counted (the strategy did not answer)")
+
+    def test_an_order_cancelled_by_someone_else_fails_naming_who(self):
+        cancelled = msgspec.structs.replace(
+            _HEALTHY,
+            cancelled_by_others={"kill switch: halted": 1, "by the venue, unasked: expired": 2},
+        )
+        assert _strategies(momo_btc=_STOPPED, mm_btc=cancelled)[2] == (
+            'FAIL expect healthy_strategies."mm_btc" orders untouched: mm_btc: 0 of its orders '
+            "denied, 7 cancelled at its own request, 3 by others (by the venue, unasked: "
+            "expired: 2, kill switch: halted: 1)"
+        )
+
+    def test_a_trip_of_its_scope_fails_even_after_a_reset(self):
+        tripped = msgspec.structs.replace(
+            _HEALTHY, scope_trips=("venue:sim: manual (ops)",), scope_state="ACTIVE"
+        )
+        assert _strategies(momo_btc=_STOPPED, mm_btc=tripped)[3] == (
+            'FAIL expect healthy_strategies."mm_btc" scopes active: mm_btc: scope '
+            "strategy:mm_btc ACTIVE, trips: venue:sim: manual (ops)"
+        )
+
+    def test_a_trip_of_the_all_scope_fails_every_healthy_strategy(self):
+        expect = Expect(healthy_strategies=["mm_btc", "mm_eth"])
+        observed = Observed(
+            strategies={"mm_btc": _HEALTHY, "mm_eth": _HEALTHY},
+            all_trips=("escalation (trading exceeded 3 restarts)",),
+        )
+        scopes = [v for v in check_strategies(expect, observed) if "scopes" in v.name]
+        assert [v.outcome for v in scopes] == ["FAIL", "FAIL"]
+        assert scopes[1].detail.endswith("trips: all: escalation (trading exceeded 3 restarts)")
+
+    def test_a_strategy_not_observed_fails_each_of_its_checks(self):
+        lines = _strategies()
+        assert len(lines) == 4
+        assert all(
+            line.startswith("FAIL ")
+            and line.endswith("not observed: the tree was down at the checks")
+            for line in lines
+        )
+
+    def test_strategy_keys_count_as_declared_expectations(self):
+        verdicts = check_expectations(Expect(healthy_strategies=["mm_btc"]), Observed())
+        assert [v.outcome for v in verdicts] == ["FAIL", "FAIL", "FAIL"]
+
+
+class TestStrategiesInTheScenario:
+    """A scenario names strategies of its config, in one list; `config` finds shipped configs."""
+
+    def test_the_shipped_crash_loop_reads_config_multi_by_name(self):
+        scenario, config = load_scenario(ROOT / "config" / "scenarios" / "strategy_crash_loop.toml")
+        assert scenario.config == "multi"
+        assert [s.name for s in config.all_strategies] == ["mm_btc", "mm_eth", "momo_btc"]
+        assert scenario.expect.stopped_strategies == ["momo_btc"]
+        (momo,) = [s for s in config.all_strategies if s.name == "momo_btc"]
+        crashes = [f for f in scenario.fault if f.path == "strategies/momo_btc/strategy"]
+        assert momo.period is not None
+        assert len(crashes) > (momo.intensity or 0)  # past its intensity ...
+        assert max(f.at or 0 for f in crashes) - min(f.at or 0 for f in crashes) < momo.period
+
+    def test_a_strategy_not_in_the_config_is_refused_with_its_line(self, scenario_file):
+        path = scenario_file(
+            f'name = "t"\nduration = 3.0\nconfig = "{ROOT}/config/multi.toml"\n\n[expect]\n'
+            'min_fills = 1\nhealthy_strategies = ["mm_btc", "mm_sol"]\n'
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_scenario(path)
+        assert str(caught.value) == (
+            f"{path}:7: [expect] healthy_strategies: no strategy 'mm_sol' in the config "
+            "(strategies: mm_btc, mm_eth, momo_btc)"
+        )
+
+    def test_a_strategy_both_stopped_and_healthy_is_refused(self, scenario_file):
+        path = scenario_file(
+            f'name = "t"\nduration = 3.0\nconfig = "{ROOT}/config/multi.toml"\n\n[expect]\n'
+            'stopped_strategies = ["momo_btc"]\nhealthy_strategies = ["momo_btc"]\n'
+        )
+        with pytest.raises(ConfigError, match=r"s\.toml:7: \[expect\] momo_btc: in both"):
+            load_scenario(path)
+
+    def test_the_default_config_has_its_one_strategy_by_its_actor_name(self, scenario_file):
+        path = scenario_file(
+            'name = "t"\nduration = 3.0\n\n[expect]\nstopped_strategies = ["mm"]\n'
+        )
+        with pytest.raises(
+            ConfigError, match=r"no strategy 'mm' in the config \(strategies: market_maker\)"
+        ):
+            load_scenario(path)
+
+    def test_a_config_name_that_is_nowhere_is_refused_saying_where_it_looked(self, scenario_file):
+        path = scenario_file('name = "t"\nduration = 3.0\nconfig = "mutli"\n')
+        with pytest.raises(ConfigError) as caught:
+            load_scenario(path)
+        assert str(caught.value).startswith(
+            f"{path}:3: config 'mutli': no such file (looked for {path.parent / 'mutli.toml'}, "
+            f"{path.parent.parent / 'mutli.toml'})"
+        )
+
+    def test_the_venue_kind_and_overrides_reach_every_venue_of_a_multi_config(self, scenario_file):
+        path = scenario_file(
+            f'name = "t"\nduration = 3.0\nconfig = "{ROOT}/config/multi.toml"\n\n'
+            "[overrides.venue]\nstep_interval = 0.02\n"
+        )
+        _, config = load_scenario(path, venue_kind="binance")
+        assert [(v.name, v.kind, v.step_interval) for v in config.all_venues] == [
+            ("sim", "binance", 0.02)
+        ]
+
+    def test_kraken_is_refused_for_a_venue_with_several_instruments(self):
+        with pytest.raises(ConfigError) as caught:
+            load_scenario(
+                ROOT / "config" / "scenarios" / "strategy_crash_loop.toml", venue_kind="kraken"
+            )
+        assert str(caught.value) == (
+            "--venue-kind kraken: the embedded exchange speaks Kraken's protocol for one "
+            "instrument only, and this scenario's config trades BTCUSDT, ETHUSDT at venue "
+            "'sim'; run it with --venue-kind sim or binance"
+        )
 
 
 @pytest.fixture

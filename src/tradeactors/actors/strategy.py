@@ -24,6 +24,7 @@ import msgspec
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import (
+    STRATEGY_CANCEL_ALL,
     AmendOrder,
     CancelAllOrders,
     CancelOrder,
@@ -169,7 +170,7 @@ class _LiveContext(OrderTracking):
 
     def cancel_all(self, instrument: str | None = None) -> None:
         if instrument is None:
-            self._om.tell(CancelAllOrders(reason="strategy cancel_all", owner=self._path))
+            self._om.tell(CancelAllOrders(reason=STRATEGY_CANCEL_ALL, owner=self._path))
             return
         for order in self.open_orders(instrument):  # (raises for one it does not trade)
             self._om.tell(CancelOrder(client_order_id=order.client_order_id))

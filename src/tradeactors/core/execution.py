@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors.core.messages import (
+    CANCEL_REQUESTED,
     TIME_IN_FORCE_VALUES,
     AmendAtVenue,
     AmendDenied,
@@ -591,7 +592,7 @@ class ExecutionCore:
             else:
                 for cid in step.open_ids(message.venue):
                     if (t := step.get(cid)) is not None and t.request.owner == message.owner:
-                        self._cancel(step, cid)
+                        self._cancel(step, cid, message.reason)
         elif isinstance(message, VenueDown):
             self._venue_down(step, message, self._now_ns())
         elif isinstance(message, GatewayConnected):
@@ -756,12 +757,17 @@ class ExecutionCore:
             step.sends.append((order.owner, update))
         step.events.append(update)
 
-    def _cancel(self, step: Step, client_order_id: str) -> None:
+    def _cancel(self, step: Step, client_order_id: str, reason: str = CANCEL_REQUESTED) -> None:
+        """Cancel one order; ``reason``: why, in its pending-cancel update.
+
+        `CANCEL_REQUESTED` for a `CancelOrder`; a `CancelAllOrders`'s own reason for the
+        orders of its owner (a restart, a halted scope, a removal, the strategy's own).
+        """
         tracked = step.edit(client_order_id)  # a needless copy if closed: harmless
         if tracked is None or not tracked.order.status.open:
             return
         if tracked.order.status is not OrderStatus.PENDING_CANCEL:
-            self._move(step, tracked, Trigger.REQUEST_CANCEL, "cancel requested")
+            self._move(step, tracked, Trigger.REQUEST_CANCEL, reason)
         self._send_cancel(step, tracked)
 
     def _send_cancel(self, step: Step, tracked: Tracked) -> None:
@@ -1574,6 +1580,7 @@ def _info(tracked: Tracked) -> OrderInfo:
         filled=order.filled,
         status=order.status,
         order_id=tracked.order_id,
+        owner=request.owner,
     )
 
 

@@ -18,6 +18,9 @@ import msgspec
 from tradeactors.core.orders import OrderStatus
 
 __all__ = [
+    "CANCEL_REQUESTED",
+    "OWN_CANCEL_REASONS",
+    "STRATEGY_CANCEL_ALL",
     "TIME_IN_FORCE_VALUES",
     "AmendAtVenue",
     "AmendDenied",
@@ -270,12 +273,21 @@ class GetOrders(Message, frozen=True, kw_only=True, tag=True):
 
 # -- order manager -> strategies, risk, kill switch ------------------------------------
 
+CANCEL_REQUESTED = "cancel requested"
+"""The ``reason`` of an order's pending-cancel update when its owner cancelled it alone."""
+STRATEGY_CANCEL_ALL = "strategy cancel_all"
+"""The reason of a strategy's own ``cancel_all()`` (a `CancelAllOrders` of its orders)."""
+OWN_CANCEL_REASONS = frozenset({CANCEL_REQUESTED, STRATEGY_CANCEL_ALL})
+"""Pending-cancel reasons of an order its owner asked to cancel; any other reason says
+who else did (``strategy (re)started``, ``kill switch: ...``, ``strategy NAME removed``,
+a cancel-all's own reason)."""
+
 
 class OrderUpdate(Message, frozen=True, kw_only=True, tag=True):
     """An order changed: its new status, and the fill if any.
 
     ``reason`` is a `DenyReason` value when the status is ``denied``, else what moved
-    it (the venue's reject reason, ``cancel requested``, ...); ``detail`` adds text to
+    it (the venue's reject reason, `CANCEL_REQUESTED`, ...); ``detail`` adds text to
     a denial (where a lost order was lost) or to a venue's reject (its own code and
     message).
     """
@@ -602,6 +614,7 @@ class OrderInfo(Message, frozen=True, kw_only=True, tag=True):
     filled: int
     status: OrderStatus
     order_id: int | None
+    owner: str = ""  # the path of the actor that submitted it ("": a host, no owner)
 
 
 class OwnerPosition(Message, frozen=True, kw_only=True, tag=True):

@@ -13,7 +13,9 @@ from tradeactors.actors.order_manager import CancelAtVenue, OrderManagerActor, O
 from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
+    CANCEL_REQUESTED,
     CancelAllOrders,
+    CancelOrder,
     GetOrders,
     OrderUpdate,
     PlaceOrder,
@@ -89,6 +91,34 @@ def test_a_cancel_all_for_a_halted_strategy_cancels_only_its_orders(om):
         "a1": "pending_cancel",
         "b1": "accepted",
         "a2": "pending_cancel",
+    }
+
+
+def test_a_cancel_says_who_asked_for_it_and_the_report_says_whose_each_order_is(om):
+    """Its own cancel: `CANCEL_REQUESTED`; a cancel-all of its orders: that one's reason."""
+    om.tell(
+        PlaceOrder(order=submit("a1", owner="sa")),
+        PlaceOrder(order=submit("a2", owner="sa")),
+        PlaceOrder(order=submit("b1", owner="sb")),
+        accepted("a1", 1),
+        accepted("a2", 2),
+        accepted("b1", 3),
+        CancelOrder(client_order_id="b1"),
+        CancelAllOrders(reason="kill switch: loss", owner="sa"),
+    )
+    om.settle()
+    why = {
+        u.client_order_id: u.reason
+        for path in ("sa", "sb")
+        for u in received(om.inboxes[path], OrderUpdate)
+        if u.status == "pending_cancel"
+    }
+    assert why == {"a1": "kill switch: loss", "a2": "kill switch: loss", "b1": CANCEL_REQUESTED}
+    report = om.tree.address(OM).ask(GetOrders(), timeout=10)
+    assert {o.client_order_id: o.owner for o in report.orders} == {
+        "a1": "sa",
+        "a2": "sa",
+        "b1": "sb",
     }
 
 
