@@ -251,7 +251,7 @@ class Observed(msgspec.Struct, kw_only=True):
     strategies: dict[str, StrategyObserved] = msgspec.field(default_factory=dict)
     """The strategies `Expect` names, by name (one missing: not observed)."""
     after: str = "the start"
-    """What ``fills_after`` counts from: ``momo_btc stopped``, ``the last fault``..."""
+    """What ``fills_after`` counts from: ``wide_btc stopped``, ``the last fault``..."""
     all_trips: tuple[str, ...] = ()
     """Each trip of the ``all`` scope while the tree ran, ``source (reason)``."""
 
@@ -350,6 +350,8 @@ def _stopped_alone(name: str, seen: StrategyObserved) -> Verdict:
         problems.append("still running")
     if seen.scope_state != "HALTED":
         problems.append(f"scope strategy:{name} {seen.scope_state}, not HALTED")
+    if not seen.orders:  # then "nothing left open" would check nothing
+        problems.append("it placed no order: nothing it left open could be checked")
     if seen.open_at_venue or seen.open_in_order_manager:
         problems.append(
             f"{seen.open_at_venue} of its orders open at the venue, "

@@ -23,7 +23,7 @@ MULTI = Path(__file__).resolve().parents[2] / "config" / "multi.toml"
 
 def test_the_shipped_multi_config_runs_each_strategy_on_its_instruments():
     config = load_config(MULTI)
-    assert [s.name for s in config.all_strategies] == ["mm_btc", "mm_eth", "momo_btc"]
+    assert [s.name for s in config.all_strategies] == ["mm_btc", "mm_eth", "wide_btc"]
     system = TradingSystem(config)
     events = TradingEvents()
     system.subscribe(events)
@@ -34,7 +34,7 @@ def test_the_shipped_multi_config_runs_each_strategy_on_its_instruments():
         assert {c.name for c in system.tree.children("strategies")} == {
             "mm_btc",
             "mm_eth",
-            "momo_btc",
+            "wide_btc",
         }
         for tag, symbol in (("mmbt", "BTCUSDT"), ("mmet", "ETHUSDT")):
             assert events.wait_until(

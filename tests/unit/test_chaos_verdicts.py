@@ -366,6 +366,14 @@ class TestStrategiesPerScope:
             "in the order manager: "
         )
 
+    def test_a_stopped_strategy_that_placed_no_order_fails_nothing_was_checked(self):
+        idle = msgspec.structs.replace(_STOPPED, orders=0)
+        line = _strategies(momo_btc=idle, mm_btc=_HEALTHY)[0]
+        assert line.startswith(
+            'FAIL expect stopped_strategies."momo_btc": it placed no order: nothing it left '
+            "open could be checked: "
+        )
+
     def test_a_healthy_strategy_with_no_fill_after_the_crash_loop_fails(self):
         idle = msgspec.structs.replace(_HEALTHY, fills_after=0, first_fill_after=None)
         assert _strategies(momo_btc=_STOPPED, mm_btc=idle)[1] == (
@@ -445,13 +453,13 @@ class TestStrategiesInTheScenario:
     def test_the_shipped_crash_loop_reads_config_multi_by_name(self):
         scenario, config = load_scenario(ROOT / "config" / "scenarios" / "strategy_crash_loop.toml")
         assert scenario.config == "multi"
-        assert [s.name for s in config.all_strategies] == ["mm_btc", "mm_eth", "momo_btc"]
-        assert scenario.expect.stopped_strategies == ["momo_btc"]
-        (momo,) = [s for s in config.all_strategies if s.name == "momo_btc"]
-        crashes = [f for f in scenario.fault if f.path == "strategies/momo_btc/strategy"]
-        assert momo.period is not None
-        assert len(crashes) > (momo.intensity or 0)  # past its intensity ...
-        assert max(f.at or 0 for f in crashes) - min(f.at or 0 for f in crashes) < momo.period
+        assert [s.name for s in config.all_strategies] == ["mm_btc", "mm_eth", "wide_btc"]
+        assert scenario.expect.stopped_strategies == ["wide_btc"]
+        (wide,) = [s for s in config.all_strategies if s.name == "wide_btc"]
+        crashes = [f for f in scenario.fault if f.path == "strategies/wide_btc/strategy"]
+        assert wide.period is not None
+        assert len(crashes) > (wide.intensity or 0)  # past its intensity ...
+        assert max(f.at or 0 for f in crashes) - min(f.at or 0 for f in crashes) < wide.period
 
     def test_a_strategy_not_in_the_config_is_refused_with_its_line(self, scenario_file):
         path = scenario_file(
@@ -462,15 +470,15 @@ class TestStrategiesInTheScenario:
             load_scenario(path)
         assert str(caught.value) == (
             f"{path}:7: [expect] healthy_strategies: no strategy 'mm_sol' in the config "
-            "(strategies: mm_btc, mm_eth, momo_btc)"
+            "(strategies: mm_btc, mm_eth, wide_btc)"
         )
 
     def test_a_strategy_both_stopped_and_healthy_is_refused(self, scenario_file):
         path = scenario_file(
             f'name = "t"\nduration = 3.0\nconfig = "{ROOT}/config/multi.toml"\n\n[expect]\n'
-            'stopped_strategies = ["momo_btc"]\nhealthy_strategies = ["momo_btc"]\n'
+            'stopped_strategies = ["wide_btc"]\nhealthy_strategies = ["wide_btc"]\n'
         )
-        with pytest.raises(ConfigError, match=r"s\.toml:7: \[expect\] momo_btc: in both"):
+        with pytest.raises(ConfigError, match=r"s\.toml:7: \[expect\] wide_btc: in both"):
             load_scenario(path)
 
     def test_the_default_config_has_its_one_strategy_by_its_actor_name(self, scenario_file):
