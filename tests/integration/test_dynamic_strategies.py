@@ -16,7 +16,7 @@ from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvent
 
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
-from tradeactors.core.messages import OrderUpdate, VenueStatus
+from tradeactors.core.messages import GetStrategyReport, OrderUpdate, VenueStatus
 from tradeactors.errors import (
     ChildStartError,
     ConfigError,
@@ -218,6 +218,8 @@ def test_an_added_strategy_stays_routed_across_restarts_of_its_book_and_the_orde
     system.subscribe(lambda e: back_up.set() if isinstance(e, VenueStatus) and e.up else None)
     system.tree.faults(system.paths.order_manager).kill()
     assert back_up.wait(15)
+    # (the order manager told it before the host heard: an ask queues behind those)
+    system.tree.address(path).ask(GetStrategyReport(), timeout=5)
     # It heard the venue go down and come back from the new order manager ...
     assert system.tree.stats(path).processed.get(VenueStatus, 0) >= venue_status + 2
     # ... and the book's views still reach it.

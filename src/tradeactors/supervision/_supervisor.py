@@ -139,6 +139,9 @@ class _Tree:
         self.tickets = itertools.count(1)  # tree-wide: a stale RestartDue never matches
         self.cells: dict[str, ActorCell] = {}
         self.supervisors: set[str] = set()  # paths of the cells that are supervisors
+        # the closed addresses of children removed for good (stop_child), by path: a tell
+        # to one (a late reply to a removed strategy, say) is a dead letter, not an error
+        self.removed: dict[str, Address] = {}
         self._cells_lock = threading.Lock()  # writers only; readers take snapshots
         self.stopping = False  # set when the root starts stopping its children
         self._add_cells(ROOT_PATH, spec)
@@ -182,6 +185,7 @@ class _Tree:
         for cell in tuple(self.subtree(path)):
             del self.cells[cell.path]
             self.supervisors.discard(cell.path)
+            self.removed[cell.path] = cell.address  # closed: see `address`
 
     def cell(self, path: str) -> ActorCell:
         try:
@@ -190,6 +194,18 @@ class _Tree:
             raise ConfigError(f"no actor at path {path!r} in this tree") from None
 
     def address(self, path: str) -> Address:
+        """The address at ``path``; a child removed for good: its closed address.
+
+        Tells to a closed address are dead letters (reason ``closed``), asks raise
+        `AddressClosedError`: an actor replying to a removed one (the order manager to a
+        removed strategy) is not crashed by it. A path never in the tree is a `ConfigError`.
+        """
+        cell = self.cells.get(path)
+        if cell is not None:
+            return cell.address
+        removed = self.removed.get(path)
+        if removed is not None:
+            return removed
         return self.cell(path).address
 
     def subtree(self, path: str) -> Iterator[ActorCell]:

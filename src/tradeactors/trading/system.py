@@ -865,7 +865,7 @@ class TradingSystem:
                 supervision=(intensity, period),
             )
             running = _Running(choice=choice, added=True)
-            self.gate.add_scope(f"strategy:{name}")  # its kill-switch scope
+            self._fresh_scope(name)
             with self._running_lock:
                 self._running[name] = running
             try:
@@ -910,6 +910,15 @@ class TradingSystem:
                 self._removing.add(name)
             path = strategy_path(name)
             deadline = perf_ns() + int(timeout * 1e9)
+            # Fenced first: its scope HALTED, so risk denies whatever it still sends (an
+            # actor stuck in a callback past its shutdown timeout lives on, abandoned);
+            # the halt stays latched until a strategy of this name is added again.
+            self.gate.trip(
+                TradingState.HALTED,
+                source=TripSource.MANUAL,
+                reason=f"strategy {name} removed",
+                scope=f"strategy:{name}",
+            )
             try:
                 self.routes.remove(path)  # from now on it hears nothing
                 cancelled = self._cancel_orders_of(path, f"strategy {name} removed", timeout)
@@ -928,18 +937,29 @@ class TradingSystem:
                     self._running.pop(name, None)
                     self._removing.discard(name)
         removed = RemovedStrategy(name=name, cancelled=cancelled, open_orders=open_orders)
-        scope = f"strategy:{name}"
-        if not open_orders and self.gate.scope_state(scope) is not TradingState.ACTIVE:
-            # Its latched halt dies with it (nothing of it is left), recorded as a reset:
-            # a strategy added later under this name starts ACTIVE.
-            self.gate.reset(
-                TradingState.ACTIVE, by="remove_strategy", reason="strategy removed", scope=scope
-            )
         if open_orders:
             self._log.warning("strategy_removed_with_open_orders", strategy=name, open=open_orders)
         else:
             self._log.info("strategy_removed", strategy=name, cancelled_in_time=cancelled)
         return removed
+
+    def _fresh_scope(self, name: str) -> None:
+        """Strategy ``name``'s kill-switch scope, ACTIVE for a strategy added under it.
+
+        A removed strategy's scope stays HALTED (its fence); adding one of that name again
+        is the operator's decision to trade under it: the reset is recorded and logged.
+        """
+        scope = f"strategy:{name}"
+        self.gate.add_scope(scope)
+        previous = self.gate.scope_state(scope)
+        if previous is not TradingState.ACTIVE:
+            self.gate.reset(
+                TradingState.ACTIVE,
+                by="add_strategy",
+                reason=f"strategy {name} added again",
+                scope=scope,
+            )
+            self._log.warning("strategy_scope_reset", strategy=name, was=previous.value)
 
     def _cancel_orders_of(self, owner: str, reason: str, timeout: float) -> bool:
         """Cancel ``owner``'s open orders; True once none is open (False: not in time)."""

@@ -246,8 +246,9 @@ class TestStopChild:
         )
         assert [c.name for c in tree.children()] == ["a", "pool", "b"]
         assert not {"sub", "sub/x", "sub/y"} & set(tree.paths())
-        with pytest.raises(ConfigError, match="sub/x"):
-            tree.address("sub/x")
+        # Its address by path is the closed one: a late tell to it is a dead letter.
+        assert tree.address("sub/x") is old_x
+        assert old_x.is_closed()
         # The address callers still hold is closed: tells are dead letters, asks fail.
         assert old_x.is_closed()
         old_x.tell("after the stop")
@@ -275,6 +276,29 @@ class TestStopChild:
         assert tree.children("pool") == ()
         events.wait_for(ActorEnded, "pool/w")
         assert tree.address("a").ask("still here", timeout=5) == "still here"
+
+    def test_a_tell_to_a_removed_child_never_resolved_before_is_a_dead_letter(self, make_tree):
+        # The order manager answering a strategy removed a moment ago: it never looked
+        # that path up before, and must not crash on it.
+        trees: list[Supervisor] = []
+        spec = SupervisorSpec(
+            name="root",
+            children=(
+                ChildSpec(name="manager", actor=Manager, args=(trees, Inbox())),
+                SupervisorSpec(name="pool", children=()),
+            ),
+        )
+        tree = make_tree(spec)
+        trees.append(tree)
+        tree.start_child(_worker("gone", Inbox(), Inbox()), under="pool")
+        tree.stop_child("pool/gone")
+        manager = tree.address("manager")
+        assert manager.ask(("forward", ("pool/gone", "late reply")), timeout=5) is None
+        letter = tree.dead_letters.recent()[-1]
+        assert (letter.path, letter.reason, letter.message) == ("pool/gone", "closed", "late reply")
+        assert tree.stats("manager").restarts == 0
+        with pytest.raises(ConfigError, match="'pool/never'"):  # never there: still an error
+            tree.address("pool/never")
 
     def test_a_removed_name_can_be_started_again_and_actors_reach_the_new_one(self, make_tree):
         trees: list[Supervisor] = []
