@@ -46,7 +46,7 @@ snapshot's ``owner_positions``.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -166,7 +166,8 @@ class RiskActor(SupervisedActor):
         self._max_loss = max_loss
         self._max_denials = max_denials
         self._denial_window_ns = int(denial_window * 1e9)
-        self._denials: deque[int] = deque()
+        self._denials: deque[int] = deque()  # the host's (no strategy's)
+        self._strategy_denials: defaultdict[str, deque[int]] = defaultdict(deque)
         self._emit = emit or (lambda _event: None)
         self._snapshot_timeout = snapshot_timeout
         self._max_stashed_orders = max_stashed_orders
@@ -359,7 +360,7 @@ class RiskActor(SupervisedActor):
             return
         self._deny(order, reason, engine.detail if valid else "")
         if reason is not DenyReason.HALTED:
-            self._count_denial(reason.value)
+            self._count_denial(reason.value, order.owner)
 
     def _check_amend(self, amend: AmendOrder) -> None:
         engine = self._engine
@@ -379,7 +380,7 @@ class RiskActor(SupervisedActor):
         self.denied[reason.value] = self.denied.get(reason.value, 0) + 1
         om.tell(AmendDenied(amend=amend, reason=reason, detail=engine.detail))  # it tells the owner
         if reason is not DenyReason.HALTED:
-            self._count_denial(reason.value)
+            self._count_denial(reason.value, amend.owner)
 
     def _deny(self, order: SubmitOrder, reason: DenyReason, detail: str = "") -> None:
         self.denied[reason.value] = self.denied.get(reason.value, 0) + 1
@@ -388,19 +389,34 @@ class RiskActor(SupervisedActor):
             self.context.address_of(order.owner).tell(update)
         self._emit(update)
 
-    def _count_denial(self, reason: str) -> None:
+    def _count_denial(self, reason: str, owner: str = "") -> None:
+        """Count a denial in its window: a strategy's trip its own scope, others ``all``.
+
+        A strategy whose orders keep being denied (too large for the limits, say) halts
+        alone, as a strategy that keeps crashing does; denials of the host's orders (and
+        of a strategy whose scope the gate does not know) count for the account.
+        """
         if self._max_denials is None:
             return
         now = self.context.clock.monotonic_ns()
-        self._denials.append(now)
-        while self._denials and self._denials[0] <= now - self._denial_window_ns:
-            self._denials.popleft()
-        if len(self._denials) >= self._max_denials:
-            self._gate.trip(
-                TradingState.HALTED,
-                source=TripSource.RISK,
-                reason=f"{len(self._denials)} denials within the window (last: {reason})",
-            )
+        scope = self._scope_of(owner)
+        denials = self._denials if scope is None else self._strategy_denials[scope[0]]
+        denials.append(now)
+        while denials and denials[0] <= now - self._denial_window_ns:
+            denials.popleft()
+        if len(denials) < self._max_denials:
+            return
+        why = f"{len(denials)} denials within the window (last: {reason})"
+        if scope is not None:
+            try:
+                self._gate.trip(
+                    TradingState.HALTED, source=TripSource.RISK, reason=why, scope=scope[1]
+                )
+            except UnknownScopeError:
+                pass  # a strategy the gate was not told of: the account's limit
+            else:
+                return
+        self._gate.trip(TradingState.HALTED, source=TripSource.RISK, reason=why)
 
     def _exposure(self, change: ExposureChange) -> None:
         if change.sequence <= self._sequence:

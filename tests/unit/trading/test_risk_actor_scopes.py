@@ -138,6 +138,23 @@ class TestKillSwitchScopes:
         assert risk.denials(A) == [("a1", "halted", "strategy a")]
         assert risk.passed() == ["b1"]
 
+    def test_a_strategys_denials_halt_its_own_scope_not_the_account(self, start_risk):
+        # two strategies too large for the limits must not halt the others (the probe's
+        # finding: the account's max_denials counted every strategy's denials)
+        risk = start_risk(limits=RiskLimits(max_order_quantity=1), max_denials=3)
+        risk.tell(*(order(f"a{i}", A, quantity=5) for i in range(3)))
+        risk.tell(order("b1", B, quantity=5), order("b2", B))
+        risk.report()
+        assert risk.gate.scope_state("strategy:a") is TradingState.HALTED
+        assert risk.gate.state is TradingState.ACTIVE
+        assert risk.gate.scope_state("strategy:b") is TradingState.ACTIVE  # one denial
+        assert risk.passed() == ["b2"]
+        (change,) = risk.gate.history_of("strategy:a")
+        assert (change.source, change.reason) == (
+            "risk",
+            "3 denials within the window (last: max_order_quantity)",
+        )
+
     def test_a_halted_venue_scope_denies_every_strategys_orders_to_it(self, start_risk):
         risk = start_risk()
         risk.gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="x", scope="venue:sim")
