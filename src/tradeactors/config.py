@@ -148,6 +148,12 @@ class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     refetch_interval: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
 
+_Money = Annotated[float, msgspec.Meta(gt=0, le=1e15)]
+"""An amount of the quote currency in a limit: positive and finite (no inf, no nan)."""
+_Lots = Annotated[int, msgspec.Meta(ge=1)]
+"""A quantity or a count in a limit: at least 1 (leave the key out for no limit)."""
+
+
 class RiskConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Pre-trade limits (prices in ticks, quantities in lots, money in quote currency).
 
@@ -156,15 +162,15 @@ class RiskConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True
 
     price_collar_bps: int | None = 100
     max_order_quantity: int | None = 20
-    max_order_notional: float | None = None
+    max_order_notional: _Money | None = None
     max_position: int | None = 50
-    max_gross_exposure: float | None = None
+    max_gross_exposure: _Money | None = None
     max_open_orders: int | None = 20
     max_messages: int | None = 40
     message_window: float = 1.0
     duplicate_window: float | None = None
-    credit_limit: float | None = None
-    max_loss: float | None = 50.0
+    credit_limit: _Money | None = None
+    max_loss: _Money | None = 50.0
     max_denials: int | None = 100
     denial_window: float = 10.0
 
@@ -208,12 +214,12 @@ class LimitsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     account's, still applies). ``max_loss`` (strategies only) halts that strategy alone.
     """
 
-    max_order_quantity: int | None = None
-    max_order_notional: float | None = None
-    max_position: int | None = None
-    max_gross_exposure: float | None = None
-    max_open_orders: int | None = None
-    max_loss: float | None = None
+    max_order_quantity: _Lots | None = None
+    max_order_notional: _Money | None = None
+    max_position: _Lots | None = None
+    max_gross_exposure: _Money | None = None
+    max_open_orders: _Lots | None = None
+    max_loss: _Money | None = None
 
 
 class InstrumentConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -250,7 +256,7 @@ class StrategyEntryConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fi
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     risk: LimitsConfig = LimitsConfig()
     intensity: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    period: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    period: Annotated[float, msgspec.Meta(gt=0, le=86_400)] | None = None
 
 
 class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -390,7 +396,8 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     def _errors(self) -> list[ConfigKeyError]:
         """Each section's own problems (`_section_errors`), then those across sections."""
         errors: list[ConfigKeyError] = []
-        if self.venues and self.venue != VenueConfig():
+        # (a copy made with msgspec.structs.replace has [venue] = its first venue: fine)
+        if self.venues and self.venue not in (VenueConfig(), self.venues[0]):
             errors.append(
                 ConfigKeyError("", "venues", "venues: give either [venue] or [[venues]], not both")
             )

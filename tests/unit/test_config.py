@@ -110,7 +110,10 @@ class TestFileErrors:
             ("[supervision]\nperiod = 1979-05-27\n", "period: expected a number, got a date"),
             ('[venue]\nseed = "1"\n', 'seed: expected an integer, got "1"'),
             ("[venue]\nsymbol = 5\n", "symbol: expected a string, got 5"),
-            ("[risk]\nmax_loss = [1]\n", "max_loss: expected a number, got a list"),
+            (
+                "[risk]\nmax_loss = [1]\n",
+                "max_loss: expected a number > 0 and <= 1000000000000000.0, got a list",
+            ),
         ],
     )
     def test_each_toml_type_is_named_in_words(self, toml, text, wrong):

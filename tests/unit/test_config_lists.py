@@ -9,9 +9,17 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from tradeactors.config import Config, InstrumentConfig, StrategyEntryConfig, load_config
+from tradeactors.config import (
+    Config,
+    InstrumentConfig,
+    RunConfig,
+    StrategyEntryConfig,
+    VenueConfig,
+    load_config,
+)
 from tradeactors.errors import InvalidConfigError
 from tradeactors.trading.paths import actor_paths, strategy_of
 
@@ -245,3 +253,33 @@ def test_paper_trades_one_instrument(tmp_path):
 def test_entries_built_in_code_are_checked_too():
     with pytest.raises(InvalidConfigError, match="is not configured"):
         Config(strategies=(StrategyEntryConfig(name="a", instruments=("XRPUSDT",)),))
+
+
+def test_a_copy_of_a_config_with_venues_is_still_valid():
+    # msgspec.structs.replace re-runs the checks; [venue] is then the first venue (the
+    # probe: `run --duration` refused every [[venues]] config but the default one)
+    west = VenueConfig(name="west", symbol="ETHUSDT")
+    config = Config(venues=(VenueConfig(name="east", seed=3), west))
+    copy = msgspec.structs.replace(config, run=RunConfig(duration=2.0))
+    assert copy.venue.name == "east"
+    assert [v.name for v in copy.all_venues] == ["east", "west"]
+
+
+def test_limits_must_be_finite_and_positive(tmp_path):
+    lines = _errors(
+        tmp_path,
+        """
+        [risk]
+        max_loss = inf
+
+        [[strategies]]
+        name = "a"
+        risk = { max_gross_exposure = nan, max_position = -5 }
+        period = inf
+        """,
+    )
+    text = "\n".join(lines)
+    assert ":3: [risk] max_loss: expected a number > 0 and <= 1000000000000000.0, got inf" in text
+    assert "risk.max_gross_exposure: expected a number > 0" in text
+    assert "risk.max_position: expected an integer >= 1, got -5" in text
+    assert ":8: [[strategies]] #1 period: expected a number > 0 and <= 86400, got inf" in text
