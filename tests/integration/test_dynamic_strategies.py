@@ -17,6 +17,7 @@ from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvent
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import GetStrategyReport, OrderUpdate, VenueStatus
+from tradeactors.core.risk import TradingState
 from tradeactors.errors import (
     ChildStartError,
     ConfigError,
@@ -259,3 +260,22 @@ def test_a_crash_looping_added_strategy_is_unrouted_then_removed_and_its_name_re
     assert (info.state, info.strategy) == ("running", "multi_strategies:Bidder")
     events.wait_for(OrderUpdate, count=accepted + 1, status="accepted")
     assert len(_open_of(sim_venue, "loop")) == 1
+
+
+def test_a_remove_with_a_tiny_timeout_still_stops_it_and_frees_its_name(system, sim_venue):
+    # the probe: a timeout shorter than a round trip left the actor running and its name
+    # neither listed nor removable nor addable
+    events = _events(system)
+    system.add_strategy("quick", functools.partial(Watcher, sink=Seen()))
+    events.wait_for(OrderUpdate, status="accepted")
+    removed = system.remove_strategy("quick", timeout=0.000001)
+    assert removed.name == "quick"
+    assert [c.name for c in system.tree.children("strategies")] == []
+    assert system.strategies() == []
+    # fenced: its scope HALTED while it is gone (what an abandoned actor sends is denied)
+    assert system.gate.scope_state("strategy:quick") is TradingState.HALTED
+    assert sim_venue.wait_until(lambda: not _open_of(sim_venue, "quic", locked=True), 10)
+    system.add_strategy("quick", functools.partial(Watcher, sink=Seen()))  # the name again
+    assert system.gate.scope_state("strategy:quick") is TradingState.ACTIVE  # reset, recorded
+    (reset,) = [c for c in system.gate.history_of("strategy:quick") if c.state.value == "active"]
+    assert reset.reason == "add_strategy: strategy quick added again"  # who: why

@@ -125,6 +125,7 @@ if TYPE_CHECKING:
 __all__ = ["RemovedStrategy", "ShutdownSummary", "Status", "StrategyInfo", "TradingSystem"]
 
 _EMBEDDED = {"sim": "sim", "binance": "binance", "kraken": "kraken"}
+_MIN_ASK = 1.0  # seconds an ask to an actor gets at least, whatever a caller's timeout
 """Venue kinds the embedded simulated exchange can play: kind -> its protocol."""
 
 
@@ -805,7 +806,7 @@ class TradingSystem:
             while True:
                 changed.clear()
                 count = self.tree.address(self.paths.order_manager).ask(
-                    GetOrders(open_count_only=True, owner=owner), timeout=timeout
+                    GetOrders(open_count_only=True, owner=owner), timeout=max(timeout, _MIN_ASK)
                 )
                 if count == 0:
                     return True
@@ -919,23 +920,26 @@ class TradingSystem:
                 reason=f"strategy {name} removed",
                 scope=f"strategy:{name}",
             )
+            ask = max(timeout, _MIN_ASK)  # a round trip, whatever the caller's budget
+            cancelled, open_orders = False, -1
             try:
                 self.routes.remove(path)  # from now on it hears nothing
                 cancelled = self._cancel_orders_of(path, f"strategy {name} removed", timeout)
+            finally:
+                # stopped whatever happened above: a name is never left half removed
                 with contextlib.suppress(ConfigError):  # gone already (its supervisor ended)
                     tree.stop_child(f"{self.paths.strategies_supervisor}/{name}")
-                # what it sent before it stopped (still in risk's mailbox): cancelled too
-                tree.address(self.paths.risk).ask(GetRiskReport(), timeout=timeout)
-                left = max(0.0, (deadline - perf_ns()) / 1e9)
-                if not self._cancel_orders_of(path, f"strategy {name} removed", left):
-                    cancelled = False
-                open_orders = self.tree.address(self.paths.order_manager).ask(
-                    GetOrders(open_count_only=True, owner=path), timeout=timeout
-                )
-            finally:
                 with self._running_lock:
                     self._running.pop(name, None)
                     self._removing.discard(name)
+            # what it sent before it stopped (still in risk's mailbox): cancelled too
+            tree.address(self.paths.risk).ask(GetRiskReport(), timeout=ask)
+            left = max(0.0, (deadline - perf_ns()) / 1e9)
+            if not self._cancel_orders_of(path, f"strategy {name} removed", left):
+                cancelled = False
+            open_orders = self.tree.address(self.paths.order_manager).ask(
+                GetOrders(open_count_only=True, owner=path), timeout=ask
+            )
         removed = RemovedStrategy(name=name, cancelled=cancelled, open_orders=open_orders)
         if open_orders:
             self._log.warning("strategy_removed_with_open_orders", strategy=name, open=open_orders)
@@ -964,7 +968,10 @@ class TradingSystem:
     def _cancel_orders_of(self, owner: str, reason: str, timeout: float) -> bool:
         """Cancel ``owner``'s open orders; True once none is open (False: not in time)."""
         om = self.tree.address(self.paths.order_manager)
-        if om.ask(GetOrders(open_count_only=True, owner=owner), timeout=max(timeout, 1.0)) == 0:
+        if (
+            om.ask(GetOrders(open_count_only=True, owner=owner), timeout=max(timeout, _MIN_ASK))
+            == 0
+        ):
             return True
         om.tell(CancelAllOrders(reason=reason, owner=owner))
         return self.wait_for_no_open_orders(timeout, owner=owner)
