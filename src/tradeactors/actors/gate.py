@@ -20,10 +20,12 @@ added while running); without them any well-formed scope is accepted.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import TYPE_CHECKING
 
 from tradeactors.core.killswitch import (
     ALL,
+    HISTORY,
     KillSwitch,
     KillSwitchChanged,
     TripSource,
@@ -84,7 +86,7 @@ class TradingGate:
         self._lock = threading.Lock()
         self._switch = KillSwitch()
         self._switches: dict[str, KillSwitch] = {ALL: self._switch}
-        self._history: list[KillSwitchChanged] = []
+        self._history: deque[KillSwitchChanged] = deque(maxlen=HISTORY)  # the most recent
         # the states of the strategy and venue scopes, by name (absent: ACTIVE)
         self._strategies: dict[str, TradingState] = {}
         self._venues: dict[str, TradingState] = {}

@@ -16,6 +16,7 @@ resets another.
 from __future__ import annotations
 
 import enum
+from collections import deque
 
 from tradeactors.core.messages import Message
 from tradeactors.core.risk import TradingState
@@ -84,6 +85,10 @@ class TripSource(enum.Enum):
     VENUE_BANNED = "venue_banned"  # the venue banned this client (Binance's 418): stop sending
 
 
+HISTORY = 1000
+"""Changes a switch (and the gate, over all scopes) remembers: the most recent."""
+
+
 class KillSwitchChanged(Message, frozen=True, kw_only=True, tag=True):
     """The trading state of ``scope`` changed (``all``, ``strategy:<name>``, ``venue:<name>``)."""
 
@@ -102,7 +107,9 @@ class KillSwitch:
         parse_scope(scope)
         self.scope = scope
         self.state = TradingState.ACTIVE
-        self.history: list[KillSwitchChanged] = []
+        # the last changes (a switch tripped and reset for ever keeps a bounded record;
+        # the logs and the events keep every one)
+        self.history: deque[KillSwitchChanged] = deque(maxlen=HISTORY)
 
     def trip(
         self, to: TradingState, *, source: TripSource, reason: str, now_ns: int

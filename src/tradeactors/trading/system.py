@@ -80,6 +80,7 @@ from tradeactors.core.units import money_places, money_text, quantity_text
 from tradeactors.errors import (
     ConfigError,
     ConfigKeyError,
+    ShutdownTimeoutError,
     UnknownStrategyError,
     VenueRequestError,
 )
@@ -503,7 +504,11 @@ class TradingSystem:
         try:
             if self.paper_driver is not None:
                 self.paper_driver.stop(timeout)  # it asks the actors: before they stop
-            tree.stop(timeout=timeout)
+            try:
+                tree.stop(timeout=timeout)
+            except ShutdownTimeoutError as exc:  # still ask the venue: that is what matters
+                self._log.error("tree_stop_timed_out", error=str(exc))
+                failure = failure or exc
             open_at_venue = self._venue_open_orders()
         finally:
             for unsubscribe in self._unsubscribe:
