@@ -507,7 +507,7 @@ def load_config(path: str | Path | None = None) -> Config:
     ):
         strategy["params"] = {}  # that strategy's defaults, not the market maker's
     sections: list[tuple[str, msgspec.Struct]] = []
-    errors = _table_errors(table, Config, "", sections=sections)
+    errors = _table_errors(table, Config, "", sections=sections) + _empty_list_errors(table)
     cause: BaseException | None = errors[0].__cause__ if errors else None
     if errors:  # and the checks beyond types, of each section's other keys
         errors += [error for where, value in sections for error in _section_errors(where, value)]
@@ -610,20 +610,11 @@ def _instrument_errors(config: Config) -> list[ConfigKeyError]:
                 f"{', '.join(names)}"
             )
             errors.append(ConfigKeyError(section, "venue", reason))
-        if instrument.symbol in symbols:
-            reason = (
-                f"symbol: {_shown(instrument.symbol)} is already instruments"
-                f"[{symbols[instrument.symbol]}] (a symbol is unique in a system)"
-            )
-            errors.append(ConfigKeyError(section, "symbol", reason))
+        errors += _one_instrument_errors(section, instrument, symbols.get(instrument.symbol))
         symbols.setdefault(instrument.symbol, index)
-        if instrument.risk.max_loss is not None:
-            reason = "risk.max_loss: a strategy's limit (an instrument has no loss of its own)"
-            errors.append(ConfigKeyError(section, "risk", reason))
-        for key, step in (("tick_size", instrument.tick_size), ("lot_size", instrument.lot_size)):
-            if step and not _is_step(step):
-                reason = f'{key}: expected a positive decimal such as "0.01", got {_shown(step)}'
-                errors.append(ConfigKeyError(section, key, reason))
+    if config.instruments and config.venue.symbol != VenueConfig().symbol and not config.venues:
+        reason = "symbol: give [venue] symbol or [[instruments]], not both"
+        errors.append(ConfigKeyError("venue", "symbol", reason))
     if config.instruments:
         used = {instrument.venue for instrument in config.all_instruments}
         errors += [
@@ -635,6 +626,28 @@ def _instrument_errors(config: Config) -> list[ConfigKeyError]:
             for index, name in enumerate(names)
             if name not in used
         ]
+    return errors
+
+
+def _one_instrument_errors(
+    section: str, instrument: InstrumentConfig, earlier: int | None
+) -> list[ConfigKeyError]:
+    """One ``[[instruments]]`` entry's symbol, steps and limits (``earlier``: its symbol's)."""
+    errors = []
+    shown = _shown(instrument.symbol)
+    if not _SYMBOL.fullmatch(instrument.symbol):
+        reason = f"symbol: {shown} is not a symbol (letters, digits, / . _ : -)"
+        errors.append(ConfigKeyError(section, "symbol", reason))
+    if earlier is not None:
+        reason = f"symbol: {shown} is already instruments[{earlier}] (a symbol is unique)"
+        errors.append(ConfigKeyError(section, "symbol", reason))
+    if instrument.risk.max_loss is not None:
+        reason = "risk.max_loss: a strategy's limit (an instrument has no loss of its own)"
+        errors.append(ConfigKeyError(section, "risk", reason))
+    for key, step in (("tick_size", instrument.tick_size), ("lot_size", instrument.lot_size)):
+        if step and not _is_step(step):
+            reason = f'{key}: expected a positive decimal such as "0.01", got {_shown(step)}'
+            errors.append(ConfigKeyError(section, key, reason))
     return errors
 
 
@@ -667,6 +680,29 @@ def _strategy_list_errors(config: Config) -> list[ConfigKeyError]:
             reason = "instruments: a symbol is listed twice"
             errors.append(ConfigKeyError(section, "instruments", reason))
     return errors
+
+
+def _empty_list_errors(table: dict[str, Any]) -> list[ConfigKeyError]:
+    """Lists given empty, which the decoded config cannot tell from lists left out."""
+    errors = []
+    if table.get("strategies") == []:
+        reason = 'strategies: an empty list; for no strategy: [strategy] name = "none"'
+        errors.append(ConfigKeyError("", "strategies", reason))
+    errors += [
+        ConfigKeyError("", key, f"{key}: an empty list; leave it out")
+        for key in ("venues", "instruments")
+        if table.get(key) == []
+    ]
+    strategies = table.get("strategies")
+    for index, entry in enumerate(strategies if isinstance(strategies, list) else ()):
+        if isinstance(entry, dict) and entry.get("instruments") == []:
+            reason = "instruments: an empty list; a strategy trades one instrument or more"
+            errors.append(ConfigKeyError(f"strategies[{index}]", "instruments", reason))
+    return errors
+
+
+_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._:-]{0,63}")
+"""A symbol as venues spell them (``BTCUSDT``, ``BTC/USD``, ``XBT/USD``): no space."""
 
 
 def _is_step(step: str) -> bool:

@@ -283,3 +283,16 @@ def test_limits_must_be_finite_and_positive(tmp_path):
     assert "risk.max_gross_exposure: expected a number > 0" in text
     assert "risk.max_position: expected an integer >= 1, got -5" in text
     assert ":8: [[strategies]] #1 period: expected a number > 0 and <= 86400, got inf" in text
+
+
+def test_empty_lists_empty_symbols_and_a_symbol_given_two_ways_are_refused(tmp_path):
+    (line,) = _errors(tmp_path, "strategies = []\n")
+    assert line.endswith(':1: strategies: an empty list; for no strategy: [strategy] name = "none"')
+    (line,) = _errors(tmp_path, '[[strategies]]\nname = "a"\ninstruments = []\n')
+    assert line.endswith(
+        ":3: [[strategies]] #1 instruments: an empty list; a strategy trades one instrument or more"
+    )
+    lines = _errors(tmp_path, '[venue]\nsymbol = "ETHUSDT"\n\n[[instruments]]\nsymbol = ""\n')
+    text = "\n".join(lines)
+    assert ':5: [[instruments]] #1 symbol: "" is not a symbol' in text
+    assert ":2: [venue] symbol: give [venue] symbol or [[instruments]], not both" in text
