@@ -17,17 +17,19 @@ from tradeactors.trading.report import many, table_lines
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
     from typing import TextIO
 
     from tradeactors._state import RunDirectory
     from tradeactors.config import Config
+    from tradeactors.trading.report import ScopeRow
+    from tradeactors.trading.system import ShutdownSummary
 
 __all__ = ["run_trading"]
 
 
-def run_trading(  # noqa: C901, PLR0915 - one step after another, each undone on failure
+def run_trading(  # noqa: PLR0915 - one step after another, each undone on failure
     config: Config,
     out: TextIO,
     *,
@@ -126,25 +128,49 @@ def run_trading(  # noqa: C901, PLR0915 - one step after another, each undone on
         metrics.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    status = summary.status
     if out.isatty():
         print(file=out)
-    several = many(status.scopes)  # positions and PnL: in the table below
-    position = "" if several else f"position {status.position_text()}, PnL {status.pnl_text()}, "
-    print(
-        f"\n{'interrupted' if interrupted else 'done'}: orders {status.orders}, fills "
-        f"{status.fills}, {position}restarts {status.restarts}, kill switch {status.state}",
-        file=out,
-    )
-    open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue
-    print(f"orders still open at the venue: {open_at_venue}", file=out)
-    if status.scopes:
-        print("positions and PnL by strategy and instrument:", file=out)
-    for line in table_lines(status.scopes):
-        print(f"  {line}", file=out)
-    for line in paper_lines(system) if paper_lines is not None else ():
+    lines = _summary_lines(system, summary, interrupted=interrupted)
+    lines += paper_lines(system) if paper_lines is not None else []
+    for line in lines:
         print(line, file=out)
     return 0 if summary.clean else 1
+
+
+def _summary_lines(
+    system: TradingSystem, summary: ShutdownSummary, *, interrupted: bool
+) -> list[str]:
+    """What a run prints at its end: counts, the venue's open orders, the per-scope table."""
+    status = summary.status
+    # several strategies or instruments: positions and PnL in the table below
+    several = many(status.scopes) or len(system.instruments) > 1 or len(system.strategies()) > 1
+    position = "" if several else f"position {status.position_text()}, PnL {status.pnl_text()}, "
+    open_at_venue = "unknown" if summary.open_at_venue is None else summary.open_at_venue
+    done = (
+        f"\n{'interrupted' if interrupted else 'done'}: orders {status.orders}, fills "
+        f"{status.fills}, {position}restarts {status.restarts}, kill switch {status.state}"
+    )
+    lines = [done, f"orders still open at the venue: {open_at_venue}"]
+    if status.scopes:
+        lines.append("positions and PnL by strategy and instrument:")
+    lines += [f"  {line}" for line in table_lines(status.scopes)]
+    return lines + _strategy_lines(system, status.scopes)
+
+
+def _strategy_lines(system: TradingSystem, rows: Sequence[ScopeRow]) -> list[str]:
+    """With several strategies: those the table leaves out (no order filled) and the stopped."""
+    strategies = system.strategies()
+    if len(strategies) < 2:  # noqa: PLR2004 - one strategy: the line above says it all
+        return []
+    traded = {row.strategy for row in rows}
+    quiet = [s.name for s in strategies if s.name not in traded and s.state == "running"]
+    lines = [f"strategies with no position or fill: {', '.join(quiet)}"] if quiet else []
+    lines += [
+        f"strategy {s.name} stopped: {s.reason or 'past its intensity'}"
+        for s in strategies
+        if s.state != "running"
+    ]
+    return lines
 
 
 def _state_lines(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from trading_helpers import TradingEvents
 
+from tradeactors._run import _summary_lines
 from tradeactors.config import load_config
 from tradeactors.core.messages import OrderUpdate, VenueStatus
 from tradeactors.trading.system import TradingSystem
@@ -51,3 +52,10 @@ def test_the_shipped_multi_config_runs_each_strategy_on_its_instruments():
     finally:
         summary = system.stop(timeout=10)
     assert summary.open_at_venue == 0
+    # the run's summary names every strategy: in the table, or as one with no fill
+    lines = _summary_lines(system, summary, interrupted=False)
+    assert lines[0].startswith("\ndone: ")
+    assert "position" not in lines[0]  # several instruments: positions are in the table
+    text = "\n".join(lines[1:])
+    for name in ("mm_btc", "mm_eth", "wide_btc"):
+        assert name in text
