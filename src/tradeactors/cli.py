@@ -191,12 +191,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         control = commands.add_parser(
             name, help=text, description=text, formatter_class=_HelpFormatter
         )
-        control.add_argument(
-            "--url",
-            help="the control URL `tradeactors run` printed (default: the latest live run's, "
-            "from the state directory)",
-        )
-        control.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
+        _add_run_arguments(control)
         if name == "status":
             control.add_argument(
                 "--json", action="store_true", help="print the status as JSON (for machines)"
@@ -412,12 +407,7 @@ def _strategy_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         sub = actions.add_parser(
             action, help=text, description=text, formatter_class=_HelpFormatter
         )
-        sub.add_argument(
-            "--url",
-            help="the control URL `tradeactors run` printed (default: the latest live run's, "
-            "from the state directory)",
-        )
-        sub.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
+        _add_run_arguments(sub)
         if action == "list":
             sub.add_argument("--json", action="store_true", help="print JSON (for machines)")
             continue
@@ -895,6 +885,16 @@ def _reset_token(
             f"--token-file FILE (the file `tradeactors run` printed) or set ${CONTROL_TOKEN_ENV}"
         )
     return token, ""
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--state-dir``: how a command finds the running system it talks to."""
+    parser.add_argument(
+        "--url",
+        help="the control URL `tradeactors run` printed (default: the latest live run's, "
+        "from the state directory)",
+    )
+    parser.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
 
 
 def _control_request(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
