@@ -42,13 +42,24 @@ A strategy whose own loss passes its ``strategy_max_loss`` trips its scope
 (``strategy:<name>``) HALTED, not everything. The strategies' own positions and PnL
 come from the order manager's `ExposureChange` (``owner``) and, after a restart, its
 snapshot's ``owner_positions``.
+
+A strategy's own limits change while the tree runs (a strategy added or removed at run
+time): `SetStrategyLimits` gives them to the running risk at once (told before the
+strategy starts, so that its first order is checked against them), and the
+system-owned `StrategyLimitsTable` (``limits_table``) holds them for every later
+incarnation: a restarted risk reads the table when it is built. The owner writes the
+table first and tells the message second, so every incarnation has them: one built
+before the write still has the message in its mailbox (which survives restarts).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict, deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from tradeactors.actors.gate import default_strategy_of
 from tradeactors.core.book import BookView
@@ -91,7 +102,15 @@ if TYPE_CHECKING:
 
 # GetRiskReport, ReleaseOrder and RiskReport live in tradeactors.core.messages,
 # default_strategy_of in tradeactors.actors.gate.
-__all__ = ["GetRiskReport", "ReleaseOrder", "RiskActor", "RiskReport", "default_strategy_of"]
+__all__ = [
+    "GetRiskReport",
+    "ReleaseOrder",
+    "RiskActor",
+    "RiskReport",
+    "SetStrategyLimits",
+    "StrategyLimitsTable",
+    "default_strategy_of",
+]
 
 MAX_STASHED_ORDERS = 10_000
 
@@ -102,6 +121,63 @@ _Held = SubmitOrder | ExposureChange | ReleaseOrder | AmendOrder
 
 class _SnapshotDue(Message, frozen=True, kw_only=True, tag="risk.snapshot_due"):
     incarnation: int  # a predecessor's timer must not fail this incarnation
+
+
+class SetStrategyLimits(Message, frozen=True, kw_only=True, tag=True):
+    """To risk: ``strategy``'s own limits from now on (``limits`` None: none any more).
+
+    ``max_loss`` (quote currency): past it the strategy's scope trips HALTED (None: no
+    loss limit of its own).
+    """
+
+    strategy: str
+    limits: RiskLimits | None
+    max_loss: float | None = None
+
+
+class StrategyLimitsTable:
+    """Each strategy's own limits, owned by the system and read by every risk incarnation.
+
+    Like the `TradingGate` and the strategy routes, it belongs to the `TradingSystem`,
+    not to an actor: a restarted risk is built with the limits of now, those of the
+    strategies added at run time included (see the module doc). Thread-safe.
+
+    Args:
+        limits: strategy name -> its limits, to start with.
+        max_loss: strategy name -> its loss limit, to start with.
+
+    """
+
+    def __init__(
+        self,
+        limits: Mapping[str, RiskLimits] | None = None,
+        max_loss: Mapping[str, float] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._limits = dict(limits or {})
+        self._max_loss = dict(max_loss or {})
+
+    def set(
+        self, strategy: str, limits: RiskLimits | None, max_loss: float | None = None
+    ) -> SetStrategyLimits:
+        """Keep ``strategy``'s limits (None: drop them); returns the message for risk."""
+        with self._lock:
+            if limits is None:
+                self._limits.pop(strategy, None)
+                self._max_loss.pop(strategy, None)
+                max_loss = None
+            else:
+                self._limits[strategy] = limits
+                if max_loss is None:
+                    self._max_loss.pop(strategy, None)
+                else:
+                    self._max_loss[strategy] = max_loss
+        return SetStrategyLimits(strategy=strategy, limits=limits, max_loss=max_loss)
+
+    def snapshot(self) -> tuple[dict[str, RiskLimits], dict[str, float]]:
+        """Copies of (strategy -> limits, strategy -> loss limit) now."""
+        with self._lock:
+            return dict(self._limits), dict(self._max_loss)
 
 
 class RiskActor(SupervisedActor):
@@ -126,6 +202,8 @@ class RiskActor(SupervisedActor):
         strategy_max_loss: strategy name -> the loss (quote currency) past which its
             scope (``strategy:<name>``) trips HALTED.
         strategy_of: an order's owner path -> its strategy's name (None: no strategy).
+        limits_table: the system's table of strategy limits, read at every (re)start on
+            top of ``strategy_limits`` and ``strategy_max_loss`` (the table wins).
 
     """
 
@@ -147,18 +225,24 @@ class RiskActor(SupervisedActor):
         strategy_limits: Mapping[str, RiskLimits] | None = None,
         strategy_max_loss: Mapping[str, float] | None = None,
         strategy_of: Callable[[str], str | None] = default_strategy_of,
+        limits_table: StrategyLimitsTable | None = None,
     ) -> None:
         super().__init__()
+        by_strategy, max_losses = dict(strategy_limits or {}), dict(strategy_max_loss or {})
+        if limits_table is not None:  # those of now, added ones included
+            table_limits, table_losses = limits_table.snapshot()
+            by_strategy.update(table_limits)
+            max_losses.update(table_losses)
         self._engine = RiskEngine(
             limits,
             per_instrument,
             instruments=instruments,
             instrument_limits=instrument_limits,
-            strategy_limits=strategy_limits,
+            strategy_limits=by_strategy,
         )
         self._strategy_of = strategy_of
         self._scopes: dict[str, tuple[str, str] | None] = {}  # owner -> (strategy, scope)
-        self._strategy_max_loss = dict(strategy_max_loss or {})
+        self._strategy_max_loss = max_losses
         self._strategy_pnl: dict[str, dict[str, Position]] = {}  # strategy -> symbol -> PnL
         self._om_path = order_manager_path
         self._gate = gate
@@ -217,6 +301,8 @@ class RiskActor(SupervisedActor):
                 sequence=self._sequence,
                 strategy_positions=self._engine.strategy_positions(),
             )
+        elif isinstance(message, SetStrategyLimits):
+            self._set_strategy_limits(message)
         elif isinstance(message, ExposureSnapshot):
             self._snapshot(message)
         elif isinstance(message, _SnapshotDue):
@@ -232,6 +318,23 @@ class RiskActor(SupervisedActor):
             self._check_amend(message)
         else:
             self._engine.order_closed(message.client_order_id)
+
+    def _set_strategy_limits(self, message: SetStrategyLimits) -> None:
+        """A strategy's own limits from now on (applied at once, even while rebuilding)."""
+        strategy = message.strategy
+        self._engine.set_strategy_limits(strategy, message.limits)
+        if message.max_loss is None:
+            self._strategy_max_loss.pop(strategy, None)
+        else:
+            self._strategy_max_loss[strategy] = message.max_loss
+        self.context.log.info(
+            "strategy_limits_set",
+            strategy=strategy,
+            limits=_set_fields(message.limits),
+            max_loss=message.max_loss,
+        )
+        if self._rebuilt:
+            self._check_loss()
 
     # -- the start handshake ---------------------------------------------------------
 
@@ -504,6 +607,13 @@ class RiskActor(SupervisedActor):
                 pnl += (mid - position.average_price) * position.net
             total += pnl * Fraction(instrument.tick_size) * Fraction(instrument.lot_size)
         return total
+
+
+def _set_fields(limits: RiskLimits | None) -> dict[str, Any] | None:
+    """The limits that are set (None: no limits)."""
+    if limits is None:
+        return None
+    return {k: v for k, v in msgspec.structs.asdict(limits).items() if v is not None}
 
 
 def _request(order: SubmitOrder, now_ns: int = 0, strategy: str | None = None) -> OrderRequest:

@@ -207,23 +207,46 @@ class RiskEngine:
         # (nothing when no limit uses them): timestamps of accepted orders, and when
         # each (instrument, side, price, quantity) was last accepted.
         every = [limits, *self._merged.values()]
-        scoped = [*self._instrument_limits.values(), *self._strategy_limits.values()]
+        self._scoped = False
+        self._scoped_window: int | None = None
+        self._scopes_changed()
         # the open orders per instrument are counted only where a limit reads them
-        self._scoped = bool(self._instrument_limits or self._strategy_limits)
         self._by_instrument_needed = bool(self._instrument_limits) or any(
             lim.max_gross_exposure_quote is not None for lim in every
         )
         rates = [lim.message_window_ns for lim in every if lim.max_messages is not None]
         self._message_window = max(rates) if rates else None
-        scoped_rates = [lim.message_window_ns for lim in scoped if lim.max_messages is not None]
-        self._scoped_window = max(scoped_rates) if scoped_rates else None
         duplicates = [lim.duplicate_window_ns for lim in every if lim.duplicate_window_ns]
         self._duplicate_window = max(duplicates) if duplicates else None
         self._messages: deque[int] = deque()
         self._recent: deque[tuple[int, tuple[str, Side, int, int]]] = deque()
         self._recent_last: dict[tuple[str, Side, int, int], int] = {}
 
+    def _scopes_changed(self) -> None:
+        """Whether scoped limits are checked, and the longest window of their rates."""
+        scoped = [*self._instrument_limits.values(), *self._strategy_limits.values()]
+        self._scoped = bool(scoped)
+        rates = [lim.message_window_ns for lim in scoped if lim.max_messages is not None]
+        self._scoped_window = max(rates) if rates else None
+
     # -- what risk is told -----------------------------------------------------------
+
+    def set_strategy_limits(self, strategy: str, limits: RiskLimits | None) -> None:
+        """Give ``strategy`` its own limits from now on (None: it has none any more).
+
+        Its orders and position already counted (`fill`, `check`, `rebuild`) count
+        against the new limits at once; a message-rate limit counts the orders accepted
+        from now on.
+        """
+        if limits is None:
+            self._strategy_limits.pop(strategy, None)
+        else:
+            self._strategy_limits[strategy] = limits
+        self._scopes_changed()
+
+    def strategy_limits(self, strategy: str) -> RiskLimits | None:
+        """``strategy``'s own limits (None: it has none)."""
+        return self._strategy_limits.get(strategy)
 
     def set_reference(self, instrument: str, price: int) -> None:
         """The price collar's and exposure's reference (best bid/ask or last trade)."""
