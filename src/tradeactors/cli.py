@@ -453,6 +453,16 @@ def _strategy_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
             help="restarts allowed within --period (default: [supervision] intensity)",
         )
         sub.add_argument("--period", type=float, help="seconds (default: [supervision] period)")
+        sub.add_argument(
+            "--limit",
+            action="append",
+            default=[],
+            metavar="K=V",
+            help="one of its own risk limits, a key of [[strategies]] risk: max_position, "
+            "max_open_orders, max_order_quantity (lots or counts, integers >= 1), "
+            "max_order_notional, max_gross_exposure, max_loss (quote currency, > 0) "
+            "(repeatable)",
+        )
 
 
 def _port(text: str) -> int:
@@ -809,7 +819,7 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
     """``status``'s summary for people; None if ``answer`` is not a system's status."""
     import msgspec  # noqa: PLC0415
 
-    from tradeactors.trading.report import counts_text, many, pnl_totals_text, table_lines  # noqa: PLC0415
+    from tradeactors.trading.report import pnl_totals_text, table_lines  # noqa: PLC0415
     from tradeactors.trading.system import Status  # noqa: PLC0415
 
     try:
@@ -828,14 +838,14 @@ def _status_lines(answer: object, url: str, run: LiveRun | None) -> list[str] | 
         if isinstance(scopes, dict)
         else []
     )
-    if many(status.scopes):  # no one position: counts, PnL per quote, then the table
+    if status.several:  # no one position: counts, PnL per quote, then the table
         return [
             f"{run.describe() + ' at ' if run is not None else ''}{url}",
             f"  kill switch  {status.state.upper()}",
             f"  venues       {venues or '-'}",
             f"  orders       {status.orders} (open {status.open_orders})",
             f"  fills        {status.fills}",
-            f"  scopes       {counts_text(status.scopes)}",
+            f"  scopes       {status.counts_text()}",
             f"  PnL          {pnl_totals_text(status.scopes)}",
             f"  restarts     {status.restarts}",
             *scoped,
@@ -940,6 +950,7 @@ def _strategy(args: argparse.Namespace) -> int:
 
     from tradeactors.errors import ConfigError  # noqa: PLC0415
     from tradeactors.strategy import parse_params  # noqa: PLC0415
+    from tradeactors.trading.limits import parse_limit_args  # noqa: PLC0415
 
     def fail(message: str) -> int:
         print(f"tradeactors strategy {args.action}: {message}", file=sys.stderr)
@@ -948,6 +959,7 @@ def _strategy(args: argparse.Namespace) -> int:
     if args.action == "add":
         try:
             args.params = parse_params(args.param)
+            args.limits = parse_limit_args(args.limit)
         except ConfigError as exc:
             return fail(str(exc))
     url, token, problem = _strategy_endpoint(args)
@@ -994,6 +1006,8 @@ def _strategy_request(args: argparse.Namespace) -> tuple[str, dict[str, Any] | N
             body["intensity"] = args.intensity
         if args.period is not None:
             body["period"] = args.period
+        if args.limits:
+            body["risk"] = args.limits
         return "/strategies/add", body
     if args.action == "remove":
         return "/strategies/remove", {"name": args.name, "timeout": args.timeout}
@@ -1029,16 +1043,22 @@ def _strategy_lines(action: str, answer: object) -> tuple[list[str] | None, int]
             f"added strategy {info.name} ({info.strategy}) trading "
             f"{', '.join(info.instruments)}: {info.path}"
         )
-        return [line], 0
+        return [line + (f"; limits {_limits_text(info.risk)}" if info.risk else "")], 0
     if not infos:
         return ["no strategies"], 0
     width = max(len(info.name) for info in infos)
     return [
         f"{info.name:<{width}}  {info.state:<8} {', '.join(info.instruments):<20} "
         f"{info.strategy}{' (added)' if info.added else ''}"
+        f"{f'  limits {_limits_text(info.risk)}' if info.risk else ''}"
         f"{f'  {info.reason}' if info.reason else ''}"
         for info in infos
     ], 0
+
+
+def _limits_text(limits: dict[str, float]) -> str:
+    """``max_position=20 max_loss=20.5``: a strategy's own limits as ``--limit`` takes them."""
+    return " ".join(f"{key}={value:g}" for key, value in limits.items())
 
 
 def _exchange(args: argparse.Namespace) -> int:

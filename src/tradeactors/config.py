@@ -35,6 +35,7 @@ __all__ = [
     "StrategyEntryConfig",
     "SupervisionConfig",
     "VenueConfig",
+    "check_limits",
     "load_config",
 ]
 
@@ -220,6 +221,29 @@ class LimitsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_gross_exposure: _Money | None = None
     max_open_orders: _Lots | None = None
     max_loss: _Money | None = None
+
+
+def check_limits(values: Any, section: str = "risk") -> LimitsConfig:
+    """``values`` (a mapping of `LimitsConfig`'s keys) checked as the config checks them.
+
+    Quantities and counts are integers of at least 1, money a finite number above 0
+    (no inf, no nan), unknown keys refused: what ``[[strategies]] risk`` accepts. A
+    `LimitsConfig` is returned as it is.
+
+    Raises:
+        ConfigKeyError: the first wrong key, named with ``section``
+            (``risk.max_position: expected an integer >= 1, got -1``).
+
+    """
+    if isinstance(values, LimitsConfig):
+        return values
+    if not isinstance(values, dict) or not all(isinstance(key, str) for key in values):
+        got = type(values).__name__
+        raise ConfigKeyError("", section, f"{section}: expected a table of limits, got {got}")
+    errors = _table_errors(values, LimitsConfig, section)
+    if errors:
+        raise errors[0]
+    return msgspec.convert(values, LimitsConfig)
 
 
 class InstrumentConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -10,9 +10,10 @@ another terminal:
   ``Authorization: Bearer TOKEN``;
 - ``GET /strategies``: every strategy (`StrategyInfo`) as a JSON list;
 - ``POST /strategies/add`` with ``{"name": ..., "class": ..., "instruments": [...],
-  "params": {...}, "intensity": ..., "period": ...}`` (only ``name`` and ``class``
-  needed) and the token: `TradingSystem.add_strategy`; the class is imported by the
-  running system, from its ``sys.path``;
+  "params": {...}, "intensity": ..., "period": ..., "risk": {...}}`` (only ``name``
+  and ``class`` needed; ``risk`` its own limits, the keys of ``[[strategies]] risk``)
+  and the token: `TradingSystem.add_strategy`; the class is imported by the running
+  system, from its ``sys.path``;
 - ``POST /strategies/remove`` with ``{"name": ...}`` and the token:
   `TradingSystem.remove_strategy` (its orders cancelled first).
 
@@ -36,7 +37,8 @@ refuses, in the order it checks (docs/embedding.md argues the choices):
 - a body that is not the JSON above, a ``reason`` over `MAX_REASON` or a ``by`` over
   `MAX_BY` characters, empty or not printable: 400; a reset that does not lower the
   state: 409; a strategy that cannot be added (a name taken, an instrument not
-  configured, a class that does not load, bad parameters): 400; one that failed to
+  configured, a class that does not load, bad parameters, a limit unknown or not
+  finite and positive, or not an integer >= 1 where one is counted): 400; one that failed to
   start: 422; removing a strategy of no such name: 404.
 
 Each request must arrive whole within ``read_timeout`` seconds, one thread per
@@ -136,6 +138,7 @@ class _AddStrategy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     intensity: int | None = None
     period: float | None = None
+    risk: dict[str, Any] | None = None  # checked by add_strategy, as the config checks it
 
 
 class _RemoveStrategy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -567,6 +570,7 @@ class ControlServer:
                     params=add.params,
                     intensity=add.intensity,
                     period=add.period,
+                    risk=add.risk,
                 )
             remove = _decode(_REMOVE_STRATEGY, body)
             if not 0 < remove.timeout <= MAX_REMOVE_TIMEOUT:

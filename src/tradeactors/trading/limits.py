@@ -12,8 +12,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from tradeactors.config import check_limits
 from tradeactors.core.risk import RiskLimits
-from tradeactors.errors import ConfigError
+from tradeactors.errors import ConfigError, ConfigKeyError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from tradeactors.config import Config, LimitsConfig, RiskConfig
     from tradeactors.core.instrument import Instrument
 
-__all__ = ["ScopeLimits", "scope_limits"]
+__all__ = ["ScopeLimits", "parse_limit_args", "scope_limits", "strategy_limits"]
 
 
 class ScopeLimits:
@@ -90,18 +91,80 @@ def scope_limits(
     entries = {entry.name: entry for entry in config.strategies}
     for name, symbols in strategies:
         entry = entries.get(name)
-        if entry is None or not _set(entry.risk):
+        if entry is None:
             continue
-        values = {_value(instruments[symbol]) for symbol in symbols}
-        if entry.risk.max_order_notional is not None and len(values) > 1:
-            raise ConfigError(
-                f"[[strategies]] {name}: risk.max_order_notional over instruments of "
-                "different steps: give it per instrument ([[instruments]] risk) instead"
-            )
-        by_strategy[name] = _scoped(entry.risk, values.pop())
+        limits = strategy_limits(name, entry.risk, instruments, symbols)
+        if limits is None:
+            continue
+        by_strategy[name] = limits
         if entry.risk.max_loss is not None:
             max_loss[name] = entry.risk.max_loss
     return ScopeLimits(account, per_instrument, by_instrument, by_strategy, max_loss)
+
+
+def strategy_limits(
+    name: str,
+    risk: LimitsConfig,
+    instruments: Mapping[str, Instrument],
+    symbols: Sequence[str],
+) -> RiskLimits | None:
+    """Strategy ``name``'s own limits over ``symbols`` (None: it has none).
+
+    ``risk.max_loss`` is not among them: `RiskActor` takes it apart.
+
+    Raises:
+        ConfigError: ``max_order_notional`` over instruments of different steps (a
+            notional in ticks x lots means one thing per step).
+
+    """
+    if not _set(risk):
+        return None
+    values = {_value(instruments[symbol]) for symbol in symbols}
+    if risk.max_order_notional is not None and len(values) > 1:
+        raise ConfigError(
+            f"[[strategies]] {name}: risk.max_order_notional over instruments of "
+            "different steps: give it per instrument ([[instruments]] risk) instead"
+        )
+    return _scoped(risk, values.pop())
+
+
+def parse_limit_args(items: Sequence[str]) -> dict[str, int | float | str]:
+    """``--limit KEY=VALUE`` arguments as a strategy's limits, checked as the config checks them.
+
+    A value is read as a TOML number would be (``20`` an integer, ``20.5`` or ``1e3`` a
+    float; ``inf`` and ``nan`` are floats, and refused): quantities and counts must be
+    integers of at least 1, money finite and above 0; keys are `LimitsConfig`'s.
+
+    Raises:
+        ConfigError: one line naming the first bad argument: no ``=``, a key given
+            twice, an unknown key, or a value the config would refuse.
+
+    """
+    limits: dict[str, int | float | str] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise ConfigError(f"--limit {item!r}: expected KEY=VALUE")
+        if key in limits:
+            raise ConfigError(f"--limit {key} is given twice")
+        value = _number(text)
+        try:
+            check_limits({key: value}, section="limit")
+        except ConfigKeyError as exc:
+            raise ConfigError(f"--limit {exc.reason}") from exc
+        limits[key] = value
+    return limits
+
+
+def _number(text: str) -> int | float | str:
+    """``text`` as an int, else a float, else itself (which the check refuses by type)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
 
 
 def _set(limits: LimitsConfig) -> bool:

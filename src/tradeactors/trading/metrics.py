@@ -87,7 +87,8 @@ class TradingMetrics:
 
     ``scopes`` turns a report into its rows per strategy and instrument in money
     (`tradeactors.trading.report.scope_rows`, marked at the mid; None: no such series);
-    ``limits`` is scope -> limit -> value (`limit_values`), fixed for the run.
+    ``limits`` is scope -> limit -> value (`limit_values`), or a callable that returns
+    them at each scrape (strategies added or removed at run time come and go).
     """
 
     def __init__(
@@ -99,11 +100,17 @@ class TradingMetrics:
         lot_sizes: Mapping[str, str] | None = None,
         *,
         scopes: Callable[[OrdersReport], Sequence[ScopeRow]] | None = None,
-        limits: Mapping[str, Mapping[str, float]] | None = None,
+        limits: Mapping[str, Mapping[str, float]]
+        | Callable[[], Mapping[str, Mapping[str, float]]]
+        | None = None,
     ) -> None:
         self._gate = gate
         self._scopes = scopes
-        self._limits = {scope: dict(values) for scope, values in (limits or {}).items()}
+        if callable(limits):
+            self._limits: Callable[[], Mapping[str, Mapping[str, float]]] = limits
+        else:
+            fixed = {scope: dict(values) for scope, values in (limits or {}).items()}
+            self._limits = lambda: fixed
         self._lot_sizes = {i: Fraction(size) for i, size in (lot_sizes or {}).items()}
         self._report = report
         self._up = dict.fromkeys(venues, False)
@@ -150,8 +157,9 @@ class TradingMetrics:
         )
         state.add_metric([], _STATE[self._gate.state])
         yield state
-        if self._limits:
-            yield _limit_metric(self._limits)
+        limits = self._limits()
+        if limits:
+            yield _limit_metric(limits)
         scoped = GaugeMetricFamily(
             "tradeactors_kill_switch_scope_state",
             "Kill switch by scope (all, strategy:<name>, venue:<name>): 0 active, 1 reducing, "

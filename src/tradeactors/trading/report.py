@@ -242,14 +242,38 @@ def pnl_totals_text(rows: Sequence[ScopeRow]) -> str:
     return ", ".join(parts) or "-"
 
 
-def counts_text(rows: Sequence[ScopeRow]) -> str:
-    """``3 strategies, 2 instruments``."""
-    strategies = len({r.strategy for r in rows})
-    instruments = len({r.instrument for r in rows})
-    return (
-        f"{strategies} strateg{'y' if strategies == 1 else 'ies'}, "
-        f"{instruments} instrument{'' if instruments == 1 else 's'}"
-    )
+def counts_text(
+    rows: Sequence[ScopeRow],
+    *,
+    running: Sequence[str] | None = None,
+    stopped: Sequence[str] = (),
+    instruments: int | None = None,
+) -> str:
+    """``3 strategies (1 with fills, 1 stopped), 2 instruments``.
+
+    ``running`` and ``stopped`` name the strategies the system runs and those stopped
+    past their intensity (not removed); ``instruments`` counts those configured. Those
+    with fills are the ones among them with a fill in ``rows``. Without ``running``
+    (a caller that does not know), the rows' strategies and instruments are counted:
+    ``3 strategies, 2 instruments``.
+    """
+    if running is None:
+        strategies = len({r.strategy for r in rows})
+        counted = len({r.instrument for r in rows}) if instruments is None else instruments
+        return f"{_plural(strategies, 'strateg', 'y', 'ies')}, {_instruments(counted)}"
+    names = {*running, *stopped}
+    filled = len({r.strategy for r in rows if r.fills and r.strategy in names})
+    detail = f"{filled} with fills" + (f", {len(stopped)} stopped" if stopped else "")
+    counted = len({r.instrument for r in rows}) if instruments is None else instruments
+    return f"{_plural(len(names), 'strateg', 'y', 'ies')} ({detail}), {_instruments(counted)}"
+
+
+def _plural(count: int, stem: str, one: str, more: str) -> str:
+    return f"{count} {stem}{one if count == 1 else more}"
+
+
+def _instruments(count: int) -> str:
+    return _plural(count, "instrument", "", "s")
 
 
 def many(rows: Sequence[ScopeRow]) -> bool:
@@ -266,16 +290,18 @@ def status_line(
     fills: int,
     restarts: int,
     rows: Sequence[ScopeRow],
+    counts: str | None = None,
 ) -> str:
     """The one-line status over many strategies and instruments: counts and total PnL.
 
-    ``ACTIVE   sim:up | orders 30 (open 6) | fills 12 | 3 strategies, 2 instruments
-    | PnL +1.20 USDT | restarts 0``.
+    ``ACTIVE   sim:up | orders 30 (open 6) | fills 12 | 3 strategies (2 with fills),
+    2 instruments | PnL +1.20 USDT | restarts 0``; ``counts`` is `counts_text` of the
+    system's strategies and instruments (None: counted from the rows).
     """
     names = " ".join(f"{v}:{'up' if up else 'DOWN'}" for v, up in venues.items())
     return (
         f"{state.upper():8} {names} | orders {orders} (open {open_orders})"
-        f" | fills {fills} | {counts_text(rows)} | PnL {pnl_totals_text(rows)}"
+        f" | fills {fills} | {counts or counts_text(rows)} | PnL {pnl_totals_text(rows)}"
         f" | restarts {restarts}"
     )
 

@@ -31,7 +31,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Self
 
@@ -46,11 +46,19 @@ from tradeactors.actors.gateway import ConnectionLinks, Gateway, GatewayMetrics
 from tradeactors.actors.killswitch import KillSwitchActor
 from tradeactors.actors.order_manager import OrderManagerActor
 from tradeactors.actors.paper import LockstepFeed, PaperExecution
-from tradeactors.actors.risk import RiskActor
+from tradeactors.actors.risk import RiskActor, StrategyLimitsTable
 from tradeactors.actors.routing import StrategyRouted, StrategyRoutes
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
 from tradeactors.clock import Clock, FakeClock, SystemClock, perf_ns
-from tradeactors.config import _NAME, PAPER, SIM_LOT_SIZE, SIM_TICK_SIZE, Config
+from tradeactors.config import (
+    _NAME,
+    PAPER,
+    SIM_LOT_SIZE,
+    SIM_TICK_SIZE,
+    Config,
+    LimitsConfig,
+    check_limits,
+)
 from tradeactors.core.execution import FillIds, OrderStore
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
@@ -96,11 +104,11 @@ from tradeactors.supervision import (
     SupervisorSpec,
 )
 from tradeactors.supervision._events import Subscribers
-from tradeactors.trading.limits import scope_limits
+from tradeactors.trading.limits import scope_limits, strategy_limits
 from tradeactors.trading.metrics import TradingMetrics, limit_values
 from tradeactors.trading.paper import LockstepDriver, PaperMarket
 from tradeactors.trading.paths import STRATEGIES, actor_paths, leaf, strategy_of, strategy_path
-from tradeactors.trading.report import ScopeRow, many, scope_rows, status_line
+from tradeactors.trading.report import ScopeRow, counts_text, many, scope_rows, status_line
 from tradeactors.venues.adapter import (
     Credentials,
     instrument_kinds,
@@ -152,6 +160,26 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     pnl_places: int = 2  # digits that make one tick times one lot exact
     marked: bool = True  # False: a position but no two-sided book to mark it (PnL realized only)
     scopes: tuple[ScopeRow, ...] = ()  # per (strategy, instrument)
+    strategies: tuple[str, ...] = ()  # the strategies running, by name
+    stopped_strategies: tuple[str, ...] = ()  # stopped past their intensity, not removed
+    instruments: int = 0  # configured (0: not said; counted from ``scopes``)
+
+    @property
+    def several(self) -> bool:
+        """True with several strategies or instruments: no one position to show."""
+        run = len(self.strategies) + len(self.stopped_strategies)
+        return run > 1 or self.instruments > 1 or many(self.scopes)
+
+    def counts_text(self) -> str:
+        """``3 strategies (1 with fills, 1 stopped), 2 instruments`` (`counts_text`)."""
+        if not (self.strategies or self.stopped_strategies or self.instruments):
+            return counts_text(self.scopes)  # a status that does not say: from its rows
+        return counts_text(
+            self.scopes,
+            running=self.strategies,
+            stopped=self.stopped_strategies,
+            instruments=self.instruments,
+        )
 
     def position_text(self, lot_size: str | None = None) -> str:
         """The position in base units: ``+0.005 BTC``."""
@@ -169,7 +197,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
         With several strategies or instruments, counts and the total PnL per quote
         currency instead of one position (`tradeactors.trading.report.status_line`).
         """
-        if many(self.scopes):
+        if self.several:
             return status_line(
                 state=self.state,
                 venues=self.venues,
@@ -178,6 +206,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
                 fills=self.fills,
                 restarts=self.restarts,
                 rows=self.scopes,
+                counts=self.counts_text(),
             )
         venues = " ".join(f"{v}:{'up' if up else 'DOWN'}" for v, up in self.venues.items())
         return (
@@ -203,6 +232,7 @@ class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
     ``state`` is ``running``, or ``stopped``: its supervisor gave up (past its
     intensity) and it is not restarted; `TradingSystem.remove_strategy` frees its name.
     ``added`` is True for a strategy added at run time (False: from the config).
+    ``risk`` is its own limits, as in ``[[strategies]] risk`` (empty: none of its own).
     """
 
     name: str
@@ -212,6 +242,7 @@ class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
     path: str  # its actor's
     added: bool
     reason: str = ""  # why it stopped
+    risk: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 class RemovedStrategy(msgspec.Struct, frozen=True, kw_only=True):
@@ -296,6 +327,8 @@ class TradingSystem:
             for c in self._strategies
         )
         self._running = {c.name: _Running(choice=c) for c in self._strategies}
+        # each strategy's own limits, read by risk at every (re)start (filled at start)
+        self._limits_table = StrategyLimitsTable()
         self._running_lock = threading.Lock()  # short: never held while waiting
         self._changing = threading.Lock()  # one add or remove at a time
         self._removing: set[str] = set()
@@ -427,7 +460,7 @@ class TradingSystem:
                 list(self._venues),
                 lot_sizes={symbol: i.lot_size for symbol, i in self.instruments.items()},
                 scopes=lambda report: self._scope_rows(report, timeout=1.0),
-                limits=self._limit_values(),
+                limits=self._limit_values,  # read at each scrape: strategies come and go
             )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
             self._gateway_metrics = GatewayMetrics(self._registry)
@@ -655,6 +688,7 @@ class TradingSystem:
             restarts=sum(self.tree.stats(p).restarts for p in self.tree.paths()),
             marked=marked,
             scopes=self._scope_rows(report, timeout=timeout, mark_x2=mark_x2),
+            **self._strategy_counts(),
             **self._units(),
         )
         self._status = status
@@ -672,13 +706,28 @@ class TradingSystem:
             report, self.instruments, mark_x2 or (lambda symbol: self._mark_x2(symbol, timeout))
         )
 
+    def _strategy_counts(self) -> dict[str, Any]:
+        """`Status`'s strategies (running, stopped) and instruments."""
+        with self._running_lock:
+            infos = [running.info() for running in self._running.values()]
+        return {
+            "strategies": tuple(i.name for i in infos if i.state == "running"),
+            "stopped_strategies": tuple(i.name for i in infos if i.state != "running"),
+            "instruments": len(self.instruments),
+        }
+
     def _limit_values(self) -> dict[str, dict[str, float]]:
-        """The configured limits by scope: the account's, each strategy's, each instrument's."""
+        """The limits by scope now: the account's, each strategy's, each instrument's.
+
+        A strategy's are those of the strategies there are now (added ones too).
+        """
         cfg = self.config
         limits = {"account": limit_values(cfg.risk)}
-        for strategy in cfg.all_strategies if cfg.strategies else ():
-            if values := limit_values(strategy.risk):
-                limits[f"strategy:{strategy.name}"] = values
+        with self._running_lock:
+            strategies = [(r.choice.name, r.choice.risk) for r in self._running.values()]
+        for name, risk in strategies:
+            if values := limit_values(risk):
+                limits[f"strategy:{name}"] = values
         for instrument in cfg.instruments:
             if values := limit_values(instrument.risk):
                 limits[f"instrument:{instrument.symbol}"] = values
@@ -790,6 +839,7 @@ class TradingSystem:
             pnl=float(position.realized * value),  # what was realized: nothing to mark with
             restarts=0,
             marked=position.net == 0,
+            **self._strategy_counts(),
             **self._units(),
         )
 
@@ -838,6 +888,7 @@ class TradingSystem:
         params: Mapping[str, Any] | None = None,
         intensity: int | None = None,
         period: float | None = None,
+        risk: LimitsConfig | Mapping[str, Any] | None = None,
         timeout: float = 30.0,
     ) -> StrategyInfo:
         """Start strategy ``name`` in the running tree, under a supervisor of its own.
@@ -848,6 +899,9 @@ class TradingSystem:
         ``instruments`` (configured symbols, the first its primary; default: the first
         instrument) and is restarted at most ``intensity`` times in ``period`` seconds
         (default: ``[supervision]``'s); past that it stops alone, like a configured one.
+        ``risk`` is its own limits, the keys of ``[[strategies]] risk`` (`LimitsConfig`,
+        checked as the config checks them): risk has them before the strategy starts,
+        keeps them across its own restarts, and drops them when the strategy is removed.
         Its client order ids get a prefix of their own. Once started it hears its
         instruments' books and trades, the venues' status and the kill switch's changes,
         from their state of now on. Returns what `strategies` says of it.
@@ -855,7 +909,8 @@ class TradingSystem:
         Raises:
             ConfigKeyError: ``name`` is not a name or is taken (also by a stopped
                 strategy: remove it first), an instrument is not configured or given
-                twice, a bad ``intensity`` or ``period``; nothing was started.
+                twice, a bad ``intensity``, ``period`` or ``risk`` limit (unknown, not
+                finite and positive, not an integer >= 1); nothing was started.
             ConfigError: an unknown built-in or a bad parameter of one;
                 `StrategyLoadError` for a class that cannot be loaded or built.
             ChildStartError: it failed to start (nothing of it is left).
@@ -869,11 +924,13 @@ class TradingSystem:
                 instruments=instruments,
                 params=params,
                 supervision=(intensity, period),
+                risk=risk,
             )
             running = _Running(choice=choice, added=True)
             self._fresh_scope(name)
             with self._running_lock:
                 self._running[name] = running
+            self._set_limits(choice)  # told to risk before the strategy can send an order
             try:
                 tree.start_child(
                     self._strategy_spec(choice),
@@ -883,6 +940,7 @@ class TradingSystem:
             except BaseException:
                 with self._running_lock:
                     del self._running[name]
+                self._drop_limits(name)
                 raise
             self._route(choice)
             self._log.info(
@@ -891,6 +949,7 @@ class TradingSystem:
                 strategy_class=choice.spec,
                 instruments=list(choice.instruments),
                 tag=choice.tag,
+                risk=limit_values(choice.risk),
             )
             return running.info()
 
@@ -937,6 +996,7 @@ class TradingSystem:
                 with self._running_lock:
                     self._running.pop(name, None)
                     self._removing.discard(name)
+                self._drop_limits(name)  # after what it sent before it stopped, in risk
             # what it sent before it stopped (still in risk's mailbox): cancelled too
             tree.address(self.paths.risk).ask(GetRiskReport(), timeout=ask)
             left = max(0.0, (deadline - perf_ns()) / 1e9)
@@ -970,6 +1030,23 @@ class TradingSystem:
             )
             self._log.warning("strategy_scope_reset", strategy=name, was=previous.value)
 
+    def _set_limits(self, choice: _StrategyChoice) -> None:
+        """Give risk ``choice``'s own limits (none: nothing to give).
+
+        In the table first (for every restart of risk), then told (for the risk of now).
+        """
+        limits = strategy_limits(choice.name, choice.risk, self.instruments, choice.instruments)
+        if limits is None:
+            return
+        message = self._limits_table.set(choice.name, limits, choice.risk.max_loss)
+        self.tree.address(self.paths.risk).tell(message)
+
+    def _drop_limits(self, name: str) -> None:
+        """Strategy ``name`` has no limits of its own any more (in the table, then in risk)."""
+        if name not in self._limits_table.snapshot()[0]:
+            return
+        self.tree.address(self.paths.risk).tell(self._limits_table.set(name, None))
+
     def _cancel_orders_of(self, owner: str, reason: str, timeout: float) -> bool:
         """Cancel ``owner``'s open orders; True once none is open (False: not in time)."""
         om = self.tree.address(self.paths.order_manager)
@@ -989,6 +1066,7 @@ class TradingSystem:
         instruments: Sequence[str] | None,
         params: Mapping[str, Any] | None,
         supervision: tuple[int | None, float | None],
+        risk: LimitsConfig | Mapping[str, Any] | None = None,
     ) -> _StrategyChoice:
         """`add_strategy`'s arguments, checked: what to start (nothing is started)."""
         if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -1007,6 +1085,8 @@ class TradingSystem:
             raise ConfigKeyError("", "name", reason)
         symbols = _symbols(instruments, self.config.all_instruments[0].symbol, self.instruments)
         intensity, period = _restarts(*supervision, self.config.supervision)
+        limits = LimitsConfig() if risk is None else check_limits(risk)
+        strategy_limits(name, limits, self.instruments, symbols)  # its error here, if any
         if isinstance(strategy, str):
             factory, spec = strategy_factory(strategy, params), strategy
         else:
@@ -1025,6 +1105,7 @@ class TradingSystem:
             period=period,
             tag=tag,
             spec=spec,
+            risk=limits,
         )
 
     def _route(self, choice: _StrategyChoice) -> None:
@@ -1180,6 +1261,8 @@ class TradingSystem:
             self.instruments,
             [(choice.name, choice.instruments) for choice in self._strategies],
         )
+        for name, own in limits.strategies.items():  # the added ones join them at run time
+            self._limits_table.set(name, own, limits.strategy_max_loss.get(name))
         return ChildSpec(
             name=leaf(paths.risk),
             actor=RiskActor,
@@ -1187,8 +1270,7 @@ class TradingSystem:
                 "limits": limits.account,
                 "per_instrument": limits.per_instrument,
                 "instrument_limits": limits.instruments,
-                "strategy_limits": limits.strategies,
-                "strategy_max_loss": limits.strategy_max_loss,
+                "limits_table": self._limits_table,  # read at every (re)start
                 "strategy_of": strategy_of,
                 "order_manager_path": paths.order_manager,
                 "gate": self.gate,
@@ -1561,6 +1643,7 @@ class _StrategyChoice:
     period: float
     tag: str  # the prefix of its client order ids: unique in the system
     spec: str = ""  # its class as given: a built-in's name, "package.module:Class", the code's
+    risk: LimitsConfig = field(default_factory=LimitsConfig)  # its own limits
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1581,6 +1664,7 @@ class _Running:
             path=strategy_path(choice.name),
             added=self.added,
             reason=self.stopped,
+            risk=limit_values(choice.risk),
         )
 
 
@@ -1635,6 +1719,7 @@ def _strategy_choices(config: Config, strategy: object) -> tuple[_StrategyChoice
                 period=entry.period or config.supervision.period,
                 tag=tag,
                 spec=entry.class_,
+                risk=entry.risk,
             )
         )
     return tuple(choices)
