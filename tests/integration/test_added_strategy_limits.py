@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from trading_helpers import INSTRUMENT, SECRET, Taker, TradingEvents, config_for
 
 from tradeactors.cli import main
+from tradeactors.config import Config
 from tradeactors.core.messages import OrderUpdate, VenueStatus
 from tradeactors.errors import ConfigError, ConfigKeyError
 from tradeactors.supervision import ActorStarted
@@ -212,3 +213,33 @@ def test_the_status_counts_the_strategies_the_system_runs(system, sim_venue):
     assert " | 3 strategies (1 with fills), 1 instrument | " in system.status().line()
     system.remove_strategy("three")
     assert " | 2 strategies (1 with fills), 1 instrument | " in system.status().line()
+
+
+def test_a_configured_strategys_limits_are_listed_and_dropped_when_it_is_removed(
+    sim_venue, monkeypatch
+):
+    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
+    table = msgspec.to_builtins(config_for(sim_venue))
+    del table["strategy"]  # [[strategies]] instead
+    table["strategies"] = [
+        {"name": "cfg", "class": BIDDER, "params": {"quantity": 3}, "risk": {"max_position": 2}}
+    ]
+    config = msgspec.convert(table, Config)
+    registry = CollectorRegistry()
+    system = TradingSystem(config, registry=registry)
+    events = TradingEvents()
+    system.subscribe(events)
+    system.start(timeout=20)
+    try:
+        (denied,) = events.wait_for(OrderUpdate, status="denied")
+        assert (denied.reason, denied.detail) == ("max_position", "strategy cfg")
+        assert [(s.name, s.added, s.risk) for s in system.strategies()] == [
+            ("cfg", False, {"max_position": 2.0})
+        ]
+        assert _limit(registry, "strategy:cfg", "max_position") == 2.0
+        system.remove_strategy("cfg")
+        assert _limit(registry, "strategy:cfg", "max_position") is None
+        system.add_strategy("cfg", BIDDER, params={"quantity": 3})  # the name, no limits
+        events.wait_for(OrderUpdate, status="accepted")
+    finally:
+        system.stop(timeout=10)
