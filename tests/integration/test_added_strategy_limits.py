@@ -18,7 +18,7 @@ from trading_helpers import INSTRUMENT, SECRET, Taker, TradingEvents, config_for
 from tradeactors.cli import main
 from tradeactors.config import Config
 from tradeactors.core.messages import OrderUpdate, VenueStatus
-from tradeactors.errors import ConfigError, ConfigKeyError
+from tradeactors.errors import ChildStartError, ConfigError, ConfigKeyError
 from tradeactors.supervision import ActorStarted
 from tradeactors.trading.control import CONTROL_TOKEN_ENV, ControlServer, call_control
 from tradeactors.trading.system import TradingSystem
@@ -113,7 +113,7 @@ def test_an_added_strategys_limits_survive_a_restart_of_risk(system, sim_venue):
 
 
 def test_bad_limits_are_refused_before_anything_starts(system):
-    system, _registry, _events = system
+    system, registry, events = system
     for risk, error, words in (
         ({"max_position": -1}, ConfigKeyError, "risk.max_position: expected an integer >= 1"),
         ({"max_loss": float("inf")}, ConfigKeyError, "risk.max_loss: expected a number > 0"),
@@ -128,6 +128,14 @@ def test_bad_limits_are_refused_before_anything_starts(system):
     assert system.strategies() == []
     assert [c.name for c in system.tree.children("strategies")] == []
     assert issubclass(ConfigKeyError, ConfigError)  # the endpoint answers both with 400
+    # good limits of a strategy that fails to start are dropped with it
+    with pytest.raises(ChildStartError):
+        system.add_strategy("x", "multi_strategies:FailsToStart", risk={"max_position": 1})
+    assert system.strategies() == []
+    assert _limit(registry, "strategy:x", "max_position") is None
+    system.add_strategy("x", BIDDER, params={"quantity": 3})  # no limit of x is left in risk
+    events.wait_for(OrderUpdate, status="accepted")
+    assert events.of(OrderUpdate, status="denied") == []
 
 
 def _post(url: str, path: str, body: bytes, token: str) -> tuple[int, str]:
