@@ -298,10 +298,12 @@ class SimExchange:
                 self.engine, self.instruments, keys or {}, clock, limits=self._binance_limits
             )
         elif protocol == "kraken":
-            if len(self.instruments) > 1:
-                raise ConfigError("the kraken protocol serves one instrument (for now)")
             self.orders = KrakenApi(
-                self.engine, self.instrument, keys or {}, clock, limits=kraken_limits
+                self.engine,
+                tuple(self.instruments.values()),
+                keys or {},
+                clock,
+                limits=kraken_limits,
             )
         else:
             self.orders = OrderEntry(
