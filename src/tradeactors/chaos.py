@@ -702,9 +702,9 @@ def with_venues(config: Config, **changes: Any) -> Config:
 def _with_venue(config: Config, kind: str | None, path: Path, lines: _KeyLines) -> Config:
     """``config`` with the venue kind ``kind`` (None: its own), if the run can play it.
 
-    Refused: an external venue, a protocol the embedded exchange does not speak, and
-    Kraken's with several instruments (the embedded exchange serves Kraken's protocol
-    for one instrument only).
+    Refused: an external venue, a protocol the embedded exchange does not speak. Against
+    Kraken each symbol is written as Kraken's WebSocket v2 writes it (``BTCUSDT`` becomes
+    ``BTC/USDT``, in ``[[instruments]]`` and in the strategies' ``instruments`` alike).
     """
     from tradeactors.exchange.server import PROTOCOLS  # noqa: PLC0415 - runtime first
 
@@ -730,13 +730,27 @@ def _with_venue(config: Config, kind: str | None, path: Path, lines: _KeyLines) 
                 f"{given}: the embedded simulated exchange speaks {', '.join(PROTOCOLS)} "
                 "(chaos scenarios run against it)"
             )
-        symbols = [i.symbol for i in config.all_instruments if i.venue == venue.name]
-        if venue.kind == "kraken" and len(symbols) > 1:
-            raise ConfigError(
-                f"{given}: the embedded exchange speaks Kraken's protocol for one instrument "
-                f"only, and this scenario's config trades {', '.join(symbols)} at venue "
-                f"{venue.name!r}; run it with --venue-kind sim or binance"
-            )
+    kraken = {venue.name for venue in config.all_venues if venue.kind == "kraken"}
+    renamed = {
+        i.symbol: "/".join(base_quote(i.symbol))
+        for i in config.all_instruments
+        if i.venue in kraken and "/" not in i.symbol
+    }
+    if config.instruments and renamed:
+        # Kraken's WebSocket v2 names a pair BASE/QUOTE (BTC/USDT): the same instruments
+        config = msgspec.structs.replace(
+            config,
+            instruments=tuple(
+                msgspec.structs.replace(i, symbol=renamed.get(i.symbol, i.symbol))
+                for i in config.instruments
+            ),
+            strategies=tuple(
+                msgspec.structs.replace(
+                    s, instruments=tuple(renamed.get(symbol, symbol) for symbol in s.instruments)
+                )
+                for s in config.strategies
+            ),
+        )
     venue = config.venue
     if venue.kind == "kraken" and not config.instruments and "/" not in venue.symbol:
         # Kraken's WebSocket v2 names a pair BASE/QUOTE (BTC/USDT): the same instrument

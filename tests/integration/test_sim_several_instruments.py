@@ -208,10 +208,6 @@ class TestTheMarket:
             "ETH/USDT": "0.1",
         }
 
-    def test_the_kraken_protocol_serves_one_instrument_for_now(self):
-        with pytest.raises(ConfigError, match="kraken protocol serves one instrument"):
-            SimExchange((BTC, ETH), FakeClock(), protocol="kraken")
-
 
 class TestSimProtocol:
     """The simulator's own order entry routes by symbol; the session covers them all."""

@@ -509,16 +509,20 @@ class TestStrategiesInTheScenario:
             ("sim", "binance", 0.02)
         ]
 
-    def test_kraken_is_refused_for_a_venue_with_several_instruments(self):
-        with pytest.raises(ConfigError) as caught:
-            load_scenario(
-                ROOT / "config" / "scenarios" / "strategy_crash_loop.toml", venue_kind="kraken"
-            )
-        assert str(caught.value) == (
-            "--venue-kind kraken: the embedded exchange speaks Kraken's protocol for one "
-            "instrument only, and this scenario's config trades BTCUSDT, ETHUSDT at venue "
-            "'sim'; run it with --venue-kind sim or binance"
+    def test_kraken_with_several_instruments_writes_each_symbol_as_kraken_does(self):
+        _, config = load_scenario(
+            ROOT / "config" / "scenarios" / "strategy_crash_loop.toml", venue_kind="kraken"
         )
+        assert [(i.symbol, i.venue) for i in config.all_instruments] == [
+            ("BTC/USDT", "sim"),
+            ("ETH/USDT", "sim"),
+        ]
+        assert {s.name: s.instruments for s in config.strategies} == {
+            "mm_btc": ("BTC/USDT",),
+            "mm_eth": ("ETH/USDT",),
+            "wide_btc": ("BTC/USDT",),
+        }
+        assert config.all_venues[0].kind == "kraken"
 
 
 @pytest.fixture

@@ -83,6 +83,7 @@ from tradeactors.core.messages import (
     PlaceOrder,
     Reconciliation,
     StartReconciliation,
+    SubmitOrder,
     VenueDown,
     VenueSessionStarted,
 )
@@ -279,6 +280,17 @@ def _forward_all(
 _UNREACHABLE = (OSError, TimeoutError, websocket_errors.WebSocketException)
 
 
+def _symbol_of(request: Request, fields: dict[str, Any]) -> str:
+    """The symbol of a new order or an amend ("" for anything else)."""
+    if request is Request.PLACE:
+        order = fields.get("order")
+        return order.instrument if isinstance(order, SubmitOrder) else ""
+    if request is Request.AMEND:
+        amend = fields.get("amend")
+        return amend.order.instrument if isinstance(amend, AmendAtVenue) else ""
+    return ""
+
+
 _HELD = (PlaceOrder, AmendAtVenue, CancelAtVenue, CancelEverythingAtVenue, FetchFills)
 _RESERVE = 10  # tokens new orders may not use: kept for cancels and the refresh
 _RATE_LIMIT_PAUSE = 1.0  # seconds without new orders after a rate-limit answer, at least
@@ -406,6 +418,7 @@ class Gateway(SupervisedActor):
         self.retried = 0
         self.refused = 0  # requests not sent (banned)
         self._quiet_until_ns = 0  # no new order before (monotonic): the venue's rate limit
+        self._quiet_pairs: dict[str, int] = {}  # the same, of a limit on one symbol's orders
         self._is_banned = False
         self._incarnation = 0
         self._reconnect = Backoff(min_delay=reconnect_delay, max_delay=max_reconnect_delay)
@@ -694,15 +707,23 @@ class Gateway(SupervisedActor):
             wait_ms = limit.window_end_ms(now_ms) - now_ms
             now = clock.monotonic_ns()
             until = now + wait_ms * 1_000_000
-            if until > self._quiet_until_ns:
+            # a limit on one symbol (Kraken's per pair) holds back that symbol's orders only
+            before = (
+                self._quiet_pairs.get(limit.symbol, 0) if limit.symbol else self._quiet_until_ns
+            )
+            if until > before:
                 # a decaying counter moves the end at each look: said when a pause begins
-                pausing = self._quiet_until_ns <= now
-                self._quiet_until_ns = until
+                pausing = before <= now
+                if limit.symbol:
+                    self._quiet_pairs[limit.symbol] = until
+                else:
+                    self._quiet_until_ns = until
                 if not pausing:
                     continue
                 self.context.log.warning(
                     "venue_rate_limit_near",
                     venue=self._venue,
+                    symbol=limit.symbol or None,
                     kind=str(limit.kind),
                     used=limit.used,
                     limit=limit.limit,
@@ -1013,7 +1034,10 @@ class Gateway(SupervisedActor):
         if not request.control:
             if self._counts is not None:  # a count the codec keeps moves between replies too
                 self._follow_venue_counts()
-            if self._deferred or now < self._quiet_until_ns or not self._take_order_tokens(now):
+            quiet = self._quiet_until_ns
+            if self._quiet_pairs:
+                quiet = max(quiet, self._quiet_pairs.get(_symbol_of(request, fields), 0))
+            if self._deferred or now < quiet or not self._take_order_tokens(now):
                 self.throttled += 1
                 self._not_sent(request, order_ref, "throttled")
                 return

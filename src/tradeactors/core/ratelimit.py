@@ -34,6 +34,8 @@ class VenueRateLimit(NamedTuple):
     A counter that ``decay`` s by that much a second instead (Kraken's per-pair trading
     counter: ``limit`` is its threshold, ``seconds`` the time it takes to empty from
     the threshold) has no windows: see `window_end_ms`.
+    ``symbol``: the one instrument whose orders it counts (Kraken counts each pair on
+    its own), "" for a limit on every order.
     """
 
     kind: RateKind
@@ -41,6 +43,7 @@ class VenueRateLimit(NamedTuple):
     seconds: int
     used: int = -1
     decay: float = 0.0  # per second; 0: windows
+    symbol: str = ""  # the instrument it counts (Kraken's per pair); "": every order
 
     def near(self) -> bool:
         """The reported count is within a tenth (at least 1) of the limit: stop adding."""

@@ -725,6 +725,35 @@ class _NewOrder(NamedTuple):
     post_only: bool
     cl_ord_id: str | None
     userref: int | None
+    pair: _Pair
+
+
+class _Pair:
+    """One pair the front-end serves: its names, its numbers, its public trades and books."""
+
+    __slots__ = (
+        "books", "instrument", "last_trades", "names", "symbol", "trade_id", "trades_out", "wire",
+    )  # fmt: skip
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.symbol = instrument.symbol  # the engine's
+        self.names = pair_names(instrument)  # names.wsname: the WebSocket v2 symbol
+        self.wire = _Wire(instrument)
+        self.trade_id = 0  # one per trade on the pair (both sides see the same)
+        self.trades_out: list[dict[str, Any]] = []  # public trades, to push (trade channel)
+        self.last_trades: deque[dict[str, Any]] = deque(maxlen=_TRADE_SNAPSHOT)
+        self.books: dict[int, tuple[dict[int, int], dict[int, int]]] = {}  # depth -> sent
+
+
+class _Rate:
+    """An account's trading rate counter on one pair."""
+
+    __slots__ = ("count", "ns")
+
+    def __init__(self) -> None:
+        self.count = 0.0  # as of ns (monotonic)
+        self.ns = 0
 
 
 class _Order:
@@ -732,7 +761,7 @@ class _Order:
 
     __slots__ = (
         "account", "amending", "cl_ord_id", "engine_id", "executed", "fees_e4", "internal",
-        "kraken_id", "order_type", "post_only", "price", "quantity", "quote", "side",
+        "kraken_id", "order_type", "pair", "post_only", "price", "quantity", "quote", "side",
         "since_ns", "status", "tif", "userref",
     )  # fmt: skip
 
@@ -741,6 +770,7 @@ class _Order:
     ) -> None:
         self.kraken_id = kraken_id
         self.account = account
+        self.pair = new.pair
         self.internal = internal  # the engine's client order id: one per order for ever
         self.engine_id = 0  # the engine's order id, once accepted (a new one if repriced)
         self.side = new.side
@@ -763,16 +793,15 @@ class _Account:
     """An account's open orders, last fills, rate counters, dead-man's switch, nonce."""
 
     __slots__ = (
-        "by_cl_ord_id", "deadline_ns", "nonce", "open", "rate_count", "rate_ns",
-        "rest_count", "rest_ns", "trades",
+        "by_cl_ord_id", "deadline_ns", "nonce", "open", "rates", "rest_count", "rest_ns",
+        "trades",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.open: dict[str, _Order] = {}  # order_id -> order
         self.by_cl_ord_id: dict[str, _Order] = {}  # of open orders
         self.trades: deque[dict[str, Any]] = deque(maxlen=_SNAP_TRADES)
-        self.rate_count = 0.0
-        self.rate_ns = 0
+        self.rates: dict[str, _Rate] = {}  # the engine's symbol -> the pair's counter
         self.rest_count = 0.0
         self.rest_ns = 0
         self.deadline_ns: int | None = None  # cancel_all_orders_after (monotonic)
@@ -804,8 +833,8 @@ class _Session:
     """One connection: what it subscribed to, the tokens it used, its message budget."""
 
     __slots__ = (
-        "accounts", "book_depth", "budget", "executions", "last_sent_ns", "peer", "send",
-        "tokens", "trades",
+        "accounts", "books", "budget", "executions", "last_sent_ns", "peer", "send", "tokens",
+        "trades",
     )  # fmt: skip
 
     def __init__(self, send: Send, peer: str, now_ns: int, limits: KrakenLimits) -> None:
@@ -814,8 +843,8 @@ class _Session:
         self.tokens: set[str] = set()
         self.accounts: set[str] = set()
         self.executions: _Executions | None = None
-        self.book_depth = 0  # subscribed depth; 0: none
-        self.trades = False  # subscribed to the trade channel
+        self.books: dict[str, int] = {}  # book subscriptions: wsname -> depth
+        self.trades: set[str] = set()  # trade subscriptions (wsnames)
         self.last_sent_ns = now_ns
         self.budget = TokenBucket(limits.messages_per_second, limits.message_burst, now_ns)
 
@@ -825,7 +854,7 @@ class _Session:
 
     @property
     def subscribed(self) -> bool:
-        return self.executions is not None or self.book_depth > 0 or self.trades
+        return self.executions is not None or bool(self.books) or bool(self.trades)
 
 
 class _Call:
@@ -859,7 +888,12 @@ class _Call:
 
 
 class KrakenApi:
-    """Kraken spot's WebSocket v2 and its REST token over one instrument of ``engine``.
+    """Kraken spot's WebSocket v2 and its REST token over instruments of ``engine``.
+
+    ``instrument``: one, or several (each a pair: its ``book`` and ``trade`` channels,
+    its orders in its tick and lot, its own trading rate counter and open-orders limit
+    per account); the ``executions`` channel, ``cancel_all`` and the dead-man's switch
+    cover every pair of the account, as Kraken's do.
 
     ``keys`` maps API key to its base64 secret (as Kraken issues them); the API key is
     also the engine's account. ``clock`` times what happens between requests (fills
@@ -869,7 +903,7 @@ class KrakenApi:
     def __init__(
         self,
         engine: MatchingEngine,
-        instrument: Instrument,
+        instrument: Instrument | Sequence[Instrument],
         keys: Mapping[str, str],
         clock: Clock,
         *,
@@ -886,10 +920,16 @@ class KrakenApi:
                     f"the secret of API key {key[:16]!r} is not base64, as Kraken's secrets are"
                 ) from exc
         self._engine = engine
-        self._instrument = instrument
-        self._symbol = instrument.symbol
-        self.names = pair_names(instrument)
-        self._wire = _Wire(instrument)
+        instruments = (instrument,) if isinstance(instrument, Instrument) else tuple(instrument)
+        if not instruments:
+            raise ConfigError("the kraken protocol serves one instrument or more")
+        pairs = [_Pair(i) for i in instruments]
+        self._pairs = {pair.names.wsname: pair for pair in pairs}  # v2 symbol -> pair
+        self._by_symbol = {pair.symbol: pair for pair in pairs}  # the engine's -> pair
+        if len(self._pairs) != len(pairs):
+            raise ConfigError("two instruments are the same Kraken pair")
+        self._first = pairs[0]
+        self.names = self._first.names  # the first pair's
         self._clock = clock
         self.limits = limits or KrakenLimits()
         self._sessions: dict[object, _Session] = {}
@@ -898,14 +938,11 @@ class KrakenApi:
         self._by_engine: dict[int, _Order] = {}  # engine order id -> open order
         self._by_internal: dict[str, _Order] = {}  # engine client order id -> open order
         self._cancel_reasons: dict[int, str] = {}  # engine order id -> why it is cancelled
-        self._outgoing: list[tuple[str, dict[str, Any]]] = []  # executions, to push
-        self._books: dict[int, tuple[dict[int, int], dict[int, int]]] = {}  # depth -> sent
+        # executions, to push: (account, the order's pair, record)
+        self._outgoing: list[tuple[str, _Pair, dict[str, Any]]] = []
         self._ids = 0  # engine client ids, order ids, execution ids
-        self._trade_id = 0  # one per trade on the pair (both sides see the same)
-        self._trades_out: list[dict[str, Any]] = []  # public trades, to push (trade channel)
-        self._last_trades: deque[dict[str, Any]] = deque(maxlen=_TRADE_SNAPSHOT)
         self._log = structlog.get_logger("tradeactors.exchange").bind(
-            symbol=instrument.symbol, protocol="kraken"
+            symbol=",".join(self._pairs), protocol="kraken"
         )
         self._handlers: dict[str, Callable[[_Call], None]] = {
             "ping": self._ping,
@@ -968,11 +1005,15 @@ class KrakenApi:
             record = self._tokens.get(token)
             if record is not None:
                 record.connections.discard(connection)
-        if session.book_depth and not any(
-            s.book_depth == session.book_depth for s in self._sessions.values()
-        ):
-            self._books.pop(session.book_depth, None)
+        for symbol, depth in session.books.items():
+            self._forget_view(self._pairs[symbol], depth)
         return []
+
+    def _forget_view(self, pair: _Pair, depth: int) -> None:
+        """Stop following ``pair``'s top ``depth`` once no session subscribes to it."""
+        wsname = pair.names.wsname
+        if not any(s.books.get(wsname) == depth for s in self._sessions.values()):
+            pair.books.pop(depth, None)
 
     def expire(self, now_ns: int) -> list[Event]:
         """Fire the dead-man's switches that ran out; send due heartbeats.
@@ -983,7 +1024,7 @@ class KrakenApi:
         for account, state in self._accounts.items():
             if state.deadline_ns is not None and now_ns >= state.deadline_ns:
                 state.deadline_ns = None  # off until the next request
-                cancelled = self._engine.cancel_all(account=account, instrument=self._symbol)
+                cancelled = self._cancel_everything(account)
                 for event in cancelled:
                     if isinstance(event, EngineCanceled):
                         self._cancel_reasons[event.order_id] = _DEAD_MAN
@@ -1189,39 +1230,61 @@ class KrakenApi:
         call.session.accounts.add(record.account)
         return record.account
 
-    def rate_count(self, account: str, now_ns: int) -> float:
-        """``account``'s trading rate counter on the pair at ``now_ns`` (monotonic).
+    def _pair(self, symbol: str | None) -> _Pair:
+        """The pair of ``symbol`` (the engine's or the v2 one; None: the first).
 
-        As the ``executions`` stream shows it with ``ratecounter`` (two decimals).
+        Raises:
+            KeyError: a pair not served.
+
+        """
+        if symbol is None:
+            return self._first
+        pair = self._pairs.get(symbol) or self._by_symbol.get(symbol)
+        if pair is None:
+            raise KeyError(symbol)
+        return pair
+
+    def rate_count(self, account: str, now_ns: int, symbol: str | None = None) -> float:
+        """``account``'s trading rate counter on a pair at ``now_ns`` (monotonic).
+
+        ``symbol``: the pair (the engine's symbol or the v2 one; None: the first). As
+        the ``executions`` stream shows it with ``ratecounter`` (two decimals).
         """
         state = self._accounts.get(account)
-        if state is None:
+        rate = state.rates.get(self._pair(symbol).symbol) if state is not None else None
+        if rate is None:
             return 0.0
-        decay = (now_ns - state.rate_ns) / _NS * self.limits.rate_decay_per_second
-        return round(max(0.0, state.rate_count - decay), 2)
+        decay = (now_ns - rate.ns) / _NS * self.limits.rate_decay_per_second
+        return round(max(0.0, rate.count - decay), 2)
 
-    def spend_rate_count(self, account: str, count: float, now_ns: int) -> None:
-        """Add ``count`` to ``account``'s counter on the pair (another client's transactions)."""
-        state = self._accounts[account]
-        state.rate_count = self.rate_count(account, now_ns) + count
-        state.rate_ns = now_ns
+    def spend_rate_count(
+        self, account: str, count: float, now_ns: int, symbol: str | None = None
+    ) -> None:
+        """Add ``count`` to ``account``'s counter on a pair (another client's transactions).
 
-    def _charge(self, account: _Account, now_ns: int, fixed: int, decaying: int = 0) -> None:
+        ``symbol``: the pair (None: the first).
+        """
+        pair = self._pair(symbol)
+        rate = self._accounts[account].rates.setdefault(pair.symbol, _Rate())
+        rate.count = self.rate_count(account, now_ns, pair.symbol) + count
+        rate.ns = now_ns
+
+    def _charge(
+        self, account: _Account, pair: _Pair, now_ns: int, fixed: int, decaying: int = 0
+    ) -> None:
         """Count a transaction on the pair's rate counter, or refuse it at the threshold.
 
         The fixed count is applied even to a refused transaction (guides/spot-ratelimits).
         """
         limits = self.limits
-        account.rate_count = max(
-            0.0,
-            account.rate_count - (now_ns - account.rate_ns) / _NS * limits.rate_decay_per_second,
-        )
-        account.rate_ns = now_ns
-        over = account.rate_count >= limits.max_rate_count
-        account.rate_count += fixed
+        rate = account.rates.setdefault(pair.symbol, _Rate())
+        rate.count = max(0.0, rate.count - (now_ns - rate.ns) / _NS * limits.rate_decay_per_second)
+        rate.ns = now_ns
+        over = rate.count >= limits.max_rate_count
+        rate.count += fixed
         if over:
             raise _Refusal(ORDER_RATE_LIMIT)
-        account.rate_count += decaying
+        rate.count += decaying
 
     # -- methods ---------------------------------------------------------------------
 
@@ -1249,21 +1312,19 @@ class KrakenApi:
             session.executions = None
             self._reply(call, {"channel": "executions"})
         elif channel == "book":
-            symbols = self._symbols(call) or [self.names.wsname]
-            if not session.book_depth:
+            symbols = self._symbols(call) or list(session.books)
+            if not symbols or any(symbol not in session.books for symbol in symbols):
                 raise _Refusal("Subscription Not Found")
-            depth = session.book_depth
-            session.book_depth = 0
-            if not any(s.book_depth == depth for s in self._sessions.values()):
-                self._books.pop(depth, None)
-            for symbol in symbols:
+            for symbol in symbols:  # one answer per symbol, as to a subscribe
+                depth = session.books.pop(symbol)
+                self._forget_view(self._pairs[symbol], depth)
                 self._reply(call, {"channel": "book", "depth": depth, "symbol": symbol})
         elif channel == "trade":
-            symbols = self._symbols(call) or [self.names.wsname]
-            if not session.trades:
+            symbols = self._symbols(call) or sorted(session.trades)
+            if not symbols or any(symbol not in session.trades for symbol in symbols):
                 raise _Refusal("Subscription Not Found")
-            session.trades = False
             for symbol in symbols:
+                session.trades.discard(symbol)
                 self._reply(call, {"channel": "trade", "symbol": symbol})
         else:
             raise _Refusal.invalid("channel", "is not emulated")
@@ -1316,9 +1377,9 @@ class KrakenApi:
     def _symbols(self, call: _Call) -> list[str] | None:
         symbols = call.params.texts("symbol")
         for symbol in symbols or ():
-            if symbol != self.names.wsname:
+            if symbol not in self._pairs:
                 raise _Refusal(f"Currency pair not supported {symbol[:_MAX_TEXT]}", symbol=symbol)
-        return symbols
+        return list(dict.fromkeys(symbols)) if symbols is not None else None
 
     def _subscribe_book(self, call: _Call) -> None:
         params, session = call.params, call.session
@@ -1331,24 +1392,27 @@ class KrakenApi:
         if not symbols:
             raise _Refusal.invalid("symbol", "is required")
         snapshot = params.boolean("snapshot") is not False
-        if session.book_depth:
-            raise _Refusal("Already subscribed", symbol=symbols[0])
+        taken = [symbol for symbol in symbols if symbol in session.books]
+        if taken:
+            raise _Refusal("Already subscribed", symbol=taken[0])
         self._publish_book(call.now_ns, call.wall_ns)  # every view up to date first
-        session.book_depth = depth
-        view = self._books.get(depth)
-        if view is None:
-            view = self._books[depth] = self._view(depth)
-        self._reply(
-            call, {"channel": "book", "depth": depth, "snapshot": snapshot, "symbol": symbols[0]}
-        )
-        if snapshot:
-            bids, asks = sorted(view[0].items(), reverse=True), sorted(view[1].items())
-            frame = {
-                "channel": "book",
-                "type": "snapshot",
-                "data": [self._book_data(bids, asks, view, None)],
-            }
-            session.push(_encode(frame).decode(), call.now_ns)
+        for symbol in symbols:  # an answer, then a snapshot, for each symbol
+            pair = self._pairs[symbol]
+            session.books[symbol] = depth
+            view = pair.books.get(depth)
+            if view is None:
+                view = pair.books[depth] = self._view(pair, depth)
+            self._reply(
+                call, {"channel": "book", "depth": depth, "snapshot": snapshot, "symbol": symbol}
+            )
+            if snapshot:
+                bids, asks = sorted(view[0].items(), reverse=True), sorted(view[1].items())
+                frame = {
+                    "channel": "book",
+                    "type": "snapshot",
+                    "data": [self._book_data(pair, bids, asks, view, None)],
+                }
+                session.push(_encode(frame).decode(), call.now_ns)
 
     def _subscribe_trade(self, call: _Call) -> None:
         session = call.session
@@ -1356,13 +1420,17 @@ class KrakenApi:
         if not symbols:
             raise _Refusal.invalid("symbol", "is required")
         snapshot = call.params.boolean("snapshot") is True  # websocket-v2/trade: false
-        if session.trades:
-            raise _Refusal("Already subscribed", symbol=symbols[0])
-        session.trades = True
-        self._reply(call, {"channel": "trade", "snapshot": snapshot, "symbol": symbols[0]})
-        if snapshot:
-            frame = {"channel": "trade", "type": "snapshot", "data": list(self._last_trades)}
-            session.push(_encode(frame).decode(), call.now_ns)
+        taken = [symbol for symbol in symbols if symbol in session.trades]
+        if taken:
+            raise _Refusal("Already subscribed", symbol=taken[0])
+        self._publish_trades(call.now_ns)  # what came before is not news to this one
+        for symbol in symbols:
+            session.trades.add(symbol)
+            self._reply(call, {"channel": "trade", "snapshot": snapshot, "symbol": symbol})
+            if snapshot:
+                trades = list(self._pairs[symbol].last_trades)
+                frame = {"channel": "trade", "type": "snapshot", "data": trades}
+                session.push(_encode(frame).decode(), call.now_ns)
 
     def _new_order(self, params: _Params) -> _NewOrder:  # noqa: C901, PLR0912 - the checks, in order
         """The new order in ``params``, or the refusal Kraken would answer."""
@@ -1373,7 +1441,8 @@ class KrakenApi:
         assert side is not None  # noqa: S101 - required
         qty_text = params.number("order_qty", required=True)
         assert qty_text is not None  # noqa: S101 - required
-        if params.text("symbol", required=True) != self.names.wsname:
+        pair = self._pairs.get(params.text("symbol", required=True) or "")
+        if pair is None:
             raise _Refusal(UNKNOWN_PAIR)
         price_text = params.number("limit_price", required=order_type == "limit")
         if order_type == "market" and price_text is not None:
@@ -1398,12 +1467,12 @@ class KrakenApi:
         for name in ("deadline", "stp_type", "fee_preference", "sender_sub_id"):
             params.text(name)  # read (a wrong type is refused), not emulated
         params.boolean("no_mpp")
-        filters = self._engine.filters(self._symbol)
-        quantity = self._read_quantity(qty_text, filters)
+        filters = self._engine.filters(pair.symbol)
+        quantity = self._read_quantity(pair, qty_text, filters)
         if price_text is None:  # market: it may take anything (the engine's protection price)
             price = filters.max_price if side == "buy" else filters.min_price
         else:
-            price = self._read_price(price_text, filters)
+            price = self._read_price(pair, price_text, filters)
             if price * quantity < filters.min_notional:
                 raise _Refusal(COST_MINIMUM)
         return _NewOrder(
@@ -1415,11 +1484,12 @@ class KrakenApi:
             post_only=post_only,
             cl_ord_id=cl_ord_id,
             userref=userref,
+            pair=pair,
         )
 
-    def _read_price(self, text: str, filters: Filters) -> int:
+    def _read_price(self, pair: _Pair, text: str, filters: Filters) -> int:
         try:
-            price = read_price(self._instrument, text)
+            price = read_price(pair.instrument, text)
         except ParseError as exc:
             raise _Refusal.invalid("limit_price") from exc
         if isinstance(price, RejectReason):  # a decimal off the tick
@@ -1428,9 +1498,9 @@ class KrakenApi:
             raise _Refusal(INVALID_PRICE)
         return price
 
-    def _read_quantity(self, text: str, filters: Filters) -> int:
+    def _read_quantity(self, pair: _Pair, text: str, filters: Filters) -> int:
         try:
-            quantity = read_quantity(self._instrument, text)
+            quantity = read_quantity(pair.instrument, text)
         except ParseError as exc:
             raise _Refusal.invalid("order_qty") from exc
         if isinstance(quantity, RejectReason):  # finer than the pair's lot_decimals
@@ -1443,12 +1513,17 @@ class KrakenApi:
 
     def _add_order(self, call: _Call) -> None:
         account = self._accounts[call.account]
-        self._charge(account, call.now_ns, fixed=1)
+        try:
+            pair = self._pairs.get(call.params.text("symbol") or "")
+        except _Refusal:  # refused below, in its turn
+            pair = None
+        if pair is not None:  # on its pair's counter (an unknown pair is refused below)
+            self._charge(account, pair, call.now_ns, fixed=1)
         if call.now_ns < self.reject_until_ns:  # fault injection: the venue takes no order
             raise _Refusal(UNAVAILABLE)
         new = self._new_order(call.params)
-        if len(account.open) >= self.limits.max_open_orders:
-            raise _Refusal(ORDERS_LIMIT)
+        if sum(o.pair is new.pair for o in account.open.values()) >= self.limits.max_open_orders:
+            raise _Refusal(ORDERS_LIMIT)  # open orders per pair (guides/spot-ratelimits)
         if new.cl_ord_id is not None and new.cl_ord_id in account.by_cl_ord_id:
             raise _Refusal.invalid("cl_ord_id", "is in use by an open order")
         self._ids += 1
@@ -1460,7 +1535,7 @@ class KrakenApi:
         events = self._engine.submit(
             account=call.account,
             client_order_id=order.internal,
-            instrument=self._symbol,
+            instrument=new.pair.symbol,
             side=new.side,
             quantity=new.quantity,
             price=new.price,
@@ -1498,7 +1573,7 @@ class KrakenApi:
             raise _Refusal(UNKNOWN_ORDER)
         return order
 
-    def _amend_order(self, call: _Call) -> None:  # noqa: C901 - the checks, in order
+    def _amend_order(self, call: _Call) -> None:  # noqa: C901, PLR0912, PLR0915 - the checks, in order
         params = call.params
         order_id = params.text("order_id")
         cl_ord_id = params.text("cl_ord_id", limit=36)
@@ -1513,18 +1588,22 @@ class KrakenApi:
                 raise _Refusal.invalid(name, "is not emulated")
         params.choice("limit_price_type", ("static",))  # "pct" and "quote" are not emulated
         params.text("deadline")
-        if params.text("symbol") not in (None, self.names.wsname):
+        symbol = params.text("symbol")
+        if symbol is not None and symbol not in self._pairs:
             raise _Refusal(UNKNOWN_PAIR)
         order = self._find(call, order_id, cl_ord_id)
+        if symbol is not None and symbol != order.pair.names.wsname:
+            raise _Refusal(UNKNOWN_ORDER)  # no such order on that pair
+        pair = order.pair
         account = self._accounts[call.account]
         self._charge(
-            account, call.now_ns, 1, _penalty(_AMEND_PENALTY, call.now_ns - order.since_ns)
+            account, pair, call.now_ns, 1, _penalty(_AMEND_PENALTY, call.now_ns - order.since_ns)
         )
         if post_only is not None and post_only != order.post_only:
             raise _Refusal.invalid("post_only", "changes are not emulated")
-        filters = self._engine.filters(self._symbol)
-        quantity = self._read_quantity(qty_text, filters)
-        price = order.price if price_text is None else self._read_price(price_text, filters)
+        filters = self._engine.filters(pair.symbol)
+        quantity = self._read_quantity(pair, qty_text, filters)
+        price = order.price if price_text is None else self._read_price(pair, price_text, filters)
         if quantity <= order.executed:
             raise _Refusal.invalid("order_qty", "is not above the filled quantity")
         if price == order.price and quantity > order.quantity:
@@ -1582,7 +1661,11 @@ class KrakenApi:
             seen.add(order.kraken_id)
             try:
                 self._charge(
-                    account, call.now_ns, 0, _penalty(_CANCEL_PENALTY, call.now_ns - order.since_ns)
+                    account,
+                    order.pair,
+                    call.now_ns,
+                    0,
+                    _penalty(_CANCEL_PENALTY, call.now_ns - order.since_ns),
                 )
             except _Refusal as refusal:
                 self._refuse(call, refusal.error)
@@ -1595,8 +1678,15 @@ class KrakenApi:
                 result["cl_ord_id"] = order.cl_ord_id
             self._reply(call, result)
 
+    def _cancel_everything(self, account: str) -> list[Event]:
+        """Cancel ``account``'s orders on every pair served (Kraken's are account-wide)."""
+        events: list[Event] = []
+        for pair in self._pairs.values():
+            events.extend(self._engine.cancel_all(account=account, instrument=pair.symbol))
+        return events
+
     def _cancel_all(self, call: _Call) -> None:
-        events = self._engine.cancel_all(account=call.account, instrument=self._symbol)
+        events = self._cancel_everything(call.account)
         call.events.extend(events)
         self._apply(events, call.wall_ns)
         count = sum(1 for e in events if isinstance(e, EngineCanceled))
@@ -1640,11 +1730,14 @@ class KrakenApi:
                 self._queue(order, self._new_record(order, wall_ns))
             elif isinstance(event, EngineFilled):
                 order = self._by_engine.get(event.order_id)
+                pair = self._by_symbol.get(event.instrument)
+                if pair is None:
+                    continue  # a symbol this front-end does not serve
                 if event.liquidity is Liquidity.MAKER:  # each trade: the maker's, then the taker's
-                    self._trade_id += 1
-                    self._public_trade(event, wall_ns)
-                elif order is not None and order.order_type == "market" and self._trades_out:
-                    self._trades_out[-1]["ord_type"] = "market"  # the trade's taker
+                    pair.trade_id += 1
+                    self._public_trade(pair, event, wall_ns)
+                elif order is not None and order.order_type == "market" and pair.trades_out:
+                    pair.trades_out[-1]["ord_type"] = "market"  # the trade's taker
                 if order is not None:
                     self._filled(order, event, wall_ns)
             elif isinstance(event, EngineCanceled):
@@ -1665,20 +1758,20 @@ class KrakenApi:
                     order.quantity = order.executed + event.remaining
                     self._queue(order, self._amended_record(order, wall_ns))
 
-    def _public_trade(self, maker: EngineFilled, wall_ns: int) -> None:
+    def _public_trade(self, pair: _Pair, maker: EngineFilled, wall_ns: int) -> None:
         """A trade for the ``trade`` channel (websocket-v2/trade), from its maker's side."""
-        wire = self._wire
+        wire = pair.wire
         trade = {
-            "symbol": self.names.wsname,
+            "symbol": pair.names.wsname,
             "side": "sell" if maker.side is Side.BUY else "buy",  # the taker's
             "price": _number(wire.price(maker.price)),
             "qty": _number(wire.qty(maker.quantity)),
             "ord_type": "limit",
-            "trade_id": self._trade_id,
+            "trade_id": pair.trade_id,
             "timestamp": rfc3339(wall_ns),
         }
-        self._trades_out.append(trade)
-        self._last_trades.append(trade)
+        pair.trades_out.append(trade)
+        pair.last_trades.append(trade)
 
     def _filled(self, order: _Order, fill: EngineFilled, wall_ns: int) -> None:
         order.executed += fill.quantity
@@ -1686,15 +1779,16 @@ class KrakenApi:
         order.fees_e4 += fill.fee_e4
         order.status = "partially_filled" if fill.remaining else "filled"
         self._ids += 1
-        wire = self._wire
+        pair = order.pair
+        wire = pair.wire
         fee = wire.fee(fill.fee_e4)
         record: dict[str, Any] = {
             "order_id": order.kraken_id,
             "order_userref": order.userref or 0,
             "exec_id": _kraken_id("T", self._ids),
             "exec_type": "trade",
-            "trade_id": self._trade_id,
-            "symbol": self.names.wsname,
+            "trade_id": pair.trade_id,
+            "symbol": pair.names.wsname,
             "side": order.side.value,
             "last_qty": _number(wire.qty(fill.quantity)),
             "last_price": _number(wire.price(fill.price)),
@@ -1707,7 +1801,7 @@ class KrakenApi:
             "avg_price": _number(wire.average(order.quote, order.executed)),
             "timestamp": rfc3339(wall_ns),
             "fee_usd_equiv": _number(fee),
-            "fees": [{"asset": self.names.quote, "qty": _number(fee)}],
+            "fees": [{"asset": pair.names.quote, "qty": _number(fee)}],
         }
         if order.cl_ord_id is not None:
             record["cl_ord_id"] = order.cl_ord_id
@@ -1738,9 +1832,9 @@ class KrakenApi:
 
     def _details(self, order: _Order, exec_type: str, wall_ns: int) -> dict[str, Any]:
         """Every field of an order, as a ``pending_new`` or snapshot record shows it."""
-        wire = self._wire
+        wire = order.pair.wire
         record: dict[str, Any] = {
-            "symbol": self.names.wsname,
+            "symbol": order.pair.names.wsname,
             "order_qty": _number(wire.qty(order.quantity)),
             "cum_qty": _number(wire.qty(order.executed)),
             "cum_cost": _number(wire.cost(order.quote)),
@@ -1770,7 +1864,7 @@ class KrakenApi:
         return self._ids_of(order, record)
 
     def _amended_record(self, order: _Order, wall_ns: int) -> dict[str, Any]:
-        wire = self._wire
+        wire = order.pair.wire
         record: dict[str, Any] = {
             "timestamp": rfc3339(wall_ns),
             "order_status": order.status,
@@ -1787,7 +1881,7 @@ class KrakenApi:
         self, order: _Order, status: str, reason: str | None, wall_ns: int
     ) -> dict[str, Any]:
         """``filled``, ``canceled`` or ``expired``: the order's totals, and why."""
-        wire = self._wire
+        wire = order.pair.wire
         record: dict[str, Any] = {
             "timestamp": rfc3339(wall_ns),
             "order_status": status,
@@ -1803,15 +1897,15 @@ class KrakenApi:
         return self._ids_of(order, record)
 
     def _queue(self, order: _Order, record: dict[str, Any]) -> None:
-        self._outgoing.append((order.account, record))
+        self._outgoing.append((order.account, order.pair, record))
 
     def _flush(self, now_ns: int) -> None:
         """Push the queued executions updates, one message each, after the answers."""
         outgoing, self._outgoing = self._outgoing, []
-        for account, record in outgoing:
+        for account, pair, record in outgoing:
             lost = account in self.muted  # fault: sent, lost on the way (its number shows it)
             plain = "" if lost else _encode(record).decode()
-            counted = ""  # with the account's rate counter on the pair, made when wanted
+            counted = ""  # with the account's rate counter on the order's pair, when wanted
             for session in self._sessions.values():
                 subscription = session.executions
                 if subscription is None or subscription.account != account:
@@ -1824,7 +1918,7 @@ class KrakenApi:
                 body = plain
                 if subscription.ratecounter:
                     if not counted:
-                        count = self.rate_count(account, now_ns)
+                        count = self.rate_count(account, now_ns, pair.symbol)
                         counted = _encode({**record, "ratecount": count}).decode()
                     body = counted
                 session.push(
@@ -1835,9 +1929,9 @@ class KrakenApi:
 
     # -- the book channel (websocket-v2/book) --------------------------------------------
 
-    def _view(self, depth: int) -> tuple[dict[int, int], dict[int, int]]:
-        """The engine's top ``depth`` levels of each side now: (bids, asks)."""
-        engine, symbol = self._engine, self._symbol
+    def _view(self, pair: _Pair, depth: int) -> tuple[dict[int, int], dict[int, int]]:
+        """The engine's top ``depth`` levels of each side of ``pair`` now: (bids, asks)."""
+        engine, symbol = self._engine, pair.symbol
         return (
             dict(engine.depth(symbol, Side.BUY, depth)),
             dict(engine.depth(symbol, Side.SELL, depth)),
@@ -1845,13 +1939,14 @@ class KrakenApi:
 
     def _book_data(
         self,
+        pair: _Pair,
         bids: list[tuple[int, int]],
         asks: list[tuple[int, int]],
         view: tuple[dict[int, int], dict[int, int]],
         wall_ns: int | None,
     ) -> dict[str, Any]:
         """One ``book`` data entry: ``bids`` and ``asks`` sent, ``view`` checksummed."""
-        wire = self._wire
+        wire = pair.wire
 
         def levels(side: list[tuple[int, int]]) -> list[dict[str, Any]]:
             return [{"price": _number(wire.price(p)), "qty": _number(wire.qty(q))} for p, q in side]
@@ -1863,7 +1958,7 @@ class KrakenApi:
             [(wire.price(p), wire.qty(q)) for p, q in best_bids],
         )
         data: dict[str, Any] = {
-            "symbol": self.names.wsname,
+            "symbol": pair.names.wsname,
             "bids": levels(bids),
             "asks": levels(asks),
             "checksum": checksum,
@@ -1873,32 +1968,40 @@ class KrakenApi:
         return data
 
     def _publish_trades(self, now_ns: int) -> None:
-        """Send the ``trade`` subscribers the trades since the last call, in one update."""
-        if not self._trades_out:
-            return
-        frame = _encode({"channel": "trade", "type": "update", "data": self._trades_out}).decode()
-        self._trades_out = []
-        for session in self._sessions.values():
-            if session.trades:
-                session.push(frame, now_ns)
+        """Send the ``trade`` subscribers the trades since the last call, one update a pair."""
+        for pair in self._pairs.values():
+            if not pair.trades_out:
+                continue
+            update = {"channel": "trade", "type": "update", "data": pair.trades_out}
+            frame = _encode(update).decode()
+            pair.trades_out = []
+            wsname = pair.names.wsname
+            for session in self._sessions.values():
+                if wsname in session.trades:
+                    session.push(frame, now_ns)
 
     def _publish_book(self, now_ns: int, wall_ns: int) -> None:
-        """Send each depth's subscribers what changed in their top levels.
+        """Send each pair's subscribers what changed in their top levels (`_publish_pair`).
 
         A level that left the top ``depth`` is sent with quantity 0 (whether it left the
         book or was pushed below): after applying and truncating to its depth, a
         subscriber holds exactly the venue's top levels, which the checksum covers.
         """
-        if not self._books:
-            return
-        for depth, (old_bids, old_asks) in list(self._books.items()):
-            new_bids, new_asks = self._view(depth)
+        for pair in self._pairs.values():
+            if pair.books:
+                self._publish_pair(pair, now_ns, wall_ns)
+
+    def _publish_pair(self, pair: _Pair, now_ns: int, wall_ns: int) -> None:
+        """Send each depth's subscribers of ``pair`` what changed in its top levels."""
+        wsname = pair.names.wsname
+        for depth, (old_bids, old_asks) in list(pair.books.items()):
+            new_bids, new_asks = self._view(pair, depth)
             bids, asks = _changes(old_bids, new_bids), _changes(old_asks, new_asks)
             if not (bids or asks):
                 continue
-            self._books[depth] = (new_bids, new_asks)
+            pair.books[depth] = (new_bids, new_asks)
             data = self._book_data(
-                sorted(bids, reverse=True), sorted(asks), (new_bids, new_asks), wall_ns
+                pair, sorted(bids, reverse=True), sorted(asks), (new_bids, new_asks), wall_ns
             )
             frame = _encode({"channel": "book", "type": "update", "data": [data]}).decode()
             if self.drop_book_updates:  # fault: the subscribers' books miss this update
@@ -1908,7 +2011,7 @@ class KrakenApi:
                 self.corrupt_book_updates -= 1
                 frame = frame[: len(frame) // 2]
             for session in self._sessions.values():
-                if session.book_depth == depth:
+                if session.books.get(wsname) == depth:
                     session.push(frame, now_ns)
 
 

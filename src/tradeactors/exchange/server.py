@@ -298,10 +298,12 @@ class SimExchange:
                 self.engine, self.instruments, keys or {}, clock, limits=self._binance_limits
             )
         elif protocol == "kraken":
-            if len(self.instruments) > 1:
-                raise ConfigError("the kraken protocol serves one instrument (for now)")
             self.orders = KrakenApi(
-                self.engine, self.instrument, keys or {}, clock, limits=kraken_limits
+                self.engine,
+                tuple(self.instruments.values()),
+                keys or {},
+                clock,
+                limits=kraken_limits,
             )
         else:
             self.orders = OrderEntry(
@@ -469,16 +471,17 @@ class SimExchange:
         with self._lock:
             self.orders.reject_until_ns = self._clock.monotonic_ns() + int(seconds * 1e9)
 
-    def spend_rate_count(self, account: str, count: float) -> None:
+    def spend_rate_count(self, account: str, count: float, symbol: str | None = None) -> None:
         """Fault injection (Kraken protocol): another client spends ``account``'s counter.
 
-        ``count`` is added to the pair's trading rate counter; the next ``executions``
-        updates show it (``ratecount``).
+        ``count`` is added to the trading rate counter of ``symbol``'s pair (None: the
+        first instrument's); the next ``executions`` updates of that pair show it
+        (``ratecount``).
         """
         if not isinstance(self.orders, KrakenApi):
             raise NotImplementedError("a trading rate counter is the kraken protocol's only")
         with self._lock:
-            self.orders.spend_rate_count(account, count, self._clock.monotonic_ns())
+            self.orders.spend_rate_count(account, count, self._clock.monotonic_ns(), symbol)
 
     def pause(self) -> None:
         """Stop the market (no steps, no frames) until `resume`; order entry still works."""

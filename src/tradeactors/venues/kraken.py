@@ -984,6 +984,14 @@ def _bounded(value: str | None, what: str) -> str:
 
 
 @dataclass(slots=True)
+class _RateCounter:
+    """A pair's trading rate counter as the codec follows it (see `KrakenOrderEntry`)."""
+
+    count: float  # as of ``ns`` (monotonic)
+    ns: int
+
+
+@dataclass(slots=True)
 class _Order:
     """One of the account's orders as the codec follows it (by Kraken's order id)."""
 
@@ -1001,6 +1009,7 @@ class _Order:
 
 class _Placed(NamedTuple):
     client_order_id: str
+    symbol: str
     side: Side
     price: int
     quantity: int
@@ -1113,7 +1122,7 @@ class KrakenOrderEntry:
     def __init__(
         self,
         venue: str,
-        instrument: Instrument,
+        instrument: Instrument | Mapping[str, Instrument],
         *,
         clock: Clock | None = None,
         rest_url: str = REST_URL,
@@ -1125,9 +1134,20 @@ class KrakenOrderEntry:
             raise ValueError("reread_after must be positive and at most max_reread_after")
         if rate_tier not in RATE_TIERS:
             raise ValueError(f"rate_tier must be one of {', '.join(RATE_TIERS)}")
+        instruments = (
+            {instrument.symbol: instrument}
+            if isinstance(instrument, Instrument)
+            else dict(instrument)
+        )
+        if not instruments:
+            raise ValueError("a Kraken gateway trades one instrument or more")
+        for symbol, each in instruments.items():
+            if each.symbol != symbol:
+                raise ValueError(f"instrument {each.symbol!r} given under symbol {symbol!r}")
         self._venue = venue
-        self._instrument = instrument
-        self._symbol = instrument.symbol
+        self._instruments = instruments  # Kraken's v2 symbol (BTC/USD) -> instrument
+        self._instrument = next(iter(instruments.values()))  # the first
+        self._symbol = self._instrument.symbol
         self._clock: Clock = clock if clock is not None else SystemClock()  # wall time only
         self._rest_url = rest_url
         self._lock = threading.Lock()  # encode runs on the actor, decode on the reader
@@ -1159,14 +1179,18 @@ class KrakenOrderEntry:
         self.found_by_reread = 0  # reports the channel lost that a re-read found
         # the pair's trading rate counter (see the class doc)
         self._rate_limit, self._rate_decay = RATE_TIERS[rate_tier]
-        self._rate_count = 0.0  # as of _rate_ns (monotonic)
-        self._rate_ns = self._clock.monotonic_ns()
-        self._since: OrderedDict[str, int] = OrderedDict()  # client order id -> placed
+        now = self._clock.monotonic_ns()
+        self._rates = {symbol: _RateCounter(0.0, now) for symbol in instruments}
+        # client order id -> (its pair, when placed or amended: monotonic)
+        self._since: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self.rate_counts_read = 0  # ``ratecount`` values the stream gave
         self.bad_rate_counts = 0  # ``ratecount`` values that were no counter (ignored)
 
     def __repr__(self) -> str:
         token = "***" if self._token is not None else None
+        if len(self._instruments) > 1:
+            symbols = tuple(self._instruments)
+            return f"KrakenOrderEntry(venue={self._venue!r}, symbols={symbols!r}, token={token})"
         return f"KrakenOrderEntry(venue={self._venue!r}, symbol={self._symbol!r}, token={token})"
 
     # -- the token (REST) ---------------------------------------------------------------
@@ -1300,8 +1324,10 @@ class KrakenOrderEntry:
         if request is Request.CANCEL_ALL:
             with self._lock:
                 for order in list(self._open.values()):
-                    if order.ours:
-                        self._charge(order.client_order_id, 0, _CANCEL_COUNTS, placed=False)
+                    if order.ours:  # each on its own pair's counter
+                        self._charge(
+                            order.symbol, order.client_order_id, 0, _CANCEL_COUNTS, placed=False
+                        )
             return self._frame("cancel_all", {"token": token}, request_id)
         if request is Request.HEARTBEAT:
             timeout = fields["timeout"]
@@ -1333,32 +1359,54 @@ class KrakenOrderEntry:
 
     def _charge(
         self,
+        symbol: str,
         client_order_id: str,
         fixed: int,
         counts: tuple[tuple[int, int], ...],
         *,
         placed: bool = True,
     ) -> None:
-        """Count a transaction on an order (under the lock); ``placed``: it (re)starts its age."""
+        """Count a transaction on an order (under the lock); ``placed``: it (re)starts its age.
+
+        On ``symbol``'s counter ("": the pair the codec placed the order on, else the
+        first); a pair the codec does not trade is not counted.
+        """
         now = self._clock.monotonic_ns()
         since = self._since.pop(client_order_id, None) if client_order_id else None
-        age = None if since is None else now - since
-        self._rate_count = self._decayed(now) + fixed + _decaying_count(age, counts)
-        self._rate_ns = now
+        symbol = symbol or (since[0] if since is not None else self._symbol)
+        counter = self._rates.get(symbol)
+        if counter is None:
+            return
+        age = None if since is None else now - since[1]
+        counter.count = self._decayed(counter, now) + fixed + _decaying_count(age, counts)
+        counter.ns = now
         if placed and client_order_id:
-            self._since[client_order_id] = now
+            self._since[client_order_id] = (symbol, now)
             _trim(self._since)
 
-    def _decayed(self, now_ns: int) -> float:
-        """The counter at ``now_ns`` (under the lock)."""
-        elapsed = max(0, now_ns - self._rate_ns) / 1e9
-        return max(0.0, self._rate_count - elapsed * self._rate_decay)
+    def _decayed(self, counter: _RateCounter, now_ns: int) -> float:
+        """``counter`` at ``now_ns`` (under the lock)."""
+        elapsed = max(0, now_ns - counter.ns) / 1e9
+        return max(0.0, counter.count - elapsed * self._rate_decay)
 
     def _read_rate_counts(self, reports: tuple[_Execution, ...]) -> None:
-        """The pair's counter as the stream says it: kept where it says more (under the lock)."""
+        """Each pair's counter as the stream says it: kept where it says more (under the lock).
+
+        A report's pair: its ``symbol``, else that of the order it is about, else (one
+        pair traded) that one; other pairs' counters are not ours to follow.
+        """
         for report in reports:
             value = report.ratecount
-            if value is None or report.symbol not in (None, self._symbol):
+            if value is None:
+                continue
+            symbol = report.symbol
+            if symbol is None:
+                known = self._orders.get(report.order_id)
+                symbol = known.symbol if known is not None else None
+            if symbol is None and len(self._rates) == 1:
+                symbol = self._symbol
+            counter = self._rates.get(symbol) if symbol is not None else None
+            if counter is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 self.bad_rate_counts += 1
@@ -1367,8 +1415,8 @@ class KrakenOrderEntry:
                 self.bad_rate_counts += 1
                 continue
             now = self._clock.monotonic_ns()
-            self._rate_count = max(self._decayed(now), float(value))
-            self._rate_ns = now
+            counter.count = max(self._decayed(counter, now), float(value))
+            counter.ns = now
             self.rate_counts_read += 1
 
     def _read_threshold(self, result: Any) -> None:
@@ -1384,21 +1432,44 @@ class KrakenOrderEntry:
 
     @property
     def rate_count(self) -> float:
-        """The pair's trading rate counter now, as far as the codec knows."""
+        """The (first) pair's trading rate counter now, as far as the codec knows."""
+        return self.rate_count_of(self._symbol)
+
+    def rate_count_of(self, symbol: str) -> float:
+        """``symbol``'s trading rate counter now, as far as the codec knows.
+
+        Raises:
+            KeyError: a pair this codec does not trade.
+
+        """
         with self._lock:
-            return self._decayed(self._clock.monotonic_ns())
+            return self._decayed(self._rates[symbol], self._clock.monotonic_ns())
 
     def venue_rate_limits(self) -> tuple[VenueRateLimit, ...]:
-        """The rate counter now, against the threshold (a `RateLimitReporter`).
+        """Each pair's rate counter now, against the threshold (a `RateLimitReporter`).
 
         ``seconds`` is how long a counter at the threshold takes to empty; ``decay`` makes
         `VenueRateLimit.window_end_ms` the time it takes to fall back below the line.
+        With several pairs each limit names its ``symbol`` (the gateway holds back the
+        new orders of that pair only); with one it names none, as before.
         """
         with self._lock:
-            used = math.ceil(self._decayed(self._clock.monotonic_ns()))
+            now = self._clock.monotonic_ns()
+            used = {s: math.ceil(self._decayed(c, now)) for s, c in self._rates.items()}
             limit, decay = self._rate_limit, self._rate_decay
         seconds = math.ceil(limit / decay)
-        return (VenueRateLimit(RateKind.ORDERS, limit, seconds, used=used, decay=decay),)
+        several = len(used) > 1
+        return tuple(
+            VenueRateLimit(
+                RateKind.ORDERS,
+                limit,
+                seconds,
+                used=count,
+                decay=decay,
+                symbol=symbol if several else "",
+            )
+            for symbol, count in used.items()
+        )
 
     def _require_token(self) -> str:
         token = self._token
@@ -1414,25 +1485,25 @@ class KrakenOrderEntry:
         return _ws_encode({"method": method, "params": params, "req_id": request_id}).decode()
 
     def _add_order(self, order: SubmitOrder, request_id: int, token: str) -> str:
-        instrument = self._instrument
+        instrument = self._instrument_of(order.instrument)
         tif = _TIFS[str(order.tif)]  # KeyError never: risk refuses other values
         side = Side(order.side)
         with self._lock:
             cl_ord_id = self._wire_id(order.client_order_id)
             self._placed[cl_ord_id] = _Placed(
-                order.client_order_id, side, order.price, order.quantity
+                order.client_order_id, instrument.symbol, side, order.price, order.quantity
             )
             _trim(self._placed)
             self._place_requests[request_id] = cl_ord_id
             _trim(self._place_requests)
-            self._charge(order.client_order_id, 1, ())
+            self._charge(instrument.symbol, order.client_order_id, 1, ())
         params: dict[str, Any] = {
             "order_type": "limit",
             "side": side.value,
             "limit_price": _wire_number(instrument.format_price(order.price)),
             "cl_ord_id": cl_ord_id,
             "order_qty": _wire_number(instrument.format_size(order.quantity)),
-            "symbol": self._symbol,
+            "symbol": instrument.symbol,
         }
         if tif is not None:
             params["time_in_force"] = tif
@@ -1442,10 +1513,10 @@ class KrakenOrderEntry:
         return self._frame("add_order", params, request_id)
 
     def _amend_order(self, amend: AmendAtVenue, request_id: int, token: str) -> str:
-        instrument = self._instrument
+        instrument = self._instrument_of(amend.order.instrument)
         with self._lock:
             params: dict[str, Any] = {"cl_ord_id": self._wire_id(amend.order.client_order_id)}
-            self._charge(amend.order.client_order_id, 1, _AMEND_COUNTS)
+            self._charge(instrument.symbol, amend.order.client_order_id, 1, _AMEND_COUNTS)
         params["order_qty"] = _wire_number(instrument.format_size(amend.quantity))
         if amend.price != amend.order.price:
             params["limit_price"] = _wire_number(instrument.format_price(amend.price))
@@ -1454,8 +1525,9 @@ class KrakenOrderEntry:
 
     def _cancel_order(self, fields: dict[str, Any], request_id: int, token: str) -> str:
         client_order_id: str = fields.get("client_order_id") or ""
+        symbol: str = fields.get("instrument") or ""  # "": the pair it was placed on
         with self._lock:
-            self._charge(client_order_id, 0, _CANCEL_COUNTS, placed=False)
+            self._charge(symbol, client_order_id, 0, _CANCEL_COUNTS, placed=False)
             if client_order_id:
                 params: dict[str, Any] = {"cl_ord_id": [self._wire_id(client_order_id)]}
             else:
@@ -1465,6 +1537,20 @@ class KrakenOrderEntry:
                 params = {"order_id": [known or str(number)]}
         params["token"] = token
         return self._frame("cancel_order", params, request_id)
+
+    def _instrument_of(self, symbol: str) -> Instrument:
+        """The instrument of an order's ``symbol`` (one pair traded: that one, as before).
+
+        Raises:
+            ValueError: a pair this codec does not trade.
+
+        """
+        if len(self._instruments) == 1:
+            return self._instrument
+        instrument = self._instruments.get(symbol)
+        if instrument is None:
+            raise ValueError(f"{self._venue}: this gateway does not trade {symbol[:40]!r}")
+        return instrument
 
     def _wire_id(self, client_order_id: str) -> str:
         """Kraken's ``cl_ord_id`` for ours (under the lock), remembered if it must be."""
@@ -1609,7 +1695,7 @@ class KrakenOrderEntry:
         if order is None:
             if placed is None:
                 return None
-            order = self._remember(order_id, self._symbol)
+            order = self._remember(order_id, placed.symbol)
         if placed is not None:
             self._adopt(order, placed)
         if not order.ours or order.accepted or order.closed:
@@ -1681,10 +1767,11 @@ class KrakenOrderEntry:
         known = self._orders.get(order_id)
         placed = self._placed.get(cl_ord_id) if cl_ord_id else None
         symbol = _bounded(report.symbol, "symbol") or (
-            known.symbol if known is not None else self._symbol if placed is not None else ""
+            known.symbol if known is not None else placed.symbol if placed is not None else ""
         )
         trade = report.exec_type == "trade" or bool(execution_id)
-        if symbol != self._symbol:  # unknown, or another pair's in other ticks and lots
+        instrument = self._instruments.get(symbol)
+        if instrument is None:  # unknown, or another pair's in other ticks and lots
             return _Report(report.exec_type, order_id, cl_ord_id, symbol, trade=trade)
         side = Side(report.side) if report.side is not None else None
         checked = _Report(
@@ -1694,14 +1781,14 @@ class KrakenOrderEntry:
             symbol,
             trade=trade,
             side=side,
-            quantity=self._lots(report.order_qty),
-            price=self._price(report.limit_price),
-            cumulative=self._lots(report.cum_qty),
+            quantity=_lots(instrument, report.order_qty),
+            price=_price(instrument, report.limit_price),
+            cumulative=_lots(instrument, report.cum_qty),
             reason=(report.reason or "")[:200],
         )
         if not trade:
             return checked
-        last_quantity, last_price = self._lots(report.last_qty), _text(report.last_price)
+        last_quantity, last_price = _lots(instrument, report.last_qty), _text(report.last_price)
         side = side or (known.side if known is not None else None)
         side = side or (placed.side if placed is not None else None)
         if not execution_id or side is None or last_quantity is None or last_price is None:
@@ -1712,15 +1799,15 @@ class KrakenOrderEntry:
             side=side,
             execution_id=execution_id,
             last_quantity=last_quantity,
-            last_price=self._ticks(last_price),
-            fee_e4=self._fee_e4(report.fees),
+            last_price=_ticks(instrument, last_price),
+            fee_e4=_fee_e4(instrument, report.fees),
         )
 
     def _on_snapshot(self, reports: tuple[_Report, ...]) -> tuple[Reply | Message, ...]:
         self._open.clear()
         for report in reports:
             order = self._learn(report)
-            if order is None or order.symbol != self._symbol:
+            if order is None or order.symbol not in self._instruments:
                 continue
             if report.trade:
                 if order.ours:  # a fill of an order of this process (see the class doc)
@@ -1781,7 +1868,7 @@ class KrakenOrderEntry:
             known = self._orders.get(report.order_id)
             before = (known.price, known.quantity) if known is not None else None
             order = self._learn(report)
-            if order is None or order.symbol != self._symbol:
+            if order is None or order.symbol not in self._instruments:
                 continue
             if report.trade:
                 order.accepted = True  # a fill says so (it never overtakes an answer here)
@@ -1812,7 +1899,7 @@ class KrakenOrderEntry:
         known = self._orders.get(report.order_id)
         before = (known.price, known.quantity) if known is not None else None
         order = self._learn(report)
-        if order is None or order.symbol != self._symbol:
+        if order is None or order.symbol not in self._instruments:
             return None
         kind = report.kind
         event: Message | None = None  # pending_new, filled (its trades said it all),
@@ -1863,7 +1950,7 @@ class KrakenOrderEntry:
             order = self._remember(report.order_id, report.symbol)
             if placed is not None:
                 self._adopt(order, placed)
-        if order.symbol != self._symbol:
+        if order.symbol not in self._instruments:
             return order
         if not order.client_order_id and report.cl_ord_id:
             order.client_order_id = self._client_id(report.cl_ord_id)
@@ -1900,7 +1987,7 @@ class KrakenOrderEntry:
             order.filled = max(order.filled, cumulative)
         return OrderFilled(
             venue=self._venue,
-            instrument=self._instrument.symbol,
+            instrument=order.symbol,
             client_order_id=order.client_order_id,
             order_id=order.number,
             execution_id=report.execution_id,
@@ -1924,33 +2011,35 @@ class KrakenOrderEntry:
             expired=expired,
         )
 
-    def _lots(self, raw: msgspec.Raw) -> int | None:
-        text = _text(raw)
-        return None if text is None else self._instrument.size(text)
 
-    def _price(self, raw: msgspec.Raw) -> int | None:
-        text = _text(raw)
-        return None if text is None else self._instrument.price(text)
+def _lots(instrument: Instrument, raw: msgspec.Raw) -> int | None:
+    text = _text(raw)
+    return None if text is None else instrument.size(text)
 
-    def _ticks(self, text: str) -> int:
-        """``last_price`` in ticks: an average over levels may fall between two: nearest."""
-        try:
-            return self._instrument.price(text)
-        except ParseError:
-            tick = Fraction(Decimal(self._instrument.tick_size))
-            return round(Fraction(Decimal(text)) / tick)
 
-    def _fee_e4(self, fees: tuple[_Fee, ...]) -> int:
-        """The fees (in the quote currency, as Kraken charges spot) in tick * lot / 10_000."""
-        total = Fraction(0)
-        for fee in fees:
-            text = _text(fee.qty)
-            if text is not None:
-                total += Fraction(Decimal(text))
-        unit = Fraction(Decimal(self._instrument.tick_size)) * Fraction(
-            Decimal(self._instrument.lot_size)
-        )
-        return round(total * 10_000 / unit)
+def _price(instrument: Instrument, raw: msgspec.Raw) -> int | None:
+    text = _text(raw)
+    return None if text is None else instrument.price(text)
+
+
+def _ticks(instrument: Instrument, text: str) -> int:
+    """``last_price`` in ticks: an average over levels may fall between two: nearest."""
+    try:
+        return instrument.price(text)
+    except ParseError:
+        tick = Fraction(Decimal(instrument.tick_size))
+        return round(Fraction(Decimal(text)) / tick)
+
+
+def _fee_e4(instrument: Instrument, fees: tuple[_Fee, ...]) -> int:
+    """The fees (in the quote currency, as Kraken charges spot) in tick * lot / 10_000."""
+    total = Fraction(0)
+    for fee in fees:
+        text = _text(fee.qty)
+        if text is not None:
+            total += Fraction(Decimal(text))
+    unit = Fraction(Decimal(instrument.tick_size)) * Fraction(Decimal(instrument.lot_size))
+    return round(total * 10_000 / unit)
 
 
 def _trim(table: OrderedDict[Any, Any], keep: int = _KEEP_ORDERS) -> None:
@@ -2139,13 +2228,9 @@ def _order_entry(venue: str, instrument: Instrument | Mapping[str, Instrument]) 
     The gateway passes ``[venue] rest_url`` to `KrakenOrderEntry.session_request` (the
     embedded simulated exchange's is known only once it runs), so the codec needs
     nothing more than the venue and the instrument (``instrument.symbol`` is Kraken's
-    v2 symbol, ``BTC/USD``). One instrument per gateway for now: a mapping of several
-    is refused (``ValueError``).
+    v2 symbol, ``BTC/USD``); several by symbol make one codec for all of them (one
+    ``executions`` subscription covers every pair of the account).
     """
-    if not isinstance(instrument, Instrument):
-        if len(instrument) != 1:
-            raise ValueError("a Kraken gateway trades one instrument (for now)")
-        instrument = next(iter(instrument.values()))
     return KrakenOrderEntry(venue, instrument)
 
 
