@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,8 +49,15 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake as one line (not the usage block) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tradeactors",
         description="Low-latency trading systems as supervised actors.",
         formatter_class=_HelpFormatter,
@@ -386,7 +393,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     return parser
 
 
-def _strategy_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _strategy_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     """``tradeactors strategy add|remove|list``: a running system's strategies."""
     strategy = commands.add_parser(
         "strategy",

@@ -89,3 +89,21 @@ def test_a_child_whose_cause_is_not_ours_keeps_the_wrappers_message(monkeypatch,
     assert cli.main(["run"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert "child 'execution/gateway.sim' failed to start: TimeoutError('slow')" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "--bogus"], "tradeactors: unrecognized arguments: --bogus"),
+        (["kill", "--strategy"], "tradeactors kill: argument --strategy: expected one argument"),
+        (["strategy"], "tradeactors strategy: the following arguments are required: ACTION"),
+        (["no-such-command"], "tradeactors: argument command: invalid choice: 'no-such-command'"),
+    ],
+)
+def test_a_usage_mistake_is_one_line_and_exit_2(capsys, argv, expected):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(expected), line
+    assert line.endswith("--help`)")  # where to read what is right
