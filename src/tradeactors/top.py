@@ -122,6 +122,8 @@ class Snapshot:
     positions: Mapping[str, float] = field(default_factory=dict)  # lots, by instrument
     base_positions: Mapping[str, float] = field(default_factory=dict)  # base units
     scopes: Mapping[tuple[str, str], ScopeSample] = field(default_factory=dict)
+    # kill-switch scopes other than `all` (strategy:<name>, venue:<name>) -> state
+    kill_scopes: Mapping[str, int] = field(default_factory=dict)
 
 
 _SCOPE_SERIES = {
@@ -196,6 +198,7 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
     positions: dict[str, float] = {}
     base_positions: dict[str, float] = {}
     scopes: dict[tuple[str, str], _ScopeParts] = {}
+    kill_scopes: dict[str, int] = {}
 
     def actor(labels: Mapping[str, str]) -> _ActorParts:
         return actors.setdefault(labels.get("path", "?"), _ActorParts())
@@ -219,6 +222,9 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
                 actor(labels).handler[float(labels["le"])] = value
             elif name == "tradeactors_kill_switch_state":
                 kill_switch = round(value)
+            elif name == "tradeactors_kill_switch_scope_state":
+                if labels.get("scope", "all") != "all":
+                    kill_scopes[labels.get("scope", "?")] = round(value)
             elif name == "tradeactors_venue_up":
                 venues[labels.get("venue", "?")] = value >= 1
             elif name == "tradeactors_open_orders":
@@ -238,6 +244,7 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
         at=at,
         actors={path: parts.sample(path) for path, parts in actors.items()},
         kill_switch=kill_switch,
+        kill_scopes=kill_scopes,
         venues=venues,
         open_orders=open_orders,
         fills=fills,
@@ -433,10 +440,16 @@ def _header(view: View) -> Table:
         venues.append(f"{name} ")
         venues.append("up" if is_up else "DOWN", style="green" if is_up else "bold red")
     up = sum(1 for row in view.rows if row.up)
+    tripped = [
+        f"{scope} {KILL_SWITCH_STATES.get(state, state)}"
+        for scope, state in snapshot.kill_scopes.items()
+        if state
+    ]
     grid.add_row(
         Text.assemble(
             "kill switch ",
             _kill_switch(snapshot.kill_switch),
+            (f" ({', '.join(tripped)})" if tripped else "", "bold red"),
             "   venues ",
             venues,
             f"   {len(view.rows)} actors, {up} up",

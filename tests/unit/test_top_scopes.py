@@ -115,3 +115,20 @@ def test_sixteen_strategies_on_two_instruments_take_a_line_each() -> None:
 def test_a_system_that_serves_no_strategy_series_shows_no_such_table() -> None:
     lines = text_of(scraped())
     assert not any(line.startswith(("strategy", "total")) for line in lines)
+
+
+def test_a_tripped_strategy_or_venue_scope_shows_next_to_the_kill_switch() -> None:
+    from tradeactors.core.killswitch import TripSource
+    from tradeactors.core.risk import TradingState
+
+    gate = TradingGate(FakeClock(), strategies=("mm", "quiet"), venues=("sim",))
+    gate.trip(TradingState.HALTED, source=TripSource.MANUAL, reason="x", scope="strategy:mm")
+    registry = CollectorRegistry()
+    TradingMetrics(registry, gate, lambda: None, ["sim"])
+    snapshot = parse_scrape(generate_latest(registry).decode(), at=1.0)
+    assert snapshot.kill_switch == 0
+    assert snapshot.kill_scopes == {"strategy:mm": 2, "strategy:quiet": 0, "venue:sim": 0}
+    (line,) = [
+        line for line in text_of(generate_latest(registry).decode()) if "kill switch" in line
+    ]
+    assert "kill switch ACTIVE (strategy:mm HALTED)" in line  # only the tripped ones
