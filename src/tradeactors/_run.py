@@ -168,7 +168,7 @@ def _strategy_lines(system: TradingSystem, rows: Sequence[ScopeRow]) -> list[str
     lines += [
         f"strategy {s.name} stopped: {s.reason or 'past its intensity'}"
         for s in strategies
-        if s.state != "running"
+        if s.state == "stopped"
     ]
     return lines
 

@@ -14,6 +14,7 @@ import pytest
 from multi_strategies import Watcher
 from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvents, config_for
 
+from tradeactors import Strategy
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import GetStrategyReport, OrderUpdate, VenueStatus
@@ -31,6 +32,7 @@ from tradeactors.trading.system import TradingSystem
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from tradeactors import StrategyContext
     from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
@@ -279,3 +281,28 @@ def test_a_remove_with_a_tiny_timeout_still_stops_it_and_frees_its_name(system, 
     assert system.gate.scope_state("strategy:quick") is TradingState.ACTIVE  # reset, recorded
     (reset,) = [c for c in system.gate.history_of("strategy:quick") if c.state.value == "active"]
     assert reset.reason == "add_strategy: strategy quick added again"  # who: why
+
+
+class _Slow(Strategy):
+    """Its on_start says it began (``entered``), then waits for ``release``."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+
+
+def test_a_strategy_whose_start_is_not_done_is_listed_as_starting(system):
+    _Slow.entered.clear()
+    _Slow.release.clear()
+    adding = threading.Thread(target=system.add_strategy, args=("slow", _Slow))
+    adding.start()
+    try:
+        assert _Slow.entered.wait(10)  # inside its on_start: add_strategy has not returned
+        assert [(s.name, s.state) for s in system.strategies()] == [("slow", "starting")]
+    finally:
+        _Slow.release.set()
+        adding.join(10)
+    assert [(s.name, s.state) for s in system.strategies()] == [("slow", "running")]

@@ -229,7 +229,8 @@ class ShutdownSummary(msgspec.Struct, frozen=True, kw_only=True):
 class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One strategy of a running system (`TradingSystem.strategies`).
 
-    ``state`` is ``running``, or ``stopped``: its supervisor gave up (past its
+    ``state`` is ``running``, ``starting`` (added, its ``on_start`` not done yet), or
+    ``stopped``: its supervisor gave up (past its
     intensity) and it is not restarted; `TradingSystem.remove_strategy` frees its name.
     ``added`` is True for a strategy added at run time (False: from the config).
     ``risk`` is its own limits, as in ``[[strategies]] risk`` (empty: none of its own).
@@ -712,7 +713,7 @@ class TradingSystem:
             infos = [running.info() for running in self._running.values()]
         return {
             "strategies": tuple(i.name for i in infos if i.state == "running"),
-            "stopped_strategies": tuple(i.name for i in infos if i.state != "running"),
+            "stopped_strategies": tuple(i.name for i in infos if i.state == "stopped"),
             "instruments": len(self.instruments),
         }
 
@@ -926,7 +927,7 @@ class TradingSystem:
                 supervision=(intensity, period),
                 risk=risk,
             )
-            running = _Running(choice=choice, added=True)
+            running = _Running(choice=choice, added=True, starting=True)
             self._fresh_scope(name)
             with self._running_lock:
                 self._running[name] = running
@@ -942,6 +943,7 @@ class TradingSystem:
                     del self._running[name]
                 self._drop_limits(name)
                 raise
+            running.starting = False
             self._route(choice)
             self._log.info(
                 "strategy_added",
@@ -1653,6 +1655,7 @@ class _Running:
     choice: _StrategyChoice
     added: bool = False
     stopped: str = ""  # why its supervisor ended on its own ("": running)
+    starting: bool = False  # added, its start not finished yet
 
     def info(self) -> StrategyInfo:
         choice = self.choice
@@ -1660,7 +1663,7 @@ class _Running:
             name=choice.name,
             strategy=choice.spec,
             instruments=choice.instruments,
-            state="stopped" if self.stopped else "running",
+            state="stopped" if self.stopped else "starting" if self.starting else "running",
             path=strategy_path(choice.name),
             added=self.added,
             reason=self.stopped,
