@@ -157,6 +157,10 @@ def _summary_lines(
     return lines + _strategy_lines(system, status.scopes)
 
 
+_NAMES = 10
+"""Strategies named in a summary line, at most (the rest counted)."""
+
+
 def _strategy_lines(system: TradingSystem, rows: Sequence[ScopeRow]) -> list[str]:
     """With several strategies: those the table leaves out (no order filled) and the stopped."""
     strategies = system.strategies()
@@ -164,7 +168,10 @@ def _strategy_lines(system: TradingSystem, rows: Sequence[ScopeRow]) -> list[str
         return []
     traded = {row.strategy for row in rows}
     quiet = [s.name for s in strategies if s.name not in traded and s.state == "running"]
-    lines = [f"strategies with no position or fill: {', '.join(quiet)}"] if quiet else []
+    shown = ", ".join(quiet[:_NAMES]) + (
+        f" and {len(quiet) - _NAMES} more" if quiet[_NAMES:] else ""
+    )
+    lines = [f"strategies with no position or fill: {shown}"] if quiet else []
     lines += [
         f"strategy {s.name} stopped: {s.reason or 'past its intensity'}"
         for s in strategies

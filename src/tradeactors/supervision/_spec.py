@@ -184,7 +184,10 @@ class SupervisorSpec(msgspec.Struct, frozen=True, kw_only=True):
     More than ``intensity`` restarts within ``period`` seconds make the supervisor stop
     its children in reverse order and fail, so that its parent decides (OTP).
     ``shutdown`` of None means a parent waits for the whole subtree to stop (OTP's
-    ``infinity`` for supervisors).
+    ``infinity`` for supervisors). ``parallel_shutdown``: when it stops, every child is
+    told to stop at once and then waited for (each within its own ``shutdown``), instead
+    of one after the other in reverse order; for children that do not depend on each
+    other (the trading tree's strategies: hundreds stop in the time of the slowest).
     """
 
     name: str
@@ -196,6 +199,7 @@ class SupervisorSpec(msgspec.Struct, frozen=True, kw_only=True):
     shutdown: float | None = None
     mailbox: MailboxSpec = MailboxSpec()
     backoff: Backoff | None = None
+    parallel_shutdown: bool = False
 
     def __post_init__(self) -> None:
         _check_name(self.name)

@@ -306,20 +306,31 @@ class _SupervisorActor(SupervisedActor):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for child in reversed(self._children):
+        children = list(reversed(self._children))
+        if self._spec.parallel_shutdown:  # all told first, then each waited for (see the spec)
+            for child, incarnation in [(c, self._signal_stop(c)) for c in children]:
+                child.ticket = None
+                self._await_stop(child, incarnation)
+                self._after_stop(child)
+            return
+        for child in children:
             child.ticket = None
             self._stop_child(child)
-            if tree.stopping:
-                # Gone for good: what is sent to it from now on fails at once (a dead
-                # letter, AddressClosedError) instead of waiting in a mailbox nobody will
-                # read, or blocking its sender on a full one until a shutdown timeout.
-                tree.close_subtree(child.cell.path)
-            elif child.dynamic:
-                # Whatever comes next (a restart from the static spec, an end for good),
-                # this supervisor's dynamic children do not come back (OTP: a restarted
-                # DynamicSupervisor starts empty).
-                tree.remove_subtree(child.cell.path)
-                self._ended(child, ExitReason.SHUTDOWN, None)
+            self._after_stop(child)
+
+    def _after_stop(self, child: _Child) -> None:
+        tree = self._tree
+        if tree.stopping:
+            # Gone for good: what is sent to it from now on fails at once (a dead
+            # letter, AddressClosedError) instead of waiting in a mailbox nobody will
+            # read, or blocking its sender on a full one until a shutdown timeout.
+            tree.close_subtree(child.cell.path)
+        elif child.dynamic:
+            # Whatever comes next (a restart from the static spec, an end for good),
+            # this supervisor's dynamic children do not come back (OTP: a restarted
+            # DynamicSupervisor starts empty).
+            tree.remove_subtree(child.cell.path)
+            self._ended(child, ExitReason.SHUTDOWN, None)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ChildExited):
@@ -390,12 +401,22 @@ class _SupervisorActor(SupervisedActor):
         return exited
 
     def _stop_child(self, child: _Child) -> None:
+        self._await_stop(child, self._signal_stop(child))
+
+    def _signal_stop(self, child: _Child) -> Incarnation | None:
+        """Tell ``child`` to stop; its incarnation to wait for (None: nothing to wait for)."""
         incarnation = child.incarnation
         if incarnation is None:
-            return
+            return None
         child.incarnation = None
         if not child.cell.mailbox.signal(incarnation.token, Signal.STOP):
-            return  # revoked (never ran, or abandoned): it cannot take another message
+            return None  # revoked (never ran, or abandoned): it cannot take another message
+        return incarnation
+
+    def _await_stop(self, child: _Child, incarnation: Incarnation | None) -> None:
+        """Wait for ``child`` to exit, within its ``shutdown``; abandoned past it."""
+        if incarnation is None:
+            return
         if not incarnation.exited.wait(child.spec.shutdown):
             child.cell.mailbox.revoke(incarnation.token)
             child.cell.stats.up = False

@@ -1352,6 +1352,7 @@ class TradingSystem:
             name=leaf(self.paths.strategies_supervisor),
             intensity=cfg.supervision.intensity,
             period=cfg.supervision.period,
+            parallel_shutdown=True,  # independent: hundreds stop in the time of the slowest
             children=tuple(self._strategy_spec(choice) for choice in self._strategies),
         )
 

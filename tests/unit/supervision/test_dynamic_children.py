@@ -612,3 +612,42 @@ class TestTemporarySupervisors:
         # Its closed leftovers can be cleaned away.
         tree.stop_child("strategies/s1")
         assert not [p for p in tree.paths() if p.startswith("strategies/s1")]
+
+
+class _MeetsAtStop(SupervisedActor):
+    """Its on_stop waits at ``barrier`` for every sibling: only a parallel stop passes."""
+
+    def __init__(self, barrier: threading.Barrier, passed: Inbox) -> None:
+        super().__init__()
+        self._barrier = barrier
+        self._passed = passed
+
+    def on_stop(self) -> None:
+        try:
+            self._barrier.wait()
+        except threading.BrokenBarrierError:
+            return
+        self._passed.append(self.context.path)
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_parallel_shutdown_tells_every_child_to_stop_at_once(make_tree, parallel):
+    barrier, passed = threading.Barrier(4, timeout=1.0), Inbox()
+    spec = SupervisorSpec(
+        name="root",
+        children=(
+            SupervisorSpec(
+                name="pool",
+                parallel_shutdown=parallel,
+                children=tuple(
+                    ChildSpec(name=f"c{i}", actor=_MeetsAtStop, args=(barrier, passed))
+                    for i in range(4)
+                ),
+            ),
+        ),
+    )
+    tree = make_tree(spec)
+    tree.stop(timeout=10)
+    # in parallel all four meet at the barrier; one after the other, the first waits
+    # alone until the barrier's timeout breaks it, and nobody passes
+    assert sorted(passed.snapshot()) == ([f"pool/c{i}" for i in range(4)] if parallel else [])
