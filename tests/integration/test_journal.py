@@ -7,7 +7,9 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
+from prometheus_client import CollectorRegistry
 from trading_helpers import (
     INSTRUMENT,
     MID,
@@ -25,7 +27,13 @@ from tradeactors.core.killswitch import KillSwitchChanged
 from tradeactors.core.messages import OrderUpdate, Side, VenueStatus
 from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
-from tradeactors.journal import FlushJournal, JournalActor, JournalReader, JournalWriter
+from tradeactors.journal import (
+    FlushJournal,
+    JournalActor,
+    JournalMetrics,
+    JournalReader,
+    JournalWriter,
+)
 from tradeactors.supervision import ChildSpec, SupervisorSpec
 from tradeactors.trading.system import JOURNAL, TradingSystem
 
@@ -72,21 +80,10 @@ def test_events_told_at_once_are_committed_in_few_batches_all_in_order(
         writers.append(HeldWriter(tmp_path / "j.sqlite", clock=FakeClock()))
         return writers[-1]
 
-    spec = SupervisorSpec(
-        name="root",
-        children=(
-            ChildSpec(
-                name="journal",
-                actor=JournalActor,
-                kwargs={
-                    "open_writer": open_writer,
-                    "on_unavailable": lambda detail: None,
-                    "max_batch": max_batch,
-                },
-            ),
-        ),
+    registry = CollectorRegistry()
+    tree = make_tree(
+        journal_spec(open_writer, lambda detail: None, JournalMetrics(registry), max_batch)
     )
-    tree = make_tree(spec)
     journal = tree.address("journal")
     journal.tell(update(0))
     (writer,) = writers
@@ -98,6 +95,62 @@ def test_events_told_at_once_are_committed_in_few_batches_all_in_order(
     assert writer.commits == commits  # 1, then the 50 queued in one batch (or batches of 10)
     with JournalReader(tmp_path / "j.sqlite") as reader:
         assert [o["client_order_id"] for o in reader.events()] == [f"o{n}" for n in range(51)]
+    sample = registry.get_sample_value
+    assert sample("tradeactors_journal_events_written_total") == 51
+    assert sample("tradeactors_journal_batch_events_count") == commits
+    assert sample("tradeactors_journal_batch_events_sum") == 51
+    assert sample("tradeactors_journal_commit_seconds_count") == commits
+
+
+def journal_spec(open_writer, on_unavailable, metrics, max_batch=256):
+    return SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(
+                name="journal",
+                actor=JournalActor,
+                kwargs={
+                    "open_writer": open_writer,
+                    "on_unavailable": on_unavailable,
+                    "metrics": metrics,
+                    "max_batch": max_batch,
+                },
+            ),
+        ),
+    )
+
+
+def test_a_full_journal_is_reported_once_and_its_lost_events_counted(tmp_path, make_tree):
+    registry = CollectorRegistry()
+    reported: list[str] = []
+    tripped = threading.Event()
+
+    def on_unavailable(detail: str) -> None:
+        reported.append(detail)
+        tripped.set()
+
+    def open_writer() -> JournalWriter:
+        return JournalWriter(tmp_path / "j.sqlite", clock=FakeClock(), max_page_count=8)
+
+    tree = make_tree(journal_spec(open_writer, on_unavailable, JournalMetrics(registry), 50))
+    journal = tree.address("journal")
+    journal.tell(update(0))
+    assert journal.ask(FlushJournal(), timeout=10) == 1
+    for n in range(1, 301):  # far more than 8 pages hold
+        journal.tell(msgspec.structs.replace(update(n), detail="x" * 500))
+    journal.ask(FlushJournal(), timeout=10)
+    assert tripped.is_set()
+    (detail,) = reported  # once per outage, not once per batch
+    assert "database or disk is full" in detail
+    assert str(tmp_path / "j.sqlite") in detail
+    sample = registry.get_sample_value
+    written = sample("tradeactors_journal_events_written_total")
+    dropped = sample("tradeactors_journal_events_dropped_total")
+    assert written is not None
+    assert dropped is not None
+    assert dropped > 0
+    assert written + dropped == 301  # every event is either recorded or counted as lost
+    assert sample("tradeactors_journal_unavailable_total") == 1
 
 
 @pytest.fixture
