@@ -6,6 +6,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
+import msgspec
 from prometheus_client import CollectorRegistry
 
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
@@ -64,6 +65,7 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
         raise ConfigError(
             f"metrics port {port} on {host}: {exc.strerror or exc} ({fix} picks a free one)"
         ) from None
+    config = _with_run_journal(config, run_dir)
     try:  # a paper market is read here (trading.paper): a bad one must not leak the port
         system = TradingSystem(config, registry=registry)
     except BaseException:
@@ -208,7 +210,17 @@ def _state_lines(
     lines = [token_line, f"state:  {run_dir.path} (top, status, kill, reset find it there)"]
     if log_file is not None:
         lines.append(f"logs:   {log_file} (warnings and errors show here too)")
+    if system.journal_path:
+        lines.append(f"journal: {system.journal_path} (tradeactors journal reads it)")
     return lines
+
+
+def _with_run_journal(config: Config, run_dir: RunDirectory | None) -> Config:
+    """``config`` with the journal in the run's directory, unless ``[journal]`` says where."""
+    if run_dir is None or not config.journal.enabled or config.journal.path:
+        return config
+    journal = msgspec.structs.replace(config.journal, path=str(run_dir.journal_file))
+    return msgspec.structs.replace(config, journal=journal)
 
 
 def _event_lines(out: TextIO, *, live: bool) -> Callable[[object], None]:

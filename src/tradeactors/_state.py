@@ -13,7 +13,8 @@ given. Each run has a directory of its own, ``runs/RUN-ID/`` (0700), with:
 - ``control.token``: the control endpoint's token, mode 0600;
 - ``log.jsonl``: the JSON log lines, when ``run`` writes them to a file (on a
   terminal);
-- ``journal.sqlite``: reserved for the journal.
+- ``journal.sqlite``: the run's order and fill journal (docs/journal.md); it stays
+  after the run, so the run's directory does too.
 
 A clean stop removes ``run.json``, the token and the lock, then the directory if
 nothing is left in it (a log file stays, for reading after the run). `live_runs`
@@ -187,7 +188,7 @@ class RunDirectory:
 
     @property
     def journal_file(self) -> Path:
-        """Reserved: the journal's place."""
+        """The run's journal (docs/journal.md), kept after the run."""
         return self.path / JOURNAL_FILE
 
     def publish(

@@ -232,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
                 "--token", help="the control token itself (other users see it in ps: prefer a file)"
             )
     _strategy_parser(commands)
+    _journal_parser(commands)
     replay = commands.add_parser(
         "replay",
         formatter_class=_HelpFormatter,
@@ -391,6 +392,51 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         help=_LOG_LEVEL_HELP,
     )
     return parser
+
+
+def _journal_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """``tradeactors journal orders|fills|events|verify``: read a run's journal."""
+    journal = commands.add_parser(
+        "journal",
+        formatter_class=_HelpFormatter,
+        help="query, export and verify the order and fill journal of a run",
+        description=(
+            "Read the order and fill journal (docs/journal.md): the orders, the fills or "
+            "every event, filtered, as a table, CSV or JSON lines; or verify it (replay it "
+            "and check its invariants, exit 1 on a FAIL). Default: the journal of the "
+            "latest run in the state directory."
+        ),
+    )
+    actions = journal.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("orders", "each order: first seen, owner, strategy, price, quantity, last status"),
+        ("fills", "each fill, with the venue's execution id"),
+        ("events", "every event recorded, in order"),
+        ("verify", "replay the journal and check its invariants (exit 1 on a FAIL)"),
+    ):
+        sub = actions.add_parser(
+            action, help=text, description=text, formatter_class=_HelpFormatter
+        )
+        sub.add_argument(
+            "--journal",
+            metavar="FILE",
+            help="the journal file (default: the latest run's, from the state directory)",
+        )
+        sub.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
+        if action == "verify":
+            continue
+        sub.add_argument("--strategy", help="only this strategy's orders")
+        sub.add_argument("--instrument", help="only this instrument (its symbol)")
+        sub.add_argument(
+            "--since", metavar="TIME", help="from TIME (ISO 8601, e.g. 2026-12-04T10:00:00Z)"
+        )
+        sub.add_argument("--until", metavar="TIME", help="up to TIME (ISO 8601), inclusive")
+        sub.add_argument(
+            "--status", help="only orders (or events) in this status, e.g. filled, cancelled"
+        )
+        form = sub.add_mutually_exclusive_group()
+        form.add_argument("--csv", action="store_true", help="CSV with a header line")
+        form.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _strategy_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -595,6 +641,10 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
         return _control(args)
     if args.command == "strategy":
         return _strategy(args)
+    if args.command == "journal":
+        from tradeactors.journal._cli import journal_command  # noqa: PLC0415
+
+        return journal_command(args, sys.stdout)
     if args.command == "top":
         from tradeactors.top import main_top  # noqa: PLC0415
 

@@ -25,6 +25,7 @@ __all__ = [
     "DemoConfig",
     "ExecutionConfig",
     "InstrumentConfig",
+    "JournalConfig",
     "KillSwitchConfig",
     "LimitsConfig",
     "MetricsConfig",
@@ -291,6 +292,18 @@ class RunConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     shutdown_timeout: float = 10.0
 
 
+class JournalConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[journal]``: the order and fill journal (docs/journal.md).
+
+    ``path`` empty: ``tradeactors run`` writes ``journal.sqlite`` in its run's state
+    directory; a `TradingSystem` made in code keeps no journal unless given a path.
+    """
+
+    enabled: bool = True
+    path: str = ""
+    synchronous: Literal["normal", "full"] = "normal"
+
+
 class PaperConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Paper trading (``[venue] kind = "paper"``, docs/paper.md): the market, the pace, the model.
 
@@ -338,6 +351,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     run: RunConfig = RunConfig()
     demo: DemoConfig = DemoConfig()
     paper: PaperConfig = PaperConfig()
+    journal: JournalConfig = JournalConfig()
 
     @property
     def all_venues(self) -> tuple[VenueConfig, ...]:

@@ -257,6 +257,7 @@ def test_a_run_writes_its_token_file_and_reset_finds_it(tmp_path):
                 out, err = run.communicate()
     assert run.returncode == 0, err[-2000:]
     assert not token_file.exists()  # removed when the run ends
-    assert not token_file.parent.exists()  # and its directory, with nothing else in it
+    # its directory keeps only the run's journal
+    assert sorted(p.name for p in token_file.parent.iterdir()) == ["journal.sqlite"]
     assert token not in out
     assert token not in err

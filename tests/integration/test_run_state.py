@@ -202,12 +202,25 @@ def test_the_commands_find_the_latest_live_run_and_its_terminal_shows_kill_and_r
 
     code, err = run.stop()
     assert code == 0, err[-2000:]
-    assert not run_dir.exists()  # a clean stop leaves nothing (its logs went to stderr)
+    # a clean stop leaves only the run's journal (its logs went to stderr)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["journal.sqlite"]
     after = run.command("status")
     assert after.returncode == 2
     assert "no live run" in _one_line(after.stderr)
+    _the_kill_and_reset_are_in_the_runs_journal(run)
     everything = run.out.text + err + status.stdout + killed.stdout + killed.stderr
     assert token not in everything + reset.stdout + reset.stderr + top.stdout
+
+
+def _the_kill_and_reset_are_in_the_runs_journal(run) -> None:
+    """The run's journal is the default of `tradeactors journal`; it verifies."""
+    journal = run.command("journal", "events", "--json")
+    assert journal.returncode == 0, journal.stderr
+    changes = [json.loads(line) for line in journal.stdout.splitlines()]
+    reasons = [e["reason"] for e in changes if e["kind"] == "kill_switch"]
+    assert reasons[:2] == ["test says stop", "alice: checked"]
+    verified = run.command("journal", "verify")
+    assert verified.returncode == 0, verified.stdout
 
 
 def test_state_dir_puts_the_run_elsewhere_and_the_commands_look_there(start_run, tmp_path):
@@ -297,5 +310,6 @@ def test_on_a_terminal_the_logs_go_to_the_runs_file_and_warnings_are_one_line(en
     entries = [json.loads(line) for line in log_file.read_text().splitlines()]
     events = {entry["event"] for entry in entries}
     assert {"actor_started", "control_request_refused"} <= events
-    assert sorted(p.name for p in run_dir.iterdir()) == ["log.jsonl"]  # the log stays
+    # the log and the journal stay
+    assert sorted(p.name for p in run_dir.iterdir()) == ["journal.sqlite", "log.jsonl"]
     assert token not in screen + log_file.read_text()

@@ -898,6 +898,7 @@ class ExecutionCore:
                 reason=reason,
                 detail=detail or "no such order",
                 amend=AmendOutcome.DENIED,
+                owner=amend.owner,
             )
             if amend.owner:
                 step.sends.append((amend.owner, update))
@@ -1418,6 +1419,7 @@ class ExecutionCore:
             execution_id=execution_id,
             amend=amend,
             detail=detail,
+            owner=request.owner,
         )
         if request.owner:
             step.sends.append((request.owner, update))

@@ -83,6 +83,7 @@ class TripSource(enum.Enum):
     VENUE_STATE_LOST = "venue_state_lost"  # came back without its fills (ids went back)
     SHUTDOWN = "shutdown"  # the system stopping: nothing new goes out while it cancels
     VENUE_BANNED = "venue_banned"  # the venue banned this client (Binance's 418): stop sending
+    JOURNAL_UNAVAILABLE = "journal_unavailable"  # the journal cannot be written: trade nothing
 
 
 HISTORY = 1000

@@ -306,6 +306,7 @@ class OrderUpdate(Message, frozen=True, kw_only=True, tag=True):
     fill_price: int = 0
     execution_id: int | str = 0
     amend: AmendOutcome | None = None  # set when this update answers an `AmendOrder`
+    owner: str = ""  # the order's owner path ("": a host's order), as `SubmitOrder.owner`
 
 
 def denied_update(order: SubmitOrder, reason: DenyReason, detail: str = "") -> OrderUpdate:
@@ -321,6 +322,7 @@ def denied_update(order: SubmitOrder, reason: DenyReason, detail: str = "") -> O
         filled=0,
         reason=reason,
         detail=detail,
+        owner=order.owner,
     )
 
 

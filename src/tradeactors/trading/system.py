@@ -92,6 +92,12 @@ from tradeactors.errors import (
     UnknownStrategyError,
     VenueRequestError,
 )
+from tradeactors.journal import (
+    JournalActor,
+    JournalMetrics,
+    JournalWriter,
+    PositionsRecorded,
+)
 from tradeactors.strategy import live_strategy, strategy_factory
 from tradeactors.supervision import (
     ActorEnded,
@@ -134,6 +140,8 @@ if TYPE_CHECKING:
 __all__ = ["RemovedStrategy", "ShutdownSummary", "Status", "StrategyInfo", "TradingSystem"]
 
 _EMBEDDED = {"sim": "sim", "binance": "binance", "kraken": "kraken"}
+JOURNAL = "journal"
+"""The journal actor's path (a child of the root, started before the events actor)."""
 _MIN_ASK = 1.0  # seconds an ask to an actor gets at least, whatever a caller's timeout
 """Venue kinds the embedded simulated exchange can play: kind -> its protocol."""
 
@@ -333,6 +341,10 @@ class TradingSystem:
         self._running_lock = threading.Lock()  # short: never held while waiting
         self._changing = threading.Lock()  # one add or remove at a time
         self._removing: set[str] = set()
+        journal = self.config.journal
+        self.journal_path = journal.path if journal.enabled else ""
+        """The journal's file ("": no journal; docs/journal.md)."""
+        self._journal_metrics: JournalMetrics | None = None
 
     def _venue_side(self, venue: VenueConfig) -> _VenueSide:
         """A venue's adapter and instruments as configured (the venue's own come at start)."""
@@ -465,6 +477,13 @@ class TradingSystem:
             )
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
             self._gateway_metrics = GatewayMetrics(self._registry)
+        if self.journal_path:
+            # a corrupt file or another schema version: refused here, before the tree
+            self._open_journal().close()
+            self._journal_metrics = (
+                JournalMetrics(self._registry) if self._registry is not None else None
+            )
+            self._unsubscribe.append(self._events.subscribe(self._to_journal))
         self._unsubscribe.append(self.gate.subscribe(self._emit))
         tree = Supervisor(
             self._spec(),
@@ -531,6 +550,11 @@ class TradingSystem:
         try:
             cancelled = self.wait_for_no_open_orders(timeout) if tree.running else False
             status = self.status() if tree.running else self._last_status()
+            if self.journal_path and tree.running:  # what `journal verify` checks fills by
+                positions = self.orders(timeout).positions
+                self._emit(
+                    PositionsRecorded(positions=positions, timestamp_ns=self.clock.time_ns())
+                )
         except Exception as exc:  # noqa: BLE001 - a failing tree must still be stopped
             self._log.error("shutdown_cancel_failed", error=repr(exc))
             cancelled, status = False, self._last_status()
@@ -1159,6 +1183,7 @@ class TradingSystem:
             intensity=cfg.supervision.intensity,
             period=cfg.supervision.period,
             children=(
+                *self._journal_child(),  # before the events actor: it records to the end
                 # first started, last stopped: hosts hear everything to the end
                 ChildSpec(
                     name=leaf(self.paths.events),
@@ -1172,6 +1197,47 @@ class TradingSystem:
                 self._strategies_tree(),
             ),
         )
+
+    def _journal_child(self) -> tuple[ChildSpec, ...]:
+        """The journal's writer, if the system keeps a journal."""
+        if not self.journal_path:
+            return ()
+        return (
+            ChildSpec(
+                name=JOURNAL,
+                actor=JournalActor,
+                kwargs={
+                    "open_writer": self._open_journal,
+                    "on_unavailable": self._journal_unavailable,
+                    "metrics": self._journal_metrics,
+                },
+            ),
+        )
+
+    def _open_journal(self) -> JournalWriter:
+        return JournalWriter(
+            self.journal_path,
+            clock=self.clock,
+            synchronous=self.config.journal.synchronous,
+            instruments=self.instruments,
+            strategy_of=strategy_of,
+        )
+
+    def _journal_unavailable(self, detail: str) -> None:
+        """Refuse to trade unrecorded: HALTED, ``journal_unavailable``."""
+        self._log.error("journal_unavailable", journal=self.journal_path, error=detail)
+        self.gate.trip(
+            TradingState.HALTED,
+            source=TripSource.JOURNAL_UNAVAILABLE,
+            reason="journal_unavailable",
+        )
+
+    def _to_journal(self, event: Any) -> None:
+        """Tell the journal an event the host hears (it keeps what it records)."""
+        tree = self._tree
+        if tree is not None:
+            with contextlib.suppress(Exception):  # stopped: nothing more is recorded
+                tree.address(JOURNAL).tell(event)
 
     def _killswitch_child(self) -> ChildSpec:
         paths, cfg = self.paths, self.config

@@ -1,0 +1,248 @@
+"""The journal actor commits in groups; a live system's journal verifies and matches its fills;
+an unwritable journal halts trading (both runtimes)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pytest
+from prometheus_client import CollectorRegistry
+from trading_helpers import (
+    INSTRUMENT,
+    MID,
+    SECRET,
+    SYMBOL,
+    Taker,
+    TradingEvents,
+    config_for,
+    resting_buy,
+)
+
+from tradeactors import cli
+from tradeactors.clock import FakeClock
+from tradeactors.core.killswitch import KillSwitchChanged
+from tradeactors.core.messages import OrderUpdate, Side, VenueStatus
+from tradeactors.core.orders import OrderStatus
+from tradeactors.core.risk import TradingState
+from tradeactors.journal import (
+    FlushJournal,
+    JournalActor,
+    JournalMetrics,
+    JournalReader,
+    JournalWriter,
+)
+from tradeactors.supervision import ChildSpec, SupervisorSpec
+from tradeactors.trading.system import JOURNAL, TradingSystem
+
+if TYPE_CHECKING:
+    from tradeactors.exchange.server import SimExchange
+
+pytestmark = pytest.mark.supervision
+
+
+def update(n: int) -> OrderUpdate:
+    return OrderUpdate(
+        client_order_id=f"o{n}",
+        venue="sim",
+        instrument=SYMBOL,
+        side=Side.BUY,
+        price=MID,
+        quantity=1,
+        status=OrderStatus.ACCEPTED,
+        filled=0,
+    )
+
+
+class HeldWriter(JournalWriter):
+    """A writer whose first commit waits for ``release``: the events after it queue up."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def append(self, batch):  # type: ignore[no-untyped-def]
+        if self.commits == 0:
+            self.entered.set()
+            assert self.release.wait(10)
+        return super().append(batch)
+
+
+@pytest.mark.parametrize(("max_batch", "commits"), [(256, 2), (10, 6)])
+def test_events_told_at_once_are_committed_in_few_batches_all_in_order(
+    tmp_path, make_tree, max_batch, commits
+):
+    writers: list[HeldWriter] = []
+
+    def open_writer() -> HeldWriter:
+        writers.append(HeldWriter(tmp_path / "j.sqlite", clock=FakeClock()))
+        return writers[-1]
+
+    registry = CollectorRegistry()
+    tree = make_tree(
+        journal_spec(open_writer, lambda detail: None, JournalMetrics(registry), max_batch)
+    )
+    journal = tree.address("journal")
+    journal.tell(update(0))
+    (writer,) = writers
+    assert writer.entered.wait(10)  # the first event's commit is under way
+    for n in range(1, 51):
+        journal.tell(update(n))
+    writer.release.set()
+    assert journal.ask(FlushJournal(), timeout=10) == 51
+    assert writer.commits == commits  # 1, then the 50 queued in one batch (or batches of 10)
+    with JournalReader(tmp_path / "j.sqlite") as reader:
+        assert [o["client_order_id"] for o in reader.events()] == [f"o{n}" for n in range(51)]
+    sample = registry.get_sample_value
+    assert sample("tradeactors_journal_events_written_total") == 51
+    assert sample("tradeactors_journal_batch_events_count") == commits
+    assert sample("tradeactors_journal_batch_events_sum") == 51
+    assert sample("tradeactors_journal_commit_seconds_count") == commits
+
+
+def journal_spec(open_writer, on_unavailable, metrics, max_batch=256):
+    return SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(
+                name="journal",
+                actor=JournalActor,
+                kwargs={
+                    "open_writer": open_writer,
+                    "on_unavailable": on_unavailable,
+                    "metrics": metrics,
+                    "max_batch": max_batch,
+                },
+            ),
+        ),
+    )
+
+
+def test_a_full_journal_is_reported_once_and_its_lost_events_counted(tmp_path, make_tree):
+    registry = CollectorRegistry()
+    reported: list[str] = []
+    tripped = threading.Event()
+
+    def on_unavailable(detail: str) -> None:
+        reported.append(detail)
+        tripped.set()
+
+    def open_writer() -> JournalWriter:
+        return JournalWriter(tmp_path / "j.sqlite", clock=FakeClock(), max_page_count=8)
+
+    tree = make_tree(journal_spec(open_writer, on_unavailable, JournalMetrics(registry), 50))
+    journal = tree.address("journal")
+    journal.tell(update(0))
+    assert journal.ask(FlushJournal(), timeout=10) == 1
+    for n in range(1, 301):  # far more than 8 pages hold
+        journal.tell(msgspec.structs.replace(update(n), detail="x" * 500))
+    journal.ask(FlushJournal(), timeout=10)
+    assert tripped.is_set()
+    (detail,) = reported  # once per outage, not once per batch
+    assert "database or disk is full" in detail
+    assert str(tmp_path / "j.sqlite") in detail
+    sample = registry.get_sample_value
+    written = sample("tradeactors_journal_events_written_total")
+    dropped = sample("tradeactors_journal_events_dropped_total")
+    assert written is not None
+    assert dropped is not None
+    assert dropped > 0
+    assert written + dropped == 301  # every event is either recorded or counted as lost
+    assert sample("tradeactors_journal_unavailable_total") == 1
+
+
+@pytest.fixture
+def journaled(sim_venue: SimExchange, monkeypatch, tmp_path):
+    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
+    path = tmp_path / "journal.sqlite"
+    system = TradingSystem(config_for(sim_venue, journal={"path": str(path)}))
+    events = TradingEvents()
+    system.subscribe(events)
+    system.start(timeout=20)
+    try:
+        events.wait_for(VenueStatus, up=True)
+        yield system, events, path
+    finally:
+        if system.tree.running:
+            system.stop(timeout=10)
+
+
+def _sell_into(sim_venue: SimExchange, price: int, lots: int) -> None:
+    taker = Taker(sim_venue)
+    try:
+        taker.request(
+            "place", client_order_id=f"t{lots}", side="sell", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(price), quantity=INSTRUMENT.format_size(lots),
+        )  # fmt: skip
+    finally:
+        taker.close()
+
+
+def test_a_live_systems_journal_verifies_and_its_fills_are_the_systems(
+    journaled, sim_venue, capsys
+):
+    system, events, path = journaled
+    buy = resting_buy(system, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=buy, status="accepted")
+    _sell_into(sim_venue, MID - 300, 2)  # two partial fills of the resting buy
+    _sell_into(sim_venue, MID - 300, 1)
+    heard = events.wait_for(OrderUpdate, count=2, status="partially_filled")
+    system.stop(timeout=10)
+
+    code = cli.main(["journal", "verify", "--journal", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS  positions_equal_sum_of_fills: 1 instruments: {'BTCUSDT': 3}" in out
+    with JournalReader(path) as reader:
+        fills = reader.fills()
+        (order,) = reader.orders()
+        kinds = {e["kind"] for e in reader.events()}
+    system_fills = [(u.client_order_id, str(u.execution_id), u.fill_quantity) for u in heard]
+    assert [(f["client_order_id"], f["execution_id"], f["fill_lots"]) for f in fills] == (
+        system_fills
+    )
+    assert (order["client_order_id"], order["status"], order["filled_lots"]) == (
+        buy,
+        "cancelled",
+        3,
+    )
+    assert (order["price"], order["quantity"]) == (INSTRUMENT.format_price(MID - 300), "0.005")
+    assert {"order_update", "fill", "kill_switch", "reconciliation", "positions"} <= kinds
+
+
+def test_a_locked_journal_halts_trading_as_journal_unavailable(journaled):
+    system, events, path = journaled
+    locker = sqlite3.connect(path, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the file: nothing can write
+        resting_buy(system)
+        (change,) = events.wait_for(KillSwitchChanged, reason="journal_unavailable")
+        assert (change.state, change.source, change.scope) == (
+            TradingState.HALTED,
+            "journal_unavailable",
+            "all",
+        )
+        assert system.gate.state is TradingState.HALTED
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    # writable again: later events are recorded; the switch stays latched until reset
+    assert system.gate.state is TradingState.HALTED
+    system.gate.reset(TradingState.ACTIVE, by="test", reason="journal writable again")
+    events.wait_for(KillSwitchChanged, reason="test: journal writable again")
+    system.tree.address(JOURNAL).ask(FlushJournal(), timeout=10)
+    with JournalReader(path) as reader:
+        (reset,) = [e for e in reader.events() if e["source"] == "reset"]
+    assert (reset["state"], reset["reason"]) == ("active", "test: journal writable again")
+
+
+def test_a_corrupt_journal_refuses_the_start_naming_the_file(sim_venue, monkeypatch, tmp_path):
+    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
+    path = tmp_path / "journal.sqlite"
+    path.write_bytes(b"\x00garbage" * 512)
+    system = TradingSystem(config_for(sim_venue, journal={"path": str(path)}))
+    with pytest.raises(Exception, match=rf"journal {path}: not a readable SQLite database"):
+        system.start(timeout=20)
+    assert path.read_bytes() == b"\x00garbage" * 512
