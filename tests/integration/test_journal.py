@@ -194,7 +194,7 @@ def test_a_live_systems_journal_verifies_and_its_fills_are_the_systems(
     code = cli.main(["journal", "verify", "--journal", str(path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "PASS  positions_equal_sum_of_fills: 1 instruments: {'BTCUSDT': 3}" in out
+    assert "PASS  positions_equal_sum_of_fills: {'BTCUSDT': 3}, from 2 fills" in out
     with JournalReader(path) as reader:
         fills = reader.fills()
         (order,) = reader.orders()

@@ -201,7 +201,7 @@ class JournalReader:
         return _check(
             "positions_equal_sum_of_fills",
             recorded == summed,
-            f"{len(summed)} instruments: {summed}"
+            f"{summed or 'flat in every instrument'}, from {len(fills)} fills"
             if recorded == summed
             else f"recorded {recorded}, fills add up to {summed}",
         )
