@@ -199,10 +199,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
             name, help=text, description=text, formatter_class=_HelpFormatter
         )
         _add_run_arguments(control)
-        if name == "status":
-            control.add_argument(
-                "--json", action="store_true", help="print the status as JSON (for machines)"
-            )
+        control.add_argument(
+            "--json", action="store_true", help="print the answer as JSON (for machines)"
+        )
         if name in ("kill", "reset"):
             scope = control.add_mutually_exclusive_group()
             scope.add_argument(
@@ -814,14 +813,26 @@ def _control(args: argparse.Namespace) -> int:
     answer, problem = _call_control(args, url, token)
     if problem:
         return fail(problem)
-    if args.command == "status" and not args.json:
-        lines = _status_lines(answer, url, run)
-        if lines is None:
-            return fail(_not_control(url))
-        print("\n".join(lines))
+    if args.json:
+        print(json.dumps(answer))
         return 0
-    print(json.dumps(answer))
+    lines = _status_lines(answer, url, run) if args.command == "status" else _changed(answer)
+    if lines is None:
+        return fail(_not_control(url))
+    print("\n".join(lines))
     return 0
+
+
+def _changed(answer: object) -> list[str] | None:
+    """What ``kill``/``reset`` print: the scope's state now, and whether it changed."""
+    if not isinstance(answer, dict) or "state" not in answer:
+        return None
+    scope = answer.get("scope")
+    state = str(answer.get("scope_state" if scope else "state", "?")).upper()
+    what = f"{scope} {state}" if scope else f"kill switch {state}"
+    if scope:
+        what += f" (kill switch {str(answer['state']).upper()})"
+    return [what if answer.get("changed") else f"{what}: unchanged (already so)"]
 
 
 def _not_control(url: str) -> str:

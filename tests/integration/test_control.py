@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import msgspec
 import pytest
 from trading_helpers import SECRET, config_for
 
@@ -147,8 +148,12 @@ class TestCommands:
         assert system.gate.state.value == "halted"
         reset = ["reset", "--url", server.url, "--by", "alice", "--reason", "checked"]
         assert main([*reset, "--token-file", str(path)]) == 0
-        assert '"state": "active"' in capsys.readouterr().out
+        assert capsys.readouterr().out.splitlines() == ["kill switch HALTED", "kill switch ACTIVE"]
         assert system.gate.history[-1].reason == "alice: checked"
+        assert main(["kill", "--url", server.url, "--json"]) == 0  # machines: the answer
+        assert msgspec.json.decode(capsys.readouterr().out) == {"changed": True, "state": "halted"}
+        assert main(["kill", "--url", server.url]) == 0  # latched: nothing changed
+        assert capsys.readouterr().out == "kill switch HALTED: unchanged (already so)\n"
 
     def test_reset_finds_the_token_of_the_live_run_with_that_url(self, control, tmp_path):
         system, server = control
@@ -246,7 +251,7 @@ def test_a_run_writes_its_token_file_and_reset_finds_it(tmp_path):
             assert command("kill", "--reason", "test says stop").returncode == 0
             reset = command("reset", "--by", "alice", "--reason", "checked")
             assert reset.returncode == 0, reset.stderr
-            assert '"state": "active"' in reset.stdout
+            assert reset.stdout == "kill switch ACTIVE\n"
         finally:
             if run.poll() is None:
                 run.send_signal(signal.SIGINT)
