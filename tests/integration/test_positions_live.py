@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tradeactors.core.messages import OrderUpdate
-from tradeactors.trading.report import strategy_name, table_lines
+from tradeactors.trading.paths import strategy_of
+from tradeactors.trading.report import table_lines
 from tradeactors.trading.system import TradingSystem
 
 pytestmark = pytest.mark.supervision
@@ -48,7 +49,7 @@ def test_the_strategy_row_agrees_with_the_status_the_summary_and_the_metrics() -
         summary = system.stop()
     assert summary.open_at_venue == 0
     assert system.strategy_path is not None
-    name = strategy_name(system.strategy_path)
+    name = strategy_of(system.strategy_path)
     assert name is not None
 
     (row,) = status.scopes  # one strategy, one instrument

@@ -13,17 +13,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tradeactors.actors.feed import book_name
+from tradeactors.actors.gate import default_strategy_of as strategy_of
+from tradeactors.actors.gate import strategy_path
 
 if TYPE_CHECKING:
     from tradeactors.config import Config
 
-__all__ = ["ActorPaths", "actor_paths", "leaf", "strategy_of"]
+__all__ = ["ActorPaths", "actor_paths", "leaf", "strategy_of", "strategy_path"]
 
 EXECUTION = "execution"
 MARKET_DATA = "market_data"
 STRATEGIES = "strategies"
-STRATEGY = "strategy"
-"""The strategy actor's name under its own supervisor: ``strategies/<name>/strategy``."""
+# A strategy's actor is `strategy_path(name)` (strategies/<name>/strategy), and an order's
+# owner path gives its strategy back by `strategy_of`: both from actors.gate, where the
+# actors that read owners (risk, order manager, kill switch, gateway) take them.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,22 +83,6 @@ def actor_paths(config: Config, *, strategy: str | None = None) -> ActorPaths:
         strategies={name: strategy_path(name) for name in names},
         strategy_supervisors={name: f"{STRATEGIES}/{name}" for name in names},
     )
-
-
-def strategy_path(name: str) -> str:
-    """The path of strategy ``name``'s actor."""
-    return f"{STRATEGIES}/{name}/{STRATEGY}"
-
-
-def strategy_of(owner: str) -> str | None:
-    """The strategy an order's ``owner`` path belongs to, or None (the host's, unknown).
-
-    ``strategies/<name>/strategy`` -> ``<name>``.
-    """
-    parts = owner.split("/")
-    if len(parts) == 3 and parts[0] == STRATEGIES and parts[2] == STRATEGY:  # noqa: PLR2004
-        return parts[1]
-    return None
 
 
 def leaf(path: str) -> str:

@@ -47,7 +47,6 @@ __all__ = [
     "pnl_totals_text",
     "scope_rows",
     "status_line",
-    "strategy_name",
     "subtotals",
     "table_lines",
 ]
@@ -61,18 +60,13 @@ UNKNOWN = "(unknown)"
 _ALL = "(all)"
 
 
-def strategy_name(owner: str) -> str | None:
-    """The strategy whose actor is ``owner`` (``strategies/<name>/strategy``), or None."""
-    return strategy_of(owner)
-
-
 def owner_label(owner: str | None) -> str:
     """What an owner is shown as: a strategy's name, `HOST`, `UNKNOWN`, or its path."""
     if owner is None:
         return UNKNOWN
     if not owner:
         return HOST
-    name = strategy_name(owner)
+    name = strategy_of(owner)
     return owner if name is None else name
 
 

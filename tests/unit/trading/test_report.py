@@ -8,12 +8,12 @@ import pytest
 
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import OrdersReport, OwnerPosition
+from tradeactors.trading.paths import strategy_of
 from tradeactors.trading.report import (
     HOST,
     UNKNOWN,
     owner_label,
     scope_rows,
-    strategy_name,
     subtotals,
     table_lines,
 )
@@ -64,7 +64,7 @@ class TestOwners:
         ],
     )
     def test_the_strategy_name_comes_from_the_path(self, owner: str, name: str | None) -> None:
-        assert strategy_name(owner) == name
+        assert strategy_of(owner) == name
 
     def test_host_orders_and_unknown_fills_have_their_own_labels(self) -> None:
         assert (owner_label(""), owner_label(None)) == (HOST, UNKNOWN)
