@@ -17,6 +17,8 @@ from tradeactors.actors.gate import default_strategy_of as strategy_of
 from tradeactors.actors.gate import strategy_path
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tradeactors.config import Config
 
 __all__ = ["ActorPaths", "actor_paths", "leaf", "strategy_of", "strategy_path"]
@@ -53,6 +55,11 @@ class ActorPaths:
     def book(self, venue: str, symbol: str) -> str:
         """The book actor of ``symbol`` at ``venue``."""
         return self.books[(venue, symbol)]
+
+    def pairs(self, symbols: Iterable[str]) -> list[tuple[str, str]]:
+        """``(venue, symbol)`` of each of ``symbols`` (a symbol is at one venue)."""
+        venue_of = {symbol: venue for venue, symbol in self.books}
+        return [(venue_of[symbol], symbol) for symbol in symbols]
 
 
 def actor_paths(config: Config, *, strategy: str | None = None) -> ActorPaths:

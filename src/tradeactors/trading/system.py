@@ -760,9 +760,9 @@ class TradingSystem:
 
     def _mark_x2(self, symbol: str, timeout: float) -> int | None:
         """Twice the mid of ``symbol``'s book now (ticks), or None: no two-sided book."""
-        venue = next((v for v, s in self.paths.books if s == symbol), None)
-        if venue is None:
+        if symbol not in self.instruments:
             return None
+        ((venue, _),) = self.paths.pairs((symbol,))
         try:
             view: BookView = self.tree.address(self.paths.book(venue, symbol)).ask(
                 GetBook(depth=1), timeout=timeout
@@ -1142,8 +1142,7 @@ class TradingSystem:
         """
         paths = self.paths
         path = strategy_path(choice.name)
-        venue_of = {symbol: venue for venue, symbol in paths.books}
-        pairs = [(venue_of[symbol], symbol) for symbol in choice.instruments]
+        pairs = paths.pairs(choice.instruments)
         self.routes.add(path, pairs)
         with self._running_lock:
             stopped = bool(self._running[choice.name].stopped)
@@ -1424,7 +1423,6 @@ class TradingSystem:
 
     def _strategy_spec(self, choice: _StrategyChoice) -> SupervisorSpec:
         paths = self.paths
-        venue_of = {symbol: venue for venue, symbol in paths.books}
         path = strategy_path(choice.name)
         return SupervisorSpec(
             name=choice.name,
@@ -1437,9 +1435,7 @@ class TradingSystem:
                     actor=StrategyActor,
                     kwargs={
                         "factory": choice.factory,
-                        "instruments": [
-                            (venue_of[symbol], symbol) for symbol in choice.instruments
-                        ],
+                        "instruments": paths.pairs(choice.instruments),
                         "risk_path": paths.risk,
                         "order_manager_path": paths.order_manager,
                         "tag": choice.tag,
