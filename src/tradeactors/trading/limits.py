@@ -9,6 +9,7 @@ lots of two instruments do not add up.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -25,22 +26,15 @@ if TYPE_CHECKING:
 __all__ = ["ScopeLimits", "parse_limit_args", "scope_limits", "strategy_limits"]
 
 
+@dataclass(frozen=True, slots=True)
 class ScopeLimits:
     """What `RiskActor` takes: the account's limits and those of each scope."""
 
-    def __init__(
-        self,
-        account: RiskLimits,
-        per_instrument: dict[str, RiskLimits],
-        instruments: dict[str, RiskLimits],
-        strategies: dict[str, RiskLimits],
-        strategy_max_loss: dict[str, float],
-    ) -> None:
-        self.account = account
-        self.per_instrument = per_instrument  # the account's notional limit, per instrument
-        self.instruments = instruments
-        self.strategies = strategies
-        self.strategy_max_loss = strategy_max_loss
+    account: RiskLimits
+    per_instrument: dict[str, RiskLimits]  # the account's notional limit, per instrument
+    instruments: dict[str, RiskLimits]
+    strategies: dict[str, RiskLimits]
+    strategy_max_loss: dict[str, float]
 
 
 def _value(instrument: Instrument) -> Fraction:
