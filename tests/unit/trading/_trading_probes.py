@@ -6,11 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from tradeactors.core.book import BookView
 from tradeactors.core.messages import (
+    ExposureSnapshot,
+    GetExposure,
     OrderAccepted,
     OrderFilled,
     Side,
     SubmitOrder,
 )
+from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
     from tradeactors.supervision import Address
@@ -22,6 +25,29 @@ SYMBOL = "X"
 
 class Flush:
     """Asked of a probe: once it answers, everything told to it before has arrived."""
+
+
+class OrderManagerStandIn(SupervisedActor):
+    """The order manager as risk sees it: every `GetExposure` answered with ``snapshot``.
+
+    Each ask is then recorded in ``asks`` (``inbox`` if None): once there, the snapshot
+    is in risk's mailbox. Everything else but `Flush` is recorded in ``inbox``.
+    """
+
+    def __init__(self, snapshot: ExposureSnapshot, inbox: Inbox, asks: Inbox | None = None):
+        super().__init__()
+        self._snapshot = snapshot
+        self._inbox = inbox
+        self._asks = inbox if asks is None else asks
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetExposure):
+            assert message.reply_to is not None
+            self.context.address_of(message.reply_to).tell(self._snapshot)
+            self._asks.append(message)
+        elif not isinstance(message, Flush):
+            self._inbox.append(message)
+        return None
 
 
 def flush(address: Address) -> None:

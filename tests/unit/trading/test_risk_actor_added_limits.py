@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from _trading_probes import SYMBOL, VENUE, book, flush, received, submit
+from _trading_probes import SYMBOL, VENUE, OrderManagerStandIn, book, flush, received, submit
 
 from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.risk import (
@@ -24,14 +24,13 @@ from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import (
     ExposureChange,
     ExposureSnapshot,
-    GetExposure,
     OrderUpdate,
     PlaceOrder,
     Side,
     SubmitOrder,
 )
 from tradeactors.core.risk import RiskLimits, TradingState
-from tradeactors.supervision import ActorStarted, ChildSpec, SupervisedActor, SupervisorSpec
+from tradeactors.supervision import ActorStarted, ChildSpec, SupervisorSpec
 from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
 
 pytestmark = pytest.mark.supervision
@@ -42,24 +41,6 @@ STRATEGY_OF = {B: "b", C: "c"}
 EMPTY = ExposureSnapshot(
     sequence=0, positions={}, average_prices={}, realized={}, open_orders=(), remaining={}
 )
-
-
-class OrderManagerStandIn(SupervisedActor):
-    """Answers every `GetExposure` with an empty snapshot (then records it in ``asks``)."""
-
-    def __init__(self, inbox: Inbox, asks: Inbox) -> None:
-        super().__init__()
-        self._inbox = inbox
-        self._asks = asks
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, GetExposure):
-            assert message.reply_to is not None
-            self.context.address_of(message.reply_to).tell(EMPTY)
-            self._asks.append(message)  # the snapshot is in risk's mailbox now
-        else:
-            self._inbox.append(message)
-        return None
 
 
 @dataclass
@@ -109,7 +90,7 @@ def start_risk(make_tree):
         spec = SupervisorSpec(
             name="root",
             children=(
-                ChildSpec(name="om", actor=OrderManagerStandIn, args=(om, asks)),
+                ChildSpec(name="om", actor=OrderManagerStandIn, args=(EMPTY, om, asks)),
                 *(ChildSpec(name=o, actor=Probe, args=(inbox,)) for o, inbox in owners.items()),
                 ChildSpec(
                     name=RISK,

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from _trading_probes import SYMBOL, VENUE, Flush, accepted, book, filled, flush, received, submit
+from _trading_probes import (
+    SYMBOL,
+    VENUE,
+    OrderManagerStandIn,
+    accepted,
+    book,
+    filled,
+    flush,
+    received,
+    submit,
+)
 
 from tradeactors.actors.gate import TradingGate
 from tradeactors.actors.risk import GetRiskReport, RiskActor, RiskReport, default_strategy_of
@@ -22,7 +32,6 @@ from tradeactors.core.killswitch import TripSource
 from tradeactors.core.messages import (
     ExposureChange,
     ExposureSnapshot,
-    GetExposure,
     OrderUpdate,
     PlaceOrder,
     Reconciliation,
@@ -30,7 +39,7 @@ from tradeactors.core.messages import (
     SubmitOrder,
 )
 from tradeactors.core.risk import RiskLimits, TradingState
-from tradeactors.supervision import ActorStarted, ChildSpec, SupervisedActor, SupervisorSpec
+from tradeactors.supervision import ActorStarted, ChildSpec, SupervisorSpec
 from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
 
 pytestmark = pytest.mark.supervision
@@ -41,24 +50,6 @@ STRATEGY_OF = {A: "a", B: "b"}
 EMPTY = ExposureSnapshot(
     sequence=0, positions={}, average_prices={}, realized={}, open_orders=(), remaining={}
 )
-
-
-class OrderManagerStandIn(SupervisedActor):
-    """Answers every `GetExposure` with ``snapshot`` (then records it); records the rest."""
-
-    def __init__(self, snapshot: ExposureSnapshot, inbox: Inbox) -> None:
-        super().__init__()
-        self._snapshot = snapshot
-        self._inbox = inbox
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, GetExposure):
-            assert message.reply_to is not None
-            self.context.address_of(message.reply_to).tell(self._snapshot)
-            self._inbox.append(message)  # the snapshot is in risk's mailbox now
-        elif not isinstance(message, Flush):
-            self._inbox.append(message)
-        return None
 
 
 @dataclass
