@@ -107,8 +107,7 @@ class TestOneLineErrors:
 def test_the_tradeactors_script_imports_a_strategy_from_the_current_directory(tmp_path):
     """The console script (not ``python -m``) puts the current directory on sys.path too."""
     script = shutil.which("tradeactors", path=str(Path(sys.executable).parent))
-    if script is None:
-        pytest.skip("no tradeactors script beside the interpreter")
+    assert script is not None, "pip install -e . puts the tradeactors script beside python"
     (tmp_path / "mine.py").write_text(
         (ROOT / "examples" / "my_strategy.py").read_text(encoding="utf-8")
     )
