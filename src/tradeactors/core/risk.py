@@ -581,16 +581,9 @@ class RiskEngine:
                 return DenyReason.VENUE_MIN_NOTIONAL
         limits = self._limits(request.instrument)
         notional = request.price * request.quantity
-        if limits.price_collar_bps is not None:
-            reference = self._references.get(request.instrument)
-            if reference is None:
-                return DenyReason.NO_REFERENCE_PRICE
-            if abs(request.price - reference) * 10_000 > reference * limits.price_collar_bps:
-                return DenyReason.PRICE_COLLAR
-        if limits.max_order_quantity is not None and request.quantity > limits.max_order_quantity:
-            return DenyReason.MAX_ORDER_QUANTITY
-        if limits.max_order_notional is not None and notional > limits.max_order_notional:
-            return DenyReason.MAX_ORDER_NOTIONAL
+        reason = self._deny_terms(request, limits, notional)
+        if reason is not None:
+            return reason
         if limits.max_position is not None:
             same_side = self._side_open.get((request.instrument, request.side), 0)
             position = self._positions.get(request.instrument, 0)
@@ -615,6 +608,22 @@ class RiskEngine:
             if reason is not None:
                 return reason
         return self._deny_scoped(request) if self._scoped else None
+
+    def _deny_terms(
+        self, request: OrderRequest, limits: RiskLimits, notional: int
+    ) -> DenyReason | None:
+        """The order's own terms against one scope's limits: price collar, size, notional."""
+        if limits.price_collar_bps is not None:
+            reference = self._references.get(request.instrument)
+            if reference is None:
+                return DenyReason.NO_REFERENCE_PRICE
+            if abs(request.price - reference) * 10_000 > reference * limits.price_collar_bps:
+                return DenyReason.PRICE_COLLAR
+        if limits.max_order_quantity is not None and request.quantity > limits.max_order_quantity:
+            return DenyReason.MAX_ORDER_QUANTITY
+        if limits.max_order_notional is not None and notional > limits.max_order_notional:
+            return DenyReason.MAX_ORDER_NOTIONAL
+        return None
 
     def _deny_scoped(self, request: OrderRequest) -> DenyReason | None:
         """The instrument's limits, then the strategy's (see the module doc)."""
@@ -646,16 +655,9 @@ class RiskEngine:
         """One scope's limits: ``tally`` counts its orders, ``positions`` its positions."""
         instrument = request.instrument
         notional = request.price * request.quantity
-        if limits.price_collar_bps is not None:
-            reference = self._references.get(instrument)
-            if reference is None:
-                return DenyReason.NO_REFERENCE_PRICE
-            if abs(request.price - reference) * 10_000 > reference * limits.price_collar_bps:
-                return DenyReason.PRICE_COLLAR
-        if limits.max_order_quantity is not None and request.quantity > limits.max_order_quantity:
-            return DenyReason.MAX_ORDER_QUANTITY
-        if limits.max_order_notional is not None and notional > limits.max_order_notional:
-            return DenyReason.MAX_ORDER_NOTIONAL
+        reason = self._deny_terms(request, limits, notional)
+        if reason is not None:
+            return reason
         if limits.max_position is not None:
             side_open = self._side_open if strategy is None else tally.side_open
             same_side = side_open.get((instrument, request.side), 0)
