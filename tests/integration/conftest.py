@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tradeactors.exchange.server import SimExchange
+    from tradeactors.trading.control import ControlServer
+    from tradeactors.trading.system import TradingSystem
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -128,3 +130,24 @@ def sim_venue(sim_venue_rate: float) -> Iterator[SimExchange]:
     keys = {"demo": SECRET, "taker": TAKER_SECRET}
     with still_exchange(keys=keys, rate_per_second=sim_venue_rate) as exchange:
         yield exchange
+
+
+@pytest.fixture
+def control(
+    sim_venue: SimExchange, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TradingSystem, ControlServer]]:
+    """A system trading at ``sim_venue`` (no strategy) and its control endpoint; both
+    stopped after the test."""
+    from trading_helpers import SECRET, config_for
+
+    from tradeactors.trading.control import ControlServer
+    from tradeactors.trading.system import TradingSystem
+
+    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
+    system = TradingSystem(config_for(sim_venue)).start(timeout=20)
+    server = ControlServer(system)
+    try:
+        yield system, server
+    finally:
+        server.close()
+        system.stop()

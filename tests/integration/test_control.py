@@ -18,31 +18,16 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from trading_helpers import SECRET, config_for
 
 from tradeactors._state import RunDirectory
 from tradeactors.cli import main
 from tradeactors.trading.control import (
     CONTROL_TOKEN_ENV,
-    ControlServer,
     call_control,
     default_token_file,
 )
-from tradeactors.trading.system import TradingSystem
 
 pytestmark = pytest.mark.supervision
-
-
-@pytest.fixture
-def control(sim_venue, monkeypatch):
-    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
-    system = TradingSystem(config_for(sim_venue)).start(timeout=20)
-    server = ControlServer(system)
-    try:
-        yield system, server
-    finally:
-        server.close()
-        system.stop()
 
 
 def test_kill_status_and_reset_through_the_endpoint(control):

@@ -6,26 +6,13 @@ import threading
 import urllib.error
 
 import pytest
-from trading_helpers import SECRET, SYMBOL, config_for
+from trading_helpers import SYMBOL
 
 from tradeactors.core.messages import OrderUpdate, Side, SubmitOrder
 from tradeactors.core.risk import TradingState
-from tradeactors.trading.control import ControlServer, call_control
-from tradeactors.trading.system import TradingSystem
+from tradeactors.trading.control import call_control
 
 pytestmark = pytest.mark.supervision
-
-
-@pytest.fixture
-def control(sim_venue, monkeypatch):
-    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
-    system = TradingSystem(config_for(sim_venue)).start(timeout=20)
-    server = ControlServer(system)
-    try:
-        yield system, server
-    finally:
-        server.close()
-        system.stop()
 
 
 def test_a_halted_venue_scope_denies_its_orders_until_reset(control):
