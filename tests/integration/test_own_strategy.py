@@ -79,7 +79,8 @@ def test_a_restarted_strategy_is_a_fresh_instance_and_its_predecessors_orders_ar
 ):
     system, events = system_for(functools.partial(RestingBid, offset=300))
     assert system.strategy_path == PATH  # named after the class
-    events.wait_for(OrderUpdate, count=2, status="accepted")  # one bid per incarnation
+    # one bid per incarnation (ids from the events: the strategy may see its update later)
+    bids = [u.client_order_id for u in events.wait_for(OrderUpdate, count=2, status="accepted")]
     first, second = RestingBid.built
     assert first is not second
     assert second.incarnation == 2  # built from its parameters, not from the first's state
@@ -87,8 +88,9 @@ def test_a_restarted_strategy_is_a_fresh_instance_and_its_predecessors_orders_ar
     (child,) = system.tree.children("strategies/resting_bid")
     assert (child.incarnation, child.restarts) == (2, 1)
     # the first one's bid was cancelled when the second started; the second's rests
-    events.wait_for(OrderUpdate, client_order_id=first.accepted[0], status="cancelled")
-    assert [o.client_order_id for o in sim_venue.open_orders("demo")] == second.accepted
+    assert first.accepted == bids[:1]  # it crashed only after seeing its bid accepted
+    events.wait_for(OrderUpdate, client_order_id=bids[0], status="cancelled")
+    assert [o.client_order_id for o in sim_venue.open_orders("demo")] == bids[1:]
     summary = system.stop(timeout=10)
     assert summary.clean
     assert summary.open_at_venue == 0
