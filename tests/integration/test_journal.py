@@ -24,7 +24,18 @@ from trading_helpers import (
 from tradeactors import cli
 from tradeactors.clock import FakeClock
 from tradeactors.core.killswitch import KillSwitchChanged
-from tradeactors.core.messages import OrderUpdate, Side, VenueStatus
+from tradeactors.core.messages import (
+    JOURNAL_UNAVAILABLE,
+    CancelAtVenue,
+    OrderRejected,
+    OrderSubmitted,
+    OrderUpdate,
+    PlaceOrder,
+    Side,
+    SubmitOrder,
+    VenueStatus,
+    WriteAhead,
+)
 from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
 from tradeactors.journal import (
@@ -34,7 +45,7 @@ from tradeactors.journal import (
     JournalReader,
     JournalWriter,
 )
-from tradeactors.supervision import ChildSpec, SupervisorSpec
+from tradeactors.supervision import ChildSpec, SupervisedActor, SupervisorSpec
 from tradeactors.trading.system import JOURNAL, TradingSystem
 
 if TYPE_CHECKING:
@@ -102,22 +113,119 @@ def test_events_told_at_once_are_committed_in_few_batches_all_in_order(
     assert sample("tradeactors_journal_commit_seconds_count") == commits
 
 
-def journal_spec(open_writer, on_unavailable, metrics, max_batch=256):
+def journal_spec(open_writer, on_unavailable, metrics, max_batch=256, *, extra=(), deliver=None):
+    kwargs = {
+        "open_writer": open_writer,
+        "on_unavailable": on_unavailable,
+        "metrics": metrics,
+        "max_batch": max_batch,
+    }
+    if deliver is not None:
+        kwargs["deliver"] = deliver
     return SupervisorSpec(
         name="root",
-        children=(
-            ChildSpec(
-                name="journal",
-                actor=JournalActor,
-                kwargs={
-                    "open_writer": open_writer,
-                    "on_unavailable": on_unavailable,
-                    "metrics": metrics,
-                    "max_batch": max_batch,
-                },
-            ),
-        ),
+        children=(ChildSpec(name="journal", actor=JournalActor, kwargs=kwargs), *extra),
     )
+
+
+class Witness(SupervisedActor):
+    """Receives what the journal sends; notes whether its order was committed by then,
+    read through a connection of its own (committed = visible to another reader)."""
+
+    def __init__(self, path, seen) -> None:
+        super().__init__()
+        self._path, self._seen = path, seen
+
+    def on_receive(self, message):
+        if isinstance(message, PlaceOrder | CancelAtVenue | OrderRejected):
+            cid = message.client_order_id if not isinstance(message, PlaceOrder) else None
+            cid = cid or message.order.client_order_id
+            db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
+            try:
+                row = db.execute(
+                    "SELECT COUNT(*) FROM events WHERE kind = 'submitted' AND client_order_id = ?",
+                    (cid,),
+                ).fetchone()
+            finally:
+                db.close()
+            self._seen.put((type(message).__name__, cid, row[0]))
+
+
+def submit_order(n: int) -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id=f"o{n}", venue="sim", instrument=SYMBOL, side=Side.BUY,
+        price=MID, quantity=1, owner="witness",
+    )  # fmt: skip
+
+
+def write_ahead(n: int) -> WriteAhead:
+    order = submit_order(n)
+    return WriteAhead(
+        records=(OrderSubmitted(order=order, timestamp_ns=n),),
+        sends=(("witness", PlaceOrder(order=order)),),
+        events=(update(n),),
+        origin="witness",
+    )
+
+
+def test_an_order_is_sent_only_once_its_record_is_committed(tmp_path, make_tree):
+    import queue
+
+    seen: queue.Queue[tuple[str, str, int]] = queue.Queue()
+    published: list[Any] = []
+    path = tmp_path / "j.sqlite"
+    tree = make_tree(
+        journal_spec(
+            lambda: JournalWriter(path, clock=FakeClock()),
+            lambda detail: None,
+            None,
+            extra=(ChildSpec(name="witness", actor=Witness, args=(path, seen)),),
+            deliver=published.append,
+        )
+    )
+    journal = tree.address("journal")
+    for n in range(20):
+        journal.tell(write_ahead(n))
+    got = [seen.get(timeout=10) for _ in range(20)]
+    # each PlaceOrder arrived with its record already committed, in the order told
+    assert got == [("PlaceOrder", f"o{n}", 1) for n in range(20)]
+    journal.ask(FlushJournal(), timeout=10)
+    assert [e.client_order_id for e in published] == [f"o{n}" for n in range(20)]
+    with JournalReader(path) as reader:
+        (order, *_) = reader.orders()
+        kinds = [e["kind"] for e in reader.events()][:2]
+    assert (order["owner"], order["tif"], order["status"]) == ("witness", "gtc", "accepted")
+    assert kinds == ["submitted", "order_update"]
+
+
+def test_an_order_that_cannot_be_recorded_is_not_sent_but_cancels_are(tmp_path, make_tree):
+    import queue
+
+    seen: queue.Queue[tuple[str, str, int]] = queue.Queue()
+    published: list[Any] = []
+    tripped = threading.Event()
+    path = tmp_path / "j.sqlite"
+    JournalWriter(path, clock=FakeClock()).close()
+    tree = make_tree(
+        journal_spec(
+            lambda: JournalWriter(path, clock=FakeClock(), read_only=True),
+            lambda detail: tripped.set(),
+            None,
+            extra=(ChildSpec(name="witness", actor=Witness, args=(path, seen)),),
+            deliver=published.append,
+        )
+    )
+    cancel = CancelAtVenue(client_order_id="o7", order_id=7, instrument=SYMBOL)
+    order = write_ahead(1)
+    tree.address("journal").tell(
+        msgspec.structs.replace(order, sends=(*order.sends, ("witness", cancel)))
+    )
+    # the order is refused back to its origin (the order manager), the cancel still goes
+    assert seen.get(timeout=10) == ("OrderRejected", "o1", 0)
+    assert seen.get(timeout=10) == ("CancelAtVenue", "o7", 0)
+    tree.address("journal").ask(FlushJournal(), timeout=10)
+    assert tripped.is_set()
+    assert [e.client_order_id for e in published] == ["o1"]  # facts are still published
 
 
 def test_a_full_journal_is_reported_once_and_its_lost_events_counted(tmp_path, make_tree):
@@ -212,13 +320,20 @@ def test_a_live_systems_journal_verifies_and_its_fills_are_the_systems(
     assert {"order_update", "fill", "kill_switch", "reconciliation", "positions"} <= kinds
 
 
-def test_a_locked_journal_halts_trading_as_journal_unavailable(journaled):
+def test_a_locked_journal_halts_trading_as_journal_unavailable(journaled, sim_venue):
     system, events, path = journaled
     locker = sqlite3.connect(path, isolation_level=None)
     try:
         locker.execute("BEGIN EXCLUSIVE")  # another process holds the file: nothing can write
-        resting_buy(system)
+        buy = resting_buy(system)
         (change,) = events.wait_for(KillSwitchChanged, reason="journal_unavailable")
+        # write-ahead: the order could not be recorded, so it never went to the venue
+        (refused,) = events.wait_for(OrderUpdate, client_order_id=buy, status="rejected")
+        assert (refused.reason, refused.detail) == (
+            JOURNAL_UNAVAILABLE,
+            "not sent: the journal could not record it",
+        )
+        assert sim_venue.open_orders("demo") == []
         assert (change.state, change.source, change.scope) == (
             TradingState.HALTED,
             "journal_unavailable",

@@ -34,9 +34,11 @@ from tradeactors.core.messages import (
     FillsFetched,
     OrderInfo,
     OrdersReport,
+    OrderSubmitted,
     PlaceOrder,
     ReconciliationReport,
     VenueStatus,
+    WriteAhead,
 )
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import SupervisedActor
@@ -77,6 +79,9 @@ class OrderManagerActor(SupervisedActor):
         routes: the strategies told of them too, as they are now (they change at run time).
         emit: the system's event fan-out (called after each commit).
         strategy_of: an order's owner path -> its strategy's name (its kill-switch scope).
+        journal: the journal actor's path ("": no journal). With a journal, everything a
+            change sends and publishes goes through it as a `WriteAhead` (write-ahead: an
+            order reaches its gateway, a fill its owner and risk, only once recorded).
 
     """
 
@@ -91,8 +96,11 @@ class OrderManagerActor(SupervisedActor):
         routes: StrategyRoutes | None = None,
         emit: Callable[[Any], None] | None = None,
         strategy_of: Callable[[str], str | None] = default_strategy_of,
+        journal: str = "",
     ) -> None:
         super().__init__()
+        self._journal_path = journal
+        self._journal: Any = None  # its address, from on_start
         self._notify = notify
         self._routes = routes
         self._routes_seen = -1
@@ -126,6 +134,8 @@ class OrderManagerActor(SupervisedActor):
         (their sessions close and the venues cancel): strategies, the kill switch and
         the host hear the venues are down from here, since no gateway failed on its own.
         """
+        if self._journal_path:
+            self._journal = self.context.address_of(self._journal_path)
         self._route()
         store = self._store
         self.context.log.info(
@@ -147,7 +157,17 @@ class OrderManagerActor(SupervisedActor):
             placed = core.place(message.order)
             if isinstance(placed, tuple):
                 gateway, out = placed
-                self.context.address_of(gateway).tell(out)
+                if self._journal is None:
+                    self.context.address_of(gateway).tell(out)
+                else:  # recorded first: the journal sends it once committed
+                    now = self.context.clock.time_ns()
+                    self._journal.tell(
+                        WriteAhead(
+                            records=(OrderSubmitted(order=out.order, timestamp_ns=now),),
+                            sends=((gateway, out),),
+                            origin=self.context.path,
+                        )
+                    )
                 return None
             return self._finish(placed)
         if self._routes is not None and self._routes.version != self._routes_seen:
@@ -176,22 +196,45 @@ class OrderManagerActor(SupervisedActor):
     def _finish(self, step: Step) -> Any:
         """Commit ``step``, then send, emit and log what it says; its reply."""
         self._core.commit(step)
-        address_of = self.context.address_of
-        for path, out in step.sends:
-            address_of(path).tell(out)
-        if step.events or step.logs:
-            self._emit_and_log(step)
+        if self._journal is not None:
+            self._write_ahead(step)
+        else:
+            address_of = self.context.address_of
+            for path, out in step.sends:
+                address_of(path).tell(out)
+            if step.events:
+                emit = self._emit
+                for event in step.events:
+                    emit(event)
+        if step.logs:
+            log = self.context.log
+            for level, name, fields in step.logs:
+                getattr(log, level)(name, **fields)
         if step.halt is not None:
             self._gate.trip(
                 TradingState.HALTED, source=TripSource.VENUE_STATE_LOST, reason=step.halt
             )
         return step.reply
 
-    def _emit_and_log(self, step: Step) -> None:
-        emit = self._emit
-        for event in step.events:
-            emit(event)
-        if step.logs:
-            log = self.context.log
-            for level, name, fields in step.logs:
-                getattr(log, level)(name, **fields)
+    def _write_ahead(self, step: Step) -> None:
+        """Hand the step's sends and events to the journal, with what it must record first.
+
+        The records: each order sent (`OrderSubmitted`), the step's journal-only records,
+        and (picked by the journal) its events; all committed before anything is sent.
+        """
+        if not (step.sends or step.events or step.records):
+            return
+        now = self.context.clock.time_ns()
+        submitted = [
+            OrderSubmitted(order=out.order, timestamp_ns=now)
+            for _path, out in step.sends
+            if type(out) is PlaceOrder
+        ]
+        self._journal.tell(
+            WriteAhead(
+                records=(*submitted, *step.records),
+                sends=tuple(step.sends),
+                events=tuple(step.events),
+                origin=self.context.path,
+            )
+        )

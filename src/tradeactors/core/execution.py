@@ -88,6 +88,7 @@ from tradeactors.core.messages import (
     Side,
     StartReconciliation,
     SubmitOrder,
+    UnknownOrderFilled,
     VenueDown,
     VenueSessionStarted,
     VenueStatus,
@@ -385,6 +386,7 @@ class Step:
         self.sequence = store.sequence
         self.sends: list[tuple[str, Any]] = []  # (actor path, message), in order
         self.events: list[Any] = []  # for hosts, in order
+        self.records: list[Any] = []  # for the journal only (`UnknownOrderFilled`)
         self.logs: list[tuple[str, str, dict[str, Any]]] = []  # (level, event, fields)
 
     # reading and writing orders
@@ -1106,6 +1108,7 @@ class ExecutionCore:
                 fill_price=fill.price,
             )
             self._inconsistent(step, "unknown_order_filled", fill.client_order_id)
+            step.records.append(UnknownOrderFilled(fill=fill, timestamp_ns=self._now_ns()))
             return True
         step.position(tracked.order.instrument).apply_fill(signed, fill.price)
         step.owner_fill((tracked.request.owner, tracked.order.instrument), signed, fill.price)

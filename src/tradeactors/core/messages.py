@@ -19,6 +19,7 @@ from tradeactors.core.orders import OrderStatus
 
 __all__ = [
     "CANCEL_REQUESTED",
+    "JOURNAL_UNAVAILABLE",
     "OWN_CANCEL_REASONS",
     "STRATEGY_CANCEL_ALL",
     "TIME_IN_FORCE_VALUES",
@@ -55,6 +56,7 @@ __all__ = [
     "OrderInfo",
     "OrderRejected",
     "OrderStatus",
+    "OrderSubmitted",
     "OrderUpdate",
     "OrdersReport",
     "OwnerPosition",
@@ -70,11 +72,13 @@ __all__ = [
     "SubmitOrder",
     "TimeInForce",
     "TradeTick",
+    "UnknownOrderFilled",
     "VenueData",
     "VenueDown",
     "VenueOrder",
     "VenueSessionStarted",
     "VenueStatus",
+    "WriteAhead",
     "denied_update",
     "symbol_of",
 ]
@@ -761,3 +765,41 @@ class GetBook(Message, frozen=True, kw_only=True, tag=True):
 
 class GetStrategyReport(Message, frozen=True, kw_only=True, tag=True):
     """Ask a strategy actor for its `tradeactors.actors.strategy.StrategyReport`."""
+
+
+# -- order manager -> journal (write-ahead: tradeactors.journal) --------------------------
+
+
+class OrderSubmitted(Message, frozen=True, kw_only=True, tag=True):
+    """A journal record: the order manager is sending ``order`` to its venue now."""
+
+    order: SubmitOrder
+    timestamp_ns: int
+
+
+class UnknownOrderFilled(Message, frozen=True, kw_only=True, tag=True):
+    """A journal record: a fill of an order not known here (it still moved the position)."""
+
+    fill: OrderFilled
+    timestamp_ns: int
+
+
+class WriteAhead(Message, frozen=True, kw_only=True, tag=True):
+    """To the journal: commit ``records``, then tell ``sends`` and publish ``events``.
+
+    What the order manager would send and publish after a change goes through the
+    journal instead (when the system keeps one), so that an order reaches its gateway
+    only once its record is committed, and a fill reaches its owner, risk and the hosts
+    only once it is recorded. ``origin`` (the order manager's path) hears of the orders
+    and amends that could not be recorded: they are not sent (`OrderRejected` /
+    `AmendRejected` with reason ``journal_unavailable``).
+    """
+
+    records: tuple[Any, ...]
+    sends: tuple[tuple[str, Any], ...] = ()
+    events: tuple[Any, ...] = ()
+    origin: str = ""
+
+
+JOURNAL_UNAVAILABLE = "journal_unavailable"
+"""The reason of an order or amend not sent because the journal could not record it."""

@@ -1,14 +1,27 @@
-"""`JournalActor`: the supervised writer of the journal, with group commit.
+"""`JournalActor`: the supervised writer of the journal, with group commit and write-ahead.
 
-The system tells it every event its subscribers hear (`OrderUpdate`, fills included,
-`KillSwitchChanged`, `ReconciliationReport`), after the fact. Each event is queued; the
-queue is committed in one transaction when the mailbox is empty or the queue holds
-``max_batch`` events, so a burst costs one commit, not one per event.
+Two kinds of messages reach it:
+
+- a `WriteAhead` from the order manager: records to commit (`OrderSubmitted`,
+  `UnknownOrderFilled`, and the journaled events among its ``events``), then messages to
+  tell and events to publish. They are told and published only after the commit: an
+  order reaches its gateway, and a fill its owner, risk and the hosts, only once it is
+  recorded;
+- an event to record as it is (a kill-switch change, a risk denial, the positions at
+  stop), told by the system when it publishes it.
+
+Each is queued; the queue is committed in one transaction when the mailbox is empty or
+the queue holds ``max_batch`` records (**group commit**: a burst costs one commit, not
+one per record), then the deliveries of the batch run in the order they came.
 
 An unwritable journal (read-only, full, locked) calls ``on_unavailable`` once per
 outage (the system trips its kill switch HALTED, ``journal_unavailable``): the system
-refuses to trade rather than trade unrecorded. The events of a batch that could not be
-written are counted as dropped and logged; later batches are tried again.
+refuses to trade rather than trade unrecorded. The records of a batch that could not
+be written are counted as dropped and logged; its orders and amends are NOT sent (the
+order manager hears `OrderRejected` / `AmendRejected` with reason
+``journal_unavailable``), everything else (cancels, fills to owners and risk, events)
+still goes: those are facts, and cancelling is what a halted system does. Later batches
+are tried again.
 """
 
 from __future__ import annotations
@@ -17,6 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tradeactors.core.messages import (
+    JOURNAL_UNAVAILABLE,
+    AmendAtVenue,
+    AmendRejected,
+    OrderRejected,
+    PlaceOrder,
+    WriteAhead,
+)
 from tradeactors.journal._schema import JournalUnavailableError
 from tradeactors.journal._writer import JOURNALED
 from tradeactors.supervision import SupervisedActor
@@ -34,6 +55,10 @@ class FlushJournal(msgspec.Struct, frozen=True):
     """Ask: commit what is queued; the reply is the count of events written so far."""
 
 
+class _CommitDue(msgspec.Struct, frozen=True):
+    """To itself: commit what is queued (the messages before this one are in the batch)."""
+
+
 class JournalActor(SupervisedActor):
     """Writes the events it is told to the journal ``open_writer`` opens (in ``on_start``)."""
 
@@ -44,6 +69,7 @@ class JournalActor(SupervisedActor):
         on_unavailable: Callable[[str], None],
         metrics: JournalMetrics | None = None,
         max_batch: int = 256,
+        deliver: Callable[[Any], None] = lambda _event: None,
     ) -> None:
         super().__init__()
         if max_batch < 1:
@@ -54,7 +80,11 @@ class JournalActor(SupervisedActor):
         self._max_batch = max_batch
         self._writer: JournalWriter | None = None
         self._queue: list[tuple[int, Any]] = []
+        self._after: list[WriteAhead] = []  # to deliver once the queue is committed
+        self._deliver = deliver
+        self._addresses: dict[str, Any] = {}
         self._down = False
+        self._commit_due = False  # a `_CommitDue` is in the mailbox
 
     def on_start(self) -> None:
         """Open the journal; unwritable: trip (a corrupt file raises: the start fails)."""
@@ -72,11 +102,27 @@ class JournalActor(SupervisedActor):
         if isinstance(message, FlushJournal):
             self._commit()
             return 0 if self._writer is None else self._writer.events
-        if not isinstance(message, JOURNALED):
+        if type(message) is _CommitDue:
+            self._commit_due = False
+            self._commit()
+            return None
+        if type(message) is WriteAhead:
+            now = self.context.clock.time_ns()
+            queue = self._queue
+            queue.extend((now, record) for record in message.records)
+            queue.extend((now, event) for event in message.events if isinstance(event, JOURNALED))
+            self._after.append(message)
+        elif isinstance(message, JOURNALED):
+            self._queue.append((self.context.clock.time_ns(), message))
+        else:
             return None  # VenueStatus and the like: not the journal's
-        self._queue.append((self.context.clock.time_ns(), message))
         if len(self._queue) >= self._max_batch or self.actor_inbox.empty():
             self._commit()
+        elif not self._commit_due:
+            # More is queued, but maybe nothing this handler sees (an ask of pykka's own,
+            # a ping): a marker behind it commits the batch, whatever those are.
+            self._commit_due = True
+            self.context.address.tell(_CommitDue())
         return None
 
     def _open(self) -> None:
@@ -87,18 +133,27 @@ class JournalActor(SupervisedActor):
 
     def _commit(self) -> None:
         batch, self._queue = self._queue, []
-        if not batch:
-            return
+        after, self._after = self._after, []
+        recorded = self._write(batch) if batch else True
+        for write_ahead in after:
+            self._send(write_ahead, recorded=recorded)
+
+    def _write(self, batch: list[tuple[int, Any]]) -> bool:
+        """Commit ``batch``; False if it could not be (then counted, logged, tripped)."""
         if self._writer is None:
             self._open()  # tried again at each batch: the file may be writable again
         if self._writer is None:
             self._unavailable("the journal could not be opened", dropped=len(batch))
-            return
+            return False
         try:
             commit = self._writer.append(batch)
         except JournalUnavailableError as exc:
             self._unavailable(str(exc), dropped=len(batch))
-            return
+            return False
+        except Exception as exc:  # never lose the deliveries of a batch
+            self.context.log.exception("journal_write_failed")
+            self._unavailable(f"write failed: {exc!r}", dropped=len(batch))
+            return False
         if self._down:
             self._down = False
             self.context.log.warning("journal_writable_again", events=commit.events)
@@ -107,6 +162,44 @@ class JournalActor(SupervisedActor):
             self._metrics.batch.observe(commit.events)
             self._metrics.commit.observe(commit.seconds)
             self._metrics.lag.set(len(self.actor_inbox))
+        return True
+
+    def _send(self, write_ahead: WriteAhead, *, recorded: bool) -> None:
+        """Tell and publish what ``write_ahead`` holds; unrecorded: no order or amend goes."""
+        addresses = self._addresses
+        for path, message in write_ahead.sends:
+            if not recorded and type(message) in (PlaceOrder, AmendAtVenue):
+                self._refuse(write_ahead.origin, message)
+                continue
+            address = addresses.get(path)
+            if address is None:
+                address = addresses[path] = self.context.address_of(path)
+            address.tell(message)
+        deliver = self._deliver
+        for event in write_ahead.events:
+            deliver(event)
+
+    def _refuse(self, origin: str, message: PlaceOrder | AmendAtVenue) -> None:
+        """Tell the order manager an order or amend was not sent: it could not be recorded."""
+        order = message.order
+        detail = "not sent: the journal could not record it"
+        refusal = (
+            OrderRejected(
+                venue=order.venue,
+                client_order_id=order.client_order_id,
+                reason=JOURNAL_UNAVAILABLE,
+                detail=detail,
+            )
+            if isinstance(message, PlaceOrder)
+            else AmendRejected(
+                venue=order.venue, client_order_id=order.client_order_id, reason=JOURNAL_UNAVAILABLE
+            )
+        )
+        self.context.log.error(
+            "order_not_sent", client_order_id=order.client_order_id, reason=JOURNAL_UNAVAILABLE
+        )
+        if origin:
+            self.context.address_of(origin).tell(refusal)
 
     def _unavailable(self, detail: str, dropped: int = 0) -> None:
         if self._metrics is not None:

@@ -37,7 +37,8 @@ class Check:
 
 _LAST = (
     "(SELECT {col} FROM events e WHERE e.client_order_id = o.client_order_id "
-    "AND e.kind IN ('order_update', 'fill', 'denial') ORDER BY e.sequence DESC LIMIT 1)"
+    "AND e.kind IN ('submitted', 'order_update', 'fill', 'denial') "
+    "ORDER BY e.sequence DESC LIMIT 1)"
 )
 # constant text: every value a query takes is a bound parameter
 _ORDERS = (
@@ -47,9 +48,12 @@ _ORDERS = (
     "(SELECT COALESCE(MAX(filled_lots), 0) FROM events e "
     "WHERE e.client_order_id = o.client_order_id) AS filled_lots FROM orders o"
 )
+# an order's side; a fill of an order not known (`UnknownOrderFilled`) carries its own
+_SIDE = "COALESCE(o.side, json_extract(e.payload, '$.fill.side'))"
 _FILLS = (
-    "SELECT e.sequence, e.time_ns, o.strategy, e.venue, e.instrument, e.client_order_id, "
-    "o.side, e.fill_price, e.fill_quantity, e.fill_price_ticks, e.fill_lots, e.execution_id, "
+    "SELECT e.sequence, e.time_ns, o.strategy, e.venue, e.instrument, e.client_order_id, "  # noqa: S608
+    f"{_SIDE} AS side, e.fill_price, e.fill_quantity, e.fill_price_ticks, e.fill_lots, "
+    "e.execution_id, "
     "e.status FROM events e LEFT JOIN orders o USING (client_order_id) WHERE e.kind = 'fill'"
 )
 _EVENTS = (
@@ -126,7 +130,8 @@ class JournalReader:
         }
         fills = list(
             self._db.execute(
-                "SELECT e.*, o.side FROM events e LEFT JOIN orders o USING (client_order_id) "
+                f"SELECT e.*, {_SIDE} AS side FROM events e "  # noqa: S608 - constant text
+                "LEFT JOIN orders o USING (client_order_id) "
                 "WHERE kind = 'fill' ORDER BY sequence"
             )
         )

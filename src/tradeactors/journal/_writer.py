@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors.core.killswitch import KillSwitchChanged
-from tradeactors.core.messages import Message, OrderUpdate, ReconciliationReport
+from tradeactors.core.messages import (
+    Message,
+    OrderSubmitted,
+    OrderUpdate,
+    ReconciliationReport,
+    UnknownOrderFilled,
+)
 from tradeactors.core.orders import OrderStatus
 from tradeactors.journal._schema import JournalUnavailableError, connect
 
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 
     from tradeactors.clock import Clock
     from tradeactors.core.instrument import Instrument
+    from tradeactors.core.messages import SubmitOrder
 
 __all__ = ["JOURNALED", "Commit", "JournalWriter", "PositionsRecorded", "event_kind"]
 
@@ -30,7 +37,14 @@ class PositionsRecorded(Message, frozen=True, kw_only=True, tag=True):
     timestamp_ns: int
 
 
-JOURNALED = (OrderUpdate, KillSwitchChanged, ReconciliationReport, PositionsRecorded)
+JOURNALED = (
+    OrderUpdate,
+    KillSwitchChanged,
+    ReconciliationReport,
+    PositionsRecorded,
+    OrderSubmitted,
+    UnknownOrderFilled,
+)
 """The event types the journal records (others are not its business)."""
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -58,13 +72,19 @@ def event_kind(event: Any) -> str:
         if event.fill_quantity:
             return "fill"
         return "denial" if event.status == OrderStatus.DENIED else "order_update"
-    if isinstance(event, KillSwitchChanged):
-        return "kill_switch"
-    if isinstance(event, ReconciliationReport):
-        return "reconciliation"
-    if isinstance(event, PositionsRecorded):
-        return "positions"
-    raise TypeError(f"the journal does not record {type(event).__name__}")
+    kind = _KINDS.get(type(event))
+    if kind is None:
+        raise TypeError(f"the journal does not record {type(event).__name__}")
+    return kind
+
+
+_KINDS: dict[type, str] = {
+    KillSwitchChanged: "kill_switch",
+    ReconciliationReport: "reconciliation",
+    PositionsRecorded: "positions",
+    OrderSubmitted: "submitted",
+    UnknownOrderFilled: "fill",  # of an order not known here (reason ``unknown_order``)
+}
 
 
 class JournalWriter:
@@ -171,9 +191,57 @@ class JournalWriter:
             )
             row = (event.timestamp_ns or time_ns, kind, None, event.venue, *(None,) * 8)
             row = (*row, None, detail, None, None, None, payload)
+        elif isinstance(event, OrderSubmitted):
+            order = event.order
+            self._insert_submitted(event.timestamp_ns or time_ns, order)
+            row = (event.timestamp_ns or time_ns, kind, order.client_order_id, order.venue)
+            row = (*row, order.instrument, "pending", 0, *(None,) * 10, payload)
+        elif isinstance(event, UnknownOrderFilled):
+            foreign = event.fill
+            instrument = self._instruments.get(foreign.instrument)
+            row = (
+                event.timestamp_ns or time_ns,
+                kind,
+                foreign.client_order_id,
+                foreign.venue,
+                foreign.instrument,
+                None,  # no status: not an order of this system
+                None,
+                foreign.quantity,
+                foreign.price,
+                _text(instrument, foreign.quantity, size=True),
+                _text(instrument, foreign.price, size=False),
+                str(foreign.execution_id),
+                "unknown_order",
+                None,
+                None,
+                None,
+                None,
+                payload,
+            )
         else:  # PositionsRecorded
             row = (event.timestamp_ns or time_ns, kind, *(None,) * 15, payload)
         self._db.execute(_INSERT_EVENT, tuple(row))
+
+    def _insert_submitted(self, time_ns: int, order: SubmitOrder) -> None:
+        instrument = self._instruments.get(order.instrument)
+        self._db.execute(
+            _INSERT_ORDER,
+            (
+                order.client_order_id,
+                order.owner,
+                self._strategy_of(order.owner) if order.owner else None,
+                order.venue,
+                order.instrument,
+                order.side.value,
+                _text(instrument, order.price, size=False),
+                _text(instrument, order.quantity, size=True),
+                order.price,
+                order.quantity,
+                order.tif.value,
+                time_ns,
+            ),
+        )
 
     def _insert_order(self, time_ns: int, update: OrderUpdate) -> None:
         if not update.instrument:  # an amend of an order not known: no order to record

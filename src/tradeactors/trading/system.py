@@ -93,6 +93,7 @@ from tradeactors.errors import (
     VenueRequestError,
 )
 from tradeactors.journal import (
+    JOURNALED,
     JournalActor,
     JournalMetrics,
     JournalWriter,
@@ -483,7 +484,6 @@ class TradingSystem:
             self._journal_metrics = (
                 JournalMetrics(self._registry) if self._registry is not None else None
             )
-            self._unsubscribe.append(self._events.subscribe(self._to_journal))
         self._unsubscribe.append(self.gate.subscribe(self._emit))
         tree = Supervisor(
             self._spec(),
@@ -1209,6 +1209,7 @@ class TradingSystem:
                     "open_writer": self._open_journal,
                     "on_unavailable": self._journal_unavailable,
                     "metrics": self._journal_metrics,
+                    "deliver": self._publish,
                 },
             ),
         )
@@ -1230,13 +1231,6 @@ class TradingSystem:
             source=TripSource.JOURNAL_UNAVAILABLE,
             reason="journal_unavailable",
         )
-
-    def _to_journal(self, event: Any) -> None:
-        """Tell the journal an event the host hears (it keeps what it records)."""
-        tree = self._tree
-        if tree is not None:
-            with contextlib.suppress(Exception):  # stopped: nothing more is recorded
-                tree.address(JOURNAL).tell(event)
 
     def _killswitch_child(self) -> ChildSpec:
         paths, cfg = self.paths, self.config
@@ -1272,6 +1266,7 @@ class TradingSystem:
                         "notify": (paths.killswitch,),
                         "routes": self.routes,  # and the strategies, as they come and go
                         "emit": self._emit,
+                        "journal": JOURNAL if self.journal_path else "",
                     },
                 ),
                 *(self._gateway_child(side) for side in self._venues.values()),
@@ -1456,6 +1451,19 @@ class TradingSystem:
         return failed
 
     def _emit(self, event: Any) -> None:
+        """Record an event (with a journal) and publish it: see `_publish`.
+
+        The order manager's own events reach the journal in its `WriteAhead`s and are
+        published by the journal once recorded; these are the others (kill-switch
+        changes, risk's denials, the positions at stop), recorded as they happen.
+        """
+        tree = self._tree
+        if self.journal_path and tree is not None and isinstance(event, JOURNALED):
+            with contextlib.suppress(Exception):  # stopped: nothing more is recorded
+                tree.address(JOURNAL).tell(event)
+        self._publish(event)
+
+    def _publish(self, event: Any) -> None:
         """Hand an event for the hosts to the events actor (delivered off this thread).
 
         Before the tree runs and after it stopped there are no actor threads to spare,
