@@ -135,6 +135,12 @@ class ExecutionConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     """The execution subtree (order manager, gateway) and the venue's safety timers."""
 
     cancel_all_after: float = 5.0  # dead-man's switch at the venue, seconds (0: off)
+    # ask the venue to cancel a dropped session's orders, where it can (the simulator),
+    # and cancel everything at each logon; false: a session's orders outlive it (until
+    # the dead-man's switch), taken back at the next logon by the reconciliation if the
+    # order store knows them (after a restart: recovered from the journal), the others
+    # cancelled; see docs/journal.md
+    cancel_on_disconnect: bool = True
     refresh: float = 1.0  # how often the gateway refreshes it
     intensity: int = 3  # gateway restarts allowed ...
     period: float = 10.0  # ... within this many seconds, before execution escalates

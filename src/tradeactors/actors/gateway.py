@@ -310,6 +310,12 @@ class Gateway(SupervisedActor):
         order_manager_path: where reports and the reconciliation go.
         gate: the kill switch's state; nothing is sent while HALTED.
         links: where the connection is registered (closed by the supervisor's hook).
+        cancel_on_disconnect: ask the venue to cancel the session's orders when it drops
+            (where the venue can: ``OrderEntry.has_cancel_on_disconnect``), and cancel
+            everything at each logon. False: the orders of a session outlive it (until
+            the dead-man's switch): no cancel at logon, the reconciliation takes back the
+            orders the order store knows (recovered from the journal after a restart)
+            and cancels only the others.
         cancel_all_after: the dead-man's switch timeout, seconds (0 disables it; a venue
             without one ignores it).
         refresh: how often it is refreshed, seconds.
@@ -361,6 +367,7 @@ class Gateway(SupervisedActor):
         refetch_interval: float = 5.0,
         metrics: GatewayMetrics | None = None,
         venue_rate_limits: tuple[VenueRateLimit, ...] = (),
+        cancel_on_disconnect: bool = True,
     ) -> None:
         super().__init__()
         if not refetch_interval > 0:
@@ -386,6 +393,8 @@ class Gateway(SupervisedActor):
         self._gate = gate
         self._links = links
         self._cancel_all_after = cancel_all_after
+        self._cancel_on_disconnect = cancel_on_disconnect and order_entry.has_cancel_on_disconnect
+        self._keep_orders = not cancel_on_disconnect
         self._refresh = refresh
         self._timeout = timeout
         self._connection: websocket.WebSocket | None = None
@@ -536,9 +545,7 @@ class Gateway(SupervisedActor):
         logon = next(self._ids)
         self._request(
             logon,
-            codec.logon(
-                logon, self._credentials, cancel_on_disconnect=codec.has_cancel_on_disconnect
-            ),
+            codec.logon(logon, self._credentials, cancel_on_disconnect=self._cancel_on_disconnect),
             "logon",
         )
         after_logon = getattr(codec, "after_logon", None)  # optional: see OrderEntry's doc
@@ -546,12 +553,15 @@ class Gateway(SupervisedActor):
         frame = after_logon(follow) if after_logon is not None else None
         if frame is not None:  # e.g. Binance's user data stream after a session.logon
             self._request(follow, frame, "logon")
-        cancel_all = next(self._ids)
-        self._cancelled_on_logon = codec.cancelled(
-            self._request(
-                cancel_all, codec.encode(Request.CANCEL_ALL, cancel_all, {}), "cancel_all"
+        if self._keep_orders:
+            self._cancelled_on_logon = 0  # the reconciliation cancels only what is unknown
+        else:
+            cancel_all = next(self._ids)
+            self._cancelled_on_logon = codec.cancelled(
+                self._request(
+                    cancel_all, codec.encode(Request.CANCEL_ALL, cancel_all, {}), "cancel_all"
+                )
             )
-        )
         if self._cancel_all_after:
             heartbeat = next(self._ids)
             fields = {"timeout": self._cancel_all_after}

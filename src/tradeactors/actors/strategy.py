@@ -110,7 +110,7 @@ class _LiveContext(OrderTracking):
         self._me = context.address
         self._path = context.path
         self._incarnation = context.incarnation
-        self._ids = ClientOrderIds(self._clock.time_ns(), actor.tag)
+        self._ids = ClientOrderIds(max(self._clock.time_ns(), actor.ids_after_ns + 1), actor.tag)
         self._timers: dict[str, tuple[int, Timer]] = {}
         self._tokens = 0
         self.venue = actor.venue
@@ -214,6 +214,9 @@ class StrategyActor(SupervisedActor):
         tag: a short prefix of its client order ids (unique across its instruments).
         instruments: instead of ``venue`` and ``instrument``, the (venue, symbol) pairs
             it trades, the first the primary; a symbol at most once.
+        ids_after_ns: its client order ids' prefix is a time after this one (ns; a
+            system recovered from its journal gives the journal's last, so that a
+            clock set back never repeats an id already recorded).
 
     Raises:
         TypeError: neither or both of ``venue``/``instrument`` and ``instruments``, or
@@ -232,6 +235,7 @@ class StrategyActor(SupervisedActor):
         *,
         tag: str = "s",
         instruments: Sequence[tuple[str, str]] | None = None,
+        ids_after_ns: int = 0,
     ) -> None:
         pairs = _instruments(venue, instrument, instruments)  # refused before anything
         if not risk_path or not order_manager_path:
@@ -242,6 +246,7 @@ class StrategyActor(SupervisedActor):
         self.risk_path = risk_path
         self.order_manager_path = order_manager_path
         self.tag = tag
+        self.ids_after_ns = ids_after_ns
         self.strategy = factory()
         self.report = StrategyReport()
         self._ctx: _LiveContext | None = None

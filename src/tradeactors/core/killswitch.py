@@ -84,6 +84,7 @@ class TripSource(enum.Enum):
     SHUTDOWN = "shutdown"  # the system stopping: nothing new goes out while it cancels
     VENUE_BANNED = "venue_banned"  # the venue banned this client (Binance's 418): stop sending
     JOURNAL_UNAVAILABLE = "journal_unavailable"  # the journal cannot be written: trade nothing
+    STRATEGY_REMOVED = "strategy_removed"  # the fence of a strategy removed at run time
 
 
 HISTORY = 1000

@@ -1,8 +1,9 @@
 """The order and fill journal: an audit trail of every order event, in SQLite (WAL).
 
-Recorded after the fact from the system's event stream (`TradingSystem.subscribe`):
-order updates (fills and denials included), kill-switch changes and reconciliation
-results. Write-ahead and recovery from the journal: not yet (docs/journal.md).
+Write-ahead for the order manager (`JournalActor`, `WriteAhead`): an order reaches its
+gateway, a fill its owner and risk, only once recorded. The rest (kill-switch changes,
+risk's denials) is recorded as it happens. A restarted system recovers its orders,
+positions and kill switch from it (`read_recovery`, `restore`; docs/journal.md).
 """
 
 from __future__ import annotations
@@ -10,6 +11,13 @@ from __future__ import annotations
 from tradeactors.journal._actor import FlushJournal, JournalActor
 from tradeactors.journal._metrics import JournalMetrics
 from tradeactors.journal._reader import Check, Filters, JournalReader
+from tradeactors.journal._recovery import (
+    LatchedScope,
+    RecoveredFill,
+    Recovery,
+    read_recovery,
+    restore,
+)
 from tradeactors.journal._schema import (
     SCHEMA_VERSION,
     JournalCorruptError,
@@ -40,6 +48,11 @@ __all__ = [
     "JournalUnavailableError",
     "JournalVersionError",
     "JournalWriter",
+    "LatchedScope",
     "PositionsRecorded",
+    "RecoveredFill",
+    "Recovery",
     "event_kind",
+    "read_recovery",
+    "restore",
 ]

@@ -89,6 +89,7 @@ from tradeactors.errors import (
     ConfigError,
     ConfigKeyError,
     ShutdownTimeoutError,
+    UnknownScopeError,
     UnknownStrategyError,
     VenueRequestError,
 )
@@ -98,6 +99,9 @@ from tradeactors.journal import (
     JournalMetrics,
     JournalWriter,
     PositionsRecorded,
+    Recovery,
+    read_recovery,
+    restore,
 )
 from tradeactors.strategy import live_strategy, strategy_factory
 from tradeactors.supervision import (
@@ -346,6 +350,9 @@ class TradingSystem:
         self.journal_path = journal.path if journal.enabled else ""
         """The journal's file ("": no journal; docs/journal.md)."""
         self._journal_metrics: JournalMetrics | None = None
+        self.recovery: Recovery | None = None
+        """What the journal gave back at start (None: no journal; `Recovery.empty`: new)."""
+        self._ids_after_ns = 0  # client order ids start after the journal's last event
 
     def _venue_side(self, venue: VenueConfig) -> _VenueSide:
         """A venue's adapter and instruments as configured (the venue's own come at start)."""
@@ -485,6 +492,12 @@ class TradingSystem:
                 JournalMetrics(self._registry) if self._registry is not None else None
             )
         self._unsubscribe.append(self.gate.subscribe(self._emit))
+        if self.journal_path:
+            try:
+                self._recover()  # the hosts hear the kill switch's latched states
+            except BaseException:
+                self._close_venue()
+                raise
         tree = Supervisor(
             self._spec(),
             registry=self._registry,
@@ -1006,7 +1019,7 @@ class TradingSystem:
             # the halt stays latched until a strategy of this name is added again.
             self.gate.trip(
                 TradingState.HALTED,
-                source=TripSource.MANUAL,
+                source=TripSource.STRATEGY_REMOVED,
                 reason=f"strategy {name} removed",
                 scope=f"strategy:{name}",
             )
@@ -1223,6 +1236,65 @@ class TradingSystem:
             strategy_of=strategy_of,
         )
 
+    def _recover(self) -> None:
+        """Rebuild the order store and the kill switch from the journal, if it holds any.
+
+        The order manager then starts with the recovered orders, positions and seen
+        execution ids, and each gateway's first reconciliation settles them with its
+        venue (what the venue says wins). A venue that started empty with this process
+        (the embedded simulator, the paper venue) cannot have the journal's orders: its
+        recovery is refused rather than halted on at the first reconciliation.
+
+        Raises:
+            ConfigError: the journal has orders at a venue that started with this process.
+            JournalError: the journal cannot be read.
+
+        """
+        recovery = read_recovery(self.journal_path)
+        self.recovery = recovery
+        if recovery.empty:
+            return
+        self._ids_after_ns = recovery.last_time_ns
+        self._ids = ClientOrderIds(max(self.clock.time_ns(), recovery.last_time_ns + 1), "host")
+        venues = {order.venue for order, _status, _filled in recovery.orders}
+        venues |= {fill.venue for fill in recovery.fills}
+        fresh = sorted(
+            name
+            for name in venues
+            if (side := self._venues.get(name)) is not None
+            and (side.exchange is not None or self.paper is not None)
+        )
+        if fresh:
+            raise ConfigError(
+                f"journal {self.journal_path} holds orders at venue {fresh[0]!r}, which started "
+                "empty with this process (embedded or paper): a journal is recovered against "
+                "a venue that outlives the process; use another [journal] path"
+            )
+        restore(self.store, recovery)
+        for latched in recovery.kill_switch:
+            source = (
+                TripSource(latched.source)
+                if latched.source in TripSource._value2member_map_
+                else TripSource.MANUAL
+            )
+            try:
+                self.gate.trip(
+                    latched.state,
+                    source=source,
+                    reason=f"recovered from the journal: {latched.reason}",
+                    scope=latched.scope,
+                )
+            except (ValueError, UnknownScopeError):
+                self._log.warning("journal_scope_not_recovered", scope=latched.scope)
+        self._log.info(
+            "journal_recovered",
+            journal=self.journal_path,
+            orders=len(recovery.orders),
+            open_orders=len(recovery.open_orders()),
+            fills=len(recovery.fills),
+            kill_switch={s.scope: s.state.value for s in recovery.kill_switch},
+        )
+
     def _journal_unavailable(self, detail: str) -> None:
         """Refuse to trade unrecorded: HALTED, ``journal_unavailable``."""
         self._log.error("journal_unavailable", journal=self.journal_path, error=detail)
@@ -1294,6 +1366,7 @@ class TradingSystem:
                 "gate": self.gate,
                 "links": self.links,
                 "cancel_all_after": execution.cancel_all_after,
+                "cancel_on_disconnect": execution.cancel_on_disconnect,
                 "refresh": execution.refresh,
                 "timeout": execution.timeout,
                 "rate_per_second": execution.max_messages_per_second,
@@ -1434,6 +1507,7 @@ class TradingSystem:
                         "risk_path": paths.risk,
                         "order_manager_path": paths.order_manager,
                         "tag": choice.tag,
+                        "ids_after_ns": self._ids_after_ns,
                     },
                     mailbox=book_mailbox(),
                 ),
