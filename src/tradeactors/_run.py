@@ -212,6 +212,14 @@ def _state_lines(
         lines.append(f"logs:   {log_file} (warnings and errors show here too)")
     if system.journal_path:
         lines.append(f"journal: {system.journal_path} (tradeactors journal reads it)")
+    recovery = system.recovery
+    if recovery is not None and not recovery.empty:
+        latched = ", ".join(f"{s.scope} {s.state.value}" for s in recovery.kill_switch)
+        lines.append(
+            f"recovered from the journal: {len(recovery.orders)} orders "
+            f"({len(recovery.open_orders())} open), {len(recovery.fills)} fills; kill switch: "
+            f"{latched or 'nothing latched'}; then reconciled with the venue"
+        )
     return lines
 
 

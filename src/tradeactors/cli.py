@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     )
     run.add_argument("--state-dir", metavar="DIR", help=_STATE_DIR_HELP)
     run.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="the journal to keep and to recover from if it holds a previous run "
+        "(overrides [journal] path; default: journal.sqlite in the run's directory, new)",
+    )
+    run.add_argument(
         "--pin-cpu",
         type=int,
         metavar="N",
@@ -685,6 +691,9 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
             )
         if args.command == "run":
             config = _with_strategy(args, config)
+            if args.journal:
+                journal = msgspec.structs.replace(config.journal, enabled=True, path=args.journal)
+                config = msgspec.structs.replace(config, journal=journal)
     except (ConfigError, msgspec.ValidationError) as exc:
         _print_error(f"tradeactors {args.command}", exc)
         return 2
