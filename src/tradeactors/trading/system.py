@@ -146,7 +146,7 @@ __all__ = ["RemovedStrategy", "ShutdownSummary", "Status", "StrategyInfo", "Trad
 
 _EMBEDDED = {"sim": "sim", "binance": "binance", "kraken": "kraken"}
 JOURNAL = "journal"
-"""The journal actor's path (a child of the root, started before the events actor)."""
+"""The journal actor's path (a child of the root, started after the events actor)."""
 _MIN_ASK = 1.0  # seconds an ask to an actor gets at least, whatever a caller's timeout
 """Venue kinds the embedded simulated exchange can play: kind -> its protocol."""
 
@@ -1195,13 +1195,15 @@ class TradingSystem:
             intensity=cfg.supervision.intensity,
             period=cfg.supervision.period,
             children=(
-                *self._journal_child(),  # before the events actor: it records to the end
                 # first started, last stopped: hosts hear everything to the end
                 ChildSpec(
                     name=leaf(self.paths.events),
                     actor=EventsActor,
                     kwargs={"deliver": self._events.emit},
                 ),
+                # stopped after every actor that records (the order manager, the kill
+                # switch) and before the events actor it publishes to
+                *self._journal_child(),
                 self._killswitch_child(),
                 self._execution_tree(),
                 self._risk_child(),
