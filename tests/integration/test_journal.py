@@ -361,3 +361,45 @@ def test_a_corrupt_journal_refuses_the_start_naming_the_file(sim_venue, monkeypa
     with pytest.raises(Exception, match=rf"journal {path}: not a readable SQLite database"):
         system.start(timeout=20)
     assert path.read_bytes() == b"\x00garbage" * 512
+
+
+def test_a_failing_journal_actor_delivers_what_it_held_before_its_restart(tmp_path, make_tree):
+    import queue
+
+    seen: queue.Queue[tuple[str, str, int]] = queue.Queue()
+    path = tmp_path / "j.sqlite"
+    writers: list[HeldWriter] = []
+
+    def open_writer() -> HeldWriter:
+        writers.append(HeldWriter(path, clock=FakeClock()))
+        if len(writers) > 1:
+            writers[-1].release.set()  # only the first incarnation's first commit waits
+        return writers[-1]
+
+    published: list[str] = []
+
+    def deliver(event: Any) -> None:
+        published.append(event.client_order_id)
+        if len(published) == 2:
+            raise RuntimeError("a broken subscriber")
+
+    tree = make_tree(
+        journal_spec(
+            open_writer,
+            lambda detail: None,
+            None,
+            extra=(ChildSpec(name="witness", actor=Witness, args=(path, seen)),),
+            deliver=deliver,
+        )
+    )
+    journal = tree.address("journal")
+    journal.tell(write_ahead(0))
+    assert writers[0].entered.wait(10)
+    for n in range(1, 5):  # one batch: o1's delivery fails, o2..o4 wait behind it
+        journal.tell(write_ahead(n))
+    writers[0].release.set()
+    got = sorted(seen.get(timeout=10) for _ in range(5))
+    assert got == [("PlaceOrder", f"o{n}", 1) for n in range(5)]  # none lost, all recorded
+    assert journal.ask(FlushJournal(), timeout=10) == 0  # a new incarnation, nothing new
+    (child,) = [c for c in tree.children() if c.name == "journal"]
+    assert child.restarts == 1

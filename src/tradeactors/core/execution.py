@@ -90,6 +90,7 @@ from tradeactors.core.messages import (
     SubmitOrder,
     UnknownOrderFilled,
     VenueDown,
+    VenueOrder,
     VenueSessionStarted,
     VenueStatus,
     denied_update,
@@ -1270,7 +1271,7 @@ class ExecutionCore:
             )
         )
 
-    def _reconcile(self, step: Step, message: Reconciliation, now_ns: int) -> int:  # noqa: C901
+    def _reconcile(self, step: Step, message: Reconciliation, now_ns: int) -> int:
         venue = message.venue
         step.reconciliations += 1
         missed = duplicates = 0
@@ -1287,14 +1288,8 @@ class ExecutionCore:
         for cid in step.open_ids(venue):
             tracked = step.edit(cid)
             assert tracked is not None  # noqa: S101 - listed just above
-            venue_order = at_venue.get(cid)
-            self._settle_amend_on_reconnect(step, tracked, venue_order)
-            if venue_order is None:
+            if not self._settle_open(step, tracked, at_venue.get(cid)):
                 closed.append(cid)
-                if self._move(step, tracked, Trigger.CANCELLED, "not open at the venue"):
-                    self._to_risk(step, tracked.request, closed=True)
-            elif tracked.order_id is None:
-                tracked.order_id = venue_order.order_id
         unknown = [cid for cid in at_venue if step.get(cid) is None]
         closed_here = [
             cid for cid in at_venue if (t := step.get(cid)) is not None and not t.order.status.open
@@ -1341,6 +1336,21 @@ class ExecutionCore:
                 )
             )
         return session
+
+    def _settle_open(self, step: Step, tracked: Tracked, venue_order: VenueOrder | None) -> bool:
+        """An order open here, as the venue lists it (None: not open there); False if closed."""
+        self._settle_amend_on_reconnect(step, tracked, venue_order)
+        if venue_order is None:
+            if self._move(step, tracked, Trigger.CANCELLED, "not open at the venue"):
+                self._to_risk(step, tracked.request, closed=True)
+            return False
+        if tracked.order_id is None:
+            tracked.order_id = venue_order.order_id
+        if tracked.order.status is OrderStatus.PENDING:
+            # its acknowledgement was lost with the session (or the process): the venue
+            # lists it open, so it was accepted
+            self._move(step, tracked, Trigger.ACCEPT, "reconciled")
+        return True
 
     def _state_lost(self, step: Step, message: Reconciliation) -> int | None:
         """The watermark fill the venue must still have; halt if it lost it.

@@ -26,6 +26,7 @@ are tried again.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -81,6 +82,9 @@ class JournalActor(SupervisedActor):
         self._writer: JournalWriter | None = None
         self._queue: list[tuple[int, Any]] = []
         self._after: list[WriteAhead] = []  # to deliver once the queue is committed
+        # committed (True) or not recordable (False), being delivered: one at a time, so
+        # that a delivery that raises loses nothing after it (see `on_failure`)
+        self._ready: deque[tuple[WriteAhead, bool]] = deque()
         self._deliver = deliver
         self._addresses: dict[str, Any] = {}
         self._down = False
@@ -91,8 +95,24 @@ class JournalActor(SupervisedActor):
         self._open()
 
     def on_stop(self) -> None:
-        """Commit what is queued and close the file."""
+        """Commit what is queued, deliver what waited for it, and close the file."""
         self._commit()
+        self._close()
+
+    def on_failure(self, *_exc_info: object) -> None:
+        """Before the restart: commit and deliver what this incarnation holds.
+
+        Its mailbox survives the restart, but what it took from it does not: an order
+        queued here would otherwise never reach its gateway.
+        """
+        try:
+            self._commit()
+        except Exception:
+            self.context.log.exception("journal_flush_on_failure_failed")
+        finally:
+            self._close()
+
+    def _close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -133,9 +153,13 @@ class JournalActor(SupervisedActor):
 
     def _commit(self) -> None:
         batch, self._queue = self._queue, []
-        after, self._after = self._after, []
-        recorded = self._write(batch) if batch else True
-        for write_ahead in after:
+        if batch or self._after:
+            recorded = self._write(batch) if batch else True
+            self._ready.extend((write_ahead, recorded) for write_ahead in self._after)
+            self._after = []
+        ready = self._ready
+        while ready:
+            write_ahead, recorded = ready.popleft()
             self._send(write_ahead, recorded=recorded)
 
     def _write(self, batch: list[tuple[int, Any]]) -> bool:

@@ -27,6 +27,7 @@ from tradeactors.core.messages import (
     Side,
     StartReconciliation,
     SubmitOrder,
+    VenueOrder,
     VenueSessionStarted,
 )
 
@@ -318,3 +319,18 @@ def test_an_ioc_remainder_expiring_before_its_ack_is_expired():
     run(core, OrderCanceled(venue=VENUE, client_order_id="c1", order_id=11, reason="ioc",
                             expired=True))  # fmt: skip
     assert core.store.orders["c1"].order.status == "expired"
+
+
+def test_an_order_the_venue_lists_open_is_accepted_when_its_ack_was_lost():
+    core = core_up()
+    run(core, submit("c1"))  # sent; the session (or the process) died before the ack
+    at_venue = VenueOrder(
+        order_id=42, client_order_id="c1", side=Side.BUY, price=100, remaining=10, filled=0
+    )
+    step = run(core, Reconciliation(venue=VENUE, open_orders=(at_venue,), fills=(), incarnation=2))
+    tracked = core.store.orders["c1"]
+    assert (tracked.order.status, tracked.order_id) == (OrderStatus.ACCEPTED, 42)
+    [update] = [e for e in step.events if isinstance(e, OrderUpdate)]
+    assert (update.status, update.reason) == (OrderStatus.ACCEPTED, "reconciled")
+    [report] = [e for e in step.events if isinstance(e, ReconciliationReport)]
+    assert (report.closed, report.unknown_at_venue) == ((), ())
