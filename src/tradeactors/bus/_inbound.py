@@ -8,8 +8,9 @@
 2. it reads its own pending entries first (``XREADGROUP ... 0``: what a predecessor
    with the same consumer name read and did not acknowledge), then claims those of
    other consumers idle longer than ``claim_min_idle_ms`` (``XAUTOCLAIM``; again every
-   ``claim_min_idle_ms`` while it runs), then reads new ones (``XREADGROUP ... >``,
-   ``BLOCK block_ms``: short, so a stop waits at most that long);
+   ``claim_min_idle_ms``, at most every ``stats_interval``, while it runs), then reads
+   new ones (``XREADGROUP ... >``, ``BLOCK block_ms``: short, so a stop waits at most
+   that long);
 3. for each entry, in order: a bad entry is counted and acknowledged (dropped, never
    retried for ever); a repeat of a message id it delivered is counted and
    acknowledged *before* delivery, so the receiver never sees it twice; anything else
@@ -141,6 +142,9 @@ class _Reader(SupervisedActor):
         """Tell the receiver; True once its mailbox has the message."""
         target = self._target
         assert target is not None  # noqa: S101 - set in on_start
+        if target.is_closed() and isinstance(self._deliver_to, str):
+            # removed and added again at the same path: a new address (looked up again)
+            target = self._target = self.context.address_of(self._deliver_to)
         if target.is_closed():
             return False
         try:
@@ -254,7 +258,9 @@ class InboundBridge(_Reader):
             self._claim_cursor = _text(cursor)
             if self._claim_cursor == _CURSOR_START:
                 self._claiming = False
-                self._next_claim_ns = now + settings.claim_min_idle_ms * 1_000_000
+                # again after the idle time (at least a stats interval: not every read)
+                again = max(settings.claim_min_idle_ms / 1000, settings.stats_interval)
+                self._next_claim_ns = now + int(again * 1e9)
             else:
                 self._claiming = True
         else:
