@@ -437,7 +437,8 @@ class TestMarketDataOut:
             outbound.tell(
                 TradeTick(instrument="ETHUSDT", price=99, quantity=n, side=Side.BUY, timestamp_ns=n)
             )
-        tree.stop_child("outbound")  # sends what it holds before it stops
+        outbound.ask("settle", timeout=10)  # behind every tell: all of them handled
+        tree.stop_child("outbound")  # sends what it still holds before it stops
         book_stream, trade_stream = "md:sim:book:ETHUSDT", "md:sim:trade:ETHUSDT"
         codec = BusCodec()
         _, newest = codec.decode(client.xrevrange(book_stream, count=1)[0][1])
@@ -461,7 +462,7 @@ class TestRuntime:
     def test_other_actors_answer_while_a_bridge_blocks_on_the_server(
         self, make_tree, settings, metrics
     ):
-        slow_block = msgspec.structs.replace(settings, block_ms=400, socket_timeout=1.0)
+        slow_block = msgspec.structs.replace(settings, block_ms=800, socket_timeout=1.2)
         inbox = Inbox()
         tree = make_tree(_inbound_spec(slow_block, metrics, inbox))
         receiver = tree.address("receiver")
@@ -470,5 +471,5 @@ class TestRuntime:
             started = time.monotonic()
             receiver.ask(n, timeout=5)
             worst = max(worst, time.monotonic() - started)
-        # a blocked hub would make asks wait for the 400 ms block
-        assert worst < 0.2, f"an ask took {worst:.3f} s while the bridge blocked"
+        # a blocked hub would make asks wait for the 800 ms block
+        assert worst < 0.3, f"an ask took {worst:.3f} s while the bridge blocked"

@@ -214,6 +214,7 @@ class InboundBridge(_Reader):
         self._claim_cursor = _CURSOR_START
         self._next_claim_ns = 0
         self._next_stats_ns = 0
+        self._failing = False  # the last delivery failed (logged once)
 
     def _setup(self) -> None:
         import redis  # noqa: PLC0415 - redis-py only where a bus is used
@@ -303,14 +304,19 @@ class InboundBridge(_Reader):
                 done.append(entry_id)
                 continue
             if not self._deliver(message):
-                self.context.log.warning(
-                    "bus_delivery_failed",
-                    stream=stream,
-                    entry_id=_text(entry_id),
-                    receiver=self._target.path if self._target is not None else "",
-                )
+                if not self._failing:  # once per streak: it is tried every reconnect_interval
+                    self._failing = True
+                    self.context.log.warning(
+                        "bus_delivery_failed",
+                        stream=stream,
+                        entry_id=_text(entry_id),
+                        receiver=self._target.path if self._target is not None else "",
+                    )
                 delivered = False
                 break
+            if self._failing:
+                self._failing = False
+                self.context.log.info("bus_delivery_resumed", stream=stream)
             self._seen.add(message_id)
             done.append(entry_id)
         read = len(done) + (0 if delivered else 1)
