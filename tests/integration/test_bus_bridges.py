@@ -26,8 +26,8 @@ from tradeactors.bus import (
 )
 from tradeactors.core.book import BookView
 from tradeactors.core.messages import CancelOrder, Side, SubmitOrder, TradeTick
-from tradeactors.supervision import ChildSpec, SupervisorSpec
-from tradeactors.supervision.testing import Inbox, Probe
+from tradeactors.supervision import ActorStarted, ChildSpec, SupervisorSpec
+from tradeactors.supervision.testing import EventRecorder, Inbox, Probe
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -312,6 +312,29 @@ class TestAtLeastOnce:
         assert client.xpending(STREAM, GROUP)["pending"] == 0
         consumers = {c["name"]: c["pending"] for c in client.xinfo_consumers(STREAM, GROUP)}
         assert consumers.get(b"execution-old", consumers.get("execution-old")) == 0
+
+    def test_a_bridge_killed_before_delivery_is_restarted_and_delivers_exactly_once(
+        self, make_tree, settings, client, registry, metrics
+    ):
+        inbox, events = Inbox(), EventRecorder()
+        tree = make_tree(_inbound_spec(settings, metrics, inbox))
+        tree.subscribe(events)
+        tree.stop_child("receiver")  # the bridge reads the entry and cannot deliver it
+        client.xadd(STREAM, _entry(_order("c-1"), message_id="order:c-1"))
+        _eventually(lambda: client.xpending(STREAM, GROUP)["pending"] == 1, "the bridge's read")
+        _settled(tree)
+        assert tree.faults("inbound").kill()  # dies with the entry read, not delivered
+        events.wait_for(ActorStarted, "inbound", where=lambda e: e.incarnation == 2)
+        assert client.xpending(STREAM, GROUP)["pending"] == 1  # still pending, not acked
+        tree.start_child(ChildSpec(name="receiver", actor=Probe, args=(inbox,)))
+        client.xadd(STREAM, _entry(CancelOrder(client_order_id="c-1"), sequence=2))
+        assert _messages(inbox, 2) == [_order("c-1"), CancelOrder(client_order_id="c-1")]
+        _settled(tree)
+        assert len(inbox.snapshot()) == 2  # exactly once
+        assert client.xpending(STREAM, GROUP)["pending"] == 0
+        labels = {"host": "execution-1", "stream": STREAM}
+        assert _value(registry, "tradeactors_bus_acked_total", **labels) == 2
+        assert _value(registry, "tradeactors_bus_redelivered_total", **labels) >= 1
 
     def test_an_entry_is_not_acknowledged_while_the_receiver_cannot_take_it(
         self, make_tree, settings, client, registry, metrics
