@@ -146,6 +146,14 @@ class TestHeartbeats:
         assert all(item.host == "strategy-1" for item in peers.snapshot())
 
 
+def test_a_missing_redis_server_fails_the_test_saying_how_to_install_it(monkeypatch, tmp_path):
+    import redis_server
+
+    monkeypatch.setattr(redis_server.shutil, "which", lambda _name: None)
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y redis-server"):
+        RedisServer(tmp_path)
+
+
 class TestKillSwitch:
     """Latched in Redis: trips only raise it, resets are explicit; every host follows."""
 
@@ -250,6 +258,42 @@ class TestRedisOutage:
         client.close()
         # (1 + retries) x connect_timeout, plus backoff: well under the defaults' minute
         assert time.monotonic() - started < 1.0
+
+    def test_while_redis_is_down_the_outbox_keeps_the_newest_entries_up_to_its_limit(
+        self, make_tree, registry
+    ):
+        nowhere = _settings(f"redis://127.0.0.1:{free_port()}/0", outbox_limit=2)
+        metrics = BusMetrics(registry, "strategy-1")
+        statuses = Inbox()
+        spec = SupervisorSpec(
+            name="root",
+            children=(
+                ChildSpec(
+                    name="outbound",
+                    actor=OutboundBridge,
+                    args=(nowhere,),
+                    kwargs={
+                        "host": "strategy-1",
+                        "stream": "cmd:execution",
+                        "metrics": metrics,
+                        "status": statuses.append,
+                    },
+                ),
+            ),
+        )
+        tree = make_tree(spec)
+        outbound = tree.address("outbound")
+        for n in range(5):
+            outbound.tell(CancelOrder(client_order_id=f"c-{n}"))
+        outbound.ask("settle", timeout=5)  # behind the five tells
+        (down,) = _wait_for_status(statuses, up=False, count=1, timeout=3)
+        assert down.stream == "cmd:execution"
+        dropped = registry.get_sample_value(
+            "tradeactors_bus_outbox_dropped_total",
+            {"host": "strategy-1", "stream": "cmd:execution"},
+        )
+        assert dropped == 3
+        assert tree.stats("outbound").incarnations == 1
 
     def test_bridges_report_the_bus_down_and_recover_when_redis_is_back(
         self, make_tree, tmp_path, registry

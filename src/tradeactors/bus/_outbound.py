@@ -118,6 +118,7 @@ class OutboundBridge(SupervisedActor):
         self._books: dict[str, BookView] = {}  # stream -> newest book since the last flush
         self._trades: list[TradeTick] = []
         self._flush_queued = False
+        self._dropped = 0  # entries dropped from a full outbox, by this incarnation
         self._retry: Timer | None = None
         self._link: Link | None = None
 
@@ -231,9 +232,13 @@ class OutboundBridge(SupervisedActor):
         outbox.append((stream, fields, maxlen))
         if len(outbox) > self._settings.outbox_limit:
             dropped, _, _ = outbox.popleft()
+            self._dropped += 1
             if self._metrics is not None:
                 self._metrics.outbox_dropped.labels(self._metrics.host, dropped).inc()
-            self.context.log.warning("bus_outbox_full", stream=dropped, limit=len(outbox))
+            if self._dropped & (self._dropped - 1) == 0:  # 1, 2, 4, 8...: not one per entry
+                self.context.log.warning(
+                    "bus_outbox_full", stream=dropped, limit=len(outbox), dropped=self._dropped
+                )
 
     def _send(self) -> None:
         """Send the outbox in order, in one pipeline; on failure keep it and retry later."""
