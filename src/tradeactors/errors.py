@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 __all__ = [
     "AddressClosedError",
     "BookError",
+    "BusEntryError",
+    "BusError",
+    "BusUnavailableError",
+    "BusUrlError",
     "CaptureFormatError",
     "ChildStartError",
     "ConfigError",
@@ -326,6 +330,35 @@ class VenueLogonRefusedError(VenueRequestError):
         self.args = (text,)
         self.venue = venue
         self.api_key = api_key
+
+
+# -- the bus (tradeactors.bus) ---------------------------------------------------------
+
+
+class BusError(TradeActorsError):
+    """Base of the bus's errors."""
+
+
+class BusUrlError(ConfigError, BusError):
+    """A bus URL that cannot be used (``redis://host:port/db`` is expected).
+
+    The message shows the URL with its password replaced by ``***``.
+    """
+
+
+class BusUnavailableError(BusError):
+    """Redis did not answer within the configured timeouts (see ``__cause__``)."""
+
+
+class BusEntryError(BusError, ValueError):
+    """A stream entry that is not a valid envelope (too large, malformed, unknown type).
+
+    ``reason`` is a short label for the metric (``too_large``, ``malformed``...).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
 
 
 # -- tools -----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ CONTRACTS = {
     "venues-strategy-exchange-below-actors",
     "actors-no-exchange",
     "exchange-only-from-composition",
+    "bus-foundation-only",
     "acyclic",
 }
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The modules users import from; each has an `__all__`. Everything else is internal.
 PUBLIC_MODULES = (
     "tradeactors",
+    "tradeactors.bus",
     "tradeactors.core",
     "tradeactors.errors",
     "tradeactors.observability",

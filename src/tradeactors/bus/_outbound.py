@@ -1,0 +1,269 @@
+"""The outbound bridge: what local actors tell it goes onto a Redis stream (XADD).
+
+Give its `Address` to local actors in place of the remote actor's: they ``tell`` it
+as they would tell the actor itself.
+
+- Commands and events (anything not market data) go, in the order told, to
+  ``stream``, never trimmed by length (the inbound side trims what its group has
+  acknowledged). While Redis is unreachable they wait in a bounded outbox (in order;
+  the oldest dropped and counted beyond ``outbox_limit``) and are sent when it is back.
+- Market data (`BookView`, `TradeTick`) goes to ``md:{venue}:book:{symbol}`` and
+  ``md:{venue}:trade:{symbol}``, trimmed with ``MAXLEN ~ market_data_maxlen``. Books
+  are conflated per instrument: the bridge sends what queued in one flush, and of the
+  books of one instrument only the newest (a slow bus never builds a backlog of stale
+  books). Trades are never conflated.
+
+Delivery is at least once: an XADD whose reply was lost is sent again, and receivers
+drop the repeat by the envelope's message id.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import TYPE_CHECKING, Any
+
+from tradeactors.bus._codec import BusCodec, Envelope, Kind
+from tradeactors.bus._common import Link, later, redis_errors
+from tradeactors.bus._settings import connect
+from tradeactors.core.book import BookView
+from tradeactors.core.messages import Message, OrderFilled, SubmitOrder, TradeTick
+from tradeactors.errors import BusEntryError
+from tradeactors.supervision import SupervisedActor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from tradeactors.bus._messages import BusStatus
+    from tradeactors.bus._metrics import BusMetrics
+    from tradeactors.bus._settings import BusSettings
+    from tradeactors.clock import Timer
+
+__all__ = ["OutboundBridge", "default_message_id", "market_data_stream"]
+
+
+def default_message_id(message: Message) -> str:
+    """The id receivers drop repeats by: the order's for a new order, the fill's for a fill.
+
+    "" for the rest: the envelope's ``host/session/sequence`` then identifies it (a
+    resend of the same entry is dropped; the same command told twice is not).
+    """
+    if isinstance(message, SubmitOrder):
+        return f"order:{message.client_order_id}"
+    if isinstance(message, OrderFilled):
+        return f"fill:{message.venue}:{message.execution_id}"
+    return ""
+
+
+def market_data_stream(message: BookView | TradeTick, venue: str) -> str:
+    """``md:{venue}:book:{symbol}`` or ``md:{venue}:trade:{symbol}``.
+
+    A `BookView` names its venue (``venue:symbol``); a `TradeTick` only its symbol, so
+    ``venue`` is the bridge's.
+    """
+    if isinstance(message, BookView):
+        book_venue, _, symbol = message.instrument.rpartition(":")
+        return f"md:{book_venue or venue}:book:{symbol}"
+    return f"md:{venue}:trade:{message.instrument}"
+
+
+class _Flush:
+    """Send the market data gathered since the last flush."""
+
+
+class _Retry:
+    """Redis was down: try the outbox again."""
+
+
+class OutboundBridge(SupervisedActor):
+    """XADDs what it is told (see the module doc). One per destination stream.
+
+    ``destination`` is the path of the actor the messages are for on the other host
+    (in the envelope); ``venue`` names the venue of the `TradeTick`s it is told.
+    ``status`` is called with a `BusStatus` when Redis is lost or reached again.
+    """
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        *,
+        host: str,
+        stream: str,
+        destination: str = "",
+        kind: Kind = Kind.COMMAND,
+        venue: str = "",
+        metrics: BusMetrics | None = None,
+        status: Callable[[BusStatus], None] | None = None,
+        message_id: Callable[[Message], str] = default_message_id,
+        types: Iterable[type[Message]] | None = None,
+    ) -> None:
+        super().__init__()
+        self._settings = settings
+        self._host = host
+        self._stream = stream
+        self._destination = destination
+        self._kind = kind
+        self._venue = venue
+        self._metrics = metrics
+        self._status = status
+        self._message_id = message_id
+        self._codec = BusCodec(max_entry_bytes=settings.max_entry_bytes, types=types)
+        self._client: Any = None
+        self._errors = redis_errors()
+        self._session = 0
+        self._sequence = 0
+        # (stream, fields, maxlen): in order; entries wait here while Redis is down
+        self._outbox: collections.deque[tuple[str, dict[bytes, bytes], int | None]] = (
+            collections.deque()
+        )
+        self._books: dict[str, BookView] = {}  # stream -> newest book since the last flush
+        self._trades: list[TradeTick] = []
+        self._flush_queued = False
+        self._dropped = 0  # entries dropped from a full outbox, by this incarnation
+        self._retry: Timer | None = None
+        self._link: Link | None = None
+
+    def on_start(self) -> None:
+        """Make the client (no I/O: the first send connects)."""
+        context = self.context
+        self._session = context.clock.time_ns()
+        self._link = Link(context, self._host, self._stream, self._metrics, self._status)
+        self._client = connect(self._settings, client_name=f"{self._host}:{context.path}")
+
+    def on_stop(self) -> None:
+        """Cancel the retry timer, try once more to send what waits, close the client."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self._gather_market_data()
+        if self._outbox and self._link is not None and self._link.up is not False:
+            self._send()
+        if self._outbox:
+            self.context.log.warning("bus_outbox_not_sent", entries=len(self._outbox))
+        if self._client is not None:
+            self._client.close()
+
+    def on_receive(self, message: Any) -> Any:
+        """Send a message, or run a flush or retry."""
+        if isinstance(message, _Flush):
+            self._flush_queued = False
+            # while Redis is down, books stay conflated here (only the newest of each
+            # instrument waits); trades wait in the outbox, in order
+            self._gather_market_data(books=self._retry is None)
+            self._send()
+        elif isinstance(message, _Retry):
+            self._retry = None
+            self._gather_market_data()
+            self._send()
+        elif isinstance(message, BookView | TradeTick):
+            self._market_data(message)
+        elif isinstance(message, Message):
+            self._command(message)
+        else:
+            self.context.log.warning("bus_not_a_message", message_type=type(message).__name__)
+
+    # -- what is told --------------------------------------------------------------------
+
+    def _envelope(self, message: Message, kind: Kind, destination: str) -> Envelope:
+        self._sequence += 1
+        return self._codec.envelope(
+            message,
+            kind=kind,
+            source_host=self._host,
+            source_path=self.context.path,
+            destination=destination,
+            session=self._session,
+            sequence=self._sequence,
+            message_id=self._message_id(message),
+            timestamp_ns=self.context.clock.time_ns(),
+        )
+
+    def _command(self, message: Message) -> None:
+        try:
+            fields = self._codec.encode(self._envelope(message, self._kind, self._destination))
+        except BusEntryError as exc:
+            # a message the bus cannot carry: said loudly, never half-sent
+            self.context.log.error(  # noqa: TRY400 - the traceback says nothing more
+                "bus_message_refused",
+                message_type=type(message).__name__,
+                reason=exc.reason,
+                error=str(exc),
+            )
+            self._count_bad(self._stream, exc.reason)
+            return
+        self._queue(self._stream, fields, None)
+        self._send()
+
+    def _market_data(self, message: BookView | TradeTick) -> None:
+        stream = market_data_stream(message, self._venue)
+        if isinstance(message, BookView):
+            if self._books.pop(stream, None) is not None and self._metrics is not None:
+                self._metrics.conflated.labels(self._metrics.host, stream).inc()
+            self._books[stream] = message
+        else:
+            self._trades.append(message)
+        if not self._flush_queued:
+            # behind everything queued now: what arrives meanwhile is conflated
+            self._flush_queued = True
+            self.context.address.tell(_Flush())
+
+    def _gather_market_data(self, *, books: bool = True) -> None:
+        maxlen = self._settings.market_data_maxlen
+        for trade in self._trades:
+            self._encode_market_data(market_data_stream(trade, self._venue), trade, maxlen)
+        self._trades.clear()
+        if not books:
+            return
+        for stream, book in self._books.items():
+            self._encode_market_data(stream, book, maxlen)
+        self._books.clear()
+
+    def _encode_market_data(self, stream: str, message: Message, maxlen: int) -> None:
+        try:
+            fields = self._codec.encode(self._envelope(message, Kind.MARKET_DATA, ""))
+        except BusEntryError as exc:
+            self._count_bad(stream, exc.reason)
+            return
+        self._queue(stream, fields, maxlen)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _queue(self, stream: str, fields: dict[bytes, bytes], maxlen: int | None) -> None:
+        outbox = self._outbox
+        outbox.append((stream, fields, maxlen))
+        if len(outbox) > self._settings.outbox_limit:
+            dropped, _, _ = outbox.popleft()
+            self._dropped += 1
+            if self._metrics is not None:
+                self._metrics.outbox_dropped.labels(self._metrics.host, dropped).inc()
+            if self._dropped & (self._dropped - 1) == 0:  # 1, 2, 4, 8...: not one per entry
+                self.context.log.warning(
+                    "bus_outbox_full", stream=dropped, limit=len(outbox), dropped=self._dropped
+                )
+
+    def _send(self) -> None:
+        """Send the outbox in order, in one pipeline; on failure keep it and retry later."""
+        if not self._outbox or self._retry is not None:
+            return
+        link = self._link
+        assert link is not None  # noqa: S101 - set in on_start
+        entries = list(self._outbox)
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for stream, fields, maxlen in entries:
+                pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+            pipe.execute()
+        except self._errors as exc:
+            link.lost(exc)
+            self._retry = later(self.context, self._settings.reconnect_interval, _Retry())
+            return
+        link.reached()
+        for _ in entries:
+            self._outbox.popleft()
+        if self._metrics is not None:
+            host = self._metrics.host
+            for stream, _, _ in entries:
+                self._metrics.published.labels(host, stream).inc()
+
+    def _count_bad(self, stream: str, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.bad.labels(self._metrics.host, stream, reason).inc()
