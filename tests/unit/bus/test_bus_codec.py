@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from message_samples import sample
 
+from message_samples import sample
 from tradeactors.bus import ENTRY_FIELD, BusCodec, Envelope, Kind, message_types
 from tradeactors.core.book import BookView
 from tradeactors.core.killswitch import KillSwitchChanged
