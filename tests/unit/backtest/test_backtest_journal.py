@@ -199,7 +199,11 @@ class TestOneRunPerFile:
 
 
 @needs_capture
-def test_the_cli_writes_a_journal_that_journal_verify_passes_and_refuses_it_twice(tmp_path, capsys):
+def test_the_cli_writes_a_journal_that_journal_verify_passes_and_refuses_it_twice(
+    tmp_path, capsys, monkeypatch
+):
+    # in-process: the command's logging setup would bind later tests' logs to capsys
+    monkeypatch.setattr("tradeactors.backtest.cli.configure_logging", lambda **_: None)
     path = tmp_path / "bt.sqlite"
     args = ["backtest", "--data", str(CAPTURE), "--strategy", "vwap"]
     args += ["--tick-size", "0.01", "--lot-size", "0.0001"]
