@@ -9,6 +9,10 @@ written the order frame, to a loopback websocket of a simulated exchange in anot
 process, or to an in-process sink; one frame in flight, and bursts. Baselines in the
 same child: one message through 6 bare pykka actors, 6 raw queues, and 6 supervised
 actors. Writes ``results/tick_to_trade.json`` and ``results/tick_to_trade.md``.
+
+``--journal``: instead, tick-to-trade through a whole `TradingSystem` without and with
+``[journal] path``, A/B in one run (`tick_to_trade_journal.py`); writes
+``results/tick_to_trade_journal.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ ROOT = Path(__file__).resolve().parent
 
 
 def _child(args: argparse.Namespace) -> int:
+    if args.journal_side:  # a side of the --journal A/B
+        return _journal_mode(args)
     if args.runtime == "gevent":
         from tradeactors.supervision.runtime import use_gevent  # noqa: PLC0415
 
@@ -70,7 +76,20 @@ def _median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def main() -> int:
+def _journal_mode(args: argparse.Namespace) -> int:
+    """``--journal``: the A/B of a whole system without and with the journal (or one side)."""
+    import tick_to_trade_journal  # noqa: PLC0415 - that mode only
+
+    if args.child:
+        journal = args.journal_side == "with"
+        return tick_to_trade_journal.child(args.runtime, journal=journal, ticks=args.messages)
+    return tick_to_trade_journal.run_ab(
+        runtimes=args.runtimes, runs=args.runs, ticks=args.messages,
+        output_dir=Path(args.output_dir),
+    )  # fmt: skip
+
+
+def main() -> int:  # noqa: C901 - one more mode (--journal) than it had
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--burst", type=int, default=20, help="frames told back to back")
@@ -78,12 +97,21 @@ def main() -> int:
     parser.add_argument("--runtimes", nargs="+", default=["threads", "gevent"])
     parser.add_argument("--runs", type=int, default=3, help="child processes per runtime")
     parser.add_argument("--output-dir", default=str(ROOT / "results"))
+    parser.add_argument(
+        "--journal",
+        action="store_true",
+        help="instead: a whole TradingSystem without and with [journal] path, A/B "
+        "(--messages ticks per side, --runs rounds per runtime)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
     parser.add_argument("--pin", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--journal-side", choices=("with", "without"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return _child(args)
+    if args.journal:
+        return _journal_mode(args)
     configurations = [(runtime, pin) for runtime in args.runtimes
                       for pin in ((False, True) if runtime == "threads" else (False,))]  # fmt: skip
     children: dict[tuple[str, bool], list[dict[str, Any]]] = {c: [] for c in configurations}

@@ -191,6 +191,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     backtest.add_argument("--json", help="also write the report as JSON to this file")
     backtest.add_argument("--plot", help="also draw mid, fills and PnL to this PNG (matplotlib)")
     backtest.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="also write the run's order journal to this new file (refused if it exists); "
+        "read it with `tradeactors journal ... --journal FILE`",
+    )
+    backtest.add_argument(
         "--log-level",
         default="warning",
         choices=("debug", "info", "warning", "error"),

@@ -3,10 +3,12 @@
 It scrapes the text exposition a ``tradeactors run`` (or ``chaos``) serves (the URL is
 printed at start) every ``--interval`` seconds and shows, per actor path: state, mailbox
 depth, messages per second, mailbox wait p99, handler p99, restarts and dead letters;
-on top the kill switch, the venues, open orders, fills and positions; and between
-them, when the system serves them, positions and PnL per strategy: a line per
-strategy (its position in each instrument, realized, unrealized and total PnL per quote
-currency, open orders, fills) and the total, so 16 strategies take 16 lines.
+on top the kill switch, the venues, open orders, fills and positions (and, when the
+system keeps a journal, a line of its metrics: events written per second, commit p99,
+batch size, lag, times unavailable); and between them, when the system serves them,
+positions and PnL per strategy: a line per strategy (its position in each instrument,
+realized, unrealized and total PnL per quote currency, open orders, fills) and the
+total, so 16 strategies take 16 lines.
 
 The module has a pure part, tested with hand-written expositions:
 
@@ -52,6 +54,8 @@ __all__ = [
     "ActorRow",
     "ActorSample",
     "Buckets",
+    "JournalRow",
+    "JournalSample",
     "Quantile",
     "ScopeSample",
     "Snapshot",
@@ -60,6 +64,7 @@ __all__ = [
     "actor_rows",
     "fetch_snapshot",
     "histogram_quantile",
+    "journal_row",
     "main_top",
     "make_view",
     "parse_scrape",
@@ -110,6 +115,30 @@ class ScopeSample:
 
 
 @dataclass(frozen=True)
+class JournalSample:
+    """The journal's series in one scrape (`tradeactors.journal.JournalMetrics`)."""
+
+    written: float = 0.0  # events committed
+    dropped: float = 0.0  # events of batches that could not be written
+    unavailable: float = 0.0  # times the journal became unwritable
+    lag: float | None = None  # events queued after the last commit
+    batches: float = 0.0  # commits (the batch histogram's count)
+    batch_events: float = 0.0  # events over those commits (its sum)
+    commit: Buckets = ()  # commit seconds
+
+
+_JOURNAL_SERIES = {
+    "tradeactors_journal_events_written_total": "written",
+    "tradeactors_journal_events_dropped_total": "dropped",
+    "tradeactors_journal_unavailable_total": "unavailable",
+    "tradeactors_journal_lag_events": "lag",
+    "tradeactors_journal_batch_events_count": "batches",
+    "tradeactors_journal_batch_events_sum": "batch_events",
+}
+"""The journal's scalar series -> the `JournalSample` field they fill."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything `top` shows, from one scrape taken at ``at`` (monotonic seconds)."""
 
@@ -124,6 +153,7 @@ class Snapshot:
     scopes: Mapping[tuple[str, str], ScopeSample] = field(default_factory=dict)
     # kill-switch scopes other than `all` (strategy:<name>, venue:<name>) -> state
     kill_scopes: Mapping[str, int] = field(default_factory=dict)
+    journal: JournalSample | None = None  # None: the system keeps no journal
 
 
 _SCOPE_SERIES = {
@@ -184,7 +214,7 @@ class _ActorParts:
         )
 
 
-def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a branch per series
+def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912, PLR0915 - a branch per series
     """Parse a Prometheus text exposition into a `Snapshot` taken at ``at``.
 
     Series that are not tradeactors' are ignored; a malformed exposition raises
@@ -199,6 +229,8 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
     base_positions: dict[str, float] = {}
     scopes: dict[tuple[str, str], _ScopeParts] = {}
     kill_scopes: dict[str, int] = {}
+    journal: dict[str, float] = {}
+    commit: dict[float, float] = {}
 
     def actor(labels: Mapping[str, str]) -> _ActorParts:
         return actors.setdefault(labels.get("path", "?"), _ActorParts())
@@ -240,6 +272,10 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
                 parts = scopes.setdefault(key, _ScopeParts())
                 parts.values[_SCOPE_SERIES[name]] = value
                 parts.quote = labels.get("quote", parts.quote)
+            elif name in _JOURNAL_SERIES:
+                journal[_JOURNAL_SERIES[name]] = value
+            elif name == "tradeactors_journal_commit_seconds_bucket":
+                commit[float(labels["le"])] = value
     return Snapshot(
         at=at,
         actors={path: parts.sample(path) for path, parts in actors.items()},
@@ -251,6 +287,9 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912 - a b
         positions=positions,
         base_positions=base_positions,
         scopes={key: parts.sample(*key) for key, parts in scopes.items()},
+        journal=JournalSample(**journal, commit=tuple(sorted(commit.items())))
+        if journal or commit
+        else None,
     )
 
 
@@ -357,6 +396,47 @@ def actor_rows(previous: Snapshot | None, current: Snapshot) -> tuple[ActorRow, 
     return tuple(rows)
 
 
+@dataclass(frozen=True)
+class JournalRow:
+    """The journal's line: rates and the batch size over the interval (else since the start)."""
+
+    rate: float | None  # events written per second; None on the first frame
+    commit_p99: Quantile | None
+    batch: float | None  # mean events per commit; None: no commit yet
+    batch_recent: bool  # ``batch`` is over the last interval (else since the start)
+    lag: float | None
+    unavailable: float
+    dropped: float
+
+
+def journal_row(previous: Snapshot | None, current: Snapshot) -> JournalRow | None:
+    """The journal's line of ``current`` (None: the system serves no journal metrics)."""
+    sample = current.journal
+    if sample is None:
+        return None
+    before = previous.journal if previous is not None else None
+    rate: float | None = None
+    batch, recent = None, False
+    if sample.batches > 0:
+        batch = sample.batch_events / sample.batches
+    if before is not None and previous is not None and current.at > previous.at:
+        added = sample.written - before.written
+        rate = (added if added >= 0 else sample.written) / (current.at - previous.at)
+        commits = sample.batches - before.batches
+        events = sample.batch_events - before.batch_events
+        if commits > 0 and events >= 0:  # (fewer events: a restart, the mean since it)
+            batch, recent = events / commits, True
+    return JournalRow(
+        rate=rate,
+        commit_p99=_p99(before.commit if before else None, sample.commit),
+        batch=batch,
+        batch_recent=recent,
+        lag=sample.lag,
+        unavailable=sample.unavailable,
+        dropped=sample.dropped,
+    )
+
+
 # -- rendering -----------------------------------------------------------------------
 
 
@@ -369,6 +449,7 @@ class View:
     rows: tuple[ActorRow, ...]
     interval: float | None = None  # seconds between the two scrapes the rates span
     error: str | None = None  # the last scrape failed: the data shown is older
+    journal: JournalRow | None = None  # None: the system keeps no journal
 
 
 def make_view(
@@ -381,6 +462,7 @@ def make_view(
         rows=actor_rows(previous, current),
         interval=None if previous is None else current.at - previous.at,
         error=error,
+        journal=journal_row(previous, current),
     )
 
 
@@ -460,9 +542,31 @@ def _header(view: View) -> Table:
         f"open orders {open_orders or '-'}   fills {_number(snapshot.fills)}"
         f"   positions {_positions(snapshot) or '-'}"
     )
+    if view.journal is not None:
+        grid.add_row(_journal_line(view.journal))
     if view.error is not None:
         grid.add_row(Text(f"last scrape failed ({view.error}): showing older data", "bold red"))
     return grid
+
+
+def _journal_line(row: JournalRow) -> Text:
+    """``journal 1520 events/s   commit p99 1.05ms   batch 12.5   lag 0   unavailable 0``."""
+    line = Text("journal ")
+    line.append("-" if row.rate is None else f"{row.rate:.0f}")
+    line.append(" events/s   commit p99 ")
+    line.append_text(_quantile_cell(row.commit_p99))
+    line.append("   batch ")
+    if row.batch is None:
+        line.append("-", style="dim")
+    else:  # dim: no commit in the last interval, so the mean is the one since the start
+        line.append(f"{row.batch:.1f}", style="" if row.batch_recent else "dim")
+    line.append("   lag ")
+    line.append(_number(row.lag), style="bold yellow" if row.lag else "")
+    line.append("   unavailable ")
+    line.append(_number(row.unavailable), style="bold white on red" if row.unavailable else "")
+    if row.dropped:
+        line.append(f" ({_number(row.dropped)} events dropped)", style="bold red")
+    return line
 
 
 _SCOPE_COLUMNS = ("strategy", "positions", "realized", "unrealized", "PnL", "open", "fills")

@@ -1,8 +1,9 @@
 """``tradeactors backtest``: arguments to report.
 
 Exit status: 0 for a report the capture supports; 2 for bad arguments, a capture with
-nothing to backtest (not Binance, no depth updates of the symbol) or a book that never
-synced (one line on stderr, no report); 1 when the book lost sync and never resynced
+nothing to backtest (not Binance, no depth updates of the symbol), a book that never
+synced, or a ``--journal`` file that exists or cannot be written (one line on stderr, no
+report); 1 when the book lost sync and never resynced
 (the report is printed, with how much of the capture it covers, then one line saying
 what happened; no ``--json`` or ``--plot`` is written).
 """
@@ -18,6 +19,7 @@ from tradeactors.backtest.engine import BacktestConfig, BacktestReport, SyncLoss
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.units import base_quote, money_places, money_text
 from tradeactors.errors import ConfigError
+from tradeactors.journal import JournalError
 from tradeactors.observability import configure_logging
 from tradeactors.strategy import make_strategy, parse_params
 from tradeactors.venues import binance, kraken
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["backtest_command", "format_report"]
 
 
-def backtest_command(args: argparse.Namespace) -> int:
+def backtest_command(args: argparse.Namespace) -> int:  # noqa: PLR0911 - a status per outcome
     """Run the backtest the arguments describe; print the report; the exit status.
 
     0; 1 if the book lost sync and never resynced; 2 on bad input or nothing to backtest
@@ -69,7 +71,13 @@ def backtest_command(args: argparse.Namespace) -> int:
         return 2
     parsed = getattr(strategy, "params", None)  # the built-ins keep theirs, defaults filled
     shown = msgspec.to_builtins(parsed) if isinstance(parsed, msgspec.Struct) else params
-    report = run_backtest(frames, instrument, strategy, config, params=shown)
+    try:
+        report = run_backtest(
+            frames, instrument, strategy, config, params=shown, journal=args.journal
+        )
+    except JournalError as exc:  # exists, cannot be made or written: one line, no report
+        print(f"tradeactors backtest: {exc}", file=sys.stderr)
+        return 2
     problem = report.problem()
     if problem is not None and report.first_synced_s is None:  # nothing was backtested
         print(f"tradeactors backtest: {args.data}: {problem}", file=sys.stderr)

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
+from tradeactors.backtest.journal import BacktestJournal
 from tradeactors.core.messages import (
     AmendOutcome,
     DenyReason,
@@ -75,6 +76,7 @@ from tradeactors.venues.paper import (
 )
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Iterable, Sequence
 
     from tradeactors.core.book import OrderBook
@@ -294,6 +296,7 @@ class _Engine:
         book_depth: int = 1000,
     ) -> None:
         self.instrument = instrument
+        self.journal: BacktestJournal | None = None  # set by `run_backtest` if it keeps one
         self.strategy = strategy
         self.config = config
         self.venue = PaperVenue(
@@ -335,6 +338,8 @@ class _Engine:
 
     def deliver(self, update: OrderUpdate) -> None:
         """An update reaches the strategy (its delivery time)."""
+        if self.journal is not None:  # as live: recorded before the strategy hears it
+            self.journal.record(self.venue.now_ns, update)
         if update.amend is not None and update.amend is not AmendOutcome.DENIED:
             self._amending.discard(update.client_order_id)  # answered: the next may go
         self.ctx.apply(update)
@@ -361,6 +366,7 @@ def run_backtest(
     market: MarketData | None = None,
     book_depth: int = 1000,
     instruments: Sequence[str] | None = None,
+    journal: str | os.PathLike[str] | None = None,
 ) -> BacktestReport:
     """Replay ``frames`` through ``strategy`` against the simulated venue; the report.
 
@@ -370,6 +376,14 @@ def run_backtest(
     ``instruments``: the symbols the strategy is configured to trade (a
     ``[[strategies]]`` entry's), if any: a backtest replays one instrument, so anything
     but ``instrument``'s symbol alone is refused (ValueError) before anything runs.
+    ``journal``: a new file to write the run's journal to (`BacktestJournal`: the
+    order updates the strategy hears and the final position, in the live format), made
+    before anything runs; the report is the same with or without it.
+
+    Raises:
+        JournalError: ``journal`` exists (`JournalExistsError`), cannot be made or
+            written (`JournalUnavailableError`).
+
     """
     if instruments is not None:
         wanted = (instruments,) if isinstance(instruments, str) else tuple(instruments)
@@ -380,6 +394,18 @@ def run_backtest(
             )
     config = config or BacktestConfig()
     engine = _Engine(instrument, strategy, config, market=market, book_depth=book_depth)
+    if journal is None:
+        return _replay(frames, engine, params)
+    with BacktestJournal(journal, instrument=instrument, strategy=describe(strategy)) as record:
+        engine.journal = record
+        return _replay(frames, engine, params)
+
+
+def _replay(
+    frames: Iterable[Frame], engine: _Engine, params: dict[str, Any] | None
+) -> BacktestReport:
+    """`run_backtest` once its arguments are checked (and its journal, if any, made)."""
+    strategy, config, journal = engine.strategy, engine.config, engine.journal
     venue = engine.venue
     ctx = engine.ctx
     started = False
@@ -394,6 +420,8 @@ def run_backtest(
     engine.stopped = True
     venue.run_until(None)  # the stop's cancels and their answers (not passed on)
     venue.finish()
+    if journal is not None:
+        journal.finish(venue.now_ns, venue.ledger.net)
     return venue_report(venue, describe(strategy), params or {}, config)
 
 
