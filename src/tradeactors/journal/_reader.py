@@ -162,8 +162,17 @@ class JournalReader:
                 "WHERE client_order_id IS NOT NULL GROUP BY client_order_id"
             ).fetchall()
         )
+        # an amend changes an order's quantity: its largest, as its updates carry it
+        amended = dict(
+            self._db.execute(
+                "SELECT client_order_id, MAX(json_extract(payload, '$.quantity')) FROM events "
+                "WHERE kind IN ('order_update', 'fill') GROUP BY client_order_id"
+            ).fetchall()
+        )
         over = [
-            cid for cid, row in orders.items() if (cumulative.get(cid) or 0) > row["quantity_lots"]
+            cid
+            for cid, row in orders.items()
+            if (cumulative.get(cid) or 0) > max(row["quantity_lots"], amended.get(cid) or 0)
         ]
         unequal = [cid for cid in orders if (cumulative.get(cid) or 0) != summed.get(cid, 0)]
         return [

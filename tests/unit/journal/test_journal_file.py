@@ -9,7 +9,16 @@ import pytest
 from tradeactors.clock import FakeClock
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
-from tradeactors.core.messages import OrderUpdate, ReconciliationReport, Side
+from tradeactors.core.messages import (
+    OrderFilled,
+    OrderSubmitted,
+    OrderUpdate,
+    ReconciliationReport,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    UnknownOrderFilled,
+)
 from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
 from tradeactors.journal import (
@@ -243,3 +252,54 @@ def test_positions_are_recorded_for_verify(writer):
         9,
         {"BTCUSDT": 3},
     )
+
+
+def _verdicts(path):
+    with JournalReader(path) as reader:
+        return {check.name: check.verdict for check in reader.verify()}
+
+
+def test_an_order_amended_up_and_filled_past_its_first_quantity_verifies(writer):
+    amended_fill = update(
+        status=OrderStatus.PARTIALLY_FILLED, filled=1800, quantity=2000,
+        fill_quantity=1800, fill_price=10_000_012, execution_id=1,
+    )  # fmt: skip
+    writer.append([(1, update()), (2, update(quantity=2000)), (3, amended_fill)])
+    assert _verdicts(writer.path)["filled_within_quantity"] == "PASS"
+    writer.append([(4, update(status=OrderStatus.FILLED, filled=2100, quantity=2000))])
+    assert _verdicts(writer.path)["filled_within_quantity"] == "FAIL"
+
+
+def test_a_submitted_order_and_a_fill_of_an_unknown_order_are_recorded(writer):
+    order = SubmitOrder(
+        client_order_id="o9", venue="sim", instrument="BTCUSDT", side=Side.SELL,
+        price=10_000_012, quantity=1500, owner=OWNER, tif=TimeInForce.IOC,
+    )  # fmt: skip
+    foreign = OrderFilled(
+        venue="sim", instrument="BTCUSDT", client_order_id="elsewhere-1", order_id=4,
+        execution_id=7, side=Side.SELL, price=10_000_000, quantity=200, remaining=0,
+    )  # fmt: skip
+    writer.append(
+        [
+            (1, OrderSubmitted(order=order, timestamp_ns=5)),
+            (2, UnknownOrderFilled(fill=foreign, timestamp_ns=6)),
+            (3, PositionsRecorded(positions={"BTCUSDT": -200}, timestamp_ns=7)),
+        ]
+    )
+    with JournalReader(writer.path) as reader:
+        (row,) = reader.orders()
+        (fill_row,) = reader.fills()
+    assert (row["client_order_id"], row["status"], row["tif"], row["strategy"]) == (
+        "o9",
+        "pending",
+        "ioc",
+        "mm",
+    )
+    assert (fill_row["client_order_id"], fill_row["side"], fill_row["fill_quantity"]) == (
+        "elsewhere-1",
+        "sell",
+        "0.200",
+    )
+    verdicts = _verdicts(writer.path)
+    assert verdicts["fills_of_known_orders"] == "FAIL"  # worth a look
+    assert verdicts["positions_equal_sum_of_fills"] == "PASS"  # it moved the position
