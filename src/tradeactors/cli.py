@@ -296,6 +296,14 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
     exchange.add_argument("--duration", type=float, help="seconds to run (default: until ^C)")
     exchange.add_argument(
+        "--no-cancel-on-disconnect",
+        dest="cancel_on_disconnect",
+        action="store_false",
+        help="protocol sim: ignore the logon's cancel_on_disconnect, so a session that "
+        "drops (a killed client) leaves its orders on the book, as at a venue that has "
+        "none; only cancel_all_after (the dead-man's switch) cancels them",
+    )
+    exchange.add_argument(
         "--api-key",
         action="append",
         default=[],
@@ -1168,6 +1176,7 @@ def _exchange(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             keys=keys,
             protocol=args.protocol,
+            cancel_on_disconnect=args.cancel_on_disconnect,
         ).start()
     except (OSError, TradeActorsError) as exc:
         print(f"tradeactors exchange: {exc}", file=sys.stderr)
