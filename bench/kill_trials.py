@@ -64,6 +64,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -400,6 +401,9 @@ def run_trial(trial: Trial, exchange: Exchange, workdir: Path, runtime: str) -> 
         first.kill()
         at_kill = exchange.open_orders(trial.account)
         trial.details["open_at_kill"] = len(at_kill)
+        # the fills made before the restart (while the first process lived, or was dying)
+        before_restart = {str(fill["execution_id"]) for fill in exchange.fills(trial.account)}
+        trial.details["fills_before_restart"] = len(before_restart)
         second = Trader(config, workdir, secret, runtime, "second")
         traders.append(second)
         report = second.wait_reconciled(timeout=30)
@@ -410,7 +414,7 @@ def run_trial(trial: Trial, exchange: Exchange, workdir: Path, runtime: str) -> 
         trial.details["exit_code"] = code
         trial.details["left_open"] = len(left)
         trial.checks["stopped_clean"] = code == 0 and not left
-        _check_journal(trial, exchange, journal)
+        _check_journal(trial, exchange, journal, before_restart)
     except (TrialError, OSError, urllib.error.URLError, websocket.WebSocketException) as exc:
         tail = traders[-1].tail() if traders else ""
         trial.error = f"{type(exc).__name__}: {exc}" + (f"\n{tail}" if tail else "")
@@ -502,7 +506,9 @@ def _journal_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _check_journal(trial: Trial, exchange: Exchange, journal: Path) -> None:
+def _check_journal(
+    trial: Trial, exchange: Exchange, journal: Path, before_restart: set[str]
+) -> None:
     fills = exchange.fills(trial.account)
     venue_ids = {str(fill["execution_id"]) for fill in fills}
     read = _journal_cli("fills", "--journal", str(journal), "--json")
@@ -518,12 +524,14 @@ def _check_journal(trial: Trial, exchange: Exchange, journal: Path) -> None:
     trial.checks["fills_not_invented"] = not invented
     trial.details["fills_journal"] = sum(counts.values())
     trial.details["fills_lost"] = len(lost)
+    # made before the restart: the dead process's (it may have had them, or not yet)
+    trial.details["fills_lost_before_restart"] = len(lost & before_restart)
     trial.details["fills_doubled"] = len(doubled)
     trial.details["fills_invented"] = len(invented)
     verify = _journal_cli("verify", "--journal", str(journal))
     trial.checks["journal_verified"] = verify.returncode == 0
     trial.details["verify_failed"] = [
-        line.split()[1] if len(line.split()) > 1 else line
+        line.split()[1].rstrip(":") if len(line.split()) > 1 else line
         for line in verify.stdout.splitlines()
         if line.startswith("FAIL")
     ] or ([] if verify.returncode == 0 else [verify.stdout[-300:] + verify.stderr[-300:]])
@@ -571,6 +579,45 @@ def counts(trials: list[Trial]) -> dict[str, dict[str, int]]:
     return table
 
 
+def totals(trials: list[Trial]) -> list[str]:
+    """What the failures add up to, over the trials carried out: for the reader."""
+    done = [t for t in trials if t.error is None]
+
+    def total(key: str) -> int:
+        return sum(int(t.details.get(key) or 0) for t in done)
+
+    halted = [t for t in done if t.details.get("before_kill", {}).get("state") == "halted"]
+    verify: Counter[str] = Counter(
+        name for t in done for name in t.details.get("verify_failed", [])
+    )
+    return [
+        (
+            f"orders open at the venue at the kill: {total('open_at_kill')}, unknown to the "
+            f"restarted trader (by client order id and owner): {total('open_at_kill_unknown')}"
+        ),
+        (
+            f"orders open at the venue after the restart: {total('open_now')}, unknown: "
+            f"{total('open_now_unknown')}"
+        ),
+        (
+            f"fills at the venue: {total('fills_venue')}, in the journals: "
+            f"{total('fills_journal')}; lost: {total('fills_lost')} (made before the restart: "
+            f"{total('fills_lost_before_restart')}), doubled: {total('fills_doubled')}, not at "
+            f"the venue: {total('fills_invented')}"
+        ),
+        (
+            f"trials HALTED at the kill: {len(halted)}, HALTED after the restart: "
+            f"{sum(1 for t in halted if t.details.get('state_after_restart') == 'halted')}"
+        ),
+        "journal verify FAILs: "
+        + (", ".join(f"{name} x{n}" for name, n in sorted(verify.items())) or "none"),
+        (
+            f"positions different from the venue's: "
+            f"{sum(1 for t in done if t.checks.get('positions_equal') is False)} trials"
+        ),
+    ]
+
+
 def trial_line(trial: Trial) -> str:
     d = trial.details
     head = (
@@ -586,7 +633,8 @@ def trial_line(trial: Trial) -> str:
         f"open now {d.get('open_now')} (unknown {d.get('open_now_unknown')}), "
         f"position venue {d.get('position_venue')} trader {d.get('position_trader')}, "
         f"fills venue {d.get('fills_venue')} journal {d.get('fills_journal')} "
-        f"(lost {d.get('fills_lost')}, doubled {d.get('fills_doubled')}), "
+        f"(lost {d.get('fills_lost')}, of which before the restart "
+        f"{d.get('fills_lost_before_restart')}; doubled {d.get('fills_doubled')}), "
         f"state {d.get('before_kill', {}).get('state')} -> {d.get('state_after_restart')}"
     )
     return f"{head}: {failed}; {figures}"
@@ -627,6 +675,10 @@ def markdown(trials: list[Trial], args: argparse.Namespace, exchange_code: int |
             for name, row in table.items()
         ),
         "",
+        "In total:",
+        "",
+        *(f"- {line}" for line in totals(trials)),
+        "",
         "Per trial:",
         "",
         "```",
@@ -648,6 +700,10 @@ def markdown(trials: list[Trial], args: argparse.Namespace, exchange_code: int |
         "",
     ]
     return "\n".join(lines)
+
+
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -672,16 +728,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the trials' directories")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="kill-trials-"))
-    trials, code = run_trials(
-        trials=args.trials,
-        seed=args.seed,
-        busy=tuple(args.busy),
-        halt_every=args.halt_every,
-        runtime=args.runtime,
-        workdir=workdir,
-        progress=lambda trial: print(trial_line(trial), flush=True),
-    )
+    # SIGTERM and SIGINT (also when started in the background, where SIGINT is ignored)
+    # unwind through the trials' cleanup: no trader or exchange is left running
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupted)
+    try:
+        trials, code = run_trials(
+            trials=args.trials,
+            seed=args.seed,
+            busy=tuple(args.busy),
+            halt_every=args.halt_every,
+            runtime=args.runtime,
+            workdir=workdir,
+            progress=lambda trial: print(trial_line(trial), flush=True),
+        )
+    except KeyboardInterrupt:
+        print("interrupted: the processes of the trials are stopped; nothing written")
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 130
     table = counts(trials)
+    print()
+    for line in totals(trials):
+        print(line)
     print()
     for name, row in table.items():
         print(f"{name:20s} " + "  ".join(f"{key} {value}" for key, value in row.items()))
@@ -703,8 +772,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep:
         print(f"the trials' files (configs, journals, outputs): {workdir}")
     else:
-        import shutil  # noqa: PLC0415
-
         shutil.rmtree(workdir, ignore_errors=True)
     bad = any(t.failed or t.error is not None for t in trials)
     return 1 if bad else 0
