@@ -35,12 +35,16 @@ Checks, each ok or failed per trial:
   to the restarted trader (``GET /orders``) by its client order id, with its owner
   (the strategy's actor path);
 - ``open_now_known``: every order open at the venue after the restart's reconciliation
-  is known to the trader, with its owner, and not as closed;
+  is known to the trader, with its owner, and not as closed (unless the venue too has
+  closed it by the time the trader is asked);
 - ``halted_kept``: a switch HALTED before the kill is HALTED after the restart (only in
   the trials that halt; ``-`` otherwise);
 - ``positions_equal``: once nothing is open (the trader halted, its orders cancelled),
   the trader's position per instrument equals the venue's (the signed sum of the
   account's fills at the venue, ``fills`` since 0);
+- ``positions_owned``: the same position is the strategy's own (``OrdersReport.owners``,
+  the market maker's row per instrument), and no fill counts under an unknown owner: a
+  fill of the dead process's orders belongs to the strategy that placed them;
 - ``fills_not_lost``: every fill of the account at the venue is in the journal (by
   execution id);
 - ``fills_not_doubled``: no execution id twice in the journal;
@@ -92,6 +96,7 @@ CHECKS = (
     "open_now_known",
     "halted_kept",
     "positions_equal",
+    "positions_owned",
     "fills_not_lost",
     "fills_not_doubled",
     "fills_not_invented",
@@ -457,10 +462,16 @@ def _check_known(
     open_now = exchange.open_orders(trial.account)
     known = {o["client_order_id"]: o for o in trader.call("/orders")["orders"]}
     unknown_at_kill = [cid for cid in at_kill if cid not in known or known[cid]["owner"] != OWNER]
-    unknown_now = [
-        cid
-        for cid in open_now
-        if cid not in known or known[cid]["owner"] != OWNER or known[cid]["status"] in CLOSED
+    unknown_now = [cid for cid in open_now if cid not in known or known[cid]["owner"] != OWNER]
+    # known as closed: a disagreement only if the venue still has it after the trader
+    # said so (it may have been filled or cancelled between the two questions)
+    closed = [cid for cid in open_now if cid in known and known[cid]["status"] in CLOSED]
+    if closed:
+        still_open = exchange.open_orders(trial.account)
+        unknown_now += [cid for cid in closed if cid in still_open]
+    trial.details["open_now_mismatch"] = [
+        {"client_order_id": cid, "trader": known.get(cid, {}).get("status", "unknown")}
+        for cid in unknown_now
     ]
     trial.checks["open_at_kill_known"] = not unknown_at_kill
     trial.checks["open_now_known"] = not unknown_now
@@ -489,6 +500,15 @@ def _quiesce_and_compare_positions(trial: Trial, exchange: Exchange, trader: Tra
     venue = {symbol: lots for symbol, lots in venue_positions(fills).items() if lots}
     mine = {symbol: lots for symbol, lots in report["positions"].items() if lots}
     trial.checks["positions_equal"] = venue == mine
+    owned = {
+        row["instrument"]: row["position"]
+        for row in report["owners"]
+        if row["owner"] == OWNER and row["position"]
+    }
+    unowned = sum(row["fills"] for row in report["owners"] if row["owner"] is None)
+    trial.checks["positions_owned"] = owned == venue and unowned == 0
+    trial.details["position_strategy"] = owned
+    trial.details["fills_unknown_owner"] = unowned
     trial.details["position_venue"] = venue
     trial.details["position_trader"] = mine
     trial.details["fills_venue"] = len(fills)
@@ -615,6 +635,11 @@ def totals(trials: list[Trial]) -> list[str]:
             f"positions different from the venue's: "
             f"{sum(1 for t in done if t.checks.get('positions_equal') is False)} trials"
         ),
+        (
+            f"fills counted under no owner (not the strategy's) after the restart: "
+            f"{total('fills_unknown_owner')}, in "
+            f"{sum(1 for t in done if t.details.get('fills_unknown_owner'))} trials"
+        ),
     ]
 
 
@@ -631,7 +656,9 @@ def trial_line(trial: Trial) -> str:
     figures = (
         f"open at kill {d.get('open_at_kill')} (unknown {d.get('open_at_kill_unknown')}), "
         f"open now {d.get('open_now')} (unknown {d.get('open_now_unknown')}), "
-        f"position venue {d.get('position_venue')} trader {d.get('position_trader')}, "
+        f"position venue {d.get('position_venue')} trader {d.get('position_trader')} "
+        f"strategy {d.get('position_strategy')} (fills of no owner "
+        f"{d.get('fills_unknown_owner')}), "
         f"fills venue {d.get('fills_venue')} journal {d.get('fills_journal')} "
         f"(lost {d.get('fills_lost')}, of which before the restart "
         f"{d.get('fills_lost_before_restart')}; doubled {d.get('fills_doubled')}), "
