@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from tradeactors._state import LiveRun
     from tradeactors.config import Config, VenueConfig
     from tradeactors.core.instrument import Instrument
+    from tradeactors.exchange.liquidity import LiquidityConfig
 
 __all__ = ["main"]
 
@@ -307,6 +308,23 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
     exchange.add_argument("--duration", type=float, help="seconds to run (default: until ^C)")
+    exchange.add_argument(
+        "--liquidity",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the background market's LiquidityConfig (tradeactors.exchange.liquidity), "
+        "e.g. market_rate=20 (takers per second) or volatility=5 (ticks per sqrt second); "
+        "repeatable",
+    )
+    exchange.add_argument(
+        "--no-cancel-on-disconnect",
+        dest="cancel_on_disconnect",
+        action="store_false",
+        help="protocol sim: ignore the logon's cancel_on_disconnect, so a session that "
+        "drops (a killed client) leaves its orders on the book, as at a venue that has "
+        "none; only cancel_all_after (the dead-man's switch) cancels them",
+    )
     exchange.add_argument(
         "--api-key",
         action="append",
@@ -1027,6 +1045,31 @@ def _exchange_instruments(texts: list[str], defaults: VenueConfig) -> list[Instr
     return instruments
 
 
+def _exchange_liquidity(texts: list[str]) -> LiquidityConfig | None:
+    """``--liquidity KEY=VALUE`` values as a `LiquidityConfig` (None: none given).
+
+    Raises:
+        ValueError: a value that is not ``KEY=VALUE``, an unknown key or a bad value.
+
+    """
+    import msgspec  # noqa: PLC0415
+
+    from tradeactors.exchange.liquidity import LiquidityConfig  # noqa: PLC0415
+
+    if not texts:
+        return None
+    fields: dict[str, str] = {}
+    for text in texts:
+        key, equals, value = text.partition("=")
+        if not equals or not key:
+            raise ValueError(f"--liquidity {text!r}: KEY=VALUE")
+        fields[key.strip()] = value.strip()
+    try:
+        return msgspec.convert(fields, LiquidityConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"--liquidity: {exc}") from None
+
+
 def _strategy(args: argparse.Namespace) -> int:
     """``tradeactors strategy add|remove|list``: one line and exit 2 for every mistake."""
     import json  # noqa: PLC0415
@@ -1169,6 +1212,7 @@ def _exchange(args: argparse.Namespace) -> int:
     defaults = load_config().venue
     try:
         instruments = _exchange_instruments(args.symbol or [defaults.symbol], defaults)
+        liquidity = _exchange_liquidity(args.liquidity)
     except (TradeActorsError, ValueError) as exc:
         print(f"tradeactors exchange: {exc}", file=sys.stderr)
         return 2
@@ -1183,6 +1227,8 @@ def _exchange(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             keys=keys,
             protocol=args.protocol,
+            liquidity=liquidity,
+            cancel_on_disconnect=args.cancel_on_disconnect,
         ).start()
     except (OSError, TradeActorsError) as exc:
         print(f"tradeactors exchange: {exc}", file=sys.stderr)

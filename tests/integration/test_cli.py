@@ -84,6 +84,33 @@ def test_the_exchange_command_serves_the_symbol_run_trades_by_default():
     assert f"/api/v3/depth?symbol={Config().venue.symbol}&" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("bogus=1", "--liquidity: Object contains unknown field `bogus`"),
+        ("market_rate=fast", "--liquidity: Expected `float`, got `str` - at `$.market_rate`"),
+        ("market_rate", "--liquidity 'market_rate': KEY=VALUE"),
+    ],
+)
+def test_a_bad_liquidity_setting_of_the_exchange_is_one_line_and_exit_2(setting, said):
+    result = subprocess.run(
+        [sys.executable, "-m", "tradeactors.cli", "exchange", "--liquidity", setting],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == f"tradeactors exchange: {said}\n"
+
+
+def test_liquidity_settings_of_the_exchange_become_its_liquidity_config():
+    from tradeactors.cli import _exchange_liquidity
+    from tradeactors.exchange.liquidity import LiquidityConfig
+
+    assert _exchange_liquidity([]) is None  # the exchange's defaults
+    assert _exchange_liquidity(["market_rate=10", "volatility = 4", "depth_ticks=20"]) == (
+        LiquidityConfig(market_rate=10.0, volatility=4.0, depth_ticks=20)
+    )
+
+
 def _tradeactors(*args: str) -> list[str]:
     return [sys.executable, "-m", "tradeactors.cli", *args]
 

@@ -48,6 +48,21 @@ def test_kill_status_and_reset_through_the_endpoint(control):
     assert [c.state.value for c in system.gate.history] == ["halted", "active"]
 
 
+def test_orders_lists_every_order_the_order_manager_knows_with_its_owner(control, sim_venue):
+    from trading_helpers import resting_buy, wait_open_at_venue
+
+    system, server = control
+    client_order_id = resting_buy(system)
+    assert wait_open_at_venue(sim_venue, lambda n: n == 1, timeout=10)
+    report = call_control(server.url, "/orders")
+    (order,) = report["orders"]
+    assert order["client_order_id"] == client_order_id
+    assert order["owner"] == ""  # the host's: submitted with no owner
+    assert order["status"] in ("pending", "accepted")
+    assert report["positions"].get("BTCUSDT", 0) == 0
+    assert report["reconciliations"] >= 1  # the gateway's start
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
     try:

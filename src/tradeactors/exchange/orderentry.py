@@ -163,6 +163,10 @@ class OrderEntry:
     venue does not serve is refused (``unknown_symbol``). ``open_orders``,
     ``cancel_all`` and ``fills`` cover every symbol unless a ``symbol`` narrows them
     (``fills`` always covers all: its watermark is per account).
+
+    ``cancel_on_disconnect=False``: a venue that has none (as Binance and Kraken spot):
+    the logon flag is accepted and ignored, so a dropped session's orders stay on the
+    book until cancelled or until the account's ``cancel_all_after`` runs out.
     """
 
     def __init__(
@@ -173,8 +177,10 @@ class OrderEntry:
         *,
         rate_per_second: float = 50.0,
         burst: int = 100,
+        cancel_on_disconnect: bool = True,
     ) -> None:
         self._engine = engine
+        self._honours_cancel_on_disconnect = cancel_on_disconnect
         self._instruments = (
             {instruments.symbol: instruments}
             if isinstance(instruments, Instrument)
@@ -339,7 +345,9 @@ class OrderEntry:
             return
         seen.add(request.nonce, forget_ms=request.timestamp + LOGON_WINDOW_MS)
         session.account = request.api_key
-        session.cancel_on_disconnect = request.cancel_on_disconnect
+        session.cancel_on_disconnect = (
+            request.cancel_on_disconnect and self._honours_cancel_on_disconnect
+        )
         session.send(_encode({"id": request.id, "result": {"account": request.api_key}}).decode())
 
     def _dispatch(  # noqa: PLR0911 - one return per op

@@ -232,6 +232,12 @@ class SimExchange:
             ``"kraken"`` (limited by ``kraken_limits``, as Kraken limits: a trading rate
             counter and open orders per account, the REST API counter per key; its
             ``keys`` are API key -> base64 secret, as Kraken issues them).
+        cancel_on_disconnect: False makes the ``"sim"`` protocol a venue without
+            cancel-on-disconnect (as Binance and Kraken spot, which have none): the
+            logon flag is ignored and a dropped session's orders stay on the book
+            (until cancelled, or the account's ``cancel_all_after`` runs out). For
+            trials of a trading process killed and started again with its orders
+            still open (bench/kill_trials.py).
 
     """
 
@@ -254,6 +260,7 @@ class SimExchange:
         protocol: str = "sim",
         binance_limits: RateLimits | None = None,
         kraken_limits: KrakenLimits | None = None,
+        cancel_on_disconnect: bool = True,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ConfigError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
@@ -307,7 +314,11 @@ class SimExchange:
             )
         else:
             self.orders = OrderEntry(
-                self.engine, self.instruments, keys or {}, rate_per_second=rate_per_second
+                self.engine,
+                self.instruments,
+                keys or {},
+                rate_per_second=rate_per_second,
+                cancel_on_disconnect=cancel_on_disconnect,
             )
         self._changed = threading.Condition(self._lock)
         self._takes = 0  # IOCs sent by `take`

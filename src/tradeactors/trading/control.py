@@ -9,6 +9,8 @@ another terminal:
 - ``POST /reset`` with ``{"by": ..., "reason": ..., "state": "active"|"reducing"}`` and
   ``Authorization: Bearer TOKEN``;
 - ``GET /strategies``: every strategy (`StrategyInfo`) as a JSON list;
+- ``GET /orders``: the order manager's `OrdersReport` (every order it knows, with its
+  client order id, owner and status; positions; reconciliations) as JSON;
 - ``POST /strategies/add`` with ``{"name": ..., "class": ..., "instruments": [...],
   "params": {...}, "intensity": ..., "period": ..., "risk": {...}}`` (only ``name``
   and ``class`` needed; ``risk`` its own limits, the keys of ``[[strategies]] risk``)
@@ -43,8 +45,8 @@ refuses, in the order it checks (docs/embedding.md argues the choices):
 
 Each request must arrive whole within ``read_timeout`` seconds, one thread per
 connection, so a client that sends half a request holds only its own thread, and
-only that long. ``/status``, ``/strategies`` and ``/kill`` need no token: a kill is the
-safe direction. Adding a strategy runs code the running system imports: it needs the
+only that long. ``/status``, ``/strategies``, ``/orders`` and ``/kill`` need no token:
+a kill is the safe direction. Adding a strategy runs code the running system imports: it needs the
 token.
 """
 
@@ -155,6 +157,7 @@ _ROUTES = {
     "/kill": "POST",
     "/reset": "POST",
     "/strategies": "GET",
+    "/orders": "GET",
     "/strategies/add": "POST",
     "/strategies/remove": "POST",
 }
@@ -508,7 +511,7 @@ class ControlServer:
             raise _RefusedError(
                 404,
                 "no such path: use GET /status, POST /kill, POST /reset, GET /strategies, "
-                "POST /strategies/add, POST /strategies/remove",
+                "GET /orders, POST /strategies/add, POST /strategies/remove",
             )
         if method != allowed:
             raise _RefusedError(405, f"{path} takes {allowed}", (("Allow", allowed),))
@@ -519,8 +522,8 @@ class ControlServer:
                 s: state.value for s, state in system.gate.scopes().items()
             }
             return status
-        if method == "GET":  # /strategies
-            return system.strategies()
+        if method == "GET":  # /strategies, /orders
+            return system.orders() if path == "/orders" else system.strategies()
         if path in _WITH_TOKEN:
             self._authenticate(path, headers)
         body = self._body(headers, read)
