@@ -7,12 +7,10 @@ with SIGKILL while busy (the third trial HALTED first), started again on the sam
 journal, compared with the venue (orders open known by client order id and owner,
 positions, fills by execution id, the switch still HALTED, ``journal verify``), stopped.
 
-Recovery from the journal is not done yet (docs/journal.md): the restarted process knows
-none of the orders its predecessor left open, comes back ACTIVE and has not journaled
-the fills it learns from the venue. So the verdict is expected to fail, and only with
-`RecoveryCheckFailedError`: any other failure (a process that does not start, reconcile
-or stop, a scenario with nothing open at the kill) fails the test. Once recovery passes
-every check the strict xfail turns into a failure: remove the mark then.
+The restarted process recovers from the journal (docs/journal.md, "Recovery") and every
+check must pass; the harness is checked first (every trial carried out, every process
+ended, orders open at a kill, fills, a HALTED trial), so a scenario that proves nothing
+fails too.
 
 Not marked ``supervision``: the processes run the threads runtime whatever this one is,
 and the three trials take about 10 s, so the gevent run does not repeat it.
@@ -24,8 +22,6 @@ import importlib.util
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import pytest
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -49,11 +45,6 @@ def load_harness() -> ModuleType:
 harness = load_harness()
 
 
-@pytest.mark.xfail(
-    raises=harness.RecoveryCheckFailedError,
-    strict=True,
-    reason="recovery from the journal (issue 16) is not merged yet",
-)
 def test_a_trader_killed_mid_session_and_restarted_loses_nothing(tmp_path):
     trials, exchange_code = harness.run_trials(
         trials=3, seed=16, busy=(0.8, 1.6), halt_every=3, runtime="threads", workdir=tmp_path
