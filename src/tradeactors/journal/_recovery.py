@@ -15,7 +15,6 @@ of a system stopping (``shutdown``) and the fence of a strategy removed at run t
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,8 +22,15 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors.core.execution import Tracked
-from tradeactors.core.killswitch import ALL, TripSource
-from tradeactors.core.messages import Side, SubmitOrder, TimeInForce
+from tradeactors.core.killswitch import KillSwitchChanged, TripSource, parse_scope
+from tradeactors.core.messages import (
+    OrderSubmitted,
+    OrderUpdate,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    UnknownOrderFilled,
+)
 from tradeactors.core.orders import Order, OrderStatus, Position
 from tradeactors.core.risk import TradingState
 from tradeactors.journal._schema import JournalCorruptError, connect
@@ -87,119 +93,177 @@ class Recovery:
 def read_recovery(path: str | Path) -> Recovery:
     """Read what ``path`` says of the orders, fills and kill switch (read-only).
 
+    Every record used is decoded as the message it was written from and checked
+    (positive prices and quantities within 63 bits, filled within the quantity): a
+    record that is not is an error naming the file and its sequence, never skipped.
+
     Raises:
         JournalError: the errors of `connect` (missing, not a journal, corrupt, version).
+        JournalCorruptError: a record that cannot be what the journal writes.
 
     """
     db = connect(path, create=False, read_only=True)
     try:
-        return _read(db)
-    except (sqlite3.DatabaseError, msgspec.ValidationError, ValueError, KeyError) as exc:
+        return _Reading(db, path).read()
+    except sqlite3.DatabaseError as exc:
         raise JournalCorruptError(path, f"cannot be recovered from: {exc}") from exc
     finally:
         db.close()
 
 
-_ORDER_EVENTS = "('submitted', 'order_update', 'fill', 'denial')"
-_DECODE_ORDER = msgspec.json.Decoder(SubmitOrder).decode
+_ORDER_EVENTS = "('submitted', 'order_update', 'fill', 'denial', 'kill_switch')"
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "fill": msgspec.json.Decoder(OrderUpdate | UnknownOrderFilled),
+    "submitted": msgspec.json.Decoder(OrderSubmitted),
+    "order_update": msgspec.json.Decoder(OrderUpdate),
+    "denial": msgspec.json.Decoder(OrderUpdate),
+    "kill_switch": msgspec.json.Decoder(KillSwitchChanged),
+}
+_MAX = 2**63  # prices and quantities are 63-bit integers at every venue adapter
 
 
-def _read(db: sqlite3.Connection) -> Recovery:
-    recovery = Recovery()
-    row = db.execute("SELECT COUNT(*), COALESCE(MAX(time_ns), 0) FROM events").fetchone()
-    recovery.events, recovery.last_time_ns = row[0], row[1]
-    if not recovery.events:
-        return recovery
-    requests = _requests(db)
-    # each order's last state: status and cumulative filled, terms after any amend
-    last: dict[str, tuple[OrderStatus, int, int, int]] = {}
-    owners: dict[str, str] = {cid: order.owner for cid, order in requests.items()}
-    query = (
-        "SELECT kind, client_order_id, status, filled_lots, payload FROM events "  # noqa: S608
-        f"WHERE kind IN {_ORDER_EVENTS} OR kind = 'kill_switch' ORDER BY sequence"
-    )
-    latched: dict[str, LatchedScope | None] = {}
-    for kind, cid, status, filled, payload in db.execute(query):
-        if kind == "kill_switch":
-            _latch(latched, json.loads(payload))
-            continue
-        if kind == "fill" and status is None:  # an order not known then
-            fill = json.loads(payload)["fill"]
-            recovery.fills.append(_fill(fill, fill["execution_id"], owner=None))
-            continue
-        if cid not in requests or status is None:
-            continue  # a denial: never tracked
-        update = json.loads(payload)
-        order = requests[cid]
-        price, quantity = update.get("price", order.price), update.get("quantity", order.quantity)
-        last[cid] = (OrderStatus(status), filled or 0, price, quantity)
-        if kind == "fill":
-            fill = {
-                "venue": order.venue,
-                "instrument": order.instrument,
-                "client_order_id": cid,
-                "side": order.side.value,
-                "quantity": update["fill_quantity"],
-                "price": update["fill_price"],
-            }
-            recovery.fills.append(_fill(fill, update["execution_id"], owner=owners[cid]))
-    for cid, (status, filled, price, quantity) in last.items():
-        if status is OrderStatus.DENIED:
-            continue
-        order = msgspec.structs.replace(requests[cid], price=price, quantity=quantity)
-        recovery.orders.append((order, status, filled))
-    recovery.kill_switch = [scope for scope in latched.values() if scope is not None]
-    return recovery
+class _Reading:
+    """One pass over the events, in the order recorded."""
 
+    def __init__(self, db: sqlite3.Connection, path: str | Path) -> None:
+        self._db = db
+        self._path = path
+        self.recovery = Recovery()
+        self.requests: dict[str, SubmitOrder] = {}
+        # each order's last state: status, cumulative filled, terms after any amend
+        self.last: dict[str, tuple[OrderStatus, int, int, int]] = {}
+        self.latched: dict[str, LatchedScope | None] = {}
 
-def _requests(db: sqlite3.Connection) -> dict[str, SubmitOrder]:
-    """Every order's request: its `OrderSubmitted` record, or its row (older journals)."""
-    requests: dict[str, SubmitOrder] = {}
-    for row in db.execute(
-        "SELECT client_order_id, owner, venue, instrument, side, price_ticks, quantity_lots, "
-        "tif FROM orders ORDER BY first_seen_ns"
-    ):
-        cid, owner, venue, instrument, side, price, quantity, tif = row
-        requests[cid] = SubmitOrder(
-            client_order_id=cid,
-            venue=venue,
-            instrument=instrument,
-            side=Side(side),
-            price=price,
-            quantity=quantity,
-            owner=owner,
-            tif=TimeInForce(tif) if tif else TimeInForce.GTC,
+    def read(self) -> Recovery:
+        recovery = self.recovery
+        row = self._db.execute("SELECT COUNT(*), COALESCE(MAX(time_ns), 0) FROM events").fetchone()
+        recovery.events, recovery.last_time_ns = row[0], row[1]
+        if not recovery.events:
+            return recovery
+        self._older_orders()
+        query = (
+            "SELECT sequence, kind, payload FROM events "  # noqa: S608 - constant text
+            f"WHERE kind IN {_ORDER_EVENTS} ORDER BY sequence"
         )
-    for (payload,) in db.execute("SELECT payload FROM events WHERE kind = 'submitted'"):
-        order = _DECODE_ORDER(json.dumps(json.loads(payload)["order"]))
-        requests[order.client_order_id] = order
-    return requests
+        for sequence, kind, payload in self._db.execute(query):
+            try:
+                self._event(kind, payload)
+            except (msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
+                raise JournalCorruptError(
+                    self._path, f"cannot be recovered from: event {sequence} ({kind}): {exc}"
+                ) from exc
+        for cid, (status, filled, price, quantity) in self.last.items():
+            if status is not OrderStatus.DENIED:
+                order = msgspec.structs.replace(self.requests[cid], price=price, quantity=quantity)
+                recovery.orders.append((order, status, filled))
+        recovery.kill_switch = [scope for scope in self.latched.values() if scope is not None]
+        return recovery
+
+    def _older_orders(self) -> None:
+        """Orders of journals written before `OrderSubmitted` existed: from their rows."""
+        for row in self._db.execute(
+            "SELECT client_order_id, owner, venue, instrument, side, price_ticks, quantity_lots, "
+            "tif FROM orders ORDER BY first_seen_ns"
+        ):
+            cid, owner, venue, instrument, side, price, quantity, tif = row
+            try:
+                self.requests[cid] = _checked_order(
+                    SubmitOrder(
+                        client_order_id=cid,
+                        venue=venue,
+                        instrument=instrument,
+                        side=Side(side),
+                        price=price,
+                        quantity=quantity,
+                        owner=owner,
+                        tif=TimeInForce(tif) if tif else TimeInForce.GTC,
+                    )
+                )
+            except (ValueError, TypeError) as exc:
+                raise JournalCorruptError(
+                    self._path, f"cannot be recovered from: order {cid!r}: {exc}"
+                ) from exc
+
+    def _event(self, kind: str, payload: str) -> None:
+        record = _DECODERS[kind].decode(payload)
+        if isinstance(record, KillSwitchChanged):
+            _latch(self.latched, record)
+        elif isinstance(record, OrderSubmitted):
+            order = _checked_order(record.order)
+            self.requests[order.client_order_id] = order
+            # sent: pending until an update says more (the process may have died first)
+            self.last.setdefault(
+                order.client_order_id, (OrderStatus.PENDING, 0, order.price, order.quantity)
+            )
+        elif isinstance(record, UnknownOrderFilled):
+            fill = record.fill
+            _positive(fill.quantity, "fill quantity")
+            _positive(fill.price, "fill price")
+            self.recovery.fills.append(
+                RecoveredFill(
+                    venue=fill.venue,
+                    instrument=fill.instrument,
+                    client_order_id=fill.client_order_id,
+                    side=fill.side,
+                    quantity=fill.quantity,
+                    price=fill.price,
+                    execution_id=fill.execution_id,
+                    owner=None,
+                )
+            )
+        else:
+            self._update(record)
+
+    def _update(self, update: OrderUpdate) -> None:
+        cid = update.client_order_id
+        order = self.requests.get(cid)
+        if order is None or update.status is OrderStatus.DENIED:
+            return  # denied before it was tracked
+        _positive(update.price, "price")
+        _positive(update.quantity, "quantity")
+        if not 0 <= update.filled <= update.quantity:
+            raise ValueError(f"filled {update.filled} of a quantity of {update.quantity}")
+        self.last[cid] = (update.status, update.filled, update.price, update.quantity)
+        if update.fill_quantity:
+            _positive(update.fill_quantity, "fill quantity")
+            _positive(update.fill_price, "fill price")
+            self.recovery.fills.append(
+                RecoveredFill(
+                    venue=order.venue,
+                    instrument=order.instrument,
+                    client_order_id=cid,
+                    side=order.side,
+                    quantity=update.fill_quantity,
+                    price=update.fill_price,
+                    execution_id=update.execution_id,
+                    owner=order.owner,
+                )
+            )
 
 
-def _fill(fields: dict[str, Any], execution_id: int | str, *, owner: str | None) -> RecoveredFill:
-    return RecoveredFill(
-        venue=fields["venue"],
-        instrument=fields["instrument"],
-        client_order_id=fields["client_order_id"],
-        side=Side(fields["side"]),
-        quantity=int(fields["quantity"]),
-        price=int(fields["price"]),
-        execution_id=execution_id,
-        owner=owner,
-    )
+def _positive(value: int, what: str) -> None:
+    if not 0 < value < _MAX:
+        raise ValueError(f"{what} {value}: not a positive 63-bit integer")
 
 
-def _latch(latched: dict[str, LatchedScope | None], change: dict[str, Any]) -> None:
-    """Follow one recorded kill-switch change (its JSON payload)."""
-    if change["source"] in NOT_KEPT:
+def _checked_order(order: SubmitOrder) -> SubmitOrder:
+    _positive(order.price, "price")
+    _positive(order.quantity, "quantity")
+    if not order.client_order_id or not order.venue or not order.instrument:
+        raise ValueError("an order without a client order id, venue or instrument")
+    return order
+
+
+def _latch(latched: dict[str, LatchedScope | None], change: KillSwitchChanged) -> None:
+    """Follow one recorded kill-switch change."""
+    if change.source in NOT_KEPT:
         return
-    scope = change.get("scope", ALL)
-    state = TradingState(change["state"])
-    latched[scope] = (
+    parse_scope(change.scope)  # a scope the journal cannot have written: an error
+    latched[change.scope] = (
         None
-        if state is TradingState.ACTIVE
+        if change.state is TradingState.ACTIVE
         else LatchedScope(
-            scope=scope, state=state, source=change["source"], reason=change["reason"]
+            scope=change.scope, state=change.state, source=change.source, reason=change.reason
         )
     )
 
