@@ -228,7 +228,7 @@ def test_an_order_that_cannot_be_recorded_is_not_sent_but_cancels_are(tmp_path, 
     assert [e.client_order_id for e in published] == ["o1"]  # facts are still published
 
 
-def test_a_full_journal_is_reported_once_and_its_lost_events_counted(tmp_path, make_tree):
+def test_a_full_journal_is_reported_once_and_its_events_held(tmp_path, make_tree):
     registry = CollectorRegistry()
     reported: list[str] = []
     tripped = threading.Event()
@@ -253,11 +253,12 @@ def test_a_full_journal_is_reported_once_and_its_lost_events_counted(tmp_path, m
     assert str(tmp_path / "j.sqlite") in detail
     sample = registry.get_sample_value
     written = sample("tradeactors_journal_events_written_total")
-    dropped = sample("tradeactors_journal_events_dropped_total")
+    held = sample("tradeactors_journal_events_held")
     assert written is not None
-    assert dropped is not None
-    assert dropped > 0
-    assert written + dropped == 301  # every event is either recorded or counted as lost
+    assert held is not None
+    assert held > 0
+    assert sample("tradeactors_journal_events_dropped_total") == 0
+    assert written + held == 301  # every event is either recorded or held to be
     assert sample("tradeactors_journal_unavailable_total") == 1
 
 
@@ -349,8 +350,15 @@ def test_a_locked_journal_halts_trading_as_journal_unavailable(journaled, sim_ve
     events.wait_for(KillSwitchChanged, reason="test: journal writable again")
     system.tree.address(JOURNAL).ask(FlushJournal(), timeout=10)
     with JournalReader(path) as reader:
-        (reset,) = [e for e in reader.events() if e["source"] == "reset"]
+        events = reader.events()
+    (reset,) = [e for e in events if e["source"] == "reset"]
     assert (reset["state"], reset["reason"]) == ("active", "test: journal writable again")
+    # what could not be written while locked was held and written first, in order: the
+    # order's record, its refusal, and the trip (a restart would find it HALTED)
+    mine = [(e["kind"], e["status"]) for e in events if e["client_order_id"] == buy]
+    assert mine == [("submitted", "pending"), ("order_update", "rejected")]
+    (trip,) = [e for e in events if e["source"] == "journal_unavailable"]
+    assert trip["sequence"] < reset["sequence"]
 
 
 def test_a_corrupt_journal_refuses_the_start_naming_the_file(sim_venue, monkeypatch, tmp_path):

@@ -17,15 +17,21 @@ one per record), then the deliveries of the batch run in the order they came.
 An unwritable journal (read-only, full, locked) calls ``on_unavailable`` once per
 outage (the system trips its kill switch HALTED, ``journal_unavailable``): the system
 refuses to trade rather than trade unrecorded. The records of a batch that could not
-be written are counted as dropped and logged; its orders and amends are NOT sent (the
-order manager hears `OrderRejected` / `AmendRejected` with reason
-``journal_unavailable``), everything else (cancels, fills to owners and risk, events)
-still goes: those are facts, and cancelling is what a halted system does. Later batches
-are tried again.
+be written are held (up to ``max_held``, the oldest given up on and counted past it)
+and written first, in order, once the file is writable again (the trip itself too);
+its orders and amends are NOT sent (the order manager hears `OrderRejected` /
+`AmendRejected` with reason ``journal_unavailable``), everything else (cancels, fills
+to owners and risk, events) still goes: those are facts, and cancelling is what a
+halted system does. A batch that fails for another reason (a record the writer
+cannot take) is dropped, counted and logged, so that it cannot block the journal.
+
+A send to a path with no actor (an order's owner that no longer runs: a strategy of a
+previous run, recovered from the journal) is logged and skipped, never a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +45,7 @@ from tradeactors.core.messages import (
     PlaceOrder,
     WriteAhead,
 )
+from tradeactors.errors import TradeActorsError
 from tradeactors.journal._schema import JournalUnavailableError
 from tradeactors.journal._writer import JOURNALED
 from tradeactors.supervision import SupervisedActor
@@ -71,6 +78,7 @@ class JournalActor(SupervisedActor):
         metrics: JournalMetrics | None = None,
         max_batch: int = 256,
         deliver: Callable[[Any], None] = lambda _event: None,
+        max_held: int = 100_000,
     ) -> None:
         super().__init__()
         if max_batch < 1:
@@ -82,6 +90,8 @@ class JournalActor(SupervisedActor):
         self._writer: JournalWriter | None = None
         self._queue: list[tuple[int, Any]] = []
         self._after: list[WriteAhead] = []  # to deliver once the queue is committed
+        self._held: list[tuple[int, Any]] = []  # not written yet: the file was unwritable
+        self._max_held = max_held
         # committed (True) or not recordable (False), being delivered: one at a time, so
         # that a delivery that raises loses nothing after it (see `on_failure`)
         self._ready: deque[tuple[WriteAhead, bool]] = deque()
@@ -153,6 +163,8 @@ class JournalActor(SupervisedActor):
 
     def _commit(self) -> None:
         batch, self._queue = self._queue, []
+        if self._held:
+            batch, self._held = self._held + batch, []
         if batch or self._after:
             recorded = self._write(batch) if batch else True
             self._ready.extend((write_ahead, recorded) for write_ahead in self._after)
@@ -167,17 +179,19 @@ class JournalActor(SupervisedActor):
         if self._writer is None:
             self._open()  # tried again at each batch: the file may be writable again
         if self._writer is None:
-            self._unavailable("the journal could not be opened", dropped=len(batch))
+            self._unavailable("the journal could not be opened", self._hold(batch))
             return False
         try:
             commit = self._writer.append(batch)
         except JournalUnavailableError as exc:
-            self._unavailable(str(exc), dropped=len(batch))
+            self._unavailable(str(exc), self._hold(batch))
             return False
         except Exception as exc:  # never lose the deliveries of a batch
             self.context.log.exception("journal_write_failed")
             self._unavailable(f"write failed: {exc!r}", dropped=len(batch))
             return False
+        if self._metrics is not None:
+            self._metrics.held.set(0)
         if self._down:
             self._down = False
             self.context.log.warning("journal_writable_again", events=commit.events)
@@ -197,7 +211,13 @@ class JournalActor(SupervisedActor):
                 continue
             address = addresses.get(path)
             if address is None:
-                address = addresses[path] = self.context.address_of(path)
+                try:
+                    address = addresses[path] = self.context.address_of(path)
+                except TradeActorsError:  # no actor there (an owner of a previous run)
+                    self.context.log.warning(
+                        "journal_send_to_nobody", path=path, message_type=type(message).__name__
+                    )
+                    continue
             address.tell(message)
         deliver = self._deliver
         for event in write_ahead.events:
@@ -223,12 +243,23 @@ class JournalActor(SupervisedActor):
             "order_not_sent", client_order_id=order.client_order_id, reason=JOURNAL_UNAVAILABLE
         )
         if origin:
-            self.context.address_of(origin).tell(refusal)
+            with contextlib.suppress(TradeActorsError):  # the order manager is always there
+                self.context.address_of(origin).tell(refusal)
+
+    def _hold(self, batch: list[tuple[int, Any]]) -> int:
+        """Keep ``batch`` to write first once writable; how many were given up on."""
+        excess = max(len(batch) - self._max_held, 0)
+        self._held = batch[excess:]
+        if self._metrics is not None:
+            self._metrics.held.set(len(self._held))
+        return excess
 
     def _unavailable(self, detail: str, dropped: int = 0) -> None:
         if self._metrics is not None:
             self._metrics.dropped.inc(dropped)
-        self.context.log.error("journal_unavailable", error=detail, dropped=dropped)
+        self.context.log.error(
+            "journal_unavailable", error=detail, held=len(self._held), dropped=dropped
+        )
         if self._down:
             return
         self._down = True

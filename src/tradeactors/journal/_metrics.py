@@ -36,7 +36,13 @@ class JournalMetrics:
         )
         self.dropped = Counter(
             "tradeactors_journal_events_dropped",
-            "Events of batches the journal could not write",
+            "Events the journal gave up on (past the records it holds while unwritable, "
+            "or a batch that failed for another reason than an unwritable file)",
+            registry=registry,
+        )
+        self.held = Gauge(
+            "tradeactors_journal_events_held",
+            "Events waiting for the journal to be writable again (written first, in order)",
             registry=registry,
         )
         self.unavailable = Counter(
