@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
 import pytest
 from trading_helpers import (
     INSTRUMENT,
     MID,
     SECRET,
     SYMBOL,
+    TAKER_SECRET,
     Taker,
     TradingEvents,
     config_for,
@@ -24,10 +26,16 @@ from trading_helpers import (
 
 from tradeactors import cli
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource
-from tradeactors.core.messages import OrderUpdate, ReconciliationReport, VenueStatus
+from tradeactors.core.messages import (
+    OrderUpdate,
+    ReconciliationReport,
+    Side,
+    SubmitOrder,
+    VenueStatus,
+)
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import ConfigError
-from tradeactors.journal import JournalReader
+from tradeactors.journal import JournalError, JournalReader
 from tradeactors.trading.system import TradingSystem
 
 if TYPE_CHECKING:
@@ -58,6 +66,8 @@ def systems(sim_venue: SimExchange, monkeypatch, tmp_path):
     path = tmp_path / "journal.sqlite"
     made: list[TradingSystem] = []
 
+    monkeypatch.setenv("TRADEACTORS_TAKER_SECRET", TAKER_SECRET)
+
     def make(**sections) -> tuple[TradingSystem, TradingEvents]:
         execution = {
             "restart_delay": 0.01,
@@ -66,7 +76,11 @@ def systems(sim_venue: SimExchange, monkeypatch, tmp_path):
             "cancel_on_disconnect": False,
             "cancel_all_after": 0.0,
         }
+        venue = sections.pop("venue", {})
         config = config_for(sim_venue, journal={"path": str(path)}, execution=execution, **sections)
+        config = msgspec.structs.replace(
+            config, venue=msgspec.structs.replace(config.venue, **venue)
+        )
         system = TradingSystem(config)
         events = TradingEvents()
         system.subscribe(events)
@@ -77,7 +91,11 @@ def systems(sim_venue: SimExchange, monkeypatch, tmp_path):
 
     yield make, path
     for system in made:
-        if system.tree.running:
+        try:
+            running = system.tree.running
+        except RuntimeError:  # its start was refused
+            continue
+        if running:
             system.stop(timeout=10)
 
 
@@ -162,3 +180,88 @@ def config_for_embedded(path: Path):
     from tradeactors.config import Config
 
     return msgspec.convert({"journal": {"path": str(path)}, "strategy": {"name": "none"}}, Config)
+
+
+def test_one_process_at_a_time_on_a_journal(systems, sim_venue, tmp_path):
+    make, path = systems
+    make()  # running: it holds the journal
+    second = TradingSystem(config_for(sim_venue, journal={"path": str(path)}))
+    with pytest.raises(JournalError, match=rf"journal {path}: in use by another process \(pid"):
+        second.start(timeout=20)
+
+
+def test_a_journal_of_another_account_or_venue_name_is_refused(systems, sim_venue):
+    make, _path = systems
+    first, events = make()
+    resting_buy(first)
+    events.wait_for(OrderUpdate, status="accepted")
+    first.stop(timeout=10)
+    taker = {"api_key": "taker", "secret_env": "TRADEACTORS_TAKER_SECRET"}
+    with pytest.raises(ConfigError, match="of account 'sim demo'; this config trades 'sim taker'"):
+        make(venue=taker)
+    with pytest.raises(ConfigError, match="venue 'sim', which this config does not name"):
+        make(venue={"name": "elsewhere"})
+
+
+def test_orders_of_an_owner_that_does_not_run_any_more_are_cancelled(systems, sim_venue):
+    make, _path = systems
+    first, events = make()
+    gone = "strategies/gone/strategy"  # no such actor: its updates go nowhere, logged
+    order = SubmitOrder(
+        client_order_id=first.new_order_id(), venue="sim", instrument=SYMBOL, side=Side.BUY,
+        price=MID - 300, quantity=2, owner=gone,
+    )  # fmt: skip
+    first.submit(order)
+    events.wait_for(OrderUpdate, client_order_id=order.client_order_id, status="accepted")
+    _die(first)
+    assert [o.client_order_id for o in sim_venue.open_orders(ACCOUNT)] == [order.client_order_id]
+    _second, events = make()
+    (cancelled,) = events.wait_for(
+        OrderUpdate, client_order_id=order.client_order_id, status="cancelled"
+    )
+    assert cancelled.owner == gone
+    assert sim_venue.open_orders(ACCOUNT) == []
+
+
+def test_client_order_ids_never_repeat_across_restarts_even_with_the_clock_behind(
+    systems, sim_venue
+):
+    import sqlite3
+    import time
+
+    make, path = systems
+    first, events = make()
+    resting_buy(first)
+    events.wait_for(OrderUpdate, status="accepted")
+    _die(first)
+    day_ahead = time.time_ns() + 86_400 * 10**9  # as if the clock went back a day since
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE events SET time_ns = ? WHERE sequence = 1", (day_ahead,))
+    db.close()
+    ids = []
+    for _ in range(2):  # twice: the floor must move even though the journal's last does not
+        system, _events = make()
+        ids.append(system.new_order_id())
+        _die(system)
+    prefixes = [i.rsplit("-", 1)[0] for i in ids]
+    assert len(set(prefixes)) == 2
+    assert all(_epoch(p) > day_ahead for p in prefixes)
+
+
+def _epoch(prefix: str) -> int:
+    return int(prefix.removeprefix("host"), 36)
+
+
+def test_a_halted_strategy_added_again_after_the_restart_is_still_halted(systems, sim_venue):
+    make, _path = systems
+    first, _events = make()
+    first.add_strategy("foo", "market_maker", params={"size": 1}, timeout=20)
+    first.kill(reason="operator: foo misbehaves", scope="strategy:foo")
+    _die(first)
+    second, _events = make()  # foo is not configured: its scope waits for it
+    assert "strategy:foo" not in second.gate.scopes()
+    second.add_strategy("foo", "market_maker", params={"size": 1}, timeout=20)
+    assert second.gate.scope_state("strategy:foo") is TradingState.HALTED
+    (change,) = second.gate.history_of("strategy:foo")[-1:]
+    assert change.reason == "recovered from the journal: operator: foo misbehaves"

@@ -110,7 +110,8 @@ class _LiveContext(OrderTracking):
         self._me = context.address
         self._path = context.path
         self._incarnation = context.incarnation
-        self._ids = ClientOrderIds(max(self._clock.time_ns(), actor.ids_after_ns + 1), actor.tag)
+        epoch = actor.ids_epoch() if actor.ids_epoch is not None else self._clock.time_ns()
+        self._ids = ClientOrderIds(epoch, actor.tag)
         self._timers: dict[str, tuple[int, Timer]] = {}
         self._tokens = 0
         self.venue = actor.venue
@@ -214,9 +215,9 @@ class StrategyActor(SupervisedActor):
         tag: a short prefix of its client order ids (unique across its instruments).
         instruments: instead of ``venue`` and ``instrument``, the (venue, symbol) pairs
             it trades, the first the primary; a symbol at most once.
-        ids_after_ns: its client order ids' prefix is a time after this one (ns; a
-            system recovered from its journal gives the journal's last, so that a
-            clock set back never repeats an id already recorded).
+        ids_epoch: gives its client order ids' prefix (ns) at each start (None: the
+            clock's time); a system's gives strictly increasing ones, after every id its
+            journal holds, so no incarnation repeats an id recorded or sent before.
 
     Raises:
         TypeError: neither or both of ``venue``/``instrument`` and ``instruments``, or
@@ -235,7 +236,7 @@ class StrategyActor(SupervisedActor):
         *,
         tag: str = "s",
         instruments: Sequence[tuple[str, str]] | None = None,
-        ids_after_ns: int = 0,
+        ids_epoch: Callable[[], int] | None = None,
     ) -> None:
         pairs = _instruments(venue, instrument, instruments)  # refused before anything
         if not risk_path or not order_manager_path:
@@ -246,7 +247,7 @@ class StrategyActor(SupervisedActor):
         self.risk_path = risk_path
         self.order_manager_path = order_manager_path
         self.tag = tag
-        self.ids_after_ns = ids_after_ns
+        self.ids_epoch = ids_epoch
         self.strategy = factory()
         self.report = StrategyReport()
         self._ctx: _LiveContext | None = None

@@ -17,11 +17,13 @@ from tradeactors.journal._recovery import (
     Recovery,
     read_recovery,
     restore,
+    write_meta,
 )
 from tradeactors.journal._schema import (
     SCHEMA_VERSION,
     JournalCorruptError,
     JournalError,
+    JournalLock,
     JournalUnavailableError,
     JournalVersionError,
 )
@@ -43,6 +45,7 @@ __all__ = [
     "JournalActor",
     "JournalCorruptError",
     "JournalError",
+    "JournalLock",
     "JournalMetrics",
     "JournalReader",
     "JournalUnavailableError",
@@ -55,4 +58,5 @@ __all__ = [
     "event_kind",
     "read_recovery",
     "restore",
+    "write_meta",
 ]

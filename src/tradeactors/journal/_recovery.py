@@ -33,14 +33,25 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.orders import Order, OrderStatus, Position
 from tradeactors.core.risk import TradingState
-from tradeactors.journal._schema import JournalCorruptError, connect
+from tradeactors.journal._schema import (
+    JournalCorruptError,
+    JournalUnavailableError,
+    connect,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from tradeactors.core.execution import OrderStore
 
-__all__ = ["LatchedScope", "RecoveredFill", "Recovery", "read_recovery", "restore"]
+__all__ = [
+    "LatchedScope",
+    "RecoveredFill",
+    "Recovery",
+    "read_recovery",
+    "restore",
+    "write_meta",
+]
 
 NOT_KEPT = frozenset({TripSource.SHUTDOWN.value, TripSource.STRATEGY_REMOVED.value})
 """Trip sources whose state a restarted system does not take back (see the module doc)."""
@@ -79,6 +90,7 @@ class Recovery:
     kill_switch: list[LatchedScope] = field(default_factory=list)
     last_time_ns: int = 0  # the latest event's time: new client order ids start after it
     events: int = 0
+    meta: dict[str, str] = field(default_factory=dict)  # the journal's own (`write_meta`)
 
     @property
     def empty(self) -> bool:
@@ -136,6 +148,7 @@ class _Reading:
 
     def read(self) -> Recovery:
         recovery = self.recovery
+        recovery.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         row = self._db.execute("SELECT COUNT(*), COALESCE(MAX(time_ns), 0) FROM events").fetchone()
         recovery.events, recovery.last_time_ns = row[0], row[1]
         if not recovery.events:
@@ -304,3 +317,25 @@ def restore(store: OrderStore, recovery: Recovery) -> None:
         store.owner_fills[key] = store.owner_fills.get(key, 0) + 1
         store.fills += 1
     store.prune()
+
+
+def write_meta(path: str | Path, items: dict[str, str]) -> None:
+    """Set ``items`` in the journal's ``meta`` table (one transaction; not the schema's).
+
+    Raises:
+        JournalError: the errors of `connect`.
+        JournalUnavailableError: the file cannot be written.
+
+    """
+    db = connect(path, create=True)
+    try:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, v) for k, v in items.items() if k != "schema_version"],
+            )
+    except sqlite3.OperationalError as exc:
+        raise JournalUnavailableError(path, f"cannot be written: {exc}") from exc
+    finally:
+        db.close()

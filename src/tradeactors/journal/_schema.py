@@ -7,6 +7,8 @@ JSON payload (the event as msgspec encodes it) beside the columns queries filter
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +18,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "JournalCorruptError",
     "JournalError",
+    "JournalLock",
     "JournalUnavailableError",
     "JournalVersionError",
     "connect",
@@ -169,3 +172,42 @@ def _check(connection: sqlite3.Connection, file: Path, *, create: bool) -> None:
 def _unwritable(exc: sqlite3.OperationalError) -> bool:
     text = str(exc)
     return any(s in text for s in ("readonly", "locked", "full", "unable to open"))
+
+
+class JournalLock:
+    """One process at a time on a journal: an exclusive lock on ``FILE.lock``, beside it.
+
+    Two processes on one journal would each recover the other's orders, cancel them as
+    unknown, and write one history of two. The lock (``flock``: released by the kernel
+    when the process dies, SIGKILL too) is taken before the journal is read and held
+    until `release`; the file says which process holds it.
+
+    Raises (at construction):
+        JournalError: another process holds it (the message names the file and its pid).
+        JournalUnavailableError: the lock file cannot be made.
+
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(f"{path}.lock")
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise JournalUnavailableError(path, f"cannot make its lock {self.path}: {exc}") from exc
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            self._fd = None
+            raise JournalError(
+                path, f"in use by another process (pid {holder}): one process per journal"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        """Let another process take the journal (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None

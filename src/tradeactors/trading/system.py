@@ -96,12 +96,15 @@ from tradeactors.errors import (
 from tradeactors.journal import (
     JOURNALED,
     JournalActor,
+    JournalLock,
     JournalMetrics,
     JournalWriter,
+    LatchedScope,
     PositionsRecorded,
     Recovery,
     read_recovery,
     restore,
+    write_meta,
 )
 from tradeactors.strategy import live_strategy, strategy_factory
 from tradeactors.supervision import (
@@ -148,6 +151,47 @@ _EMBEDDED = {"sim": "sim", "binance": "binance", "kraken": "kraken"}
 JOURNAL = "journal"
 """The journal actor's path (a child of the root, started after the events actor)."""
 _MIN_ASK = 1.0  # seconds an ask to an actor gets at least, whatever a caller's timeout
+_ID_BLOCK_NS = 10**12
+"""Client order id epochs reserved for one run past the journal's floor (see `_IdEpochs`)."""
+
+
+class _IdEpochs:
+    """The prefixes (ns) of a system's client order ids: strictly increasing, above a floor.
+
+    Every generator of the system (the host's, each strategy's at each start) takes one,
+    so a strategy restarted within the same nanosecond, or while the clock is behind the
+    floor, never repeats its predecessor's ids. After a recovery the floor is past the
+    journal's last event and its recorded floor; the journal then records the floor plus
+    `_ID_BLOCK_NS` for the next run, which covers every epoch this run hands out while
+    its clock is behind (past that block, epochs are the clock's time, after the last
+    event the journal will have of them).
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def raise_floor(self, floor: int) -> None:
+        """Hand out nothing at or below ``floor - 1`` from now on."""
+        with self._lock:
+            self._last = max(self._last, floor - 1)
+
+    def __call__(self) -> int:
+        """The next prefix: the clock's time, or just after the last one handed out."""
+        with self._lock:
+            self._last = max(self._clock.time_ns(), self._last + 1)
+            return self._last
+
+
+def _trip_source(value: str) -> TripSource:
+    """The `TripSource` of a recorded change (``reset`` or unknown: ``manual``)."""
+    try:
+        return TripSource(value)
+    except ValueError:
+        return TripSource.MANUAL
+
+
 """Venue kinds the embedded simulated exchange can play: kind -> its protocol."""
 
 
@@ -333,7 +377,10 @@ class TradingSystem:
         self.paths = actor_paths(self.config, strategy=self._strategies[0].name if named else None)
         self.gateway_path = self.paths.gateway(venue.name)
         self.strategy_path: str | None = next(iter(self.paths.strategies.values()), None)
-        self._ids = ClientOrderIds(self.clock.time_ns(), "host")
+        # the prefixes of every client order id generator of the system: strictly
+        # increasing, and after the journal's ids once recovered
+        self._id_epochs = _IdEpochs(self.clock)
+        self._ids = ClientOrderIds(self._id_epochs(), "host")
         venue_of = {symbol: venue for venue, symbol in self.paths.books}
         # who hears what of the strategies: changed by add_strategy / remove_strategy
         self.routes = StrategyRoutes(
@@ -352,7 +399,9 @@ class TradingSystem:
         self._journal_metrics: JournalMetrics | None = None
         self.recovery: Recovery | None = None
         """What the journal gave back at start (None: no journal; `Recovery.empty`: new)."""
-        self._ids_after_ns = 0  # client order ids start after the journal's last event
+        # recovered latched states of strategies not configured: applied when added
+        self._pending_scopes: dict[str, LatchedScope] = {}
+        self._journal_lock: JournalLock | None = None
 
     def _venue_side(self, venue: VenueConfig) -> _VenueSide:
         """A venue's adapter and instruments as configured (the venue's own come at start)."""
@@ -486,8 +535,13 @@ class TradingSystem:
             self._unsubscribe.append(self._events.subscribe(metrics.on_event))
             self._gateway_metrics = GatewayMetrics(self._registry)
         if self.journal_path:
-            # a corrupt file or another schema version: refused here, before the tree
-            self._open_journal().close()
+            try:  # one process per journal; released when the system stops
+                self._journal_lock = JournalLock(self.journal_path)
+                # a corrupt file or another schema version: refused here, before the tree
+                self._open_journal().close()
+            except BaseException:
+                self._close_venue()
+                raise
             self._journal_metrics = (
                 JournalMetrics(self._registry) if self._registry is not None else None
             )
@@ -509,6 +563,8 @@ class TradingSystem:
         self._unsubscribe.append(tree.dead_letters.subscribe(self._on_dead_letter))
         try:
             self._start_and_wait(tree, timeout)
+            if self.recovery is not None and not self.recovery.empty:
+                self._cancel_orphans()
         except BaseException:
             if tree.running:
                 tree.stop(timeout=timeout)
@@ -610,6 +666,9 @@ class TradingSystem:
             self._close_venue()
 
     def _close_venue(self) -> None:
+        if self._journal_lock is not None:
+            self._journal_lock.release()
+            self._journal_lock = None
         for side in self._venues.values():
             if side.exchange is not None:
                 side.exchange.close()
@@ -966,6 +1025,7 @@ class TradingSystem:
             )
             running = _Running(choice=choice, added=True, starting=True)
             self._fresh_scope(name)
+            self._pending_scope(name)
             with self._running_lock:
                 self._running[name] = running
             self._set_limits(choice)  # told to risk before the strategy can send an order
@@ -1050,6 +1110,17 @@ class TradingSystem:
         else:
             self._log.info("strategy_removed", strategy=name, cancelled_in_time=cancelled)
         return removed
+
+    def _pending_scope(self, name: str) -> None:
+        """Strategy ``name``'s state recovered from the journal, latched again as it is added."""
+        latched = self._pending_scopes.pop(f"strategy:{name}", None)
+        if latched is not None:
+            self.gate.trip(
+                latched.state,
+                source=_trip_source(latched.source),
+                reason=f"recovered from the journal: {latched.reason}",
+                scope=latched.scope,
+            )
 
     def _fresh_scope(self, name: str) -> None:
         """Strategy ``name``'s kill-switch scope, ACTIVE for a strategy added under it.
@@ -1254,40 +1325,34 @@ class TradingSystem:
         """
         recovery = read_recovery(self.journal_path)
         self.recovery = recovery
+        accounts = {
+            f"account:{name}": f"{side.config.kind} {side.config.api_key}"
+            for name, side in self._venues.items()
+        }
         if recovery.empty:
+            write_meta(self.journal_path, accounts)
             return
-        self._ids_after_ns = recovery.last_time_ns
-        self._ids = ClientOrderIds(max(self.clock.time_ns(), recovery.last_time_ns + 1), "host")
         venues = {order.venue for order, _status, _filled in recovery.orders}
         venues |= {fill.venue for fill in recovery.fills}
-        fresh = sorted(
-            name
-            for name in venues
-            if (side := self._venues.get(name)) is not None
-            and (side.exchange is not None or self.paper is not None)
-        )
-        if fresh:
-            raise ConfigError(
-                f"journal {self.journal_path} holds orders at venue {fresh[0]!r}, which started "
-                "empty with this process (embedded or paper): a journal is recovered against "
-                "a venue that outlives the process; use another [journal] path"
-            )
+        self._check_recoverable(recovery, venues, accounts)
+        # Client order ids: after every id the journal may hold, even if the clock went
+        # back; a block of epochs is reserved for this run (see `_IdEpochs`)
+        floor = max(recovery.last_time_ns, int(recovery.meta.get("ids_floor_ns", "0"))) + 1
+        self._id_epochs.raise_floor(floor)
+        self._ids = ClientOrderIds(self._id_epochs(), "host")
+        write_meta(self.journal_path, {**accounts, "ids_floor_ns": str(floor + _ID_BLOCK_NS)})
         restore(self.store, recovery)
         for latched in recovery.kill_switch:
-            source = (
-                TripSource(latched.source)
-                if latched.source in TripSource._value2member_map_
-                else TripSource.MANUAL
-            )
             try:
                 self.gate.trip(
                     latched.state,
-                    source=source,
+                    source=_trip_source(latched.source),
                     reason=f"recovered from the journal: {latched.reason}",
                     scope=latched.scope,
                 )
-            except (ValueError, UnknownScopeError):
-                self._log.warning("journal_scope_not_recovered", scope=latched.scope)
+            except UnknownScopeError:  # a strategy not configured now: when it is added
+                self._pending_scopes[latched.scope] = latched
+                self._log.warning("journal_scope_pending", scope=latched.scope)
         self._log.info(
             "journal_recovered",
             journal=self.journal_path,
@@ -1296,6 +1361,58 @@ class TradingSystem:
             fills=len(recovery.fills),
             kill_switch={s.scope: s.state.value for s in recovery.kill_switch},
         )
+
+    def _check_recoverable(
+        self, recovery: Recovery, venues: set[str], accounts: dict[str, str]
+    ) -> None:
+        """Refuse a journal this system cannot be the continuation of.
+
+        Raises:
+            ConfigError: orders at a venue the config does not name, at one that started
+                with this process (embedded, paper), or of another account.
+
+        """
+        where = f"journal {self.journal_path} holds orders at venue"
+        for name in sorted(venues):
+            side = self._venues.get(name)
+            if side is None:
+                raise ConfigError(
+                    f"{where} {name!r}, which this config does not name (renamed?): recover "
+                    "with the same [venue] name, or use another [journal] path"
+                )
+            if side.exchange is not None or self.paper is not None:
+                raise ConfigError(
+                    f"{where} {name!r}, which started empty with this process (embedded or "
+                    "paper): a journal is recovered against a venue that outlives the "
+                    "process; use another [journal] path"
+                )
+            kept = recovery.meta.get(f"account:{name}")
+            if kept is not None and kept != accounts[f"account:{name}"]:
+                raise ConfigError(
+                    f"{where} {name!r} of account {kept!r}; this config trades "
+                    f"{accounts[f'account:{name}']!r} there: recover with the same account, "
+                    "or use another [journal] path"
+                )
+
+    def _cancel_orphans(self) -> None:
+        """Cancel the recovered open orders whose owner does not run now.
+
+        A strategy of the previous run that this one does not configure cannot manage
+        its orders; they are known (not unknown at the venue), then cancelled.
+        """
+        running = set(self.paths.strategies.values())
+        orphans = sorted(
+            {
+                t.request.owner
+                for t in self.store.open_orders()
+                if t.request.owner and t.request.owner not in running
+            }
+        )
+        for owner in orphans:
+            self._log.warning("recovered_orders_without_owner", owner=owner)
+            self.tree.address(self.paths.order_manager).tell(
+                CancelAllOrders(reason="its owner does not run after the restart", owner=owner)
+            )
 
     def _journal_unavailable(self, detail: str) -> None:
         """Refuse to trade unrecorded: HALTED, ``journal_unavailable``."""
@@ -1509,7 +1626,7 @@ class TradingSystem:
                         "risk_path": paths.risk,
                         "order_manager_path": paths.order_manager,
                         "tag": choice.tag,
-                        "ids_after_ns": self._ids_after_ns,
+                        "ids_epoch": self._id_epochs,
                     },
                     mailbox=book_mailbox(),
                 ),
