@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tradeactors._state import JOURNAL_FILE, RUNS, state_dir
 from tradeactors.errors import TradeActorsError
 from tradeactors.journal._reader import Filters, JournalReader
-from tradeactors.journal._schema import JournalError
+from tradeactors.journal._schema import JournalCorruptError, JournalError
 
 if TYPE_CHECKING:
     import argparse
@@ -71,6 +71,16 @@ def journal_command(args: argparse.Namespace, out: TextIO) -> int:
 
     """
     path = Path(args.journal) if args.journal else latest_journal(state_dir(args.state_dir))
+    try:
+        return _journal_action(args, path, out)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, TradeActorsError):
+            raise
+        # a record the journal cannot have written (edited by hand, say): one line
+        raise JournalCorruptError(path, f"a record cannot be read: {exc}") from exc
+
+
+def _journal_action(args: argparse.Namespace, path: Path, out: TextIO) -> int:
     if args.action == "verify":
         with JournalReader(path) as reader:
             checks = reader.verify()

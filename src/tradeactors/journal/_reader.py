@@ -106,7 +106,12 @@ class JournalReader:
         sql, args = _where(_EVENTS, filters, time="e.time_ns", table="e.")
         rows = self._rows(f"{sql} ORDER BY e.sequence", args)
         for row in rows:
-            row["payload"] = json.loads(row["payload"])
+            try:
+                row["payload"] = json.loads(row["payload"])
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise JournalCorruptError(
+                    self.path, f"event {row['sequence']}: its payload is not JSON: {exc}"
+                ) from exc
         return rows
 
     def _rows(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:

@@ -183,3 +183,28 @@ def test_times_are_iso_8601_utc_unless_they_say_otherwise():
     assert parse_time("1970-01-01T00:00:01.5", "--since") == 1_500_000_000
     assert parse_time("1970-01-01T01:00:00+01:00", "--since") == 0
     assert parse_time(None, "--since") is None
+
+
+def test_a_hand_edited_record_is_one_line_naming_the_file_never_a_traceback(tmp_path, capsys):
+    from tradeactors.core.messages import OrderUpdate, Side
+    from tradeactors.core.orders import OrderStatus
+
+    path = tmp_path / "j.sqlite"
+    writer = JournalWriter(path, clock=FakeClock())
+    update = OrderUpdate(
+        client_order_id="o1", venue="sim", instrument="BTCUSDT", side=Side.BUY, price=1,
+        quantity=1, status=OrderStatus.ACCEPTED, filled=0,
+    )  # fmt: skip
+    writer.append([(1, update), (2, update)])
+    writer.close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE events SET payload = '{not json' WHERE sequence = 2")
+        db.execute("UPDATE events SET time_ns = 'soon' WHERE sequence = 1")
+    db.close()
+    for action in ("events", "verify"):
+        assert cli.main(["journal", action, "--journal", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert f"journal {path}" in err
+        assert "Traceback" not in err
