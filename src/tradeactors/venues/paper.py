@@ -244,6 +244,9 @@ class PaperVenue:
             diffs, snapshots and trades, with its update ids in the accounts).
         book_depth: levels a side the book keeps, where the venue's sync rule bounds
             them (Kraken: the subscribed depth its checksum follows).
+        depth_sync: the Binance `DepthSync` to follow the book with (None: a new one for
+            ``instrument``); the backtest's cached captures give one that takes levels
+            parsed beforehand (`tradeactors.backtest.cache`).
 
     """
 
@@ -259,6 +262,7 @@ class PaperVenue:
         sample_interval_s: float = 1.0,
         market: MarketData | None = None,
         book_depth: int = 1000,
+        depth_sync: binance.DepthSync | None = None,
     ) -> None:
         self.instrument = instrument
         self.model = model
@@ -272,7 +276,7 @@ class PaperVenue:
         self._rng = random.Random(model.seed)  # noqa: S311 - a reproducible latency model
         # Binance's rules (market None), or the adapter's (`_on_market_frame`)
         self._market = None if isinstance(market, binance.BinanceMarketData) else market
-        self._depth = binance.DepthSync(instrument)
+        self._depth = depth_sync if depth_sync is not None else binance.DepthSync(instrument)
         self.sync: binance.DepthSync | BookSync = (
             self._depth
             if self._market is None
@@ -590,13 +594,21 @@ class PaperVenue:
 
     def on_frame(self, frame: Frame) -> None:
         """Run what is due by the frame's receive time, then apply the frame."""
+        self.begin_frame(frame.received_ns)
+        self.apply_frame(frame)
+
+    def begin_frame(self, received_ns: int) -> None:
+        """A frame received at ``received_ns``: count it, run what is due by then."""
         if self.start_ns is None:
-            self.start_ns = frame.received_ns
-            self._next_sample_ns = frame.received_ns
+            self.start_ns = received_ns
+            self._next_sample_ns = received_ns
         self.frames += 1
-        self.last_frame_ns = frame.received_ns
-        self.run_until(frame.received_ns)
-        self.now_ns = max(self.now_ns, frame.received_ns)
+        self.last_frame_ns = received_ns
+        self.run_until(received_ns)
+        self.now_ns = max(self.now_ns, received_ns)
+
+    def apply_frame(self, frame: Frame) -> None:
+        """Apply ``frame`` (after `begin_frame` of its receive time)."""
         if self._market is not None:
             self._on_market_frame(self._market, frame)
             return
@@ -616,13 +628,22 @@ class PaperVenue:
         except (msgspec.DecodeError, ValueError):
             return
         if isinstance(event, binance.DepthUpdate) and event.s == self.instrument.symbol:
-            self.updates_seen += 1
-            before = self._resting_levels()
-            result = self._depth.on_diff(event)
-            self._follow_diff(result, event.u)
-            self._after_book(result, before=before)
+            self.on_depth_update(event)
         elif isinstance(event, binance.Trade) and event.s == self.instrument.symbol:
             self._on_trade(event)
+
+    def on_depth_update(self, diff: binance.DepthUpdate) -> None:
+        """A Binance depth update of the instrument (after `begin_frame` of its frame)."""
+        self.updates_seen += 1
+        before = self._resting_levels()
+        result = self._depth.on_diff(diff)
+        self._follow_diff(result, diff.u)
+        self._after_book(result, before=before)
+
+    def on_public_trade(self, price: int, quantity: int, aggressor: Side) -> None:
+        """A public trade of the instrument, parsed (after `begin_frame` of its frame)."""
+        self.trades += 1
+        self._match_trade(price, quantity, aggressor)
 
     def _on_market_frame(self, market: MarketData, frame: Frame) -> None:
         """A frame read through the venue adapter's market data (not Binance's rules)."""
