@@ -321,7 +321,8 @@ class PaperVenue:
         self.start_ns: int | None = None
         self.last_frame_ns = 0
         self._next_sample_ns = 0
-        self.last_mid: Fraction | None = None
+        self._last_mid2: int | None = None  # twice the last mid (`last_mid`)
+        self._base: tuple[Fraction, Fraction, int, Fraction, int, int] | None = None
 
     # -- time ----------------------------------------------------------------------------
 
@@ -851,21 +852,62 @@ class PaperVenue:
         ledger = self.ledger
         return ledger.realized + (mid - ledger.average_price) * ledger.net - self.fees
 
+    @property
+    def last_mid(self) -> Fraction | None:
+        """The mid (ticks) at the last book change that had one (None: none had)."""
+        return None if self._last_mid2 is None else Fraction(self._last_mid2, 2)
+
+    def _equity_base(self) -> tuple[int, int]:
+        """``(2a, b)``: the equity at a doubled mid ``m2`` is ``(2a + m2 * net * b) / 2b``.
+
+        ``a / b`` is realized PnL less fees less the position at its average price: it
+        changes with fills only, so it is kept until the ledger or the fees change.
+        """
+        ledger, fees = self.ledger, self.fees
+        cached = self._base
+        if (
+            cached is not None
+            and cached[0] is ledger.realized
+            and cached[1] is ledger.average_price
+            and cached[2] == ledger.net
+            and cached[3] is fees
+        ):
+            return cached[4], cached[5]
+        base = ledger.realized - ledger.average_price * ledger.net - fees
+        twice, denominator = 2 * base.numerator, base.denominator
+        self._base = (ledger.realized, ledger.average_price, ledger.net, fees, twice, denominator)
+        return twice, denominator
+
     def _mark(self) -> None:
-        mid = self.mid()
-        if mid is None:
+        """Mark the account at the mid: peak, drawdown and the series (exact, in ints).
+
+        The same values as `equity` at `mid` in `Fraction`s; compared by cross
+        multiplication, a `Fraction` made only for a new peak, drawdown or sample.
+        """
+        book = self.sync.book
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
             return
-        self.last_mid = mid
-        equity = self.equity(mid)
-        self.peak = max(self.peak, equity)
-        self.max_drawdown = max(self.max_drawdown, self.peak - equity)
+        mid2 = bid[0] + ask[0]
+        self._last_mid2 = mid2
+        twice, denominator = self._equity_base()
+        equity = twice + mid2 * self.ledger.net * denominator  # / scale
+        scale = 2 * denominator
+        peak = self.peak
+        if equity * peak.denominator > peak.numerator * scale:
+            self.peak = Fraction(equity, scale)  # drawdown 0: the max is unchanged
+        else:
+            gap = peak.numerator * scale - equity * peak.denominator  # / (peak.den * scale)
+            drawdown = self.max_drawdown
+            if gap * drawdown.denominator > drawdown.numerator * peak.denominator * scale:
+                self.max_drawdown = Fraction(gap, peak.denominator * scale)
         if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
             self.series.append(
                 Sample(
                     t=self.seconds(self.now_ns),
                     position=float(self.ledger.net * Fraction(self.instrument.lot_size)),
-                    mid=float(mid * Fraction(self.instrument.tick_size)),
-                    pnl=money(equity * self._value),
+                    mid=float(Fraction(mid2, 2) * Fraction(self.instrument.tick_size)),
+                    pnl=money(Fraction(equity, scale) * self._value),
                 )
             )
             interval = self._sample_interval_ns
