@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -179,13 +180,17 @@ class CompiledCapture:
         raw = iter(self.raw)
         symbol = self.instrument.symbol
         begin, on_diff, on_trade = venue.begin_frame, venue.on_depth_update, venue.on_public_trade
-        diff = count = level = trade = 0
+        quiet = venue.quiet_frames
+        diff = count = level = trade = after = 0
         if times:
             start(times[0])
-        for when, kind in zip(times, kinds, strict=True):
+        for match in _EVENTFUL.finditer(kinds):  # the frames that are not only a time
+            index = match.start()
+            if index > after:
+                quiet(times[after:index])
+            after = index + 1
+            when, kind = times[index], kinds[index]
             begin(when)
-            if kind == _OTHER:
-                continue
             if kind == _DIFF:
                 first, last, previous = ids[diff : diff + 3]
                 n_bids, n_asks = counts[count : count + 2]
@@ -215,9 +220,12 @@ class CompiledCapture:
                     Frame(received_ns=when, source="rest" if source == "rest" else "ws",
                           payload=payload, url=url)
                 )  # fmt: skip
+        if after < len(times):
+            quiet(times[after:])
 
 
 _COLUMNS = msgspec.msgpack.Decoder(_Columns)
+_EVENTFUL = re.compile(b"[^\x00]")  # a frame of another kind than _OTHER
 
 
 def _ints(data: bytes) -> array[int]:

@@ -79,7 +79,7 @@ from tradeactors.venues import binance
 from tradeactors.venues.adapter import BookOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
@@ -607,6 +607,27 @@ class PaperVenue:
         self.last_frame_ns = received_ns
         self.run_until(received_ns)
         self.now_ns = max(self.now_ns, received_ns)
+
+    def quiet_frames(self, times: Sequence[int]) -> None:
+        """Frames received at ``times`` that change nothing but the time (`begin_frame` each).
+
+        What a replay gives for the frames it knows are not the instrument's (tickers,
+        other symbols), without a call per frame.
+        """
+        if not times:
+            return
+        if self.start_ns is None:
+            self.begin_frame(times[0])
+            times = times[1:]
+        queue = self._queue
+        frames = self.frames
+        for index, received_ns in enumerate(times, 1):
+            if queue and queue[0][0] <= received_ns:
+                self.frames, self.last_frame_ns = frames + index, received_ns
+                self.run_until(received_ns)
+            self.now_ns = max(self.now_ns, received_ns)
+        if times:
+            self.frames, self.last_frame_ns = frames + len(times), times[-1]
 
     def apply_frame(self, frame: Frame) -> None:
         """Apply ``frame`` (after `begin_frame` of its receive time)."""
