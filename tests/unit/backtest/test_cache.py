@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -19,7 +21,9 @@ from tradeactors.backtest.cache import (
 )
 from tradeactors.backtest.engine import BacktestConfig, run_backtest
 from tradeactors.core.instrument import Instrument
+from tradeactors.core.messages import Side
 from tradeactors.strategy import make_strategy
+from tradeactors.strategy.api import Strategy
 from tradeactors.venues.capture import Frame, read_capture
 from tradeactors.venues.instrument_file import load_instrument_file
 
@@ -152,6 +156,61 @@ def test_frames_of_every_kind_give_the_same_report():
             "crossed",
         }
         assert report["frames"] == len(frames)
+
+
+def _journal_rows(path):
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        query = "select name from sqlite_master where type = 'table' order by name"
+        tables = [row[0] for row in db.execute(query)]
+        return {table: db.execute(f"select * from {table}").fetchall() for table in tables}  # noqa: S608
+
+
+def test_frames_that_only_move_time_run_what_falls_due_between_them(tmp_path):
+    ticker = _ws(0, "ethusdt@bookTicker", TICKER)
+    frames = [ticker, *_odd_frames()]  # it starts with one
+    for at in (2, 3, 4, 17):  # orders in flight while tickers and others' updates pass
+        for step in range(1, 10):
+            when = at * MS + step * MS // 10
+            frames.append(Frame(received_ns=when, source="ws", payload=ticker.payload))
+            frames.append(_diff(0, 1, bids=[("1.00", "1")], symbol="BTCUSDT"))
+            frames[-1] = Frame(received_ns=when, source="ws", payload=frames[-1].payload)
+    last = frames[-1].received_ns
+    frames += [Frame(received_ns=last + n * MS // 4, source="ws", payload=ticker.payload)
+               for n in range(1, 20)]  # fmt: skip
+    frames.sort(key=lambda frame: frame.received_ns)
+    compiled = compile_frames(frames, ETH)
+    assert compiled.kinds[0] == 0
+    for latency in (0.05, 0.3, 2.0):
+        config = BacktestConfig(order_latency_ms=latency, response_latency_ms=latency)
+        heard = {}
+        for name, data in (("frames", frames), ("compiled", compiled)):
+            strategy = _Timed()
+            journal = tmp_path / f"{name}-{latency}.sqlite"
+            report = run_backtest(data, ETH, strategy, config, journal=journal)
+            heard[name] = (msgspec.json.encode(report), strategy.heard, _journal_rows(journal))
+        assert heard["compiled"] == heard["frames"]
+        assert len(heard["frames"][1]) > 10  # answers and timers, each at its own time
+
+
+class _Timed(Strategy):
+    """Quotes on each book, with a timer; hears when each answer and timer comes."""
+
+    name = "timed"
+
+    def __init__(self):
+        self.heard = []
+
+    def on_book(self, ctx, view):
+        if view.bids:
+            ctx.submit(side=Side.BUY, price=view.bids[0][0] - 1, quantity=100, post_only=True)
+            ctx.set_timer("again", 0.00015)
+
+    def on_order_update(self, ctx, update):
+        self.heard.append((ctx.now_ns, update.client_order_id, update.status))
+
+    def on_timer(self, ctx, name):
+        self.heard.append((ctx.now_ns, name))
+        ctx.cancel_all()
 
 
 def test_a_compiled_capture_of_another_instrument_is_refused():
