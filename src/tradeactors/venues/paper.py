@@ -657,7 +657,7 @@ class PaperVenue:
     def on_depth_update(self, diff: binance.DepthUpdate) -> None:
         """A Binance depth update of the instrument (after `begin_frame` of its frame)."""
         self.updates_seen += 1
-        before = self._resting_levels()
+        before = self._resting_levels_before()
         result = self._depth.on_diff(diff)
         self._follow_diff(result, diff.u)
         self._after_book(result, before=before)
@@ -690,7 +690,7 @@ class PaperVenue:
     def _on_book_event(self, data: object) -> None:
         sync = self.sync
         assert not isinstance(sync, binance.DepthSync)  # noqa: S101 - an adapter's market
-        before = self._resting_levels()
+        before = self._resting_levels_before()
         outcome = sync.on_event(data)
         snapshot = outcome is BookOutcome.SYNCED  # a snapshot in the stream
         if snapshot:
@@ -778,6 +778,10 @@ class PaperVenue:
     def _resting_levels(self) -> dict[tuple[bool, int], int]:
         book = self.sync.book
         return {(o.buy, o.price): book.size_at(o.price, bid=o.buy) for o in self.resting.values()}
+
+    def _resting_levels_before(self) -> dict[tuple[bool, int], int] | None:
+        """The resting orders' levels before a change, where the queue model reads them."""
+        return self._resting_levels() if self.model.queue == "probabilistic" else None
 
     def _after_book(
         self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
