@@ -141,6 +141,10 @@ class CompiledCapture:
         """The number of frames."""
         return len(self.times)
 
+    def __reduce__(self) -> tuple[type[CompiledCapture], tuple[_Columns, Instrument]]:
+        """Pickled as its stored columns (what a sweep's worker processes receive)."""
+        return (CompiledCapture, (self._columns, self.instrument))
+
     def _check(self) -> None:
         """Raise ValueError unless the columns fit together (a damaged or foreign file)."""
         kinds = self.kinds
