@@ -198,6 +198,33 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "read it with `tradeactors journal ... --journal FILE`",
     )
     backtest.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="K=V1,V2,...",
+        help="run once per value (repeatable: every combination), one result row each; K "
+        "is a strategy parameter or one of latency-ms, response-latency-ms, latency-sigma, "
+        "seed, queue, maker-fee-bps, taker-fee-bps",
+    )
+    backtest.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="processes running a --sweep's combinations (default: the CPUs, at most one "
+        "per combination)",
+    )
+    backtest.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where the capture converted for backtests is kept "
+        "(default: $XDG_CACHE_HOME/tradeactors, or ~/.cache/tradeactors)",
+    )
+    backtest.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read the capture itself, neither using nor writing the converted one",
+    )
+    backtest.add_argument(
         "--log-level",
         default="warning",
         choices=("debug", "info", "warning", "error"),

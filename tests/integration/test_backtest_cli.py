@@ -17,6 +17,12 @@ CAPTURE = DATA / "hftbacktest/ethusdt_20240808.gz"
 pytestmark = pytest.mark.skipif(not CAPTURE.exists(), reason="../shared/data is not beside")
 
 
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path, monkeypatch):
+    """The converted captures go to this test's own directory, not the user's cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
+
+
 def _backtest(
     *args: str, data: Path = CAPTURE, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -221,3 +227,76 @@ def test_an_instrument_neither_in_the_file_nor_given_names_the_file_and_the_flag
         "--lot-size (or add [binance.ABCUSDT] to that file)"
     )
     assert result.stdout == ""
+
+
+def test_the_cache_gives_the_report_byte_for_byte_and_is_used_the_second_time(tmp_path):
+    cache = tmp_path / "cache"
+    runs = {}
+    for name, flags in (
+        ("no cache", ["--no-cache"]),
+        ("building it", ["--cache-dir", str(cache)]),
+        ("from it", ["--cache-dir", str(cache)]),
+    ):
+        report_file = tmp_path / f"{name}.json"
+        result = _backtest("--strategy", "market_maker", "--json", str(report_file), *flags)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stderr == ""
+        runs[name] = (result.stdout, report_file.read_bytes())
+        if name == "no cache":
+            assert not cache.exists()  # --no-cache writes nothing
+    assert runs["no cache"] == runs["building it"] == runs["from it"]
+    stored = sorted((cache / "backtest").iterdir())
+    assert len(stored) == 2  # the capture's symbols, the capture compiled for ETHUSDT
+    assert not (tmp_path / "cache-home").exists()  # --cache-dir, not $XDG_CACHE_HOME
+
+
+def test_a_sweep_gives_one_row_per_combination_whatever_the_jobs(tmp_path):
+    sweep = ["--sweep", "half_spread=2,3", "--sweep", "latency-ms=1,5"]
+    outputs = {}
+    for jobs in ("1", "2"):
+        report_file = tmp_path / f"jobs{jobs}.json"
+        result = _backtest(
+            "--strategy", "market_maker", *sweep, "--jobs", jobs, "--json", str(report_file)
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[jobs] = (result.stdout, report_file.read_bytes())
+    assert outputs["1"] == outputs["2"]
+    stdout, rows = outputs["1"][0], json.loads(outputs["1"][1])
+    assert [row["sweep"] for row in rows] == [
+        {"half_spread": "2", "latency-ms": "1"},
+        {"half_spread": "2", "latency-ms": "5"},
+        {"half_spread": "3", "latency-ms": "1"},
+        {"half_spread": "3", "latency-ms": "5"},
+    ]
+    table = stdout.splitlines()
+    assert table[0] == "sweep of market_maker on ETHUSDT: 4 combinations"
+    assert table[1].split()[:4] == ["half_spread", "latency-ms", "net", "PnL"]
+    assert len(table) == 2 + 4
+    # a row is the single run with those values: the defaults' (3, 5 ms) as without --sweep
+    single = tmp_path / "single.json"
+    assert _backtest("--strategy", "market_maker", "--json", str(single)).returncode == 0
+    assert rows[3]["report"] == json.loads(single.read_bytes())
+    assert rows[0]["report"]["params"]["half_spread"] == 2
+    assert rows[0]["report"]["config"]["order_latency_ms"] == 1.0
+    assert len({json.dumps(row["report"]["fill_series"]) for row in rows}) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sweep", "bogus=1,2"], ("--sweep bogus=1: strategy 'market_maker': Object "
+                                    "contains unknown field `bogus`")),
+        (["--sweep", "queue=fifo"], "--sweep queue=fifo: not one of conservative, probabilistic"),
+        (["--sweep", "latency-ms=1,-1"], ("--sweep latency-ms=-1: latencies and "
+                                          "latency_sigma must not be negative")),
+        (["--sweep", "half_spread"], "--sweep 'half_spread': expected KEY=V1,V2,..."),
+        (["--sweep", "seed=1,1"], "--sweep 'seed=1,1': a value given twice"),
+        (["--sweep", "size=5", "--param", "size=5"], "--sweep size: also given with --param"),
+        (["--sweep", "size=5", "--plot", "x.png"], "--plot is of one run: not with --sweep"),
+        (["--jobs", "0"], "--jobs 0: at least 1"),
+    ],
+)  # fmt: skip
+def test_a_bad_sweep_is_refused_in_one_line(args, message):
+    result = _backtest("--strategy", "market_maker", *args)
+    assert result.returncode == 2
+    assert _one_line(result) == f"tradeactors backtest: {message}"

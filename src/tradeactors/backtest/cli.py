@@ -15,43 +15,39 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from tradeactors.backtest.cache import CaptureCache, PreparedCapture
 from tradeactors.backtest.engine import BacktestConfig, BacktestReport, SyncLoss, run_backtest
+from tradeactors.backtest.sweep import combinations, parse_sweeps, run_sweep, sweep_table
 from tradeactors.core.instrument import Instrument
 from tradeactors.core.units import base_quote, money_places, money_text
 from tradeactors.errors import ConfigError
 from tradeactors.journal import JournalError
 from tradeactors.observability import configure_logging
 from tradeactors.strategy import make_strategy, parse_params
-from tradeactors.venues import binance, kraken
-from tradeactors.venues.capture import read_capture
+from tradeactors.venues import kraken
 from tradeactors.venues.instrument_file import load_instrument_file
 
 if TYPE_CHECKING:
     import argparse
 
+    from tradeactors.backtest.cache import CompiledCapture
+    from tradeactors.backtest.sweep import Combination
     from tradeactors.venues.capture import Frame
 
 __all__ = ["backtest_command", "format_report"]
 
 
-def backtest_command(args: argparse.Namespace) -> int:  # noqa: PLR0911 - a status per outcome
+def backtest_command(args: argparse.Namespace) -> int:
     """Run the backtest the arguments describe; print the report; the exit status.
 
     0; 1 if the book lost sync and never resynced; 2 on bad input or nothing to backtest
     (see the module doc).
     """
     configure_logging(level=args.log_level)
-    if args.plot:
-        from tradeactors.backtest.plot import require_matplotlib  # noqa: PLC0415
-
-        try:
-            require_matplotlib()  # before the run, not after it
-        except ImportError:
-            print(
-                "tradeactors backtest: --plot needs matplotlib (pip install 'tradeactors[plot]')",
-                file=sys.stderr,
-            )
-            return 2
+    refused = _refused(args)
+    if refused is not None:
+        print(f"tradeactors backtest: {refused}", file=sys.stderr)
+        return 2
     try:
         params = parse_params(args.param)
         strategy = make_strategy(args.strategy, params)
@@ -64,20 +60,53 @@ def backtest_command(args: argparse.Namespace) -> int:  # noqa: PLR0911 - a stat
             maker_fee_bps=args.maker_fee_bps,
             taker_fee_bps=args.taker_fee_bps,
         )
-        frames = list(read_capture(args.data))
-        instrument = _instrument(frames, args.symbol, args.tick_size, args.lot_size, args.data)
+        sweeps = parse_sweeps(args.sweep)
+        runs = combinations(sweeps, args.strategy, params, config) if sweeps else []
+        cache = None if args.no_cache else CaptureCache(args.cache_dir)
+        capture = PreparedCapture(args.data, cache)
+        instrument = _instrument(capture, args.symbol, args.tick_size, args.lot_size, args.data)
+        data = capture.frames() if cache is None else capture.compiled(instrument)
     except (ConfigError, ValueError, OSError) as exc:
         print(f"tradeactors backtest: {exc}", file=sys.stderr)
         return 2
+    if cache is not None and cache.problems:  # the run goes on without it
+        print(f"tradeactors backtest: warning: {cache.problems[0]}", file=sys.stderr)
+    if runs:
+        return _sweep(args, data, instrument, runs)
     parsed = getattr(strategy, "params", None)  # the built-ins keep theirs, defaults filled
     shown = msgspec.to_builtins(parsed) if isinstance(parsed, msgspec.Struct) else params
     try:
         report = run_backtest(
-            frames, instrument, strategy, config, params=shown, journal=args.journal
+            data, instrument, strategy, config, params=shown, journal=args.journal
         )
     except JournalError as exc:  # exists, cannot be made or written: one line, no report
         print(f"tradeactors backtest: {exc}", file=sys.stderr)
         return 2
+    return _single(args, report)
+
+
+_NO_MATPLOTLIB = "--plot needs matplotlib (pip install 'tradeactors[plot]')"
+
+
+def _refused(args: argparse.Namespace) -> str | None:
+    """Why the options cannot run together (checked before anything runs), or None."""
+    if args.sweep and (args.plot or args.journal):
+        flag = "--plot" if args.plot else "--journal"
+        return f"{flag} is of one run: not with --sweep"
+    if args.jobs is not None and args.jobs < 1:
+        return f"--jobs {args.jobs}: at least 1"
+    if args.plot:
+        from tradeactors.backtest.plot import require_matplotlib  # noqa: PLC0415
+
+        try:
+            require_matplotlib()  # before the run, not after it
+        except ImportError:
+            return _NO_MATPLOTLIB
+    return None
+
+
+def _single(args: argparse.Namespace, report: BacktestReport) -> int:
+    """Print ``report`` (and write ``--json``, ``--plot``); the exit status."""
     problem = report.problem()
     if problem is not None and report.first_synced_s is None:  # nothing was backtested
         print(f"tradeactors backtest: {args.data}: {problem}", file=sys.stderr)
@@ -95,16 +124,43 @@ def backtest_command(args: argparse.Namespace) -> int:  # noqa: PLR0911 - a stat
         try:
             plot_report(report, args.plot)
         except ImportError:
-            print(
-                "tradeactors backtest: --plot needs matplotlib (pip install 'tradeactors[plot]')",
-                file=sys.stderr,
-            )
+            print(f"tradeactors backtest: {_NO_MATPLOTLIB}", file=sys.stderr)
             return 2
     return 0
 
 
+def _sweep(
+    args: argparse.Namespace,
+    data: CompiledCapture | list[Frame],
+    instrument: Instrument,
+    runs: list[Combination],
+) -> int:
+    """Run every combination, print the table (and write ``--json``); the exit status.
+
+    The book is followed the same way in every combination (the strategy does not move
+    the market), so a capture it cannot be trusted on fails as a single run does.
+    """
+    reports = run_sweep(data, instrument, args.strategy, runs, jobs=args.jobs)
+    problem = reports[0].problem()
+    if problem is not None and reports[0].first_synced_s is None:
+        print(f"tradeactors backtest: {args.data}: {problem}", file=sys.stderr)
+        return 2
+    print(sweep_table(runs, reports))
+    if problem is not None:
+        print(f"tradeactors backtest: {args.data}: {problem}", file=sys.stderr)
+        return 1
+    if args.json:
+        rows = [
+            {"sweep": run.values, "report": report}
+            for run, report in zip(runs, reports, strict=True)
+        ]
+        with open(args.json, "wb") as out:  # noqa: PTH123 - a user-given path
+            out.write(msgspec.json.format(msgspec.json.encode(rows), indent=2) + b"\n")
+    return 0
+
+
 def _instrument(
-    frames: list[Frame], symbol: str | None, tick: str | None, lot: str | None, path: str
+    capture: PreparedCapture, symbol: str | None, tick: str | None, lot: str | None, path: str
 ) -> Instrument:
     """The instrument to backtest: ``symbol`` (default: the capture's first with depth updates).
 
@@ -117,9 +173,9 @@ def _instrument(
             instrument file unreadable, or a step neither given nor in the file.
 
     """
-    symbols = _depth_symbols(frames)
+    symbols = capture.depth_symbols()
     if not symbols:
-        if _kraken(frames):
+        if _kraken(capture.frames()):
             raise ConfigError(
                 f"{path} is a Kraken capture: backtests replay Binance captures only "
                 f"(depth updates and a REST depth snapshot)"
@@ -142,20 +198,6 @@ def _instrument(
             )
         tick, lot = tick or saved.tick_size, lot or saved.lot_size
     return Instrument(venue="binance", symbol=symbol, tick_size=tick, lot_size=lot)
-
-
-def _depth_symbols(frames: list[Frame]) -> list[str]:
-    """The symbols with Binance depth updates in ``frames``, in order of appearance."""
-    symbols: dict[str, None] = {}
-    for frame in frames:
-        if frame.source == "ws" and '"depthUpdate"' in frame.payload:
-            try:
-                _kind, event = binance.decode_frame(frame.payload)
-            except (msgspec.DecodeError, ValueError):
-                continue
-            if isinstance(event, binance.DepthUpdate):
-                symbols[event.s] = None
-    return list(symbols)
 
 
 def _kraken(frames: list[Frame], look: int = 200) -> bool:

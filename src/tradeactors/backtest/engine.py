@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
+from tradeactors.backtest.cache import CompiledCapture, ParsedDepthSync
 from tradeactors.backtest.journal import BacktestJournal
 from tradeactors.core.messages import (
     AmendOutcome,
@@ -65,6 +66,7 @@ from tradeactors.core.messages import (
     TradeTick,
 )
 from tradeactors.strategy.api import OrderTracking, describe
+from tradeactors.venues.binance import BinanceMarketData
 from tradeactors.venues.paper import (
     FillPoint,
     PaperVenue,
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from tradeactors.core.instrument import Instrument
     from tradeactors.strategy.api import OpenOrder, Strategy
     from tradeactors.venues.adapter import MarketData
+    from tradeactors.venues.binance import DepthSync
     from tradeactors.venues.capture import Frame
 
 __all__ = [
@@ -294,6 +297,7 @@ class _Engine:
         *,
         market: MarketData | None = None,
         book_depth: int = 1000,
+        depth_sync: DepthSync | None = None,
     ) -> None:
         self.instrument = instrument
         self.journal: BacktestJournal | None = None  # set by `run_backtest` if it keeps one
@@ -309,6 +313,7 @@ class _Engine:
             sample_interval_s=config.sample_interval_s,
             market=market,
             book_depth=book_depth,
+            depth_sync=depth_sync,
         )
         self._timers: dict[str, int] = {}
         self._amending: set[str] = set()  # amends sent, their answers not yet delivered
@@ -357,7 +362,7 @@ class _Engine:
 
 
 def run_backtest(
-    frames: Iterable[Frame],
+    frames: Iterable[Frame] | CompiledCapture,
     instrument: Instrument,
     strategy: Strategy,
     config: BacktestConfig | None = None,
@@ -369,6 +374,10 @@ def run_backtest(
     journal: str | os.PathLike[str] | None = None,
 ) -> BacktestReport:
     """Replay ``frames`` through ``strategy`` against the simulated venue; the report.
+
+    ``frames`` may be a `CompiledCapture` of ``instrument`` (`tradeactors.backtest.cache`,
+    Binance's market data only): the same report as from the frames it was made from,
+    without decoding and parsing them again.
 
     ``market``: the venue adapter's market data the frames are read with (None:
     Binance's, see `PaperVenue`), its books kept ``book_depth`` levels a side where the
@@ -393,7 +402,19 @@ def run_backtest(
                 f"{describe(strategy)!r} is configured to trade {', '.join(wanted) or 'none'}"
             )
     config = config or BacktestConfig()
-    engine = _Engine(instrument, strategy, config, market=market, book_depth=book_depth)
+    depth_sync = None
+    if isinstance(frames, CompiledCapture):
+        if market is not None and not isinstance(market, BinanceMarketData):
+            raise ValueError("a compiled capture holds Binance market data only")
+        if frames.instrument != instrument:
+            raise ValueError(
+                f"the compiled capture was read for {frames.instrument.key}, "
+                f"not {instrument.key} ({instrument.tick_size}, {instrument.lot_size})"
+            )
+        depth_sync = ParsedDepthSync(instrument)
+    engine = _Engine(
+        instrument, strategy, config, market=market, book_depth=book_depth, depth_sync=depth_sync
+    )
     if journal is None:
         return _replay(frames, engine, params)
     with BacktestJournal(journal, instrument=instrument, strategy=describe(strategy)) as record:
@@ -402,19 +423,26 @@ def run_backtest(
 
 
 def _replay(
-    frames: Iterable[Frame], engine: _Engine, params: dict[str, Any] | None
+    frames: Iterable[Frame] | CompiledCapture, engine: _Engine, params: dict[str, Any] | None
 ) -> BacktestReport:
     """`run_backtest` once its arguments are checked (and its journal, if any, made)."""
     strategy, config, journal = engine.strategy, engine.config, engine.journal
     venue = engine.venue
     ctx = engine.ctx
-    started = False
-    for frame in frames:
-        if not started:
-            venue.now_ns = frame.received_ns
-            strategy.on_start(ctx)
-            started = True
-        venue.on_frame(frame)
+
+    def start(first_ns: int) -> None:
+        venue.now_ns = first_ns
+        strategy.on_start(ctx)
+
+    if isinstance(frames, CompiledCapture):
+        frames.replay(venue, start)
+    else:
+        started = False
+        for frame in frames:
+            if not started:
+                start(frame.received_ns)
+                started = True
+            venue.on_frame(frame)
     venue.run_until(venue.now_ns)
     strategy.on_stop(ctx)
     engine.stopped = True

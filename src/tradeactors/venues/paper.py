@@ -79,7 +79,7 @@ from tradeactors.venues import binance
 from tradeactors.venues.adapter import BookOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
@@ -244,6 +244,9 @@ class PaperVenue:
             diffs, snapshots and trades, with its update ids in the accounts).
         book_depth: levels a side the book keeps, where the venue's sync rule bounds
             them (Kraken: the subscribed depth its checksum follows).
+        depth_sync: the Binance `DepthSync` to follow the book with (None: a new one for
+            ``instrument``); the backtest's cached captures give one that takes levels
+            parsed beforehand (`tradeactors.backtest.cache`).
 
     """
 
@@ -259,6 +262,7 @@ class PaperVenue:
         sample_interval_s: float = 1.0,
         market: MarketData | None = None,
         book_depth: int = 1000,
+        depth_sync: binance.DepthSync | None = None,
     ) -> None:
         self.instrument = instrument
         self.model = model
@@ -272,7 +276,7 @@ class PaperVenue:
         self._rng = random.Random(model.seed)  # noqa: S311 - a reproducible latency model
         # Binance's rules (market None), or the adapter's (`_on_market_frame`)
         self._market = None if isinstance(market, binance.BinanceMarketData) else market
-        self._depth = binance.DepthSync(instrument)
+        self._depth = depth_sync if depth_sync is not None else binance.DepthSync(instrument)
         self.sync: binance.DepthSync | BookSync = (
             self._depth
             if self._market is None
@@ -317,7 +321,8 @@ class PaperVenue:
         self.start_ns: int | None = None
         self.last_frame_ns = 0
         self._next_sample_ns = 0
-        self.last_mid: Fraction | None = None
+        self._last_mid2: int | None = None  # twice the last mid (`last_mid`)
+        self._base: tuple[Fraction, Fraction, int, Fraction, int, int] | None = None
 
     # -- time ----------------------------------------------------------------------------
 
@@ -590,13 +595,42 @@ class PaperVenue:
 
     def on_frame(self, frame: Frame) -> None:
         """Run what is due by the frame's receive time, then apply the frame."""
+        self.begin_frame(frame.received_ns)
+        self.apply_frame(frame)
+
+    def begin_frame(self, received_ns: int) -> None:
+        """A frame received at ``received_ns``: count it, run what is due by then."""
         if self.start_ns is None:
-            self.start_ns = frame.received_ns
-            self._next_sample_ns = frame.received_ns
+            self.start_ns = received_ns
+            self._next_sample_ns = received_ns
         self.frames += 1
-        self.last_frame_ns = frame.received_ns
-        self.run_until(frame.received_ns)
-        self.now_ns = max(self.now_ns, frame.received_ns)
+        self.last_frame_ns = received_ns
+        self.run_until(received_ns)
+        self.now_ns = max(self.now_ns, received_ns)
+
+    def quiet_frames(self, times: Sequence[int]) -> None:
+        """Frames received at ``times`` that change nothing but the time (`begin_frame` each).
+
+        What a replay gives for the frames it knows are not the instrument's (tickers,
+        other symbols), without a call per frame.
+        """
+        if not times:
+            return
+        if self.start_ns is None:
+            self.begin_frame(times[0])
+            times = times[1:]
+        queue = self._queue
+        frames = self.frames
+        for index, received_ns in enumerate(times, 1):
+            if queue and queue[0][0] <= received_ns:
+                self.frames, self.last_frame_ns = frames + index, received_ns
+                self.run_until(received_ns)
+            self.now_ns = max(self.now_ns, received_ns)
+        if times:
+            self.frames, self.last_frame_ns = frames + len(times), times[-1]
+
+    def apply_frame(self, frame: Frame) -> None:
+        """Apply ``frame`` (after `begin_frame` of its receive time)."""
         if self._market is not None:
             self._on_market_frame(self._market, frame)
             return
@@ -616,13 +650,22 @@ class PaperVenue:
         except (msgspec.DecodeError, ValueError):
             return
         if isinstance(event, binance.DepthUpdate) and event.s == self.instrument.symbol:
-            self.updates_seen += 1
-            before = self._resting_levels()
-            result = self._depth.on_diff(event)
-            self._follow_diff(result, event.u)
-            self._after_book(result, before=before)
+            self.on_depth_update(event)
         elif isinstance(event, binance.Trade) and event.s == self.instrument.symbol:
             self._on_trade(event)
+
+    def on_depth_update(self, diff: binance.DepthUpdate) -> None:
+        """A Binance depth update of the instrument (after `begin_frame` of its frame)."""
+        self.updates_seen += 1
+        before = self._resting_levels_before()
+        result = self._depth.on_diff(diff)
+        self._follow_diff(result, diff.u)
+        self._after_book(result, before=before)
+
+    def on_public_trade(self, price: int, quantity: int, aggressor: Side) -> None:
+        """A public trade of the instrument, parsed (after `begin_frame` of its frame)."""
+        self.trades += 1
+        self._match_trade(price, quantity, aggressor)
 
     def _on_market_frame(self, market: MarketData, frame: Frame) -> None:
         """A frame read through the venue adapter's market data (not Binance's rules)."""
@@ -647,7 +690,7 @@ class PaperVenue:
     def _on_book_event(self, data: object) -> None:
         sync = self.sync
         assert not isinstance(sync, binance.DepthSync)  # noqa: S101 - an adapter's market
-        before = self._resting_levels()
+        before = self._resting_levels_before()
         outcome = sync.on_event(data)
         snapshot = outcome is BookOutcome.SYNCED  # a snapshot in the stream
         if snapshot:
@@ -735,6 +778,10 @@ class PaperVenue:
     def _resting_levels(self) -> dict[tuple[bool, int], int]:
         book = self.sync.book
         return {(o.buy, o.price): book.size_at(o.price, bid=o.buy) for o in self.resting.values()}
+
+    def _resting_levels_before(self) -> dict[tuple[bool, int], int] | None:
+        """The resting orders' levels before a change, where the queue model reads them."""
+        return self._resting_levels() if self.model.queue == "probabilistic" else None
 
     def _after_book(
         self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
@@ -830,21 +877,62 @@ class PaperVenue:
         ledger = self.ledger
         return ledger.realized + (mid - ledger.average_price) * ledger.net - self.fees
 
+    @property
+    def last_mid(self) -> Fraction | None:
+        """The mid (ticks) at the last book change that had one (None: none had)."""
+        return None if self._last_mid2 is None else Fraction(self._last_mid2, 2)
+
+    def _equity_base(self) -> tuple[int, int]:
+        """``(2a, b)``: the equity at a doubled mid ``m2`` is ``(2a + m2 * net * b) / 2b``.
+
+        ``a / b`` is realized PnL less fees less the position at its average price: it
+        changes with fills only, so it is kept until the ledger or the fees change.
+        """
+        ledger, fees = self.ledger, self.fees
+        cached = self._base
+        if (
+            cached is not None
+            and cached[0] is ledger.realized
+            and cached[1] is ledger.average_price
+            and cached[2] == ledger.net
+            and cached[3] is fees
+        ):
+            return cached[4], cached[5]
+        base = ledger.realized - ledger.average_price * ledger.net - fees
+        twice, denominator = 2 * base.numerator, base.denominator
+        self._base = (ledger.realized, ledger.average_price, ledger.net, fees, twice, denominator)
+        return twice, denominator
+
     def _mark(self) -> None:
-        mid = self.mid()
-        if mid is None:
+        """Mark the account at the mid: peak, drawdown and the series (exact, in ints).
+
+        The same values as `equity` at `mid` in `Fraction`s; compared by cross
+        multiplication, a `Fraction` made only for a new peak, drawdown or sample.
+        """
+        book = self.sync.book
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
             return
-        self.last_mid = mid
-        equity = self.equity(mid)
-        self.peak = max(self.peak, equity)
-        self.max_drawdown = max(self.max_drawdown, self.peak - equity)
+        mid2 = bid[0] + ask[0]
+        self._last_mid2 = mid2
+        twice, denominator = self._equity_base()
+        equity = twice + mid2 * self.ledger.net * denominator  # / scale
+        scale = 2 * denominator
+        peak = self.peak
+        if equity * peak.denominator > peak.numerator * scale:
+            self.peak = Fraction(equity, scale)  # drawdown 0: the max is unchanged
+        else:
+            gap = peak.numerator * scale - equity * peak.denominator  # / (peak.den * scale)
+            drawdown = self.max_drawdown
+            if gap * drawdown.denominator > drawdown.numerator * peak.denominator * scale:
+                self.max_drawdown = Fraction(gap, peak.denominator * scale)
         if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
             self.series.append(
                 Sample(
                     t=self.seconds(self.now_ns),
                     position=float(self.ledger.net * Fraction(self.instrument.lot_size)),
-                    mid=float(mid * Fraction(self.instrument.tick_size)),
-                    pnl=money(equity * self._value),
+                    mid=float(Fraction(mid2, 2) * Fraction(self.instrument.tick_size)),
+                    pnl=money(Fraction(equity, scale) * self._value),
                 )
             )
             interval = self._sample_interval_ns
