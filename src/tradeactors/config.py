@@ -308,6 +308,15 @@ class JournalConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     enabled: bool = True
     path: str = ""
     synchronous: Literal["normal", "full"] = "normal"
+    # seconds between checkpoints of the order manager's state (a restart reads the
+    # journal from the last one; skipped when no fill came since); 0: only at a clean stop
+    checkpoint_interval: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.checkpoint_interval < 10**9):
+            raise ConfigError(
+                f"[journal] checkpoint_interval {self.checkpoint_interval}: seconds, 0 or more"
+            )
 
 
 class PaperConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -195,9 +195,11 @@ def test_a_journal_of_another_account_or_venue_name_is_refused(systems, sim_venu
     first, events = make()
     resting_buy(first)
     events.wait_for(OrderUpdate, status="accepted")
+    _sell_into(sim_venue, MID - 300, 1, "r")  # a fill: the journal has a position there
+    events.wait_for(OrderUpdate, status="partially_filled")
     first.stop(timeout=10)
     taker = {"api_key": "taker", "secret_env": "TRADEACTORS_TAKER_SECRET"}
-    with pytest.raises(ConfigError, match="of account 'sim demo'; this config trades 'sim taker'"):
+    with pytest.raises(ConfigError, match="as account 'sim demo'; this config trades 'sim taker'"):
         make(venue=taker)
     with pytest.raises(ConfigError, match="venue 'sim', which this config does not name"):
         make(venue={"name": "elsewhere"})
@@ -265,3 +267,26 @@ def test_a_halted_strategy_added_again_after_the_restart_is_still_halted(systems
     assert second.gate.scope_state("strategy:foo") is TradingState.HALTED
     (change,) = second.gate.history_of("strategy:foo")[-1:]
     assert change.reason == "recovered from the journal: operator: foo misbehaves"
+
+
+def test_a_clean_stop_leaves_a_checkpoint_the_next_start_reads_from(systems, sim_venue):
+    make, path = systems
+    first, events = make()
+    buy = resting_buy(first, quantity=5)
+    events.wait_for(OrderUpdate, client_order_id=buy, status="accepted")
+    _sell_into(sim_venue, MID - 300, 2, "c")
+    events.wait_for(OrderUpdate, client_order_id=buy, status="partially_filled")
+    first.stop(timeout=10)
+    with JournalReader(path) as reader:
+        kinds = [e["kind"] for e in reader.events()]
+    assert kinds[-1] == "checkpoint"  # after the positions, the last thing recorded
+    second, _events = make()
+    recovery = second.recovery
+    assert recovery is not None
+    assert recovery.checkpoint is not None
+    assert (recovery.orders, recovery.fills) == ([], [])  # nothing after it to read
+    assert (
+        second.orders(timeout=5).positions
+        == {SYMBOL: 2}
+        == {SYMBOL: sim_venue.position(ACCOUNT, SYMBOL)}
+    )

@@ -37,6 +37,7 @@ from tradeactors.core.messages import (
     OrderSubmitted,
     PlaceOrder,
     ReconciliationReport,
+    TakeCheckpoint,
     VenueStatus,
     WriteAhead,
 )
@@ -82,6 +83,8 @@ class OrderManagerActor(SupervisedActor):
         journal: the journal actor's path ("": no journal). With a journal, everything a
             change sends and publishes goes through it as a `WriteAhead` (write-ahead: an
             order reaches its gateway, a fill its owner and risk, only once recorded).
+        checkpoint: makes the journal record of the store's whole state (with a journal:
+            on `TakeCheckpoint`, and every ``checkpoint_interval`` seconds if positive).
 
     """
 
@@ -97,9 +100,15 @@ class OrderManagerActor(SupervisedActor):
         emit: Callable[[Any], None] | None = None,
         strategy_of: Callable[[str], str | None] = default_strategy_of,
         journal: str = "",
+        checkpoint: Callable[[OrderStore, int], Any] | None = None,
+        checkpoint_interval: float = 0.0,
     ) -> None:
         super().__init__()
         self._journal_path = journal
+        self._checkpoint = checkpoint
+        self._checkpoint_interval = checkpoint_interval
+        self._checkpoint_timer: Any = None
+        self._checkpointed_fills = -1  # the fill count at the last checkpoint
         self._journal: Any = None  # its address, from on_start
         self._notify = notify
         self._routes = routes
@@ -136,6 +145,7 @@ class OrderManagerActor(SupervisedActor):
         """
         if self._journal_path:
             self._journal = self.context.address_of(self._journal_path)
+            self._arm_checkpoint()
         self._route()
         store = self._store
         self.context.log.info(
@@ -170,12 +180,49 @@ class OrderManagerActor(SupervisedActor):
                     )
                 return None
             return self._finish(placed)
+        if type(message) is TakeCheckpoint:
+            self._take_checkpoint(periodic=message.periodic)
+            return None
         if self._routes is not None and self._routes.version != self._routes_seen:
             self._route()
         if type(message) is StrategyRouted:
             self._welcome(message.path)
             return None
         return self._finish(core.handle(message))
+
+    def on_stop(self) -> None:
+        """Stop the checkpoints' timer."""
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
+            self._checkpoint_timer = None
+
+    def on_failure(self, *_exc_info: object) -> None:
+        """Stop the checkpoints' timer (the next incarnation arms its own)."""
+        self.on_stop()
+
+    def _arm_checkpoint(self) -> None:
+        if self._checkpoint is None or self._checkpoint_interval <= 0:
+            return
+        me = self.context.address
+        self._checkpoint_timer = self.context.clock.call_later(
+            self._checkpoint_interval, lambda: me.tell(TakeCheckpoint(periodic=True))
+        )
+
+    def _take_checkpoint(self, *, periodic: bool) -> None:
+        """Record the store's whole state in the journal, behind what it recorded so far.
+
+        A periodic one is skipped when no fill came since the last: the orders' changes
+        alone are quick to read again.
+        """
+        if periodic:
+            self._arm_checkpoint()
+            if self._store.fills == self._checkpointed_fills:
+                return
+        if self._journal is None or self._checkpoint is None:
+            return
+        self._checkpointed_fills = self._store.fills
+        record = self._checkpoint(self._store, self.context.clock.time_ns())
+        self._journal.tell(WriteAhead(records=(record,), origin=self.context.path))
 
     def _welcome(self, path: str) -> None:
         """A strategy just routed: the venues down now (it takes every venue as up)."""

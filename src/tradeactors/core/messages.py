@@ -70,6 +70,7 @@ __all__ = [
     "SnapshotNeeded",
     "StartReconciliation",
     "SubmitOrder",
+    "TakeCheckpoint",
     "TimeInForce",
     "TradeTick",
     "UnknownOrderFilled",
@@ -803,3 +804,13 @@ class WriteAhead(Message, frozen=True, kw_only=True, tag=True):
 
 JOURNAL_UNAVAILABLE = "journal_unavailable"
 """The reason of an order or amend not sent because the journal could not record it."""
+
+
+class TakeCheckpoint(Message, frozen=True, kw_only=True, tag=True):
+    """To the order manager: record its whole state in the journal now (a checkpoint).
+
+    A restart reads the journal from its last checkpoint on, not from its beginning.
+    ``periodic``: its own timer's (skipped if no fill came since the last one).
+    """
+
+    periodic: bool = False

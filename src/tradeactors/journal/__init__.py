@@ -9,6 +9,7 @@ positions and kill switch from it (`read_recovery`, `restore`; docs/journal.md).
 from __future__ import annotations
 
 from tradeactors.journal._actor import FlushJournal, JournalActor
+from tradeactors.journal._checkpoint import StateCheckpoint, checkpoint_of
 from tradeactors.journal._metrics import JournalMetrics
 from tradeactors.journal._reader import Check, Filters, JournalReader
 from tradeactors.journal._recovery import (
@@ -55,6 +56,8 @@ __all__ = [
     "PositionsRecorded",
     "RecoveredFill",
     "Recovery",
+    "StateCheckpoint",
+    "checkpoint_of",
     "event_kind",
     "read_recovery",
     "restore",

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tradeactors.core.execution import Tracked
+from tradeactors.core.execution import SequentialIds, Tracked, UniqueIds
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource, parse_scope
 from tradeactors.core.messages import (
     OrderSubmitted,
@@ -33,6 +34,7 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.orders import Order, OrderStatus, Position
 from tradeactors.core.risk import TradingState
+from tradeactors.journal._checkpoint import StateCheckpoint
 from tradeactors.journal._schema import (
     JournalCorruptError,
     JournalUnavailableError,
@@ -91,18 +93,28 @@ class Recovery:
     last_time_ns: int = 0  # the latest event's time: new client order ids start after it
     events: int = 0
     meta: dict[str, str] = field(default_factory=dict)  # the journal's own (`write_meta`)
+    checkpoint: StateCheckpoint | None = None  # the last one: orders and fills after it
 
     @property
     def empty(self) -> bool:
         """True if the journal holds no event (a new file)."""
         return self.events == 0
 
+    def venues(self) -> set[str]:
+        """The venues the recovered orders, fills and checkpoint are at."""
+        names = {order.venue for order, _status, _filled in self.orders}
+        names |= {fill.venue for fill in self.fills}
+        if self.checkpoint is not None:
+            names |= {ids.venue for ids in self.checkpoint.ids}
+            names |= {kept.order.venue for kept in self.checkpoint.orders}
+        return names
+
     def open_orders(self) -> list[SubmitOrder]:
         """The orders still open when the journal ends."""
         return [order for order, status, _filled in self.orders if status.open]
 
 
-def read_recovery(path: str | Path) -> Recovery:
+def read_recovery(path: str | Path, *, from_checkpoint: bool = True) -> Recovery:
     """Read what ``path`` says of the orders, fills and kill switch (read-only).
 
     Every record used is decoded as the message it was written from and checked
@@ -116,14 +128,14 @@ def read_recovery(path: str | Path) -> Recovery:
     """
     db = connect(path, create=False, read_only=True)
     try:
-        return _Reading(db, path).read()
+        return _Reading(db, path, from_checkpoint=from_checkpoint).read()
     except sqlite3.DatabaseError as exc:
         raise JournalCorruptError(path, f"cannot be recovered from: {exc}") from exc
     finally:
         db.close()
 
 
-_ORDER_EVENTS = "('submitted', 'order_update', 'fill', 'denial', 'kill_switch')"
+_ORDER_EVENTS = "('submitted', 'order_update', 'fill', 'denial')"
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "fill": msgspec.json.Decoder(OrderUpdate | UnknownOrderFilled),
     "submitted": msgspec.json.Decoder(OrderSubmitted),
@@ -137,9 +149,11 @@ _MAX = 2**63  # prices and quantities are 63-bit integers at every venue adapter
 class _Reading:
     """One pass over the events, in the order recorded."""
 
-    def __init__(self, db: sqlite3.Connection, path: str | Path) -> None:
+    def __init__(self, db: sqlite3.Connection, path: str | Path, *, from_checkpoint: bool) -> None:
         self._db = db
         self._path = path
+        self._from_checkpoint = from_checkpoint
+        self._after = 0  # the sequence of the checkpoint read from (0: none)
         self.recovery = Recovery()
         self.requests: dict[str, SubmitOrder] = {}
         # each order's last state: status, cumulative filled, terms after any amend
@@ -153,12 +167,24 @@ class _Reading:
         recovery.events, recovery.last_time_ns = row[0], row[1]
         if not recovery.events:
             return recovery
+        if self._from_checkpoint:
+            self._checkpoint()
         self._older_orders()
+        for sequence, kind, payload in self._db.execute(
+            "SELECT sequence, kind, payload FROM events WHERE kind = 'kill_switch' "
+            "ORDER BY sequence"
+        ):
+            try:
+                _latch(self.latched, _DECODERS[kind].decode(payload))
+            except (msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
+                raise JournalCorruptError(
+                    self._path, f"cannot be recovered from: event {sequence} ({kind}): {exc}"
+                ) from exc
         query = (
             "SELECT sequence, kind, payload FROM events "  # noqa: S608 - constant text
-            f"WHERE kind IN {_ORDER_EVENTS} ORDER BY sequence"
+            f"WHERE sequence > ? AND kind IN {_ORDER_EVENTS} ORDER BY sequence"
         )
-        for sequence, kind, payload in self._db.execute(query):
+        for sequence, kind, payload in self._db.execute(query, (self._after,)):
             try:
                 self._event(kind, payload)
             except (msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
@@ -172,11 +198,43 @@ class _Reading:
         recovery.kill_switch = [scope for scope in self.latched.values() if scope is not None]
         return recovery
 
+    def _checkpoint(self) -> None:
+        """Start from the last checkpoint, if the journal has one."""
+        row = self._db.execute(
+            "SELECT sequence, payload FROM events WHERE kind = 'checkpoint' "
+            "ORDER BY sequence DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return
+        sequence, payload = row
+        try:
+            checkpoint = _checked_checkpoint(_DECODE_CHECKPOINT(payload))
+        except (msgspec.DecodeError, ValueError, TypeError) as exc:
+            raise JournalCorruptError(
+                self._path, f"cannot be recovered from: event {sequence} (checkpoint): {exc}"
+            ) from exc
+        for kept in checkpoint.orders:
+            order = kept.order
+            self.requests[order.client_order_id] = order
+            self.last[order.client_order_id] = (
+                kept.status,
+                kept.filled,
+                order.price,
+                order.quantity,
+            )
+        self._after = sequence
+        self.recovery.checkpoint = checkpoint
+
     def _older_orders(self) -> None:
-        """Orders of journals written before `OrderSubmitted` existed: from their rows."""
+        """Orders of journals written before `OrderSubmitted` existed: from their rows.
+
+        Only those with an event after the checkpoint read from (all without one).
+        """
         for row in self._db.execute(
             "SELECT client_order_id, owner, venue, instrument, side, price_ticks, quantity_lots, "
-            "tif FROM orders ORDER BY first_seen_ns"
+            "tif FROM orders WHERE client_order_id IN (SELECT client_order_id FROM events "
+            "WHERE sequence > ?) ORDER BY first_seen_ns",
+            (self._after,),
         ):
             cid, owner, venue, instrument, side, price, quantity, tif = row
             try:
@@ -199,9 +257,7 @@ class _Reading:
 
     def _event(self, kind: str, payload: str) -> None:
         record = _DECODERS[kind].decode(payload)
-        if isinstance(record, KillSwitchChanged):
-            _latch(self.latched, record)
-        elif isinstance(record, OrderSubmitted):
+        if isinstance(record, OrderSubmitted):
             order = _checked_order(record.order)
             self.requests[order.client_order_id] = order
             # sent: pending until an update says more (the process may have died first)
@@ -254,6 +310,20 @@ class _Reading:
             )
 
 
+_DECODE_CHECKPOINT = msgspec.json.Decoder(StateCheckpoint).decode
+
+
+def _checked_checkpoint(checkpoint: StateCheckpoint) -> StateCheckpoint:
+    for kept in checkpoint.orders:
+        order = _checked_order(kept.order)
+        if not 0 <= kept.filled <= order.quantity:
+            raise ValueError(f"filled {kept.filled} of a quantity of {order.quantity}")
+    for position in checkpoint.positions:
+        if position.average[1] <= 0 or position.realized[1] <= 0:
+            raise ValueError(f"a position of {position.instrument} without a denominator")
+    return checkpoint
+
+
 def _positive(value: int, what: str) -> None:
     if not 0 < value < _MAX:
         raise ValueError(f"{what} {value}: not a positive 63-bit integer")
@@ -293,6 +363,9 @@ def restore(store: OrderStore, recovery: Recovery) -> None:
     """
     if store.orders or store.fills:
         raise ValueError("the store is not empty: recovery restores into a new one")
+    order_ids: dict[str, int | None] = {}
+    if recovery.checkpoint is not None:
+        order_ids = _restore_checkpoint(store, recovery.checkpoint)
     for request, status, filled in recovery.orders:
         order = Order(
             request.client_order_id,
@@ -302,7 +375,9 @@ def restore(store: OrderStore, recovery: Recovery) -> None:
             quantity=request.quantity,
         )
         order.status, order.filled = status, filled
-        store.orders[request.client_order_id] = Tracked(order=order, request=request)
+        store.orders[request.client_order_id] = Tracked(
+            order=order, request=request, order_id=order_ids.get(request.client_order_id)
+        )
     for fill in recovery.fills:
         if not store.record_execution(fill.venue, fill.execution_id):
             store.duplicate_fills += 1
@@ -317,6 +392,29 @@ def restore(store: OrderStore, recovery: Recovery) -> None:
         store.owner_fills[key] = store.owner_fills.get(key, 0) + 1
         store.fills += 1
     store.prune()
+
+
+def _restore_checkpoint(store: OrderStore, checkpoint: StateCheckpoint) -> dict[str, int | None]:
+    """Positions, execution ids and the fill count of ``checkpoint``; its orders' venue ids."""
+    for row in checkpoint.positions:
+        position = Position()
+        position.net = row.net
+        position.average_price = Fraction(*row.average)
+        position.realized = Fraction(*row.realized)
+        if row.account:
+            store.ledger.replace(row.instrument, position)
+        else:
+            store.owner_positions[(row.owner, row.instrument)] = position
+            store.owner_fills[(row.owner, row.instrument)] = row.fills
+    for ids in checkpoint.ids:
+        if ids.unique:
+            unique = UniqueIds()
+            unique.seen.update(dict.fromkeys(ids.seen))
+            store.ids[ids.venue] = unique
+        else:
+            store.ids[ids.venue] = SequentialIds(ids.watermark, set(ids.above))
+    store.fills = checkpoint.fills
+    return {kept.order.client_order_id: kept.order_id for kept in checkpoint.orders}
 
 
 def write_meta(path: str | Path, items: dict[str, str]) -> None:

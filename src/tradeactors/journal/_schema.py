@@ -7,6 +7,7 @@ JSON payload (the event as msgspec encodes it) beside the columns queries filter
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -203,11 +204,25 @@ class JournalLock:
             raise JournalError(
                 path, f"in use by another process (pid {holder}): one process per journal"
             ) from None
+        try:
+            same = os.fstat(self._fd).st_ino == self.path.stat().st_ino
+        except OSError:
+            same = False
+        if not same:  # its holder removed it as this process opened it: taken meanwhile
+            os.close(self._fd)
+            self._fd = None
+            raise JournalError(path, "in use by another process: one process per journal")
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
 
     def release(self) -> None:
-        """Let another process take the journal (idempotent)."""
+        """Let another process take the journal (idempotent); the lock file goes.
+
+        Removed while still locked, then closed: a process that opened it meanwhile
+        finds, once it has the lock, that the path is no longer its file, and refuses.
+        """
         if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
             os.close(self._fd)  # closing releases the flock
             self._fd = None

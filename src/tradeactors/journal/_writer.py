@@ -17,6 +17,7 @@ from tradeactors.core.messages import (
     UnknownOrderFilled,
 )
 from tradeactors.core.orders import OrderStatus
+from tradeactors.journal._checkpoint import StateCheckpoint
 from tradeactors.journal._schema import JournalUnavailableError, connect
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ JOURNALED = (
     PositionsRecorded,
     OrderSubmitted,
     UnknownOrderFilled,
+    StateCheckpoint,
 )
 """The event types the journal records (others are not its business)."""
 
@@ -84,6 +86,7 @@ _KINDS: dict[type, str] = {
     PositionsRecorded: "positions",
     OrderSubmitted: "submitted",
     UnknownOrderFilled: "fill",  # of an order not known here (reason ``unknown_order``)
+    StateCheckpoint: "checkpoint",
 }
 
 
@@ -219,7 +222,7 @@ class JournalWriter:
                 None,
                 payload,
             )
-        else:  # PositionsRecorded
+        else:  # PositionsRecorded, StateCheckpoint
             row = (event.timestamp_ns or time_ns, kind, *(None,) * 15, payload)
         self._db.execute(_INSERT_EVENT, tuple(row))
 

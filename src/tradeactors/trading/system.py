@@ -78,6 +78,7 @@ from tradeactors.core.messages import (
     OrderUpdate,
     PlaceOrder,
     SubmitOrder,
+    TakeCheckpoint,
     VenueDown,
     VenueStatus,
     denied_update,
@@ -95,6 +96,7 @@ from tradeactors.errors import (
 )
 from tradeactors.journal import (
     JOURNALED,
+    FlushJournal,
     JournalActor,
     JournalLock,
     JournalMetrics,
@@ -102,6 +104,7 @@ from tradeactors.journal import (
     LatchedScope,
     PositionsRecorded,
     Recovery,
+    checkpoint_of,
     read_recovery,
     restore,
     write_meta,
@@ -624,6 +627,9 @@ class TradingSystem:
                 self._emit(
                     PositionsRecorded(positions=positions, timestamp_ns=self.clock.time_ns())
                 )
+                # the next start reads the journal from here (docs/journal.md, "Recovery")
+                tree.address(self.paths.order_manager).ask(TakeCheckpoint(), timeout=timeout)
+                tree.address(JOURNAL).ask(FlushJournal(), timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - a failing tree must still be stopped
             self._log.error("shutdown_cancel_failed", error=repr(exc))
             cancelled, status = False, self._last_status()
@@ -1332,9 +1338,7 @@ class TradingSystem:
         if recovery.empty:
             write_meta(self.journal_path, accounts)
             return
-        venues = {order.venue for order, _status, _filled in recovery.orders}
-        venues |= {fill.venue for fill in recovery.fills}
-        self._check_recoverable(recovery, venues, accounts)
+        self._check_recoverable(recovery, recovery.venues(), accounts)
         # Client order ids: after every id the journal may hold, even if the clock went
         # back; a block of epochs is reserved for this run (see `_IdEpochs`)
         floor = max(recovery.last_time_ns, int(recovery.meta.get("ids_floor_ns", "0"))) + 1
@@ -1386,12 +1390,13 @@ class TradingSystem:
                     "paper): a journal is recovered against a venue that outlives the "
                     "process; use another [journal] path"
                 )
-            kept = recovery.meta.get(f"account:{name}")
-            if kept is not None and kept != accounts[f"account:{name}"]:
+        for key, account in accounts.items():  # one journal, one system: its accounts
+            kept = recovery.meta.get(key)
+            if kept is not None and kept != account:
                 raise ConfigError(
-                    f"{where} {name!r} of account {kept!r}; this config trades "
-                    f"{accounts[f'account:{name}']!r} there: recover with the same account, "
-                    "or use another [journal] path"
+                    f"journal {self.journal_path} was kept for venue {key.split(':', 1)[1]!r} "
+                    f"as account {kept!r}; this config trades {account!r} there: recover "
+                    "with the same account, or use another [journal] path"
                 )
 
     def _cancel_orphans(self) -> None:
@@ -1458,6 +1463,8 @@ class TradingSystem:
                         "routes": self.routes,  # and the strategies, as they come and go
                         "emit": self._emit,
                         "journal": JOURNAL if self.journal_path else "",
+                        "checkpoint": checkpoint_of,
+                        "checkpoint_interval": self.config.journal.checkpoint_interval,
                     },
                 ),
                 *(self._gateway_child(side) for side in self._venues.values()),

@@ -303,3 +303,21 @@ def test_a_submitted_order_and_a_fill_of_an_unknown_order_are_recorded(writer):
     verdicts = _verdicts(writer.path)
     assert verdicts["fills_of_known_orders"] == "FAIL"  # worth a look
     assert verdicts["positions_equal_sum_of_fills"] == "PASS"  # it moved the position
+
+
+def test_one_process_holds_a_journal_and_its_lock_file_goes_with_it(tmp_path):
+    import os
+
+    from tradeactors.journal import JournalLock
+
+    path = tmp_path / "j.sqlite"
+    held = JournalLock(path)
+    assert held.path.read_text() == f"{os.getpid()}\n"
+    # another open file description of the lock (as another process has): refused
+    with pytest.raises(JournalError, match=rf"in use by another process \(pid {os.getpid()}\)"):
+        JournalLock(path)
+    held.release()
+    assert not held.path.exists()
+    again = JournalLock(path)  # free again
+    again.release()
+    again.release()  # idempotent

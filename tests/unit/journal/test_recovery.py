@@ -20,7 +20,13 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.orders import OrderStatus
 from tradeactors.core.risk import TradingState
-from tradeactors.journal import JournalCorruptError, JournalWriter, read_recovery, restore
+from tradeactors.journal import (
+    JournalCorruptError,
+    JournalWriter,
+    checkpoint_of,
+    read_recovery,
+    restore,
+)
 
 OWNER = "strategies/mm/strategy"
 
@@ -181,4 +187,84 @@ def test_a_kill_switch_change_of_a_state_it_cannot_have_is_refused(path):
         db.execute("UPDATE events SET payload = json_set(payload, '$.state', 'melted')")
     db.close()
     with pytest.raises(JournalCorruptError, match=r"event 1 \(kill_switch\)"):
+        read_recovery(path)
+
+
+def _state(store: OrderStore) -> dict:
+    """What a recovered store must agree on, whichever way it was recovered."""
+
+    def rows(positions):
+        return {k: (p.net, p.average_price, p.realized) for k, p in positions.items()}
+
+    return {
+        "ledger": rows({i: store.ledger.position(i) for i in store.ledger.instruments()}),
+        "owners": rows(store.owner_positions),
+        "owner_fills": dict(store.owner_fills),
+        "fills": store.fills,
+        "watermark": store.last_execution_id("sim"),
+        "open": {
+            cid: (t.order.status, t.order.filled, t.order.price, t.request.owner)
+            for cid, t in store.orders.items()
+            if t.order.status.open
+        },
+    }
+
+
+def test_a_restart_from_a_checkpoint_equals_one_from_the_whole_journal(path):
+    buy, sell, late = order("b1"), order("s1", Side.SELL, price=1100, quantity=5), order("b2")
+    write(
+        path,
+        OrderSubmitted(order=buy, timestamp_ns=1),
+        update(buy, OrderStatus.ACCEPTED),
+        update(
+            buy, OrderStatus.PARTIALLY_FILLED, 4, fill_quantity=4, fill_price=1000, execution_id=1
+        ),
+        OrderSubmitted(order=sell, timestamp_ns=2),
+        update(sell, OrderStatus.ACCEPTED),
+    )
+    before = OrderStore()
+    restore(before, read_recovery(path))
+    writer = JournalWriter(path, clock=FakeClock())
+    writer.append([(9, checkpoint_of(before, 9))])
+    writer.append(
+        [
+            (
+                10,
+                update(
+                    sell, OrderStatus.FILLED, 5, fill_quantity=5, fill_price=1200, execution_id=2
+                ),
+            ),
+            (11, OrderSubmitted(order=late, timestamp_ns=11)),
+            (
+                12,
+                update(
+                    buy, OrderStatus.FILLED, 10, fill_quantity=6, fill_price=990, execution_id=3
+                ),
+            ),
+        ]
+    )
+    writer.close()
+    from_checkpoint, whole = read_recovery(path), read_recovery(path, from_checkpoint=False)
+    assert from_checkpoint.checkpoint is not None
+    assert whole.checkpoint is None
+    assert len(from_checkpoint.fills) == 2  # only those after the checkpoint were read
+    stores = []
+    for recovery in (from_checkpoint, whole):
+        store = OrderStore()
+        restore(store, recovery)
+        stores.append(store)
+    assert _state(stores[0]) == _state(stores[1])
+    assert _state(stores[0])["open"] == {"b2": (OrderStatus.PENDING, 0, 1000, OWNER)}
+    assert stores[0].ledger.position("BTCUSDT").net == 4 - 5 + 6
+
+
+def test_a_checkpoint_that_cannot_be_true_is_refused_naming_the_event(path):
+    store = OrderStore()
+    store.ledger.apply_fill("BTCUSDT", 3, 1000)
+    write(path, checkpoint_of(store, 1))
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE events SET payload = json_set(payload, '$.positions[0].average[1]', 0)")
+    db.close()
+    with pytest.raises(JournalCorruptError, match=r"event 1 \(checkpoint\): a position of BTCUSDT"):
         read_recovery(path)

@@ -40,9 +40,11 @@ from tradeactors.core.messages import (
     PlaceOrder,
     Reconciliation,
     Side,
+    TakeCheckpoint,
     VenueDown,
     VenueOrder,
     VenueStatus,
+    WriteAhead,
 )
 from tradeactors.core.risk import TradingState
 from tradeactors.supervision import ActorStarted, ChildSpec, Supervisor, SupervisorSpec
@@ -379,3 +381,50 @@ def test_an_order_closed_locally_but_open_at_the_venue_is_cancelled_there(om):
     om.settle()
     assert om.order("c1").status == "cancelled"
     assert CancelAtVenue(client_order_id="c1", order_id=11, instrument="X") in received(om.gw)
+
+
+def test_checkpoints_go_to_the_journal_on_a_timer_and_only_when_a_fill_came(make_tree):
+    clock = FakeClock()
+    journal = Inbox()
+    store = OrderStore()
+    spec = SupervisorSpec(
+        name="root",
+        children=(
+            *(ChildSpec(name=name, actor=Probe, args=(Inbox(),)) for name in NEIGHBOURS),
+            ChildSpec(name="journal", actor=Probe, args=(journal,)),
+            ChildSpec(
+                name=OM,
+                actor=OrderManagerActor,
+                args=(store, {VENUE: "gw"}, "risk", TradingGate(clock)),
+                kwargs={
+                    "journal": "journal",
+                    "checkpoint": lambda s, now: ("checkpoint", s.fills, now),
+                    "checkpoint_interval": 5.0,
+                },
+            ),
+        ),
+    )
+    tree = make_tree(spec, clock=clock)
+    om = tree.address(OM)
+
+    def checkpoints() -> list[tuple[str, int, int]]:
+        flush(om)  # what the timer told it is handled, and what it told the journal sent
+        flush(tree.address("journal"))
+        return [
+            record
+            for message in received(journal, WriteAhead)
+            for record in message.records
+            if isinstance(record, tuple)
+        ]
+
+    clock.advance(5.0)
+    assert [c[:2] for c in checkpoints()] == [("checkpoint", 0)]  # the first: always
+    clock.advance(5.0)
+    assert len(checkpoints()) == 1  # no fill since: skipped
+    om.tell(Reconciliation(venue=VENUE, open_orders=(), fills=()))
+    om.tell(PlaceOrder(order=submit("c1")))
+    om.tell(filled("c1", order_id=1, execution_id=1, quantity=4, remaining=6))
+    clock.advance(5.0)
+    assert [c[:2] for c in checkpoints()] == [("checkpoint", 0), ("checkpoint", 1)]
+    om.ask(TakeCheckpoint(), timeout=10)  # asked (at a clean stop): taken whatever came
+    assert len(checkpoints()) == 3
