@@ -15,7 +15,9 @@ and open orders of that account are the trial's alone. Per trial:
    second), the dead-man's switch (``[execution] cancel_all_after``) at 60 s, far
    longer than the restart, no cancel-on-disconnect asked either (``[execution]
    cancel_on_disconnect = false``: nor a cancel-all at logon), the journal at a fixed
-   ``[journal] path``, a control port
+   ``[journal] path`` with a checkpoint every second (``checkpoint_interval``: most
+   kills land after one, so the restart reads a checkpoint and what came after it),
+   a control port
    picked free, a state directory in the trial's directory;
 2. once the trader has orders, a seeded random wait (the busy session, ``--busy MIN
    MAX`` seconds); every ``--halt-every``-th trial trips the kill switch HALTED through
@@ -73,6 +75,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -109,6 +112,7 @@ CLOSED = frozenset({"filled", "cancelled", "rejected", "expired", "denied"})
 SECRET_ENV = "TRADEACTORS_KILL_TRIALS_SECRET"  # noqa: S105 - a variable's name
 POLL = 0.05  # seconds between two polls of a bounded wait
 CANCEL_ALL_AFTER = 60.0  # the dead-man's switch: far longer than a restart
+CHECKPOINT_INTERVAL = 1.0  # seconds: a checkpoint of the order manager each second
 # a busier market than the default (2 takers a second, 2 ticks per sqrt second), so
 # that the market maker's quotes are filled and moved several times a second
 LIQUIDITY = ("market_rate=10", "volatility=4")
@@ -375,6 +379,7 @@ status_interval = 0.5
 
 [journal]
 path = "{journal}"
+checkpoint_interval = {CHECKPOINT_INTERVAL}  # most kills land after a checkpoint or more
 """
 
 
@@ -392,6 +397,16 @@ def plan(index: int, seed: int, busy: tuple[float, float], halt_every: int) -> T
         busy=round(seconds, 3),
         halt_at=round(rng.uniform(0.0, seconds), 3) if halts else None,
     )
+
+
+def _checkpoints(journal: Path) -> int:
+    """How many checkpoints the (dead trader's) journal holds; read-only."""
+    db = sqlite3.connect(f"{journal.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        (count,) = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'checkpoint'").fetchone()
+    finally:
+        db.close()
+    return int(count)
 
 
 def run_trial(trial: Trial, exchange: Exchange, workdir: Path, runtime: str) -> None:
@@ -412,6 +427,8 @@ def run_trial(trial: Trial, exchange: Exchange, workdir: Path, runtime: str) -> 
         # the fills made before the restart (while the first process lived, or was dying)
         before_restart = {str(fill["execution_id"]) for fill in exchange.fills(trial.account)}
         trial.details["fills_before_restart"] = len(before_restart)
+        # how the restart will read the journal: from a checkpoint, or from its beginning
+        trial.details["checkpoints_at_kill"] = _checkpoints(journal)
         second = Trader(config, workdir, secret, runtime, "second")
         traders.append(second)
         report = second.wait_reconciled(timeout=30)
@@ -627,6 +644,11 @@ def totals(trials: list[Trial]) -> list[str]:
             f"{total('fills_journal')}; lost: {total('fills_lost')} (made before the restart: "
             f"{total('fills_lost_before_restart')}), doubled: {total('fills_doubled')}, not at "
             f"the venue: {total('fills_invented')}"
+        ),
+        (
+            "restarts that read the journal from a checkpoint (one or more recorded before "
+            f"the kill): {sum(1 for t in done if t.details.get('checkpoints_at_kill'))} of "
+            f"{len(done)}"
         ),
         (
             f"trials HALTED at the kill: {len(halted)}, HALTED after the restart: "
