@@ -106,6 +106,22 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "(overrides [journal] path; default: journal.sqlite in the run's directory, new)",
     )
     run.add_argument(
+        "--role",
+        choices=("all", "market-data", "execution", "strategy"),
+        help="what this process runs of a system on several hosts (overrides [bus] role; "
+        "all: the whole tree here); every role but all needs --bus (docs/bus.md)",
+    )
+    run.add_argument(
+        "--bus",
+        metavar="URL",
+        help="the Redis the hosts talk through, redis://host:port/db (overrides [bus] url)",
+    )
+    run.add_argument(
+        "--host-id",
+        metavar="NAME",
+        help="this host's name on the bus (overrides [bus] host_id; default: the role's)",
+    )
+    run.add_argument(
         "--pin-cpu",
         type=int,
         metavar="N",
@@ -596,6 +612,27 @@ def _with_strategy(args: argparse.Namespace, config: Config) -> Config:
     return msgspec.structs.replace(config, strategy=StrategyConfig(name=name, params=params))
 
 
+def _with_bus(args: argparse.Namespace, config: Config) -> Config:
+    """``config`` with ``--role``, ``--bus`` and ``--host-id`` in ``[bus]`` (checked).
+
+    Raises:
+        InvalidConfigError: a bad URL or host id, or a role other than ``all`` without a bus.
+
+    """
+    import msgspec  # noqa: PLC0415
+
+    given = {
+        key: value
+        for key, value in (("role", args.role), ("url", args.bus), ("host_id", args.host_id))
+        if value is not None
+    }
+    if not given:
+        return config
+    bus = msgspec.structs.replace(config.bus, **given)
+    bus.check()
+    return msgspec.structs.replace(config, bus=bus)
+
+
 def _error_lines(exc: BaseException) -> list[str]:
     """The message of ``exc`` on one line; a config error's, one line per wrong key.
 
@@ -694,6 +731,7 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
             if args.journal:
                 journal = msgspec.structs.replace(config.journal, enabled=True, path=args.journal)
                 config = msgspec.structs.replace(config, journal=journal)
+            config = _with_bus(args, config)
     except (ConfigError, msgspec.ValidationError) as exc:
         _print_error(f"tradeactors {args.command}", exc)
         return 2
@@ -719,6 +757,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     from tradeactors.errors import ConfigError  # noqa: PLC0415
     from tradeactors.observability import configure_logging  # noqa: PLC0415
 
+    if config.bus.url and config.bus.role != "all":
+        from tradeactors.bus import check_reachable  # noqa: PLC0415
+
+        check_reachable(config.bus.settings())  # one line and exit 2 if Redis does not answer
     clock = SystemClock()  # only read: no timer, no thread
     run_dir = None
     problem = None

@@ -42,6 +42,7 @@ from tradeactors.supervision import SupervisedActor
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from tradeactors.bus._codec import Envelope
     from tradeactors.bus._messages import BusStatus
     from tradeactors.bus._metrics import BusMetrics
     from tradeactors.bus._settings import BusSettings
@@ -138,7 +139,7 @@ class _Reader(SupervisedActor):
         """Read and deliver one batch; the delay before the next (0: at once)."""
         raise NotImplementedError
 
-    def _deliver(self, message: Message) -> bool:
+    def _deliver(self, message: Any) -> bool:
         """Tell the receiver; True once its mailbox has the message."""
         target = self._target
         assert target is not None  # noqa: S101 - set in on_start
@@ -177,7 +178,10 @@ class InboundBridge(_Reader):
     bridge reads what it left pending. ``deliver_to`` is the receiver's path in this
     tree (or its `Address`). ``seen``: give one `SeenIds` to every incarnation (made
     with the child spec) to drop repeats across restarts of the bridge; without, each
-    incarnation starts an empty one.
+    incarnation starts an empty one. ``wrap``: deliver ``wrap(envelope, message)``
+    instead of the message (the receiver learns who sent it: the roles' command ingress).
+    ``start_id``: where a group made by this bridge starts (``0``: the whole stream;
+    ``$``: only what is added after; a group that exists keeps its position).
     """
 
     def __init__(
@@ -194,6 +198,8 @@ class InboundBridge(_Reader):
         seen: SeenIds | None = None,
         types: Iterable[type[Message]] | None = None,
         trim_acknowledged: bool = True,
+        wrap: Callable[[Envelope, Message], Any] | None = None,
+        start_id: str = "0",
     ) -> None:
         super().__init__(
             settings,
@@ -209,6 +215,8 @@ class InboundBridge(_Reader):
         self._consumer = consumer
         self._seen = SeenIds(settings.seen_ids) if seen is None else seen
         self._trim = trim_acknowledged
+        self._wrap = wrap
+        self._start_id = start_id
         self._backlog = True  # read own pending entries before new ones
         self._claiming = True
         self._claim_cursor = _CURSOR_START
@@ -220,7 +228,7 @@ class InboundBridge(_Reader):
         import redis  # noqa: PLC0415 - redis-py only where a bus is used
 
         try:
-            self._client.xgroup_create(self._stream, self._group, id="0", mkstream=True)
+            self._client.xgroup_create(self._stream, self._group, id=self._start_id, mkstream=True)
         except redis.ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
@@ -303,7 +311,8 @@ class InboundBridge(_Reader):
                 self._count("duplicates", stream)
                 done.append(entry_id)
                 continue
-            if not self._deliver(message):
+            delivery = message if self._wrap is None else self._wrap(envelope, message)
+            if not self._deliver(delivery):
                 if not self._failing:  # once per streak: it is tried every reconnect_interval
                     self._failing = True
                     self.context.log.warning(
