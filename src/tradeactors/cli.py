@@ -757,7 +757,14 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     from tradeactors.errors import ConfigError  # noqa: PLC0415
     from tradeactors.observability import configure_logging  # noqa: PLC0415
 
-    if config.bus.url and config.bus.role != "all":
+    if config.bus.url and config.bus.role == "all":
+        print(
+            "tradeactors run: role all runs the whole tree in this process, with no bus: give "
+            "--role market-data, execution or strategy with a bus (docs/bus.md)",
+            file=sys.stderr,
+        )
+        return 2
+    if config.bus.url:
         from tradeactors.bus import check_reachable  # noqa: PLC0415
 
         check_reachable(config.bus.settings())  # one line and exit 2 if Redis does not answer

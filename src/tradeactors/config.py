@@ -407,7 +407,7 @@ def _bus_errors(bus: BusConfig) -> list[ConfigKeyError]:
         except BusUrlError as exc:
             key = "url" if str(exc).startswith("bus URL") else "block_ms"
             errors.append(_caused(ConfigKeyError("bus", key, f"{key}: {exc}"), exc))
-    elif bus.role != "all":
+    if not bus.url and bus.role != "all":
         reason = f'role: "{bus.role}" needs the bus: give url (redis://host:port/db)'
         errors.append(ConfigKeyError("bus", "role", reason))
     if bus.host_id and not _NAME.fullmatch(bus.host_id):

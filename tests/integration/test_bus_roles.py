@@ -236,6 +236,28 @@ def test_the_kill_switch_of_the_execution_host_reaches_the_strategy_host(
     assert strategy.gate.state is TradingState.ACTIVE
 
 
+def test_an_execution_host_cut_off_from_the_bus_cancels_the_remote_orders(
+    hosts, sim_venue: SimExchange, sink: TradingEvents, redis_server
+):
+    execution = hosts("execution", "ex")
+    events = TradingEvents()
+    execution.subscribe(events)
+    hosts("strategy", "st-1", sink="test")
+    (accepted,) = sink.wait_for(OrderUpdate, status="accepted", timeout=10)
+    redis_server.kill()  # no host hears another: none can watch the strategy's orders
+    try:
+        assert sim_venue.wait_until(lambda: _open_ids(sim_venue) == [], LEASE + 3), (
+            "the remote strategy's orders should be cancelled once the lease is over"
+        )
+    finally:
+        redis_server.start()
+    (update,) = events.wait_for(
+        OrderUpdate, status="pending_cancel", client_order_id=accepted.client_order_id
+    )
+    assert update.reason.startswith("bus: "), update.reason
+    assert execution.gate.state is TradingState.ACTIVE  # the venue side is fine: only cancelled
+
+
 def _cli(*args: str) -> list[str]:
     code = "import sys; from tradeactors.cli import main; sys.exit(main(sys.argv[1:]))"
     return [sys.executable, "-c", code, *args]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeactors.bus import (
     BusMetrics,
+    BusStatus,
     Envelope,
     HeartbeatMonitor,
     HeartbeatPublisher,
@@ -216,6 +217,15 @@ class HostOwners:
     owners: dict[str, set[str]] = field(default_factory=dict)  # host -> owner paths
 
 
+class _CutOff:
+    """The lease after this host lost the bus: still down?"""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+
 class CommandIngress(SupervisedActor):
     """The execution host's door for commands from the bus (see the module doc).
 
@@ -223,6 +233,9 @@ class CommandIngress(SupervisedActor):
     a bridge at its path here); a command of another owner is logged and dropped.
     ``seen``: client order ids already taken (those the journal gave back, then every
     one let through), so a redelivered order never reaches the order manager twice.
+    Told the heartbeat monitor's `BusStatus`: cut off from the bus for longer than
+    ``lease``, it cancels the orders of every ``known`` owner (no strategy host can
+    watch them any more), whichever host sent them.
     """
 
     def __init__(
@@ -233,6 +246,8 @@ class CommandIngress(SupervisedActor):
         known: frozenset[str],
         seen: SeenIds,
         hosts: HostOwners,
+        lease: float,
+        metrics: BusMetrics | None = None,
     ) -> None:
         super().__init__()
         self._risk = risk_path
@@ -240,15 +255,43 @@ class CommandIngress(SupervisedActor):
         self._known = known
         self._seen = seen
         self._hosts = hosts
+        self._lease = lease
+        self._metrics = metrics
+        self._cut_off: Timer | None = None
+        self._token = 0
+
+    def on_stop(self) -> None:
+        """Cancel the cut-off timer."""
+        if self._cut_off is not None:
+            self._cut_off.cancel()
 
     def on_receive(self, message: Any) -> Any:
-        """A command from a host, or news of a host's lease."""
+        """A command from a host, news of a host's lease, or of this host's own link."""
         if isinstance(message, FromHost):
             self._command(message)
         elif isinstance(message, PeerExpired):
             self._cancel_host(message.host, f"bus: host {message.host} lease expired")
         elif isinstance(message, PeerAlive) and message.previous_session:
             self._cancel_host(message.host, f"bus: host {message.host} restarted")
+        elif isinstance(message, BusStatus):
+            self._link(up=message.up)
+        elif isinstance(message, _CutOff) and message.token == self._token:
+            self._cut_off = None
+            self.context.log.error("bus_cut_off_orders_cancelled", lease=self._lease)
+            om = self.context.address_of(self._om)
+            for owner in sorted(self._known):
+                om.tell(CancelAllOrders(reason="bus: cut off longer than the lease", owner=owner))
+
+    def _link(self, *, up: bool) -> None:
+        self._token += 1  # a timer of before is stale
+        if self._cut_off is not None:
+            self._cut_off.cancel()
+            self._cut_off = None
+        if not up:
+            me, token = self.context.address, self._token
+            self._cut_off = self.context.clock.call_later(
+                self._lease, lambda: me.tell(_CutOff(token))
+            )
 
     def _command(self, received: FromHost) -> None:
         message = received.message
@@ -270,15 +313,7 @@ class CommandIngress(SupervisedActor):
         if owner:
             owners.add(owner)
         if isinstance(message, SubmitOrder):
-            if message.client_order_id in self._seen:
-                log.info(
-                    "bus_order_repeat_dropped",
-                    host=received.host,
-                    client_order_id=message.client_order_id,
-                )
-                return
-            self._seen.add(message.client_order_id)
-            self.context.address_of(self._risk).tell(message)
+            self._submit(received.host, message)
         elif isinstance(message, AmendOrder):
             self.context.address_of(self._risk).tell(message)
         elif isinstance(message, CancelAllOrders) and message.owner is None:
@@ -295,6 +330,18 @@ class CommandIngress(SupervisedActor):
                 message_type=type(message).__name__,
                 reason="not a command",
             )
+
+    def _submit(self, host: str, order: SubmitOrder) -> None:
+        """To risk, unless its client order id was taken already (a redelivery)."""
+        if order.client_order_id in self._seen:
+            if self._metrics is not None:
+                self._metrics.duplicates.labels(self._metrics.host, COMMANDS).inc()
+            self.context.log.info(
+                "bus_order_repeat_dropped", host=host, client_order_id=order.client_order_id
+            )
+            return
+        self._seen.add(order.client_order_id)
+        self.context.address_of(self._risk).tell(order)
 
     def _cancel_host(self, host: str, reason: str) -> None:
         owners = sorted(self._hosts.owners.get(host, ()))
@@ -588,8 +635,8 @@ class Role:
             },
         )
 
-    def monitor(self, on_peer: Callable[[PeerAlive | PeerExpired], None]) -> ChildSpec:
-        """The execution host's watch on the other hosts' heartbeats."""
+    def monitor(self, on_peer: Callable[[Any], None]) -> ChildSpec:
+        """The execution host's watch on the other hosts' heartbeats (and on its link)."""
         return ChildSpec(
             name=leaf(MONITOR),
             actor=HeartbeatMonitor,
@@ -598,6 +645,7 @@ class Role:
                 "host": self.host,
                 "lease": self.lease,
                 "on_peer": on_peer,
+                "status": on_peer,
                 "metrics": self.metrics,
             },
         )

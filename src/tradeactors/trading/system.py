@@ -49,7 +49,7 @@ from tradeactors.actors.paper import LockstepFeed, PaperExecution
 from tradeactors.actors.risk import RiskActor, StrategyLimitsTable
 from tradeactors.actors.routing import StrategyRouted, StrategyRoutes
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
-from tradeactors.bus import BusMetrics, PeerAlive, PeerExpired, SeenIds
+from tradeactors.bus import BusMetrics, BusStatus, PeerAlive, PeerExpired, SeenIds
 from tradeactors.clock import Clock, FakeClock, SystemClock, perf_ns
 from tradeactors.config import (
     _NAME,
@@ -1764,6 +1764,8 @@ class TradingSystem:
                     "known": owner_paths([c.name for c in self._strategies]),
                     "seen": role.seen,
                     "hosts": role.hosts,
+                    "lease": role.lease,
+                    "metrics": role.metrics,
                 },
             )
             self._unsubscribe.append(self.gate.subscribe(self._to_mirror))
@@ -1854,8 +1856,8 @@ class TradingSystem:
             with contextlib.suppress(Exception):  # stopping
                 tree.address(MIRROR).tell(change)
 
-    def _to_ingress(self, event: PeerAlive | PeerExpired) -> None:
-        """A host's lease expired or it came back: the ingress cancels its orders."""
+    def _to_ingress(self, event: PeerAlive | PeerExpired | BusStatus) -> None:
+        """A host's lease expired or it came back, or this host lost the bus: to the ingress."""
         tree = self._tree
         if tree is not None and tree.running:
             with contextlib.suppress(Exception):  # stopping
