@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,7 +186,7 @@ def test_a_repeated_command_is_one_order(hosts, sim_venue: SimExchange, bus_url:
     execution.subscribe(events)
     order = SubmitOrder(
         client_order_id="dup-1", venue="sim", instrument=SYMBOL, side=Side.BUY,
-        price=MID - 50, quantity=1, owner=OWNER, timestamp_ns=1,
+        price=MID - 50, quantity=1, owner=OWNER, timestamp_ns=time.time_ns(),
     )  # fmt: skip
     marker = msgspec.structs.replace(order, client_order_id="dup-2")
     client = redis.Redis.from_url(bus_url)
@@ -203,6 +204,27 @@ def test_a_repeated_command_is_one_order(hosts, sim_venue: SimExchange, bus_url:
     assert _open_ids(sim_venue) == ["dup-1", "dup-2"]
     assert [u for u in events.of(OrderUpdate) if u.status == "denied"] == []
     assert len(execution.orders().orders) == 2
+
+
+def test_an_order_that_waited_on_the_bus_longer_than_the_lease_is_not_placed(
+    hosts, sim_venue: SimExchange, bus_url: str
+):
+    execution = hosts("execution", "ex")
+    now = time.time_ns()
+    old = SubmitOrder(
+        client_order_id="old-1", venue="sim", instrument=SYMBOL, side=Side.BUY,
+        price=MID - 50, quantity=1, owner=OWNER, timestamp_ns=now - int((LEASE + 1) * 1e9),
+    )  # fmt: skip
+    fresh = msgspec.structs.replace(old, client_order_id="new-1", timestamp_ns=now)
+    client = redis.Redis.from_url(bus_url)
+    try:
+        client.xadd(COMMANDS, _entry(old, host="st-x", sequence=1, message_id="order:old-1"))
+        client.xadd(COMMANDS, _entry(fresh, host="st-x", sequence=2, message_id="order:new-1"))
+    finally:
+        client.close()
+    assert sim_venue.wait_until(lambda: "new-1" in _open_ids(sim_venue), 10)
+    assert _open_ids(sim_venue) == ["new-1"]
+    assert [o.client_order_id for o in execution.orders().orders] == ["new-1"]
 
 
 def test_the_kill_switch_of_the_execution_host_reaches_the_strategy_host(

@@ -55,11 +55,13 @@ from tradeactors.core.messages import (
     AmendOrder,
     CancelAllOrders,
     CancelOrder,
+    DenyReason,
     Message,
     OrderUpdate,
     SubmitOrder,
     TradeTick,
     VenueStatus,
+    denied_update,
     symbol_of,
 )
 from tradeactors.core.risk import TradingState
@@ -233,7 +235,9 @@ class CommandIngress(SupervisedActor):
     a bridge at its path here); a command of another owner is logged and dropped.
     ``seen``: client order ids already taken (those the journal gave back, then every
     one let through), so a redelivered order never reaches the order manager twice.
-    Told the heartbeat monitor's `BusStatus`: cut off from the bus for longer than
+    An order older than ``lease`` when it gets here (by its own timestamp: it waited
+    in the stream while this host was down) is denied to its owner (``lost``), never
+    placed. Told the heartbeat monitor's `BusStatus`: cut off from the bus for longer than
     ``lease``, it cancels the orders of every ``known`` owner (no strategy host can
     watch them any more), whichever host sent them.
     """
@@ -341,6 +345,17 @@ class CommandIngress(SupervisedActor):
             )
             return
         self._seen.add(order.client_order_id)
+        age_ns = self.context.clock.time_ns() - order.timestamp_ns
+        if age_ns > self._lease * 1e9:
+            # it waited on the bus (this host was down): the market it was meant for is gone
+            detail = f"waited {age_ns / 1e9:.1f} s on the bus, longer than the lease"
+            self.context.log.warning(
+                "bus_order_too_old", host=host, client_order_id=order.client_order_id, age_ns=age_ns
+            )
+            if order.owner:
+                update = denied_update(order, DenyReason.LOST, detail)
+                self.context.address_of(order.owner).tell(update)
+            return
         self.context.address_of(self._risk).tell(order)
 
     def _cancel_host(self, host: str, reason: str) -> None:
