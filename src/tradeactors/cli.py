@@ -134,6 +134,25 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         choices=("debug", "info", "warning", "error"),
         help=_LOG_LEVEL_HELP,
     )
+    cluster = commands.add_parser(
+        "cluster",
+        formatter_class=_HelpFormatter,
+        help="run a system on several processes over Redis on this machine (a demo)",
+        description=(
+            "Start redis-server (the system's) on a free loopback port, the simulated "
+            "exchange as its own process, and one `tradeactors run --role ...` per role: "
+            "market data, execution and two strategy hosts with a market maker each. Prints "
+            "where each is; on Ctrl-C (or after --duration) stops them all, the execution "
+            "host after the others, and says what is left open at the venue (docs/bus.md)."
+        ),
+    )
+    cluster.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+    cluster.add_argument(
+        "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
+    )
+    cluster.add_argument(
+        "--dir", metavar="DIR", help="where its configs and logs go (default: a new one in /tmp)"
+    )
     demo = commands.add_parser(
         "demo",
         formatter_class=_HelpFormatter,
@@ -687,6 +706,12 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
         from tradeactors.journal._cli import journal_command  # noqa: PLC0415
 
         return journal_command(args, sys.stdout)
+    if args.command == "cluster":
+        from tradeactors._cluster import run_cluster  # noqa: PLC0415
+
+        return run_cluster(
+            sys.stdout, duration=args.duration or 0.0, runtime=args.runtime, directory=args.dir
+        )
     if args.command == "top":
         from tradeactors.top import main_top  # noqa: PLC0415
 
