@@ -8,6 +8,7 @@ exchange, talking only through Redis. Across processes: a strategy host run as
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -103,9 +104,9 @@ def hosts(
     monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
     started: list[TradingSystem] = []
 
-    def start(role: str, host: str, *, sink: str = "") -> TradingSystem:
+    def start(role: str, host: str, *, sink: str = "", lease: float = LEASE) -> TradingSystem:
         table = _table(sim_venue, bus_url, sink)
-        table["bus"].update(role=role, host_id=host)
+        table["bus"].update(role=role, host_id=host, lease=lease)
         system = TradingSystem(msgspec.convert(table, Config)).start(timeout=20)
         started.append(system)
         return system
@@ -294,7 +295,7 @@ def test_a_killed_strategy_host_has_its_orders_cancelled_within_the_lease(
     table = _table(sim_venue, bus_url, "")
     config = tmp_path / "strategy.toml"
     config.write_text(_toml(table))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    env = {**os.environ, "PYTHONPATH": _path()}
     process = subprocess.Popen(
         _cli(
             "run", "--config", str(config), "--role", "strategy", "--host-id", "st-9",
@@ -322,12 +323,148 @@ def test_a_killed_strategy_host_has_its_orders_cancelled_within_the_lease(
     assert any("st-9 lease expired" in u.reason for u in pending), [u.reason for u in pending]
 
 
+class _Lines:
+    """A process's stdout lines, with a wait on one."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._process = process
+        self._cond = threading.Condition()
+        self.lines: list[str] = []
+        self._ended = False
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        with self._cond:
+            found = self._cond.wait_for(
+                lambda: any(text in line for line in self.lines) or self._ended, timeout
+            )
+            found = any(text in line for line in self.lines)
+        assert found, f"no line with {text!r} in {timeout} s: {self.lines[-10:]}"
+
+    def join(self) -> None:
+        self._thread.join(10)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+def test_an_execution_host_killed_and_restarted_places_what_waited_once(  # noqa: PLR0915, PLR0917
+    hosts, sim_venue: SimExchange, sink: TradingEvents, bus_url: str, tmp_path: Path, request
+):
+    lease = 5.0  # longer than a restart of the execution host: what waited is placed
+    taker = Taker(sim_venue)  # open to the end: its orders go with its session
+    request.addfinalizer(taker.close)
+    for cid, side, price in (("b", "buy", MID - 50), ("a", "sell", MID + 50)):
+        taker.request(
+            "place", client_order_id=cid, side=side, type="limit", tif="gtc",
+            price=INSTRUMENT.format_price(price), quantity=INSTRUMENT.format_size(1),
+        )  # fmt: skip
+    # a two-sided book: risk's reference price (its collar is on in a TOML config)
+    hosts("market-data", "md", lease=lease)
+    table = _table(sim_venue, bus_url, "")
+    table["bus"]["lease"] = lease
+    config = tmp_path / "execution.toml"
+    config.write_text(_toml(table))
+    journal = tmp_path / "execution.sqlite"
+
+    def execution() -> tuple[subprocess.Popen[str], _Lines]:
+        process = subprocess.Popen(
+            _cli(
+                "run", "--config", str(config), "--role", "execution", "--host-id", "ex",
+                "--journal", str(journal), "--duration", "0",
+                "--state-dir", str(tmp_path / "state"),
+            ),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE,
+            env={**os.environ, "TRADEACTORS_TEST_SECRET": SECRET, "PYTHONPATH": _path()},
+        )  # fmt: skip
+        lines = _Lines(process)
+        lines.wait_for("tradeactors: trading", 30)
+        return process, lines
+
+    first, first_lines = execution()
+    try:
+        hosts("strategy", "st-1", sink="test", lease=lease)
+        (accepted,) = sink.wait_for(OrderUpdate, status="accepted", timeout=10)
+        first.send_signal(signal.SIGKILL)  # its session drops: the venue cancels its orders
+        first.wait(10)
+        assert sim_venue.wait_until(
+            lambda: accepted.client_order_id not in _open_ids(sim_venue), 10
+        )
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(10)
+        first_lines.join()
+    # while it is down: a new order, and the first one again in another entry
+    now = time.time_ns()
+    again = SubmitOrder(
+        client_order_id=accepted.client_order_id, venue="sim", instrument=SYMBOL,
+        side=Side.BUY, price=accepted.price, quantity=1, owner=OWNER, timestamp_ns=now,
+    )  # fmt: skip
+    waited = msgspec.structs.replace(again, client_order_id="waited-1")
+    client = redis.Redis.from_url(bus_url)
+    try:
+        client.xadd(COMMANDS, _entry(again, host="st-1", sequence=90, message_id=""))
+        client.xadd(COMMANDS, _entry(waited, host="st-1", sequence=91, message_id="order:waited-1"))
+    finally:
+        client.close()
+    second, lines = execution()
+    try:
+        assert sim_venue.wait_until(lambda: "waited-1" in _open_ids(sim_venue), 10)
+        sink.wait_for(OrderUpdate, status="accepted", client_order_id="waited-1", timeout=10)
+        assert accepted.client_order_id not in _open_ids(sim_venue)  # not placed again
+        denied = [u.reason for u in sink.of(OrderUpdate) if u.status == "denied"]
+        assert denied == []  # and not denied as a duplicate either: dropped before
+    finally:
+        second.send_signal(signal.SIGTERM)
+        code = second.wait(30)
+        lines.join()
+    assert "orders still open at the venue: 0" in lines.lines, lines.lines[-5:]
+    assert code == 0
+
+
+def _wait_for_book(url: str, predicate: Callable[[BookView], bool]) -> None:
+    """Wait (a blocking read of the stream) until the market-data host published such a book."""
+    stream, codec, last = f"md:sim:book:{SYMBOL}", BusCodec(), "0-0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            for _, entries in client.xread({stream: last}, block=1000) or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    view = codec.decode(fields)[1]
+                    if isinstance(view, BookView) and predicate(view):
+                        return
+    finally:
+        client.close()
+    raise AssertionError("no such book from the market-data host in 10 s")
+
+
+def _path() -> str:
+    """PYTHONPATH of a ``tradeactors run`` of these tests: their strategies importable."""
+    return os.pathsep.join([str(HERE), *sys.path])
+
+
 def _toml(table: dict[str, Any]) -> str:
     lines = []
     for section in ("venue", "killswitch", "execution", "risk", "bus"):
         lines.append(f"[{section}]")
-        # no null in TOML: a limit left out (a strategy host has no risk of its own)
-        items = [(key, value) for key, value in table[section].items() if value is not None]
+        # no null in TOML: staleness off is 0; a limit is left out (then the default's)
+        values = {**table[section]}
+        if section == "killswitch":
+            values["stale_after"] = values["stale_after"] or 0
+        items = [(key, value) for key, value in values.items() if value is not None]
         lines += [f"{key} = {_value(value)}" for key, value in items]
     for entry in table["strategies"]:
         lines += ["[[strategies]]", f'name = "{entry["name"]}"', f'class = "{entry["class"]}"']
@@ -340,6 +477,20 @@ def _value(value: object) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     return str(value)
+
+
+@pytest.fixture
+def cli_run() -> Iterator[Callable[..., int]]:
+    """`tradeactors run` in this process; the test session's logging set back after.
+
+    (``run`` configures logging to the stderr of the moment: pytest's capture, closed
+    after the test.)
+    """
+    from tradeactors import cli
+    from tradeactors.observability import configure_logging
+
+    yield lambda *argv: cli.main(["run", *argv])
+    configure_logging(level="debug", json=True, stream=io.StringIO())
 
 
 def _one_line(text: str) -> str:
@@ -358,22 +509,18 @@ def _one_line(text: str) -> str:
         (["--bus", "redis://127.0.0.1/0", "--role", "strategy", "--host-id", "a/b"], "host_id"),
     ],
 )
-def test_run_with_a_role_refuses_a_mistake_in_one_line(argv, said, capsys):
-    from tradeactors import cli
-
-    assert cli.main(["run", *argv]) == 2
+def test_run_with_a_role_refuses_a_mistake_in_one_line(argv, said, capsys, cli_run):
+    assert cli_run(*argv) == 2
     line = _one_line(capsys.readouterr().err)
     assert said in line
     assert "pw" not in line  # a password is never shown
 
 
-def test_run_with_a_role_and_no_redis_there_is_one_line(capsys):
+def test_run_with_a_role_and_no_redis_there_is_one_line(capsys, cli_run):
     from redis_server import free_port
 
-    from tradeactors import cli
-
     url = f"redis://:secretpw@127.0.0.1:{free_port()}/0"  # nothing listens there
-    assert cli.main(["run", "--role", "strategy", "--bus", url, "--host-id", "st-1"]) == 2
+    assert cli_run("--role", "strategy", "--bus", url, "--host-id", "st-1") == 2
     line = _one_line(capsys.readouterr().err)
     assert "cannot reach the bus at redis://:***@127.0.0.1:" in line
     assert "secretpw" not in line

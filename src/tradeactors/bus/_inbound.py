@@ -21,8 +21,9 @@
    in order, after ``reconnect_interval``.
 
 `MarketDataSubscriber` (books and trades: latest wins, no group): reads market-data
-streams from where they were when it started (``$``) and delivers, of each batch, only
-the newest book of each stream (the rest are counted as conflated) and every trade.
+streams from where they were when it started (``$``; the newest book already there is
+delivered first) and delivers, of each batch, only the newest book of each stream (the
+rest are counted as conflated) and every trade.
 
 While Redis is unreachable they report it (`BusStatus`, the ``up`` gauge), try again
 every ``reconnect_interval`` and report it back when it answers.
@@ -363,7 +364,8 @@ class MarketDataSubscriber(_Reader):
     """Delivers market-data streams to a local actor, newest book first (no group).
 
     ``streams`` are names as `tradeactors.bus.market_data_stream` makes them. A restart
-    starts again from the newest entries: market data is not replayed.
+    starts again from the newest entries: market data is not replayed, but the newest
+    book of each book stream is delivered at (re)start (the book of now).
     """
 
     def __init__(
@@ -392,12 +394,25 @@ class MarketDataSubscriber(_Reader):
 
     def _setup(self) -> None:
         # "$" resolved once to the newest id: a read with "$" again would skip entries
-        # added between two reads
+        # added between two reads. The newest book there is delivered: a receiver that
+        # starts while the market is still has the book of now, not only the next one.
         for stream, last in self._last.items():
             if last == "$":
                 newest = self._client.xrevrange(stream, count=1)
                 self._last[stream] = _text(newest[0][0]) if newest else _CURSOR_START
+                if newest:
+                    self._deliver_newest_book(stream, newest[0])
         self._ready = True
+
+    def _deliver_newest_book(self, stream: str, entry: tuple[Any, Any]) -> None:
+        try:
+            _, message = self._codec.decode(entry[1])
+        except BusEntryError as exc:
+            self._bad(stream, entry[0], exc.reason, str(exc))
+            return
+        if isinstance(message, BookView):
+            self._count("consumed", stream)
+            self._deliver(message)
 
     def _step(self) -> float:
         if not self._ready:
