@@ -28,7 +28,7 @@ from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvent
 from tradeactors.bus import BusCodec, Kind, RedisKillSwitch
 from tradeactors.config import Config
 from tradeactors.core.book import BookView
-from tradeactors.core.messages import OrderUpdate, Side, SubmitOrder
+from tradeactors.core.messages import GetBook, OrderUpdate, Side, SubmitOrder
 from tradeactors.core.risk import TradingState
 from tradeactors.trading.roles import COMMANDS
 from tradeactors.trading.system import TradingSystem
@@ -160,6 +160,10 @@ def test_orders_of_a_strategy_host_reach_the_venue_and_fills_come_back(
     sink.wait_for(OrderUpdate, 2, status="accepted", timeout=10)  # its next bid, after the fill
     report = execution.orders()
     assert (report.fills, report.positions.get(SYMBOL)) == (1, 1)
+    # the execution host's books come from the bus too (its status marks at their mid)
+    view = execution.tree.address("market_data/book.BTCUSDT").ask(GetBook(depth=1), timeout=5)
+    assert view.asks == ((MID + 100, 2),)
+    assert execution.status().marked
     denied = [u for u in sink.of(OrderUpdate) if u.status in ("denied", "rejected")]
     assert denied == []
 

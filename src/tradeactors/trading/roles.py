@@ -31,6 +31,8 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from tradeactors.bus import (
     BusMetrics,
     BusStatus,
@@ -56,6 +58,7 @@ from tradeactors.core.messages import (
     CancelAllOrders,
     CancelOrder,
     DenyReason,
+    GetBook,
     Message,
     OrderUpdate,
     SubmitOrder,
@@ -81,6 +84,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDS",
     "EVENTS",
+    "BookCache",
     "CommandIngress",
     "EventRouter",
     "FromHost",
@@ -129,31 +133,70 @@ def from_host(envelope: Envelope, message: Message) -> FromHost:
 
 
 class MarketDataFanout(SupervisedActor):
-    """Books and trades from the bus to the local actors that want them.
+    """Books and trades from the bus to the `BookCache` of their instrument (by symbol)."""
 
-    ``also`` get every book (risk, the kill switch); the strategies routed in ``routes``
-    get the books and trades of their instruments, as a book actor gives them.
-    """
-
-    def __init__(self, *, routes: StrategyRoutes | None, also: tuple[str, ...]) -> None:
+    def __init__(self, *, books: dict[str, str]) -> None:
         super().__init__()
-        self._routes = routes
-        self._also = also
+        self._books = books  # symbol -> its BookCache's path
 
     def on_receive(self, message: Any) -> Any:
         """Pass a `BookView` or a `TradeTick` on."""
         if isinstance(message, BookView):
-            symbol = symbol_of(message.instrument)
-            targets: tuple[str, ...] = self._also
+            path = self._books.get(symbol_of(message.instrument))
         elif isinstance(message, TradeTick):
-            symbol, targets = message.instrument, ()
+            path = self._books.get(message.instrument)
         else:
             return
+        if path is not None:
+            self.context.address_of(path).tell(message)
+
+
+class BookCache(SupervisedActor):
+    """At a book's path on a host whose books come from the bus: the newest, passed on.
+
+    It tells each book to ``subscribers`` (risk, the kill switch) and to the strategies
+    routed to its symbol in ``routes``, each trade to those strategies, and answers
+    `GetBook` with the newest book (an empty one before the first), as a book actor does.
+    """
+
+    def __init__(
+        self, *, instrument: str, subscribers: tuple[str, ...], routes: StrategyRoutes | None
+    ) -> None:
+        super().__init__()
+        self._instrument = instrument  # venue:symbol
+        self._symbol = symbol_of(instrument)
+        self._subscribers = subscribers
+        self._routes = routes
+        self._view = BookView(instrument=instrument, update_id=0, timestamp_ns=0, bids=(), asks=())
+
+    def on_receive(self, message: Any) -> Any:
+        """Keep and pass on a book, pass on a trade, answer `GetBook`."""
+        if isinstance(message, GetBook):
+            view = self._view
+            depth = max(0, message.depth)
+            return msgspec.structs.replace(view, bids=view.bids[:depth], asks=view.asks[:depth])
+        if isinstance(message, BookView):
+            self._view = message
+            targets: tuple[str, ...] = self._subscribers
+        elif isinstance(message, TradeTick):
+            targets = ()
+        else:
+            return None
         if self._routes is not None:
-            targets = (*targets, *self._routes.current.trading(symbol))
-        address_of = self.context.address_of
+            targets = (*targets, *self._routes.current.trading(self._symbol))
         for path in targets:
-            address_of(path).tell(message)
+            _tell(self.context, path, message)
+        return None
+
+
+def _tell(context: Any, path: str, message: Message) -> None:
+    """Tell ``path`` unless it is not started yet or stopped (stopping: nothing to say)."""
+    try:
+        address = context.address_of(path)
+    except ConfigError:  # not started yet: it hears the next one
+        return
+    if not address.is_closed():
+        address.tell(message)
 
 
 class RemoteRisk(SupervisedActor):
@@ -204,12 +247,7 @@ class EventRouter(SupervisedActor):
                 self._tell(path, message)
 
     def _tell(self, path: str, message: Message) -> None:
-        try:
-            address = self.context.address_of(path)
-        except ConfigError:  # not started yet (the bus runs first): it hears the next one
-            self.context.log.info("bus_event_not_routed", path=path)
-            return
-        address.tell(message)
+        _tell(self.context, path, message)
 
 
 @dataclass(slots=True)
@@ -519,16 +557,35 @@ class Role:
         )
 
     def market_data_in(
-        self, streams: list[str], *, routes: StrategyRoutes | None, also: tuple[str, ...]
+        self,
+        streams: list[str],
+        books: dict[str, tuple[str, str]],
+        *,
+        routes: StrategyRoutes | None,
+        subscribers: tuple[str, ...],
     ) -> SupervisorSpec:
-        """``market_data``: the market-data streams to the local actors (`MarketDataFanout`)."""
+        """``market_data``: the streams to a `BookCache` per instrument, at its book's path.
+
+        ``books``: symbol -> (``venue:symbol``, the book's path).
+        """
         if not streams:
             raise ConfigError("no market-data stream to follow: no instrument is configured")
+        caches = tuple(
+            ChildSpec(
+                name=leaf(path),
+                actor=BookCache,
+                kwargs={"instrument": key, "subscribers": subscribers, "routes": routes},
+            )
+            for key, path in books.values()
+        )
         return SupervisorSpec(
             name="market_data",
             children=(
+                *caches,
                 ChildSpec(
-                    name=FANOUT, actor=MarketDataFanout, kwargs={"routes": routes, "also": also}
+                    name=FANOUT,
+                    actor=MarketDataFanout,
+                    kwargs={"books": {symbol: path for symbol, (_, path) in books.items()}},
                 ),
                 ChildSpec(
                     name=MD_IN,

@@ -1743,6 +1743,9 @@ class TradingSystem:
             name=leaf(paths.events), actor=EventsActor, kwargs={"deliver": self._events.emit}
         )
         pairs = list(paths.books)
+        books = {
+            symbol: (f"{venue}:{symbol}", path) for (venue, symbol), path in paths.books.items()
+        }
         if role.name == MARKET_DATA_ROLE:
             children: tuple[ChildSpec | SupervisorSpec, ...] = (
                 events,
@@ -1777,8 +1780,9 @@ class TradingSystem:
                 self._risk_child(),
                 role.market_data_in(
                     market_data_streams(pairs, trades=False),
+                    books,
                     routes=None,
-                    also=(paths.risk, paths.killswitch),
+                    subscribers=(paths.risk, paths.killswitch),
                 ),
                 SupervisorSpec(
                     name=leaf(paths.strategies_supervisor),
@@ -1822,8 +1826,9 @@ class TradingSystem:
                 ),
                 role.market_data_in(
                     market_data_streams(pairs, trades=True),
+                    books,
                     routes=self.routes,
-                    also=(paths.killswitch,),
+                    subscribers=(paths.killswitch,),
                 ),
                 # before the strategies: heard (heartbeat) before their first order, and
                 # stopped after them (their cancels go out while it still beats)
