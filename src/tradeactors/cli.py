@@ -122,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         help="this host's name on the bus (overrides [bus] host_id; default: the role's)",
     )
     run.add_argument(
+        "--host-strategies",
+        metavar="NAME[,NAME]",
+        help="with --role strategy: which of the config's strategies this host runs "
+        "(overrides [bus] strategies; default: all)",
+    )
+    run.add_argument(
         "--pin-cpu",
         type=int,
         metavar="N",
@@ -332,6 +338,11 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "Binance spot's WebSocket API (/ws-api/v3, with its user data stream) or in "
         "Kraken spot's WebSocket v2 (/v2, its token from POST /0/private/GetWebSocketsToken; "
         "secrets in base64, as Kraken issues them)",
+    )
+    exchange.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address it listens on (0.0.0.0: every interface, e.g. in a container)",
     )
     exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
@@ -632,7 +643,7 @@ def _with_strategy(args: argparse.Namespace, config: Config) -> Config:
 
 
 def _with_bus(args: argparse.Namespace, config: Config) -> Config:
-    """``config`` with ``--role``, ``--bus`` and ``--host-id`` in ``[bus]`` (checked).
+    """``config`` with ``--role``, ``--bus``, ``--host-id``, ``--host-strategies`` in ``[bus]``.
 
     Raises:
         InvalidConfigError: a bad URL or host id, or a role other than ``all`` without a bus.
@@ -640,9 +651,17 @@ def _with_bus(args: argparse.Namespace, config: Config) -> Config:
     """
     import msgspec  # noqa: PLC0415
 
+    strategies = None
+    if args.host_strategies is not None:
+        strategies = tuple(name.strip() for name in args.host_strategies.split(",") if name.strip())
     given = {
         key: value
-        for key, value in (("role", args.role), ("url", args.bus), ("host_id", args.host_id))
+        for key, value in (
+            ("role", args.role),
+            ("url", args.bus),
+            ("host_id", args.host_id),
+            ("strategies", strategies),
+        )
         if value is not None
     }
     if not given:
@@ -1247,6 +1266,7 @@ def _exchange(args: argparse.Namespace) -> int:
             instruments,
             clock,
             seed=args.seed,
+            host=args.host,
             port=args.port,
             http_port=args.http_port,
             keys=keys,
