@@ -61,7 +61,15 @@ def bus_url(redis_server) -> str:
     return redis_server.url
 
 
-def _table(venue: SimExchange, url: str, sink: str) -> dict[str, Any]:
+def _table(venue: SimExchange, url: str, sink: str, *, other: bool = False) -> dict[str, Any]:
+    """A config of the roles tests; ``other``: a second strategy (a `Bidder` 30 under)."""
+    strategies: list[dict[str, Any]] = [
+        {"name": "bidder", "class": "bus_strategies:Recorder", "params": {"sink": sink}}
+    ]
+    if other:
+        strategies.append(
+            {"name": "other", "class": "multi_strategies:Bidder", "params": {"offset": 30}}
+        )
     return {
         "venue": {
             "name": "sim",
@@ -71,9 +79,7 @@ def _table(venue: SimExchange, url: str, sink: str) -> dict[str, Any]:
             "rest_url": venue.http_url,
             "secret_env": "TRADEACTORS_TEST_SECRET",
         },
-        "strategies": [
-            {"name": "bidder", "class": "bus_strategies:Recorder", "params": {"sink": sink}}
-        ],
+        "strategies": strategies,
         "killswitch": {"stale_after": None},
         "execution": {"restart_delay": 0.01, "max_restart_delay": 0.05},
         "risk": {
@@ -104,9 +110,17 @@ def hosts(
     monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
     started: list[TradingSystem] = []
 
-    def start(role: str, host: str, *, sink: str = "", lease: float = LEASE) -> TradingSystem:
-        table = _table(sim_venue, bus_url, sink)
-        table["bus"].update(role=role, host_id=host, lease=lease)
+    def start(
+        role: str,
+        host: str,
+        *,
+        sink: str = "",
+        lease: float = LEASE,
+        other: bool = False,
+        strategies: tuple[str, ...] = (),
+    ) -> TradingSystem:
+        table = _table(sim_venue, bus_url, sink, other=other)
+        table["bus"].update(role=role, host_id=host, lease=lease, strategies=strategies)
         system = TradingSystem(msgspec.convert(table, Config)).start(timeout=20)
         started.append(system)
         return system
@@ -293,27 +307,29 @@ def _cli(*args: str) -> list[str]:
 def test_a_killed_strategy_host_has_its_orders_cancelled_within_the_lease(
     hosts, sim_venue: SimExchange, bus_url: str, tmp_path: Path
 ):
-    execution = hosts("execution", "ex")
+    execution = hosts("execution", "ex", other=True)
     events = TradingEvents()
     execution.subscribe(events)
-    table = _table(sim_venue, bus_url, "")
+    hosts("strategy", "st-2", other=True, strategies=("other",))  # the one that lives on
     config = tmp_path / "strategy.toml"
-    config.write_text(_toml(table))
+    config.write_text(_toml(_table(sim_venue, bus_url, "", other=True)))
     env = {**os.environ, "PYTHONPATH": _path()}
     process = subprocess.Popen(
         _cli(
             "run", "--config", str(config), "--role", "strategy", "--host-id", "st-9",
-            "--duration", "0", "--state-dir", str(tmp_path / "state"),
+            "--host-strategies", "bidder", "--duration", "0",
+            "--state-dir", str(tmp_path / "state"),
         ),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE,
     )  # fmt: skip
     try:
-        assert sim_venue.wait_until(lambda: len(_open_ids(sim_venue)) == 1, 30), (
-            "the strategy host's bid should rest at the venue"
+        assert sim_venue.wait_until(lambda: len(_open_ids(sim_venue)) == 2, 30), (
+            "each strategy host's bid should rest at the venue"
         )
+        (survivor,) = [cid for cid in _open_ids(sim_venue) if cid.startswith("othe")]
         process.send_signal(signal.SIGKILL)  # no on_stop, no cancel: only the lease is left
         process.wait(10)
-        assert sim_venue.wait_until(lambda: _open_ids(sim_venue) == [], LEASE + 3), (
+        assert sim_venue.wait_until(lambda: _open_ids(sim_venue) == [survivor], LEASE + 3), (
             "its orders should be cancelled once its lease expired"
         )
     finally:
@@ -324,7 +340,8 @@ def test_a_killed_strategy_host_has_its_orders_cancelled_within_the_lease(
     cancelled = events.wait_for(OrderUpdate, status="cancelled", timeout=5)
     assert [u.owner for u in cancelled] == [OWNER]
     pending = [u for u in events.of(OrderUpdate) if u.status == "pending_cancel"]
-    assert any("st-9 lease expired" in u.reason for u in pending), [u.reason for u in pending]
+    assert [u.reason for u in pending] == ["bus: host st-9 lease expired"]
+    assert _open_ids(sim_venue) == [survivor]  # the other strategy host's: untouched
 
 
 class _Lines:
