@@ -299,6 +299,46 @@ def test_an_execution_host_cut_off_from_the_bus_cancels_the_remote_orders(
     assert execution.gate.state is TradingState.ACTIVE  # the venue side is fine: only cancelled
 
 
+@pytest.mark.parametrize("aof", [True, False], ids=["aof", "no-persistence"])
+def test_the_roles_go_on_across_a_restart_of_redis(  # noqa: PLR0917
+    sim_venue: SimExchange, sink: TradingEvents, tmp_path: Path, monkeypatch, request, aof
+):
+    server = RedisServer(tmp_path / "redis", aof=aof)
+    (tmp_path / "redis").mkdir()
+    server.start()
+    request.addfinalizer(server.stop)
+    monkeypatch.setenv("TRADEACTORS_TEST_SECRET", SECRET)
+
+    def start(role: str, host: str) -> TradingSystem:
+        table = _table(sim_venue, server.url, "test")
+        table["bus"].update(role=role, host_id=host, lease=3.0)  # longer than the restart
+        system = TradingSystem(msgspec.convert(table, Config)).start(timeout=20)
+        request.addfinalizer(lambda: system.stop(timeout=5))  # the last added, first stopped
+        return system
+
+    execution = start("execution", "ex")
+    start("strategy", "st-1")
+    (accepted,) = sink.wait_for(OrderUpdate, status="accepted", timeout=10)
+    server.kill()
+    # with AOF the streams, their groups and positions come back; without, the bridges
+    # make their groups again, from the start of what is added after the restart
+    server.start()
+    taker = Taker(sim_venue)
+    try:
+        taker.request(
+            "place", client_order_id="hit", side="sell", type="limit", tif="ioc",
+            price=INSTRUMENT.format_price(MID - 10), quantity=INSTRUMENT.format_size(1),
+        )  # fmt: skip
+    finally:
+        taker.close()
+    (filled,) = sink.wait_for(OrderUpdate, status="filled", timeout=10)
+    assert filled.client_order_id == accepted.client_order_id
+    (_, second) = sink.wait_for(OrderUpdate, 2, status="accepted", timeout=10)  # its next bid
+    assert _open_ids(sim_venue) == [second.client_order_id]  # nothing cancelled, nothing doubled
+    assert execution.orders().fills == 1
+    assert [u for u in sink.of(OrderUpdate) if u.status in ("denied", "cancelled")] == []
+
+
 def _cli(*args: str) -> list[str]:
     code = "import sys; from tradeactors.cli import main; sys.exit(main(sys.argv[1:]))"
     return [sys.executable, "-c", code, *args]

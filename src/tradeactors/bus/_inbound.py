@@ -182,7 +182,8 @@ class InboundBridge(_Reader):
     incarnation starts an empty one. ``wrap``: deliver ``wrap(envelope, message)``
     instead of the message (the receiver learns who sent it: the roles' command ingress).
     ``start_id``: where a group made by this bridge starts (``0``: the whole stream;
-    ``$``: only what is added after; a group that exists keeps its position).
+    ``$``: only what is added after; a group that exists keeps its position; a group
+    the server lost while the bridge ran is made again from ``0``).
     """
 
     def __init__(
@@ -218,6 +219,7 @@ class InboundBridge(_Reader):
         self._trim = trim_acknowledged
         self._wrap = wrap
         self._start_id = start_id
+        self._made = False  # this incarnation made (or found) its group once
         self._backlog = True  # read own pending entries before new ones
         self._claiming = True
         self._claim_cursor = _CURSOR_START
@@ -228,11 +230,15 @@ class InboundBridge(_Reader):
     def _setup(self) -> None:
         import redis  # noqa: PLC0415 - redis-py only where a bus is used
 
+        # made again after the server lost it (restarted empty): everything in the
+        # stream now came after the loss, so from the start, whatever ``start_id`` says
+        start = "0" if self._made else self._start_id
         try:
-            self._client.xgroup_create(self._stream, self._group, id=self._start_id, mkstream=True)
+            self._client.xgroup_create(self._stream, self._group, id=start, mkstream=True)
         except redis.ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
+        self._made = True
         self._ready = True
         self._backlog = True
         self._claiming = True
