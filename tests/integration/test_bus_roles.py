@@ -30,6 +30,7 @@ from tradeactors.config import Config
 from tradeactors.core.book import BookView
 from tradeactors.core.messages import GetBook, OrderUpdate, Side, SubmitOrder
 from tradeactors.core.risk import TradingState
+from tradeactors.errors import ConfigKeyError
 from tradeactors.trading.roles import COMMANDS
 from tradeactors.trading.system import TradingSystem
 
@@ -585,3 +586,33 @@ def test_run_with_a_role_and_no_redis_there_is_one_line(capsys, cli_run):
     line = _one_line(capsys.readouterr().err)
     assert "cannot reach the bus at redis://:***@127.0.0.1:" in line
     assert "secretpw" not in line
+
+
+def test_a_bus_section_with_mistakes_is_refused_key_by_key(tmp_path):
+    from tradeactors.config import load_config
+    from tradeactors.errors import InvalidConfigError
+
+    path = tmp_path / "bus.toml"
+    path.write_text(
+        '[bus]\nurl = "redis://ops:pw@127.0.0.1:x/0"\nrole = "strategy"\nhost_id = "a b"\n'
+        "lease = 0.5\nheartbeat = 0.5\nblock_ms = 2000\n"
+    )
+    with pytest.raises(InvalidConfigError) as raised:
+        load_config(path)
+    lines = str(raised.value).splitlines()
+    assert [line.split("] ", 1)[1].split(":", 1)[0] for line in lines] == [
+        "url",
+        "host_id",
+        "lease",
+    ]
+    assert "pw" not in str(raised.value)
+    path.write_text('[bus]\nrole = "execution"\n')
+    with pytest.raises(InvalidConfigError, match='role: "execution" needs the bus'):
+        load_config(path)
+
+
+def test_a_strategy_host_runs_only_configured_strategies(sim_venue, bus_url):
+    table = _table(sim_venue, bus_url, "")
+    table["bus"].update(role="strategy", host_id="st-1", strategies=["bidder", "nope"])
+    with pytest.raises(ConfigKeyError, match="'nope' not configured; configured: bidder"):
+        TradingSystem(msgspec.convert(table, Config))
