@@ -247,6 +247,48 @@ def test_an_order_that_waited_on_the_bus_longer_than_the_lease_is_not_placed(
     assert [o.client_order_id for o in execution.orders().orders] == ["new-1"]
 
 
+def _wait_for_commands(url: str, host: str, count: int) -> None:
+    """Wait (blocking reads) until ``count`` entries of ``host`` are in the commands stream."""
+    codec, last, seen = BusCodec(), "0-0", 0
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            for _, entries in client.xread({COMMANDS: last}, block=1000) or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    seen += codec.decode(fields)[0].source_host == host
+                    if seen >= count:
+                        return
+    finally:
+        client.close()
+    raise AssertionError(f"not {count} commands of {host} in 10 s")
+
+
+def test_a_strategy_run_by_two_hosts_stays_with_the_first(
+    hosts, sim_venue: SimExchange, sink: TradingEvents, bus_url: str
+):
+    hosts("execution", "ex", other=True)
+    hosts("strategy", "st-1", sink="test", other=True, strategies=("bidder",))
+    (accepted,) = sink.wait_for(OrderUpdate, status="accepted", timeout=10)
+    hosts("strategy", "st-2", sink="test", other=True, strategies=("bidder",))  # a mistake
+    _wait_for_commands(bus_url, "st-2", 2)  # its strategy's cancel-all at start, its bid
+    marker = SubmitOrder(
+        client_order_id="marker", venue="sim", instrument=SYMBOL, side=Side.BUY,
+        price=MID - 60, quantity=1, owner="strategies/other/strategy",
+        timestamp_ns=time.time_ns(),
+    )  # fmt: skip
+    client = redis.Redis.from_url(bus_url)
+    try:
+        client.xadd(COMMANDS, _entry(marker, host="st-3", sequence=1, message_id="order:marker"))
+    finally:
+        client.close()
+    # read in order: once the marker is at the venue, st-2's commands were handled
+    assert sim_venue.wait_until(lambda: "marker" in _open_ids(sim_venue), 10)
+    # st-1's bid was neither cancelled by st-2's start nor joined by st-2's bid
+    assert _open_ids(sim_venue) == sorted([accepted.client_order_id, "marker"])
+
+
 def test_the_kill_switch_of_the_execution_host_reaches_the_strategy_host(
     hosts, sim_venue: SimExchange, sink: TradingEvents, bus_url: str
 ):

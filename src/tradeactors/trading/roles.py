@@ -270,7 +270,9 @@ class CommandIngress(SupervisedActor):
     """The execution host's door for commands from the bus (see the module doc).
 
     ``known``: the owner paths a command may name (the configured strategies: each has
-    a bridge at its path here); a command of another owner is logged and dropped.
+    a bridge at its path here); a command of another owner is logged and dropped, and
+    so is one of a strategy another host runs (the first host that sent a command for
+    it keeps it until its lease expires or it restarts).
     ``seen``: client order ids already taken (those the journal gave back, then every
     one let through), so a redelivered order never reaches the order manager twice.
     An order older than ``lease`` when it gets here (by its own timestamp: it waited
@@ -348,6 +350,18 @@ class CommandIngress(SupervisedActor):
                 reason="owner is not a configured strategy",
             )
             return
+        holder = self._holder(owner, received.host) if owner else None
+        if holder is not None:
+            # one strategy on two hosts (both run it): the first keeps it, until its
+            # lease expires or it restarts; the other's commands would move its orders
+            log.error(
+                "bus_command_refused",
+                host=received.host,
+                owner=owner,
+                message_type=type(message).__name__,
+                reason=f"strategy runs on host {holder}",
+            )
+            return
         if received.host not in self._hosts.owners:
             # its lease runs from now, even if its heartbeats were not heard yet
             self.context.address_of(MONITOR).tell(WatchPeer(host=received.host))
@@ -396,8 +410,20 @@ class CommandIngress(SupervisedActor):
             return
         self.context.address_of(self._risk).tell(order)
 
+    def _holder(self, owner: str, host: str) -> str | None:
+        """The other host that runs ``owner`` (None: none, or ``host`` itself)."""
+        return next(
+            (
+                other
+                for other, owned in self._hosts.owners.items()
+                if other != host and owner in owned
+            ),
+            None,
+        )
+
     def _cancel_host(self, host: str, reason: str) -> None:
-        owners = sorted(self._hosts.owners.get(host, ()))
+        """Cancel the orders of ``host``'s strategies, and forget that it runs them."""
+        owners = sorted(self._hosts.owners.pop(host, ()))
         self.context.log.warning("bus_host_orders_cancelled", host=host, owners=owners)
         om = self.context.address_of(self._om)
         for owner in owners:
