@@ -466,7 +466,7 @@ class _Lines:
 def test_an_execution_host_killed_and_restarted_places_what_waited_once(  # noqa: PLR0915, PLR0917
     hosts, sim_venue: SimExchange, sink: TradingEvents, bus_url: str, tmp_path: Path, request
 ):
-    lease = 5.0  # longer than a restart of the execution host: what waited is placed
+    lease = 30.0  # longer than a restart of the execution host (under load): what waited goes
     taker = Taker(sim_venue)  # open to the end: its orders go with its session
     request.addfinalizer(taker.close)
     for cid, side, price in (("b", "buy", MID - 50), ("a", "sell", MID + 50)):
