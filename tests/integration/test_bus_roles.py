@@ -355,7 +355,7 @@ def test_the_roles_go_on_across_a_restart_of_redis(  # noqa: PLR0917
 
     def start(role: str, host: str) -> TradingSystem:
         table = _table(sim_venue, server.url, "test")
-        table["bus"].update(role=role, host_id=host, lease=3.0)  # longer than the restart
+        table["bus"].update(role=role, host_id=host, lease=10.0)  # longer than the restart
         system = TradingSystem(msgspec.convert(table, Config)).start(timeout=20)
         request.addfinalizer(lambda: system.stop(timeout=5))  # the last added, first stopped
         return system
