@@ -6,19 +6,21 @@
   `OutboundBridge` (one per venue, at ``bus/md_out.<venue>``), routed to it like to a
   strategy, onto the market-data streams;
 - ``execution``: the kill switch, the order manager, the gateways and risk as in one
-  process; books come from the bus (``market_data/md_in`` -> ``market_data/fanout`` ->
-  risk and the kill switch); each configured strategy's path holds an `OutboundBridge`
-  to the events stream, so the order manager and risk tell a remote strategy as they
-  tell a local one; ``bus/commands_in`` reads the commands stream into the
-  `CommandIngress`, which drops repeats by client order id, refuses owners it does not
-  know, learns which host owns which strategy and, when that host's lease expires or
-  a new session of it appears, cancels its orders;
+  process; books come from the bus (``market_data/md_in`` -> ``market_data/fanout``
+  -> a `BookCache` at each book's path -> risk and the kill switch); each configured
+  strategy's path holds an `OutboundBridge` to the events stream, so the order
+  manager and risk tell a remote strategy as they tell a local one;
+  ``bus/commands_in`` reads the commands stream into the `CommandIngress`, which
+  drops repeats by client order id, refuses owners it does not know, learns which
+  host owns which strategy and, when that host's lease expires or a new session of
+  it appears, cancels its orders;
 - ``strategy``: the strategies as in one process; ``execution/order_manager`` is an
   `OutboundBridge` to the commands stream and ``risk`` a `RemoteRisk` that forwards
   to it (a cancel of everything without an owner, from this host's kill switch,
   becomes at the execution host one per strategy of this host); books and trades
-  come from the bus; the events stream is read (a consumer group per host) into the
-  `EventRouter`, which gives each `OrderUpdate` to its owner if it runs here.
+  come from the bus (to a `BookCache` per instrument, then the strategies); the
+  events stream is read (a consumer group per host) into the `EventRouter`, which
+  gives each `OrderUpdate` to its owner if it runs here.
 
 Every host but the market-data host follows the kill switch latched in Redis into its
 local gate (`KillSwitchFollower`); the execution host's gate is the authority: each
@@ -235,6 +237,7 @@ class EventRouter(SupervisedActor):
         super().__init__()
         self._routes = routes
         self._also = also
+        self._status: dict[str, VenueStatus] = {}  # venue -> the last passed on
 
     def on_receive(self, message: Any) -> Any:
         """Route one event."""
@@ -243,6 +246,10 @@ class EventRouter(SupervisedActor):
             if message.owner in local:
                 self._tell(message.owner, message)
         elif isinstance(message, VenueStatus):
+            # the execution host tells each strategy's bridge: one copy per strategy
+            if self._status.get(message.venue) == message:
+                return
+            self._status[message.venue] = message
             for path in (*self._also, *local):
                 self._tell(path, message)
 
