@@ -107,6 +107,28 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "(overrides [journal] path; default: journal.sqlite in the run's directory, new)",
     )
     run.add_argument(
+        "--role",
+        choices=("all", "market-data", "execution", "strategy"),
+        help="what this process runs of a system on several hosts (overrides [bus] role; "
+        "all: the whole tree here); every role but all needs --bus (docs/bus.md)",
+    )
+    run.add_argument(
+        "--bus",
+        metavar="URL",
+        help="the Redis the hosts talk through, redis://host:port/db (overrides [bus] url)",
+    )
+    run.add_argument(
+        "--host-id",
+        metavar="NAME",
+        help="this host's name on the bus (overrides [bus] host_id; default: the role's)",
+    )
+    run.add_argument(
+        "--host-strategies",
+        metavar="NAME[,NAME]",
+        help="with --role strategy: which of the config's strategies this host runs "
+        "(overrides [bus] strategies; default: all)",
+    )
+    run.add_argument(
         "--pin-cpu",
         type=int,
         metavar="N",
@@ -118,6 +140,25 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         default="warning",
         choices=("debug", "info", "warning", "error"),
         help=_LOG_LEVEL_HELP,
+    )
+    cluster = commands.add_parser(
+        "cluster",
+        formatter_class=_HelpFormatter,
+        help="run a system on several processes over Redis on this machine (a demo)",
+        description=(
+            "Start redis-server (the system's) on a free loopback port, the simulated "
+            "exchange as its own process, and one `tradeactors run --role ...` per role: "
+            "market data, execution and two strategy hosts with a market maker each. Prints "
+            "where each is; on Ctrl-C (or after --duration) stops them all, the execution "
+            "host after the others, and says what is left open at the venue (docs/bus.md)."
+        ),
+    )
+    cluster.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+    cluster.add_argument(
+        "--runtime", choices=("threads", "gevent"), default="threads", help=_RUNTIME_HELP
+    )
+    cluster.add_argument(
+        "--dir", metavar="DIR", help="where its configs and logs go (default: a new one in /tmp)"
     )
     demo = commands.add_parser(
         "demo",
@@ -331,6 +372,11 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "Binance spot's WebSocket API (/ws-api/v3, with its user data stream) or in "
         "Kraken spot's WebSocket v2 (/v2, its token from POST /0/private/GetWebSocketsToken; "
         "secrets in base64, as Kraken issues them)",
+    )
+    exchange.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address it listens on (0.0.0.0: every interface, e.g. in a container)",
     )
     exchange.add_argument("--port", type=int, default=0, help="websocket port (0: pick one)")
     exchange.add_argument("--http-port", type=int, default=0, help="REST port (0: pick one)")
@@ -647,6 +693,35 @@ def _with_strategy(args: argparse.Namespace, config: Config) -> Config:
     return msgspec.structs.replace(config, strategy=StrategyConfig(name=name, params=params))
 
 
+def _with_bus(args: argparse.Namespace, config: Config) -> Config:
+    """``config`` with ``--role``, ``--bus``, ``--host-id``, ``--host-strategies`` in ``[bus]``.
+
+    Raises:
+        InvalidConfigError: a bad URL or host id, or a role other than ``all`` without a bus.
+
+    """
+    import msgspec  # noqa: PLC0415
+
+    strategies = None
+    if args.host_strategies is not None:
+        strategies = tuple(name.strip() for name in args.host_strategies.split(",") if name.strip())
+    given = {
+        key: value
+        for key, value in (
+            ("role", args.role),
+            ("url", args.bus),
+            ("host_id", args.host_id),
+            ("strategies", strategies),
+        )
+        if value is not None
+    }
+    if not given:
+        return config
+    bus = msgspec.structs.replace(config.bus, **given)
+    bus.check()
+    return msgspec.structs.replace(config, bus=bus)
+
+
 def _error_lines(exc: BaseException) -> list[str]:
     """The message of ``exc`` on one line; a config error's, one line per wrong key.
 
@@ -701,6 +776,12 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
         from tradeactors.journal._cli import journal_command  # noqa: PLC0415
 
         return journal_command(args, sys.stdout)
+    if args.command == "cluster":
+        from tradeactors._cluster import run_cluster  # noqa: PLC0415
+
+        return run_cluster(
+            sys.stdout, duration=args.duration or 0.0, runtime=args.runtime, directory=args.dir
+        )
     if args.command == "top":
         from tradeactors.top import main_top  # noqa: PLC0415
 
@@ -745,6 +826,7 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
             if args.journal:
                 journal = msgspec.structs.replace(config.journal, enabled=True, path=args.journal)
                 config = msgspec.structs.replace(config, journal=journal)
+            config = _with_bus(args, config)
     except (ConfigError, msgspec.ValidationError) as exc:
         _print_error(f"tradeactors {args.command}", exc)
         return 2
@@ -770,6 +852,17 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     from tradeactors.errors import ConfigError  # noqa: PLC0415
     from tradeactors.observability import configure_logging  # noqa: PLC0415
 
+    if config.bus.url and config.bus.role == "all":
+        print(
+            "tradeactors run: role all runs the whole tree in this process, with no bus: give "
+            "--role market-data, execution or strategy with a bus (docs/bus.md)",
+            file=sys.stderr,
+        )
+        return 2
+    if config.bus.url:
+        from tradeactors.bus import check_reachable  # noqa: PLC0415
+
+        check_reachable(config.bus.settings())  # one line and exit 2 if Redis does not answer
     clock = SystemClock()  # only read: no timer, no thread
     run_dir = None
     problem = None
@@ -1250,6 +1343,7 @@ def _exchange(args: argparse.Namespace) -> int:
             instruments,
             clock,
             seed=args.seed,
+            host=args.host,
             port=args.port,
             http_port=args.http_port,
             keys=keys,

@@ -19,8 +19,10 @@ import msgspec
 from tradeactors.errors import ConfigError, ConfigKeyError, InvalidConfigError, StrategyLoadError
 
 __all__ = [
+    "ROLES",
     "SIM_LOT_SIZE",
     "SIM_TICK_SIZE",
+    "BusConfig",
     "Config",
     "DemoConfig",
     "ExecutionConfig",
@@ -350,6 +352,82 @@ class PaperConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     depth: Annotated[int, msgspec.Meta(ge=1)] = 20  # levels in the book views strategies get
 
 
+ROLES = ("all", "market-data", "execution", "strategy")
+"""What a process of a system on several hosts runs (docs/bus.md, "Roles")."""
+
+
+class BusConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[bus]``: roles over Redis Streams (docs/bus.md). No ``url``: one process, no bus.
+
+    ``role``: ``all`` (the whole tree in this process), ``market-data``, ``execution``
+    or ``strategy``; ``host_id`` names this host on the bus (default: the role's name;
+    give each strategy host its own). ``lease``: a host not heard for this long is gone
+    (its orders are cancelled); ``heartbeat``: how often each host says it is alive.
+    The rest are `tradeactors.bus.BusSettings`' timeouts (seconds; ``block_ms`` in ms).
+    """
+
+    url: str = ""
+    role: Literal["all", "market-data", "execution", "strategy"] = "all"
+    host_id: str = ""
+    strategies: tuple[str, ...] = ()  # a strategy host's: these of [[strategies]] (none: all)
+    lease: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+    heartbeat: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    socket_timeout: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    retries: Annotated[int, msgspec.Meta(ge=0)] = 1
+    reconnect_interval: Annotated[float, msgspec.Meta(gt=0)] = 0.25
+    block_ms: Annotated[int, msgspec.Meta(gt=0)] = 200
+    claim_min_idle_ms: Annotated[int, msgspec.Meta(ge=0)] = 5_000
+
+    def check(self) -> None:
+        """Raise `InvalidConfigError` with what is wrong in this section (as `load_config`)."""
+        errors = _bus_errors(self)
+        if errors:
+            raise InvalidConfigError(errors) from errors[0].__cause__
+
+    @property
+    def host(self) -> str:
+        """This host's name on the bus: ``host_id``, or the role's name."""
+        return self.host_id or self.role
+
+    def settings(self) -> Any:
+        """The `tradeactors.bus.BusSettings` of this section (raises `BusUrlError`)."""
+        from tradeactors.bus import BusSettings  # noqa: PLC0415 - redis only with a bus
+
+        return BusSettings(
+            url=self.url,
+            socket_timeout=self.socket_timeout,
+            connect_timeout=self.connect_timeout,
+            retries=self.retries,
+            reconnect_interval=self.reconnect_interval,
+            block_ms=self.block_ms,
+            claim_min_idle_ms=self.claim_min_idle_ms,
+        )
+
+
+def _bus_errors(bus: BusConfig) -> list[ConfigKeyError]:
+    """``[bus]``: a usable URL, a role that needs one has one, a lease above the beat."""
+    from tradeactors.errors import BusUrlError  # noqa: PLC0415
+
+    errors = []
+    if bus.url:
+        try:
+            bus.settings()
+        except BusUrlError as exc:
+            key = "url" if str(exc).startswith("bus URL") else "block_ms"
+            errors.append(_caused(ConfigKeyError("bus", key, f"{key}: {exc}"), exc))
+    if not bus.url and bus.role != "all":
+        reason = f'role: "{bus.role}" needs the bus: give url (redis://host:port/db)'
+        errors.append(ConfigKeyError("bus", "role", reason))
+    if bus.host_id and not _NAME.fullmatch(bus.host_id):
+        reason = f"host_id: {bus.host_id!r} is not a name (1 to 64 letters, digits, _ . -)"
+        errors.append(ConfigKeyError("bus", "host_id", reason))
+    if bus.lease <= bus.heartbeat:
+        reason = f"lease: {bus.lease} s must be longer than heartbeat ({bus.heartbeat} s)"
+        errors.append(ConfigKeyError("bus", "lease", reason))
+    return errors
+
+
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration."""
 
@@ -367,6 +445,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     demo: DemoConfig = DemoConfig()
     paper: PaperConfig = PaperConfig()
     journal: JournalConfig = JournalConfig()
+    bus: BusConfig = BusConfig()
 
     @property
     def all_venues(self) -> tuple[VenueConfig, ...]:
@@ -466,6 +545,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
         errors += _list_errors(self)
         errors += self._limit_errors()
         errors += _paper_errors(self.all_venues[0], self.paper)
+        errors += _bus_errors(self.bus)
         if self.all_venues[0].kind == PAPER and (
             len(self.all_venues) > 1 or len(self.all_instruments) > 1
         ):

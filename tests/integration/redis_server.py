@@ -1,4 +1,4 @@
-"""A real redis-server for the bus tests: on a free loopback port, no persistence.
+"""A real redis-server for the bus tests: on a free loopback port, no persistence (or AOF).
 
 Missing redis-server is a failure, never a skip: `.ci/run` installs it with apt.
 """
@@ -34,7 +34,7 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; `start` again after `kill` reuses the port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, aof: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail(INSTALL_HINT)
@@ -42,6 +42,7 @@ class RedisServer:
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.aof = aof  # append-only file, fsync always: a restart keeps every write
 
     @property
     def url(self) -> str:
@@ -64,7 +65,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.aof else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.directory),
                 "--logfile",

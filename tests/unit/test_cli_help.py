@@ -58,7 +58,7 @@ def _entries(parser: argparse.ArgumentParser) -> list[str]:
 def test_every_command_has_a_parser():
     names = {name for name, _ in _parsers()}
     assert {"tradeactors run", "tradeactors demo", "tradeactors backtest"} <= names
-    assert len(names) == 21  # tradeactors, its 13 commands, strategy's 3, journal's 4
+    assert len(names) == 22  # tradeactors, its 14 commands, strategy's 3, journal's 4
 
 
 @pytest.mark.parametrize(("command", "parser", "action"), _cases())

@@ -25,12 +25,13 @@ from tradeactors.bus._killswitch import (
     RedisKillSwitch,
     change_of,
 )
-from tradeactors.bus._messages import BusStatus, Heartbeat, PeerAlive, PeerExpired
+from tradeactors.bus._messages import BusStatus, Heartbeat, PeerAlive, PeerExpired, WatchPeer
 from tradeactors.bus._metrics import BusMetrics
 from tradeactors.bus._outbound import OutboundBridge, default_message_id, market_data_stream
 from tradeactors.bus._settings import (
     BusEndpoint,
     BusSettings,
+    check_reachable,
     connect,
     parse_bus_url,
     redact_url,
@@ -59,7 +60,9 @@ __all__ = [
     "PeerExpired",
     "RedisKillSwitch",
     "SeenIds",
+    "WatchPeer",
     "change_of",
+    "check_reachable",
     "connect",
     "default_message_id",
     "market_data_stream",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeactors.bus._codec import BusCodec, Kind
 from tradeactors.bus._common import Link, later, redis_errors
-from tradeactors.bus._messages import Heartbeat, PeerAlive, PeerExpired
+from tradeactors.bus._messages import Heartbeat, PeerAlive, PeerExpired, WatchPeer
 from tradeactors.bus._settings import connect
 from tradeactors.errors import BusEntryError
 from tradeactors.supervision import SupervisedActor
@@ -152,7 +152,8 @@ class HeartbeatMonitor(SupervisedActor):
 
     ``on_peer`` gets `PeerAlive` and `PeerExpired` (give it an ``Address.tell``). Its
     own ``host``'s heartbeats are ignored. The first read starts at the stream's newest
-    entries (a restarted monitor hears everyone again within one interval).
+    entries (a restarted monitor hears everyone again within one interval). Told a
+    `WatchPeer`, it expects that host from now on, heard or not.
     """
 
     def __init__(
@@ -201,7 +202,12 @@ class HeartbeatMonitor(SupervisedActor):
             self._client.close()
 
     def on_receive(self, message: Any) -> Any:
-        """Read heartbeats, check the leases, queue the next read."""
+        """Read heartbeats, check the leases, queue the next read (or watch a peer)."""
+        if isinstance(message, WatchPeer):
+            if message.host != self._host and message.host not in self._peers:
+                # session 0: none heard yet; its first heartbeat is a PeerAlive
+                self._peers[message.host] = _Peer(0, self.context.clock.monotonic_ns())
+            return
         if not isinstance(message, _Poll):
             return
         self._timer = None

@@ -21,8 +21,9 @@
    in order, after ``reconnect_interval``.
 
 `MarketDataSubscriber` (books and trades: latest wins, no group): reads market-data
-streams from where they were when it started (``$``) and delivers, of each batch, only
-the newest book of each stream (the rest are counted as conflated) and every trade.
+streams from where they were when it started (``$``; the newest book already there is
+delivered first) and delivers, of each batch, only the newest book of each stream (the
+rest are counted as conflated) and every trade.
 
 While Redis is unreachable they report it (`BusStatus`, the ``up`` gauge), try again
 every ``reconnect_interval`` and report it back when it answers.
@@ -42,6 +43,7 @@ from tradeactors.supervision import SupervisedActor
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from tradeactors.bus._codec import Envelope
     from tradeactors.bus._messages import BusStatus
     from tradeactors.bus._metrics import BusMetrics
     from tradeactors.bus._settings import BusSettings
@@ -138,7 +140,7 @@ class _Reader(SupervisedActor):
         """Read and deliver one batch; the delay before the next (0: at once)."""
         raise NotImplementedError
 
-    def _deliver(self, message: Message) -> bool:
+    def _deliver(self, message: Any) -> bool:
         """Tell the receiver; True once its mailbox has the message."""
         target = self._target
         assert target is not None  # noqa: S101 - set in on_start
@@ -177,7 +179,11 @@ class InboundBridge(_Reader):
     bridge reads what it left pending. ``deliver_to`` is the receiver's path in this
     tree (or its `Address`). ``seen``: give one `SeenIds` to every incarnation (made
     with the child spec) to drop repeats across restarts of the bridge; without, each
-    incarnation starts an empty one.
+    incarnation starts an empty one. ``wrap``: deliver ``wrap(envelope, message)``
+    instead of the message (the receiver learns who sent it: the roles' command ingress).
+    ``start_id``: where a group made by this bridge starts (``0``: the whole stream;
+    ``$``: only what is added after; a group that exists keeps its position; a group
+    the server lost while the bridge ran is made again from ``0``).
     """
 
     def __init__(
@@ -194,6 +200,8 @@ class InboundBridge(_Reader):
         seen: SeenIds | None = None,
         types: Iterable[type[Message]] | None = None,
         trim_acknowledged: bool = True,
+        wrap: Callable[[Envelope, Message], Any] | None = None,
+        start_id: str = "0",
     ) -> None:
         super().__init__(
             settings,
@@ -209,6 +217,9 @@ class InboundBridge(_Reader):
         self._consumer = consumer
         self._seen = SeenIds(settings.seen_ids) if seen is None else seen
         self._trim = trim_acknowledged
+        self._wrap = wrap
+        self._start_id = start_id
+        self._made = False  # this incarnation made (or found) its group once
         self._backlog = True  # read own pending entries before new ones
         self._claiming = True
         self._claim_cursor = _CURSOR_START
@@ -219,11 +230,15 @@ class InboundBridge(_Reader):
     def _setup(self) -> None:
         import redis  # noqa: PLC0415 - redis-py only where a bus is used
 
+        # made again after the server lost it (restarted empty): everything in the
+        # stream now came after the loss, so from the start, whatever ``start_id`` says
+        start = "0" if self._made else self._start_id
         try:
-            self._client.xgroup_create(self._stream, self._group, id="0", mkstream=True)
+            self._client.xgroup_create(self._stream, self._group, id=start, mkstream=True)
         except redis.ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
+        self._made = True
         self._ready = True
         self._backlog = True
         self._claiming = True
@@ -303,7 +318,8 @@ class InboundBridge(_Reader):
                 self._count("duplicates", stream)
                 done.append(entry_id)
                 continue
-            if not self._deliver(message):
+            delivery = message if self._wrap is None else self._wrap(envelope, message)
+            if not self._deliver(delivery):
                 if not self._failing:  # once per streak: it is tried every reconnect_interval
                     self._failing = True
                     self.context.log.warning(
@@ -354,7 +370,8 @@ class MarketDataSubscriber(_Reader):
     """Delivers market-data streams to a local actor, newest book first (no group).
 
     ``streams`` are names as `tradeactors.bus.market_data_stream` makes them. A restart
-    starts again from the newest entries: market data is not replayed.
+    starts again from the newest entries: market data is not replayed, but the newest
+    book of each book stream is delivered at (re)start (the book of now).
     """
 
     def __init__(
@@ -383,12 +400,25 @@ class MarketDataSubscriber(_Reader):
 
     def _setup(self) -> None:
         # "$" resolved once to the newest id: a read with "$" again would skip entries
-        # added between two reads
+        # added between two reads. The newest book there is delivered: a receiver that
+        # starts while the market is still has the book of now, not only the next one.
         for stream, last in self._last.items():
             if last == "$":
                 newest = self._client.xrevrange(stream, count=1)
                 self._last[stream] = _text(newest[0][0]) if newest else _CURSOR_START
+                if newest:
+                    self._deliver_newest_book(stream, newest[0])
         self._ready = True
+
+    def _deliver_newest_book(self, stream: str, entry: tuple[Any, Any]) -> None:
+        try:
+            _, message = self._codec.decode(entry[1])
+        except BusEntryError as exc:
+            self._bad(stream, entry[0], exc.reason, str(exc))
+            return
+        if isinstance(message, BookView):
+            self._count("consumed", stream)
+            self._deliver(message)
 
     def _step(self) -> float:
         if not self._ready:

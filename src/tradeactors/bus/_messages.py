@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tradeactors.core.messages import Message
 
-__all__ = ["BusStatus", "Heartbeat", "PeerAlive", "PeerExpired"]
+__all__ = ["BusStatus", "Heartbeat", "PeerAlive", "PeerExpired", "WatchPeer"]
 
 
 class Heartbeat(Message, frozen=True, kw_only=True, tag=True):
@@ -51,3 +51,13 @@ class PeerExpired(Message, frozen=True, kw_only=True, tag=True):
     session: int
     age_ns: int
     lease_ns: int
+
+
+class WatchPeer(Message, frozen=True, kw_only=True, tag=True):
+    """Tells a `HeartbeatMonitor` to expect ``host`` (heard from otherwise: a command).
+
+    If no heartbeat of it comes within the lease, it expires like one that stopped
+    beating. A host the monitor already knows is left as it is.
+    """
+
+    host: str

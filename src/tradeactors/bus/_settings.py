@@ -16,7 +16,14 @@ import msgspec
 
 from tradeactors.errors import BusUrlError
 
-__all__ = ["BusEndpoint", "BusSettings", "connect", "parse_bus_url", "redact_url"]
+__all__ = [
+    "BusEndpoint",
+    "BusSettings",
+    "check_reachable",
+    "connect",
+    "parse_bus_url",
+    "redact_url",
+]
 
 _SCHEMES = ("redis",)
 _DEFAULT_PORT = 6379
@@ -176,3 +183,24 @@ def connect(settings: BusSettings, *, client_name: str | None = None) -> Any:
         client_name=client_name,
         single_connection_client=False,
     )
+
+
+def check_reachable(settings: BusSettings) -> None:
+    """PING the bus once, within the settings' timeouts.
+
+    Raises:
+        BusUnavailableError: Redis did not answer (the message names the URL, redacted).
+
+    """
+    from tradeactors.bus._common import redis_errors  # noqa: PLC0415
+    from tradeactors.errors import BusUnavailableError  # noqa: PLC0415
+
+    client = connect(settings, client_name="tradeactors-check")
+    try:
+        client.ping()
+    except redis_errors() as exc:
+        raise BusUnavailableError(
+            f"cannot reach the bus at {settings.endpoint.redacted}: {exc}"
+        ) from None
+    finally:
+        client.close()

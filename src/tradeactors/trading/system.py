@@ -49,6 +49,7 @@ from tradeactors.actors.paper import LockstepFeed, PaperExecution
 from tradeactors.actors.risk import RiskActor, StrategyLimitsTable
 from tradeactors.actors.routing import StrategyRouted, StrategyRoutes
 from tradeactors.actors.strategy import StrategyActor, StrategyReport, book_mailbox
+from tradeactors.bus import BusMetrics, BusStatus, PeerAlive, PeerExpired, SeenIds
 from tradeactors.clock import Clock, FakeClock, SystemClock, perf_ns
 from tradeactors.config import (
     _NAME,
@@ -126,6 +127,23 @@ from tradeactors.trading.metrics import TradingMetrics, limit_values
 from tradeactors.trading.paper import LockstepDriver, PaperMarket
 from tradeactors.trading.paths import STRATEGIES, actor_paths, leaf, strategy_of, strategy_path
 from tradeactors.trading.report import ScopeRow, counts_text, many, scope_rows, status_line
+from tradeactors.trading.roles import (
+    BUS,
+    EXECUTION_ROLE,
+    INGRESS,
+    MARKET_DATA_ROLE,
+    MIRROR,
+    ROUTER,
+    STRATEGY_ROLE,
+    CommandIngress,
+    EventRouter,
+    KillSwitchMirror,
+    RemoteRisk,
+    Role,
+    market_data_streams,
+    md_out_path,
+    owner_paths,
+)
 from tradeactors.venues.adapter import (
     Credentials,
     instrument_kinds,
@@ -405,6 +423,10 @@ class TradingSystem:
         # recovered latched states of strategies not configured: applied when added
         self._pending_scopes: dict[str, LatchedScope] = {}
         self._journal_lock: JournalLock | None = None
+        self.role: Role | None = None
+        """This host's role on the bus (None: the whole tree in this process; docs/bus.md)."""
+        if self.config.bus.url and self.config.bus.role != "all":
+            self._take_role(registry)
 
     def _venue_side(self, venue: VenueConfig) -> _VenueSide:
         """A venue's adapter and instruments as configured (the venue's own come at start)."""
@@ -476,6 +498,9 @@ class TradingSystem:
 
     def start(self, timeout: float = 30.0) -> Self:
         """Start the venues (embedded unless configured) and the tree."""
+        if self.role is not None:
+            self._connect_role()
+            return self._start_tree(timeout=timeout)
         if self.paper is not None:
             self._prepare_paper()
             return self._start_tree(timeout=timeout)
@@ -591,6 +616,9 @@ class TradingSystem:
                 if len(first) == len(self._venues):
                     all_heard.set()
 
+        if self.role is not None and self.role.name != EXECUTION_ROLE:
+            tree.start(timeout=timeout)  # no venue here: nothing to wait for
+            return
         unsubscribe = self._events.subscribe(on_venue)
         try:
             tree.start(timeout=timeout)
@@ -618,6 +646,8 @@ class TradingSystem:
         tree = self._tree
         if tree is None:
             raise RuntimeError("the system was not started")
+        if self.role is not None and self.role.name != EXECUTION_ROLE:
+            return self._stop_role(tree, timeout)
         self.gate.trip(TradingState.HALTED, source=TripSource.SHUTDOWN, reason="shutdown")
         try:
             cancelled = self.wait_for_no_open_orders(timeout) if tree.running else False
@@ -756,6 +786,8 @@ class TradingSystem:
 
     def status(self, timeout: float = 5.0) -> Status:
         """Orders, fills, position, PnL and restarts now."""
+        if self.role is not None and self.role.name != EXECUTION_ROLE:
+            return self._last_status()  # the orders are the execution host's
         report = self.orders(timeout)
         symbol = self.instrument.symbol
         exposure: ExposureSnapshot = self.tree.address(self.paths.order_manager).ask(
@@ -856,6 +888,8 @@ class TradingSystem:
         tree = self._tree
         if tree is None or not tree.running:
             return None
+        if self.role is not None and self.role.name != EXECUTION_ROLE:
+            return None  # the orders are the execution host's
         try:
             report: OrdersReport = tree.address(self.paths.order_manager).ask(
                 GetOrders(with_orders=False), timeout=1.0
@@ -1020,6 +1054,7 @@ class TradingSystem:
 
         """
         tree = self.tree
+        self._not_with_role("add_strategy")
         with self._changing:
             choice = self._new_strategy(
                 name,
@@ -1073,6 +1108,7 @@ class TradingSystem:
 
         """
         tree = self.tree
+        self._not_with_role("remove_strategy")
         with self._changing:
             with self._running_lock:
                 if name not in self._running:
@@ -1266,6 +1302,8 @@ class TradingSystem:
 
     def _spec(self) -> SupervisorSpec:
         """The whole tree: each subtree from its builder, every path from `actor_paths`."""
+        if self.role is not None:
+            return self._role_spec(self.role)
         cfg = self.config
         return SupervisorSpec(
             name="trading",
@@ -1543,7 +1581,7 @@ class TradingSystem:
             },
         )
 
-    def _market_data_tree(self) -> SupervisorSpec:
+    def _market_data_tree(self, subscribers: tuple[str, ...] | None = None) -> SupervisorSpec:
         paths, cfg = self.paths, self.config
         feeds: list[ChildSpec] = []
         books: list[ChildSpec] = []
@@ -1582,7 +1620,9 @@ class TradingSystem:
                         "venue": side.adapter,
                         "instrument": instrument,
                         "feed_path": paths.feeds[name],
-                        "subscribers": (paths.risk, paths.killswitch),
+                        "subscribers": (
+                            (paths.risk, paths.killswitch) if subscribers is None else subscribers
+                        ),
                         "routes": self.routes,  # the strategies trading it, as they come and go
                         # paper: the views the backtest's strategies get
                         "depth": cfg.paper.depth if self.paper is not None else 10,
@@ -1741,6 +1781,244 @@ class TradingSystem:
 
     def _on_root_escalation(self, error: BaseException) -> None:
         self.gate.trip(TradingState.HALTED, source=TripSource.ESCALATION, reason=repr(error))
+
+    # -- roles over the bus (trading.roles, docs/bus.md) ---------------------------------
+
+    def _take_role(self, registry: CollectorRegistry | None) -> None:
+        """``[bus] role``: what of the tree this host runs (see `tradeactors.trading.roles`)."""
+        bus = self.config.bus
+        settings = bus.settings()
+        self.role = role = Role(
+            name=bus.role,
+            host=bus.host,
+            bus=bus,
+            settings=settings,
+            metrics=BusMetrics(registry, host=bus.host) if registry is not None else None,
+            seen=SeenIds(settings.seen_ids),
+        )
+        if self.paper is not None:
+            raise ConfigError('[bus] role: a system on several hosts trades no kind "paper" venue')
+        if role.name != EXECUTION_ROLE:
+            self.journal_path = ""  # the execution host's journal holds the orders
+        if role.name == MARKET_DATA_ROLE:
+            self._strategies = ()
+            self._running = {}
+            self.routes = StrategyRoutes(
+                (md_out_path(venue), [(v, s) for v, s in self.paths.books if v == venue])
+                for venue in self._venues
+            )
+        elif role.name == STRATEGY_ROLE and bus.strategies:
+            names = {choice.name for choice in self._strategies}
+            unknown = sorted(set(bus.strategies) - names)
+            if unknown:
+                raise ConfigKeyError(
+                    "bus",
+                    "strategies",
+                    f"strategies: {', '.join(map(repr, unknown))} not configured; "
+                    f"configured: {', '.join(sorted(names)) or 'none'}",
+                )
+            self._strategies = tuple(c for c in self._strategies if c.name in bus.strategies)
+            self._running = {c.name: _Running(choice=c) for c in self._strategies}
+            mine = {strategy_path(c.name) for c in self._strategies}
+            for path in self.routes.current.paths():
+                if path not in mine:
+                    self.routes.remove(path)
+            self.strategy_path = next(iter(sorted(mine)), None)
+
+    def _not_with_role(self, what: str) -> None:
+        """Strategies change at run time in one process only (for now)."""
+        if self.role is not None:
+            raise ConfigError(
+                f"{what}: not on a system with [bus] role {self.role.name!r} yet: every host "
+                "reads the strategies from the same config (docs/bus.md, Roles)"
+            )
+
+    def _connect_role(self) -> None:
+        """A role's venues: each must be a venue outside this process, its URLs given.
+
+        The execution host logs on as in one process; the market-data host needs the
+        market-data URLs; a strategy host talks to no venue.
+        """
+        role = self.role
+        assert role is not None  # noqa: S101 - only called with a role
+        for side in self._venues.values():
+            venue = side.config
+            if not (venue.trade_url and venue.stream_url and venue.rest_url):
+                raise ConfigError(
+                    f"[bus] role {role.name!r}: venue {venue.name!r} needs trade_url, "
+                    "stream_url and rest_url: every host must reach the same venue (run "
+                    "`tradeactors exchange` for a simulated one, and give its URLs)"
+                )
+            if role.name == EXECUTION_ROLE:
+                self._connect(side)
+            elif role.name == MARKET_DATA_ROLE:
+                side.stream_url, side.rest_url = venue.stream_url, venue.rest_url
+                side.trade_url = venue.trade_url
+                self._take_instruments_from_venue(side)
+            else:  # what `trade_url` says: where this host's orders go
+                side.trade_url = f"the execution host over {role.settings.endpoint.redacted}"
+        if role.name == STRATEGY_ROLE and not role.make_events_group():
+            self._log.warning("bus_unreachable_at_start", url=role.settings.endpoint.redacted)
+
+    def _role_spec(self, role: Role) -> SupervisorSpec:
+        """The tree of ``role`` (`tradeactors.trading.roles`)."""
+        cfg, paths = self.config, self.paths
+        events = ChildSpec(
+            name=leaf(paths.events), actor=EventsActor, kwargs={"deliver": self._events.emit}
+        )
+        pairs = list(paths.books)
+        books = {
+            symbol: (f"{venue}:{symbol}", path) for (venue, symbol), path in paths.books.items()
+        }
+        if role.name == MARKET_DATA_ROLE:
+            children: tuple[ChildSpec | SupervisorSpec, ...] = (
+                events,
+                # first: the books tell their bridges from their start
+                SupervisorSpec(
+                    name=BUS, children=(*role.market_data_out(list(self._venues)), role.heartbeat())
+                ),
+                self._market_data_tree(subscribers=()),
+            )
+        elif role.name == EXECUTION_ROLE:
+            for cid in self.store.orders:  # what the journal gave back: never placed twice
+                role.seen.add(cid)
+            ingress = ChildSpec(
+                name=leaf(INGRESS),
+                actor=CommandIngress,
+                kwargs={
+                    "risk_path": paths.risk,
+                    "order_manager_path": paths.order_manager,
+                    "known": owner_paths([c.name for c in self._strategies]),
+                    "seen": role.seen,
+                    "hosts": role.hosts,
+                    "lease": role.lease,
+                    "metrics": role.metrics,
+                },
+            )
+            self._unsubscribe.append(self.gate.subscribe(self._to_mirror))
+            children = (
+                events,
+                *self._journal_child(),
+                self._killswitch_child(),
+                self._execution_tree(),
+                self._risk_child(),
+                role.market_data_in(
+                    market_data_streams(pairs, trades=False),
+                    books,
+                    routes=None,
+                    subscribers=(paths.risk, paths.killswitch),
+                ),
+                SupervisorSpec(
+                    name=leaf(paths.strategies_supervisor),
+                    children=tuple(
+                        SupervisorSpec(
+                            name=c.name, children=(role.events_out(strategy_path(c.name)),)
+                        )
+                        for c in self._strategies
+                    ),
+                ),
+                # last: commands reach risk and the order manager once they run
+                SupervisorSpec(
+                    name=BUS,
+                    children=(
+                        ingress,
+                        ChildSpec(
+                            name=leaf(MIRROR),
+                            actor=KillSwitchMirror,
+                            args=(role.settings,),
+                            kwargs={"host": role.host},
+                        ),
+                        role.heartbeat(),
+                        role.monitor(self._to_ingress),  # before the commands: see WatchPeer
+                        role.follower(self.gate),
+                        role.commands_in(),
+                    ),
+                ),
+            )
+        else:
+            children = (
+                events,
+                self._killswitch_child(),
+                SupervisorSpec(
+                    name=leaf(paths.execution),
+                    children=(role.commands_out(leaf(paths.order_manager)),),
+                ),
+                ChildSpec(
+                    name=leaf(paths.risk),
+                    actor=RemoteRisk,
+                    kwargs={"forward": paths.order_manager},
+                ),
+                role.market_data_in(
+                    market_data_streams(pairs, trades=True),
+                    books,
+                    routes=self.routes,
+                    subscribers=(paths.killswitch,),
+                ),
+                # before the strategies: heard (heartbeat) before their first order, and
+                # stopped after them (their cancels go out while it still beats)
+                SupervisorSpec(
+                    name=BUS,
+                    children=(
+                        role.heartbeat(),
+                        role.follower(self.gate),
+                        ChildSpec(
+                            name=leaf(ROUTER),
+                            actor=EventRouter,
+                            kwargs={"routes": self.routes, "also": (paths.killswitch,)},
+                        ),
+                        role.events_in(),
+                    ),
+                ),
+                self._strategies_tree(),
+            )
+        return SupervisorSpec(
+            name="trading",
+            intensity=cfg.supervision.intensity,
+            period=cfg.supervision.period,
+            children=children,
+        )
+
+    def _to_mirror(self, change: KillSwitchChanged) -> None:
+        """The execution host's gate changed: latch it in Redis (`KillSwitchMirror`)."""
+        tree = self._tree
+        if tree is not None and tree.running:
+            with contextlib.suppress(Exception):  # stopping
+                tree.address(MIRROR).tell(change)
+
+    def _to_ingress(self, event: PeerAlive | PeerExpired | BusStatus) -> None:
+        """A host's lease expired or it came back, or this host lost the bus: to the ingress."""
+        tree = self._tree
+        if tree is not None and tree.running:
+            with contextlib.suppress(Exception):  # stopping
+                tree.address(INGRESS).tell(event)
+
+    def _stop_role(self, tree: Supervisor, timeout: float) -> ShutdownSummary:
+        """Stop a market-data or strategy host: halt here, stop the tree.
+
+        A strategy host's strategies cancel their orders as they stop (over the bus); the
+        execution host cancels whatever is left once this host's lease expires. Whether
+        anything is still open is the execution host's to say (``open_at_venue`` None).
+        """
+        self.gate.trip(TradingState.HALTED, source=TripSource.SHUTDOWN, reason="shutdown")
+        failure = tree.failure
+        try:
+            tree.stop(timeout=timeout)
+        except ShutdownTimeoutError as exc:
+            self._log.error("tree_stop_timed_out", error=str(exc))
+            failure = failure or exc
+        finally:
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+            self._unsubscribe.clear()
+            self._close_venue()
+        summary = ShutdownSummary(
+            status=self._last_status(),
+            open_at_venue=None,
+            cancelled_in_time=False,
+            clean=failure is None,
+        )
+        self._log.info("trading_system_stopped", role=self.role.name if self.role else "")
+        return summary
 
     # -- paper trading (trading.paper) -------------------------------------------------
 
