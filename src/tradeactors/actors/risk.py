@@ -94,7 +94,7 @@ from tradeactors.errors import ExposureSnapshotTimeoutError, UnknownScopeError
 from tradeactors.supervision import SupervisedActor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from tradeactors.actors.gate import TradingGate
     from tradeactors.clock import Timer
@@ -204,6 +204,8 @@ class RiskActor(SupervisedActor):
         strategy_of: an order's owner path -> its strategy's name (None: no strategy).
         limits_table: the system's table of strategy limits, read at every (re)start on
             top of ``strategy_limits`` and ``strategy_max_loss`` (the table wins).
+        recent_denials: (owner path, wall time ns) of denials before this process (its
+            journal's): the first incarnation counts those still within the window.
 
     """
 
@@ -226,8 +228,10 @@ class RiskActor(SupervisedActor):
         strategy_max_loss: Mapping[str, float] | None = None,
         strategy_of: Callable[[str], str | None] = default_strategy_of,
         limits_table: StrategyLimitsTable | None = None,
+        recent_denials: Sequence[tuple[str, int]] = (),
     ) -> None:
         super().__init__()
+        self._recent_denials = tuple(recent_denials)
         by_strategy, max_losses = dict(strategy_limits or {}), dict(strategy_max_loss or {})
         if limits_table is not None:  # those of now, added ones included
             table_limits, table_losses = limits_table.snapshot()
@@ -267,6 +271,8 @@ class RiskActor(SupervisedActor):
     def on_start(self) -> None:
         """Ask the order manager for the exposure (answered by a tell); arm the timeout."""
         context = self.context
+        if context.incarnation == 1 and self._max_denials is not None:
+            self._count_recent_denials()
         me, incarnation = context.address, context.incarnation
         self._snapshot_timer = context.clock.call_later(
             self._snapshot_timeout, lambda: me.tell(_SnapshotDue(incarnation=incarnation))
@@ -491,6 +497,20 @@ class RiskActor(SupervisedActor):
         if order.owner:
             self.context.address_of(order.owner).tell(update)
         self._emit(update)
+
+    def _count_recent_denials(self) -> None:
+        """Count the denials of before this process that are still within the window.
+
+        No trip for them: one that was due happened then, and the kill switch recovered it.
+        """
+        clock = self.context.clock
+        now_wall, now = clock.time_ns(), clock.monotonic_ns()
+        for owner, wall_ns in sorted(self._recent_denials, key=lambda d: d[1]):
+            age = now_wall - wall_ns
+            if 0 <= age < self._denial_window_ns:
+                scope = self._scope_of(owner)
+                denials = self._denials if scope is None else self._strategy_denials[scope[0]]
+                denials.append(now - age)
 
     def _count_denial(self, reason: str, owner: str = "") -> None:
         """Count a denial in its window: a strategy's trip its own scope, others ``all``.

@@ -94,6 +94,8 @@ class Recovery:
     events: int = 0
     meta: dict[str, str] = field(default_factory=dict)  # the journal's own (`write_meta`)
     checkpoint: StateCheckpoint | None = None  # the last one: orders and fills after it
+    # (owner path, time ns) of the latest denials risk counts (`RECOVERED_DENIALS` at most)
+    denials: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -136,6 +138,8 @@ def read_recovery(path: str | Path, *, from_checkpoint: bool = True) -> Recovery
 
 
 _ORDER_EVENTS = "('submitted', 'order_update', 'fill', 'denial')"
+RECOVERED_DENIALS = 10_000
+"""The latest denials a recovery gives risk (its windows count those within them)."""
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "fill": msgspec.json.Decoder(OrderUpdate | UnknownOrderFilled),
     "submitted": msgspec.json.Decoder(OrderSubmitted),
@@ -180,6 +184,17 @@ class _Reading:
                 raise JournalCorruptError(
                     self._path, f"cannot be recovered from: event {sequence} ({kind}): {exc}"
                 ) from exc
+        recovery.denials = [
+            (owner or "", int(time_ns))
+            for time_ns, owner in self._db.execute(
+                "SELECT e.time_ns, o.owner FROM events e LEFT JOIN orders o "
+                "USING (client_order_id) WHERE e.kind = 'denial' AND e.reason NOT IN "
+                "('halted', 'duplicate_client_order_id', 'unknown_venue', 'venue_down', "
+                "'lost') ORDER BY e.time_ns DESC LIMIT ?",
+                (RECOVERED_DENIALS,),
+            )
+            if isinstance(time_ns, int)
+        ]
         query = (
             "SELECT sequence, kind, payload FROM events "  # noqa: S608 - constant text
             f"WHERE sequence > ? AND kind IN {_ORDER_EVENTS} ORDER BY sequence"

@@ -1570,6 +1570,8 @@ class TradingSystem:
                 "per_instrument": limits.per_instrument,
                 "instrument_limits": limits.instruments,
                 "limits_table": self._limits_table,  # read at every (re)start
+                # the journal's latest denials: the first risk counts those in its window
+                "recent_denials": tuple(self.recovery.denials) if self.recovery else (),
                 "strategy_of": strategy_of,
                 "order_manager_path": paths.order_manager,
                 "gate": self.gate,

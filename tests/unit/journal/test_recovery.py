@@ -97,8 +97,10 @@ def test_orders_fills_positions_and_the_kill_switch_come_back(path):
         change(TradingState.HALTED, "strategy_removed", "removed", scope="strategy:old"),
         change(TradingState.REDUCING, "risk", "loss"),
         change(TradingState.HALTED, "shutdown", "shutdown", previous=TradingState.REDUCING),
+        update(order("d2"), OrderStatus.DENIED, reason="venue_down"),  # not risk's to count
     )
     recovery = read_recovery(path)
+    assert recovery.denials == [(OWNER, 9)]  # risk's own, with its owner and time
     assert [(o.client_order_id, s, f) for o, s, f in recovery.orders] == [
         ("b1", OrderStatus.PARTIALLY_FILLED, 4),
         ("s1", OrderStatus.FILLED, 5),

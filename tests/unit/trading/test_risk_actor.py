@@ -340,3 +340,22 @@ class TestStartHandshake:
         risk.clock.advance(SNAPSHOT_TIMEOUT)
         risk.report()
         assert risk.tree.stats(RISK).incarnations == 2
+
+
+def test_the_journals_recent_denials_count_in_the_first_window_of_a_restarted_process(
+    start_risk,
+):
+    wall = FakeClock().time_ns()  # the harness's clock starts at the same wall time
+    recent = (("", wall - 2 * 10**9), ("", wall - 1 * 10**9))  # 2 s and 1 s before the start
+    old = (("", wall - 30 * 10**9),)  # long before: outside the window
+    risk = start_risk(
+        limits=RiskLimits(max_order_quantity=1),
+        max_denials=3,
+        denial_window=10.0,
+        recent_denials=old + recent,
+    )
+    risk.report()
+    assert risk.gate.state is TradingState.ACTIVE  # no trip for what happened before
+    risk.tell(too_big("d1"))  # the third within ten seconds
+    risk.report()
+    assert risk.gate.state is TradingState.HALTED
