@@ -16,7 +16,7 @@ from tradeactors.bus._codec import (
     Kind,
     message_types,
 )
-from tradeactors.bus._common import SeenIds
+from tradeactors.bus._common import ClientAndTimer, SeenIds
 from tradeactors.bus._heartbeat import HEARTBEAT_STREAM, HeartbeatMonitor, HeartbeatPublisher
 from tradeactors.bus._inbound import InboundBridge, MarketDataSubscriber
 from tradeactors.bus._killswitch import (
@@ -47,6 +47,7 @@ __all__ = [
     "BusMetrics",
     "BusSettings",
     "BusStatus",
+    "ClientAndTimer",
     "Envelope",
     "Heartbeat",
     "HeartbeatMonitor",

@@ -11,9 +11,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tradeactors.bus._metrics import BusMetrics
+    from tradeactors.clock import Timer
     from tradeactors.supervision import ActorContext
 
-__all__ = ["Link", "SeenIds", "redis_errors"]
+__all__ = ["ClientAndTimer", "Link", "SeenIds", "redis_errors"]
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
@@ -112,3 +113,23 @@ def later(context: ActorContext, delay: float, message: Any) -> Any:
     """Tell the actor ``message`` after ``delay`` s (a clock timer; cancel it on stop)."""
     address = context.address
     return context.clock.call_later(delay, lambda: address.tell(message))
+
+
+class ClientAndTimer:
+    """A bus actor's Redis client and its one timer, both let go when it stops.
+
+    Mixed in before `SupervisedActor`: its ``on_stop`` cancels ``_timer`` and closes
+    ``_client`` (entries read and not acknowledged stay pending in Redis; a heartbeat
+    publisher that stops lets its lease run out).
+    """
+
+    _client: Any
+    _timer: Timer | None
+
+    def on_stop(self) -> None:
+        """Cancel the timer and close the client."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._client is not None:
+            self._client.close()

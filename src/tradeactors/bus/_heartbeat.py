@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.bus._codec import BusCodec, Kind
-from tradeactors.bus._common import Link, later, redis_errors
+from tradeactors.bus._common import ClientAndTimer, Link, later, redis_errors
 from tradeactors.bus._messages import Heartbeat, PeerAlive, PeerExpired, WatchPeer
 from tradeactors.bus._settings import connect
 from tradeactors.errors import BusEntryError
@@ -50,7 +50,7 @@ class _Poll:
     """Read the next heartbeats and check the leases."""
 
 
-class HeartbeatPublisher(SupervisedActor):
+class HeartbeatPublisher(ClientAndTimer, SupervisedActor):
     """Publishes this host's heartbeat every ``interval`` seconds (the first at start)."""
 
     def __init__(
@@ -92,13 +92,6 @@ class HeartbeatPublisher(SupervisedActor):
         self._link = Link(context, self._host, self._stream, self._metrics, self._status)
         self._client = connect(self._settings, client_name=f"{self._host}:{context.path}")
         context.address.tell(_Beat())
-
-    def on_stop(self) -> None:
-        """Stop beating: monitors see the lease expire."""
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._client is not None:
-            self._client.close()
 
     def on_receive(self, message: Any) -> Any:
         """Publish a heartbeat and set the timer for the next."""
@@ -147,7 +140,7 @@ class _Peer:
         self.expired = False
 
 
-class HeartbeatMonitor(SupervisedActor):
+class HeartbeatMonitor(ClientAndTimer, SupervisedActor):
     """Follows the heartbeat stream; reports peers that come, change session, or expire.
 
     ``on_peer`` gets `PeerAlive` and `PeerExpired` (give it an ``Address.tell``). Its
@@ -193,13 +186,6 @@ class HeartbeatMonitor(SupervisedActor):
         self._link = Link(context, self._host, self._stream, self._metrics, self._status)
         self._client = connect(self._settings, client_name=f"{self._host}:{context.path}")
         context.address.tell(_Poll())
-
-    def on_stop(self) -> None:
-        """Cancel the timer and close the client."""
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._client is not None:
-            self._client.close()
 
     def on_receive(self, message: Any) -> Any:
         """Read heartbeats, check the leases, queue the next read (or watch a peer)."""

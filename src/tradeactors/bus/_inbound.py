@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.bus._codec import BusCodec
-from tradeactors.bus._common import Link, SeenIds, is_nogroup, later, redis_errors
+from tradeactors.bus._common import ClientAndTimer, Link, SeenIds, is_nogroup, later, redis_errors
 from tradeactors.bus._settings import connect
 from tradeactors.core.book import BookView
 from tradeactors.errors import BusEntryError, MailboxFullError
@@ -64,7 +64,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _Reader(SupervisedActor):
+class _Reader(ClientAndTimer, SupervisedActor):
     """The read loop: a `_Poll` reads one batch, then queues the next one (or a timer)."""
 
     def __init__(
@@ -101,13 +101,6 @@ class _Reader(SupervisedActor):
         self._link = Link(context, self._host, self._label, self._metrics, self._status)
         self._client = connect(self._settings, client_name=f"{self._host}:{context.path}")
         context.address.tell(_Poll())
-
-    def on_stop(self) -> None:
-        """Cancel the timer, close the client (pending entries stay pending in Redis)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._client is not None:
-            self._client.close()
 
     def on_receive(self, message: Any) -> Any:
         """Run one read."""

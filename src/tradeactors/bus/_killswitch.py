@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from tradeactors.bus._common import Link, later, redis_errors
+from tradeactors.bus._common import ClientAndTimer, Link, later, redis_errors
 from tradeactors.bus._settings import connect
 from tradeactors.core.killswitch import ALL, KillSwitchChanged, TripSource, parse_scope
 from tradeactors.core.risk import TradingState
@@ -239,7 +239,7 @@ class _Poll:
     """Read the latched states (first), or the next changes."""
 
 
-class KillSwitchFollower(SupervisedActor):
+class KillSwitchFollower(ClientAndTimer, SupervisedActor):
     """Applies the latched kill switch and its changes to this host (see the module doc).
 
     ``apply`` gets each `KillSwitchChanged`: at (re)start, one per scope ever changed
@@ -280,13 +280,6 @@ class KillSwitchFollower(SupervisedActor):
             context, self._host, self._switch.changes_stream, self._metrics, self._status
         )
         context.address.tell(_Poll())
-
-    def on_stop(self) -> None:
-        """Cancel the timer and close the client."""
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._client is not None:
-            self._client.close()
 
     def on_receive(self, message: Any) -> Any:
         """Read and apply; queue the next read."""

@@ -38,6 +38,7 @@ import msgspec
 from tradeactors.bus import (
     BusMetrics,
     BusStatus,
+    ClientAndTimer,
     Envelope,
     HeartbeatMonitor,
     HeartbeatPublisher,
@@ -441,7 +442,7 @@ class _Retry:
     """Redis did not answer: latch what is waiting again."""
 
 
-class KillSwitchMirror(SupervisedActor):
+class KillSwitchMirror(ClientAndTimer, SupervisedActor):
     """Latches the execution host's kill-switch changes in Redis (`RedisKillSwitch`).
 
     Told each change of the local gate; a trip raises the latched state, a reset
@@ -463,13 +464,6 @@ class KillSwitchMirror(SupervisedActor):
         """Make the client (no I/O)."""
         self._client = connect(self._settings, client_name=f"{self._host}:{self.context.path}")
         self._switch = RedisKillSwitch(self._client)
-
-    def on_stop(self) -> None:
-        """Cancel the retry, close the client."""
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._client is not None:
-            self._client.close()
 
     def on_receive(self, message: Any) -> Any:
         """Latch a change (or retry those waiting)."""
