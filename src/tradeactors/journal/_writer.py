@@ -227,6 +227,17 @@ class JournalWriter:
         self._db.execute(_INSERT_EVENT, tuple(row))
 
     def _insert_submitted(self, time_ns: int, order: SubmitOrder) -> None:
+        self._insert_order_row(time_ns, order, order.tif.value)
+
+    def _insert_order(self, time_ns: int, update: OrderUpdate) -> None:
+        if not update.instrument:  # an amend of an order not known: no order to record
+            return
+        self._insert_order_row(time_ns, update, None)  # no tif in an update
+
+    def _insert_order_row(
+        self, time_ns: int, order: SubmitOrder | OrderUpdate, tif: str | None
+    ) -> None:
+        """The order's row, the first time it is seen (its `OrderSubmitted`, or an update)."""
         instrument = self._instruments.get(order.instrument)
         self._db.execute(
             _INSERT_ORDER,
@@ -241,29 +252,7 @@ class JournalWriter:
                 _text(instrument, order.quantity, size=True),
                 order.price,
                 order.quantity,
-                order.tif.value,
-                time_ns,
-            ),
-        )
-
-    def _insert_order(self, time_ns: int, update: OrderUpdate) -> None:
-        if not update.instrument:  # an amend of an order not known: no order to record
-            return
-        instrument = self._instruments.get(update.instrument)
-        self._db.execute(
-            _INSERT_ORDER,
-            (
-                update.client_order_id,
-                update.owner,
-                self._strategy_of(update.owner) if update.owner else None,
-                update.venue,
-                update.instrument,
-                update.side.value,
-                _text(instrument, update.price, size=False),
-                _text(instrument, update.quantity, size=True),
-                update.price,
-                update.quantity,
-                None,
+                tif,
                 time_ns,
             ),
         )
