@@ -944,6 +944,9 @@ def run_top(
     if not interval > 0:
         sys.stderr.write("tradeactors top: --interval must be positive\n")
         return 2
+    if not lease > 0:
+        sys.stderr.write("tradeactors top: --lease must be positive\n")
+        return 2
     try:
         first = fetch(url)
         if once:

@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from rich.console import Console
 
 from tradeactors.bus import BusMetrics
-from tradeactors.top import bus_rows, make_view, parse_scrape, render
+from tradeactors.cli import _parser
+from tradeactors.top import bus_rows, main_top, make_view, parse_scrape, render, run_top
 
 URL = "http://127.0.0.1:1/metrics"
 COMMANDS, EVENTS, BEATS = "bus:commands", "bus:events", "bus:heartbeats"
@@ -165,3 +166,35 @@ class TestTheBusLines:
         assert snapshot.buses == {}
         assert bus_rows(None, snapshot) == ()
         assert bus_lines(text_of(render(make_view(URL, None, snapshot)))) == []
+
+
+class TestTheLeaseOption:
+    """``top --lease S``: the lease the heartbeat ages are held against (not in the metrics)."""
+
+    def test_the_command_line_lease_reaches_the_frame(self, monkeypatch):
+        hosts = execution_and_strategy()
+        hosts.metrics.heartbeat_age.labels("ex", "st-1").set(1.5)
+        frames: list[str] = []
+
+        def fetch(url: str):
+            return hosts.scrape(at=float(len(frames)))
+
+        def run(url: str, **kwargs: object) -> int:
+            console = Console(record=True, width=240, file=io.StringIO())
+            code = run_top(url, console=console, fetch=fetch, **kwargs)  # type: ignore[arg-type]
+            frames.append(console.export_text())
+            return code
+
+        monkeypatch.setattr("tradeactors.top.run_top", run)
+        for lease, past in (("1.0", True), ("2.0", False)):
+            argv = ["top", "--url", URL, "--once", "--interval", "0.001", "--lease", lease]
+            args = _parser().parse_args(argv)
+            assert main_top(args) == 0
+            line = bus_lines(frames[-1])[0]  # the execution host's: it watches heartbeats
+            assert ("PAST LEASE" in line) is past, line
+        default = _parser().parse_args(["top", "--url", URL])
+        assert default.lease == 3.0  # [bus] lease's default
+
+    def test_a_lease_that_is_not_positive_is_refused(self, capsys):
+        assert run_top(URL, once=True, lease=0) == 2
+        assert "--lease must be positive" in capsys.readouterr().err
