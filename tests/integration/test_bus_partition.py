@@ -65,7 +65,6 @@ class Partition:
         # a /30 of 10.0.0.0/8 picked at random: two runs at once do not share one
         net = f"10.{secrets.randbelow(200) + 50}.{secrets.randbelow(256)}"
         self.root_address, self.inner_address = f"{net}.1", f"{net}.2"
-        self._namespace_made = self._link_made = False
 
     def _must(self, *args: str) -> None:
         done = _ip(*args)
@@ -75,9 +74,7 @@ class Partition:
     def make(self) -> None:
         """The namespace, the veth pair and addresses, both ends up (`RuntimeError` if not)."""
         self._must("netns", "add", self.namespace)
-        self._namespace_made = True
         self._must("link", "add", self.root_link, "type", "veth", "peer", "name", self.inner_link)
-        self._link_made = True
         self._must("link", "set", self.inner_link, "netns", self.namespace)
         self._must("addr", "add", f"{self.root_address}/30", "dev", self.root_link)
         self._must("link", "set", self.root_link, "up")
@@ -97,11 +94,13 @@ class Partition:
         return [shutil.which("ip") or "ip", "netns", "exec", self.namespace, *argv]
 
     def remove(self) -> None:
-        """Whatever was made: the veth pair (both ends go together), the namespace."""
-        if self._link_made:
-            _ip("link", "del", self.root_link)  # gone already if the namespace went first
-        if self._namespace_made:
-            _ip("netns", "del", self.namespace)
+        """Whatever was made (the names are this run's): the veth pair, the namespace.
+
+        Deleting one end of a veth pair deletes both; what was never made is an error
+        of ``ip``, ignored.
+        """
+        _ip("link", "del", self.root_link)
+        _ip("netns", "del", self.namespace)
 
 
 @pytest.fixture
