@@ -456,6 +456,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     top.add_argument(
         "--once", action="store_true", help="print one frame (two scrapes --interval apart), exit"
     )
+    top.add_argument(
+        "--lease",
+        type=float,
+        default=3.0,
+        help="the bus's lease ([bus] lease): a peer not heard for longer is shown red",
+    )
     replay.add_argument("files", nargs="*", help="capture files")
     replay.add_argument(
         "--synthetic",

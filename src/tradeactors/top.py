@@ -8,7 +8,10 @@ system keeps a journal, a line of its metrics: events written per second, commit
 batch size, lag, times unavailable); and between them, when the system serves them,
 positions and PnL per strategy: a line per strategy (its position in each instrument,
 realized, unrealized and total PnL per quote currency, open orders, fills) and the
-total, so 16 strategies take 16 lines.
+total, so 16 strategies take 16 lines. When the host is on the bus (roles over Redis
+Streams), a line per host of its bus metrics: role, entries published, consumed and
+acknowledged per second, pending, redelivered, duplicates dropped, the largest lag of a
+stream, and the oldest heartbeat of a peer (red past the lease).
 
 The module has a pure part, tested with hand-written expositions:
 
@@ -30,7 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from rich import box
@@ -54,6 +57,8 @@ __all__ = [
     "ActorRow",
     "ActorSample",
     "Buckets",
+    "BusRow",
+    "BusSample",
     "JournalRow",
     "JournalSample",
     "Quantile",
@@ -62,6 +67,7 @@ __all__ = [
     "TopError",
     "View",
     "actor_rows",
+    "bus_rows",
     "fetch_snapshot",
     "histogram_quantile",
     "journal_row",
@@ -77,6 +83,8 @@ KILL_SWITCH_STATES = {0: "ACTIVE", 1: "REDUCING", 2: "HALTED"}
 _KILL_SWITCH_STYLES = {0: "bold green", 1: "bold yellow", 2: "bold white on red"}
 QUANTILE = 0.99
 _PIPE_WIDTH = 240
+DEFAULT_LEASE = 3.0
+"""The bus lease (``[bus] lease``'s default) past which a peer's heartbeat age is red."""
 
 Buckets = tuple[tuple[float, float], ...]
 """A histogram: ``(upper bound, cumulative count)`` pairs, ascending, ``inf`` last."""
@@ -139,6 +147,34 @@ _JOURNAL_SERIES = {
 
 
 @dataclass(frozen=True)
+class BusSample:
+    """One host's bus series in one scrape (`tradeactors.bus.BusMetrics`), by stream."""
+
+    host: str
+    published: Mapping[str, float] = field(default_factory=dict)  # entries added (XADD)
+    consumed: Mapping[str, float] = field(default_factory=dict)
+    acked: Mapping[str, float] = field(default_factory=dict)
+    redelivered: Mapping[str, float] = field(default_factory=dict)
+    duplicates: Mapping[str, float] = field(default_factory=dict)
+    pending: Mapping[str, float] = field(default_factory=dict)
+    lag: Mapping[str, float] = field(default_factory=dict)
+    up: Mapping[str, bool] = field(default_factory=dict)
+    heartbeat_age: Mapping[str, float] = field(default_factory=dict)  # seconds, by peer
+
+
+_BUS_SERIES = {
+    "tradeactors_bus_published_total": "published",
+    "tradeactors_bus_consumed_total": "consumed",
+    "tradeactors_bus_acked_total": "acked",
+    "tradeactors_bus_redelivered_total": "redelivered",
+    "tradeactors_bus_duplicates_dropped_total": "duplicates",
+    "tradeactors_bus_pending": "pending",
+    "tradeactors_bus_lag": "lag",
+}
+"""The bus's series by stream -> the `BusSample` field they fill."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything `top` shows, from one scrape taken at ``at`` (monotonic seconds)."""
 
@@ -154,6 +190,7 @@ class Snapshot:
     # kill-switch scopes other than `all` (strategy:<name>, venue:<name>) -> state
     kill_scopes: Mapping[str, int] = field(default_factory=dict)
     journal: JournalSample | None = None  # None: the system keeps no journal
+    buses: Mapping[str, BusSample] = field(default_factory=dict)  # by host; {}: no bus
 
 
 _SCOPE_SERIES = {
@@ -231,6 +268,10 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912, PLR0
     kill_scopes: dict[str, int] = {}
     journal: dict[str, float] = {}
     commit: dict[float, float] = {}
+    buses: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def bus(labels: Mapping[str, str], what: str) -> dict[str, Any]:
+        return buses.setdefault(labels.get("host", "?"), {}).setdefault(what, {})
 
     def actor(labels: Mapping[str, str]) -> _ActorParts:
         return actors.setdefault(labels.get("path", "?"), _ActorParts())
@@ -276,6 +317,12 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912, PLR0
                 journal[_JOURNAL_SERIES[name]] = value
             elif name == "tradeactors_journal_commit_seconds_bucket":
                 commit[float(labels["le"])] = value
+            elif name in _BUS_SERIES:
+                bus(labels, _BUS_SERIES[name])[labels.get("stream", "?")] = value
+            elif name == "tradeactors_bus_up":
+                bus(labels, "up")[labels.get("stream", "?")] = value >= 1
+            elif name == "tradeactors_bus_heartbeat_age_seconds":
+                bus(labels, "heartbeat_age")[labels.get("peer", "?")] = value
     return Snapshot(
         at=at,
         actors={path: parts.sample(path) for path, parts in actors.items()},
@@ -290,6 +337,7 @@ def parse_scrape(text: str, at: float) -> Snapshot:  # noqa: C901, PLR0912, PLR0
         journal=JournalSample(**journal, commit=tuple(sorted(commit.items())))
         if journal or commit
         else None,
+        buses={host: BusSample(host=host, **parts) for host, parts in buses.items()},
     )
 
 
@@ -437,6 +485,95 @@ def journal_row(previous: Snapshot | None, current: Snapshot) -> JournalRow | No
     )
 
 
+_MARKET_DATA_PREFIX = "md:"
+_COMMANDS = "bus:commands"
+_EVENTS = "bus:events"
+
+
+def bus_role(sample: BusSample) -> str:
+    """The host's role, from its streams (the role is not a series): ``?`` until it has one.
+
+    An execution host reads the commands stream, a strategy host writes it (and reads
+    the events), a market-data host writes market-data streams (``md:...``).
+    """
+    read = {*sample.consumed, *sample.acked, *sample.pending, *sample.lag}
+    if _COMMANDS in read:
+        return "execution"
+    if _COMMANDS in sample.published or _EVENTS in read:
+        return "strategy"
+    if any(stream.startswith(_MARKET_DATA_PREFIX) for stream in sample.published):
+        return "market-data"
+    return "?"
+
+
+@dataclass(frozen=True)
+class BusRow:
+    """A host's bus line: rates over the interval (None on the first frame), totals now."""
+
+    host: str
+    role: str
+    down: tuple[str, ...]  # streams whose bridge does not reach Redis now
+    published: float | None  # entries per second, all streams
+    consumed: float | None
+    acked: float | None
+    pending: float  # all streams
+    redelivered: float  # since the start
+    duplicates: float  # since the start
+    lag: tuple[str, float] | None  # the stream most behind, and by how many entries
+    heartbeat: tuple[str, float] | None  # the peer heard longest ago, seconds
+    lease: float
+
+    @property
+    def past_lease(self) -> bool:
+        """The oldest peer's heartbeat is older than the lease: it is gone (or we are)."""
+        return self.heartbeat is not None and self.heartbeat[1] > self.lease
+
+
+def _rate(
+    previous: Mapping[str, float] | None, current: Mapping[str, float], elapsed: float
+) -> float | None:
+    """Per second between two scrapes, over all streams; a counter reset counts from 0."""
+    if previous is None or elapsed <= 0:
+        return None
+    now, before = float(sum(current.values())), float(sum(previous.values()))
+    return (now - before if now >= before else now) / elapsed
+
+
+def _largest(values: Mapping[str, float]) -> tuple[str, float] | None:
+    if not values:
+        return None
+    key = max(values, key=lambda k: (values[k], k))
+    return key, values[key]
+
+
+def bus_rows(
+    previous: Snapshot | None, current: Snapshot, lease: float = DEFAULT_LEASE
+) -> tuple[BusRow, ...]:
+    """A row per host on the bus in ``current`` (by host name); none without bus metrics."""
+    elapsed = current.at - previous.at if previous is not None else 0.0
+    rows = []
+    for host in sorted(current.buses):
+        sample = current.buses[host]
+        before = previous.buses.get(host) if previous is not None else None
+        rows.append(
+            BusRow(
+                host=host,
+                role=bus_role(sample),
+                down=tuple(sorted(s for s, up in sample.up.items() if not up)),
+                published=_rate(before.published if before else None, sample.published, elapsed),
+                consumed=_rate(before.consumed if before else None, sample.consumed, elapsed),
+                acked=_rate(before.acked if before else None, sample.acked, elapsed),
+                pending=float(sum(sample.pending.values())),
+                redelivered=float(sum(sample.redelivered.values())),
+                duplicates=float(sum(sample.duplicates.values())),
+                lag=_largest(sample.lag),
+                heartbeat=_largest(sample.heartbeat_age),
+                lease=lease,
+            )
+        )
+    return tuple(rows)
+
+
 # -- rendering -----------------------------------------------------------------------
 
 
@@ -450,12 +587,21 @@ class View:
     interval: float | None = None  # seconds between the two scrapes the rates span
     error: str | None = None  # the last scrape failed: the data shown is older
     journal: JournalRow | None = None  # None: the system keeps no journal
+    buses: tuple[BusRow, ...] = ()  # a line per host on the bus
 
 
 def make_view(
-    url: str, previous: Snapshot | None, current: Snapshot, error: str | None = None
+    url: str,
+    previous: Snapshot | None,
+    current: Snapshot,
+    error: str | None = None,
+    *,
+    lease: float = DEFAULT_LEASE,
 ) -> View:
-    """The frame for ``current``, with rates since ``previous`` (if any)."""
+    """The frame for ``current``, with rates since ``previous`` (if any).
+
+    ``lease``: the bus's (``[bus] lease``); a peer not heard for longer is shown red.
+    """
     return View(
         url=url,
         snapshot=current,
@@ -463,6 +609,7 @@ def make_view(
         interval=None if previous is None else current.at - previous.at,
         error=error,
         journal=journal_row(previous, current),
+        buses=bus_rows(previous, current, lease),
     )
 
 
@@ -544,6 +691,8 @@ def _header(view: View) -> Table:
     )
     if view.journal is not None:
         grid.add_row(_journal_line(view.journal))
+    for row in view.buses:
+        grid.add_row(_bus_line(row))
     if view.error is not None:
         grid.add_row(Text(f"last scrape failed ({view.error}): showing older data", "bold red"))
     return grid
@@ -566,6 +715,43 @@ def _journal_line(row: JournalRow) -> Text:
     line.append(_number(row.unavailable), style="bold white on red" if row.unavailable else "")
     if row.dropped:
         line.append(f" ({_number(row.dropped)} events dropped)", style="bold red")
+    return line
+
+
+def _per_second(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1f}"
+
+
+def _bus_line(row: BusRow) -> Text:
+    """``bus st-1 strategy up   published 2.0/s ...   lag 0 bus:events   heartbeat -``."""
+    line = Text(f"bus {row.host} {row.role} ")
+    if row.down:
+        line.append(f"DOWN ({', '.join(row.down)})", style="bold white on red")
+    else:
+        line.append("up", style="green")
+    line.append(
+        f"   published {_per_second(row.published)}/s"
+        f"   consumed {_per_second(row.consumed)}/s"
+        f"   acked {_per_second(row.acked)}/s   pending "
+    )
+    line.append(_number(row.pending), style="bold yellow" if row.pending else "")
+    line.append("   redelivered ")
+    line.append(_number(row.redelivered), style="yellow" if row.redelivered else "")
+    line.append("   duplicates ")
+    line.append(_number(row.duplicates), style="yellow" if row.duplicates else "")
+    line.append("   lag ")
+    if row.lag is None:
+        line.append("-", style="dim")
+    else:
+        stream, lag = row.lag
+        line.append(f"{_number(lag)} {stream}", style="bold yellow" if lag else "")
+    line.append("   heartbeat ")
+    if row.heartbeat is None:
+        line.append("-", style="dim")
+    else:
+        peer, age = row.heartbeat
+        text = f"{format_seconds(age)} {peer}" + (" PAST LEASE" if row.past_lease else "")
+        line.append(text, style="bold white on red" if row.past_lease else "")
     return line
 
 
@@ -745,6 +931,7 @@ def run_top(
     console: Console | None = None,
     fetch: Callable[[str], Snapshot] = fetch_snapshot,
     stop: threading.Event | None = None,
+    lease: float = DEFAULT_LEASE,
 ) -> int:
     """Show the view of ``url`` until Ctrl-C (or ``stop`` is set); exit status.
 
@@ -757,11 +944,14 @@ def run_top(
     if not interval > 0:
         sys.stderr.write("tradeactors top: --interval must be positive\n")
         return 2
+    if not lease > 0:
+        sys.stderr.write("tradeactors top: --lease must be positive\n")
+        return 2
     try:
         first = fetch(url)
         if once:
             stop.wait(interval)
-            console.print(render(make_view(url, first, fetch(url)), console.width))
+            console.print(render(make_view(url, first, fetch(url), lease=lease), console.width))
             return 0
     except TopError as exc:
         sys.stderr.write(f"tradeactors top: {exc}\n")
@@ -770,7 +960,7 @@ def run_top(
         return 130  # interrupted before the frame (--once) or the first scrape
     previous, current = None, first
     try:
-        view = render(make_view(url, None, first), console.width)
+        view = render(make_view(url, None, first, lease=lease), console.width)
         with Live(view, console=console, auto_refresh=False) as live:
             while not stop.wait(interval):
                 error = None
@@ -778,7 +968,7 @@ def run_top(
                     previous, current = current, fetch(url)
                 except TopError as exc:
                     error = str(exc)
-                view = render(make_view(url, previous, current, error), console.width)
+                view = render(make_view(url, previous, current, error, lease=lease), console.width)
                 live.update(view, refresh=True)
     except KeyboardInterrupt:
         pass
@@ -806,4 +996,5 @@ def main_top(args: argparse.Namespace) -> int:
             sys.stderr.write(f"tradeactors top: {no_live_run(directory, what)}\n")
             return 2
         url = run.info.metrics_url
-    return run_top(url, interval=args.interval, once=args.once)
+    lease = getattr(args, "lease", DEFAULT_LEASE)
+    return run_top(url, interval=args.interval, once=args.once, lease=lease)

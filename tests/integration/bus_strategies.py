@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from multi_strategies import Bidder
+from trading_helpers import MID
+
+from tradeactors import Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,3 +39,12 @@ class Recorder(Bidder):
 
     def on_order_update(self, ctx: StrategyContext, update: OrderUpdate) -> None:
         self._hand(update)
+
+
+class Requoter(Recorder):
+    """A `Recorder` that rests its bid again whenever it is cancelled (by anyone)."""
+
+    def on_order_update(self, ctx: StrategyContext, update: OrderUpdate) -> None:
+        super().on_order_update(ctx, update)
+        if update.status == "cancelled":
+            ctx.submit(side=Side.BUY, price=MID - self.offset, quantity=self.quantity)

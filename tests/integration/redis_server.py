@@ -34,7 +34,9 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; `start` again after `kill` reuses the port."""
 
-    def __init__(self, directory: Path, *, aof: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, aof: bool = False, bind: tuple[str, ...] = ("127.0.0.1",)
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail(INSTALL_HINT)
@@ -43,6 +45,7 @@ class RedisServer:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.aof = aof  # append-only file, fsync always: a restart keeps every write
+        self.bind = bind  # the addresses it listens on (the first is the URL's)
 
     @property
     def url(self) -> str:
@@ -61,7 +64,9 @@ class RedisServer:
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                " ".join(self.bind),
+                "--protected-mode",  # no password: reachable on each bound address
+                "no",
                 "--save",
                 "",
                 "--appendonly",
