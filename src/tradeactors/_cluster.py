@@ -273,5 +273,12 @@ def run_cluster(
         cluster.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if left_open is None:  # the execution host ended before it could ask the venue
+        print(
+            "tradeactors cluster: stopped; orders still open at the venue: unknown (the "
+            "execution host did not report them: see its log)",
+            file=out,
+        )
+        return 1
     print(f"tradeactors cluster: stopped; orders still open at the venue: {left_open}", file=out)
     return 0 if left_open == "0" else 1

@@ -85,6 +85,36 @@ def _wait_for(inbox: Inbox, kind: type, count: int = 1, timeout: float = 5.0) ->
 class TestHeartbeats:
     """A peer that stops beating expires after the lease; a new session is announced."""
 
+    def test_two_processes_beating_under_one_host_id_are_not_a_restart_at_every_beat(
+        self, make_tree, settings, client
+    ):
+        peers = Inbox()
+        beat = {"host": "strategy-1", "interval": 0.02}
+        spec = SupervisorSpec(
+            name="root",
+            children=(
+                ChildSpec(
+                    name="monitor",
+                    actor=HeartbeatMonitor,
+                    args=(settings,),
+                    kwargs={"host": "execution-1", "lease": 0.3, "on_peer": peers.append},
+                ),
+                ChildSpec(name="one", actor=HeartbeatPublisher, args=(settings,), kwargs=beat),
+                ChildSpec(name="two", actor=HeartbeatPublisher, args=(settings,), kwargs=beat),
+            ),
+        )
+        tree = make_tree(spec)
+        deadline = time.monotonic() + 5
+        while client.xlen("bus:heartbeats") < 40:  # both beat, interleaved, for a while
+            assert time.monotonic() < deadline, "no heartbeats"
+            time.sleep(0.01)
+        tree.stop_child("one")
+        tree.stop_child("two")
+        _wait_for(peers, PeerExpired)  # everything before was read
+        alive = _of(peers, PeerAlive)
+        # heard first, then the other session once (taken for a restart); never again
+        assert len(alive) <= 2, [(a.session, a.previous_session) for a in alive]
+
     def test_a_lease_expires_when_the_publisher_stops_and_a_new_session_is_reported(
         self, make_tree, settings, registry
     ):

@@ -28,7 +28,14 @@ from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvent
 from tradeactors.bus import BusCodec, Kind, RedisKillSwitch
 from tradeactors.config import Config
 from tradeactors.core.book import BookView
-from tradeactors.core.messages import GetBook, OrderUpdate, Side, SubmitOrder
+from tradeactors.core.messages import (
+    AmendOrder,
+    CancelOrder,
+    GetBook,
+    OrderUpdate,
+    Side,
+    SubmitOrder,
+)
 from tradeactors.core.risk import TradingState
 from tradeactors.errors import ConfigKeyError
 from tradeactors.trading.roles import COMMANDS
@@ -246,6 +253,47 @@ def test_an_order_that_waited_on_the_bus_longer_than_the_lease_is_not_placed(
     assert sim_venue.wait_until(lambda: "new-1" in _open_ids(sim_venue), 10)
     assert _open_ids(sim_venue) == ["new-1"]
     assert [o.client_order_id for o in execution.orders().orders] == ["new-1"]
+
+
+def test_commands_that_act_for_no_strategy_or_for_another_hosts_are_refused(
+    hosts, sim_venue: SimExchange, bus_url: str
+):
+    """A probe found: an order without owner placed and never cancelled; any host able to
+    cancel another's order; an order stamped in the future taken as fresh."""
+    hosts("execution", "ex", other=True)
+    now = time.time_ns()
+    mine = SubmitOrder(
+        client_order_id="mine-1", venue="sim", instrument=SYMBOL, side=Side.BUY,
+        price=MID - 50, quantity=1, owner=OWNER, timestamp_ns=now,
+    )  # fmt: skip
+    orphan = msgspec.structs.replace(mine, client_order_id="orphan-1", owner="")
+    future = msgspec.structs.replace(
+        mine, client_order_id="future-1", timestamp_ns=now + int((LEASE + 60) * 1e9)
+    )
+    taken = msgspec.structs.replace(mine, owner="strategies/other/strategy")  # mine-1's id
+    marker = msgspec.structs.replace(
+        mine, client_order_id="marker", owner="strategies/other/strategy"
+    )
+    commands = [
+        (mine, "st-1"),
+        (orphan, "ghost"),  # no owner: refused
+        (future, "st-1"),  # its clock is off by more than the lease: refused
+        (CancelOrder(client_order_id="mine-1"), "intruder"),  # st-1's order: refused
+        (AmendOrder(client_order_id="mine-1", price=MID - 49, quantity=1, owner=""), "intruder"),
+        (taken, "st-2"),  # another strategy's client order id: refused
+        (marker, "st-2"),
+    ]
+    client = redis.Redis.from_url(bus_url)
+    try:
+        for sequence, (command, host) in enumerate(commands, start=1):
+            client.xadd(COMMANDS, _entry(command, host=host, sequence=sequence, message_id=""))
+    finally:
+        client.close()
+    # read in order: once the marker is at the venue, every command before it was handled
+    assert sim_venue.wait_until(lambda: "marker" in _open_ids(sim_venue), 10)
+    assert _open_ids(sim_venue) == ["marker", "mine-1"]
+    (resting,) = [o for o in sim_venue.open_orders("demo") if o.client_order_id == "mine-1"]
+    assert resting.price == MID - 50  # not amended
 
 
 def _wait_for_commands(url: str, host: str, count: int) -> None:

@@ -25,10 +25,15 @@ def redis_errors() -> tuple[type[BaseException], ...]:
 
 
 def is_nogroup(error: BaseException) -> bool:
-    """True for Redis's NOGROUP (the stream or its group is gone: a restarted server)."""
+    """True when the stream or its group is gone (a restarted server, an operator's flush).
+
+    Redis's NOGROUP, or UNBLOCKED (the key went away during a blocking read).
+    """
     import redis  # noqa: PLC0415
 
-    return isinstance(error, redis.ResponseError) and str(error).startswith("NOGROUP")
+    return isinstance(error, redis.ResponseError) and str(error).startswith(
+        ("NOGROUP", "UNBLOCKED")
+    )
 
 
 class SeenIds:

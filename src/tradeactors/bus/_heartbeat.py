@@ -131,13 +131,18 @@ class HeartbeatPublisher(ClientAndTimer, SupervisedActor):
         self._timer = later(context, self._interval, _Beat())
 
 
-class _Peer:
-    __slots__ = ("expired", "heard_ns", "session")
+_FORMER = 8
+"""Sessions of a peer remembered after it changed (to tell a duplicate from a restart)."""
 
-    def __init__(self, session: int, heard_ns: int) -> None:
+
+class _Peer:
+    __slots__ = ("expired", "former", "heard_ns", "session")
+
+    def __init__(self, session: int, heard_ns: int, former: tuple[int, ...] = ()) -> None:
         self.session = session
         self.heard_ns = heard_ns
         self.expired = False
+        self.former = former  # the sessions it had before (the last few)
 
 
 class HeartbeatMonitor(ClientAndTimer, SupervisedActor):
@@ -177,6 +182,7 @@ class HeartbeatMonitor(ClientAndTimer, SupervisedActor):
         self._timer: Timer | None = None
         self._last_id = "$"
         self._peers: dict[str, _Peer] = {}
+        self._duplicates: set[tuple[str, int]] = set()  # (host, session) said once
         # a read blocks at most this long, so an expiry is seen within it
         self._block_ms = max(1, min(settings.block_ms, int(lease * 1000) // 4))
 
@@ -236,9 +242,22 @@ class HeartbeatMonitor(ClientAndTimer, SupervisedActor):
 
     def _heard(self, beat: Heartbeat, now: int) -> None:
         peer = self._peers.get(beat.host)
+        if peer is not None and beat.session != peer.session and beat.session in peer.former:
+            # a session it had before beats again: two processes share this host id (not
+            # a restart each time, which would cancel its orders at every beat)
+            if (beat.host, beat.session) not in self._duplicates:
+                self._duplicates.add((beat.host, beat.session))
+                self.context.log.error(
+                    "bus_duplicate_host",
+                    peer=beat.host,
+                    sessions=[peer.session, beat.session],
+                    hint="two processes run with one --host-id: stop one",
+                )
+            return
         if peer is None or peer.session != beat.session:
             previous = 0 if peer is None else peer.session
-            self._peers[beat.host] = _Peer(beat.session, now)
+            former = () if peer is None else (*peer.former, peer.session)[-_FORMER:]
+            self._peers[beat.host] = _Peer(beat.session, now, former)
             self.context.log.info(
                 "bus_peer_alive", peer=beat.host, session=beat.session, previous=previous
             )
@@ -272,6 +291,8 @@ class HeartbeatMonitor(ClientAndTimer, SupervisedActor):
     def _drop(self, entry_id: Any, reason: str, detail: str) -> None:
         if self._metrics is not None:
             self._metrics.bad.labels(self._metrics.host, self._stream, reason).inc()
+        if isinstance(entry_id, bytes):
+            entry_id = entry_id.decode(errors="replace")
         self.context.log.warning(
             "bus_entry_dropped", stream=self._stream, entry_id=entry_id, reason=reason, error=detail
         )

@@ -30,19 +30,18 @@ _DEFAULT_PORT = 6379
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: the only form ever logged."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        password = parts.password
-    except ValueError:
-        # unparseable (a bad port...): keep the scheme and the host part, drop userinfo
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
-    if password is None:
+    """``url`` with its password (if any) replaced by ``***``: the only form ever logged.
+
+    The userinfo is everything between ``://`` and the last ``@`` (a password may hold
+    ``/``, ``?`` or ``#``, which a URL parser reads as the path, query or fragment); a
+    userinfo without ``:`` is hidden whole (it may be a password alone).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    return f"{scheme}://{f'{user}:***' if colon else '***'}@{host}"
 
 
 class BusEndpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,8 +63,10 @@ class BusEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     def redacted(self) -> str:
         """The URL, with ``***`` for the password."""
         userinfo = ""
-        if self.username is not None or self.password is not None:
-            userinfo = (self.username or "") + (":***" if self.password is not None else "") + "@"
+        if self.password is not None:
+            userinfo = f"{self.username or ''}:***@"
+        elif self.username is not None:  # alone, it may be a password written without ':'
+            userinfo = "***@"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"redis://{userinfo}{host}:{self.port}/{self.db}"
 

@@ -274,13 +274,19 @@ class _CutOff:
         self.token = token
 
 
+_ORDER_OWNERS = 200_000
+"""Orders whose owner the ingress remembers (the oldest forgotten first)."""
+
+
 class CommandIngress(SupervisedActor):
     """The execution host's door for commands from the bus (see the module doc).
 
     ``known``: the owner paths a command may name (the configured strategies: each has
     a bridge at its path here); a command of another owner is logged and dropped, and
     so is one of a strategy another host runs (the first host that sent a command for
-    it keeps it until its lease expires or it restarts).
+    it keeps it until its lease expires or it restarts), one that names no owner (but a
+    host's cancel-all: its own strategies'), a cancel of an order that is no strategy's
+    here, and an amend or a client order id of another strategy's order.
     ``seen``: client order ids already taken (those the journal gave back, then every
     one let through), so a redelivered order never reaches the order manager twice.
     An order older than ``lease`` when it gets here (by its own timestamp: it waited
@@ -300,12 +306,16 @@ class CommandIngress(SupervisedActor):
         hosts: HostOwners,
         lease: float,
         metrics: BusMetrics | None = None,
+        order_owners: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self._risk = risk_path
         self._om = order_manager_path
         self._known = known
         self._seen = seen
+        # client order id -> owner, of the orders let through (and those the journal
+        # gave back): a cancel or amend from the bus acts only for its order's owner
+        self._order_owners: dict[str, str] = dict(order_owners or {})
         self._hosts = hosts
         self._lease = lease
         self._metrics = metrics
@@ -345,10 +355,41 @@ class CommandIngress(SupervisedActor):
                 self._lease, lambda: me.tell(_CutOff(token))
             )
 
-    def _command(self, received: FromHost) -> None:
+    def _refuse(self, received: FromHost, reason: str, owner: str | None = None) -> None:
+        self.context.log.error(
+            "bus_command_refused",
+            host=received.host,
+            owner=owner,
+            message_type=type(received.message).__name__,
+            reason=reason,
+        )
+
+    def _owner_of(self, message: Any) -> str | None:
+        """The strategy a command acts for: its own ``owner``, or its order's owner."""
+        if isinstance(message, CancelOrder):
+            return self._order_owners.get(message.client_order_id)
+        owner = getattr(message, "owner", None)
+        return owner if isinstance(owner, str) else None
+
+    def _command(self, received: FromHost) -> None:  # noqa: C901 - a refusal per rule
         message = received.message
         log = self.context.log
-        owner = getattr(message, "owner", None)
+        host_wide = isinstance(message, CancelAllOrders) and message.owner is None
+        owner = self._owner_of(message)
+        if not owner and not host_wide:
+            # a remote command acts for one of the strategies that host runs, by name
+            self._refuse(
+                received,
+                "the order is not one of a strategy's here"
+                if isinstance(message, CancelOrder)
+                else "a command from the bus names its owner (a strategy's path)",
+            )
+            return
+        if isinstance(message, AmendOrder) and (
+            self._order_owners.get(message.client_order_id, owner) != owner
+        ):
+            self._refuse(received, "the order is another strategy's", owner)
+            return
         if owner and owner not in self._known:
             log.error(
                 "bus_command_refused",
@@ -397,18 +438,37 @@ class CommandIngress(SupervisedActor):
 
     def _submit(self, host: str, order: SubmitOrder) -> None:
         """To risk, unless its client order id was taken already (a redelivery)."""
-        if order.client_order_id in self._seen:
+        if order.client_order_id in self._seen and (
+            self._order_owners.get(order.client_order_id, order.owner) == order.owner
+        ):
             if self._metrics is not None:
                 self._metrics.duplicates.labels(self._metrics.host, COMMANDS).inc()
             self.context.log.info(
                 "bus_order_repeat_dropped", host=host, client_order_id=order.client_order_id
             )
             return
+        if order.client_order_id in self._seen:  # another strategy's id: never taken over
+            self.context.log.error(
+                "bus_command_refused",
+                host=host,
+                owner=order.owner,
+                message_type="SubmitOrder",
+                reason="its client order id is another strategy's",
+            )
+            return
         self._seen.add(order.client_order_id)
+        self._order_owners[order.client_order_id] = order.owner
+        if len(self._order_owners) > _ORDER_OWNERS:
+            del self._order_owners[next(iter(self._order_owners))]  # the oldest
         age_ns = self.context.clock.time_ns() - order.timestamp_ns
-        if age_ns > self._lease * 1e9:
-            # it waited on the bus (this host was down): the market it was meant for is gone
-            detail = f"waited {age_ns / 1e9:.1f} s on the bus, longer than the lease"
+        if abs(age_ns) > self._lease * 1e9:
+            # it waited on the bus (this host was down): the market it was meant for is
+            # gone; or its host's clock is off by more than the lease: its age means nothing
+            detail = (
+                f"waited {age_ns / 1e9:.1f} s on the bus, longer than the lease"
+                if age_ns > 0
+                else f"stamped {-age_ns / 1e9:.1f} s ahead of this host's clock (past the lease)"
+            )
             self.context.log.warning(
                 "bus_order_too_old", host=host, client_order_id=order.client_order_id, age_ns=age_ns
             )

@@ -1892,6 +1892,11 @@ class TradingSystem:
                     "order_manager_path": paths.order_manager,
                     "known": owner_paths([c.name for c in self._strategies]),
                     "seen": role.seen,
+                    "order_owners": {
+                        cid: t.request.owner
+                        for cid, t in self.store.orders.items()
+                        if t.request.owner
+                    },
                     "hosts": role.hosts,
                     "lease": role.lease,
                     "metrics": role.metrics,

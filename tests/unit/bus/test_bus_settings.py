@@ -94,3 +94,22 @@ class TestSettings:
     def test_bad_values_are_refused(self, overrides):
         with pytest.raises(BusUrlError):
             BusSettings(**overrides)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://u:pa#s3cret@127.0.0.1:1/0", "redis://u:***@127.0.0.1:1/0"),
+        ("redis://u:p/a?s3cret@host:6379/2", "redis://u:***@host:6379/2"),
+        ("redis://s3cret@host", "redis://***@host"),  # a password alone
+        ("redis://:s3cret@host/1", "redis://:***@host/1"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+    ],
+)
+def test_a_password_never_shows_whatever_it_holds(url, shown):
+    assert redact_url(url) == shown
+    try:
+        said = repr(parse_bus_url(url)) + parse_bus_url(url).redacted
+    except BusUrlError as exc:  # a password with / ? # must be percent-encoded
+        said = str(exc)
+    assert "s3cret" not in said
