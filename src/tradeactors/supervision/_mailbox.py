@@ -358,12 +358,20 @@ class BoundedMailbox(Mailbox):
         self._key_fn = spec.conflate_key
         self._keyed: dict[Hashable, list[Any]] = {}
         self._room = threading.Condition(self._lock)
+        # Under gevent an unbounded mailbox's post never waits (no room to wait for),
+        # so nothing in it yields: no other greenlet can run halfway through it, and it
+        # needs no lock (every actor is a greenlet of one OS thread, see _handoff).
+        self._lockless = self._parker is not None and self._capacity is None
 
     def post(self, message: Any, reply_to: pykka.Future[Any] | None = None) -> None:
         """Queue ``message`` under the overflow policy (see `Overflow`)."""
         key = None
         if self._key_fn is not None and reply_to is None and not _is_control(message):
             key = self._key_fn(message)
+        if self._lockless:
+            if not self._enqueue(message, reply_to, key)[0]:
+                self._reject_closed(message, reply_to)
+            return
         with self._lock:
             queued, dropped, drops = self._enqueue(message, reply_to, key)
         if dropped is not None:
@@ -449,6 +457,20 @@ class BoundedMailbox(Mailbox):
             return True
 
     def take(self, token: object) -> Any:
+        if self._lockless:  # the same, without the lock (see __init__)
+            while True:
+                if self._owner is not token:
+                    return Signal.REVOKED
+                if self._signal is not None:
+                    signal, self._signal = self._signal, None
+                    return signal
+                if self._queue:
+                    return self._pop()
+                self._waiting += 1
+                try:
+                    self._parker.park()
+                finally:
+                    self._waiting -= 1
         with self._lock:
             while True:
                 if self._owner is not token:
@@ -519,7 +541,8 @@ class BoundedMailbox(Mailbox):
         key = slot[3]
         if key is not None and self._keyed.get(key) is slot:
             del self._keyed[key]
-        self._room.notify()
+        if self._capacity is not None:  # unbounded (a conflating book mailbox): none wait
+            self._room.notify()
         return slot
 
 

@@ -231,6 +231,33 @@ class TestConflate:
         assert box.drain() == [("BTC", 1), ("BTC", 2)]
         assert box.stats.conflated == 0
 
+    def test_a_blocked_take_wakes_for_a_message_a_signal_and_a_revoke(self):
+        # unbounded: under gevent, post and take run without the lock (see the mailbox)
+        box = Box(MailboxSpec(overflow=Overflow.CONFLATE, conflate_key=_instrument))
+        got: list[Any] = []
+
+        def take(token: object) -> None:
+            got.append(box.mailbox.take(token))
+
+        for wake in (
+            lambda: box.tell(("BTC", 1)),
+            lambda: box.mailbox.signal(box.token, Signal.STOP),
+            lambda: box.mailbox.revoke(box.token),
+        ):
+            taker = threading.Thread(target=take, args=(box.token,))
+            taker.start()
+            wake()
+            taker.join(10)
+            assert not taker.is_alive()
+        assert got[0][1] == ("BTC", 1)
+        assert got[1:] == [Signal.STOP, Signal.REVOKED]
+        box.tell(("BTC", 2))  # queued for the next owner, conflated while it waits
+        box.tell(("BTC", 3))
+        box.token = object()
+        box.mailbox.claim(box.token)
+        assert box.drain() == [("BTC", 3)]
+        assert box.mailbox.close() == 0
+
     @settings(max_examples=200, deadline=None)
     @given(
         st.lists(
