@@ -38,7 +38,14 @@ from tradeactors.actors.risk import RiskActor
 from tradeactors.actors.strategy import StrategyActor, book_mailbox
 from tradeactors.clock import SystemClock
 from tradeactors.core.instrument import Instrument
-from tradeactors.core.messages import LastExecutionId, PlaceOrder, Reconciliation, Side, TimeInForce
+from tradeactors.core.messages import (
+    GetOrders,
+    LastExecutionId,
+    PlaceOrder,
+    Reconciliation,
+    Side,
+    TimeInForce,
+)
 from tradeactors.core.risk import RiskLimits
 from tradeactors.strategy.api import Strategy
 from tradeactors.supervision import ChildSpec, SupervisedActor, Supervisor, SupervisorSpec
@@ -299,6 +306,19 @@ def _histogram(values_ns: list[int]) -> dict[str, float]:
     }
 
 
+def _wait_venue_up(tree: Supervisor) -> None:
+    """Until the order manager has the venue up (the real gateway connects after its start).
+
+    Orders sent before are denied ``venue_down`` and the pipeline would stall on them.
+    """
+    om = tree.address("execution/order_manager")
+    deadline = time.monotonic() + WAIT
+    while not om.ask(GetOrders(with_orders=False), timeout=WAIT).venues.get(VENUE):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the venue was not up within {WAIT} s")
+        time.sleep(0.005)  # the bench's host, not a test: a short poll of the connection
+
+
 def measure_pipeline(
     sink: str, *, messages: int, burst: int, burst_every: int, trade_url: str | None
 ) -> dict[str, Any]:
@@ -309,6 +329,7 @@ def measure_pipeline(
         recorder = Recorder(every)
         tree = build_tree(sink, recorder, trade_url)
         try:
+            _wait_venue_up(tree)
             feed = tree.address("market_data/feed")
             book = tree.address(f"market_data/{book_name(INSTRUMENT.symbol)}")
             snapshot, diffs = _frames(messages * 2 + 200)

@@ -459,13 +459,17 @@ class RiskActor(SupervisedActor):
         engine.strategy_state = TradingState.ACTIVE if scope is None else gate.scope_state(scope[1])
 
     def _check(self, order: SubmitOrder) -> None:
-        engine = self._engine
-        self._set_state(order.owner, order.venue)
-        request = self._request(order, self.context.clock.time_ns())
+        engine, gate = self._engine, self._gate
+        # _set_state and _request, with the owner's scope looked up once
+        scope = self._scope_of(order.owner)
+        engine.state = gate.state_of(None, order.venue)
+        engine.strategy_state = TradingState.ACTIVE if scope is None else gate.scope_state(scope[1])
+        context = self.context
+        request = _request(order, context.clock.time_ns(), None if scope is None else scope[0])
         valid = order.tif in TIME_IN_FORCE_VALUES
         reason = engine.check(request) if valid else DenyReason.INVALID_ORDER
         if reason is None:
-            self.context.address_of(self._om_path).tell(PlaceOrder(order=order))
+            context.address_of(self._om_path).tell(PlaceOrder(order=order))
             return
         self._deny(order, reason, engine.detail if valid else "")
         if reason is not DenyReason.HALTED:

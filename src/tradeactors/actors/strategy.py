@@ -41,7 +41,7 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.orders import ClientOrderIds
 from tradeactors.core.risk import TradingState
-from tradeactors.strategy.api import OrderTracking, Strategy, describe
+from tradeactors.strategy.api import OpenOrder, OrderTracking, Strategy, describe
 from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
 
 if TYPE_CHECKING:
@@ -133,7 +133,16 @@ class _LiveContext(OrderTracking):
     ) -> str:
         symbol = self.instrument_for(instrument)  # raises for one it does not trade
         client_order_id = self._ids.next()
-        self.track(client_order_id, side=side, price=price, quantity=quantity, instrument=symbol)
+        # what self.track() does, with the symbol known
+        self._orders[client_order_id] = OpenOrder(
+            client_order_id=client_order_id,
+            side=side,
+            price=price,
+            quantity=quantity,
+            filled=0,
+            status=OrderStatus.PENDING,
+            instrument=symbol,
+        )
         self._actor.report.submitted += 1
         self._risk.tell(
             SubmitOrder(

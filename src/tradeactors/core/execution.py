@@ -96,6 +96,7 @@ from tradeactors.core.messages import (
     denied_update,
 )
 from tradeactors.core.orders import (
+    TRANSITIONS,
     IllegalTransitionError,
     Ledger,
     Order,
@@ -221,6 +222,9 @@ class UniqueIds:
 
 Ids = SequentialIds | UniqueIds
 
+
+_SUBMITTED = TRANSITIONS[OrderStatus.NEW, Trigger.SUBMIT]
+"""Where a new order goes once submitted (the order manager's hot path sets it directly)."""
 
 _SETTLED = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.FILLED})
 """Closed by the venue: a cancel report after one of these is a repeat, not news."""
@@ -690,7 +694,7 @@ class ExecutionCore:
             price=request.price,
             quantity=request.quantity,
         )
-        order.apply(Trigger.SUBMIT)
+        order.status = _SUBMITTED  # order.apply(Trigger.SUBMIT) of a new order, looked up once
         store.orders[cid] = Tracked(order=order, request=request)
         return gateway, PlaceOrder(order=request, session=store.sessions.get(venue, 0))
 

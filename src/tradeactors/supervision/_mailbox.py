@@ -358,12 +358,28 @@ class BoundedMailbox(Mailbox):
         self._key_fn = spec.conflate_key
         self._keyed: dict[Hashable, list[Any]] = {}
         self._room = threading.Condition(self._lock)
+        # Under gevent an unbounded mailbox's post never waits (no room to wait for),
+        # so nothing in it yields: no other greenlet can run halfway through it, and it
+        # needs no lock (every actor is a greenlet of one OS thread, see _handoff).
+        self._lockless = self._parker is not None and self._capacity is None
+        # Under threads an unbounded one wakes its consumer with a token through a C
+        # SimpleQueue rather than a Condition (whose wait and notify are Python code):
+        # one token at most per waiting consumer (``_tokens_out`` counts those given
+        # and not yet taken); a consumer woken re-checks, as after a notify.
+        self._tokens: queue.SimpleQueue[None] | None = (
+            queue.SimpleQueue() if self._parker is None and self._capacity is None else None
+        )
+        self._tokens_out = 0
 
     def post(self, message: Any, reply_to: pykka.Future[Any] | None = None) -> None:
         """Queue ``message`` under the overflow policy (see `Overflow`)."""
         key = None
         if self._key_fn is not None and reply_to is None and not _is_control(message):
             key = self._key_fn(message)
+        if self._lockless:
+            if not self._enqueue(message, reply_to, key)[0]:
+                self._reject_closed(message, reply_to)
+            return
         with self._lock:
             queued, dropped, drops = self._enqueue(message, reply_to, key)
         if dropped is not None:
@@ -407,10 +423,19 @@ class BoundedMailbox(Mailbox):
         if key is not None:
             self._keyed[key] = slot
         if self._waiting:
-            if self._parker is None:
-                self._ready.notify()
-            else:
+            if self._parker is not None:
                 self._parker.unpark()
+            elif self._tokens is not None:
+                self._give_token()
+            else:
+                self._ready.notify()
+
+    def _give_token(self) -> None:
+        """Wake one waiting consumer (lock held), unless each has a token already."""
+        if self._waiting > self._tokens_out:
+            self._tokens_out += 1
+            assert self._tokens is not None  # noqa: S101 - only for an unbounded one
+            self._tokens.put(None)
 
     def _wait_for_room(self) -> None:
         """Wait (lock held) until there is room or the mailbox closes; raise on timeout."""
@@ -449,6 +474,20 @@ class BoundedMailbox(Mailbox):
             return True
 
     def take(self, token: object) -> Any:
+        if self._lockless:  # the same, without the lock (see __init__)
+            while True:
+                if self._owner is not token:
+                    return Signal.REVOKED
+                if self._signal is not None:
+                    signal, self._signal = self._signal, None
+                    return signal
+                if self._queue:
+                    return self._pop()
+                self._waiting += 1
+                try:
+                    self._parker.park()
+                finally:
+                    self._waiting -= 1
         with self._lock:
             while True:
                 if self._owner is not token:
@@ -470,23 +509,33 @@ class BoundedMailbox(Mailbox):
     def _sleep(self) -> None:
         self._waiting += 1
         try:
-            parker = self._parker
-            if parker is None:
-                self._ready.wait()
-            else:
+            parker, tokens = self._parker, self._tokens
+            if parker is not None:
                 self._lock.release()  # held once, by take or get
                 try:
                     parker.park()
                 finally:
                     self._lock.acquire()
+            elif tokens is not None:
+                self._lock.release()  # held once, by take or get
+                try:
+                    tokens.get()
+                finally:
+                    self._lock.acquire()
+                self._tokens_out -= 1
+            else:
+                self._ready.wait()
         finally:
             self._waiting -= 1
 
     def _wake_all(self) -> None:
-        if self._parker is None:
-            self._ready.notify_all()
-        else:
+        if self._parker is not None:
             self._parker.unpark_all()
+        elif self._tokens is not None:
+            while self._waiting > self._tokens_out:
+                self._give_token()
+        else:
+            self._ready.notify_all()
 
     def close(self) -> int:
         with self._lock:
@@ -519,7 +568,8 @@ class BoundedMailbox(Mailbox):
         key = slot[3]
         if key is not None and self._keyed.get(key) is slot:
             del self._keyed[key]
-        self._room.notify()
+        if self._capacity is not None:  # unbounded (a conflating book mailbox): none wait
+            self._room.notify()
         return slot
 
 

@@ -461,6 +461,17 @@ class _SupervisorActor(SupervisedActor):
         return None
 
     def _on_child_exited(self, exited: ChildExited) -> None:
+        try:
+            self._child_exited(exited)
+        finally:
+            if exited.reason is ExitReason.CRASHED and exited.error is not None:
+                # Handled: the crash was logged with its traceback, the hooks had it. From
+                # now on its dead letter keeps the error, without the frames (and all
+                # they reference: the dead incarnation, its messages) that would keep
+                # the collector busy for as long as the letter is kept.
+                _drop_frames(exited.error)
+
+    def _child_exited(self, exited: ChildExited) -> None:
         child = self._find(exited.name)
         if child is None or child.incarnation is None:
             return
@@ -962,3 +973,16 @@ class Supervisor:
     def _metric_rows(self) -> Iterator[tuple[ActorStats, int]]:
         for cell in tuple(self._tree.cells.values()):
             yield cell.stats, len(cell.mailbox)
+
+
+def _drop_frames(error: BaseException) -> None:
+    """Drop the tracebacks of ``error`` and of the exceptions chained to it."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += (current.__cause__, current.__context__)

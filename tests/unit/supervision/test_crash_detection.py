@@ -175,6 +175,28 @@ class TestShutdown:
             release.set()  # let the abandoned thread end, so the test leaks nothing
 
 
+class TestDeadLetterOfACrash:
+    def test_keeps_the_exception_without_its_frames_once_the_crash_is_handled(
+        self, make_tree, events
+    ):
+        inbox, lifecycle = Inbox(), Inbox()
+        hook_saw_traceback: list[bool] = []
+
+        def on_failure(_path: str, error: BaseException | None) -> None:
+            hook_saw_traceback.append(error is not None and error.__traceback__ is not None)
+
+        tree = make_tree(_one_worker(inbox, lifecycle, on_failure=on_failure))
+        tree.subscribe(events)
+        tree.address("w").tell(CRASH)
+        events.wait_for(ActorStarted, "w", where=lambda e: e.incarnation == 2)
+        tree.children()  # an ask of the root: answered once it has handled the exit
+        (letter,) = tree.dead_letters.recent()
+        assert isinstance(letter.error, RuntimeError)
+        assert repr(letter.error) == "RuntimeError('asked to crash')"
+        assert letter.error.__traceback__ is None  # nor the frames it held
+        assert hook_saw_traceback == [True]  # the supervisor's hook still had it
+
+
 class TestFaultInjection:
     def test_crash_after_lets_n_messages_through_then_crashes_on_the_next(self, make_tree, events):
         inbox, lifecycle = Inbox(), Inbox()

@@ -231,6 +231,71 @@ class TestConflate:
         assert box.drain() == [("BTC", 1), ("BTC", 2)]
         assert box.stats.conflated == 0
 
+    def test_a_blocked_take_wakes_for_a_message_a_signal_and_a_revoke(self):
+        # unbounded: under gevent, post and take run without the lock (see the mailbox)
+        box = Box(MailboxSpec(overflow=Overflow.CONFLATE, conflate_key=_instrument))
+        got: list[Any] = []
+
+        def take(token: object) -> None:
+            got.append(box.mailbox.take(token))
+
+        for wake in (
+            lambda: box.tell(("BTC", 1)),
+            lambda: box.mailbox.signal(box.token, Signal.STOP),
+            lambda: box.mailbox.revoke(box.token),
+        ):
+            taker = threading.Thread(target=take, args=(box.token,))
+            taker.start()
+            wake()
+            taker.join(10)
+            assert not taker.is_alive()
+        assert got[0][1] == ("BTC", 1)
+        assert got[1:] == [Signal.STOP, Signal.REVOKED]
+        box.tell(("BTC", 2))  # queued for the next owner, conflated while it waits
+        box.tell(("BTC", 3))
+        box.token = object()
+        box.mailbox.claim(box.token)
+        assert box.drain() == [("BTC", 3)]
+        assert box.mailbox.close() == 0
+
+    def test_a_consumer_racing_two_senders_misses_no_wake_and_no_message(self):
+        # A lost wake would leave the consumer blocked with messages queued.
+        box = Box(MailboxSpec(overflow=Overflow.CONFLATE, conflate_key=_instrument))
+        count = 1000
+        got: list[tuple[str, int]] = []
+
+        def send(key: str) -> None:
+            for i in range(count):
+                box.tell((key, i))  # conflated while a queued one of its key waits
+                box.tell(("-", i))  # never conflated
+
+        def take() -> None:
+            unkeyed = 0
+            while unkeyed < 2 * count:
+                item = box.mailbox.take(box.token)
+                if isinstance(item, Signal):  # closed by the test: it failed already
+                    return
+                got.append(item[1])
+                unkeyed += item[1][0] == "-"
+
+        taker = threading.Thread(target=take)
+        taker.start()
+        senders = [threading.Thread(target=send, args=(key,)) for key in "AB"]
+        for sender in senders:
+            sender.start()
+        try:
+            for sender in senders:
+                sender.join(10)
+            taker.join(10)
+            assert not taker.is_alive()
+        finally:
+            box.mailbox.close()  # releases a consumer left blocked
+        assert sorted(i for key, i in got if key == "-") == sorted([*range(count)] * 2)
+        for key in "AB":  # a key's last came before its sender's last unkeyed one
+            seen = [i for k, i in got if k == key]
+            assert seen == sorted(seen)
+            assert seen[-1] == count - 1
+
     @settings(max_examples=200, deadline=None)
     @given(
         st.lists(
