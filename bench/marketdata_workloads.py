@@ -690,7 +690,11 @@ def measure_e2e(path: str, repeats: int) -> dict[str, Any]:
         load_s.append(time.perf_counter() - started)
         if instruments_of is not None:
             started = time.perf_counter()
-            found = instruments_of("binance", frames)
+            # a `saved` instrument file since the instrument-metadata change (None: none)
+            try:
+                found = instruments_of("binance", frames, None)
+            except TypeError:  # an older replay, without it
+                found = instruments_of("binance", frames)
             instruments_s.append(time.perf_counter() - started)
             # (instruments, kraken depths) since the Kraken-depth fix; a bare dict before
             instruments = found[0] if isinstance(found, tuple) else found
