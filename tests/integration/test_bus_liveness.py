@@ -468,3 +468,48 @@ def _wait_for_status(statuses: Inbox, *, up: bool, count: int, timeout: float) -
 
     statuses._wait_until(lambda: len(matching()) >= count, timeout, f"{count} x up={up}")
     return matching()
+
+
+class TestForgetting:
+    def test_a_peer_silent_for_ten_leases_is_forgotten_with_its_metric_series(
+        self, make_tree, settings, client, registry
+    ):
+        from tradeactors.bus import Heartbeat, Kind
+
+        peers = Inbox()
+        metrics = BusMetrics(registry, "execution-1")
+        spec = SupervisorSpec(
+            name="root",
+            children=(
+                ChildSpec(
+                    name="monitor",
+                    actor=HeartbeatMonitor,
+                    args=(settings,),
+                    kwargs={
+                        "host": "execution-1",
+                        "lease": 0.05,
+                        "on_peer": peers.append,
+                        "metrics": metrics,
+                    },
+                ),
+            ),
+        )
+        make_tree(spec)
+        codec = BusCodec()
+        deadline = time.monotonic() + 5
+        while not _of(peers, PeerAlive):  # the monitor reads from the newest: beat until heard
+            assert time.monotonic() < deadline, "never heard"
+            beat = Heartbeat(host="ghost-1", session=7, interval_ms=20)
+            envelope = codec.envelope(
+                beat, kind=Kind.HEARTBEAT, source_host="ghost-1", source_path="bus/heartbeat",
+                destination="", session=7, sequence=1, message_id="",
+                timestamp_ns=time.time_ns(),
+            )  # fmt: skip
+            client.xadd("bus:heartbeats", codec.encode(envelope))
+            time.sleep(0.02)
+        _wait_for(peers, PeerExpired)
+        sample = {"host": "execution-1", "peer": "ghost-1"}
+        deadline = time.monotonic() + 5
+        while registry.get_sample_value("tradeactors_bus_heartbeat_age_seconds", sample):
+            assert time.monotonic() < deadline, "the series stayed"
+            time.sleep(0.02)

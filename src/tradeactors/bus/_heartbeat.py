@@ -17,6 +17,7 @@ monitor only tells (``on_peer``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.bus._codec import BusCodec, Kind
@@ -131,6 +132,8 @@ class HeartbeatPublisher(ClientAndTimer, SupervisedActor):
         self._timer = later(context, self._interval, _Beat())
 
 
+_FORGET_AFTER = 10
+"""Leases after its expiry when a silent peer is forgotten (its metric series too)."""
 _FORMER = 8
 """Sessions of a peer remembered after it changed (to tell a duplicate from a restart)."""
 
@@ -273,8 +276,16 @@ class HeartbeatMonitor(ClientAndTimer, SupervisedActor):
     def _check_leases(self) -> None:
         now = self.context.clock.monotonic_ns()
         metrics = self._metrics
-        for host, peer in self._peers.items():
+        for host, peer in list(self._peers.items()):
             age = now - peer.heard_ns
+            if peer.expired and age > _FORGET_AFTER * self._lease_ns:
+                # long gone (or a name heard once): forgotten, its series with it; if it
+                # comes back it is a new peer
+                del self._peers[host]
+                if metrics is not None:
+                    with contextlib.suppress(KeyError):
+                        metrics.heartbeat_age.remove(metrics.host, host)
+                continue
             if metrics is not None:
                 metrics.heartbeat_age.labels(metrics.host, host).set(age / 1e9)
             if not peer.expired and age > self._lease_ns:
