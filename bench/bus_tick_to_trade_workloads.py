@@ -43,6 +43,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tick_to_trade_workloads as t2t  # noqa: E402 - after the path
+from _child_io import wait_closed  # noqa: E402
 
 from tradeactors.actors.book import BookActor  # noqa: E402
 from tradeactors.actors.feed import book_name  # noqa: E402
@@ -466,6 +467,6 @@ def strategy_main(url: str) -> None:
     tree = strategy_tree(url)
     try:
         print("ready", flush=True)
-        sys.stdin.read()
+        wait_closed()
     finally:
         tree.stop()
