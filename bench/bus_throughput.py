@@ -95,9 +95,14 @@ def md_publisher(url: str, instruments: int, books: int) -> None:
         name="md_out",
         actor=OutboundBridge,
         args=(BusSettings(url=url),),
-        kwargs={"host": "md", "stream": "md:sim", "kind": Kind.MARKET_DATA, "venue": "sim",
-                "metrics": metrics},
-    )  # fmt: skip
+        kwargs={
+            "host": "md",
+            "stream": "md:sim",
+            "kind": Kind.MARKET_DATA,
+            "venue": "sim",
+            "metrics": metrics,
+        },
+    )
     tree = _start(SupervisorSpec(name="publisher", children=(bridge,)))
     try:
         address = tree.address("md_out")
@@ -120,9 +125,19 @@ def md_publisher(url: str, instruments: int, books: int) -> None:
         told = sent = time.monotonic_ns()
         published = _sum(registry, "tradeactors_bus_published_total") - instruments
         conflated = _sum(registry, "tradeactors_bus_conflated_total")
-        print(json.dumps({"t0": t0, "told_ns": told - t0, "sent_ns": sent - t0,
-                          "published": published, "told": books,
-                          "conflated": conflated}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "t0": t0,
+                    "told_ns": told - t0,
+                    "sent_ns": sent - t0,
+                    "published": published,
+                    "told": books,
+                    "conflated": conflated,
+                }
+            ),
+            flush=True,
+        )
     finally:
         tree.stop()
 
@@ -172,9 +187,12 @@ def md_subscriber(url: str, instruments: int, books: int) -> None:
                 name="md_in",
                 actor=MarketDataSubscriber,
                 args=(BusSettings(url=url),),
-                kwargs={"host": f"sub-{os.getpid()}", "streams": _streams(instruments),
-                        "deliver_to": "counter"},
-            ),  # fmt: skip
+                kwargs={
+                    "host": f"sub-{os.getpid()}",
+                    "streams": _streams(instruments),
+                    "deliver_to": "counter",
+                },
+            ),
         ),
     )
     tree = _start(spec)
@@ -193,10 +211,17 @@ def _order(n: int) -> Any:
     from tradeactors.core.messages import Side, SubmitOrder, TimeInForce  # noqa: PLC0415
 
     return SubmitOrder(
-        client_order_id=f"strategy-1-{n:012d}", venue="binance", instrument="BTCUSDT",
-        side=Side.BUY if n % 2 else Side.SELL, price=6_000_000 + n % 1000, quantity=1000 + n % 7,
-        owner="strategies/mm1", tif=TimeInForce.GTC, post_only=True, timestamp_ns=time.time_ns(),
-    )  # fmt: skip
+        client_order_id=f"strategy-1-{n:012d}",
+        venue="binance",
+        instrument="BTCUSDT",
+        side=Side.BUY if n % 2 else Side.SELL,
+        price=6_000_000 + n % 1000,
+        quantity=1000 + n % 7,
+        owner="strategies/mm1",
+        tif=TimeInForce.GTC,
+        post_only=True,
+        timestamp_ns=time.time_ns(),
+    )
 
 
 def cmd_sender(url: str, commands: int) -> None:
@@ -259,10 +284,15 @@ def cmd_receiver(url: str, commands: int) -> None:
                 name="commands_in",
                 actor=InboundBridge,
                 args=(settings,),
-                kwargs={"host": "execution", "stream": COMMANDS_STREAM, "group": "execution",
-                        "consumer": "execution", "deliver_to": "counter",
-                        "seen": SeenIds(settings.seen_ids)},
-            ),  # fmt: skip
+                kwargs={
+                    "host": "execution",
+                    "stream": COMMANDS_STREAM,
+                    "group": "execution",
+                    "consumer": "execution",
+                    "deliver_to": "counter",
+                    "seen": SeenIds(settings.seen_ids),
+                },
+            ),
         ),
     )
     tree = _start(spec)
@@ -284,9 +314,17 @@ def cmd_receiver(url: str, commands: int) -> None:
         codec = BusCodec()
         _envelope, message = codec.decode(entry)
         assert isinstance(message, SubmitOrder)  # noqa: S101
-        print(json.dumps({"t_end": state["t_end"], "t_acked": acked,
-                          "received": state["received"] - WARMUP_COMMANDS,
-                          "entry_bytes": entry_bytes}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "t_end": state["t_end"],
+                    "t_acked": acked,
+                    "received": state["received"] - WARMUP_COMMANDS,
+                    "entry_bytes": entry_bytes,
+                }
+            ),
+            flush=True,
+        )
     finally:
         client.close()
         tree.stop()
@@ -296,9 +334,22 @@ def cmd_receiver(url: str, commands: int) -> None:
 
 
 def _spawn(args: argparse.Namespace, role: str, url: str) -> subprocess.Popen[str]:
-    command = [sys.executable, __file__, "--child", role, "--url", url, "--runtime",
-               args.runtime_, "--instruments", str(args.instruments), "--books", str(args.books),
-               "--commands", str(args.commands)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        role,
+        "--url",
+        url,
+        "--runtime",
+        args.runtime_,
+        "--instruments",
+        str(args.instruments),
+        "--books",
+        str(args.books),
+        "--commands",
+        str(args.commands),
+    ]
     return subprocess.Popen(  # noqa: S603 - our own script and interpreter
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -422,7 +473,7 @@ def main() -> int:
     parser.add_argument("--instruments", type=int, default=50)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--commands", type=int, default=20_000, help="commands per measurement")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runtimes", nargs="+", default=["threads", "gevent"])
     parser.add_argument("--output-dir", default=str(ROOT / "results"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -440,14 +491,17 @@ def main() -> int:
         for runtime in args.runtimes:
             args.runtime_ = runtime
             rows: dict[str, list[dict[str, Any]]] = {
-                **{f"md_{n}": [] for n in args.subscribers}, "commands": []
+                **{f"md_{n}": [] for n in args.subscribers},
+                "commands": [],
             }
             for round_ in range(args.rounds):
                 names = list(rows)
                 if round_ % 2:
                     names.reverse()  # alternating: drift hits every configuration alike
                 for name in names:
-                    print(f"{runtime} round {round_ + 1}/{args.rounds}: {name} ...", file=sys.stderr)
+                    print(
+                        f"{runtime} round {round_ + 1}/{args.rounds}: {name} ...", file=sys.stderr
+                    )
                     if name == "commands":
                         rows[name].append(measure_commands(args, server))
                     else:
@@ -457,12 +511,15 @@ def main() -> int:
     medians = {rt: {name: _median(r) for name, r in rows.items()} for rt, rows in raw.items()}
     out = {
         "git": git_state(),
-        "machine": {**machine_info(("pykka", "gevent", "msgspec", "redis", "hiredis")),
-                    "redis_server": redis_version},  # fmt: skip
+        "machine": {
+            **machine_info(("pykka", "gevent", "msgspec", "redis", "hiredis")),
+            "redis_server": redis_version,
+        },
         "load_average_before": load_before,
         "load_average_after": load_after,
-        "args": {k: v for k, v in vars(args).items()
-                 if k not in ("child", "runtime", "url", "runtime_")},  # fmt: skip
+        "args": {
+            k: v for k, v in vars(args).items() if k not in ("child", "runtime", "url", "runtime_")
+        },
         "medians": medians,
         "rounds": raw,
     }
@@ -487,7 +544,10 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
             f"{machine['python']}, pykka {machine['pykka']}, gevent {machine['gevent']}, "
             f"redis-py {machine['redis']}, hiredis {machine['hiredis']}, {machine['redis_server']}"
         ),
-        f"- Load average (1, 5, 15 min) before: {load}; after: {load_after} (shared with other jobs)",
+        (
+            f"- Load average (1, 5, 15 min) before: {load}; after: {load_after} (other jobs"
+            " share these CPUs)"
+        ),
         f"- Code: {out['git']}",
         (
             f"- Command: `python bench/bus_throughput.py --books {args.books} --instruments "
@@ -515,8 +575,10 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
         lines += [
             f"## {runtime}",
             "",
-            "| subscribers | published | conflated | published/s | delivered/s per subscriber"
-            " | delivered/s, all subscribers | all last books (ms) |",
+            (
+                "| subscribers | published | conflated | published/s | delivered/s per subscriber"
+                " | delivered/s, all subscribers | all last books (ms) |"
+            ),
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, r in rows.items():
@@ -529,15 +591,19 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
         c = rows["commands"]
         lines += [
             "",
-            f"**Commands** ({runtime}): {args.commands} `SubmitOrder`s ({c['entry_bytes']:.0f}"
-            " bytes a stream entry) told back to back to an `OutboundBridge` (each XADDed as",
+            (
+                f"**Commands** ({runtime}): {args.commands} `SubmitOrder`s ({c['entry_bytes']:.0f}"
+                " bytes a stream entry) told back to back to an `OutboundBridge` (each XADDed as"
+            ),
             "told), read by an `InboundBridge` (consumer group) that tells each to a counting",
             "actor and then XACKs it.",
             "",
             "| told/s | delivered/s | acked/s | all delivered (ms) | all acked (ms) |",
             "|---:|---:|---:|---:|---:|",
-            f"| {c['told_per_s']:,.0f} | {c['delivered_per_s']:,.0f} | {c['acked_per_s']:,.0f}"
-            f" | {c['all_delivered_ms']:,.0f} | {c['all_acked_ms']:,.0f} |",
+            (
+                f"| {c['told_per_s']:,.0f} | {c['delivered_per_s']:,.0f} | {c['acked_per_s']:,.0f}"
+                f" | {c['all_delivered_ms']:,.0f} | {c['all_acked_ms']:,.0f} |"
+            ),
             "",
         ]
     return "\n".join(lines)

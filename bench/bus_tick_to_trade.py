@@ -57,9 +57,22 @@ def _child(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace, runtime: str, child: str, url: str) -> list[str]:
-    return [sys.executable, __file__, "--child", child, "--runtime", runtime, "--url", url,
-            "--messages", str(args.messages), "--burst", str(args.burst),
-            "--sinks", *args.sinks]  # fmt: skip
+    return [
+        sys.executable,
+        __file__,
+        "--child",
+        child,
+        "--runtime",
+        runtime,
+        "--url",
+        url,
+        "--messages",
+        str(args.messages),
+        "--burst",
+        str(args.burst),
+        "--sinks",
+        *args.sinks,
+    ]
 
 
 def _venue(command: list[str]) -> dict[str, Any]:
@@ -76,8 +89,10 @@ def _measure(args: argparse.Namespace, runtime: str, side: str, server: RedisSer
         return _venue(_command(args, runtime, "single", server.url))
     host = subprocess.Popen(  # noqa: S603 - our own script and interpreter
         _command(args, runtime, "strategy-host", server.url),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert host.stdout is not None  # noqa: S101
         line = host.stdout.readline().strip()
@@ -130,11 +145,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000, help="timed frames per mode")
     parser.add_argument("--burst", type=int, default=20, help="frames told back to back")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per runtime")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per runtime")
     parser.add_argument("--runtimes", nargs="+", default=["threads", "gevent"])
     parser.add_argument("--sinks", nargs="+", default=["loopback", "inproc"])
     parser.add_argument("--output-dir", default=str(ROOT / "results"))
-    parser.add_argument("--child", choices=("single", "bus", "strategy-host"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=("single", "bus", "strategy-host"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -149,16 +166,22 @@ def main() -> int:
             for round_ in range(args.rounds):  # alternating: drift hits both sides alike
                 order = ("single", "bus") if round_ % 2 == 0 else ("bus", "single")
                 for side in order:
-                    print(f"{runtime} round {round_ + 1}/{args.rounds}: {side} ...", file=sys.stderr)
+                    print(
+                        f"{runtime} round {round_ + 1}/{args.rounds}: {side} ...", file=sys.stderr
+                    )
                     results[runtime][side].append(_measure(args, runtime, side, server))
     load_after = os.getloadavg()
-    folded = {runtime: {side: _fold(rounds) for side, rounds in sides.items()}
-              for runtime, sides in results.items()}  # fmt: skip
+    folded = {
+        runtime: {side: _fold(rounds) for side, rounds in sides.items()}
+        for runtime, sides in results.items()
+    }
     ratios = _ratios(results)
     out = {
         "git": git_state(),
-        "machine": {**machine_info(("pykka", "gevent", "msgspec", "redis", "hiredis")),
-                    "redis_server": redis_version},  # fmt: skip
+        "machine": {
+            **machine_info(("pykka", "gevent", "msgspec", "redis", "hiredis")),
+            "redis_server": redis_version,
+        },
         "load_average_before": load_before,
         "load_average_after": load_after,
         "args": {k: v for k, v in vars(args).items() if k not in ("child", "runtime", "url")},
@@ -187,7 +210,10 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
             f"{machine['python']}, pykka {machine['pykka']}, gevent {machine['gevent']}, "
             f"redis-py {machine['redis']}, hiredis {machine['hiredis']}, {machine['redis_server']}"
         ),
-        f"- Load average (1, 5, 15 min) before: {load}; after: {load_after} (shared with other jobs)",
+        (
+            f"- Load average (1, 5, 15 min) before: {load}; after: {load_after} (other jobs"
+            " share these CPUs)"
+        ),
         f"- Code: {out['git']}",
         (
             f"- Command: `python bench/bus_tick_to_trade.py --messages {args.messages} "

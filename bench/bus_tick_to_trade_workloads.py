@@ -31,28 +31,23 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import tick_to_trade_workloads as t2t  # noqa: E402 - after the path
-from _child_io import wait_closed  # noqa: E402
-
-from tradeactors.actors.book import BookActor  # noqa: E402
-from tradeactors.actors.feed import book_name  # noqa: E402
-from tradeactors.actors.gate import TradingGate  # noqa: E402
-from tradeactors.actors.gateway import ConnectionLinks, Gateway  # noqa: E402
-from tradeactors.actors.order_manager import OrderManagerActor, OrderStore  # noqa: E402
-from tradeactors.actors.risk import RiskActor  # noqa: E402
-from tradeactors.actors.strategy import StrategyActor, book_mailbox  # noqa: E402
-from tradeactors.bus import (  # noqa: E402
+import tick_to_trade_workloads as t2t
+from _child_io import wait_closed
+from tradeactors.actors.book import BookActor
+from tradeactors.actors.feed import book_name
+from tradeactors.actors.gate import TradingGate
+from tradeactors.actors.gateway import ConnectionLinks, Gateway
+from tradeactors.actors.order_manager import OrderManagerActor, OrderStore
+from tradeactors.actors.risk import RiskActor
+from tradeactors.actors.strategy import StrategyActor, book_mailbox
+from tradeactors.bus import (
     BusSettings,
     HeartbeatMonitor,
     HeartbeatPublisher,
@@ -62,24 +57,24 @@ from tradeactors.bus import (  # noqa: E402
     OutboundBridge,
     SeenIds,
 )
-from tradeactors.clock import SystemClock  # noqa: E402
-from tradeactors.core.messages import (  # noqa: E402
+from tradeactors.clock import SystemClock
+from tradeactors.core.messages import (
     LastExecutionId,
     PlaceOrder,
     Reconciliation,
     Side,
     TimeInForce,
 )
-from tradeactors.core.risk import RiskLimits  # noqa: E402
-from tradeactors.strategy.api import Strategy  # noqa: E402
-from tradeactors.supervision import (  # noqa: E402
+from tradeactors.core.risk import RiskLimits
+from tradeactors.strategy.api import Strategy
+from tradeactors.supervision import (
     ChildSpec,
     SupervisedActor,
     Supervisor,
     SupervisorSpec,
 )
-from tradeactors.supervision import Strategy as Restarts  # noqa: E402
-from tradeactors.trading.roles import (  # noqa: E402
+from tradeactors.supervision import Strategy as Restarts
+from tradeactors.trading.roles import (
     COMMANDS,
     EVENTS,
     EXECUTION_GROUP,
@@ -91,8 +86,8 @@ from tradeactors.trading.roles import (  # noqa: E402
     RemoteRisk,
     from_host,
 )
-from tradeactors.venues.adapter import Credentials, Request  # noqa: E402
-from tradeactors.venues.sim import SimOrderEntry  # noqa: E402
+from tradeactors.venues.adapter import Credentials, Request
+from tradeactors.venues.sim import SimOrderEntry
 
 INSTRUMENT, VENUE, SECRET, WAIT = t2t.INSTRUMENT, t2t.VENUE, t2t.SECRET, t2t.WAIT
 BOOK = f"market_data/{book_name(INSTRUMENT.symbol)}"
@@ -115,6 +110,7 @@ class Recorder:
         self.orders = 0  # orders that answered a timed frame
         self.other_orders = 0  # answering none (the snapshot's book, a repeat)
         self.event = threading.Event()
+        self.connected = threading.Event()  # the gateway can take orders
         self.answered_upto = 0
         self.target = 0
 
@@ -133,8 +129,7 @@ class Recorder:
             self.orders += 1
         else:
             self.other_orders += 1
-        if update_id > self.answered_upto:
-            self.answered_upto = update_id
+        self.answered_upto = max(self.answered_upto, update_id)
         if self.answered_upto >= self.target:
             self.event.set()
 
@@ -159,6 +154,11 @@ class TimedGateway(Gateway):
         if request is Request.PLACE:
             self.recorder.wrote(fields["order"].price)
 
+    def _maybe_reconcile(self) -> None:
+        super()._maybe_reconcile()
+        if not self._reconciling:  # the order manager has been told: the venue is up
+            self.recorder.connected.set()
+
 
 class SinkGateway(SupervisedActor):
     """Encodes the order frame as the simulator's adapter does, into an in-process sink."""
@@ -174,6 +174,7 @@ class SinkGateway(SupervisedActor):
         om = self.context.address_of(OM)
         om.ask(LastExecutionId(venue=VENUE), timeout=WAIT)
         om.ask(Reconciliation(venue=VENUE, open_orders=(), fills=()), timeout=WAIT)
+        self._recorder.connected.set()
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, PlaceOrder):
@@ -181,12 +182,17 @@ class SinkGateway(SupervisedActor):
             self._ids += 1
             self._sink += self._encode(
                 {
-                    "op": "place", "id": self._ids, "client_order_id": order.client_order_id,
-                    "side": str(order.side), "price": INSTRUMENT.format_price(order.price),
-                    "quantity": INSTRUMENT.format_size(order.quantity), "type": "limit",
-                    "tif": str(order.tif), "post_only": order.post_only,
+                    "op": "place",
+                    "id": self._ids,
+                    "client_order_id": order.client_order_id,
+                    "side": str(order.side),
+                    "price": INSTRUMENT.format_price(order.price),
+                    "quantity": INSTRUMENT.format_size(order.quantity),
+                    "type": "limit",
+                    "tif": str(order.tif),
+                    "post_only": order.post_only,
                 }
-            )  # fmt: skip
+            )
             if len(self._sink) > 1 << 20:
                 del self._sink[:]
             self._recorder.wrote(order.price)
@@ -202,13 +208,18 @@ def _execution(sink: str, recorder: Recorder, trade_url: str | None, gate: Tradi
             name="gateway",
             actor=TimedGateway,
             kwargs={
-                "venue": VENUE, "url": trade_url,
+                "venue": VENUE,
+                "url": trade_url,
                 "order_entry": SimOrderEntry(VENUE, INSTRUMENT),
-                "credentials": Credentials("demo", SECRET), "order_manager_path": OM,
-                "gate": gate, "links": ConnectionLinks(),
-                "cancel_all_after": 0, "rate_per_second": 1e9, "burst": 1_000_000,
+                "credentials": Credentials("demo", SECRET),
+                "order_manager_path": OM,
+                "gate": gate,
+                "links": ConnectionLinks(),
+                "cancel_all_after": 0,
+                "rate_per_second": 1e9,
+                "burst": 1_000_000,
             },
-        )  # fmt: skip
+        )
     else:
         gateway_spec = ChildSpec(name="gateway", actor=SinkGateway, args=(recorder,))
     return (
@@ -284,30 +295,45 @@ def venue_tree(
                     name="md_out",
                     actor=OutboundBridge,
                     args=(settings,),
-                    kwargs={"host": VENUE_HOST, "stream": "md:sim", "kind": Kind.MARKET_DATA,
-                            "venue": VENUE},
-                ),  # fmt: skip
-                ChildSpec(name="monitor", actor=HeartbeatMonitor, args=(settings,),
-                          kwargs={"host": VENUE_HOST, "lease": LEASE, "on_peer": _ignore}),  # fmt: skip
+                    kwargs={
+                        "host": VENUE_HOST,
+                        "stream": "md:sim",
+                        "kind": Kind.MARKET_DATA,
+                        "venue": VENUE,
+                    },
+                ),
+                ChildSpec(
+                    name="monitor",
+                    actor=HeartbeatMonitor,
+                    args=(settings,),
+                    kwargs={"host": VENUE_HOST, "lease": LEASE, "on_peer": _ignore},
+                ),
                 ChildSpec(
                     name="ingress",
                     actor=CommandIngress,
                     kwargs={
-                        "risk_path": "risk", "order_manager_path": OM,
-                        "known": frozenset({STRATEGY}), "seen": SeenIds(),
-                        "hosts": HostOwners(), "lease": LEASE,
+                        "risk_path": "risk",
+                        "order_manager_path": OM,
+                        "known": frozenset({STRATEGY}),
+                        "seen": SeenIds(),
+                        "hosts": HostOwners(),
+                        "lease": LEASE,
                     },
-                ),  # fmt: skip
+                ),
                 ChildSpec(
                     name="commands_in",
                     actor=InboundBridge,
                     args=(settings,),
                     kwargs={
-                        "host": VENUE_HOST, "stream": COMMANDS, "group": EXECUTION_GROUP,
-                        "consumer": VENUE_HOST, "deliver_to": INGRESS,
-                        "seen": SeenIds(settings.seen_ids), "wrap": from_host,
+                        "host": VENUE_HOST,
+                        "stream": COMMANDS,
+                        "group": EXECUTION_GROUP,
+                        "consumer": VENUE_HOST,
+                        "deliver_to": INGRESS,
+                        "seen": SeenIds(settings.seen_ids),
+                        "wrap": from_host,
                     },
-                ),  # fmt: skip
+                ),
             ),
         )
         children = (
@@ -317,9 +343,13 @@ def venue_tree(
                 name=STRATEGY,
                 actor=OutboundBridge,
                 args=(settings,),
-                kwargs={"host": VENUE_HOST, "stream": EVENTS, "kind": Kind.EVENT,
-                        "destination": STRATEGY},
-            ),  # fmt: skip
+                kwargs={
+                    "host": VENUE_HOST,
+                    "stream": EVENTS,
+                    "kind": Kind.EVENT,
+                    "destination": STRATEGY,
+                },
+            ),
             bus,
             _market_data("bus/md_out"),
         )
@@ -355,18 +385,25 @@ def strategy_tree(url: str) -> Supervisor:
             SupervisorSpec(
                 name="bus",
                 children=(
-                    ChildSpec(name="heartbeat", actor=HeartbeatPublisher, args=(settings,),
-                              kwargs={"host": STRATEGY_HOST, "interval": 0.5}),  # fmt: skip
+                    ChildSpec(
+                        name="heartbeat",
+                        actor=HeartbeatPublisher,
+                        args=(settings,),
+                        kwargs={"host": STRATEGY_HOST, "interval": 0.5},
+                    ),
                     ChildSpec(
                         name="events_in",
                         actor=InboundBridge,
                         args=(settings,),
                         kwargs={
-                            "host": STRATEGY_HOST, "stream": EVENTS,
-                            "group": f"host:{STRATEGY_HOST}", "consumer": STRATEGY_HOST,
-                            "deliver_to": STRATEGY, "start_id": "$",
+                            "host": STRATEGY_HOST,
+                            "stream": EVENTS,
+                            "group": f"host:{STRATEGY_HOST}",
+                            "consumer": STRATEGY_HOST,
+                            "deliver_to": STRATEGY,
+                            "start_id": "$",
                         },
-                    ),  # fmt: skip
+                    ),
                 ),
             ),
             SupervisorSpec(
@@ -425,6 +462,8 @@ def measure(
         recorder = Recorder()
         tree = venue_tree(mode, sink, recorder, trade_url, url)
         try:
+            if not recorder.connected.wait(WAIT):  # an order before that would be denied
+                raise RuntimeError("the gateway did not connect")
             feed = tree.address("market_data/feed")
             snapshot, diffs = t2t._frames(messages + 200)
             feed.tell(snapshot)
