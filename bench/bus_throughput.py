@@ -330,6 +330,60 @@ def cmd_receiver(url: str, commands: int) -> None:
         tree.stop()
 
 
+def _tell_all(
+    address: Any,
+    messages: list[Any],
+    done: threading.Event,
+    expected: dict[str, int],
+    counts: dict[str, int],
+) -> None:
+    """Tell ``messages``; return once the counter has them all."""
+    expected["count"] = counts["received"] + len(messages)
+    for message in messages:
+        address.tell(message)
+    if not done.wait(WAIT):
+        raise RuntimeError("the counter did not get everything")
+    done.clear()
+
+
+def local(instruments: int, books: int, commands: int) -> None:
+    """The reference: the same books and commands told to a counting actor in this process."""
+    from tradeactors.core.book import BookView  # noqa: PLC0415
+    from tradeactors.core.messages import SubmitOrder  # noqa: PLC0415
+    from tradeactors.supervision import ChildSpec, SupervisedActor, SupervisorSpec  # noqa: PLC0415
+
+    done = threading.Event()
+    expected = {"count": 0}
+    counts = {"received": 0, "t_end": 0}
+
+    class Counter(SupervisedActor):
+        def on_receive(self, message: Any) -> Any:
+            if isinstance(message, BookView | SubmitOrder):
+                counts["received"] += 1
+                if counts["received"] == expected["count"]:
+                    counts["t_end"] = time.monotonic_ns()
+                    done.set()
+
+    tree = _start(SupervisorSpec(name="local", children=(ChildSpec(name="c", actor=Counter),)))
+    try:
+        address = tree.address("c")
+        out = {}
+        # books as the bus publisher tells them: in rounds of one per instrument, each
+        # once the one before is in; commands back to back
+        for name, messages, size in (
+            ("books", _books(instruments, books), instruments),
+            ("commands", [_order(n) for n in range(commands)], commands),
+        ):
+            _tell_all(address, messages[:200], done, expected, counts)  # warm-up
+            t0 = time.monotonic_ns()
+            for start in range(0, len(messages), size):
+                _tell_all(address, messages[start : start + size], done, expected, counts)
+            out[f"{name}_per_s"] = len(messages) / ((counts["t_end"] - t0) / 1e9)
+        print(json.dumps(out), flush=True)
+    finally:
+        tree.stop()
+
+
 # -- the parent --------------------------------------------------------------------------
 
 
@@ -445,6 +499,14 @@ def measure_commands(args: argparse.Namespace, server: RedisServer) -> dict[str,
     }
 
 
+def measure_local(args: argparse.Namespace) -> dict[str, Any]:
+    process = _spawn(args, "local", "")
+    try:
+        return dict(json.loads(_line(process)))
+    finally:
+        _finish([process])
+
+
 def _child(args: argparse.Namespace) -> int:
     if args.runtime == "gevent":
         from tradeactors.supervision.runtime import use_gevent  # noqa: PLC0415
@@ -458,9 +520,27 @@ def _child(args: argparse.Namespace) -> int:
         "md-subscriber": lambda: md_subscriber(args.url, args.instruments, args.books),
         "cmd-sender": lambda: cmd_sender(args.url, args.commands),
         "cmd-receiver": lambda: cmd_receiver(args.url, args.commands),
+        "local": lambda: local(args.instruments, args.books, args.commands),
     }[args.child]
     run()
     return 0
+
+
+def _ratios(rows: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Per configuration, the median over rounds of its rate / the same round's local one."""
+    out = {}
+    for name, results in rows.items():
+        if name == "local":
+            continue
+        key, local_key = (
+            ("delivered_per_s", "commands_per_s")
+            if name == "commands"
+            else ("delivered_per_s_per_subscriber", "books_per_s")
+        )
+        out[name] = statistics.median(
+            r[key] / local[local_key] for r, local in zip(results, rows["local"], strict=True)
+        )
+    return out
 
 
 def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -493,6 +573,7 @@ def main() -> int:
             rows: dict[str, list[dict[str, Any]]] = {
                 **{f"md_{n}": [] for n in args.subscribers},
                 "commands": [],
+                "local": [],
             }
             for round_ in range(args.rounds):
                 names = list(rows)
@@ -504,11 +585,14 @@ def main() -> int:
                     )
                     if name == "commands":
                         rows[name].append(measure_commands(args, server))
+                    elif name == "local":
+                        rows[name].append(measure_local(args))
                     else:
                         rows[name].append(measure_md(args, server, int(name[3:])))
             raw[runtime] = rows
     load_after = os.getloadavg()
     medians = {rt: {name: _median(r) for name, r in rows.items()} for rt, rows in raw.items()}
+    ratios = {rt: _ratios(rows) for rt, rows in raw.items()}
     out = {
         "git": git_state(),
         "machine": {
@@ -521,6 +605,7 @@ def main() -> int:
             k: v for k, v in vars(args).items() if k not in ("child", "runtime", "url", "runtime_")
         },
         "medians": medians,
+        "ratios_to_one_process": ratios,
         "rounds": raw,
     }
     directory = Path(args.output_dir)
@@ -577,17 +662,29 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
             "",
             (
                 "| subscribers | published | conflated | published/s | delivered/s per subscriber"
-                " | delivered/s, all subscribers | all last books (ms) |"
+                " | x one process | delivered/s, all subscribers | all last books (ms) |"
             ),
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        ratios = out["ratios_to_one_process"][runtime]
         for name, r in rows.items():
             if name.startswith("md_"):
                 lines.append(
                     f"| {r['subscribers']:.0f} | {r['published']:,.0f} | {r['conflated']:,.0f}"
                     f" | {r['published_per_s']:,.0f} | {r['delivered_per_s_per_subscriber']:,.0f}"
-                    f" | {r['delivered_per_s_total']:,.0f} | {r['all_last_books_ms']:,.0f} |"
+                    f" | {ratios[name]:.3f} | {r['delivered_per_s_total']:,.0f}"
+                    f" | {r['all_last_books_ms']:,.0f} |"
                 )
+        local = rows["local"]
+        lines += [
+            "",
+            (
+                "In one process (a fresh child each round), the same books told to a counting"
+                f" actor in the same rounds: {local['books_per_s']:,.0f} books/s; the same"
+                f" commands: {local['commands_per_s']:,.0f} commands/s (*x one process*: the"
+                " median over rounds of the bus rate / that round's one-process rate)."
+            ),
+        ]
         c = rows["commands"]
         lines += [
             "",
@@ -598,10 +695,14 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
             "told), read by an `InboundBridge` (consumer group) that tells each to a counting",
             "actor and then XACKs it.",
             "",
-            "| told/s | delivered/s | acked/s | all delivered (ms) | all acked (ms) |",
-            "|---:|---:|---:|---:|---:|",
             (
-                f"| {c['told_per_s']:,.0f} | {c['delivered_per_s']:,.0f} | {c['acked_per_s']:,.0f}"
+                "| told/s | delivered/s | x one process | acked/s | all delivered (ms)"
+                " | all acked (ms) |"
+            ),
+            "|---:|---:|---:|---:|---:|---:|",
+            (
+                f"| {c['told_per_s']:,.0f} | {c['delivered_per_s']:,.0f}"
+                f" | {ratios['commands']:.3f} | {c['acked_per_s']:,.0f}"
                 f" | {c['all_delivered_ms']:,.0f} | {c['all_acked_ms']:,.0f} |"
             ),
             "",

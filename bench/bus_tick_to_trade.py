@@ -143,7 +143,7 @@ def _ratios(results: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1000, help="timed frames per mode")
+    parser.add_argument("--messages", type=int, default=2000, help="timed frames per mode")
     parser.add_argument("--burst", type=int, default=20, help="frames told back to back")
     parser.add_argument("--rounds", type=int, default=7, help="rounds per runtime")
     parser.add_argument("--runtimes", nargs="+", default=["threads", "gevent"])
