@@ -653,7 +653,7 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
         "its own process) handed its actor per second, from the first book told to the",
         "last subscriber holding every instrument's last book (*all last books*); a",
         "subscriber that falls behind delivers of each read the newest book of each stream,",
-        "so delivered/s below published/s is books it skipped.",
+        "so *delivered* below *published* is books it skipped.",
         "",
     ]
     for runtime, rows in out["medians"].items():
@@ -661,19 +661,20 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> str:
             f"## {runtime}",
             "",
             (
-                "| subscribers | published | conflated | published/s | delivered/s per subscriber"
-                " | x one process | delivered/s, all subscribers | all last books (ms) |"
+                "| subscribers | published | conflated | published/s | delivered per subscriber"
+                " | delivered/s per subscriber | x one process | delivered/s, all subscribers"
+                " | all last books (ms) |"
             ),
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         ratios = out["ratios_to_one_process"][runtime]
         for name, r in rows.items():
             if name.startswith("md_"):
                 lines.append(
                     f"| {r['subscribers']:.0f} | {r['published']:,.0f} | {r['conflated']:,.0f}"
-                    f" | {r['published_per_s']:,.0f} | {r['delivered_per_s_per_subscriber']:,.0f}"
-                    f" | {ratios[name]:.3f} | {r['delivered_per_s_total']:,.0f}"
-                    f" | {r['all_last_books_ms']:,.0f} |"
+                    f" | {r['published_per_s']:,.0f} | {r['delivered_per_subscriber']:,.0f}"
+                    f" | {r['delivered_per_s_per_subscriber']:,.0f} | {ratios[name]:.3f}"
+                    f" | {r['delivered_per_s_total']:,.0f} | {r['all_last_books_ms']:,.0f} |"
                 )
         local = rows["local"]
         lines += [
