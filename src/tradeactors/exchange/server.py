@@ -105,8 +105,11 @@ class _Connection(ServerConnection):
     whose send failed, a close timeout), while its reader may be parked in a
     selector on it. With threads that is harmless; under gevent, closing a file
     descriptor that a selector watches aborts the process (libev). So another
-    thread only shuts the socket down, which wakes the reader, and the reader
-    closes it on its way out.
+    thread only shuts the socket down, which wakes the reader: it reads the end of
+    the stream, feeds it to the protocol, wakes the threads waiting in ``recv`` and
+    closes the socket on its way out. (Feeding the end from this thread as well raced
+    with data the reader had already read: websockets logged an "unexpected internal
+    error", EOFError "stream ended", with its traceback.)
     """
 
     def close_socket(self) -> None:
@@ -116,10 +119,6 @@ class _Connection(ServerConnection):
             return
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)
-        with self.protocol_mutex:  # what close_socket does after closing, to wake readers
-            self.protocol.receive_eof()
-            self.recv_messages.close()
-            self.terminate_pending_pings()
 
 
 class _Outbox:
