@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
+from redis_server import RedisServer, fast_settings
 from websockets.sync.server import ServerConnection, serve
 
 from tradeactors.venues.capture import read_capture
@@ -16,6 +18,7 @@ from tradeactors.venues.capture import read_capture
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from tradeactors.bus import BusSettings
     from tradeactors.exchange.server import SimExchange
     from tradeactors.trading.control import ControlServer
     from tradeactors.trading.system import TradingSystem
@@ -151,3 +154,38 @@ def control(
     finally:
         server.close()
         system.stop()
+
+
+# -- the bus: one redis-server per test module, an empty database per test ----------------
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, stopped after the module's tests."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bus_url(redis_server: RedisServer) -> str:
+    """The server's URL, its database emptied: every test starts on an empty bus."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(bus_url: str) -> BusSettings:
+    """Fast-failing bus settings on the empty bus (`fast_settings`)."""
+    return fast_settings(bus_url)
+
+
+@pytest.fixture
+def client(settings: BusSettings) -> Iterator[redis.Redis]:
+    """A plain redis-py client of the bus, closed after the test."""
+    connection = redis.Redis.from_url(settings.url)
+    yield connection
+    connection.close()

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
+from tradeactors.bus import BusSettings
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -129,3 +131,20 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait(timeout=10)
             self.process = None
+
+
+def fast_settings(url: str, **overrides: object) -> BusSettings:
+    """Bus settings for tests: short timeouts and intervals, so failures show at once."""
+    values: dict[str, object] = {
+        "url": url,
+        "socket_timeout": 0.5,
+        "connect_timeout": 0.25,
+        "retries": 1,
+        "retry_backoff": 0.01,
+        "reconnect_interval": 0.05,
+        "block_ms": 50,
+        "claim_min_idle_ms": 0,
+        "stats_interval": 0.05,
+    }
+    values.update(overrides)
+    return BusSettings(**values)  # type: ignore[arg-type]

@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 import redis
-from redis_server import RedisServer
 
 from message_samples import sample
 from tradeactors.bus import (
     ENTRY_FIELD,
     BusCodec,
     BusMetrics,
-    BusSettings,
     InboundBridge,
     Kind,
     MarketDataSubscriber,
@@ -36,39 +34,6 @@ pytestmark = pytest.mark.supervision
 
 STREAM = "cmd:execution"
 GROUP = "execution"
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def settings(redis_server):
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()  # every test starts on an empty bus
-    client.close()
-    return BusSettings(
-        url=redis_server.url,
-        socket_timeout=0.5,
-        connect_timeout=0.25,
-        retries=1,
-        retry_backoff=0.01,
-        reconnect_interval=0.05,
-        block_ms=50,
-        claim_min_idle_ms=0,
-        stats_interval=0.05,
-    )
-
-
-@pytest.fixture
-def client(settings):
-    connection = redis.Redis.from_url(settings.url)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

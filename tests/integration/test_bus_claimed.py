@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import redis
-from test_bus_roles import (  # noqa: F401 - bus_url, hosts, redis_server, sink: fixtures
+from test_bus_roles import (  # noqa: F401 - hosts, sink: fixtures
     HERE,
     OWNER,
     _cli,
@@ -37,9 +37,7 @@ from test_bus_roles import (  # noqa: F401 - bus_url, hosts, redis_server, sink:
     _path,
     _table,
     _toml,
-    bus_url,
     hosts,
-    redis_server,
     sink,
 )
 from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvents
@@ -69,7 +67,7 @@ def test_an_execution_host_killed_with_commands_pending_claims_them_and_places_e
     hosts,  # noqa: F811 - the fixture imported from test_bus_roles
     sim_venue: SimExchange,
     sink: TradingEvents,  # noqa: F811
-    bus_url: str,  # noqa: F811
+    bus_url: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ):

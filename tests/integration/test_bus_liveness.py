@@ -6,12 +6,11 @@ import time
 
 import pytest
 import redis
-from redis_server import RedisServer, free_port
+from redis_server import RedisServer, fast_settings, free_port
 
 from tradeactors.bus import (
     BusCodec,
     BusMetrics,
-    BusSettings,
     BusStatus,
     HeartbeatMonitor,
     HeartbeatPublisher,
@@ -32,45 +31,6 @@ from tradeactors.supervision import ChildSpec, SupervisorSpec
 from tradeactors.supervision.testing import Inbox, Probe
 
 pytestmark = pytest.mark.supervision
-
-
-def _settings(url: str, **overrides: object) -> BusSettings:
-    values: dict[str, object] = {
-        "url": url,
-        "socket_timeout": 0.5,
-        "connect_timeout": 0.25,
-        "retries": 1,
-        "retry_backoff": 0.01,
-        "reconnect_interval": 0.05,
-        "block_ms": 50,
-        "claim_min_idle_ms": 0,
-        "stats_interval": 0.05,
-    }
-    values.update(overrides)
-    return BusSettings(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def settings(redis_server):
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
-    client.close()
-    return _settings(redis_server.url)
-
-
-@pytest.fixture
-def client(settings):
-    connection = redis.Redis.from_url(settings.url)
-    yield connection
-    connection.close()
 
 
 def _of(inbox: Inbox, kind: type) -> list:
@@ -266,7 +226,7 @@ class TestKillSwitch:
         assert bad == 2  # one per follower
 
     def test_a_trip_that_cannot_reach_redis_says_so(self):
-        nowhere = _settings(f"redis://127.0.0.1:{free_port()}/0")
+        nowhere = fast_settings(f"redis://127.0.0.1:{free_port()}/0")
         client = connect(nowhere)
         try:
             switch = RedisKillSwitch(client)
@@ -280,7 +240,7 @@ class TestRedisOutage:
     """Redis killed mid-run: reported within the timeouts, recovered when it is back."""
 
     def test_an_unreachable_server_fails_within_the_configured_timeouts(self):
-        nowhere = _settings(f"redis://127.0.0.1:{free_port()}/0")
+        nowhere = fast_settings(f"redis://127.0.0.1:{free_port()}/0")
         client = connect(nowhere)
         started = time.monotonic()
         with pytest.raises(redis.ConnectionError):
@@ -292,7 +252,7 @@ class TestRedisOutage:
     def test_while_redis_is_down_the_outbox_keeps_the_newest_entries_up_to_its_limit(
         self, make_tree, registry
     ):
-        nowhere = _settings(f"redis://127.0.0.1:{free_port()}/0", outbox_limit=2)
+        nowhere = fast_settings(f"redis://127.0.0.1:{free_port()}/0", outbox_limit=2)
         metrics = BusMetrics(registry, "strategy-1")
         statuses = Inbox()
         spec = SupervisorSpec(
@@ -341,7 +301,7 @@ class TestRedisOutage:
         server = RedisServer(tmp_path)
         server.start()
         try:
-            settings = _settings(server.url)
+            settings = fast_settings(server.url)
             inbox, statuses = Inbox(), Inbox()
             spec = SupervisorSpec(
                 name="root",
@@ -395,7 +355,7 @@ class TestRedisOutage:
             server.stop()
 
     def _outage(self, make_tree, server, registry) -> None:
-        settings = _settings(server.url)
+        settings = fast_settings(server.url)
         metrics = BusMetrics(registry, "execution-1")
         inbox, statuses = Inbox(), Inbox()
         spec = SupervisorSpec(

@@ -53,22 +53,6 @@ LEASE = 1.0
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def bus_url(redis_server) -> str:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()  # every test starts on an empty bus
-    client.close()
-    return redis_server.url
-
-
 def _table(venue: SimExchange, url: str, sink: str, *, other: bool = False) -> dict[str, Any]:
     """A config of the roles tests; ``other``: a second strategy (a `Bidder` 30 under)."""
     strategies: list[dict[str, Any]] = [
