@@ -25,6 +25,7 @@ import msgspec
 from tradeactors.core.execution import SequentialIds, Tracked, UniqueIds
 from tradeactors.core.killswitch import KillSwitchChanged, TripSource, parse_scope
 from tradeactors.core.messages import (
+    DenyReason,
     OrderSubmitted,
     OrderUpdate,
     Side,
@@ -42,6 +43,7 @@ from tradeactors.journal._schema import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from tradeactors.core.execution import OrderStore
@@ -138,6 +140,17 @@ def read_recovery(path: str | Path, *, from_checkpoint: bool = True) -> Recovery
 
 
 _ORDER_EVENTS = "('submitted', 'order_update', 'fill', 'denial')"
+# denials that are not risk's own (the order manager's, or lost): its window skips them
+_NOT_RISKS = tuple(
+    reason.value
+    for reason in (
+        DenyReason.HALTED,
+        DenyReason.DUPLICATE_ID,
+        DenyReason.UNKNOWN_VENUE,
+        DenyReason.VENUE_DOWN,
+        DenyReason.LOST,
+    )
+)
 RECOVERED_DENIALS = 10_000
 """The latest denials a recovery gives risk (its windows count those within them)."""
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
@@ -174,44 +187,50 @@ class _Reading:
         if self._from_checkpoint:
             self._checkpoint()
         self._older_orders()
-        for sequence, kind, payload in self._db.execute(
+        self._replay(
             "SELECT sequence, kind, payload FROM events WHERE kind = 'kill_switch' "
-            "ORDER BY sequence"
-        ):
-            try:
-                _latch(self.latched, _DECODERS[kind].decode(payload))
-            except (msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
-                raise JournalCorruptError(
-                    self._path, f"cannot be recovered from: event {sequence} ({kind}): {exc}"
-                ) from exc
+            "ORDER BY sequence",
+            (),
+            lambda kind, payload: _latch(self.latched, _DECODERS[kind].decode(payload)),
+        )
+        not_risks = ", ".join("?" * len(_NOT_RISKS))
         recovery.denials = [
             (owner or "", int(time_ns))
             for time_ns, owner in self._db.execute(
-                "SELECT e.time_ns, o.owner FROM events e LEFT JOIN orders o "
+                "SELECT e.time_ns, o.owner FROM events e LEFT JOIN orders o "  # noqa: S608
                 "USING (client_order_id) WHERE e.kind = 'denial' AND e.reason NOT IN "
-                "('halted', 'duplicate_client_order_id', 'unknown_venue', 'venue_down', "
-                "'lost') ORDER BY e.time_ns DESC LIMIT ?",
-                (RECOVERED_DENIALS,),
+                f"({not_risks}) ORDER BY e.time_ns DESC LIMIT ?",
+                (*_NOT_RISKS, RECOVERED_DENIALS),
             )
             if isinstance(time_ns, int)
         ]
-        query = (
+        self._replay(
             "SELECT sequence, kind, payload FROM events "  # noqa: S608 - constant text
-            f"WHERE sequence > ? AND kind IN {_ORDER_EVENTS} ORDER BY sequence"
+            f"WHERE sequence > ? AND kind IN {_ORDER_EVENTS} ORDER BY sequence",
+            (self._after,),
+            self._event,
         )
-        for sequence, kind, payload in self._db.execute(query, (self._after,)):
-            try:
-                self._event(kind, payload)
-            except (msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
-                raise JournalCorruptError(
-                    self._path, f"cannot be recovered from: event {sequence} ({kind}): {exc}"
-                ) from exc
         for cid, (status, filled, price, quantity) in self.last.items():
             if status is not OrderStatus.DENIED:
                 order = msgspec.structs.replace(self.requests[cid], price=price, quantity=quantity)
                 recovery.orders.append((order, status, filled))
         recovery.kill_switch = [scope for scope in self.latched.values() if scope is not None]
         return recovery
+
+    def _replay(
+        self, query: str, args: tuple[Any, ...], handle: Callable[[str, str], None]
+    ) -> None:
+        """``handle(kind, payload)`` each event ``query`` selects (sequence, kind, payload)."""
+        for sequence, kind, payload in self._db.execute(query, args):
+            try:
+                handle(kind, payload)
+            except (msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
+                raise self._corrupt(sequence, kind, exc) from exc
+
+    def _corrupt(self, sequence: int, kind: str, exc: Exception) -> JournalCorruptError:
+        return JournalCorruptError(
+            self._path, f"cannot be recovered from: event {sequence} ({kind}): {exc}"
+        )
 
     def _checkpoint(self) -> None:
         """Start from the last checkpoint, if the journal has one."""
@@ -225,9 +244,7 @@ class _Reading:
         try:
             checkpoint = _checked_checkpoint(_DECODE_CHECKPOINT(payload))
         except (msgspec.DecodeError, ValueError, TypeError) as exc:
-            raise JournalCorruptError(
-                self._path, f"cannot be recovered from: event {sequence} (checkpoint): {exc}"
-            ) from exc
+            raise self._corrupt(sequence, "checkpoint", exc) from exc
         for kept in checkpoint.orders:
             order = kept.order
             self.requests[order.client_order_id] = order
