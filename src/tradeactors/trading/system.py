@@ -1157,12 +1157,21 @@ class TradingSystem:
         """Strategy ``name``'s state recovered from the journal, latched again as it is added."""
         latched = self._pending_scopes.pop(f"strategy:{name}", None)
         if latched is not None:
-            self.gate.trip(
-                latched.state,
-                source=_trip_source(latched.source),
-                reason=f"recovered from the journal: {latched.reason}",
-                scope=latched.scope,
-            )
+            self._latch_again(latched)
+
+    def _latch_again(self, latched: LatchedScope) -> None:
+        """Trip ``latched``'s scope to its recorded state, saying it came from the journal.
+
+        Raises:
+            UnknownScopeError: the gate does not know the scope (a strategy not configured).
+
+        """
+        self.gate.trip(
+            latched.state,
+            source=_trip_source(latched.source),
+            reason=f"recovered from the journal: {latched.reason}",
+            scope=latched.scope,
+        )
 
     def _fresh_scope(self, name: str) -> None:
         """Strategy ``name``'s kill-switch scope, ACTIVE for a strategy added under it.
@@ -1386,12 +1395,7 @@ class TradingSystem:
         restore(self.store, recovery)
         for latched in recovery.kill_switch:
             try:
-                self.gate.trip(
-                    latched.state,
-                    source=_trip_source(latched.source),
-                    reason=f"recovered from the journal: {latched.reason}",
-                    scope=latched.scope,
-                )
+                self._latch_again(latched)
             except UnknownScopeError:  # a strategy not configured now: when it is added
                 self._pending_scopes[latched.scope] = latched
                 self._log.warning("journal_scope_pending", scope=latched.scope)
