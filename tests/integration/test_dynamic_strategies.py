@@ -101,6 +101,43 @@ def _wait_view(seen: Seen, predicate: Callable[[BookView], bool], timeout: float
         ), f"no such book view in {len(seen.items)} heard"
 
 
+class TopWatcher(Watcher):
+    """A `Watcher` that reads only the top of the book: it asks for one-level views."""
+
+    view_depth = 1
+
+
+def test_each_strategy_gets_views_as_deep_as_it_asked(system, taker):
+    top, deep = Seen(), Seen()
+    system.add_strategy("top", functools.partial(TopWatcher, sink=top))
+    system.add_strategy("deep", functools.partial(Watcher, sink=deep, offset=20))
+    taker("sell", MID + 100)  # a change after both are routed: both hear the same update
+    taker("sell", MID + 101)
+    _wait_view(deep, lambda view: len(view.asks) >= 2)
+    two = min(v.update_id for v in deep.items if isinstance(v, BookView) and len(v.asks) >= 2)
+    # the asks stay (nothing takes them): a later view of the top one has one of the two
+    _wait_view(top, lambda view: view.update_id >= two)
+    top_views = {v.update_id: v for v in top.items if isinstance(v, BookView)}
+    deep_views = {v.update_id: v for v in deep.items if isinstance(v, BookView)}
+    assert all(len(v.bids) <= 1 and len(v.asks) <= 1 for v in top_views.values())
+    both = set(top_views) & set(deep_views)
+    assert both, "no update heard by both"
+    for update_id in both:  # the same book, cut at another depth
+        shallow, full = top_views[update_id], deep_views[update_id]
+        assert (shallow.best_bid, shallow.best_ask) == (full.best_bid, full.best_ask)
+        assert shallow.bids == full.bids[:1]
+        assert shallow.asks == full.asks[:1]
+
+
+def test_a_strategy_asking_for_no_depth_does_not_start(system):
+    class Bottomless(Watcher):
+        view_depth = 0
+
+    with pytest.raises(ChildStartError, match="view_depth = 0"):
+        system.add_strategy("bottomless", functools.partial(Bottomless, sink=Seen()))
+    assert [s.name for s in system.strategies() if s.state == "running"] == []
+
+
 def test_an_added_strategy_hears_the_book_of_now_and_trades(system, sim_venue, taker):
     events = _events(system)
     first = Seen()

@@ -67,7 +67,9 @@ class BookActor(SupervisedActor):
         subscribers: paths told every `BookView` and `TradeTick`.
         routes: the strategies told them too, changeable at run time: those that trade
             this instrument now (`StrategyRoutes`; read again only when it changed).
-        depth: levels a side in a published view.
+        depth: levels a side in a published view, for the subscribers and for the
+            strategies that did not ask for a depth of their own (`Strategy.view_depth`,
+            carried by ``routes``: a view is built per depth asked).
         max_depth: levels a side the venue's sync rule keeps where it bounds them
             (Kraken: the subscribed depth its checksum covers).
         mode: the variant of the venue's sync rule (Binance: ``spot`` or ``futures``).
@@ -102,6 +104,8 @@ class BookActor(SupervisedActor):
         self._routes = routes
         self._routes_seen = -1  # the routes' version the tells were resolved at
         self._tells: tuple[Callable[[Any], None], ...] | None = None  # theirs, at 1st publish
+        # the same tells grouped by the depth of view they get: (depth, tells), ...
+        self._views: tuple[tuple[int, tuple[Callable[[Any], None], ...]], ...] = ()
         self._time_ns: Callable[[], int] = lambda: 0
         self._depth = depth
         self._sync = market_data.book_sync(instrument, mode=mode, max_depth=max_depth)
@@ -198,28 +202,46 @@ class BookActor(SupervisedActor):
         if tells is None or (routes is not None and routes.version != self._routes_seen):
             # an address reaches every later incarnation: re-resolved only for new routes
             context = self.context
-            paths = self._subscribers
+            depth = self._depth
+            paths = [(p, depth) for p in self._subscribers]
             if routes is not None:
                 self._routes_seen = routes.version  # before reading: a change re-resolves
-                paths += routes.current.trading(self._instrument.symbol)
-            tells = self._tells = tuple(context.address_of(p).tell for p in paths)
+                current = routes.current
+                depths = current.depths
+                paths += [
+                    (p, depths.get(p, depth)) for p in current.trading(self._instrument.symbol)
+                ]
+            by_depth: dict[int, list[Callable[[Any], None]]] = {}
+            for path, asked in paths:
+                by_depth.setdefault(asked, []).append(context.address_of(path).tell)
+            self._views = tuple((asked, tuple(group)) for asked, group in by_depth.items())
+            tells = self._tells = tuple(tell for _asked, group in self._views for tell in group)
             self._time_ns = context.clock.time_ns
         return tells
+
+    def _depth_of(self, path: str) -> int:
+        """The depth of the views ``path`` gets (what it asked for, or the book's)."""
+        routes = self._routes
+        if routes is None:
+            return self._depth
+        return routes.current.depths.get(path, self._depth)
 
     def _welcome(self, path: str) -> None:
         """A strategy just routed here: the view of now, if synced (later ones follow)."""
         self._current_tells()  # from now on it hears every update
         if self._sync.synced:
-            view = self._sync.book.view(self._depth, self._time_ns())
+            view = self._sync.book.view(self._depth_of(path), self._time_ns())
             self.context.address_of(path).tell(view)
 
     def _publish(self) -> None:
-        tells = self._current_tells()
-        if not tells:
+        """Tell every subscriber the view of now: one view per depth asked."""
+        if not self._current_tells():
             return
-        view = self._sync.book.view(self._depth, self._time_ns())
-        for tell in tells:
-            tell(view)
+        book, now = self._sync.book, self._time_ns()
+        for depth, tells in self._views:
+            view = book.view(depth, now)
+            for tell in tells:
+                tell(view)
 
     def _final_report(self) -> BookReport:
         report = msgspec.structs.replace(self.report)

@@ -10,6 +10,10 @@ Like the `TradingGate`, the routes belong to the `TradingSystem`, not to an acto
 each actor is given the same object at every (re)start, so a restarted book or order
 manager routes to the strategies of now, not to those of the tree's start.
 
+Each route may carry the depth of the book views its strategy asked for
+(`Strategy.view_depth`): a book builds one view per depth asked, so a strategy that
+reads only the top of the book is handed a one-level view, cheaper to build.
+
 A strategy routed at run time is announced with `StrategyRouted` to the actors that
 route to it, so that it starts from the state of now.
 
@@ -52,6 +56,9 @@ class Routing:
 
     strategies: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     """Actor path -> the (venue, symbol) pairs it trades, in the order they were added."""
+    depths: dict[str, int] = field(default_factory=dict)
+    """Actor path -> the levels a side of the book views it asked for (`Strategy.view_depth`);
+    a path not here gets the book's own depth."""
 
     def paths(self) -> tuple[str, ...]:
         """Every routed strategy's path."""
@@ -96,17 +103,36 @@ class StrategyRoutes:
             routes = self._routing.strategies
             if path in routes:
                 raise ValueError(f"{path} is routed already")
-            self._publish({**routes, path: tuple(instruments)})
+            self._publish({**routes, path: tuple(instruments)}, self._routing.depths)
 
     def remove(self, path: str) -> bool:
         """Route nothing more to ``path``; False if it was not routed."""
         with self._lock:
             routes = dict(self._routing.strategies)
-            if routes.pop(path, None) is None:
-                return False
-            self._publish(routes)
-            return True
+            routed = routes.pop(path, None) is not None
+            depths = self._routing.depths
+            if routed or path in depths:
+                self._publish(routes, {p: d for p, d in depths.items() if p != path})
+            return routed
 
-    def _publish(self, routes: dict[str, tuple[tuple[str, str], ...]]) -> None:
-        self._routing = Routing(routes)  # first the snapshot, then the version
+    def set_depth(self, path: str, depth: int | None) -> None:
+        """Books hand ``path`` views ``depth`` levels a side (None: the book's own depth).
+
+        Kept for a path not routed yet (a strategy sets it as it starts, before it is
+        routed); forgotten when the path is removed. Nothing changes (no new version)
+        when ``path`` has that depth already.
+        """
+        with self._lock:
+            depths = self._routing.depths
+            if depths.get(path) == depth:
+                return
+            changed = {p: d for p, d in depths.items() if p != path}
+            if depth is not None:
+                changed[path] = depth
+            self._publish(self._routing.strategies, changed)
+
+    def _publish(
+        self, routes: dict[str, tuple[tuple[str, str], ...]], depths: dict[str, int]
+    ) -> None:
+        self._routing = Routing(routes, depths)  # first the snapshot, then the version
         self.version += 1

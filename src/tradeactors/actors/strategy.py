@@ -41,12 +41,13 @@ from tradeactors.core.messages import (
 )
 from tradeactors.core.orders import ClientOrderIds
 from tradeactors.core.risk import TradingState
-from tradeactors.strategy.api import OpenOrder, OrderTracking, Strategy, describe
+from tradeactors.strategy.api import OpenOrder, OrderTracking, Strategy, describe, view_depth_of
 from tradeactors.supervision import MailboxSpec, Overflow, SupervisedActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Sequence
 
+    from tradeactors.actors.routing import StrategyRoutes
     from tradeactors.clock import Timer
 
 # GetStrategyReport lives in tradeactors.core.messages.
@@ -224,6 +225,8 @@ class StrategyActor(SupervisedActor):
         tag: a short prefix of its client order ids (unique across its instruments).
         instruments: instead of ``venue`` and ``instrument``, the (venue, symbol) pairs
             it trades, the first the primary; a symbol at most once.
+        routes: the system's routes, told the depth of the book views the strategy
+            asks for (`Strategy.view_depth`) as it starts.
         ids_epoch: gives its client order ids' prefix (ns) at each start (None: the
             clock's time); a system's gives strictly increasing ones, after every id its
             journal holds, so no incarnation repeats an id recorded or sent before.
@@ -231,7 +234,8 @@ class StrategyActor(SupervisedActor):
     Raises:
         TypeError: neither or both of ``venue``/``instrument`` and ``instruments``, or
             no ``risk_path``/``order_manager_path``.
-        ValueError: no instruments, or a symbol listed twice.
+        ValueError: no instruments, a symbol listed twice, or a strategy whose
+            ``view_depth`` is no depth.
 
     """
 
@@ -246,6 +250,7 @@ class StrategyActor(SupervisedActor):
         tag: str = "s",
         instruments: Sequence[tuple[str, str]] | None = None,
         ids_epoch: Callable[[], int] | None = None,
+        routes: StrategyRoutes | None = None,
     ) -> None:
         pairs = _instruments(venue, instrument, instruments)  # refused before anything
         if not risk_path or not order_manager_path:
@@ -258,6 +263,8 @@ class StrategyActor(SupervisedActor):
         self.tag = tag
         self.ids_epoch = ids_epoch
         self.strategy = factory()
+        self.view_depth = view_depth_of(self.strategy)  # ValueError: no depth
+        self._routes = routes
         self.report = StrategyReport()
         self._ctx: _LiveContext | None = None
         self._venue_of = {symbol: venue for venue, symbol in self.instruments}
@@ -270,6 +277,8 @@ class StrategyActor(SupervisedActor):
         self.context.address_of(self.order_manager_path).tell(
             CancelAllOrders(reason="strategy (re)started", owner=self.context.path)
         )
+        if self._routes is not None:  # its books build views as deep as it asked
+            self._routes.set_depth(self.context.path, self.view_depth)
         self._ctx = _LiveContext(self)
         self.strategy.on_start(self._ctx)
 

@@ -47,7 +47,16 @@ if TYPE_CHECKING:
     from tradeactors.core.book import BookView
     from tradeactors.core.messages import OrderUpdate
 
-__all__ = ["ENDED", "OpenOrder", "OrderTracking", "Strategy", "StrategyContext", "TradeTick"]
+__all__ = [
+    "ENDED",
+    "MAX_VIEW_DEPTH",
+    "OpenOrder",
+    "OrderTracking",
+    "Strategy",
+    "StrategyContext",
+    "TradeTick",
+    "view_depth_of",
+]
 
 
 class OpenOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,10 +155,40 @@ class StrategyContext(Protocol):
         ...
 
 
+MAX_VIEW_DEPTH = 1000
+"""The deepest view a strategy may ask for (`Strategy.view_depth`)."""
+
+
+def view_depth_of(strategy: object) -> int | None:
+    """``strategy``'s `Strategy.view_depth` (None: none asked); ValueError if it is no depth.
+
+    Read with ``getattr``: a strategy need not subclass `Strategy`.
+    """
+    depth = getattr(strategy, "view_depth", None)
+    if depth is None:
+        return None
+    if type(depth) is not int or not 1 <= depth <= MAX_VIEW_DEPTH:
+        raise ValueError(
+            f"view_depth = {depth!r}: a whole number of levels from 1 to {MAX_VIEW_DEPTH}, "
+            f"or None for the system's depth"
+        )
+    return depth
+
+
 class Strategy:
     """Base class: every callback does nothing. Parameters go to ``__init__``."""
 
     name = "strategy"
+
+    view_depth: int | None = None
+    """Levels a side of the book views (`BookView`) ``on_book`` is handed (1 to `MAX_VIEW_DEPTH`).
+
+    None: the system's depth (10 live, ``[paper] depth`` in paper trading and
+    backtests). A strategy that reads only the best bid and ask sets 1: its views are
+    the cheapest to build, on every update of every book it trades. Several strategies
+    on one book share one view per depth asked. Views that cross hosts over the bus
+    keep the market data host's depth.
+    """
 
     def on_start(self, ctx: StrategyContext) -> None:
         """Called once before anything else."""

@@ -1680,6 +1680,7 @@ class TradingSystem:
                         "order_manager_path": paths.order_manager,
                         "tag": choice.tag,
                         "ids_epoch": self._id_epochs,
+                        "routes": self.routes,  # told the view depth it asks for
                     },
                     mailbox=book_mailbox(),
                 ),

@@ -300,3 +300,29 @@ class TestInAConfigFile:
             f"{tmp_path}/trading.toml:4: [strategy.params] strategy '{package}.good:Quoter': "
             "Quoter(size=0) raised ValueError: size must be >= 1, not 0"
         )
+
+
+class TestViewDepth:
+    """`Strategy.view_depth`: read with getattr, None or a whole number of levels."""
+
+    def test_none_or_a_depth(self):
+        from tradeactors.strategy.api import MAX_VIEW_DEPTH, Strategy, view_depth_of
+
+        class Top(Strategy):
+            view_depth = 1
+
+        assert view_depth_of(Strategy()) is None
+        assert view_depth_of(object()) is None  # need not subclass Strategy
+        assert view_depth_of(Top()) == 1
+        Top.view_depth = MAX_VIEW_DEPTH
+        assert view_depth_of(Top()) == MAX_VIEW_DEPTH
+
+    @pytest.mark.parametrize("depth", [0, -1, 1001, 1.0, True, "5", 10**60])
+    def test_anything_else_is_refused(self, depth):
+        from tradeactors.strategy.api import Strategy, view_depth_of
+
+        class Odd(Strategy):
+            view_depth = depth
+
+        with pytest.raises(ValueError, match="view_depth"):
+            view_depth_of(Odd())

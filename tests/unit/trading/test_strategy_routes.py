@@ -43,3 +43,22 @@ class TestStrategyRoutes:
             routes.add(A, [("sim", "ETHUSDT")])
         assert routes.version == 0
         assert routes.current.trading("ETHUSDT") == ()
+
+    def test_a_depth_is_kept_for_its_path_and_forgotten_with_it(self):
+        routes = StrategyRoutes([(A, [("sim", "BTCUSDT")])])
+        routes.set_depth(B, 1)  # a strategy starts before it is routed
+        assert (routes.current.depths, routes.version) == ({B: 1}, 1)
+        routes.add(B, [("sim", "BTCUSDT")])
+        assert routes.current.depths == {B: 1}
+        routes.set_depth(B, 1)  # as it was: no new version
+        assert routes.version == 2
+        routes.set_depth(A, 5)
+        routes.set_depth(A, None)  # back to the book's own
+        assert (routes.current.depths, routes.version) == ({B: 1}, 4)
+        assert routes.remove(B) is True
+        assert routes.current.depths == {}
+        routes.set_depth(A, 3)
+        assert routes.remove(B) is False  # not routed: nothing to forget
+        routes.set_depth(B, 2)
+        assert routes.remove(B) is False
+        assert routes.current.depths == {A: 3}
