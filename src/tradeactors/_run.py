@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import signal
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from prometheus_client import CollectorRegistry
@@ -82,9 +82,15 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     live = out.isatty()  # one line rewritten in place on a terminal; a log otherwise
     # subscribed before the start: a venue down at start is told too
     unsubscribe = system.subscribe(_event_lines(out, live=live))
+    stopped = threading.Event()
+    # Ctrl-C and SIGTERM end the run the same graceful way, under both runtimes; caught
+    # from before the start, so one that comes while it starts (or right after the
+    # banner) stops the run as gracefully, summary included, instead of killing it.
+    previous = _catch_stop_signals(stopped)
     try:
         system.start()
     except BaseException:
+        _restore_signals(previous)
         unsubscribe()
         control.close()
         metrics.close()
@@ -114,16 +120,6 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     # run allocates since, not everything the process holds.
     gc.collect()
     gc.freeze()
-    stopped = threading.Event()
-    # Ctrl-C and SIGTERM end the run the same graceful way, under both runtimes.
-    previous = (
-        {
-            sig: signal.signal(sig, lambda *_: stopped.set())
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        if threading.current_thread() is threading.main_thread()
-        else {}
-    )
     try:
         _status_loop(system, stopped, out, live=live)
     finally:
@@ -134,8 +130,7 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
         control.close()
         summary = system.stop()
         metrics.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore_signals(previous)
         gc.unfreeze()  # the run's objects may be garbage now: collectable again
     if out.isatty():
         print(file=out)
@@ -260,6 +255,20 @@ def _event_lines(out: TextIO, *, live: bool) -> Callable[[object], None]:
             print(f"{newline}kill switch {what}", file=out, flush=True)
 
     return on_event
+
+
+def _catch_stop_signals(stopped: threading.Event) -> dict[int, Any]:
+    """SIGINT and SIGTERM set ``stopped`` (in the main thread only); the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {
+        sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _status_loop(

@@ -566,7 +566,7 @@ def test_an_execution_host_killed_and_restarted_places_what_waited_once(  # noqa
         second.send_signal(signal.SIGTERM)
         code = second.wait(30)
         lines.join()
-    assert "orders still open at the venue: 0" in lines.lines, lines.lines[-5:]
+    assert "orders still open at the venue: 0" in lines.lines, (code, "\n".join(lines.lines))
     assert code == 0
 
 

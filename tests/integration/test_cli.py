@@ -251,6 +251,30 @@ def test_run_can_be_pinned_to_one_cpu_and_refuses_a_cpu_that_does_not_exist():
     assert "cannot pin to CPU 4096" in bad.stderr
 
 
+def test_a_sigterm_right_after_the_banner_stops_the_run_gracefully():
+    # A service manager may stop the run as soon as it said it trades: the signal is
+    # caught from before the start (it once came while start-up's garbage was frozen,
+    # before the handler, and killed the process without its summary).
+    run = subprocess.Popen(
+        _tradeactors("run", "--duration", "0"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if line.startswith("tradeactors: trading"):
+                break
+        run.send_signal(signal.SIGTERM)
+        rest, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=10)
+    assert run.returncode == 0, err[-2000:]
+    assert "interrupted:" in rest
+    assert "orders still open at the venue: 0" in rest
+
+
 def test_run_with_duration_zero_runs_until_sigterm_and_then_stops_cleanly():
     run = subprocess.Popen(
         _tradeactors("run", "--duration", "0"),
