@@ -396,6 +396,31 @@ class TestAtLeastOnce:
         )
         assert _value(registry, "tradeactors_bus_pending", **labels) == 0
 
+    def test_with_two_groups_only_what_both_acknowledged_is_trimmed(
+        self, make_tree, settings, client, metrics
+    ):
+        # another group (a second strategy host's, on the events stream) has read 150
+        # entries and acknowledged the first 100: what it still needs stays
+        ids = [
+            client.xadd(STREAM, _entry(_order(f"c-{n}"), message_id=f"order:c-{n}", sequence=n))
+            for n in range(1, 301)
+        ]
+        client.xgroup_create(STREAM, "other", id="0")
+        client.xreadgroup("other", "other-1", {STREAM: ">"}, count=150)
+        client.xack(STREAM, "other", *ids[:100])
+        inbox = Inbox()
+        make_tree(_inbound_spec(settings, metrics, inbox))
+        _messages(inbox, 300)
+        # MINID ~ trims whole nodes of the stream: some, all below the other's pending
+        _eventually(lambda: client.xlen(STREAM) < 300, "what both acknowledged trimmed")
+        kept = [entry_id for entry_id, _fields in client.xrange(STREAM)]
+        assert kept[-200:] == ids[100:]  # the other group's pending entries (101-150) kept
+        # the other group reads and acknowledges the rest: then they may go too
+        client.xreadgroup("other", "other-1", {STREAM: ">"})
+        client.xack(STREAM, "other", *ids[100:])
+        _eventually(lambda: client.xlen(STREAM) < 200, "the other group's acks trimmed")
+        assert [e for e, _f in client.xrange(STREAM)][-1] == ids[-1]
+
 
 class TestMarketDataOut:
     """Books conflated per instrument, streams trimmed with MAXLEN ~."""

@@ -350,13 +350,45 @@ class InboundBridge(_Reader):
             lag = mine.get("lag")
             if lag is not None:
                 metrics.lag.labels(metrics.host, self._stream).set(int(lag))
-        if self._trim and len(groups) == 1:
-            summary = self._client.xpending(self._stream, self._group)
-            oldest = summary.get("min") if summary.get("pending") else None
-            keep_from = oldest or mine.get("last-delivered-id")
-            if keep_from and _text(keep_from) != _CURSOR_START:
-                # entries below the oldest still pending (or below the last read) are done
-                self._client.xtrim(self._stream, minid=_text(keep_from), approximate=True)
+        if self._trim:
+            oldest = self._oldest_pending
+            keep_from = trim_point(
+                (
+                    _text(group.get("last-delivered-id") or _CURSOR_START),
+                    oldest(_text(group.get("name"))) if group.get("pending") else None,
+                )
+                for group in groups
+            )
+            if keep_from is not None:
+                # below it, every group has read and acknowledged every entry
+                self._client.xtrim(self._stream, minid=keep_from, approximate=True)
+
+    def _oldest_pending(self, group: str) -> str | None:
+        """The oldest entry ``group`` read and has not acknowledged (None: none)."""
+        summary = self._client.xpending(self._stream, group)
+        oldest = summary.get("min") if summary.get("pending") else None
+        return _text(oldest) if oldest else None
+
+
+def trim_point(groups: Iterable[tuple[str, str | None]]) -> str | None:
+    """The entry a stream may be trimmed to (`XTRIM MINID`), or None: nothing to trim.
+
+    ``groups``: each consumer group's ``(last delivered id, oldest pending id or None)``.
+    Every entry below the result has been read and acknowledged by every group: the
+    oldest entry some group still has pending, else the oldest of the groups' last read
+    entries. None when there is no group, or one has read nothing yet.
+    """
+    points: list[tuple[int, int]] = []
+    for last, oldest in groups:
+        point = oldest or last
+        if point == _CURSOR_START:
+            return None  # a group that read nothing needs the whole stream
+        milliseconds, _dash, sequence = point.partition("-")
+        points.append((int(milliseconds), int(sequence or 0)))
+    if not points:
+        return None
+    oldest_ms, oldest_sequence = min(points)
+    return f"{oldest_ms}-{oldest_sequence}"
 
 
 class MarketDataSubscriber(_Reader):
