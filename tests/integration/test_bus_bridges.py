@@ -18,6 +18,7 @@ from tradeactors.bus import (
     Kind,
     MarketDataSubscriber,
     OutboundBridge,
+    Outbox,
     SeenIds,
     market_data_stream,
     message_types,
@@ -477,6 +478,47 @@ class TestMarketDataOut:
         assert client.xlen(book_stream) <= 200
         _, last_trade = codec.decode(client.xrevrange(trade_stream, count=1)[0][1])
         assert last_trade.quantity == 1000
+
+
+class TestCommandsOut:
+    """Commands told back to back go in one pipeline; what waits survives a restart."""
+
+    def test_what_waits_in_the_outbox_is_sent_by_the_next_incarnation(
+        self, make_tree, settings, client
+    ):
+        outbox = Outbox()  # made with the spec, as the roles do: given to every incarnation
+
+        def bridge(bus: object) -> SupervisorSpec:
+            return SupervisorSpec(
+                name="root",
+                children=(
+                    ChildSpec(
+                        name="outbound",
+                        actor=OutboundBridge,
+                        args=(bus,),
+                        kwargs={"host": "st-1", "stream": STREAM, "outbox": outbox},
+                    ),
+                ),
+            )
+
+        # Redis unreachable: the commands wait in the outbox, in order, through the stop
+        down = msgspec.structs.replace(settings, url="redis://127.0.0.1:1/0")
+        tree = make_tree(bridge(down))
+        outbound = tree.address("outbound")
+        orders = [_order(f"c-{n}") for n in range(1, 6)]
+        for order in orders:
+            outbound.tell(order)
+        outbound.ask("settle", timeout=10)
+        tree.stop(timeout=10)
+        assert len(outbox) == len(orders)
+        assert client.exists(STREAM) == 0
+        # the next incarnation (here of a new tree) sends them at its start, in order
+        make_tree(bridge(settings))
+        _eventually(lambda: client.xlen(STREAM) == len(orders), "the outbox sent")
+        codec = BusCodec()
+        sent = [codec.decode(fields)[1] for _id, fields in client.xrange(STREAM)]
+        assert sent == orders
+        assert len(outbox) == 0
 
 
 class TestRuntime:

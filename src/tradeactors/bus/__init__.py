@@ -27,7 +27,12 @@ from tradeactors.bus._killswitch import (
 )
 from tradeactors.bus._messages import BusStatus, Heartbeat, PeerAlive, PeerExpired, WatchPeer
 from tradeactors.bus._metrics import BusMetrics
-from tradeactors.bus._outbound import OutboundBridge, default_message_id, market_data_stream
+from tradeactors.bus._outbound import (
+    OutboundBridge,
+    Outbox,
+    default_message_id,
+    market_data_stream,
+)
 from tradeactors.bus._settings import (
     BusEndpoint,
     BusSettings,
@@ -57,6 +62,7 @@ __all__ = [
     "Kind",
     "MarketDataSubscriber",
     "OutboundBridge",
+    "Outbox",
     "PeerAlive",
     "PeerExpired",
     "RedisKillSwitch",

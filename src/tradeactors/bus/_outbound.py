@@ -5,8 +5,12 @@ as they would tell the actor itself.
 
 - Commands and events (anything not market data) go, in the order told, to
   ``stream``, never trimmed by length (the inbound side trims what its group has
-  acknowledged). While Redis is unreachable they wait in a bounded outbox (in order;
-  the oldest dropped and counted beyond ``outbox_limit``) and are sent when it is back.
+  acknowledged). Those told back to back go in one pipeline (one round trip): each is
+  queued in the outbox and sent by a flush the bridge tells itself, behind what its
+  mailbox holds then. While Redis is unreachable they wait in the bounded outbox (in
+  order; the oldest dropped and counted beyond ``outbox_limit``) and are sent when it
+  is back. Give the bridge an `Outbox` made with its child spec: what waits in it then
+  survives a restart of the bridge (sent by the next incarnation).
 - Market data (`BookView`, `TradeTick`) goes to ``md:{venue}:book:{symbol}`` and
   ``md:{venue}:trade:{symbol}``, trimmed with ``MAXLEN ~ market_data_maxlen``. Books
   are conflated per instrument: the bridge sends what queued in one flush, and of the
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from tradeactors.bus._settings import BusSettings
     from tradeactors.clock import Timer
 
-__all__ = ["OutboundBridge", "default_message_id", "market_data_stream"]
+__all__ = ["OutboundBridge", "Outbox", "default_message_id", "market_data_stream"]
 
 
 def default_message_id(message: Message) -> str:
@@ -67,7 +71,26 @@ def market_data_stream(message: BookView | TradeTick, venue: str) -> str:
 
 
 class _Flush:
-    """Send the market data gathered since the last flush."""
+    """Send what was queued since the last flush (commands, and the market data gathered)."""
+
+
+class Outbox:
+    """What an `OutboundBridge` has to send, in order: ``(stream, fields, maxlen)``.
+
+    Made with the bridge's child spec and given to every incarnation, so that entries
+    queued but not yet sent when one crashed are sent by the next (receivers drop
+    repeats of any that did go). One incarnation uses it at a time.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: collections.deque[tuple[str, dict[bytes, bytes], int | None]] = (
+            collections.deque()
+        )
+
+    def __len__(self) -> int:
+        return len(self.entries)
 
 
 class _Retry:
@@ -80,6 +103,8 @@ class OutboundBridge(SupervisedActor):
     ``destination`` is the path of the actor the messages are for on the other host
     (in the envelope); ``venue`` names the venue of the `TradeTick`s it is told.
     ``status`` is called with a `BusStatus` when Redis is lost or reached again.
+    ``outbox``: where what waits to be sent is kept; give one made with the child spec
+    to keep it across restarts (None: each incarnation starts an empty one).
     """
 
     def __init__(
@@ -95,6 +120,7 @@ class OutboundBridge(SupervisedActor):
         status: Callable[[BusStatus], None] | None = None,
         message_id: Callable[[Message], str] = default_message_id,
         types: Iterable[type[Message]] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         super().__init__()
         self._settings = settings
@@ -111,10 +137,9 @@ class OutboundBridge(SupervisedActor):
         self._errors = redis_errors()
         self._session = 0
         self._sequence = 0
-        # (stream, fields, maxlen): in order; entries wait here while Redis is down
-        self._outbox: collections.deque[tuple[str, dict[bytes, bytes], int | None]] = (
-            collections.deque()
-        )
+        # (stream, fields, maxlen): in order, until sent; they wait here while Redis is
+        # down, and (given an Outbox) across a restart
+        self._outbox = (Outbox() if outbox is None else outbox).entries
         self._books: dict[str, BookView] = {}  # stream -> newest book since the last flush
         self._trades: list[TradeTick] = []
         self._flush_queued = False
@@ -123,11 +148,13 @@ class OutboundBridge(SupervisedActor):
         self._link: Link | None = None
 
     def on_start(self) -> None:
-        """Make the client (no I/O: the first send connects)."""
+        """Make the client (no I/O: the first send connects); send what a predecessor left."""
         context = self.context
         self._session = context.clock.time_ns()
         self._link = Link(context, self._host, self._stream, self._metrics, self._status)
         self._client = connect(self._settings, client_name=f"{self._host}:{context.path}")
+        if self._outbox:
+            self._queue_flush()
 
     def on_stop(self) -> None:
         """Cancel the retry timer, try once more to send what waits, close the client."""
@@ -191,7 +218,7 @@ class OutboundBridge(SupervisedActor):
             self._count_bad(self._stream, exc.reason)
             return
         self._queue(self._stream, fields, None)
-        self._send()
+        self._queue_flush()  # with those told meanwhile: one round trip for a burst
 
     def _market_data(self, message: BookView | TradeTick) -> None:
         stream = market_data_stream(message, self._venue)
@@ -201,8 +228,11 @@ class OutboundBridge(SupervisedActor):
             self._books[stream] = message
         else:
             self._trades.append(message)
+        self._queue_flush()
+
+    def _queue_flush(self) -> None:
+        """A flush behind everything the mailbox holds now (what comes meanwhile goes with it)."""
         if not self._flush_queued:
-            # behind everything queued now: what arrives meanwhile is conflated
             self._flush_queued = True
             self.context.address.tell(_Flush())
 

@@ -47,6 +47,7 @@ from tradeactors.bus import (
     Kind,
     MarketDataSubscriber,
     OutboundBridge,
+    Outbox,
     PeerAlive,
     PeerExpired,
     RedisKillSwitch,
@@ -701,6 +702,7 @@ class Role:
                     "kind": Kind.MARKET_DATA,
                     "venue": venue,
                     "metrics": self.metrics,
+                    "outbox": Outbox(),  # what waits survives a restart
                 },
             )
             for venue in venues
@@ -717,6 +719,7 @@ class Role:
                 "stream": COMMANDS,
                 "destination": INGRESS,
                 "metrics": self.metrics,
+                "outbox": Outbox(),  # what waits survives a restart
             },
         )
 
@@ -732,6 +735,7 @@ class Role:
                 "kind": Kind.EVENT,
                 "destination": path,
                 "metrics": self.metrics,
+                "outbox": Outbox(),  # what waits survives a restart
             },
         )
 
