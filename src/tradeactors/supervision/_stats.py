@@ -91,7 +91,10 @@ class ActorStats:
 
     @property
     def processed(self) -> dict[type, int]:
-        """Messages handled, by type: a snapshot, exact once the actor is idle or stopped."""
+        """Messages handled, by type: a snapshot of the live counters.
+
+        Every message whose handler has returned is in it; nothing is held back.
+        """
         return {kind: counter[0] for kind, counter in self.counters.copy().items()}
 
     @property
