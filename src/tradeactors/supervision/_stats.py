@@ -1,6 +1,6 @@
 """Per-actor counters kept as plain attributes on the hot path, read at scrape time.
 
-Each field has one writer: the actor's own thread (processed, histograms), senders
+Each field has one writer: the actor's own thread (counters, histograms), senders
 under the mailbox lock (dropped, conflated), or the supervisor (restarts). A
 Prometheus collector reads them when scraped, so a message costs a few integer
 operations instead of a ``prometheus_client`` lock per observation.
@@ -57,20 +57,22 @@ class ActorStats:
 
     __slots__ = (
         "conflated",
+        "counters",
         "dead_letters",
         "dropped",
         "handler",
         "incarnations",
         "instrumented",
         "path",
-        "processed",
         "up",
         "wait",
     )
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.processed: dict[type, int] = {}
+        self.counters: dict[type, list[int]] = {}
+        """Messages handled, by type: one single-item list per type, incremented in place
+        by the actor loop (which keeps the last type's list at hand)."""
         self.wait = Histogram()
         self.handler = Histogram()
         self.incarnations = 0
@@ -88,6 +90,14 @@ class ActorStats:
         return max(0, self.incarnations - 1)
 
     @property
+    def processed(self) -> dict[type, int]:
+        """Messages handled, by type: a snapshot of the live counters.
+
+        Every message whose handler has returned is in it; nothing is held back.
+        """
+        return {kind: counter[0] for kind, counter in self.counters.copy().items()}
+
+    @property
     def processed_total(self) -> int:
         """Messages handled, of every type."""
-        return sum(self.processed.copy().values())
+        return sum(self.processed.values())
