@@ -85,7 +85,7 @@ def _fold(results: list[dict[str, Any]]) -> dict[str, Any]:
         path: {k: med("pipeline_actors", path, k) for k in figures}
         for path, figures in first["pipeline_actors"].items()
     }
-    out["load"] = [r["load_before"][0] for r in results] + [r["load_after"][0] for r in results]
+    out["load"] = [(r["load_before"][0], r["load_after"][0]) for r in results]
     return out
 
 
@@ -167,7 +167,9 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> list[str]:
         lines += [
             f"## {run['runtime']}{pinned}",
             "",
-            f"Load average (1 min) before/after the children: {run['load']}.",
+            "Load average (1 min; one child of ours is running) before -> after each child: "
+            + ", ".join(f"{before:.2f} -> {after:.2f}" for before, after in run["load"])
+            + ".",
             "",
             "| end to end, one frame | p50 | p99 | mean | ratio p50 to raw queues |",
             "|---|---:|---:|---:|---:|",
@@ -209,7 +211,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000, help="timed frames per variant")
     parser.add_argument("--warmup", type=int, default=300, help="warm-up frames per variant")
-    parser.add_argument("--blocks", type=int, default=10, help="interleaved blocks per child")
+    parser.add_argument("--blocks", type=int, default=50, help="interleaved blocks per child")
     parser.add_argument("--runs", type=int, default=5, help="child processes per configuration")
     parser.add_argument(
         "--runtimes", nargs="+", default=["gevent", "threads"], help="threads: pinned to one CPU"

@@ -715,6 +715,9 @@ def _measure(
                     variants[name].run(len(chunk))
                 else:
                     _gc_off(variants[name].run, chunk)
+                # what exists now is never collected: the next block's collection (before
+                # it disables the collector) scans only what was made since
+                gc.freeze()
         result = {name: variant.results() for name, variant in variants.items()}
     finally:
         for variant in reversed(variants.values()):
