@@ -383,9 +383,10 @@ def handlers_end_to_end(
 class QueuedCores:
     """The core stages in six threads (greenlets under gevent) joined by raw queues.
 
-    The queues and threads are those of `supervision_workloads.QueueChain` (the raw-queue
-    baseline); each stage does its actor's core work before putting on the next queue.
-    The trigger's live context tells its orders to risk's queue directly.
+    The queues are the raw-queue baseline's (`supervision_workloads.Queue`: gevent's under
+    gevent), one thread a stage as in its `QueueChain`; each stage does its actor's core
+    work (as in `cores_end_to_end`) before putting on the next queue. The trigger's live
+    context tells its orders to risk's queue directly.
     """
 
     def __init__(self, harness: Harness, recorder: Recorder) -> None:  # noqa: C901 - six closures
