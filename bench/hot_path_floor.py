@@ -70,7 +70,7 @@ def _fold(results: list[dict[str, Any]]) -> dict[str, Any]:
         k: (min(r["ratios"][k] for r in results), max(r["ratios"][k] for r in results))
         for k in first["ratios"]
     }
-    for name in ("cores_e2e", "handlers_e2e", "cores_queued", "pipeline"):
+    for name in ("cores_e2e", "handlers_e2e", "cores_queued", "cores_queued_one_stage", "pipeline"):
         out[name] = {k: med(name, k) for k in first[name]}
     out["baselines"] = {
         n: {k: med("baselines", n, k) for k in first["baselines"][n]} for n in first["baselines"]
@@ -129,6 +129,8 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> list[str]:
         "  stand-in cell: a tell appends to a list the host hands to the next actor).",
         "- *cores over 6 raw queues*: the core stages in six threads (greenlets) joined by",
         "  the baseline's raw queues: the pipeline if actors cost what raw queues cost.",
+        "- *control*: the same chain of 6 raw queues with all the cores' work in its first",
+        "  stage and the other five forwarding: the same work and hops, the work not split.",
         "- *pipeline*: `tick_to_trade.py`'s tree, in-process sink, one frame in flight.",
         "- *floor ratio* = (raw queues p50 + cores p50) / raw queues p50.",
         "",
@@ -183,6 +185,11 @@ def _report(out: dict[str, Any], args: argparse.Namespace) -> list[str]:
                 f"{ratio('handlers_floor_p50')} (added to the queues)",
             ),
             row("cores over 6 raw queues", run["cores_queued"], ratio("cores_queued_p50")),
+            row(
+                "control: all cores in the 1st of 6 raw queues",
+                run["cores_queued_one_stage"],
+                ratio("cores_queued_one_stage_p50"),
+            ),
             row("pipeline", run["pipeline"], ratio("pipeline_p50")),
             "",
             f"Goal: p50 <= {goal}x. {p99s}",

@@ -389,14 +389,18 @@ class QueuedCores:
     context tells its orders to risk's queue directly.
     """
 
-    def __init__(self, harness: Harness, recorder: Recorder) -> None:  # noqa: C901 - six closures
+    def __init__(self, harness: Harness, recorder: Recorder, *, split: bool = True) -> None:  # noqa: C901 - six closures
         self.probe = chains.Probe()
         self.error: BaseException | None = None
         self.recorder = recorder
+        self.split = split
         cores = _Cores(harness)
         queues = [chains.Queue() for _ in PATHS]
-        harness.address(RISK).tell = queues[3].put  # the live context's tell to risk
         put = [q.put for q in queues]
+        if not split:
+            self._start(queues, self._one_stage(cores, recorder, put))
+            return
+        harness.address(RISK).tell = queues[3].put  # the live context's tell to risk
         decode, sync, depth, time_ns = cores.decode, cores.sync, cores.depth, cores.time_ns
         book = sync.book
         ctx, trigger = cores.ctx, cores.trigger
@@ -453,7 +457,22 @@ class QueuedCores:
                 del sink[:]
             hit()
 
-        works = (feed, book_stage, strategy, risk, order_manager, gateway)
+        self._start(queues, (feed, book_stage, strategy, risk, order_manager, gateway))
+
+    def _one_stage(self, cores: _Cores, recorder: Recorder, put: list[Any]) -> tuple[Any, ...]:
+        """The control: all the work in the first stage (`cores_end_to_end` on the frame,
+        its own clock reads and `Recorder` calls included), the other five forwarding."""
+        ids = [0]
+        hit = self.probe.hit
+
+        def all_work(item: tuple[int, Any]) -> None:
+            ids[0] = cores_end_to_end(cores, recorder, [item], ids[0])[1]
+            put[1](item)
+
+        # stage i > 0 forwards what it gets to queue i + 1; the last one counts it
+        return (all_work, put[2], put[3], put[4], put[5], lambda _item: hit())
+
+    def _start(self, queues: list[Any], works: tuple[Any, ...]) -> None:
         self._queues = queues
         self._threads = [
             threading.Thread(
@@ -487,11 +506,16 @@ class QueuedCores:
         send = self._queues[0].put
         clock = time.perf_counter_ns
         out = []
+        split = self.split
         for update, frame in frames:
             probe.arm(1)
-            recorder.start(update)
+            if split:  # (the one-stage control starts it in its stage)
+                recorder.start(update)
+                message: Any = frame
+            else:
+                message = (update, frame)
             t0 = clock()
-            send(frame)
+            send(message)
             probe.wait()
             t1 = clock()
             if self.error is not None:
@@ -674,9 +698,11 @@ class _HandlersEndToEnd:
 
 
 class _Queued:
+    split = True
+
     def __init__(self, snapshot: Any, warm: list[tuple[int, Any]]) -> None:
         harness, recorder = _harness(snapshot, warm)
-        self.queued = QueuedCores(harness, recorder)
+        self.queued = QueuedCores(harness, recorder, split=self.split)
         self.samples: list[int] = []
 
     def run(self, chunk: list[tuple[int, Any]]) -> None:
@@ -687,6 +713,10 @@ class _Queued:
 
     def close(self) -> None:
         self.queued.close()
+
+
+class _QueuedOneStage(_Queued):
+    split = False
 
 
 def _measure(
@@ -702,6 +732,7 @@ def _measure(
             ("handlers", _HandlersStaged),
             ("handlers_e2e", _HandlersEndToEnd),
             ("cores_queued", _Queued),
+            ("cores_queued_one_stage", _QueuedOneStage),
             ("pipeline", _Pipeline),
         ):
             variants[name] = make(snapshot, warm)
@@ -756,6 +787,7 @@ def child_main(
         "handlers_floor_p50": (q50 + result["handlers_e2e"]["p50_us"]) / q50,
         "cores_queued_p50": result["cores_queued"]["p50_us"] / q50,
         "cores_queued_p99": result["cores_queued"]["p99_us"] / q99,
+        "cores_queued_one_stage_p50": result["cores_queued_one_stage"]["p50_us"] / q50,
         "pipeline_p50": result["pipeline"]["p50_us"] / q50,
         "pipeline_p99": result["pipeline"]["p99_us"] / q99,
         "supervised_p50": result["baselines"]["supervised"]["p50_us"] / q50,
