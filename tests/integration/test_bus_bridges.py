@@ -483,6 +483,36 @@ class TestMarketDataOut:
 class TestCommandsOut:
     """Commands told back to back go in one pipeline; what waits survives a restart."""
 
+    def test_a_burst_longer_than_the_outbox_bound_is_sent_whole(
+        self, make_tree, settings, client, registry, metrics
+    ):
+        # 500 orders told back to back, an outbox bound of 50: sent in pipelines as the
+        # burst grows, never piled up past the bound (whose oldest would be dropped)
+        small = msgspec.structs.replace(settings, outbox_limit=50)
+        spec = SupervisorSpec(
+            name="root",
+            children=(
+                ChildSpec(
+                    name="outbound",
+                    actor=OutboundBridge,
+                    args=(small,),
+                    kwargs={"host": "st-1", "stream": STREAM, "metrics": metrics},
+                ),
+            ),
+        )
+        outbound = make_tree(spec).address("outbound")
+        orders = [_order(f"c-{n}") for n in range(500)]
+        for order in orders:
+            outbound.tell(order)
+        outbound.ask("settle", timeout=10)
+        _eventually(lambda: client.xlen(STREAM) == len(orders), "every order sent")
+        codec = BusCodec()
+        assert [codec.decode(fields)[1] for _id, fields in client.xrange(STREAM)] == orders
+        dropped = registry.get_sample_value(
+            "tradeactors_bus_outbox_dropped_total", {"host": "execution-1", "stream": STREAM}
+        )
+        assert not dropped
+
     def test_what_waits_in_the_outbox_is_sent_by_the_next_incarnation(
         self, make_tree, settings, client
     ):

@@ -70,6 +70,10 @@ def market_data_stream(message: BookView | TradeTick, venue: str) -> str:
     return f"md:{venue}:trade:{message.instrument}"
 
 
+_PIPELINE = 1000
+"""Entries sent in one pipeline at most while a burst goes on (a flush sends the rest)."""
+
+
 class _Flush:
     """Send what was queued since the last flush (commands, and the market data gathered)."""
 
@@ -140,6 +144,8 @@ class OutboundBridge(SupervisedActor):
         # (stream, fields, maxlen): in order, until sent; they wait here while Redis is
         # down, and (given an Outbox) across a restart
         self._outbox = (Outbox() if outbox is None else outbox).entries
+        # entries sent in one pipeline at most: well below the outbox's bound
+        self._pipeline = max(1, min(_PIPELINE, settings.outbox_limit // 2))
         self._books: dict[str, BookView] = {}  # stream -> newest book since the last flush
         self._trades: list[TradeTick] = []
         self._flush_queued = False
@@ -231,7 +237,15 @@ class OutboundBridge(SupervisedActor):
         self._queue_flush()
 
     def _queue_flush(self) -> None:
-        """A flush behind everything the mailbox holds now (what comes meanwhile goes with it)."""
+        """A flush behind everything the mailbox holds now (what comes meanwhile goes with it).
+
+        A burst longer than a pipeline is sent as it grows, a pipeline at a time, so what
+        waits never reaches the outbox's bound while Redis is up (beyond it the oldest
+        would be dropped).
+        """
+        if self._retry is None and len(self._outbox) + len(self._trades) >= self._pipeline:
+            self._gather_market_data(books=False)
+            self._send()
         if not self._flush_queued:
             self._flush_queued = True
             self.context.address.tell(_Flush())
