@@ -45,7 +45,7 @@ which takes out what the machine did between the two blocks.
 
 The Markdown report goes to stdout, progress to stderr. ``--output-dir DIR`` also writes
 ``DIR/regressions.md`` and ``DIR/regressions.json``; ``--json FILE`` the JSON alone.
-Defaults take about 5 minutes on 2 busy cores.
+Defaults take about 4 minutes on 2 busy cores (load 2).
 """
 
 from __future__ import annotations
@@ -690,7 +690,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
         epilog=(
             "Example: python bench/ab_regressions.py --before 14f5ee5 --output-dir "
-            "bench/results   (about 5 minutes with the defaults on 2 busy cores). "
+            "bench/results   (about 4 minutes with the defaults on 2 busy cores). "
             "See the module docstring for what each part measures and how to read it."
         ),
     )
@@ -700,8 +700,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="git revision measured as 'after' (default: this working tree, uncommitted "
         "changes included)",
     )
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds, fresh child processes each (default 3)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds, fresh child processes each (default 4)")  # fmt: skip
     parser.add_argument("--blocks", type=int, default=5,
                         help="pairs of blocks per round, part and runtime (default 5)")  # fmt: skip
     parser.add_argument(
