@@ -306,12 +306,14 @@ def _describe(revision: str | None) -> dict[str, Any]:
     """Commit, subject and whether it is the working tree (with uncommitted changes)."""
     if revision is None:
         commit = _git("rev-parse", "--short", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--", "src", "bench"))
-        name = f"working tree ({commit}{', src/ or bench/ modified' if dirty else ''})"
-        return {"name": name, "commit": commit, "working_tree": True, "modified": dirty,
+        # the code measured: src/ and bench/*.py (results written under bench/ do not count)
+        status = _git("status", "--porcelain", "--", "src", ":(glob)bench/*.py")
+        modified = [line.split(maxsplit=1)[1] for line in status.splitlines()]
+        name = f"working tree ({commit}{', with uncommitted changes' if modified else ''})"
+        return {"name": name, "commit": commit, "working_tree": True, "modified": modified,
                 "subject": _git("log", "-1", "--format=%s", "HEAD")}  # fmt: skip
     commit = _git("rev-parse", "--short", f"{revision}^{{commit}}")
-    return {"name": commit, "commit": commit, "working_tree": False, "modified": False,
+    return {"name": commit, "commit": commit, "working_tree": False, "modified": [],
             "subject": _git("log", "-1", "--format=%s", commit)}  # fmt: skip
 
 
