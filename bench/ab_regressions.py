@@ -562,6 +562,11 @@ def markdown(report: dict[str, Any]) -> str:
         *(
             f'- {side}: `{info["name"]}` "{info["subject"][:100]}"; tradeactors sources '
             f"sha256 `{info['source_sha256']}`"
+            + (
+                f"; uncommitted changes to {', '.join(info['modified'])}"
+                if info["modified"]
+                else ""
+            )
             for side, info in report["revisions"].items()
         ),
         f"- Command: `{report['command']}`",
