@@ -38,7 +38,11 @@ of each side and their ratio after / before; each round's ratio (of that round's
 medians); the ratios of the pairs (after block / before block): how many of them are
 above 1, their quartiles, and a two-sided sign test over them: a figure is reported as
 moved only if its p-value is below 0.01 (about 18 figures are tested: at 0.05 one would
-move by chance in most runs); otherwise the difference is within this machine's noise.
+move by chance in most runs) AND every round's ratio lies on that side of 1 (a round's
+pairs share two processes, and a process-level difference, memory layout or hash seed,
+can tilt all of them: seen at 2-3% between two processes of the same code) AND the
+median pair ratio is off 1 by ``--min-effect`` (3%) or more; "unsure" when only the first
+holds; otherwise the difference is within this machine's noise.
 The same is given for each pair's ratio divided by the pair's ratio of the control
 measured in the same blocks (the queue chain, the ``SortedDict`` book, ``json.loads``),
 which takes out what the machine did between the two blocks.
@@ -73,7 +77,10 @@ DEFAULT_CAPTURE = ROOT.parent / "shared" / "data" / "hftbacktest" / "ethusdt_202
 PARTS = ("flood", "marketdata", "e2e")
 RUNTIMES = ("threads", "gevent")
 SIGNIFICANCE = 0.01
-"""A figure moved if the sign test over its pairs gives a p-value below this."""
+"""A figure moved if the sign test over its pairs gives a p-value below this, ..."""
+MIN_EFFECT = 0.03
+"""... and its median pair ratio is off 1 by this much at least: two processes of the same
+code were seen to differ consistently by 2-3% (process-level noise, not the code)."""
 FLOOD_VARIANTS = ("supervised", "uninstrumented", "queue")
 FLOOD_CONTROL = "queue"
 BOOK_FIGURES = (
@@ -468,21 +475,42 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
     return q1, q3
 
 
-def _pairs_summary(ratios: list[float]) -> dict[str, Any]:
+def _pairs_summary(
+    ratios: list[float], rounds: list[float], min_effect: float = MIN_EFFECT
+) -> dict[str, Any]:
+    """The pairs' ratios and their reading.
+
+    Moved (higher or lower) only if the sign test over the pairs gives p below
+    `SIGNIFICANCE`, every round's ratio lies on the same side of 1 (the pairs of one
+    round share their two processes, so a process-level difference, memory layout or
+    hash seed, can tilt all of a round's pairs without the code being faster or slower)
+    and the median pair ratio is off 1 by ``min_effect`` at least.
+    """
     p = sign_test(ratios)
     median = statistics.median(ratios)
-    reading = ("higher" if median > 1 else "lower") if p < SIGNIFICANCE else "noise"
+    reading = "noise"
+    if p < SIGNIFICANCE:
+        lean = "higher" if median > 1 else "lower"
+        if not all((r > 1) == (median > 1) and r != 1 for r in rounds):
+            reading = f"unsure: the pairs lean {lean}, the rounds disagree"
+        elif abs(median - 1) < min_effect:
+            reading = f"unsure: {lean} by less than {min_effect:.0%}"
+        else:
+            reading = lean
     return {
         "pairs": len(ratios),
         "above_1": sum(1 for r in ratios if r > 1),
         "median": median,
         "quartiles": _quartiles(ratios),
         "p_value": p,
+        "rounds": rounds,
         "reading": reading,
     }
 
 
-def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize(
+    records: list[dict[str, Any]], min_effect: float = MIN_EFFECT
+) -> list[dict[str, Any]]:
     """One row per figure: medians, ratio, per-round ratios, pairs and their sign test."""
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for record in records:
@@ -496,6 +524,7 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "compat": sorted({side for side in meta if meta[side].get(key, {}).get("compat")}),
                 "work": {side: meta[side][key]["work"] for side in meta if key in meta[side]},
                 "before": [], "after": [], "rounds": [], "pairs": [], "pairs_to_control": [],
+                "rounds_to_control": [],
             })  # fmt: skip
             for side in ("before", "after"):
                 row[side] += [block[key] for block in record["blocks"][side] if key in block]
@@ -509,9 +538,9 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["pairs"] += [a[key] / b[key] for b, a in pairs]
             control = figure["control"]
             if control is not None and control in meta["before"] and control in meta["after"]:
-                row["pairs_to_control"] += [
-                    (a[key] / b[key]) / (a[control] / b[control]) for b, a in pairs
-                ]
+                normalised = [(a[key] / b[key]) / (a[control] / b[control]) for b, a in pairs]
+                row["pairs_to_control"] += normalised
+                row["rounds_to_control"].append(statistics.median(normalised))
     out = []
     for row in rows.values():
         complete = bool(row["pairs"])
@@ -519,9 +548,13 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["median_after"] = statistics.median(row["after"]) if row["after"] else None
         row["ratio"] = row["median_after"] / row["median_before"] if complete else None
         row["same_work"] = len(set(row["work"].values())) == 1
-        row["pairs_summary"] = _pairs_summary(row["pairs"]) if complete else None
+        row["pairs_summary"] = (
+            _pairs_summary(row["pairs"], row["rounds"], min_effect) if complete else None
+        )
         row["to_control"] = (
-            _pairs_summary(row["pairs_to_control"]) if row["pairs_to_control"] else None
+            _pairs_summary(row["pairs_to_control"], row["rounds_to_control"], min_effect)
+            if row["pairs_to_control"]
+            else None
         )
         out.append(row)
     return out
@@ -536,7 +569,7 @@ def _pairs_cell(summary: dict[str, Any] | None) -> str:
         return "- | - |"
     q1, q3 = summary["quartiles"]
     reading = summary["reading"]
-    if reading != "noise":
+    if reading in {"higher", "lower"}:
         reading = f"**{reading}**"
     return (
         f"{summary['median']:.2f} ({q1:.2f}-{q3:.2f}), {summary['above_1']}/{summary['pairs']}"
@@ -587,7 +620,11 @@ def markdown(report: dict[str, Any]) -> str:
             "processes each round); *pairs*: each pair's after block / before block (the two "
             "blocks back to back, which side first alternating): median (quartiles), how "
             f"many above 1; *reading*: a two-sided sign test over the pairs, p < {SIGNIFICANCE}"
-            " marks the figure **higher** or **lower**, otherwise noise on this machine. "
+            " together with every round on the same side of 1 and a median pair ratio off "
+            f"1 by {params['min_effect']:.0%} or more marks the figure **higher** or "
+            "**lower**; p alone: *unsure* (the pairs of a round share two processes, and "
+            "two processes of the same code were seen to differ by 2-3%); otherwise noise "
+            "on this machine. "
             "*÷ control*: the same for each pair's ratio divided by the pair's ratio of the "
             "control measured in the same blocks (the queue chain for floods, the "
             "two-SortedDict book for books, `json.loads` for decoding; e2e has none), which "
@@ -674,7 +711,7 @@ def parent_main(args: argparse.Namespace) -> int:
             if key not in {"child", "part", "runtime", "json", "output_dir"}
         },
         "elapsed_s": time.perf_counter() - started,
-        "summary": summarize(records),
+        "summary": summarize(records, args.min_effect),
         "rounds": records,
     }
     text = markdown(report)
@@ -725,6 +762,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="passes over the diffs per book in a block (default 3)")  # fmt: skip
     parser.add_argument("--depth-passes", type=int, default=3,
                         help="passes over the depth frames in a block (default 3)")  # fmt: skip
+    parser.add_argument("--min-effect", type=float, default=MIN_EFFECT,
+                        help="smallest change read as one (default 0.03: 3%%)")  # fmt: skip
     parser.add_argument("--capture", type=Path, default=DEFAULT_CAPTURE,
                         help="hftbacktest capture (default: ../shared's ETHUSDT)")  # fmt: skip
     parser.add_argument("--output-dir", type=Path,
