@@ -34,8 +34,8 @@ VM, figures of separate runs of the same code differ by up to 2x; pairs of adjac
 blocks differ far less.) Fresh processes each round sample the process-level noise too.
 
 The report gives, per figure (all rates: higher is better): the median over all blocks
-of each side and their ratio after / before; each round's ratio (of that round's
-medians); the ratios of the pairs (after block / before block): how many of them are
+of each side and their ratio after / before; each round's ratio (the median of that
+round's pair ratios); the ratios of the pairs (after block / before block): how many are
 above 1, their quartiles, and a two-sided sign test over them: a figure is reported as
 moved only if its p-value is below 0.01 (about 18 figures are tested: at 0.05 one would
 move by chance in most runs) AND every round's ratio lies on that side of 1 (a round's
@@ -531,11 +531,9 @@ def summarize(
             if key not in meta["before"] or key not in meta["after"]:
                 continue
             pairs = list(zip(record["blocks"]["before"], record["blocks"]["after"], strict=True))
-            row["rounds"].append(
-                statistics.median(a[key] for _b, a in pairs)
-                / statistics.median(b[key] for b, _a in pairs)
-            )
-            row["pairs"] += [a[key] / b[key] for b, a in pairs]
+            ratios = [a[key] / b[key] for b, a in pairs]
+            row["rounds"].append(statistics.median(ratios))  # robust to drift within it
+            row["pairs"] += ratios
             control = figure["control"]
             if control is not None and control in meta["before"] and control in meta["after"]:
                 normalised = [(a[key] / b[key]) / (a[control] / b[control]) for b, a in pairs]
@@ -602,7 +600,8 @@ def markdown(report: dict[str, Any]) -> str:
             )
             for side, info in report["revisions"].items()
         ),
-        f"- Command: `{report['command']}`",
+        f"- Command: `{report['command']}`"
+        + (f"; read again by `{report['reread']}`" if report.get("reread") else ""),
         f"- Capture: `{params['capture']}`",
         (
             f"- Sizes: {params['rounds']} rounds x {params['blocks']} pairs of blocks per "
@@ -616,8 +615,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         (
             "All figures are rates: higher is better. *before*, *after*: medians over all "
-            "blocks; *ratio*: after / before of those; *rounds*: each round's ratio (fresh "
-            "processes each round); *pairs*: each pair's after block / before block (the two "
+            "blocks; *ratio*: after / before of those; *rounds*: each round's median pair "
+            "ratio (fresh processes each round); *pairs*: each pair's after block / before "
+            "block (the two "
             "blocks back to back, which side first alternating): median (quartiles), how "
             f"many above 1; *reading*: a two-sided sign test over the pairs, p < {SIGNIFICANCE}"
             " together with every round on the same side of 1 and a median pair ratio off "
@@ -662,6 +662,27 @@ def _add_worktree(scratch: Path, name: str, revision: str) -> Path:
     path = scratch / name
     _git("worktree", "add", "--detach", str(path), revision)
     return path
+
+
+def _write(report: dict[str, Any], args: argparse.Namespace) -> None:
+    text = markdown(report)
+    print(text)
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        (args.output_dir / "regressions.md").write_text(text)
+        (args.output_dir / "regressions.json").write_text(json.dumps(report, indent=1) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+
+
+def rerender(args: argparse.Namespace) -> int:
+    """Read a JSON report again with this script's reading (``--min-effect``): no measuring."""
+    report = json.loads(Path(args.from_json).read_text())
+    report["parameters"]["min_effect"] = args.min_effect
+    report["summary"] = summarize(report["rounds"], args.min_effect)
+    report["reread"] = shlex.join([Path(sys.executable).name, *sys.argv])
+    _write(report, args)
+    return 0
 
 
 def parent_main(args: argparse.Namespace) -> int:
@@ -714,14 +735,7 @@ def parent_main(args: argparse.Namespace) -> int:
         "summary": summarize(records, args.min_effect),
         "rounds": records,
     }
-    text = markdown(report)
-    print(text)
-    if args.output_dir is not None:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        (args.output_dir / "regressions.md").write_text(text)
-        (args.output_dir / "regressions.json").write_text(json.dumps(report, indent=1) + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    _write(report, args)
     return 0
 
 
@@ -769,11 +783,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", type=Path,
                         help="also write regressions.md and regressions.json there")  # fmt: skip
     parser.add_argument("--json", help="also write the JSON report to this file")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="measure nothing: read FILE (a JSON report) again and print its "
+                        "report with this script's reading and --min-effect")  # fmt: skip
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--runtime", choices=RUNTIMES, default="threads", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child is None and args.before is None:
+    if args.child is None and args.from_json is None and args.before is None:
         parser.error("--before REV is required")
     return args
 
@@ -782,6 +799,8 @@ def main() -> int:
     args = parse_args()
     if args.child:
         return child_main(args)
+    if args.from_json:
+        return rerender(args)
     return parent_main(args)
 
 
