@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -207,7 +208,7 @@ def _instruments_compat() -> str | None:
     def compat(venue: Any, frames: Any, saved: Any = None) -> Any:
         return original(venue, frames, saved)
 
-    replay._instruments = compat  # type: ignore[attr-defined]
+    replay._instruments = compat
     return "replay._instruments wrapped with saved=None (its workload predates 181754f)"
 
 
@@ -269,10 +270,10 @@ def child_main(args: argparse.Namespace) -> int:
 
     devnull = Path(os.devnull).open("w")  # noqa: SIM115 - open for the process's life
     configure_logging(level="critical", json=True, stream=devnull)
-    if args.part == "flood":
-        import supervision_workloads as work  # noqa: PLC0415 - the measured tree's
-    else:
-        import marketdata_workloads as work  # noqa: PLC0415 - the measured tree's
+    # the measured tree's workload module (its bench/ is first on sys.path)
+    work = importlib.import_module(
+        "supervision_workloads" if args.part == "flood" else "marketdata_workloads"
+    )
     for module in (tradeactors, work):
         origin = Path(module.__file__ or "").resolve()
         if not origin.is_relative_to(tree):
@@ -319,7 +320,10 @@ def _describe(revision: str | None) -> dict[str, Any]:
         name = f"working tree ({commit}{', with uncommitted changes' if modified else ''})"
         return {"name": name, "commit": commit, "working_tree": True, "modified": modified,
                 "subject": _git("log", "-1", "--format=%s", "HEAD")}  # fmt: skip
-    commit = _git("rev-parse", "--short", f"{revision}^{{commit}}")
+    try:
+        commit = _git("rev-parse", "--short", f"{revision}^{{commit}}")
+    except subprocess.CalledProcessError:
+        sys.exit(f"not a commit of {ROOT}: {revision!r}")
     return {"name": commit, "commit": commit, "working_tree": False, "modified": [],
             "subject": _git("log", "-1", "--format=%s", commit)}  # fmt: skip
 
@@ -465,7 +469,7 @@ def sign_test(ratios: list[float]) -> float:
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(above, below) + 1))
-    return min(1.0, 2 * tail / 2**n)
+    return min(1.0, 2 * tail / (1 << n))
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
