@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from tradeactors.backtest.cache import CompiledCapture, ParsedDepthSync
+from tradeactors.backtest.cache import CompiledCapture
 from tradeactors.backtest.journal import BacktestJournal
 from tradeactors.core.messages import (
     AmendOutcome,
@@ -411,7 +411,7 @@ def run_backtest(
                 f"the compiled capture was read for {frames.instrument.key}, "
                 f"not {instrument.key} ({instrument.tick_size}, {instrument.lot_size})"
             )
-        depth_sync = ParsedDepthSync(instrument)
+        depth_sync = frames.depth_sync()
     engine = _Engine(
         instrument, strategy, config, market=market, book_depth=book_depth, depth_sync=depth_sync
     )

@@ -59,6 +59,7 @@ import heapq
 import itertools
 import math
 import random
+from bisect import bisect_left
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
@@ -605,29 +606,46 @@ class PaperVenue:
             self._next_sample_ns = received_ns
         self.frames += 1
         self.last_frame_ns = received_ns
-        self.run_until(received_ns)
+        queue = self._queue
+        if queue and queue[0][0] <= received_ns:
+            self.run_until(received_ns)
         self.now_ns = max(self.now_ns, received_ns)
 
-    def quiet_frames(self, times: Sequence[int]) -> None:
+    def quiet_frames(self, times: Sequence[int], *, ascending: bool = False) -> None:
         """Frames received at ``times`` that change nothing but the time (`begin_frame` each).
 
         What a replay gives for the frames it knows are not the instrument's (tickers,
-        other symbols), without a call per frame.
+        other symbols), without a call per frame. ``ascending``: the caller knows
+        ``times`` never decrease, so only the frames at which something falls due are
+        visited (a binary search for each).
         """
         if not times:
             return
         if self.start_ns is None:
             self.begin_frame(times[0])
             times = times[1:]
+            if not times:
+                return
         queue = self._queue
         frames = self.frames
-        for index, received_ns in enumerate(times, 1):
-            if queue and queue[0][0] <= received_ns:
-                self.frames, self.last_frame_ns = frames + index, received_ns
+        if ascending:
+            start = 0
+            last = times[-1]
+            while queue and queue[0][0] <= last:
+                index = bisect_left(times, queue[0][0], start)  # the first frame it is due by
+                received_ns = times[index]
+                self.frames, self.last_frame_ns = frames + index + 1, received_ns
                 self.run_until(received_ns)
-            self.now_ns = max(self.now_ns, received_ns)
-        if times:
-            self.frames, self.last_frame_ns = frames + len(times), times[-1]
+                self.now_ns = max(self.now_ns, received_ns)
+                start = index + 1
+        else:
+            for index, received_ns in enumerate(times, 1):
+                if queue and queue[0][0] <= received_ns:
+                    self.frames, self.last_frame_ns = frames + index, received_ns
+                    self.run_until(received_ns)
+                self.now_ns = max(self.now_ns, received_ns)
+        self.frames, self.last_frame_ns = frames + len(times), times[-1]
+        self.now_ns = max(self.now_ns, max(times))  # noqa: PLW3301 - C's max of a sequence
 
     def apply_frame(self, frame: Frame) -> None:
         """Apply ``frame`` (after `begin_frame` of its receive time)."""
@@ -782,6 +800,21 @@ class PaperVenue:
     def _resting_levels_before(self) -> dict[tuple[bool, int], int] | None:
         """The resting orders' levels before a change, where the queue model reads them."""
         return self._resting_levels() if self.model.queue == "probabilistic" else None
+
+    def levels_before(self) -> dict[tuple[bool, int], int] | None:
+        """What `book_changed` needs of the book before a change of depth (the queue model's).
+
+        For a shell that moves the book itself (a compiled capture's replay).
+        """
+        return self._resting_levels() if self.model.queue == "probabilistic" else None
+
+    def book_changed(self, before: dict[tuple[bool, int], int] | None) -> None:
+        """The book (``sync.book``) changed, in sync: match the orders, tell ``on_book``.
+
+        ``before``: `levels_before` read before the change (None: a snapshot, after
+        which no queue advances). For a shell that moves the book itself.
+        """
+        self._book_changed(before)
 
     def _after_book(
         self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
