@@ -348,7 +348,18 @@ class ReplayedBook(OrderBook):
     same book. Writing to it raises TypeError.
     """
 
-    __slots__ = ("_at", "_capture", "_full", "_na", "_nb", "_oa", "_ob", "_state")
+    __slots__ = (
+        "_at",
+        "_capture",
+        "_full",
+        "_na",
+        "_nb",
+        "_oa",
+        "_ob",
+        "_prices",
+        "_sizes",
+        "_state",
+    )
 
     def __init__(self, capture: CompiledCapture) -> None:
         super().__init__(capture.instrument)
@@ -356,6 +367,9 @@ class ReplayedBook(OrderBook):
         self._full = capture.top_depth  # a side with this many top levels may have more
         self._state = self._at = _EMPTY  # what is shown; what OrderBook's levels hold
         self._ob = self._oa = self._nb = self._na = 0  # the top's bids and asks in `top`
+        # lists: a slice of one is the ints it holds, an array's makes new ones
+        self._prices: list[int] = capture.top_prices.tolist()
+        self._sizes: list[int] = capture.top_sizes.tolist()
 
     def show(self, state: int) -> None:
         """Show published book ``state`` (a row of `CompiledCapture.books`; -1: empty)."""
@@ -403,32 +417,32 @@ class ReplayedBook(OrderBook):
         if not self._nb:
             return None
         first = self._ob
-        return self._capture.top_prices[first], self._capture.top_sizes[first]
+        return self._prices[first], self._sizes[first]
 
     def best_ask(self) -> Level | None:
         """The lowest ask, or None. O(1)."""
         if not self._na:
             return None
         first = self._oa
-        return self._capture.top_prices[first], self._capture.top_sizes[first]
+        return self._prices[first], self._sizes[first]
 
     def crossed(self) -> bool:
         """Best bid at or above best ask (never, for a published book). O(1)."""
-        prices = self._capture.top_prices
+        prices = self._prices
         return bool(self._nb and self._na) and prices[self._ob] >= prices[self._oa]
 
     def spread(self) -> int | None:
         """Best ask minus best bid in ticks, or None if a side is empty."""
         if not (self._nb and self._na):
             return None
-        prices = self._capture.top_prices
+        prices = self._prices
         return prices[self._oa] - prices[self._ob]
 
     def mid_x2(self) -> int | None:
         """Twice the mid price in ticks (an integer), or None if a side is empty."""
         if not (self._nb and self._na):
             return None
-        prices = self._capture.top_prices
+        prices = self._prices
         return prices[self._oa] + prices[self._ob]
 
     def size_at(self, price: int, *, bid: bool) -> int:
@@ -436,14 +450,14 @@ class ReplayedBook(OrderBook):
         first, count = (self._ob, self._nb) if bid else (self._oa, self._na)
         if not count:
             return 0
-        prices = self._capture.top_prices
+        prices = self._prices
         last = prices[first + count - 1]
         if count < self._full or (price >= last if bid else price <= last):
             try:
                 index = prices.index(price, first, first + count)
             except ValueError:
                 return 0
-            return self._capture.top_sizes[index]
+            return self._sizes[index]
         self._levels()
         return OrderBook.size_at(self, price, bid=bid)
 
@@ -455,11 +469,10 @@ class ReplayedBook(OrderBook):
                 return None
             depth = count
         depth = max(depth, 0)
-        capture = self._capture
         return list(
             zip(
-                capture.top_prices[first : first + depth],
-                capture.top_sizes[first : first + depth],
+                self._prices[first : first + depth],
+                self._sizes[first : first + depth],
                 strict=True,
             )
         )
@@ -491,8 +504,7 @@ class ReplayedBook(OrderBook):
         if depth > 0 and (depth > nb >= full or depth > na >= full):
             self._levels()
             return OrderBook.view(self, depth, timestamp_ns)
-        capture = self._capture
-        prices, sizes = capture.top_prices, capture.top_sizes
+        prices, sizes = self._prices, self._sizes
         first_bid, first_ask = self._ob, self._oa
         bids = min(max(depth, 0), nb)
         asks = min(max(depth, 0), na)

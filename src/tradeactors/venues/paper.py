@@ -302,8 +302,8 @@ class PaperVenue:
         self.trades = 0
         self.events = 0
         self.frames = 0
-        self.peak = Fraction(0)
-        self.max_drawdown = Fraction(0)
+        self._peak = (0, 1)  # the peak equity, exact: numerator, positive denominator
+        self._drawdown = (0, 1)  # the largest drawdown from a peak, likewise
         self.series: list[Sample] = []
         self.fill_series: list[FillPoint] = []
         self.fill_log: list[OrderUpdate] = []  # every fill, its execution id its rank (1...)
@@ -911,6 +911,16 @@ class PaperVenue:
         return ledger.realized + (mid - ledger.average_price) * ledger.net - self.fees
 
     @property
+    def peak(self) -> Fraction:
+        """The highest equity marked (ticks * lots; 0 before any)."""
+        return Fraction(*self._peak)
+
+    @property
+    def max_drawdown(self) -> Fraction:
+        """The largest fall of the equity from a peak before it (ticks * lots)."""
+        return Fraction(*self._drawdown)
+
+    @property
     def last_mid(self) -> Fraction | None:
         """The mid (ticks) at the last book change that had one (None: none had)."""
         return None if self._last_mid2 is None else Fraction(self._last_mid2, 2)
@@ -939,8 +949,9 @@ class PaperVenue:
     def _mark(self) -> None:
         """Mark the account at the mid: peak, drawdown and the series (exact, in ints).
 
-        The same values as `equity` at `mid` in `Fraction`s; compared by cross
-        multiplication, a `Fraction` made only for a new peak, drawdown or sample.
+        The same values as `equity` at `mid` in `Fraction`s; kept as (numerator,
+        denominator) pairs and compared by cross multiplication, a `Fraction` made
+        only for a sample.
         """
         book = self.sync.book
         bid, ask = book.best_bid(), book.best_ask()
@@ -951,20 +962,20 @@ class PaperVenue:
         twice, denominator = self._equity_base()
         equity = twice + mid2 * self.ledger.net * denominator  # / scale
         scale = 2 * denominator
-        peak = self.peak
-        if equity * peak.denominator > peak.numerator * scale:
-            self.peak = Fraction(equity, scale)  # drawdown 0: the max is unchanged
+        peak, peak_scale = self._peak
+        if equity * peak_scale > peak * scale:
+            self._peak = (equity, scale)  # drawdown 0: the max is unchanged
         else:
-            gap = peak.numerator * scale - equity * peak.denominator  # / (peak.den * scale)
-            drawdown = self.max_drawdown
-            if gap * drawdown.denominator > drawdown.numerator * peak.denominator * scale:
-                self.max_drawdown = Fraction(gap, peak.denominator * scale)
+            gap = peak * scale - equity * peak_scale  # / (peak_scale * scale)
+            drawdown, drawdown_scale = self._drawdown
+            if gap * drawdown_scale > drawdown * peak_scale * scale:
+                self._drawdown = (gap, peak_scale * scale)
         if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
             self.series.append(
                 Sample(
                     t=self.seconds(self.now_ns),
-                    position=float(self.ledger.net * Fraction(self.instrument.lot_size)),
-                    mid=float(Fraction(mid2, 2) * Fraction(self.instrument.tick_size)),
+                    position=float(self.ledger.net * self._lot),
+                    mid=float(Fraction(mid2, 2) * self._tick),
                     pnl=money(Fraction(equity, scale) * self._value),
                 )
             )
