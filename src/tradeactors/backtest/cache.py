@@ -171,8 +171,9 @@ class CompiledCapture:
         self.raw_states = _ints(columns.raw_states)
         self.books = _ints(columns.books)
         self.reset_levels = _ints(columns.reset_levels)
-        top = _ints(columns.top)
-        self.top_prices, self.top_sizes = top[0::2], top[1::2]
+        top = _ints(columns.top)  # as lists: a slice is the ints it holds (an array's, new ones)
+        self.top_prices: list[int] = top[0::2].tolist()
+        self.top_sizes: list[int] = top[1::2].tolist()
         self.top_depth = columns.top_depth
         self.accounts = columns.accounts
         self.ascending = all(map(operator.le, self.times, self.times[1:]))
@@ -367,9 +368,8 @@ class ReplayedBook(OrderBook):
         self._full = capture.top_depth  # a side with this many top levels may have more
         self._state = self._at = _EMPTY  # what is shown; what OrderBook's levels hold
         self._ob = self._oa = self._nb = self._na = 0  # the top's bids and asks in `top`
-        # lists: a slice of one is the ints it holds, an array's makes new ones
-        self._prices: list[int] = capture.top_prices.tolist()
-        self._sizes: list[int] = capture.top_sizes.tolist()
+        self._prices: list[int] = capture.top_prices
+        self._sizes: list[int] = capture.top_sizes
 
     def show(self, state: int) -> None:
         """Show published book ``state`` (a row of `CompiledCapture.books`; -1: empty)."""

@@ -254,9 +254,9 @@ class MarketMaker(_OrderBookkeeping):
         position = ctx.position
         if (
             self._quoted_mid2 is not None
-            and self._live()
             and position == self._quoted_position
             and abs(mid2 - self._quoted_mid2) < 2 * self.params.requote
+            and self._live()  # (last: the dearest test)
         ):
             return
         self._last_quote_ns = now

@@ -302,8 +302,9 @@ class PaperVenue:
         self.trades = 0
         self.events = 0
         self.frames = 0
-        self._peak = (0, 1)  # the peak equity, exact: numerator, positive denominator
-        self._drawdown = (0, 1)  # the largest drawdown from a peak, likewise
+        # the peak equity, and the largest drawdown from a peak: exact, as (numerator,
+        # positive denominator)
+        self._peak = self._drawdown = (0, 1)
         self.series: list[Sample] = []
         self.fill_series: list[FillPoint] = []
         self.fill_log: list[OrderUpdate] = []  # every fill, its execution id its rank (1...)
@@ -324,6 +325,7 @@ class PaperVenue:
         self._next_sample_ns = 0
         self._last_mid2: int | None = None  # twice the last mid (`last_mid`)
         self._base: tuple[Fraction, Fraction, int, Fraction, int, int] | None = None
+        self._marked_base: tuple[object, ...] | None = None  # `_base` when last marked
 
     # -- time ----------------------------------------------------------------------------
 
@@ -847,6 +849,8 @@ class PaperVenue:
                 order.queue_ahead = max(0, order.queue_ahead - math.ceil((old - new) * share))
 
     def _fill_crossed(self) -> None:
+        if not self.resting:
+            return
         book = self.sync.book
         bid, ask = book.best_bid(), book.best_ask()
         for order in list(self.resting.values()):
@@ -958,18 +962,20 @@ class PaperVenue:
         if bid is None or ask is None:
             return
         mid2 = bid[0] + ask[0]
-        self._last_mid2 = mid2
         twice, denominator = self._equity_base()
         equity = twice + mid2 * self.ledger.net * denominator  # / scale
         scale = 2 * denominator
-        peak, peak_scale = self._peak
-        if equity * peak_scale > peak * scale:
-            self._peak = (equity, scale)  # drawdown 0: the max is unchanged
-        else:
-            gap = peak * scale - equity * peak_scale  # / (peak_scale * scale)
-            drawdown, drawdown_scale = self._drawdown
-            if gap * drawdown_scale > drawdown * peak_scale * scale:
-                self._drawdown = (gap, peak_scale * scale)
+        if mid2 != self._last_mid2 or self._base is not self._marked_base:
+            # else the equity is the one last marked: no new peak, no deeper drawdown
+            self._last_mid2, self._marked_base = mid2, self._base
+            peak, peak_scale = self._peak
+            if equity * peak_scale > peak * scale:
+                self._peak = (equity, scale)  # drawdown 0: the max is unchanged
+            else:
+                gap = peak * scale - equity * peak_scale  # / (peak_scale * scale)
+                drawdown, drawdown_scale = self._drawdown
+                if gap * drawdown_scale > drawdown * peak_scale * scale:
+                    self._drawdown = (gap, peak_scale * scale)
         if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
             self.series.append(
                 Sample(
