@@ -342,7 +342,8 @@ class PaperVenue:
         queue = self._queue
         while queue and (when_ns is None or queue[0][0] <= when_ns):
             due, _seq, action = heapq.heappop(queue)
-            self.now_ns = max(self.now_ns, due)
+            if due > self.now_ns:  # noqa: PLR1730 - max() is a call, this runs per event
+                self.now_ns = due
             self.events += 1
             action()
 
@@ -544,8 +545,8 @@ class PaperVenue:
             FillPoint(
                 t=self.seconds(self.now_ns),
                 side=order.side,
-                price=float(price * self._tick),
-                quantity=float(quantity * self._lot),
+                price=_float(price * self._tick.numerator, self._tick.denominator),
+                quantity=_float(quantity * self._lot.numerator, self._lot.denominator),
                 maker=maker,
             )
         )
@@ -611,7 +612,8 @@ class PaperVenue:
         queue = self._queue
         if queue and queue[0][0] <= received_ns:
             self.run_until(received_ns)
-        self.now_ns = max(self.now_ns, received_ns)
+        if received_ns > self.now_ns:  # noqa: PLR1730 - max() is a call, this runs per frame
+            self.now_ns = received_ns
 
     def quiet_frames(self, times: Sequence[int], *, ascending: bool = False) -> None:
         """Frames received at ``times`` that change nothing but the time (`begin_frame` each).
@@ -957,11 +959,9 @@ class PaperVenue:
         denominator) pairs and compared by cross multiplication, a `Fraction` made
         only for a sample.
         """
-        book = self.sync.book
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
+        mid2 = self.sync.book.mid_x2()
+        if mid2 is None:
             return
-        mid2 = bid[0] + ask[0]
         twice, denominator = self._equity_base()
         equity = twice + mid2 * self.ledger.net * denominator  # / scale
         scale = 2 * denominator
@@ -977,18 +977,30 @@ class PaperVenue:
                 if gap * drawdown_scale > drawdown * peak_scale * scale:
                     self._drawdown = (gap, peak_scale * scale)
         if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
+            lot, tick, value = self._lot, self._tick, self._value
             self.series.append(
                 Sample(
                     t=self.seconds(self.now_ns),
-                    position=float(self.ledger.net * self._lot),
-                    mid=float(Fraction(mid2, 2) * self._tick),
-                    pnl=money(Fraction(equity, scale) * self._value),
+                    position=_float(self.ledger.net * lot.numerator, lot.denominator),
+                    mid=_float(mid2 * tick.numerator, 2 * tick.denominator),
+                    pnl=round(
+                        _float(equity * value.numerator, scale * value.denominator), 12
+                    ),  # money(Fraction(equity, scale) * value)
                 )
             )
             interval = self._sample_interval_ns
             self._next_sample_ns += interval * (
                 1 + (self.now_ns - self._next_sample_ns) // interval
             )
+
+
+def _float(numerator: int, denominator: int) -> float:
+    """``float(Fraction(numerator, denominator))``, without the Fraction.
+
+    The same float: both are the true quotient correctly rounded (int / int is, and
+    `Fraction`'s float is its lowest terms' int / int).
+    """
+    return numerator / denominator
 
 
 def money(value: Fraction) -> float:
