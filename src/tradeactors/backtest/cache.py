@@ -149,6 +149,7 @@ class _Columns(msgspec.Struct, frozen=True, array_like=True):
     reset_levels: bytes  # q x 2 per level of each book a snapshot made (bids, then asks)
     top: bytes  # q x 2 per level: each book's best TOP_DEPTH bids then asks, best first
     top_depth: int  # TOP_DEPTH when it was made
+    ascending: bool  # no frame's receive time is before the one before it
     accounts: _Accounts  # how much of the market the book followed, at the last frame
 
 
@@ -171,12 +172,11 @@ class CompiledCapture:
         self.raw_states = _ints(columns.raw_states)
         self.books = _ints(columns.books)
         self.reset_levels = _ints(columns.reset_levels)
-        top = _ints(columns.top)  # as lists: a slice is the ints it holds (an array's, new ones)
-        self.top_prices: list[int] = top[0::2].tolist()
-        self.top_sizes: list[int] = top[1::2].tolist()
+        top = _ints(columns.top)
+        self.top_prices, self.top_sizes = top[0::2], top[1::2]
         self.top_depth = columns.top_depth
         self.accounts = columns.accounts
-        self.ascending = all(map(operator.le, self.times, self.times[1:]))
+        self.ascending = columns.ascending
         self._columns = columns
         self._check()
 
@@ -196,10 +196,10 @@ class CompiledCapture:
         levels = sum(c for c in counts if c > 0)
         books = self.books
         published = len(books) // _BOOK
-        resets = [books[row + 4] + books[row + 5] for row in range(0, len(books), _BOOK)
-                  if books[row + 2] == _RESET]  # fmt: skip
-        top = sum(books[row + 7] + books[row + 8] for row in range(0, len(books), _BOOK))
-        states = (*self.diff_states, *self.raw_states)
+        made = zip(books[2::_BOOK], books[4::_BOOK], books[5::_BOOK], strict=True)
+        resets = sum(bids + asks for kind, bids, asks in made if kind == _RESET)
+        top = sum(books[7::_BOOK]) + sum(books[8::_BOOK])
+        states = (self.diff_states, self.raw_states)
         if (
             len(self.times) != len(kinds)
             or diffs + trades + raw + kinds.count(_OTHER) != len(kinds)
@@ -211,11 +211,13 @@ class CompiledCapture:
             or len(self.diff_states) != diffs
             or len(self.raw_states) != raw
             or len(books) % _BOOK
-            or len(self.reset_levels) != 2 * sum(resets)
+            or len(self.reset_levels) != 2 * resets
             or len(self.top_prices) != top
             or len(self.top_sizes) != top
             or self.top_depth < 1
-            or any(not _EMPTY <= state < published for state in states)
+            or any(
+                column and not _EMPTY <= min(column) <= max(column) < published for column in states
+            )
         ):
             raise ValueError("the compiled capture's columns do not fit together")
 
@@ -368,8 +370,8 @@ class ReplayedBook(OrderBook):
         self._full = capture.top_depth  # a side with this many top levels may have more
         self._state = self._at = _EMPTY  # what is shown; what OrderBook's levels hold
         self._ob = self._oa = self._nb = self._na = 0  # the top's bids and asks in `top`
-        self._prices: list[int] = capture.top_prices
-        self._sizes: list[int] = capture.top_sizes
+        self._prices = capture.top_prices
+        self._sizes = capture.top_sizes
 
     def show(self, state: int) -> None:
         """Show published book ``state`` (a row of `CompiledCapture.books`; -1: empty)."""
@@ -623,7 +625,9 @@ class _Compiler:
             "trades": self.trades.tobytes(),
             "raw": self.raw,
         }
-        columns = _Columns(**base, **_record(self.instrument, self))
+        times = self.times
+        ascending = all(map(operator.le, times, times[1:]))
+        columns = _Columns(**base, **_record(self.instrument, self), ascending=ascending)
         return CompiledCapture(columns, self.instrument)
 
 
