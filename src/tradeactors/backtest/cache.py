@@ -150,6 +150,7 @@ class _Columns(msgspec.Struct, frozen=True, array_like=True):
     top: bytes  # q x 2 per level: each book's best TOP_DEPTH bids then asks, best first
     top_depth: int  # TOP_DEPTH when it was made
     ascending: bool  # no frame's receive time is before the one before it
+    eventful: bytes  # q per frame of another kind than _OTHER: its index
     accounts: _Accounts  # how much of the market the book followed, at the last frame
 
 
@@ -177,6 +178,7 @@ class CompiledCapture:
         self.top_depth = columns.top_depth
         self.accounts = columns.accounts
         self.ascending = columns.ascending
+        self.eventful = _ints(columns.eventful)
         self._columns = columns
         self._check()
 
@@ -208,6 +210,7 @@ class CompiledCapture:
             or len(self.levels) != 2 * levels
             or len(self.trades) != 3 * trades
             or len(self.raw) != raw
+            or len(self.eventful) != diffs + trades + raw
             or len(self.diff_states) != diffs
             or len(self.raw_states) != raw
             or len(books) % _BOOK
@@ -248,23 +251,29 @@ class CompiledCapture:
         strategy), so each depth update is only the book it leaves, published when it
         is a new one (matched against the orders, then shown to the strategy).
         """
-        sync = venue.sync
-        if not isinstance(sync, ReplayedSync) or sync.capture is not self:
-            raise TypeError("the venue does not follow this capture's book (depth_sync())")
-        book = sync.book
+        book = self._book_of(venue)
         times, kinds, ascending = self.times, self.kinds, self.ascending
         trades, diff_states = self.trades, self.diff_states
-        begin, on_trade = venue.begin_frame, venue.on_public_trade
+        begin, on_trade, due = venue.begin_frame, venue.on_public_trade, venue.next_due_ns
         quiet, changed, before = venue.quiet_frames, venue.book_changed, venue.levels_before
         show = book.show
+        probabilistic = venue.model.queue == "probabilistic"  # (else no levels before)
+        sides = (Side.BUY, Side.SELL)  # the aggressor: the seller if the buyer made it
         state = _EMPTY
         diff = trade = raw = after = 0
         if times:
             start(times[0])
-        for match in _EVENTFUL.finditer(kinds):  # the frames that are not only a time
-            index = match.start()
+        for index in self.eventful:  # the frames that are not only a time
             if index > after:
-                quiet(times[after:index], ascending=ascending)
+                # in time order, frames with nothing due by their time only count
+                if (
+                    after
+                    and ascending
+                    and ((next_ns := due()) is None or next_ns > times[index - 1])
+                ):
+                    venue.frames += index - after
+                else:
+                    quiet(times[after:index], ascending=ascending)
             after = index + 1
             when, kind = times[index], kinds[index]
             begin(when)
@@ -276,19 +285,26 @@ class CompiledCapture:
                     if new == _EMPTY:
                         show(new)
                     else:
-                        levels = before()  # as the venue reads them before an update
+                        levels = before() if probabilistic else None  # before the update
                         show(new)
                         changed(levels)
             elif kind == _TRADE:
                 price, quantity, maker = trades[trade : trade + 3]
                 trade += 3
-                on_trade(price, quantity, Side.SELL if maker else Side.BUY)
+                on_trade(price, quantity, sides[maker])
             else:
                 state = self._raw_frame(venue, book, when, raw, state)
                 raw += 1
         if after < len(times):
             quiet(times[after:], ascending=ascending)
         self._settle(venue)
+
+    def _book_of(self, venue: PaperVenue) -> ReplayedBook:
+        """The book ``venue`` follows: TypeError unless this capture's `ReplayedBook`."""
+        sync = venue.sync
+        if not isinstance(sync, ReplayedSync) or sync.capture is not self:
+            raise TypeError("the venue does not follow this capture's book (depth_sync())")
+        return sync.book
 
     def _raw_frame(
         self, venue: PaperVenue, book: ReplayedBook, when: int, raw: int, state: int
@@ -627,7 +643,13 @@ class _Compiler:
         }
         times = self.times
         ascending = all(map(operator.le, times, times[1:]))
-        columns = _Columns(**base, **_record(self.instrument, self), ascending=ascending)
+        eventful = array("q", (match.start() for match in _EVENTFUL.finditer(self.kinds)))
+        columns = _Columns(
+            **base,
+            **_record(self.instrument, self),
+            ascending=ascending,
+            eventful=eventful.tobytes(),
+        )
         return CompiledCapture(columns, self.instrument)
 
 
