@@ -173,8 +173,8 @@ class CompiledCapture:
         self.raw_states = _ints(columns.raw_states)
         self.books = _ints(columns.books)
         self.reset_levels = _ints(columns.reset_levels)
-        top = _ints(columns.top)
-        self.top_prices, self.top_sizes = top[0::2], top[1::2]
+        self.top = _ints(columns.top)
+        self.top_prices = self.top[0::2]
         self.top_depth = columns.top_depth
         self.accounts = columns.accounts
         self.ascending = columns.ascending
@@ -215,8 +215,7 @@ class CompiledCapture:
             or len(self.raw_states) != raw
             or len(books) % _BOOK
             or len(self.reset_levels) != 2 * resets
-            or len(self.top_prices) != top
-            or len(self.top_sizes) != top
+            or len(self.top) != 2 * top
             or self.top_depth < 1
             or any(
                 column and not _EMPTY <= min(column) <= max(column) < published for column in states
@@ -376,8 +375,8 @@ class ReplayedBook(OrderBook):
         "_oa",
         "_ob",
         "_prices",
-        "_sizes",
         "_state",
+        "_top",
     )
 
     def __init__(self, capture: CompiledCapture) -> None:
@@ -387,7 +386,7 @@ class ReplayedBook(OrderBook):
         self._state = self._at = _EMPTY  # what is shown; what OrderBook's levels hold
         self._ob = self._oa = self._nb = self._na = 0  # the top's bids and asks in `top`
         self._prices = capture.top_prices
-        self._sizes = capture.top_sizes
+        self._top = capture.top  # (price, size) pairs
 
     def show(self, state: int) -> None:
         """Show published book ``state`` (a row of `CompiledCapture.books`; -1: empty)."""
@@ -434,15 +433,15 @@ class ReplayedBook(OrderBook):
         """The highest bid, or None. O(1)."""
         if not self._nb:
             return None
-        first = self._ob
-        return self._prices[first], self._sizes[first]
+        first = 2 * self._ob
+        return self._top[first], self._top[first + 1]
 
     def best_ask(self) -> Level | None:
         """The lowest ask, or None. O(1)."""
         if not self._na:
             return None
-        first = self._oa
-        return self._prices[first], self._sizes[first]
+        first = 2 * self._oa
+        return self._top[first], self._top[first + 1]
 
     def crossed(self) -> bool:
         """Best bid at or above best ask (never, for a published book). O(1)."""
@@ -475,11 +474,11 @@ class ReplayedBook(OrderBook):
                 index = prices.index(price, first, first + count)
             except ValueError:
                 return 0
-            return self._sizes[index]
+            return self._top[2 * index + 1]
         self._levels()
         return OrderBook.size_at(self, price, bid=bid)
 
-    def _top(self, depth: int | None, *, bid: bool) -> list[Level] | None:
+    def _side(self, depth: int | None, *, bid: bool) -> list[Level] | None:
         """The best ``depth`` levels of a side from the top kept (None: it is not enough)."""
         first, count = (self._ob, self._nb) if bid else (self._oa, self._na)
         if depth is None or depth > count:
@@ -487,17 +486,12 @@ class ReplayedBook(OrderBook):
                 return None
             depth = count
         depth = max(depth, 0)
-        return list(
-            zip(
-                self._prices[first : first + depth],
-                self._sizes[first : first + depth],
-                strict=True,
-            )
-        )
+        pairs = iter(self._top[2 * first : 2 * (first + depth)])
+        return list(zip(pairs, pairs, strict=True))
 
     def bids(self, depth: int | None = None) -> list[Level]:
         """Bid levels, best first, at most ``depth``."""
-        levels = self._top(depth, bid=True)
+        levels = self._side(depth, bid=True)
         if levels is None:
             self._levels()
             return OrderBook.bids(self, depth)
@@ -505,7 +499,7 @@ class ReplayedBook(OrderBook):
 
     def asks(self, depth: int | None = None) -> list[Level]:
         """Ask levels, best first, at most ``depth``."""
-        levels = self._top(depth, bid=False)
+        levels = self._side(depth, bid=False)
         if levels is None:
             self._levels()
             return OrderBook.asks(self, depth)
@@ -522,19 +516,17 @@ class ReplayedBook(OrderBook):
         if depth > 0 and (depth > nb >= full or depth > na >= full):
             self._levels()
             return OrderBook.view(self, depth, timestamp_ns)
-        prices, sizes = self._prices, self._sizes
-        first_bid, first_ask = self._ob, self._oa
-        bids = min(max(depth, 0), nb)
-        asks = min(max(depth, 0), na)
+        top, first_bid, first_ask = self._top, 2 * self._ob, 2 * self._oa
+        depth = max(depth, 0)
+        bids = iter(top[first_bid : first_bid + 2 * min(depth, nb)])  # price, size, ...
+        asks = iter(top[first_ask : first_ask + 2 * min(depth, na)])
         return BookView(
             instrument=self._key,
             update_id=self.update_id,
             timestamp_ns=timestamp_ns,
-            bids=tuple(zip(prices[first_bid : first_bid + bids],
-                           sizes[first_bid : first_bid + bids], strict=True)),
-            asks=tuple(zip(prices[first_ask : first_ask + asks],
-                           sizes[first_ask : first_ask + asks], strict=True)),
-        )  # fmt: skip
+            bids=tuple(zip(bids, bids, strict=True)),
+            asks=tuple(zip(asks, asks, strict=True)),
+        )
 
     def check_invariants(self) -> None:
         """`OrderBook.check_invariants` of the book shown."""

@@ -59,10 +59,13 @@ def _finite(**values: float) -> None:
 
 def _top(view: BookView) -> tuple[int, int] | None:
     """``(best bid, best ask)`` of a two-sided, uncrossed book, else None."""
-    bid, ask = view.best_bid, view.best_ask
-    if bid is None or ask is None or not 0 < bid[0] < ask[0]:
+    bids, asks = view.bids, view.asks  # (not best_bid/best_ask: this runs per book)
+    if not bids or not asks:
         return None
-    return bid[0], ask[0]
+    bid, ask = bids[0][0], asks[0][0]
+    if not 0 < bid < ask:
+        return None
+    return bid, ask
 
 
 # -- order bookkeeping -------------------------------------------------------------------
