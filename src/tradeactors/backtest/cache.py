@@ -253,7 +253,7 @@ class CompiledCapture:
         book = self._book_of(venue)
         times, kinds, ascending = self.times, self.kinds, self.ascending
         trades, diff_states = self.trades, self.diff_states
-        begin, on_trade, due = venue.begin_frame, venue.on_public_trade, venue.next_due_ns
+        begin, on_trade = venue.begin_frame, venue.on_public_trade
         quiet, changed, before = venue.quiet_frames, venue.book_changed, venue.levels_before
         show = book.show
         probabilistic = venue.model.queue == "probabilistic"  # (else no levels before)
@@ -264,12 +264,10 @@ class CompiledCapture:
             start(times[0])
         for index in self.eventful:  # the frames that are not only a time
             if index > after:
-                # in time order, frames with nothing due by their time only count
-                if (
-                    after
-                    and ascending
-                    and ((next_ns := due()) is None or next_ns > times[index - 1])
-                ):
+                if after and ascending:
+                    # in time order, frames between two others only count: what falls
+                    # due among them runs at the next frame's `begin_frame`, at the time
+                    # it is due (``now_ns`` never passed it), in the same order
                     venue.frames += index - after
                 else:
                     quiet(times[after:index], ascending=ascending)
