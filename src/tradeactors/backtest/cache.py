@@ -366,6 +366,7 @@ class ReplayedBook(OrderBook):
 
     __slots__ = (
         "_at",
+        "_books",
         "_capture",
         "_full",
         "_na",
@@ -385,6 +386,7 @@ class ReplayedBook(OrderBook):
         self._ob = self._oa = self._nb = self._na = 0  # the top's bids and asks in `top`
         self._prices = capture.top_prices
         self._top = capture.top  # (price, size) pairs
+        self._books = capture.books
 
     def show(self, state: int) -> None:
         """Show published book ``state`` (a row of `CompiledCapture.books`; -1: empty)."""
@@ -393,10 +395,9 @@ class ReplayedBook(OrderBook):
             self.update_id = 0
             self._nb = self._na = 0
             return
-        row = _BOOK * state
-        update_id, _, _, _, _, _, first, bids, asks = self._capture.books[row : row + _BOOK]
-        self.update_id, self._ob, self._nb, self._na = update_id, first, bids, asks
-        self._oa = first + bids
+        books, row = self._books, _BOOK * state
+        self.update_id, first, bids = books[row], books[row + 6], books[row + 7]
+        self._ob, self._nb, self._na, self._oa = first, bids, books[row + 8], first + bids
 
     def _levels(self) -> None:
         """Bring `OrderBook`'s levels to the book shown (what reading deeper needs)."""

@@ -723,7 +723,7 @@ class PaperVenue:
                 self.updates_applied += 1
         self._follow_state(outcome, self.updates_seen)
         if outcome.publishes:  # after a snapshot no queue advances (as Binance's)
-            self._book_changed(None if snapshot else before)
+            self.book_changed(None if snapshot else before)
 
     def finish(self) -> None:
         """The market ended (at the last frame): close the time in sync."""
@@ -812,23 +812,19 @@ class PaperVenue:
         """
         return self._resting_levels() if self.model.queue == "probabilistic" else None
 
-    def book_changed(self, before: dict[tuple[bool, int], int] | None) -> None:
-        """The book (``sync.book``) changed, in sync: match the orders, tell ``on_book``.
-
-        ``before``: `levels_before` read before the change (None: a snapshot, after
-        which no queue advances). For a shell that moves the book itself.
-        """
-        self._book_changed(before)
-
     def _after_book(
         self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
     ) -> None:
         if result not in (binance.SyncResult.APPLIED, binance.SyncResult.SYNCED):
             return
-        self._book_changed(before)
+        self.book_changed(before)
 
-    def _book_changed(self, before: dict[tuple[bool, int], int] | None) -> None:
-        """The book changed, in sync: match the orders against it, then tell ``on_book``."""
+    def book_changed(self, before: dict[tuple[bool, int], int] | None) -> None:
+        """The book (``sync.book``) changed, in sync: match the orders, tell ``on_book``.
+
+        ``before``: `levels_before` read before the change (None: a snapshot, after
+        which no queue advances). Public for a shell that moves the book itself.
+        """
         self.books += 1
         self._taken.clear()  # the levels changed: what we took is replenished
         book = self.sync.book
