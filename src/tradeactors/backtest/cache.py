@@ -186,6 +186,11 @@ class CompiledCapture:
         """The number of frames."""
         return len(self.times)
 
+    @property
+    def published(self) -> int:
+        """How many books the replay publishes (its `ReplayedBook`'s states: 0...)."""
+        return len(self.books) // _BOOK
+
     def __reduce__(self) -> tuple[type[CompiledCapture], tuple[_Columns, Instrument]]:
         """Pickled as its stored columns (what a sweep's worker processes receive)."""
         return (CompiledCapture, (self._columns, self.instrument))
