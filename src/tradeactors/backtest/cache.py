@@ -521,15 +521,22 @@ class ReplayedBook(OrderBook):
             self._levels()
             return OrderBook.view(self, depth, timestamp_ns)
         top, first_bid, first_ask = self._top, 2 * self._ob, 2 * self._oa
-        depth = max(depth, 0)
-        bids = iter(top[first_bid : first_bid + 2 * min(depth, nb)])  # price, size, ...
-        asks = iter(top[first_ask : first_ask + 2 * min(depth, na)])
+        if depth >= nb:  # every bid kept, then the asks: one slice, one zip
+            flat = iter(top[first_bid : first_ask + 2 * min(depth, na)])  # price, size, ...
+            levels = tuple(zip(flat, flat, strict=True))
+            bids, asks = levels[:nb], levels[nb:]
+        else:
+            depth = max(depth, 0)
+            flat = iter(top[first_bid : first_bid + 2 * depth])
+            bids = tuple(zip(flat, flat, strict=True))
+            flat = iter(top[first_ask : first_ask + 2 * min(depth, na)])
+            asks = tuple(zip(flat, flat, strict=True))
         return BookView(
             instrument=self._key,
             update_id=self.update_id,
             timestamp_ns=timestamp_ns,
-            bids=tuple(zip(bids, bids, strict=True)),
-            asks=tuple(zip(asks, asks, strict=True)),
+            bids=bids,
+            asks=asks,
         )
 
     def check_invariants(self) -> None:
