@@ -145,9 +145,12 @@ class _Columns(msgspec.Struct, frozen=True, array_like=True):
     raw_states: bytes  # q per raw frame: likewise
     books: bytes  # q x 9 per published book: update id, the row of the snapshot it grew
     # from, _UPDATED or _RESET, its levels' first pair (in `levels`, or `reset_levels`),
-    # bid and ask levels, its top's first pair in `top`, top bid and ask levels
+    # bid and ask levels, its top's first level in `top`, top bid and ask levels
     reset_levels: bytes  # q x 2 per level of each book a snapshot made (bids, then asks)
-    top: bytes  # q x 2 per level: each book's best TOP_DEPTH bids then asks, best first
+    top: bytes  # I per level: each book's best TOP_DEPTH bids then asks, best first, as
+    # the row of the level (price, size) in `pairs` (few: a level stays for many books)
+    top_prices: bytes  # q per level of `top`: its price
+    pairs: bytes  # q x 2 per distinct level of the tops: ticks, lots
     top_depth: int  # TOP_DEPTH when it was made
     ascending: bool  # no frame's receive time is before the one before it
     eventful: bytes  # q per frame of another kind than _OTHER: its index
@@ -173,8 +176,10 @@ class CompiledCapture:
         self.raw_states = _ints(columns.raw_states)
         self.books = _ints(columns.books)
         self.reset_levels = _ints(columns.reset_levels)
-        self.top = _ints(columns.top)
-        self.top_prices = self.top[0::2]
+        self.top = array("I")  # unsigned: a row that is not one raises IndexError
+        self.top.frombytes(columns.top)
+        self.top_prices = _ints(columns.top_prices)
+        self.pairs = _ints(columns.pairs)
         self.top_depth = columns.top_depth
         self.accounts = columns.accounts
         self.ascending = columns.ascending
@@ -220,7 +225,9 @@ class CompiledCapture:
             or len(self.raw_states) != raw
             or len(books) % _BOOK
             or len(self.reset_levels) != 2 * resets
-            or len(self.top) != 2 * top
+            or len(self.top) != top
+            or len(self.top_prices) != top
+            or len(self.pairs) % 2
             or self.top_depth < 1
             or any(
                 column and not _EMPTY <= min(column) <= max(column) < published for column in states
@@ -380,6 +387,7 @@ class ReplayedBook(OrderBook):
         "_ob",
         "_prices",
         "_state",
+        "_table",
         "_top",
     )
 
@@ -390,7 +398,9 @@ class ReplayedBook(OrderBook):
         self._state = self._at = _EMPTY  # what is shown; what OrderBook's levels hold
         self._ob = self._oa = self._nb = self._na = 0  # the top's bids and asks in `top`
         self._prices = capture.top_prices
-        self._top = capture.top  # (price, size) pairs
+        self._top = capture.top  # rows of `_table`
+        flat = iter(capture.pairs)  # the distinct levels as a view holds them, made once a run
+        self._table: list[Level] = list(zip(flat, flat, strict=True))
         self._books = capture.books
 
     def show(self, state: int) -> None:
@@ -437,15 +447,13 @@ class ReplayedBook(OrderBook):
         """The highest bid, or None. O(1)."""
         if not self._nb:
             return None
-        first = 2 * self._ob
-        return self._top[first], self._top[first + 1]
+        return self._table[self._top[self._ob]]
 
     def best_ask(self) -> Level | None:
         """The lowest ask, or None. O(1)."""
         if not self._na:
             return None
-        first = 2 * self._oa
-        return self._top[first], self._top[first + 1]
+        return self._table[self._top[self._oa]]
 
     def crossed(self) -> bool:
         """Best bid at or above best ask (never, for a published book). O(1)."""
@@ -478,7 +486,7 @@ class ReplayedBook(OrderBook):
                 index = prices.index(price, first, first + count)
             except ValueError:
                 return 0
-            return self._top[2 * index + 1]
+            return self._table[self._top[index]][1]
         self._levels()
         return OrderBook.size_at(self, price, bid=bid)
 
@@ -490,8 +498,7 @@ class ReplayedBook(OrderBook):
                 return None
             depth = count
         depth = max(depth, 0)
-        pairs = iter(self._top[2 * first : 2 * (first + depth)])
-        return list(zip(pairs, pairs, strict=True))
+        return list(map(self._table.__getitem__, self._top[first : first + depth]))
 
     def bids(self, depth: int | None = None) -> list[Level]:
         """Bid levels, best first, at most ``depth``."""
@@ -520,17 +527,14 @@ class ReplayedBook(OrderBook):
         if depth > 0 and (depth > nb >= full or depth > na >= full):
             self._levels()
             return OrderBook.view(self, depth, timestamp_ns)
-        top, first_bid, first_ask = self._top, 2 * self._ob, 2 * self._oa
-        if depth >= nb:  # every bid kept, then the asks: one slice, one zip
-            flat = iter(top[first_bid : first_ask + 2 * min(depth, na)])  # price, size, ...
-            levels = tuple(zip(flat, flat, strict=True))
+        top, level, first_bid, first_ask = self._top, self._table.__getitem__, self._ob, self._oa
+        if depth >= nb:  # every bid kept, then the asks: one slice
+            levels = tuple(map(level, top[first_bid : first_ask + min(depth, na)]))
             bids, asks = levels[:nb], levels[nb:]
         else:
             depth = max(depth, 0)
-            flat = iter(top[first_bid : first_bid + 2 * depth])
-            bids = tuple(zip(flat, flat, strict=True))
-            flat = iter(top[first_ask : first_ask + 2 * min(depth, na)])
-            asks = tuple(zip(flat, flat, strict=True))
+            bids = tuple(map(level, top[first_bid : first_bid + depth]))
+            asks = tuple(map(level, top[first_ask : first_ask + min(depth, na)]))
         return BookView(
             instrument=self._key,
             update_id=self.update_id,
@@ -669,14 +673,16 @@ def _record(instrument: Instrument, compiler: _Compiler) -> dict[str, Any]:
     """
     symbol = instrument.symbol
     depth = TOP_DEPTH
-    books, top, resets = array("q"), array("q"), array("q")
+    books, top, top_prices, resets = array("q"), array("I"), array("q"), array("q")
+    rows: dict[Level, int] = {}  # a level -> its row in `pairs`
     diff_states, raw_states = array("q"), array("q")
 
     def published(book: OrderBook) -> None:
         bids, asks = book.bids(depth), book.asks(depth)
-        books.extend((book.update_id, 0, 0, 0, 0, 0, len(top) // 2, len(bids), len(asks)))
+        books.extend((book.update_id, 0, 0, 0, 0, 0, len(top), len(bids), len(asks)))
         for pair in (*bids, *asks):
-            top.extend(pair)
+            top.append(rows.setdefault(pair, len(rows)))
+            top_prices.append(pair[0])
 
     venue = PaperVenue(
         instrument, VenueModel(), on_book=published, depth_sync=ParsedDepthSync(instrument)
@@ -727,6 +733,8 @@ def _record(instrument: Instrument, compiler: _Compiler) -> dict[str, Any]:
         "books": books.tobytes(),
         "reset_levels": resets.tobytes(),
         "top": top.tobytes(),
+        "top_prices": top_prices.tobytes(),
+        "pairs": array("q", (value for pair in rows for value in pair)).tobytes(),
         "top_depth": depth,
         "accounts": _Accounts(
             updates_seen=venue.updates_seen,
