@@ -292,7 +292,7 @@ class PaperVenue:
         self._maker = Fraction(model.maker_fee_bps) / 10_000
         self._taker = Fraction(model.taker_fee_bps) / 10_000
         # the accounts, exact, in ticks * lots
-        self.fees = Fraction(0)
+        self._notional = [0, 0]  # ticks * lots filled as taker, as maker: what `fees` is of
         self.ledger = Position()  # net lots, average entry, realized PnL
         self.counts = dict.fromkeys(
             ("sent", "cancelled", "rejected", "fills", "maker", "taker", "submitted_qty"), 0
@@ -324,7 +324,7 @@ class PaperVenue:
         self.last_frame_ns = 0
         self._next_sample_ns = 0
         self._last_mid2: int | None = None  # twice the last mid (`last_mid`)
-        self._base: tuple[Fraction, Fraction, int, Fraction, int, int] | None = None
+        self._base: tuple[Fraction, Fraction, int, list[int], int, int] | None = None
         self._marked_base: tuple[object, ...] | None = None  # `_base` when last marked
 
     # -- time ----------------------------------------------------------------------------
@@ -536,8 +536,7 @@ class PaperVenue:
         order.filled += quantity
         signed = order.side.sign * quantity
         self.ledger.apply_fill(signed, price)
-        notional = Fraction(price * quantity)
-        self.fees += notional * (self._maker if maker else self._taker)
+        self._notional[maker] += price * quantity  # the fees: `fees`
         self.volume += quantity
         self.counts["fills"] += 1
         self.counts["maker" if maker else "taker"] += 1
@@ -927,25 +926,45 @@ class PaperVenue:
         """The mid (ticks) at the last book change that had one (None: none had)."""
         return None if self._last_mid2 is None else Fraction(self._last_mid2, 2)
 
+    @property
+    def fees(self) -> Fraction:
+        """The fees paid (negative: rebates received), exact, in ticks * lots."""
+        taker, maker = self._notional
+        return self._maker * maker + self._taker * taker
+
     def _equity_base(self) -> tuple[int, int]:
         """``(2a, b)``: the equity at a doubled mid ``m2`` is ``(2a + m2 * net * b) / 2b``.
 
         ``a / b`` is realized PnL less fees less the position at its average price: it
         changes with fills only, so it is kept until the ledger or the fees change.
+        Worked out in ints (``b`` > 0, not in lowest terms): every use compares or
+        divides exactly, so the values are `Fraction`'s.
         """
-        ledger, fees = self.ledger, self.fees
+        ledger = self.ledger
+        realized, average, net = ledger.realized, ledger.average_price, ledger.net
         cached = self._base
         if (
             cached is not None
-            and cached[0] is ledger.realized
-            and cached[1] is ledger.average_price
-            and cached[2] == ledger.net
-            and cached[3] is fees
+            and cached[0] is realized
+            and cached[1] is average
+            and cached[2] == net
+            and cached[3] == self._notional
         ):
             return cached[4], cached[5]
-        base = ledger.realized - ledger.average_price * ledger.net - fees
-        twice, denominator = 2 * base.numerator, base.denominator
-        self._base = (ledger.realized, ledger.average_price, ledger.net, fees, twice, denominator)
+        taker, maker = self._notional
+        maker_rate, taker_rate = self._maker, self._taker
+        fees = maker_rate.numerator * maker * taker_rate.denominator + (
+            taker_rate.numerator * taker * maker_rate.denominator
+        )  # / fees_scale
+        fees_scale = maker_rate.denominator * taker_rate.denominator
+        r_num, r_den = realized.numerator, realized.denominator
+        a_num, a_den = average.numerator, average.denominator
+        denominator = r_den * a_den * fees_scale
+        numerator = (
+            r_num * a_den * fees_scale - a_num * net * r_den * fees_scale - fees * r_den * a_den
+        )
+        twice = 2 * numerator
+        self._base = (realized, average, net, list(self._notional), twice, denominator)
         return twice, denominator
 
     def _mark(self) -> None:
