@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from tradeactors.backtest.cache import CompiledCapture, ParsedDepthSync
+from tradeactors.backtest.cache import CompiledCapture
 from tradeactors.backtest.journal import BacktestJournal
 from tradeactors.core.messages import (
     AmendOutcome,
@@ -65,7 +65,7 @@ from tradeactors.core.messages import (
     TimeInForce,
     TradeTick,
 )
-from tradeactors.strategy.api import OrderTracking, describe
+from tradeactors.strategy.api import OrderTracking, Strategy, describe
 from tradeactors.venues.binance import BinanceMarketData
 from tradeactors.venues.paper import (
     FillPoint,
@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 
     from tradeactors.core.book import OrderBook
     from tradeactors.core.instrument import Instrument
-    from tradeactors.strategy.api import OpenOrder, Strategy
+    from tradeactors.strategy.api import OpenOrder
     from tradeactors.venues.adapter import MarketData
     from tradeactors.venues.binance import DepthSync
     from tradeactors.venues.capture import Frame
@@ -309,7 +309,7 @@ class _Engine:
             venue="backtest",
             deliver=self.deliver,
             on_book=self._on_book,
-            on_trade=self._on_trade,
+            on_trade=self._on_trade if _hears_trades(strategy) else None,
             sample_interval_s=config.sample_interval_s,
             market=market,
             book_depth=book_depth,
@@ -359,6 +359,11 @@ class _Engine:
 
     def _on_trade(self, trade: TradeTick) -> None:
         self.strategy.on_trade(self.ctx, trade)
+
+
+def _hears_trades(strategy: Strategy) -> bool:
+    """Whether ``strategy`` does something with public trades (not `Strategy`'s no-op)."""
+    return getattr(strategy.on_trade, "__func__", None) is not Strategy.on_trade
 
 
 def run_backtest(
@@ -411,7 +416,7 @@ def run_backtest(
                 f"the compiled capture was read for {frames.instrument.key}, "
                 f"not {instrument.key} ({instrument.tick_size}, {instrument.lot_size})"
             )
-        depth_sync = ParsedDepthSync(instrument)
+        depth_sync = frames.depth_sync()
     engine = _Engine(
         instrument, strategy, config, market=market, book_depth=book_depth, depth_sync=depth_sync
     )

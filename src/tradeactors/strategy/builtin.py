@@ -59,10 +59,13 @@ def _finite(**values: float) -> None:
 
 def _top(view: BookView) -> tuple[int, int] | None:
     """``(best bid, best ask)`` of a two-sided, uncrossed book, else None."""
-    bid, ask = view.best_bid, view.best_ask
-    if bid is None or ask is None or not 0 < bid[0] < ask[0]:
+    bids, asks = view.bids, view.asks  # (not best_bid/best_ask: this runs per book)
+    if not bids or not asks:
         return None
-    return bid[0], ask[0]
+    bid, ask = bids[0][0], asks[0][0]
+    if not 0 < bid < ask:
+        return None
+    return bid, ask
 
 
 # -- order bookkeeping -------------------------------------------------------------------
@@ -254,9 +257,9 @@ class MarketMaker(_OrderBookkeeping):
         position = ctx.position
         if (
             self._quoted_mid2 is not None
-            and self._live()
             and position == self._quoted_position
             and abs(mid2 - self._quoted_mid2) < 2 * self.params.requote
+            and self._live()  # (last: the dearest test)
         ):
             return
         self._last_quote_ns = now

@@ -59,6 +59,7 @@ import heapq
 import itertools
 import math
 import random
+from bisect import bisect_left
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
@@ -291,7 +292,7 @@ class PaperVenue:
         self._maker = Fraction(model.maker_fee_bps) / 10_000
         self._taker = Fraction(model.taker_fee_bps) / 10_000
         # the accounts, exact, in ticks * lots
-        self.fees = Fraction(0)
+        self._notional = [0, 0]  # ticks * lots filled as taker, as maker: what `fees` is of
         self.ledger = Position()  # net lots, average entry, realized PnL
         self.counts = dict.fromkeys(
             ("sent", "cancelled", "rejected", "fills", "maker", "taker", "submitted_qty"), 0
@@ -301,8 +302,9 @@ class PaperVenue:
         self.trades = 0
         self.events = 0
         self.frames = 0
-        self.peak = Fraction(0)
-        self.max_drawdown = Fraction(0)
+        # the peak equity, and the largest drawdown from a peak: exact, as (numerator,
+        # positive denominator)
+        self._peak = self._drawdown = (0, 1)
         self.series: list[Sample] = []
         self.fill_series: list[FillPoint] = []
         self.fill_log: list[OrderUpdate] = []  # every fill, its execution id its rank (1...)
@@ -322,7 +324,8 @@ class PaperVenue:
         self.last_frame_ns = 0
         self._next_sample_ns = 0
         self._last_mid2: int | None = None  # twice the last mid (`last_mid`)
-        self._base: tuple[Fraction, Fraction, int, Fraction, int, int] | None = None
+        self._base: tuple[Fraction, Fraction, int, list[int], int, int] | None = None
+        self._marked_base: tuple[object, ...] | None = None  # `_base` when last marked
 
     # -- time ----------------------------------------------------------------------------
 
@@ -339,7 +342,8 @@ class PaperVenue:
         queue = self._queue
         while queue and (when_ns is None or queue[0][0] <= when_ns):
             due, _seq, action = heapq.heappop(queue)
-            self.now_ns = max(self.now_ns, due)
+            if due > self.now_ns:  # noqa: PLR1730 - max() is a call, this runs per event
+                self.now_ns = due
             self.events += 1
             action()
 
@@ -532,8 +536,7 @@ class PaperVenue:
         order.filled += quantity
         signed = order.side.sign * quantity
         self.ledger.apply_fill(signed, price)
-        notional = Fraction(price * quantity)
-        self.fees += notional * (self._maker if maker else self._taker)
+        self._notional[maker] += price * quantity  # the fees: `fees`
         self.volume += quantity
         self.counts["fills"] += 1
         self.counts["maker" if maker else "taker"] += 1
@@ -541,8 +544,8 @@ class PaperVenue:
             FillPoint(
                 t=self.seconds(self.now_ns),
                 side=order.side,
-                price=float(price * self._tick),
-                quantity=float(quantity * self._lot),
+                price=_float(price * self._tick.numerator, self._tick.denominator),
+                quantity=_float(quantity * self._lot.numerator, self._lot.denominator),
                 maker=maker,
             )
         )
@@ -605,29 +608,47 @@ class PaperVenue:
             self._next_sample_ns = received_ns
         self.frames += 1
         self.last_frame_ns = received_ns
-        self.run_until(received_ns)
-        self.now_ns = max(self.now_ns, received_ns)
+        queue = self._queue
+        if queue and queue[0][0] <= received_ns:
+            self.run_until(received_ns)
+        if received_ns > self.now_ns:  # noqa: PLR1730 - max() is a call, this runs per frame
+            self.now_ns = received_ns
 
-    def quiet_frames(self, times: Sequence[int]) -> None:
+    def quiet_frames(self, times: Sequence[int], *, ascending: bool = False) -> None:
         """Frames received at ``times`` that change nothing but the time (`begin_frame` each).
 
         What a replay gives for the frames it knows are not the instrument's (tickers,
-        other symbols), without a call per frame.
+        other symbols), without a call per frame. ``ascending``: the caller knows
+        ``times`` never decrease, so only the frames at which something falls due are
+        visited (a binary search for each).
         """
         if not times:
             return
         if self.start_ns is None:
             self.begin_frame(times[0])
             times = times[1:]
+            if not times:
+                return
         queue = self._queue
         frames = self.frames
-        for index, received_ns in enumerate(times, 1):
-            if queue and queue[0][0] <= received_ns:
-                self.frames, self.last_frame_ns = frames + index, received_ns
+        if ascending:
+            start = 0
+            last = times[-1]
+            while queue and queue[0][0] <= last:
+                index = bisect_left(times, queue[0][0], start)  # the first frame it is due by
+                received_ns = times[index]
+                self.frames, self.last_frame_ns = frames + index + 1, received_ns
                 self.run_until(received_ns)
-            self.now_ns = max(self.now_ns, received_ns)
-        if times:
-            self.frames, self.last_frame_ns = frames + len(times), times[-1]
+                self.now_ns = max(self.now_ns, received_ns)
+                start = index + 1
+        else:
+            for index, received_ns in enumerate(times, 1):
+                if queue and queue[0][0] <= received_ns:
+                    self.frames, self.last_frame_ns = frames + index, received_ns
+                    self.run_until(received_ns)
+                self.now_ns = max(self.now_ns, received_ns)
+        self.frames, self.last_frame_ns = frames + len(times), times[-1]
+        self.now_ns = max(self.now_ns, max(times))  # noqa: PLW3301 - C's max of a sequence
 
     def apply_frame(self, frame: Frame) -> None:
         """Apply ``frame`` (after `begin_frame` of its receive time)."""
@@ -701,7 +722,7 @@ class PaperVenue:
                 self.updates_applied += 1
         self._follow_state(outcome, self.updates_seen)
         if outcome.publishes:  # after a snapshot no queue advances (as Binance's)
-            self._book_changed(None if snapshot else before)
+            self.book_changed(None if snapshot else before)
 
     def finish(self) -> None:
         """The market ended (at the last frame): close the time in sync."""
@@ -783,15 +804,26 @@ class PaperVenue:
         """The resting orders' levels before a change, where the queue model reads them."""
         return self._resting_levels() if self.model.queue == "probabilistic" else None
 
+    def levels_before(self) -> dict[tuple[bool, int], int] | None:
+        """What `book_changed` needs of the book before a change of depth (the queue model's).
+
+        For a shell that moves the book itself (a compiled capture's replay).
+        """
+        return self._resting_levels() if self.model.queue == "probabilistic" else None
+
     def _after_book(
         self, result: binance.SyncResult, before: dict[tuple[bool, int], int] | None
     ) -> None:
         if result not in (binance.SyncResult.APPLIED, binance.SyncResult.SYNCED):
             return
-        self._book_changed(before)
+        self.book_changed(before)
 
-    def _book_changed(self, before: dict[tuple[bool, int], int] | None) -> None:
-        """The book changed, in sync: match the orders against it, then tell ``on_book``."""
+    def book_changed(self, before: dict[tuple[bool, int], int] | None) -> None:
+        """The book (``sync.book``) changed, in sync: match the orders, tell ``on_book``.
+
+        ``before``: `levels_before` read before the change (None: a snapshot, after
+        which no queue advances). Public for a shell that moves the book itself.
+        """
         self.books += 1
         self._taken.clear()  # the levels changed: what we took is replenished
         book = self.sync.book
@@ -814,6 +846,8 @@ class PaperVenue:
                 order.queue_ahead = max(0, order.queue_ahead - math.ceil((old - new) * share))
 
     def _fill_crossed(self) -> None:
+        if not self.resting:
+            return
         book = self.sync.book
         bid, ask = book.best_bid(), book.best_ask()
         for order in list(self.resting.values()):
@@ -878,67 +912,110 @@ class PaperVenue:
         return ledger.realized + (mid - ledger.average_price) * ledger.net - self.fees
 
     @property
+    def peak(self) -> Fraction:
+        """The highest equity marked (ticks * lots; 0 before any)."""
+        return Fraction(*self._peak)
+
+    @property
+    def max_drawdown(self) -> Fraction:
+        """The largest fall of the equity from a peak before it (ticks * lots)."""
+        return Fraction(*self._drawdown)
+
+    @property
     def last_mid(self) -> Fraction | None:
         """The mid (ticks) at the last book change that had one (None: none had)."""
         return None if self._last_mid2 is None else Fraction(self._last_mid2, 2)
+
+    @property
+    def fees(self) -> Fraction:
+        """The fees paid (negative: rebates received), exact, in ticks * lots."""
+        taker, maker = self._notional
+        return self._maker * maker + self._taker * taker
 
     def _equity_base(self) -> tuple[int, int]:
         """``(2a, b)``: the equity at a doubled mid ``m2`` is ``(2a + m2 * net * b) / 2b``.
 
         ``a / b`` is realized PnL less fees less the position at its average price: it
         changes with fills only, so it is kept until the ledger or the fees change.
+        Worked out in ints (``b`` > 0, not in lowest terms): every use compares or
+        divides exactly, so the values are `Fraction`'s.
         """
-        ledger, fees = self.ledger, self.fees
+        ledger = self.ledger
+        realized, average, net = ledger.realized, ledger.average_price, ledger.net
         cached = self._base
         if (
             cached is not None
-            and cached[0] is ledger.realized
-            and cached[1] is ledger.average_price
-            and cached[2] == ledger.net
-            and cached[3] is fees
+            and cached[0] is realized
+            and cached[1] is average
+            and cached[2] == net
+            and cached[3] == self._notional
         ):
             return cached[4], cached[5]
-        base = ledger.realized - ledger.average_price * ledger.net - fees
-        twice, denominator = 2 * base.numerator, base.denominator
-        self._base = (ledger.realized, ledger.average_price, ledger.net, fees, twice, denominator)
+        taker, maker = self._notional
+        maker_rate, taker_rate = self._maker, self._taker
+        fees = maker_rate.numerator * maker * taker_rate.denominator + (
+            taker_rate.numerator * taker * maker_rate.denominator
+        )  # / fees_scale
+        fees_scale = maker_rate.denominator * taker_rate.denominator
+        r_num, r_den = realized.numerator, realized.denominator
+        a_num, a_den = average.numerator, average.denominator
+        denominator = r_den * a_den * fees_scale
+        numerator = (
+            r_num * a_den * fees_scale - a_num * net * r_den * fees_scale - fees * r_den * a_den
+        )
+        twice = 2 * numerator
+        self._base = (realized, average, net, list(self._notional), twice, denominator)
         return twice, denominator
 
     def _mark(self) -> None:
         """Mark the account at the mid: peak, drawdown and the series (exact, in ints).
 
-        The same values as `equity` at `mid` in `Fraction`s; compared by cross
-        multiplication, a `Fraction` made only for a new peak, drawdown or sample.
+        The same values as `equity` at `mid` in `Fraction`s; kept as (numerator,
+        denominator) pairs and compared by cross multiplication, a `Fraction` made
+        only for a sample.
         """
-        book = self.sync.book
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
+        mid2 = self.sync.book.mid_x2()
+        if mid2 is None:
             return
-        mid2 = bid[0] + ask[0]
-        self._last_mid2 = mid2
         twice, denominator = self._equity_base()
         equity = twice + mid2 * self.ledger.net * denominator  # / scale
         scale = 2 * denominator
-        peak = self.peak
-        if equity * peak.denominator > peak.numerator * scale:
-            self.peak = Fraction(equity, scale)  # drawdown 0: the max is unchanged
-        else:
-            gap = peak.numerator * scale - equity * peak.denominator  # / (peak.den * scale)
-            drawdown = self.max_drawdown
-            if gap * drawdown.denominator > drawdown.numerator * peak.denominator * scale:
-                self.max_drawdown = Fraction(gap, peak.denominator * scale)
+        if mid2 != self._last_mid2 or self._base is not self._marked_base:
+            # else the equity is the one last marked: no new peak, no deeper drawdown
+            self._last_mid2, self._marked_base = mid2, self._base
+            peak, peak_scale = self._peak
+            if equity * peak_scale > peak * scale:
+                self._peak = (equity, scale)  # drawdown 0: the max is unchanged
+            else:
+                gap = peak * scale - equity * peak_scale  # / (peak_scale * scale)
+                drawdown, drawdown_scale = self._drawdown
+                if gap * drawdown_scale > drawdown * peak_scale * scale:
+                    self._drawdown = (gap, peak_scale * scale)
         if self.start_ns is not None and self.now_ns >= self._next_sample_ns:
+            lot, tick, value = self._lot, self._tick, self._value
             self.series.append(
                 Sample(
                     t=self.seconds(self.now_ns),
-                    position=float(self.ledger.net * Fraction(self.instrument.lot_size)),
-                    mid=float(Fraction(mid2, 2) * Fraction(self.instrument.tick_size)),
-                    pnl=money(Fraction(equity, scale) * self._value),
+                    position=_float(self.ledger.net * lot.numerator, lot.denominator),
+                    mid=_float(mid2 * tick.numerator, 2 * tick.denominator),
+                    pnl=round(
+                        _float(equity * value.numerator, scale * value.denominator), 12
+                    ),  # money(Fraction(equity, scale) * value)
                 )
             )
             interval = self._sample_interval_ns
             self._next_sample_ns += interval * (
                 1 + (self.now_ns - self._next_sample_ns) // interval
             )
+
+
+def _float(numerator: int, denominator: int) -> float:
+    """``float(Fraction(numerator, denominator))``, without the Fraction.
+
+    The same float: both are the true quotient correctly rounded (int / int is, and
+    `Fraction`'s float is its lowest terms' int / int).
+    """
+    return numerator / denominator
 
 
 def money(value: Fraction) -> float:

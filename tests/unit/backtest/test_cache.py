@@ -24,8 +24,10 @@ from tradeactors.core.instrument import Instrument
 from tradeactors.core.messages import Side
 from tradeactors.strategy import make_strategy
 from tradeactors.strategy.api import Strategy
+from tradeactors.venues import binance
 from tradeactors.venues.capture import Frame, read_capture
 from tradeactors.venues.instrument_file import load_instrument_file
+from tradeactors.venues.paper import PaperVenue, VenueModel
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 ETHUSDT = DATA / "hftbacktest" / "ethusdt_20240808.gz"
@@ -353,3 +355,109 @@ class TestTheCache:
         assert capture_cache.default_cache_dir() == tmp_path / "tradeactors"
         monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # as the spec says
         assert capture_cache.default_cache_dir() == Path.home() / ".cache" / "tradeactors"
+
+
+# -- the book's states, worked out once: the replayed book reads as the real one ---------
+
+
+def _reads(book, depths=(None, 0, 1, 5, 19, 20, 21, 60)):
+    """Everything a venue or strategy reads of ``book``, deep and shallow."""
+    bids, asks = book.bids(), book.asks()
+    prices = {price + step for price, _ in (*bids[:40], *asks[:40]) for step in (-1, 0, 1)}
+    if bids:  # deeper than any top kept, and between the sides
+        prices |= {bids[-1][0], bids[-1][0] - 1, bids[0][0] + 1}
+    if asks:
+        prices |= {asks[-1][0], asks[-1][0] + 1, asks[0][0] - 1}
+    return (
+        book.update_id, len(book), book.best_bid(), book.best_ask(), book.crossed(),
+        book.spread(), book.mid_x2(),
+        [(book.bids(depth), book.asks(depth)) for depth in depths],
+        [book.view(depth, 7) for depth in depths if depth is not None],
+        [(price, book.size_at(price, bid=True), book.size_at(price, bid=False))
+         for price in sorted(prices)],
+    )  # fmt: skip
+
+
+def _published_books(frames, instrument, every=1):
+    """Each book a venue with no orders publishes from ``frames`` (every ``every``-th)."""
+    books = []
+
+    def keep(book):
+        books.append(_reads(book) if len(books) % every == 0 else None)
+
+    venue = PaperVenue(instrument, VenueModel(), on_book=keep)
+    for frame in frames:
+        venue.on_frame(frame)
+    return books
+
+
+class TestReplayedBook:
+    """The compiled capture's book reads as `OrderBook` at every published state."""
+
+    def _check(self, frames, instrument, every=1):
+        published = _published_books(frames, instrument, every)
+        compiled = compile_frames(frames, instrument)
+        book = compiled.depth_sync().book
+        assert compiled.top_depth == capture_cache.TOP_DEPTH
+        assert compiled.published == len(published) > 1
+        forward = [index for index, reads in enumerate(published) if reads is not None]
+        for state in forward:  # in order, skipping some: rebuilt from where it was
+            book.show(state)
+            assert _reads(book) == published[state], state
+        for state in reversed(forward[-3:]):  # back: from its snapshot again
+            book.show(state)
+            assert _reads(book) == published[state], state
+        book.show(-1)
+        assert book.best_bid() is None
+        assert book.view(20).bids == ()
+        assert len(book) == 0
+        assert book.size_at(1, bid=True) == 0
+
+    @pytest.mark.parametrize("top_depth", [20, 1])
+    def test_the_hand_made_frames_at_each_state(self, top_depth, monkeypatch):
+        # snapshots after each loss (resets); with a top of 1, deeper reads rebuild
+        monkeypatch.setattr(capture_cache, "TOP_DEPTH", top_depth)
+        self._check(_odd_frames(), ETH)
+
+    @needs_data
+    def test_ethusdt_at_every_25th_state(self, eth_frames):
+        self._check(eth_frames, ETH, every=25)
+
+    def test_it_refuses_writes(self):
+        compiled = compile_frames(_odd_frames(), ETH)
+        sync = compiled.depth_sync()
+        for write in (
+            lambda: sync.book.apply_levels([(1, 1)], [], 1),
+            lambda: sync.book.apply_snapshot([], [], 1),
+            lambda: sync.book.set_bid(1, 1),
+            lambda: sync.book.set_ask(1, 1),
+            lambda: sync.book.trim(1),
+            sync.book.clear,
+        ):
+            with pytest.raises(TypeError, match="read-only"):
+                write()
+        with pytest.raises(RuntimeError, match="takes no depth update"):
+            sync.on_diff(msgspec.json.decode(b'{"s":"ETHUSDT","U":1,"u":1,"b":[],"a":[]}',
+                                             type=binance.DepthUpdate))  # fmt: skip
+
+    def test_a_replay_needs_the_capture_s_own_sync(self):
+        compiled = compile_frames(_odd_frames(), ETH)
+        other = compile_frames(_odd_frames(), ETH)
+        for sync in (None, other.depth_sync()):
+            venue = PaperVenue(ETH, VenueModel(), depth_sync=sync)
+            with pytest.raises(TypeError, match="depth_sync"):
+                compiled.replay(venue, lambda _t: None)
+
+
+def test_frames_out_of_time_order_give_the_same_report():
+    """A capture whose receive times go back (merged files) is replayed frame by frame."""
+    frames = _odd_frames()
+    ticker = _ws(0, "ethusdt@bookTicker", TICKER)
+    late = [Frame(received_ns=at * MS, source="ws", payload=ticker.payload)
+            for at in (3, 2, 5, 4, 4, 17, 16, 19, 30, 25)]  # fmt: skip
+    frames = [*frames[:3], *late[:4], *frames[3:16], *late[4:], *frames[16:]]
+    compiled = compile_frames(frames, ETH)
+    assert not compiled.ascending
+    assert compile_frames(_odd_frames(), ETH).ascending
+    for config in ({}, {"queue": "probabilistic"}, {"order_latency_ms": 0.5}):
+        assert _report(compiled, ETH, **config) == _report(frames, ETH, **config)
