@@ -24,6 +24,7 @@ from tradeactors.errors import ConfigError
 from tradeactors.journal import JournalError
 from tradeactors.observability import configure_logging
 from tradeactors.strategy import make_strategy, parse_params
+from tradeactors.strategy.api import view_depth_of
 from tradeactors.venues import kraken
 from tradeactors.venues.instrument_file import load_instrument_file
 
@@ -51,6 +52,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     try:
         params = parse_params(args.param)
         strategy = make_strategy(args.strategy, params)
+        view_depth_of(strategy)  # one set in __init__: refused here, not in the run
         config = BacktestConfig(
             order_latency_ms=args.latency_ms,
             response_latency_ms=args.response_latency_ms,

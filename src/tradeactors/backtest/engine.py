@@ -65,7 +65,7 @@ from tradeactors.core.messages import (
     TimeInForce,
     TradeTick,
 )
-from tradeactors.strategy.api import OrderTracking, Strategy, describe
+from tradeactors.strategy.api import OrderTracking, Strategy, describe, view_depth_of
 from tradeactors.venues.binance import BinanceMarketData
 from tradeactors.venues.paper import (
     FillPoint,
@@ -303,6 +303,8 @@ class _Engine:
         self.journal: BacktestJournal | None = None  # set by `run_backtest` if it keeps one
         self.strategy = strategy
         self.config = config
+        # as live: the depth the strategy asked for (`Strategy.view_depth`), else the config's
+        self.depth = view_depth_of(strategy) or config.depth  # ValueError: no depth
         self.venue = PaperVenue(
             instrument,
             VenueModel.of(config),
@@ -355,7 +357,7 @@ class _Engine:
             self.strategy.on_fill(self.ctx, update)
 
     def _on_book(self, book: OrderBook) -> None:
-        self.strategy.on_book(self.ctx, book.view(self.config.depth, self.venue.now_ns))
+        self.strategy.on_book(self.ctx, book.view(self.depth, self.venue.now_ns))
 
     def _on_trade(self, trade: TradeTick) -> None:
         self.strategy.on_trade(self.ctx, trade)

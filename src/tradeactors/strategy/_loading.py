@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tradeactors.errors import ConfigError, StrategyLoadError
+from tradeactors.strategy.api import view_depth_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -177,6 +178,10 @@ def check_strategy_class(obj: object, spec: str) -> None:
             f"{', '.join(missing)} (subclass tradeactors.Strategy: every callback does "
             f"nothing by default)",
         )
+    try:
+        view_depth_of(obj)  # the class's own; one set in __init__ is checked at start
+    except ValueError as exc:
+        raise StrategyLoadError(spec, f"class {obj.__name__}: {exc}") from None
 
 
 def strategy_factory(name: str, params: Mapping[str, Any] | None = None) -> Callable[[], Strategy]:

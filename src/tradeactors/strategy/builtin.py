@@ -235,6 +235,7 @@ class MarketMaker(_OrderBookkeeping):
     """
 
     name = "market_maker"
+    view_depth = 1  # reads the top of the book only (a subclass reading deeper sets its own)
 
     def __init__(self, params: MarketMakerParams | None = None) -> None:
         super().__init__()
@@ -373,6 +374,7 @@ class Momentum(_OrderBookkeeping):
     """
 
     name = "momentum"
+    view_depth = 1  # reads the top of the book only (a subclass reading deeper sets its own)
     MAX_HOLD_TIMER: Final = "momentum.max_hold"
 
     def __init__(self, params: MomentumParams | None = None) -> None:
@@ -633,6 +635,7 @@ class Vwap(_OrderBookkeeping):
     """
 
     name = "vwap"
+    view_depth = 1  # reads the top of the book only (a subclass reading deeper sets its own)
     SLICE_TIMER: Final = "vwap.slice"
 
     def __init__(self, params: VwapParams | None = None) -> None:

@@ -502,3 +502,34 @@ class TestOneInstrument:
             run_backtest(tape.frames, ETH, Script({}), instruments=["BTCUSDT"])
         report = run_backtest(tape.frames, ETH, Script({}), instruments=["ETHUSDT"])
         assert report.book_updates == 2
+
+
+class TestViewDepth:
+    """A strategy's `view_depth` is the depth of its views, as live; else the config's."""
+
+    class Views(Strategy):
+        name = "views"
+
+        def __init__(self, depth=None):
+            self.view_depth = depth
+            self.depths = []
+
+        def on_book(self, ctx, view):
+            self.depths.append((len(view.bids), len(view.asks)))
+
+    def _depths(self, asked=None, **config):
+        tape = Tape(bids=[(10_000, 5), (9_999, 10), (9_998, 1)], asks=[(10_001, 4), (10_002, 10)])
+        tape.diff(bids=[(9_997, 2)])
+        strategy = self.Views(asked)
+        run_backtest(tape.frames, ETH, strategy, BacktestConfig(**config))
+        return strategy.depths
+
+    def test_the_strategy_s_depth_else_the_config_s(self):
+        assert self._depths() == [(3, 2), (4, 2)]  # the config's 20: every level
+        assert self._depths(1) == [(1, 1), (1, 1)]
+        assert self._depths(None, depth=1) == [(1, 1), (1, 1)]  # the config's 1
+        assert self._depths(3, depth=1) == [(3, 2), (3, 2)]  # what it asked, not the config's
+
+    def test_a_depth_that_is_no_depth_is_refused_before_the_run(self):
+        with pytest.raises(ValueError, match="view_depth = 0"):
+            self._depths(0)

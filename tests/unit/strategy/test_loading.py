@@ -326,3 +326,15 @@ class TestViewDepth:
 
         with pytest.raises(ValueError, match="view_depth"):
             view_depth_of(Odd())
+
+
+def test_a_class_whose_view_depth_is_no_depth_is_refused_at_load():
+    from tradeactors.errors import StrategyLoadError
+    from tradeactors.strategy import check_strategy_class
+    from tradeactors.strategy.api import Strategy
+
+    class Deep(Strategy):
+        view_depth = 10_000
+
+    with pytest.raises(StrategyLoadError, match="class Deep: view_depth = 10000"):
+        check_strategy_class(Deep, "mod:Deep")
