@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from tradeactors.trading.report import ScopeRow
     from tradeactors.trading.system import ShutdownSummary
 
-__all__ = ["run_trading"]
+__all__ = ["StartInterrupted", "run_trading"]
 
 
 def run_trading(  # noqa: PLR0915 - one step after another, each undone on failure
@@ -83,17 +83,15 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     # subscribed before the start: a venue down at start is told too
     unsubscribe = system.subscribe(_event_lines(out, live=live))
     stopped = threading.Event()
-    # Ctrl-C and SIGTERM end the run the same graceful way, under both runtimes; caught
-    # from before the start, so one that comes while it starts (or right after the
-    # banner) stops the run as gracefully, summary included, instead of killing it.
-    previous = _catch_stop_signals(stopped)
+    # Ctrl-C and SIGTERM: while the tree starts they interrupt the start (undone, one
+    # line, exit 130/143); once it trades they end the run the graceful way, summary
+    # included. Caught from before the start: one right after the banner never kills it.
+    signals = _StopSignals(stopped)
     try:
         system.start()
-    except BaseException:
-        _restore_signals(previous)
-        unsubscribe()
-        control.close()
-        metrics.close()
+        signals.started()
+    except BaseException:  # a failed start, or StartInterrupted (the CLI says it)
+        _undo_start(system, signals, unsubscribe, control.close, metrics.close)
         raise
     print(
         f"tradeactors: trading {', '.join(system.instruments)} at {system.trade_url}"
@@ -130,7 +128,7 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
         control.close()
         summary = system.stop()
         metrics.close()
-        _restore_signals(previous)
+        signals.restore()
         gc.unfreeze()  # the run's objects may be garbage now: collectable again
     if out.isatty():
         print(file=out)
@@ -257,18 +255,51 @@ def _event_lines(out: TextIO, *, live: bool) -> Callable[[object], None]:
     return on_event
 
 
-def _catch_stop_signals(stopped: threading.Event) -> dict[int, Any]:
-    """SIGINT and SIGTERM set ``stopped`` (in the main thread only); the handlers replaced."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {
-        sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+def _undo_start(
+    system: TradingSystem, signals: _StopSignals, *closers: Callable[[], object]
+) -> None:
+    """After a failed or interrupted start: the handlers of before, nothing left running."""
+    signals.restore()
+    if system.started:  # interrupted just as the start returned
+        system.stop()
+    for close in closers:
+        close()
 
 
-def _restore_signals(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+class StartInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM while the tree started: the start was undone (``exit_code``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum  # as the shell reports a process the signal ended
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM (main thread only): interrupt the start, then set ``stopped``."""
+
+    def __init__(self, stopped: threading.Event) -> None:
+        self._stopped = stopped
+        self._starting = True
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self._stopped.set()
+        if self._starting:
+            self._starting = False  # once: the start's own undoing is not interrupted again
+            raise StartInterrupted(signum)
+
+    def started(self) -> None:
+        """The tree trades: from now on a signal only sets ``stopped``."""
+        self._starting = False
+
+    def restore(self) -> None:
+        """The handlers of before (once)."""
+        previous, self._previous = self._previous, {}
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _status_loop(

@@ -851,7 +851,7 @@ def _main(args: argparse.Namespace) -> int:  # noqa: C901, PLR0911, PLR0912 - a 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
     """``tradeactors run`` once its config is loaded: its run directory, logs, the run."""
-    from tradeactors._run import run_trading  # noqa: PLC0415
+    from tradeactors._run import StartInterrupted, run_trading  # noqa: PLC0415
     from tradeactors._state import RunDirectory, state_dir  # noqa: PLC0415
     from tradeactors.backtest.compare import paper_lines  # noqa: PLC0415
     from tradeactors.clock import SystemClock  # noqa: PLC0415
@@ -898,6 +898,11 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     except ConfigError as exc:
         _print_error("tradeactors run", exc)
         return 2
+    except StartInterrupted as exc:
+        print(
+            f"tradeactors run: {exc} while starting: stopped, nothing left running", file=sys.stderr
+        )
+        return exc.exit_code
     finally:
         if run_dir is not None:
             run_dir.close()

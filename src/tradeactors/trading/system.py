@@ -714,6 +714,11 @@ class TradingSystem:
     # -- what hosts use --------------------------------------------------------------
 
     @property
+    def started(self) -> bool:
+        """Whether the tree runs: `start` succeeded, and `stop` has not stopped it yet."""
+        return self._tree is not None and self._tree.running
+
+    @property
     def tree(self) -> Supervisor:
         """The supervision tree (addresses, faults, stats, supervision events)."""
         if self._tree is None:
