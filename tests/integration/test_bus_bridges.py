@@ -513,6 +513,61 @@ class TestCommandsOut:
         )
         assert not dropped
 
+    def _bridge(self, settings, metrics, outbox=None):
+        return SupervisorSpec(
+            name="root",
+            children=(
+                ChildSpec(
+                    name="outbound",
+                    actor=OutboundBridge,
+                    args=(settings,),
+                    kwargs={"host": "st-1", "stream": STREAM, "metrics": metrics, "outbox": outbox},
+                ),
+            ),
+        )
+
+    def test_a_write_refused_for_now_waits_and_goes_once_redis_takes_it(
+        self, make_tree, settings, client, registry, metrics
+    ):
+        # Redis out of memory (maxmemory, noeviction) refuses XADD with OOM: kept, retried,
+        # never a crash (a crash would re-send it at every start: a crash loop)
+        outbox = Outbox()
+        tree = make_tree(self._bridge(settings, metrics, outbox))
+        outbound = tree.address("outbound")
+        client.config_set("maxmemory", 1)
+        try:
+            outbound.tell(_order("c-1"))
+            outbound.ask("settle", timeout=10)  # behind the order: its flush is queued
+            outbound.ask("settle", timeout=10)  # behind the flush: the send was refused
+            labels = {"host": "st-1", "stream": STREAM}  # the link's: the bridge's host
+            assert registry.get_sample_value("tradeactors_bus_up", labels) == 0
+            assert len(outbox) == 1
+            assert client.xlen(STREAM) == 0
+        finally:
+            client.config_set("maxmemory", 0)
+        _eventually(lambda: client.xlen(STREAM) == 1, "sent once Redis takes writes again")
+        assert len(outbox) == 0
+        assert tree.stats("outbound").incarnations == 1
+
+    def test_a_write_refused_for_good_is_dropped_and_counted(
+        self, make_tree, settings, client, registry, metrics
+    ):
+        client.set(STREAM, "not a stream")  # XADD: WRONGTYPE
+        tree = make_tree(self._bridge(settings, metrics))
+        outbound = tree.address("outbound")
+        outbound.tell(_order("c-1"))
+        labels = {"host": "execution-1", "stream": STREAM, "reason": "refused"}
+        _eventually(
+            lambda: registry.get_sample_value("tradeactors_bus_bad_entries_total", labels) == 1,
+            "the refusal counted",
+        )
+        client.delete(STREAM)
+        outbound.tell(_order("c-2"))  # the bridge goes on: the next one is written
+        _eventually(lambda: client.xlen(STREAM) == 1, "the next order sent")
+        (entry,) = client.xrange(STREAM)
+        assert BusCodec().decode(entry[1])[1] == _order("c-2")
+        assert tree.stats("outbound").incarnations == 1
+
     def test_what_waits_in_the_outbox_is_sent_by_the_next_incarnation(
         self, make_tree, settings, client
     ):

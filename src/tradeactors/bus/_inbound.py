@@ -364,8 +364,17 @@ class InboundBridge(_Reader):
                 self._client.xtrim(self._stream, minid=keep_from, approximate=True)
 
     def _oldest_pending(self, group: str) -> str | None:
-        """The oldest entry ``group`` read and has not acknowledged (None: none)."""
-        summary = self._client.xpending(self._stream, group)
+        """The oldest entry ``group`` read and has not acknowledged (None: none, or gone).
+
+        Another host's group removed meanwhile (`XGROUP DESTROY`) is no longer waited
+        for: its NOGROUP is not this bridge's group lost.
+        """
+        try:
+            summary = self._client.xpending(self._stream, group)
+        except Exception as exc:
+            if group != self._group and is_nogroup(exc):
+                return None
+            raise
         oldest = summary.get("min") if summary.get("pending") else None
         return _text(oldest) if oldest else None
 

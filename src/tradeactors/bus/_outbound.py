@@ -24,6 +24,7 @@ drop the repeat by the envelope's message id.
 from __future__ import annotations
 
 import collections
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from tradeactors.bus._codec import BusCodec, Envelope, Kind
@@ -68,6 +69,27 @@ def market_data_stream(message: BookView | TradeTick, venue: str) -> str:
         book_venue, _, symbol = message.instrument.rpartition(":")
         return f"md:{book_venue or venue}:book:{symbol}"
     return f"md:{venue}:trade:{message.instrument}"
+
+
+_NOT_NOW = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+"""Redis's refusals of a write that pass: the entry is kept and sent again later."""
+
+
+def _not_now(error: BaseException) -> bool:
+    """Whether Redis refused an entry for now (kept), not for good (dropped)."""
+    import redis  # noqa: PLC0415 - redis-py only where a bus is used
+
+    if isinstance(
+        error,
+        redis.exceptions.OutOfMemoryError
+        | redis.exceptions.ReadOnlyError
+        | redis.exceptions.TryAgainError
+        | redis.exceptions.ClusterDownError
+        | redis.exceptions.ConnectionError
+        | redis.exceptions.TimeoutError,
+    ):
+        return True
+    return str(error).upper().startswith(_NOT_NOW)
 
 
 _PIPELINE = 1000
@@ -172,6 +194,14 @@ class OutboundBridge(SupervisedActor):
             self._send()
         if self._outbox:
             self.context.log.warning("bus_outbox_not_sent", entries=len(self._outbox))
+        if self._client is not None:
+            self._client.close()
+
+    def on_failure(self, *_exc_info: object) -> None:
+        """A crash: the retry timer cancelled, the client closed (the outbox waits, kept)."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._client is not None:
             self._client.close()
 
@@ -285,28 +315,67 @@ class OutboundBridge(SupervisedActor):
                 )
 
     def _send(self) -> None:
-        """Send the outbox in order, in one pipeline; on failure keep it and retry later."""
+        """Send the outbox in order, in pipelines; on failure keep what is left, retry later.
+
+        Each entry Redis answers is taken off the outbox: written, or refused for good (a
+        wrong type at the stream's key, say: dropped, counted and logged, never retried
+        for ever). A refusal that says "not now" (out of memory, read-only replica,
+        loading, busy, master down, try again) is kept with what follows it, as when
+        Redis is unreachable: the link is down and the bridge tries again later.
+        """
         if not self._outbox or self._retry is not None:
             return
         link = self._link
         assert link is not None  # noqa: S101 - set in on_start
-        entries = list(self._outbox)
-        try:
-            pipe = self._client.pipeline(transaction=False)
-            for stream, fields, maxlen in entries:
-                pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
-            pipe.execute()
-        except self._errors as exc:
-            link.lost(exc)
-            self._retry = later(self.context, self._settings.reconnect_interval, _Retry())
-            return
-        link.reached()
-        for _ in entries:
-            self._outbox.popleft()
-        if self._metrics is not None:
-            host = self._metrics.host
-            for stream, _, _ in entries:
-                self._metrics.published.labels(host, stream).inc()
+        outbox = self._outbox
+        while outbox:
+            entries = list(itertools.islice(outbox, self._pipeline))
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for stream, fields, maxlen in entries:
+                    pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+                answers = pipe.execute(raise_on_error=False)
+            except self._errors as exc:
+                self._lost(exc)
+                return
+            answered = 0
+            not_now: BaseException | None = None
+            for (stream, _fields, _maxlen), answer in zip(entries, answers, strict=True):
+                if isinstance(answer, BaseException):
+                    if _not_now(answer):
+                        not_now = answer
+                        break
+                    self._refused(stream, answer)
+                elif self._metrics is not None:
+                    self._metrics.published.labels(self._metrics.host, stream).inc()
+                answered += 1
+            self._forget(entries[:answered])
+            if not_now is not None:
+                self._lost(not_now)
+                return
+            link.reached()
+
+    def _forget(self, entries: list[tuple[str, dict[bytes, bytes], int | None]]) -> None:
+        """Take ``entries`` off the front of the outbox: those very entries, and only them.
+
+        An incarnation abandoned in the middle of a send, whose send returns after its
+        successor took these and queued others, takes nothing of the successor's.
+        """
+        outbox = self._outbox
+        for entry in entries:
+            if not outbox or outbox[0] is not entry:
+                return
+            outbox.popleft()
+
+    def _lost(self, error: BaseException) -> None:
+        """Redis cannot take entries now: the link is down, the outbox waits for a retry."""
+        assert self._link is not None  # noqa: S101 - set in on_start
+        self._link.lost(error)
+        self._retry = later(self.context, self._settings.reconnect_interval, _Retry())
+
+    def _refused(self, stream: str, error: BaseException) -> None:
+        self._count_bad(stream, "refused")
+        self.context.log.error("bus_entry_refused", stream=stream, error=str(error)[:200])
 
     def _count_bad(self, stream: str, reason: str) -> None:
         if self._metrics is not None:
