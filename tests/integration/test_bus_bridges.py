@@ -248,6 +248,51 @@ class TestRoundTrip:
         assert _value(registry, "tradeactors_bus_conflated_total", **labels) == 49
         assert _value(registry, "tradeactors_bus_consumed_total", **labels) == 50
 
+    def test_a_trade_sent_again_reaches_the_subscriber_once(
+        self, make_tree, settings, client, registry, metrics
+    ):
+        # an outbound bridge whose pipeline's answer was lost sends it again: the same
+        # envelopes (sender, session, sequence) in new entries
+        inbox, statuses = Inbox(), Inbox()
+        trade_stream = "md:sim:trade:BTCUSDT"
+        spec = SupervisorSpec(
+            name="root",
+            children=(
+                ChildSpec(name="receiver", actor=Probe, args=(inbox,)),
+                ChildSpec(
+                    name="md_in",
+                    actor=MarketDataSubscriber,
+                    args=(settings,),
+                    kwargs={
+                        "host": "strategy-1",
+                        "streams": [trade_stream],
+                        "deliver_to": "receiver",
+                        "metrics": metrics,
+                        "status": statuses.append,
+                    },
+                ),
+            ),
+        )
+        make_tree(spec)
+        statuses.wait_for_count(1)
+        trades = [
+            TradeTick(instrument="BTCUSDT", price=100, quantity=n, side=Side.SELL, timestamp_ns=n)
+            for n in (1, 2, 3)
+        ]
+        for sequence in (1, 2, 1, 2, 3):  # 1 and 2 sent again, then 3
+            client.xadd(trade_stream, _entry(trades[sequence - 1], sequence=sequence))
+        # another session of the sender (it restarted) starts its sequence again: new
+        client.xadd(trade_stream, _entry(trades[0], session=2, sequence=1))
+        assert _messages(inbox, 4) == [*trades, trades[0]]
+        labels = {"host": "execution-1", "stream": trade_stream}
+        _eventually(
+            lambda: (
+                registry.get_sample_value("tradeactors_bus_duplicates_dropped_total", labels) == 2
+            ),
+            "the two repeats counted",
+        )
+        assert len(inbox.snapshot()) == 4  # every entry read: the repeats never delivered
+
 
 class TestAtLeastOnce:
     """Acknowledged only after delivery; pending entries claimed; repeats dropped."""

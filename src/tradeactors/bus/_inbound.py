@@ -400,6 +400,10 @@ def trim_point(groups: Iterable[tuple[str, str | None]]) -> str | None:
     return f"{oldest_ms}-{oldest_sequence}"
 
 
+_MAX_SENDERS = 1024
+"""Senders' sessions a market-data subscriber remembers the last sequence of, per stream."""
+
+
 class MarketDataSubscriber(_Reader):
     """Delivers market-data streams to a local actor, newest book first (no group).
 
@@ -431,6 +435,8 @@ class MarketDataSubscriber(_Reader):
             types=types,
         )
         self._last: dict[str, str] = dict.fromkeys(streams, "$")
+        # (stream, sender's host, path, session) -> the last sequence delivered from it
+        self._sequences: dict[tuple[str, str, str, int], int] = {}
 
     def _setup(self) -> None:
         # "$" resolved once to the newest id: a read with "$" again would skip entries
@@ -444,12 +450,29 @@ class MarketDataSubscriber(_Reader):
                     self._deliver_newest_book(stream, newest[0])
         self._ready = True
 
+    def _repeat(self, stream: str, envelope: Envelope) -> bool:
+        """An entry of a sender's session at or below one delivered: sent again, dropped.
+
+        A bridge XADDs each stream's entries in the order of its sequence, and sends a
+        pipeline whose answer was lost again: a repeated trade would count twice.
+        """
+        key = (stream, envelope.source_host, envelope.source_path, envelope.session)
+        sequences = self._sequences
+        last = sequences.get(key)
+        if last is not None and envelope.sequence <= last:
+            return True
+        sequences[key] = envelope.sequence
+        if len(sequences) > _MAX_SENDERS:  # senders' old sessions: the oldest forgotten
+            del sequences[next(iter(sequences))]
+        return False
+
     def _deliver_newest_book(self, stream: str, entry: tuple[Any, Any]) -> None:
         try:
-            _, message = self._codec.decode(entry[1])
+            envelope, message = self._codec.decode(entry[1])
         except BusEntryError as exc:
             self._bad(stream, entry[0], exc.reason, str(exc))
             return
+        self._repeat(stream, envelope)
         if isinstance(message, BookView):
             self._count("consumed", stream)
             self._deliver(message)
@@ -467,9 +490,12 @@ class MarketDataSubscriber(_Reader):
             books = 0
             for entry_id, fields in entries:
                 try:
-                    _, message = self._codec.decode(fields)
+                    envelope, message = self._codec.decode(fields)
                 except BusEntryError as exc:
                     self._bad(stream, entry_id, exc.reason, str(exc))
+                    continue
+                if self._repeat(stream, envelope):
+                    self._count("duplicates", stream)
                     continue
                 if isinstance(message, BookView):
                     books += 1
