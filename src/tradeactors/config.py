@@ -311,7 +311,8 @@ class JournalConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     path: str = ""
     synchronous: Literal["normal", "full"] = "normal"
     # seconds between checkpoints of the order manager's state (a restart reads the
-    # journal from the last one; skipped when no fill came since); 0: only at a clean stop
+    # journal from the last one; skipped when nothing was recorded since); 0: only at a
+    # clean stop
     checkpoint_interval: float = 600.0
 
     def __post_init__(self) -> None:
