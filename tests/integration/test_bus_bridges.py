@@ -76,6 +76,21 @@ def _entry(message, *, message_id="", session=1, sequence=1) -> dict[bytes, byte
     )
 
 
+def _outbound_spec(settings, **kwargs) -> SupervisorSpec:
+    """A tree of one `OutboundBridge` at ``outbound`` (host st-1, onto STREAM unless told)."""
+    return SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(
+                name="outbound",
+                actor=OutboundBridge,
+                args=(settings,),
+                kwargs={"host": "st-1", "stream": STREAM, **kwargs},
+            ),
+        ),
+    )
+
+
 def _inbound_spec(settings, metrics, inbox, *, consumer="execution-1", seen=None, **kwargs):
     return SupervisorSpec(
         name="root",
@@ -475,23 +490,9 @@ class TestMarketDataOut:
         self, make_tree, settings, client, registry, metrics
     ):
         bounded = msgspec.structs.replace(settings, market_data_maxlen=100)
-        spec = SupervisorSpec(
-            name="root",
-            children=(
-                ChildSpec(
-                    name="outbound",
-                    actor=OutboundBridge,
-                    args=(bounded,),
-                    kwargs={
-                        "host": "md-1",
-                        "stream": "unused",
-                        "venue": "sim",
-                        "metrics": metrics,
-                    },
-                ),
-            ),
+        tree = make_tree(
+            _outbound_spec(bounded, host="md-1", stream="unused", venue="sim", metrics=metrics)
         )
-        tree = make_tree(spec)
         outbound = tree.address("outbound")
         for n in range(1, 1001):
             outbound.tell(
@@ -534,18 +535,7 @@ class TestCommandsOut:
         # 500 orders told back to back, an outbox bound of 50: sent in pipelines as the
         # burst grows, never piled up past the bound (whose oldest would be dropped)
         small = msgspec.structs.replace(settings, outbox_limit=50)
-        spec = SupervisorSpec(
-            name="root",
-            children=(
-                ChildSpec(
-                    name="outbound",
-                    actor=OutboundBridge,
-                    args=(small,),
-                    kwargs={"host": "st-1", "stream": STREAM, "metrics": metrics},
-                ),
-            ),
-        )
-        outbound = make_tree(spec).address("outbound")
+        outbound = make_tree(_outbound_spec(small, metrics=metrics)).address("outbound")
         orders = [_order(f"c-{n}") for n in range(500)]
         for order in orders:
             outbound.tell(order)
@@ -558,26 +548,13 @@ class TestCommandsOut:
         )
         assert not dropped
 
-    def _bridge(self, settings, metrics, outbox=None):
-        return SupervisorSpec(
-            name="root",
-            children=(
-                ChildSpec(
-                    name="outbound",
-                    actor=OutboundBridge,
-                    args=(settings,),
-                    kwargs={"host": "st-1", "stream": STREAM, "metrics": metrics, "outbox": outbox},
-                ),
-            ),
-        )
-
     def test_a_write_refused_for_now_waits_and_goes_once_redis_takes_it(
         self, make_tree, settings, client, registry, metrics
     ):
         # Redis out of memory (maxmemory, noeviction) refuses XADD with OOM: kept, retried,
         # never a crash (a crash would re-send it at every start: a crash loop)
         outbox = Outbox()
-        tree = make_tree(self._bridge(settings, metrics, outbox))
+        tree = make_tree(_outbound_spec(settings, metrics=metrics, outbox=outbox))
         outbound = tree.address("outbound")
         client.config_set("maxmemory", 1)
         try:
@@ -598,7 +575,7 @@ class TestCommandsOut:
         self, make_tree, settings, client, registry, metrics
     ):
         client.set(STREAM, "not a stream")  # XADD: WRONGTYPE
-        tree = make_tree(self._bridge(settings, metrics))
+        tree = make_tree(_outbound_spec(settings, metrics=metrics))
         outbound = tree.address("outbound")
         outbound.tell(_order("c-1"))
         labels = {"host": "execution-1", "stream": STREAM, "reason": "refused"}
@@ -617,23 +594,9 @@ class TestCommandsOut:
         self, make_tree, settings, client
     ):
         outbox = Outbox()  # made with the spec, as the roles do: given to every incarnation
-
-        def bridge(bus: object) -> SupervisorSpec:
-            return SupervisorSpec(
-                name="root",
-                children=(
-                    ChildSpec(
-                        name="outbound",
-                        actor=OutboundBridge,
-                        args=(bus,),
-                        kwargs={"host": "st-1", "stream": STREAM, "outbox": outbox},
-                    ),
-                ),
-            )
-
         # Redis unreachable: the commands wait in the outbox, in order, through the stop
         down = msgspec.structs.replace(settings, url="redis://127.0.0.1:1/0")
-        tree = make_tree(bridge(down))
+        tree = make_tree(_outbound_spec(down, outbox=outbox))
         outbound = tree.address("outbound")
         orders = [_order(f"c-{n}") for n in range(1, 6)]
         for order in orders:
@@ -643,7 +606,7 @@ class TestCommandsOut:
         assert len(outbox) == len(orders)
         assert client.exists(STREAM) == 0
         # the next incarnation (here of a new tree) sends them at its start, in order
-        make_tree(bridge(settings))
+        make_tree(_outbound_spec(settings, outbox=outbox))
         _eventually(lambda: client.xlen(STREAM) == len(orders), "the outbox sent")
         codec = BusCodec()
         sent = [codec.decode(fields)[1] for _id, fields in client.xrange(STREAM)]

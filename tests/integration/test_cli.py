@@ -7,8 +7,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.supervision
 
@@ -251,10 +255,9 @@ def test_run_can_be_pinned_to_one_cpu_and_refuses_a_cpu_that_does_not_exist():
     assert "cannot pin to CPU 4096" in bad.stderr
 
 
-def test_a_sigterm_right_after_the_banner_stops_the_run_gracefully():
-    # A service manager may stop the run as soon as it said it trades: the signal is
-    # caught from before the start (it once came while start-up's garbage was frozen,
-    # before the handler, and killed the process without its summary).
+def _sigterm_when(seen: Callable[[str], bool]) -> tuple[int, str, str]:
+    """``tradeactors run --duration 0``, sent SIGTERM at the first stdout line ``seen``
+    accepts: its exit code, the rest of its stdout, its stderr."""
     run = subprocess.Popen(
         _tradeactors("run", "--duration", "0"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -262,7 +265,7 @@ def test_a_sigterm_right_after_the_banner_stops_the_run_gracefully():
     try:
         assert run.stdout is not None
         for line in run.stdout:
-            if line.startswith("tradeactors: trading"):
+            if seen(line):
                 break
         run.send_signal(signal.SIGTERM)
         rest, err = run.communicate(timeout=30)
@@ -270,27 +273,21 @@ def test_a_sigterm_right_after_the_banner_stops_the_run_gracefully():
         if run.poll() is None:
             run.kill()
             run.communicate(timeout=10)
-    assert run.returncode == 0, err[-2000:]
+    return run.returncode, rest, err
+
+
+def test_a_sigterm_right_after_the_banner_stops_the_run_gracefully():
+    # A service manager may stop the run as soon as it said it trades: the signal is
+    # caught from before the start (it once came while start-up's garbage was frozen,
+    # before the handler, and killed the process without its summary).
+    code, rest, err = _sigterm_when(lambda line: line.startswith("tradeactors: trading"))
+    assert code == 0, err[-2000:]
     assert "interrupted:" in rest
     assert "orders still open at the venue: 0" in rest
 
 
 def test_run_with_duration_zero_runs_until_sigterm_and_then_stops_cleanly():
-    run = subprocess.Popen(
-        _tradeactors("run", "--duration", "0"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert run.stdout is not None
-        for line in run.stdout:
-            if "sim:up | orders" in line:  # trading: the first status line
-                break
-        run.send_signal(signal.SIGTERM)
-        rest, err = run.communicate(timeout=30)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate(timeout=10)
-    assert run.returncode == 0, err[-2000:]
+    code, rest, err = _sigterm_when(lambda line: "sim:up | orders" in line)  # a status line
+    assert code == 0, err[-2000:]
     assert "interrupted:" in rest
     assert "orders still open at the venue: 0" in rest
