@@ -91,6 +91,28 @@ def _outbound_spec(settings, **kwargs) -> SupervisorSpec:
     )
 
 
+def _subscriber_spec(settings, metrics, inbox, statuses, streams) -> SupervisorSpec:
+    """A `MarketDataSubscriber` of ``streams`` delivering to a probe with ``inbox``."""
+    return SupervisorSpec(
+        name="root",
+        children=(
+            ChildSpec(name="receiver", actor=Probe, args=(inbox,)),
+            ChildSpec(
+                name="md_in",
+                actor=MarketDataSubscriber,
+                args=(settings,),
+                kwargs={
+                    "host": "strategy-1",
+                    "streams": streams,
+                    "deliver_to": "receiver",
+                    "metrics": metrics,
+                    "status": statuses.append,
+                },
+            ),
+        ),
+    )
+
+
 def _inbound_spec(settings, metrics, inbox, *, consumer="execution-1", seen=None, **kwargs):
     return SupervisorSpec(
         name="root",
@@ -219,25 +241,7 @@ class TestRoundTrip:
         inbox, statuses = Inbox(), Inbox()
         book_stream = "md:sim:book:BTCUSDT"
         trade_stream = "md:sim:trade:BTCUSDT"
-        spec = SupervisorSpec(
-            name="root",
-            children=(
-                ChildSpec(name="receiver", actor=Probe, args=(inbox,)),
-                ChildSpec(
-                    name="md_in",
-                    actor=MarketDataSubscriber,
-                    args=(settings,),
-                    kwargs={
-                        "host": "strategy-1",
-                        "streams": [book_stream, trade_stream],
-                        "deliver_to": "receiver",
-                        "metrics": metrics,
-                        "status": statuses.append,
-                    },
-                ),
-            ),
-        )
-        make_tree(spec)
+        make_tree(_subscriber_spec(settings, metrics, inbox, statuses, [book_stream, trade_stream]))
         statuses.wait_for_count(1)
         books = [
             BookView(
@@ -270,25 +274,7 @@ class TestRoundTrip:
         # envelopes (sender, session, sequence) in new entries
         inbox, statuses = Inbox(), Inbox()
         trade_stream = "md:sim:trade:BTCUSDT"
-        spec = SupervisorSpec(
-            name="root",
-            children=(
-                ChildSpec(name="receiver", actor=Probe, args=(inbox,)),
-                ChildSpec(
-                    name="md_in",
-                    actor=MarketDataSubscriber,
-                    args=(settings,),
-                    kwargs={
-                        "host": "strategy-1",
-                        "streams": [trade_stream],
-                        "deliver_to": "receiver",
-                        "metrics": metrics,
-                        "status": statuses.append,
-                    },
-                ),
-            ),
-        )
-        make_tree(spec)
+        make_tree(_subscriber_spec(settings, metrics, inbox, statuses, [trade_stream]))
         statuses.wait_for_count(1)
         trades = [
             TradeTick(instrument="BTCUSDT", price=100, quantity=n, side=Side.SELL, timestamp_ns=n)
