@@ -93,32 +93,22 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     except BaseException:  # a failed start, or StartInterrupted (the CLI says it)
         _undo_start(system, signals, unsubscribe, control.close, metrics.close)
         raise
-    print(
-        f"tradeactors: trading {', '.join(system.instruments)} at {system.trade_url}"
-        + (f" and {len(config.all_venues) - 1} more venue(s)" if len(config.all_venues) > 1 else "")
-        + (f" (run {run_dir.run_id})" if run_dir is not None else ""),
-        file=out,
-    )
-    print(f"  metrics {metrics.url}   control {control.url}", file=out)
-    print(f"  watch:  tradeactors top --url {metrics.url}", file=out)
-    print(f"  halt:   tradeactors kill --url {control.url}", file=out)
-    print(f"  reset:  tradeactors reset --url {control.url} --by NAME --reason WHY", file=out)
-    for line in _state_lines(
-        system,
-        control,
-        metrics.url,
-        run_dir=run_dir,
-        log_file=log_file,
-        state_problem=state_problem,
-    ):
-        print(f"  {line}", file=out)
-    out.flush()
-    # What start-up built (modules, the tree, configs, instruments) lives as long as the
-    # run: moved out of the collector's reach, so a full collection scans only what the
-    # run allocates since, not everything the process holds.
-    gc.collect()
-    gc.freeze()
-    try:
+    try:  # from here on, whatever fails (stdout closed by a pipe, say): stopped in order
+        _banner(
+            system,
+            config,
+            out,
+            metrics_url=metrics.url,
+            control=control,
+            run_dir=run_dir,
+            log_file=log_file,
+            state_problem=state_problem,
+        )
+        # What start-up built (modules, the tree, configs, instruments) lives as long as
+        # the run: moved out of the collector's reach, so a full collection scans only
+        # what the run allocates since, not everything the process holds.
+        gc.collect()
+        gc.freeze()
         _status_loop(system, stopped, out, live=live)
     finally:
         interrupted = stopped.is_set()
@@ -137,6 +127,40 @@ def run_trading(  # noqa: PLR0915 - one step after another, each undone on failu
     for line in lines:
         print(line, file=out)
     return 0 if summary.clean else 1
+
+
+def _banner(
+    system: TradingSystem,
+    config: Config,
+    out: TextIO,
+    *,
+    metrics_url: str,
+    control: ControlServer,
+    run_dir: RunDirectory | None,
+    log_file: Path | None,
+    state_problem: str | None,
+) -> None:
+    """What the run trades, where to watch and steer it, and where its state is."""
+    print(
+        f"tradeactors: trading {', '.join(system.instruments)} at {system.trade_url}"
+        + (f" and {len(config.all_venues) - 1} more venue(s)" if len(config.all_venues) > 1 else "")
+        + (f" (run {run_dir.run_id})" if run_dir is not None else ""),
+        file=out,
+    )
+    print(f"  metrics {metrics_url}   control {control.url}", file=out)
+    print(f"  watch:  tradeactors top --url {metrics_url}", file=out)
+    print(f"  halt:   tradeactors kill --url {control.url}", file=out)
+    print(f"  reset:  tradeactors reset --url {control.url} --by NAME --reason WHY", file=out)
+    for line in _state_lines(
+        system,
+        control,
+        metrics_url,
+        run_dir=run_dir,
+        log_file=log_file,
+        state_problem=state_problem,
+    ):
+        print(f"  {line}", file=out)
+    out.flush()
 
 
 def _summary_lines(

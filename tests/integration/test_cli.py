@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -291,3 +292,34 @@ def test_run_with_duration_zero_runs_until_sigterm_and_then_stops_cleanly():
     assert code == 0, err[-2000:]
     assert "interrupted:" in rest
     assert "orders still open at the venue: 0" in rest
+
+
+def test_a_run_whose_stdout_closes_stops_in_order_and_says_so_in_one_line():
+    # `tradeactors run | head -1`: the banner's second line meets a closed pipe; the
+    # tree is stopped as at any end (its journal ends with the stop's checkpoint)
+    run = subprocess.Popen(
+        _tradeactors("run", "--duration", "0"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert run.stdout is not None
+        assert run.stdout.readline().startswith("tradeactors: trading")
+        run.stdout.close()
+        assert run.stderr is not None
+        err = run.stderr.read()  # to its end, when the process ends (pytest-timeout bounds it)
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(timeout=10)
+        if run.stderr is not None:
+            run.stderr.close()
+    assert run.returncode == 2
+    assert err.strip().splitlines()[-1] == (
+        "tradeactors run: [Errno 32] Broken pipe (--debug shows the traceback)"
+    )
+    events = subprocess.run(
+        _tradeactors("journal", "events", "--json"),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(events.stdout.strip().splitlines()[-1])["kind"] == "checkpoint"
