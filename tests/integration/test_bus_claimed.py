@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -47,8 +48,6 @@ from tradeactors.top import bus_rows, fetch_snapshot
 from tradeactors.trading.roles import COMMANDS, EXECUTION_GROUP
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
@@ -61,6 +60,22 @@ def _order(client_order_id: str) -> SubmitOrder:
         client_order_id=client_order_id, venue="sim", instrument=SYMBOL, side=Side.BUY,
         price=MID - 40, quantity=1, owner=OWNER, timestamp_ns=time.time_ns(),
     )  # fmt: skip
+
+
+def _wait_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Until the kernel says ``pid`` is stopped (SIGSTOP is delivered, not obeyed, at once).
+
+    Another process's state: polled, bounded. A read it had blocked in Redis before may
+    still be served (the reply waits in its socket): that one is its own pending entry.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        state = stat.rpartition(")")[2].split()[0]
+        if state in ("T", "t"):
+            return
+        assert time.monotonic() < deadline, f"process {pid} not stopped: state {state}"
+        time.sleep(0.001)
 
 
 def test_an_execution_host_killed_with_commands_pending_claims_them_and_places_each_once(  # noqa: PLR0915, PLR0917
@@ -125,6 +140,7 @@ def test_an_execution_host_killed_with_commands_pending_claims_them_and_places_e
         sink.wait_for(OrderUpdate, status="filled", timeout=10)  # long 1: in the journal
         sink.wait_for(OrderUpdate, 2, status="accepted", timeout=10)  # its next bid
         first.send_signal(signal.SIGSTOP)  # frozen: it reads and acknowledges nothing more
+        _wait_stopped(first.pid)  # a busy CPU may run it a few ms more: consuming what comes
         read = add("p-read", 80, "order:p-read")
         client.xreadgroup(EXECUTION_GROUP, "ex", {COMMANDS: ">"}, count=1)  # its read
         dead = add("p-dead", 81, "order:p-dead")
