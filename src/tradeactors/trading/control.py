@@ -180,6 +180,18 @@ class _ClientGoneError(Exception):
     """The client's connection failed while its request was read."""
 
 
+def _new_token() -> str:
+    """A fresh token (256 random bits, URL-safe), never starting with ``-``.
+
+    One that did (1 in 64) was taken by the command line's parser for an option:
+    ``tradeactors reset --token -x...`` failed with "expected one argument".
+    """
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def _check_token(token: str, where: str) -> str:
     if not _MIN_TOKEN <= len(token) <= _MAX_TOKEN or not set(token) <= _TOKEN_CHARACTERS:
         # never echo the token, not even a wrong one
@@ -417,7 +429,7 @@ class ControlServer:
         if not read_timeout > 0:
             raise ValueError("read_timeout must be positive")
         self._system = system
-        self._token = secrets.token_urlsafe(32) if token is None else _check_token(token, "token")
+        self._token = _new_token() if token is None else _check_token(token, "token")
         self._read_timeout = read_timeout
         self._token_file: Path | None = None
         self._log = structlog.get_logger("tradeactors.control")

@@ -305,6 +305,14 @@ class TestToken:
             first.close()
             second.close()
 
+    def test_a_generated_token_never_starts_with_a_dash(self, monkeypatch):
+        # one that did was taken for an option: `reset --token -x...` failed (1 in 64)
+        from tradeactors.trading import control
+
+        drawn = iter(["-starts-with-a-dash" + "x" * 30, "a-fine-one" + "x" * 33])
+        monkeypatch.setattr(control.secrets, "token_urlsafe", lambda _n: next(drawn))
+        assert control._new_token() == "a-fine-one" + "x" * 33
+
     def test_a_weak_given_token_is_refused_without_echoing_it(self, system):
         with pytest.raises(ConfigError) as refused:
             ControlServer(system, token="hunter2")  # noqa: S106 - the point

@@ -120,7 +120,7 @@ class TestCommandLine:
         assert answer == "venue:sim HALTED (kill switch ACTIVE)"  # only that scope
         assert system.gate.state_of(None, "sim") is H
         argv = ["reset", "--url", server.url, "--venue", "sim", "--by", "bob", "--reason", "ok"]
-        assert cli.main([*argv, "--token", server.token]) == 0
+        assert cli.main([*argv, f"--token={server.token}"]) == 0
         assert system.gate.state_of(None, "sim") is A
         assert system.gate.state is A  # the all scope was never touched
 
