@@ -23,7 +23,6 @@ import re
 import signal
 import subprocess
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -48,6 +47,8 @@ from tradeactors.top import bus_rows, fetch_snapshot
 from tradeactors.trading.roles import COMMANDS, EXECUTION_GROUP
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tradeactors.exchange.server import SimExchange
 
 pytestmark = pytest.mark.supervision
@@ -62,20 +63,16 @@ def _order(client_order_id: str) -> SubmitOrder:
     )  # fmt: skip
 
 
-def _wait_stopped(pid: int, timeout: float = 10.0) -> None:
-    """Until the kernel says ``pid`` is stopped (SIGSTOP is delivered, not obeyed, at once).
+def _wait_stopped(pid: int) -> None:
+    """Until our child ``pid`` has stopped (SIGSTOP is delivered, not obeyed, at once).
 
-    Another process's state: polled, bounded. A read it had blocked in Redis before may
-    still be served (the reply waits in its socket): that one is its own pending entry.
+    ``waitid`` for its stop only (it stays a child, not reaped). A read it had blocked in
+    Redis before may still be served (the reply waits in its socket): that one is its
+    own pending entry.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-        state = stat.rpartition(")")[2].split()[0]
-        if state in ("T", "t"):
-            return
-        assert time.monotonic() < deadline, f"process {pid} not stopped: state {state}"
-        time.sleep(0.001)
+    stopped = os.waitid(os.P_PID, pid, os.WSTOPPED)
+    assert stopped is not None
+    assert stopped.si_code == os.CLD_STOPPED, stopped
 
 
 def test_an_execution_host_killed_with_commands_pending_claims_them_and_places_each_once(  # noqa: PLR0915, PLR0917
