@@ -71,25 +71,27 @@ def market_data_stream(message: BookView | TradeTick, venue: str) -> str:
     return f"md:{venue}:trade:{message.instrument}"
 
 
-_NOT_NOW = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
-"""Redis's refusals of a write that pass: the entry is kept and sent again later."""
+_NOT_NOW = ("BUSY",)
+"""Codes of refusals that pass which redis-py leaves as a plain ``ResponseError`` (a
+script running); the others it maps to a class of their own (see `_not_now`)."""
 
 
 def _not_now(error: BaseException) -> bool:
-    """Whether Redis refused an entry for now (kept), not for good (dropped)."""
+    """Whether Redis refused an entry for now (kept), not for good (dropped).
+
+    Unreachable or timed out, and the refusals redis-py maps to a class: OOM, READONLY,
+    LOADING (a ``ConnectionError``), TRYAGAIN, CLUSTERDOWN and MASTERDOWN.
+    """
     import redis  # noqa: PLC0415 - redis-py only where a bus is used
 
-    if isinstance(
-        error,
-        redis.exceptions.OutOfMemoryError
-        | redis.exceptions.ReadOnlyError
-        | redis.exceptions.TryAgainError
-        | redis.exceptions.ClusterDownError
-        | redis.exceptions.ConnectionError
-        | redis.exceptions.TimeoutError,
-    ):
-        return True
-    return str(error).upper().startswith(_NOT_NOW)
+    exceptions = redis.exceptions
+    passing = (
+        exceptions.OutOfMemoryError,
+        exceptions.ReadOnlyError,
+        exceptions.TryAgainError,
+        exceptions.ClusterDownError,
+    )
+    return isinstance(error, (*redis_errors(), *passing)) or str(error).startswith(_NOT_NOW)
 
 
 _PIPELINE = 1000
