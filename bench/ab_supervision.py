@@ -20,10 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _ab import ROOT, checkout, side_order
+
 VARIANTS = ("supervised", "uninstrumented")
 
 
@@ -79,35 +79,19 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return _child(args.child, args.runtime, args.messages, args.floods, args.chain)
-    revision = subprocess.run(  # noqa: S603
-        ["git", "-C", str(ROOT), "rev-parse", "--short", args.before],  # noqa: S607
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
     raw: dict[str, dict[str, dict[str, list[float]]]] = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        before = Path(scratch) / "before"
-        subprocess.run(  # noqa: S603
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), revision],  # noqa: S607
-            capture_output=True, check=True,
-        )  # fmt: skip
-        try:
-            for runtime in args.runtimes:
-                sides: dict[str, dict[str, list[float]]] = {
-                    side: {name: [] for name in VARIANTS} for side in ("before", "after")
-                }
-                for round_ in range(args.rounds):
-                    order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
-                    for side in order:
-                        tree = before if side == "before" else ROOT
-                        for name, rates in _measure(tree, runtime, args).items():
-                            sides[side][name] += rates
-                    print(f"{runtime}: round {round_ + 1}/{args.rounds}", file=sys.stderr)
-                raw[runtime] = sides
-        finally:
-            subprocess.run(  # noqa: S603
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],  # noqa: S607
-                capture_output=True, check=False,
-            )  # fmt: skip
+    with checkout(args.before) as (revision, before):
+        for runtime in args.runtimes:
+            sides: dict[str, dict[str, list[float]]] = {
+                side: {name: [] for name in VARIANTS} for side in ("before", "after")
+            }
+            for round_ in range(args.rounds):
+                for side in side_order(round_):
+                    tree = before if side == "before" else ROOT
+                    for name, rates in _measure(tree, runtime, args).items():
+                        sides[side][name] += rates
+                print(f"{runtime}: round {round_ + 1}/{args.rounds}", file=sys.stderr)
+            raw[runtime] = sides
     print(
         f"before = {revision}, after = working tree; chain of {args.chain}, {args.rounds}"
         f" processes x {args.floods} floods of {args.messages:,} messages per side (msg/s,"

@@ -20,11 +20,10 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _ab import ROOT, checkout, side_order
 
 
 def _child(tree: str, runtime: str, messages: int, pin: bool, sink: str) -> int:  # noqa: FBT001
@@ -82,33 +81,17 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return _child(args.child, args.runtime, args.messages, args.pin, args.sink)
-    revision = subprocess.run(  # noqa: S603
-        ["git", "-C", str(ROOT), "rev-parse", "--short", args.before],  # noqa: S607
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        before = Path(scratch) / "before"
-        subprocess.run(  # noqa: S603
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), revision],  # noqa: S607
-            capture_output=True, check=True,
-        )  # fmt: skip
-        try:
-            for runtime in args.runtimes:
-                name, pin = runtime.removesuffix("-pinned"), runtime.endswith("-pinned")
-                sides: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
-                for round_ in range(args.rounds):
-                    order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
-                    for side in order:
-                        tree = before if side == "before" else ROOT
-                        sides[side].append(_measure(tree, name, args.messages, pin, args.sink))
-                    print(f"{runtime}: round {round_ + 1}/{args.rounds}", file=sys.stderr)
-                raw[runtime] = sides
-        finally:
-            subprocess.run(  # noqa: S603
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],  # noqa: S607
-                capture_output=True, check=False,
-            )  # fmt: skip
+    with checkout(args.before) as (revision, before):
+        for runtime in args.runtimes:
+            name, pin = runtime.removesuffix("-pinned"), runtime.endswith("-pinned")
+            sides: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+            for round_ in range(args.rounds):
+                for side in side_order(round_):
+                    tree = before if side == "before" else ROOT
+                    sides[side].append(_measure(tree, name, args.messages, pin, args.sink))
+                print(f"{runtime}: round {round_ + 1}/{args.rounds}", file=sys.stderr)
+            raw[runtime] = sides
     print(
         f"before = {revision}, after = working tree; {args.rounds} rounds (µs): the median"
         " over the rounds of each round's p50 and p99, and the best round's p50"
