@@ -21,32 +21,28 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import time
 from typing import TYPE_CHECKING
 
 import pytest
 import redis
 from test_bus_roles import (  # noqa: F401 - hosts, sink: fixtures
-    HERE,
     OWNER,
-    _cli,
     _entry,
     _Lines,
     _open_ids,
-    _path,
-    _table,
-    _toml,
+    _restartable_execution_host,
     hosts,
     sink,
 )
-from trading_helpers import INSTRUMENT, MID, SECRET, SYMBOL, Taker, TradingEvents
+from trading_helpers import INSTRUMENT, MID, SYMBOL, TradingEvents
 
 from tradeactors.core.messages import OrderUpdate, Side, SubmitOrder
 from tradeactors.top import bus_rows, fetch_snapshot
 from tradeactors.trading.roles import COMMANDS, EXECUTION_GROUP
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
     from tradeactors.exchange.server import SimExchange
@@ -84,33 +80,10 @@ def test_an_execution_host_killed_with_commands_pending_claims_them_and_places_e
     request: pytest.FixtureRequest,
 ):
     lease = 30.0  # longer than a restart of the execution host (under load)
-    taker = Taker(sim_venue)  # open to the end: its orders go with its session
-    request.addfinalizer(taker.close)
-    for cid, side, price in (("b", "buy", MID - 50), ("a", "sell", MID + 50)):
-        taker.request(
-            "place", client_order_id=cid, side=side, type="limit", tif="gtc",
-            price=INSTRUMENT.format_price(price), quantity=INSTRUMENT.format_size(1),
-        )  # fmt: skip
-    # a two-sided book: risk's reference price (its collar is on in a TOML config)
-    hosts("market-data", "md", lease=lease)
-    table = _table(sim_venue, bus_url, "")
-    table["bus"]["lease"] = lease
-    config = tmp_path / "execution.toml"
-    config.write_text(_toml(table))
-    journal = tmp_path / "execution.sqlite"
+    taker, start = _restartable_execution_host(sim_venue, bus_url, tmp_path, hosts, request, lease)
 
     def execution() -> tuple[subprocess.Popen[str], _Lines, str]:
-        process = subprocess.Popen(
-            _cli(
-                "run", "--config", str(config), "--role", "execution", "--host-id", "ex",
-                "--journal", str(journal), "--duration", "0",
-                "--state-dir", str(tmp_path / "state"),
-            ),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE,
-            env={**os.environ, "TRADEACTORS_TEST_SECRET": SECRET, "PYTHONPATH": _path()},
-        )  # fmt: skip
-        lines = _Lines(process)
-        lines.wait_for("tradeactors: trading", 30)
+        process, lines = start()
         lines.wait_for(" metrics http://", 5)
         (url,) = {m.group(1) for line in lines.lines if (m := _METRICS.search(line))}
         return process, lines, url

@@ -495,10 +495,19 @@ class _Lines:
             self._process.stdout.close()
 
 
-def test_an_execution_host_killed_and_restarted_places_what_waited_once(  # noqa: PLR0915, PLR0917
-    hosts, sim_venue: SimExchange, sink: TradingEvents, bus_url: str, tmp_path: Path, request
-):
-    lease = 30.0  # longer than a restart of the execution host (under load): what waited goes
+def _restartable_execution_host(  # noqa: PLR0917 - the tests' fixtures, passed on
+    sim_venue: SimExchange,
+    bus_url: str,
+    tmp_path: Path,
+    hosts: Callable[..., Any],
+    request: pytest.FixtureRequest,
+    lease: float,
+) -> tuple[Taker, Callable[[], tuple[subprocess.Popen[str], _Lines]]]:
+    """A two-sided book, a market-data host, and what starts the execution host ``ex``.
+
+    Each call starts it anew on the same config and journal (a restart), once it trades.
+    The taker's two orders stay at the venue to the end (risk's collar needs a reference).
+    """
     taker = Taker(sim_venue)  # open to the end: its orders go with its session
     request.addfinalizer(taker.close)
     for cid, side, price in (("b", "buy", MID - 50), ("a", "sell", MID + 50)):
@@ -506,7 +515,6 @@ def test_an_execution_host_killed_and_restarted_places_what_waited_once(  # noqa
             "place", client_order_id=cid, side=side, type="limit", tif="gtc",
             price=INSTRUMENT.format_price(price), quantity=INSTRUMENT.format_size(1),
         )  # fmt: skip
-    # a two-sided book: risk's reference price (its collar is on in a TOML config)
     hosts("market-data", "md", lease=lease)
     table = _table(sim_venue, bus_url, "")
     table["bus"]["lease"] = lease
@@ -527,6 +535,17 @@ def test_an_execution_host_killed_and_restarted_places_what_waited_once(  # noqa
         lines = _Lines(process)
         lines.wait_for("tradeactors: trading", 30)
         return process, lines
+
+    return taker, execution
+
+
+def test_an_execution_host_killed_and_restarted_places_what_waited_once(  # noqa: PLR0917
+    hosts, sim_venue: SimExchange, sink: TradingEvents, bus_url: str, tmp_path: Path, request
+):
+    lease = 30.0  # longer than a restart of the execution host (under load): what waited goes
+    _taker, execution = _restartable_execution_host(
+        sim_venue, bus_url, tmp_path, hosts, request, lease
+    )
 
     first, first_lines = execution()
     try:
